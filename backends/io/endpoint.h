@@ -1,0 +1,45 @@
+// backends/io/endpoint.h: where a stream port listens or dials, as a typed value, and the socket
+// calls that turn one into a non-blocking fd. Parsing text into an Endpoint is tools/' job.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "backends/io/fd.h"
+
+namespace qswitch::io {
+
+struct Endpoint {
+  enum class Kind { kUnix, kTcp };
+  Kind kind = Kind::kUnix;
+  std::string path;  // kUnix
+  std::string host;  // kTcp: a numeric IPv4 or IPv6 address
+  uint16_t port = 0;  // kTcp; 0 when listening means "pick one"
+
+  std::string to_string() const;  // "unix:/p" or "tcp:127.0.0.1:5000" / "tcp:[::1]:5000"
+};
+
+// Result of a socket call: a valid fd, or an errno and a message naming what failed.
+struct SocketResult {
+  Fd fd;
+  int error = 0;
+  std::string message;
+  bool ok() const { return fd.valid(); }
+};
+
+// Binds and listens. A unix socket file left by a dead process is replaced; one that still
+// accepts connections is an error ("... is in use by another process"). Missing parent
+// directories are created with mode 0700.
+SocketResult listen_on(const Endpoint& ep);
+// For a tcp listener bound to port 0: the port the kernel picked.
+uint16_t bound_port(int fd);
+// Starts a non-blocking connect. error == EINPROGRESS means: wait for writability, then
+// check connect_result().
+SocketResult start_connect(const Endpoint& ep);
+int connect_result(int fd);  // 0 or the errno of a finished non-blocking connect
+// "pid 1234" for a unix peer, "127.0.0.1:40312" for a tcp peer.
+std::string peer_name(int fd, Endpoint::Kind kind);
+
+}  // namespace qswitch::io

@@ -1,0 +1,13 @@
+// backends/io/fd.cc
+#include "backends/io/fd.h"
+
+#include <unistd.h>
+
+namespace qswitch::io {
+
+void Fd::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace qswitch::io

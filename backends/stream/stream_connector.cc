@@ -1,0 +1,99 @@
+// backends/stream/stream_connector.cc: see the header.
+#include "backends/stream/stream_connector.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "backends/io/log.h"
+#include "backends/stream/stream_port.h"
+
+namespace qswitch::backends {
+
+namespace {
+constexpr uint64_t kFirstBackoffMs = 100;
+constexpr uint64_t kMaxBackoffMs = 5000;
+}  // namespace
+
+StreamConnector::StreamConnector(SwitchLoop& loop, io::Endpoint endpoint)
+    : loop_(loop), endpoint_(std::move(endpoint)) {
+  uv_timer_init(loop_.uv(), timer_.get());
+  timer_.get()->data = this;
+  dial();
+}
+
+StreamConnector::~StreamConnector() {
+  if (polling_) uv_poll_stop(poll_.get());
+  poll_.close();
+  timer_.close();
+  if (port_ != nullptr) {
+    port_->set_close_hook(nullptr);
+    port_->close("switch shutting down");
+  }
+}
+
+void StreamConnector::dial() {
+  io::SocketResult r = io::start_connect(endpoint_);
+  if (r.ok() && r.error == 0) {
+    connected_fd(std::move(r.fd));
+    return;
+  }
+  if (!r.ok()) {
+    failed(r.message);
+    return;
+  }
+  // In progress (tcp): wait for writability.
+  pending_ = std::move(r.fd);
+  poll_.renew();
+  uv_poll_init_socket(loop_.uv(), poll_.get(), pending_.get());
+  poll_.get()->data = this;
+  polling_ = true;
+  uv_poll_start(poll_.get(), UV_WRITABLE, [](uv_poll_t* h, int, int) {
+    if (h->data != nullptr) static_cast<StreamConnector*>(h->data)->on_connect_ready();
+  });
+}
+
+void StreamConnector::on_connect_ready() {
+  uv_poll_stop(poll_.get());
+  polling_ = false;
+  const int err = io::connect_result(pending_.get());
+  io::Fd fd = std::move(pending_);
+  if (err != 0) {
+    failed("connect " + endpoint_.to_string() + ": " + std::strerror(err));
+    return;
+  }
+  connected_fd(std::move(fd));
+}
+
+void StreamConnector::connected_fd(io::Fd fd) {
+  backoff_ms_ = 0;
+  outage_logged_ = false;
+  std::string peer = endpoint_.to_string() + " (dialled)";
+  auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
+  port->set_close_hook([this](LoopPort&) {
+    port_ = nullptr;
+    io::log_line("connect %s: connection lost, redialling", endpoint_.to_string().c_str());
+    schedule_retry();
+  });
+  port_ = &loop_.adopt(std::move(port));
+  io::log_line("connect %s: connected as port %u", endpoint_.to_string().c_str(), port_->id());
+}
+
+void StreamConnector::failed(const std::string& why) {
+  if (!outage_logged_) {
+    outage_logged_ = true;
+    io::log_line("connect %s: %s; retrying (up to every %llu ms) until it answers",
+                 endpoint_.to_string().c_str(), why.c_str(),
+                 static_cast<unsigned long long>(kMaxBackoffMs));
+  }
+  schedule_retry();
+}
+
+void StreamConnector::schedule_retry() {
+  backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+  uv_timer_start(
+      timer_.get(), [](uv_timer_t* h) { static_cast<StreamConnector*>(h->data)->dial(); },
+      backoff_ms_, 0);
+}
+
+}  // namespace qswitch::backends

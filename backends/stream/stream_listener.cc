@@ -1,0 +1,67 @@
+// backends/stream/stream_listener.cc: see the header.
+#include "backends/stream/stream_listener.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "backends/stream/stream_port.h"
+
+namespace qswitch::backends {
+
+namespace {
+constexpr int kAcceptsPerWake = 64;
+}
+
+StreamListener::StreamListener(SwitchLoop& loop, io::Endpoint endpoint)
+    : loop_(loop), endpoint_(std::move(endpoint)) {
+  io::SocketResult r = io::listen_on(endpoint_);
+  if (!r.ok()) {
+    error_ = r.message;
+    return;
+  }
+  fd_ = std::move(r.fd);
+  if (endpoint_.kind == io::Endpoint::Kind::kTcp && endpoint_.port == 0) {
+    endpoint_.port = io::bound_port(fd_.get());
+  }
+  uv_poll_init_socket(loop_.uv(), poll_.get(), fd_.get());
+  poll_.get()->data = this;
+  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (h->data != nullptr && status == 0) static_cast<StreamListener*>(h->data)->on_readable();
+  });
+  poll_started_ = true;
+}
+
+StreamListener::~StreamListener() {
+  if (poll_started_) uv_poll_stop(poll_.get());
+  poll_.close();
+  if (fd_.valid() && endpoint_.kind == io::Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
+}
+
+void StreamListener::on_readable() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    const int raw = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (raw < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      if (error_log_.allow(loop_.now())) {
+        io::log_line("listen %s: accept failed: %s (connection left waiting)",
+                     endpoint_.to_string().c_str(), std::strerror(errno));
+      }
+      return;
+    }
+    io::Fd fd = io::Fd::adopt(raw);
+    if (endpoint_.kind == io::Endpoint::Kind::kTcp) {
+      const int one = 1;
+      ::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    std::string peer = endpoint_.to_string() + " (" + io::peer_name(raw, endpoint_.kind) + ")";
+    loop_.adopt(std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer)));
+  }
+}
+
+}  // namespace qswitch::backends

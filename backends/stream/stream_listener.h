@@ -1,0 +1,45 @@
+// backends/stream/stream_listener.h: accepts stream connections; each one becomes a StreamPort.
+// Serves QEMU's "-netdev stream,server=off,addr.type=unix|inet" and "-netdev socket,connect=".
+// Accepts at most kAcceptsPerWake connections per wake-up; running out of fds is logged
+// (rate-limited) and the pending connection stays in the backlog. The unix socket file is
+// removed when the listener is destroyed.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+
+#include "backends/io/endpoint.h"
+#include "backends/io/fd.h"
+#include "backends/io/log.h"
+#include "backends/io/uv_handle.h"
+#include "backends/switch_loop.h"
+
+namespace qswitch::backends {
+
+class StreamListener {
+ public:
+  // Binds now; on failure error() says why (and nothing is left behind).
+  StreamListener(SwitchLoop& loop, io::Endpoint endpoint);
+  ~StreamListener();
+  StreamListener(const StreamListener&) = delete;
+  StreamListener& operator=(const StreamListener&) = delete;
+
+  bool ok() const { return fd_.valid(); }
+  const std::string& error() const { return error_; }
+  // The endpoint as bound: a tcp port 0 is replaced by the port the kernel chose.
+  const io::Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  void on_readable();
+
+  SwitchLoop& loop_;
+  io::Endpoint endpoint_;
+  io::Fd fd_;
+  std::string error_;
+  io::UvHandle<uv_poll_t> poll_;
+  bool poll_started_ = false;
+  io::RateLimit error_log_{1, 5'000};
+};
+
+}  // namespace qswitch::backends

@@ -1,0 +1,61 @@
+// backends/stream/stream_port.h: QEMU "-netdev stream" / "-netdev socket,connect=" port.
+//
+// Theory of operation
+// - Each frame is a 4-byte big-endian length then the Ethernet frame (QEMU net/stream.c).
+//   Bytes are read straight into a StreamRxBuffer chunk (up to kReadsPerWake reads per wake-up,
+//   so one busy port cannot starve the others, as libuv caps its own read loops), decoded in
+//   place and handed to the switch as a burst of views.
+// - A length < 14 or > 65549 is a protocol error: the port is closed, drop_bad_length counted,
+//   one log line. Nothing else notices.
+// - Output is a TxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
+//   (MSG_NOSIGNAL) of up to IOV_MAX iovecs per call until the socket would block; then the port
+//   waits for POLLOUT. A peer that stops reading only fills its own queue: further frames for it
+//   are dropped (drop_queue_full) and the rest of the switch goes on.
+// - Memory: an idle port owns a poll handle, an empty queue and, after its first frame, one
+//   receive chunk of which only the pages it has touched are resident.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+
+#include "backends/io/fd.h"
+#include "backends/io/log.h"
+#include "backends/io/uv_handle.h"
+#include "backends/switch_loop.h"
+#include "switch/stream_rx_buffer.h"
+#include "switch/tx_queue.h"
+
+namespace qswitch::backends {
+
+class StreamPort final : public LoopPort {
+ public:
+  // `fd` is a connected, non-blocking stream socket. `peer` names it in logs.
+  StreamPort(SwitchLoop& loop, io::Fd fd, std::string peer);
+  ~StreamPort() override;
+
+  void enqueue(const sw::Frame& frame) override;
+  void flush() override;
+  std::string describe() const override { return peer_; }
+  bool retry_paused_read() override;
+
+ private:
+  uint64_t shutdown_io() override;
+  void on_poll(int status, int events);
+  // Reads and forwards; returns false if the port closed.
+  bool read_some();
+  bool forward_buffered(sw::StreamRxBuffer::Status status, size_t count);
+  void update_poll();
+
+  io::Fd fd_;
+  std::string peer_;
+  io::UvHandle<uv_poll_t> poll_;
+  sw::StreamRxBuffer rx_;
+  sw::TxQueue tx_;
+  bool read_paused_ = false;
+  bool want_write_ = false;
+  int poll_events_ = 0;
+  io::RateLimit queue_full_log_{1, 10'000};
+};
+
+}  // namespace qswitch::backends

@@ -1,0 +1,185 @@
+// backends/switch_loop.cc: the switch on a libuv loop (see the header).
+#include "backends/switch_loop.h"
+
+#include <algorithm>
+#include <csignal>
+#include <string>
+
+namespace qswitch::backends {
+
+namespace {
+constexpr size_t kBurstFrames = 256;
+constexpr uint64_t kAgeIntervalMs = 1000;
+}  // namespace
+
+void LoopPort::close(const std::string& reason) {
+  if (closed_) return;
+  closed_ = true;
+  const sw::PortId id = this->id();
+  loop_.fabric().detach(*this);
+  counters_.drop_port_closed += shutdown_io();
+  loop_.closed_ports_.push_back({id, describe(), counters_});
+  if (loop_.closed_ports_.size() > SwitchLoop::kClosedHistory) loop_.closed_ports_.pop_front();
+  io::log_line("port %u down: %s%s%s: %s", id, describe().c_str(),
+               first_mac_.empty() ? "" : " mac ", first_mac_.c_str(), reason.c_str());
+  if (close_hook_) {
+    auto hook = std::move(close_hook_);
+    hook(*this);
+  }
+  loop_.retire(*this);
+}
+
+SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(config.fabric) {
+  uv_loop_init(&loop_);
+  fabric_.set_events(this);
+  burst_.resize(kBurstFrames);
+
+  uv_check_init(&loop_, check_.get());
+  check_.get()->data = this;
+  uv_check_start(check_.get(), [](uv_check_t* h) { static_cast<SwitchLoop*>(h->data)->on_check(); });
+
+  uv_timer_init(&loop_, age_timer_.get());
+  age_timer_.get()->data = this;
+  uv_timer_start(
+      age_timer_.get(),
+      [](uv_timer_t* h) {
+        auto* self = static_cast<SwitchLoop*>(h->data);
+        self->fabric_.expire(self->now());
+      },
+      kAgeIntervalMs, kAgeIntervalMs);
+  uv_unref(age_timer_.handle());
+
+  auto on_stop = [](uv_signal_t* h, int) { static_cast<SwitchLoop*>(h->data)->stop(); };
+  uv_signal_init(&loop_, sigint_.get());
+  sigint_.get()->data = this;
+  uv_signal_start(sigint_.get(), on_stop, SIGINT);
+  uv_signal_init(&loop_, sigterm_.get());
+  sigterm_.get()->data = this;
+  uv_signal_start(sigterm_.get(), on_stop, SIGTERM);
+  uv_signal_init(&loop_, sigusr1_.get());
+  sigusr1_.get()->data = this;
+  uv_signal_start(
+      sigusr1_.get(), [](uv_signal_t* h, int) { static_cast<SwitchLoop*>(h->data)->print_stats(); },
+      SIGUSR1);
+}
+
+SwitchLoop::~SwitchLoop() {
+  // Ports first (they close their handles), then ours, then let libuv run the close callbacks.
+  // close() retires the port (moves it out of ports_), so take them from the back.
+  while (!ports_.empty()) {
+    LoopPort& p = *ports_.back();
+    if (p.closed()) {
+      ports_.pop_back();
+    } else {
+      p.close("switch shutting down");
+    }
+  }
+  retired_.clear();
+  check_.close();
+  age_timer_.close();
+  sigint_.close();
+  sigterm_.close();
+  sigusr1_.close();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
+  LoopPort& p = *port;
+  ports_.push_back(std::move(port));
+  fabric_.attach(p);
+  io::log_line("port %u up: %s", p.id(), p.describe().c_str());
+  return p;
+}
+
+void SwitchLoop::retire(LoopPort& port) {
+  paused_.erase(std::remove(paused_.begin(), paused_.end(), &port), paused_.end());
+  for (auto& p : ports_) {
+    if (p.get() == &port) {
+      retired_.push_back(std::move(p));
+      p = std::move(ports_.back());
+      ports_.pop_back();
+      return;
+    }
+  }
+}
+
+void SwitchLoop::pause_read(LoopPort& port) {
+  if (std::find(paused_.begin(), paused_.end(), &port) == paused_.end()) paused_.push_back(&port);
+}
+
+void SwitchLoop::on_check() {
+  fabric_.flush();
+  if (!paused_.empty()) {
+    // retry_paused_read() may read and flush again; it may also close the port (which removes
+    // it from paused_), so walk a copy.
+    std::vector<LoopPort*> again;
+    again.swap(paused_);
+    for (LoopPort* p : again) {
+      if (!p->closed() && p->retry_paused_read()) pause_read(*p);
+    }
+    fabric_.flush();
+  }
+  retired_.clear();
+}
+
+int SwitchLoop::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return 0;
+}
+
+void SwitchLoop::stop() { uv_stop(&loop_); }
+
+void SwitchLoop::on_first_mac(sw::Port& port, const sw::MacAddress& mac) {
+  auto& lp = static_cast<LoopPort&>(port);
+  lp.first_mac_ = mac.to_string();
+  io::log_line("port %u first mac %s", port.id(), lp.first_mac_.c_str());
+}
+
+void SwitchLoop::on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::Port& now,
+                                  uint64_t count) {
+  io::log_line(
+      "warning: mac %s keeps moving between port %u (%s) and port %u (%s) (%llu times since the "
+      "last warning): two guests use the same MAC. Give each guest its own with "
+      "-device virtio-net-pci,...,mac=52:54:00:xx:xx:xx",
+      mac.to_string().c_str(), was.id(), was.describe().c_str(), now.id(),
+      now.describe().c_str(), static_cast<unsigned long long>(count));
+}
+
+namespace {
+std::string counter_text(const sw::PortCounters& counters) {
+  std::string text;
+  counters.for_each([&](const char* name, uint64_t v) {
+    text += ' ';
+    text += name;
+    text += '=';
+    text += std::to_string(v);
+  });
+  return text;
+}
+}  // namespace
+
+void SwitchLoop::print_stats() {
+  for (const ClosedPort& c : closed_ports_) {
+    io::log_line("stats closed port %u %s%s", c.id, c.peer.c_str(), counter_text(c.counters).c_str());
+  }
+  std::vector<const sw::Port*> sorted;
+  fabric_.for_each_port([&](const sw::Port& p) { sorted.push_back(&p); });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const sw::Port* a, const sw::Port* b) { return a->id() < b->id(); });
+  for (const sw::Port* p : sorted) {
+    io::log_line("stats port %u %s%s", p->id(), p->describe().c_str(),
+                 counter_text(p->counters()).c_str());
+  }
+  const sw::SwitchCounters& c = fabric_.counters();
+  io::log_line(
+      "stats switch ports=%zu macs=%zu frames_in=%llu unicast=%llu flooded=%llu mac_moves=%llu "
+      "dup_mac_events=%llu mac_evictions=%llu",
+      fabric_.port_count(), fabric_.macs().size(), static_cast<unsigned long long>(c.frames_in),
+      static_cast<unsigned long long>(c.unicast), static_cast<unsigned long long>(c.flooded),
+      static_cast<unsigned long long>(c.mac_moves),
+      static_cast<unsigned long long>(c.dup_mac_events),
+      static_cast<unsigned long long>(fabric_.macs().eviction_count()));
+}
+
+}  // namespace qswitch::backends

@@ -1,0 +1,119 @@
+// switch/l2_switch.cc: learning and forwarding (see the header).
+#include "switch/l2_switch.h"
+
+namespace qswitch::sw {
+
+L2Switch::L2Switch(const SwitchConfig& config) : config_(config), macs_(config.mac) {}
+
+PortId L2Switch::attach(Port& port) {
+  PortId id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<PortId>(ports_.size());
+    ports_.push_back(nullptr);
+  }
+  ports_[id] = &port;
+  port.id_ = id;
+  port.flush_pending_ = false;
+  port.has_first_mac_ = false;
+  ++attached_count_;
+  // Every attached port can be on the flush list once per turn: reserve now, not per frame.
+  flush_list_.reserve(attached_count_);
+  return id;
+}
+
+void L2Switch::detach(Port& port) {
+  const PortId id = port.id_;
+  if (id >= ports_.size() || ports_[id] != &port) return;
+  macs_.flush_port(id);
+  for (size_t i = 0; i < flush_list_.size(); ++i) {
+    if (flush_list_[i] == &port) {
+      flush_list_[i] = flush_list_.back();
+      flush_list_.pop_back();
+      break;
+    }
+  }
+  ports_[id] = nullptr;
+  free_ids_.push_back(id);
+  port.id_ = kNoPort;
+  --attached_count_;
+}
+
+void L2Switch::output(Port& out, const Frame& frame) {
+  out.enqueue(frame);
+  if (!out.flush_pending_) {
+    out.flush_pending_ = true;
+    flush_list_.push_back(&out);
+  }
+}
+
+void L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
+  const PortId in_id = in.id_;
+  for (const Frame& f : frames) {
+    ++counters_.frames_in;
+    in.counters_.rx_frames += 1;
+    in.counters_.rx_bytes += f.size;
+    const MacAddress src = MacAddress::from_wire(f.src());
+    if (src.is_multicast()) {
+      in.counters_.drop_bad_source += 1;
+      continue;
+    }
+    const LearnOutcome learned = macs_.learn(src, 0, in_id, now);
+    if (learned.result == LearnResult::kMoved) {
+      ++counters_.mac_moves;
+      if (learned.flapping) note_duplicate(src, learned.previous_port, in, now);
+    }
+    if (!in.has_first_mac_) {
+      in.has_first_mac_ = true;
+      if (events_ != nullptr) events_->on_first_mac(in, src);
+    }
+
+    const MacAddress dst = MacAddress::from_wire(f.dst());
+    if (!dst.is_multicast()) {
+      const PortId out_id = macs_.lookup(dst, 0, now);
+      if (out_id == in_id) {
+        in.counters_.drop_same_port += 1;
+        continue;
+      }
+      if (out_id != kNoPort) {
+        ++counters_.unicast;
+        output(*ports_[out_id], f);
+        continue;
+      }
+    }
+    ++counters_.flooded;
+    for (Port* p : ports_) {
+      if (p != nullptr && p != &in) output(*p, f);
+    }
+  }
+}
+
+void L2Switch::flush() {
+  // A port's flush() may close that port (write error), which detaches it and edits the list:
+  // take ports from the back so removals never skip an entry.
+  while (!flush_list_.empty()) {
+    Port* p = flush_list_.back();
+    flush_list_.pop_back();
+    p->flush_pending_ = false;
+    p->flush();
+  }
+}
+
+void L2Switch::note_duplicate(const MacAddress& mac, PortId was, Port& now_port, Millis now) {
+  ++counters_.dup_mac_events;
+  ++dup_since_report_;
+  now_port.counters_.dup_mac += 1;
+  Port* was_port = port(was);
+  if (was_port != nullptr) was_port->counters_.dup_mac += 1;
+  if (last_dup_report_ >= 0 && now - last_dup_report_ < config_.dup_report_interval_ms) return;
+  last_dup_report_ = now;
+  ++counters_.dup_mac_reports;
+  if (events_ != nullptr && was_port != nullptr) {
+    events_->on_duplicate_mac(mac, *was_port, now_port, dup_since_report_);
+  }
+  dup_since_report_ = 0;
+}
+
+}  // namespace qswitch::sw

@@ -1,0 +1,99 @@
+// switch/l2_switch.h: learning and forwarding.
+//
+// Theory of operation
+// - receive() takes a burst of frames from one port. For each: a multicast source is dropped
+//   (drop_bad_source); otherwise the source is learned on the input port. Broadcast, multicast
+//   and unknown unicast flood to every attached port but the input; known unicast goes to the
+//   one port it was learned on, and is dropped (drop_same_port) when that is the input port, so
+//   a frame never returns to its source.
+// - Output is deferred: ports get enqueue() now and flush() once, from flush(), at the end of
+//   the loop turn, so one writev carries every frame a port got in that turn (DPDK l2fwd's
+//   tx buffers, OVS's output batching).
+// - The slirp port and every backend are plain Ports: no special cases.
+// - Duplicate MACs: a source MAC that flaps between two ports (two guests on QEMU's default
+//   52:54:00:12:34:56) is counted on both ports and reported through Events, at most once per
+//   dup_report_interval_ms.
+// - Single-threaded; no allocation per frame (the flush list is reserved per attached port).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "switch/frame.h"
+#include "switch/mac_table.h"
+#include "switch/port.h"
+#include "switch/types.h"
+
+namespace qswitch::sw {
+
+struct SwitchConfig {
+  MacTableConfig mac;
+  Millis dup_report_interval_ms = 10'000;
+};
+
+struct SwitchCounters {
+  uint64_t frames_in = 0;
+  uint64_t unicast = 0;       // frames sent to exactly one learned port
+  uint64_t flooded = 0;       // frames sent to every port but the source
+  uint64_t mac_moves = 0;
+  uint64_t dup_mac_events = 0;
+  uint64_t dup_mac_reports = 0;  // events that were reported (the rest were rate-limited)
+};
+
+class L2Switch {
+ public:
+  class Events {
+   public:
+    virtual ~Events() = default;
+    virtual void on_first_mac(Port& port, const MacAddress& mac) = 0;
+    // `count` events happened since the last report (this one included).
+    virtual void on_duplicate_mac(const MacAddress& mac, Port& was, Port& now, uint64_t count) = 0;
+  };
+
+  explicit L2Switch(const SwitchConfig& config);
+  L2Switch(const L2Switch&) = delete;
+  L2Switch& operator=(const L2Switch&) = delete;
+
+  void set_events(Events* events) { events_ = events; }
+
+  // Assigns the port its id. The switch keeps a non-owning pointer until detach().
+  PortId attach(Port& port);
+  // Forgets the port and every MAC learned on it. Its id may be reused.
+  void detach(Port& port);
+
+  void receive(Port& in, std::span<const Frame> frames, Millis now);
+  void receive(Port& in, const Frame& frame, Millis now) { receive(in, {&frame, 1}, now); }
+  // Flushes every port that got frames since the last call.
+  void flush();
+  // Ages the MAC table; call every few seconds.
+  size_t expire(Millis now) { return macs_.expire(now); }
+
+  Port* port(PortId id) const { return id < ports_.size() ? ports_[id] : nullptr; }
+  size_t port_count() const { return attached_count_; }
+  const MacTable& macs() const { return macs_; }
+  const SwitchCounters& counters() const { return counters_; }
+  template <typename F>
+  void for_each_port(F&& f) const {
+    for (Port* p : ports_) {
+      if (p != nullptr) f(*p);
+    }
+  }
+
+ private:
+  void output(Port& out, const Frame& frame);
+  void note_duplicate(const MacAddress& mac, PortId was, Port& now, Millis now_ms);
+
+  SwitchConfig config_;
+  MacTable macs_;
+  std::vector<Port*> ports_;      // indexed by PortId, nullptr for free ids
+  std::vector<PortId> free_ids_;
+  std::vector<Port*> flush_list_;
+  size_t attached_count_ = 0;
+  SwitchCounters counters_;
+  Events* events_ = nullptr;
+  Millis last_dup_report_ = -1;
+  uint64_t dup_since_report_ = 0;
+};
+
+}  // namespace qswitch::sw

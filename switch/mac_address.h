@@ -1,0 +1,49 @@
+// switch/mac_address.h: a 48-bit Ethernet address as a value type.
+// Kept as six bytes in wire order; `key()` packs it into the low 48 bits of a uint64_t so a
+// VLAN id can share the word later (bits 48..59) without widening table keys.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace qswitch::sw {
+
+struct MacAddress {
+  std::array<uint8_t, 6> bytes{};
+
+  static MacAddress from_wire(const uint8_t* p) {
+    MacAddress m;
+    std::memcpy(m.bytes.data(), p, 6);
+    return m;
+  }
+  // Accepts "52:54:00:12:34:56" (also '-' separated, either case). nullopt on anything else.
+  static std::optional<MacAddress> parse(std::string_view text);
+  std::string to_string() const;
+
+  // Group bit (I/G, IEEE 802 section 8.2): broadcast and multicast.
+  bool is_multicast() const { return (bytes[0] & 0x01) != 0; }
+  bool is_broadcast() const {
+    for (uint8_t b : bytes) {
+      if (b != 0xff) return false;
+    }
+    return true;
+  }
+  bool is_zero() const {
+    for (uint8_t b : bytes) {
+      if (b != 0) return false;
+    }
+    return true;
+  }
+  uint64_t key() const {
+    uint64_t k = 0;
+    for (uint8_t b : bytes) k = (k << 8) | b;
+    return k;
+  }
+  friend bool operator==(const MacAddress&, const MacAddress&) = default;
+};
+
+}  // namespace qswitch::sw

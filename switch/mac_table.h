@@ -1,0 +1,130 @@
+// switch/mac_table.h: the MAC learning table.
+//
+// Theory of operation
+// - Key: the 48-bit MAC in the low bits of a uint64_t, VLAN id (0..4095) in bits 48..59, so VLANs
+//   need no change of layout. Hash: XXH3 64-bit with a per-table random seed (as OVS hash_mac()
+//   with its secret), so a guest cannot pick MACs that collide on purpose.
+// - Storage: entries live in a fixed slab of max_entries slots allocated at construction; an
+//   open-addressed index (linear probing, backward-shift deletion) of slot numbers finds them.
+//   Nothing allocates after construction except the per-port bookkeeping when a new port id
+//   first learns.
+// - Aging: an entry not refreshed for age_ms is invisible to lookup() at once and removed by
+//   expire(), which walks each port's LRU list from its oldest end.
+// - Cap and fairness: when the table is full, a new MAC evicts the least recently seen entry of
+//   the port that holds the most entries (OVS mac-learning's rule), so one port flooding random
+//   source MACs only pushes out its own entries once it is the largest.
+// - Moves: a MAC seen on another port is moved there. A MAC that moves again within
+//   flap_window_ms of its previous move is reported as flapping (two live ports using one MAC).
+// - Ports are opaque ids: the table never looks at a port.
+// - Not thread-safe: one loop owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "switch/mac_address.h"
+#include "switch/types.h"
+
+namespace qswitch::sw {
+
+struct MacTableConfig {
+  uint32_t max_entries = 4096;  // clamped to 1..(1 << 24)
+  Millis age_ms = 300'000;
+  Millis flap_window_ms = 10'000;
+  uint64_t seed = 0;  // 0: pick a random seed at construction
+};
+
+enum class LearnResult {
+  kNew,        // inserted (possibly after evicting another entry)
+  kRefreshed,  // already on this port; timestamp updated
+  kMoved,      // was on another port, now on this one
+};
+
+struct LearnOutcome {
+  LearnResult result = LearnResult::kNew;
+  PortId previous_port = kNoPort;  // for kMoved: where it was
+  bool flapping = false;           // kMoved within flap_window_ms of this entry's previous move
+  bool evicted = false;            // kNew had to evict another entry to make room
+};
+
+struct MacEntryView {
+  MacAddress mac;
+  uint16_t vlan = 0;
+  PortId port = kNoPort;
+  Millis last_seen = 0;
+};
+
+class MacTable {
+ public:
+  explicit MacTable(const MacTableConfig& config);
+  MacTable(const MacTable&) = delete;
+  MacTable& operator=(const MacTable&) = delete;
+
+  LearnOutcome learn(const MacAddress& mac, uint16_t vlan, PortId port, Millis now);
+  // kNoPort when absent or older than age_ms.
+  PortId lookup(const MacAddress& mac, uint16_t vlan, Millis now) const;
+  // Removes entries older than age_ms; returns how many.
+  size_t expire(Millis now);
+  // Removes every entry on `port`; returns how many.
+  size_t flush_port(PortId port);
+
+  size_t size() const { return size_; }
+  size_t capacity() const { return config_.max_entries; }
+  size_t port_entry_count(PortId port) const;
+  uint64_t eviction_count() const { return evictions_; }
+  uint64_t seed() const { return seed_; }
+  void for_each(const std::function<void(const MacEntryView&)>& fn) const;
+
+ private:
+  // Hot fields first: lookup() reads key, last_seen and port only.
+  struct Entry {
+    uint64_t key = 0;
+    Millis last_seen = 0;       // exact time of the last learn()
+    PortId port = kNoPort;      // kNoPort: slot is free
+    uint32_t lru_prev = kNil;
+    uint32_t lru_next = kNil;
+    bool has_moved = false;     // last_move is valid
+    Millis lru_stamp = 0;       // when the entry was last put at its port's LRU tail
+    Millis last_move = 0;
+  };
+  struct PortList {
+    uint32_t head = kNil;  // least recently seen
+    uint32_t tail = kNil;  // most recently seen
+    uint32_t count = 0;
+  };
+  static constexpr uint32_t kNil = 0xffffffffu;
+  // index_ cell: high 32 bits = low 32 bits of the key's hash (home bucket and a tag that skips
+  // most mismatches without touching the slab), low 32 bits = slot. kEmpty has slot == kNil.
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  // A refresh on the same port moves the entry to its LRU tail only this often.
+  static constexpr Millis kLruGranularityMs = 1000;
+
+  uint64_t hash(uint64_t key) const;
+  uint64_t find_index(uint64_t key) const;  // index_ position holding the key, or kNotFound
+  void index_insert(uint64_t hash, uint32_t slot);
+  void index_erase(uint64_t index_pos);
+  void list_unlink(uint32_t slot);
+  void list_append(uint32_t slot, PortId port, Millis now);
+  PortList& port_list(PortId port);
+  void remove_slot(uint32_t slot);
+  uint32_t evict_one();  // frees one slot, returns it
+  static constexpr uint64_t kNotFound = ~uint64_t{0};
+
+  MacTableConfig config_;
+  uint64_t seed_;
+  std::vector<Entry> slab_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint64_t> index_;  // see kEmpty; size a power of two >= 2 * max_entries
+  uint64_t index_mask_ = 0;
+  std::vector<PortList> ports_;  // indexed by PortId; grows when a new port id first learns
+  size_t size_ = 0;
+  uint64_t evictions_ = 0;
+};
+
+inline uint64_t mac_key(const MacAddress& mac, uint16_t vlan) {
+  return mac.key() | (uint64_t{vlan & 0x0fffu} << 48);
+}
+
+}  // namespace qswitch::sw

@@ -1,0 +1,124 @@
+// switch/tx_queue.cc: bounded output queue in stream framing (see the header).
+#include "switch/tx_queue.h"
+
+#include <algorithm>
+
+namespace qswitch::sw {
+
+namespace {
+constexpr uint8_t kZeros[kPadFrameSize] = {};
+constexpr size_t kInitialEntries = 64;
+}  // namespace
+
+TxQueue::TxQueue(size_t max_bytes) : max_bytes_(max_bytes) {
+  // Enough entries for max_bytes of minimum-size frames, rounded up to a power of two.
+  size_t n = kInitialEntries;
+  while (n * kMinFrameSize < max_bytes_) n *= 2;
+  max_entries_ = n;
+}
+
+TxQueue::~TxQueue() { clear(); }
+
+uint32_t TxQueue::wire_size(const Entry& e) {
+  return kPrefixSize + std::max(e.size, kPadFrameSize);
+}
+
+bool TxQueue::grow() {
+  const size_t old_size = ring_.size();
+  const size_t new_size = old_size == 0 ? kInitialEntries : old_size * 2;
+  if (new_size > max_entries_) return false;
+  std::vector<Entry> next(new_size);
+  for (size_t i = 0; i < count_; ++i) next[i] = at(i);
+  ring_.swap(next);
+  head_ = 0;
+  return true;
+}
+
+bool TxQueue::push(const Frame& frame) {
+  if (queued_bytes_ + frame.size > max_bytes_) return false;
+  if (count_ == ring_.size() && !grow()) return false;
+  Entry& e = ring_[(head_ + count_) & (ring_.size() - 1)];
+  e.wire = frame.wire;
+  e.size = frame.size;
+  e.chunk = frame.chunk;
+  if (frame.size < kPadFrameSize) store_be32(e.pad_prefix, kPadFrameSize);
+  chunk_ref(frame.chunk);
+  ++count_;
+  queued_bytes_ += frame.size;
+  return true;
+}
+
+int TxQueue::fill_iov(iovec* iov, int max) {
+  int n = 0;
+  size_t skip = head_offset_;
+  auto add = [&](const uint8_t* p, size_t len) -> bool {
+    if (skip >= len) {
+      skip -= len;
+      return true;
+    }
+    p += skip;
+    len -= skip;
+    skip = 0;
+    if (n > 0 && static_cast<const uint8_t*>(iov[n - 1].iov_base) + iov[n - 1].iov_len == p) {
+      iov[n - 1].iov_len += len;  // adjacent on input: one iovec for the run
+      return true;
+    }
+    if (n == max) return false;
+    iov[n++] = iovec{const_cast<uint8_t*>(p), len};
+    return true;
+  };
+  for (size_t i = 0; i < count_; ++i) {
+    Entry& e = at(i);
+    const int before = n;
+    bool ok;
+    if (e.size >= kPadFrameSize) {
+      ok = add(e.wire, kPrefixSize + e.size);
+    } else {
+      ok = add(e.pad_prefix, kPrefixSize) && add(e.wire + kPrefixSize, e.size) &&
+           add(kZeros, kPadFrameSize - e.size);
+    }
+    if (!ok) {
+      // Out of iovecs mid-frame: describe only whole frames beyond the first (simpler for
+      // consume), unless this is the first one.
+      if (i > 0) n = before;
+      break;
+    }
+  }
+  return n;
+}
+
+TxQueue::Written TxQueue::consume(size_t n) {
+  Written w;
+  n += head_offset_;
+  head_offset_ = 0;
+  while (count_ > 0) {
+    Entry& e = at(0);
+    const uint32_t ws = wire_size(e);
+    if (n < ws) {
+      head_offset_ = n;
+      break;
+    }
+    n -= ws;
+    w.frames += 1;
+    w.bytes += std::max(e.size, kPadFrameSize);
+    queued_bytes_ -= e.size;
+    chunk_unref(e.chunk);
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
+  }
+  return w;
+}
+
+uint64_t TxQueue::clear() {
+  const uint64_t dropped = count_;
+  while (count_ > 0) {
+    chunk_unref(at(0).chunk);
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
+  }
+  queued_bytes_ = 0;
+  head_offset_ = 0;
+  return dropped;
+}
+
+}  // namespace qswitch::sw

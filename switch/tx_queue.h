@@ -1,0 +1,73 @@
+// switch/tx_queue.h: a port's bounded output queue, drained with writev.
+//
+// Theory of operation
+// - Entries are Frames that pin their chunk (frame.h); the queue holds at most max_bytes of
+//   frame data, and push() refuses a frame beyond that (the port counts drop_queue_full). That
+//   bound is what keeps a peer that stops reading from growing qswitch's memory.
+// - fill_iov() describes the unsent bytes in QEMU stream framing. A frame of at least 60 bytes
+//   is sent straight from its chunk, prefix included, and consecutive frames that are adjacent
+//   in memory (they were adjacent on input) share one iovec. A shorter frame is padded to 60
+//   bytes (IEEE 802.3 minimum; QEMU pads only for its own slirp and tap backends) with a
+//   rewritten prefix and zero bytes.
+// - consume(n) accounts a (possibly partial) write; frames completely written release their
+//   chunk reference. A partial write leaves the rest of that frame first in line.
+// - Entry storage grows by doubling up to what max_bytes can hold of minimum-size frames, then
+//   never shrinks: no allocation per frame once warm.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "switch/frame.h"
+
+namespace qswitch::sw {
+
+class TxQueue {
+ public:
+  explicit TxQueue(size_t max_bytes);
+  ~TxQueue();
+  TxQueue(const TxQueue&) = delete;
+  TxQueue& operator=(const TxQueue&) = delete;
+
+  // Queues the frame and takes a chunk reference; false when it would exceed max_bytes.
+  bool push(const Frame& frame);
+  // Up to `max` iovecs covering the unsent bytes, in order. Returns how many were filled.
+  int fill_iov(iovec* iov, int max);
+  struct Written {
+    uint64_t frames = 0;
+    uint64_t bytes = 0;  // Ethernet bytes (with padding), as tx_bytes counts them
+  };
+  // `n` bytes of what fill_iov() described were written.
+  Written consume(size_t n);
+  // Drops everything queued (the port is closing). Returns how many frames were dropped.
+  uint64_t clear();
+
+  bool empty() const { return count_ == 0; }
+  size_t count() const { return count_; }
+  size_t queued_bytes() const { return queued_bytes_; }
+  size_t max_bytes() const { return max_bytes_; }
+
+ private:
+  struct Entry {
+    const uint8_t* wire;
+    uint32_t size;
+    uint8_t pad_prefix[4];  // the prefix sent for frames shorter than kPadFrameSize
+    RxChunk* chunk;
+  };
+  static uint32_t wire_size(const Entry& e);
+  Entry& at(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  bool grow();
+
+  size_t max_bytes_;
+  size_t max_entries_;
+  std::vector<Entry> ring_;  // power-of-two size
+  size_t head_ = 0;
+  size_t count_ = 0;
+  size_t queued_bytes_ = 0;
+  size_t head_offset_ = 0;  // bytes of the first entry already written
+};
+
+}  // namespace qswitch::sw

@@ -1,0 +1,100 @@
+// tools/qswitch/main.cc: the qswitch program. Parses the command line, binds every listener and
+// starts every dialler (all or nothing: the first failure stops start-up with a message), prints
+// how a guest joins, then runs the loop until SIGINT/SIGTERM.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/stream/stream_connector.h"
+#include "backends/stream/stream_listener.h"
+#include "backends/switch_loop.h"
+#include "tools/qswitch/options.h"
+
+namespace {
+
+using qswitch::io::Endpoint;
+
+std::string random_guest_mac(std::mt19937_64& rng) {
+  // 52:54:00 is QEMU's prefix; 0x52 has the locally administered bit set.
+  const uint64_t r = rng();
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "52:54:00:%02x:%02x:%02x", static_cast<unsigned>(r & 0xff),
+                static_cast<unsigned>((r >> 8) & 0xff), static_cast<unsigned>((r >> 16) & 0xff));
+  return buf;
+}
+
+std::string netdev_for(const Endpoint& ep, bool server) {
+  const std::string mode = server ? "server=on" : "server=off";
+  if (ep.kind == Endpoint::Kind::kUnix) {
+    return "-netdev stream,id=n0," + mode + ",addr.type=unix,addr.path=" + ep.path;
+  }
+  return "-netdev stream,id=n0," + mode + ",addr.type=inet,addr.host=" + ep.host +
+         ",addr.port=" + std::to_string(ep.port);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace qswitch;
+  tools::ParseResult parsed = tools::parse_options(argc, argv);
+  if (!parsed.options) {
+    std::fprintf(stderr, "qswitch: %s\n", parsed.error.c_str());
+    return 2;
+  }
+  const tools::Options& opt = *parsed.options;
+  if (opt.help) {
+    std::fputs(tools::usage_text(), stdout);
+    return 0;
+  }
+  if (opt.version) {
+    std::puts("qswitch 0.1.0");
+    return 0;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  backends::LoopConfig config;
+  config.fabric.mac.max_entries = opt.mac_max;
+  config.fabric.mac.age_ms = sw::Millis{opt.mac_age_s} * 1000;
+  config.queue_size = opt.queue_size;
+  auto loop = std::make_unique<backends::SwitchLoop>(config);
+
+  std::vector<std::unique_ptr<backends::StreamListener>> listeners;
+  for (const Endpoint& ep : opt.listen) {
+    auto l = std::make_unique<backends::StreamListener>(*loop, ep);
+    if (!l->ok()) {
+      std::fprintf(stderr, "qswitch: cannot listen on %s: %s\n", ep.to_string().c_str(),
+                   l->error().c_str());
+      listeners.clear();  // removes the sockets already bound: nothing half-started
+      return 1;
+    }
+    listeners.push_back(std::move(l));
+  }
+  std::vector<std::unique_ptr<backends::StreamConnector>> connectors;
+  for (const Endpoint& ep : opt.connect) {
+    connectors.push_back(std::make_unique<backends::StreamConnector>(*loop, ep));
+  }
+
+  for (const auto& l : listeners) std::printf("listening %s\n", l->endpoint().to_string().c_str());
+  for (const auto& c : connectors) std::printf("connecting %s\n", c->endpoint().to_string().c_str());
+  std::random_device seed;
+  std::mt19937_64 rng((uint64_t{seed()} << 32) ^ seed());
+  for (uint32_t g = 0; g < opt.guests && !listeners.empty(); ++g) {
+    const Endpoint& ep = listeners[g % listeners.size()]->endpoint();
+    std::printf("join with: %s -device virtio-net-pci,netdev=n0,mac=%s\n",
+                netdev_for(ep, false).c_str(), random_guest_mac(rng).c_str());
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+
+  loop->run();
+  loop->print_stats();
+  connectors.clear();
+  listeners.clear();
+  loop.reset();
+  return 0;
+}

@@ -1,0 +1,187 @@
+// tools/qswitch/options.cc: see the header. Accepts "--opt value" and "--opt=value".
+#include "tools/qswitch/options.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+
+namespace qswitch::tools {
+
+namespace {
+
+bool parse_u64(const std::string& text, uint64_t min, uint64_t max, uint64_t& out) {
+  if (text.empty() || text[0] == '-' || text[0] == '+') return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (errno != 0 || end == text.c_str() || *end != '\0' || v < min || v > max) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+const char* usage_text() {
+  return "usage: qswitch [options]\n"
+         "A userspace Ethernet switch for QEMU guests.\n"
+         "\n"
+         "  --listen unix:PATH|tcp:HOST:PORT   accept guests here; each connection is a port\n"
+         "                                     (QEMU -netdev stream,server=off / socket,connect=)\n"
+         "  --connect unix:PATH|tcp:HOST:PORT  dial a QEMU started with -netdev stream,server=on\n"
+         "                                     (or socket,listen=, or another qswitch); redials\n"
+         "  --mac-age SECONDS                  forget a MAC not seen for this long (default 300)\n"
+         "  --mac-max N                        MAC table size (default 4096)\n"
+         "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
+         "  --guests N                         example QEMU argument lines to print (default 2)\n"
+         "  --help, --version\n"
+         "\n"
+         "With no --listen or --connect, listens on unix:$XDG_RUNTIME_DIR/qswitch/default.sock\n"
+         "(/tmp/qswitch-$UID/default.sock when XDG_RUNTIME_DIR is unset).\n"
+         "SIGUSR1 prints per-port counters to stderr; SIGINT/SIGTERM exit cleanly.\n";
+}
+
+std::string default_socket_path() {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/qswitch/default.sock";
+  return "/tmp/qswitch-" + std::to_string(::getuid()) + "/default.sock";
+}
+
+std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error) {
+  const std::string accepted = "expected unix:PATH or tcp:HOST:PORT (HOST a numeric address)";
+  io::Endpoint ep;
+  if (text.rfind("unix:", 0) == 0) {
+    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.path = text.substr(5);
+    if (ep.path.empty()) {
+      error = "'" + text + "': empty path; " + accepted;
+      return std::nullopt;
+    }
+    if (ep.path.size() > 107) {
+      error = "'" + text + "': unix socket paths are limited to 107 bytes";
+      return std::nullopt;
+    }
+    return ep;
+  }
+  if (text.rfind("tcp:", 0) == 0) {
+    ep.kind = io::Endpoint::Kind::kTcp;
+    std::string rest = text.substr(4);
+    std::string port_text;
+    if (!rest.empty() && rest[0] == '[') {
+      const size_t close = rest.find(']');
+      if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+        error = "'" + text + "': " + accepted;
+        return std::nullopt;
+      }
+      ep.host = rest.substr(1, close - 1);
+      port_text = rest.substr(close + 2);
+    } else {
+      const size_t colon = rest.rfind(':');
+      if (colon == std::string::npos) {
+        error = "'" + text + "': missing port; " + accepted;
+        return std::nullopt;
+      }
+      ep.host = rest.substr(0, colon);
+      port_text = rest.substr(colon + 1);
+    }
+    uint64_t port = 0;
+    if (!parse_u64(port_text, 0, 65535, port)) {
+      error = "'" + text + "': port '" + port_text + "' is not a number from 0 to 65535";
+      return std::nullopt;
+    }
+    ep.port = static_cast<uint16_t>(port);
+    // Numeric addresses only: qswitch never resolves names.
+    in6_addr scratch;
+    if (inet_pton(AF_INET, ep.host.c_str(), &scratch) != 1 &&
+        inet_pton(AF_INET6, ep.host.c_str(), &scratch) != 1) {
+      error = "'" + text + "': host '" + ep.host + "' is not a numeric IPv4 or IPv6 address; " +
+              accepted;
+      return std::nullopt;
+    }
+    return ep;
+  }
+  error = "'" + text + "': " + accepted;
+  return std::nullopt;
+}
+
+ParseResult parse_options(int argc, const char* const* argv) {
+  ParseResult result;
+  Options o;
+  auto fail = [&](std::string message) {
+    result.error = std::move(message);
+    return result;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (arg.rfind("--", 0) == 0) {
+      const size_t eq = arg.find('=');
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_value = true;
+      }
+    }
+    auto need_value = [&]() -> bool {
+      if (has_value) return true;
+      if (i + 1 >= argc) return false;
+      value = argv[++i];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      o.help = true;
+    } else if (arg == "--version") {
+      o.version = true;
+    } else if (arg == "--listen" || arg == "--connect") {
+      if (!need_value()) return fail(arg + " needs a value: unix:PATH or tcp:HOST:PORT");
+      std::string error;
+      auto ep = parse_endpoint(value, error);
+      if (!ep) return fail(arg + " " + error);
+      (arg == "--listen" ? o.listen : o.connect).push_back(*ep);
+    } else if (arg == "--mac-age") {
+      uint64_t v;
+      if (!need_value()) return fail("--mac-age needs a value in seconds");
+      if (!parse_u64(value, 1, 1'000'000, v)) {
+        return fail("--mac-age '" + value + "': expected whole seconds from 1 to 1000000");
+      }
+      o.mac_age_s = static_cast<uint32_t>(v);
+    } else if (arg == "--mac-max") {
+      uint64_t v;
+      if (!need_value()) return fail("--mac-max needs a value");
+      if (!parse_u64(value, 16, 1'000'000, v)) {
+        return fail("--mac-max '" + value + "': expected a number of entries from 16 to 1000000");
+      }
+      o.mac_max = static_cast<uint32_t>(v);
+    } else if (arg == "--queue-size") {
+      uint64_t v;
+      if (!need_value()) return fail("--queue-size needs a value in bytes");
+      if (!parse_u64(value, 65536 + 14, uint64_t{1} << 30, v)) {
+        return fail("--queue-size '" + value + "': expected bytes from 65550 to 1073741824");
+      }
+      o.queue_size = v;
+    } else if (arg == "--guests") {
+      uint64_t v;
+      if (!need_value()) return fail("--guests needs a value");
+      if (!parse_u64(value, 0, 64, v)) {
+        return fail("--guests '" + value + "': expected a number from 0 to 64");
+      }
+      o.guests = static_cast<uint32_t>(v);
+    } else {
+      return fail("unknown option '" + std::string(argv[i]) + "' (see qswitch --help)");
+    }
+  }
+  if (o.listen.empty() && o.connect.empty()) {
+    io::Endpoint ep;
+    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.path = default_socket_path();
+    o.listen.push_back(ep);
+  }
+  result.options = o;
+  return result;
+}
+
+}  // namespace qswitch::tools
