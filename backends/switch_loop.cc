@@ -10,6 +10,7 @@ namespace qswitch::backends {
 namespace {
 constexpr size_t kBurstFrames = 256;
 constexpr uint64_t kAgeIntervalMs = 1000;
+constexpr uint64_t kPausedRecheckMs = 20;
 }  // namespace
 
 void LoopPort::close(const std::string& reason) {
@@ -48,6 +49,8 @@ SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(conf
       },
       kAgeIntervalMs, kAgeIntervalMs);
   uv_unref(age_timer_.handle());
+  uv_timer_init(&loop_, paused_timer_.get());
+  paused_timer_.get()->data = this;
 
   auto on_stop = [](uv_signal_t* h, int) { static_cast<SwitchLoop*>(h->data)->stop(); };
   uv_signal_init(&loop_, sigint_.get());
@@ -77,6 +80,7 @@ SwitchLoop::~SwitchLoop() {
   retired_.clear();
   check_.close();
   age_timer_.close();
+  paused_timer_.close();
   sigint_.close();
   sigterm_.close();
   sigusr1_.close();
@@ -106,6 +110,11 @@ void SwitchLoop::retire(LoopPort& port) {
 
 void SwitchLoop::pause_read(LoopPort& port) {
   if (std::find(paused_.begin(), paused_.end(), &port) == paused_.end()) paused_.push_back(&port);
+  if (!uv_is_active(paused_timer_.handle())) {
+    uv_timer_start(
+        paused_timer_.get(), [](uv_timer_t* h) { static_cast<SwitchLoop*>(h->data)->on_check(); },
+        kPausedRecheckMs, kPausedRecheckMs);
+  }
 }
 
 void SwitchLoop::on_check() {
@@ -120,6 +129,7 @@ void SwitchLoop::on_check() {
     }
     fabric_.flush();
   }
+  if (paused_.empty() && uv_is_active(paused_timer_.handle())) uv_timer_stop(paused_timer_.get());
   retired_.clear();
 }
 

@@ -7,8 +7,9 @@
 // - Closing is deferred: a port that closes (peer gone, protocol error) is detached from the
 //   switch at once (its MACs are forgotten and nothing is queued to it again), and destroyed in
 //   the check phase, after the turn's flush, so no callback ever runs on a freed port.
-// - Reading that paused because every receive chunk is held by output queues is retried in the
-//   check phase: once outputs drain, the chunks come back.
+// - Reading that paused (every receive chunk held by output queues, or throttled by a congested
+//   destination) is retried in the check phase, and every kPausedRecheckMs by a timer while any
+//   port is paused, since a destination that stopped reading produces no events.
 // - A timer ages the MAC table; SIGINT/SIGTERM stop the loop, SIGUSR1 prints the counters.
 #pragma once
 
@@ -113,6 +114,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   static constexpr size_t kClosedHistory = 64;
   io::UvHandle<uv_check_t> check_;
   io::UvHandle<uv_timer_t> age_timer_;
+  io::UvHandle<uv_timer_t> paused_timer_;  // runs while ports are paused: a stuck peer wakes nobody
   io::UvHandle<uv_signal_t> sigint_;
   io::UvHandle<uv_signal_t> sigterm_;
   io::UvHandle<uv_signal_t> sigusr1_;

@@ -49,8 +49,9 @@ void L2Switch::output(Port& out, const Frame& frame) {
   }
 }
 
-void L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
+PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
   const PortId in_id = in.id_;
+  PortId congested = kNoPort;
   for (const Frame& f : frames) {
     ++counters_.frames_in;
     in.counters_.rx_frames += 1;
@@ -79,7 +80,9 @@ void L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       }
       if (out_id != kNoPort) {
         ++counters_.unicast;
-        output(*ports_[out_id], f);
+        Port& out = *ports_[out_id];
+        output(out, f);
+        if (out.congested(now)) congested = out_id;
         continue;
       }
     }
@@ -88,6 +91,7 @@ void L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       if (p != nullptr && p != &in) output(*p, f);
     }
   }
+  return congested;
 }
 
 void L2Switch::flush() {

@@ -6,6 +6,9 @@
 //   and unknown unicast flood to every attached port but the input; known unicast goes to the
 //   one port it was learned on, and is dropped (drop_same_port) when that is the input port, so
 //   a frame never returns to its source.
+// - Flow control: when a known-unicast destination reports congested() (backed up but still
+//   draining), receive() tells the caller, which pauses reading that input until it is not.
+//   Floods never throttle: one slow port must not slow a broadcast for everyone.
 // - Output is deferred: ports get enqueue() now and flush() once, from flush(), at the end of
 //   the loop turn, so one writev carries every frame a port got in that turn (DPDK l2fwd's
 //   tx buffers, OVS's output batching).
@@ -62,8 +65,10 @@ class L2Switch {
   // Forgets the port and every MAC learned on it. Its id may be reused.
   void detach(Port& port);
 
-  void receive(Port& in, std::span<const Frame> frames, Millis now);
-  void receive(Port& in, const Frame& frame, Millis now) { receive(in, {&frame, 1}, now); }
+  // Returns the id of a known-unicast destination that was congested() after taking a frame
+  // of this burst (the input should pause reading until it is not), or kNoPort.
+  PortId receive(Port& in, std::span<const Frame> frames, Millis now);
+  PortId receive(Port& in, const Frame& frame, Millis now) { return receive(in, {&frame, 1}, now); }
   // Flushes every port that got frames since the last call.
   void flush();
   // Ages the MAC table; call every few seconds.

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "switch/mac_address.h"
@@ -85,9 +86,9 @@ class MacTable {
     PortId port = kNoPort;      // kNoPort: slot is free
     uint32_t lru_prev = kNil;
     uint32_t lru_next = kNil;
-    bool has_moved = false;     // last_move is valid
+    uint32_t hash_lo = 0;       // low 32 bits of hash(key): finds its index cell without rehashing
     Millis lru_stamp = 0;       // when the entry was last put at its port's LRU tail
-    Millis last_move = 0;
+    Millis last_move = kNever;
   };
   struct PortList {
     uint32_t head = kNil;  // least recently seen
@@ -95,14 +96,18 @@ class MacTable {
     uint32_t count = 0;
   };
   static constexpr uint32_t kNil = 0xffffffffu;
+  // last_move of an entry that never moved.
+  static constexpr Millis kNever = std::numeric_limits<Millis>::min();
   // index_ cell: high 32 bits = low 32 bits of the key's hash (home bucket and a tag that skips
   // most mismatches without touching the slab), low 32 bits = slot. kEmpty has slot == kNil.
   static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static constexpr uint64_t kNotFound = ~uint64_t{0};  // find_index() miss
   // A refresh on the same port moves the entry to its LRU tail only this often.
   static constexpr Millis kLruGranularityMs = 1000;
 
   uint64_t hash(uint64_t key) const;
-  uint64_t find_index(uint64_t key) const;  // index_ position holding the key, or kNotFound
+  // index_ position holding `key` (whose hash is `h`), or kNotFound.
+  uint64_t find_index(uint64_t key, uint64_t h) const;
   void index_insert(uint64_t hash, uint32_t slot);
   void index_erase(uint64_t index_pos);
   void list_unlink(uint32_t slot);
@@ -110,7 +115,6 @@ class MacTable {
   PortList& port_list(PortId port);
   void remove_slot(uint32_t slot);
   uint32_t evict_one();  // frees one slot, returns it
-  static constexpr uint64_t kNotFound = ~uint64_t{0};
 
   MacTableConfig config_;
   uint64_t seed_;

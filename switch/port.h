@@ -27,6 +27,7 @@ struct PortCounters {
   uint64_t drop_same_port = 0;    // destination was learned on the port it came from
   uint64_t drop_port_closed = 0;  // queued output lost because this port closed
   uint64_t rx_paused = 0;         // reading paused: all receive chunks still held by outputs
+  uint64_t rx_throttled = 0;      // reading paused: a unicast destination's queue was congested
   uint64_t dup_mac = 0;           // duplicate-MAC (flapping) events involving this port
 
   template <typename F>
@@ -41,6 +42,7 @@ struct PortCounters {
     f("drop_same_port", drop_same_port);
     f("drop_port_closed", drop_port_closed);
     f("rx_paused", rx_paused);
+    f("rx_throttled", rx_throttled);
     f("dup_mac", dup_mac);
   }
 };
@@ -57,6 +59,11 @@ class Port {
   virtual void flush() = 0;
   // The peer's identity for logs: "unix:/run/x.sock", "tcp:127.0.0.1:40312".
   virtual std::string describe() const = 0;
+  // True while this port's output is backed up but its peer is still reading (it wrote something
+  // recently). A sender of unicast to a congested port is throttled rather than its frames
+  // dropped: flow control for a slow receiver. A stuck peer (no progress) is never congested,
+  // so it cannot stall anyone: its frames are dropped instead (drop_queue_full).
+  virtual bool congested(Millis /*now*/) const { return false; }
 
   PortId id() const { return id_; }
   PortCounters& counters() { return counters_; }

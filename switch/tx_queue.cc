@@ -8,12 +8,15 @@ namespace qswitch::sw {
 namespace {
 constexpr uint8_t kZeros[kPadFrameSize] = {};
 constexpr size_t kInitialEntries = 64;
+constexpr size_t kMaxEntries = 65536;
 }  // namespace
 
 TxQueue::TxQueue(size_t max_bytes) : max_bytes_(max_bytes) {
-  // Enough entries for max_bytes of minimum-size frames, rounded up to a power of two.
+  // Enough entries for max_bytes of 64-byte frames (the smallest a guest's stack sends in
+  // bulk), rounded up to a power of two and capped, so a stuck peer costs at most
+  // kMaxEntries * sizeof(Entry) (1.5 MiB) of bookkeeping. Beyond that, push() refuses.
   size_t n = kInitialEntries;
-  while (n * kMinFrameSize < max_bytes_) n *= 2;
+  while (n * 64 < max_bytes_ && n < kMaxEntries) n *= 2;
   max_entries_ = n;
 }
 

@@ -11,8 +11,8 @@
 //   rewritten prefix and zero bytes.
 // - consume(n) accounts a (possibly partial) write; frames completely written release their
 //   chunk reference. A partial write leaves the rest of that frame first in line.
-// - Entry storage grows by doubling up to what max_bytes can hold of minimum-size frames, then
-//   never shrinks: no allocation per frame once warm.
+// - Entry storage grows by doubling up to max_bytes / 64 entries (at most 65536), then never
+//   shrinks: no allocation per frame once warm.
 #pragma once
 
 #include <sys/uio.h>
@@ -32,7 +32,8 @@ class TxQueue {
   TxQueue(const TxQueue&) = delete;
   TxQueue& operator=(const TxQueue&) = delete;
 
-  // Queues the frame and takes a chunk reference; false when it would exceed max_bytes.
+  // Queues the frame and takes a chunk reference; false when it would exceed max_bytes (or the
+  // entry cap: max_bytes / 64 entries, at most 65536).
   bool push(const Frame& frame);
   // Up to `max` iovecs covering the unsent bytes, in order. Returns how many were filled.
   int fill_iov(iovec* iov, int max);

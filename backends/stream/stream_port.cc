@@ -76,6 +76,7 @@ bool StreamPort::read_some() {
     size_t count = 0;
     const auto status = rx_.commit(static_cast<size_t>(n), loop_.burst(), count);
     if (!forward_buffered(status, count)) return false;
+    if (throttled_by_ != sw::kNoPort) return true;
     if (static_cast<size_t>(n) < space.size()) return true;  // drained the socket
   }
   return true;
@@ -84,7 +85,8 @@ bool StreamPort::read_some() {
 bool StreamPort::forward_buffered(sw::StreamRxBuffer::Status status, size_t count) {
   for (;;) {
     if (count > 0) {
-      loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
+      const sw::PortId congested = loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
+      if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) throttle(congested);
     }
     if (status == sw::StreamRxBuffer::Status::kBadLength) {
       counters_.drop_bad_length += 1;
@@ -98,7 +100,26 @@ bool StreamPort::forward_buffered(sw::StreamRxBuffer::Status status, size_t coun
   }
 }
 
+void StreamPort::throttle(sw::PortId by) {
+  // Frames already read are forwarded (they fit: congestion starts at half the queue); reading
+  // more waits until `by` drains or stops being congested.
+  throttled_by_ = by;
+  counters_.rx_throttled += 1;
+  read_paused_ = true;
+  update_poll();
+  loop_.pause_read(*this);
+}
+
+bool StreamPort::congested(sw::Millis now) const {
+  return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+}
+
 bool StreamPort::retry_paused_read() {
+  if (throttled_by_ != sw::kNoPort) {
+    const sw::Port* by = loop_.fabric().port(throttled_by_);
+    if (by != nullptr && by->congested(loop_.now())) return true;
+    throttled_by_ = sw::kNoPort;
+  }
   if (rx_.write_space().empty()) return true;  // still nothing free: stay paused
   read_paused_ = false;
   update_poll();
@@ -107,6 +128,7 @@ bool StreamPort::retry_paused_read() {
 
 void StreamPort::enqueue(const sw::Frame& frame) {
   if (closed()) return;
+  if (tx_.empty()) last_progress_ = loop_.now();
   if (!tx_.push(frame)) {
     counters_.drop_queue_full += 1;
     if (queue_full_log_.allow(loop_.now())) {
@@ -131,6 +153,7 @@ void StreamPort::flush() {
       close(std::string("write error: ") + std::strerror(errno));
       return;
     }
+    if (written > 0) last_progress_ = loop_.now();
     const sw::TxQueue::Written w = tx_.consume(static_cast<size_t>(written));
     counters_.tx_frames += w.frames;
     counters_.tx_bytes += w.bytes;

@@ -11,6 +11,10 @@
 //   (MSG_NOSIGNAL) of up to IOV_MAX iovecs per call until the socket would block; then the port
 //   waits for POLLOUT. A peer that stops reading only fills its own queue: further frames for it
 //   are dropped (drop_queue_full) and the rest of the switch goes on.
+// - Flow control: while the queue is over half full and the peer took bytes within the last
+//   kStuckMs, the port is congested(): a port sending unicast to it stops reading (rx_throttled)
+//   until it is not, as QEMU's own hub holds a sender back. A peer that stops reading stops being
+//   congested after kStuckMs, so it throttles nobody for longer than that.
 // - Memory: an idle port owns a poll handle, an empty queue and, after its first frame, one
 //   receive chunk of which only the pages it has touched are resident.
 #pragma once
@@ -38,6 +42,9 @@ class StreamPort final : public LoopPort {
   void flush() override;
   std::string describe() const override { return peer_; }
   bool retry_paused_read() override;
+  bool congested(sw::Millis now) const override;
+
+  static constexpr sw::Millis kStuckMs = 100;
 
  private:
   uint64_t shutdown_io() override;
@@ -45,6 +52,7 @@ class StreamPort final : public LoopPort {
   // Reads and forwards; returns false if the port closed.
   bool read_some();
   bool forward_buffered(sw::StreamRxBuffer::Status status, size_t count);
+  void throttle(sw::PortId by);
   void update_poll();
 
   io::Fd fd_;
@@ -54,6 +62,8 @@ class StreamPort final : public LoopPort {
   sw::TxQueue tx_;
   bool read_paused_ = false;
   bool want_write_ = false;
+  sw::PortId throttled_by_ = sw::kNoPort;
+  sw::Millis last_progress_ = 0;  // last time the peer took bytes (or the queue started filling)
   int poll_events_ = 0;
   io::RateLimit queue_full_log_{1, 10'000};
 };

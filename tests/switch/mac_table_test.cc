@@ -1,0 +1,443 @@
+// tests/switch/mac_table_test.cc: unit tests of the MAC learning table.
+//
+// Theory of operation: every test drives MacTable through its public API with an injected
+// clock (plain Millis values), then reads back lookup(), counts and for_each(). The randomized
+// tests use fixed seeds, so a failure reproduces, and compare the table against a std::map model
+// after every operation.
+#include "switch/mac_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+namespace qswitch::sw {
+namespace {
+
+MacAddress mac_from(uint64_t v) {
+  MacAddress m;
+  for (size_t i = 0; i < 6; ++i) m.bytes[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+  m.bytes[0] &= 0xfe;  // unicast
+  return m;
+}
+
+MacAddress mac(const char* text) { return MacAddress::parse(text).value(); }
+
+MacTableConfig config(uint32_t max_entries = 4096, Millis age_ms = 300'000,
+                      Millis flap_window_ms = 10'000, uint64_t seed = 42) {
+  MacTableConfig c;
+  c.max_entries = max_entries;
+  c.age_ms = age_ms;
+  c.flap_window_ms = flap_window_ms;
+  c.seed = seed;
+  return c;
+}
+
+TEST(MacTableTest, LearnsThenLooksUp) {
+  MacTable t(config());
+  const LearnOutcome o = t.learn(mac("52:54:00:12:34:56"), 0, 3, 1000);
+  EXPECT_EQ(o.result, LearnResult::kNew);
+  EXPECT_FALSE(o.evicted);
+  EXPECT_EQ(t.lookup(mac("52:54:00:12:34:56"), 0, 1001), 3u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.port_entry_count(3), 1u);
+}
+
+TEST(MacTableTest, UnknownMacIsNoPort) {
+  MacTable t(config());
+  EXPECT_EQ(t.lookup(mac("52:54:00:00:00:01"), 0, 0), kNoPort);
+  t.learn(mac("52:54:00:00:00:01"), 0, 1, 0);
+  EXPECT_EQ(t.lookup(mac("52:54:00:00:00:02"), 0, 0), kNoPort);
+  EXPECT_EQ(t.port_entry_count(7), 0u);
+}
+
+TEST(MacTableTest, VlanIdsAreDistinctKeys) {
+  MacTable t(config());
+  const MacAddress m = mac("52:54:00:aa:bb:cc");
+  t.learn(m, 0, 1, 0);
+  t.learn(m, 10, 2, 0);
+  EXPECT_EQ(t.learn(m, 4095, 3, 0).result, LearnResult::kNew);
+  EXPECT_EQ(t.lookup(m, 0, 1), 1u);
+  EXPECT_EQ(t.lookup(m, 10, 1), 2u);
+  EXPECT_EQ(t.lookup(m, 4095, 1), 3u);
+  EXPECT_EQ(t.lookup(m, 11, 1), kNoPort);
+  EXPECT_EQ(t.size(), 3u);
+  std::set<uint16_t> vlans;
+  t.for_each([&](const MacEntryView& v) {
+    EXPECT_EQ(v.mac, m);
+    vlans.insert(v.vlan);
+  });
+  EXPECT_EQ(vlans, (std::set<uint16_t>{0, 10, 4095}));
+}
+
+TEST(MacTableTest, AgesOutIdleEntry) {
+  MacTable t(config(4096, 5000));
+  const MacAddress m = mac("52:54:00:00:00:01");
+  t.learn(m, 0, 1, 10'000);
+  EXPECT_EQ(t.lookup(m, 0, 14'999), 1u);
+  EXPECT_EQ(t.expire(14'999), 0u);
+  // Invisible at once, before any expire().
+  EXPECT_EQ(t.lookup(m, 0, 15'000), kNoPort);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.expire(15'000), 1u);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.port_entry_count(1), 0u);
+  EXPECT_EQ(t.expire(20'000), 0u);
+}
+
+TEST(MacTableTest, RefreshKeepsEntryAlive) {
+  MacTable t(config(4096, 5000));
+  const MacAddress a = mac("52:54:00:00:00:0a");
+  const MacAddress b = mac("52:54:00:00:00:0b");
+  t.learn(a, 0, 1, 0);
+  t.learn(b, 0, 1, 0);
+  // Within the same second: no LRU move, but the timestamp still counts.
+  EXPECT_EQ(t.learn(a, 0, 1, 500).result, LearnResult::kRefreshed);
+  EXPECT_EQ(t.lookup(a, 0, 5400), 1u);
+  EXPECT_EQ(t.lookup(b, 0, 5400), kNoPort);
+  EXPECT_EQ(t.expire(5400), 1u);  // b only
+  EXPECT_EQ(t.lookup(a, 0, 5400), 1u);
+  // Later refreshes move it to the tail.
+  EXPECT_EQ(t.learn(a, 0, 1, 4000).result, LearnResult::kRefreshed);
+  EXPECT_EQ(t.learn(a, 0, 1, 8000).result, LearnResult::kRefreshed);
+  EXPECT_EQ(t.expire(12'999), 0u);
+  EXPECT_EQ(t.lookup(a, 0, 12'999), 1u);
+  EXPECT_EQ(t.expire(13'000), 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(MacTableTest, StationMoveReportsPreviousPort) {
+  MacTable t(config());
+  const MacAddress m = mac("52:54:00:00:00:01");
+  t.learn(m, 0, 1, 0);
+  const LearnOutcome o = t.learn(m, 0, 2, 100);
+  EXPECT_EQ(o.result, LearnResult::kMoved);
+  EXPECT_EQ(o.previous_port, 1u);
+  EXPECT_FALSE(o.flapping);
+  EXPECT_EQ(t.lookup(m, 0, 100), 2u);
+  EXPECT_EQ(t.port_entry_count(1), 0u);
+  EXPECT_EQ(t.port_entry_count(2), 1u);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(MacTableTest, ReportsFlappingOnlyForSecondMoveInsideWindow) {
+  MacTable t(config(4096, 300'000, 10'000));
+  const MacAddress m = mac("52:54:00:12:34:56");
+  t.learn(m, 0, 1, 0);
+  LearnOutcome o = t.learn(m, 0, 2, 100);  // first move: never flapping
+  EXPECT_EQ(o.result, LearnResult::kMoved);
+  EXPECT_FALSE(o.flapping);
+  o = t.learn(m, 0, 1, 20'100);  // second move, 20 s after the first: outside the window
+  EXPECT_EQ(o.result, LearnResult::kMoved);
+  EXPECT_FALSE(o.flapping);
+  o = t.learn(m, 0, 2, 25'000);  // 4.9 s after the previous move
+  EXPECT_EQ(o.result, LearnResult::kMoved);
+  EXPECT_EQ(o.previous_port, 1u);
+  EXPECT_TRUE(o.flapping);
+  o = t.learn(m, 0, 2, 25'001);  // same port: a refresh is never flapping
+  EXPECT_EQ(o.result, LearnResult::kRefreshed);
+  EXPECT_FALSE(o.flapping);
+  o = t.learn(m, 0, 1, 34'999);  // 9.999 s after the previous move
+  EXPECT_TRUE(o.flapping);
+}
+
+TEST(MacTableTest, AgedEntrySeenOnAnotherPortIsNewNotMoved) {
+  MacTable t(config(4096, 5000));
+  const MacAddress m = mac("52:54:00:00:00:01");
+  t.learn(m, 0, 1, 0);
+  t.learn(m, 0, 2, 10);  // a move, so a later one could look like flapping
+  const LearnOutcome o = t.learn(m, 0, 3, 6000);
+  EXPECT_EQ(o.result, LearnResult::kNew);
+  EXPECT_FALSE(o.flapping);
+  EXPECT_EQ(t.lookup(m, 0, 6000), 3u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.port_entry_count(2), 0u);
+  // Its move history went with the old entry: the next move is a first move again.
+  LearnOutcome moved = t.learn(m, 0, 4, 6100);
+  EXPECT_EQ(moved.result, LearnResult::kMoved);
+  EXPECT_EQ(moved.previous_port, 3u);
+  EXPECT_FALSE(moved.flapping);
+  EXPECT_EQ(t.learn(m, 0, 4, 20'000).result, LearnResult::kNew);  // aged on the same port
+}
+
+TEST(MacTableTest, FlushPortRemovesOnlyThatPort) {
+  MacTable t(config());
+  for (uint64_t i = 0; i < 10; ++i) t.learn(mac_from(0x525400000000 + i), 0, 1, 0);
+  for (uint64_t i = 10; i < 13; ++i) t.learn(mac_from(0x525400000000 + i), 0, 2, 0);
+  EXPECT_EQ(t.flush_port(1), 10u);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.port_entry_count(1), 0u);
+  EXPECT_EQ(t.port_entry_count(2), 3u);
+  for (uint64_t i = 0; i < 10; ++i) EXPECT_EQ(t.lookup(mac_from(0x525400000000 + i), 0, 1), kNoPort);
+  for (uint64_t i = 10; i < 13; ++i) EXPECT_EQ(t.lookup(mac_from(0x525400000000 + i), 0, 1), 2u);
+  EXPECT_EQ(t.flush_port(1), 0u);
+  EXPECT_EQ(t.flush_port(99), 0u);
+  // Slots are reusable after a flush.
+  EXPECT_EQ(t.learn(mac_from(0x525400000000), 0, 1, 2).result, LearnResult::kNew);
+  EXPECT_EQ(t.lookup(mac_from(0x525400000000), 0, 2), 1u);
+}
+
+TEST(MacTableTest, NeverExceedsMaxEntriesAndCountsEvictions) {
+  MacTable t(config(100));
+  EXPECT_EQ(t.capacity(), 100u);
+  for (uint64_t i = 0; i < 100; ++i) {
+    EXPECT_FALSE(t.learn(mac_from(0x020000000000 + i), 0, i % 3, static_cast<Millis>(i)).evicted);
+  }
+  EXPECT_EQ(t.size(), 100u);
+  EXPECT_EQ(t.eviction_count(), 0u);
+  for (uint64_t i = 100; i < 350; ++i) {
+    const LearnOutcome o = t.learn(mac_from(0x020000000000 + i), 0, i % 3, static_cast<Millis>(i));
+    EXPECT_EQ(o.result, LearnResult::kNew);
+    EXPECT_TRUE(o.evicted);
+    EXPECT_EQ(t.size(), 100u);
+  }
+  EXPECT_EQ(t.eviction_count(), 250u);
+  EXPECT_EQ(t.port_entry_count(0) + t.port_entry_count(1) + t.port_entry_count(2), 100u);
+  // The newest entry is always there; the oldest went first.
+  EXPECT_NE(t.lookup(mac_from(0x020000000000 + 349), 0, 400), kNoPort);
+  EXPECT_EQ(t.lookup(mac_from(0x020000000000 + 0), 0, 400), kNoPort);
+}
+
+TEST(MacTableTest, FloodingPortEvictsOnlyItsOwnEntriesOnceLargest) {
+  MacTable t(config(256));
+  std::vector<MacAddress> quiet;
+  for (uint64_t i = 0; i < 5; ++i) {
+    quiet.push_back(mac_from(0x525400aa0000 + i));
+    t.learn(quiet.back(), 0, 1, 0);
+  }
+  std::mt19937_64 rng(7);
+  std::set<uint64_t> seen;
+  for (uint64_t i = 0; i < 5; ++i) seen.insert(mac_key(quiet[i], 0));
+  Millis now = 0;
+  size_t flooded = 0;
+  while (flooded < 5000) {
+    const MacAddress m = mac_from(rng());
+    if (!seen.insert(mac_key(m, 0)).second) continue;
+    ++flooded;
+    now += 1;
+    t.learn(m, 0, 0, now);
+    ASSERT_LE(t.size(), 256u);
+  }
+  EXPECT_EQ(t.size(), 256u);
+  EXPECT_EQ(t.port_entry_count(1), 5u);
+  EXPECT_EQ(t.port_entry_count(0), 251u);
+  EXPECT_EQ(t.eviction_count(), 5000u - 251u);
+  for (const MacAddress& m : quiet) EXPECT_EQ(t.lookup(m, 0, now), 1u);
+}
+
+TEST(MacTableTest, LargestPortLosesEntriesEvenIfItIsNotTheNewcomer) {
+  MacTable t(config(8));
+  for (uint64_t i = 0; i < 5; ++i) t.learn(mac_from(0x525400bb0000 + i), 0, 1, 0);
+  for (uint64_t i = 0; i < 3; ++i) t.learn(mac_from(0x525400cc0000 + i), 0, 2, 1);
+  EXPECT_TRUE(t.learn(mac_from(0x525400cc0003), 0, 2, 2).evicted);
+  EXPECT_EQ(t.port_entry_count(1), 4u);
+  EXPECT_EQ(t.port_entry_count(2), 4u);
+  EXPECT_EQ(t.lookup(mac_from(0x525400bb0000), 0, 2), kNoPort);  // port 1's oldest
+  EXPECT_EQ(t.lookup(mac_from(0x525400bb0001), 0, 2), 1u);
+}
+
+struct ModelEntry {
+  PortId port = kNoPort;
+  Millis last_seen = 0;
+  bool has_moved = false;
+  Millis last_move = 0;
+};
+
+// A table that never fills (the key pool is no bigger than max_entries), so the model needs no
+// eviction rule: every other behaviour is compared exactly.
+TEST(MacTableTest, RandomOperationsMatchMapModel) {
+  constexpr uint32_t kMax = 64;  // index of 128 cells, half full at most: long probe runs
+  constexpr Millis kAge = 3000;
+  constexpr Millis kFlap = 2000;
+  MacTable t(config(kMax, kAge, kFlap, 12345));
+  std::mt19937_64 rng(2024);
+  std::vector<std::pair<MacAddress, uint16_t>> pool;
+  for (uint32_t i = 0; i < kMax; ++i) pool.emplace_back(mac_from(rng()), static_cast<uint16_t>(i % 3));
+  std::map<uint64_t, ModelEntry> model;
+  Millis now = 0;
+  for (int op = 0; op < 20'000; ++op) {
+    now += static_cast<Millis>(rng() % 300);
+    const uint64_t r = rng() % 100;
+    if (r < 85) {
+      const auto& [m, vlan] = pool[rng() % pool.size()];
+      const PortId port = static_cast<PortId>(rng() % 4);
+      const LearnOutcome o = t.learn(m, vlan, port, now);
+      auto it = model.find(mac_key(m, vlan));
+      if (it == model.end() || now - it->second.last_seen >= kAge) {
+        ASSERT_EQ(o.result, LearnResult::kNew) << "op " << op;
+        model[mac_key(m, vlan)] = ModelEntry{port, now, false, 0};
+      } else if (it->second.port == port) {
+        ASSERT_EQ(o.result, LearnResult::kRefreshed) << "op " << op;
+        it->second.last_seen = now;
+      } else {
+        ASSERT_EQ(o.result, LearnResult::kMoved) << "op " << op;
+        ASSERT_EQ(o.previous_port, it->second.port);
+        ASSERT_EQ(o.flapping, it->second.has_moved && now - it->second.last_move < kFlap);
+        it->second = ModelEntry{port, now, true, now};
+      }
+      ASSERT_FALSE(o.evicted);
+    } else if (r < 95) {
+      size_t expected = 0;
+      for (auto it = model.begin(); it != model.end();) {
+        if (now - it->second.last_seen >= kAge) {
+          it = model.erase(it);
+          ++expected;
+        } else {
+          ++it;
+        }
+      }
+      ASSERT_EQ(t.expire(now), expected) << "op " << op;
+    } else {
+      const PortId port = static_cast<PortId>(rng() % 5);
+      size_t expected = 0;
+      for (auto it = model.begin(); it != model.end();) {
+        if (it->second.port == port) {
+          it = model.erase(it);
+          ++expected;
+        } else {
+          ++it;
+        }
+      }
+      ASSERT_EQ(t.flush_port(port), expected) << "op " << op;
+    }
+    ASSERT_EQ(t.size(), model.size()) << "op " << op;
+    size_t per_port = 0;
+    for (PortId p = 0; p < 5; ++p) per_port += t.port_entry_count(p);
+    ASSERT_EQ(per_port, model.size());
+    for (const auto& [m, vlan] : pool) {
+      auto it = model.find(mac_key(m, vlan));
+      const PortId want =
+          (it == model.end() || now - it->second.last_seen >= kAge) ? kNoPort : it->second.port;
+      ASSERT_EQ(t.lookup(m, vlan, now), want) << "op " << op << " mac " << m.to_string();
+    }
+    size_t listed = 0;
+    t.for_each([&](const MacEntryView& v) {
+      ++listed;
+      auto it = model.find(mac_key(v.mac, v.vlan));
+      ASSERT_NE(it, model.end());
+      EXPECT_EQ(v.port, it->second.port);
+      EXPECT_EQ(v.last_seen, it->second.last_seen);
+    });
+    ASSERT_EQ(listed, model.size());
+  }
+}
+
+// More keys than slots: evictions, moves and removals interleave. The model remembers where each
+// key was last learned; whatever the table still holds must agree with it and be findable.
+TEST(MacTableTest, RandomOperationsWithEvictionStayConsistent) {
+  constexpr uint32_t kMax = 50;
+  MacTable t(config(kMax, 1'000'000, 10'000, 99));
+  std::mt19937_64 rng(77);
+  std::vector<MacAddress> pool;
+  for (int i = 0; i < 300; ++i) pool.push_back(mac_from(rng()));
+  std::map<uint64_t, ModelEntry> last_learned;
+  uint64_t evicted_flags = 0;
+  Millis now = 0;
+  for (int op = 0; op < 20'000; ++op) {
+    now += static_cast<Millis>(rng() % 50);
+    if (rng() % 100 < 97) {
+      const MacAddress& m = pool[rng() % pool.size()];
+      const PortId port = static_cast<PortId>(rng() % 6);
+      const size_t before = t.size();
+      const LearnOutcome o = t.learn(m, 0, port, now);
+      if (o.evicted) {
+        ++evicted_flags;
+        ASSERT_EQ(before, kMax);
+      }
+      last_learned[mac_key(m, 0)] = ModelEntry{port, now, false, 0};
+    } else {
+      const PortId port = static_cast<PortId>(rng() % 6);
+      const size_t before = t.size();
+      const size_t count = t.port_entry_count(port);
+      ASSERT_EQ(t.flush_port(port), count);
+      ASSERT_EQ(t.size(), before - count);
+      for (auto& [key, e] : last_learned) {
+        if (e.port == port) e.port = kNoPort;  // gone for sure
+      }
+    }
+    ASSERT_LE(t.size(), kMax);
+    std::set<uint64_t> present;
+    t.for_each([&](const MacEntryView& v) {
+      present.insert(mac_key(v.mac, v.vlan));
+      auto it = last_learned.find(mac_key(v.mac, v.vlan));
+      ASSERT_NE(it, last_learned.end());
+      EXPECT_EQ(v.port, it->second.port);
+      EXPECT_EQ(v.last_seen, it->second.last_seen);
+    });
+    ASSERT_EQ(present.size(), t.size());
+    size_t per_port = 0;
+    for (PortId p = 0; p < 6; ++p) per_port += t.port_entry_count(p);
+    ASSERT_EQ(per_port, t.size());
+    for (const MacAddress& m : pool) {
+      const uint64_t k = mac_key(m, 0);
+      const PortId want = present.count(k) ? last_learned[k].port : kNoPort;
+      ASSERT_EQ(t.lookup(m, 0, now), want) << "op " << op;
+    }
+  }
+  EXPECT_EQ(t.eviction_count(), evicted_flags);
+  EXPECT_GT(evicted_flags, 1000u);
+}
+
+TEST(MacTableTest, TablesWithDifferentSeedsEachFindTheirEntries) {
+  MacTable a(config(128, 300'000, 10'000, 1));
+  MacTable b(config(128, 300'000, 10'000, 2));
+  EXPECT_EQ(a.seed(), 1u);
+  EXPECT_EQ(b.seed(), 2u);
+  for (uint64_t i = 0; i < 100; ++i) {
+    a.learn(mac_from(0x525400000100 + i), 0, static_cast<PortId>(i % 4), 0);
+    b.learn(mac_from(0x525400000100 + i), 0, static_cast<PortId>((i + 1) % 4), 0);
+  }
+  for (uint64_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(a.lookup(mac_from(0x525400000100 + i), 0, 1), i % 4);
+    EXPECT_EQ(b.lookup(mac_from(0x525400000100 + i), 0, 1), (i + 1) % 4);
+  }
+}
+
+TEST(MacTableTest, ZeroSeedPicksARandomSeed) {
+  MacTable a(config(16, 300'000, 10'000, 0));
+  MacTable b(config(16, 300'000, 10'000, 0));
+  EXPECT_NE(a.seed(), 0u);
+  EXPECT_NE(a.seed(), b.seed());  // equal with probability 2^-64
+}
+
+TEST(MacTableTest, PortIdsFarApartAreIndependent) {
+  MacTable t(config());
+  const MacAddress a = mac("52:54:00:00:00:01");
+  const MacAddress b = mac("52:54:00:00:00:02");
+  t.learn(a, 0, 0, 0);
+  t.learn(b, 0, 1000, 0);
+  EXPECT_EQ(t.lookup(a, 0, 1), 0u);
+  EXPECT_EQ(t.lookup(b, 0, 1), 1000u);
+  EXPECT_EQ(t.port_entry_count(0), 1u);
+  EXPECT_EQ(t.port_entry_count(1000), 1u);
+  EXPECT_EQ(t.port_entry_count(500), 0u);
+  EXPECT_EQ(t.flush_port(1000), 1u);
+  EXPECT_EQ(t.lookup(a, 0, 1), 0u);
+  EXPECT_EQ(t.lookup(b, 0, 1), kNoPort);
+  const LearnOutcome o = t.learn(a, 0, 1000, 2);
+  EXPECT_EQ(o.result, LearnResult::kMoved);
+  EXPECT_EQ(o.previous_port, 0u);
+}
+
+TEST(MacTableTest, LearnOnNoPortStoresNothing) {
+  MacTable t(config());
+  t.learn(mac("52:54:00:00:00:01"), 0, kNoPort, 0);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.lookup(mac("52:54:00:00:00:01"), 0, 0), kNoPort);
+}
+
+TEST(MacTableTest, ZeroMaxEntriesIsClampedToOne) {
+  MacTable t(config(0));
+  EXPECT_EQ(t.capacity(), 1u);
+  t.learn(mac("52:54:00:00:00:01"), 0, 1, 0);
+  EXPECT_TRUE(t.learn(mac("52:54:00:00:00:02"), 0, 1, 1).evicted);
+  EXPECT_EQ(t.lookup(mac("52:54:00:00:00:02"), 0, 1), 1u);
+  EXPECT_EQ(t.lookup(mac("52:54:00:00:00:01"), 0, 1), kNoPort);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+}  // namespace
+}  // namespace qswitch::sw
