@@ -1,0 +1,87 @@
+// tests/e2e/guest.h: one real QEMU guest (tools/make-guest-image) driven over its serial console.
+//
+// Theory of operation: start() runs qemu-system-x86_64 with the test kernel and initrd, no default
+// devices, no display, 256 MiB, the serial port on QEMU's stdio (pipes held by the test, see
+// Subprocess) and one virtio-net NIC on the -netdev the test gives (its id must be n0). The guest's
+// /init reads qs.ip/qs.mtu/qs.name from the kernel command line, configures eth0 and prints
+// "QS-READY <name> <ip>"; wait_ready() waits for that line with a bounded timeout. After it the
+// console is a busybox shell without echo or prompt, so a command is sent as three lines:
+//   echo QS-B''EGIN-<token>     <command>     echo QS-E''ND-<token>=$?
+// and its output is the text between the QS-BEGIN-<token> and QS-END-<token>=<rc> lines. The
+// quotes keep the marker out of anything the tty might echo. send()/wait_result() split run() so a
+// test can start a command in several guests and then collect the results: guests work in parallel.
+// Accelerator: KVM only where it works: /dev/kvm usable and no /sys/module/kvm_pvm (under the PVM
+// hypervisor QEMU aborts with -cpu host); otherwise TCG with -cpu qemu64.
+// The destructor ends this guest's QEMU by its pid (Subprocess).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/subprocess.h"
+
+namespace qswitch::e2e {
+
+struct GuestOptions {
+  std::string name;     // qs.name=, also the log file name: "g1"
+  std::string ip_cidr;  // qs.ip=: "10.0.0.11/24"
+  std::string mac;      // "52:54:00:12:00:01"
+  std::string netdev;   // everything after -netdev: "stream,id=n0,server=off,addr.type=unix,..."
+  int mtu = 1500;       // qs.mtu=
+};
+
+struct CommandResult {
+  bool completed = false;  // the QS-END marker arrived before the timeout
+  int exit_code = -1;
+  std::string output;      // the command's console output, "\r" removed
+};
+
+// Paths fixed at build time (CMake compile definitions) and what the machine offers.
+std::string guest_image_dir();
+std::string qswitch_binary();
+std::string e2e_report_path();
+// Empty when QEMU and the guest image are there; otherwise says what is missing and how to get it.
+std::string missing_e2e_prerequisites();
+// {"-accel", "kvm", "-cpu", "host"} or {"-accel", "tcg", "-cpu", "qemu64"}, see above.
+std::vector<std::string> accelerator_args();
+
+class Guest {
+ public:
+  // Starts QEMU (does not wait for the boot). The QEMU log goes to log_dir/<name>.qemu.log.
+  static std::unique_ptr<Guest> start(const GuestOptions& options, const std::string& log_dir,
+                                      std::string* error);
+  ~Guest() = default;
+
+  // Waits for "QS-READY <name>". On failure *error holds the console and the QEMU log.
+  bool wait_ready(std::chrono::milliseconds timeout, std::string* error);
+  // Seconds from start() to QS-READY (0 before it).
+  double boot_seconds() const { return boot_seconds_; }
+
+  // Sends a command and returns its token for wait_result().
+  std::string send(const std::string& command);
+  CommandResult wait_result(const std::string& token, std::chrono::milliseconds timeout);
+  CommandResult run(const std::string& command, std::chrono::milliseconds timeout);
+
+  const GuestOptions& options() const { return options_; }
+  std::string ip() const;  // ip_cidr without the prefix length
+  // Everything the console printed so far, and the tail of the QEMU log: for failure messages.
+  std::string diagnostics();
+  pid_t pid() const { return process_->pid(); }
+
+ private:
+  Guest() = default;
+
+  GuestOptions options_;
+  std::string log_path_;
+  std::unique_ptr<Subprocess> process_;
+  std::chrono::steady_clock::time_point started_;
+  double boot_seconds_ = 0;
+  unsigned next_token_ = 0;
+};
+
+// Reads a whole (small) file; empty when it cannot be read.
+std::string read_text_file(const std::string& path);
+
+}  // namespace qswitch::e2e

@@ -1,0 +1,334 @@
+// tests/e2e/switch_e2e_test.cc: real QEMU guests talking through a real qswitch process.
+//
+// Theory of operation: each test makes a temp dir (sockets, logs), starts qswitch with the
+// listeners it needs (test_support::QswitchProcess), boots its guests all at once and waits for
+// each to print QS-READY (Guest), then types commands on the guests' consoles: pings between every
+// pair, iperf3 between two. Commands run in all guests at the same time (send, then collect), so a
+// test costs about one boot plus one round of commands even on two TCG cores. What is asserted is
+// what was observed: ping replies counted by the guests' own ping, iperf3's "iperf Done." and its
+// measured throughput, qswitch's "port N up/down" log lines and its stats counters read back after
+// SIGUSR1, and its exit status. Throughput is printed and written to e2e-iperf.txt, never asserted.
+// Guests: g<i> at 10.0.0.<10+i>/24, MAC 52:54:00:e2:00:<i>, on a switch with no other port.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/e2e/guest.h"
+#include "tests/support/qswitch_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qswitch::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::LaunchOptions;
+using test_support::QswitchProcess;
+using test_support::TempDir;
+
+// TCG on two cores with five guests booting at once: a boot takes 3 s alone, ~15 s then.
+constexpr auto kBootTimeout = 120s;
+constexpr auto kPingTimeout = 90s;
+constexpr auto kIperfTimeout = 120s;
+
+using Guests = std::vector<std::unique_ptr<Guest>>;
+
+GuestOptions guest_options(int index, const std::string& netdev, int mtu = 1500) {
+  char mac[32];
+  std::snprintf(mac, sizeof mac, "52:54:00:e2:00:%02x", index);
+  return {"g" + std::to_string(index), "10.0.0." + std::to_string(10 + index) + "/24", mac, netdev,
+          mtu};
+}
+
+std::string unix_netdev(const std::string& path, bool server) {
+  return std::string("stream,id=n0,server=") + (server ? "on" : "off") +
+         ",addr.type=unix,addr.path=" + path;
+}
+
+bool wait_for_path(const std::string& path, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  struct stat st;
+  while (::stat(path.c_str(), &st) != 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+class SwitchE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string missing = missing_e2e_prerequisites();
+    ASSERT_EQ(missing, "") << "end-to-end tests need: " << missing;
+    ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
+  }
+
+  // Starts qswitch with `args`; a fatal failure (check with ASSERT_NO_FATAL_FAILURE) when it
+  // does not come up.
+  void start_switch(const std::vector<std::string>& args) {
+    ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
+        << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
+    LaunchOptions options;
+    options.binary = qswitch_binary();
+    options.args = args;
+    options.stderr_path = dir_.file("qswitch.log");
+    ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
+  }
+
+  // Starts one guest (no waiting). Fatal failure if QEMU cannot be started.
+  void start_guest(const GuestOptions& options) {
+    std::string error;
+    std::unique_ptr<Guest> guest = Guest::start(options, dir_.path(), &error);
+    ASSERT_NE(guest, nullptr) << error;
+    guests_.push_back(std::move(guest));
+  }
+
+  // Waits for every started guest to be up, and prints the boot times.
+  void wait_all_ready() {
+    for (auto& guest : guests_) {
+      std::string error;
+      ASSERT_TRUE(guest->wait_ready(kBootTimeout, &error)) << error;
+    }
+    std::string line = "[ boot     ] ";
+    for (auto& guest : guests_) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s %.1f s  ", guest->options().name.c_str(),
+                    guest->boot_seconds());
+      line += buf;
+    }
+    std::cout << line << accelerator_args()[1] << "\n";
+  }
+
+  // Every guest pings every other guest (3 echo requests each); all replies must arrive.
+  void expect_every_pair_pings() {
+    std::vector<std::string> tokens;
+    for (auto& guest : guests_) {
+      std::string peers;
+      for (auto& other : guests_) {
+        if (other != guest) peers += " " + other->ip();
+      }
+      tokens.push_back(guest->send("for ip in" + peers +
+                                   "; do ping -c 3 -i 0.2 -w 20 $ip >/tmp/ping.$ip 2>&1; "
+                                   "echo \"PING $ip rc=$? $(grep 'packets transmitted' "
+                                   "/tmp/ping.$ip)\"; done"));
+    }
+    for (size_t i = 0; i < guests_.size(); ++i) {
+      Guest& guest = *guests_[i];
+      CommandResult r = guest.wait_result(tokens[i], kPingTimeout);
+      ASSERT_TRUE(r.completed) << "pings from " << guest.options().name << " did not finish"
+                               << guest.diagnostics();
+      std::cout << "[ ping     ] from " << guest.options().name << ":\n" << r.output;
+      for (auto& other : guests_) {
+        if (other.get() == &guest) continue;
+        std::string expected = "PING " + other->ip() +
+                               " rc=0 3 packets transmitted, 3 packets received";
+        EXPECT_NE(r.output.find(expected), std::string::npos)
+            << guest.options().name << " -> " << other->options().name << ": expected '"
+            << expected << "' in:\n" << r.output;
+      }
+    }
+  }
+
+  // Stats after SIGUSR1: every port saw traffic both ways, the switch learnt every guest's MAC.
+  void expect_stats_show_traffic(size_t port_count) {
+    std::optional<test_support::StatsSnapshot> stats = qswitch_.stats(5s);
+    ASSERT_TRUE(stats.has_value()) << qswitch_.error();
+    EXPECT_EQ(stats->ports.size(), port_count) << stats->text;
+    for (const auto& [id, port] : stats->ports) {
+      EXPECT_GT(port.get("rx_frames"), 0u) << "port " << id << "\n" << stats->text;
+      EXPECT_GT(port.get("tx_frames"), 0u) << "port " << id << "\n" << stats->text;
+      EXPECT_EQ(port.get("drop_bad_length"), 0u) << "port " << id << "\n" << stats->text;
+    }
+    auto macs = stats->switch_counters.find("macs");
+    ASSERT_NE(macs, stats->switch_counters.end()) << stats->text;
+    EXPECT_EQ(macs->second, port_count) << stats->text;
+  }
+
+  // Stops the guests (QEMU closes its socket: qswitch logs "down"), then qswitch: exit 0.
+  void stop_all_and_expect_clean_exit(size_t port_count) {
+    guests_.clear();
+    EXPECT_TRUE(qswitch_.wait_for_stderr("down:", 10s).has_value()) << qswitch_.stderr_text();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (qswitch_.count_stderr_lines("down:") < port_count &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(qswitch_.count_stderr_lines("down:"), port_count) << qswitch_.stderr_text();
+    ASSERT_TRUE(qswitch_.signal(SIGTERM));
+    std::optional<int> status = qswitch_.wait_exit(10s);
+    ASSERT_TRUE(status.has_value()) << "qswitch did not exit within 10 s of SIGTERM";
+    EXPECT_EQ(*status, 0) << qswitch_.stderr_text();
+  }
+
+  void expect_ports_up(size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (qswitch_.count_stderr_lines(" up: ") < count &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(qswitch_.count_stderr_lines(" up: "), count) << qswitch_.stderr_text();
+  }
+
+  TempDir dir_{"qs-e2e-"};
+  QswitchProcess qswitch_;
+  Guests guests_;  // declared after qswitch_: guests stop first
+};
+
+// The guest image and harness alone, no switch: two guests on one QEMU stream socket.
+TEST_F(SwitchE2eTest, TwoGuestsLinkedDirectlyPingEachOther) {
+  const std::string sock = dir_.file("direct.sock");
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, true))));
+  ASSERT_TRUE(wait_for_path(sock, 10s)) << "QEMU did not create " << sock
+                                        << guests_[0]->diagnostics();
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
+}
+
+TEST_F(SwitchE2eTest, TwoGuestsOnUnixStreamPingEachOther) {
+  const std::string sock = dir_.file("sw.sock");
+  ASSERT_NO_FATAL_FAILURE(start_switch({"--listen", "unix:" + sock, "--guests", "2"}));
+  ASSERT_EQ(qswitch_.listening(), std::vector<std::string>{"unix:" + sock});
+  // Join exactly as the printed lines say.
+  ASSERT_EQ(qswitch_.join_lines().size(), 2u) << qswitch_.stdout_text();
+  static const std::regex join(R"(^join with: -netdev (\S+) -device \S*mac=([0-9a-fA-F:]{17}))");
+  for (int i = 0; i < 2; ++i) {
+    std::smatch m;
+    const std::string& line = qswitch_.join_lines()[i];
+    ASSERT_TRUE(std::regex_search(line, m, join)) << line;
+    EXPECT_EQ(m[1].str(), unix_netdev(sock, false)) << line;
+    GuestOptions options = guest_options(i + 1, m[1].str());
+    options.mac = m[2].str();
+    ASSERT_NO_FATAL_FAILURE(start_guest(options));
+  }
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  expect_ports_up(2);
+  ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
+  ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(2));
+  ASSERT_NO_FATAL_FAILURE(stop_all_and_expect_clean_exit(2));
+  struct stat st;
+  EXPECT_NE(::stat(sock.c_str(), &st), 0) << "qswitch left " << sock << " behind";
+}
+
+TEST_F(SwitchE2eTest, FiveGuestsEveryPairPings) {
+  const std::string sock = dir_.file("sw.sock");
+  ASSERT_NO_FATAL_FAILURE(start_switch({"--listen", "unix:" + sock}));
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(i, unix_netdev(sock, false))));
+  }
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  expect_ports_up(5);
+  ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
+  ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(5));
+  ASSERT_NO_FATAL_FAILURE(stop_all_and_expect_clean_exit(5));
+}
+
+// Three ways in: stream over TCP, the legacy -netdev socket (same framing), and a guest that is
+// the listener, dialled by qswitch --connect.
+TEST_F(SwitchE2eTest, MixedBackendsReachEachOther) {
+  const std::string guest_sock = dir_.file("g3.sock");
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(3, unix_netdev(guest_sock, true))));
+  ASSERT_TRUE(wait_for_path(guest_sock, 10s)) << "QEMU did not create " << guest_sock
+                                              << guests_[0]->diagnostics();
+  ASSERT_NO_FATAL_FAILURE(
+      start_switch({"--listen", "tcp:127.0.0.1:0", "--connect", "unix:" + guest_sock}));
+  ASSERT_EQ(qswitch_.listening().size(), 1u) << qswitch_.stdout_text();
+  const std::string& tcp = qswitch_.listening()[0];
+  const std::string port = tcp.substr(tcp.rfind(':') + 1);
+  ASSERT_EQ(tcp, "tcp:127.0.0.1:" + port);
+  ASSERT_NE(port, "0") << "qswitch printed port 0 instead of the bound port";
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(
+      1, "stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=" + port)));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, "socket,id=n0,connect=127.0.0.1:" + port)));
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  expect_ports_up(3);
+  ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
+  ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(3));
+}
+
+struct IperfRun {
+  std::string link;  // "switch" or "direct"
+  int mtu = 0;
+  double gbits = 0;
+};
+
+// iperf3 -s runs (daemonised) in guests[0]; guests[1] runs a 3 s client at `mtu`.
+void run_iperf(Guests& guests, const std::string& link, int mtu, std::vector<IperfRun>* runs) {
+  for (auto& guest : guests) {
+    CommandResult r = guest->run(
+        "ip link set eth0 mtu " + std::to_string(mtu) + " && cat /sys/class/net/eth0/mtu", 20s);
+    ASSERT_TRUE(r.completed) << guest->diagnostics();
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_EQ(r.output, std::to_string(mtu) + "\n");
+  }
+  CommandResult r = guests[1]->run(
+      "iperf3 -c " + guests[0]->ip() + " -t 3 -f g --connect-timeout 10000", kIperfTimeout);
+  ASSERT_TRUE(r.completed) << "iperf3 client did not finish" << guests[1]->diagnostics();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("iperf Done."), std::string::npos) << r.output;
+  static const std::regex receiver(R"(([0-9.]+) Gbits/sec\s+receiver)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, receiver)) << r.output;
+  IperfRun run{link, mtu, std::stod(m[1].str())};
+  EXPECT_GT(run.gbits, 0.0) << r.output;
+  std::printf("[ iperf3   ] %-6s mtu %5d: %.2f Gbit/s\n", link.c_str(), mtu, run.gbits);
+  std::fflush(stdout);
+  runs->push_back(run);
+}
+
+TEST_F(SwitchE2eTest, Iperf3ThroughSwitchAtMtu1500And65520) {
+  std::vector<IperfRun> runs;
+  const std::string sock = dir_.file("sw.sock");
+  ASSERT_NO_FATAL_FAILURE(start_switch({"--listen", "unix:" + sock}));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  expect_ports_up(2);
+  CommandResult server = guests_[0]->run("iperf3 -s -D && sleep 1", 20s);
+  ASSERT_TRUE(server.completed && server.exit_code == 0) << server.output;
+  ASSERT_NO_FATAL_FAILURE(run_iperf(guests_, "switch", 1500, &runs));
+  ASSERT_NO_FATAL_FAILURE(run_iperf(guests_, "switch", 65520, &runs));
+  ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(2));
+  std::optional<test_support::StatsSnapshot> stats = qswitch_.stats(5s);
+  ASSERT_TRUE(stats.has_value()) << qswitch_.error();
+  std::cout << "[ qswitch  ] " << stats->sum("drop_queue_full")
+            << " frames dropped on full queues\n";
+  ASSERT_NO_FATAL_FAILURE(stop_all_and_expect_clean_exit(2));
+
+  // The same pair linked directly: QEMU to QEMU, the baseline the switch is measured against.
+  const std::string direct = dir_.file("direct.sock");
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(direct, true))));
+  ASSERT_TRUE(wait_for_path(direct, 10s)) << guests_[0]->diagnostics();
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(direct, false))));
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  server = guests_[0]->run("iperf3 -s -D && sleep 1", 20s);
+  ASSERT_TRUE(server.completed && server.exit_code == 0) << server.output;
+  ASSERT_NO_FATAL_FAILURE(run_iperf(guests_, "direct", 1500, &runs));
+  ASSERT_NO_FATAL_FAILURE(run_iperf(guests_, "direct", 65520, &runs));
+
+  std::ofstream report(e2e_report_path(), std::ios::trunc);
+  report << "# iperf3 TCP, 3 s, guest to guest, accelerator " << accelerator_args()[1]
+         << " (written by e2e_tests SwitchE2eTest.Iperf3ThroughSwitchAtMtu1500And65520)\n";
+  for (const IperfRun& run : runs) {
+    char line[96];
+    std::snprintf(line, sizeof line, "%-6s mtu %5d %7.2f Gbit/s\n", run.link.c_str(), run.mtu,
+                  run.gbits);
+    report << line;
+  }
+  EXPECT_TRUE(report.good()) << "cannot write " << e2e_report_path();
+}
+
+}  // namespace
+}  // namespace qswitch::e2e
