@@ -13,16 +13,21 @@ std::span<uint8_t> StreamRxBuffer::write_space() {
     return {chunk_->data + fill_, main_size_ - fill_};
   }
   if (chunk_ != nullptr && parse_ < fill_) {
-    // The main part is full and a frame is incomplete: finish it in the slack, reading exactly
-    // what it still needs (first the rest of its prefix, then the rest of its body).
-    const uint32_t have = fill_ - parse_;
-    uint32_t need;
-    if (have < kPrefixSize) {
-      need = kPrefixSize - have;
-    } else {
-      // commit() rejects a bad length before we get here, so this is within kMaxWireSize.
-      need = kPrefixSize + load_be32(chunk_->data + parse_) - have;
+    // The main part is full. Find the incomplete frame at the end, skipping complete ones the
+    // caller has not drained yet, and finish it in the slack, reading exactly what it still
+    // needs (first the rest of its prefix, then the rest of its body).
+    uint32_t start = parse_;
+    while (fill_ - start >= kPrefixSize) {
+      const uint32_t size = load_be32(chunk_->data + start);
+      if (size < kMinFrameSize || size > kMaxFrameSize) return {};  // drain() reports it
+      if (fill_ - start < kPrefixSize + size) break;
+      start += kPrefixSize + size;
     }
+    const uint32_t have = fill_ - start;
+    if (have == 0) return {};  // only undrained complete frames: drain() them first
+    const uint32_t need = have < kPrefixSize
+                              ? kPrefixSize - have
+                              : kPrefixSize + load_be32(chunk_->data + start) - have;
     return {chunk_->data + fill_, need};
   }
   // No partial frame left (or no chunk yet): move to a fresh chunk.

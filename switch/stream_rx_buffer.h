@@ -14,7 +14,8 @@
 // - Frames from commit() stay valid until the next write_space() call (which may switch
 //   chunks); keep one longer by taking a chunk reference (frame.h).
 // - An empty write_space() means every chunk is still held by output queues: stop reading and
-//   try again later. That pauses this input only.
+//   try again later. That pauses this input only. It is also empty while the main part is full
+//   and holds only complete frames the caller has not drained yet: drain() them first.
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,402 @@
+// tests/switch/tx_queue_test.cc: TxQueue framing, coalescing, partial writes and bounds.
+//
+// Theory of operation
+// - Frames are laid out in memory the way a receive chunk holds them (4-byte big-endian prefix,
+//   then the frame), back to back when a test wants them adjacent and with a gap of 0xee bytes
+//   when not. Unused memory is filled with non-zero bytes, so padding that is read from memory
+//   instead of written as zeros is caught.
+// - The byte stream fill_iov() describes is gathered and compared with the expected QEMU stream
+//   framing: prefix + frame, and for a frame shorter than 60 bytes a prefix saying 60 and zero
+//   padding. consume(n) is checked at every byte offset against the same expected stream.
+// - Chunk references are observed through RxChunk::refs on chunks from a real ChunkPool.
+#include "switch/tx_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace qswitch::sw {
+namespace {
+
+// Writes frames into `mem` (prefix + pattern bytes). gaps[i] bytes of 0xee precede frame i.
+std::vector<Frame> lay_out(uint8_t* mem, size_t mem_size, const std::vector<uint32_t>& sizes,
+                           const std::vector<uint32_t>& gaps, RxChunk* chunk) {
+  std::memset(mem, 0xa5, mem_size);
+  std::vector<Frame> frames;
+  size_t at = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const uint32_t gap = i < gaps.size() ? gaps[i] : 0;
+    std::memset(mem + at, 0xee, gap);
+    at += gap;
+    EXPECT_LE(at + kPrefixSize + sizes[i], mem_size) << "test layout too large";
+    store_be32(mem + at, sizes[i]);
+    for (uint32_t j = 0; j < sizes[i]; ++j) {
+      mem[at + kPrefixSize + j] = static_cast<uint8_t>(i * 41 + j * 3 + 1);
+    }
+    frames.push_back(Frame{mem + at, sizes[i], chunk});
+    at += kPrefixSize + sizes[i];
+  }
+  return frames;
+}
+
+// The stream of bytes a stream peer must receive for `frames`.
+std::vector<uint8_t> expected_stream(const std::vector<Frame>& frames) {
+  std::vector<uint8_t> out;
+  for (const Frame& f : frames) {
+    const uint32_t sent = std::max(f.size, kPadFrameSize);
+    uint8_t prefix[4];
+    store_be32(prefix, sent);
+    out.insert(out.end(), prefix, prefix + 4);
+    out.insert(out.end(), f.data(), f.data() + f.size);
+    out.insert(out.end(), sent - f.size, 0);
+  }
+  return out;
+}
+
+uint64_t ethernet_bytes(const Frame& f) { return std::max(f.size, kPadFrameSize); }
+
+constexpr int kMaxIov = 1024;
+
+// Everything fill_iov() describes, gathered into one buffer.
+std::vector<uint8_t> gather(TxQueue& q, int* iov_count = nullptr) {
+  std::vector<iovec> iov(kMaxIov);
+  const int n = q.fill_iov(iov.data(), kMaxIov);
+  if (iov_count != nullptr) *iov_count = n;
+  std::vector<uint8_t> out;
+  for (int i = 0; i < n; ++i) {
+    const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+    out.insert(out.end(), p, p + iov[i].iov_len);
+  }
+  return out;
+}
+
+class TxQueueTest : public testing::Test {
+ protected:
+  // Memory standing in for a receive chunk; frames laid here carry no chunk reference.
+  std::vector<uint8_t> mem_ = std::vector<uint8_t>(256 * 1024);
+};
+
+TEST_F(TxQueueTest, EmptyQueueDescribesNothing) {
+  TxQueue q(1 << 20);
+  iovec iov[4];
+  EXPECT_EQ(q.fill_iov(iov, 4), 0);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.count(), 0u);
+  EXPECT_EQ(q.queued_bytes(), 0u);
+  EXPECT_EQ(q.max_bytes(), size_t{1 << 20});
+}
+
+TEST_F(TxQueueTest, DescribesFramesInStreamFramingWithShortFramesPaddedTo60) {
+  const std::vector<uint32_t> sizes = {14, 59, 60, 61, 1514, 20, 65549};
+  // Mix adjacent and separated frames.
+  const std::vector<Frame> frames =
+      lay_out(mem_.data(), mem_.size(), sizes, {0, 0, 3, 0, 0, 17, 0}, nullptr);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  EXPECT_EQ(q.count(), frames.size());
+  EXPECT_FALSE(q.empty());
+  const std::vector<uint8_t> got = gather(q);
+  const std::vector<uint8_t> want = expected_stream(frames);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == want) << "the described bytes differ from the expected stream";
+  // Spot-check the padded frame explicitly: prefix 60, 14 data bytes, 46 zero bytes.
+  EXPECT_EQ(load_be32(got.data()), 60u);
+  EXPECT_EQ(std::count(got.begin() + 4 + 14, got.begin() + 4 + 60, 0), 46);
+  // fill_iov() does not consume: a second call describes the same bytes.
+  EXPECT_TRUE(gather(q) == want);
+}
+
+TEST_F(TxQueueTest, CoalescesAdjacentFramesIntoOneIovec) {
+  const std::vector<Frame> frames =
+      lay_out(mem_.data(), mem_.size(), {60, 100, 1514, 61}, {}, nullptr);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  iovec iov[8];
+  ASSERT_EQ(q.fill_iov(iov, 8), 1);
+  EXPECT_EQ(iov[0].iov_base, frames[0].wire);
+  EXPECT_EQ(iov[0].iov_len, size_t{64 + 104 + 1518 + 65});
+  // Still one iovec after part of the first frame was written.
+  q.consume(10);
+  ASSERT_EQ(q.fill_iov(iov, 8), 1);
+  EXPECT_EQ(iov[0].iov_base, frames[0].wire + 10);
+  EXPECT_EQ(iov[0].iov_len, size_t{64 + 104 + 1518 + 65 - 10});
+}
+
+TEST_F(TxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
+  const std::vector<Frame> frames =
+      lay_out(mem_.data(), mem_.size(), {60, 100, 200}, {0, 1, 8}, nullptr);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  iovec iov[8];
+  ASSERT_EQ(q.fill_iov(iov, 8), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(iov[i].iov_base, frames[i].wire) << i;
+    EXPECT_EQ(iov[i].iov_len, kPrefixSize + frames[i].size) << i;
+  }
+  // With room for only two, the first two frames are described exactly.
+  ASSERT_EQ(q.fill_iov(iov, 2), 2);
+  EXPECT_EQ(iov[1].iov_base, frames[1].wire);
+  EXPECT_EQ(iov[1].iov_len, size_t{104});
+}
+
+TEST_F(TxQueueTest, SameFramePushedTwiceIsNotTreatedAsAdjacentToItself) {
+  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), {100}, {}, nullptr);
+  TxQueue q(1 << 20);
+  ASSERT_TRUE(q.push(frames[0]));
+  ASSERT_TRUE(q.push(frames[0]));
+  const std::vector<Frame> twice = {frames[0], frames[0]};
+  EXPECT_TRUE(gather(q) == expected_stream(twice));
+}
+
+TEST_F(TxQueueTest, PartialWriteAtEveryOffsetLeavesExactlyTheRemainingBytes) {
+  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(),
+                                            {14, 59, 60, 61, 100, 1514, 20, 300},
+                                            {0, 0, 0, 5, 0, 0, 0, 0}, nullptr);
+  const std::vector<uint8_t> want = expected_stream(frames);
+  // Where each frame ends in the stream, and its Ethernet bytes.
+  std::vector<size_t> ends;
+  size_t at = 0;
+  for (const Frame& f : frames) {
+    at += kPrefixSize + ethernet_bytes(f);
+    ends.push_back(at);
+  }
+  for (size_t n = 0; n <= want.size(); ++n) {
+    TxQueue q(1 << 20);
+    for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+    const TxQueue::Written w = q.consume(n);
+    uint64_t want_frames = 0;
+    uint64_t want_bytes = 0;
+    for (size_t i = 0; i < frames.size() && ends[i] <= n; ++i) {
+      ++want_frames;
+      want_bytes += ethernet_bytes(frames[i]);
+    }
+    ASSERT_EQ(w.frames, want_frames) << "after writing " << n << " bytes";
+    ASSERT_EQ(w.bytes, want_bytes) << "after writing " << n << " bytes";
+    ASSERT_EQ(q.count(), frames.size() - want_frames) << "after writing " << n << " bytes";
+    const std::vector<uint8_t> rest = gather(q);
+    ASSERT_TRUE(rest == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n), want.end()))
+        << "remaining bytes wrong after writing " << n << " of " << want.size();
+    // Writing the rest completes every remaining frame.
+    const TxQueue::Written w2 = q.consume(rest.size());
+    ASSERT_EQ(w.frames + w2.frames, frames.size()) << "after writing " << n << " bytes";
+    ASSERT_TRUE(q.empty());
+    ASSERT_EQ(q.queued_bytes(), 0u);
+  }
+}
+
+TEST_F(TxQueueTest, RandomPartialWritesReproduceTheStream) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> size_dist(kMinFrameSize, 300);
+  std::uniform_int_distribution<uint32_t> gap_dist(0, 2);
+  std::vector<uint32_t> sizes, gaps;
+  for (int i = 0; i < 300; ++i) {
+    sizes.push_back(size_dist(rng));
+    gaps.push_back(gap_dist(rng) == 0 ? 9 : 0);
+  }
+  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, gaps, nullptr);
+  const std::vector<uint8_t> want = expected_stream(frames);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  std::vector<uint8_t> sent;
+  uint64_t frames_done = 0;
+  uint64_t bytes_done = 0;
+  std::uniform_int_distribution<size_t> write_dist(1, 700);
+  for (int writes = 0; writes < 100000 && !q.empty(); ++writes) {
+    std::vector<iovec> iov(16);
+    const int n = q.fill_iov(iov.data(), 16);  // fewer iovecs than frames: a bounded writev
+    ASSERT_GT(n, 0);
+    size_t budget = write_dist(rng);
+    size_t written = 0;
+    for (int i = 0; i < n && budget > 0; ++i) {
+      const size_t take = std::min(budget, iov[i].iov_len);
+      const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+      sent.insert(sent.end(), p, p + take);
+      budget -= take;
+      written += take;
+    }
+    const TxQueue::Written w = q.consume(written);
+    frames_done += w.frames;
+    bytes_done += w.bytes;
+  }
+  EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(sent == want) << "the bytes written differ from the expected stream";
+  EXPECT_EQ(frames_done, frames.size());
+  uint64_t want_bytes = 0;
+  for (const Frame& f : frames) want_bytes += ethernet_bytes(f);
+  EXPECT_EQ(bytes_done, want_bytes);
+}
+
+TEST_F(TxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume) {
+  ChunkPool pool(16 * 1024, 1);
+  RxChunk* chunk = pool.acquire();
+  ASSERT_NE(chunk, nullptr);
+  const std::vector<Frame> frames =
+      lay_out(chunk->data, chunk->capacity, {1000, 1000, 1000, 1000}, {}, chunk);
+  // 2500 holds two 1000-byte frames however the prefix is accounted, never three.
+  TxQueue q(2500);
+  EXPECT_TRUE(q.push(frames[0]));
+  EXPECT_TRUE(q.push(frames[1]));
+  EXPECT_EQ(chunk->refs, 3u);
+  EXPECT_FALSE(q.push(frames[2]));
+  EXPECT_EQ(chunk->refs, 3u) << "a refused frame must not keep a chunk reference";
+  EXPECT_EQ(q.count(), 2u);
+  EXPECT_LE(q.queued_bytes(), q.max_bytes());
+  // The refused frame is not in the stream.
+  EXPECT_TRUE(gather(q) == expected_stream({frames[0], frames[1]}));
+
+  const TxQueue::Written w = q.consume(1004);
+  EXPECT_EQ(w.frames, 1u);
+  EXPECT_EQ(w.bytes, 1000u);
+  EXPECT_EQ(chunk->refs, 2u) << "a written frame must release its chunk reference";
+  EXPECT_TRUE(q.push(frames[2]));
+  EXPECT_FALSE(q.push(frames[3]));
+  EXPECT_TRUE(gather(q) == expected_stream({frames[1], frames[2]}));
+  q.consume(2008);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.queued_bytes(), 0u);
+  EXPECT_EQ(chunk->refs, 1u);
+  chunk_unref(chunk);
+  EXPECT_EQ(pool.free_count(), 1u);
+}
+
+TEST_F(TxQueueTest, EntryCapNeverRefuses64ByteFramesBeforeMaxBytes) {
+  // The entry cap is max_bytes / 64 entries: frames of 64 bytes and more are bounded by bytes.
+  for (uint32_t size : {64u, 65u, 1514u}) {
+    const size_t frames_count = 1050;
+    std::vector<uint32_t> sizes(frames_count + 1, size);
+    std::vector<uint8_t> mem(sizes.size() * (size + kPrefixSize));
+    const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), sizes, {}, nullptr);
+    TxQueue q(frames_count * size);
+    size_t accepted = 0;
+    while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
+    EXPECT_EQ(accepted, frames_count) << size << "-byte frame refused with " << q.queued_bytes()
+                                      << " of " << q.max_bytes() << " bytes queued";
+    EXPECT_FALSE(q.push(frames[frames_count])) << "max_bytes exceeded with " << size << "-byte frames";
+  }
+}
+
+TEST_F(TxQueueTest, EntryCapBoundsTinyFrames) {
+  // 14-byte frames: the byte bound alone would admit 1050; the entry cap (max_bytes / 64)
+  // stops them earlier, but not before max_bytes / 64.
+  const size_t frames_count = 1050;
+  std::vector<uint32_t> sizes(frames_count, kMinFrameSize);
+  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, {}, nullptr);
+  const size_t max_bytes = frames_count * kMinFrameSize;
+  TxQueue q(max_bytes);
+  size_t accepted = 0;
+  while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
+  EXPECT_GE(accepted, max_bytes / 64);
+  EXPECT_LT(accepted, frames_count) << "no entry cap: 14-byte frames filled max_bytes";
+  // Writing one frame makes room for one more.
+  EXPECT_EQ(q.consume(kPrefixSize + kPadFrameSize).frames, 1u);
+  EXPECT_TRUE(q.push(frames[accepted]));
+  EXPECT_FALSE(q.push(frames[accepted]));
+}
+
+TEST_F(TxQueueTest, EntryCapIsAtMost65536) {
+  // A huge max_bytes still caps entries at 65536 (bookkeeping bounded for a stuck peer).
+  std::vector<uint8_t> mem(kPrefixSize + kMinFrameSize);
+  const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), {kMinFrameSize}, {}, nullptr);
+  TxQueue q(size_t{1} << 33);
+  size_t accepted = 0;
+  while (accepted < 65537 && q.push(frames[0])) ++accepted;
+  EXPECT_EQ(accepted, 65536u);
+}
+
+TEST_F(TxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
+  ChunkPool pool(16 * 1024, 1);
+  RxChunk* chunk = pool.acquire();
+  ASSERT_NE(chunk, nullptr);
+  const std::vector<Frame> frames =
+      lay_out(chunk->data, chunk->capacity, {100, 20, 1514, 60}, {}, chunk);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  EXPECT_EQ(chunk->refs, 5u);
+  q.consume(50);  // the first frame is half written
+  EXPECT_EQ(chunk->refs, 5u);
+  EXPECT_EQ(q.clear(), 4u);
+  EXPECT_EQ(chunk->refs, 1u);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.count(), 0u);
+  EXPECT_EQ(q.queued_bytes(), 0u);
+  iovec iov[4];
+  EXPECT_EQ(q.fill_iov(iov, 4), 0);
+  EXPECT_EQ(q.clear(), 0u);
+
+  // The queue is usable again, and starts at a frame boundary.
+  ASSERT_TRUE(q.push(frames[1]));
+  EXPECT_TRUE(gather(q) == expected_stream({frames[1]}));
+  q.clear();
+  EXPECT_EQ(chunk->refs, 1u);
+  chunk_unref(chunk);
+  EXPECT_EQ(pool.free_count(), 1u);
+}
+
+TEST_F(TxQueueTest, DestructorReleasesChunkReferences) {
+  ChunkPool pool(16 * 1024, 1);
+  RxChunk* chunk = pool.acquire();
+  ASSERT_NE(chunk, nullptr);
+  const std::vector<Frame> frames = lay_out(chunk->data, chunk->capacity, {100, 30}, {}, chunk);
+  {
+    TxQueue q(1 << 20);
+    for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+    EXPECT_EQ(chunk->refs, 3u);
+  }
+  EXPECT_EQ(chunk->refs, 1u);
+  chunk_unref(chunk);
+}
+
+TEST_F(TxQueueTest, GrowsBeyondInitialCapacityKeepingOrder) {
+  std::vector<uint32_t> sizes;
+  for (int i = 0; i < 3000; ++i) sizes.push_back(60 + i % 7);
+  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, {}, nullptr);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f)) << "refused at count " << q.count();
+  EXPECT_EQ(q.count(), frames.size());
+  EXPECT_TRUE(gather(q) == expected_stream(frames));
+
+  // Drain half, push more so the ring wraps, then check the whole stream again.
+  const size_t half_bytes = [&] {
+    size_t b = 0;
+    for (size_t i = 0; i < 1500; ++i) b += kPrefixSize + frames[i].size;
+    return b;
+  }();
+  EXPECT_EQ(q.consume(half_bytes).frames, 1500u);
+  for (size_t i = 0; i < 1500; ++i) ASSERT_TRUE(q.push(frames[i]));
+  std::vector<Frame> want(frames.begin() + 1500, frames.end());
+  want.insert(want.end(), frames.begin(), frames.begin() + 1500);
+  // The wrapped queue no longer ends adjacent to its start, so compare bytes only.
+  EXPECT_TRUE(gather(q) == expected_stream(want));
+}
+
+TEST_F(TxQueueTest, GrowsWhileWrappedWithPartialHead) {
+  std::vector<uint32_t> sizes;
+  for (int i = 0; i < 600; ++i) sizes.push_back(60 + i % 11);
+  const std::vector<Frame> frames =
+      lay_out(mem_.data(), mem_.size(), sizes, std::vector<uint32_t>(600, 1), nullptr);
+  TxQueue q(1 << 20);
+  std::vector<Frame> pushed;
+  size_t next = 0;
+  size_t written = 0;  // bytes of expected_stream(pushed) already consumed
+  // Repeatedly push a growing batch and consume part of it, so growth happens at varied heads.
+  for (int round = 1; round <= 25 && next < frames.size(); ++round) {
+    for (int i = 0; i < round && next < frames.size(); ++i) {
+      ASSERT_TRUE(q.push(frames[next]));
+      pushed.push_back(frames[next++]);
+    }
+    const std::vector<uint8_t> want = expected_stream(pushed);
+    const std::vector<uint8_t> got = gather(q);
+    ASSERT_TRUE(got == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(written),
+                                            want.end()))
+        << "round " << round;
+    const size_t n = got.size() / 3 + 1;
+    q.consume(n);
+    written += n;
+  }
+}
+
+}  // namespace
+}  // namespace qswitch::sw
