@@ -117,7 +117,19 @@ void SwitchLoop::pause_read(LoopPort& port) {
   }
 }
 
+size_t SwitchLoop::add_turn_hook(std::function<void()> hook) {
+  turn_hooks_.push_back(std::move(hook));
+  return turn_hooks_.size() - 1;
+}
+
+void SwitchLoop::remove_turn_hook(size_t id) {
+  if (id < turn_hooks_.size()) turn_hooks_[id] = nullptr;
+}
+
 void SwitchLoop::on_check() {
+  for (size_t i = 0; i < turn_hooks_.size(); ++i) {
+    if (turn_hooks_[i]) turn_hooks_[i]();
+  }
   fabric_.flush();
   if (!paused_.empty()) {
     // retry_paused_read() may read and flush again; it may also close the port (which removes

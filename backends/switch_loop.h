@@ -82,6 +82,10 @@ class SwitchLoop : private sw::L2Switch::Events {
   std::span<sw::Frame> burst() { return burst_; }
   // The port stopped reading for lack of chunks: retry in the check phase.
   void pause_read(LoopPort& port);
+  // Runs at the end of every loop turn, before the flush (ports that do their work per turn,
+  // like the slirp port, hook in here). Returns an id for remove_turn_hook().
+  size_t add_turn_hook(std::function<void()> hook);
+  void remove_turn_hook(size_t id);
 
   // Runs until stop(); returns 0.
   int run();
@@ -102,6 +106,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   std::vector<std::unique_ptr<LoopPort>> ports_;
   std::vector<std::unique_ptr<LoopPort>> retired_;
   std::vector<LoopPort*> paused_;
+  std::vector<std::function<void()>> turn_hooks_;  // empty function: removed
   std::vector<sw::Frame> burst_;
   // Final counters of the most recently closed ports, so stats still explain a port that was
   // closed for a protocol error.

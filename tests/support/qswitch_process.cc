@@ -224,6 +224,7 @@ void QswitchProcess::take_line(const std::string& line) {
   if (line.rfind("listening ", 0) == 0) listening_.push_back(line.substr(10));
   if (line.rfind("connecting ", 0) == 0) connecting_.push_back(line.substr(11));
   if (line.rfind("join with:", 0) == 0) join_lines_.push_back(line);
+  if (line.rfind("control ", 0) == 0) control_ = line.substr(8);
 }
 
 void QswitchProcess::read_stdout(Millis timeout, bool until_ready, bool* saw_ready) {

@@ -6,7 +6,8 @@
 //   can be searched at any time); the child gets PR_SET_PDEATHSIG(SIGKILL) so it cannot outlive
 //   a crashed test. Every fd the test holds is close-on-exec.
 // - wait_ready() reads stdout lines until "ready" (the contract: printed and flushed after all
-//   listeners are bound), collecting "listening ..." / "connecting ..." / "join with: ..." lines.
+//   listeners are bound), collecting "listening ..." / "connecting ..." / "join with: ..." /
+//   "control ..." lines.
 // - signal(), wait_exit() and the destructor act only on this object's own pid, and only while
 //   it has not been reaped. The destructor SIGKILLs and reaps a child still running.
 // - stats() sends SIGUSR1 and parses the "qswitch: stats ..." lines that appear in stderr after
@@ -93,6 +94,9 @@ class QswitchProcess {
   const std::vector<std::string>& connecting() const { return connecting_; }
   // Full "join with: ..." lines.
   const std::vector<std::string>& join_lines() const { return join_lines_; }
+  // The endpoint from the "control X" line (e.g. "unix:/run/user/1000/qswitch/default.ctl"),
+  // empty when qswitch printed none.
+  const std::string& control() const { return control_; }
 
   std::string stderr_text() const;
   size_t stderr_size() const;
@@ -125,6 +129,7 @@ class QswitchProcess {
   std::vector<std::string> listening_;
   std::vector<std::string> connecting_;
   std::vector<std::string> join_lines_;
+  std::string control_;
   std::string stderr_path_;
   std::string error_;
 };

@@ -1,6 +1,8 @@
-// tools/qswitch/main.cc: the qswitch program. Parses the command line, binds every listener and
-// starts every dialler (all or nothing: the first failure stops start-up with a message), prints
-// how a guest joins, then runs the loop until SIGINT/SIGTERM.
+// tools/qswitch/main.cc: the qswitch program. "qswitch ctl ..." is the control client (ctl.cc).
+// Otherwise: parses the command line, binds every listener, creates the slirp port and the
+// control socket and starts every dialler (all or nothing: the first failure stops start-up with
+// a message and removes what was bound), prints how a guest joins, then runs the loop until
+// SIGINT/SIGTERM.
 #include <unistd.h>
 
 #include <csignal>
@@ -10,10 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "backends/control/control_server.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
 #include "backends/switch_loop.h"
+#include "slirp/slirp_port.h"
+#include "tools/qswitch/control_api.h"
+#include "tools/qswitch/ctl.h"
 #include "tools/qswitch/options.h"
+#include "tools/qswitch/slirp_commands.h"
 
 namespace {
 
@@ -41,6 +48,7 @@ std::string netdev_for(const Endpoint& ep, bool server) {
 
 int main(int argc, char** argv) {
   using namespace qswitch;
+  if (argc >= 2 && std::string(argv[1]) == "ctl") return tools::run_ctl(argc - 1, argv + 1);
   tools::ParseResult parsed = tools::parse_options(argc, argv);
   if (!parsed.options) {
     std::fprintf(stderr, "qswitch: %s\n", parsed.error.c_str());
@@ -74,12 +82,53 @@ int main(int argc, char** argv) {
     }
     listeners.push_back(std::move(l));
   }
+  slirp::SlirpPort* slirp_port = nullptr;
+  if (opt.slirp) {
+    std::string error;
+    std::unique_ptr<slirp::SlirpPort> port = slirp::SlirpPort::create(*loop, *opt.slirp, error);
+    if (!port) {
+      std::fprintf(stderr, "qswitch: --slirp: %s\n", error.c_str());
+      return 1;
+    }
+    slirp_port = port.get();
+    loop->adopt(std::move(port));
+  }
+
+  tools::ControlApi api;
+  if (slirp_port != nullptr) {
+    tools::register_slirp_commands(api, *slirp_port, loop->uv());
+  } else {
+    for (const char* name : {"hostfwd.add", "hostfwd.remove", "hostfwd.list", "usernet", "dhcp.leases"}) {
+      api.add(name, "needs a slirp port (this switch has none)", [](const nlohmann::json&) {
+        return tools::Reply::failure("this switch has no slirp port (start qswitch with --slirp)");
+      });
+    }
+  }
+  std::unique_ptr<backends::ControlServer> control;
+  if (!opt.control_disabled) {
+    const std::string path =
+        opt.control ? opt.control->path : tools::control_path_for_pid(static_cast<int>(::getpid()));
+    backends::ControlHandlers handlers;
+    handlers.line = [&api](std::string_view line) { return api.handle_line(line); };
+    handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
+    handlers.busy = [&api](size_t max) { return api.busy_reply(max); };
+    control = std::make_unique<backends::ControlServer>(loop->uv(), path, std::move(handlers));
+    if (!control->ok()) {
+      std::fprintf(stderr, "qswitch: cannot create the control socket %s: %s (--control sets "
+                   "another path, --control none disables it)\n",
+                   path.c_str(), control->error().c_str());
+      return 1;
+    }
+  }
+
   std::vector<std::unique_ptr<backends::StreamConnector>> connectors;
   for (const Endpoint& ep : opt.connect) {
     connectors.push_back(std::make_unique<backends::StreamConnector>(*loop, ep));
   }
 
   for (const auto& l : listeners) std::printf("listening %s\n", l->endpoint().to_string().c_str());
+  if (control) std::printf("control unix:%s\n", control->path().c_str());
+  if (slirp_port != nullptr) std::printf("%s\n", slirp_port->describe().c_str());
   for (const auto& c : connectors) std::printf("connecting %s\n", c->endpoint().to_string().c_str());
   std::random_device seed;
   std::mt19937_64 rng((uint64_t{seed()} << 32) ^ seed());
@@ -93,6 +142,7 @@ int main(int argc, char** argv) {
 
   loop->run();
   loop->print_stats();
+  control.reset();
   connectors.clear();
   listeners.clear();
   loop.reset();

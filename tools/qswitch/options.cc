@@ -1,6 +1,8 @@
 // tools/qswitch/options.cc: see the header. Accepts "--opt value" and "--opt=value".
 #include "tools/qswitch/options.h"
 
+#include "tools/qswitch/slirp_options_parse.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -37,10 +39,21 @@ const char* usage_text() {
          "  --mac-max N                        MAC table size (default 4096)\n"
          "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
          "  --guests N                         example QEMU argument lines to print (default 2)\n"
+         "  --slirp [KEY=VALUE,...]            add a NAT/DHCP/DNS port for the whole segment, with\n"
+         "                                     QEMU -netdev user's keys: net= host= dhcpstart= dns=\n"
+         "                                     hostname= domainname= dnssearch= tftp= bootfile=\n"
+         "                                     restrict=on|off ipv6=on|off ipv6-net= mtu=\n"
+         "                                     hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT lease=MAC:IP\n"
+         "                                     (hostfwd without HADDR binds 127.0.0.1)\n"
+         "  --no-slirp                         no slirp port, even with no other arguments\n"
+         "  --control unix:PATH|none           the control socket (default: beside the first unix\n"
+         "                                     --listen socket, NAME.sock -> NAME.ctl)\n"
          "  --help, --version\n"
          "\n"
          "With no --listen or --connect, listens on unix:$XDG_RUNTIME_DIR/qswitch/default.sock\n"
-         "(/tmp/qswitch-$UID/default.sock when XDG_RUNTIME_DIR is unset).\n"
+         "(/tmp/qswitch-$UID/default.sock when XDG_RUNTIME_DIR is unset) and adds a slirp port.\n"
+         "\n"
+         "  qswitch ctl [--sock PATH] [--json] COMMAND...   talk to a running switch (ctl --help)\n"
          "SIGUSR1 prints per-port counters to stderr; SIGINT/SIGTERM exit cleanly.\n";
 }
 
@@ -48,6 +61,22 @@ std::string default_socket_path() {
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
   if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/qswitch/default.sock";
   return "/tmp/qswitch-" + std::to_string(::getuid()) + "/default.sock";
+}
+
+std::string control_path_for(const std::string& socket_path) {
+  const std::string suffix = ".sock";
+  if (socket_path.size() > suffix.size() &&
+      socket_path.compare(socket_path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return socket_path.substr(0, socket_path.size() - suffix.size()) + ".ctl";
+  }
+  return socket_path + ".ctl";
+}
+
+std::string default_control_path() { return control_path_for(default_socket_path()); }
+
+std::string control_path_for_pid(int pid) {
+  const std::string dflt = default_socket_path();
+  return dflt.substr(0, dflt.rfind('/') + 1) + "qswitch-" + std::to_string(pid) + ".ctl";
 }
 
 std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error) {
@@ -110,6 +139,7 @@ std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string&
 ParseResult parse_options(int argc, const char* const* argv) {
   ParseResult result;
   Options o;
+  bool no_slirp = false;
   auto fail = [&](std::string message) {
     result.error = std::move(message);
     return result;
@@ -170,15 +200,55 @@ ParseResult parse_options(int argc, const char* const* argv) {
         return fail("--guests '" + value + "': expected a number from 0 to 64");
       }
       o.guests = static_cast<uint32_t>(v);
+    } else if (arg == "--slirp") {
+      // The value is optional: "--slirp" alone, "--slirp=", or "--slirp KEY=VALUE,...".
+      if (!has_value && i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+        value = argv[++i];
+      }
+      if (o.slirp) return fail("--slirp given twice: put every key in one --slirp");
+      slirp::SlirpOptions so;
+      std::string error;
+      if (!parse_slirp_options(value, so, error)) return fail("--slirp " + error);
+      o.slirp = std::move(so);
+    } else if (arg == "--no-slirp") {
+      no_slirp = true;
+    } else if (arg == "--control") {
+      if (!need_value()) return fail("--control needs a value: unix:PATH or none");
+      if (value == "none") {
+        o.control_disabled = true;
+      } else {
+        std::string error;
+        auto ep = parse_endpoint(value, error);
+        if (!ep || ep->kind != io::Endpoint::Kind::kUnix) {
+          return fail("--control '" + value + "': expected unix:PATH or none");
+        }
+        o.control = *ep;
+      }
     } else {
       return fail("unknown option '" + std::string(argv[i]) + "' (see qswitch --help)");
     }
   }
-  if (o.listen.empty() && o.connect.empty()) {
+  if (no_slirp && o.slirp) return fail("--slirp and --no-slirp contradict each other");
+  const bool zero_config = o.listen.empty() && o.connect.empty();
+  if (zero_config) {
     io::Endpoint ep;
     ep.kind = io::Endpoint::Kind::kUnix;
     ep.path = default_socket_path();
     o.listen.push_back(ep);
+    if (!no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
+  }
+  if (!o.control && !o.control_disabled) {
+    // Beside the first unix listener. A switch with none gets a per-process path from main()
+    // (control_path_for_pid), so two tcp-only switches never fight over one name.
+    for (const io::Endpoint& l : o.listen) {
+      if (l.kind == io::Endpoint::Kind::kUnix) {
+        io::Endpoint ep;
+        ep.kind = io::Endpoint::Kind::kUnix;
+        ep.path = control_path_for(l.path);
+        o.control = ep;
+        break;
+      }
+    }
   }
   result.options = o;
   return result;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/io/endpoint.h"
+#include "slirp/slirp_options.h"
 
 namespace qswitch::tools {
 
@@ -19,6 +20,12 @@ struct Options {
   uint32_t mac_max = 4096;
   uint64_t queue_size = 1 << 20;
   uint32_t guests = 2;
+  // The slirp port: on with no arguments at all (zero configuration), or with --slirp.
+  std::optional<slirp::SlirpOptions> slirp;
+  // The control socket: --control, else beside the first unix listener, else (set by main)
+  // control_path_for_pid(). Unset with --control none.
+  std::optional<io::Endpoint> control;
+  bool control_disabled = false;
   bool help = false;
   bool version = false;
 };
@@ -33,6 +40,12 @@ ParseResult parse_options(int argc, const char* const* argv);
 std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error);
 // $XDG_RUNTIME_DIR/qswitch/default.sock, or /tmp/qswitch-$UID/default.sock.
 std::string default_socket_path();
+// The control socket beside a switch socket: DIR/NAME.sock -> DIR/NAME.ctl (other names get
+// ".ctl" appended). default_control_path() is the one beside default_socket_path().
+std::string control_path_for(const std::string& socket_path);
+std::string default_control_path();
+// For a switch with no unix listener: DEFAULT_DIR/qswitch-PID.ctl.
+std::string control_path_for_pid(int pid);
 const char* usage_text();
 
 }  // namespace qswitch::tools

@@ -1,0 +1,274 @@
+// backends/control/control_server.cc: see the header.
+#include "backends/control/control_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace qswitch::backends {
+
+namespace {
+constexpr int kAcceptsPerWake = 64;
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadPerWake = 256 * 1024;  // per client per wake-up
+constexpr size_t kKeepCapacity = 64 * 1024;  // buffers above this are given back when empty
+}  // namespace
+
+struct ControlServer::Client {
+  ControlServer* server = nullptr;
+  io::Fd fd;  // declared before the handles: they are closed (stopping the poll) before the fd
+  io::UvHandle<uv_poll_t> poll;
+  io::UvHandle<uv_timer_t> idle;
+  int poll_events = 0;
+  std::string in;           // the current line so far
+  bool discarding = false;  // inside a line that was too long: drop up to the next '\n'
+  std::string out;          // replies not yet sent, from out_offset
+  size_t out_offset = 0;
+  bool read_closed = false;  // the client shut its sending side
+  bool overflow = false;     // more than max_unread_size bytes of replies unread
+
+  size_t pending() const { return out.size() - out_offset; }
+};
+
+ControlServer::ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
+                             ControlLimits limits)
+    : loop_(loop), path_(std::move(path)), handlers_(std::move(handlers)), limits_(limits) {
+  io::Endpoint ep;
+  ep.kind = io::Endpoint::Kind::kUnix;
+  ep.path = path_;
+  io::SocketResult r = io::listen_on(ep);
+  if (!r.ok()) {
+    error_ = r.message;
+    return;
+  }
+  fd_ = std::move(r.fd);
+  uv_poll_init_socket(loop_, poll_.get(), fd_.get());
+  poll_.get()->data = this;
+  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (h->data != nullptr && status == 0) static_cast<ControlServer*>(h->data)->on_listen_readable();
+  });
+  poll_started_ = true;
+}
+
+ControlServer::~ControlServer() {
+  clients_.clear();
+  if (poll_started_) uv_poll_stop(poll_.get());
+  poll_.close();
+  if (fd_.valid()) ::unlink(path_.c_str());
+}
+
+void ControlServer::on_listen_readable() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    const int raw = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (raw < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
+        io::log_line("control %s: accept failed: %s (connection left waiting)", path_.c_str(),
+                     std::strerror(errno));
+      }
+      return;
+    }
+    io::Fd fd = io::Fd::adopt(raw);
+    if (clients_.size() >= limits_.max_clients) {
+      std::string reply = handlers_.busy ? handlers_.busy(limits_.max_clients) : "busy";
+      reply += '\n';
+      ssize_t ignored = ::send(fd.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)ignored;
+      if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
+        io::log_line("control %s: refused a client (%s): %zu clients already connected",
+                     path_.c_str(), io::peer_name(fd.get(), io::Endpoint::Kind::kUnix).c_str(),
+                     clients_.size());
+      }
+      continue;  // fd closes here
+    }
+    auto c = std::make_unique<Client>();
+    c->server = this;
+    c->fd = std::move(fd);
+    uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
+    c->poll.get()->data = c.get();
+    uv_timer_init(loop_, c->idle.get());
+    c->idle.get()->data = c.get();
+    Client& ref = *c;
+    clients_.push_back(std::move(c));
+    update_poll(ref);
+    touch(ref);
+  }
+}
+
+void ControlServer::touch(Client& c) {
+  uv_timer_start(
+      c.idle.get(),
+      [](uv_timer_t* t) {
+        if (t->data == nullptr) return;
+        auto* client = static_cast<Client*>(t->data);
+        client->server->on_idle(*client);
+      },
+      limits_.idle_ms, 0);
+}
+
+void ControlServer::on_idle(Client& c) { close_client(c); }
+
+void ControlServer::update_poll(Client& c) {
+  int events = 0;
+  if (!c.read_closed) events |= UV_READABLE | UV_DISCONNECT;
+  if (c.pending() > 0) events |= UV_WRITABLE;
+  if (events == c.poll_events) return;
+  c.poll_events = events;
+  if (events == 0) {
+    uv_poll_stop(c.poll.get());
+    return;
+  }
+  uv_poll_start(c.poll.get(), events, [](uv_poll_t* h, int status, int ev) {
+    if (h->data == nullptr) return;
+    auto* client = static_cast<Client*>(h->data);
+    client->server->on_client_event(*client, status, ev);
+  });
+}
+
+void ControlServer::on_client_event(Client& c, int status, int events) {
+  if (status < 0) {
+    close_client(c);
+    return;
+  }
+  std::string reason;
+  if ((events & (UV_READABLE | UV_DISCONNECT)) != 0 && !c.read_closed) {
+    if (!read_client(c, reason)) {
+      close_client(c);
+      return;
+    }
+  }
+  if (c.overflow || c.pending() > limits_.max_unread_size) {
+    if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
+      io::log_line("control %s: closed a client (%s) that left more than %zu bytes of replies "
+                   "unread",
+                   path_.c_str(), io::peer_name(c.fd.get(), io::Endpoint::Kind::kUnix).c_str(),
+                   limits_.max_unread_size);
+    }
+    close_client(c);
+    return;
+  }
+  if (!flush_client(c, reason)) {
+    close_client(c);
+    return;
+  }
+  if (c.read_closed && c.pending() == 0) {
+    close_client(c);
+    return;
+  }
+  update_poll(c);
+}
+
+bool ControlServer::read_client(Client& c, std::string& reason) {
+  char buf[kReadChunk];
+  size_t total = 0;
+  while (total < kReadPerWake && !c.overflow) {
+    const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+    if (n > 0) {
+      total += static_cast<size_t>(n);
+      touch(c);
+      take_bytes(c, buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      c.read_closed = true;
+      // A last line without '\n' is still a request (printf '...' | socat - UNIX:...).
+      if (!c.in.empty() && !c.discarding) {
+        std::string last = std::move(c.in);
+        c.in.clear();
+        if (!last.empty() && last.back() == '\r') last.pop_back();
+        run_line(c, last);
+      }
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    reason = std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+void ControlServer::take_bytes(Client& c, const char* data, size_t size) {
+  while (size > 0 && !c.overflow) {
+    const auto* nl = static_cast<const char*>(std::memchr(data, '\n', size));
+    const size_t seg = nl != nullptr ? static_cast<size_t>(nl - data) : size;
+    const size_t consumed = nl != nullptr ? seg + 1 : size;
+    if (c.discarding) {
+      if (nl != nullptr) c.discarding = false;
+    } else if (c.in.size() + seg > limits_.max_line_size + 1) {
+      // +1: room for a '\r' before the '\n'. Reply now; drop the rest of the line unseen.
+      c.in.clear();
+      if (c.in.capacity() > kKeepCapacity) std::string().swap(c.in);
+      if (nl == nullptr) c.discarding = true;
+      std::string reply = handlers_.too_long ? handlers_.too_long(limits_.max_line_size)
+                                             : "request too long";
+      c.out += reply;
+      c.out += '\n';
+    } else {
+      c.in.append(data, seg);
+      if (nl != nullptr) {
+        std::string_view line = c.in;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.size() > limits_.max_line_size) {
+          std::string reply = handlers_.too_long ? handlers_.too_long(limits_.max_line_size)
+                                                 : "request too long";
+          c.out += reply;
+          c.out += '\n';
+        } else {
+          run_line(c, line);
+        }
+        c.in.clear();
+        if (c.in.capacity() > kKeepCapacity) std::string().swap(c.in);
+      }
+    }
+    data += consumed;
+    size -= consumed;
+  }
+}
+
+void ControlServer::run_line(Client& c, std::string_view line) {
+  std::string reply = handlers_.line ? handlers_.line(line) : std::string();
+  c.out += reply;
+  c.out += '\n';
+  if (c.pending() > limits_.max_unread_size) c.overflow = true;
+}
+
+bool ControlServer::flush_client(Client& c, std::string& reason) {
+  while (c.pending() > 0) {
+    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset, c.pending(),
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_offset += static_cast<size_t>(n);
+      touch(c);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    reason = n < 0 ? std::strerror(errno) : "send returned 0";
+    return false;
+  }
+  if (c.pending() == 0) {
+    c.out.clear();
+    c.out_offset = 0;
+    if (c.out.capacity() > kKeepCapacity) std::string().swap(c.out);
+  } else if (c.out_offset > kKeepCapacity && c.out_offset * 2 > c.out.size()) {
+    c.out.erase(0, c.out_offset);  // keep appends cheap when the client reads slowly
+    c.out_offset = 0;
+  }
+  return true;
+}
+
+void ControlServer::close_client(Client& c) {
+  auto at = std::find_if(clients_.begin(), clients_.end(),
+                         [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
+  if (at == clients_.end()) return;
+  // Handles close (and stop polling) before the fd: Client's member order.
+  std::unique_ptr<Client> gone = std::move(*at);
+  *at = std::move(clients_.back());
+  clients_.pop_back();
+}
+
+}  // namespace qswitch::backends

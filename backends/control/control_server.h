@@ -1,0 +1,101 @@
+// backends/control/control_server.h: the control channel's transport: a unix-socket line server
+// on the switch's libuv loop. It knows nothing of JSON: it cuts each client's input into lines,
+// hands every line to a handler and writes the handler's reply line back, in order.
+//
+// Theory of operation
+// - One listening socket (io::listen_on: parent directories 0700, socket 0600, a stale socket
+//   file replaced, a live one refused) and one uv_poll per client; plain non-blocking read/send,
+//   so the loop never blocks. At most kAcceptsPerWake accepts and kReadPerWake bytes per client
+//   per wake-up: a chatty client cannot starve the switch.
+// - Lines end with '\n' (a '\r' before it is dropped). The handler runs synchronously on the
+//   loop, so replies come out in request order. A line longer than max_line_size bytes gets the
+//   too_long reply as soon as it crosses the limit, and the rest of it, up to the next '\n', is
+//   discarded without being stored: the connection stays usable. When a client closes its
+//   sending side, a last unterminated line is still a request (printf '...' | socat works), and
+//   the replies are flushed before the connection is closed.
+// - Replies that the client does not read queue in a per-client buffer; past max_unread_size
+//   bytes the client is closed (logged, rate-limited). A client that disconnects mid-request is
+//   cleaned up; its unterminated last line reaches the handler like any other (a truncated JSON
+//   request never parses, so it changes nothing) and the reply is dropped.
+// - At most max_clients at once: a further client gets the busy reply (best effort, one
+//   non-blocking send) and is closed. An idle client costs a poll handle and a timer, no CPU, and
+//   is closed after idle_ms without traffic in either direction.
+// - The socket file is removed when the server is destroyed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/io/endpoint.h"
+#include "backends/io/fd.h"
+#include "backends/io/log.h"
+#include "backends/io/uv_handle.h"
+
+namespace qswitch::backends {
+
+struct ControlLimits {
+  size_t max_line_size = 65536;       // bytes in one request line, without its '\n'
+  size_t max_unread_size = 1 << 20;   // queued reply bytes before a client is closed
+  size_t max_clients = 128;
+  uint64_t idle_ms = 5 * 60 * 1000;
+};
+
+struct ControlHandlers {
+  // One request line (no '\n') -> one reply line (the server appends '\n').
+  std::function<std::string(std::string_view line)> line;
+  // The reply to a line over the limit.
+  std::function<std::string(size_t limit)> too_long;
+  // The reply sent to a client refused because max_clients are connected.
+  std::function<std::string(size_t max_clients)> busy;
+};
+
+class ControlServer {
+ public:
+  // Binds `path` now; on failure error() says why and nothing is left behind.
+  ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
+                ControlLimits limits = {});
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  bool ok() const { return fd_.valid(); }
+  const std::string& error() const { return error_; }
+  const std::string& path() const { return path_; }
+  size_t client_count() const { return clients_.size(); }
+
+ private:
+  struct Client;
+  void on_listen_readable();
+  void on_client_event(Client& c, int status, int events);
+  void on_idle(Client& c);
+  // Reads what is there; false when the client must be closed (reason set).
+  bool read_client(Client& c, std::string& reason);
+  void take_bytes(Client& c, const char* data, size_t size);
+  void run_line(Client& c, std::string_view line);
+  // Sends queued output; false when the peer is gone.
+  bool flush_client(Client& c, std::string& reason);
+  void update_poll(Client& c);
+  void touch(Client& c);
+  void close_client(Client& c);
+  uint64_t now() const { return uv_now(loop_); }
+
+  uv_loop_t* loop_;
+  std::string path_;
+  ControlHandlers handlers_;
+  ControlLimits limits_;
+  io::Fd fd_;
+  std::string error_;
+  io::UvHandle<uv_poll_t> poll_;
+  bool poll_started_ = false;
+  std::vector<std::unique_ptr<Client>> clients_;
+  io::RateLimit log_limit_{5, 10'000};
+};
+
+}  // namespace qswitch::backends

@@ -1,0 +1,147 @@
+// slirp/dhcp_server.h: qswitch's own DHCP server for the slirp segment (RFC 2131, RFC 2132).
+// Pure packet logic: frames in, frames out, an injected clock. No sockets, no libuv, no syscalls,
+// so every rule below is unit-tested without a network.
+//
+// Theory of operation
+// - Input is one Ethernet frame from a guest (untrusted). Every length is checked against the
+//   frame before it is read: Ethernet, IPv4 (header checksum, total length, no fragments), UDP
+//   length, the fixed BOOTP header, the magic cookie and every option. Anything that does not
+//   parse returns 0 and counts `malformed`; nothing past `size` is ever read.
+// - Leases are kept per MAC (chaddr, which must equal the Ethernet source) for the server's
+//   lifetime, so a guest that reboots or asks again gets the address it had. Address choice for a
+//   MAC: its pinned lease (lease=MAC:IP), else its current or previous address, else the lowest
+//   never-used address from pool_first, else (pool exhausted) the address that has been free the
+//   longest: released, declined and held long enough, an offer never requested, or an expired
+//   lease. Pinned addresses never go to another MAC. Nothing free: no reply, `pool_exhausted`.
+// - DISCOVER -> OFFER (the address is held for that MAC). REQUEST -> ACK when the requested
+//   address (option 50 when selecting or in init-reboot, ciaddr when renewing or rebinding) is
+//   this MAC's, else NAK; a REQUEST naming another server (option 54) withdraws our offer
+//   silently. RELEASE frees the address but it stays tied to the MAC until another MAC needs it.
+//   DECLINE parks the address for `decline_hold_s` and the MAC gets another one next time.
+//   INFORM -> ACK with configuration only (no yiaddr, no lease time).
+// - Replies (RFC 2131 section 4.1, no relays): NAK, and any reply to a client that set the
+//   broadcast flag, go to ff:ff:ff:ff:ff:ff / 255.255.255.255; a client with ciaddr set gets
+//   unicast to ciaddr; otherwise unicast to chaddr / yiaddr (what libslirp does too). The
+//   reply fits the client's option 57 (never below 576, RFC 2132 section 9.10) and the slirp MTU;
+//   optional options that do not fit are left out, the required ones always fit.
+// - Memory: one record per MAC that ever got an address, at most `max_leases` records (an address
+//   is reclaimed before a record is added beyond that), so a guest inventing MACs cannot grow it
+//   without bound. New records are the only allocation in handle().
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "slirp/slirp_options.h"
+#include "switch/mac_address.h"
+
+namespace qswitch::slirp {
+
+struct DhcpConfig {
+  sw::MacAddress server_mac;  // source MAC of replies (libslirp's gateway MAC 52:55:0a:00:02:02)
+  in_addr server{};           // server identifier (option 54) and router (option 3): 10.0.2.2
+  in_addr netmask{};          // option 1: 255.255.255.0
+  in_addr dns{};              // option 6: 10.0.2.3
+  in_addr pool_first{};       // dhcpstart, 10.0.2.15
+  in_addr pool_last{};        // last address handed out: the net's last usable one, 10.0.2.254
+  uint32_t lease_time_s = 86400;       // option 51 (libslirp's LEASE_TIME is one day too)
+  uint32_t offer_hold_s = 60;          // an unrequested offer keeps its address this long
+  uint32_t decline_hold_s = 600;       // a declined address is not handed out again for this long
+  size_t max_leases = 65536;           // records kept at most (one per MAC)
+  uint16_t mtu = 0;                    // option 26 when non-zero (slirp's mtu when it is not 1500)
+  std::string hostname;                // option 12, empty: omitted
+  std::string domainname;              // option 15
+  std::string bootfile;                // option 67 and the BOOTP file field
+  std::vector<std::string> dnssearch;  // option 119 (RFC 3397, with name compression)
+  bool tftp = false;                   // siaddr and option 66 name the server
+  std::vector<slirp::Lease> pinned;    // lease=MAC:IP; the options parser rejects bad ones
+
+  // Everything derived from the slirp options: server = host, the pool runs from dhcp_start to
+  // the address before the net's broadcast address (never the host or dns address).
+  static DhcpConfig from(const SlirpOptions& options, const sw::MacAddress& server_mac);
+};
+
+class DhcpServer {
+ public:
+  explicit DhcpServer(const DhcpConfig& config);
+
+  // Is this Ethernet frame (no length prefix) a DHCP client message for us: IPv4, UDP, first
+  // fragment, destination port 67, any destination IP? Reads at most 14 + 60 + 4 bytes; called
+  // for every frame the slirp port gets. A true result does not mean it is well formed.
+  static bool is_dhcp_request(const uint8_t* frame, size_t size);
+
+  // Handles one client message. Writes the complete reply Ethernet frame (Ethernet, IPv4 with its
+  // header checksum, UDP with its checksum, BOOTP) to `reply` and returns its size, or returns 0
+  // when there is no reply: malformed (counted), not a DHCP client message, RELEASE / DECLINE,
+  // a REQUEST for another server, pool exhausted (counted), or `reply_capacity` too small.
+  // `now_s` is a monotonic second count.
+  size_t handle(const uint8_t* frame, size_t size, int64_t now_s, uint8_t* reply,
+                size_t reply_capacity);
+
+  enum class LeaseState : uint8_t {
+    reserved,  // pinned, never asked for yet
+    offered,   // OFFER sent, no REQUEST yet
+    bound,     // ACK sent; expires_s says until when
+    released,  // RELEASE received; still this MAC's until another MAC needs it
+  };
+  struct Lease {
+    sw::MacAddress mac;
+    in_addr addr{};
+    bool pinned = false;
+    LeaseState state = LeaseState::offered;
+    int64_t expires_s = 0;  // bound: lease end; offered: offer end; otherwise 0
+  };
+  // Every MAC's address, ordered by address (for `qswitch ctl dhcp leases`; allocates).
+  std::vector<Lease> leases() const;
+
+  struct Counters {
+    uint64_t discover = 0, offer = 0, request = 0, ack = 0, nak = 0, release = 0, decline = 0,
+             inform = 0, malformed = 0, pool_exhausted = 0;
+    uint64_t ignored = 0;  // well formed, but a message type a server does not answer
+    // Each message is counted once: discover + request + release + decline + inform + ignored +
+    // malformed = the messages is_dhcp_request() claimed that reached handle().
+  };
+  const Counters& counters() const { return counters_; }
+  const DhcpConfig& config() const { return config_; }
+
+ private:
+  enum class State : uint8_t { reserved, offered, bound, released, declined };
+  struct Record {
+    sw::MacAddress mac;  // meaningless when declined (then no MAC owns it)
+    uint32_t addr = 0;   // host byte order, like every address below
+    bool pinned = false;
+    State state = State::offered;
+    int64_t expires_s = 0;  // offered / bound / declined: end of the hold
+    int64_t freed_s = 0;    // released: when
+  };
+  struct Request;  // a parsed client message (dhcp_server.cc)
+  // Everything after is_dhcp_request() said yes; false: malformed.
+  static bool parse_request(const uint8_t* frame, size_t size, Request& req);
+
+  Record* find_by_mac(const sw::MacAddress& mac);
+  Record* choose_for(const sw::MacAddress& mac, int64_t now_s);
+  bool fresh_address_ok(uint32_t addr) const;
+  Record* add_record(const sw::MacAddress& mac, uint32_t addr);
+  // Since when `r` could go to another MAC, or INT64_MAX when it cannot.
+  int64_t free_since(const Record& r, int64_t now_s) const;
+
+  size_t answer(const Request& req, int64_t now_s, uint8_t* reply, size_t reply_capacity);
+  size_t build_reply(const Request& req, uint8_t type, uint32_t yiaddr, uint8_t* reply,
+                     size_t reply_capacity) const;
+
+  DhcpConfig config_;
+  uint32_t server_ = 0, netmask_ = 0, dns_ = 0, pool_first_ = 0, pool_last_ = 0;
+  uint64_t next_fresh_ = 0;  // no never-used pool address below this (uint64: may pass 2^32-1)
+  std::vector<uint8_t> dnssearch_wire_;           // option 119's value, encoded once
+  std::vector<Record> records_;                   // never shrinks; a reclaimed record changes MAC
+  std::unordered_map<uint64_t, size_t> by_mac_;   // MacAddress::key() -> records_ index
+  std::unordered_map<uint32_t, size_t> by_addr_;  // address -> records_ index
+  Counters counters_;
+};
+
+}  // namespace qswitch::slirp

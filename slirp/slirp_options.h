@@ -1,0 +1,57 @@
+// slirp/slirp_options.h: the slirp port's settings as typed values. Names and defaults follow
+// QEMU's "-netdev user" (docs/system/invocation, net/slirp.c) so a user's knowledge carries over,
+// with one deliberate difference: a hostfwd with no host address binds 127.0.0.1, not every
+// interface. Text is parsed into these in tools/ (tools/qswitch/slirp_options_parse.h).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "switch/mac_address.h"
+
+namespace qswitch::slirp {
+
+struct HostForward {
+  bool udp = false;
+  in_addr host_addr{};   // default 127.0.0.1
+  uint16_t host_port = 0;
+  in_addr guest_addr{};  // 0.0.0.0: QEMU's default, the first DHCP address (dhcpstart)
+  uint16_t guest_port = 0;
+  // "tcp:127.0.0.1:8080-10.0.2.15:80", the form the parser accepts.
+  std::string to_string() const;
+};
+
+struct Lease {
+  sw::MacAddress mac;
+  in_addr addr{};
+};
+
+struct SlirpOptions {
+  in_addr net{};        // network address, default 10.0.2.0
+  in_addr netmask{};    // default 255.255.255.0 (from net=10.0.2.0/24)
+  in_addr host{};       // the gateway, default 10.0.2.2 (the host's loopback seen from guests)
+  in_addr dhcp_start{};  // default 10.0.2.15
+  in_addr dns{};        // default 10.0.2.3
+  std::string hostname;    // DHCP option 12 offered to guests, empty: none
+  std::string domainname;  // DHCP option 15
+  std::vector<std::string> dnssearch;  // DHCP option 119
+  std::string tftp;        // directory served over TFTP at the host address, empty: off
+  std::string bootfile;    // DHCP boot file name
+  bool restrict = false;   // guests reach only the host address's services and hostfwds
+  bool ipv6 = true;
+  in6_addr ipv6_prefix{};  // default fec0::
+  uint8_t ipv6_prefix_len = 64;
+  in6_addr ipv6_host{};    // default fec0::2
+  in6_addr ipv6_dns{};     // default fec0::3
+  uint32_t mtu = 1500;     // slirp's interface MTU (libslirp if_mtu), 68..65520
+  std::vector<HostForward> hostfwd;
+  std::vector<Lease> leases;  // lease=MAC:IP, pinned DHCP addresses
+};
+
+// The defaults above, filled in (in_addr has no constexpr constructor from a dotted string).
+SlirpOptions default_slirp_options();
+
+}  // namespace qswitch::slirp

@@ -1,0 +1,458 @@
+// slirp/slirp_port.cc: see the header for the theory of operation.
+#include "slirp/slirp_port.h"
+
+#include <arpa/inet.h>
+#include <slirp/libslirp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "backends/io/log.h"
+#include "backends/io/uv_handle.h"
+#include "slirp/dhcp_server.h"
+#include "switch/frame.h"
+
+namespace qswitch::slirp {
+
+namespace {
+
+constexpr uint32_t kChunkSize = 256 * 1024;
+constexpr uint32_t kMaxChunks = 16;
+constexpr size_t kMaxPendingFrames = 4096;      // frames from guests waiting for slirp_input
+constexpr size_t kMaxPendingBytes = 4u << 20;
+
+int to_uv_events(int slirp_events) {
+  int ev = 0;
+  if ((slirp_events & (SLIRP_POLL_IN | SLIRP_POLL_HUP | SLIRP_POLL_ERR)) != 0) ev |= UV_READABLE;
+  if ((slirp_events & SLIRP_POLL_OUT) != 0) ev |= UV_WRITABLE;
+  if ((slirp_events & SLIRP_POLL_PRI) != 0) ev |= UV_PRIORITIZED;
+  return ev;
+}
+
+std::string ip_text(in_addr a) {
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+int prefix_len(in_addr mask) { return __builtin_popcount(ntohl(mask.s_addr)); }
+
+}  // namespace
+
+// Everything that touches libslirp or libuv handles for it.
+struct SlirpPort::Impl {
+  struct PollFd {
+    io::UvHandle<uv_poll_t> poll;
+    int fd = -1;
+    int uv_events = 0;  // what the handle is started with
+    int revents = 0;    // SLIRP_POLL_* seen since the last slirp_pollfds_poll
+    Impl* impl = nullptr;
+  };
+  struct Timer {
+    io::UvHandle<uv_timer_t> timer;
+    SlirpTimerId id;
+    void* cb_opaque;
+    Impl* impl;
+  };
+
+  SlirpPort& port;
+  backends::SwitchLoop& loop;
+  Slirp* slirp = nullptr;
+  std::map<int, std::unique_ptr<PollFd>> polls;
+  std::vector<int> wanted;  // fd per slirp_pollfds_fill index, this turn
+  io::UvHandle<uv_prepare_t> prepare;
+  io::UvHandle<uv_timer_t> timeout;
+  size_t hook_id = 0;
+  bool hooked = false;
+
+  // Frames from the switch waiting for slirp_input, each holding a chunk reference.
+  std::vector<sw::Frame> pending;
+  size_t pending_bytes = 0;
+
+  // Frames from slirp (and DHCP replies) to the switch: written into our own chunks.
+  sw::ChunkPool pool{kChunkSize, kMaxChunks};
+  sw::RxChunk* chunk = nullptr;
+  uint32_t chunk_used = 0;
+
+  io::RateLimit guest_error_log{3, 10'000};
+  io::RateLimit drop_log{1, 10'000};
+
+  Impl(SlirpPort& p, backends::SwitchLoop& l) : port(p), loop(l) {}
+  static const SlirpCb kCallbacks;
+
+  sw::Millis now() { return loop.now(); }
+
+  // Space for one outgoing frame of up to `size` bytes, prefix included; nullptr when every
+  // chunk is still queued on some output (the frame is dropped: TCP retransmits, as libslirp's
+  // send_packet contract allows).
+  uint8_t* reserve(uint32_t size) {
+    const uint32_t need = sw::kPrefixSize + size;
+    if (chunk == nullptr || chunk_used + need > kChunkSize) {
+      sw::RxChunk* next = pool.acquire();
+      if (next == nullptr) return nullptr;
+      sw::chunk_unref(chunk);
+      chunk = next;
+      chunk_used = 0;
+    }
+    return chunk->data + chunk_used;
+  }
+
+  // Hands a frame written at `wire` (prefix then `size` bytes) to the switch.
+  void emit(uint8_t* wire, uint32_t size) {
+    sw::store_be32(wire, size);
+    chunk_used += sw::kPrefixSize + size;
+    const sw::Frame f{wire, size, chunk};
+    loop.fabric().receive(port, f, now());
+  }
+
+  void send_to_guests(const uint8_t* data, size_t size) {
+    if (size < sw::kMinFrameSize || size > sw::kMaxFrameSize) {
+      port.counters_.drop_bad_length += 1;
+      return;
+    }
+    uint8_t* wire = reserve(static_cast<uint32_t>(size));
+    if (wire == nullptr) {
+      port.counters_.rx_paused += 1;
+      if (drop_log.allow(now())) {
+        io::log_line("port %u (slirp): all buffers queued on slow ports, dropping a frame",
+                     port.id());
+      }
+      return;
+    }
+    std::memcpy(wire + sw::kPrefixSize, data, size);
+    emit(wire, static_cast<uint32_t>(size));
+  }
+
+  // Guest frames to slirp (or to the DHCP server), then libslirp's socket events.
+  void service() {
+    if (slirp == nullptr) return;
+    for (const sw::Frame& f : pending) {
+      port.counters_.tx_frames += 1;
+      port.counters_.tx_bytes += f.size;
+      if (DhcpServer::is_dhcp_request(f.data(), f.size)) {
+        answer_dhcp(f);
+      } else {
+        slirp_input(slirp, f.data(), static_cast<int>(f.size));
+      }
+      sw::chunk_unref(f.chunk);
+    }
+    pending.clear();
+    pending_bytes = 0;
+    slirp_pollfds_poll(
+        slirp, 0,
+        [](int idx, void* opaque) -> int {
+          auto* self = static_cast<Impl*>(opaque);
+          if (idx < 0 || static_cast<size_t>(idx) >= self->wanted.size()) return 0;
+          auto it = self->polls.find(self->wanted[idx]);
+          if (it == self->polls.end()) return 0;
+          const int r = it->second->revents;
+          it->second->revents = 0;
+          return r;
+        },
+        this);
+  }
+
+  void answer_dhcp(const sw::Frame& f) {
+    uint8_t* wire = reserve(1500);
+    if (wire == nullptr) return;
+    const size_t n = port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize,
+                                         1500);
+    if (n >= sw::kMinFrameSize) emit(wire, static_cast<uint32_t>(n));
+  }
+
+  // Before the poll: ask libslirp what it wants and mirror that in uv_poll handles.
+  void before_poll() {
+    if (slirp == nullptr) return;
+    wanted.clear();
+    for (auto& [fd, p] : polls) p->revents = 0;
+    uint32_t timeout_ms = UINT32_MAX;
+    slirp_pollfds_fill(
+        slirp, &timeout_ms,
+        [](int fd, int events, void* opaque) -> int {
+          auto* self = static_cast<Impl*>(opaque);
+          self->want(fd, events);
+          return static_cast<int>(self->wanted.size()) - 1;
+        },
+        this);
+    // Handles for fds slirp no longer asks about this turn are stopped (not closed: it may ask
+    // again; unregister_poll_fd closes them for good).
+    for (auto& [fd, p] : polls) {
+      bool still = false;
+      for (int w : wanted) still = still || w == fd;
+      if (!still && p->uv_events != 0) {
+        uv_poll_stop(p->poll.get());
+        p->uv_events = 0;
+      }
+    }
+    if (timeout_ms != UINT32_MAX) {
+      uv_timer_start(
+          timeout.get(),
+          [](uv_timer_t* h) {
+            auto* self = static_cast<Impl*>(h->data);
+            if (self == nullptr) return;
+            // A timer callback is followed by the poll phase, not the check phase: do the turn's
+            // work and flush here so nothing waits for the next event.
+            self->service();
+            self->loop.fabric().flush();
+          },
+          timeout_ms, 0);
+    } else {
+      uv_timer_stop(timeout.get());
+    }
+  }
+
+  void want(int fd, int slirp_events) {
+    wanted.push_back(fd);
+    auto& slot = polls[fd];
+    if (!slot) {
+      slot = std::make_unique<PollFd>();
+      slot->fd = fd;
+      slot->impl = this;
+      uv_poll_init(loop.uv(), slot->poll.get(), fd);
+      slot->poll.get()->data = slot.get();
+    }
+    const int ev = to_uv_events(slirp_events);
+    if (ev == slot->uv_events) return;
+    slot->uv_events = ev;
+    if (ev == 0) {
+      uv_poll_stop(slot->poll.get());
+      return;
+    }
+    uv_poll_start(slot->poll.get(), ev, [](uv_poll_t* h, int status, int events) {
+      auto* p = static_cast<PollFd*>(h->data);
+      if (p == nullptr) return;
+      int r = 0;
+      if (status < 0) r |= SLIRP_POLL_ERR;
+      if ((events & UV_READABLE) != 0) r |= SLIRP_POLL_IN;
+      if ((events & UV_WRITABLE) != 0) r |= SLIRP_POLL_OUT;
+      if ((events & UV_PRIORITIZED) != 0) r |= SLIRP_POLL_PRI;
+      if ((events & UV_DISCONNECT) != 0) r |= SLIRP_POLL_HUP;
+      p->revents |= r;
+    });
+  }
+
+  void forget_fd(int fd) {
+    auto it = polls.find(fd);
+    if (it == polls.end()) return;
+    it->second->poll.get()->data = nullptr;
+    if (it->second->uv_events != 0) uv_poll_stop(it->second->poll.get());
+    polls.erase(it);  // UvHandle closes the handle
+  }
+
+  void shutdown() {
+    if (hooked) loop.remove_turn_hook(hook_id);
+    hooked = false;
+    for (auto& [fd, p] : polls) {
+      p->poll.get()->data = nullptr;
+      if (p->uv_events != 0) uv_poll_stop(p->poll.get());
+    }
+    polls.clear();
+    if (slirp != nullptr) {
+      Slirp* s = slirp;
+      slirp = nullptr;
+      slirp_cleanup(s);
+    }
+    for (const sw::Frame& f : pending) sw::chunk_unref(f.chunk);
+    pending.clear();
+    sw::chunk_unref(chunk);
+    chunk = nullptr;
+    prepare.close();
+    timeout.close();
+  }
+};
+
+const SlirpCb SlirpPort::Impl::kCallbacks = {
+    /*send_packet=*/[](const void* buf, size_t len, void* opaque) -> ssize_t {
+      static_cast<Impl*>(opaque)->send_to_guests(static_cast<const uint8_t*>(buf), len);
+      return static_cast<ssize_t>(len);
+    },
+    /*guest_error=*/
+    [](const char* msg, void* opaque) {
+      auto* self = static_cast<Impl*>(opaque);
+      if (self->guest_error_log.allow(self->now())) {
+        io::log_line("port %u (slirp): guest error: %s", self->port.id(), msg);
+      }
+    },
+    /*clock_get_ns=*/[](void*) -> int64_t { return static_cast<int64_t>(uv_hrtime()); },
+    /*timer_new=*/nullptr,
+    /*timer_free=*/
+    [](void* timer, void*) { delete static_cast<Timer*>(timer); },
+    /*timer_mod=*/
+    [](void* timer, int64_t expire_ms, void*) {
+      auto* t = static_cast<Timer*>(timer);
+      const int64_t now_ms = static_cast<int64_t>(uv_hrtime() / 1'000'000);
+      const int64_t delay = expire_ms > now_ms ? expire_ms - now_ms : 0;
+      uv_timer_start(
+          t->timer.get(),
+          [](uv_timer_t* h) {
+            auto* tt = static_cast<Timer*>(h->data);
+            if (tt == nullptr || tt->impl->slirp == nullptr) return;
+            slirp_handle_timer(tt->impl->slirp, tt->id, tt->cb_opaque);
+            tt->impl->loop.fabric().flush();
+          },
+          static_cast<uint64_t>(delay), 0);
+    },
+    /*register_poll_fd=*/[](int, void*) {},
+    /*unregister_poll_fd=*/[](int fd, void* opaque) { static_cast<Impl*>(opaque)->forget_fd(fd); },
+    /*notify=*/[](void*) {},
+    /*init_completed=*/nullptr,
+    /*timer_new_opaque=*/
+    [](SlirpTimerId id, void* cb_opaque, void* opaque) -> void* {
+      auto* self = static_cast<Impl*>(opaque);
+      auto* t = new Timer{{}, id, cb_opaque, self};
+      uv_timer_init(self->loop.uv(), t->timer.get());
+      t->timer.get()->data = t;
+      return t;
+    },
+};
+
+SlirpPort::SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options)
+    : LoopPort(loop), options_(options) {}
+
+SlirpPort::~SlirpPort() {
+  if (impl_) impl_->shutdown();
+}
+
+std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
+                                             const SlirpOptions& options, std::string& error) {
+  std::unique_ptr<SlirpPort> port(new SlirpPort(loop, options));
+  port->impl_ = std::make_unique<Impl>(*port, loop);
+  Impl& impl = *port->impl_;
+
+  // libslirp's own address: 52:55 then the host address (libslirp's special_ethaddr).
+  sw::MacAddress gateway_mac;
+  gateway_mac.bytes = {0x52, 0x55, 0, 0, 0, 0};
+  std::memcpy(gateway_mac.bytes.data() + 2, &options.host.s_addr, 4);
+  port->dhcp_ = std::make_unique<DhcpServer>(DhcpConfig::from(options, gateway_mac));
+
+  std::vector<const char*> dnssearch;
+  for (const std::string& d : options.dnssearch) dnssearch.push_back(d.c_str());
+  dnssearch.push_back(nullptr);
+
+  SlirpConfig cfg{};
+  cfg.version = 4;
+  cfg.restricted = options.restrict ? 1 : 0;
+  cfg.in_enabled = true;
+  cfg.vnetwork = options.net;
+  cfg.vnetmask = options.netmask;
+  cfg.vhost = options.host;
+  cfg.in6_enabled = options.ipv6;
+  cfg.vprefix_addr6 = options.ipv6_prefix;
+  cfg.vprefix_len = options.ipv6_prefix_len;
+  cfg.vhost6 = options.ipv6_host;
+  cfg.vhostname = options.hostname.empty() ? nullptr : options.hostname.c_str();
+  cfg.tftp_server_name = nullptr;
+  cfg.tftp_path = options.tftp.empty() ? nullptr : options.tftp.c_str();
+  cfg.bootfile = options.bootfile.empty() ? nullptr : options.bootfile.c_str();
+  cfg.vdhcp_start = options.dhcp_start;
+  cfg.vnameserver = options.dns;
+  cfg.vnameserver6 = options.ipv6_dns;
+  cfg.vdnssearch = options.dnssearch.empty() ? nullptr : dnssearch.data();
+  cfg.vdomainname = options.domainname.empty() ? nullptr : options.domainname.c_str();
+  cfg.if_mtu = options.mtu;
+  cfg.if_mru = options.mtu;
+  cfg.disable_host_loopback = false;
+  cfg.enable_emu = false;
+  cfg.disable_dns = false;
+  cfg.disable_dhcp = true;  // qswitch's DhcpServer answers instead (per-MAC leases, > 16 guests)
+
+  impl.slirp = slirp_new(&cfg, &Impl::kCallbacks, &impl);
+  if (impl.slirp == nullptr) {
+    error = "libslirp refused the configuration";
+    return nullptr;
+  }
+  for (const HostForward& fwd : options.hostfwd) {
+    if (!port->add_hostfwd(fwd, error)) return nullptr;  // destructor cleans up: nothing half-applied
+  }
+
+  uv_prepare_init(loop.uv(), impl.prepare.get());
+  impl.prepare.get()->data = &impl;
+  uv_prepare_start(impl.prepare.get(), [](uv_prepare_t* h) {
+    if (h->data != nullptr) static_cast<Impl*>(h->data)->before_poll();
+  });
+  uv_timer_init(loop.uv(), impl.timeout.get());
+  impl.timeout.get()->data = &impl;
+  impl.hook_id = loop.add_turn_hook([&impl] { impl.service(); });
+  impl.hooked = true;
+  return port;
+}
+
+std::string SlirpPort::describe() const {
+  return "slirp net=" + ip_text(options_.net) + "/" + std::to_string(prefix_len(options_.netmask)) +
+         " host=" + ip_text(options_.host) + (options_.restrict ? " restrict=on" : "");
+}
+
+void SlirpPort::enqueue(const sw::Frame& frame) {
+  if (closed() || !impl_ || impl_->slirp == nullptr) return;
+  if (impl_->pending.size() >= kMaxPendingFrames ||
+      impl_->pending_bytes + frame.size > kMaxPendingBytes) {
+    counters_.drop_queue_full += 1;
+    return;
+  }
+  if (impl_->pending.capacity() == 0) impl_->pending.reserve(kMaxPendingFrames);
+  sw::chunk_ref(frame.chunk);
+  impl_->pending.push_back(frame);
+  impl_->pending_bytes += frame.size;
+}
+
+bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
+  HostForward fwd = requested;
+  if (fwd.guest_addr.s_addr == 0) fwd.guest_addr = options_.dhcp_start;  // QEMU's default
+  if (fwd.host_port == 0) {
+    // libslirp would pick a port but has no call that tells which, so the forward could be
+    // neither listed truthfully nor removed: refuse it.
+    error = "cannot forward " + fwd.to_string() + ": host port 0 is not supported, give a port";
+    return false;
+  }
+  for (const HostForward& h : hostfwds_) {
+    if (h.udp == fwd.udp && h.host_addr.s_addr == fwd.host_addr.s_addr &&
+        h.host_port == fwd.host_port) {
+      error = "a forward from " + std::string(fwd.udp ? "udp:" : "tcp:") + ip_text(fwd.host_addr) +
+              ":" + std::to_string(fwd.host_port) + " exists already (" + h.to_string() + ")";
+      return false;
+    }
+  }
+  if (slirp_add_hostfwd(impl_->slirp, fwd.udp ? 1 : 0, fwd.host_addr, fwd.host_port,
+                        fwd.guest_addr, fwd.guest_port) < 0) {
+    const int err = errno;
+    error = "cannot forward " + fwd.to_string() + ": binding " + ip_text(fwd.host_addr) + ":" +
+            std::to_string(fwd.host_port) + " failed" +
+            (err != 0 ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
+            "; is the port in use?";
+    return false;
+  }
+  hostfwds_.push_back(fwd);
+  return true;
+}
+
+bool SlirpPort::remove_hostfwd(const HostForward& key, std::string& error) {
+  for (size_t i = 0; i < hostfwds_.size(); ++i) {
+    const HostForward& h = hostfwds_[i];
+    if (h.udp == key.udp && h.host_addr.s_addr == key.host_addr.s_addr &&
+        h.host_port == key.host_port) {
+      slirp_remove_hostfwd(impl_->slirp, h.udp ? 1 : 0, h.host_addr, h.host_port);
+      hostfwds_.erase(hostfwds_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  error = "no forward from " + std::string(key.udp ? "udp:" : "tcp:") + ip_text(key.host_addr) +
+          ":" + std::to_string(key.host_port) + " (see hostfwd list)";
+  return false;
+}
+
+std::string SlirpPort::connection_info() const {
+  if (!impl_ || impl_->slirp == nullptr) return "";
+  char* text = slirp_connection_info(impl_->slirp);
+  std::string s = text != nullptr ? text : "";
+  std::free(text);
+  return s;
+}
+
+uint64_t SlirpPort::shutdown_io() {
+  const uint64_t dropped = impl_ ? impl_->pending.size() : 0;
+  if (impl_) impl_->shutdown();
+  return dropped;
+}
+
+}  // namespace qswitch::slirp

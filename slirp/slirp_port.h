@@ -1,0 +1,65 @@
+// slirp/slirp_port.h: the libslirp port: NAT, DNS, TFTP and host forwarding for the whole
+// segment, plus qswitch's own DHCP server. It is one more switch Port: forwarding has no special
+// case for it (gvisor-tap-vsock and QEMU's hub do the same).
+//
+// Theory of operation
+// - Guest -> slirp: enqueue() gets frames the switch sends here. DHCP client messages go to
+//   DhcpServer (libslirp's own server has 16 fixed slots and no per-MAC leases, so it is
+//   disabled with SlirpConfig.disable_dhcp); everything else is slirp_input().
+// - Slirp -> guests: libslirp calls send_packet; the frame is written, with its stream prefix,
+//   into a chunk this port owns and handed to the switch like any received frame. DHCP replies
+//   take the same path.
+// - The loop: libslirp's sockets and timers run on the switch's libuv loop, no second thread,
+//   no busy polling. Before each poll (uv_prepare) slirp_pollfds_fill() names the fds and events
+//   it wants; each fd gets a uv_poll handle (kept across turns, restarted only when the events
+//   change); the poll timeout becomes a uv_timer. After the poll (uv_check) slirp_pollfds_poll()
+//   gets the events libuv saw. libslirp's own timers (timer_new_opaque) are uv_timers.
+// - Host forwards can be added and removed while guests run (slirp_add_hostfwd /
+//   slirp_remove_hostfwd); the port keeps the list for `hostfwd list`.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/switch_loop.h"
+#include "slirp/slirp_options.h"
+
+namespace qswitch::slirp {
+
+class DhcpServer;
+
+class SlirpPort final : public backends::LoopPort {
+ public:
+  // nullptr and `error` set when libslirp refuses the configuration or a hostfwd cannot bind
+  // (nothing is left half-applied).
+  static std::unique_ptr<SlirpPort> create(backends::SwitchLoop& loop, const SlirpOptions& options,
+                                           std::string& error);
+  ~SlirpPort() override;
+
+  void enqueue(const sw::Frame& frame) override;
+  void flush() override {}
+  std::string describe() const override;
+
+  // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
+  // there to remove.
+  bool add_hostfwd(const HostForward& fwd, std::string& error);
+  bool remove_hostfwd(const HostForward& fwd, std::string& error);
+  const std::vector<HostForward>& hostfwds() const { return hostfwds_; }
+  // libslirp's connection table (QEMU's "info usernet").
+  std::string connection_info() const;
+  const DhcpServer& dhcp() const { return *dhcp_; }
+  const SlirpOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  explicit SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options);
+  uint64_t shutdown_io() override;
+
+  SlirpOptions options_;
+  std::vector<HostForward> hostfwds_;
+  std::unique_ptr<DhcpServer> dhcp_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qswitch::slirp

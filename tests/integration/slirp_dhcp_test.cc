@@ -1,0 +1,469 @@
+// tests/integration/slirp_dhcp_test.cc: the slirp port as guests on the switch see it, with no
+// guests: synthetic DHCP clients and ARP over real stream connections to `qswitch --slirp`.
+//
+// Every client is its own FrameClient connection (its own switch port) with its own MAC, as a
+// QEMU guest would be. The slirp port is just another port, so broadcast replies reach every
+// client: a client matches its replies on xid and chaddr and skips the rest. Replies are decoded
+// fully (tests/support/dhcp_client.h) and checked against what QEMU's -nic user gives a guest:
+// server and router 10.0.2.2, DNS 10.0.2.3, netmask 255.255.255.0, first address 10.0.2.15, all
+// from libslirp's MAC for 10.0.2.2, 52:55:0a:00:02:02.
+#include <sys/resource.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/switch_fixture.h"
+#include "tests/support/control_client.h"
+#include "tests/support/dhcp_client.h"
+#include "tests/support/ip_frames.h"
+
+namespace qswitch::integration {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using test_support::ControlClient;
+using test_support::DhcpClientMessage;
+using test_support::DhcpExchange;
+using test_support::DhcpExpect;
+using test_support::DhcpType;
+using test_support::ipv4;
+using test_support::ipv4_to_string;
+using test_support::kBroadcastMac;
+using test_support::mac_to_string;
+using test_support::test_mac;
+
+constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};  // libslirp's for 10.0.2.2
+constexpr Mac kSlirpDnsMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x03};
+constexpr uint32_t kGateway = ipv4(10, 0, 2, 2);
+constexpr uint32_t kDns = ipv4(10, 0, 2, 3);
+constexpr uint32_t kFirstAddress = ipv4(10, 0, 2, 15);
+constexpr uint32_t kLastAddress = ipv4(10, 0, 2, 254);
+
+const DhcpExpect kExpect{.server_mac = kSlirpMac,
+                         .server_id = kGateway,
+                         .router = kGateway,
+                         .dns = kDns,
+                         .netmask = ipv4(255, 255, 255, 0)};
+
+Millis time_left(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+  return left.count() < 0 ? Millis(0) : left;
+}
+
+class SlirpDhcpTest : public SwitchFixture {
+ protected:
+  // One new connection for `mac`, then a full exchange on it.
+  ::testing::AssertionResult lease_on_new_connection(const Mac& mac, uint32_t xid,
+                                                     uint32_t* address,
+                                                     FrameClient* keep = nullptr) {
+    std::vector<FrameClient> c;
+    if (auto r = connect_clients(1, &c); !r) return r;
+    std::string why;
+    auto ex = test_support::run_dhcp_exchange(c[0], mac, xid, false, kExpect, 5s, &why);
+    if (!ex) return ::testing::AssertionFailure() << why;
+    *address = ex->address();
+    if (keep != nullptr) *keep = std::move(c[0]);
+    return ::testing::AssertionSuccess();
+  }
+
+  // Discards whatever is already waiting on each client (others' broadcasts), without waiting.
+  static void discard_pending(std::vector<FrameClient>& clients) {
+    for (auto& c : clients) {
+      for (int i = 0; i < 10000 && c.recv_frame(Millis(0)).ok(); ++i) {
+      }
+    }
+  }
+
+  // The live port whose endpoint names slirp, from a stats snapshot.
+  static const test_support::PortStats* slirp_port(const StatsSnapshot& s) {
+    for (const auto& [id, p] : s.ports) {
+      if (p.endpoint.find("slirp") != std::string::npos) return &p;
+    }
+    return nullptr;
+  }
+};
+
+// Raises the soft RLIMIT_NOFILE to at least `want` (bounded by the hard limit); the qswitch child
+// inherits it. False when the hard limit is lower.
+bool raise_fd_limit(rlim_t want) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
+  if (lim.rlim_cur >= want) return true;
+  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < want) return false;
+  lim.rlim_cur = want;
+  return ::setrlimit(RLIMIT_NOFILE, &lim) == 0;
+}
+
+TEST_F(SlirpDhcpTest, TwoHundredClientsGetDistinctAddresses) {
+  constexpr size_t kClients = 200;
+  ASSERT_TRUE(raise_fd_limit(1024)) << "need RLIMIT_NOFILE >= 1024 for 200 clients";
+  const auto started = Clock::now();
+  const auto deadline = started + 60s;
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(kClients, &c));
+  std::vector<uint32_t> address(kClients, 0);
+  for (size_t i = 0; i < kClients; ++i) {
+    const Mac mac = test_mac(0x100 + static_cast<uint32_t>(i));
+    const uint32_t xid = 0x5a000000u + static_cast<uint32_t>(i) * 7919u;
+    std::string why;
+    // Half the clients ask for broadcast replies (RFC 2131 section 4.1), half for unicast.
+    auto ex = test_support::run_dhcp_exchange(c[i], mac, xid, i % 2 == 0, kExpect,
+                                              std::min<Millis>(time_left(deadline), 5s), &why);
+    ASSERT_TRUE(ex) << "client " << i << " (" << mac_to_string(mac) << "): " << why;
+    address[i] = ex->address();
+    if (i % 10 == 9) discard_pending(c);
+  }
+  const auto elapsed = Clock::now() - started;
+
+  EXPECT_EQ(ipv4_to_string(address[0]), "10.0.2.15") << "the first client's address";
+  std::set<uint32_t> distinct;
+  for (size_t i = 0; i < kClients; ++i) {
+    EXPECT_TRUE(address[i] >= kFirstAddress && address[i] <= kLastAddress)
+        << "client " << i << " got " << ipv4_to_string(address[i])
+        << ", outside 10.0.2.15..10.0.2.254";
+    EXPECT_TRUE(distinct.insert(address[i]).second)
+        << "client " << i << " got " << ipv4_to_string(address[i]) << ", already given out";
+  }
+  EXPECT_EQ(distinct.size(), kClients);
+  // The contract: each further MAC gets the next address.
+  for (size_t i = 0; i < kClients; ++i) {
+    EXPECT_EQ(ipv4_to_string(address[i]),
+              ipv4_to_string(kFirstAddress + static_cast<uint32_t>(i)))
+        << "client " << i << " (the " << i + 1 << "th MAC to ask)";
+  }
+  EXPECT_LT(elapsed, 60s);
+  EXPECT_TRUE(sw_.running());
+}
+
+TEST_F(SlirpDhcpTest, PinnedLeaseIsHonoured) {
+  constexpr size_t kOthers = 90;  // enough that sequential allocation would reach 10.0.2.99
+  const Mac pinned = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc};
+  const uint32_t kPinned = ipv4(10, 0, 2, 99);
+  ASSERT_TRUE(start_switch({"--slirp=lease=52:54:00:aa:bb:cc:10.0.2.99"}));
+  const auto deadline = Clock::now() + 60s;
+  // Others ask first, one connection each, while the pinned MAC has not asked yet.
+  for (size_t i = 0; i < kOthers; ++i) {
+    uint32_t got = 0;
+    ASSERT_TRUE(lease_on_new_connection(test_mac(0x200 + static_cast<uint32_t>(i)),
+                                        0x61000000u + static_cast<uint32_t>(i), &got))
+        << "client " << i;
+    ASSERT_NE(got, kPinned) << "client " << i << " (" << mac_to_string(test_mac(0x200 + i))
+                            << ") was given the address pinned to 52:54:00:aa:bb:cc";
+    ASSERT_LT(Clock::now(), deadline);
+  }
+  uint32_t got = 0;
+  ASSERT_TRUE(lease_on_new_connection(pinned, 0x62000001u, &got));
+  EXPECT_EQ(ipv4_to_string(got), "10.0.2.99");
+
+  // Another MAC that asks for .99 by name is not given it.
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c));
+  const Mac other = test_mac(0x2ff);
+  DhcpClientMessage req;
+  req.mac = other;
+  req.xid = 0x62000002u;
+  req.type = DhcpType::kRequest;
+  req.requested_ip = kPinned;
+  req.server_id = kGateway;
+  ASSERT_TRUE(c[0].send_frame(test_support::make_dhcp_frame(req)));
+  std::string why;
+  auto reply = test_support::wait_dhcp_reply(c[0], other, req.xid, 1500ms, &why);
+  if (reply) {
+    EXPECT_NE(reply->type(), std::optional<DhcpType>(DhcpType::kAck))
+        << "a REQUEST for the pinned 10.0.2.99 from " << mac_to_string(other)
+        << " was ACKed (yiaddr " << ipv4_to_string(reply->yiaddr) << ")";
+    EXPECT_NE(reply->yiaddr, kPinned);
+  }
+  // And its own DISCOVER gets some other address.
+  auto ex = test_support::run_dhcp_exchange(c[0], other, 0x62000003u, false, kExpect, 5s, &why);
+  ASSERT_TRUE(ex) << why;
+  EXPECT_NE(ex->address(), kPinned);
+
+  // The control channel lists the pin.
+  ASSERT_FALSE(sw_.control().empty()) << "qswitch printed no \"control unix:PATH\" line";
+  auto ctl = ControlClient::connect(sw_.control(), &why);
+  ASSERT_TRUE(ctl) << why;
+  auto line = ctl->request(R"({"cmd":"dhcp.leases"})");
+  ASSERT_TRUE(line.ok()) << to_string(line.status) << " " << line.error;
+  auto j = nlohmann::json::parse(line.line, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.value("ok", false) && j["result"].is_array()) << line.line;
+  bool listed = false;
+  for (const auto& lease : j["result"]) {
+    if (lease.value("mac", "") == "52:54:00:aa:bb:cc") {
+      listed = true;
+      EXPECT_EQ(lease.value("ip", ""), "10.0.2.99") << lease.dump();
+      EXPECT_EQ(lease.value("pinned", false), true) << lease.dump();
+    } else {
+      EXPECT_NE(lease.value("ip", ""), "10.0.2.99") << lease.dump();
+    }
+  }
+  EXPECT_TRUE(listed) << "dhcp.leases does not list the pinned MAC: " << line.line;
+}
+
+TEST_F(SlirpDhcpTest, SameMacKeepsItsAddressAcrossReboot) {
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  const Mac a = test_mac(0x301);
+  const Mac b = test_mac(0x302);
+  FrameClient a_conn;
+  FrameClient b_conn;
+  uint32_t a_addr = 0;
+  uint32_t b_addr = 0;
+  ASSERT_TRUE(lease_on_new_connection(a, 0x71000001u, &a_addr, &a_conn));
+  ASSERT_TRUE(lease_on_new_connection(b, 0x71000002u, &b_addr, &b_conn));
+  EXPECT_EQ(ipv4_to_string(a_addr), "10.0.2.15");
+  EXPECT_EQ(ipv4_to_string(b_addr), "10.0.2.16");
+
+  // A's guest "reboots": its connection goes away, a new one comes with a new xid.
+  a_conn.close();
+  uint32_t again = 0;
+  ASSERT_TRUE(lease_on_new_connection(a, 0x71000003u, &again, &a_conn));
+  EXPECT_EQ(ipv4_to_string(again), ipv4_to_string(a_addr)) << "A's address after a reboot";
+
+  // B asks again while still up, on the same connection.
+  std::string why;
+  auto ex = test_support::run_dhcp_exchange(b_conn, b, 0x71000004u, true, kExpect, 5s, &why);
+  ASSERT_TRUE(ex) << why;
+  EXPECT_EQ(ipv4_to_string(ex->address()), ipv4_to_string(b_addr)) << "B asking again";
+
+  // A reboots again and, like dhclient with a stored lease, asks for its address in INIT-REBOOT
+  // (REQUEST with option 50 and no server id, RFC 2131 section 4.3.2).
+  a_conn.close();
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c));
+  DhcpClientMessage req;
+  req.mac = a;
+  req.xid = 0x71000005u;
+  req.type = DhcpType::kRequest;
+  req.requested_ip = a_addr;
+  ASSERT_TRUE(c[0].send_frame(test_support::make_dhcp_frame(req)));
+  auto ack = test_support::wait_dhcp_reply(c[0], a, req.xid, 3s, &why);
+  ASSERT_TRUE(ack) << "INIT-REBOOT REQUEST for " << ipv4_to_string(a_addr) << ": " << why;
+  EXPECT_EQ(test_support::check_dhcp_reply(*ack, DhcpType::kAck, a, req.xid, kExpect), "");
+  EXPECT_EQ(ipv4_to_string(ack->yiaddr), ipv4_to_string(a_addr));
+
+  // A new MAC does not get either kept address.
+  uint32_t c_addr = 0;
+  ASSERT_TRUE(lease_on_new_connection(test_mac(0x303), 0x71000006u, &c_addr));
+  EXPECT_EQ(ipv4_to_string(c_addr), "10.0.2.17");
+}
+
+// Garbage a guest could send to UDP 67. Each is a whole, well-framed Ethernet frame: only its
+// IPv4/UDP/BOOTP content is wrong.
+std::vector<std::pair<std::string, std::vector<uint8_t>>> garbage_frames(const Mac& mac,
+                                                                         const Mac& eth_dst) {
+  using test_support::make_udp_frame;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> out;
+  const uint32_t bcast = ipv4(255, 255, 255, 255);
+  auto udp = [&](std::vector<uint8_t> payload) {
+    return make_udp_frame(eth_dst, mac, 0, bcast, 68, 67, payload);
+  };
+  DhcpClientMessage m;
+  m.mac = mac;
+  m.xid = 0x0badf00d;
+  const std::vector<uint8_t> good = test_support::make_dhcp_payload(m);
+  constexpr size_t kOpts = 240;  // first option byte: after 236 fixed bytes and the cookie
+
+  out.push_back({"empty UDP payload", udp({})});
+  out.push_back({"10 zero bytes", udp(std::vector<uint8_t>(10, 0))});
+  out.push_back({"BOOTP cut at 100 bytes", udp({good.begin(), good.begin() + 100})});
+  out.push_back({"BOOTP cut just before the cookie", udp({good.begin(), good.begin() + 236})});
+  {
+    auto p = good;
+    p[236] = 0;  // no magic cookie: plain BOOTP, which the server need not answer
+    out.push_back({"no magic cookie", udp(p)});
+  }
+  {
+    std::vector<uint8_t> p(good.begin(), good.begin() + kOpts);
+    p.insert(p.end(), {53, 1});  // option 53 length 1, then the message ends
+    out.push_back({"message type option cut off", udp(p)});
+  }
+  {
+    std::vector<uint8_t> p(good.begin(), good.begin() + kOpts);
+    p.insert(p.end(), {53, 200, 1});
+    out.push_back({"option length past the end", udp(p)});
+  }
+  {
+    std::vector<uint8_t> p(good.begin(), good.begin() + kOpts);
+    p.insert(p.end(), {53, 0, 255});
+    out.push_back({"message type of length 0", udp(p)});
+  }
+  {
+    std::vector<uint8_t> p(good.begin(), good.begin() + kOpts);
+    p.insert(p.end(), {53, 1, 99, 255});
+    out.push_back({"unknown message type 99", udp(p)});
+  }
+  {
+    std::vector<uint8_t> p(good.begin(), good.begin() + kOpts);
+    p.insert(p.end(), {55, 2, 1, 3, 255});
+    out.push_back({"no message type option", udp(p)});
+  }
+  {
+    auto p = good;
+    p[0] = 2;  // BOOTREPLY from a client
+    out.push_back({"op BOOTREPLY", udp(p)});
+  }
+  {
+    auto p = good;
+    p[2] = 0;
+    out.push_back({"hlen 0", udp(p)});
+  }
+  {
+    auto p = good;
+    p[2] = 200;
+    out.push_back({"hlen 200", udp(p)});
+  }
+  {
+    // Random option bytes after a valid cookie, never containing a message type option.
+    std::mt19937 rng(12345);
+    std::vector<uint8_t> p(good.begin(), good.begin() + kOpts);
+    for (int i = 0; i < 300; ++i) {
+      auto b = static_cast<uint8_t>(rng());
+      p.push_back(b == 53 ? 52 : b);
+    }
+    out.push_back({"random options", udp(p)});
+  }
+  {
+    auto f = udp(good);
+    f[14 + 2] = 0x05;  // IPv4 total length 1500 in a ~342-byte frame
+    f[14 + 3] = 0xdc;
+    f[14 + 10] = f[14 + 11] = 0;
+    uint16_t sum = test_support::internet_checksum(std::span(f).subspan(14, 20));
+    f[14 + 10] = static_cast<uint8_t>(sum >> 8);
+    f[14 + 11] = static_cast<uint8_t>(sum);
+    out.push_back({"IPv4 total length past the frame", f});
+  }
+  {
+    auto f = udp(good);
+    f[34 + 4] = 0x07;  // UDP length 2000
+    f[34 + 5] = 0xd0;
+    f[34 + 6] = f[34 + 7] = 0;  // no UDP checksum, so only the length is wrong
+    out.push_back({"UDP length past the datagram", f});
+  }
+  {
+    auto f = udp(good);
+    f[14 + 10] ^= 0x5a;
+    out.push_back({"bad IPv4 header checksum", f});
+  }
+  {
+    auto f = udp(good);
+    f.resize(14 + 20 + 4);  // UDP header cut in the middle
+    f[14 + 2] = 0;
+    f[14 + 3] = 24;
+    f[14 + 10] = f[14 + 11] = 0;
+    uint16_t sum = test_support::internet_checksum(std::span(f).subspan(14, 20));
+    f[14 + 10] = static_cast<uint8_t>(sum >> 8);
+    f[14 + 11] = static_cast<uint8_t>(sum);
+    out.push_back({"UDP header truncated", f});
+  }
+  {
+    auto f = udp(good);
+    f[14] = 0x4f;  // IHL 60 bytes: options that are really the UDP header and BOOTP
+    out.push_back({"IPv4 header length 60 with a wrong checksum", f});
+  }
+  return out;
+}
+
+TEST_F(SlirpDhcpTest, GarbageDhcpGetsNothingAndBreaksNothing) {
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  std::vector<FrameClient> g;
+  ASSERT_TRUE(connect_clients(1, &g));
+  const Mac gmac = test_mac(0x401);
+  size_t sent = 0;
+  for (const Mac& dst : {kBroadcastMac, kSlirpMac}) {
+    for (const auto& [name, frame] : garbage_frames(gmac, dst)) {
+      ASSERT_TRUE(g[0].send_frame(frame)) << name << ": " << g[0].last_error();
+      ++sent;
+    }
+  }
+  // Nothing comes back: no DHCP reply, nothing IPv4 from the slirp port.
+  const auto quiet_until = Clock::now() + 1500ms;
+  size_t other = 0;
+  for (;;) {
+    RecvResult r = g[0].recv_frame(time_left(quiet_until));
+    if (r.status == RecvResult::Status::kTimeout) break;
+    ASSERT_TRUE(r.ok()) << "the garbage sender's port: " << to_string(r.status) << " " << r.error;
+    std::string why;
+    auto udp = test_support::parse_udp_frame(r.frame, &why);
+    EXPECT_FALSE(udp && udp->src_port == 67)
+        << "a reply from UDP 67 to garbage, " << r.frame.size() << " bytes to "
+        << mac_to_string(test_support::frame_dst(r.frame));
+    EXPECT_FALSE(test_support::frame_src(r.frame) == kSlirpMac &&
+                 test_support::frame_ethertype(r.frame) == test_support::kEthertypeIpv4)
+        << "an IPv4 frame from the slirp port in answer to garbage";
+    ++other;
+  }
+  EXPECT_EQ(other, 0u) << "frames received after sending " << sent << " garbage frames";
+
+  // A proper client still gets the first address: garbage took no lease.
+  uint32_t addr = 0;
+  ASSERT_TRUE(lease_on_new_connection(test_mac(0x402), 0x81000001u, &addr));
+  EXPECT_EQ(ipv4_to_string(addr), "10.0.2.15");
+  // And so does the garbage sender, on the port it sent garbage from.
+  std::string why;
+  auto ex = test_support::run_dhcp_exchange(g[0], gmac, 0x81000002u, false, kExpect, 5s, &why);
+  ASSERT_TRUE(ex) << "the garbage sender: " << why;
+  EXPECT_EQ(ipv4_to_string(ex->address()), "10.0.2.16");
+
+  ASSERT_TRUE(sw_.running());
+  auto stats = sw_.stats();
+  ASSERT_TRUE(stats) << sw_.error();
+  const auto* slirp = slirp_port(*stats);
+  ASSERT_NE(slirp, nullptr) << "no live port whose endpoint names slirp in:\n" << stats->text;
+  EXPECT_GT(slirp->get("rx_frames"), 0u) << "the slirp port's replies should be counted";
+  EXPECT_GT(slirp->get("tx_frames"), 0u) << "frames sent to the slirp port should be counted";
+  uint32_t gid = 0;
+  ASSERT_TRUE(port_id(gmac, &gid));
+  EXPECT_NE(stats->port(gid), nullptr) << "the garbage sender's port " << gid << " was closed";
+}
+
+TEST_F(SlirpDhcpTest, ArpForGatewayIsAnswered) {
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  const Mac mac = test_mac(0x501);
+  FrameClient c;
+  uint32_t addr = 0;
+  ASSERT_TRUE(lease_on_new_connection(mac, 0x91000001u, &addr, &c));
+  ASSERT_EQ(ipv4_to_string(addr), "10.0.2.15");
+
+  struct Case {
+    uint32_t target;
+    Mac want;
+  };
+  for (const Case& k : {Case{kGateway, kSlirpMac}, Case{kDns, kSlirpDnsMac}}) {
+    ASSERT_TRUE(c.send_frame(test_support::make_arp_request(mac, addr, k.target)));
+    std::string why;
+    RecvResult r = c.recv_frame_matching(
+        [&](const std::vector<uint8_t>& f) {
+          auto arp = test_support::parse_arp(f, &why);
+          return arp && arp->op == 2 && arp->sender_ip == k.target;
+        },
+        3s);
+    ASSERT_TRUE(r.ok()) << "no ARP reply for " << ipv4_to_string(k.target) << ": "
+                        << to_string(r.status);
+    auto arp = test_support::parse_arp(r.frame, &why);
+    ASSERT_TRUE(arp) << why;
+    EXPECT_EQ(mac_to_string(arp->sender_mac), mac_to_string(k.want));
+    EXPECT_EQ(mac_to_string(arp->eth_src), mac_to_string(k.want));
+    EXPECT_EQ(mac_to_string(arp->eth_dst), mac_to_string(mac));
+    EXPECT_EQ(mac_to_string(arp->target_mac), mac_to_string(mac));
+    EXPECT_EQ(ipv4_to_string(arp->target_ip), ipv4_to_string(addr));
+  }
+  // An address nobody has gets no answer.
+  ASSERT_TRUE(c.send_frame(test_support::make_arp_request(mac, addr, ipv4(10, 0, 2, 77))));
+  RecvResult r = c.recv_frame_matching(
+      [](const std::vector<uint8_t>& f) {
+        std::string why;
+        auto arp = test_support::parse_arp(f, &why);
+        return arp && arp->op == 2;
+      },
+      500ms);
+  EXPECT_EQ(r.status, RecvResult::Status::kTimeout) << "an ARP reply for 10.0.2.77, which no "
+                                                       "one has";
+}
+
+}  // namespace
+}  // namespace qswitch::integration

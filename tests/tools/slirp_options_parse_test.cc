@@ -1,0 +1,335 @@
+// tests/tools/slirp_options_parse_test.cc: --slirp text and hostfwd specs into typed values.
+// Defaults are checked against QEMU's documented ones (net/slirp.c), every key is set once, and
+// every bad value must produce an error that names it while leaving the output untouched.
+#include "tools/qswitch/slirp_options_parse.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace qswitch::tools {
+namespace {
+
+std::string v4(in_addr a) { return format_ipv4(a); }
+std::string v6(const in6_addr& a) { return format_ipv6(a); }
+
+slirp::SlirpOptions parse_ok(const std::string& text) {
+  slirp::SlirpOptions o;
+  std::string error;
+  EXPECT_TRUE(parse_slirp_options(text, o, error)) << text << ": " << error;
+  return o;
+}
+
+// Parses `text`, expects failure, returns the error; `out` must be untouched.
+std::string parse_error(const std::string& text) {
+  slirp::SlirpOptions o;
+  o.mtu = 4242;  // a sentinel: a failed parse must not write
+  std::string error;
+  EXPECT_FALSE(parse_slirp_options(text, o, error)) << text;
+  EXPECT_EQ(o.mtu, 4242u) << text;
+  EXPECT_FALSE(error.empty()) << text;
+  return error;
+}
+
+TEST(SlirpOptionsParseTest, EmptyTextGivesQemuDefaults) {
+  const slirp::SlirpOptions o = parse_ok("");
+  EXPECT_EQ(v4(o.net), "10.0.2.0");
+  EXPECT_EQ(v4(o.netmask), "255.255.255.0");
+  EXPECT_EQ(v4(o.host), "10.0.2.2");
+  EXPECT_EQ(v4(o.dhcp_start), "10.0.2.15");
+  EXPECT_EQ(v4(o.dns), "10.0.2.3");
+  EXPECT_TRUE(o.hostname.empty());
+  EXPECT_TRUE(o.domainname.empty());
+  EXPECT_TRUE(o.dnssearch.empty());
+  EXPECT_TRUE(o.tftp.empty());
+  EXPECT_TRUE(o.bootfile.empty());
+  EXPECT_FALSE(o.restrict);
+  EXPECT_TRUE(o.ipv6);
+  EXPECT_EQ(v6(o.ipv6_prefix), "fec0::");
+  EXPECT_EQ(o.ipv6_prefix_len, 64);
+  EXPECT_EQ(v6(o.ipv6_host), "fec0::2");
+  EXPECT_EQ(v6(o.ipv6_dns), "fec0::3");
+  EXPECT_EQ(o.mtu, 1500u);
+  EXPECT_TRUE(o.hostfwd.empty());
+  EXPECT_TRUE(o.leases.empty());
+}
+
+TEST(SlirpOptionsParseTest, DefaultSlirpOptionsMatchParsedDefaults) {
+  const slirp::SlirpOptions d = slirp::default_slirp_options();
+  const slirp::SlirpOptions p = parse_ok("");
+  EXPECT_EQ(d.net.s_addr, p.net.s_addr);
+  EXPECT_EQ(d.host.s_addr, p.host.s_addr);
+  EXPECT_EQ(d.dns.s_addr, p.dns.s_addr);
+  EXPECT_EQ(d.dhcp_start.s_addr, p.dhcp_start.s_addr);
+}
+
+TEST(SlirpOptionsParseTest, SetsEveryKey) {
+  const slirp::SlirpOptions o = parse_ok(
+      "net=10.1.0.0/16,host=10.1.0.1,dhcpstart=10.1.0.100,dns=10.1.0.53,hostname=guest1,"
+      "domainname=lab.internal,dnssearch=a.internal,dnssearch=b.internal,tftp=/tmp,"
+      "bootfile=pxelinux.0,restrict=on,ipv6=on,ipv6-net=fd00:1::/48,ipv6-host=fd00:1::1,"
+      "ipv6-dns=fd00:1::53,mtu=9000,hostfwd=tcp::2222-:22,hostfwd=udp:0.0.0.0:5353-10.1.0.7:53,"
+      "lease=52:54:00:00:00:01:10.1.0.20,lease=52:54:00:00:00:02:10.1.0.21");
+  EXPECT_EQ(v4(o.net), "10.1.0.0");
+  EXPECT_EQ(v4(o.netmask), "255.255.0.0");
+  EXPECT_EQ(v4(o.host), "10.1.0.1");
+  EXPECT_EQ(v4(o.dhcp_start), "10.1.0.100");
+  EXPECT_EQ(v4(o.dns), "10.1.0.53");
+  EXPECT_EQ(o.hostname, "guest1");
+  EXPECT_EQ(o.domainname, "lab.internal");
+  ASSERT_EQ(o.dnssearch.size(), 2u);
+  EXPECT_EQ(o.dnssearch[0], "a.internal");
+  EXPECT_EQ(o.dnssearch[1], "b.internal");
+  EXPECT_EQ(o.tftp, "/tmp");
+  EXPECT_EQ(o.bootfile, "pxelinux.0");
+  EXPECT_TRUE(o.restrict);
+  EXPECT_TRUE(o.ipv6);
+  EXPECT_EQ(v6(o.ipv6_prefix), "fd00:1::");
+  EXPECT_EQ(o.ipv6_prefix_len, 48);
+  EXPECT_EQ(v6(o.ipv6_host), "fd00:1::1");
+  EXPECT_EQ(v6(o.ipv6_dns), "fd00:1::53");
+  EXPECT_EQ(o.mtu, 9000u);
+  ASSERT_EQ(o.hostfwd.size(), 2u);
+  EXPECT_EQ(o.hostfwd[0].to_string(), "tcp:127.0.0.1:2222-:22");
+  EXPECT_EQ(o.hostfwd[1].to_string(), "udp:0.0.0.0:5353-10.1.0.7:53");
+  ASSERT_EQ(o.leases.size(), 2u);
+  EXPECT_EQ(o.leases[0].mac.to_string(), "52:54:00:00:00:01");
+  EXPECT_EQ(v4(o.leases[0].addr), "10.1.0.20");
+  EXPECT_EQ(v4(o.leases[1].addr), "10.1.0.21");
+}
+
+TEST(SlirpOptionsParseTest, NetMovesTheDefaultAddressesAsQemuDoes) {
+  const slirp::SlirpOptions o = parse_ok("net=192.168.76.0/24");
+  EXPECT_EQ(v4(o.net), "192.168.76.0");
+  EXPECT_EQ(v4(o.host), "192.168.76.2");
+  EXPECT_EQ(v4(o.dns), "192.168.76.3");
+  EXPECT_EQ(v4(o.dhcp_start), "192.168.76.15");
+  // QEMU: net | (0.0.2.2 & ~mask), so a /16 puts the host at .2.2.
+  const slirp::SlirpOptions b = parse_ok("net=172.20.0.0/16");
+  EXPECT_EQ(v4(b.host), "172.20.2.2");
+  EXPECT_EQ(v4(b.dns), "172.20.2.3");
+  EXPECT_EQ(v4(b.dhcp_start), "172.20.2.15");
+}
+
+TEST(SlirpOptionsParseTest, NetAppliesFirstWhateverTheOrder) {
+  const slirp::SlirpOptions o = parse_ok("host=10.9.9.1,net=10.9.9.0/24");
+  EXPECT_EQ(v4(o.host), "10.9.9.1");
+  EXPECT_EQ(v4(o.dns), "10.9.9.3");
+}
+
+TEST(SlirpOptionsParseTest, NetAcceptsADottedMaskAndMasksHostBits) {
+  const slirp::SlirpOptions o = parse_ok("net=10.5.6.7/255.255.255.0");
+  EXPECT_EQ(v4(o.net), "10.5.6.0");
+  EXPECT_EQ(v4(o.netmask), "255.255.255.0");
+  EXPECT_EQ(v4(o.host), "10.5.6.2");
+}
+
+TEST(SlirpOptionsParseTest, NetWithoutLengthUsesQemusClassfulMask) {
+  EXPECT_EQ(v4(parse_ok("net=10.0.0.0").netmask), "255.0.0.0");
+  EXPECT_EQ(v4(parse_ok("net=192.168.0.0").netmask), "255.255.0.0");
+}
+
+TEST(SlirpOptionsParseTest, Ipv6NetMovesIpv6Defaults) {
+  const slirp::SlirpOptions o = parse_ok("ipv6-net=fd12:3456::/64");
+  EXPECT_EQ(v6(o.ipv6_host), "fd12:3456::2");
+  EXPECT_EQ(v6(o.ipv6_dns), "fd12:3456::3");
+}
+
+TEST(SlirpOptionsParseTest, BooleansTakeOnOffYesNo) {
+  EXPECT_TRUE(parse_ok("restrict=yes").restrict);
+  EXPECT_FALSE(parse_ok("restrict=no").restrict);
+  EXPECT_FALSE(parse_ok("restrict=off").restrict);
+  EXPECT_FALSE(parse_ok("ipv6=off").ipv6);
+}
+
+TEST(SlirpOptionsParseTest, DoubledCommaIsALiteralComma) {
+  EXPECT_EQ(parse_ok("hostname=a,,b").hostname, "a,b");
+}
+
+TEST(SlirpOptionsParseTest, MtuBoundsAreInclusive) {
+  EXPECT_EQ(parse_ok("mtu=68").mtu, 68u);
+  EXPECT_EQ(parse_ok("mtu=65520").mtu, 65520u);
+}
+
+struct BadCase {
+  const char* text;
+  const char* must_mention;
+};
+
+TEST(SlirpOptionsParseTest, EveryBadValueIsAnErrorNamingIt) {
+  const BadCase cases[] = {
+      {"net=10.0.2.0/33", "33"},
+      {"net=10.0.2.0/3", "/3"},
+      {"net=10.0.2/24", "10.0.2"},
+      {"net=10.0.2.0/255.0.255.0", "255.0.255.0"},
+      {"net=10.0.2.0/abc", "abc"},
+      {"host=10.0.3.2", "10.0.3.2"},
+      {"host=10.0.2.0", "network address"},
+      {"host=10.0.2.255", "broadcast"},
+      {"host=nothost", "nothost"},
+      {"host=localhost", "localhost"},
+      {"dns=10.0.2.2", "dns=10.0.2.2"},
+      {"dns=10.0.2.255", "broadcast"},
+      {"dns=10.9.2.3", "10.9.2.3"},
+      {"dhcpstart=10.0.2.2", "dhcpstart=10.0.2.2"},
+      {"dhcpstart=10.0.2.3", "dhcpstart=10.0.2.3"},
+      {"dhcpstart=10.0.3.15", "10.0.3.15"},
+      {"dhcpstart=10.0.2.255", "broadcast"},
+      {"net=10.0.0.0/30", "broadcast"},  // the default dns lands on .3
+      {"domainname=", "domainname"},
+      {"domainname=a..b", "a..b"},
+      {"dnssearch=bad..name", "bad..name"},
+      {"dnssearch=", "dnssearch"},
+      {"tftp=/nonexistent/qswitch-tftp", "/nonexistent/qswitch-tftp"},
+      {"bootfile=", "bootfile"},
+      {"restrict=maybe", "maybe"},
+      {"ipv6=perhaps", "perhaps"},
+      {"ipv6-net=fec0::/127", "127"},
+      {"ipv6-net=zz::/64", "zz::"},
+      {"ipv6-host=fd00::2", "fd00::2"},
+      {"ipv6-dns=notv6", "notv6"},
+      {"ipv6=off,ipv6-net=fd00::/64", "ipv6-net"},
+      {"mtu=67", "mtu=67"},
+      {"mtu=65521", "mtu=65521"},
+      {"mtu=15x", "15x"},
+      {"mtu=-1", "-1"},
+      {"hostfwd=tcp::99999-:22", "99999"},
+      {"hostfwd=tcp::2222-10.0.3.4:22", "10.0.3.4"},
+      {"hostfwd=tcp::2222-:22,hostfwd=tcp::2222-:23", "2222"},
+      {"lease=52:54:00:00:00:01", "lease=52:54:00:00:00:01"},
+      {"lease=01:00:5e:00:00:01:10.0.2.20", "01:00:5e:00:00:01"},
+      {"lease=52:54:00:00:00:01:10.0.3.20", "10.0.3.20"},
+      {"lease=52:54:00:00:00:01:10.0.2.2", "10.0.2.2"},
+      {"lease=52:54:00:00:00:01:10.0.2.3", "10.0.2.3"},
+      {"lease=zz:54:00:00:00:01:10.0.2.20", "zz:54:00:00:00:01"},
+      {"lease=52:54:00:00:00:01:10.0.2.20,lease=52:54:00:00:00:01:10.0.2.21", "52:54:00:00:00:01"},
+      {"lease=52:54:00:00:00:01:10.0.2.20,lease=52:54:00:00:00:02:10.0.2.20", "10.0.2.20"},
+      {"host=10.0.2.4,host=10.0.2.5", "host"},
+      {"restrict", "restrict"},
+      {"net=10.0.2.0/24,", "empty"},
+  };
+  for (const BadCase& c : cases) {
+    const std::string error = parse_error(c.text);
+    EXPECT_NE(error.find(c.must_mention), std::string::npos)
+        << "--slirp " << c.text << " gave: " << error;
+  }
+}
+
+TEST(SlirpOptionsParseTest, HostnameOver255BytesIsRejected) {
+  const std::string error = parse_error("hostname=" + std::string(256, 'h'));
+  EXPECT_NE(error.find("hostname"), std::string::npos) << error;
+}
+
+TEST(SlirpOptionsParseTest, UnknownKeyIsNamedAndAcceptedKeysListed) {
+  const std::string error = parse_error("net=10.0.2.0/24,hostfw=tcp::1-:2");
+  EXPECT_NE(error.find("'hostfw'"), std::string::npos) << error;
+  for (const char* key : {"net", "host", "dhcpstart", "dns", "hostname", "domainname", "dnssearch",
+                          "tftp", "bootfile", "restrict", "ipv6-net", "ipv6-host", "ipv6-dns",
+                          "mtu", "hostfwd", "lease"}) {
+    EXPECT_NE(error.find(key), std::string::npos) << key << " missing from: " << error;
+  }
+}
+
+TEST(HostfwdParseTest, EmptyFieldsTakeTheDefaults) {
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-:80", f, error)) << error;
+  EXPECT_FALSE(f.udp);
+  EXPECT_EQ(v4(f.host_addr), "127.0.0.1");
+  EXPECT_EQ(f.host_port, 8080);
+  EXPECT_EQ(f.guest_addr.s_addr, 0u);
+  EXPECT_EQ(f.guest_port, 80);
+  EXPECT_EQ(f.to_string(), "tcp:127.0.0.1:8080-:80");
+}
+
+TEST(HostfwdParseTest, EmptyProtocolIsTcpAsInQemu) {
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("::8080-:80", f, error)) << error;
+  EXPECT_FALSE(f.udp);
+}
+
+TEST(HostfwdParseTest, AllFieldsGiven) {
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("udp:0.0.0.0:0-10.0.2.20:53", f, error)) << error;
+  EXPECT_TRUE(f.udp);
+  EXPECT_EQ(v4(f.host_addr), "0.0.0.0");
+  EXPECT_EQ(f.host_port, 0);  // QEMU allows 0: the kernel picks
+  EXPECT_EQ(v4(f.guest_addr), "10.0.2.20");
+  EXPECT_EQ(f.guest_port, 53);
+  EXPECT_EQ(f.to_string(), "udp:0.0.0.0:0-10.0.2.20:53");
+}
+
+TEST(HostfwdParseTest, ToStringRoundTrips) {
+  for (const char* spec : {"tcp:127.0.0.1:8080-10.0.2.15:80", "udp:0.0.0.0:53-:53"}) {
+    slirp::HostForward f, g;
+    std::string error;
+    ASSERT_TRUE(parse_hostfwd(spec, f, error)) << error;
+    EXPECT_EQ(f.to_string(), spec);
+    ASSERT_TRUE(parse_hostfwd(f.to_string(), g, error)) << error;
+    EXPECT_EQ(g.to_string(), spec);
+  }
+}
+
+TEST(HostfwdParseTest, BadSpecsAreErrorsNamingTheBadPart) {
+  const BadCase cases[] = {
+      {"sctp::80-:80", "sctp"},
+      {"tcp:8080-:80", "tcp:8080-:80"},
+      {"tcp::8080:80", "'-'"},
+      {"tcp:localhost:8080-:80", "localhost"},
+      {"tcp::65536-:80", "65536"},
+      {"tcp::-1-:80", "tcp::-1-:80"},
+      {"tcp::8080-:0", "guest port '0'"},
+      {"tcp::8080-:65536", "65536"},
+      {"tcp::8080-10.0.2:80", "10.0.2"},
+      {"tcp::8080-", "tcp::8080-"},
+      {"tcp::0x50-:80", "0x50"},
+      {"", "expected"},
+  };
+  for (const BadCase& c : cases) {
+    slirp::HostForward f;
+    f.host_port = 4242;
+    std::string error;
+    EXPECT_FALSE(parse_hostfwd(c.text, f, error)) << c.text;
+    EXPECT_EQ(f.host_port, 4242) << c.text;
+    EXPECT_NE(error.find(c.must_mention), std::string::npos) << c.text << " gave: " << error;
+    EXPECT_NE(error.find("expected"), std::string::npos) << c.text << " gave: " << error;
+  }
+}
+
+TEST(HostfwdParseTest, KeyForRemoveTakesProtoAddrPort) {
+  slirp::HostForward k;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd_key("tcp::8080", k, error)) << error;
+  EXPECT_FALSE(k.udp);
+  EXPECT_EQ(v4(k.host_addr), "127.0.0.1");
+  EXPECT_EQ(k.host_port, 8080);
+  ASSERT_TRUE(parse_hostfwd_key("udp:0.0.0.0:53", k, error)) << error;
+  EXPECT_TRUE(k.udp);
+  EXPECT_EQ(v4(k.host_addr), "0.0.0.0");
+  ASSERT_TRUE(parse_hostfwd_key("tcp::8080-:80", k, error)) << error;  // the add spec works too
+  EXPECT_EQ(k.host_port, 8080);
+  EXPECT_EQ(k.guest_port, 0);
+  EXPECT_FALSE(parse_hostfwd_key("tcp:8080", k, error));
+  EXPECT_NE(error.find("tcp:8080"), std::string::npos) << error;
+  EXPECT_FALSE(parse_hostfwd_key("tcp::http", k, error));
+  EXPECT_NE(error.find("http"), std::string::npos) << error;
+}
+
+TEST(HostfwdParseTest, GuestAddressMustBeAGuestOfTheSegment) {
+  const slirp::SlirpOptions o = slirp::default_slirp_options();
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-10.0.2.2:80", f, error));
+  EXPECT_FALSE(check_hostfwd_guest(f, o, error));
+  EXPECT_NE(error.find("10.0.2.2"), std::string::npos) << error;
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-:80", f, error));
+  EXPECT_TRUE(check_hostfwd_guest(f, o, error));
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-10.0.2.99:80", f, error));
+  EXPECT_TRUE(check_hostfwd_guest(f, o, error));
+}
+
+}  // namespace
+}  // namespace qswitch::tools

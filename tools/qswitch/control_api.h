@@ -1,0 +1,85 @@
+// tools/qswitch/control_api.h: the control protocol: JSON requests, one per line, dispatched to a
+// registry of named commands; one JSON reply line per request.
+//
+// Theory of operation
+// - request: {"cmd": "hostfwd.add", "args": {...}, "id": <any, optional>}
+//   reply:   {"ok": true, "result": <value>, "id": <echoed>} or
+//            {"ok": false, "error": "<what was wrong and what is accepted>", "id": <echoed>}
+// - Commands are registered by name with a one-line summary; "help" lists them and "version"
+//   says which qswitch answers. Later commands ("ports", "stats", ...) are added the same way
+//   without touching what exists.
+// - Every problem is an error reply: malformed JSON, a request that is not an object, a missing
+//   or unknown "cmd", "args" that is not an object, bad arguments. Handlers validate everything
+//   before they change anything, so a bad request never changes anything.
+// - JSON is parsed with nlohmann's non-throwing API (parse(..., nullptr, false)); replies are
+//   dumped with invalid UTF-8 replaced, never thrown. The transport (line splitting, limits) is
+//   backends/control/control_server.h.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace qswitch::tools {
+
+struct Reply {
+  bool ok = true;
+  nlohmann::json result;  // when ok
+  std::string error;      // when !ok
+
+  static Reply success(nlohmann::json result = nullptr) {
+    Reply r;
+    r.result = std::move(result);
+    return r;
+  }
+  static Reply failure(std::string error) {
+    Reply r;
+    r.ok = false;
+    r.error = std::move(error);
+    return r;
+  }
+};
+
+class ControlApi {
+ public:
+  // `args` is always an object (an empty one when the request has none).
+  using Handler = std::function<Reply(const nlohmann::json& args)>;
+
+  explicit ControlApi(std::string version = "0.1.0");
+
+  // A second add with the same name replaces the first.
+  void add(std::string name, std::string summary, Handler handler);
+  bool has(const std::string& name) const { return commands_.count(name) != 0; }
+
+  // One request line (without '\n') -> one reply line (without '\n').
+  std::string handle_line(std::string_view line);
+  // Replies for the transport's own conditions (backends::ControlHandlers).
+  std::string too_long_reply(size_t limit) const;
+  std::string busy_reply(size_t max_clients) const;
+
+ private:
+  struct Command {
+    std::string summary;
+    Handler handler;
+  };
+  std::string version_;
+  std::map<std::string, Command> commands_;  // sorted: "help" lists them in order
+};
+
+// Argument helpers for handlers. Each returns false with `error` naming the argument and saying
+// what is accepted.
+// Rejects argument names other than `allowed` (a typo must not be silently ignored).
+bool check_arg_names(const nlohmann::json& args, std::initializer_list<const char*> allowed,
+                     const std::string& cmd, std::string& error);
+// A required string argument.
+bool string_arg(const nlohmann::json& args, const char* name, const std::string& cmd,
+                std::string& out, std::string& error);
+
+// Dumps without ever throwing: invalid UTF-8 in strings is replaced.
+std::string dump_json(const nlohmann::json& j);
+
+}  // namespace qswitch::tools

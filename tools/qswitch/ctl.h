@@ -1,0 +1,32 @@
+// tools/qswitch/ctl.h: `qswitch ctl`, the control channel's command-line client.
+//
+// Theory of operation
+// - A separate short-lived process, so it blocks: connect to the control socket, send one
+//   request line, read one reply line; the whole exchange is bounded by a 10 s deadline.
+// - COMMAND words become a request (control_api.h): "hostfwd add SPEC" and "hostfwd remove SPEC"
+//   take the spec as {"spec": SPEC}; "raw LINE" sends LINE as is; any other words are a command
+//   name joined with '.' ("dhcp leases" -> "dhcp.leases"), and KEY=VALUE words become string
+//   arguments, so commands added to the server later work without a new client.
+// - Output: a result list of objects prints as a table, {"text": ...} as the text, an object as
+//   "key: value" lines; --json prints the reply line itself. Exit 0 on ok, 1 on an error reply
+//   (message on stderr) or when the socket cannot be reached, 2 on usage errors.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace qswitch::tools {
+
+// argv[0] is "ctl".
+int run_ctl(int argc, const char* const* argv);
+
+// The default socket is default_control_path() (options.h).
+// The request line for COMMAND words; false with `error` on a usage error.
+bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
+                       std::string& error);
+// A successful reply's result, as printed without --json (ends with '\n' unless empty).
+std::string format_ctl_result(const nlohmann::json& result);
+
+}  // namespace qswitch::tools
