@@ -114,12 +114,17 @@ bool Guest::wait_ready(std::chrono::milliseconds timeout, std::string* error) {
   const std::string marker = "QS-READY " + options_.name + " ";
   bool ready = process_->wait_for(
       [&](const std::string& out) {
-        return out.find(marker) != std::string::npos || out.find("QS-ERROR") != std::string::npos;
+        // The whole QS-READY line (it ends with the address), or any QS-ERROR.
+        const size_t at = out.find(marker);
+        return (at != std::string::npos && out.find('\n', at) != std::string::npos) ||
+               out.find("QS-ERROR") != std::string::npos;
       },
       timeout);
   if (ready && process_->output().find("QS-ERROR") == std::string::npos) {
     const auto elapsed = std::chrono::steady_clock::now() - started_;
     boot_seconds_ = std::chrono::duration<double>(elapsed).count();
+    // "QS-READY <name> <ip>": the ip ends at the end of the line.
+    ready_ip_ = console_line(marker);
     return true;
   }
   *error = "guest " + options_.name + " did not print '" + marker + "' within " +
@@ -127,7 +132,34 @@ bool Guest::wait_ready(std::chrono::milliseconds timeout, std::string* error) {
   return false;
 }
 
-std::string Guest::ip() const { return options_.ip_cidr.substr(0, options_.ip_cidr.find('/')); }
+std::string Guest::ip() const {
+  if (!ready_ip_.empty()) return ready_ip_;
+  return options_.ip_cidr.substr(0, options_.ip_cidr.find('/'));
+}
+
+bool Guest::wait_for_console(const std::string& text, std::chrono::milliseconds timeout) {
+  auto line_complete = [&](const std::string& out) {
+    const size_t at = out.find(text);
+    return at != std::string::npos && out.find('\n', at) != std::string::npos;
+  };
+  process_->wait_for(
+      [&](const std::string& out) {
+        return line_complete(out) || out.find("QS-ERROR") != std::string::npos;
+      },
+      timeout);
+  return line_complete(process_->output());
+}
+
+std::string Guest::console_line(const std::string& prefix) {
+  process_->drain();
+  const std::string out = strip_cr(process_->output());
+  const size_t at = out.find(prefix);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + prefix.size();
+  const size_t eol = out.find('\n', begin);
+  if (eol == std::string::npos) return "";  // the line is not complete yet
+  return out.substr(begin, eol - begin);
+}
 
 std::string Guest::send(const std::string& command) {
   std::string token = options_.name + "-" + std::to_string(++next_token_);

@@ -4,8 +4,11 @@
 // devices, no display, 256 MiB, the serial port on QEMU's stdio (pipes held by the test, see
 // Subprocess) and one virtio-net NIC on the -netdev the test gives (its id must be n0). The guest's
 // /init reads qs.ip/qs.mtu/qs.name from the kernel command line, configures eth0 and prints
-// "QS-READY <name> <ip>"; wait_ready() waits for that line with a bounded timeout. After it the
-// console is a busybox shell without echo or prompt, so a command is sent as three lines:
+// "QS-READY <name> <ip>"; wait_ready() waits for that line with a bounded timeout. With
+// qs.ip=dhcp (ip_cidr "dhcp") the guest first runs udhcpc, which prints
+// "QS-DHCP ip=.. router=.. dns=.. mask=.. mtu=.. lease=.."; ip() is then the address QS-READY
+// reported and console_line("QS-DHCP ") the DHCP line. After QS-READY the console is a busybox
+// shell without echo or prompt, so a command is sent as three lines:
 //   echo QS-B''EGIN-<token>     <command>     echo QS-E''ND-<token>=$?
 // and its output is the text between the QS-BEGIN-<token> and QS-END-<token>=<rc> lines. The
 // quotes keep the marker out of anything the tty might echo. send()/wait_result() split run() so a
@@ -26,7 +29,7 @@ namespace qswitch::e2e {
 
 struct GuestOptions {
   std::string name;     // qs.name=, also the log file name: "g1"
-  std::string ip_cidr;  // qs.ip=: "10.0.0.11/24"
+  std::string ip_cidr;  // qs.ip=: "10.0.0.11/24", or "dhcp"
   std::string mac;      // "52:54:00:12:00:01"
   std::string netdev;   // everything after -netdev: "stream,id=n0,server=off,addr.type=unix,..."
   int mtu = 1500;       // qs.mtu=
@@ -65,7 +68,13 @@ class Guest {
   CommandResult run(const std::string& command, std::chrono::milliseconds timeout);
 
   const GuestOptions& options() const { return options_; }
-  std::string ip() const;  // ip_cidr without the prefix length
+  // The address QS-READY reported (after wait_ready), else ip_cidr without the prefix length.
+  std::string ip() const;
+  // Waits until a complete console line holds `text` (true), or QS-ERROR appears or `timeout`
+  // passes (false).
+  bool wait_for_console(const std::string& text, std::chrono::milliseconds timeout);
+  // What follows `prefix` on the first console line holding it, without "\r"; empty if none.
+  std::string console_line(const std::string& prefix);
   // Everything the console printed so far, and the tail of the QEMU log: for failure messages.
   std::string diagnostics();
   pid_t pid() const { return process_->pid(); }
@@ -78,6 +87,7 @@ class Guest {
   std::unique_ptr<Subprocess> process_;
   std::chrono::steady_clock::time_point started_;
   double boot_seconds_ = 0;
+  std::string ready_ip_;  // from the QS-READY line
   unsigned next_token_ = 0;
 };
 

@@ -8,7 +8,8 @@
 // what was observed: ping replies counted by the guests' own ping, iperf3's "iperf Done." and its
 // measured throughput, qswitch's "port N up/down" log lines and its stats counters read back after
 // SIGUSR1, and its exit status. Throughput is printed and written to e2e-iperf.txt, never asserted.
-// Guests: g<i> at 10.0.0.<10+i>/24, MAC 52:54:00:e2:00:<i>, on a switch with no other port.
+// Guests: g<i> at 10.0.0.<10+i>/24, MAC 52:54:00:e2:00:<i>, on a switch with no other port: every
+// switch here runs with --no-slirp (the slirp port is tested in slirp_e2e_test.cc).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,14 +76,15 @@ class SwitchE2eTest : public ::testing::Test {
     ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
   }
 
-  // Starts qswitch with `args`; a fatal failure (check with ASSERT_NO_FATAL_FAILURE) when it
-  // does not come up.
+  // Starts qswitch with `args` and --no-slirp (an isolated segment: only the guests' ports); a
+  // fatal failure (check with ASSERT_NO_FATAL_FAILURE) when it does not come up.
   void start_switch(const std::vector<std::string>& args) {
     ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
         << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
     LaunchOptions options;
     options.binary = qswitch_binary();
     options.args = args;
+    options.args.push_back("--no-slirp");
     options.stderr_path = dir_.file("qswitch.log");
     ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
   }
