@@ -51,6 +51,12 @@ class LoopPort : public sw::Port {
   // Called from the check phase while the port is on the paused list; return true to stay on it.
   virtual bool retry_paused_read() { return false; }
   const std::string& first_mac() const { return first_mac_; }
+  // "stream" or "slirp": what `ports` shows as the kind.
+  virtual const char* kind() const = 0;
+  // The endpoint that made this port ("listen-1", "connect-2"), empty for others.
+  const std::string& endpoint_id() const { return endpoint_id_; }
+  void set_endpoint_id(std::string id) { endpoint_id_ = std::move(id); }
+  sw::Millis up_since() const { return up_since_; }
 
  protected:
   // Stop all I/O and release queued output; return how many frames were dropped.
@@ -61,6 +67,8 @@ class LoopPort : public sw::Port {
   friend class SwitchLoop;
   bool closed_ = false;
   std::string first_mac_;
+  std::string endpoint_id_;
+  sw::Millis up_since_ = 0;
   std::function<void(LoopPort&)> close_hook_;
 };
 

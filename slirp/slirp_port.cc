@@ -22,9 +22,13 @@ constexpr uint32_t kMaxChunks = 16;
 constexpr size_t kMaxPendingFrames = 4096;      // frames from guests waiting for slirp_input
 constexpr size_t kMaxPendingBytes = 4u << 20;
 
+// Only what libslirp asked for: it asks a still-connecting socket for OUT|ERR alone, and
+// reporting IN there sends it down its read path, which resets the guest's connection when the
+// host peer has already written and closed. Errors need no request: epoll reports them, and
+// libuv delivers them as the events the handle was started with.
 int to_uv_events(int slirp_events) {
   int ev = 0;
-  if ((slirp_events & (SLIRP_POLL_IN | SLIRP_POLL_HUP | SLIRP_POLL_ERR)) != 0) ev |= UV_READABLE;
+  if ((slirp_events & SLIRP_POLL_IN) != 0) ev |= UV_READABLE;
   if ((slirp_events & SLIRP_POLL_OUT) != 0) ev |= UV_WRITABLE;
   if ((slirp_events & SLIRP_POLL_PRI) != 0) ev |= UV_PRIORITIZED;
   return ev;
@@ -47,6 +51,7 @@ struct SlirpPort::Impl {
     int fd = -1;
     int uv_events = 0;  // what the handle is started with
     int revents = 0;    // SLIRP_POLL_* seen since the last slirp_pollfds_poll
+    int slirp_events = 0;  // what libslirp asked for this turn
     Impl* impl = nullptr;
   };
   struct Timer {
@@ -146,7 +151,8 @@ struct SlirpPort::Impl {
           if (idx < 0 || static_cast<size_t>(idx) >= self->wanted.size()) return 0;
           auto it = self->polls.find(self->wanted[idx]);
           if (it == self->polls.end()) return 0;
-          const int r = it->second->revents;
+          const int r = it->second->revents &
+                        (it->second->slirp_events | SLIRP_POLL_ERR | SLIRP_POLL_HUP);
           it->second->revents = 0;
           return r;
         },
@@ -212,6 +218,7 @@ struct SlirpPort::Impl {
       uv_poll_init(loop.uv(), slot->poll.get(), fd);
       slot->poll.get()->data = slot.get();
     }
+    slot->slirp_events = slirp_events;
     const int ev = to_uv_events(slirp_events);
     if (ev == slot->uv_events) return;
     slot->uv_events = ev;

@@ -40,6 +40,7 @@ class SlirpPort final : public backends::LoopPort {
   void enqueue(const sw::Frame& frame) override;
   void flush() override {}
   std::string describe() const override;
+  const char* kind() const override { return "slirp"; }
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
   // there to remove.

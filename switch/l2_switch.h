@@ -54,11 +54,23 @@ class L2Switch {
     virtual void on_duplicate_mac(const MacAddress& mac, Port& was, Port& now, uint64_t count) = 0;
   };
 
+  // Sees frames as they cross the switch, for live capture. ingress() gets every frame a port
+  // received (before any decision, drops included); egress() every frame queued to a port.
+  // Frames are borrowed for the call only (take a chunk reference to keep one).
+  class Tap {
+   public:
+    virtual ~Tap() = default;
+    virtual void ingress(const Port& in, const Frame& frame) = 0;
+    virtual void egress(const Port& out, const Frame& frame) = 0;
+  };
+
   explicit L2Switch(const SwitchConfig& config);
   L2Switch(const L2Switch&) = delete;
   L2Switch& operator=(const L2Switch&) = delete;
 
   void set_events(Events* events) { events_ = events; }
+  // nullptr: no capture, and the data path pays one pointer test per frame.
+  void set_tap(Tap* tap) { tap_ = tap; }
 
   // Assigns the port its id. The switch keeps a non-owning pointer until detach().
   PortId attach(Port& port);
@@ -97,6 +109,7 @@ class L2Switch {
   size_t attached_count_ = 0;
   SwitchCounters counters_;
   Events* events_ = nullptr;
+  Tap* tap_ = nullptr;
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
 };

@@ -15,21 +15,27 @@ constexpr uint64_t kFirstBackoffMs = 100;
 constexpr uint64_t kMaxBackoffMs = 5000;
 }  // namespace
 
-StreamConnector::StreamConnector(SwitchLoop& loop, io::Endpoint endpoint)
-    : loop_(loop), endpoint_(std::move(endpoint)) {
+StreamConnector::StreamConnector(SwitchLoop& loop, io::Endpoint endpoint, std::string id)
+    : loop_(loop), endpoint_(std::move(endpoint)), id_(std::move(id)) {
   uv_timer_init(loop_.uv(), timer_.get());
   timer_.get()->data = this;
   dial();
 }
 
 StreamConnector::~StreamConnector() {
+  close_port("switch shutting down");  // before the timer goes: close_port() stops it
   if (polling_) uv_poll_stop(poll_.get());
   poll_.close();
   timer_.close();
-  if (port_ != nullptr) {
-    port_->set_close_hook(nullptr);
-    port_->close("switch shutting down");
-  }
+}
+
+void StreamConnector::close_port(const std::string& reason) {
+  uv_timer_stop(timer_.get());
+  if (port_ == nullptr) return;
+  LoopPort* p = port_;
+  port_ = nullptr;
+  p->set_close_hook(nullptr);
+  p->close(reason);
 }
 
 void StreamConnector::dial() {
@@ -39,7 +45,7 @@ void StreamConnector::dial() {
     return;
   }
   if (!r.ok()) {
-    failed(r.message);
+    failed(r.error != 0 ? std::string(std::strerror(r.error)) : r.message);
     return;
   }
   // In progress (tcp): wait for writability.
@@ -59,7 +65,7 @@ void StreamConnector::on_connect_ready() {
   const int err = io::connect_result(pending_.get());
   io::Fd fd = std::move(pending_);
   if (err != 0) {
-    failed("connect " + endpoint_.to_string() + ": " + std::strerror(err));
+    failed(std::strerror(err));
     return;
   }
   connected_fd(std::move(fd));
@@ -70,6 +76,7 @@ void StreamConnector::connected_fd(io::Fd fd) {
   outage_logged_ = false;
   std::string peer = endpoint_.to_string() + " (dialled)";
   auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
+  port->set_endpoint_id(id_);
   port->set_close_hook([this](LoopPort&) {
     port_ = nullptr;
     io::log_line("connect %s: connection lost, redialling", endpoint_.to_string().c_str());

@@ -20,13 +20,17 @@ namespace qswitch::backends {
 
 class StreamConnector {
  public:
-  StreamConnector(SwitchLoop& loop, io::Endpoint endpoint);
+  // `id` names the dialler in ports' endpoint_id().
+  StreamConnector(SwitchLoop& loop, io::Endpoint endpoint, std::string id = {});
   ~StreamConnector();
   StreamConnector(const StreamConnector&) = delete;
   StreamConnector& operator=(const StreamConnector&) = delete;
 
   const io::Endpoint& endpoint() const { return endpoint_; }
   bool connected() const { return port_ != nullptr; }
+  LoopPort* port() const { return port_; }
+  // Closes the connection for good (no redial): the connector is being removed.
+  void close_port(const std::string& reason);
 
  private:
   void dial();
@@ -44,6 +48,7 @@ class StreamConnector {
   uint64_t backoff_ms_ = 0;
   bool outage_logged_ = false;
   LoopPort* port_ = nullptr;
+  std::string id_;
 };
 
 }  // namespace qswitch::backends

@@ -37,7 +37,15 @@ StreamListener::StreamListener(SwitchLoop& loop, io::Endpoint endpoint)
   poll_started_ = true;
 }
 
+void StreamListener::close_ports(const std::string& reason) {
+  // close() runs the hook that erases the port from ports_: take them from a copy.
+  const std::vector<LoopPort*> copy = ports_;
+  for (LoopPort* p : copy) p->close(reason);
+}
+
 StreamListener::~StreamListener() {
+  // Ports outlive the listener (they belong to the loop): stop them calling back into it.
+  for (LoopPort* p : ports_) p->set_close_hook(nullptr);
   if (poll_started_) uv_poll_stop(poll_.get());
   poll_.close();
   if (fd_.valid() && endpoint_.kind == io::Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
@@ -60,7 +68,10 @@ void StreamListener::on_readable() {
       ::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     std::string peer = endpoint_.to_string() + " (" + io::peer_name(raw, endpoint_.kind) + ")";
-    loop_.adopt(std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer)));
+    auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
+    port->set_endpoint_id(id_);
+    port->set_close_hook([this](LoopPort& p) { std::erase(ports_, &p); });
+    ports_.push_back(&loop_.adopt(std::move(port)));
   }
 }
 

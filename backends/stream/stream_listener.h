@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <string>
+#include <vector>
 
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
@@ -29,6 +30,12 @@ class StreamListener {
   const std::string& error() const { return error_; }
   // The endpoint as bound: a tcp port 0 is replaced by the port the kernel chose.
   const io::Endpoint& endpoint() const { return endpoint_; }
+  // Ports accepted here that are still up.
+  const std::vector<LoopPort*>& ports() const { return ports_; }
+  // Disconnects every guest accepted here (the listener is being removed).
+  void close_ports(const std::string& reason);
+  // Name given to the ports' endpoint_id().
+  void set_id(std::string id) { id_ = std::move(id); }
 
  private:
   void on_readable();
@@ -40,6 +47,8 @@ class StreamListener {
   io::UvHandle<uv_poll_t> poll_;
   bool poll_started_ = false;
   io::RateLimit error_log_{1, 5'000};
+  std::vector<LoopPort*> ports_;
+  std::string id_;
 };
 
 }  // namespace qswitch::backends

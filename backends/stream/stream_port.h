@@ -41,6 +41,7 @@ class StreamPort final : public LoopPort {
   void enqueue(const sw::Frame& frame) override;
   void flush() override;
   std::string describe() const override { return peer_; }
+  const char* kind() const override { return "stream"; }
   bool retry_paused_read() override;
   bool congested(sw::Millis now) const override;
 

@@ -39,8 +39,19 @@ TEST(CtlRequestTest, OtherWordsJoinIntoTheCommandName) {
   EXPECT_EQ(request_for({"hostfwd", "list"}), json({{"cmd", "hostfwd.list"}}));
   EXPECT_EQ(request_for({"dhcp", "leases"}), json({{"cmd", "dhcp.leases"}}));
   EXPECT_EQ(request_for({"usernet"}), json({{"cmd", "usernet"}}));
-  EXPECT_EQ(request_for({"port", "add", "kind=unix", "path=/x"}),
-            json({{"cmd", "port.add"}, {"args", {{"kind", "unix"}, {"path", "/x"}}}}));
+  EXPECT_EQ(request_for({"widget", "frob", "kind=unix", "path=/x"}),
+            json({{"cmd", "widget.frob"}, {"args", {{"kind", "unix"}, {"path", "/x"}}}}));
+}
+
+TEST(CtlRequestTest, PortAddAndRemoveTakePositionalArguments) {
+  EXPECT_EQ(request_for({"port", "add", "listen", "unix:/x.sock"}),
+            json({{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", "unix:/x.sock"}}}}));
+  EXPECT_EQ(request_for({"port", "remove", "connect-2"}),
+            json({{"cmd", "port.remove"}, {"args", {{"id", "connect-2"}}}}));
+  std::string line, error;
+  EXPECT_FALSE(build_ctl_request({"port", "add", "bridge", "unix:/x"}, line, error));
+  EXPECT_NE(error.find("listen|connect"), std::string::npos) << error;
+  EXPECT_FALSE(build_ctl_request({"port", "remove"}, line, error));
 }
 
 TEST(CtlRequestTest, RawSendsTheLineAsIs) {

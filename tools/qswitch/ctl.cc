@@ -36,6 +36,11 @@ const char* ctl_usage() {
          "  hostfwd list\n"
          "  usernet               libslirp's connection table\n"
          "  dhcp leases\n"
+         "  ports                 every port: kind, peer, state, MACs, counters, uptime\n"
+         "  macs                  the MAC address table\n"
+         "  stats                 switch-wide counters\n"
+         "  port add listen|connect unix:PATH|tcp:HOST:PORT\n"
+         "  port remove ID        a port id, or an endpoint id (listen-N, connect-N)\n"
          "  help                  the commands this qswitch answers\n"
          "  version\n"
          "  raw JSON              send one request line as is and print the reply line\n"
@@ -159,9 +164,11 @@ std::string cell(const json& v) {
 
 // Known columns first, in a readable order, then any others alphabetically.
 std::vector<std::string> column_order(const json& rows) {
-  static const char* kPreferred[] = {"name",      "proto",      "host_addr", "host_port",
-                                     "guest_addr", "guest_port", "mac",       "ip",
-                                     "pinned",    "state",      "expires_in_s", "summary"};
+  static const char* kPreferred[] = {
+      "id",         "name",       "kind",       "endpoint",  "proto",     "host_addr",
+      "host_port",  "guest_addr", "guest_port", "mac",       "port",      "age_s",
+      "ip",         "pinned",     "state",      "peer",      "macs",      "rx_frames",
+      "tx_frames",  "drops",      "uptime_s",   "expires_in_s", "summary"};
   std::vector<std::string> keys;
   for (const json& row : rows) {
     for (const auto& [k, v] : row.items()) {
@@ -240,6 +247,26 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
     line = dump_json(request);
     return true;
   }
+  if (words[0] == "port" && words.size() >= 2 && words[1] == "add") {
+    if (words.size() != 4 || (words[2] != "listen" && words[2] != "connect")) {
+      error = "port add takes listen|connect and an address, e.g. port add listen unix:/tmp/lab2.sock";
+      return false;
+    }
+    request["cmd"] = "port.add";
+    request["args"] = json{{"mode", words[2]}, {"address", words[3]}};
+    line = dump_json(request);
+    return true;
+  }
+  if (words[0] == "port" && words.size() >= 2 && words[1] == "remove") {
+    if (words.size() != 3) {
+      error = "port remove takes a port id (see ports) or an endpoint id (listen-N, connect-N)";
+      return false;
+    }
+    request["cmd"] = "port.remove";
+    request["args"] = json{{"id", words[2]}};
+    line = dump_json(request);
+    return true;
+  }
   std::string name;
   json args = json::object();
   for (const std::string& w : words) {
@@ -273,6 +300,39 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
   return true;
 }
 
+// A `ports` row carries a counters object and a MAC list: too wide for a table cell. Show the
+// counters people look at first (--json has them all), drops summed, MACs comma-separated.
+json compact_port_rows(const json& rows) {
+  json out = json::array();
+  for (const json& r : rows) {
+    json row = json::object();
+    uint64_t drops = 0;
+    for (const char* k : {"id", "kind", "endpoint", "state", "peer", "uptime_s"}) {
+      if (r.contains(k)) row[k] = r[k];
+    }
+    std::string macs;
+    if (r.contains("macs") && r["macs"].is_array()) {
+      for (const json& m : r["macs"]) macs += (macs.empty() ? "" : ",") + cell(m);
+    }
+    row["macs"] = macs;
+    const json& c = r["counters"];
+    for (const char* k : {"rx_frames", "tx_frames"}) row[k] = c.contains(k) ? c[k] : json(0);
+    for (auto it = c.begin(); it != c.end(); ++it) {
+      if (it.key().rfind("drop_", 0) == 0 && it->is_number_unsigned()) drops += it->get<uint64_t>();
+    }
+    row["drops"] = drops;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+bool looks_like_port_rows(const json& rows) {
+  for (const json& r : rows) {
+    if (!r.is_object() || !r.contains("counters") || !r["counters"].is_object()) return false;
+  }
+  return true;
+}
+
 std::string format_ctl_result(const json& result) {
   if (result.is_null()) return "";
   if (result.is_string()) {
@@ -282,7 +342,9 @@ std::string format_ctl_result(const json& result) {
   }
   if (result.is_array()) {
     if (result.empty()) return "(none)\n";
-    if (all_objects(result)) return table(result);
+    if (all_objects(result)) {
+      return table(looks_like_port_rows(result) ? compact_port_rows(result) : result);
+    }
     std::string out;
     for (const json& v : result) out += cell(v) + "\n";
     return out;

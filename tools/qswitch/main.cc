@@ -20,7 +20,9 @@
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/ctl.h"
 #include "tools/qswitch/options.h"
+#include "tools/qswitch/endpoints.h"
 #include "tools/qswitch/slirp_commands.h"
+#include "tools/qswitch/switch_commands.h"
 
 namespace {
 
@@ -71,16 +73,14 @@ int main(int argc, char** argv) {
   config.queue_size = opt.queue_size;
   auto loop = std::make_unique<backends::SwitchLoop>(config);
 
-  std::vector<std::unique_ptr<backends::StreamListener>> listeners;
+  auto endpoints = std::make_unique<tools::Endpoints>(*loop);
   for (const Endpoint& ep : opt.listen) {
-    auto l = std::make_unique<backends::StreamListener>(*loop, ep);
-    if (!l->ok()) {
-      std::fprintf(stderr, "qswitch: cannot listen on %s: %s\n", ep.to_string().c_str(),
-                   l->error().c_str());
-      listeners.clear();  // removes the sockets already bound: nothing half-started
+    std::string error;
+    if (endpoints->add_listen(ep, error).empty()) {
+      // Destroying `endpoints` removes the sockets already bound: nothing half-started.
+      std::fprintf(stderr, "qswitch: %s\n", error.c_str());
       return 1;
     }
-    listeners.push_back(std::move(l));
   }
   slirp::SlirpPort* slirp_port = nullptr;
   if (opt.slirp) {
@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   }
 
   tools::ControlApi api;
+  tools::register_switch_commands(api, *loop, *endpoints);
   if (slirp_port != nullptr) {
     tools::register_slirp_commands(api, *slirp_port, loop->uv());
   } else {
@@ -121,19 +122,21 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::vector<std::unique_ptr<backends::StreamConnector>> connectors;
-  for (const Endpoint& ep : opt.connect) {
-    connectors.push_back(std::make_unique<backends::StreamConnector>(*loop, ep));
-  }
+  for (const Endpoint& ep : opt.connect) endpoints->add_connect(ep);
 
-  for (const auto& l : listeners) std::printf("listening %s\n", l->endpoint().to_string().c_str());
+  for (const auto& l : endpoints->listeners()) {
+    std::printf("listening %s\n", l.listener->endpoint().to_string().c_str());
+  }
+  for (const auto& c : endpoints->connectors()) {
+    std::printf("connecting %s\n", c.connector->endpoint().to_string().c_str());
+  }
   if (control) std::printf("control unix:%s\n", control->path().c_str());
   if (slirp_port != nullptr) std::printf("%s\n", slirp_port->describe().c_str());
-  for (const auto& c : connectors) std::printf("connecting %s\n", c->endpoint().to_string().c_str());
   std::random_device seed;
   std::mt19937_64 rng((uint64_t{seed()} << 32) ^ seed());
+  const auto& listeners = endpoints->listeners();
   for (uint32_t g = 0; g < opt.guests && !listeners.empty(); ++g) {
-    const Endpoint& ep = listeners[g % listeners.size()]->endpoint();
+    const Endpoint& ep = listeners[g % listeners.size()].listener->endpoint();
     std::printf("join with: %s -device virtio-net-pci,netdev=n0,mac=%s\n",
                 netdev_for(ep, false).c_str(), random_guest_mac(rng).c_str());
   }
@@ -143,8 +146,7 @@ int main(int argc, char** argv) {
   loop->run();
   loop->print_stats();
   control.reset();
-  connectors.clear();
-  listeners.clear();
+  endpoints.reset();
   loop.reset();
   return 0;
 }

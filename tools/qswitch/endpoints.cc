@@ -1,0 +1,56 @@
+// tools/qswitch/endpoints.cc: see the header.
+#include "tools/qswitch/endpoints.h"
+
+namespace qswitch::tools {
+
+Endpoints::~Endpoints() {
+  connectors_.clear();
+  listeners_.clear();
+}
+
+std::string Endpoints::add_listen(const io::Endpoint& ep, std::string& error) {
+  auto l = std::make_unique<backends::StreamListener>(loop_, ep);
+  if (!l->ok()) {
+    error = "cannot listen on " + ep.to_string() + ": " + l->error();
+    return "";
+  }
+  std::string id = "listen-" + std::to_string(next_listen_++);
+  l->set_id(id);
+  listeners_.push_back({id, std::move(l)});
+  return id;
+}
+
+std::string Endpoints::add_connect(const io::Endpoint& ep) {
+  std::string id = "connect-" + std::to_string(next_connect_++);
+  // The id must be set before the first dial, which the constructor starts.
+  connectors_.push_back({id, std::make_unique<backends::StreamConnector>(loop_, ep, id)});
+  return id;
+}
+
+bool Endpoints::remove(const std::string& id, const std::string& reason, std::string& error) {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (listeners_[i].id == id) {
+      listeners_[i].listener->close_ports(reason);
+      listeners_.erase(listeners_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  for (size_t i = 0; i < connectors_.size(); ++i) {
+    if (connectors_[i].id == id) {
+      connectors_[i].connector->close_port(reason);
+      connectors_.erase(connectors_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  error = "no endpoint '" + id + "' (see ports: endpoints are listen-N and connect-N)";
+  return false;
+}
+
+std::string Endpoints::connector_of(sw::PortId port_id) const {
+  for (const Connector& c : connectors_) {
+    if (c.connector->port() != nullptr && c.connector->port()->id() == port_id) return c.id;
+  }
+  return "";
+}
+
+}  // namespace qswitch::tools

@@ -1,0 +1,50 @@
+// tools/qswitch/endpoints.h: the switch's listeners and diallers, by id.
+// Start-up (--listen, --connect) and the control commands port.add / port.remove go through
+// here, so a listener added at run time is the same kind of object as one given on the command
+// line. Ids are "listen-N" and "connect-N", never reused while the switch runs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/io/endpoint.h"
+#include "backends/stream/stream_connector.h"
+#include "backends/stream/stream_listener.h"
+#include "backends/switch_loop.h"
+
+namespace qswitch::tools {
+
+class Endpoints {
+ public:
+  explicit Endpoints(backends::SwitchLoop& loop) : loop_(loop) {}
+  ~Endpoints();
+
+  // The new id, or empty with `error` set (nothing is left bound).
+  std::string add_listen(const io::Endpoint& ep, std::string& error);
+  std::string add_connect(const io::Endpoint& ep);
+  // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
+  bool remove(const std::string& id, const std::string& reason, std::string& error);
+  // The dialler that owns port `port_id`, if any (so removing its port stops the redial).
+  std::string connector_of(sw::PortId port_id) const;
+
+  struct Listener {
+    std::string id;
+    std::unique_ptr<backends::StreamListener> listener;
+  };
+  struct Connector {
+    std::string id;
+    std::unique_ptr<backends::StreamConnector> connector;
+  };
+  const std::vector<Listener>& listeners() const { return listeners_; }
+  const std::vector<Connector>& connectors() const { return connectors_; }
+
+ private:
+  backends::SwitchLoop& loop_;
+  std::vector<Listener> listeners_;
+  std::vector<Connector> connectors_;
+  unsigned next_listen_ = 1;
+  unsigned next_connect_ = 1;
+};
+
+}  // namespace qswitch::tools

@@ -1,0 +1,195 @@
+// tools/qswitch/switch_commands.cc: see the header.
+//
+// ports:       [{"id","kind","peer","endpoint","state","macs":[..],"uptime_s","counters":{..}}],
+//              plus one {"id":null,"state":"connecting",...} row per dialler that is not up.
+// macs:        [{"mac","port","age_s"}], by port then MAC (a hardware switch's mac table).
+// stats:       switch-wide counters and MAC table fill.
+// port.add:    {"mode":"listen"|"connect","address":"unix:PATH"|"tcp:HOST:PORT"} -> the endpoint.
+// port.remove: {"id": "3" | 3 | "listen-1" | "connect-2"}: a port id closes that port (a
+//              dialled port removes its dialler, or it would come straight back); an endpoint id
+//              removes the endpoint and disconnects its guests. Their MACs are forgotten.
+#include "tools/qswitch/switch_commands.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tools/qswitch/options.h"
+
+namespace qswitch::tools {
+
+namespace {
+
+using json = nlohmann::json;
+
+const backends::LoopPort* loop_port(const sw::Port& p) {
+  return static_cast<const backends::LoopPort*>(&p);
+}
+
+json counters_json(const sw::PortCounters& c) {
+  json out = json::object();
+  c.for_each([&](const char* name, uint64_t v) { out[name] = v; });
+  return out;
+}
+
+std::map<sw::PortId, std::vector<std::string>> macs_by_port(const sw::L2Switch& fabric,
+                                                             sw::Millis now) {
+  std::map<sw::PortId, std::vector<std::string>> out;
+  fabric.macs().for_each([&](const sw::MacEntryView& e) {
+    // Aged entries not yet swept are invisible to forwarding: hide them here too.
+    if (fabric.macs().lookup(e.mac, e.vlan, now) == e.port) out[e.port].push_back(e.mac.to_string());
+  });
+  for (auto& [port, list] : out) std::sort(list.begin(), list.end());
+  return out;
+}
+
+}  // namespace
+
+void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints) {
+  api.add("ports", "every port: kind, peer, state, learned MACs, counters, uptime",
+          [&loop, &endpoints](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "ports", error)) return Reply::failure(error);
+            const sw::Millis now = loop.now();
+            auto macs = macs_by_port(loop.fabric(), now);
+            std::vector<const sw::Port*> ports;
+            loop.fabric().for_each_port([&](const sw::Port& p) { ports.push_back(&p); });
+            std::sort(ports.begin(), ports.end(),
+                      [](const sw::Port* a, const sw::Port* b) { return a->id() < b->id(); });
+            json rows = json::array();
+            for (const sw::Port* p : ports) {
+              const backends::LoopPort* lp = loop_port(*p);
+              rows.push_back({{"id", p->id()},
+                              {"kind", lp->kind()},
+                              {"peer", p->describe()},
+                              {"endpoint", lp->endpoint_id()},
+                              {"state", "up"},
+                              {"macs", macs[p->id()]},
+                              {"uptime_s", (now - lp->up_since()) / 1000},
+                              {"counters", counters_json(p->counters())}});
+            }
+            for (const Endpoints::Connector& c : endpoints.connectors()) {
+              if (c.connector->connected()) continue;
+              rows.push_back({{"id", nullptr},
+                              {"kind", "stream"},
+                              {"peer", c.connector->endpoint().to_string() + " (dialled)"},
+                              {"endpoint", c.id},
+                              {"state", "connecting"},
+                              {"macs", json::array()},
+                              {"uptime_s", 0},
+                              {"counters", json::object()}});
+            }
+            return Reply::success(std::move(rows));
+          });
+
+  api.add("macs", "the MAC address table: MAC, port, age in seconds",
+          [&loop](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
+            const sw::Millis now = loop.now();
+            std::vector<sw::MacEntryView> entries;
+            loop.fabric().macs().for_each([&](const sw::MacEntryView& e) {
+              // Aged entries not yet swept are invisible to forwarding: hide them here too.
+              if (loop.fabric().macs().lookup(e.mac, e.vlan, now) == e.port) entries.push_back(e);
+            });
+            std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+              return a.port != b.port ? a.port < b.port : a.mac.key() < b.mac.key();
+            });
+            json rows = json::array();
+            for (const auto& e : entries) {
+              rows.push_back({{"mac", e.mac.to_string()},
+                              {"port", e.port},
+                              {"age_s", (now - e.last_seen) / 1000}});
+            }
+            return Reply::success(std::move(rows));
+          });
+
+  api.add("stats", "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings",
+          [&loop](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
+            const sw::L2Switch& f = loop.fabric();
+            const sw::SwitchCounters& c = f.counters();
+            return Reply::success({{"ports", f.port_count()},
+                                   {"mac_entries", f.macs().size()},
+                                   {"mac_capacity", f.macs().capacity()},
+                                   {"mac_evictions", f.macs().eviction_count()},
+                                   {"frames_in", c.frames_in},
+                                   {"unicast", c.unicast},
+                                   {"flooded", c.flooded},
+                                   {"mac_moves", c.mac_moves},
+                                   {"dup_mac_events", c.dup_mac_events},
+                                   {"dup_mac_warnings", c.dup_mac_reports}});
+          });
+
+  api.add("port.add",
+          "add a listener or a dialler: {\"mode\": \"listen\"|\"connect\", \"address\": "
+          "\"unix:PATH\"|\"tcp:HOST:PORT\"}",
+          [&endpoints](const json& args) {
+            std::string error, mode, address;
+            if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
+                !string_arg(args, "mode", "port.add", mode, error) ||
+                !string_arg(args, "address", "port.add", address, error)) {
+              return Reply::failure(error);
+            }
+            if (mode != "listen" && mode != "connect") {
+              return Reply::failure("port.add: mode '" + mode + "': expected listen or connect");
+            }
+            auto ep = parse_endpoint(address, error);
+            if (!ep) return Reply::failure("port.add: address " + error);
+            if (mode == "listen") {
+              const std::string id = endpoints.add_listen(*ep, error);
+              if (id.empty()) return Reply::failure("port.add: " + error);
+              const auto& bound = endpoints.listeners().back().listener->endpoint();
+              return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
+            }
+            const std::string id = endpoints.add_connect(*ep);
+            return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", ep->to_string()}});
+          });
+
+  api.add("port.remove",
+          "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
+          "\"listen-N\" | \"connect-N\"}",
+          [&loop, &endpoints](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
+            if (!args.is_object() || !args.contains("id")) {
+              return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
+            }
+            std::string id;
+            const json& v = args["id"];
+            if (v.is_number_unsigned()) {
+              id = std::to_string(v.get<uint64_t>());
+            } else if (v.is_string()) {
+              id = v.get<std::string>();
+            } else {
+              return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
+            }
+            const std::string reason = "removed by control request";
+            if (!id.empty() && std::all_of(id.begin(), id.end(), ::isdigit) && id.size() < 10) {
+              const auto port_id = static_cast<sw::PortId>(std::stoul(id));
+              sw::Port* p = loop.fabric().port(port_id);
+              if (p == nullptr) {
+                return Reply::failure("port.remove: no port " + id + " (see ports)");
+              }
+              auto* lp = static_cast<backends::LoopPort*>(p);
+              if (std::string(lp->kind()) == "slirp") {
+                return Reply::failure("port.remove: port " + id +
+                                      " is the slirp port; it cannot be removed at run time");
+              }
+              const std::string peer = p->describe();
+              const std::string dialler = endpoints.connector_of(port_id);
+              if (!dialler.empty()) {
+                if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
+                return Reply::success({{"removed", port_id}, {"peer", peer}, {"endpoint", dialler}});
+              }
+              lp->close(reason);
+              return Reply::success({{"removed", port_id}, {"peer", peer}});
+            }
+            if (!endpoints.remove(id, reason, error)) return Reply::failure("port.remove: " + error);
+            return Reply::success({{"removed", id}});
+          });
+}
+
+}  // namespace qswitch::tools
