@@ -12,6 +12,7 @@
 // switch here runs with --no-slirp (the slirp port is tested in slirp_e2e_test.cc).
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -258,6 +259,70 @@ TEST_F(SwitchE2eTest, MixedBackendsReachEachOther) {
   expect_ports_up(3);
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
   ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(3));
+}
+
+// `qswitch ctl ARGS...` against this switch's control socket: its exit status and output.
+struct CtlRun {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+CtlRun run_ctl(const std::string& ctl_sock, const std::vector<std::string>& args) {
+  std::string cmd = "'" + qswitch_binary() + "' ctl --sock '" + ctl_sock + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  CtlRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// A guest started with -netdev stream,server=on joins a running switch when told to with
+// `port add connect`, pings the guests already there, and is taken off with `port remove`.
+TEST_F(SwitchE2eTest, PortAddConnectBringsAServerOnGuestOntoARunningSwitch) {
+  const std::string sock = dir_.file("sw.sock");
+  const std::string ctl_sock = dir_.file("sw.ctl");
+  const std::string g3_sock = dir_.file("g3.sock");
+  ASSERT_NO_FATAL_FAILURE(start_switch({"--listen", "unix:" + sock}));
+  ASSERT_EQ(qswitch_.control(), "unix:" + ctl_sock) << qswitch_.stdout_text();
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(3, unix_netdev(g3_sock, true))));
+  ASSERT_TRUE(wait_for_path(g3_sock, 10s)) << "QEMU did not create " << g3_sock;
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  expect_ports_up(2);  // g3 waits for someone to connect to it
+
+  CtlRun add = run_ctl(ctl_sock, {"port", "add", "connect", "unix:" + g3_sock});
+  std::cout << "[ ctl      ] port add connect: " << add.output;
+  ASSERT_EQ(add.status, 0) << add.output;
+  EXPECT_NE(add.output.find("connect-1"), std::string::npos) << add.output;
+  expect_ports_up(3);
+  ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
+  CtlRun ports = run_ctl(ctl_sock, {"ports"});
+  std::cout << "[ ctl      ] ports:\n" << ports.output;
+  ASSERT_EQ(ports.status, 0) << ports.output;
+  EXPECT_NE(ports.output.find("connect-1"), std::string::npos) << ports.output;
+  EXPECT_NE(ports.output.find(guests_[2]->options().mac), std::string::npos)
+      << "g3's MAC is not listed on its port:\n" << ports.output;
+
+  CtlRun remove = run_ctl(ctl_sock, {"port", "remove", "connect-1"});
+  ASSERT_EQ(remove.status, 0) << remove.output;
+  EXPECT_TRUE(qswitch_.wait_for_stderr("removed by control request", 5s).has_value())
+      << qswitch_.stderr_text();
+  // g3 is off the segment; g1 and g2 still reach each other.
+  CommandResult gone = guests_[0]->run("ping -c 2 -w 4 " + guests_[2]->ip(), kPingTimeout);
+  ASSERT_TRUE(gone.completed) << guests_[0]->diagnostics();
+  EXPECT_NE(gone.exit_code, 0) << "g1 still reaches g3 after port remove:\n" << gone.output;
+  CommandResult still = guests_[0]->run("ping -c 2 -w 10 " + guests_[1]->ip(), kPingTimeout);
+  ASSERT_TRUE(still.completed) << guests_[0]->diagnostics();
+  EXPECT_EQ(still.exit_code, 0) << still.output;
+  CtlRun macs = run_ctl(ctl_sock, {"macs"});
+  EXPECT_EQ(macs.output.find(guests_[2]->options().mac), std::string::npos)
+      << "g3's MAC is still in the table:\n" << macs.output;
 }
 
 struct IperfRun {
