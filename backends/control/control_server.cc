@@ -29,6 +29,7 @@ struct ControlServer::Client {
   size_t out_offset = 0;
   bool read_closed = false;  // the client shut its sending side
   bool overflow = false;     // more than max_unread_size bytes of replies unread
+  Handoff handoff;           // set: no more requests; hand the fd over once `out` is sent
 
   size_t pending() const { return out.size() - out_offset; }
 };
@@ -113,7 +114,9 @@ void ControlServer::on_idle(Client& c) { close_client(c); }
 
 void ControlServer::update_poll(Client& c) {
   int events = 0;
-  if (!c.read_closed) events |= UV_READABLE | UV_DISCONNECT;
+  // After a handoff request nothing more is read (it would be discarded, and a level-triggered
+  // readable fd would spin): a gone peer shows as a send error.
+  if (!c.read_closed && !c.handoff) events |= UV_READABLE | UV_DISCONNECT;
   if (c.pending() > 0) events |= UV_WRITABLE;
   if (events == c.poll_events) return;
   c.poll_events = events;
@@ -154,6 +157,10 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
     close_client(c);
     return;
   }
+  if (c.handoff && c.pending() == 0 && !c.read_closed) {
+    hand_off(c);
+    return;
+  }
   if (c.read_closed && c.pending() == 0) {
     close_client(c);
     return;
@@ -164,7 +171,7 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
 bool ControlServer::read_client(Client& c, std::string& reason) {
   char buf[kReadChunk];
   size_t total = 0;
-  while (total < kReadPerWake && !c.overflow) {
+  while (total < kReadPerWake && !c.overflow && !c.handoff) {
     const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
     if (n > 0) {
       total += static_cast<size_t>(n);
@@ -175,7 +182,7 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
     if (n == 0) {
       c.read_closed = true;
       // A last line without '\n' is still a request (printf '...' | socat - UNIX:...).
-      if (!c.in.empty() && !c.discarding) {
+      if (!c.in.empty() && !c.discarding && !c.handoff) {
         std::string last = std::move(c.in);
         c.in.clear();
         if (!last.empty() && last.back() == '\r') last.pop_back();
@@ -192,7 +199,7 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
 }
 
 void ControlServer::take_bytes(Client& c, const char* data, size_t size) {
-  while (size > 0 && !c.overflow) {
+  while (size > 0 && !c.overflow && !c.handoff) {  // after a handoff: discarded
     const auto* nl = static_cast<const char*>(std::memchr(data, '\n', size));
     const size_t seg = nl != nullptr ? static_cast<size_t>(nl - data) : size;
     const size_t consumed = nl != nullptr ? seg + 1 : size;
@@ -230,7 +237,12 @@ void ControlServer::take_bytes(Client& c, const char* data, size_t size) {
 }
 
 void ControlServer::run_line(Client& c, std::string_view line) {
-  std::string reply = handlers_.line ? handlers_.line(line) : std::string();
+  std::string reply;
+  if (handlers_.line_handoff) {
+    reply = handlers_.line_handoff(line, c.handoff);
+  } else if (handlers_.line) {
+    reply = handlers_.line(line);
+  }
   c.out += reply;
   c.out += '\n';
   if (c.pending() > limits_.max_unread_size) c.overflow = true;
@@ -259,6 +271,23 @@ bool ControlServer::flush_client(Client& c, std::string& reason) {
     c.out_offset = 0;
   }
   return true;
+}
+
+void ControlServer::hand_off(Client& c) {
+  auto at = std::find_if(clients_.begin(), clients_.end(),
+                         [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
+  if (at == clients_.end()) return;
+  std::unique_ptr<Client> gone = std::move(*at);
+  *at = std::move(clients_.back());
+  clients_.pop_back();
+  // Stop watching the fd before anyone else polls it: libuv allows one poll handle per fd.
+  uv_poll_stop(gone->poll.get());
+  gone->poll.close();
+  gone->idle.close();
+  Handoff handoff = std::move(gone->handoff);
+  io::Fd fd = std::move(gone->fd);
+  gone.reset();
+  handoff(std::move(fd));
 }
 
 void ControlServer::close_client(Client& c) {

@@ -20,6 +20,11 @@
 // - At most max_clients at once: a further client gets the busy reply (best effort, one
 //   non-blocking send) and is closed. An idle client costs a poll handle and a timer, no CPU, and
 //   is closed after idle_ms without traffic in either direction.
+// - Handoff (for `capture`): a line handler may also hand back a Handoff. The server then reads
+//   no further requests from that client (bytes after the line are discarded), writes the reply,
+//   and once the reply is fully sent stops watching the connection and calls the Handoff with
+//   its fd: from then on the connection belongs to the callee (a byte stream, no more lines).
+//   A client that goes away before its reply is sent is closed and the Handoff is never run.
 // - The socket file is removed when the server is destroyed.
 #pragma once
 
@@ -47,9 +52,14 @@ struct ControlLimits {
   uint64_t idle_ms = 5 * 60 * 1000;
 };
 
+// Takes over a client connection after its reply was sent (see "Handoff" above).
+using Handoff = std::function<void(io::Fd fd)>;
+
 struct ControlHandlers {
   // One request line (no '\n') -> one reply line (the server appends '\n').
   std::function<std::string(std::string_view line)> line;
+  // Used instead of `line` when set: as `line`, and the handler may set `handoff`.
+  std::function<std::string(std::string_view line, Handoff& handoff)> line_handoff;
   // The reply to a line over the limit.
   std::function<std::string(size_t limit)> too_long;
   // The reply sent to a client refused because max_clients are connected.
@@ -84,6 +94,8 @@ class ControlServer {
   void update_poll(Client& c);
   void touch(Client& c);
   void close_client(Client& c);
+  // The reply before a Handoff was sent: give the connection away.
+  void hand_off(Client& c);
   uint64_t now() const { return uv_now(loop_); }
 
   uv_loop_t* loop_;

@@ -66,7 +66,9 @@ std::string ControlApi::busy_reply(size_t max_clients) const {
                     nullptr);
 }
 
-std::string ControlApi::handle_line(std::string_view line) {
+std::string ControlApi::handle_line(std::string_view line) { return handle_line(line, nullptr); }
+
+std::string ControlApi::handle_line(std::string_view line, Takeover* takeover) {
   const char* accepted = "expected one JSON object per line: {\"cmd\": NAME, \"args\": {...}, "
                          "\"id\": ANY}";
   json request = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
@@ -133,6 +135,14 @@ std::string ControlApi::handle_line(std::string_view line) {
     reply = command->second.handler(*args);
   } catch (const std::exception& e) {
     reply = Reply::failure("internal error in '" + cmd + "': " + e.what());
+  }
+  if (reply.ok && reply.takeover) {
+    if (takeover == nullptr) {
+      reply = Reply::failure("'" + cmd + "' streams on the control connection, which this "
+                             "transport cannot hand over");
+    } else {
+      *takeover = std::move(reply.takeover);
+    }
   }
   return reply_line(reply, id);
 }

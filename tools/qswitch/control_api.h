@@ -14,6 +14,9 @@
 // - JSON is parsed with nlohmann's non-throwing API (parse(..., nullptr, false)); replies are
 //   dumped with invalid UTF-8 replaced, never thrown. The transport (line splitting, limits) is
 //   backends/control/control_server.h.
+// - A handler may return a Reply with a `takeover`: after the reply line is sent, the transport
+//   hands the connection's fd to it (the "capture" command streams pcap on it). A transport that
+//   cannot hand connections over uses handle_line(line), which turns such a reply into an error.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -24,12 +27,18 @@
 #include <string>
 #include <string_view>
 
+#include "backends/io/fd.h"
+
 namespace qswitch::tools {
+
+// Receives the client connection after the reply was sent (backends::Handoff's signature).
+using Takeover = std::function<void(io::Fd fd)>;
 
 struct Reply {
   bool ok = true;
   nlohmann::json result;  // when ok
   std::string error;      // when !ok
+  Takeover takeover;      // when ok: run by the transport once the reply is sent
 
   static Reply success(nlohmann::json result = nullptr) {
     Reply r;
@@ -57,6 +66,9 @@ class ControlApi {
 
   // One request line (without '\n') -> one reply line (without '\n').
   std::string handle_line(std::string_view line);
+  // As above; a successful reply's takeover, if any, is moved to *takeover (which the caller
+  // runs with the connection's fd once the reply is sent). nullptr: such replies are errors.
+  std::string handle_line(std::string_view line, Takeover* takeover);
   // Replies for the transport's own conditions (backends::ControlHandlers).
   std::string too_long_reply(size_t limit) const;
   std::string busy_reply(size_t max_clients) const;

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "backends/io/fd.h"
+#include "tools/qswitch/capture_commands.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/options.h"
 
@@ -41,6 +42,10 @@ const char* ctl_usage() {
          "  stats                 switch-wide counters\n"
          "  port add listen|connect unix:PATH|tcp:HOST:PORT\n"
          "  port remove ID        a port id, or an endpoint id (listen-N, connect-N)\n"
+         "  capture [--port ID] [--filter BPF] -w FILE|- [--duration S] [--count N]\n"
+         "                        live pcap of the whole switch or one port (capture --help)\n"
+         "  capture list          the capture sessions running, with their counters\n"
+         "  capture stop id=N     end capture session N\n"
          "  help                  the commands this qswitch answers\n"
          "  version\n"
          "  raw JSON              send one request line as is and print the reply line\n"
@@ -78,8 +83,10 @@ std::string cannot_reach(const std::string& path, const std::string& why) {
 }
 
 // Sends `line` + '\n' and reads one reply line; false with `error` set.
+// With `keep_fd`, the connection is handed back open and *rest gets the bytes that followed
+// the reply line (a streaming command's first bytes).
 bool exchange(const std::string& path, const std::string& line, std::string& reply,
-              std::string& error) {
+              std::string& error, io::Fd* keep_fd = nullptr, std::string* rest = nullptr) {
   const int64_t deadline = monotonic_ms() + kTimeoutMs;
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
@@ -128,6 +135,8 @@ bool exchange(const std::string& path, const std::string& line, std::string& rep
   for (;;) {
     const size_t nl = reply.find('\n');
     if (nl != std::string::npos) {
+      if (rest != nullptr) rest->assign(reply, nl + 1, std::string::npos);
+      if (keep_fd != nullptr) *keep_fd = std::move(fd);
       reply.resize(nl);
       return true;
     }
@@ -220,6 +229,11 @@ bool all_objects(const json& a) {
 }
 
 }  // namespace
+
+bool ctl_stream_request(const std::string& path, const std::string& line, io::Fd& fd,
+                        std::string& reply, std::string& rest, std::string& error) {
+  return exchange(path, line, reply, error, &fd, &rest);
+}
 
 bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
                        std::string& error) {
@@ -390,6 +404,11 @@ int run_ctl(int argc, const char* const* argv) {
         return 2;
       }
       sock = value;
+    } else if (words.empty() && arg == "capture" &&
+               !(i + 1 < argc && (std::string(argv[i + 1]) == "list" ||
+                                  std::string(argv[i + 1]) == "stop"))) {
+      // capture has its own options (--port, --filter, -w ...): capture_commands.h.
+      return run_ctl_capture(sock, argc - i - 1, argv + i + 1);
     } else if (arg.rfind("--", 0) == 0) {
       std::fprintf(stderr, "qswitch ctl: unknown option '%s'\n%s", arg.c_str(), ctl_usage());
       return 2;

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "backends/io/fd.h"
+
 namespace qswitch::tools {
 
 // argv[0] is "ctl".
@@ -26,6 +28,11 @@ int run_ctl(int argc, const char* const* argv);
 // The request line for COMMAND words; false with `error` on a usage error.
 bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
                        std::string& error);
+// For streaming commands (capture): connects, sends `line`, reads the reply line, and hands back
+// the open connection and the bytes that followed the reply. False with `error` (which names the
+// socket and suggests --sock when it cannot connect).
+bool ctl_stream_request(const std::string& path, const std::string& line, io::Fd& fd,
+                        std::string& reply, std::string& rest, std::string& error);
 // A successful reply's result, as printed without --json (ends with '\n' unless empty).
 std::string format_ctl_result(const nlohmann::json& result);
 

@@ -12,15 +12,19 @@
 #include <string>
 #include <vector>
 
+#include "backends/capture/capture_hub.h"
 #include "backends/control/control_server.h"
+#include "backends/metrics/metrics_server.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
 #include "backends/switch_loop.h"
 #include "slirp/slirp_port.h"
+#include "tools/qswitch/capture_commands.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/ctl.h"
 #include "tools/qswitch/options.h"
 #include "tools/qswitch/endpoints.h"
+#include "tools/qswitch/metrics_text.h"
 #include "tools/qswitch/slirp_commands.h"
 #include "tools/qswitch/switch_commands.h"
 
@@ -72,6 +76,14 @@ int main(int argc, char** argv) {
   config.fabric.mac.age_ms = sw::Millis{opt.mac_age_s} * 1000;
   config.queue_size = opt.queue_size;
   auto loop = std::make_unique<backends::SwitchLoop>(config);
+  auto capture = std::make_unique<backends::CaptureHub>(loop->uv(), loop->fabric());
+  if (opt.pcap) {
+    std::string error;
+    if (!capture->start_file(*opt.pcap, error)) {
+      std::fprintf(stderr, "qswitch: --pcap: %s\n", error.c_str());
+      return 1;
+    }
+  }
 
   auto endpoints = std::make_unique<tools::Endpoints>(*loop);
   for (const Endpoint& ep : opt.listen) {
@@ -96,6 +108,7 @@ int main(int argc, char** argv) {
 
   tools::ControlApi api;
   tools::register_switch_commands(api, *loop, *endpoints);
+  tools::register_capture_commands(api, *capture);
   if (slirp_port != nullptr) {
     tools::register_slirp_commands(api, *slirp_port, loop->uv());
   } else {
@@ -110,7 +123,9 @@ int main(int argc, char** argv) {
     const std::string path =
         opt.control ? opt.control->path : tools::control_path_for_pid(static_cast<int>(::getpid()));
     backends::ControlHandlers handlers;
-    handlers.line = [&api](std::string_view line) { return api.handle_line(line); };
+    handlers.line_handoff = [&api](std::string_view line, backends::Handoff& handoff) {
+      return api.handle_line(line, &handoff);
+    };
     handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
     handlers.busy = [&api](size_t max) { return api.busy_reply(max); };
     control = std::make_unique<backends::ControlServer>(loop->uv(), path, std::move(handlers));
@@ -119,6 +134,22 @@ int main(int argc, char** argv) {
                    "another path, --control none disables it)\n",
                    path.c_str(), control->error().c_str());
       return 1;
+    }
+  }
+
+  std::unique_ptr<backends::MetricsServer> metrics;
+  if (opt.metrics) {
+    backends::SwitchLoop& sl = *loop;
+    metrics = std::make_unique<backends::MetricsServer>(
+        loop->uv(), *opt.metrics, [&sl] { return tools::render_metrics(sl.fabric()); });
+    if (!metrics->ok()) {
+      std::fprintf(stderr, "qswitch: cannot serve metrics on %s: %s\n",
+                   opt.metrics->to_string().c_str(), metrics->error().c_str());
+      return 1;
+    }
+    if (opt.metrics->host != "127.0.0.1" && opt.metrics->host != "::1") {
+      io::log_line("warning: metrics on %s can be read by anyone who can reach that address",
+                   metrics->bound().to_string().c_str());
     }
   }
 
@@ -131,6 +162,7 @@ int main(int argc, char** argv) {
     std::printf("connecting %s\n", c.connector->endpoint().to_string().c_str());
   }
   if (control) std::printf("control unix:%s\n", control->path().c_str());
+  if (metrics) std::printf("metrics %s\n", metrics->bound().to_string().c_str());
   if (slirp_port != nullptr) std::printf("%s\n", slirp_port->describe().c_str());
   std::random_device seed;
   std::mt19937_64 rng((uint64_t{seed()} << 32) ^ seed());
@@ -146,6 +178,8 @@ int main(int argc, char** argv) {
   loop->run();
   loop->print_stats();
   control.reset();
+  metrics.reset();
+  capture.reset();  // after the control server (sessions came from it), before the loop
   endpoints.reset();
   loop.reset();
   return 0;

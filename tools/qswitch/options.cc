@@ -48,6 +48,9 @@ const char* usage_text() {
          "  --no-slirp                         no slirp port, even with no other arguments\n"
          "  --control unix:PATH|none           the control socket (default: beside the first unix\n"
          "                                     --listen socket, NAME.sock -> NAME.ctl)\n"
+         "  --metrics tcp:HOST:PORT            Prometheus metrics on GET /metrics (use 127.0.0.1\n"
+         "                                     unless others may read the counters)\n"
+         "  --pcap FILE                        capture every frame from start to FILE (pcap)\n"
          "  --help, --version\n"
          "\n"
          "With no --listen or --connect, listens on unix:$XDG_RUNTIME_DIR/qswitch/default.sock\n"
@@ -210,6 +213,17 @@ ParseResult parse_options(int argc, const char* const* argv) {
       std::string error;
       if (!parse_slirp_options(value, so, error)) return fail("--slirp " + error);
       o.slirp = std::move(so);
+    } else if (arg == "--metrics") {
+      if (!need_value()) return fail("--metrics needs a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)");
+      std::string error;
+      auto ep = parse_endpoint(value, error);
+      if (!ep || ep->kind != io::Endpoint::Kind::kTcp) {
+        return fail("--metrics '" + value + "': expected tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)");
+      }
+      o.metrics = *ep;
+    } else if (arg == "--pcap") {
+      if (!need_value() || value.empty()) return fail("--pcap needs a file name");
+      o.pcap = value;
     } else if (arg == "--no-slirp") {
       no_slirp = true;
     } else if (arg == "--control") {

@@ -26,6 +26,10 @@ struct Options {
   // control_path_for_pid(). Unset with --control none.
   std::optional<io::Endpoint> control;
   bool control_disabled = false;
+  // --metrics tcp:HOST:PORT: Prometheus text on GET /metrics.
+  std::optional<io::Endpoint> metrics;
+  // --pcap FILE: capture the whole switch from start.
+  std::optional<std::string> pcap;
   bool help = false;
   bool version = false;
 };

@@ -1,0 +1,333 @@
+// backends/metrics/metrics_server.cc: see the header.
+#include "backends/metrics/metrics_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+namespace qswitch::backends {
+
+namespace {
+constexpr int kAcceptsPerWake = 64;
+constexpr size_t kDrainLimit = 64 * 1024;  // input discarded after the response, per client
+constexpr uint64_t kLingerMs = 2000;       // wait for the client's close after the response
+
+bool is_tchar(char ch) {  // RFC 9110 section 5.6.2 token characters
+  if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr && ch != '\0';
+}
+
+// A byte that cannot appear in a request head (RFC 9110 section 5.5: no CTLs but HTAB; CR and
+// LF only as line ends).
+bool bad_head_byte(unsigned char ch) {
+  return (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f;
+}
+
+struct RequestLine {
+  std::string_view method;
+  std::string_view target;
+};
+
+// "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 section 3), without its line end. False if malformed.
+bool parse_request_line(std::string_view line, RequestLine& out) {
+  const size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || sp1 == 0) return false;
+  const size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
+  out.method = line.substr(0, sp1);
+  out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (!std::all_of(out.method.begin(), out.method.end(), is_tchar)) return false;
+  if (out.target.empty() || out.target.front() != '/' ||
+      out.target.find_first_of(" \t") != std::string_view::npos) {
+    return false;
+  }
+  return version.size() == 8 && version.substr(0, 7) == "HTTP/1." && version[7] >= '0' &&
+         version[7] <= '9';
+}
+}  // namespace
+
+struct MetricsServer::Client {
+  enum class State { kHead, kResponding, kDraining };
+  MetricsServer* server = nullptr;
+  io::Fd fd;  // declared before the handles: they are closed (stopping the poll) before the fd
+  io::UvHandle<uv_poll_t> poll;
+  io::UvHandle<uv_timer_t> timer;
+  int poll_events = 0;
+  State state = State::kHead;
+  std::string in;            // the request head so far
+  size_t scanned = 0;        // bytes of `in` already checked
+  bool line_checked = false;  // the request line was complete and valid
+  std::string out;           // the response, sent from out_offset
+  size_t out_offset = 0;
+  size_t drained = 0;
+
+  size_t pending() const { return out.size() - out_offset; }
+};
+
+MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
+                             std::function<std::string()> render, MetricsLimits limits)
+    : loop_(loop), bound_(std::move(endpoint)), render_(std::move(render)), limits_(limits) {
+  if (bound_.kind != io::Endpoint::Kind::kTcp) {
+    error_ = "the metrics endpoint must be tcp:HOST:PORT, not " + bound_.to_string();
+    return;
+  }
+  io::SocketResult r = io::listen_on(bound_);
+  if (!r.ok()) {
+    error_ = r.message;
+    return;
+  }
+  fd_ = std::move(r.fd);
+  if (bound_.port == 0) bound_.port = io::bound_port(fd_.get());
+  uv_poll_init_socket(loop_, poll_.get(), fd_.get());
+  poll_.get()->data = this;
+  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (h->data != nullptr && status == 0) static_cast<MetricsServer*>(h->data)->on_listen_readable();
+  });
+  poll_started_ = true;
+}
+
+MetricsServer::~MetricsServer() {
+  clients_.clear();
+  if (poll_started_) uv_poll_stop(poll_.get());
+  poll_.close();
+}
+
+void MetricsServer::log_rejection(const char* what, int fd) {
+  if (!log_limit_.allow(static_cast<sw::Millis>(now()))) return;
+  io::log_line("metrics %s: %s (%s)", bound_.to_string().c_str(), what,
+               io::peer_name(fd, io::Endpoint::Kind::kTcp).c_str());
+}
+
+void MetricsServer::on_listen_readable() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    const int raw = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (raw < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
+        io::log_line("metrics %s: accept failed: %s (connection left waiting)",
+                     bound_.to_string().c_str(), std::strerror(errno));
+      }
+      return;
+    }
+    io::Fd fd = io::Fd::adopt(raw);
+    if (clients_.size() >= limits_.max_clients) {
+      static constexpr char kBusy[] =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+          "Content-Length: 25\r\nConnection: close\r\n\r\ntoo many metrics clients\n";
+      ssize_t ignored = ::send(fd.get(), kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)ignored;
+      log_rejection("refused a client: too many clients connected", fd.get());
+      continue;  // fd closes here
+    }
+    auto c = std::make_unique<Client>();
+    c->server = this;
+    c->fd = std::move(fd);
+    uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
+    c->poll.get()->data = c.get();
+    uv_timer_init(loop_, c->timer.get());
+    c->timer.get()->data = c.get();
+    Client& ref = *c;
+    clients_.push_back(std::move(c));
+    update_poll(ref);
+    start_timer(ref);
+  }
+}
+
+void MetricsServer::start_timer(Client& c) {
+  const uint64_t ms =
+      c.state == Client::State::kDraining ? std::min(limits_.idle_ms, kLingerMs) : limits_.idle_ms;
+  uv_timer_start(
+      c.timer.get(),
+      [](uv_timer_t* t) {
+        if (t->data == nullptr) return;
+        auto* client = static_cast<Client*>(t->data);
+        client->server->on_timeout(*client);
+      },
+      ms, 0);
+}
+
+void MetricsServer::on_timeout(Client& c) {
+  if (c.state == Client::State::kHead) {
+    static constexpr char kTimeout[] =
+        "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    ssize_t ignored = ::send(c.fd.get(), kTimeout, sizeof kTimeout - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)ignored;
+    log_rejection("closed a client that sent no complete request in time", c.fd.get());
+  }
+  close_client(c);
+}
+
+void MetricsServer::update_poll(Client& c) {
+  int events = 0;
+  if (c.state != Client::State::kResponding) events |= UV_READABLE | UV_DISCONNECT;
+  if (c.pending() > 0) events |= UV_WRITABLE;
+  if (events == c.poll_events) return;
+  c.poll_events = events;
+  uv_poll_start(c.poll.get(), events, [](uv_poll_t* h, int status, int ev) {
+    if (h->data == nullptr) return;
+    auto* client = static_cast<Client*>(h->data);
+    client->server->on_client_event(*client, status, ev);
+  });
+}
+
+void MetricsServer::on_client_event(Client& c, int status, int events) {
+  if (status < 0) {
+    close_client(c);
+    return;
+  }
+  if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) {
+    const bool keep = c.state == Client::State::kHead       ? read_head(c)
+                      : c.state == Client::State::kDraining ? drain_input(c)
+                                                            : true;
+    if (!keep) {
+      close_client(c);
+      return;
+    }
+  }
+  if (c.state == Client::State::kResponding) {
+    if (!flush_client(c)) {
+      close_client(c);
+      return;
+    }
+    if (c.pending() == 0) {
+      // All sent: half-close, then wait (briefly) for the client to close its side.
+      ::shutdown(c.fd.get(), SHUT_WR);
+      c.state = Client::State::kDraining;
+      std::string().swap(c.out);
+      c.out_offset = 0;
+      start_timer(c);
+    }
+  }
+  update_poll(c);
+}
+
+bool MetricsServer::read_head(Client& c) {
+  char buf[4096];
+  while (c.state == Client::State::kHead) {
+    const size_t room = limits_.max_head_size + 1 - std::min(c.in.size(), limits_.max_head_size);
+    const ssize_t n = ::read(c.fd.get(), buf, std::min(sizeof buf, room));
+    if (n == 0) return false;  // gave up before finishing a request: nobody to answer
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+    c.in.append(buf, static_cast<size_t>(n));
+    // Check the new bytes; find the end of the head (an empty line: "\n\r\n" or "\n\n").
+    for (size_t i = c.scanned; i < c.in.size(); ++i) {
+      const auto ch = static_cast<unsigned char>(c.in[i]);
+      if (bad_head_byte(ch)) {
+        queue_response(c, 400, "Bad Request", "malformed request\n", true);
+        return true;
+      }
+      if (ch != '\n') continue;
+      if (!c.line_checked) {
+        std::string_view line(c.in.data(), i);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        RequestLine rl;
+        if (!parse_request_line(line, rl)) {
+          queue_response(c, 400, "Bad Request", "malformed request line\n", true);
+          return true;
+        }
+        c.line_checked = true;
+        continue;
+      }
+      const bool blank = (i >= 1 && c.in[i - 1] == '\n') ||
+                         (i >= 2 && c.in[i - 1] == '\r' && c.in[i - 2] == '\n');
+      if (blank && i + 1 <= limits_.max_head_size) {
+        c.in.resize(i + 1);
+        respond(c);
+        return true;
+      }
+    }
+    c.scanned = c.in.size();
+    if (c.in.size() > limits_.max_head_size) {
+      queue_response(c, 431, "Request Header Fields Too Large",
+                     "request head over " + std::to_string(limits_.max_head_size) + " bytes\n",
+                     true);
+      return true;
+    }
+  }
+  return true;
+}
+
+void MetricsServer::respond(Client& c) {
+  const size_t eol = c.in.find('\n');
+  std::string_view line(c.in.data(), eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  RequestLine rl;
+  parse_request_line(line, rl);  // checked when the line arrived
+  const bool head = rl.method == "HEAD";
+  if (rl.method != "GET" && !head) {
+    queue_response(c, 405, "Method Not Allowed", "only GET and HEAD are served\n", true,
+                   "Allow: GET, HEAD\r\n");
+    return;
+  }
+  std::string_view path = rl.target.substr(0, rl.target.find('?'));
+  if (path != "/metrics") {
+    queue_response(c, 404, "Not Found", "not found: the metrics are at /metrics\n", !head);
+    return;
+  }
+  queue_response(c, 200, "OK", render_ ? render_() : std::string(), !head);
+}
+
+void MetricsServer::queue_response(Client& c, int status, const char* reason,
+                                   const std::string& body, bool send_body,
+                                   const char* extra_headers) {
+  const char* type =
+      status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8";
+  c.out = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
+          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
+          "Connection: close\r\n\r\n";
+  if (send_body) c.out += body;
+  c.out_offset = 0;
+  c.state = Client::State::kResponding;
+  std::string().swap(c.in);
+  start_timer(c);  // from now on the deadline runs from the client's last read progress
+}
+
+bool MetricsServer::flush_client(Client& c) {
+  while (c.pending() > 0) {
+    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset, c.pending(),
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_offset += static_cast<size_t>(n);
+      start_timer(c);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;
+  }
+  return true;
+}
+
+bool MetricsServer::drain_input(Client& c) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+    if (n == 0) return false;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+    c.drained += static_cast<size_t>(n);
+    if (c.drained > kDrainLimit) return false;
+  }
+}
+
+void MetricsServer::close_client(Client& c) {
+  auto at = std::find_if(clients_.begin(), clients_.end(),
+                         [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
+  if (at == clients_.end()) return;
+  // Handles close (and stop polling) before the fd: Client's member order.
+  std::unique_ptr<Client> gone = std::move(*at);
+  *at = std::move(clients_.back());
+  clients_.pop_back();
+}
+
+}  // namespace qswitch::backends
