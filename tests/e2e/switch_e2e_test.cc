@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <pcap/pcap.h>
 
 #include "tests/e2e/guest.h"
 #include "tests/support/qswitch_process.h"
@@ -323,6 +324,60 @@ TEST_F(SwitchE2eTest, PortAddConnectBringsAServerOnGuestOntoARunningSwitch) {
   CtlRun macs = run_ctl(ctl_sock, {"macs"});
   EXPECT_EQ(macs.output.find(guests_[2]->options().mac), std::string::npos)
       << "g3's MAC is still in the table:\n" << macs.output;
+}
+
+// A capture taken with `qswitch ctl capture` while two guests ping holds their ICMP echo
+// requests and replies, read back with libpcap; the BPF filter keeps only ICMP.
+TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
+  const std::string sock = dir_.file("sw.sock");
+  const std::string ctl_sock = dir_.file("sw.ctl");
+  const std::string pcap_file = dir_.file("ping.pcap");
+  ASSERT_NO_FATAL_FAILURE(start_switch({"--listen", "unix:" + sock}));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+
+  // The capture runs in the background for a bounded time while the guests ping.
+  CtlRun capture;
+  std::thread capturer([&] {
+    capture = run_ctl(ctl_sock, {"capture", "--filter", "icmp", "-w", pcap_file, "--count", "8",
+                                 "--duration", "25"});
+  });
+  ASSERT_TRUE(qswitch_.wait_for_stderr("capture", 10s).has_value() ||
+              wait_for_path(pcap_file, 10s))
+      << "the capture did not start:\n" << qswitch_.stderr_text();
+  std::this_thread::sleep_for(500ms);
+  CommandResult ping = guests_[0]->run("ping -c 4 -i 0.2 -w 20 " + guests_[1]->ip(), kPingTimeout);
+  capturer.join();
+  ASSERT_TRUE(ping.completed) << guests_[0]->diagnostics();
+  ASSERT_EQ(ping.exit_code, 0) << ping.output;
+  ASSERT_EQ(capture.status, 0) << capture.output;
+
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_open_offline(pcap_file.c_str(), errbuf);
+  ASSERT_NE(p, nullptr) << "libpcap cannot read " << pcap_file << ": " << errbuf;
+  EXPECT_EQ(pcap_datalink(p), DLT_EN10MB);
+  int requests = 0, replies = 0, other = 0;
+  pcap_pkthdr* h = nullptr;
+  const u_char* data = nullptr;
+  for (int i = 0; i < 100000 && pcap_next_ex(p, &h, &data) == 1; ++i) {
+    // Ethernet, IPv4 with no options from the busybox guests, then the ICMP type.
+    const bool icmp = h->caplen >= 14 + 20 + 8 && data[12] == 0x08 && data[13] == 0x00 &&
+                      data[14 + 9] == 1;
+    if (!icmp) {
+      ++other;
+      continue;
+    }
+    const uint8_t type = data[14 + 20];
+    if (type == 8) ++requests;
+    if (type == 0) ++replies;
+  }
+  pcap_close(p);
+  std::cout << "[ capture  ] " << requests << " echo requests, " << replies << " replies, "
+            << other << " other frames\n";
+  EXPECT_GE(requests, 4) << capture.output;
+  EXPECT_GE(replies, 4) << capture.output;
+  EXPECT_EQ(other, 0) << "the icmp filter let other frames through";
 }
 
 struct IperfRun {
