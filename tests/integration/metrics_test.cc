@@ -232,6 +232,14 @@ TEST_F(MetricsTest, OtherPathsAndMethodsAreRefusedAndTheSwitchKeepsWorking) {
   ASSERT_TRUE(announce(clients, {test_mac(1), test_mac(2)}));
 }
 
+TEST_F(MetricsTest, BarePortBindsTheLoopbackAddress) {
+  // "--metrics 0": a port alone means 127.0.0.1 (0: any free port, printed on stdout).
+  ASSERT_TRUE(start_switch({"--metrics", "0"}));
+  uint16_t port = 0;
+  ASSERT_TRUE(metrics_port(&port));  // insists on "metrics tcp:127.0.0.1:PORT"
+  EXPECT_NE(port, 0);
+}
+
 TEST_F(MetricsTest, MetricsEndpointThatIsNotTcpIsAUsageError) {
   LaunchOptions o = launch_options({"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics",
                                     "unix:" + tmp_.file("m.sock")});

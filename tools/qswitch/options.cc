@@ -48,8 +48,8 @@ const char* usage_text() {
          "  --no-slirp                         no slirp port, even with no other arguments\n"
          "  --control unix:PATH|none           the control socket (default: beside the first unix\n"
          "                                     --listen socket, NAME.sock -> NAME.ctl)\n"
-         "  --metrics tcp:HOST:PORT            Prometheus metrics on GET /metrics (use 127.0.0.1\n"
-         "                                     unless others may read the counters)\n"
+         "  --metrics [tcp:HOST:]PORT          Prometheus metrics on GET /metrics (a bare PORT\n"
+         "                                     binds 127.0.0.1)\n"
          "  --pcap FILE                        capture every frame from start to FILE (pcap)\n"
          "  --help, --version\n"
          "\n"
@@ -216,9 +216,15 @@ ParseResult parse_options(int argc, const char* const* argv) {
     } else if (arg == "--metrics") {
       if (!need_value()) return fail("--metrics needs a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)");
       std::string error;
-      auto ep = parse_endpoint(value, error);
+      // A bare port binds the loopback address: the endpoint has no authentication.
+      const bool bare_port =
+          !value.empty() && value.size() <= 5 &&
+          value.find_first_not_of("0123456789") == std::string::npos;
+      auto ep = parse_endpoint(bare_port ? "tcp:127.0.0.1:" + value : value, error);
       if (!ep || ep->kind != io::Endpoint::Kind::kTcp) {
-        return fail("--metrics '" + value + "': expected tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)");
+        return fail("--metrics '" + value +
+                    "': expected tcp:HOST:PORT or a port (e.g. tcp:127.0.0.1:9100, or 9100 for "
+                    "127.0.0.1:9100)");
       }
       o.metrics = *ep;
     } else if (arg == "--pcap") {
