@@ -186,10 +186,7 @@ struct SlirpPort::Impl {
     for (auto& [fd, p] : polls) {
       bool still = false;
       for (int w : wanted) still = still || w == fd;
-      if (!still && p->uv_events != 0) {
-        uv_poll_stop(p->poll.get());
-        p->uv_events = 0;
-      }
+      if (!still) io::set_poll_events(p->poll.get(), p->uv_events, 0, nullptr);
     }
     if (timeout_ms != UINT32_MAX) {
       uv_timer_start(
@@ -219,14 +216,8 @@ struct SlirpPort::Impl {
       slot->poll.get()->data = slot.get();
     }
     slot->slirp_events = slirp_events;
-    const int ev = to_uv_events(slirp_events);
-    if (ev == slot->uv_events) return;
-    slot->uv_events = ev;
-    if (ev == 0) {
-      uv_poll_stop(slot->poll.get());
-      return;
-    }
-    uv_poll_start(slot->poll.get(), ev, [](uv_poll_t* h, int status, int events) {
+    io::set_poll_events(slot->poll.get(), slot->uv_events, to_uv_events(slirp_events),
+                        [](uv_poll_t* h, int status, int events) {
       auto* p = static_cast<PollFd*>(h->data);
       if (p == nullptr) return;
       int r = 0;

@@ -237,13 +237,7 @@ class CaptureHub::Session {
     int events = 0;
     if (is_socket_) events |= UV_READABLE | UV_DISCONNECT;
     if (want_write_) events |= UV_WRITABLE;
-    if (events == poll_events_) return;
-    poll_events_ = events;
-    if (events == 0) {
-      uv_poll_stop(poll_.get());
-      return;
-    }
-    uv_poll_start(poll_.get(), events, [](uv_poll_t* h, int status, int ev) {
+    io::set_poll_events(poll_.get(), poll_events_, events, [](uv_poll_t* h, int status, int ev) {
       if (h->data != nullptr) static_cast<Session*>(h->data)->on_poll(status, ev);
     });
   }

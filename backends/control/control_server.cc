@@ -118,13 +118,7 @@ void ControlServer::update_poll(Client& c) {
   // readable fd would spin): a gone peer shows as a send error.
   if (!c.read_closed && !c.handoff) events |= UV_READABLE | UV_DISCONNECT;
   if (c.pending() > 0) events |= UV_WRITABLE;
-  if (events == c.poll_events) return;
-  c.poll_events = events;
-  if (events == 0) {
-    uv_poll_stop(c.poll.get());
-    return;
-  }
-  uv_poll_start(c.poll.get(), events, [](uv_poll_t* h, int status, int ev) {
+  io::set_poll_events(c.poll.get(), c.poll_events, events, [](uv_poll_t* h, int status, int ev) {
     if (h->data == nullptr) return;
     auto* client = static_cast<Client*>(h->data);
     client->server->on_client_event(*client, status, ev);

@@ -43,4 +43,17 @@ class UvHandle {
   T* h_;
 };
 
+// Makes `poll` watch exactly `events` (UV_READABLE | UV_WRITABLE | ...; 0 stops it). `current`
+// is what it watches now and is updated; nothing is done when nothing changes, since every
+// restart is an epoll_ctl.
+inline void set_poll_events(uv_poll_t* poll, int& current, int events, uv_poll_cb cb) {
+  if (events == current) return;
+  current = events;
+  if (events == 0) {
+    uv_poll_stop(poll);
+    return;
+  }
+  uv_poll_start(poll, events, cb);
+}
+
 }  // namespace qswitch::io

@@ -166,9 +166,7 @@ void MetricsServer::update_poll(Client& c) {
   int events = 0;
   if (c.state != Client::State::kResponding) events |= UV_READABLE | UV_DISCONNECT;
   if (c.pending() > 0) events |= UV_WRITABLE;
-  if (events == c.poll_events) return;
-  c.poll_events = events;
-  uv_poll_start(c.poll.get(), events, [](uv_poll_t* h, int status, int ev) {
+  io::set_poll_events(c.poll.get(), c.poll_events, events, [](uv_poll_t* h, int status, int ev) {
     if (h->data == nullptr) return;
     auto* client = static_cast<Client*>(h->data);
     client->server->on_client_event(*client, status, ev);

@@ -28,13 +28,7 @@ StreamPort::~StreamPort() = default;
 void StreamPort::update_poll() {
   if (closed()) return;
   const int events = (read_paused_ ? 0 : UV_READABLE) | (want_write_ ? UV_WRITABLE : 0);
-  if (events == poll_events_) return;
-  poll_events_ = events;
-  if (events == 0) {
-    uv_poll_stop(poll_.get());
-    return;
-  }
-  uv_poll_start(poll_.get(), events, [](uv_poll_t* h, int status, int ev) {
+  io::set_poll_events(poll_.get(), poll_events_, events, [](uv_poll_t* h, int status, int ev) {
     if (h->data != nullptr) static_cast<StreamPort*>(h->data)->on_poll(status, ev);
   });
 }

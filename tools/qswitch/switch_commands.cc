@@ -33,14 +33,25 @@ json counters_json(const sw::PortCounters& c) {
   return out;
 }
 
+// The MAC table as forwarding sees it (aged entries not yet swept are left out), by port then
+// MAC.
+std::vector<sw::MacEntryView> live_macs(const sw::L2Switch& fabric, sw::Millis now) {
+  std::vector<sw::MacEntryView> entries;
+  fabric.macs().for_each([&](const sw::MacEntryView& e) {
+    if (fabric.macs().lookup(e.mac, e.vlan, now) == e.port) entries.push_back(e);
+  });
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.port != b.port ? a.port < b.port : a.mac.key() < b.mac.key();
+  });
+  return entries;
+}
+
 std::map<sw::PortId, std::vector<std::string>> macs_by_port(const sw::L2Switch& fabric,
                                                              sw::Millis now) {
   std::map<sw::PortId, std::vector<std::string>> out;
-  fabric.macs().for_each([&](const sw::MacEntryView& e) {
-    // Aged entries not yet swept are invisible to forwarding: hide them here too.
-    if (fabric.macs().lookup(e.mac, e.vlan, now) == e.port) out[e.port].push_back(e.mac.to_string());
-  });
-  for (auto& [port, list] : out) std::sort(list.begin(), list.end());
+  for (const sw::MacEntryView& e : live_macs(fabric, now)) {
+    out[e.port].push_back(e.mac.to_string());
+  }
   return out;
 }
 
@@ -88,16 +99,8 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             std::string error;
             if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
             const sw::Millis now = loop.now();
-            std::vector<sw::MacEntryView> entries;
-            loop.fabric().macs().for_each([&](const sw::MacEntryView& e) {
-              // Aged entries not yet swept are invisible to forwarding: hide them here too.
-              if (loop.fabric().macs().lookup(e.mac, e.vlan, now) == e.port) entries.push_back(e);
-            });
-            std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-              return a.port != b.port ? a.port < b.port : a.mac.key() < b.mac.key();
-            });
             json rows = json::array();
-            for (const auto& e : entries) {
+            for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
               rows.push_back({{"mac", e.mac.to_string()},
                               {"port", e.port},
                               {"age_s", (now - e.last_seen) / 1000}});
