@@ -19,7 +19,7 @@ void LoopPort::close(const std::string& reason) {
   const sw::PortId id = this->id();
   loop_.fabric().detach(*this);
   counters_.drop_port_closed += shutdown_io();
-  loop_.closed_ports_.push_back({id, describe(), counters_});
+  loop_.closed_ports_.push_back({id, describe(), counters_, extra_counter_text()});
   if (loop_.closed_ports_.size() > SwitchLoop::kClosedHistory) loop_.closed_ports_.pop_front();
   io::log_line("port %u down: %s%s%s: %s", id, describe().c_str(),
                first_mac_.empty() ? "" : " mac ", first_mac_.c_str(), reason.c_str());
@@ -182,17 +182,31 @@ std::string counter_text(const sw::PortCounters& counters) {
 }
 }  // namespace
 
+std::string LoopPort::extra_counter_text() const {
+  std::string text;
+  for_each_extra_counter([&](const char* name, uint64_t v) {
+    text += ' ';
+    text += name;
+    text += '=';
+    text += std::to_string(v);
+  });
+  return text;
+}
+
 void SwitchLoop::print_stats() {
   for (const ClosedPort& c : closed_ports_) {
-    io::log_line("stats closed port %u %s%s", c.id, c.peer.c_str(), counter_text(c.counters).c_str());
+    io::log_line("stats closed port %u %s%s%s", c.id, c.peer.c_str(),
+                 counter_text(c.counters).c_str(), c.extra.c_str());
   }
   std::vector<const sw::Port*> sorted;
   fabric_.for_each_port([&](const sw::Port& p) { sorted.push_back(&p); });
   std::sort(sorted.begin(), sorted.end(),
             [](const sw::Port* a, const sw::Port* b) { return a->id() < b->id(); });
   for (const sw::Port* p : sorted) {
-    io::log_line("stats port %u %s%s", p->id(), p->describe().c_str(),
-                 counter_text(p->counters()).c_str());
+    // Every port on this loop is a LoopPort (adopt() is the only way in).
+    io::log_line("stats port %u %s%s%s", p->id(), p->describe().c_str(),
+                 counter_text(p->counters()).c_str(),
+                 static_cast<const LoopPort*>(p)->extra_counter_text().c_str());
   }
   const sw::SwitchCounters& c = fabric_.counters();
   io::log_line(

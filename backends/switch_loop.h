@@ -57,6 +57,12 @@ class LoopPort : public sw::Port {
   const std::string& endpoint_id() const { return endpoint_id_; }
   void set_endpoint_id(std::string id) { endpoint_id_ = std::move(id); }
   sw::Millis up_since() const { return up_since_; }
+  // Counters a kind of port keeps beyond sw::PortCounters (VXLAN's bad headers, ...), by name:
+  // stats, `ports` and /metrics show them next to the common ones.
+  virtual void for_each_extra_counter(
+      const std::function<void(const char* name, uint64_t value)>& /*f*/) const {}
+  // " name=value" for each of them (empty for most kinds).
+  std::string extra_counter_text() const;
 
  protected:
   // Stop all I/O and release queued output; return how many frames were dropped.
@@ -122,6 +128,7 @@ class SwitchLoop : private sw::L2Switch::Events {
     sw::PortId id;
     std::string peer;
     sw::PortCounters counters;
+    std::string extra;  // extra_counter_text() at close
   };
   std::deque<ClosedPort> closed_ports_;
   static constexpr size_t kClosedHistory = 64;

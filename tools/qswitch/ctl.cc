@@ -41,7 +41,8 @@ const char* ctl_usage() {
          "  macs                  the MAC address table\n"
          "  stats                 switch-wide counters\n"
          "  port add listen|connect unix:PATH|tcp:HOST:PORT\n"
-         "  port remove ID        a port id, or an endpoint id (listen-N, connect-N)\n"
+         "  port add dgram unix:PATH|udp:...|mcast:...   a datagram socket (as --dgram)\n"
+         "  port remove ID        a port id, or an endpoint id (listen-N, connect-N, dgram-N)\n"
          "  capture [--port ID] [--filter BPF] -w FILE|- [--duration S] [--count N]\n"
          "                        live pcap of the whole switch or one port (capture --help)\n"
          "  capture list          the capture sessions running, with their counters\n"
@@ -262,8 +263,8 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
     return true;
   }
   if (words[0] == "port" && words.size() >= 2 && words[1] == "add") {
-    if (words.size() != 4 || (words[2] != "listen" && words[2] != "connect")) {
-      error = "port add takes listen|connect and an address, e.g. port add listen unix:/tmp/lab2.sock";
+    if (words.size() != 4 || (words[2] != "listen" && words[2] != "connect" && words[2] != "dgram")) {
+      error = "port add takes listen|connect|dgram and an address, e.g. port add listen unix:/tmp/lab2.sock";
       return false;
     }
     request["cmd"] = "port.add";
@@ -273,7 +274,7 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
   }
   if (words[0] == "port" && words.size() >= 2 && words[1] == "remove") {
     if (words.size() != 3) {
-      error = "port remove takes a port id (see ports) or an endpoint id (listen-N, connect-N)";
+      error = "port remove takes a port id (see ports) or an endpoint id (listen-N, connect-N, dgram-N)";
       return false;
     }
     request["cmd"] = "port.remove";

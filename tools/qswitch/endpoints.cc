@@ -4,6 +4,7 @@
 namespace qswitch::tools {
 
 Endpoints::~Endpoints() {
+  dgrams_.clear();
   connectors_.clear();
   listeners_.clear();
 }
@@ -27,6 +28,20 @@ std::string Endpoints::add_connect(const io::Endpoint& ep) {
   return id;
 }
 
+std::string Endpoints::add_dgram(const backends::DgramConfig& config, std::string& error) {
+  backends::DgramConfig c = config;
+  c.endpoint_id = "dgram-" + std::to_string(next_dgram_);
+  std::string why;
+  auto d = backends::DgramEndpoint::open(loop_, c, why);
+  if (!d) {
+    error = "cannot open --dgram " + config.name + ": " + why;
+    return "";
+  }
+  ++next_dgram_;
+  dgrams_.push_back({c.endpoint_id, std::move(d)});
+  return c.endpoint_id;
+}
+
 bool Endpoints::remove(const std::string& id, const std::string& reason, std::string& error) {
   for (size_t i = 0; i < listeners_.size(); ++i) {
     if (listeners_[i].id == id) {
@@ -42,7 +57,14 @@ bool Endpoints::remove(const std::string& id, const std::string& reason, std::st
       return true;
     }
   }
-  error = "no endpoint '" + id + "' (see ports: endpoints are listen-N and connect-N)";
+  for (size_t i = 0; i < dgrams_.size(); ++i) {
+    if (dgrams_[i].id == id) {
+      dgrams_[i].endpoint->close_ports(reason);
+      dgrams_.erase(dgrams_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  error = "no endpoint '" + id + "' (see ports: endpoints are listen-N, connect-N and dgram-N)";
   return false;
 }
 

@@ -1,13 +1,14 @@
 // tools/qswitch/endpoints.h: the switch's listeners and diallers, by id.
 // Start-up (--listen, --connect) and the control commands port.add / port.remove go through
 // here, so a listener added at run time is the same kind of object as one given on the command
-// line. Ids are "listen-N" and "connect-N", never reused while the switch runs.
+// line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backends/dgram/dgram_port.h"
 #include "backends/io/endpoint.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
@@ -23,6 +24,7 @@ class Endpoints {
   // The new id, or empty with `error` set (nothing is left bound).
   std::string add_listen(const io::Endpoint& ep, std::string& error);
   std::string add_connect(const io::Endpoint& ep);
+  std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
   bool remove(const std::string& id, const std::string& reason, std::string& error);
   // The dialler that owns port `port_id`, if any (so removing its port stops the redial).
@@ -36,13 +38,20 @@ class Endpoints {
     std::string id;
     std::unique_ptr<backends::StreamConnector> connector;
   };
+  struct Dgram {
+    std::string id;
+    std::unique_ptr<backends::DgramEndpoint> endpoint;
+  };
   const std::vector<Listener>& listeners() const { return listeners_; }
+  const std::vector<Dgram>& dgrams() const { return dgrams_; }
   const std::vector<Connector>& connectors() const { return connectors_; }
 
  private:
   backends::SwitchLoop& loop_;
   std::vector<Listener> listeners_;
   std::vector<Connector> connectors_;
+  std::vector<Dgram> dgrams_;
+  unsigned next_dgram_ = 1;
   unsigned next_listen_ = 1;
   unsigned next_connect_ = 1;
 };

@@ -50,6 +50,47 @@ std::string netdev_for(const Endpoint& ep, bool server) {
          ",addr.port=" + std::to_string(ep.port);
 }
 
+// The -netdev for a guest of a --dgram endpoint; `mac` makes a unix guest's own path unique.
+std::string dgram_netdev_for(const qswitch::backends::DgramConfig& c, const std::string& bound,
+                             const std::string& mac) {
+  using qswitch::backends::DgramConfig;
+  if (c.family == AF_UNIX) {
+    const std::string path = bound.substr(5);  // "unix:PATH"
+    std::string tag = mac.substr(9);
+    for (char& ch : tag) {
+      if (ch == ':') ch = '-';
+    }
+    const std::string dir = path.substr(0, path.rfind('/') + 1);
+    return "-netdev dgram,id=n0,local.type=unix,local.path=" + dir + "guest-" + tag +
+           ".dgram,remote.type=unix,remote.path=" + path;
+  }
+  if (c.mode == DgramConfig::Mode::kMulticast) {
+    return "-netdev socket,id=n0,mcast=" + bound.substr(6);  // "mcast:GROUP:PORT"
+  }
+  // udp:LOCAL or udp:LOCAL-REMOTE: the guest sends to our LOCAL and binds our REMOTE (or any
+  // port, which a learning socket answers).
+  const std::string spec = bound.substr(4);
+  const size_t dash = spec.find('-');
+  const std::string ours = spec.substr(0, dash);
+  const std::string theirs = dash == std::string::npos ? "" : spec.substr(dash + 1);
+  auto split = [](const std::string& hp, std::string& host, std::string& port) {
+    const size_t colon = hp.rfind(':');
+    host = hp.substr(0, colon);
+    port = hp.substr(colon + 1);
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  };
+  std::string oh, op, th, tp;
+  split(ours, oh, op);
+  if (theirs.empty()) {
+    th = oh;
+    tp = "0";
+  } else {
+    split(theirs, th, tp);
+  }
+  return "-netdev dgram,id=n0,local.type=inet,local.host=" + th + ",local.port=" + tp +
+         ",remote.type=inet,remote.host=" + oh + ",remote.port=" + op;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +131,13 @@ int main(int argc, char** argv) {
     std::string error;
     if (endpoints->add_listen(ep, error).empty()) {
       // Destroying `endpoints` removes the sockets already bound: nothing half-started.
+      std::fprintf(stderr, "qswitch: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  for (const backends::DgramConfig& d : opt.dgram) {
+    std::string error;
+    if (endpoints->add_dgram(d, error).empty()) {
       std::fprintf(stderr, "qswitch: %s\n", error.c_str());
       return 1;
     }
@@ -161,16 +209,27 @@ int main(int argc, char** argv) {
   for (const auto& c : endpoints->connectors()) {
     std::printf("connecting %s\n", c.connector->endpoint().to_string().c_str());
   }
+  for (const auto& d : endpoints->dgrams()) {
+    std::printf("dgram %s\n", d.endpoint->bound().c_str());
+  }
   if (control) std::printf("control unix:%s\n", control->path().c_str());
   if (metrics) std::printf("metrics %s\n", metrics->bound().to_string().c_str());
   if (slirp_port != nullptr) std::printf("%s\n", slirp_port->describe().c_str());
   std::random_device seed;
   std::mt19937_64 rng((uint64_t{seed()} << 32) ^ seed());
   const auto& listeners = endpoints->listeners();
-  for (uint32_t g = 0; g < opt.guests && !listeners.empty(); ++g) {
-    const Endpoint& ep = listeners[g % listeners.size()].listener->endpoint();
-    std::printf("join with: %s -device virtio-net-pci,netdev=n0,mac=%s\n",
-                netdev_for(ep, false).c_str(), random_guest_mac(rng).c_str());
+  const auto& dgrams = endpoints->dgrams();
+  const size_t ways = listeners.size() + dgrams.size();
+  for (uint32_t g = 0; g < opt.guests && ways > 0; ++g) {
+    const size_t way = g % ways;
+    const std::string mac = random_guest_mac(rng);
+    const std::string netdev =
+        way < listeners.size()
+            ? netdev_for(listeners[way].listener->endpoint(), false)
+            : dgram_netdev_for(opt.dgram[way - listeners.size()],
+                               dgrams[way - listeners.size()].endpoint->bound(), mac);
+    std::printf("join with: %s -device virtio-net-pci,netdev=n0,mac=%s\n", netdev.c_str(),
+                mac.c_str());
   }
   std::printf("ready\n");
   std::fflush(stdout);

@@ -1,6 +1,7 @@
 // tools/qswitch/options.cc: see the header. Accepts "--opt value" and "--opt=value".
 #include "tools/qswitch/options.h"
 
+#include "tools/qswitch/dgram_options.h"
 #include "tools/qswitch/slirp_options_parse.h"
 
 #include <arpa/inet.h>
@@ -35,6 +36,12 @@ const char* usage_text() {
          "                                     (QEMU -netdev stream,server=off / socket,connect=)\n"
          "  --connect unix:PATH|tcp:HOST:PORT  dial a QEMU started with -netdev stream,server=on\n"
          "                                     (or socket,listen=, or another qswitch); redials\n"
+         "  --dgram unix:PATH                  QEMU -netdev dgram peers send here; each sender's\n"
+         "                                     address becomes a port (unix:PATH or udp:HOST:PORT)\n"
+         "  --dgram udp:LHOST:LPORT-RHOST:RPORT  one port to one UDP peer (QEMU -netdev dgram\n"
+         "                                     with inet addresses, -netdev socket,udp=,localaddr=)\n"
+         "  --dgram mcast:GROUP:PORT[,localaddr=ADDR]  one port on a multicast group (QEMU\n"
+         "                                     -netdev socket,mcast=GROUP:PORT)\n"
          "  --mac-age SECONDS                  forget a MAC not seen for this long (default 300)\n"
          "  --mac-max N                        MAC table size (default 4096)\n"
          "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
@@ -175,6 +182,15 @@ ParseResult parse_options(int argc, const char* const* argv) {
       auto ep = parse_endpoint(value, error);
       if (!ep) return fail(arg + " " + error);
       (arg == "--listen" ? o.listen : o.connect).push_back(*ep);
+    } else if (arg == "--dgram") {
+      if (!need_value()) {
+        return fail("--dgram needs a value: unix:PATH, udp:HOST:PORT, "
+                    "udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT");
+      }
+      std::string error;
+      auto spec = parse_dgram_spec(value, error);
+      if (!spec) return fail("--dgram " + error);
+      o.dgram.push_back(*spec);
     } else if (arg == "--mac-age") {
       uint64_t v;
       if (!need_value()) return fail("--mac-age needs a value in seconds");
@@ -249,7 +265,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
   }
   if (no_slirp && o.slirp) return fail("--slirp and --no-slirp contradict each other");
-  const bool zero_config = o.listen.empty() && o.connect.empty();
+  // Zero configuration: no port of any kind asked for.
+  const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty();
   if (zero_config) {
     io::Endpoint ep;
     ep.kind = io::Endpoint::Kind::kUnix;
@@ -268,6 +285,17 @@ ParseResult parse_options(int argc, const char* const* argv) {
         o.control = ep;
         break;
       }
+    }
+  }
+  if (!o.control && !o.control_disabled) {
+    for (const backends::DgramConfig& d : o.dgram) {
+      const std::string path = dgram_unix_path(d);
+      if (path.empty()) continue;
+      io::Endpoint ep;
+      ep.kind = io::Endpoint::Kind::kUnix;
+      ep.path = control_path_for(path);
+      o.control = ep;
+      break;
     }
   }
   result.options = o;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/dgram/dgram_port.h"
 #include "backends/io/endpoint.h"
 #include "slirp/slirp_options.h"
 
@@ -16,6 +17,8 @@ namespace qswitch::tools {
 struct Options {
   std::vector<io::Endpoint> listen;
   std::vector<io::Endpoint> connect;
+  // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
+  std::vector<backends::DgramConfig> dgram;
   uint32_t mac_age_s = 300;
   uint32_t mac_max = 4096;
   uint64_t queue_size = 1 << 20;

@@ -4,7 +4,8 @@
 //              plus one {"id":null,"state":"connecting",...} row per dialler that is not up.
 // macs:        [{"mac","port","age_s"}], by port then MAC (a hardware switch's mac table).
 // stats:       switch-wide counters and MAC table fill.
-// port.add:    {"mode":"listen"|"connect","address":"unix:PATH"|"tcp:HOST:PORT"} -> the endpoint.
+// port.add:    {"mode":"listen"|"connect","address":"unix:PATH"|"tcp:HOST:PORT"} -> the endpoint;
+//              {"mode":"dgram","address": a --dgram value} -> a datagram endpoint.
 // port.remove: {"id": "3" | 3 | "listen-1" | "connect-2"}: a port id closes that port (a
 //              dialled port removes its dialler, or it would come straight back); an endpoint id
 //              removes the endpoint and disconnects its guests. Their MACs are forgotten.
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/qswitch/dgram_options.h"
 #include "tools/qswitch/options.h"
 
 namespace qswitch::tools {
@@ -27,9 +29,10 @@ const backends::LoopPort* loop_port(const sw::Port& p) {
   return static_cast<const backends::LoopPort*>(&p);
 }
 
-json counters_json(const sw::PortCounters& c) {
+json counters_json(const backends::LoopPort& p) {
   json out = json::object();
-  c.for_each([&](const char* name, uint64_t v) { out[name] = v; });
+  p.counters().for_each([&](const char* name, uint64_t v) { out[name] = v; });
+  p.for_each_extra_counter([&](const char* name, uint64_t v) { out[name] = v; });
   return out;
 }
 
@@ -78,7 +81,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                               {"state", "up"},
                               {"macs", macs[p->id()]},
                               {"uptime_s", (now - lp->up_since()) / 1000},
-                              {"counters", counters_json(p->counters())}});
+                              {"counters", counters_json(*lp)}});
             }
             for (const Endpoints::Connector& c : endpoints.connectors()) {
               if (c.connector->connected()) continue;
@@ -127,8 +130,9 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
           });
 
   api.add("port.add",
-          "add a listener or a dialler: {\"mode\": \"listen\"|\"connect\", \"address\": "
-          "\"unix:PATH\"|\"tcp:HOST:PORT\"}",
+          "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
+          "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
+          "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
           [&endpoints](const json& args) {
             std::string error, mode, address;
             if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
@@ -136,8 +140,17 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                 !string_arg(args, "address", "port.add", address, error)) {
               return Reply::failure(error);
             }
+            if (mode == "dgram") {
+              auto spec = parse_dgram_spec(address, error);
+              if (!spec) return Reply::failure("port.add: address " + error);
+              const std::string id = endpoints.add_dgram(*spec, error);
+              if (id.empty()) return Reply::failure("port.add: " + error);
+              return Reply::success({{"endpoint", id},
+                                     {"mode", mode},
+                                     {"address", endpoints.dgrams().back().endpoint->bound()}});
+            }
             if (mode != "listen" && mode != "connect") {
-              return Reply::failure("port.add: mode '" + mode + "': expected listen or connect");
+              return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
             }
             auto ep = parse_endpoint(address, error);
             if (!ep) return Reply::failure("port.add: address " + error);
@@ -153,7 +166,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
 
   api.add("port.remove",
           "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
-          "\"listen-N\" | \"connect-N\"}",
+          "\"listen-N\" | \"connect-N\" | \"dgram-N\"}",
           [&loop, &endpoints](const json& args) {
             std::string error;
             if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);

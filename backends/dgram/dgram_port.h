@@ -1,0 +1,97 @@
+// backends/dgram/dgram_port.h: QEMU "-netdev dgram" and "-netdev socket,udp=|mcast=" ports:
+// one Ethernet frame per datagram, no length prefix.
+//
+// Theory of operation
+// - A DgramSocket is one non-blocking datagram socket on the loop. Reading is batched: one
+//   recvmmsg() fills up to DatagramRx::kSlots slots of a receive chunk (zero copy: the switch
+//   forwards views into those slots), and up to kReadsPerWake batches run per wake-up so one
+//   busy socket cannot starve the others. Writing is batched too: each port's queued frames
+//   leave in sendmmsg() calls of up to kSendBatch datagrams.
+// - Which port a datagram belongs to depends on the socket's mode:
+//   * connected: one port, one peer (a socketpair end from `qswitch exec`, or a UDP socket
+//     with a fixed remote: `--dgram udp:LOCAL-REMOTE`, QEMU's `-netdev dgram` with inet
+//     addresses and the legacy `-netdev socket,udp=,localaddr=`).
+//   * learning (`--dgram unix:PATH`, `--dgram udp:LOCAL` with no remote): each source address
+//     that sends a valid frame becomes a port of its own, and its frames go back to that address
+//     (QEMU binds its local path and sends to ours; we reply to its path). At most 256
+//     peers per socket; a learned peer that sent nothing for the MAC age is closed, and a unix
+//     peer whose path is gone (ECONNREFUSED/ENOENT on send) is closed at once.
+//   * multicast (`--dgram mcast:GROUP:PORT`): the group is one shared segment and one port.
+//     The socket joins the group (bound to GROUP:PORT with SO_REUSEADDR, as QEMU's
+//     net/socket.c does, so QEMU guests on the same host share the port); frames are sent from
+//     a second socket bound to an ephemeral port, and datagrams from that address (our own,
+//     looped back) are ignored.
+// - Untrusted input: a datagram shorter than 14 bytes (including an empty one) or longer than
+//   65549 (MSG_TRUNC) is dropped and counted (drop_bad_length on the peer's port, or on the
+//   socket when no port exists yet), with a rate-limited log line; the port stays up.
+// - Never sends an empty datagram (DatagramTx pads to 60 bytes, frames are >= 14).
+// - Flow control as the stream ports: a port whose queue is over half full while its peer still
+//   takes datagrams is congested(); a peer that stops reading (EAGAIN for kStuckMs) is not, and
+//   its frames are dropped (drop_queue_full).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "backends/io/fd.h"
+#include "backends/switch_loop.h"
+
+namespace qswitch::backends {
+
+struct DgramConfig {
+  enum class Mode { kLearn, kConnected, kMulticast };
+  Mode mode = Mode::kLearn;
+  int family = AF_UNIX;              // AF_UNIX, AF_INET or AF_INET6
+  sockaddr_storage local{};          // bound address (the group and port for kMulticast)
+  socklen_t local_len = 0;
+  sockaddr_storage remote{};         // kConnected: the peer
+  socklen_t remote_len = 0;
+  sockaddr_storage mcast_if{};       // kMulticast: interface address (AF_INET, any = default)
+  std::string name;                  // how it is shown: "unix:/run/sw.dgram", "udp:127.0.0.1:5000"
+  std::string endpoint_id;           // set on every port of the socket ("dgram-1"), may be empty
+};
+
+class DgramSocket;
+
+// "127.0.0.1:5000", "[::1]:5000", a unix path ("@name" for the abstract namespace).
+std::string sockaddr_text(const sockaddr_storage& ss, socklen_t len);
+
+// Counters of a socket that belong to no port (datagrams from no known peer).
+struct DgramSocketCounters {
+  uint64_t drop_bad_length = 0;  // runt, empty or oversize datagram from a peer with no port
+  uint64_t drop_peer_limit = 0;  // a new peer while 256 ports exist
+  uint64_t drop_own = 0;         // our own multicast datagrams, looped back
+  uint64_t drop_unbound = 0;     // from an unbound unix socket: no address to answer
+};
+
+// One --dgram: binds the socket, creates the ports (now for connected and multicast sockets,
+// on first contact for learning ones), closes them all and removes a unix path when destroyed.
+class DgramEndpoint {
+ public:
+  static std::unique_ptr<DgramEndpoint> open(SwitchLoop& loop, const DgramConfig& config,
+                                             std::string& error);
+  ~DgramEndpoint();
+  DgramEndpoint(const DgramEndpoint&) = delete;
+  DgramEndpoint& operator=(const DgramEndpoint&) = delete;
+
+  const std::string& name() const;
+  // The bound address as text ("udp:127.0.0.1:40112" with the real port when 0 was asked).
+  std::string bound() const;
+  const DgramSocketCounters& counters() const;
+  // Closes every port of this socket (used when the endpoint is removed).
+  void close_ports(const std::string& reason);
+
+  explicit DgramEndpoint(std::shared_ptr<DgramSocket> socket);
+
+ private:
+  std::shared_ptr<DgramSocket> socket_;
+};
+
+// A port on an already connected datagram socket (a socketpair end handed over by
+// `qswitch exec`). `fd` is made non-blocking. The port owns the socket and is adopted by the
+// loop; returns nullptr with `error` set when fd is not a datagram socket.
+LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error);
+
+}  // namespace qswitch::backends
