@@ -26,9 +26,7 @@ constexpr int kReadsPerWake = 8;
 constexpr uint32_t kSendBatch = 64;
 constexpr size_t kMaxPeers = 256;
 constexpr sw::Millis kStuckMs = 100;
-// A unix datagram socket that sends to many peers cannot poll for "this peer has room" (POLLOUT
-// reports only our own buffer), so output that met a full peer is retried on a timer.
-constexpr uint64_t kUnixRetryMs = 2;
+// Used only while reading is paused and the socket has no port to wait on the loop's paused list.
 constexpr uint64_t kRxRetryMs = 20;
 constexpr uint64_t kPeerAgeCheckMs = 5000;
 
@@ -111,6 +109,12 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   void pause_reading(bool paused);
   void update_poll();
   void want_write(DgramPort& port);
+  // The loop's paused-port retry (every loop turn and every 20 ms while on the list): resumes
+  // reading and retries output that met a full unix peer. True: still waiting.
+  bool retry(DgramPort& port);
+  bool can_resume_reading();
+  // Puts a port of this socket on the loop's paused list to wait for reading to resume.
+  void wait_on_loop();
   void on_retry();
   void on_age();
 
@@ -131,6 +135,7 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   std::vector<DgramPort*> writers_;      // ports with output waiting for room
   DgramPort* last_port_ = nullptr;       // the last sender found: bursts come from one peer
   bool read_paused_ = false;
+  DgramPort* pause_owner_ = nullptr;  // the port that waits on the loop's paused list for us
   sw::PortId throttled_by_ = sw::kNoPort;
   DgramSocketCounters counters_;
   io::RateLimit bad_log_{3, 10'000};
@@ -175,6 +180,7 @@ class DgramPort final : public LoopPort {
   }
   std::string describe() const override { return name_; }
   const char* kind() const override { return "dgram"; }
+  bool retry_paused_read() override { return socket_->retry(*this); }
   bool congested(sw::Millis now) const override {
     return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
   }
@@ -287,7 +293,60 @@ void DgramSocket::forget(DgramPort& port) {
   writers_.erase(std::remove(writers_.begin(), writers_.end(), &port), writers_.end());
   if (last_port_ == &port) last_port_ = nullptr;
   if (throttled_by_ == port.id()) throttled_by_ = sw::kNoPort;
+  if (pause_owner_ == &port) {
+    pause_owner_ = nullptr;
+    if (read_paused_) wait_on_loop();  // another port waits, or the fallback timer
+  }
   update_poll();
+}
+
+void DgramSocket::wait_on_loop() {
+  pause_owner_ = nullptr;
+  for (DgramPort* p : ports_) {
+    if (!p->closed()) {
+      pause_owner_ = p;
+      break;
+    }
+  }
+  if (pause_owner_ != nullptr) {
+    loop_.pause_read(*pause_owner_);
+  } else if (!uv_is_active(retry_timer_.handle())) {
+    uv_timer_start(retry_timer_.get(), [](uv_timer_t* h) {
+      if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_retry();
+    }, kRxRetryMs, 0);
+  }
+}
+
+bool DgramSocket::can_resume_reading() {
+  if (throttled_by_ != sw::kNoPort) {
+    const sw::Port* by = loop_.fabric().port(throttled_by_);
+    if (by != nullptr && by->congested(loop_.now())) return false;
+    throttled_by_ = sw::kNoPort;
+  }
+  return rx_.available() > 0;
+}
+
+bool DgramSocket::retry(DgramPort& port) {
+  auto keep = shared_from_this();
+  bool waiting = false;
+  if (port.waiting_ && config_.family == AF_UNIX && config_.mode == DgramConfig::Mode::kLearn) {
+    port.waiting_ = false;
+    writers_.erase(std::remove(writers_.begin(), writers_.end(), &port), writers_.end());
+    flush(port);
+    if (port.closed()) return false;
+    waiting = port.waiting_;
+  }
+  if (read_paused_ && pause_owner_ == &port) {
+    if (can_resume_reading()) {
+      read_paused_ = false;
+      pause_owner_ = nullptr;
+      update_poll();
+      read_some();  // what queued up meanwhile: do not wait for the next poll
+    } else {
+      waiting = true;
+    }
+  }
+  return waiting;
 }
 
 void DgramSocket::update_poll() {
@@ -316,7 +375,8 @@ void DgramSocket::on_poll(int status, int events) {
   if (status < 0) {
     io::log_line("%s: poll error: %s", config_.name.c_str(), uv_strerror(status));
     close_ports(std::string("poll error: ") + uv_strerror(status));
-    pause_reading(true);
+    read_paused_ = true;  // for good: nothing reads this socket again
+    update_poll();
     return;
   }
   if ((events & UV_WRITABLE) != 0) on_send_poll(0, UV_WRITABLE);
@@ -338,46 +398,17 @@ void DgramSocket::on_send_poll(int status, int events) {
 void DgramSocket::pause_reading(bool paused) {
   read_paused_ = paused;
   update_poll();
-  if (paused && !uv_is_active(retry_timer_.handle())) {
-    uv_timer_start(
-        retry_timer_.get(),
-        [](uv_timer_t* h) {
-          if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_retry();
-        },
-        kRxRetryMs, 0);
-  }
+  if (paused && pause_owner_ == nullptr) wait_on_loop();
 }
 
 void DgramSocket::on_retry() {
   auto keep = shared_from_this();
-  if (read_paused_) {
-    bool still = false;
-    if (throttled_by_ != sw::kNoPort) {
-      const sw::Port* by = loop_.fabric().port(throttled_by_);
-      if (by != nullptr && by->congested(loop_.now())) {
-        still = true;
-      } else {
-        throttled_by_ = sw::kNoPort;
-      }
-    }
-    if (!still && rx_.available() == 0) still = true;
-    if (still) {
-      uv_timer_start(retry_timer_.get(), [](uv_timer_t* h) {
-        if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_retry();
-      }, kRxRetryMs, 0);
-    } else {
-      read_paused_ = false;
-      update_poll();
-    }
-  }
-  if (!writers_.empty()) {
-    std::vector<DgramPort*> writers;
-    writers.swap(writers_);
-    for (DgramPort* p : writers) p->waiting_ = false;
-    for (DgramPort* p : writers) {
-      if (!p->closed()) flush(*p);
-    }
+  if (!read_paused_ || pause_owner_ != nullptr) return;
+  if (can_resume_reading()) {
+    read_paused_ = false;
     update_poll();
+  } else {
+    wait_on_loop();
   }
 }
 
@@ -482,7 +513,8 @@ void DgramSocket::read_some() {
       if (errno == ECONNREFUSED) continue;  // a UDP peer's ICMP error, reported to us: ignore
       io::log_line("%s: receive error: %s", config_.name.c_str(), std::strerror(errno));
       close_ports(std::string("receive error: ") + std::strerror(errno));
-      pause_reading(true);
+      read_paused_ = true;  // for good: nothing reads this socket again
+      update_poll();
       return;
     }
     sw::Frame* burst = loop_.burst().data();
@@ -495,8 +527,15 @@ void DgramSocket::read_some() {
       const uint32_t len = rmsgs_[i].msg_len;
       const bool truncated = (h.msg_flags & MSG_TRUNC) != 0;
       const bool bad = truncated || len < sw::kMinFrameSize;
-      // A bad datagram never creates a port.
-      DgramPort* port = port_for(raddr_[i], from_len, !bad);
+      DgramPort* port = port_for(raddr_[i], from_len, false);
+      if (port == nullptr && !bad && config_.mode == DgramConfig::Mode::kLearn) {
+        // A new sender: the frames before it are forwarded first, so they do not reach a port
+        // that did not exist when they were sent. A bad datagram never creates a port.
+        if (!deliver(run_port, burst, run)) stop = true;
+        run = 0;
+        run_port = nullptr;
+        port = port_for(raddr_[i], from_len, true);
+      }
       if (bad) {
         if (port != nullptr) {
           port->counters().drop_bad_length += 1;
@@ -538,10 +577,10 @@ void DgramSocket::want_write(DgramPort& port) {
   const bool out_by_poll = config_.family != AF_UNIX || config_.mode != DgramConfig::Mode::kLearn;
   if (out_by_poll) {
     update_poll();
-  } else if (!uv_is_active(retry_timer_.handle())) {
-    uv_timer_start(retry_timer_.get(), [](uv_timer_t* h) {
-      if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_retry();
-    }, kUnixRetryMs, 0);
+  } else {
+    // A unix socket that sends to many peers cannot poll for "this peer has room" (POLLOUT
+    // reports only our own buffer): retry on every loop turn, and every 20 ms, until it goes.
+    loop_.pause_read(port);
   }
 }
 

@@ -1,0 +1,247 @@
+// tests/integration/dgram_test.cc: qswitch's datagram ports over real sockets.
+//
+// Each test starts qswitch with a stream listener (SwitchFixture) and the --dgram sockets it
+// needs, and talks to it with DgramClients (one frame per datagram, as QEMU's -netdev dgram) and
+// FrameClients (stream framing). What is asserted is what crossed the sockets and the counters
+// qswitch prints on SIGUSR1.
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "tests/integration/switch_fixture.h"
+#include "tests/support/dgram_client.h"
+
+namespace qswitch::integration {
+namespace {
+
+using test_support::DgramClient;
+using test_support::frame_is_intact;
+using test_support::make_frame;
+using test_support::test_mac;
+
+const Mac kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+class DgramTest : public SwitchFixture {
+ protected:
+  std::string dgram_path() { return tmp_.file("sw.dgram"); }
+
+  // A unix datagram client bound to <tmp>/<name>.dgram, sending to the switch's socket.
+  DgramClient unix_client(const std::string& name) {
+    std::string error;
+    auto c = DgramClient::open(tmp_.file(name + ".dgram"), "unix:" + dgram_path(), &error);
+    EXPECT_TRUE(c.has_value()) << error;
+    return c ? std::move(*c) : DgramClient();
+  }
+
+  // The stats line of the live port described as `peer`, or nullptr.
+  static const test_support::PortStats* port_of(const StatsSnapshot& s, const std::string& peer) {
+    for (const auto& [id, p] : s.ports) {
+      if (p.endpoint.find(peer) != std::string::npos) return &p;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(DgramTest, EachUnixSenderBecomesAPortAndFramesCrossBothWays) {
+  ASSERT_TRUE(start_switch({"--dgram", "unix:" + dgram_path()}));
+  EXPECT_NE(sw_.stdout_text().find("dgram unix:" + dgram_path() + "\n"), std::string::npos)
+      << sw_.stdout_text();
+  std::vector<FrameClient> streams;
+  ASSERT_TRUE(connect_clients(1, &streams));
+  DgramClient a = unix_client("a"), b = unix_client("b");
+  const Mac ma = test_mac(1), mb = test_mac(2), ms = test_mac(3);
+
+  // A broadcast from a reaches the stream client and (once b is a port) b.
+  ASSERT_TRUE(b.send_frame(make_frame(kBroadcast, mb, 60, 1))) << b.last_error();
+  RecvResult r = streams[0].recv_frame(3s);
+  ASSERT_TRUE(r.ok()) << to_string(r.status);
+  EXPECT_TRUE(frame_is_intact(r.frame, 60));
+  ASSERT_TRUE(a.send_frame(make_frame(kBroadcast, ma, 100, 2))) << a.last_error();
+  r = streams[0].recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(test_support::frame_seq(r.frame), 2u);
+  r = b.recv_frame(3s);
+  ASSERT_TRUE(r.ok()) << "b did not get a's broadcast: " << to_string(r.status);
+  EXPECT_EQ(r.frame.size(), 100u) << "a datagram carries the frame alone, no length prefix";
+  EXPECT_TRUE(frame_is_intact(r.frame, 100));
+
+  // Unicast from the stream side to a, padded to 60 bytes on the way out, and nothing to b.
+  ASSERT_TRUE(streams[0].send_frame(make_frame(ma, ms, 20, 3)));
+  r = a.recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.frame.size(), 60u);
+  EXPECT_TRUE(frame_is_intact(r.frame, 20));
+  EXPECT_FALSE(b.recv_frame(300ms).ok()) << "unicast for a leaked to b";
+  // A jumbo frame from a to the stream client.
+  ASSERT_TRUE(a.send_frame(make_frame(ms, ma, 65549, 4))) << a.last_error();
+  r = streams[0].recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.frame.size(), 65549u);
+  EXPECT_TRUE(frame_is_intact(r.frame, 65549));
+
+  auto stats = sw_.stats(5s);
+  ASSERT_TRUE(stats.has_value()) << sw_.error();
+  EXPECT_EQ(stats->ports.size(), 3u) << stats->text;
+  const auto* pa = port_of(*stats, a.name());
+  ASSERT_NE(pa, nullptr) << stats->text;
+  EXPECT_EQ(pa->get("rx_frames"), 2u) << stats->text;
+  EXPECT_EQ(pa->get("tx_frames"), 1u) << stats->text;  // the unicast (b's broadcast came first)
+}
+
+TEST_F(DgramTest, BadDatagramsAreDroppedAndCountedAndThePortKeepsWorking) {
+  ASSERT_TRUE(start_switch({"--dgram", "unix:" + dgram_path()}));
+  std::vector<FrameClient> streams;
+  ASSERT_TRUE(connect_clients(1, &streams));
+  DgramClient a = unix_client("a");
+  const Mac ma = test_mac(1);
+  // From a sender with no port yet: a bad datagram creates none.
+  ASSERT_TRUE(a.send_raw({}));
+  std::vector<uint8_t> runt(13, 0xab);
+  ASSERT_TRUE(a.send_raw(runt));
+  ASSERT_TRUE(a.send_frame(make_frame(kBroadcast, ma, 64, 1)));
+  RecvResult r = streams[0].recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(test_support::frame_seq(r.frame), 1u);
+  // From its port now: empty, runt, oversize (one byte past the largest frame).
+  ASSERT_TRUE(a.send_raw({}));
+  ASSERT_TRUE(a.send_raw(runt));
+  std::vector<uint8_t> oversize = make_frame(kBroadcast, ma, 65549 + 1, 2);
+  ASSERT_TRUE(a.send_raw(oversize)) << a.last_error();
+  ASSERT_TRUE(a.send_frame(make_frame(kBroadcast, ma, 64, 3)));
+  r = streams[0].recv_frame(3s);
+  ASSERT_TRUE(r.ok()) << "the port stopped forwarding after bad datagrams";
+  EXPECT_EQ(test_support::frame_seq(r.frame), 3u) << "a bad datagram was forwarded";
+
+  auto stats = sw_.stats(5s);
+  ASSERT_TRUE(stats.has_value()) << sw_.error();
+  const auto* pa = port_of(*stats, a.name());
+  ASSERT_NE(pa, nullptr) << stats->text;
+  EXPECT_EQ(pa->get("drop_bad_length"), 3u) << stats->text;
+  EXPECT_EQ(pa->get("rx_frames"), 2u) << stats->text;
+  EXPECT_EQ(stats->ports.size(), 2u) << stats->text;
+  EXPECT_GE(sw_.count_stderr_lines("short datagram"), 1u) << sw_.stderr_text();
+}
+
+TEST_F(DgramTest, APeerWhoseSocketIsGoneIsClosedAndOthersCarryOn) {
+  ASSERT_TRUE(start_switch({"--dgram", "unix:" + dgram_path()}));
+  std::vector<FrameClient> streams;
+  ASSERT_TRUE(connect_clients(1, &streams));
+  DgramClient a = unix_client("a"), b = unix_client("b");
+  ASSERT_TRUE(a.send_frame(make_frame(kBroadcast, test_mac(1), 64, 1)));
+  ASSERT_TRUE(b.send_frame(make_frame(kBroadcast, test_mac(2), 64, 2)));
+  ASSERT_EQ(streams[0].drain(500ms), 2u);
+  a.close();  // closes the socket and removes its path, as an exiting QEMU leaves it
+  // The next flood finds a's path gone: its port closes, b still gets frames.
+  ASSERT_TRUE(streams[0].send_frame(make_frame(kBroadcast, test_mac(3), 64, 3)));
+  RecvResult r = b.recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(test_support::frame_seq(r.frame), 3u);
+  EXPECT_TRUE(sw_.wait_for_stderr("peer gone", 3s).has_value()) << sw_.stderr_text();
+  ASSERT_TRUE(streams[0].send_frame(make_frame(test_mac(2), test_mac(3), 64, 4)));
+  r = b.recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(test_support::frame_seq(r.frame), 4u);
+  auto stats = sw_.stats(5s);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->ports.size(), 2u) << stats->text;
+}
+
+TEST_F(DgramTest, ConnectedUdpPortForwardsAndDropsWhatUdpCannotCarry) {
+  // Our side binds a free port; the peer (the test) binds another; qswitch sends only there.
+  std::string error;
+  auto peer = DgramClient::open("127.0.0.1:0", "udp:127.0.0.1:9", &error);
+  ASSERT_TRUE(peer.has_value()) << error;
+  const std::string peer_addr = peer->name().substr(4);
+  ASSERT_TRUE(start_switch({"--dgram", "udp:127.0.0.1:0-" + peer_addr}));
+  // The switch printed its real port: point the peer at it.
+  const std::string out = sw_.stdout_text();
+  const size_t at = out.find("dgram udp:127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string ours = out.substr(at + 10, out.find('-', at) - at - 10);
+  peer->close();
+  peer = DgramClient::open(peer_addr, "udp:" + ours, &error);
+  ASSERT_TRUE(peer.has_value()) << error;
+  std::vector<FrameClient> streams;
+  ASSERT_TRUE(connect_clients(1, &streams));
+  const Mac mp = test_mac(1), ms = test_mac(2);
+  ASSERT_TRUE(peer->send_frame(make_frame(kBroadcast, mp, 1514, 1)));
+  RecvResult r = streams[0].recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(frame_is_intact(r.frame, 1514));
+  // 65549 bytes do not fit a UDP datagram over IPv4 (65507): dropped and counted, and the next
+  // frame still goes.
+  ASSERT_TRUE(streams[0].send_frame(make_frame(mp, ms, 65549, 2)));
+  ASSERT_TRUE(streams[0].send_frame(make_frame(mp, ms, 1000, 3)));
+  r = peer->recv_frame(3s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(test_support::frame_seq(r.frame), 3u);
+  // A datagram from any other address is not this port's: ignored (the socket is connected).
+  auto stranger = DgramClient::open("127.0.0.1:0", "udp:" + ours, &error);
+  ASSERT_TRUE(stranger.has_value()) << error;
+  ASSERT_TRUE(stranger->send_frame(make_frame(kBroadcast, test_mac(9), 64, 4)));
+  EXPECT_FALSE(streams[0].recv_frame(300ms).ok()) << "a stranger's datagram was forwarded";
+  auto stats = sw_.stats(5s);
+  ASSERT_TRUE(stats.has_value());
+  const auto* p = port_of(*stats, "udp:127.0.0.1:");
+  ASSERT_NE(p, nullptr) << stats->text;
+  EXPECT_EQ(p->get("drop_too_big"), 1u) << stats->text;
+  EXPECT_EQ(p->get("tx_frames"), 1u) << stats->text;
+}
+
+TEST_F(DgramTest, AFloodFromOneDgramPeerDoesNotStopTheStreamPorts) {
+  std::vector<FrameClient> streams;
+  std::vector<Mac> macs;
+  ASSERT_TRUE(start_with_clients(2, &streams, &macs, {"--dgram", "unix:" + dgram_path()}));
+  DgramClient flood = unix_client("flood");
+  // 20000 broadcasts as fast as the socket takes them (nobody reads them on the dgram side).
+  std::vector<uint8_t> f = make_frame(kBroadcast, test_mac(50), 64, 0);
+  size_t sent = 0;
+  for (int i = 0; i < 20000; ++i) {
+    if (flood.send_raw(f)) ++sent;
+  }
+  EXPECT_GT(sent, 0u);
+  // The stream ports still forward to each other (after the flood's broadcasts drained).
+  streams[0].drain(500ms);
+  streams[1].drain(500ms);
+  EXPECT_TRUE(send_and_expect(streams[0], streams[1], macs[1], macs[0], 128, 7, 5s));
+}
+
+TEST_F(DgramTest, UnboundSendersAreNotAnsweredNorMadePorts) {
+  ASSERT_TRUE(start_switch({"--dgram", "unix:" + dgram_path()}));
+  std::vector<FrameClient> streams;
+  ASSERT_TRUE(connect_clients(1, &streams));
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::snprintf(sun.sun_path, sizeof sun.sun_path, "%s", dgram_path().c_str());
+  std::vector<uint8_t> f = make_frame(kBroadcast, test_mac(1), 64, 1);
+  ASSERT_EQ(::sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&sun), sizeof sun),
+            static_cast<ssize_t>(f.size()));
+  ::close(fd);
+  EXPECT_FALSE(streams[0].recv_frame(300ms).ok());
+  EXPECT_TRUE(sw_.wait_for_stderr("unbound socket", 2s).has_value()) << sw_.stderr_text();
+  auto stats = sw_.stats(5s);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->ports.size(), 1u) << stats->text;
+}
+
+TEST_F(DgramTest, BadDgramValuesAreUsageErrors) {
+  for (const std::string bad :
+       {"unix:", "udp:localhost:5000", "udp:127.0.0.1", "udp:127.0.0.1:1-127.0.0.1:0",
+        "mcast:10.0.0.1:5000", "mcast:230.0.0.1:0", "mcast:230.0.0.1:5000,ttl=3", "tcp:1.2.3.4:5"}) {
+    QswitchProcess p;
+    LaunchOptions o = launch_options({"--no-slirp", "--dgram", bad});
+    ASSERT_FALSE(p.start(o, 5s)) << bad << " was accepted";
+    auto status = p.wait_exit(5s);
+    ASSERT_TRUE(status.has_value()) << bad;
+    EXPECT_EQ(*status, 2) << bad;
+    EXPECT_NE(p.stderr_text().find("--dgram '" + bad + "'"), std::string::npos)
+        << bad << ": " << p.stderr_text();
+  }
+}
+
+}  // namespace
+}  // namespace qswitch::integration
