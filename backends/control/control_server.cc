@@ -15,6 +15,23 @@ constexpr int kAcceptsPerWake = 64;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadPerWake = 256 * 1024;  // per client per wake-up
 constexpr size_t kKeepCapacity = 64 * 1024;  // buffers above this are given back when empty
+// Room for this many fds in one recvmsg's control data; more (or a limit set higher) shows as
+// MSG_CTRUNC, and the kernel closes what did not fit.
+constexpr size_t kMaxFdsPerRead = 16;
+
+// Adopts every SCM_RIGHTS fd in `msg` into `out` (so each one is owned, and closed, at once).
+void take_rights(msghdr& msg, std::vector<io::Fd>& out) {
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const auto* data = CMSG_DATA(cm);
+    for (size_t i = 0; i < count; ++i) {
+      int raw = -1;
+      std::memcpy(&raw, data + i * sizeof(int), sizeof raw);  // CMSG_DATA may be unaligned
+      if (raw >= 0) out.push_back(io::Fd::adopt(raw));
+    }
+  }
+}
 }  // namespace
 
 struct ControlServer::Client {
@@ -30,6 +47,8 @@ struct ControlServer::Client {
   bool read_closed = false;  // the client shut its sending side
   bool overflow = false;     // more than max_unread_size bytes of replies unread
   Handoff handoff;           // set: no more requests; hand the fd over once `out` is sent
+  std::vector<io::Fd> in_fds;  // fds for the line in `in` (they came with its bytes so far)
+  bool in_fds_over = false;    // that line came with too many fds (or truncated control data)
 
   size_t pending() const { return out.size() - out_offset; }
 };
@@ -164,16 +183,28 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
 
 bool ControlServer::read_client(Client& c, std::string& reason) {
   char buf[kReadChunk];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerRead)];
+  std::vector<io::Fd> fds;
   size_t total = 0;
   while (total < kReadPerWake && !c.overflow && !c.handoff) {
-    const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(c.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    fds.clear();
+    if (n >= 0 && msg.msg_controllen > 0) take_rights(msg, fds);
+    const bool truncated = n >= 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
     if (n > 0) {
       total += static_cast<size_t>(n);
       touch(c);
-      take_bytes(c, buf, static_cast<size_t>(n));
+      take_bytes(c, buf, static_cast<size_t>(n), fds, truncated);
       continue;
     }
     if (n == 0) {
+      fds.clear();  // fds with no bytes: no line to give them to
       c.read_closed = true;
       // A last line without '\n' is still a request (printf '...' | socat - UNIX:...).
       if (!c.in.empty() && !c.discarding && !c.handoff) {
@@ -182,6 +213,8 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
         if (!last.empty() && last.back() == '\r') last.pop_back();
         run_line(c, last);
       }
+      c.in_fds.clear();
+      c.in_fds_over = false;
       return true;
     }
     if (errno == EINTR) continue;
@@ -192,21 +225,34 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
   return true;
 }
 
-void ControlServer::take_bytes(Client& c, const char* data, size_t size) {
+std::string ControlServer::too_long_reply() const {
+  return handlers_.too_long ? handlers_.too_long(limits_.max_line_size) : "request too long";
+}
+
+void ControlServer::take_bytes(Client& c, const char* data, size_t size,
+                               std::vector<io::Fd>& fds, bool fds_truncated) {
   while (size > 0 && !c.overflow && !c.handoff) {  // after a handoff: discarded
     const auto* nl = static_cast<const char*>(std::memchr(data, '\n', size));
     const size_t seg = nl != nullptr ? static_cast<size_t>(nl - data) : size;
     const size_t consumed = nl != nullptr ? seg + 1 : size;
+    if (consumed == size && (!fds.empty() || fds_truncated)) {
+      // This segment holds the read's last byte: the fds are this line's (see the header).
+      for (io::Fd& fd : fds) c.in_fds.push_back(std::move(fd));
+      fds.clear();
+      if (fds_truncated || c.in_fds.size() > limits_.max_fds_per_line) c.in_fds_over = true;
+    }
     if (c.discarding) {
       if (nl != nullptr) c.discarding = false;
+      c.in_fds.clear();  // a discarded line's fds close here
+      c.in_fds_over = false;
     } else if (c.in.size() + seg > limits_.max_line_size + 1) {
       // +1: room for a '\r' before the '\n'. Reply now; drop the rest of the line unseen.
       c.in.clear();
       if (c.in.capacity() > kKeepCapacity) std::string().swap(c.in);
+      c.in_fds.clear();
+      c.in_fds_over = false;
       if (nl == nullptr) c.discarding = true;
-      std::string reply = handlers_.too_long ? handlers_.too_long(limits_.max_line_size)
-                                             : "request too long";
-      c.out += reply;
+      c.out += too_long_reply();
       c.out += '\n';
     } else {
       c.in.append(data, seg);
@@ -214,9 +260,9 @@ void ControlServer::take_bytes(Client& c, const char* data, size_t size) {
         std::string_view line = c.in;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.size() > limits_.max_line_size) {
-          std::string reply = handlers_.too_long ? handlers_.too_long(limits_.max_line_size)
-                                                 : "request too long";
-          c.out += reply;
+          c.in_fds.clear();
+          c.in_fds_over = false;
+          c.out += too_long_reply();
           c.out += '\n';
         } else {
           run_line(c, line);
@@ -228,15 +274,32 @@ void ControlServer::take_bytes(Client& c, const char* data, size_t size) {
     data += consumed;
     size -= consumed;
   }
+  fds.clear();  // bytes left unread after an overflow or a handoff: their fds close
+  if (c.handoff || c.overflow) {
+    c.in_fds.clear();
+    c.in_fds_over = false;
+  }
 }
 
 void ControlServer::run_line(Client& c, std::string_view line) {
+  // The line's fds leave the client now; whatever the handler does not take closes below.
+  std::vector<io::Fd> fds = std::move(c.in_fds);
+  c.in_fds.clear();
+  const bool fds_over = c.in_fds_over;
+  c.in_fds_over = false;
   std::string reply;
-  if (handlers_.line_handoff) {
-    reply = handlers_.line_handoff(line, c.handoff);
+  if (fds_over) {
+    fds.clear();
+    reply = handlers_.too_many_fds ? handlers_.too_many_fds(limits_.max_fds_per_line)
+                                   : "too many file descriptors";
+  } else if (handlers_.line_fds) {
+    reply = handlers_.line_fds(line, fds, c.handoff);
+  } else if (handlers_.line_handoff) {
+    reply = handlers_.line_handoff(line, c.handoff);  // takes no fds: they are closed below
   } else if (handlers_.line) {
     reply = handlers_.line(line);
   }
+  fds.clear();
   c.out += reply;
   c.out += '\n';
   if (c.pending() > limits_.max_unread_size) c.overflow = true;

@@ -25,6 +25,17 @@
 //   and once the reply is fully sent stops watching the connection and calls the Handoff with
 //   its fd: from then on the connection belongs to the callee (a byte stream, no more lines).
 //   A client that goes away before its reply is sent is closed and the Handoff is never run.
+// - File descriptors (for `port.attach`): bytes are read with recvmsg, and SCM_RIGHTS fds are
+//   accepted (MSG_CMSG_CLOEXEC, so none leaks into a child). fds arrive with the recvmsg that
+//   reads the first bytes of the sendmsg that carried them (unix(7)), and the kernel ends that
+//   read at the end of that sendmsg's bytes, or at the end of our buffer if it came first. So the
+//   fds belong to the line holding the LAST byte of that read: a client sends the fds with the
+//   request line (the whole line, or at least its end, in the sendmsg carrying them). Up to
+//   max_fds_per_line fds reach the handler with their line; the handler takes the ones it uses
+//   and the server closes the rest when it returns. A line with more fds (or a read whose control
+//   data was truncated, MSG_CTRUNC: the kernel already dropped some) is not run: its fds are
+//   closed and it gets the too_many_fds reply. fds of a line that is too long or discarded, or of
+//   a client that goes away, are closed.
 // - The socket file is removed when the server is destroyed.
 #pragma once
 
@@ -50,6 +61,7 @@ struct ControlLimits {
   size_t max_unread_size = 1 << 20;   // queued reply bytes before a client is closed
   size_t max_clients = 128;
   uint64_t idle_ms = 5 * 60 * 1000;
+  size_t max_fds_per_line = 4;        // SCM_RIGHTS fds passed with one request line
 };
 
 // Takes over a client connection after its reply was sent (see "Handoff" above).
@@ -60,10 +72,16 @@ struct ControlHandlers {
   std::function<std::string(std::string_view line)> line;
   // Used instead of `line` when set: as `line`, and the handler may set `handoff`.
   std::function<std::string(std::string_view line, Handoff& handoff)> line_handoff;
+  // Used instead of both when set: as `line_handoff`, and `fds` holds the fds that arrived with
+  // the line (usually none). The handler moves out the ones it keeps; the rest are closed.
+  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds, Handoff& handoff)>
+      line_fds;
   // The reply to a line over the limit.
   std::function<std::string(size_t limit)> too_long;
   // The reply sent to a client refused because max_clients are connected.
   std::function<std::string(size_t max_clients)> busy;
+  // The reply to a line that came with more than max_fds_per_line fds (or truncated ones).
+  std::function<std::string(size_t limit)> too_many_fds;
 };
 
 class ControlServer {
@@ -87,8 +105,11 @@ class ControlServer {
   void on_idle(Client& c);
   // Reads what is there; false when the client must be closed (reason set).
   bool read_client(Client& c, std::string& reason);
-  void take_bytes(Client& c, const char* data, size_t size);
+  // `fds` came with this read: they belong to the line holding its last byte.
+  void take_bytes(Client& c, const char* data, size_t size, std::vector<io::Fd>& fds,
+                  bool fds_truncated);
   void run_line(Client& c, std::string_view line);
+  std::string too_long_reply() const;
   // Sends queued output; false when the peer is gone.
   bool flush_client(Client& c, std::string& reason);
   void update_poll(Client& c);

@@ -810,7 +810,10 @@ LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, s
   socklen_t sslen = sizeof ss;
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &sslen);
   const int flags = ::fcntl(fd.get(), F_GETFL);
-  ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    error = std::string("cannot make the socket non-blocking: ") + std::strerror(errno);
+    return nullptr;
+  }
   ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
   grow_buffers(fd.get());
   DgramConfig config;

@@ -84,8 +84,11 @@ std::vector<std::string> accelerator_args() {
 std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::string& log_dir,
                                     std::string* error) {
   std::string image = guest_image_dir();
-  std::vector<std::string> argv = {kQemu, "-nodefaults", "-no-user-config", "-display", "none",
-                                   "-m", "256", "-smp", "1", "-no-reboot"};
+  std::vector<std::string> argv = options.launcher;
+  for (const char* a : {kQemu, "-nodefaults", "-no-user-config", "-display", "none", "-m", "256",
+                        "-smp", "1", "-no-reboot"}) {
+    argv.emplace_back(a);
+  }
   for (const std::string& a : accelerator_args()) argv.push_back(a);
   // quiet loglevel=1: no kernel text on the console. panic=-1 with -no-reboot: a dead guest ends
   // QEMU. no_timer_check: under TCG on a loaded host the IO-APIC timer check fails and panics.
@@ -97,9 +100,14 @@ std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::stri
         std::string("-append"), append,
         // signal=off: a ^C byte on the console goes to the guest, it does not stop QEMU.
         std::string("-chardev"), std::string("stdio,id=s0,signal=off"), std::string("-serial"),
-        std::string("chardev:s0"), std::string("-netdev"), options.netdev, std::string("-device"),
-        "virtio-net-pci,netdev=n0,mac=" + options.mac}) {
+        std::string("chardev:s0")}) {
     argv.push_back(a);
+  }
+  if (!options.netdev.empty()) {
+    for (const std::string& a : {std::string("-netdev"), options.netdev, std::string("-device"),
+                                 "virtio-net-pci,netdev=n0,mac=" + options.mac}) {
+      argv.push_back(a);
+    }
   }
   std::unique_ptr<Guest> guest(new Guest());
   guest->options_ = options;

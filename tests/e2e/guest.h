@@ -15,7 +15,8 @@
 // test can start a command in several guests and then collect the results: guests work in parallel.
 // Accelerator: KVM only where it works: /dev/kvm usable and no /sys/module/kvm_pvm (under the PVM
 // hypervisor QEMU aborts with -cpu host); otherwise TCG with -cpu qemu64.
-// The destructor ends this guest's QEMU by its pid (Subprocess).
+// The destructor ends this guest's QEMU by its pid (Subprocess). With a launcher (`qswitch exec`)
+// that pid is the launcher's, which passes SIGTERM on to QEMU.
 #pragma once
 
 #include <chrono>
@@ -33,6 +34,10 @@ struct GuestOptions {
   std::string mac;      // "52:54:00:12:00:01"
   std::string netdev;   // everything after -netdev: "stream,id=n0,server=off,addr.type=unix,..."
   int mtu = 1500;       // qs.mtu=
+  // Words run before qemu-system-x86_64 ARGS, e.g. {"qswitch", "exec", "--mac", MAC, "--"}: the
+  // launcher then runs QEMU and adds the NIC itself, so leave `netdev` empty (no -netdev and no
+  // -device are added then). The guest's pid is the launcher's.
+  std::vector<std::string> launcher;
 };
 
 struct CommandResult {

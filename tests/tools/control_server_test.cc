@@ -10,10 +10,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -49,6 +53,26 @@ class LineClient {
     fd_ = -1;
   }
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+  // One sendmsg of `data` with `fds` attached (SCM_RIGHTS); false unless all of it went.
+  bool send_with_fds(std::string_view data, const std::vector<int>& fds) {
+    iovec iov{const_cast<char*>(data.data()), data.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    if (!fds.empty()) {
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
+    }
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    return n == static_cast<ssize_t>(data.size());
+  }
 
   bool send_all(std::string_view data) {
     size_t sent = 0;
@@ -110,6 +134,27 @@ class ControlServerTest : public ::testing::Test {
     };
     h.too_long = [](size_t limit) { return "TOO_LONG " + std::to_string(limit); };
     h.busy = [](size_t max) { return "BUSY " + std::to_string(max); };
+    h.too_many_fds = [](size_t max) { return "TOO_MANY_FDS " + std::to_string(max); };
+    if (use_fd_handler_) {
+      // "keep": keeps the first fd; replies with the count and the inode of each fd, so the test
+      // sees which fds reached which line.
+      h.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds, Handoff&) {
+        ++lines_;
+        std::string reply = std::string(line) + " fds=" + std::to_string(fds.size());
+        for (const io::Fd& fd : fds) {
+          struct stat st{};
+          ::fstat(fd.get(), &st);
+          reply += " ino=" + std::to_string(st.st_ino);
+          const int flags = ::fcntl(fd.get(), F_GETFD);
+          if ((flags & FD_CLOEXEC) == 0) reply += " NOT-CLOEXEC";
+        }
+        if (line == "keep" && !fds.empty()) {
+          std::lock_guard<std::mutex> lock(kept_mu_);
+          kept_.push_back(std::move(fds[0]));
+        }
+        return reply;
+      };
+    }
     server_ = std::make_unique<ControlServer>(&loop_, path_, std::move(h), limits);
     ASSERT_TRUE(server_->ok()) << server_->error();
     thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
@@ -143,6 +188,9 @@ class ControlServerTest : public ::testing::Test {
   std::thread thread_;
   std::atomic<int> lines_{0};
   std::atomic<size_t> max_line_seen_{0};
+  bool use_fd_handler_ = false;
+  std::mutex kept_mu_;
+  std::vector<io::Fd> kept_;  // fds a "keep" line kept
 };
 
 TEST_F(ControlServerTest, SocketIsPrivateAndRemovedWithTheServer) {
@@ -354,6 +402,187 @@ TEST_F(ControlServerTest, IdleClientIsClosedAfterTheIdleTime) {
   const auto waited = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(waited, 250ms);
   EXPECT_LT(waited, 5s);
+}
+
+// fds passed with lines (SCM_RIGHTS). Pipes make what happened to a passed fd visible: once the
+// server has closed its copy of a write end (and the test closed its own), the read end sees EOF.
+struct Pipe {
+  int r = -1;
+  int w = -1;
+  Pipe() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
+      r = p[0];
+      w = p[1];
+    }
+  }
+  ~Pipe() {
+    if (r >= 0) ::close(r);
+    if (w >= 0) ::close(w);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  void close_write() {
+    if (w >= 0) ::close(w);
+    w = -1;
+  }
+  ino_t ino() const {
+    struct stat st{};
+    ::fstat(r, &st);
+    return st.st_ino;
+  }
+  // True when every write end is closed (EOF within `timeout`), false while one is still open.
+  bool write_end_closed(std::chrono::milliseconds timeout = 2000ms) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      char c;
+      const ssize_t n = ::read(r, &c, 1);
+      if (n == 0) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+};
+
+size_t open_fd_count() {
+  size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n - 1;  // the directory's own fd
+}
+
+TEST_F(ControlServerTest, FdsPassedWithALineReachThatLinesHandler) {
+  use_fd_handler_ = true;
+  start();
+  LineClient c(path_);
+  ASSERT_TRUE(c.connected());
+  Pipe a;
+  Pipe b;
+  ASSERT_TRUE(c.send_all("plain\n"));
+  ASSERT_TRUE(c.send_with_fds("keep\n", {a.w, b.w}));
+  ASSERT_TRUE(c.send_all("after\n"));
+  EXPECT_EQ(c.read_line(), "plain fds=0");
+  EXPECT_EQ(c.read_line(), "keep fds=2 ino=" + std::to_string(a.ino()) +
+                               " ino=" + std::to_string(b.ino()));
+  EXPECT_EQ(c.read_line(), "after fds=0");
+  a.close_write();
+  b.close_write();
+  // The handler kept the first; the server closed the one it did not take.
+  EXPECT_TRUE(b.write_end_closed()) << "an fd the handler did not take was left open";
+  EXPECT_FALSE(a.write_end_closed(200ms)) << "the fd the handler kept was closed";
+  stop_loop();
+  kept_.clear();
+  EXPECT_TRUE(a.write_end_closed());
+}
+
+TEST_F(ControlServerTest, FdsSentBeforeTheEndOfALineBelongToThatLine) {
+  use_fd_handler_ = true;
+  start();
+  LineClient c(path_);
+  Pipe a;
+  // The fd rides with the start of the line; the rest follows in other writes.
+  ASSERT_TRUE(c.send_all("first\n"));
+  ASSERT_TRUE(c.send_with_fds("sec", {a.w}));
+  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(c.send_all("ond\nthird\n"));
+  EXPECT_EQ(c.read_line(), "first fds=0");
+  EXPECT_EQ(c.read_line(), "second fds=1 ino=" + std::to_string(a.ino()));
+  EXPECT_EQ(c.read_line(), "third fds=0");
+}
+
+TEST_F(ControlServerTest, ReceivedFdsAreCloseOnExec) {
+  use_fd_handler_ = true;
+  start();
+  LineClient c(path_);
+  Pipe a;
+  ASSERT_TRUE(c.send_with_fds("look\n", {a.w}));
+  const std::optional<std::string> reply = c.read_line();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->find("NOT-CLOEXEC"), std::string::npos) << *reply;
+  EXPECT_NE(reply->find("fds=1"), std::string::npos) << *reply;
+}
+
+TEST_F(ControlServerTest, LineWithTooManyFdsIsRefusedAndAllItsFdsClosed) {
+  use_fd_handler_ = true;
+  start();  // max_fds_per_line 4
+  LineClient c(path_);
+  std::vector<std::unique_ptr<Pipe>> pipes;
+  std::vector<int> ends;
+  for (int i = 0; i < 5; ++i) {
+    pipes.push_back(std::make_unique<Pipe>());
+    ends.push_back(pipes.back()->w);
+  }
+  ASSERT_TRUE(c.send_with_fds("keep\n", ends));
+  EXPECT_EQ(c.read_line(), "TOO_MANY_FDS 4");
+  for (auto& p : pipes) p->close_write();
+  for (size_t i = 0; i < pipes.size(); ++i) {
+    EXPECT_TRUE(pipes[i]->write_end_closed()) << "fd " << i << " of a refused line left open";
+  }
+  EXPECT_EQ(lines_.load(), 0) << "the handler ran for a refused line";
+  // The connection still answers, and fds within the limit work.
+  Pipe ok;
+  ASSERT_TRUE(c.send_with_fds("next\n", {ok.w}));
+  EXPECT_EQ(c.read_line(), "next fds=1 ino=" + std::to_string(ok.ino()));
+}
+
+TEST_F(ControlServerTest, FdsSentToAHandlerThatTakesNoneAreClosed) {
+  start();  // the plain `line` handler
+  LineClient c(path_);
+  Pipe a;
+  Pipe b;
+  ASSERT_TRUE(c.send_with_fds("hello\n", {a.w, b.w}));
+  EXPECT_EQ(c.read_line(), "reply:hello");
+  a.close_write();
+  b.close_write();
+  EXPECT_TRUE(a.write_end_closed()) << "a handler that takes no fds leaves them to be closed";
+  EXPECT_TRUE(b.write_end_closed());
+}
+
+TEST_F(ControlServerTest, PassingFdsLeaksNoneWhateverHappensToTheLine) {
+  use_fd_handler_ = true;
+  ControlLimits limits;
+  limits.max_line_size = 1000;
+  start(limits);
+  const size_t before = open_fd_count();
+  ASSERT_GT(before, 0u);
+  {
+    LineClient c(path_);
+    for (int i = 0; i < 50; ++i) {  // a handler that keeps none
+      Pipe p;
+      ASSERT_TRUE(c.send_with_fds("line" + std::to_string(i) + "\n", {p.r, p.w}));
+      ASSERT_EQ(c.read_line(), "line" + std::to_string(i) + " fds=2 ino=" + std::to_string(p.ino()) +
+                                   " ino=" + std::to_string(p.ino()));
+    }
+    Pipe p;
+    // fds on a line that is too long.
+    ASSERT_TRUE(c.send_with_fds(std::string(2000, 'x') + "\n", {p.w}));
+    EXPECT_EQ(c.read_line(), "TOO_LONG 1000");
+    // More fds than the control buffer holds: MSG_CTRUNC; the kernel closes what did not fit.
+    std::vector<int> many(40, p.w);
+    ASSERT_TRUE(c.send_with_fds("many\n", many));
+    EXPECT_EQ(c.read_line(), "TOO_MANY_FDS 4");
+    // fds with an unfinished line, then the client goes away.
+    ASSERT_TRUE(c.send_with_fds("unfinish", {p.r, p.w}));
+    std::this_thread::sleep_for(50ms);
+  }
+  {
+    LineClient gone(path_);
+    Pipe p;
+    ASSERT_TRUE(gone.send_with_fds("x", {p.w}));
+    gone.close();
+  }
+  // The server closes those clients on EOF (and runs the unfinished line, whose fds close).
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  size_t after = open_fd_count();
+  while (after != before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    after = open_fd_count();
+  }
+  EXPECT_EQ(after, before) << "fds leaked";
 }
 
 }  // namespace

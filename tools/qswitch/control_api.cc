@@ -3,6 +3,8 @@
 
 #include <exception>
 
+#include "backends/control/control_server.h"
+
 namespace qswitch::tools {
 
 namespace {
@@ -50,7 +52,11 @@ ControlApi::ControlApi(std::string version) : version_(std::move(version)) {
 }
 
 void ControlApi::add(std::string name, std::string summary, Handler handler) {
-  commands_[std::move(name)] = Command{std::move(summary), std::move(handler)};
+  commands_[std::move(name)] = Command{std::move(summary), std::move(handler), nullptr};
+}
+
+void ControlApi::add_with_fds(std::string name, std::string summary, FdHandler handler) {
+  commands_[std::move(name)] = Command{std::move(summary), nullptr, std::move(handler)};
 }
 
 std::string ControlApi::too_long_reply(size_t limit) const {
@@ -66,9 +72,16 @@ std::string ControlApi::busy_reply(size_t max_clients) const {
                     nullptr);
 }
 
-std::string ControlApi::handle_line(std::string_view line) { return handle_line(line, nullptr); }
+std::string ControlApi::handle_line(std::string_view line) {
+  return handle_line(line, nullptr, nullptr);
+}
 
 std::string ControlApi::handle_line(std::string_view line, Takeover* takeover) {
+  return handle_line(line, takeover, nullptr);
+}
+
+std::string ControlApi::handle_line(std::string_view line, Takeover* takeover,
+                                    std::vector<io::Fd>* fds) {
   const char* accepted = "expected one JSON object per line: {\"cmd\": NAME, \"args\": {...}, "
                          "\"id\": ANY}";
   json request = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
@@ -132,7 +145,12 @@ std::string ControlApi::handle_line(std::string_view line, Takeover* takeover) {
   // rather than the end of the switch. Handlers themselves use the non-throwing API.
   Reply reply;
   try {
-    reply = command->second.handler(*args);
+    if (command->second.fd_handler) {
+      std::vector<io::Fd> none;
+      reply = command->second.fd_handler(*args, fds != nullptr ? *fds : none);
+    } else {
+      reply = command->second.handler(*args);
+    }
   } catch (const std::exception& e) {
     reply = Reply::failure("internal error in '" + cmd + "': " + e.what());
   }

@@ -17,6 +17,10 @@
 // - A handler may return a Reply with a `takeover`: after the reply line is sent, the transport
 //   hands the connection's fd to it (the "capture" command streams pcap on it). A transport that
 //   cannot hand connections over uses handle_line(line), which turns such a reply into an error.
+// - File descriptors passed with a request (SCM_RIGHTS, see control_server.h) reach only commands
+//   added with add_with_fds(); the handler moves out the ones it keeps, and the transport closes
+//   the rest (so a command that takes none simply ignores them): the transport passes them to
+//   handle_line(line, takeover, fds).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -26,6 +30,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backends/io/fd.h"
 
@@ -57,11 +62,14 @@ class ControlApi {
  public:
   // `args` is always an object (an empty one when the request has none).
   using Handler = std::function<Reply(const nlohmann::json& args)>;
+  // As Handler, plus the fds that came with the request (often none): moves out what it keeps.
+  using FdHandler = std::function<Reply(const nlohmann::json& args, std::vector<io::Fd>& fds)>;
 
   explicit ControlApi(std::string version = "0.1.0");
 
   // A second add with the same name replaces the first.
   void add(std::string name, std::string summary, Handler handler);
+  void add_with_fds(std::string name, std::string summary, FdHandler handler);
   bool has(const std::string& name) const { return commands_.count(name) != 0; }
 
   // One request line (without '\n') -> one reply line (without '\n').
@@ -69,6 +77,8 @@ class ControlApi {
   // As above; a successful reply's takeover, if any, is moved to *takeover (which the caller
   // runs with the connection's fd once the reply is sent). nullptr: such replies are errors.
   std::string handle_line(std::string_view line, Takeover* takeover);
+  // As above, with the fds that came with the line (nullptr: none).
+  std::string handle_line(std::string_view line, Takeover* takeover, std::vector<io::Fd>* fds);
   // Replies for the transport's own conditions (backends::ControlHandlers).
   std::string too_long_reply(size_t limit) const;
   std::string busy_reply(size_t max_clients) const;
@@ -77,6 +87,7 @@ class ControlApi {
   struct Command {
     std::string summary;
     Handler handler;
+    FdHandler fd_handler;  // set instead of handler by add_with_fds
   };
   std::string version_;
   std::map<std::string, Command> commands_;  // sorted: "help" lists them in order
