@@ -7,7 +7,8 @@
 // ports), the legacy -netdev socket,udp=,localaddr=, and a learning UDP socket. Every guest pings
 // every other one (guest_lab.h), and the switch's counters, read back after SIGUSR1, show every
 // port carried frames both ways with no bad datagram. The multicast backend runs inside a
-// network namespace (tests/e2e/dgram_mcast_e2e_test.cc).
+// network namespace the test creates (multicast on its own lo), with qswitch and the multicast
+// guests started inside it; a stream guest outside joins through the unix socket.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <regex>
 
 #include "tests/e2e/guest_lab.h"
+#include "tests/support/netns.h"
 
 namespace qswitch::e2e {
 namespace {
@@ -103,6 +105,48 @@ TEST_F(DgramE2eTest, UdpDgramAndLegacySocketUdpGuestsPingAStreamGuest) {
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
   ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(4));
+}
+
+TEST_F(DgramE2eTest, MulticastGuestsInANamespacePingAStreamGuest) {
+  test_support::Netns ns("mcast");
+  ASSERT_TRUE(ns.ok()) << ns.error();
+  std::string error;
+  // A segment of our own: multicast on the namespace's loopback only.
+  ASSERT_TRUE(ns.sh_ok("ip link set lo up && ip link set lo multicast on && "
+                       "ip route add 224.0.0.0/4 dev lo",
+                       &error))
+      << error;
+  const std::string sock = dir_.file("sw.sock");
+  const std::string group = "230.0.0.1:" + std::to_string(20000 + ::getpid() % 20000);
+  ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0) << qswitch_binary() << " is missing";
+  LaunchOptions options =
+      ns.launch_in(qswitch_binary(),
+                   {"--no-slirp", "--listen", "unix:" + sock, "--dgram", "mcast:" + group},
+                   dir_.file("qswitch.log"));
+  ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
+  EXPECT_NE(qswitch_.stdout_text().find("dgram mcast:" + group + "\n"), std::string::npos)
+      << qswitch_.stdout_text();
+
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, false))));
+  for (int i = 2; i <= 3; ++i) {
+    GuestOptions g = guest_options(i, "socket,id=n0,mcast=" + group);
+    g.launcher = ns.exec_prefix();
+    ASSERT_NO_FATAL_FAILURE(start_guest(g));
+  }
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
+  std::optional<test_support::StatsSnapshot> stats = qswitch_.stats(5s);
+  ASSERT_TRUE(stats.has_value()) << qswitch_.error();
+  EXPECT_EQ(stats->ports.size(), 2u) << "the group is one port\n" << stats->text;
+  // Our own frames come back from the group; were they taken in, the stream guest's MAC would
+  // move to the multicast port.
+  EXPECT_EQ(stats->switch_counters["mac_moves"], 0u) << stats->text;
+  EXPECT_EQ(stats->switch_counters["dup_mac_events"], 0u) << stats->text;
+  guests_.clear();
+  ASSERT_TRUE(qswitch_.signal(SIGTERM));
+  std::optional<int> status = qswitch_.wait_exit(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0) << qswitch_.stderr_text();
 }
 
 }  // namespace

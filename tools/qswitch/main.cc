@@ -19,12 +19,16 @@
 #include "backends/stream/stream_listener.h"
 #include "backends/switch_loop.h"
 #include "slirp/slirp_port.h"
+#include "tools/qswitch/attach_commands.h"
 #include "tools/qswitch/capture_commands.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/ctl.h"
 #include "tools/qswitch/options.h"
 #include "tools/qswitch/endpoints.h"
+#include "tools/qswitch/exec.h"
 #include "tools/qswitch/metrics_text.h"
+#include "backends/tap/tap_port.h"
+#include "backends/vxlan/vxlan_port.h"
 #include "tools/qswitch/slirp_commands.h"
 #include "tools/qswitch/switch_commands.h"
 
@@ -96,6 +100,7 @@ std::string dgram_netdev_for(const qswitch::backends::DgramConfig& c, const std:
 int main(int argc, char** argv) {
   using namespace qswitch;
   if (argc >= 2 && std::string(argv[1]) == "ctl") return tools::run_ctl(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "exec") return tools::run_exec(argc - 1, argv + 1);
   tools::ParseResult parsed = tools::parse_options(argc, argv);
   if (!parsed.options) {
     std::fprintf(stderr, "qswitch: %s\n", parsed.error.c_str());
@@ -142,6 +147,33 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::vector<std::string> port_lines;  // "tap qs0", "vxlan vni=..": printed before "ready"
+  for (const backends::TapSpec& t : opt.taps) {
+    std::string error;
+    std::unique_ptr<backends::LoopPort> port = backends::open_tap_port(*loop, t, error);
+    if (!port) {
+      std::fprintf(stderr, "qswitch: --tap: %s\n", error.c_str());
+      return 1;
+    }
+    port_lines.push_back("tap " + port->describe().substr(port->describe().find(':') + 1));
+    loop->adopt(std::move(port));
+  }
+  for (const backends::VxlanConfig& v : opt.vxlans) {
+    std::string error;
+    std::unique_ptr<backends::LoopPort> port = backends::open_vxlan_port(*loop, v, error);
+    if (!port) {
+      std::fprintf(stderr, "qswitch: --vxlan: %s\n", error.c_str());
+      return 1;
+    }
+    const sockaddr_storage bound = backends::vxlan_bound_local(*port);
+    std::string line = "vxlan vni=" + std::to_string(v.vni) +
+                       " local=" + backends::sockaddr_text(bound, sizeof bound);
+    for (const backends::VxlanRemote& r : v.remotes) {
+      line += " remote=" + backends::sockaddr_text(r.addr, r.len);
+    }
+    port_lines.push_back(line);
+    loop->adopt(std::move(port));
+  }
   slirp::SlirpPort* slirp_port = nullptr;
   if (opt.slirp) {
     std::string error;
@@ -157,6 +189,7 @@ int main(int argc, char** argv) {
   tools::ControlApi api;
   tools::register_switch_commands(api, *loop, *endpoints);
   tools::register_capture_commands(api, *capture);
+  tools::register_attach_commands(api, *loop);
   if (slirp_port != nullptr) {
     tools::register_slirp_commands(api, *slirp_port, loop->uv());
   } else {
@@ -171,8 +204,9 @@ int main(int argc, char** argv) {
     const std::string path =
         opt.control ? opt.control->path : tools::control_path_for_pid(static_cast<int>(::getpid()));
     backends::ControlHandlers handlers;
-    handlers.line_handoff = [&api](std::string_view line, backends::Handoff& handoff) {
-      return api.handle_line(line, &handoff);
+    handlers.line_fds = [&api](std::string_view line, std::vector<io::Fd>& fds,
+                               backends::Handoff& handoff) {
+      return api.handle_line(line, &handoff, &fds);
     };
     handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
     handlers.busy = [&api](size_t max) { return api.busy_reply(max); };
@@ -212,6 +246,7 @@ int main(int argc, char** argv) {
   for (const auto& d : endpoints->dgrams()) {
     std::printf("dgram %s\n", d.endpoint->bound().c_str());
   }
+  for (const std::string& line : port_lines) std::printf("%s\n", line.c_str());
   if (control) std::printf("control unix:%s\n", control->path().c_str());
   if (metrics) std::printf("metrics %s\n", metrics->bound().to_string().c_str());
   if (slirp_port != nullptr) std::printf("%s\n", slirp_port->describe().c_str());

@@ -2,6 +2,7 @@
 #include "tools/qswitch/options.h"
 
 #include "tools/qswitch/dgram_options.h"
+#include "tools/qswitch/net_specs.h"
 #include "tools/qswitch/slirp_options_parse.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,12 @@ const char* usage_text() {
          "                                     with inet addresses, -netdev socket,udp=,localaddr=)\n"
          "  --dgram mcast:GROUP:PORT[,localaddr=ADDR]  one port on a multicast group (QEMU\n"
          "                                     -netdev socket,mcast=GROUP:PORT)\n"
+         "  --tap NAME|fd=N                    a tap device (one that exists, e.g. made by root with\n"
+         "                                     ip tuntap add NAME mode tap user USER, or created\n"
+         "                                     where allowed), or an inherited tap fd\n"
+         "  --vxlan vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...]\n"
+         "                                     one VXLAN port (RFC 7348, default port 4789) to\n"
+         "                                     every remote: Linux vxlan devices, OVS, qswitch\n"
          "  --mac-age SECONDS                  forget a MAC not seen for this long (default 300)\n"
          "  --mac-max N                        MAC table size (default 4096)\n"
          "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
@@ -191,6 +198,20 @@ ParseResult parse_options(int argc, const char* const* argv) {
       auto spec = parse_dgram_spec(value, error);
       if (!spec) return fail("--dgram " + error);
       o.dgram.push_back(*spec);
+    } else if (arg == "--tap") {
+      if (!need_value()) return fail("--tap needs a value: an interface name or fd=N");
+      std::string error;
+      auto spec = parse_tap_spec(value, error);
+      if (!spec) return fail("--tap " + error);
+      o.taps.push_back(*spec);
+    } else if (arg == "--vxlan") {
+      if (!need_value()) {
+        return fail("--vxlan needs a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]");
+      }
+      std::string error;
+      auto spec = parse_vxlan_spec(value, error);
+      if (!spec) return fail("--vxlan " + error);
+      o.vxlans.push_back(*spec);
     } else if (arg == "--mac-age") {
       uint64_t v;
       if (!need_value()) return fail("--mac-age needs a value in seconds");
@@ -266,7 +287,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
   }
   if (no_slirp && o.slirp) return fail("--slirp and --no-slirp contradict each other");
   // Zero configuration: no port of any kind asked for.
-  const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty();
+  const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
+                           o.taps.empty() && o.vxlans.empty();
   if (zero_config) {
     io::Endpoint ep;
     ep.kind = io::Endpoint::Kind::kUnix;

@@ -10,6 +10,8 @@
 
 #include "backends/dgram/dgram_port.h"
 #include "backends/io/endpoint.h"
+#include "backends/tap/tap_port.h"
+#include "backends/vxlan/vxlan_port.h"
 #include "slirp/slirp_options.h"
 
 namespace qswitch::tools {
@@ -19,6 +21,8 @@ struct Options {
   std::vector<io::Endpoint> connect;
   // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
   std::vector<backends::DgramConfig> dgram;
+  std::vector<backends::TapSpec> taps;        // --tap NAME | fd=N
+  std::vector<backends::VxlanConfig> vxlans;  // --vxlan vni=N,local=..,remote=..
   uint32_t mac_age_s = 300;
   uint32_t mac_max = 4096;
   uint64_t queue_size = 1 << 20;

@@ -1,0 +1,315 @@
+// backends/tap/tap_port.cc: see the header.
+#include "backends/tap/tap_port.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backends/dgram/datagram_rx.h"
+#include "backends/dgram/datagram_tx.h"
+#include "backends/io/fd.h"
+#include "backends/io/log.h"
+#include "backends/io/uv_handle.h"
+
+namespace qswitch::backends {
+
+namespace {
+
+constexpr sw::Millis kStuckMs = 100;
+constexpr int kMaxWritesPerFlush = 1024;  // bounds one flush; the rest waits for the next turn
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Errors that mean the device is gone or the fd is no longer a working tap.
+bool device_gone(int err) {
+  return err == EBADFD || err == ENODEV || err == ENXIO || err == EBADF || err == EPIPE;
+}
+
+class TapPort final : public LoopPort {
+ public:
+  TapPort(SwitchLoop& loop, io::Fd fd, std::string name)
+      : LoopPort(loop), fd_(std::move(fd)), name_(std::move(name)),
+        tx_(loop.config().queue_size) {
+    uv_poll_init(loop.uv(), poll_.get(), fd_.get());
+    poll_.get()->data = this;
+    update_poll();
+  }
+
+  void enqueue(const sw::Frame& frame) override {
+    if (closed()) return;
+    if (tx_.empty()) last_progress_ = loop_.now();
+    if (!tx_.push(frame)) {
+      counters_.drop_queue_full += 1;
+      if (queue_full_log_.allow(loop_.now())) {
+        io::log_line("port %u output queue full (%zu bytes queued, tap %s not reading fast "
+                     "enough): dropping frames for this port only",
+                     id(), tx_.queued_bytes(), name_.c_str());
+      }
+    }
+  }
+
+  void flush() override {
+    if (closed()) return;
+    for (int n = 0; n < kMaxWritesPerFlush && !tx_.empty(); ++n) {
+      iovec iov[2];
+      const int count = tx_.iov(0, iov);
+      const ssize_t written = ::writev(fd_.get(), iov, count);
+      if (written < 0) {
+        const int err = errno;
+        if (err == EAGAIN || err == EINTR) break;
+        if (err == EIO) {
+          // The link is down (the kernel refuses frames until `ip link set NAME up`).
+          link_down_ += 1;
+          tx_.pop(1);
+          if (link_down_log_.allow(loop_.now())) {
+            io::log_line("port %u tap %s: link is down, dropping frames for it (%lu so far)", id(),
+                         name_.c_str(), static_cast<unsigned long>(link_down_));
+          }
+          continue;
+        }
+        close(device_gone(err) ? "tap " + name_ + " is gone: " + errno_text(err)
+                               : "tap " + name_ + " write error: " + errno_text(err));
+        return;
+      }
+      last_progress_ = loop_.now();
+      const DatagramTx::Written w = tx_.pop(1);
+      counters_.tx_frames += w.frames;
+      counters_.tx_bytes += w.bytes;
+    }
+    const bool want = !tx_.empty();
+    if (want != want_write_) {
+      want_write_ = want;
+      update_poll();
+    }
+  }
+
+  std::string describe() const override { return "tap:" + name_; }
+  const char* kind() const override { return "tap"; }
+
+  bool congested(sw::Millis now) const override {
+    return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+  }
+
+  bool retry_paused_read() override {
+    if (throttled_by_ != sw::kNoPort) {
+      const sw::Port* by = loop_.fabric().port(throttled_by_);
+      if (by != nullptr && by->congested(loop_.now())) return true;
+      throttled_by_ = sw::kNoPort;
+    }
+    if (rx_.available() == 0) return true;
+    read_paused_ = false;
+    update_poll();
+    return false;
+  }
+
+  void for_each_extra_counter(
+      const std::function<void(const char* name, uint64_t value)>& f) const override {
+    f("tap_link_down", link_down_);
+  }
+
+ private:
+  uint64_t shutdown_io() override {
+    poll_.get()->data = nullptr;
+    uv_poll_stop(poll_.get());
+    poll_.close();
+    fd_.reset();
+    return tx_.clear();
+  }
+
+  void update_poll() {
+    if (closed()) return;
+    const int events = (read_paused_ ? 0 : UV_READABLE) | (want_write_ ? UV_WRITABLE : 0);
+    io::set_poll_events(poll_.get(), poll_events_, events, [](uv_poll_t* h, int status, int ev) {
+      if (h->data != nullptr) static_cast<TapPort*>(h->data)->on_poll(status, ev);
+    });
+  }
+
+  void on_poll(int status, int events) {
+    if (status < 0) {
+      // epoll reports a deleted device as an error on the fd; a read names the cause (EBADFD).
+      if (!read_paused_) read_some();
+      if (!closed()) close("tap " + name_ + " poll error: " + uv_strerror(status));
+      return;
+    }
+    if ((events & UV_WRITABLE) != 0) {
+      flush();
+      if (closed()) return;
+    }
+    if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) read_some();
+  }
+
+  void read_some() {
+    const uint32_t n = rx_.available();
+    if (n == 0) {
+      // Every receive chunk is still queued on some output: stop reading until they drain
+      // (the kernel drops on its side when the tap's queue fills, as it would for a slow NIC).
+      counters_.rx_paused += 1;
+      pause();
+      return;
+    }
+    uint32_t got = 0;  // valid frames, in slots 0..got-1
+    for (uint32_t i = 0; i < n; ++i) {
+      const ssize_t len = ::read(fd_.get(), rx_.slot(got), DatagramRx::slot_capacity());
+      if (len < 0) {
+        const int err = errno;
+        if (err == EAGAIN || err == EINTR) break;
+        forward(got);
+        close(device_gone(err) ? "tap " + name_ + " is gone: " + errno_text(err)
+                               : "tap " + name_ + " read error: " + errno_text(err));
+        return;
+      }
+      if (static_cast<size_t>(len) < sw::kMinFrameSize) {
+        // The slot is reused for the next read.
+        counters_.drop_bad_length += 1;
+        if (bad_length_log_.allow(loop_.now())) {
+          io::log_line("port %u tap %s: dropped a %zd-byte read (shorter than an Ethernet header)",
+                       id(), name_.c_str(), len);
+        }
+        continue;
+      }
+      loop_.burst()[got] = rx_.frame(got, static_cast<uint32_t>(len));
+      ++got;
+    }
+    forward(got);
+  }
+
+  void forward(uint32_t count) {
+    if (count == 0) return;
+    rx_.advance(count);
+    const sw::PortId congested =
+        loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
+    if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort && !closed()) {
+      throttled_by_ = congested;
+      counters_.rx_throttled += 1;
+      pause();
+    }
+  }
+
+  void pause() {
+    read_paused_ = true;
+    update_poll();
+    loop_.pause_read(*this);
+  }
+
+  io::Fd fd_;
+  std::string name_;
+  io::UvHandle<uv_poll_t> poll_;
+  DatagramRx rx_;
+  DatagramTx tx_;
+  bool read_paused_ = false;
+  bool want_write_ = false;
+  int poll_events_ = 0;
+  sw::PortId throttled_by_ = sw::kNoPort;
+  sw::Millis last_progress_ = 0;
+  uint64_t link_down_ = 0;
+  io::RateLimit queue_full_log_{1, 10'000};
+  io::RateLimit link_down_log_{1, 10'000};
+  io::RateLimit bad_length_log_{3, 10'000};
+};
+
+// Sets IFF_UP on a link qswitch itself created.
+bool set_link_up(const std::string& name, std::string& error) {
+  io::Fd sock = io::Fd::adopt(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) {
+    error = "socket: " + errno_text(errno);
+    return false;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) {
+    error = "SIOCGIFFLAGS: " + errno_text(errno);
+    return false;
+  }
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) {
+    error = "SIOCSIFFLAGS: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<LoopPort> adopt_fd(SwitchLoop& loop, int raw, std::string& error) {
+  ifreq ifr{};
+  if (::ioctl(raw, TUNGETIFF, &ifr) < 0) {
+    error = "tap fd=" + std::to_string(raw) + " is not a tun/tap device (TUNGETIFF: " +
+            errno_text(errno) + "); pass a /dev/net/tun fd attached with IFF_TAP|IFF_NO_PI";
+    return nullptr;
+  }
+  const std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  if ((ifr.ifr_flags & IFF_TAP) == 0) {
+    error = "tap fd=" + std::to_string(raw) + " is the tun device " + name +
+            " (layer 3); a tap (IFF_TAP) is needed";
+    return nullptr;
+  }
+  if ((ifr.ifr_flags & IFF_NO_PI) == 0 || (ifr.ifr_flags & IFF_VNET_HDR) != 0) {
+    error = "tap fd=" + std::to_string(raw) + " (" + name +
+            ") carries a packet-information or vnet header; attach it with IFF_TAP|IFF_NO_PI only";
+    return nullptr;
+  }
+  const int flags = ::fcntl(raw, F_GETFL);
+  if (flags < 0 || ::fcntl(raw, F_SETFL, flags | O_NONBLOCK) < 0 ||
+      ::fcntl(raw, F_SETFD, FD_CLOEXEC) < 0) {
+    error = "tap fd=" + std::to_string(raw) + ": fcntl: " + errno_text(errno);
+    return nullptr;
+  }
+  return std::make_unique<TapPort>(loop, io::Fd::adopt(raw), name);
+}
+
+}  // namespace
+
+std::unique_ptr<LoopPort> open_tap_port(SwitchLoop& loop, const TapSpec& spec,
+                                        std::string& error) {
+  if (spec.fd >= 0) return adopt_fd(loop, spec.fd, error);
+  if (spec.name.empty() || spec.name.size() >= IFNAMSIZ) {
+    error = "tap name '" + spec.name + "' must be 1.." + std::to_string(IFNAMSIZ - 1) + " bytes";
+    return nullptr;
+  }
+  io::Fd fd = io::Fd::adopt(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    error = "cannot open /dev/net/tun for tap " + spec.name + ": " + errno_text(errno);
+    return nullptr;
+  }
+  // First try to create it exclusively, so we know whether the device is ours to set up.
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, spec.name.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL);
+  bool created = ::ioctl(fd.get(), TUNSETIFF, &ifr) == 0;
+  if (!created) {
+    const int excl_err = errno;
+    ifr = ifreq{};
+    std::strncpy(ifr.ifr_name, spec.name.c_str(), IFNAMSIZ - 1);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
+      const int err = errno;
+      std::string hint;
+      if (err == EPERM || excl_err == EPERM) {
+        hint = " (to use it without root, create it once as root: ip tuntap add " + spec.name +
+               " mode tap user $USER)";
+      } else if (err == EBUSY) {
+        hint = " (another process has it open, or it is a tun, or a multi-queue tap)";
+      } else if (err == EINVAL) {
+        hint = " (is it a tun device, a multi-queue tap, or another kind of link?)";
+      }
+      error = "cannot attach tap " + spec.name + ": " + errno_text(err) + hint;
+      return nullptr;
+    }
+  }
+  const std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  if (created) {
+    std::string up_error;
+    if (!set_link_up(name, up_error)) {
+      error = "created tap " + name + " but could not set it up: " + up_error;
+      return nullptr;
+    }
+  }
+  return std::make_unique<TapPort>(loop, std::move(fd), name);
+}
+
+}  // namespace qswitch::backends

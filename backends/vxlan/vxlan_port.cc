@@ -1,0 +1,464 @@
+// backends/vxlan/vxlan_port.cc: see the header.
+#include "backends/vxlan/vxlan_port.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backends/dgram/datagram_rx.h"
+#include "backends/dgram/datagram_tx.h"
+#include "backends/io/fd.h"
+#include "backends/io/log.h"
+#include "backends/io/uv_handle.h"
+#include "backends/vxlan/vxlan_header.h"
+#include "switch/mac_table.h"
+
+namespace qswitch::backends {
+
+namespace {
+
+constexpr sw::Millis kStuckMs = 100;
+constexpr int kReadsPerWake = 4;
+constexpr uint32_t kRxBatch = DatagramRx::kSlots;
+constexpr unsigned kSendBatch = 64;
+constexpr int kMaxSendCallsPerFlush = 64;  // bounds one flush; the rest waits for POLLOUT/next turn
+constexpr sw::Millis kExpireIntervalMs = 1000;
+constexpr int kSocketBufferSize = 4 << 20;
+
+uint16_t port_of(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return 0;
+}
+
+bool same_ip(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  if (a.ss_family == AF_INET) {
+    return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
+  }
+  if (a.ss_family == AF_INET6) {
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
+  }
+  return false;
+}
+
+socklen_t family_len(int family) {
+  return family == AF_INET ? sizeof(sockaddr_in) : family == AF_INET6 ? sizeof(sockaddr_in6) : 0;
+}
+
+class VxlanPort final : public LoopPort {
+ public:
+  VxlanPort(SwitchLoop& loop, io::Fd fd, const VxlanConfig& config, const sockaddr_storage& bound)
+      : LoopPort(loop),
+        fd_(std::move(fd)),
+        vni_(config.vni),
+        bound_(bound),
+        remotes_(config.remotes),
+        macs_(sw::MacTableConfig{loop.config().fabric.mac.max_entries,
+                                 loop.config().fabric.mac.age_ms, 10'000, 0}),
+        tx_(loop.config().queue_size) {
+    encode_vxlan_header(vni_, tx_header_);
+    describe_ = "vxlan:vni=" + std::to_string(vni_) + ",local=" + sockaddr_text(bound_);
+    uv_poll_init_socket(loop.uv(), poll_.get(), fd_.get());
+    poll_.get()->data = this;
+    update_poll();
+  }
+
+  const sockaddr_storage& bound() const { return bound_; }
+
+  void enqueue(const sw::Frame& frame) override {
+    if (closed()) return;
+    if (tx_.empty()) last_progress_ = loop_.now();
+    if (!tx_.push(frame)) {
+      counters_.drop_queue_full += 1;
+      if (queue_full_log_.allow(loop_.now())) {
+        io::log_line("port %u output queue full (%zu bytes queued, %s cannot send fast enough): "
+                     "dropping frames for this port only",
+                     id(), tx_.queued_bytes(), describe_.c_str());
+      }
+    }
+  }
+
+  void flush() override;
+
+  std::string describe() const override { return describe_; }
+  const char* kind() const override { return "vxlan"; }
+
+  bool congested(sw::Millis now) const override {
+    return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+  }
+
+  bool retry_paused_read() override {
+    if (throttled_by_ != sw::kNoPort) {
+      const sw::Port* by = loop_.fabric().port(throttled_by_);
+      if (by != nullptr && by->congested(loop_.now())) return true;
+      throttled_by_ = sw::kNoPort;
+    }
+    if (rx_.available() == 0) return true;
+    read_paused_ = false;
+    update_poll();
+    return false;
+  }
+
+  void for_each_extra_counter(
+      const std::function<void(const char* name, uint64_t value)>& f) const override {
+    f("vxlan_bad_header", bad_header_);
+    f("vxlan_wrong_vni", wrong_vni_);
+    f("vxlan_unknown_remote", unknown_remote_);
+    f("vxlan_send_errors", send_errors_);
+    f("vxlan_tx_datagrams", tx_datagrams_);
+  }
+
+ private:
+  uint64_t shutdown_io() override {
+    poll_.get()->data = nullptr;
+    uv_poll_stop(poll_.get());
+    poll_.close();
+    fd_.reset();
+    partial_sent_ = 0;
+    return tx_.clear();
+  }
+
+  void update_poll() {
+    if (closed()) return;
+    const int events = (read_paused_ ? 0 : UV_READABLE) | (want_write_ ? UV_WRITABLE : 0);
+    io::set_poll_events(poll_.get(), poll_events_, events, [](uv_poll_t* h, int status, int ev) {
+      if (h->data != nullptr) static_cast<VxlanPort*>(h->data)->on_poll(status, ev);
+    });
+  }
+
+  void on_poll(int status, int events) {
+    if (status < 0) {
+      close(std::string("poll error: ") + uv_strerror(status));
+      return;
+    }
+    if ((events & UV_WRITABLE) != 0) {
+      flush();
+      if (closed()) return;
+    }
+    if ((events & UV_READABLE) != 0) read_some();
+  }
+
+  void read_some();
+  // Classifies message i of a receive batch; true when it is a valid frame of this segment.
+  // `remote` is the sender's index.
+  bool accept(uint32_t i, const mmsghdr& msg, uint32_t& frame_len, int& remote);
+  void forward(uint32_t count);
+  void pause() {
+    read_paused_ = true;
+    update_poll();
+    loop_.pause_read(*this);
+  }
+  // Remote index for a source address, or -1.
+  int find_remote(const sockaddr_storage& from) const {
+    int ip_match = -1;
+    for (size_t r = 0; r < remotes_.size(); ++r) {
+      if (!same_ip(remotes_[r].addr, from)) continue;
+      if (port_of(remotes_[r].addr) == port_of(from)) return static_cast<int>(r);
+      if (ip_match < 0) ip_match = static_cast<int>(r);
+    }
+    return ip_match;
+  }
+  // The one remote a frame goes to, or -1 for every remote.
+  int unicast_remote(const uint8_t* frame, sw::Millis now) const {
+    if ((frame[0] & 0x01) != 0) return -1;  // broadcast / multicast
+    const sw::PortId r = macs_.lookup(sw::MacAddress::from_wire(frame), 0, now);
+    return r == sw::kNoPort || r >= remotes_.size() ? -1 : static_cast<int>(r);
+  }
+  void log_drop(const char* what, const sockaddr_storage& from) {
+    if (!rx_drop_log_.allow(loop_.now())) return;
+    const uint64_t suppressed = rx_drop_log_.take_suppressed();
+    io::log_line("port %u %s: dropped a datagram from %s: %s%s", id(), describe_.c_str(),
+                 sockaddr_text(from).c_str(), what,
+                 suppressed == 0 ? ""
+                                 : (" (" + std::to_string(suppressed) + " more suppressed)").c_str());
+  }
+
+  io::Fd fd_;
+  uint32_t vni_;
+  sockaddr_storage bound_;
+  std::vector<VxlanRemote> remotes_;
+  std::string describe_;
+  io::UvHandle<uv_poll_t> poll_;
+  sw::MacTable macs_;
+  sw::Millis last_expire_ = 0;
+  DatagramRx rx_;
+  DatagramTx tx_;
+  bool read_paused_ = false;
+  bool want_write_ = false;
+  int poll_events_ = 0;
+  sw::PortId throttled_by_ = sw::kNoPort;
+  sw::Millis last_progress_ = 0;
+  size_t partial_sent_ = 0;  // remotes the head frame (a flood) already went to
+
+  // Receive scratch: one header, source address and iovec pair per message.
+  uint8_t rx_headers_[kRxBatch][kVxlanHeaderSize];
+  sockaddr_storage rx_from_[kRxBatch];
+  iovec rx_iov_[kRxBatch][2];
+  mmsghdr rx_msgs_[kRxBatch];
+  // Send scratch.
+  uint8_t tx_header_[kVxlanHeaderSize];
+  iovec tx_iov_[kSendBatch][3];
+  mmsghdr tx_msgs_[kSendBatch];
+
+  uint64_t bad_header_ = 0;
+  uint64_t wrong_vni_ = 0;
+  uint64_t unknown_remote_ = 0;
+  uint64_t send_errors_ = 0;
+  uint64_t tx_datagrams_ = 0;
+  io::RateLimit queue_full_log_{1, 10'000};
+  io::RateLimit rx_drop_log_{5, 10'000};
+  io::RateLimit send_error_log_{3, 10'000};
+};
+
+void VxlanPort::read_some() {
+  for (int round = 0; round < kReadsPerWake; ++round) {
+    const uint32_t n = rx_.available();
+    if (n == 0) {
+      counters_.rx_paused += 1;
+      pause();
+      return;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      rx_iov_[i][0] = iovec{rx_headers_[i], kVxlanHeaderSize};
+      rx_iov_[i][1] = iovec{rx_.slot(i), DatagramRx::slot_capacity()};
+      msghdr& h = rx_msgs_[i].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &rx_from_[i];
+      h.msg_namelen = sizeof(rx_from_[i]);
+      h.msg_iov = rx_iov_[i];
+      h.msg_iovlen = 2;
+      rx_msgs_[i].msg_len = 0;
+    }
+    const int got = ::recvmmsg(fd_.get(), rx_msgs_, n, MSG_DONTWAIT, nullptr);
+    if (got < 0) {
+      const int err = errno;
+      if (err != EAGAIN && err != EINTR && send_error_log_.allow(loop_.now())) {
+        // A UDP socket reports errors of earlier sends here (ICMP unreachable); it stays usable.
+        io::log_line("port %u %s: receive error: %s", id(), describe_.c_str(), std::strerror(err));
+      }
+      return;
+    }
+    uint32_t frames = 0;
+    const sw::Millis now = loop_.now();
+    for (uint32_t i = 0; i < static_cast<uint32_t>(got); ++i) {
+      uint32_t len = 0;
+      int remote = -1;
+      if (!accept(i, rx_msgs_[i], len, remote)) continue;
+      loop_.burst()[frames++] = rx_.frame(i, len);
+      // Learn the inner source on the remote it came from (the switch itself drops a multicast
+      // source: drop_bad_source).
+      const uint8_t* src = rx_.slot(i) + 6;
+      if ((src[0] & 0x01) == 0) {
+        macs_.learn(sw::MacAddress::from_wire(src), 0, static_cast<sw::PortId>(remote), now);
+      }
+    }
+    rx_.advance(static_cast<uint32_t>(got));
+    if (now - last_expire_ >= kExpireIntervalMs) {
+      last_expire_ = now;
+      macs_.expire(now);
+    }
+    forward(frames);
+    if (closed() || throttled_by_ != sw::kNoPort) return;
+    if (static_cast<uint32_t>(got) < n) return;  // drained the socket
+  }
+}
+
+bool VxlanPort::accept(uint32_t i, const mmsghdr& msg, uint32_t& frame_len, int& remote) {
+  const sockaddr_storage& from = rx_from_[i];
+  remote = find_remote(from);
+  if (remote < 0) {
+    unknown_remote_ += 1;
+    log_drop("not a configured remote", from);
+    return false;
+  }
+  if ((msg.msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
+      msg.msg_len < kVxlanHeaderSize + sw::kMinFrameSize) {
+    counters_.drop_bad_length += 1;
+    log_drop((msg.msg_hdr.msg_flags & MSG_TRUNC) != 0 ? "oversize datagram"
+                                                      : "runt (inner frame under 14 bytes)",
+             from);
+    return false;
+  }
+  const std::optional<uint32_t> vni = decode_vxlan_header(rx_headers_[i]);
+  if (!vni) {
+    bad_header_ += 1;
+    log_drop("VXLAN header without the I flag", from);  // RFC 7348 section 5
+    return false;
+  }
+  if (*vni != vni_) {
+    wrong_vni_ += 1;
+    log_drop(("VNI " + std::to_string(*vni) + ", not ours").c_str(), from);
+    return false;
+  }
+  frame_len = msg.msg_len - kVxlanHeaderSize;
+  return true;
+}
+
+void VxlanPort::forward(uint32_t count) {
+  if (count == 0 || closed()) return;
+  const sw::PortId congested =
+      loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
+  if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) {
+    throttled_by_ = congested;
+    counters_.rx_throttled += 1;
+    pause();
+  }
+}
+
+void VxlanPort::flush() {
+  if (closed()) return;
+  const sw::Millis now = loop_.now();
+  for (int call = 0; call < kMaxSendCallsPerFlush && !tx_.empty(); ++call) {
+    // Build one batch: frames from the head of the queue, one message per (frame, remote).
+    unsigned m = 0;
+    for (size_t i = 0; i < tx_.count() && m < kSendBatch; ++i) {
+      const int only = (i == 0 && partial_sent_ > 0) ? -1 : unicast_remote(tx_.data(i), now);
+      const size_t first = only >= 0 ? static_cast<size_t>(only) : (i == 0 ? partial_sent_ : 0);
+      const size_t last = only >= 0 ? first + 1 : remotes_.size();
+      for (size_t r = first; r < last && m < kSendBatch; ++r) {
+        iovec frame_iov[2];
+        const int parts = tx_.iov(i, frame_iov);
+        tx_iov_[m][0] = iovec{tx_header_, kVxlanHeaderSize};
+        tx_iov_[m][1] = frame_iov[0];
+        if (parts == 2) tx_iov_[m][2] = frame_iov[1];
+        msghdr& h = tx_msgs_[m].msg_hdr;
+        h = msghdr{};
+        h.msg_name = const_cast<sockaddr_storage*>(&remotes_[r].addr);
+        h.msg_namelen = remotes_[r].len;
+        h.msg_iov = tx_iov_[m];
+        h.msg_iovlen = static_cast<size_t>(1 + parts);
+        ++m;
+      }
+    }
+    int sent = ::sendmmsg(fd_.get(), tx_msgs_, m, MSG_DONTWAIT);
+    bool short_batch = false;
+    if (sent < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EINTR) break;
+      // The first datagram was refused (unreachable, too big for UDP...): drop it, go on.
+      send_errors_ += 1;
+      if (send_error_log_.allow(now)) {
+        const auto* to = static_cast<const sockaddr_storage*>(tx_msgs_[0].msg_hdr.msg_name);
+        io::log_line("port %u %s: sending to %s failed: %s (datagram dropped)", id(),
+                     describe_.c_str(), sockaddr_text(*to).c_str(), std::strerror(err));
+      }
+      sent = 1;
+    } else {
+      tx_datagrams_ += static_cast<uint64_t>(sent);
+      if (sent > 0) last_progress_ = now;
+      // Fewer taken than offered: the socket is most likely full (the next call would say).
+      short_batch = static_cast<unsigned>(sent) < m;
+    }
+    // Retire the frames whose every datagram went out; remember where a cut flood stopped.
+    for (int k = 0; k < sent; ++k) {
+      const int only = partial_sent_ > 0 ? -1 : unicast_remote(tx_.data(0), now);
+      const size_t need = only >= 0 ? 1 : remotes_.size();
+      partial_sent_ += 1;
+      if (partial_sent_ >= need) {
+        partial_sent_ = 0;
+        const DatagramTx::Written w = tx_.pop(1);
+        counters_.tx_frames += w.frames;
+        counters_.tx_bytes += w.bytes;
+      }
+    }
+    if (short_batch) break;
+  }
+  const bool want = !tx_.empty();
+  if (want != want_write_) {
+    want_write_ = want;
+    update_poll();
+  }
+}
+
+}  // namespace
+
+std::string sockaddr_text(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    inet_ntop(AF_INET, &a.sin_addr, buf, sizeof(buf));
+    return std::string(buf) + ":" + std::to_string(ntohs(a.sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof(buf));
+    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a.sin6_port));
+  }
+  return "(family " + std::to_string(addr.ss_family) + ")";
+}
+
+std::string to_string(const VxlanConfig& config) {
+  std::string s = "vni=" + std::to_string(config.vni) + " local=" + sockaddr_text(config.local);
+  for (const VxlanRemote& r : config.remotes) s += " remote=" + sockaddr_text(r.addr);
+  return s;
+}
+
+std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
+                                          std::string& error) {
+  if (config.vni > kVxlanMaxVni) {
+    error = "vxlan vni " + std::to_string(config.vni) + " is outside 0.." +
+            std::to_string(kVxlanMaxVni);
+    return nullptr;
+  }
+  const int family = config.local.ss_family;
+  if (family != AF_INET && family != AF_INET6) {
+    error = "vxlan local address must be IPv4 or IPv6";
+    return nullptr;
+  }
+  if (config.remotes.empty() || config.remotes.size() > kVxlanMaxRemotes) {
+    error = "vxlan needs 1.." + std::to_string(kVxlanMaxRemotes) + " remotes, got " +
+            std::to_string(config.remotes.size());
+    return nullptr;
+  }
+  VxlanConfig cfg = config;
+  for (VxlanRemote& r : cfg.remotes) {
+    if (r.addr.ss_family != family) {
+      error = "vxlan remote " + sockaddr_text(r.addr) + " is not of the local address's family (" +
+              sockaddr_text(config.local) + ")";
+      return nullptr;
+    }
+    r.len = family_len(family);
+  }
+  io::Fd fd = io::Fd::adopt(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    error = std::string("vxlan socket: ") + std::strerror(errno);
+    return nullptr;
+  }
+  const int one = 1;
+  if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  // Larger buffers absorb bursts; the kernel caps them at rmem_max/wmem_max (not an error).
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &kSocketBufferSize, sizeof(kSocketBufferSize));
+  setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSocketBufferSize, sizeof(kSocketBufferSize));
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&config.local), family_len(family)) < 0) {
+    const int err = errno;
+    error = "cannot bind vxlan local " + sockaddr_text(config.local) + ": " + std::strerror(err);
+    if (err == EADDRINUSE) {
+      error += " (another socket, e.g. a kernel vxlan device with this dstport, holds it; pick "
+               "another local port)";
+    } else if (err == EADDRNOTAVAIL) {
+      error += " (local must be an address of this host)";
+    }
+    return nullptr;
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) < 0) {
+    error = std::string("vxlan getsockname: ") + std::strerror(errno);
+    return nullptr;
+  }
+  return std::make_unique<VxlanPort>(loop, std::move(fd), cfg, bound);
+}
+
+sockaddr_storage vxlan_bound_local(const LoopPort& port) {
+  if (const auto* v = dynamic_cast<const VxlanPort*>(&port)) return v->bound();
+  return sockaddr_storage{};
+}
+
+}  // namespace qswitch::backends

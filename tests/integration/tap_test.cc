@@ -1,0 +1,188 @@
+// tests/integration/tap_test.cc: a tap port in a network namespace the test creates.
+// qswitch runs inside the namespace (`ip netns exec NS qswitch --tap qs0 ...`); its unix stream
+// socket is in the per-test temp dir, reachable from here. The namespace's kernel owns
+// 10.0.0.1/24 on the tap; FrameClients on stream ports play guests (10.0.0.x), ARP and ping it.
+// Needs root and iproute2: without them the tests FAIL saying so.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/frame_client.h"
+#include "tests/support/ip_frames.h"
+#include "tests/support/netns.h"
+#include "tests/support/qswitch_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_frames.h"
+
+namespace qswitch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::FrameClient;
+using test_support::ipv4;
+using test_support::Mac;
+using test_support::Netns;
+using test_support::QswitchProcess;
+using test_support::test_mac;
+
+constexpr uint32_t kTapIp = ipv4(10, 0, 0, 1);
+
+class TapTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- qswitch stdout:\n" << sw_.stdout_text() << "--- qswitch stderr:\n"
+                << sw_.stderr_text() << "---\n";
+    }
+    sw_.kill_now();
+  }
+
+  // A namespace (set up by `prepare` when given) and qswitch in it, listening on
+  // unix:<tmp>/sw.sock, with `extra` arguments.
+  ::testing::AssertionResult start(const std::vector<std::string>& extra,
+                                   const std::string& prepare = "") {
+    if (tmp_.path().empty()) return ::testing::AssertionFailure() << "no temp dir";
+    ns_ = std::make_unique<Netns>("tap");
+    if (!ns_->ok()) return ::testing::AssertionFailure() << ns_->error();
+    if (!prepare.empty()) {
+      const auto r = sh(prepare);
+      if (!r) return r;
+    }
+    endpoint_ = "unix:" + tmp_.file("sw.sock");
+    std::vector<std::string> args = {"--no-slirp", "--listen", endpoint_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (!sw_.start(ns_->launch_in(QSWITCH_BINARY, args, tmp_.file("qswitch.stderr")), 10000ms)) {
+      return ::testing::AssertionFailure() << "qswitch did not start: " << sw_.error();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  ::testing::AssertionResult sh(const std::string& script) {
+    std::string error;
+    if (!ns_->sh_ok(script, &error)) return ::testing::AssertionFailure() << error;
+    return ::testing::AssertionSuccess();
+  }
+
+  ::testing::AssertionResult client(FrameClient* out) {
+    std::string error;
+    auto c = FrameClient::connect(endpoint_, &error);
+    if (!c) return ::testing::AssertionFailure() << "connect " << endpoint_ << ": " << error;
+    *out = std::move(*c);
+    return ::testing::AssertionSuccess();
+  }
+
+  const test_support::PortStats* tap_stats(const test_support::StatsSnapshot& s) {
+    for (const auto& [id, p] : s.ports) {
+      if (p.endpoint == "tap:qs0") return &p;
+    }
+    return nullptr;
+  }
+
+  test_support::TempDir tmp_;
+  std::unique_ptr<Netns> ns_;  // destroyed after sw_: qswitch is gone before the namespace
+  QswitchProcess sw_;
+  std::string endpoint_;
+};
+
+TEST_F(TapTest, NamespaceKernelAnswersArpAndPingThroughACreatedTap) {
+  ASSERT_TRUE(start({"--tap", "qs0"}));
+  const std::string out = sw_.stdout_text();
+  EXPECT_NE(out.find("tap qs0\n"), std::string::npos) << out;
+  // qswitch created the tap, so it set the link up; the address is ours to add.
+  ASSERT_TRUE(sh("ip link show qs0 | grep -q '<.*UP.*>'"));
+  ASSERT_TRUE(sh("ip addr add 10.0.0.1/24 dev qs0"));
+  const auto tap_mac = ns_->mac_of("qs0");
+  ASSERT_TRUE(tap_mac.has_value());
+
+  FrameClient c;
+  ASSERT_TRUE(client(&c));
+  Mac answered{};
+  const std::string failure =
+      test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s, &answered);
+  ASSERT_EQ(failure, "");
+  EXPECT_EQ(answered, *tap_mac);
+
+  const auto stats = sw_.stats();
+  ASSERT_TRUE(stats.has_value()) << sw_.error();
+  const auto* tap = tap_stats(*stats);
+  ASSERT_NE(tap, nullptr) << stats->text;
+  EXPECT_GE(tap->get("rx_frames"), 2u);  // ARP reply, echo reply
+  EXPECT_GE(tap->get("tx_frames"), 2u);  // ARP request, echo request
+}
+
+TEST_F(TapTest, PersistentTapMadeByRootIsAttachedAsItIs) {
+  // The how-to's one-time root step: a persistent tap, down, with an address.
+  ASSERT_TRUE(start({"--tap", "qs0"}, "ip tuntap add qs0 mode tap && ip addr add 10.0.0.1/24 dev qs0"));
+  // Left as it was: still down (qswitch only sets up taps it creates).
+  ASSERT_TRUE(sh("! ip link show qs0 | grep -q '<.*,UP.*>'"));
+  ASSERT_TRUE(sh("ip link set qs0 up"));
+  FrameClient c;
+  ASSERT_TRUE(client(&c));
+  EXPECT_EQ(test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+}
+
+TEST_F(TapTest, DeletedTapClosesOnlyItsPort) {
+  ASSERT_TRUE(start({"--tap", "qs0"}));
+  ASSERT_TRUE(sh("ip addr add 10.0.0.1/24 dev qs0"));
+  FrameClient a, b;
+  ASSERT_TRUE(client(&a));
+  ASSERT_TRUE(client(&b));
+  ASSERT_EQ(test_support::arp_and_ping(a, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+
+  ASSERT_TRUE(sh("ip link del qs0"));
+  const auto down = sw_.wait_for_stderr("down: tap:qs0", 5000ms);
+  ASSERT_TRUE(down.has_value()) << "the tap port did not close";
+  EXPECT_EQ(sw_.count_stderr_lines("is gone"), 1u);
+
+  // The stream ports still forward, both ways, unicast after learning.
+  b.drain(200ms);
+  const auto f1 = test_support::make_frame(test_support::kBroadcastMac, test_mac(1), 100, 1);
+  ASSERT_TRUE(a.send_frame(f1));
+  auto r = b.recv_frame_matching(
+      [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 1u; }, 3000ms);
+  ASSERT_TRUE(r.ok()) << test_support::to_string(r.status);
+  ASSERT_TRUE(b.send_frame(test_support::make_frame(test_mac(1), test_mac(2), 100, 2)));
+  r = a.recv_frame_matching(
+      [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 2u; }, 3000ms);
+  ASSERT_TRUE(r.ok()) << test_support::to_string(r.status);
+  EXPECT_TRUE(sw_.running());
+
+  const auto stats = sw_.stats();
+  ASSERT_TRUE(stats.has_value()) << sw_.error();
+  EXPECT_EQ(tap_stats(*stats), nullptr) << stats->text;
+  bool closed_listed = false;
+  for (const auto& p : stats->closed_ports) closed_listed |= p.endpoint == "tap:qs0";
+  EXPECT_TRUE(closed_listed) << stats->text;
+}
+
+TEST_F(TapTest, FramesForADownLinkAreCountedAndThePortStays) {
+  ASSERT_TRUE(start({"--tap", "qs0"}));
+  ASSERT_TRUE(sh("ip addr add 10.0.0.1/24 dev qs0 && ip link set qs0 down"));
+  FrameClient c;
+  ASSERT_TRUE(client(&c));
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send_frame(test_support::make_frame(test_support::kBroadcastMac, test_mac(1), 80, i)));
+  }
+  uint64_t link_down = 0;
+  for (int i = 0; i < 50 && link_down < 3; ++i) {
+    const auto stats = sw_.stats();
+    ASSERT_TRUE(stats.has_value()) << sw_.error();
+    const auto* tap = tap_stats(*stats);
+    ASSERT_NE(tap, nullptr) << "the tap port closed: " << stats->text;
+    ASSERT_TRUE(tap->has("tap_link_down")) << stats->text;
+    link_down = tap->get("tap_link_down");
+    if (link_down < 3) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(link_down, 3u);
+  EXPECT_LE(sw_.count_stderr_lines("link is down"), 1u);  // rate-limited
+  ASSERT_TRUE(sh("ip link set qs0 up"));
+  EXPECT_EQ(test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+}
+
+}  // namespace
+}  // namespace qswitch::integration

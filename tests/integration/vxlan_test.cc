@@ -1,0 +1,344 @@
+// tests/integration/vxlan_test.cc: the VXLAN port against Linux's own vxlan devices and against
+// another qswitch, all inside network namespaces the tests create.
+//
+// Topologies
+// - Kernel interop: namespace Q runs qswitch (underlay 10.1.1.1 on veth uq); namespace K has
+//   the other end (uk, 10.1.1.2), a kernel vxlan device (id 42, dstport 4789, remote 10.1.1.1)
+//   on bridge br0, and a veth from br0 to namespace H, the "host" 10.0.0.2/24. A FrameClient on
+//   a stream port of qswitch is 10.0.0.1 and pings H across VXLAN.
+// - Two switches: namespaces A and B joined by a veth (10.2.0.1 / 10.2.0.2), a qswitch in each
+//   with a VXLAN port to the other, a FrameClient on each.
+// - Mesh: three qswitches in one namespace on 127.0.0.1/2/3, each with the other two as
+//   remotes: split horizon keeps a broadcast from looping.
+// Crafted datagrams (bad flag, wrong VNI, runt, unknown sender) are sent from inside K by a
+// forked child that setns()es there. Needs root, iproute2 and the vxlan/veth/bridge drivers:
+// without them the tests FAIL saying so.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/frame_client.h"
+#include "tests/support/ip_frames.h"
+#include "tests/support/netns.h"
+#include "tests/support/qswitch_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_frames.h"
+
+namespace qswitch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::FrameClient;
+using test_support::ipv4;
+using test_support::Mac;
+using test_support::Netns;
+using test_support::QswitchProcess;
+using test_support::test_mac;
+
+// One qswitch inside a namespace, listening on unix:<dir>/<name>.sock.
+struct Switch {
+  QswitchProcess process;
+  std::string endpoint;
+  FrameClient client;
+};
+
+class VxlanTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (auto& s : switches_) {
+      if (HasFailure()) {
+        std::cerr << "--- " << s->endpoint << " stdout:\n" << s->process.stdout_text()
+                  << "--- stderr:\n" << s->process.stderr_text() << "---\n";
+      }
+      s->process.kill_now();
+    }
+  }
+
+  Netns& ns(const std::string& tag) {
+    namespaces_.push_back(std::make_unique<Netns>(tag));
+    return *namespaces_.back();
+  }
+
+  static ::testing::AssertionResult sh(const Netns& n, const std::string& script) {
+    std::string error;
+    if (!n.sh_ok(script, &error)) return ::testing::AssertionFailure() << error;
+    return ::testing::AssertionSuccess();
+  }
+
+  // Starts qswitch in `n` with a unix listener and `extra`, and connects one client to it.
+  ::testing::AssertionResult start(const Netns& n, const std::string& name,
+                                   const std::vector<std::string>& extra, Switch** out) {
+    if (tmp_.path().empty()) return ::testing::AssertionFailure() << "no temp dir";
+    switches_.push_back(std::make_unique<Switch>());
+    Switch& s = *switches_.back();
+    s.endpoint = "unix:" + tmp_.file(name + ".sock");
+    std::vector<std::string> args = {"--no-slirp", "--listen", s.endpoint};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (!s.process.start(n.launch_in(QSWITCH_BINARY, args, tmp_.file(name + ".stderr")), 10000ms)) {
+      return ::testing::AssertionFailure() << name << " did not start: " << s.process.error();
+    }
+    std::string error;
+    auto c = FrameClient::connect(s.endpoint, &error);
+    if (!c) return ::testing::AssertionFailure() << "connect " << s.endpoint << ": " << error;
+    s.client = std::move(*c);
+    *out = &s;
+    return ::testing::AssertionSuccess();
+  }
+
+  static const test_support::PortStats* vxlan_stats(const test_support::StatsSnapshot& s) {
+    for (const auto& [id, p] : s.ports) {
+      if (p.endpoint.rfind("vxlan:", 0) == 0) return &p;
+    }
+    return nullptr;
+  }
+
+  // The kernel-interop topology (see the file comment); returns Q.
+  ::testing::AssertionResult kernel_topology(Netns** q_out, Netns** k_out) {
+    Netns& q = ns("q");
+    Netns& k = ns("k");
+    Netns& h = ns("h");
+    for (Netns* n : {&q, &k, &h}) {
+      if (!n->ok()) return ::testing::AssertionFailure() << n->error();
+    }
+    std::string error;
+    if (!test_support::add_veth(q, "uq", k, "uk", &error) ||
+        !test_support::add_veth(k, "hk", h, "hh", &error)) {
+      return ::testing::AssertionFailure() << error;
+    }
+    auto r = sh(q, "ip addr add 10.1.1.1/24 dev uq && ip link set uq up");
+    if (r) {
+      r = sh(k,
+             "ip addr add 10.1.1.2/24 dev uk && ip link set uk up && "
+             "ip link add vx0 type vxlan id 42 dstport 4789 local 10.1.1.2 remote 10.1.1.1 dev uk "
+             "|| { echo 'cannot create a kernel vxlan device (is the vxlan module available?)'; "
+             "exit 1; }; "
+             "ip link add br0 type bridge && ip link set vx0 master br0 && "
+             "ip link set hk master br0 && ip link set vx0 up && ip link set hk up && "
+             "ip link set br0 up");
+    }
+    if (r) r = sh(h, "ip addr add 10.0.0.2/24 dev hh && ip link set hh up");
+    if (!r) return r;
+    *q_out = &q;
+    *k_out = &k;
+    return ::testing::AssertionSuccess();
+  }
+
+  test_support::TempDir tmp_;
+  // Destroyed after switches_ (declared first): every qswitch is gone before its namespace.
+  std::vector<std::unique_ptr<Netns>> namespaces_;
+  std::vector<std::unique_ptr<Switch>> switches_;
+};
+
+TEST_F(VxlanTest, HostBehindAKernelVxlanBridgeAnswersPing) {
+  Netns* q = nullptr;
+  Netns* k = nullptr;
+  ASSERT_TRUE(kernel_topology(&q, &k));
+  Switch* s = nullptr;
+  ASSERT_TRUE(start(*q, "q", {"--vxlan", "vni=42,local=10.1.1.1:4789,remote=10.1.1.2"}, &s));
+  const std::string out = s->process.stdout_text();
+  EXPECT_NE(out.find("vxlan vni=42 local=10.1.1.1:4789 remote=10.1.1.2:4789\n"), std::string::npos)
+      << out;
+
+  EXPECT_EQ(test_support::arp_and_ping(s->client, test_mac(1), ipv4(10, 0, 0, 1),
+                                       ipv4(10, 0, 0, 2), 15s),
+            "");
+  // A second ping: the kernel's FDB and ours have learned, unicast both ways.
+  EXPECT_EQ(test_support::arp_and_ping(s->client, test_mac(1), ipv4(10, 0, 0, 1),
+                                       ipv4(10, 0, 0, 2), 10s, nullptr, 2),
+            "");
+  // The kernel learned our guest's MAC behind 10.1.1.1.
+  EXPECT_TRUE(sh(*k, "bridge fdb show dev vx0 | grep -q '02:71:00:00:00:01 dst 10.1.1.1'"));
+
+  const auto stats = s->process.stats();
+  ASSERT_TRUE(stats.has_value()) << s->process.error();
+  const auto* vx = vxlan_stats(*stats);
+  ASSERT_NE(vx, nullptr) << stats->text;
+  EXPECT_GE(vx->get("rx_frames"), 3u);
+  EXPECT_GE(vx->get("tx_frames"), 3u);
+  EXPECT_EQ(vx->get("vxlan_bad_header"), 0u);
+  EXPECT_EQ(vx->get("vxlan_unknown_remote"), 0u);
+}
+
+TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
+  Netns* q = nullptr;
+  Netns* k = nullptr;
+  ASSERT_TRUE(kernel_topology(&q, &k));
+  ASSERT_TRUE(sh(*k, "ip addr add 10.1.1.3/24 dev uk"));  // an address no --vxlan remote names
+  Switch* s = nullptr;
+  ASSERT_TRUE(start(*q, "q", {"--vxlan", "vni=42,local=10.1.1.1:4789,remote=10.1.1.2"}, &s));
+  FrameClient other;
+  {
+    std::string error;
+    auto c = FrameClient::connect(s->endpoint, &error);
+    ASSERT_TRUE(c) << error;
+    other = std::move(*c);
+  }
+
+  // Built before the fork: the child only makes syscalls.
+  const auto inner = test_support::make_frame(test_mac(1), test_mac(50), 64, 1);
+  auto datagram = [&](uint8_t flags, uint32_t vni, size_t inner_size) {
+    std::vector<uint8_t> d(8 + inner_size, 0);
+    d[0] = flags;
+    d[4] = static_cast<uint8_t>(vni >> 16);
+    d[5] = static_cast<uint8_t>(vni >> 8);
+    d[6] = static_cast<uint8_t>(vni);
+    std::memcpy(d.data() + 8, inner.data(), std::min(inner_size, inner.size()));
+    return d;
+  };
+  const auto no_i_flag = datagram(0x00, 42, inner.size());
+  const auto wrong_vni = datagram(0x08, 43, inner.size());
+  const auto runt = datagram(0x08, 42, 10);
+  const auto from_stranger = datagram(0x08, 42, inner.size());
+  auto send_from = [](const char* src_ip, const std::vector<uint8_t>& bytes) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    inet_pton(AF_INET, src_ip, &src.sin_addr);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(4789);
+    inet_pton(AF_INET, "10.1.1.1", &dst.sin_addr);
+    const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) == 0 &&
+                    ::sendto(fd, bytes.data(), bytes.size(), 0,
+                             reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) ==
+                        static_cast<ssize_t>(bytes.size());
+    if (fd >= 0) ::close(fd);
+    return ok;
+  };
+  const int rc = k->in_netns([&] {
+    bool ok = send_from("10.1.1.2", no_i_flag);
+    ok = send_from("10.1.1.2", wrong_vni) && ok;
+    ok = send_from("10.1.1.2", runt) && ok;
+    ok = send_from("10.1.1.3", from_stranger) && ok;
+    return ok ? 0 : 1;
+  });
+  ASSERT_EQ(rc, 0) << "sending crafted datagrams from inside " << k->name() << " failed";
+
+  const test_support::PortStats* vx = nullptr;
+  std::optional<test_support::StatsSnapshot> stats;
+  for (int i = 0; i < 50; ++i) {
+    stats = s->process.stats();
+    ASSERT_TRUE(stats.has_value()) << s->process.error();
+    vx = vxlan_stats(*stats);
+    ASSERT_NE(vx, nullptr) << "the vxlan port closed: " << stats->text;
+    if (vx->get("vxlan_unknown_remote") + vx->get("drop_bad_length") +
+            vx->get("vxlan_bad_header") + vx->get("vxlan_wrong_vni") >= 4) {
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(vx->has("vxlan_bad_header")) << stats->text;
+  EXPECT_EQ(vx->get("vxlan_bad_header"), 1u) << stats->text;
+  EXPECT_EQ(vx->get("vxlan_wrong_vni"), 1u) << stats->text;
+  EXPECT_EQ(vx->get("drop_bad_length"), 1u) << stats->text;
+  EXPECT_EQ(vx->get("vxlan_unknown_remote"), 1u) << stats->text;
+  EXPECT_EQ(vx->get("rx_frames"), 0u) << stats->text;
+  EXPECT_GE(s->process.count_stderr_lines("dropped a datagram from"), 1u);
+  // Nothing reached the guests.
+  size_t got = 0;
+  for (FrameClient* c : {&s->client, &other}) {
+    auto r = c->recv_frame_matching(
+        [](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == test_mac(50); },
+        300ms);
+    got += r.ok() ? 1 : 0;
+  }
+  EXPECT_EQ(got, 0u);
+  // Everything else still works: the stream ports, and the path to H across VXLAN.
+  ASSERT_TRUE(other.send_frame(test_support::make_frame(test_support::kBroadcastMac, test_mac(2), 80, 9)));
+  auto r = s->client.recv_frame_matching(
+      [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 9u; }, 3000ms);
+  EXPECT_TRUE(r.ok()) << test_support::to_string(r.status);
+  EXPECT_EQ(test_support::arp_and_ping(s->client, test_mac(1), ipv4(10, 0, 0, 1),
+                                       ipv4(10, 0, 0, 2), 15s),
+            "");
+}
+
+TEST_F(VxlanTest, TwoSwitchesInTwoNamespacesForwardBetweenTheirStreamPorts) {
+  Netns& a = ns("a");
+  Netns& b = ns("b");
+  ASSERT_TRUE(a.ok()) << a.error();
+  ASSERT_TRUE(b.ok()) << b.error();
+  std::string error;
+  ASSERT_TRUE(test_support::add_veth(a, "ua", b, "ub", &error)) << error;
+  ASSERT_TRUE(sh(a, "ip addr add 10.2.0.1/24 dev ua && ip link set ua up"));
+  ASSERT_TRUE(sh(b, "ip addr add 10.2.0.2/24 dev ub && ip link set ub up"));
+  Switch* sa = nullptr;
+  Switch* sb = nullptr;
+  ASSERT_TRUE(start(a, "a", {"--vxlan", "vni=7,local=10.2.0.1:4789,remote=10.2.0.2:4789"}, &sa));
+  ASSERT_TRUE(start(b, "b", {"--vxlan", "vni=7,local=10.2.0.2:4789,remote=10.2.0.1:4789"}, &sb));
+
+  const Mac ma = test_mac(1);
+  const Mac mb = test_mac(2);
+  auto seq_is = [](uint32_t want) {
+    return [want](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == want; };
+  };
+  ASSERT_TRUE(sa->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, ma, 100, 1)));
+  auto r = sb->client.recv_frame_matching(seq_is(1), 5000ms);
+  ASSERT_TRUE(r.ok()) << "broadcast A->B: " << test_support::to_string(r.status);
+  EXPECT_TRUE(test_support::frame_is_intact(r.frame, 100));
+  ASSERT_TRUE(sb->client.send_frame(test_support::make_frame(ma, mb, 1400, 2)));
+  r = sa->client.recv_frame_matching(seq_is(2), 5000ms);
+  ASSERT_TRUE(r.ok()) << "unicast B->A: " << test_support::to_string(r.status);
+  EXPECT_TRUE(test_support::frame_is_intact(r.frame, 1400));
+  ASSERT_TRUE(sa->client.send_frame(test_support::make_frame(mb, ma, 60, 3)));
+  r = sb->client.recv_frame_matching(seq_is(3), 5000ms);
+  ASSERT_TRUE(r.ok()) << "unicast A->B: " << test_support::to_string(r.status);
+}
+
+TEST_F(VxlanTest, MeshOfThreeSwitchesDeliversABroadcastOnceAndUnicastToOneRemote) {
+  Netns& m = ns("mesh");
+  ASSERT_TRUE(m.ok()) << m.error();
+  Switch* s[3] = {};
+  for (int i = 0; i < 3; ++i) {
+    std::string spec = "vni=99,local=127.0.0." + std::to_string(i + 1) + ":4789";
+    for (int j = 0; j < 3; ++j) {
+      if (j != i) spec += ",remote=127.0.0." + std::to_string(j + 1) + ":4789";
+    }
+    ASSERT_TRUE(start(m, "m" + std::to_string(i + 1), {"--vxlan", spec}, &s[i]));
+  }
+  const Mac mac[3] = {test_mac(1), test_mac(2), test_mac(3)};
+  auto from = [](const Mac& src) {
+    return [src](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == src; };
+  };
+  // A broadcast from 1 reaches 2 and 3 exactly once, and never comes back to 1.
+  ASSERT_TRUE(s[0]->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, mac[0], 64, 1)));
+  for (int i = 1; i < 3; ++i) {
+    auto r = s[i]->client.recv_frame_matching(from(mac[0]), 5000ms);
+    ASSERT_TRUE(r.ok()) << "switch " << i + 1 << ": " << test_support::to_string(r.status);
+    r = s[i]->client.recv_frame_matching(from(mac[0]), 500ms);
+    EXPECT_FALSE(r.ok()) << "switch " << i + 1 << " got the broadcast twice (a loop)";
+  }
+  EXPECT_FALSE(s[0]->client.recv_frame_matching(from(mac[0]), 300ms).ok()) << "echoed back";
+
+  // 2 answers 1 by unicast: switch 2 learned mac[0] behind 127.0.0.1, so only 1 gets it; switch 3,
+  // which never saw mac[1], would flood it to its client if it had received it.
+  ASSERT_TRUE(s[1]->client.send_frame(test_support::make_frame(mac[0], mac[1], 64, 2)));
+  auto r = s[0]->client.recv_frame_matching(from(mac[1]), 5000ms);
+  ASSERT_TRUE(r.ok()) << test_support::to_string(r.status);
+  // 1 answers 2: switch 1 learned mac[1] behind 127.0.0.2.
+  ASSERT_TRUE(s[0]->client.send_frame(test_support::make_frame(mac[1], mac[0], 64, 3)));
+  r = s[1]->client.recv_frame_matching(from(mac[0]), 5000ms);
+  ASSERT_TRUE(r.ok()) << test_support::to_string(r.status);
+  EXPECT_FALSE(s[2]->client.recv_frame_matching(
+                   [](const std::vector<uint8_t>& f) {
+                     return test_support::frame_seq(f) == 2u || test_support::frame_seq(f) == 3u;
+                   },
+                   500ms)
+                   .ok())
+      << "switch 3 got a unicast meant for another switch";
+}
+
+}  // namespace
+}  // namespace qswitch::integration
