@@ -1,5 +1,8 @@
-// tools/qswitch_bench/bench_link.cc: connecting a bench port (unix, tcp, vde, socketpair).
-// TCP hosts are numeric or "localhost" (mapped to 127.0.0.1): no name lookups.
+// tools/qswitch_bench/bench_link.cc: connecting a bench port (unix, tcp, unixgram, udp, vde,
+// socketpair). TCP/UDP hosts are numeric or "localhost" (mapped to 127.0.0.1): no name lookups.
+// Datagram sockets ask for 4 MiB send and receive buffers (SO_*BUFFORCE when privileged, else
+// capped by net.core.[rw]mem_max), so a burst of 64 large frames fits and the bench's own
+// receive queue is not where frames are lost.
 #include "tools/qswitch_bench/bench_link.h"
 
 #include <arpa/inet.h>
@@ -10,8 +13,11 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #if QSWITCH_BENCH_HAVE_VDE
 extern "C" {  // libvdeplug.h has no extern "C" of its own
@@ -66,6 +72,47 @@ int connect_socket(int family, const sockaddr* sa, socklen_t len, const std::str
   return fd;
 }
 
+constexpr int kDgramBufferSize = 4 * 1024 * 1024;
+
+void set_dgram_buffers(int fd) {
+  int size = kDgramBufferSize;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+}
+
+// A numeric host (or localhost) and port as a sockaddr; false when the host is not numeric.
+bool inet_address(const std::string& host_text, uint16_t port, sockaddr_storage& ss,
+                  socklen_t& len) {
+  std::string host = host_text == "localhost" ? "127.0.0.1" : host_text;
+  ss = {};
+  auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    len = sizeof *sin;
+    return true;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) {
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    len = sizeof *sin6;
+    return true;
+  }
+  return false;
+}
+
+sockaddr_un unix_address(const std::string& path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), path.size());  // length checked by the caller
+  return sun;
+}
+
 }  // namespace
 
 BenchLink& BenchLink::operator=(BenchLink&& other) noexcept {
@@ -75,6 +122,8 @@ BenchLink& BenchLink::operator=(BenchLink&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     ctl_fd_ = std::exchange(other.ctl_fd_, -1);
     vde_ = std::exchange(other.vde_, nullptr);
+    bound_path_ = std::exchange(other.bound_path_, std::string());
+    temp_dir_ = std::exchange(other.temp_dir_, std::string());
   }
   return *this;
 }
@@ -84,6 +133,10 @@ void BenchLink::reset() {
   if (vde_ != nullptr) vde_close(vde_);  // closes both of its sockets
 #endif
   if (vde_ == nullptr && fd_ >= 0) close(fd_);
+  if (!bound_path_.empty()) unlink(bound_path_.c_str());
+  if (!temp_dir_.empty()) rmdir(temp_dir_.c_str());
+  bound_path_.clear();
+  temp_dir_.clear();
   kind_ = Kind::kNone;
   fd_ = -1;
   ctl_fd_ = -1;
@@ -130,6 +183,86 @@ BenchLink open_link(const PortAddr& addr, std::string& error) {
       link.fd_ = fd;
       return link;
     }
+    case AddrKind::kUnixgram: {
+      int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        error = addr.text + ": socket: " + errno_text(errno);
+        return link;
+      }
+      link.kind_ = BenchLink::Kind::kDgram;
+      link.fd_ = fd;  // from here on, link.reset() cleans up whatever was made
+      std::string local = addr.bind_path;
+      if (local.empty()) {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                          "/qswitch-bench.XXXXXX";
+        if (mkdtemp(dir.data()) == nullptr) {
+          error = addr.text + ": mkdtemp " + dir + ": " + errno_text(errno);
+          link.reset();
+          return link;
+        }
+        link.temp_dir_ = dir;
+        local = dir + "/port.sock";
+        if (local.size() > 107) {
+          error = addr.text + ": temp path " + local + " is longer than 107 bytes (set TMPDIR)";
+          link.reset();
+          return link;
+        }
+      }
+      sockaddr_un lsun = unix_address(local);
+      if (bind(fd, reinterpret_cast<sockaddr*>(&lsun), sizeof lsun) != 0) {
+        error = addr.text + ": bind " + local + ": " + errno_text(errno);
+        link.reset();
+        return link;
+      }
+      link.bound_path_ = local;
+      sockaddr_un rsun = unix_address(addr.path);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&rsun), sizeof rsun) != 0) {
+        error = addr.text + ": connect " + addr.path + ": " + errno_text(errno) +
+                " (is the switch's datagram socket there?)";
+        link.reset();
+        return link;
+      }
+      set_dgram_buffers(fd);
+      return link;
+    }
+    case AddrKind::kUdp: {
+      sockaddr_storage remote{};
+      socklen_t remote_len = 0;
+      if (!inet_address(addr.host, addr.port, remote, remote_len)) {
+        error = addr.text + ": HOST must be a numeric IPv4/IPv6 address or localhost";
+        return link;
+      }
+      sockaddr_storage local{};
+      socklen_t local_len = 0;
+      std::string bind_host = addr.bind_host;
+      if (bind_host.empty()) bind_host = remote.ss_family == AF_INET ? "127.0.0.1" : "::1";
+      if (!inet_address(bind_host, addr.bind_port, local, local_len) ||
+          local.ss_family != remote.ss_family) {
+        error = addr.text + ": LHOST must be a numeric address of the same family as RHOST";
+        return link;
+      }
+      int fd = socket(remote.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        error = addr.text + ": socket: " + errno_text(errno);
+        return link;
+      }
+      link.kind_ = BenchLink::Kind::kDgram;
+      link.fd_ = fd;
+      if (bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+        error = addr.text + ": bind " + bind_host + ":" + std::to_string(addr.bind_port) + ": " +
+                errno_text(errno);
+        link.reset();
+        return link;
+      }
+      if (connect(fd, reinterpret_cast<sockaddr*>(&remote), remote_len) != 0) {
+        error = addr.text + ": connect: " + errno_text(errno);
+        link.reset();
+        return link;
+      }
+      set_dgram_buffers(fd);
+      return link;
+    }
     case AddrKind::kVde: {
 #if QSWITCH_BENCH_HAVE_VDE
       std::string url = addr.path;
@@ -158,14 +291,20 @@ BenchLink open_link(const PortAddr& addr, std::string& error) {
   return link;
 }
 
-bool open_direct_pair(BenchLink& a, BenchLink& b, std::string& error) {
+bool open_direct_pair(bool dgram, BenchLink& a, BenchLink& b, std::string& error) {
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+  int type = dgram ? SOCK_DGRAM : SOCK_STREAM;
+  if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
     error = std::string("socketpair: ") + errno_text(errno);
     return false;
   }
-  a = BenchLink::from_stream_fd(sv[0]);
-  b = BenchLink::from_stream_fd(sv[1]);
+  BenchLink::Kind kind = dgram ? BenchLink::Kind::kDgram : BenchLink::Kind::kStream;
+  a = BenchLink::from_fd(kind, sv[0]);
+  b = BenchLink::from_fd(kind, sv[1]);
+  if (dgram) {
+    set_dgram_buffers(sv[0]);
+    set_dgram_buffers(sv[1]);
+  }
   return true;
 }
 

@@ -35,6 +35,24 @@ bool parse_mode(std::string_view text, BenchMode& mode) {
   return true;
 }
 
+// HOST:PORT, HOST numeric or localhost, IPv6 in brackets ([::1]:5000). The host is checked
+// when the socket is opened (inet_pton), the port here.
+bool parse_host_port(std::string_view text, bool allow_port_zero, std::string& host,
+                     uint16_t& port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  uint32_t p = 0;
+  if (h.empty() || !parse_number(text.substr(colon + 1), p) || p > 65535 ||
+      (p == 0 && !allow_port_zero)) {
+    return false;
+  }
+  host = std::string(h);
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
 }  // namespace
 
 std::string_view mode_name(BenchMode mode) {
@@ -68,29 +86,51 @@ std::optional<PortAddr> parse_port_addr(std::string_view text, std::string& erro
     }
     return addr;
   }
-  if (text.starts_with("tcp:")) {
-    std::string_view rest = text.substr(4);
-    size_t colon = rest.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      error = "bad address " + quote(text) + ": expected tcp:HOST:PORT";
+  if (text.starts_with("unixgram:")) {
+    std::string_view rest = text.substr(9);
+    size_t eq = rest.find('=');
+    std::string_view remote = eq == std::string_view::npos ? rest : rest.substr(eq + 1);
+    std::string_view local = eq == std::string_view::npos ? std::string_view() : rest.substr(0, eq);
+    if (remote.empty() || remote.size() > 107 ||
+        (eq != std::string_view::npos && (local.empty() || local.size() > 107))) {
+      error = "bad address " + quote(text) +
+              ": expected unixgram:PATH or unixgram:LOCAL=REMOTE, paths of 1..107 bytes";
       return std::nullopt;
     }
-    std::string_view host = rest.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    uint32_t port = 0;
-    if (!parse_number(rest.substr(colon + 1), port) || port == 0 || port > 65535) {
-      error = "bad address " + quote(text) + ": PORT must be 1..65535";
+    addr.kind = AddrKind::kUnixgram;
+    addr.path = std::string(remote);
+    addr.bind_path = std::string(local);
+    return addr;
+  }
+  if (text.starts_with("tcp:")) {
+    if (!parse_host_port(text.substr(4), false, addr.host, addr.port)) {
+      error = "bad address " + quote(text) + ": expected tcp:HOST:PORT with PORT 1..65535";
       return std::nullopt;
     }
     addr.kind = AddrKind::kTcp;
-    addr.host = std::string(host);
-    addr.port = static_cast<uint16_t>(port);
+    return addr;
+  }
+  if (text.starts_with("udp:")) {
+    // IPv6 addresses hold no '-', so the first '-' separates LOCAL from REMOTE.
+    std::string_view rest = text.substr(4);
+    size_t dash = rest.find('-');
+    bool ok = true;
+    if (dash != std::string_view::npos) {
+      ok = parse_host_port(rest.substr(0, dash), true, addr.bind_host, addr.bind_port);
+      rest = rest.substr(dash + 1);
+    }
+    if (!ok || !parse_host_port(rest, false, addr.host, addr.port)) {
+      error = "bad address " + quote(text) +
+              ": expected udp:HOST:PORT or udp:LHOST:LPORT-RHOST:RPORT (PORT 1..65535, "
+              "LPORT 0..65535)";
+      return std::nullopt;
+    }
+    addr.kind = AddrKind::kUdp;
     return addr;
   }
   error = "bad target " + quote(text) +
-          ": expected unix:PATH, tcp:HOST:PORT, vde:DIR, a comma list of those, or --direct";
+          ": expected unix:PATH, tcp:HOST:PORT, vde:DIR, unixgram:PATH, udp:HOST:PORT, a comma "
+          "list of those, or --direct";
   return std::nullopt;
 }
 
@@ -104,16 +144,30 @@ std::string bench_usage() {
       "  unix:PATH        QEMU stream framing (4-byte big-endian length + frame) on a unix socket\n"
       "  tcp:HOST:PORT    the same over TCP; HOST is numeric (127.0.0.1, [::1]) or localhost\n"
       "  vde:DIR          a vde_switch through libvdeplug, one datagram per frame\n"
+      "  unixgram:PATH    one frame per unix datagram, no length prefix, sent to PATH; each port\n"
+      "                   binds its own socket in a private temp dir and the switch replies to\n"
+      "                   it (qswitch --dgram unix:PATH)\n"
+      "  udp:HOST:PORT    one frame per UDP datagram, sent to HOST:PORT; each port binds\n"
+      "                   127.0.0.1:0 ([::1]:0 for an IPv6 HOST) (qswitch --dgram udp:HOST:PORT)\n"
+      "  unixgram:LOCAL=REMOTE          the port binds LOCAL and sends to REMOTE\n"
+      "  udp:LHOST:LPORT-RHOST:RPORT    the port binds LHOST:LPORT and sends to RHOST:RPORT\n"
+      "                   for a switch that sends each port's frames to a fixed address, e.g.\n"
+      "                   QEMU -netdev dgram,local.path=Q,remote.path=B: unixgram:B=Q\n"
       "  unix:A,unix:B    port 0 connects to A, port 1 to B (e.g. QEMU's hub: one\n"
       "                   -netdev stream,server=on per hub port); the list length sets --ports\n"
-      "  --direct         no switch: ports 0 and 1 joined by a socketpair (this machine's limit)\n"
+      "                   (any kinds above; paths in a list cannot hold ',' and unixgram paths\n"
+      "                   cannot hold '=')\n"
+      "  --direct         no switch: ports 0 and 1 joined by a stream socketpair, QEMU framing\n"
+      "                   (this machine's limit); --direct=stream is the same\n"
+      "  --direct=dgram   the same with a SOCK_DGRAM socketpair, one frame per datagram\n"
       "\n"
       "Options:\n"
       "  --ports P        number of ports, 2..64 (default 2; --direct: exactly 2)\n"
       "  --mode M         pair:  port 0 sends to port 1 (default)\n"
       "                   bidir: ports 0 and 1 send to each other\n"
       "                   mesh:  every port i sends to port (i+1)%P\n"
-      "  --size S         Ethernet frame bytes without FCS, 60..65549 (vde: ..9234; default 64)\n"
+      "  --size S         Ethernet frame bytes without FCS, 60..65549 (vde: ..9234,\n"
+      "                   udp: ..65507; default 64)\n"
       "  --time T         measured seconds, fractions allowed, 0.01..3600 (default 3)\n"
       "  --warmup T       seconds of traffic before measuring, 0..600 (default 0.5)\n"
       "  --json           print one JSON object instead of the human line\n"
@@ -127,6 +181,9 @@ std::string bench_usage() {
       "reorder = frames that arrived after a later one; corrupt = frames addressed to a port\n"
       "whose bytes are not what was sent; foreign = frames a port did not expect (flooded\n"
       "unicast, other traffic) while measuring.\n"
+      "Datagram ports send and receive up to 64 frames per sendmmsg()/recvmmsg() call. Over UDP\n"
+      "a sender is not held back by a slow receiver, so a switch that cannot keep up shows\n"
+      "loss; over unix datagrams the sender waits instead.\n"
       "JSON fields: target mode size ports seconds rx_frames tx_frames fps gbps loss_frames\n"
       "loss_pct reordered corrupt foreign completed (and error when it did not complete).\n"
       "Exit: 0 when the run completed, 1 when a connection failed or corrupt > 0,\n"
@@ -176,9 +233,15 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
     if (flag("--json")) {
       if (!out.error.empty()) return out;
       opt.json = true;
-    } else if (flag("--direct")) {
-      if (!out.error.empty()) return out;
+    } else if (name == "--direct") {
+      std::string_view kind = inline_value.value_or("stream");
+      if (kind != "stream" && kind != "dgram") {
+        out.error = "bad --direct=" + std::string(kind) + ": expected --direct, " +
+                    "--direct=stream or --direct=dgram";
+        return out;
+      }
       opt.direct = true;
+      opt.direct_dgram = kind == "dgram";
     } else if (name == "--ports") {
       auto v = value();
       if (!v) return out;
@@ -241,9 +304,11 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
       out.error = "bad --ports " + std::to_string(opt.ports) + " with --direct: exactly 2";
       return out;
     }
+    if (opt.direct_dgram) opt.target_text = "direct-dgram";
   } else {
     if (!have_target) {
-      out.error = "missing TARGET: give unix:PATH, tcp:HOST:PORT, vde:DIR or --direct";
+      out.error = "missing TARGET: give unix:PATH, tcp:HOST:PORT, vde:DIR, unixgram:PATH, "
+                  "udp:HOST:PORT or --direct";
       return out;
     }
     opt.target_text = target;
@@ -273,6 +338,11 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
       if (a.kind == AddrKind::kVde && opt.size > kVdeMaxFrameSize) {
         out.error = "bad --size " + std::to_string(opt.size) + " for " + quote(a.text) +
                     ": VDE carries frames of 60..9234 bytes";
+        return out;
+      }
+      if (a.kind == AddrKind::kUdp && opt.size > kUdpMaxFrameSize) {
+        out.error = "bad --size " + std::to_string(opt.size) + " for " + quote(a.text) +
+                    ": a UDP datagram carries frames of 60..65507 bytes";
         return out;
       }
     }

@@ -29,6 +29,14 @@ constexpr int kRxReadsPerTurn = 8;
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+// Datagram errors: ECONNREFUSED means no socket at the switch's address (unix), or an ICMP port
+// unreachable came back (udp): say so rather than just "Connection refused".
+std::string dgram_error(const char* call, int err) {
+  std::string text = std::string(call) + ": " + std::strerror(err);
+  if (err == ECONNREFUSED) text += " (no socket is bound at the switch's address)";
+  return text;
+}
+
 }  // namespace
 
 int64_t monotonic_ns() {
@@ -60,6 +68,28 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
       }
     }
     rx_buf_.assign(kRxReadSize + kMaxWireSize, 0);
+  } else if (link_.kind() == BenchLink::Kind::kDgram) {
+    if (plan_.sends) {
+      tx_buf_.assign(size_t{kDgramBurst} * plan_.size, 0);
+      tx_msgs_.assign(kDgramBurst, mmsghdr{});
+      tx_iov_.assign(kDgramBurst, iovec{});
+      for (unsigned i = 0; i < kDgramBurst; ++i) {
+        uint8_t* f = tx_buf_.data() + size_t{i} * plan_.size;
+        fill_frame_header(f, port_mac(plan_.send_to), plan_.index, FrameKind::kData);
+        tx_iov_[i] = iovec{f, plan_.size};
+        tx_msgs_[i].msg_hdr.msg_iov = &tx_iov_[i];
+        tx_msgs_[i].msg_hdr.msg_iovlen = 1;
+      }
+    }
+    rx_slot_size_ = std::max(plan_.size, kBenchMinFrameSize) + 64;
+    rx_buf_.assign(size_t{kDgramBurst} * rx_slot_size_, 0);
+    rx_msgs_.assign(kDgramBurst, mmsghdr{});
+    rx_iov_.assign(kDgramBurst, iovec{});
+    for (unsigned i = 0; i < kDgramBurst; ++i) {
+      rx_iov_[i] = iovec{rx_buf_.data() + size_t{i} * rx_slot_size_, rx_slot_size_};
+      rx_msgs_[i].msg_hdr.msg_iov = &rx_iov_[i];
+      rx_msgs_[i].msg_hdr.msg_iovlen = 1;
+    }
   } else {
     if (plan_.sends) {
       tx_buf_.assign(plan_.size, 0);
@@ -83,10 +113,16 @@ void BenchPort::note_phase(Phase to) {
 }
 
 void BenchPort::run() {
-  if (link_.kind() == BenchLink::Kind::kVde) {
-    run_vde();
-  } else {
-    run_stream();
+  switch (link_.kind()) {
+    case BenchLink::Kind::kVde:
+      run_vde();
+      break;
+    case BenchLink::Kind::kDgram:
+      run_dgram();
+      break;
+    default:
+      run_stream();
+      break;
   }
   // A port that failed early never saw the later phases: nothing happened on it since.
   note_phase(Phase::kStop);
@@ -249,6 +285,109 @@ void BenchPort::run_stream() {
     if (!progress) {
       pollfd pfd{fd, events, 0};
       poll(&pfd, 1, kIdlePollMs);
+    }
+  }
+}
+
+bool BenchPort::send_hello_dgram() {
+  uint8_t frame[kBenchMinFrameSize] = {};
+  fill_frame_header(frame, kBroadcastMac, plan_.index, FrameKind::kHello);
+  BodyPattern hello_pattern(kBenchMinFrameSize);
+  fill_frame_data(frame, kBenchMinFrameSize, plan_.index, 0, hello_pattern);
+  int64_t deadline = monotonic_ns() + int64_t{kHelloTimeoutMs} * 1'000'000;
+  while (true) {
+    ssize_t n = send(link_.fd(), frame, sizeof frame, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return true;
+    if (errno != EINTR && !would_block(errno) && errno != ENOBUFS) {
+      fail("sending hello: " + dgram_error("send", errno));
+      return false;
+    }
+    if (monotonic_ns() > deadline) {
+      fail("sending hello: datagram socket not writable for 2 s");
+      return false;
+    }
+    pollfd pfd{link_.fd(), POLLOUT, 0};
+    poll(&pfd, 1, 10);
+  }
+}
+
+void BenchPort::refill_dgram() {
+  for (unsigned i = 0; i < kDgramBurst; ++i) {
+    fill_frame_data(tx_buf_.data() + size_t{i} * plan_.size, plan_.size, plan_.index,
+                    next_tx_seq_++, pattern_);
+  }
+  tx_ready_ = kDgramBurst;
+  tx_sent_ = 0;
+}
+
+int BenchPort::receive_dgram() {
+  const int fd = link_.fd();
+  int got = 0;
+  for (int k = 0; k < kRxReadsPerTurn; ++k) {
+    int n = recvmmsg(fd, rx_msgs_.data(), kDgramBurst, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (would_block(errno)) return got;
+      fail(dgram_error("recvmmsg", errno));
+      return -1;
+    }
+    got += n;
+    last_rx_ns_.store(monotonic_ns(), std::memory_order_relaxed);
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* slot = static_cast<const uint8_t*>(rx_iov_[i].iov_base);
+      uint32_t len = rx_msgs_[i].msg_len;
+      // Longer than the slot: report the slot size, which no bench frame has.
+      if ((rx_msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) len = rx_slot_size_;
+      if (len < 14) {
+        if (count_foreign_) ++result_.foreign;
+        continue;
+      }
+      on_frame(slot, len);
+    }
+    if (static_cast<unsigned>(n) < kDgramBurst) return got;  // the socket is empty
+  }
+  return got;
+}
+
+void BenchPort::run_dgram() {
+  if (!send_hello_dgram()) return;
+  hello_sent_.store(true, std::memory_order_release);
+  const int fd = link_.fd();
+  while (true) {
+    Phase ph = shared_.phase.load(std::memory_order_acquire);
+    if (static_cast<int>(ph) > noted_) note_phase(ph);
+    if (ph == Phase::kStop || shared_.failed.load(std::memory_order_relaxed)) break;
+
+    bool progress = false;
+    bool nap = false;  // ENOBUFS: poll() would say writable at once, so wait a little instead
+    short events = POLLIN;
+    if (plan_.sends && (ph == Phase::kWarmup || ph == Phase::kMeasure)) {
+      if (tx_sent_ == tx_ready_) refill_dgram();
+      int n = sendmmsg(fd, tx_msgs_.data() + tx_sent_, tx_ready_ - tx_sent_,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        tx_sent_ += static_cast<unsigned>(n);
+        totals_.tx_frames += static_cast<uint64_t>(n);
+        progress = true;
+      } else if (n < 0 && would_block(errno)) {
+        events |= POLLOUT;
+      } else if (n < 0 && errno == ENOBUFS) {
+        nap = true;
+      } else if (n < 0 && errno != EINTR) {
+        fail(dgram_error("sendmmsg", errno));
+        break;
+      }
+    } else if (plan_.sends && ph == Phase::kDrain) {
+      tx_done_.store(true, std::memory_order_release);
+    }
+
+    int got = receive_dgram();
+    if (got < 0) break;
+    if (got > 0) progress = true;
+
+    if (!progress) {
+      pollfd pfd{fd, nap ? short{POLLIN} : events, 0};
+      poll(&pfd, 1, nap ? 1 : kIdlePollMs);
     }
   }
 }

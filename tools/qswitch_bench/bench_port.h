@@ -14,6 +14,15 @@
 //   is a protocol error.
 // - VDE links: one vde_send()/vde_recv() per frame (VDE is a datagram per frame), up to 64 of each
 //   per turn.
+// - Datagram links (unixgram, udp, --direct=dgram): one frame per datagram, no length prefix.
+//   A sender prepares 64 frames in 64 fixed slots and hands them over with sendmmsg(); what the
+//   socket did not take is retried next turn before any new frame is made, so frames leave in
+//   sequence order. Each turn first reads with recvmmsg() (64 slots of size + 64 bytes, so a
+//   longer datagram shows up as MSG_TRUNC and is checked as the wrong size) until the socket is
+//   empty, at most 8 calls. A datagram under 14 bytes (an empty one included) is foreign, not an
+//   error. At drain the sender stops; frames prepared but not sent were never counted as sent.
+//   ECONNREFUSED (nothing bound at the switch's address, or an ICMP port unreachable over UDP)
+//   fails the port.
 // - The main thread moves RunShared::phase forward: hello -> warmup -> measure -> drain -> stop.
 //   The port notes its counters when it first sees each phase, so the main thread can subtract
 //   "start of measure" from "start of drain" after joining. Senders stop sending new frames at
@@ -28,6 +37,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include "tools/qswitch_bench/bench_frame.h"
 #include "tools/qswitch_bench/bench_link.h"
 
@@ -35,6 +47,7 @@ namespace qswitch::tools {
 
 enum class Phase : int { kHello = 0, kWarmup, kMeasure, kDrain, kStop };
 inline constexpr int kPhaseCount = 5;
+inline constexpr unsigned kDgramBurst = 64;  // datagrams per sendmmsg()/recvmmsg()
 
 struct RunShared {
   std::atomic<Phase> phase{Phase::kHello};
@@ -84,8 +97,12 @@ class BenchPort {
  private:
   void run_stream();
   void run_vde();
+  void run_dgram();
   bool send_hello_stream();
   bool send_hello_vde();
+  bool send_hello_dgram();
+  void refill_dgram();
+  int receive_dgram();  // datagrams read, or -1 when the port failed
   void refill_tx();
   bool parse_stream();  // false on a protocol error
   void on_frame(const uint8_t* frame, uint32_t size);
@@ -99,11 +116,22 @@ class BenchPort {
   ReceiverView view_;
   uint32_t wire_size_;  // stream: 4 + size
 
-  std::vector<uint8_t> tx_buf_;  // stream: whole wire frames; vde: one frame
+  std::vector<uint8_t> tx_buf_;  // stream: whole wire frames; vde: one frame; dgram: 64 frames
   size_t tx_len_ = 0;
   size_t tx_off_ = 0;
   uint64_t tx_bytes_ = 0;
   uint64_t next_tx_seq_ = 0;
+
+  // Datagram links: tx_buf_ holds kDgramBurst frames, one per tx_msgs_ entry; entries
+  // [tx_sent_, tx_ready_) are prepared and not yet taken by the socket. rx_buf_ holds
+  // kDgramBurst slots of rx_slot_size_ bytes, one per rx_msgs_ entry.
+  std::vector<mmsghdr> tx_msgs_;
+  std::vector<iovec> tx_iov_;
+  unsigned tx_ready_ = 0;
+  unsigned tx_sent_ = 0;
+  std::vector<mmsghdr> rx_msgs_;
+  std::vector<iovec> rx_iov_;
+  uint32_t rx_slot_size_ = 0;
 
   std::vector<uint8_t> rx_buf_;
   size_t rx_fill_ = 0;

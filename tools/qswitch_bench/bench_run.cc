@@ -68,7 +68,9 @@ BenchReport run_bench(const BenchOptions& options) {
 
   std::vector<BenchLink> links(options.ports);
   if (options.direct) {
-    if (!open_direct_pair(links[0], links[1], report.error)) return report;
+    if (!open_direct_pair(options.direct_dgram, links[0], links[1], report.error)) {
+      return report;
+    }
   } else {
     for (uint32_t i = 0; i < options.ports; ++i) {
       std::string error;
@@ -140,7 +142,7 @@ BenchReport run_bench(const BenchOptions& options) {
     const PortResult& r = port->result();
     if (!r.error.empty() && report.error.empty()) {
       report.error = "port " + std::to_string(port->plan().index) + " (" +
-                     (options.direct ? std::string("direct")
+                     (options.direct ? options.target_text
                                      : options.addr_for(port->plan().index).text) +
                      "): " + r.error;
     }
