@@ -51,7 +51,7 @@ class LoopPort : public sw::Port {
   // Called from the check phase while the port is on the paused list; return true to stay on it.
   virtual bool retry_paused_read() { return false; }
   const std::string& first_mac() const { return first_mac_; }
-  // "stream" or "slirp": what `ports` shows as the kind.
+  // "stream", "dgram", "tap", "vxlan" or "slirp": what `ports` shows as the kind.
   virtual const char* kind() const = 0;
   // The endpoint that made this port ("listen-1", "connect-2"), empty for others.
   const std::string& endpoint_id() const { return endpoint_id_; }

@@ -17,6 +17,7 @@
 #include "tools/qswitch/capture_commands.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/options.h"
+#include "tools/qswitch/poll_wait.h"
 
 namespace qswitch::tools {
 
@@ -58,24 +59,6 @@ const char* ctl_usage() {
          "                        /tmp/qswitch-$UID/default.ctl)\n"
          "  --json                print the reply JSON as is\n"
          "exit status: 0 ok, 1 error reply or no connection, 2 usage error\n";
-}
-
-int64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-// Waits for `events` on fd until `deadline_ms`; false on timeout.
-bool wait_for(int fd, short events, int64_t deadline_ms) {
-  for (;;) {
-    const int64_t left = deadline_ms - monotonic_ms();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return true;  // let the following call report the error
-  }
 }
 
 std::string cannot_reach(const std::string& path, const std::string& why) {

@@ -24,6 +24,7 @@
 #include "backends/io/fd.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/options.h"
+#include "tools/qswitch/poll_wait.h"
 
 namespace qswitch::tools {
 
@@ -41,24 +42,6 @@ volatile sig_atomic_t g_child = 0;  // the program's pid, for forward_signal
 void forward_signal(int sig) {
   const pid_t child = g_child;
   if (child > 0) ::kill(child, sig);
-}
-
-int64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-// Waits for `events` on fd until `deadline_ms`; false on timeout.
-bool wait_for(int fd, short events, int64_t deadline_ms) {
-  for (;;) {
-    const int64_t left = deadline_ms - monotonic_ms();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return true;  // the next call reports the error
-  }
 }
 
 bool parse_mac(const std::string& text, std::string& out) {

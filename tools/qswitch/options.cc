@@ -71,6 +71,8 @@ const char* usage_text() {
          "(/tmp/qswitch-$UID/default.sock when XDG_RUNTIME_DIR is unset) and adds a slirp port.\n"
          "\n"
          "  qswitch ctl [--sock PATH] [--json] COMMAND...   talk to a running switch (ctl --help)\n"
+         "  qswitch exec [--switch NAME] -- qemu-system-x86_64 ...   run a guest on a running\n"
+         "                                     switch over a socketpair (exec --help)\n"
          "SIGUSR1 prints per-port counters to stderr; SIGINT/SIGTERM exit cleanly.\n";
 }
 
