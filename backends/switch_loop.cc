@@ -30,6 +30,23 @@ void LoopPort::close(const std::string& reason) {
   loop_.retire(*this);
 }
 
+sw::Millis LoopPort::now() const { return loop_.now(); }
+
+void LoopPort::log_queue_full(size_t queued) {
+  if (!queue_full_log_.allow(now())) return;
+  io::log_line("port %u output queue full (%zu bytes queued, %s not taking frames fast enough): "
+               "dropping frames for this port only",
+               id(), queued, describe().c_str());
+}
+
+bool LoopPort::still_throttled(sw::PortId& by) const {
+  if (by == sw::kNoPort) return false;
+  const sw::Port* p = loop_.fabric().port(by);
+  if (p != nullptr && p->congested(loop_.now())) return true;
+  by = sw::kNoPort;
+  return false;
+}
+
 SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(config.fabric) {
   uv_loop_init(&loop_);
   fabric_.set_events(this);

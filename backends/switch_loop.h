@@ -57,6 +57,8 @@ class LoopPort : public sw::Port {
   const std::string& endpoint_id() const { return endpoint_id_; }
   void set_endpoint_id(std::string id) { endpoint_id_ = std::move(id); }
   sw::Millis up_since() const { return up_since_; }
+  // A queue whose peer took nothing for this long is stuck, not congested (see congested()).
+  static constexpr sw::Millis kStuckMs = 100;
   // Counters a kind of port keeps beyond sw::PortCounters (VXLAN's bad headers, ...), by name:
   // stats, `ports` and /metrics show them next to the common ones.
   virtual void for_each_extra_counter(
@@ -67,6 +69,22 @@ class LoopPort : public sw::Port {
  protected:
   // Stop all I/O and release queued output; return how many frames were dropped.
   virtual uint64_t shutdown_io() = 0;
+
+  // The output bookkeeping every kind shares, for its bounded queue (sw::TxQueue, DatagramTx):
+  // queue_output() queues the frame or, when the queue is full, drops it (drop_queue_full) with a
+  // rate-limited log line; output_congested() is the congested() of the port interface: over half
+  // full while the peer took something within kStuckMs; output_progressed() notes that it did.
+  template <typename Queue>
+  void queue_output(Queue& queue, const sw::Frame& frame);
+  template <typename Queue>
+  bool output_congested(const Queue& queue, sw::Millis now) const {
+    return queue.queued_bytes() > queue.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+  }
+  void output_progressed() { last_progress_ = now(); }
+  // For retry_paused_read() of a port that stopped reading because unicast destination `by` was
+  // congested: true while it still is; otherwise resets `by` to kNoPort.
+  bool still_throttled(sw::PortId& by) const;
+
   SwitchLoop& loop_;
 
  private:
@@ -76,6 +94,10 @@ class LoopPort : public sw::Port {
   std::string endpoint_id_;
   sw::Millis up_since_ = 0;
   std::function<void(LoopPort&)> close_hook_;
+  sw::Millis last_progress_ = 0;  // the peer last took output (or the queue started filling)
+  io::RateLimit queue_full_log_{1, 10'000};
+  sw::Millis now() const;
+  void log_queue_full(size_t queued);
 };
 
 class SwitchLoop : private sw::L2Switch::Events {
@@ -139,5 +161,13 @@ class SwitchLoop : private sw::L2Switch::Events {
   io::UvHandle<uv_signal_t> sigterm_;
   io::UvHandle<uv_signal_t> sigusr1_;
 };
+
+template <typename Queue>
+void LoopPort::queue_output(Queue& queue, const sw::Frame& frame) {
+  if (queue.empty()) output_progressed();
+  if (queue.push(frame)) return;
+  counters_.drop_queue_full += 1;
+  log_queue_full(queue.queued_bytes());
+}
 
 }  // namespace qswitch::backends

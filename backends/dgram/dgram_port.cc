@@ -25,7 +25,6 @@ namespace {
 constexpr int kReadsPerWake = 8;
 constexpr uint32_t kSendBatch = 64;
 constexpr size_t kMaxPeers = 256;
-constexpr sw::Millis kStuckMs = 100;
 // Used only while reading is paused and the socket has no port to wait on the loop's paused list.
 constexpr uint64_t kRxRetryMs = 20;
 constexpr uint64_t kPeerAgeCheckMs = 5000;
@@ -165,15 +164,7 @@ class DgramPort final : public LoopPort {
 
   void enqueue(const sw::Frame& frame) override {
     if (closed()) return;
-    if (tx_.empty()) last_progress_ = loop_.now();
-    if (!tx_.push(frame)) {
-      counters_.drop_queue_full += 1;
-      if (queue_full_log_.allow(loop_.now())) {
-        io::log_line("port %u output queue full (%zu bytes queued, peer %s not reading fast "
-                     "enough): dropping frames for this port only",
-                     id(), tx_.queued_bytes(), name_.c_str());
-      }
-    }
+    queue_output(tx_, frame);
   }
   void flush() override {
     if (!closed()) socket_->flush(*this);
@@ -182,7 +173,7 @@ class DgramPort final : public LoopPort {
   const char* kind() const override { return "dgram"; }
   bool retry_paused_read() override { return socket_->retry(*this); }
   bool congested(sw::Millis now) const override {
-    return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+    return output_congested(tx_, now);
   }
   void for_each_extra_counter(
       const std::function<void(const char*, uint64_t)>& f) const override {
@@ -206,11 +197,9 @@ class DgramPort final : public LoopPort {
   socklen_t peer_len_ = 0;  // 0: the socket is connected (send without an address)
   DatagramTx tx_;
   sw::Millis last_rx_;
-  sw::Millis last_progress_ = 0;
   bool waiting_ = false;  // on the socket's writers_ list
   uint64_t drop_unreachable_ = 0;
   uint64_t drop_too_big_ = 0;
-  io::RateLimit queue_full_log_{1, 10'000};
   io::RateLimit send_log_{1, 10'000};
 };
 
@@ -601,7 +590,7 @@ void DgramSocket::flush(DgramPort& port) {
     }
     const int sent = ::sendmmsg(out_fd, smsgs_, n, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent > 0) {
-      port.last_progress_ = loop_.now();
+      port.output_progressed();
       const DatagramTx::Written w = port.tx_.pop(static_cast<size_t>(sent));
       port.counters().tx_frames += w.frames;
       port.counters().tx_bytes += w.bytes;

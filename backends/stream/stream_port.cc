@@ -105,15 +105,11 @@ void StreamPort::throttle(sw::PortId by) {
 }
 
 bool StreamPort::congested(sw::Millis now) const {
-  return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+  return output_congested(tx_, now);
 }
 
 bool StreamPort::retry_paused_read() {
-  if (throttled_by_ != sw::kNoPort) {
-    const sw::Port* by = loop_.fabric().port(throttled_by_);
-    if (by != nullptr && by->congested(loop_.now())) return true;
-    throttled_by_ = sw::kNoPort;
-  }
+  if (still_throttled(throttled_by_)) return true;
   if (rx_.write_space().empty()) return true;  // still nothing free: stay paused
   read_paused_ = false;
   update_poll();
@@ -122,15 +118,7 @@ bool StreamPort::retry_paused_read() {
 
 void StreamPort::enqueue(const sw::Frame& frame) {
   if (closed()) return;
-  if (tx_.empty()) last_progress_ = loop_.now();
-  if (!tx_.push(frame)) {
-    counters_.drop_queue_full += 1;
-    if (queue_full_log_.allow(loop_.now())) {
-      io::log_line("port %u output queue full (%zu bytes queued, peer %s not reading fast enough): "
-                   "dropping frames for this port only",
-                   id(), tx_.queued_bytes(), peer_.c_str());
-    }
-  }
+  queue_output(tx_, frame);
 }
 
 void StreamPort::flush() {
@@ -147,7 +135,7 @@ void StreamPort::flush() {
       close(std::string("write error: ") + std::strerror(errno));
       return;
     }
-    if (written > 0) last_progress_ = loop_.now();
+    if (written > 0) output_progressed();
     const sw::TxQueue::Written w = tx_.consume(static_cast<size_t>(written));
     counters_.tx_frames += w.frames;
     counters_.tx_bytes += w.bytes;

@@ -45,8 +45,6 @@ class StreamPort final : public LoopPort {
   bool retry_paused_read() override;
   bool congested(sw::Millis now) const override;
 
-  static constexpr sw::Millis kStuckMs = 100;
-
  private:
   uint64_t shutdown_io() override;
   void on_poll(int status, int events);
@@ -64,9 +62,7 @@ class StreamPort final : public LoopPort {
   bool read_paused_ = false;
   bool want_write_ = false;
   sw::PortId throttled_by_ = sw::kNoPort;
-  sw::Millis last_progress_ = 0;  // last time the peer took bytes (or the queue started filling)
   int poll_events_ = 0;
-  io::RateLimit queue_full_log_{1, 10'000};
 };
 
 }  // namespace qswitch::backends

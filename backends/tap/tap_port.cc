@@ -22,7 +22,6 @@ namespace qswitch::backends {
 
 namespace {
 
-constexpr sw::Millis kStuckMs = 100;
 constexpr int kMaxWritesPerFlush = 1024;  // bounds one flush; the rest waits for the next turn
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -44,15 +43,7 @@ class TapPort final : public LoopPort {
 
   void enqueue(const sw::Frame& frame) override {
     if (closed()) return;
-    if (tx_.empty()) last_progress_ = loop_.now();
-    if (!tx_.push(frame)) {
-      counters_.drop_queue_full += 1;
-      if (queue_full_log_.allow(loop_.now())) {
-        io::log_line("port %u output queue full (%zu bytes queued, tap %s not reading fast "
-                     "enough): dropping frames for this port only",
-                     id(), tx_.queued_bytes(), name_.c_str());
-      }
-    }
+    queue_output(tx_, frame);
   }
 
   void flush() override {
@@ -78,7 +69,7 @@ class TapPort final : public LoopPort {
                                : "tap " + name_ + " write error: " + errno_text(err));
         return;
       }
-      last_progress_ = loop_.now();
+      output_progressed();
       const DatagramTx::Written w = tx_.pop(1);
       counters_.tx_frames += w.frames;
       counters_.tx_bytes += w.bytes;
@@ -94,15 +85,11 @@ class TapPort final : public LoopPort {
   const char* kind() const override { return "tap"; }
 
   bool congested(sw::Millis now) const override {
-    return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+    return output_congested(tx_, now);
   }
 
   bool retry_paused_read() override {
-    if (throttled_by_ != sw::kNoPort) {
-      const sw::Port* by = loop_.fabric().port(throttled_by_);
-      if (by != nullptr && by->congested(loop_.now())) return true;
-      throttled_by_ = sw::kNoPort;
-    }
+    if (still_throttled(throttled_by_)) return true;
     if (rx_.available() == 0) return true;
     read_paused_ = false;
     update_poll();
@@ -207,9 +194,7 @@ class TapPort final : public LoopPort {
   bool want_write_ = false;
   int poll_events_ = 0;
   sw::PortId throttled_by_ = sw::kNoPort;
-  sw::Millis last_progress_ = 0;
   uint64_t link_down_ = 0;
-  io::RateLimit queue_full_log_{1, 10'000};
   io::RateLimit link_down_log_{1, 10'000};
   io::RateLimit bad_length_log_{3, 10'000};
 };

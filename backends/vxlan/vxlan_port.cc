@@ -21,7 +21,6 @@ namespace qswitch::backends {
 
 namespace {
 
-constexpr sw::Millis kStuckMs = 100;
 constexpr int kReadsPerWake = 4;
 constexpr uint32_t kRxBatch = DatagramRx::kSlots;
 constexpr unsigned kSendBatch = 64;
@@ -74,15 +73,7 @@ class VxlanPort final : public LoopPort {
 
   void enqueue(const sw::Frame& frame) override {
     if (closed()) return;
-    if (tx_.empty()) last_progress_ = loop_.now();
-    if (!tx_.push(frame)) {
-      counters_.drop_queue_full += 1;
-      if (queue_full_log_.allow(loop_.now())) {
-        io::log_line("port %u output queue full (%zu bytes queued, %s cannot send fast enough): "
-                     "dropping frames for this port only",
-                     id(), tx_.queued_bytes(), describe_.c_str());
-      }
-    }
+    queue_output(tx_, frame);
   }
 
   void flush() override;
@@ -91,15 +82,11 @@ class VxlanPort final : public LoopPort {
   const char* kind() const override { return "vxlan"; }
 
   bool congested(sw::Millis now) const override {
-    return tx_.queued_bytes() > tx_.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+    return output_congested(tx_, now);
   }
 
   bool retry_paused_read() override {
-    if (throttled_by_ != sw::kNoPort) {
-      const sw::Port* by = loop_.fabric().port(throttled_by_);
-      if (by != nullptr && by->congested(loop_.now())) return true;
-      throttled_by_ = sw::kNoPort;
-    }
+    if (still_throttled(throttled_by_)) return true;
     if (rx_.available() == 0) return true;
     read_paused_ = false;
     update_poll();
@@ -194,7 +181,6 @@ class VxlanPort final : public LoopPort {
   bool want_write_ = false;
   int poll_events_ = 0;
   sw::PortId throttled_by_ = sw::kNoPort;
-  sw::Millis last_progress_ = 0;
   size_t partial_sent_ = 0;  // remotes the head frame (a flood) already went to
 
   // Receive scratch: one header, source address and iovec pair per message.
@@ -212,7 +198,6 @@ class VxlanPort final : public LoopPort {
   uint64_t unknown_remote_ = 0;
   uint64_t send_errors_ = 0;
   uint64_t tx_datagrams_ = 0;
-  io::RateLimit queue_full_log_{1, 10'000};
   io::RateLimit rx_drop_log_{5, 10'000};
   io::RateLimit send_error_log_{3, 10'000};
 };
@@ -352,7 +337,7 @@ void VxlanPort::flush() {
       sent = 1;
     } else {
       tx_datagrams_ += static_cast<uint64_t>(sent);
-      if (sent > 0) last_progress_ = now;
+      if (sent > 0) output_progressed();
       // Fewer taken than offered: the socket is most likely full (the next call would say).
       short_batch = static_cast<unsigned>(sent) < m;
     }
