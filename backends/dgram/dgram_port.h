@@ -55,9 +55,6 @@ struct DgramConfig {
 
 class DgramSocket;
 
-// "127.0.0.1:5000", "[::1]:5000", a unix path ("@name" for the abstract namespace).
-std::string sockaddr_text(const sockaddr_storage& ss, socklen_t len);
-
 // Counters of a socket that belong to no port (datagrams from no known peer).
 struct DgramSocketCounters {
   uint64_t drop_bad_length = 0;  // runt, empty or oversize datagram from a peer with no port

@@ -62,6 +62,32 @@ void make_parent_dirs(const std::string& path) {
 
 }  // namespace
 
+std::string sockaddr_text(const sockaddr_storage& ss, socklen_t len) {
+  char host[INET6_ADDRSTRLEN] = "";
+  switch (ss.ss_family) {
+    case AF_INET: {
+      const auto& v4 = reinterpret_cast<const sockaddr_in&>(ss);
+      inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+      return std::string(host) + ":" + std::to_string(ntohs(v4.sin_port));
+    }
+    case AF_INET6: {
+      const auto& v6 = reinterpret_cast<const sockaddr_in6&>(ss);
+      inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+      return "[" + std::string(host) + "]:" + std::to_string(ntohs(v6.sin6_port));
+    }
+    case AF_UNIX: {
+      const auto& un = reinterpret_cast<const sockaddr_un&>(ss);
+      const size_t off = offsetof(sockaddr_un, sun_path);
+      if (len <= off) return "(unnamed)";
+      const size_t n = std::min<size_t>(len - off, sizeof un.sun_path);
+      if (un.sun_path[0] == '\0') return "@" + std::string(un.sun_path + 1, n - 1);
+      return std::string(un.sun_path, strnlen(un.sun_path, n));
+    }
+    default:
+      return "(unknown address family)";
+  }
+}
+
 std::string Endpoint::to_string() const {
   if (kind == Kind::kUnix) return "unix:" + path;
   if (host.find(':') != std::string::npos) return "tcp:[" + host + "]:" + std::to_string(port);

@@ -39,6 +39,8 @@ uint16_t bound_port(int fd);
 // check connect_result().
 SocketResult start_connect(const Endpoint& ep);
 int connect_result(int fd);  // 0 or the errno of a finished non-blocking connect
+// "127.0.0.1:5000", "[::1]:5000", a unix path ("@name" for the abstract namespace).
+std::string sockaddr_text(const sockaddr_storage& ss, socklen_t len = sizeof(sockaddr_storage));
 // "pid 1234" for a unix peer, "127.0.0.1:40312" for a tcp peer.
 std::string peer_name(int fd, Endpoint::Kind kind);
 

@@ -12,12 +12,15 @@
 #include "backends/dgram/datagram_rx.h"
 #include "backends/dgram/datagram_tx.h"
 #include "backends/io/fd.h"
+#include "backends/io/endpoint.h"
 #include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "switch/mac_table.h"
 
 namespace qswitch::backends {
+
+using io::sockaddr_text;
 
 namespace {
 
@@ -363,21 +366,6 @@ void VxlanPort::flush() {
 }
 
 }  // namespace
-
-std::string sockaddr_text(const sockaddr_storage& addr) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
-    inet_ntop(AF_INET, &a.sin_addr, buf, sizeof(buf));
-    return std::string(buf) + ":" + std::to_string(ntohs(a.sin_port));
-  }
-  if (addr.ss_family == AF_INET6) {
-    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
-    inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof(buf));
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a.sin6_port));
-  }
-  return "(family " + std::to_string(addr.ss_family) + ")";
-}
 
 std::string to_string(const VxlanConfig& config) {
   std::string s = "vni=" + std::to_string(config.vni) + " local=" + sockaddr_text(config.local);

@@ -55,8 +55,6 @@ struct VxlanConfig {
 
 inline constexpr size_t kVxlanMaxRemotes = 64;
 
-// "10.1.1.1:4789" or "[fd00::1]:4789" (numeric).
-std::string sockaddr_text(const sockaddr_storage& addr);
 // "vni=42 local=10.1.1.1:4789 remote=10.1.1.2:4789 remote=..." (what qswitch prints at start).
 std::string to_string(const VxlanConfig& config);
 

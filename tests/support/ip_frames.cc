@@ -228,6 +228,8 @@ std::vector<uint8_t> make_arp_reply(const Mac& sender_mac, uint32_t sender_ip,
 }
 
 std::optional<ArpPacket> parse_arp(std::span<const uint8_t> frame, std::string* why) {
+  std::string ignored;
+  if (why == nullptr) why = &ignored;
   if (frame_ethertype(frame) != kEthertypeArp) {
     *why = "ethertype is not ARP";
     return std::nullopt;

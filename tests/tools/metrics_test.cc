@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/dgram/dgram_port.h"
 #include "backends/stream/stream_port.h"
 #include "backends/switch_loop.h"
 #include "tests/support/frame_client.h"
@@ -194,6 +195,33 @@ size_t pump_until_received(backends::SwitchLoop& loop, FrameClient& to, size_t c
     if (got < count) std::this_thread::sleep_for(1ms);
   }
   return got;
+}
+
+TEST(MetricsTextTest, KindSpecificCountersAreFamiliesOfTheirPortsOnly) {
+  backends::SwitchLoop loop(backends::LoopConfig{});
+  Peer a = attach_peer(loop, "unix:/tmp/stream");
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  io::Fd ours = io::Fd::adopt(sv[0]);
+  io::Fd theirs = io::Fd::adopt(sv[1]);
+  std::string error;
+  backends::LoopPort* d = backends::adopt_connected_dgram(loop, std::move(ours), "exec:test", error);
+  ASSERT_NE(d, nullptr) << error;
+  // A frame through the dgram port, so it is a live port with traffic.
+  const std::vector<uint8_t> f = make_frame(test_support::kBroadcastMac, test_mac(3), 64, 1);
+  ASSERT_EQ(::send(theirs.get(), f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
+  ASSERT_EQ(pump_until_received(loop, a.client, 1), 1u);
+
+  const std::string text = render_metrics(loop.fabric());
+  const Exposition e = parse_exposition(text);
+  ASSERT_EQ(e.error, "") << text;
+  const Labels ld = {{"port", std::to_string(d->id())}, {"peer", "exec:test"}};
+  const Labels la = {{"port", std::to_string(a.port->id())}, {"peer", "unix:/tmp/stream"}};
+  EXPECT_EQ(e.get("qswitch_port_rx_frames_total", ld), 1u) << text;
+  EXPECT_EQ(e.get("qswitch_port_drop_too_big_total", ld), 0u) << text;
+  EXPECT_EQ(e.types.count("qswitch_port_drop_too_big_total"), 1u) << text;
+  EXPECT_EQ(e.get("qswitch_port_drop_too_big_total", la), std::nullopt)
+      << "a stream port has no such counter";
 }
 
 TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {

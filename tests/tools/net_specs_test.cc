@@ -2,6 +2,8 @@
 // name what was wrong.
 #include "tools/qswitch/net_specs.h"
 
+#include "backends/io/endpoint.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,7 +11,7 @@
 namespace qswitch::tools {
 namespace {
 
-std::string text(const sockaddr_storage& a) { return backends::sockaddr_text(a); }
+std::string text(const sockaddr_storage& a) { return io::sockaddr_text(a); }
 
 TEST(NetSpecsTest, TapNameIsTaken) {
   std::string error;

@@ -167,9 +167,9 @@ int main(int argc, char** argv) {
     }
     const sockaddr_storage bound = backends::vxlan_bound_local(*port);
     std::string line = "vxlan vni=" + std::to_string(v.vni) +
-                       " local=" + backends::sockaddr_text(bound, sizeof bound);
+                       " local=" + io::sockaddr_text(bound);
     for (const backends::VxlanRemote& r : v.remotes) {
-      line += " remote=" + backends::sockaddr_text(r.addr, r.len);
+      line += " remote=" + io::sockaddr_text(r.addr, r.len);
     }
     port_lines.push_back(line);
     loop->adopt(std::move(port));

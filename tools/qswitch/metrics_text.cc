@@ -1,7 +1,10 @@
 // tools/qswitch/metrics_text.cc: see the header.
 #include "tools/qswitch/metrics_text.h"
 
+#include "backends/switch_loop.h"
+
 #include <algorithm>
+#include <map>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -82,6 +85,7 @@ std::string render_metrics(const sw::L2Switch& fabric) {
     sw::PortId id;
     std::string labels;  // {port="3",peer="..."}
     std::vector<uint64_t> values;  // in PortCounters::for_each order
+    std::vector<std::pair<std::string, uint64_t>> extra;  // kind-specific counters
   };
   std::vector<PortRow> rows;
   fabric.for_each_port([&](const sw::Port& p) {
@@ -90,6 +94,9 @@ std::string render_metrics(const sw::L2Switch& fabric) {
     row.labels = "{port=\"" + std::to_string(p.id()) + "\",peer=\"" +
                  escape_label_value(p.describe()) + "\"}";
     p.counters().for_each([&](const char*, uint64_t v) { row.values.push_back(v); });
+    // Every port of a SwitchLoop is a LoopPort (adopt() is the only way onto it).
+    static_cast<const backends::LoopPort&>(p).for_each_extra_counter(
+        [&](const char* name, uint64_t v) { row.extra.emplace_back(name, v); });
     rows.push_back(std::move(row));
   });
   std::sort(rows.begin(), rows.end(),
@@ -111,6 +118,18 @@ std::string render_metrics(const sw::L2Switch& fabric) {
     }
     family(out, metric, "counter", help);
     for (const PortRow& r : rows) sample(out, metric, r.labels, r.values[i]);
+  }
+
+  // Counters only some kinds of port keep (VXLAN's bad headers, ...): one family each, with a
+  // sample for every port that has it.
+  std::map<std::string, std::vector<std::pair<const PortRow*, uint64_t>>> extra;
+  for (const PortRow& r : rows) {
+    for (const auto& [name, v] : r.extra) extra[name].emplace_back(&r, v);
+  }
+  for (const auto& [name, samples] : extra) {
+    const std::string metric = "qswitch_port_" + name + "_total";
+    family(out, metric, "counter", "Per-port counter " + name + " (ports of the kinds that keep it).");
+    for (const auto& [row, v] : samples) sample(out, metric, row->labels, v);
   }
 
   const sw::SwitchCounters& sc = fabric.counters();

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "backends/io/endpoint.h"
 #include "backends/vxlan/vxlan_header.h"
 
 namespace qswitch::tools {
@@ -104,7 +105,7 @@ bool is_any(const sockaddr_storage& a) {
 }
 
 bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
-  return backends::sockaddr_text(a) == backends::sockaddr_text(b);
+  return io::sockaddr_text(a) == io::sockaddr_text(b);
 }
 
 constexpr const char* kVxlanForm =
@@ -227,8 +228,8 @@ std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, s
   }
   for (const backends::VxlanRemote& r : config.remotes) {
     if (r.addr.ss_family != config.local.ss_family) {
-      error = "--vxlan remote=" + backends::sockaddr_text(r.addr) +
-              ": not the same address family as local=" + backends::sockaddr_text(config.local) +
+      error = "--vxlan remote=" + io::sockaddr_text(r.addr) +
+              ": not the same address family as local=" + io::sockaddr_text(config.local) +
               " (use all IPv4 or all IPv6)";
       return std::nullopt;
     }
