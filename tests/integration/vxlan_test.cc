@@ -244,7 +244,9 @@ TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
   EXPECT_EQ(vx->get("vxlan_wrong_vni"), 1u) << stats->text;
   EXPECT_EQ(vx->get("drop_bad_length"), 1u) << stats->text;
   EXPECT_EQ(vx->get("vxlan_unknown_remote"), 1u) << stats->text;
-  EXPECT_EQ(vx->get("rx_frames"), 0u) << stats->text;
+  // rx_frames is not asserted: the kernel side may send its own frames (IPv6 router
+  // solicitations, MLD) at any time. That no crafted frame was forwarded is checked below by
+  // their source MAC.
   EXPECT_GE(s->process.count_stderr_lines("dropped a datagram from"), 1u);
   // Nothing reached the guests.
   size_t got = 0;
