@@ -220,14 +220,19 @@ bool BenchPort::send_hello_stream() {
   return true;
 }
 
+bool BenchPort::next_phase(Phase& ph) {
+  ph = shared_.phase.load(std::memory_order_acquire);
+  if (static_cast<int>(ph) > noted_) note_phase(ph);
+  return ph != Phase::kStop && !shared_.failed.load(std::memory_order_relaxed);
+}
+
 void BenchPort::run_stream() {
   if (!send_hello_stream()) return;
   hello_sent_.store(true, std::memory_order_release);
   const int fd = link_.fd();
   while (true) {
-    Phase ph = shared_.phase.load(std::memory_order_acquire);
-    if (static_cast<int>(ph) > noted_) note_phase(ph);
-    if (ph == Phase::kStop || shared_.failed.load(std::memory_order_relaxed)) break;
+    Phase ph;
+    if (!next_phase(ph)) break;
 
     bool progress = false;
     short events = POLLIN;
@@ -354,9 +359,8 @@ void BenchPort::run_dgram() {
   hello_sent_.store(true, std::memory_order_release);
   const int fd = link_.fd();
   while (true) {
-    Phase ph = shared_.phase.load(std::memory_order_acquire);
-    if (static_cast<int>(ph) > noted_) note_phase(ph);
-    if (ph == Phase::kStop || shared_.failed.load(std::memory_order_relaxed)) break;
+    Phase ph;
+    if (!next_phase(ph)) break;
 
     bool progress = false;
     bool nap = false;  // ENOBUFS: poll() would say writable at once, so wait a little instead
@@ -422,9 +426,8 @@ void BenchPort::run_vde() {
   VDECONN* conn = link_.vde();
   bool frame_ready = false;  // tx_buf_ holds frame next_tx_seq_, not yet sent
   while (true) {
-    Phase ph = shared_.phase.load(std::memory_order_acquire);
-    if (static_cast<int>(ph) > noted_) note_phase(ph);
-    if (ph == Phase::kStop || shared_.failed.load(std::memory_order_relaxed)) break;
+    Phase ph;
+    if (!next_phase(ph)) break;
 
     bool progress = false;
     bool nap = false;  // ENOBUFS: poll() would say writable at once, so wait a little instead

@@ -107,6 +107,9 @@ class BenchPort {
   bool parse_stream();  // false on a protocol error
   void on_frame(const uint8_t* frame, uint32_t size);
   void note_phase(Phase to);  // records totals_ for every phase up to `to` not yet recorded
+  // Each turn of a run loop starts here: the current phase in `ph` (noted when new); false when
+  // the loop must end (stop, or another port failed).
+  bool next_phase(Phase& ph);
   void fail(std::string why);
 
   PortPlan plan_;
