@@ -61,6 +61,14 @@ struct DgramSocketCounters {
   uint64_t drop_peer_limit = 0;  // a new peer while 256 ports exist
   uint64_t drop_own = 0;         // our own multicast datagrams, looped back
   uint64_t drop_unbound = 0;     // from an unbound unix socket: no address to answer
+
+  template <typename F>
+  void for_each(F&& f) const {
+    f("drop_bad_length", drop_bad_length);
+    f("drop_peer_limit", drop_peer_limit);
+    f("drop_own", drop_own);
+    f("drop_unbound", drop_unbound);
+  }
 };
 
 // One --dgram: binds the socket, creates the ports (now for connected and multicast sockets,

@@ -15,7 +15,10 @@
 
 #include <regex>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/e2e/guest_lab.h"
+#include "tests/support/control_client.h"
 #include "tests/support/netns.h"
 
 namespace qswitch::e2e {
@@ -142,6 +145,14 @@ TEST_F(DgramE2eTest, MulticastGuestsInANamespacePingAStreamGuest) {
   // move to the multicast port.
   EXPECT_EQ(stats->switch_counters["mac_moves"], 0u) << stats->text;
   EXPECT_EQ(stats->switch_counters["dup_mac_events"], 0u) << stats->text;
+  // ... and they did come back, and were counted as ours.
+  auto ctl = test_support::ControlClient::connect(qswitch_.control(), &error);
+  ASSERT_TRUE(ctl.has_value()) << error;
+  const test_support::LineResult r = ctl->request(R"({"cmd":"stats"})");
+  ASSERT_TRUE(r.ok()) << r.error;
+  const nlohmann::json reply = nlohmann::json::parse(r.line, nullptr, false);
+  ASSERT_FALSE(reply.is_discarded()) << r.line;
+  EXPECT_GT(reply["result"]["dgram_sockets"][0].value("drop_own", uint64_t{0}), 0u) << r.line;
   guests_.clear();
   ASSERT_TRUE(qswitch_.signal(SIGTERM));
   std::optional<int> status = qswitch_.wait_exit(10s);

@@ -10,7 +10,10 @@
 
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/switch_fixture.h"
+#include "tests/support/control_client.h"
 #include "tests/support/dgram_client.h"
 
 namespace qswitch::integration {
@@ -33,6 +36,28 @@ class DgramTest : public SwitchFixture {
     auto c = DgramClient::open(tmp_.file(name + ".dgram"), "unix:" + dgram_path(), &error);
     EXPECT_TRUE(c.has_value()) << error;
     return c ? std::move(*c) : DgramClient();
+  }
+
+  // Counter `name` of the first --dgram socket, from the control socket's `stats` reply (the
+  // datagrams that belong to no port); -1 when it cannot be read.
+  int64_t socket_counter(const std::string& name) {
+    std::string error;
+    auto c = test_support::ControlClient::connect(sw_.control(), &error);
+    EXPECT_TRUE(c.has_value()) << error;
+    if (!c) return -1;
+    const test_support::LineResult r = c->request(R"({"cmd":"stats"})");
+    EXPECT_TRUE(r.ok()) << r.error;
+    const nlohmann::json reply = nlohmann::json::parse(r.line, nullptr, false);
+    if (reply.is_discarded() || !reply.contains("result")) {
+      ADD_FAILURE() << "bad stats reply: " << r.line;
+      return -1;
+    }
+    const nlohmann::json& sockets = reply["result"]["dgram_sockets"];
+    if (!sockets.is_array() || sockets.empty() || !sockets[0].contains(name)) {
+      ADD_FAILURE() << "no dgram_sockets[0]." << name << " in " << r.line;
+      return -1;
+    }
+    return sockets[0][name].get<int64_t>();
   }
 
   // The stats line of the live port described as `peer`, or nullptr.
@@ -122,6 +147,8 @@ TEST_F(DgramTest, BadDatagramsAreDroppedAndCountedAndThePortKeepsWorking) {
   EXPECT_EQ(pa->get("rx_frames"), 2u) << stats->text;
   EXPECT_EQ(stats->ports.size(), 2u) << stats->text;
   EXPECT_GE(sw_.count_stderr_lines("short datagram"), 1u) << sw_.stderr_text();
+  // The two bad datagrams sent before a had a port are counted on the socket.
+  EXPECT_EQ(socket_counter("drop_bad_length"), 2);
 }
 
 TEST_F(DgramTest, APeerWhoseSocketIsGoneIsClosedAndOthersCarryOn) {
@@ -223,6 +250,7 @@ TEST_F(DgramTest, UnboundSendersAreNotAnsweredNorMadePorts) {
   ::close(fd);
   EXPECT_FALSE(streams[0].recv_frame(300ms).ok());
   EXPECT_TRUE(sw_.wait_for_stderr("unbound socket", 2s).has_value()) << sw_.stderr_text();
+  EXPECT_EQ(socket_counter("drop_unbound"), 1);
   auto stats = sw_.stats(5s);
   ASSERT_TRUE(stats.has_value());
   EXPECT_EQ(stats->ports.size(), 1u) << stats->text;

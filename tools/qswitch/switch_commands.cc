@@ -3,7 +3,8 @@
 // ports:       [{"id","kind","peer","endpoint","state","macs":[..],"uptime_s","counters":{..}}],
 //              plus one {"id":null,"state":"connecting",...} row per dialler that is not up.
 // macs:        [{"mac","port","age_s"}], by port then MAC (a hardware switch's mac table).
-// stats:       switch-wide counters and MAC table fill.
+// stats:       switch-wide counters and MAC table fill; "dgram_sockets": the counters of each
+//              --dgram socket for datagrams that belong to no port.
 // port.add:    {"mode":"listen"|"connect","address":"unix:PATH"|"tcp:HOST:PORT"} -> the endpoint;
 //              {"mode":"dgram","address": a --dgram value} -> a datagram endpoint.
 // port.remove: {"id": "3" | 3 | "listen-1" | "connect-2"}: a port id closes that port (a
@@ -111,12 +112,22 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             return Reply::success(std::move(rows));
           });
 
-  api.add("stats", "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings",
-          [&loop](const json& args) {
+  api.add("stats",
+          "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, and the "
+          "counters of datagram sockets that belong to no port",
+          [&loop, &endpoints](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
             const sw::L2Switch& f = loop.fabric();
             const sw::SwitchCounters& c = f.counters();
+            // Datagrams dropped before they belonged to a port (a runt from an unknown sender,
+            // our own multicast frames, ...) are counted on their socket.
+            json sockets = json::array();
+            for (const Endpoints::Dgram& d : endpoints.dgrams()) {
+              json row = {{"endpoint", d.id}, {"address", d.endpoint->bound()}};
+              d.endpoint->counters().for_each([&](const char* name, uint64_t v) { row[name] = v; });
+              sockets.push_back(std::move(row));
+            }
             return Reply::success({{"ports", f.port_count()},
                                    {"mac_entries", f.macs().size()},
                                    {"mac_capacity", f.macs().capacity()},
@@ -126,7 +137,8 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                                    {"flooded", c.flooded},
                                    {"mac_moves", c.mac_moves},
                                    {"dup_mac_events", c.dup_mac_events},
-                                   {"dup_mac_warnings", c.dup_mac_reports}});
+                                   {"dup_mac_warnings", c.dup_mac_reports},
+                                   {"dgram_sockets", std::move(sockets)}});
           });
 
   api.add("port.add",
