@@ -294,26 +294,36 @@ void BenchPort::run_stream() {
   }
 }
 
-bool BenchPort::send_hello_dgram() {
+// The hello broadcast on a link that sends one frame per call (datagram socket, VDE):
+// `send_one(frame, size)` is the send; `error_text(errno)` says what failed.
+template <typename Send, typename ErrorText>
+bool BenchPort::send_hello_frame(Send send_one, ErrorText error_text, const char* socket_kind) {
   uint8_t frame[kBenchMinFrameSize] = {};
   fill_frame_header(frame, kBroadcastMac, plan_.index, FrameKind::kHello);
   BodyPattern hello_pattern(kBenchMinFrameSize);
   fill_frame_data(frame, kBenchMinFrameSize, plan_.index, 0, hello_pattern);
   int64_t deadline = monotonic_ns() + int64_t{kHelloTimeoutMs} * 1'000'000;
   while (true) {
-    ssize_t n = send(link_.fd(), frame, sizeof frame, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send_one(frame, sizeof frame);
     if (n >= 0) return true;
     if (errno != EINTR && !would_block(errno) && errno != ENOBUFS) {
-      fail("sending hello: " + dgram_error("send", errno));
+      fail("sending hello: " + error_text(errno));
       return false;
     }
     if (monotonic_ns() > deadline) {
-      fail("sending hello: datagram socket not writable for 2 s");
+      fail(std::string("sending hello: ") + socket_kind + " socket not writable for 2 s");
       return false;
     }
     pollfd pfd{link_.fd(), POLLOUT, 0};
     poll(&pfd, 1, 10);
   }
+}
+
+bool BenchPort::send_hello_dgram() {
+  const int fd = link_.fd();
+  return send_hello_frame(
+      [fd](const uint8_t* f, size_t n) { return send(fd, f, n, MSG_NOSIGNAL | MSG_DONTWAIT); },
+      [](int err) { return dgram_error("send", err); }, "datagram");
 }
 
 void BenchPort::refill_dgram() {
@@ -399,25 +409,10 @@ void BenchPort::run_dgram() {
 #if QSWITCH_BENCH_HAVE_VDE
 
 bool BenchPort::send_hello_vde() {
-  uint8_t frame[kBenchMinFrameSize] = {};
-  fill_frame_header(frame, kBroadcastMac, plan_.index, FrameKind::kHello);
-  BodyPattern hello_pattern(kBenchMinFrameSize);
-  fill_frame_data(frame, kBenchMinFrameSize, plan_.index, 0, hello_pattern);
-  int64_t deadline = monotonic_ns() + int64_t{kHelloTimeoutMs} * 1'000'000;
-  while (true) {
-    ssize_t n = vde_send(link_.vde(), frame, sizeof frame, 0);
-    if (n >= 0) return true;
-    if (errno != EINTR && !would_block(errno) && errno != ENOBUFS) {
-      fail(std::string("sending hello: vde_send: ") + std::strerror(errno));
-      return false;
-    }
-    if (monotonic_ns() > deadline) {
-      fail("sending hello: vde socket not writable for 2 s");
-      return false;
-    }
-    pollfd pfd{link_.fd(), POLLOUT, 0};
-    poll(&pfd, 1, 10);
-  }
+  VDECONN* conn = link_.vde();
+  return send_hello_frame(
+      [conn](const uint8_t* f, size_t n) { return vde_send(conn, f, n, 0); },
+      [](int err) { return std::string("vde_send: ") + std::strerror(err); }, "vde");
 }
 
 void BenchPort::run_vde() {

@@ -101,6 +101,8 @@ class BenchPort {
   bool send_hello_stream();
   bool send_hello_vde();
   bool send_hello_dgram();
+  template <typename Send, typename ErrorText>
+  bool send_hello_frame(Send send_one, ErrorText error_text, const char* socket_kind);
   void refill_dgram();
   int receive_dgram();  // datagrams read, or -1 when the port failed
   void refill_tx();
