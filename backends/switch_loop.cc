@@ -39,9 +39,28 @@ void LoopPort::log_queue_full(size_t queued) {
                id(), queued, describe().c_str());
 }
 
+bool LoopPort::congested_for(size_t queued, size_t max, sw::Millis now) {
+  if (queued <= max / 2) {
+    congested_since_ = -1;
+    return false;
+  }
+  if (now - last_progress_ >= kStuckMs || congestion_timed_out_) return false;
+  if (congested_since_ < 0) congested_since_ = now;
+  if (now - congested_since_ < kCongestedMaxMs) return true;
+  congestion_timed_out_ = true;
+  counters_.congestion_timeouts += 1;
+  if (congestion_log_.allow(now)) {
+    io::log_line("port %u congested for over %lld ms (%s reads too slowly): its senders are no "
+                 "longer held back until its queue drains; frames for it are dropped while the "
+                 "queue is full",
+                 id(), static_cast<long long>(kCongestedMaxMs), describe().c_str());
+  }
+  return false;
+}
+
 bool LoopPort::still_throttled(sw::PortId& by) const {
   if (by == sw::kNoPort) return false;
-  const sw::Port* p = loop_.fabric().port(by);
+  sw::Port* p = loop_.fabric().port(by);
   if (p != nullptr && p->congested(loop_.now())) return true;
   by = sw::kNoPort;
   return false;
@@ -110,6 +129,7 @@ LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
   p.up_since_ = now();
   ports_.push_back(std::move(port));
   fabric_.attach(p);
+  if (const auto mac = p.own_mac()) fabric_.pin_mac(p, *mac, now());
   io::log_line("port %u up: %s", p.id(), p.describe().c_str());
   return p;
 }
@@ -184,6 +204,15 @@ void SwitchLoop::on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::
       "-device virtio-net-pci,...,mac=52:54:00:xx:xx:xx",
       mac.to_string().c_str(), was.id(), was.describe().c_str(), now.id(),
       now.describe().c_str(), static_cast<unsigned long long>(count));
+}
+
+void SwitchLoop::on_mac_spoof(sw::Port& in, const sw::MacAddress& mac, sw::Port& owner) {
+  if (!spoof_log_.allow(now())) return;
+  const uint64_t suppressed = spoof_log_.take_suppressed();
+  io::log_line("warning: port %u (%s) sent from mac %s, which belongs to port %u (%s): frame "
+               "dropped (drop_mac_spoof; %llu similar lines suppressed)",
+               in.id(), in.describe().c_str(), mac.to_string().c_str(), owner.id(),
+               owner.describe().c_str(), static_cast<unsigned long long>(suppressed));
 }
 
 namespace {

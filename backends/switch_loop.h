@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -59,12 +60,17 @@ class LoopPort : public sw::Port {
   sw::Millis up_since() const { return up_since_; }
   // A queue whose peer took nothing for this long is stuck, not congested (see congested()).
   static constexpr sw::Millis kStuckMs = 100;
+  // Congestion holds senders back for at most this long in a row (see output_congested()).
+  static constexpr sw::Millis kCongestedMaxMs = 50;
   // Counters a kind of port keeps beyond sw::PortCounters (VXLAN's bad headers, ...), by name:
   // stats, `ports` and /metrics show them next to the common ones.
   virtual void for_each_extra_counter(
       const std::function<void(const char* name, uint64_t value)>& /*f*/) const {}
   // " name=value" for each of them (empty for most kinds).
   std::string extra_counter_text() const;
+  // A MAC the port itself sends from (the slirp gateway's): adopt() pins it to the port, so no
+  // other port can take it (sw::L2Switch::pin_mac()).
+  virtual std::optional<sw::MacAddress> own_mac() const { return std::nullopt; }
 
  protected:
   // Stop all I/O and release queued output; return how many frames were dropped.
@@ -73,12 +79,21 @@ class LoopPort : public sw::Port {
   // The output bookkeeping every kind shares, for its bounded queue (sw::TxQueue, DatagramTx):
   // queue_output() queues the frame or, when the queue is full, drops it (drop_queue_full) with a
   // rate-limited log line; output_congested() is the congested() of the port interface: over half
-  // full while the peer took something within kStuckMs; output_progressed() notes that it did.
+  // full while the peer took something within kStuckMs, for at most kCongestedMaxMs in a row
+  // (then congestion_timeouts counts one, and the port holds nobody back until its queue has
+  // drained completely: frames for it are dropped when it is full, its senders go on; a reader
+  // that keeps up drains far sooner, so only a slow one loses frames);
+  // output_progressed() notes that the peer took something; release_output() is
+  // release_chunks() of the port interface for that queue.
   template <typename Queue>
   void queue_output(Queue& queue, const sw::Frame& frame);
   template <typename Queue>
-  bool output_congested(const Queue& queue, sw::Millis now) const {
-    return queue.queued_bytes() > queue.max_bytes() / 2 && now - last_progress_ < kStuckMs;
+  bool output_congested(const Queue& queue, sw::Millis now) {
+    return congested_for(queue.queued_bytes(), queue.max_bytes(), now);
+  }
+  template <typename Queue>
+  void release_output(Queue& queue, const sw::ChunkPool& pool) {
+    counters_.tx_copied += queue.unpin(pool);
   }
   void output_progressed() { last_progress_ = now(); }
   // For retry_paused_read() of a port that stopped reading because unicast destination `by` was
@@ -95,9 +110,13 @@ class LoopPort : public sw::Port {
   sw::Millis up_since_ = 0;
   std::function<void(LoopPort&)> close_hook_;
   sw::Millis last_progress_ = 0;  // the peer last took output (or the queue started filling)
+  sw::Millis congested_since_ = -1;  // -1: the queue is at most half full
+  bool congestion_timed_out_ = false;
   io::RateLimit queue_full_log_{1, 10'000};
+  io::RateLimit congestion_log_{1, 10'000};
   sw::Millis now() const;
   void log_queue_full(size_t queued);
+  bool congested_for(size_t queued, size_t max, sw::Millis now);
 };
 
 class SwitchLoop : private sw::L2Switch::Events {
@@ -135,6 +154,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   void on_first_mac(sw::Port& port, const sw::MacAddress& mac) override;
   void on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::Port& now,
                         uint64_t count) override;
+  void on_mac_spoof(sw::Port& in, const sw::MacAddress& mac, sw::Port& owner) override;
 
   LoopConfig config_;
   uv_loop_t loop_;
@@ -144,6 +164,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   std::vector<LoopPort*> paused_;
   std::vector<std::function<void()>> turn_hooks_;  // empty function: removed
   std::vector<sw::Frame> burst_;
+  io::RateLimit spoof_log_{1, 10'000};
   // Final counters of the most recently closed ports, so stats still explain a port that was
   // closed for a protocol error.
   struct ClosedPort {
@@ -164,7 +185,10 @@ class SwitchLoop : private sw::L2Switch::Events {
 
 template <typename Queue>
 void LoopPort::queue_output(Queue& queue, const sw::Frame& frame) {
-  if (queue.empty()) output_progressed();
+  if (queue.empty()) {
+    output_progressed();
+    congestion_timed_out_ = false;  // it drained: hold senders back again when it backs up
+  }
   if (queue.push(frame)) return;
   counters_.drop_queue_full += 1;
   log_queue_full(queue.queued_bytes());

@@ -83,7 +83,9 @@ struct SlirpPort::Impl {
   io::RateLimit guest_error_log{3, 10'000};
   io::RateLimit drop_log{1, 10'000};
 
-  Impl(SlirpPort& p, backends::SwitchLoop& l) : port(p), loop(l) {}
+  Impl(SlirpPort& p, backends::SwitchLoop& l) : port(p), loop(l) {
+    pool.set_pressure(&l.fabric());
+  }
   static const SlirpCb kCallbacks;
 
   sw::Millis now() { return loop.now(); }
@@ -322,6 +324,7 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   sw::MacAddress gateway_mac;
   gateway_mac.bytes = {0x52, 0x55, 0, 0, 0, 0};
   std::memcpy(gateway_mac.bytes.data() + 2, &options.host.s_addr, 4);
+  port->gateway_mac_ = gateway_mac;
   port->dhcp_ = std::make_unique<DhcpServer>(DhcpConfig::from(options, gateway_mac));
 
   std::vector<const char*> dnssearch;

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ class SlirpPort final : public backends::LoopPort {
   void flush() override {}
   std::string describe() const override;
   const char* kind() const override { return "slirp"; }
+  // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
+  std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
   // there to remove.
@@ -58,6 +61,7 @@ class SlirpPort final : public backends::LoopPort {
   uint64_t shutdown_io() override;
 
   SlirpOptions options_;
+  sw::MacAddress gateway_mac_;
   std::vector<HostForward> hostfwds_;
   std::unique_ptr<DhcpServer> dhcp_;
   std::unique_ptr<Impl> impl_;

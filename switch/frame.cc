@@ -2,6 +2,7 @@
 #include "switch/frame.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace qswitch::sw {
 
@@ -35,6 +36,11 @@ ChunkPool::~ChunkPool() {
 }
 
 RxChunk* ChunkPool::acquire() {
+  if (pressure_ != nullptr && !relieving_ && available_count() <= max_chunks_ / 4) {
+    relieving_ = true;  // relief never acquires from this pool, but be safe against re-entry
+    pressure_->relieve(*this);
+    relieving_ = false;
+  }
   RxChunk* c = nullptr;
   if (!free_.empty()) {
     c = free_.back();
@@ -52,6 +58,50 @@ RxChunk* ChunkPool::acquire() {
   }
   c->refs = 1;
   return c;
+}
+
+}  // namespace qswitch::sw
+
+namespace qswitch::sw {
+
+const uint8_t* CopyRing::push(const uint8_t* bytes, size_t size) {
+  if (buf_ == nullptr) buf_ = new uint8_t[capacity_];  // untouched pages stay unmapped
+  size_t at;
+  if (used_ == 0) {
+    head_ = tail_ = 0;
+    at = 0;
+    if (size > capacity_) return nullptr;
+  } else if (tail_ > head_) {
+    // [head_, tail_) in use: room at the end, else wrap to the front.
+    if (capacity_ - tail_ >= size) {
+      at = tail_;
+    } else if (head_ >= size) {
+      used_ += capacity_ - tail_;  // the end is skipped until head_ passes it
+      at = 0;
+    } else {
+      return nullptr;
+    }
+  } else {
+    // Wrapped: [head_, end) and [0, tail_) in use.
+    if (head_ - tail_ < size) return nullptr;
+    at = tail_;
+  }
+  std::memcpy(buf_ + at, bytes, size);
+  tail_ = at + size;
+  used_ += size;
+  return buf_ + at;
+}
+
+void CopyRing::pop(const uint8_t* copy, size_t size) {
+  const size_t at = static_cast<size_t>(copy - buf_);
+  if (at != head_) used_ -= capacity_ - head_;  // the copy was placed after a wrap
+  used_ -= size;
+  head_ = at + size;
+  if (used_ == 0) {
+    delete[] buf_;
+    buf_ = nullptr;
+    head_ = tail_ = 0;
+  }
 }
 
 }  // namespace qswitch::sw

@@ -15,6 +15,12 @@
 //   invalidates frames queued elsewhere.
 // - Nothing here allocates per frame: chunks are allocated at most `max_chunks` times per pool
 //   and recycled.
+// - A port that stops reading must not keep another port's input: frames queued to it pin the
+//   sender's chunks. So a pool that runs short (at most a quarter of its chunks left) asks its
+//   ChunkPressure (the switch) to relieve it before handing out a chunk: every output queue copies
+//   the frames it holds in that pool's chunks into memory of its own (a CopyRing) and lets go of
+//   the chunks. Zero copy stays the normal case; the copy is paid only by queues that sit on a
+//   sender's memory while it runs out.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +38,14 @@ inline constexpr uint32_t kPrefixSize = 4;
 inline constexpr uint32_t kMaxWireSize = kPrefixSize + kMaxFrameSize;
 
 class ChunkPool;
+
+// Who relieves a pool that runs short of free chunks (the switch: see L2Switch::relieve()).
+class ChunkPressure {
+ public:
+  virtual ~ChunkPressure() = default;
+  // Release, by copying what they hold, every chunk of `pool` that output queues still pin.
+  virtual void relieve(const ChunkPool& pool) = 0;
+};
 
 struct RxChunk {
   uint8_t* data = nullptr;
@@ -75,11 +89,16 @@ class ChunkPool {
   ChunkPool& operator=(const ChunkPool&) = delete;
 
   // A chunk with refs == 1 held by the caller, or nullptr when all max_chunks are in use
-  // (the caller stops reading: backpressure on that input only).
+  // (the caller stops reading: backpressure on that input only). When at most a quarter of the
+  // chunks are left, the pressure handler (if any) is asked to relieve the pool first.
   RxChunk* acquire();
+  void set_pressure(ChunkPressure* pressure) { pressure_ = pressure; }
   uint32_t chunk_size() const { return chunk_size_; }
+  uint32_t max_chunks() const { return max_chunks_; }
   uint32_t allocated_count() const { return static_cast<uint32_t>(all_.size()); }
   uint32_t free_count() const { return static_cast<uint32_t>(free_.size()); }
+  // Chunks acquire() can still hand out without relief.
+  uint32_t available_count() const { return free_count() + max_chunks_ - allocated_count(); }
 
  private:
   friend void chunk_unref(RxChunk* c);
@@ -89,6 +108,36 @@ class ChunkPool {
   uint32_t max_chunks_;
   std::vector<RxChunk*> all_;
   std::vector<RxChunk*> free_;
+  ChunkPressure* pressure_ = nullptr;
+  bool relieving_ = false;
+};
+
+// Memory an output queue owns for the frames it copied out of senders' chunks (see the theory
+// above). A FIFO byte ring: the queue copies frames in queue order and releases them in the same
+// order, so allocation is a bump at the back and release a bump at the front; a frame that does
+// not fit before the end starts again at the beginning. The buffer is allocated on first use and
+// freed when the ring empties (a queue that never had to copy costs nothing).
+class CopyRing {
+ public:
+  // Room for `capacity` bytes of copies (plus one largest frame lost to wrapping).
+  explicit CopyRing(size_t capacity) : capacity_(capacity + kMaxWireSize) {}
+  ~CopyRing() { delete[] buf_; }
+  CopyRing(const CopyRing&) = delete;
+  CopyRing& operator=(const CopyRing&) = delete;
+
+  // Copies `size` bytes to the back of the ring; nullptr when they do not fit.
+  const uint8_t* push(const uint8_t* bytes, size_t size);
+  // The oldest copy, `copy` (as push() returned it) of `size` bytes, is no longer needed.
+  void pop(const uint8_t* copy, size_t size);
+  bool empty() const { return used_ == 0; }
+  bool allocated() const { return buf_ != nullptr; }
+
+ private:
+  size_t capacity_;
+  uint8_t* buf_ = nullptr;
+  size_t head_ = 0;  // offset of the oldest copy
+  size_t tail_ = 0;  // offset where the next copy goes (if it fits)
+  size_t used_ = 0;  // bytes between head_ and tail_, wrap waste included
 };
 
 }  // namespace qswitch::sw

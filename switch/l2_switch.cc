@@ -64,6 +64,13 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       continue;
     }
     const LearnOutcome learned = macs_.learn(src, 0, in_id, now);
+    if (learned.result == LearnResult::kPinned) {
+      in.counters_.drop_mac_spoof += 1;
+      ++counters_.mac_spoofs;
+      Port* owner = port(learned.previous_port);
+      if (events_ != nullptr && owner != nullptr) events_->on_mac_spoof(in, src, *owner);
+      continue;
+    }
     if (learned.result == LearnResult::kMoved) {
       ++counters_.mac_moves;
       if (learned.flapping) note_duplicate(src, learned.previous_port, in, now);
@@ -94,6 +101,13 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     }
   }
   return congested;
+}
+
+void L2Switch::relieve(const ChunkPool& pool) {
+  ++counters_.chunk_reliefs;
+  for (Port* p : ports_) {
+    if (p != nullptr) p->release_chunks(pool);
+  }
 }
 
 void L2Switch::flush() {

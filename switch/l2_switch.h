@@ -16,6 +16,12 @@
 // - Duplicate MACs: a source MAC that flaps between two ports (two guests on QEMU's default
 //   52:54:00:12:34:56) is counted on both ports and reported through Events, at most once per
 //   dup_report_interval_ms.
+// - Pinned MACs (pin_mac()): the MAC of a port of the switch's own (the slirp gateway) stays on
+//   that port; a frame from another port with that source is dropped (drop_mac_spoof) and
+//   reported through Events, so a guest cannot take the gateway's MAC.
+// - Receive memory: the switch is every pool's ChunkPressure (frame.h). relieve() has every
+//   port copy out the frames it holds in that pool's chunks, so a port that stops reading
+//   never keeps another port's input.
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port).
 #pragma once
 
@@ -42,9 +48,11 @@ struct SwitchCounters {
   uint64_t mac_moves = 0;
   uint64_t dup_mac_events = 0;
   uint64_t dup_mac_reports = 0;  // events that were reported (the rest were rate-limited)
+  uint64_t mac_spoofs = 0;       // frames dropped for a source MAC pinned to another port
+  uint64_t chunk_reliefs = 0;    // times a port ran short of receive memory and queues copied out
 };
 
-class L2Switch {
+class L2Switch : public ChunkPressure {
  public:
   class Events {
    public:
@@ -52,6 +60,8 @@ class L2Switch {
     virtual void on_first_mac(Port& port, const MacAddress& mac) = 0;
     // `count` events happened since the last report (this one included).
     virtual void on_duplicate_mac(const MacAddress& mac, Port& was, Port& now, uint64_t count) = 0;
+    // A frame from `in` used `mac`, pinned to `owner` (the frame was dropped). Rate-limit here.
+    virtual void on_mac_spoof(Port& /*in*/, const MacAddress& /*mac*/, Port& /*owner*/) {}
   };
 
   // Sees frames as they cross the switch, for live capture. ingress() gets every frame a port
@@ -76,6 +86,10 @@ class L2Switch {
   PortId attach(Port& port);
   // Forgets the port and every MAC learned on it. Its id may be reused.
   void detach(Port& port);
+  // Pins `mac` to the attached `port` until it detaches (see the theory above).
+  void pin_mac(Port& port, const MacAddress& mac, Millis now) { macs_.pin(mac, 0, port.id_, now); }
+  // ChunkPressure: every attached port releases what it holds of `pool`.
+  void relieve(const ChunkPool& pool) override;
 
   // Returns the id of a known-unicast destination that was congested() after taking a frame
   // of this burst (the input should pause reading until it is not), or kNoPort.

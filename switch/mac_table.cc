@@ -133,6 +133,10 @@ void MacTable::list_append(uint32_t slot, PortId port, Millis now) {
 }
 
 void MacTable::remove_slot(uint32_t slot) {
+  if (slab_[slot].pinned) {
+    slab_[slot].pinned = false;
+    --ports_[slab_[slot].port].pinned;
+  }
   const uint32_t h = slab_[slot].hash_lo;
   uint64_t pos = h & index_mask_;
   while (cell_slot(index_[pos]) != slot) pos = (pos + 1) & index_mask_;
@@ -144,17 +148,21 @@ void MacTable::remove_slot(uint32_t slot) {
 }
 
 uint32_t MacTable::evict_one() {
+  // Pinned entries are never evicted; the table is never full of them alone (the switch pins a
+  // handful), so a victim exists.
   PortId victim = kNoPort;
   for (PortId p = 0; p < ports_.size(); ++p) {
     const PortList& list = ports_[p];
-    if (list.count == 0) continue;
+    if (list.count == list.pinned) continue;
     if (victim == kNoPort || list.count > ports_[victim].count ||
         (list.count == ports_[victim].count &&
          slab_[list.head].lru_stamp < slab_[ports_[victim].head].lru_stamp)) {
       victim = p;
     }
   }
-  remove_slot(ports_[victim].head);
+  uint32_t oldest = ports_[victim].head;
+  while (slab_[oldest].pinned) oldest = slab_[oldest].lru_next;
+  remove_slot(oldest);
   ++evictions_;
   const uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
@@ -171,7 +179,12 @@ LearnOutcome MacTable::learn(const MacAddress& mac, uint16_t vlan, PortId port, 
   if (pos != kNotFound) {
     const uint32_t slot = cell_slot(index_[pos]);
     Entry& e = slab_[slot];
-    const bool aged = now - e.last_seen >= config_.age_ms;
+    if (e.pinned && e.port != port) {
+      out.result = LearnResult::kPinned;
+      out.previous_port = e.port;
+      return out;
+    }
+    const bool aged = !e.pinned && now - e.last_seen >= config_.age_ms;
     if (e.port == port && !aged) {
       out.result = LearnResult::kRefreshed;
       if (now > e.last_seen) e.last_seen = now;
@@ -215,12 +228,29 @@ LearnOutcome MacTable::learn(const MacAddress& mac, uint16_t vlan, PortId port, 
   return out;
 }
 
+void MacTable::pin(const MacAddress& mac, uint16_t vlan, PortId port, Millis now) {
+  if (port == kNoPort) return;
+  const uint64_t key = mac_key(mac, vlan);
+  const uint64_t pos = find_index(key, hash(key));
+  if (pos != kNotFound) {
+    const uint32_t slot = cell_slot(index_[pos]);
+    if (slab_[slot].pinned) {
+      slab_[slot].pinned = false;
+      --ports_[slab_[slot].port].pinned;
+    }
+  }
+  learn(mac, vlan, port, now);
+  const uint32_t slot = cell_slot(index_[find_index(key, hash(key))]);
+  slab_[slot].pinned = true;
+  ++ports_[port].pinned;
+}
+
 PortId MacTable::lookup(const MacAddress& mac, uint16_t vlan, Millis now) const {
   const uint64_t key = mac_key(mac, vlan);
   const uint64_t pos = find_index(key, hash(key));
   if (pos == kNotFound) return kNoPort;
   const Entry& e = slab_[cell_slot(index_[pos])];
-  if (now - e.last_seen >= config_.age_ms) return kNoPort;
+  if (!e.pinned && now - e.last_seen >= config_.age_ms) return kNoPort;
   return e.port;
 }
 
@@ -231,7 +261,7 @@ size_t MacTable::expire(Millis now) {
     // Past the first entry put at the tail less than age_ms ago, every last_seen is younger.
     while (slot != kNil && now - slab_[slot].lru_stamp >= config_.age_ms) {
       const uint32_t next = slab_[slot].lru_next;
-      if (now - slab_[slot].last_seen >= config_.age_ms) {
+      if (!slab_[slot].pinned && now - slab_[slot].last_seen >= config_.age_ms) {
         remove_slot(slot);
         ++removed;
       }
@@ -265,6 +295,7 @@ void MacTable::for_each(const std::function<void(const MacEntryView&)>& fn) cons
     v.vlan = static_cast<uint16_t>((e.key >> 48) & 0x0fffu);
     v.port = e.port;
     v.last_seen = e.last_seen;
+    v.pinned = e.pinned;
     fn(v);
   }
 }

@@ -15,6 +15,10 @@
 //   source MACs only pushes out its own entries once it is the largest.
 // - Moves: a MAC seen on another port is moved there. A MAC that moves again within
 //   flap_window_ms of its previous move is reported as flapping (two live ports using one MAC).
+// - Pinned entries (pin()): the MACs of the switch's own ports (the slirp gateway). They never
+//   age, are never evicted, and never move: learn() from another port reports kPinned and
+//   changes nothing, so a guest cannot take the gateway's MAC and receive everyone's traffic.
+//   They go with their port (flush_port()).
 // - Ports are opaque ids: the table never looks at a port.
 // - Not thread-safe: one loop owns it.
 #pragma once
@@ -41,6 +45,7 @@ enum class LearnResult {
   kNew,        // inserted (possibly after evicting another entry)
   kRefreshed,  // already on this port; timestamp updated
   kMoved,      // was on another port, now on this one
+  kPinned,     // pinned to another port (previous_port): nothing changed
 };
 
 struct LearnOutcome {
@@ -55,6 +60,7 @@ struct MacEntryView {
   uint16_t vlan = 0;
   PortId port = kNoPort;
   Millis last_seen = 0;
+  bool pinned = false;
 };
 
 class MacTable {
@@ -64,6 +70,8 @@ class MacTable {
   MacTable& operator=(const MacTable&) = delete;
 
   LearnOutcome learn(const MacAddress& mac, uint16_t vlan, PortId port, Millis now);
+  // Puts `mac` on `port` for good (see the theory above), moving it there if it was elsewhere.
+  void pin(const MacAddress& mac, uint16_t vlan, PortId port, Millis now);
   // kNoPort when absent or older than age_ms.
   PortId lookup(const MacAddress& mac, uint16_t vlan, Millis now) const;
   // Removes entries older than age_ms; returns how many.
@@ -89,11 +97,13 @@ class MacTable {
     uint32_t hash_lo = 0;       // low 32 bits of hash(key): finds its index cell without rehashing
     Millis lru_stamp = 0;       // when the entry was last put at its port's LRU tail
     Millis last_move = kNever;
+    bool pinned = false;
   };
   struct PortList {
     uint32_t head = kNil;  // least recently seen
     uint32_t tail = kNil;  // most recently seen
     uint32_t count = 0;
+    uint32_t pinned = 0;   // of count
   };
   static constexpr uint32_t kNil = 0xffffffffu;
   // last_move of an entry that never moved.

@@ -29,6 +29,9 @@ struct PortCounters {
   uint64_t rx_paused = 0;         // reading paused: all receive chunks still held by outputs
   uint64_t rx_throttled = 0;      // reading paused: a unicast destination's queue was congested
   uint64_t dup_mac = 0;           // duplicate-MAC (flapping) events involving this port
+  uint64_t drop_mac_spoof = 0;    // received with a source MAC pinned to another port
+  uint64_t tx_copied = 0;         // queued frames copied out of a sender's chunks it ran short of
+  uint64_t congestion_timeouts = 0;  // congested too long: stopped holding its senders back
 
   template <typename F>
   void for_each(F&& f) const {
@@ -44,6 +47,9 @@ struct PortCounters {
     f("rx_paused", rx_paused);
     f("rx_throttled", rx_throttled);
     f("dup_mac", dup_mac);
+    f("drop_mac_spoof", drop_mac_spoof);
+    f("tx_copied", tx_copied);
+    f("congestion_timeouts", congestion_timeouts);
   }
 };
 
@@ -63,7 +69,10 @@ class Port {
   // recently). A sender of unicast to a congested port is throttled rather than its frames
   // dropped: flow control for a slow receiver. A stuck peer (no progress) is never congested,
   // so it cannot stall anyone: its frames are dropped instead (drop_queue_full).
-  virtual bool congested(Millis /*now*/) const { return false; }
+  virtual bool congested(Millis /*now*/) { return false; }
+  // Copy every queued frame that pins a chunk of `pool` into memory of the port's own and let
+  // go of those chunks (frame.h: the pool's port runs short of receive memory).
+  virtual void release_chunks(const ChunkPool& /*pool*/) {}
 
   PortId id() const { return id_; }
   PortCounters& counters() { return counters_; }

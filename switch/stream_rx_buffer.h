@@ -51,6 +51,8 @@ class StreamRxBuffer {
   // Bytes of an incomplete frame waiting for more input.
   size_t pending_size() const { return fill_ - parse_; }
   const ChunkPool& pool() const { return pool_; }
+  // Who relieves this buffer's pool when it runs short (frame.h).
+  void set_pressure(ChunkPressure* pressure) { pool_.set_pressure(pressure); }
 
  private:
   ChunkPool pool_;

@@ -11,14 +11,22 @@ constexpr size_t kInitialEntries = 64;
 constexpr size_t kMaxEntries = 65536;
 }  // namespace
 
-TxQueue::TxQueue(size_t max_bytes) : max_bytes_(max_bytes) {
-  // Enough entries for max_bytes of 64-byte frames (the smallest a guest's stack sends in
-  // bulk), rounded up to a power of two and capped, so a stuck peer costs at most
-  // kMaxEntries * sizeof(Entry) (1.5 MiB) of bookkeeping. Beyond that, push() refuses.
+namespace {
+// Enough entries for max_bytes of 64-byte frames (the smallest a guest's stack sends in bulk),
+// rounded up to a power of two and capped, so a stuck peer costs at most kMaxEntries *
+// sizeof(Entry) (1.5 MiB) of bookkeeping. Beyond that, push() refuses.
+size_t entry_cap(size_t max_bytes) {
   size_t n = kInitialEntries;
-  while (n * 64 < max_bytes_ && n < kMaxEntries) n *= 2;
-  max_entries_ = n;
+  while (n * 64 < max_bytes && n < kMaxEntries) n *= 2;
+  return n;
 }
+}  // namespace
+
+TxQueue::TxQueue(size_t max_bytes)
+    : max_bytes_(max_bytes),
+      max_entries_(entry_cap(max_bytes)),
+      // Every queued frame copied with its prefix.
+      copies_(max_bytes + max_entries_ * kPrefixSize) {}
 
 TxQueue::~TxQueue() { clear(); }
 
@@ -104,24 +112,54 @@ TxQueue::Written TxQueue::consume(size_t n) {
     n -= ws;
     w.frames += 1;
     w.bytes += std::max(e.size, kPadFrameSize);
-    queued_bytes_ -= e.size;
-    chunk_unref(e.chunk);
-    head_ = (head_ + 1) & (ring_.size() - 1);
-    --count_;
+    pop_front();
   }
   return w;
 }
 
+void TxQueue::pop_front() {
+  Entry& e = at(0);
+  queued_bytes_ -= e.size;
+  if (copied_count_ > 0) {
+    copies_.pop(e.wire, kPrefixSize + e.size);
+    --copied_count_;
+  } else {
+    chunk_unref(e.chunk);
+  }
+  e.chunk = nullptr;
+  head_ = (head_ + 1) & (ring_.size() - 1);
+  --count_;
+}
+
 uint64_t TxQueue::clear() {
   const uint64_t dropped = count_;
-  while (count_ > 0) {
-    chunk_unref(at(0).chunk);
-    head_ = (head_ + 1) & (ring_.size() - 1);
-    --count_;
-  }
-  queued_bytes_ = 0;
+  while (count_ > 0) pop_front();
   head_offset_ = 0;
   return dropped;
+}
+
+size_t TxQueue::unpin(const ChunkPool& pool) {
+  size_t last = count_;
+  for (size_t i = count_; i > copied_count_; --i) {
+    const RxChunk* c = at(i - 1).chunk;
+    if (c != nullptr && c->pool == &pool) {
+      last = i - 1;
+      break;
+    }
+  }
+  if (last == count_) return 0;
+  size_t copied = 0;
+  while (copied_count_ <= last) {
+    Entry& e = at(copied_count_);
+    const uint8_t* copy = copies_.push(e.wire, kPrefixSize + e.size);
+    if (copy == nullptr) break;
+    e.wire = copy;
+    chunk_unref(e.chunk);
+    e.chunk = nullptr;
+    ++copied_count_;
+    ++copied;
+  }
+  return copied;
 }
 
 }  // namespace qswitch::sw

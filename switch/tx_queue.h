@@ -13,6 +13,13 @@
 //   chunk reference. A partial write leaves the rest of that frame first in line.
 // - Entry storage grows by doubling up to max_bytes / 64 entries (at most 65536), then never
 //   shrinks: no allocation per frame once warm.
+// - unpin(pool) lets go of a sender's chunks (frame.h: a pool running short asks for it): the
+//   frames from the first not yet copied one up to the last one in `pool`'s chunks are copied,
+//   in order, into the queue's CopyRing and their chunk references dropped. Copied frames are
+//   therefore always a prefix of the queue, the ring releases them in the order it took them,
+//   and copies stay adjacent, so a run of them still leaves in one iovec. The ring holds at
+//   most what the queue may hold, so a copy only fails if the ring is fragmented by a wrap: then
+//   that frame and those after it stay where they are.
 #pragma once
 
 #include <sys/uio.h>
@@ -45,6 +52,9 @@ class TxQueue {
   Written consume(size_t n);
   // Drops everything queued (the port is closing). Returns how many frames were dropped.
   uint64_t clear();
+  // Copies out the queued frames that pin chunks of `pool` (see above); returns how many
+  // frames were copied.
+  size_t unpin(const ChunkPool& pool);
 
   bool empty() const { return count_ == 0; }
   size_t count() const { return count_; }
@@ -61,6 +71,8 @@ class TxQueue {
   static uint32_t wire_size(const Entry& e);
   Entry& at(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   bool grow();
+  // Removes the first entry (written or dropped).
+  void pop_front();
 
   size_t max_bytes_;
   size_t max_entries_;
@@ -69,6 +81,8 @@ class TxQueue {
   size_t count_ = 0;
   size_t queued_bytes_ = 0;
   size_t head_offset_ = 0;  // bytes of the first entry already written
+  size_t copied_count_ = 0;  // the first copied_count_ entries live in copies_
+  CopyRing copies_;
 };
 
 }  // namespace qswitch::sw

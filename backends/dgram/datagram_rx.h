@@ -41,6 +41,8 @@ class DatagramRx {
   sw::Frame frame(uint32_t i, uint32_t len) const;
   // The first `n` free slots are used.
   void advance(uint32_t n);
+  // Who relieves this receiver's pool when it runs short (switch/frame.h).
+  void set_pressure(sw::ChunkPressure* pressure) { pool_.set_pressure(pressure); }
 
   static constexpr uint32_t kStride = (sw::kMaxWireSize + 63) / 64 * 64;
 

@@ -11,7 +11,7 @@ constexpr size_t kInitialEntries = 64;
 constexpr size_t kMaxEntries = 65536;
 }  // namespace
 
-DatagramTx::DatagramTx(size_t max_bytes) : max_bytes_(max_bytes) {
+DatagramTx::DatagramTx(size_t max_bytes) : max_bytes_(max_bytes), copies_(max_bytes) {
   size_t n = kInitialEntries;
   while (n * 64 < max_bytes_ && n < kMaxEntries) n *= 2;
   max_entries_ = n;
@@ -59,12 +59,41 @@ DatagramTx::Written DatagramTx::pop(size_t n) {
     w.frames += 1;
     w.bytes += std::max(e.size, sw::kPadFrameSize);
     queued_bytes_ -= e.size;
-    sw::chunk_unref(e.chunk);
+    if (copied_count_ > 0) {
+      copies_.pop(e.data, e.size);
+      --copied_count_;
+    } else {
+      sw::chunk_unref(e.chunk);
+    }
     e.chunk = nullptr;
     head_ = (head_ + 1) & (ring_.size() - 1);
     --count_;
   }
   return w;
+}
+
+size_t DatagramTx::unpin(const sw::ChunkPool& pool) {
+  size_t last = count_;
+  for (size_t i = count_; i > copied_count_; --i) {
+    const sw::RxChunk* c = at(i - 1).chunk;
+    if (c != nullptr && c->pool == &pool) {
+      last = i - 1;
+      break;
+    }
+  }
+  if (last == count_) return 0;
+  size_t copied = 0;
+  while (copied_count_ <= last) {
+    Entry& e = ring_[(head_ + copied_count_) & (ring_.size() - 1)];
+    const uint8_t* copy = copies_.push(e.data, e.size);
+    if (copy == nullptr) break;
+    e.data = copy;
+    sw::chunk_unref(e.chunk);
+    e.chunk = nullptr;
+    ++copied_count_;
+    ++copied;
+  }
+  return copied;
 }
 
 uint64_t DatagramTx::clear() {

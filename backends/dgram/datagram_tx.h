@@ -12,6 +12,8 @@
 // - pop(n) releases the first n frames once they were sent (a datagram is all or nothing).
 // - Entry storage grows by doubling up to max_bytes / 64 entries (at most 65536), then never
 //   shrinks: no allocation per frame once warm.
+// - unpin(pool) lets go of a sender's chunks, as sw::TxQueue::unpin() does: the queued frames
+//   up to the last one in `pool`'s chunks are copied, in order, into the queue's own CopyRing.
 #pragma once
 
 #include <sys/uio.h>
@@ -46,6 +48,8 @@ class DatagramTx {
   Written pop(size_t n);
   // Drops everything (the port is closing); returns how many frames were dropped.
   uint64_t clear();
+  // Copies out the queued frames that pin chunks of `pool`; returns how many were copied.
+  size_t unpin(const sw::ChunkPool& pool);
 
   bool empty() const { return count_ == 0; }
   size_t count() const { return count_; }
@@ -67,6 +71,8 @@ class DatagramTx {
   size_t head_ = 0;
   size_t count_ = 0;
   size_t queued_bytes_ = 0;
+  size_t copied_count_ = 0;  // the first copied_count_ entries live in copies_
+  sw::CopyRing copies_;
 };
 
 }  // namespace qswitch::backends

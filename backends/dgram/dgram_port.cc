@@ -150,9 +150,8 @@ class DgramPort final : public LoopPort {
   std::string describe() const override { return name_; }
   const char* kind() const override { return "dgram"; }
   bool retry_paused_read() override { return socket_->retry(*this); }
-  bool congested(sw::Millis now) const override {
-    return output_congested(tx_, now);
-  }
+  bool congested(sw::Millis now) override { return output_congested(tx_, now); }
+  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
   void for_each_extra_counter(
       const std::function<void(const char*, uint64_t)>& f) const override {
     f("drop_unreachable", drop_unreachable_);
@@ -185,6 +184,7 @@ DgramSocket::DgramSocket(SwitchLoop& loop, DgramConfig config, io::Fd fd, io::Fd
     : loop_(loop), config_(std::move(config)), fd_(std::move(fd)), send_fd_(std::move(send_fd)) {
   std::memset(rmsgs_, 0, sizeof rmsgs_);
   std::memset(smsgs_, 0, sizeof smsgs_);
+  rx_.set_pressure(&loop.fabric());
   uv_poll_init_socket(loop.uv(), poll_.get(), fd_.get());
   poll_.get()->data = this;
   if (send_fd_.valid()) {
@@ -286,7 +286,7 @@ void DgramSocket::wait_on_loop() {
 
 bool DgramSocket::can_resume_reading() {
   if (throttled_by_ != sw::kNoPort) {
-    const sw::Port* by = loop_.fabric().port(throttled_by_);
+    sw::Port* by = loop_.fabric().port(throttled_by_);
     if (by != nullptr && by->congested(loop_.now())) return false;
     throttled_by_ = sw::kNoPort;
   }

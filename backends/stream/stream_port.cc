@@ -18,6 +18,7 @@ constexpr int kMaxIov = IOV_MAX;
 
 StreamPort::StreamPort(SwitchLoop& loop, io::Fd fd, std::string peer)
     : LoopPort(loop), fd_(std::move(fd)), peer_(std::move(peer)), tx_(loop.config().queue_size) {
+  rx_.set_pressure(&loop.fabric());
   uv_poll_init_socket(loop.uv(), poll_.get(), fd_.get());
   poll_.get()->data = this;
   update_poll();
@@ -104,7 +105,7 @@ void StreamPort::throttle(sw::PortId by) {
   loop_.pause_read(*this);
 }
 
-bool StreamPort::congested(sw::Millis now) const {
+bool StreamPort::congested(sw::Millis now) {
   return output_congested(tx_, now);
 }
 

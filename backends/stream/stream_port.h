@@ -43,7 +43,8 @@ class StreamPort final : public LoopPort {
   std::string describe() const override { return peer_; }
   const char* kind() const override { return "stream"; }
   bool retry_paused_read() override;
-  bool congested(sw::Millis now) const override;
+  bool congested(sw::Millis now) override;
+  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
 
  private:
   uint64_t shutdown_io() override;

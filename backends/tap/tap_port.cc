@@ -36,6 +36,7 @@ class TapPort final : public LoopPort {
   TapPort(SwitchLoop& loop, io::Fd fd, std::string name)
       : LoopPort(loop), fd_(std::move(fd)), name_(std::move(name)),
         tx_(loop.config().queue_size) {
+    rx_.set_pressure(&loop.fabric());
     uv_poll_init(loop.uv(), poll_.get(), fd_.get());
     poll_.get()->data = this;
     update_poll();
@@ -84,9 +85,8 @@ class TapPort final : public LoopPort {
   std::string describe() const override { return "tap:" + name_; }
   const char* kind() const override { return "tap"; }
 
-  bool congested(sw::Millis now) const override {
-    return output_congested(tx_, now);
-  }
+  bool congested(sw::Millis now) override { return output_congested(tx_, now); }
+  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
 
   bool retry_paused_read() override {
     if (still_throttled(throttled_by_)) return true;

@@ -66,6 +66,7 @@ class VxlanPort final : public LoopPort {
                                  loop.config().fabric.mac.age_ms, 10'000, 0}),
         tx_(loop.config().queue_size) {
     encode_vxlan_header(vni_, tx_header_);
+    rx_.set_pressure(&loop.fabric());
     describe_ = "vxlan:vni=" + std::to_string(vni_) + ",local=" + sockaddr_text(bound_);
     uv_poll_init_socket(loop.uv(), poll_.get(), fd_.get());
     poll_.get()->data = this;
@@ -84,9 +85,8 @@ class VxlanPort final : public LoopPort {
   std::string describe() const override { return describe_; }
   const char* kind() const override { return "vxlan"; }
 
-  bool congested(sw::Millis now) const override {
-    return output_congested(tx_, now);
-  }
+  bool congested(sw::Millis now) override { return output_congested(tx_, now); }
+  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
 
   bool retry_paused_read() override {
     if (still_throttled(throttled_by_)) return true;

@@ -53,7 +53,7 @@ class FakePort : public Port {
   }
   void flush() override { ++flush_count; }
   std::string describe() const override { return name_; }
-  bool congested(Millis now) const override {
+  bool congested(Millis now) override {
     congested_asked_at = now;
     return is_congested;
   }

@@ -32,6 +32,11 @@ constexpr Help kPortHelp[] = {
     {"rx_paused", "Times reading paused because every receive chunk was held by outputs."},
     {"rx_throttled", "Times reading paused because a unicast destination was congested."},
     {"dup_mac", "Duplicate-MAC (flapping) events involving the port."},
+    {"drop_mac_spoof", "Frames received with a source MAC pinned to another port."},
+    {"tx_copied",
+     "Queued frames copied out of a sender's receive memory because the sender ran short."},
+    {"congestion_timeouts",
+     "Times the port stayed congested past the bound and stopped holding its senders back."},
 };
 
 std::string escape_help(std::string_view text) {
