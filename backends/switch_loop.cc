@@ -257,12 +257,13 @@ void SwitchLoop::print_stats() {
   const sw::SwitchCounters& c = fabric_.counters();
   io::log_line(
       "stats switch ports=%zu macs=%zu frames_in=%llu unicast=%llu flooded=%llu mac_moves=%llu "
-      "dup_mac_events=%llu mac_evictions=%llu",
+      "dup_mac_events=%llu mac_evictions=%llu mac_spoofs=%llu chunk_reliefs=%llu",
       fabric_.port_count(), fabric_.macs().size(), static_cast<unsigned long long>(c.frames_in),
       static_cast<unsigned long long>(c.unicast), static_cast<unsigned long long>(c.flooded),
       static_cast<unsigned long long>(c.mac_moves),
       static_cast<unsigned long long>(c.dup_mac_events),
-      static_cast<unsigned long long>(fabric_.macs().eviction_count()));
+      static_cast<unsigned long long>(fabric_.macs().eviction_count()),
+      static_cast<unsigned long long>(c.mac_spoofs), static_cast<unsigned long long>(c.chunk_reliefs));
 }
 
 }  // namespace qswitch::backends

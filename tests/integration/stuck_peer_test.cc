@@ -14,15 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/control_json.h"
 #include "tests/integration/switch_fixture.h"
-#include "tests/support/control_client.h"
 
 namespace qswitch::integration {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
-using test_support::ControlClient;
 using test_support::frame_dst;
 using test_support::frame_is_intact;
 using test_support::frame_seq;
@@ -34,40 +32,8 @@ using test_support::test_mac;
 
 class StuckPeerTest : public SwitchFixture {
  protected:
-  // The `ports` reply row whose learned MACs include `mac`, or a null json.
-  json port_row(const Mac& mac) {
-    std::string error;
-    auto ctl = ControlClient::connect(sw_.control(), &error);
-    if (!ctl) {
-      ADD_FAILURE() << "control connect to \"" << sw_.control() << "\": " << error;
-      return json();
-    }
-    const test_support::LineResult r = ctl->request(json{{"cmd", "ports"}}.dump());
-    if (!r.ok()) {
-      ADD_FAILURE() << "no reply to ports: " << to_string(r.status) << " " << r.error;
-      return json();
-    }
-    const json reply = json::parse(r.line, nullptr, false);
-    if (!reply.is_object() || !reply.value("ok", false)) {
-      ADD_FAILURE() << "ports failed: " << r.line;
-      return json();
-    }
-    for (const json& row : reply["result"]) {
-      for (const json& m : row["macs"]) {
-        if (m == mac_to_string(mac)) return row;
-      }
-    }
-    ADD_FAILURE() << "no port has learned " << mac_to_string(mac) << ": " << r.line;
-    return json();
-  }
   uint64_t counter(const Mac& mac, const std::string& name) {
-    const json row = port_row(mac);
-    if (!row.is_object() || !row["counters"].contains(name)) {
-      ADD_FAILURE() << "no counter " << name << " for " << mac_to_string(mac) << ": "
-                    << row.dump();
-      return 0;
-    }
-    return row["counters"][name].get<uint64_t>();
+    return port_counter(port_with_mac(sw_, mac), name);
   }
 };
 
@@ -188,7 +154,7 @@ TEST_F(StuckPeerTest, StreamReceiverThatNeverReadsHoldsNobodyBack) {
   EXPECT_GT(counter(mac[2], "drop_queue_full"), 0u) << "S's queue never overflowed";
   EXPECT_GT(counter(mac[2], "tx_copied"), 0u) << "S's queue never let go of A's chunks";
   // S is still attached and still counted as a port.
-  EXPECT_TRUE(port_row(mac[2]).is_object());
+  EXPECT_TRUE(port_with_mac(sw_, mac[2]).is_object());
 }
 
 // Defect: a port over half full whose peer still read a little every < 100 ms stayed congested

@@ -150,6 +150,11 @@ std::string render_metrics(const sw::L2Switch& fabric) {
       {"qswitch_dup_mac_events_total", "Duplicate-MAC (flapping) events.", sc.dup_mac_events},
       {"qswitch_mac_evictions_total", "MAC table entries evicted because the table was full.",
        fabric.macs().eviction_count()},
+      {"qswitch_mac_spoofs_total", "Frames dropped for a source MAC pinned to another port.",
+       sc.mac_spoofs},
+      {"qswitch_chunk_reliefs_total",
+       "Times a port ran short of receive memory and output queues copied their frames out.",
+       sc.chunk_reliefs},
   };
   for (const auto& c : counters) {
     family(out, c.name, "counter", c.help);

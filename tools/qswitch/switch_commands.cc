@@ -138,6 +138,8 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                                    {"mac_moves", c.mac_moves},
                                    {"dup_mac_events", c.dup_mac_events},
                                    {"dup_mac_warnings", c.dup_mac_reports},
+                                   {"mac_spoofs", c.mac_spoofs},
+                                   {"chunk_reliefs", c.chunk_reliefs},
                                    {"dgram_sockets", std::move(sockets)}});
           });
 
