@@ -1,6 +1,7 @@
 // tests/integration/socket_trust_test.cc: qswitch refuses a default socket directory that another
 // user could control, and `qswitch ctl` / `qswitch exec` refuse a control socket served by another
-// user before sending it anything (README "The socket directory").
+// user before sending it anything (tools/qswitch/socket_trust.h; the README paragraph after the
+// options list).
 //
 // These tests need root (label `root`): they make directories owned by uid 65534 (nobody) and run
 // a fake control server as that uid. Run as another user they fail saying so.
@@ -32,6 +33,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -248,6 +250,10 @@ class ForeignServer {
 };
 
 enum class Where { kXdg, kTmp };
+
+void PrintTo(Where where, std::ostream* os) {
+  *os << (where == Where::kXdg ? "XDG_RUNTIME_DIR set" : "XDG_RUNTIME_DIR unset");
+}
 
 std::string where_name(const ::testing::TestParamInfo<Where>& info) {
   return info.param == Where::kXdg ? "XdgRuntimeDir" : "TmpFallback";
