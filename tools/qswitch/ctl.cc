@@ -18,6 +18,7 @@
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/options.h"
 #include "tools/qswitch/poll_wait.h"
+#include "tools/qswitch/socket_trust.h"
 
 namespace qswitch::tools {
 
@@ -66,7 +67,9 @@ std::string cannot_reach(const std::string& path, const std::string& why) {
          " (is qswitch running with this control socket? use --sock PATH to choose another)";
 }
 
-// Sends `line` + '\n' and reads one reply line; false with `error` set.
+// Sends `line` + '\n' and reads one reply line; false with `error` set. The socket's directory
+// (when it is the default one) and the server's uid are checked first (socket_trust.h):
+// nothing is sent to a server that another user runs.
 // With `keep_fd`, the connection is handed back open and *rest gets the bytes that followed
 // the reply line (a streaming command's first bytes).
 bool exchange(const std::string& path, const std::string& line, std::string& reply,
@@ -79,6 +82,10 @@ bool exchange(const std::string& path, const std::string& line, std::string& rep
     return false;
   }
   std::memcpy(sun.sun_path, path.data(), path.size());
+  if (!trust_socket_dir_for(path, DirUse::kLookUp, error)) {
+    error += "; or use --sock PATH for a switch elsewhere";
+    return false;
+  }
   io::Fd fd = io::Fd::adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     error = std::string("socket: ") + std::strerror(errno);
@@ -95,6 +102,7 @@ bool exchange(const std::string& path, const std::string& line, std::string& rep
     error = cannot_reach(path, std::strerror(errno));
     return false;
   }
+  if (!trust_control_peer(fd.get(), path, error)) return false;
   const std::string out = line + "\n";
   size_t sent = 0;
   while (sent < out.size()) {

@@ -3,6 +3,8 @@
 // Theory of operation
 // - A separate short-lived process, so it blocks: connect to the control socket, send one
 //   request line, read one reply line; the whole exchange is bounded by a 10 s deadline.
+//   Before the request: the default directory is checked and, right after connect, the server's
+//   uid (socket_trust.h); another user's server is sent nothing.
 // - COMMAND words become a request (control_api.h): "hostfwd add SPEC" and "hostfwd remove SPEC"
 //   take the spec as {"spec": SPEC}; "raw LINE" sends LINE as is; any other words are a command
 //   name joined with '.' ("dhcp leases" -> "dhcp.leases"), and KEY=VALUE words become string

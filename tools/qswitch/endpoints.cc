@@ -1,6 +1,9 @@
 // tools/qswitch/endpoints.cc: see the header.
 #include "tools/qswitch/endpoints.h"
 
+#include "tools/qswitch/dgram_options.h"
+#include "tools/qswitch/socket_trust.h"
+
 namespace qswitch::tools {
 
 Endpoints::~Endpoints() {
@@ -10,6 +13,11 @@ Endpoints::~Endpoints() {
 }
 
 std::string Endpoints::add_listen(const io::Endpoint& ep, std::string& error) {
+  if (ep.kind == io::Endpoint::Kind::kUnix &&
+      !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
+    error = "cannot listen on " + ep.to_string() + ": " + error;
+    return "";
+  }
   auto l = std::make_unique<backends::StreamListener>(loop_, ep);
   if (!l->ok()) {
     error = "cannot listen on " + ep.to_string() + ": " + l->error();
@@ -32,6 +40,11 @@ std::string Endpoints::add_dgram(const backends::DgramConfig& config, std::strin
   backends::DgramConfig c = config;
   c.endpoint_id = "dgram-" + std::to_string(next_dgram_);
   std::string why;
+  const std::string path = dgram_unix_path(config);
+  if (!path.empty() && !trust_socket_dir_for(path, DirUse::kCreate, why)) {
+    error = "cannot open --dgram " + config.name + ": " + why;
+    return "";
+  }
   auto d = backends::DgramEndpoint::open(loop_, c, why);
   if (!d) {
     error = "cannot open --dgram " + config.name + ": " + why;

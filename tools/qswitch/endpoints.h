@@ -2,6 +2,8 @@
 // Start-up (--listen, --connect) and the control commands port.add / port.remove go through
 // here, so a listener added at run time is the same kind of object as one given on the command
 // line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
+// A unix socket to be bound in the default socket directory is bound only once that directory
+// is known to be ours (created 0700 if missing; socket_trust.h).
 #pragma once
 
 #include <memory>

@@ -25,6 +25,7 @@
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/options.h"
 #include "tools/qswitch/poll_wait.h"
+#include "tools/qswitch/socket_trust.h"
 
 namespace qswitch::tools {
 
@@ -89,7 +90,8 @@ std::string base_name(const std::string& path) {
 }
 
 // Connects to the control socket; false with `error` saying which path was tried and how to
-// start a switch there.
+// start a switch there. The socket's directory (when it is the default one) and the server's
+// uid are checked first (socket_trust.h): no request and no fd go to another user's server.
 bool connect_control(const std::string& path, io::Fd& fd, std::string& error) {
   const std::string start_hint =
       " (start a switch first: `qswitch` serves the default one; `qswitch --listen "
@@ -102,6 +104,10 @@ bool connect_control(const std::string& path, io::Fd& fd, std::string& error) {
     return false;
   }
   std::memcpy(sun.sun_path, path.data(), path.size());
+  if (!trust_socket_dir_for(path, DirUse::kLookUp, error)) {
+    error += "; or use --switch PATH for a switch elsewhere";
+    return false;
+  }
   fd = io::Fd::adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     error = std::string("socket: ") + std::strerror(errno);
@@ -109,7 +115,11 @@ bool connect_control(const std::string& path, io::Fd& fd, std::string& error) {
   }
   const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   for (int attempt = 0;; ++attempt) {
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) == 0) return true;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) == 0) {
+      if (trust_control_peer(fd.get(), path, error)) return true;
+      fd.reset();
+      return false;
+    }
     if (errno == EINTR && attempt < 100) continue;
     if (errno == ENOENT || errno == ECONNREFUSED) {
       error = "no switch is running with control socket " + path + " (" + std::strerror(errno) +
@@ -241,10 +251,7 @@ std::string exec_control_path(const std::string& switch_arg) {
   if (switch_arg.empty()) return default_control_path();
   std::string arg = switch_arg;
   if (arg.rfind("unix:", 0) == 0) arg = arg.substr(5);
-  if (arg.find('/') == std::string::npos) {
-    const std::string dflt = default_socket_path();
-    return dflt.substr(0, dflt.rfind('/') + 1) + arg + ".ctl";
-  }
+  if (arg.find('/') == std::string::npos) return default_socket_dir() + "/" + arg + ".ctl";
   const std::string sock = ".sock";
   if (arg.size() > sock.size() && arg.compare(arg.size() - sock.size(), sock.size(), sock) == 0) {
     return control_path_for(arg);

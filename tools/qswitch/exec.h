@@ -8,8 +8,10 @@
 //   beside that switch socket (control_path_for); any other PATH: the control socket itself).
 // - It creates a socketpair (SOCK_DGRAM, or SOCK_STREAM with --type stream), sends one end with
 //   a `port.attach` request over the control socket (SCM_RIGHTS, with the request line in the
-//   same sendmsg) and waits for the reply (10 s at most). On success it forks PROGRAM with the
-//   other end inherited and these arguments appended (QEMU 7.2 net/dgram.c and net/stream.c;
+//   same sendmsg) and waits for the reply (10 s at most). Before that, as for `qswitch ctl`,
+//   the default directory and the server's uid are checked (socket_trust.h): another user's
+//   server gets no request and no fd. On success it forks PROGRAM with the other end
+//   inherited and these arguments appended (QEMU 7.2 net/dgram.c and net/stream.c;
 //   a dgram fd must come without remote.*, QEMU refuses "remote with local.fd"):
 //     -netdev dgram,id=ID,local.type=fd,local.str=N          (--type dgram, the default)
 //     -netdev stream,id=ID,addr.type=fd,addr.str=N           (--type stream)

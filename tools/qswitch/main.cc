@@ -30,6 +30,7 @@
 #include "backends/tap/tap_port.h"
 #include "backends/vxlan/vxlan_port.h"
 #include "tools/qswitch/slirp_commands.h"
+#include "tools/qswitch/socket_trust.h"
 #include "tools/qswitch/switch_commands.h"
 
 namespace {
@@ -203,6 +204,12 @@ int main(int argc, char** argv) {
   if (!opt.control_disabled) {
     const std::string path =
         opt.control ? opt.control->path : tools::control_path_for_pid(static_cast<int>(::getpid()));
+    std::string error;
+    if (!tools::trust_socket_dir_for(path, tools::DirUse::kCreate, error)) {
+      std::fprintf(stderr, "qswitch: cannot create the control socket %s: %s\n", path.c_str(),
+                   error.c_str());
+      return 1;
+    }
     backends::ControlHandlers handlers;
     handlers.line_fds = [&api](std::string_view line, std::vector<io::Fd>& fds,
                                backends::Handoff& handoff) {

@@ -4,6 +4,7 @@
 #include "tools/qswitch/dgram_options.h"
 #include "tools/qswitch/net_specs.h"
 #include "tools/qswitch/slirp_options_parse.h"
+#include "tools/qswitch/socket_trust.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -76,11 +77,7 @@ const char* usage_text() {
          "SIGUSR1 prints per-port counters to stderr; SIGINT/SIGTERM exit cleanly.\n";
 }
 
-std::string default_socket_path() {
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/qswitch/default.sock";
-  return "/tmp/qswitch-" + std::to_string(::getuid()) + "/default.sock";
-}
+std::string default_socket_path() { return default_socket_dir() + "/default.sock"; }
 
 std::string control_path_for(const std::string& socket_path) {
   const std::string suffix = ".sock";
@@ -94,8 +91,7 @@ std::string control_path_for(const std::string& socket_path) {
 std::string default_control_path() { return control_path_for(default_socket_path()); }
 
 std::string control_path_for_pid(int pid) {
-  const std::string dflt = default_socket_path();
-  return dflt.substr(0, dflt.rfind('/') + 1) + "qswitch-" + std::to_string(pid) + ".ctl";
+  return default_socket_dir() + "/qswitch-" + std::to_string(pid) + ".ctl";
 }
 
 std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error) {

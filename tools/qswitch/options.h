@@ -49,7 +49,8 @@ struct ParseResult {
 ParseResult parse_options(int argc, const char* const* argv);
 // "unix:PATH" or "tcp:HOST:PORT" ("tcp:[::1]:PORT" for IPv6). nullopt + error text otherwise.
 std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error);
-// $XDG_RUNTIME_DIR/qswitch/default.sock, or /tmp/qswitch-$UID/default.sock.
+// default_socket_dir()/default.sock: $XDG_RUNTIME_DIR/qswitch/default.sock, or
+// /tmp/qswitch-$UID/default.sock (socket_trust.h checks that directory before use).
 std::string default_socket_path();
 // The control socket beside a switch socket: DIR/NAME.sock -> DIR/NAME.ctl (other names get
 // ".ctl" appended). default_control_path() is the one beside default_socket_path().
