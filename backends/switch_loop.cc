@@ -108,6 +108,7 @@ SwitchLoop::~SwitchLoop() {
 LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
   LoopPort& p = *port;
   p.up_since_ = now();
+  p.serial_ = ++last_serial_;
   ports_.push_back(std::move(port));
   fabric_.attach(p);
   io::log_line("port %u up: %s", p.id(), p.describe().c_str());

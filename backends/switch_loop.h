@@ -57,6 +57,9 @@ class LoopPort : public sw::Port {
   const std::string& endpoint_id() const { return endpoint_id_; }
   void set_endpoint_id(std::string id) { endpoint_id_ = std::move(id); }
   sw::Millis up_since() const { return up_since_; }
+  // Tells this port from every other port the loop ever had: ids are reused once a port closes,
+  // serials never are (1, 2, 3 ... in the order ports were adopted; 0: not adopted).
+  uint64_t serial() const { return serial_; }
   // A queue whose peer took nothing for this long is stuck, not congested (see congested()).
   static constexpr sw::Millis kStuckMs = 100;
   // Counters a kind of port keeps beyond sw::PortCounters (VXLAN's bad headers, ...), by name:
@@ -93,6 +96,7 @@ class LoopPort : public sw::Port {
   std::string first_mac_;
   std::string endpoint_id_;
   sw::Millis up_since_ = 0;
+  uint64_t serial_ = 0;
   std::function<void(LoopPort&)> close_hook_;
   sw::Millis last_progress_ = 0;  // the peer last took output (or the queue started filling)
   io::RateLimit queue_full_log_{1, 10'000};
@@ -144,6 +148,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   std::vector<LoopPort*> paused_;
   std::vector<std::function<void()>> turn_hooks_;  // empty function: removed
   std::vector<sw::Frame> burst_;
+  uint64_t last_serial_ = 0;  // LoopPort::serial() of the port adopted last
   // Final counters of the most recently closed ports, so stats still explain a port that was
   // closed for a protocol error.
   struct ClosedPort {
