@@ -127,6 +127,7 @@ SwitchLoop::~SwitchLoop() {
 LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
   LoopPort& p = *port;
   p.up_since_ = now();
+  p.serial_ = ++last_serial_;
   ports_.push_back(std::move(port));
   fabric_.attach(p);
   if (const auto mac = p.own_mac()) fabric_.pin_mac(p, *mac, now());

@@ -58,6 +58,9 @@ class LoopPort : public sw::Port {
   const std::string& endpoint_id() const { return endpoint_id_; }
   void set_endpoint_id(std::string id) { endpoint_id_ = std::move(id); }
   sw::Millis up_since() const { return up_since_; }
+  // Tells this port from every other port the loop ever had: ids are reused once a port closes,
+  // serials never are (1, 2, 3 ... in the order ports were adopted; 0: not adopted).
+  uint64_t serial() const { return serial_; }
   // A queue whose peer took nothing for this long is stuck, not congested (see congested()).
   static constexpr sw::Millis kStuckMs = 100;
   // Congestion holds senders back for at most this long in a row (see output_congested()).
@@ -108,6 +111,7 @@ class LoopPort : public sw::Port {
   std::string first_mac_;
   std::string endpoint_id_;
   sw::Millis up_since_ = 0;
+  uint64_t serial_ = 0;
   std::function<void(LoopPort&)> close_hook_;
   sw::Millis last_progress_ = 0;  // the peer last took output (or the queue started filling)
   sw::Millis congested_since_ = -1;  // -1: the queue is at most half full
@@ -165,6 +169,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   std::vector<std::function<void()>> turn_hooks_;  // empty function: removed
   std::vector<sw::Frame> burst_;
   io::RateLimit spoof_log_{1, 10'000};
+  uint64_t last_serial_ = 0;  // LoopPort::serial() of the port adopted last
   // Final counters of the most recently closed ports, so stats still explain a port that was
   // closed for a protocol error.
   struct ClosedPort {

@@ -194,6 +194,7 @@ DhcpConfig DhcpConfig::from(const SlirpOptions& options, const sw::MacAddress& s
   c.dnssearch = options.dnssearch;
   c.tftp = !options.tftp.empty();
   c.pinned = options.leases;
+  c.max_leases_per_port = options.max_leases_per_port;
   return c;
 }
 
@@ -294,21 +295,25 @@ bool DhcpServer::parse_request(const uint8_t* frame, size_t size, Request& req) 
 }
 
 size_t DhcpServer::handle(const uint8_t* frame, size_t size, int64_t now_s, uint8_t* reply,
-                          size_t reply_capacity) {
+                          size_t reply_capacity, const DhcpPort& from) {
   if (frame == nullptr || !is_dhcp_request(frame, size)) return 0;
   Request req;
   if (!parse_request(frame, size, req)) {
     ++counters_.malformed;
     return 0;
   }
-  return answer(req, now_s, reply, reply_capacity);
+  return answer(req, from, now_s, reply, reply_capacity);
 }
 
-size_t DhcpServer::answer(const Request& req, int64_t now_s, uint8_t* reply,
+size_t DhcpServer::answer(const Request& req, const DhcpPort& from, int64_t now_s, uint8_t* reply,
                           size_t reply_capacity) {
   switch (req.type) {
     case kDiscover: {
       ++counters_.discover;
+      if (over_cap(find_by_mac(req.mac), from, now_s)) {  // before choose_for claims an address
+        ++counters_.over_port_cap;
+        return 0;
+      }
       Record* r = choose_for(req.mac, now_s);
       if (r == nullptr) {
         ++counters_.pool_exhausted;
@@ -317,7 +322,8 @@ size_t DhcpServer::answer(const Request& req, int64_t now_s, uint8_t* reply,
       if (r->state != State::bound || r->expires_s <= now_s) {
         r->state = State::offered;
         r->expires_s = now_s + config_.offer_hold_s;
-      }
+        hold_for(*r, from);
+      }  // else bound: it moves to this port, if at all, with the ACK
       const size_t n = build_reply(req, kOffer, r->addr, reply, reply_capacity);
       if (n != 0) ++counters_.offer;
       return n;
@@ -328,10 +334,11 @@ size_t DhcpServer::answer(const Request& req, int64_t now_s, uint8_t* reply,
       uint32_t wanted = 0;
       if (req.has_server_id) {
         if (req.server_id != server_) {  // SELECTING another server's offer: withdraw ours
-          if (r != nullptr && r->state == State::offered) {
+          if (r != nullptr && r->state == State::offered && may_free(*r, from)) {
             r->state = State::released;
             r->freed_s = now_s;
             r->expires_s = 0;
+            unhold(*r);
           }
           return 0;
         }
@@ -346,8 +353,15 @@ size_t DhcpServer::answer(const Request& req, int64_t now_s, uint8_t* reply,
         if (n != 0) ++counters_.nak;
         return n;
       }
+      if (over_cap(r, from, now_s)) {
+        ++counters_.over_port_cap;
+        const size_t n = build_reply(req, kNak, 0, reply, reply_capacity);
+        if (n != 0) ++counters_.nak;
+        return n;
+      }
       r->state = State::bound;
       r->expires_s = now_s + config_.lease_time_s;
+      hold_for(*r, from);
       const size_t n = build_reply(req, kAck, r->addr, reply, reply_capacity);
       if (n != 0) ++counters_.ack;
       return n;
@@ -356,10 +370,11 @@ size_t DhcpServer::answer(const Request& req, int64_t now_s, uint8_t* reply,
       ++counters_.release;
       Record* r = find_by_mac(req.mac);
       const bool ours = !req.has_server_id || req.server_id == server_;
-      if (r != nullptr && ours && r->addr == req.ciaddr) {
+      if (r != nullptr && ours && r->addr == req.ciaddr && may_free(*r, from)) {
         r->state = r->pinned ? State::reserved : State::released;
         r->freed_s = now_s;
         r->expires_s = 0;
+        unhold(*r);
       }
       return 0;
     }
@@ -367,7 +382,9 @@ size_t DhcpServer::answer(const Request& req, int64_t now_s, uint8_t* reply,
       ++counters_.decline;
       Record* r = find_by_mac(req.mac);
       const bool ours = !req.has_server_id || req.server_id == server_;
-      if (r != nullptr && ours && req.has_requested && r->addr == req.requested) {
+      if (r != nullptr && ours && req.has_requested && r->addr == req.requested &&
+          may_free(*r, from)) {
+        unhold(*r);
         if (r->pinned) {
           r->state = State::reserved;  // the configuration says this address; keep offering it
           r->expires_s = 0;
@@ -454,12 +471,81 @@ DhcpServer::Record* DhcpServer::choose_for(const sw::MacAddress& mac, int64_t no
   }
   if (best == nullptr) return nullptr;
   if (best->state != State::declined) by_mac_.erase(best->mac.key());
+  unhold(*best);
   best->mac = mac;
   best->state = State::offered;
   best->expires_s = 0;
   best->freed_s = 0;
   by_mac_[mac.key()] = static_cast<size_t>(best - records_.data());
   return best;
+}
+
+size_t DhcpServer::held_by(uint64_t key, int64_t now_s) {
+  const auto it = holdings_.find(key);
+  if (it == holdings_.end()) return 0;
+  std::vector<size_t>& held = it->second;
+  for (size_t i = 0; i < held.size();) {
+    Record& r = records_[held[i]];
+    // Only an ended offer or lease is still listed (every other change unholds at once); its
+    // holder keeps it for RELEASE, but it no longer counts.
+    if ((r.state == State::offered || r.state == State::bound) && r.expires_s > now_s) {
+      ++i;
+      continue;
+    }
+    r.counted = false;
+    held[i] = held.back();
+    held.pop_back();
+  }
+  const size_t n = held.size();
+  if (n == 0) holdings_.erase(it);
+  return n;
+}
+
+bool DhcpServer::over_cap(const Record* r, const DhcpPort& from, int64_t now_s) {
+  if (config_.max_leases_per_port == 0 || (r != nullptr && r->pinned)) return false;
+  const size_t held = held_by(from.key, now_s);  // first: it uncounts what ended
+  if (r != nullptr && r->counted && r->holder.key == from.key) return false;  // its own already
+  return held >= config_.max_leases_per_port;
+}
+
+void DhcpServer::hold_for(Record& r, const DhcpPort& from) {
+  if (r.held && r.holder.key == from.key && (r.counted || r.pinned)) {
+    r.holder.id = from.id;
+    return;
+  }
+  unhold(r);
+  r.held = true;
+  r.holder = from;
+  if (!r.pinned) {
+    holdings_[from.key].push_back(static_cast<size_t>(&r - records_.data()));
+    r.counted = true;
+  }
+}
+
+void DhcpServer::unhold(Record& r) {
+  if (r.counted) {
+    const auto it = holdings_.find(r.holder.key);
+    if (it != holdings_.end()) {
+      std::vector<size_t>& held = it->second;
+      const size_t index = static_cast<size_t>(&r - records_.data());
+      const auto at = std::find(held.begin(), held.end(), index);
+      if (at != held.end()) {
+        *at = held.back();
+        held.pop_back();
+      }
+      if (held.empty()) holdings_.erase(it);
+    }
+    r.counted = false;
+  }
+  r.held = false;
+  r.holder = DhcpPort{};
+}
+
+bool DhcpServer::may_free(const Record& r, const DhcpPort& from) {
+  if (!r.held) return false;  // nobody holds it: nothing to free
+  if (r.holder.key == from.key) return true;
+  ++counters_.not_owner;
+  return false;
 }
 
 size_t DhcpServer::build_reply(const Request& req, uint8_t type, uint32_t yiaddr, uint8_t* reply,
@@ -559,6 +645,8 @@ std::vector<DhcpServer::Lease> DhcpServer::leases() const {
     l.mac = r.mac;
     l.addr = net_order(r.addr);
     l.pinned = r.pinned;
+    l.held = r.held;
+    l.port = r.holder;
     switch (r.state) {
       case State::reserved:
         l.state = LeaseState::reserved;

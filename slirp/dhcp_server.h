@@ -24,9 +24,26 @@
 //   unicast to ciaddr; otherwise unicast to chaddr / yiaddr (what libslirp does too). The
 //   reply fits the client's option 57 (never below 576, RFC 2132 section 9.10) and the slirp MTU;
 //   optional options that do not fit are left out, the required ones always fit.
+// - Ports (against DHCP starvation: one guest inventing MACs would otherwise bind the whole
+//   pool). Every message comes with the switch port it arrived on (DhcpPort). An address is held
+//   by the port it was last offered or ACKed through, and a port holds at most
+//   `max_leases_per_port` addresses at once (offered or bound and not expired; 0: no cap): a
+//   DISCOVER beyond that gets no OFFER, a REQUEST a NAK, and both count `over_port_cap`. The MAC's
+//   own address, when that port holds it already, is always served (renewals, a guest asking
+//   again). Pinned leases (lease=MAC:IP) are never counted nor refused: the configuration gave
+//   them, and they never come out of the pool others draw from. A lease moves to another port by
+//   being ACKed there (a guest that reconnects, a migrated VM), within that port's cap.
+//   RELEASE, DECLINE and a REQUEST that withdraws our offer are obeyed only from the port that
+//   holds the address; from another one they change nothing and count `not_owner`.
+// - Ports closing: a closed port's leases stay bound (a rebooting guest keeps its address, and
+//   takes the lease to its new port with its next REQUEST). Port ids are reused, so holders are
+//   keyed by DhcpPort::key, which is never reused: a new port with an old id starts at zero and
+//   the dead port's leases are counted against nobody alive.
 // - Memory: one record per MAC that ever got an address, at most `max_leases` records (an address
 //   is reclaimed before a record is added beyond that), so a guest inventing MACs cannot grow it
-//   without bound. New records are the only allocation in handle().
+//   without bound; per port that holds something, the list of its counted holds (at most its
+//   cap; with no cap, at most every record). New records and a port's first hold are the only
+//   allocations in handle().
 #pragma once
 
 #include <netinet/in.h>
@@ -39,6 +56,7 @@
 
 #include "slirp/slirp_options.h"
 #include "switch/mac_address.h"
+#include "switch/types.h"
 
 namespace qswitch::slirp {
 
@@ -53,6 +71,7 @@ struct DhcpConfig {
   uint32_t offer_hold_s = 60;          // an unrequested offer keeps its address this long
   uint32_t decline_hold_s = 600;       // a declined address is not handed out again for this long
   size_t max_leases = 65536;           // records kept at most (one per MAC)
+  uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // addresses one port holds; 0: no cap
   uint16_t mtu = 0;                    // option 26 when non-zero (slirp's mtu when it is not 1500)
   std::string hostname;                // option 12, empty: omitted
   std::string domainname;              // option 15
@@ -64,6 +83,14 @@ struct DhcpConfig {
   // Everything derived from the slirp options: server = host, the pool runs from dhcp_start to
   // the address before the net's broadcast address (never the host or dns address).
   static DhcpConfig from(const SlirpOptions& options, const sw::MacAddress& server_mac);
+};
+
+// The switch port a client message came in on. Port ids are reused once a port closes; `key` is
+// not (backends::LoopPort::serial()), so it is what holds leases. `id` is for display only.
+// Messages whose port is unknown (key 0) share one cap, as if they came from one port.
+struct DhcpPort {
+  uint64_t key = 0;
+  sw::PortId id = sw::kNoPort;
 };
 
 class DhcpServer {
@@ -78,10 +105,11 @@ class DhcpServer {
   // Handles one client message. Writes the complete reply Ethernet frame (Ethernet, IPv4 with its
   // header checksum, UDP with its checksum, BOOTP) to `reply` and returns its size, or returns 0
   // when there is no reply: malformed (counted), not a DHCP client message, RELEASE / DECLINE,
-  // a REQUEST for another server, pool exhausted (counted), or `reply_capacity` too small.
-  // `now_s` is a monotonic second count.
+  // a REQUEST for another server, pool exhausted (counted), a DISCOVER over the port's cap
+  // (counted), or `reply_capacity` too small.
+  // `now_s` is a monotonic second count; `from` the port it came in on (the header's "Ports").
   size_t handle(const uint8_t* frame, size_t size, int64_t now_s, uint8_t* reply,
-                size_t reply_capacity);
+                size_t reply_capacity, const DhcpPort& from = {});
 
   enum class LeaseState : uint8_t {
     reserved,  // pinned, never asked for yet
@@ -95,6 +123,8 @@ class DhcpServer {
     bool pinned = false;
     LeaseState state = LeaseState::offered;
     int64_t expires_s = 0;  // bound: lease end; offered: offer end; otherwise 0
+    bool held = false;      // offered or bound through `port` (which may have closed since)
+    DhcpPort port;          // valid when `held`
   };
   // Every MAC's address, ordered by address (for `qswitch ctl dhcp leases`; allocates).
   std::vector<Lease> leases() const;
@@ -102,6 +132,10 @@ class DhcpServer {
   struct Counters {
     uint64_t discover = 0, offer = 0, request = 0, ack = 0, nak = 0, release = 0, decline = 0,
              inform = 0, malformed = 0, pool_exhausted = 0;
+    // DISCOVERs not offered and REQUESTs NAKed because the port holds max_leases_per_port.
+    uint64_t over_port_cap = 0;
+    // RELEASE / DECLINE / offer withdrawals for an address another port holds: ignored.
+    uint64_t not_owner = 0;
     uint64_t ignored = 0;  // well formed, but a message type a server does not answer
     // Each message is counted once: discover + request + release + decline + inform + ignored +
     // malformed = the messages is_dhcp_request() claimed that reached handle().
@@ -118,6 +152,9 @@ class DhcpServer {
     State state = State::offered;
     int64_t expires_s = 0;  // offered / bound / declined: end of the hold
     int64_t freed_s = 0;    // released: when
+    bool held = false;      // offered or bound through `holder` (Lease::held)
+    bool counted = false;   // in holdings_[holder.key]: counts against that port's cap
+    DhcpPort holder;
   };
   struct Request;  // a parsed client message (dhcp_server.cc)
   // Everything after is_dhcp_request() said yes; false: malformed.
@@ -129,8 +166,19 @@ class DhcpServer {
   Record* add_record(const sw::MacAddress& mac, uint32_t addr);
   // Since when `r` could go to another MAC, or INT64_MAX when it cannot.
   int64_t free_since(const Record& r, int64_t now_s) const;
+  // The per-port cap (header, "Ports"). held_by(): how many addresses port `key` holds now;
+  // forgets the holds that ended. over_cap(): may `from` not take `r` (nullptr: a new address)?
+  // hold_for(): `r` is now offered or bound through `from`. unhold(): held by nobody.
+  size_t held_by(uint64_t key, int64_t now_s);
+  bool over_cap(const Record* r, const DhcpPort& from, int64_t now_s);
+  void hold_for(Record& r, const DhcpPort& from);
+  void unhold(Record& r);
+  // RELEASE / DECLINE / withdrawal of `r` from `from`: true when `from` holds it; false (counted
+  // not_owner when another port does) otherwise.
+  bool may_free(const Record& r, const DhcpPort& from);
 
-  size_t answer(const Request& req, int64_t now_s, uint8_t* reply, size_t reply_capacity);
+  size_t answer(const Request& req, const DhcpPort& from, int64_t now_s, uint8_t* reply,
+                size_t reply_capacity);
   size_t build_reply(const Request& req, uint8_t type, uint32_t yiaddr, uint8_t* reply,
                      size_t reply_capacity) const;
 
@@ -141,6 +189,8 @@ class DhcpServer {
   std::vector<Record> records_;                   // never shrinks; a reclaimed record changes MAC
   std::unordered_map<uint64_t, size_t> by_mac_;   // MacAddress::key() -> records_ index
   std::unordered_map<uint32_t, size_t> by_addr_;  // address -> records_ index
+  // DhcpPort::key -> records_ indexes of the holds that count against it; no empty lists.
+  std::unordered_map<uint64_t, std::vector<size_t>> holdings_;
   Counters counters_;
 };
 

@@ -29,6 +29,11 @@ struct Lease {
   in_addr addr{};
 };
 
+// A switch port may hold this many DHCP addresses at once (offered or bound, pinned ones not
+// counted): enough for a guest that runs a few containers or VMs of its own, too few for one
+// guest inventing MACs to take the pool (max-leases-per-port=, 0: no cap).
+inline constexpr uint32_t kDefaultMaxLeasesPerPort = 8;
+
 struct SlirpOptions {
   in_addr net{};        // network address, default 10.0.2.0
   in_addr netmask{};    // default 255.255.255.0 (from net=10.0.2.0/24)
@@ -49,6 +54,7 @@ struct SlirpOptions {
   uint32_t mtu = 1500;     // slirp's interface MTU (libslirp if_mtu), 68..65520
   std::vector<HostForward> hostfwd;
   std::vector<Lease> leases;  // lease=MAC:IP, pinned DHCP addresses
+  uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // 0: no cap
 };
 
 // The defaults above, filled in (in_addr has no constexpr constructor from a dotted string).

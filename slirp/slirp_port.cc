@@ -72,7 +72,12 @@ struct SlirpPort::Impl {
   bool hooked = false;
 
   // Frames from the switch waiting for slirp_input, each holding a chunk reference.
-  std::vector<sw::Frame> pending;
+  struct Pending {
+    sw::Frame frame;
+    bool dhcp = false;  // DhcpServer::is_dhcp_request()
+    DhcpPort from;      // for DHCP: the port it came in on
+  };
+  std::vector<Pending> pending;
   size_t pending_bytes = 0;
 
   // Frames from slirp (and DHCP replies) to the switch: written into our own chunks.
@@ -82,6 +87,7 @@ struct SlirpPort::Impl {
 
   io::RateLimit guest_error_log{3, 10'000};
   io::RateLimit drop_log{1, 10'000};
+  io::RateLimit dhcp_log{3, 10'000};
 
   Impl(SlirpPort& p, backends::SwitchLoop& l) : port(p), loop(l) {
     pool.set_pressure(&l.fabric());
@@ -134,11 +140,12 @@ struct SlirpPort::Impl {
   // Guest frames to slirp (or to the DHCP server), then libslirp's socket events.
   void service() {
     if (slirp == nullptr) return;
-    for (const sw::Frame& f : pending) {
+    for (const Pending& p : pending) {
+      const sw::Frame& f = p.frame;
       port.counters_.tx_frames += 1;
       port.counters_.tx_bytes += f.size;
-      if (DhcpServer::is_dhcp_request(f.data(), f.size)) {
-        answer_dhcp(f);
+      if (p.dhcp) {
+        answer_dhcp(f, p.from);
       } else {
         slirp_input(slirp, f.data(), static_cast<int>(f.size));
       }
@@ -161,12 +168,40 @@ struct SlirpPort::Impl {
         this);
   }
 
-  void answer_dhcp(const sw::Frame& f) {
+  // The switch port `f` came in on: the one its source MAC was learned on just now.
+  DhcpPort origin_of(const sw::Frame& f) {
+    const sw::PortId id =
+        loop.fabric().macs().lookup(sw::MacAddress::from_wire(f.src()), 0, now());
+    const sw::Port* p = loop.fabric().port(id);
+    if (p == nullptr) return DhcpPort{};
+    return DhcpPort{static_cast<const backends::LoopPort*>(p)->serial(), id};
+  }
+
+  void answer_dhcp(const sw::Frame& f, const DhcpPort& from) {
     uint8_t* wire = reserve(1500);
     if (wire == nullptr) return;
+    const uint64_t over_cap = port.dhcp_->counters().over_port_cap;
+    const uint64_t not_owner = port.dhcp_->counters().not_owner;
     const size_t n = port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize,
-                                         1500);
+                                         1500, from);
     if (n >= sw::kMinFrameSize) emit(wire, static_cast<uint32_t>(n));
+    const bool refused = port.dhcp_->counters().over_port_cap != over_cap;
+    if ((refused || port.dhcp_->counters().not_owner != not_owner) && dhcp_log.allow(now())) {
+      const uint64_t suppressed = dhcp_log.take_suppressed();
+      const std::string more =
+          suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
+      const std::string mac = sw::MacAddress::from_wire(f.src()).to_string();
+      if (refused) {
+        io::log_line("port %u (slirp): DHCP from port %u, mac %s: no address, that port holds "
+                     "max-leases-per-port=%u already%s",
+                     port.id(), from.id, mac.c_str(), port.dhcp_->config().max_leases_per_port,
+                     more.c_str());
+      } else {
+        io::log_line("port %u (slirp): DHCP from port %u, mac %s: RELEASE or DECLINE ignored, "
+                     "another port holds that lease%s",
+                     port.id(), from.id, mac.c_str(), more.c_str());
+      }
+    }
   }
 
   // Before the poll: ask libslirp what it wants and mirror that in uv_poll handles.
@@ -253,7 +288,7 @@ struct SlirpPort::Impl {
       slirp = nullptr;
       slirp_cleanup(s);
     }
-    for (const sw::Frame& f : pending) sw::chunk_unref(f.chunk);
+    for (const Pending& p : pending) sw::chunk_unref(p.frame.chunk);
     pending.clear();
     sw::chunk_unref(chunk);
     chunk = nullptr;
@@ -393,7 +428,9 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   }
   if (impl_->pending.capacity() == 0) impl_->pending.reserve(kMaxPendingFrames);
   sw::chunk_ref(frame.chunk);
-  impl_->pending.push_back(frame);
+  Impl::Pending p{frame, DhcpServer::is_dhcp_request(frame.data(), frame.size), DhcpPort{}};
+  if (p.dhcp) p.from = impl_->origin_of(frame);
+  impl_->pending.push_back(p);
   impl_->pending_bytes += frame.size;
 }
 
@@ -440,6 +477,20 @@ bool SlirpPort::remove_hostfwd(const HostForward& key, std::string& error) {
   error = "no forward from " + std::string(key.udp ? "udp:" : "tcp:") + ip_text(key.host_addr) +
           ":" + std::to_string(key.host_port) + " (see hostfwd list)";
   return false;
+}
+
+void SlirpPort::for_each_extra_counter(
+    const std::function<void(const char* name, uint64_t value)>& f) const {
+  f("dhcp_over_port_cap", dhcp_->counters().over_port_cap);
+  f("dhcp_not_owner", dhcp_->counters().not_owner);
+}
+
+sw::PortId SlirpPort::live_port(const DhcpPort& holder) const {
+  const sw::Port* p = loop_.fabric().port(holder.id);
+  if (p == nullptr || static_cast<const backends::LoopPort*>(p)->serial() != holder.key) {
+    return sw::kNoPort;
+  }
+  return holder.id;
 }
 
 std::string SlirpPort::connection_info() const {

@@ -6,6 +6,11 @@
 // - Guest -> slirp: enqueue() gets frames the switch sends here. DHCP client messages go to
 //   DhcpServer (libslirp's own server has 16 fixed slots and no per-MAC leases, so it is
 //   disabled with SlirpConfig.disable_dhcp); everything else is slirp_input().
+// - DHCP needs the switch port a message came in on (its per-port cap, and RELEASE / DECLINE
+//   only from the port that holds the lease; dhcp_server.h, "Ports"). The switch learns a
+//   frame's source MAC on its input port right before it hands the frame here, so enqueue()
+//   looks that MAC up in the MAC table and keeps the port's serial (never reused, unlike its
+//   id) with the frame. Only DHCP frames pay for the lookup.
 // - Slirp -> guests: libslirp calls send_packet; the frame is written, with its stream prefix,
 //   into a chunk this port owns and handed to the switch like any received frame. DHCP replies
 //   take the same path.
@@ -29,6 +34,7 @@
 namespace qswitch::slirp {
 
 class DhcpServer;
+struct DhcpPort;
 
 class SlirpPort final : public backends::LoopPort {
  public:
@@ -44,6 +50,9 @@ class SlirpPort final : public backends::LoopPort {
   const char* kind() const override { return "slirp"; }
   // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
+  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters).
+  void for_each_extra_counter(
+      const std::function<void(const char* name, uint64_t value)>& f) const override;
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
   // there to remove.
@@ -53,6 +62,8 @@ class SlirpPort final : public backends::LoopPort {
   // libslirp's connection table (QEMU's "info usernet").
   std::string connection_info() const;
   const DhcpServer& dhcp() const { return *dhcp_; }
+  // The id of the port a lease is held by while that port is up; kNoPort once it has closed.
+  sw::PortId live_port(const DhcpPort& holder) const;
   const SlirpOptions& options() const { return options_; }
 
  private:

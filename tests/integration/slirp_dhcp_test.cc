@@ -9,6 +9,8 @@
 // from libslirp's MAC for 10.0.2.2, 52:55:0a:00:02:02.
 #include <sys/resource.h>
 
+#include <functional>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -77,6 +79,139 @@ class SlirpDhcpTest : public SwitchFixture {
       }
     }
   }
+
+  // The control API: one reply's "result" (a null json, and a test failure, when not ok).
+  nlohmann::json ask(const nlohmann::json& request) {
+    if (!ctl_) {
+      std::string why;
+      if (sw_.control().empty()) {
+        ADD_FAILURE() << "qswitch printed no \"control unix:PATH\" line";
+        return {};
+      }
+      ctl_ = ControlClient::connect(sw_.control(), &why);
+      if (!ctl_) {
+        ADD_FAILURE() << "control connect: " << why;
+        return {};
+      }
+    }
+    auto line = ctl_->request(request.dump());
+    if (!line.ok()) {
+      ADD_FAILURE() << request.dump() << ": " << to_string(line.status) << " " << line.error;
+      return {};
+    }
+    auto j = nlohmann::json::parse(line.line, nullptr, false);
+    if (!j.is_object() || !j.value("ok", false) || !j.contains("result")) {
+      ADD_FAILURE() << request.dump() << " -> " << line.line;
+      return {};
+    }
+    return j["result"];
+  }
+  // A counter of the slirp port's row in `ports` (its kind-specific ones included); -1 when
+  // the row or the counter is missing.
+  int64_t slirp_counter(const std::string& name) {
+    const nlohmann::json rows = ask({{"cmd", "ports"}});
+    if (!rows.is_array()) return -1;
+    for (const auto& row : rows) {
+      if (row.value("kind", "") != "slirp" || !row.contains("counters")) continue;
+      const auto& c = row["counters"];
+      return c.contains(name) ? c[name].get<int64_t>() : -1;
+    }
+    return -1;
+  }
+  // The id of the port `ports` lists `mac` on; -1 when none does.
+  int64_t port_with_mac(const Mac& mac) {
+    const nlohmann::json rows = ask({{"cmd", "ports"}});
+    if (!rows.is_array()) return -1;
+    for (const auto& row : rows) {
+      if (!row.contains("macs") || !row["id"].is_number()) continue;
+      for (const auto& m : row["macs"]) {
+        if (m == mac_to_string(mac)) return row["id"].get<int64_t>();
+      }
+    }
+    return -1;
+  }
+  // `dhcp.leases`' row for `mac` (a null json when it has none).
+  nlohmann::json lease_row(const Mac& mac) {
+    const nlohmann::json rows = ask({{"cmd", "dhcp.leases"}});
+    if (!rows.is_array()) return {};
+    for (const auto& row : rows) {
+      if (row.value("mac", "") == mac_to_string(mac)) return row;
+    }
+    return {};
+  }
+
+  // Sends an ARP request for the gateway from `mac` and passes every frame that arrives before
+  // libslirp's reply to `seen`. The slirp port handles a port's frames in order, so when the
+  // reply comes every DHCP message sent before it has been answered (or refused).
+  static ::testing::AssertionResult until_barrier(
+      FrameClient& c, const Mac& mac, const std::function<void(const std::vector<uint8_t>&)>& seen,
+      Millis timeout = 10s) {
+    if (!c.send_frame(test_support::make_arp_request(mac, 0, kGateway))) {
+      return ::testing::AssertionFailure() << "sending the ARP barrier: " << c.last_error();
+    }
+    const auto deadline = Clock::now() + timeout;
+    for (int i = 0; i < 100000; ++i) {
+      RecvResult r = c.recv_frame(time_left(deadline));
+      if (!r.ok()) {
+        return ::testing::AssertionFailure() << "waiting for the ARP reply from the gateway: "
+                                             << to_string(r.status) << " " << r.error;
+      }
+      std::string why;
+      auto arp = test_support::parse_arp(r.frame, &why);
+      if (arp && arp->op == 2 && arp->sender_ip == kGateway && arp->target_mac == mac) {
+        return ::testing::AssertionSuccess();
+      }
+      seen(r.frame);
+    }
+    return ::testing::AssertionFailure() << "no ARP reply among 100000 frames";
+  }
+
+  // A guest inventing MACs: from one connection, a DISCOVER for every MAC, then a REQUEST for
+  // every OFFER it got. Returns the address ACKed to each MAC (by index into `macs`).
+  ::testing::AssertionResult bind_all(FrameClient& c, const std::vector<Mac>& macs,
+                                      uint32_t xid_base, std::map<size_t, uint32_t>* acked) {
+    auto reply_to = [&](const std::vector<uint8_t>& f, DhcpType type,
+                        std::map<size_t, uint32_t>* out) {
+      std::string why;
+      auto r = test_support::parse_dhcp_reply(f, &why);
+      if (!r || r->type() != std::optional<DhcpType>(type)) return;
+      for (size_t i = 0; i < macs.size(); ++i) {
+        if (r->chaddr == macs[i] && r->xid == xid_base + i) (*out)[i] = r->yiaddr;
+      }
+    };
+    for (size_t i = 0; i < macs.size(); ++i) {
+      DhcpClientMessage m;
+      m.mac = macs[i];
+      m.xid = xid_base + static_cast<uint32_t>(i);
+      m.type = DhcpType::kDiscover;
+      if (!c.send_frame(test_support::make_dhcp_frame(m))) {
+        return ::testing::AssertionFailure() << "DISCOVER " << i << ": " << c.last_error();
+      }
+    }
+    std::map<size_t, uint32_t> offered;
+    if (auto r = until_barrier(c, macs[0], [&](const auto& f) {
+          reply_to(f, DhcpType::kOffer, &offered);
+        });
+        !r) {
+      return r;
+    }
+    for (const auto& [i, addr] : offered) {
+      DhcpClientMessage m;
+      m.mac = macs[i];
+      m.xid = xid_base + static_cast<uint32_t>(i);
+      m.type = DhcpType::kRequest;
+      m.requested_ip = addr;
+      m.server_id = kGateway;
+      if (!c.send_frame(test_support::make_dhcp_frame(m))) {
+        return ::testing::AssertionFailure() << "REQUEST " << i << ": " << c.last_error();
+      }
+    }
+    acked->clear();
+    return until_barrier(c, macs[0],
+                         [&](const auto& f) { reply_to(f, DhcpType::kAck, acked); });
+  }
+
+  std::optional<ControlClient> ctl_;
 
   // The live port whose endpoint names slirp, from a stats snapshot.
   static const test_support::PortStats* slirp_port(const StatsSnapshot& s) {
@@ -463,6 +598,145 @@ TEST_F(SlirpDhcpTest, ArpForGatewayIsAnswered) {
       500ms);
   EXPECT_EQ(r.status, RecvResult::Status::kTimeout) << "an ARP reply for 10.0.2.77, which no "
                                                        "one has";
+}
+
+
+// DHCP starvation (issue 9, defect 7): a guest that invents MACs on its one port gets no more
+// addresses than the per-port cap (default 8); the refusals are counted, and others still get
+// addresses.
+TEST_F(SlirpDhcpTest, OnePortInventingFiftyMacsGetsNoMoreThanTheCap) {
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c));
+  std::vector<Mac> macs;
+  for (uint32_t i = 0; i < 50; ++i) macs.push_back(test_mac(0x600 + i));
+  std::map<size_t, uint32_t> acked;
+  ASSERT_TRUE(bind_all(c[0], macs, 0xa1000000u, &acked));
+  EXPECT_LE(acked.size(), 8u) << "one port got " << acked.size() << " addresses";
+  EXPECT_EQ(acked.size(), 8u) << "the cap is 8, not less";
+  std::set<uint32_t> distinct;
+  for (const auto& [i, addr] : acked) distinct.insert(addr);
+  EXPECT_EQ(distinct.size(), acked.size());
+  EXPECT_EQ(slirp_counter("dhcp_over_port_cap"), 42) << "the 42 DISCOVERs refused";
+
+  // Asking again does not get more either.
+  ASSERT_TRUE(bind_all(c[0], macs, 0xa2000000u, &acked));
+  EXPECT_EQ(acked.size(), 8u);
+  EXPECT_EQ(slirp_counter("dhcp_over_port_cap"), 84);
+
+  // Another guest still gets the next address.
+  uint32_t addr = 0;
+  ASSERT_TRUE(lease_on_new_connection(test_mac(0x6ff), 0xa3000001u, &addr));
+  EXPECT_EQ(ipv4_to_string(addr), "10.0.2.23");
+  EXPECT_TRUE(sw_.running());
+}
+
+// RELEASE and DECLINE count only from the port that holds the lease: another guest sending them
+// with A's MAC changes nothing.
+TEST_F(SlirpDhcpTest, ReleaseAndDeclineFromAnotherPortChangeNothing) {
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  const Mac a = test_mac(0x701);
+  const Mac b = test_mac(0x702);
+  FrameClient a_conn;
+  uint32_t a_addr = 0;
+  ASSERT_TRUE(lease_on_new_connection(a, 0xb1000001u, &a_addr, &a_conn));
+  const int64_t a_port = port_with_mac(a);
+  ASSERT_GE(a_port, 0) << "ports does not list " << mac_to_string(a);
+  nlohmann::json row = lease_row(a);
+  ASSERT_FALSE(row.is_null()) << "dhcp.leases does not list " << mac_to_string(a);
+  EXPECT_EQ(row.value("state", ""), "bound") << row.dump();
+  EXPECT_EQ(row.value("port", int64_t{-1}), a_port) << row.dump();
+
+  std::vector<FrameClient> bc;
+  ASSERT_TRUE(connect_clients(1, &bc));
+  DhcpClientMessage release;
+  release.mac = a;
+  release.xid = 0xb1000002u;
+  release.type = DhcpType::kRelease;
+  release.ciaddr = a_addr;
+  release.server_id = kGateway;
+  ASSERT_TRUE(bc[0].send_frame(test_support::make_dhcp_frame(release)));
+  ASSERT_TRUE(until_barrier(bc[0], b, [](const auto&) {}));
+  row = lease_row(a);
+  ASSERT_FALSE(row.is_null()) << "after B's RELEASE, dhcp.leases does not list " << mac_to_string(a);
+  EXPECT_EQ(row.value("ip", ""), ipv4_to_string(a_addr)) << row.dump();
+  EXPECT_EQ(row.value("state", ""), "bound") << "B released A's lease: " << row.dump();
+  EXPECT_EQ(row.value("port", int64_t{-1}), a_port) << row.dump();
+
+  DhcpClientMessage decline;
+  decline.mac = a;
+  decline.xid = 0xb1000003u;
+  decline.type = DhcpType::kDecline;
+  decline.requested_ip = a_addr;
+  decline.server_id = kGateway;
+  ASSERT_TRUE(bc[0].send_frame(test_support::make_dhcp_frame(decline)));
+  ASSERT_TRUE(until_barrier(bc[0], b, [](const auto&) {}));
+  row = lease_row(a);
+  ASSERT_FALSE(row.is_null()) << "after B's DECLINE, dhcp.leases does not list " << mac_to_string(a);
+  EXPECT_EQ(row.value("ip", ""), ipv4_to_string(a_addr)) << row.dump();
+  EXPECT_EQ(row.value("state", ""), "bound") << row.dump();
+  EXPECT_EQ(slirp_counter("dhcp_not_owner"), 2);
+
+  // A renews its address and gets it.
+  DhcpClientMessage renew;
+  renew.mac = a;
+  renew.xid = 0xb1000004u;
+  renew.type = DhcpType::kRequest;
+  renew.ciaddr = a_addr;
+  ASSERT_TRUE(a_conn.send_frame(test_support::make_dhcp_frame(renew)));
+  std::string why;
+  auto ack = test_support::wait_dhcp_reply(a_conn, a, renew.xid, 3s, &why);
+  ASSERT_TRUE(ack) << "A's renewal: " << why;
+  EXPECT_EQ(ack->type(), std::optional<DhcpType>(DhcpType::kAck));
+  EXPECT_EQ(ipv4_to_string(ack->yiaddr), ipv4_to_string(a_addr));
+}
+
+// max-leases-per-port= sets the cap; a port that closes keeps its leases bound but its id, when
+// reused, starts with none of them counted.
+TEST_F(SlirpDhcpTest, ConfiguredCapHoldsAndAReusedPortIdStartsAtZero) {
+  ASSERT_TRUE(start_switch({"--slirp=max-leases-per-port=3"}));
+  std::vector<FrameClient> first;
+  ASSERT_TRUE(connect_clients(1, &first));
+  std::vector<Mac> macs1, macs2;
+  for (uint32_t i = 0; i < 5; ++i) {
+    macs1.push_back(test_mac(0x800 + i));
+    macs2.push_back(test_mac(0x900 + i));
+  }
+  std::map<size_t, uint32_t> acked;
+  ASSERT_TRUE(bind_all(first[0], macs1, 0xc1000000u, &acked));
+  EXPECT_EQ(acked.size(), 3u);
+  const std::map<size_t, uint32_t> first_leases = acked;
+  const int64_t id = port_with_mac(macs1[0]);
+  ASSERT_GE(id, 0);
+
+  // The port goes away (as when its guest's QEMU exits); a new one takes its id.
+  ask({{"cmd", "port.remove"}, {"args", {{"id", id}}}});
+  std::vector<FrameClient> second;
+  ASSERT_TRUE(connect_clients(1, &second));
+  ASSERT_TRUE(bind_all(second[0], macs2, 0xc2000000u, &acked));
+  ASSERT_EQ(port_with_mac(macs2[0]), id) << "the new port did not reuse the id";
+  EXPECT_EQ(acked.size(), 3u) << "the new port inherited the closed port's leases";
+  EXPECT_EQ(slirp_counter("dhcp_over_port_cap"), 4);
+  // The closed port's leases are still bound, to nobody alive.
+  for (const auto& [i, addr] : first_leases) {
+    const nlohmann::json row = lease_row(macs1[i]);
+    ASSERT_FALSE(row.is_null()) << mac_to_string(macs1[i]);
+    EXPECT_EQ(row.value("ip", ""), ipv4_to_string(addr)) << row.dump();
+    EXPECT_EQ(row.value("state", ""), "bound") << row.dump();
+    EXPECT_FALSE(row.contains("port")) << "a closed port's lease names a live port: "
+                                       << row.dump();
+  }
+
+  // A bad value is refused at start: exit 2, naming it.
+  for (const char* bad : {"max-leases-per-port=-1", "max-leases-per-port=eight",
+                          "max-leases-per-port=65537"}) {
+    QswitchProcess p;
+    ASSERT_TRUE(p.launch(launch_options({"--slirp", bad}))) << bad;
+    EXPECT_EQ(p.wait_exit(5s), std::optional<int>(2)) << bad;
+    const std::string out = p.stdout_text() + p.stderr_text();
+    EXPECT_NE(out.find(bad), std::string::npos) << "the message should name " << bad << ":\n"
+                                                << out;
+  }
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ DhcpConfig test_config() {
   c.dns = ip("10.0.2.3");
   c.pool_first = ip("10.0.2.15");
   c.pool_last = ip("10.0.2.254");
+  c.max_leases_per_port = 0;  // most tests are about the pool; the per-port cap has its own
   return c;
 }
 
@@ -258,7 +259,7 @@ class DhcpServerTest : public ::testing::Test {
     std::unique_ptr<uint8_t[]> in(new uint8_t[frame.size()]);  // exactly sized for ASan
     if (!frame.empty()) std::memcpy(in.get(), frame.data(), frame.size());
     std::unique_ptr<uint8_t[]> out(new uint8_t[capacity]);
-    const size_t n = server_->handle(in.get(), frame.size(), now_, out.get(), capacity);
+    const size_t n = server_->handle(in.get(), frame.size(), now_, out.get(), capacity, port_);
     if (n == 0) return std::nullopt;
     EXPECT_LE(n, capacity);
     std::string why;
@@ -291,9 +292,55 @@ class DhcpServerTest : public ::testing::Test {
     return ack->yiaddr;
   }
 
+  // Messages from now on come in on switch port `id`, whose never-reused key is `key`.
+  void on_port(uint64_t key, sw::PortId id) { port_ = DhcpPort{key, id}; }
+  std::optional<Reply> renew(const sw::MacAddress& mac, in_addr addr) {
+    return send(build(ClientMessage{.type = 3, .mac = mac, .ciaddr = addr}));
+  }
+  // INIT-REBOOT: option 50, no server id (a guest that rebooted, RFC 2131 section 4.3.2).
+  std::optional<Reply> init_reboot(const sw::MacAddress& mac, in_addr addr) {
+    return send(build(ClientMessage{.type = 3, .mac = mac, .requested = addr}));
+  }
+  void release(const sw::MacAddress& mac, in_addr addr) {
+    EXPECT_FALSE(send(build(ClientMessage{
+                          .type = 7, .mac = mac, .ciaddr = addr, .server_id = ip("10.0.2.2")}))
+                     .has_value());
+  }
+  void decline(const sw::MacAddress& mac, in_addr addr) {
+    EXPECT_FALSE(send(build(ClientMessage{
+                          .type = 4, .mac = mac, .requested = addr, .server_id = ip("10.0.2.2")}))
+                     .has_value());
+  }
+  // The lease of `mac` as leases() lists it.
+  std::optional<DhcpServer::Lease> lease_of(const sw::MacAddress& mac) const {
+    for (const DhcpServer::Lease& l : server_->leases()) {
+      if (l.mac == mac) return l;
+    }
+    return std::nullopt;
+  }
+
   std::optional<DhcpServer> server_;
   int64_t now_ = 1000;
+  DhcpPort port_{1, 1};
 };
+
+// How many addresses leases() shows port `key` holding at `now`: offered or bound, not expired,
+// not pinned. What the cap bounds.
+size_t held_by(const DhcpServer& server, uint64_t key, int64_t now) {
+  size_t n = 0;
+  for (const DhcpServer::Lease& l : server.leases()) {
+    const bool live = l.state == DhcpServer::LeaseState::offered ||
+                      l.state == DhcpServer::LeaseState::bound;
+    if (l.held && l.port.key == key && live && l.expires_s > now && !l.pinned) ++n;
+  }
+  return n;
+}
+
+DhcpConfig capped(uint32_t max_leases_per_port) {
+  DhcpConfig c = test_config();
+  c.max_leases_per_port = max_leases_per_port;
+  return c;
+}
 
 TEST_F(DhcpServerTest, FirstClientGetsDhcpStartAndSecondMacGetsTheNextAddress) {
   EXPECT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
@@ -537,6 +584,172 @@ TEST_F(DhcpServerTest, ReleaseOfAnAddressThatIsNotTheSendersChangesNothing) {
   ClientMessage release{.type = 7, .mac = guest_mac(2), .ciaddr = ip("10.0.2.15")};
   EXPECT_FALSE(send(build(release)).has_value());
   EXPECT_EQ(server_->leases().at(0).state, DhcpServer::LeaseState::bound);
+}
+
+// DHCP starvation: one port inventing MACs gets at most max_leases_per_port addresses; other
+// ports, and the port's own addresses, are still served.
+TEST_F(DhcpServerTest, PortGetsNoMoreAddressesThanItsCap) {
+  reconfigure(capped(8));
+  on_port(1, 3);
+  for (int i = 1; i <= 8; ++i) {
+    EXPECT_EQ(text(lease(guest_mac(i))), "10.0.2." + std::to_string(14 + i)) << "MAC " << i;
+  }
+  for (int i = 9; i <= 50; ++i) {
+    EXPECT_FALSE(discover(guest_mac(i)).has_value()) << "an OFFER beyond the cap, MAC " << i;
+  }
+  EXPECT_EQ(server_->counters().over_port_cap, 42u);
+  EXPECT_EQ(server_->counters().offer, 8u);
+  EXPECT_EQ(server_->counters().pool_exhausted, 0u);
+  EXPECT_EQ(held_by(*server_, 1, now_), 8u);
+  EXPECT_EQ(server_->leases().size(), 8u) << "a refused DISCOVER must not reserve an address";
+
+  // The port's own MACs are still served: asking again, renewing.
+  const std::optional<Reply> again = discover(guest_mac(3));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(text(again->yiaddr), "10.0.2.17");
+  now_ += 43200;
+  EXPECT_EQ(type_of(renew(guest_mac(3), ip("10.0.2.17"))), 5);
+
+  // Another port is not affected, and gets the next address: nothing was starved.
+  on_port(2, 4);
+  EXPECT_EQ(text(lease(guest_mac(9))), "10.0.2.23");
+  const std::optional<DhcpServer::Lease> l9 = lease_of(guest_mac(9));
+  ASSERT_TRUE(l9.has_value());
+  EXPECT_TRUE(l9->held);
+  EXPECT_EQ(l9->port.key, 2u);
+  EXPECT_EQ(l9->port.id, 4u);
+  const std::optional<DhcpServer::Lease> l1 = lease_of(guest_mac(1));
+  ASSERT_TRUE(l1.has_value());
+  EXPECT_EQ(l1->port.key, 1u);
+  EXPECT_EQ(l1->port.id, 3u);
+
+  // 0: no cap.
+  reconfigure(capped(0));
+  on_port(1, 3);
+  for (int i = 1; i <= 50; ++i) EXPECT_NE(lease(guest_mac(i)).s_addr, 0u) << "MAC " << i;
+  EXPECT_EQ(server_->counters().over_port_cap, 0u);
+}
+
+TEST_F(DhcpServerTest, RequestBeyondTheCapIsNakkedAndALeaseMovesOnlyWithinTheCap) {
+  reconfigure(capped(2));
+  on_port(1, 1);
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  ASSERT_EQ(text(lease(guest_mac(2))), "10.0.2.16");
+  on_port(2, 2);
+  ASSERT_EQ(text(lease(guest_mac(3))), "10.0.2.17");
+  // MAC 3 shows up on port 1 (a spoofer, or a guest that moved) and asks for its address: port 1
+  // holds two already.
+  on_port(1, 1);
+  const std::optional<Reply> nak = init_reboot(guest_mac(3), ip("10.0.2.17"));
+  EXPECT_EQ(type_of(nak), 6);
+  EXPECT_EQ(server_->counters().over_port_cap, 1u);
+  ASSERT_TRUE(lease_of(guest_mac(3)).has_value());
+  EXPECT_EQ(lease_of(guest_mac(3))->state, DhcpServer::LeaseState::bound);
+  EXPECT_EQ(lease_of(guest_mac(3))->port.key, 2u) << "a refused REQUEST must not move the lease";
+  // Port 1 gives one back: now the lease may move to it.
+  release(guest_mac(1), ip("10.0.2.15"));
+  EXPECT_EQ(type_of(init_reboot(guest_mac(3), ip("10.0.2.17"))), 5);
+  EXPECT_EQ(lease_of(guest_mac(3))->port.key, 1u);
+  EXPECT_EQ(held_by(*server_, 1, now_), 2u);
+  // And port 2, which no longer holds it, has room for two again.
+  on_port(2, 2);
+  EXPECT_NE(lease(guest_mac(4)).s_addr, 0u);
+  EXPECT_NE(lease(guest_mac(5)).s_addr, 0u);
+  EXPECT_FALSE(discover(guest_mac(6)).has_value());
+}
+
+TEST_F(DhcpServerTest, OffersThatRanOutCannotBeRequestedPastTheCap) {
+  reconfigure(capped(2));
+  const std::optional<Reply> o1 = discover(guest_mac(1));
+  const std::optional<Reply> o2 = discover(guest_mac(2));
+  ASSERT_TRUE(o1.has_value() && o2.has_value());
+  EXPECT_FALSE(discover(guest_mac(3)).has_value());
+  now_ += 61;  // both offers ran out: they no longer count
+  ASSERT_EQ(text(lease(guest_mac(3))), "10.0.2.17");
+  ASSERT_EQ(text(lease(guest_mac(4))), "10.0.2.18");
+  // The old offers are still tied to their MACs, but requesting them now would be a third and
+  // fourth address.
+  EXPECT_EQ(type_of(select(guest_mac(1), o1->yiaddr)), 6);
+  EXPECT_EQ(type_of(select(guest_mac(2), o2->yiaddr)), 6);
+  EXPECT_EQ(server_->counters().over_port_cap, 3u);
+  EXPECT_EQ(held_by(*server_, 1, now_), 2u);
+  // Leases that ended do not count either.
+  now_ += 86400;
+  EXPECT_EQ(type_of(select(guest_mac(1), o1->yiaddr)), 5);
+  EXPECT_EQ(type_of(select(guest_mac(2), o2->yiaddr)), 5);
+}
+
+TEST_F(DhcpServerTest, PinnedLeasesAreNeitherCountedNorRefused) {
+  DhcpConfig c = capped(1);
+  const sw::MacAddress pinned_mac{{0x02, 0, 0, 0, 0, 0x99}};
+  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.50")});
+  reconfigure(c);
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  EXPECT_EQ(text(lease(pinned_mac)), "10.0.2.50") << "a pinned MAC on a port at its cap";
+  EXPECT_EQ(lease(guest_mac(2)).s_addr, 0u);
+  EXPECT_EQ(held_by(*server_, 1, now_), 1u);
+  // The pinned lease is still held by its port: another port cannot release it.
+  on_port(2, 2);
+  release(pinned_mac, ip("10.0.2.50"));
+  EXPECT_EQ(lease_of(pinned_mac)->state, DhcpServer::LeaseState::bound);
+  EXPECT_EQ(server_->counters().not_owner, 1u);
+}
+
+TEST_F(DhcpServerTest, ReleaseOrDeclineFromAPortThatDoesNotHoldTheLeaseChangesNothing) {
+  on_port(1, 1);
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  ASSERT_TRUE(discover(guest_mac(2)).has_value());  // .16 offered to port 1
+  on_port(2, 2);
+  release(guest_mac(1), ip("10.0.2.15"));
+  decline(guest_mac(1), ip("10.0.2.15"));
+  // A REQUEST naming another server withdraws an offer: not someone else's.
+  EXPECT_FALSE(send(build(ClientMessage{.type = 3,
+                                        .mac = guest_mac(2),
+                                        .requested = ip("192.168.0.9"),
+                                        .server_id = ip("192.168.0.1")}))
+                   .has_value());
+  EXPECT_EQ(server_->counters().release, 1u);
+  EXPECT_EQ(server_->counters().decline, 1u);
+  EXPECT_EQ(server_->counters().not_owner, 3u);
+  ASSERT_TRUE(lease_of(guest_mac(1)).has_value());
+  EXPECT_EQ(text(lease_of(guest_mac(1))->addr), "10.0.2.15");
+  EXPECT_EQ(lease_of(guest_mac(1))->state, DhcpServer::LeaseState::bound);
+  EXPECT_EQ(lease_of(guest_mac(2))->state, DhcpServer::LeaseState::offered);
+  // The holder still renews it, and still can release it.
+  on_port(1, 1);
+  EXPECT_EQ(type_of(renew(guest_mac(1), ip("10.0.2.15"))), 5);
+  EXPECT_EQ(type_of(select(guest_mac(2), ip("10.0.2.16"))), 5);
+  release(guest_mac(1), ip("10.0.2.15"));
+  EXPECT_EQ(lease_of(guest_mac(1))->state, DhcpServer::LeaseState::released);
+  decline(guest_mac(2), ip("10.0.2.16"));
+  EXPECT_FALSE(lease_of(guest_mac(2)).has_value()) << "declined: no MAC owns it";
+  EXPECT_EQ(server_->counters().not_owner, 3u);
+}
+
+TEST_F(DhcpServerTest, NewPortWithAReusedIdStartsWithNoneOfTheDeadPortsLeases) {
+  reconfigure(capped(2));
+  on_port(1, 5);  // port 5, first life
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  ASSERT_EQ(text(lease(guest_mac(2))), "10.0.2.16");
+  EXPECT_FALSE(discover(guest_mac(3)).has_value());
+  // Port 5 closes; a new port gets id 5 again (ids are reused), with another key.
+  on_port(2, 5);
+  EXPECT_EQ(text(lease(guest_mac(3))), "10.0.2.17");
+  EXPECT_EQ(text(lease(guest_mac(4))), "10.0.2.18");
+  // The dead port's leases stay bound: its guest reboots onto yet another port and keeps its
+  // address, which moves to that port.
+  EXPECT_EQ(lease_of(guest_mac(1))->state, DhcpServer::LeaseState::bound);
+  EXPECT_EQ(lease_of(guest_mac(1))->port.key, 1u);
+  on_port(3, 6);
+  const std::optional<Reply> ack = init_reboot(guest_mac(1), ip("10.0.2.15"));
+  EXPECT_EQ(type_of(ack), 5);
+  EXPECT_EQ(lease_of(guest_mac(1))->port.key, 3u);
+  EXPECT_EQ(lease_of(guest_mac(1))->port.id, 6u);
+  // ... and only that port may release it now.
+  on_port(1, 5);
+  release(guest_mac(1), ip("10.0.2.15"));
+  EXPECT_EQ(lease_of(guest_mac(1))->state, DhcpServer::LeaseState::bound);
+  EXPECT_EQ(server_->counters().not_owner, 1u);
 }
 
 TEST_F(DhcpServerTest, DeclinedAddressIsNotHandedOutUntilItsHoldEnds) {
@@ -817,6 +1030,9 @@ TEST(DhcpConfigTest, FromDerivesThePoolAndOptionsFromSlirpOptions) {
   EXPECT_EQ(c.dnssearch, std::vector<std::string>{"a.b"});
   ASSERT_EQ(c.pinned.size(), 1u);
   EXPECT_EQ(text(c.pinned[0].addr), "10.0.2.50");
+  EXPECT_EQ(c.max_leases_per_port, 8u);  // SlirpOptions' default
+  o.max_leases_per_port = 3;
+  EXPECT_EQ(DhcpConfig::from(o, kServerMac).max_leases_per_port, 3u);
 
   o.net = ip("192.168.0.0");
   o.netmask = ip("255.255.0.0");
@@ -851,6 +1067,7 @@ TEST(DhcpServerFuzzTest, RandomAndMutatedFramesNeverCrashAndRepliesAreWellFormed
   DhcpConfig c = configured();
   c.pool_last = ip("10.0.2.40");  // small, so exhaustion and reclaiming are exercised too
   c.pinned.push_back(Lease{guest_mac(3), ip("10.0.2.30")});
+  c.max_leases_per_port = 2;  // messages come from three ports: the cap is exercised too
   DhcpServer server(c);
   std::mt19937 rng(20240611);
   auto below = [&](size_t n) { return static_cast<size_t>(rng() % n); };
@@ -904,7 +1121,12 @@ TEST(DhcpServerFuzzTest, RandomAndMutatedFramesNeverCrashAndRepliesAreWellFormed
     const size_t capacity = below(4) == 0 ? 342 + below(400) : 1500;
     std::unique_ptr<uint8_t[]> out(new uint8_t[capacity]);
     if (DhcpServer::is_dhcp_request(in.get(), f.size())) ++claimed;
-    const size_t n = server.handle(in.get(), f.size(), now, out.get(), capacity);
+    const uint64_t key = 1 + below(3);
+    const size_t n = server.handle(in.get(), f.size(), now, out.get(), capacity,
+                                   DhcpPort{key, static_cast<sw::PortId>(key)});
+    for (uint64_t k = 1; k <= 3; ++k) {
+      ASSERT_LE(held_by(server, k, now), 2u) << "round " << round << ": port " << k;
+    }
     if (n == 0) continue;
     ++replies;
     ASSERT_LE(n, capacity) << "round " << round;

@@ -53,6 +53,7 @@ TEST(SlirpOptionsParseTest, EmptyTextGivesQemuDefaults) {
   EXPECT_EQ(o.mtu, 1500u);
   EXPECT_TRUE(o.hostfwd.empty());
   EXPECT_TRUE(o.leases.empty());
+  EXPECT_EQ(o.max_leases_per_port, 8u);
 }
 
 TEST(SlirpOptionsParseTest, DefaultSlirpOptionsMatchParsedDefaults) {
@@ -70,7 +71,8 @@ TEST(SlirpOptionsParseTest, SetsEveryKey) {
       "domainname=lab.internal,dnssearch=a.internal,dnssearch=b.internal,tftp=/tmp,"
       "bootfile=pxelinux.0,restrict=on,ipv6=on,ipv6-net=fd00:1::/48,ipv6-host=fd00:1::1,"
       "ipv6-dns=fd00:1::53,mtu=9000,hostfwd=tcp::2222-:22,hostfwd=udp:0.0.0.0:5353-10.1.0.7:53,"
-      "lease=52:54:00:00:00:01:10.1.0.20,lease=52:54:00:00:00:02:10.1.0.21");
+      "lease=52:54:00:00:00:01:10.1.0.20,lease=52:54:00:00:00:02:10.1.0.21,"
+      "max-leases-per-port=32");
   EXPECT_EQ(v4(o.net), "10.1.0.0");
   EXPECT_EQ(v4(o.netmask), "255.255.0.0");
   EXPECT_EQ(v4(o.host), "10.1.0.1");
@@ -97,6 +99,7 @@ TEST(SlirpOptionsParseTest, SetsEveryKey) {
   EXPECT_EQ(o.leases[0].mac.to_string(), "52:54:00:00:00:01");
   EXPECT_EQ(v4(o.leases[0].addr), "10.1.0.20");
   EXPECT_EQ(v4(o.leases[1].addr), "10.1.0.21");
+  EXPECT_EQ(o.max_leases_per_port, 32u);
 }
 
 TEST(SlirpOptionsParseTest, NetMovesTheDefaultAddressesAsQemuDoes) {
@@ -147,6 +150,12 @@ TEST(SlirpOptionsParseTest, DoubledCommaIsALiteralComma) {
   EXPECT_EQ(parse_ok("hostname=a,,b").hostname, "a,b");
 }
 
+TEST(SlirpOptionsParseTest, MaxLeasesPerPortBoundsAreInclusiveAndZeroMeansNoCap) {
+  EXPECT_EQ(parse_ok("max-leases-per-port=0").max_leases_per_port, 0u);
+  EXPECT_EQ(parse_ok("max-leases-per-port=1").max_leases_per_port, 1u);
+  EXPECT_EQ(parse_ok("max-leases-per-port=65536").max_leases_per_port, 65536u);
+}
+
 TEST(SlirpOptionsParseTest, MtuBoundsAreInclusive) {
   EXPECT_EQ(parse_ok("mtu=68").mtu, 68u);
   EXPECT_EQ(parse_ok("mtu=65520").mtu, 65520u);
@@ -194,6 +203,11 @@ TEST(SlirpOptionsParseTest, EveryBadValueIsAnErrorNamingIt) {
       {"mtu=65521", "mtu=65521"},
       {"mtu=15x", "15x"},
       {"mtu=-1", "-1"},
+      {"max-leases-per-port=65537", "max-leases-per-port=65537"},
+      {"max-leases-per-port=-1", "max-leases-per-port=-1"},
+      {"max-leases-per-port=8x", "8x"},
+      {"max-leases-per-port=", "max-leases-per-port="},
+      {"max-leases-per-port=4,max-leases-per-port=5", "max-leases-per-port"},
       {"hostfwd=tcp::99999-:22", "99999"},
       {"hostfwd=tcp::2222-10.0.3.4:22", "10.0.3.4"},
       {"hostfwd=tcp::2222-:22,hostfwd=tcp::2222-:23", "2222"},
@@ -226,7 +240,7 @@ TEST(SlirpOptionsParseTest, UnknownKeyIsNamedAndAcceptedKeysListed) {
   EXPECT_NE(error.find("'hostfw'"), std::string::npos) << error;
   for (const char* key : {"net", "host", "dhcpstart", "dns", "hostname", "domainname", "dnssearch",
                           "tftp", "bootfile", "restrict", "ipv6-net", "ipv6-host", "ipv6-dns",
-                          "mtu", "hostfwd", "lease"}) {
+                          "mtu", "hostfwd", "lease", "max-leases-per-port"}) {
     EXPECT_NE(error.find(key), std::string::npos) << key << " missing from: " << error;
   }
 }

@@ -60,6 +60,8 @@ const char* usage_text() {
          "                                     restrict=on|off ipv6=on|off ipv6-net= mtu=\n"
          "                                     hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT lease=MAC:IP\n"
          "                                     (hostfwd without HADDR binds 127.0.0.1)\n"
+         "                                     max-leases-per-port=N (DHCP addresses a port may hold,\n"
+         "                                     default 8, 0: no cap)\n"
          "  --no-slirp                         no slirp port, even with no other arguments\n"
          "  --control unix:PATH|none           the control socket (default: beside the first unix\n"
          "                                     --listen socket, NAME.sock -> NAME.ctl)\n"

@@ -114,7 +114,8 @@ void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t*
             return Reply::success(json{{"text", p->connection_info()}});
           });
 
-  api.add("dhcp.leases", "every MAC's DHCP address, pinned or not, and its state",
+  api.add("dhcp.leases",
+          "every MAC's DHCP address, pinned or not, its state and the port holding it",
           [p, loop](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "dhcp.leases", error)) return Reply::failure(error);
@@ -125,6 +126,11 @@ void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t*
                        {"ip", format_ipv4(l.addr)},
                        {"pinned", l.pinned},
                        {"state", state_name(l.state)}};
+              // The port holding it, while that port is up.
+              if (const sw::PortId id = l.held ? p->live_port(l.port) : sw::kNoPort;
+                  id != sw::kNoPort) {
+                row["port"] = id;
+              }
               if (loop != nullptr && l.expires_s != 0) {
                 row["expires_in_s"] = l.expires_s > now_s ? l.expires_s - now_s : 0;
               }

@@ -18,10 +18,13 @@ namespace qswitch::tools {
 
 namespace {
 
-constexpr std::array<std::string_view, 17> kKeys = {
+constexpr std::array<std::string_view, 18> kKeys = {
     "net",      "host",       "dhcpstart", "dns",       "hostname",  "domainname",
     "dnssearch", "tftp",      "bootfile",  "restrict",  "ipv6",      "ipv6-net",
-    "ipv6-host", "ipv6-dns",  "mtu",       "hostfwd",   "lease"};
+    "ipv6-host", "ipv6-dns",  "mtu",       "hostfwd",   "lease",     "max-leases-per-port"};
+
+// The most DHCP records the server keeps (DhcpConfig::max_leases): a larger cap means nothing.
+constexpr uint32_t kMaxLeasesPerPortLimit = 65536;
 
 std::string accepted_keys() {
   std::string s;
@@ -616,6 +619,17 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
       return false;
     }
     o.mtu = *m;
+  }
+  if (const std::string* v = get("max-leases-per-port")) {
+    const auto n = parse_uint(*v);
+    if (!n || *n > kMaxLeasesPerPortLimit) {
+      error = item_text("max-leases-per-port", *v) + ": expected a number 0.." +
+              std::to_string(kMaxLeasesPerPortLimit) +
+              " (DHCP addresses one switch port may hold at once; 0: no cap), e.g. "
+              "max-leases-per-port=" + std::to_string(slirp::kDefaultMaxLeasesPerPort);
+      return false;
+    }
+    o.max_leases_per_port = *n;
   }
 
   // Host forwards: syntax, guest inside the net, no two on the same host socket.
