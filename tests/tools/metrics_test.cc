@@ -281,7 +281,7 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
     EXPECT_TRUE(e.get(metric, la).has_value()) << metric;
     EXPECT_TRUE(e.get(metric, lb).has_value()) << metric;
   });
-  EXPECT_EQ(e.samples.size(), (fields + 1) * 2 + 9) << text;
+  EXPECT_EQ(e.samples.size(), (fields + 1) * 2 + 11) << text;
   for (const auto& [name, type] : e.types) {
     EXPECT_EQ(type == "counter", name.size() > 6 && name.substr(name.size() - 6) == "_total")
         << name << " is a " << type;
