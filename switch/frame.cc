@@ -65,12 +65,12 @@ RxChunk* ChunkPool::acquire() {
 namespace qswitch::sw {
 
 const uint8_t* CopyRing::push(const uint8_t* bytes, size_t size) {
-  if (buf_ == nullptr) buf_ = new uint8_t[capacity_];  // untouched pages stay unmapped
   size_t at;
   if (used_ == 0) {
+    if (size > capacity_) return nullptr;  // before allocating: an empty ring holds no buffer
     head_ = tail_ = 0;
     at = 0;
-    if (size > capacity_) return nullptr;
+    if (buf_ == nullptr) buf_ = new uint8_t[capacity_];  // untouched pages stay unmapped
   } else if (tail_ > head_) {
     // [head_, tail_) in use: room at the end, else wrap to the front.
     if (capacity_ - tail_ >= size) {

@@ -9,6 +9,10 @@
 //   repeatable.
 // - Events are recorded with the switch counters at the moment they fire, so rate limiting and
 //   the `count` argument are checked against what the switch itself counted.
+// - Receive memory (relieve()): FakePort records which pools it was asked to release. The
+//   end-to-end tests use QueuePort, a port holding a real TxQueue that is never written (a peer
+//   that stopped reading), and a sender whose frames sit in chunks of a real ChunkPool whose
+//   ChunkPressure is the switch, as the backends wire it.
 #include "switch/l2_switch.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +22,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "switch/tx_queue.h"
 
 namespace qswitch::sw {
 namespace {
@@ -57,6 +63,7 @@ class FakePort : public Port {
     congested_asked_at = now;
     return is_congested;
   }
+  void release_chunks(const ChunkPool& pool) override { released.push_back(&pool); }
 
   std::vector<uint32_t> tags() const {
     std::vector<uint32_t> t;
@@ -67,6 +74,7 @@ class FakePort : public Port {
   std::vector<Got> got;
   int flush_count = 0;
   bool is_congested = false;
+  std::vector<const ChunkPool*> released;
   mutable Millis congested_asked_at = -1;
 
  private:
@@ -94,6 +102,12 @@ struct FirstMac {
   PortId port;
   MacAddress mac;
 };
+struct Spoof {
+  PortId in;
+  MacAddress mac;
+  PortId owner;
+  uint64_t spoofs_so_far;  // switch mac_spoofs when the event fired
+};
 struct DupReport {
   MacAddress mac;
   PortId was;
@@ -111,11 +125,15 @@ class RecordingEvents : public L2Switch::Events {
   void on_duplicate_mac(const MacAddress& m, Port& was, Port& now, uint64_t count) override {
     dups.push_back({m, was.id(), now.id(), count, *clock, sw->counters().dup_mac_events});
   }
+  void on_mac_spoof(Port& in, const MacAddress& m, Port& owner) override {
+    spoofs.push_back({in.id(), m, owner.id(), sw->counters().mac_spoofs});
+  }
 
   const Millis* clock = nullptr;
   const L2Switch* sw = nullptr;
   std::vector<FirstMac> first_macs;
   std::vector<DupReport> dups;
+  std::vector<Spoof> spoofs;
 };
 
 SwitchConfig test_config() {
@@ -516,6 +534,327 @@ TEST(L2SwitchNoEventsTest, WorksWithoutAnEventsSink) {
   sw.flush();
   EXPECT_EQ(a.flush_count, 1);
   EXPECT_EQ(b.flush_count, 1);
+}
+
+// --- Pinned MACs ------------------------------------------------------------------------------
+
+TEST_F(L2SwitchTest, DropsAFrameFromAnotherPortWithAPinnedSourceAndReportsTheOwner) {
+  sw_.pin_mac(c_, kC, now_);  // c is the gateway
+  send(a_, kBroadcast, kC, 1);
+  send(b_, kA, kC, 2);
+  EXPECT_EQ(a_.tags(), Tags{});
+  EXPECT_EQ(b_.tags(), Tags{});
+  EXPECT_EQ(c_.tags(), Tags{}) << "a spoofed frame was forwarded";
+  EXPECT_EQ(a_.counters().drop_mac_spoof, 1u);
+  EXPECT_EQ(b_.counters().drop_mac_spoof, 1u);
+  EXPECT_EQ(c_.counters().drop_mac_spoof, 0u);
+  EXPECT_EQ(a_.counters().rx_frames, 1u) << "a dropped frame was still received";
+  EXPECT_EQ(sw_.counters().mac_spoofs, 2u);
+  EXPECT_EQ(sw_.counters().flooded, 0u);
+  EXPECT_EQ(sw_.counters().mac_moves, 0u);
+  ASSERT_EQ(events_.spoofs.size(), 2u);
+  EXPECT_EQ(events_.spoofs[0].in, a_.id());
+  EXPECT_EQ(events_.spoofs[0].mac, kC);
+  EXPECT_EQ(events_.spoofs[0].owner, c_.id());
+  EXPECT_EQ(events_.spoofs[0].spoofs_so_far, 1u) << "counted before the event fired";
+  EXPECT_EQ(events_.spoofs[1].in, b_.id());
+  EXPECT_EQ(events_.spoofs[1].owner, c_.id());
+  // A spoofed frame is not a port's first MAC, and the MAC stays with its owner.
+  EXPECT_TRUE(events_.first_macs.empty());
+  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), c_.id());
+
+  // Traffic to the gateway's MAC still reaches the gateway only.
+  send(a_, kC, kA, 3);
+  EXPECT_EQ(c_.tags(), Tags{3});
+  EXPECT_EQ(b_.tags(), Tags{});
+  // The gateway itself sends from its MAC as usual.
+  send(c_, kA, kC, 4);
+  EXPECT_EQ(a_.tags(), Tags{4});
+  EXPECT_EQ(c_.counters().drop_mac_spoof, 0u);
+  EXPECT_EQ(sw_.counters().mac_spoofs, 2u);
+  EXPECT_EQ(events_.spoofs.size(), 2u);
+}
+
+TEST_F(L2SwitchTest, DropsOnlyTheSpoofedFramesOfABurst) {
+  sw_.pin_mac(c_, kC, now_);
+  std::vector<Frame> burst = {frames_.make(kBroadcast, kA, 1), frames_.make(kBroadcast, kC, 2),
+                              frames_.make(kBroadcast, kA, 3)};
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), (Tags{1, 3}));
+  EXPECT_EQ(c_.tags(), (Tags{1, 3}));
+  EXPECT_EQ(a_.counters().drop_mac_spoof, 1u);
+  EXPECT_EQ(a_.counters().rx_frames, 3u);
+}
+
+TEST_F(L2SwitchTest, APinnedMacNeverAgesOutOfTheSwitch) {
+  sw_.pin_mac(c_, kC, now_);
+  send(a_, kBroadcast, kA, 1);
+  now_ += 10 * test_config().mac.age_ms;
+  sw_.expire(now_);
+  EXPECT_EQ(sw_.macs().lookup(kA, 0, now_), kNoPort);
+  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), c_.id());
+  clear_got();
+  send(a_, kC, kA, 2);
+  EXPECT_EQ(c_.tags(), Tags{2}) << "a frame to the gateway was flooded";
+  EXPECT_EQ(b_.tags(), Tags{});
+  send(b_, kBroadcast, kC, 3);
+  EXPECT_EQ(b_.counters().drop_mac_spoof, 1u);
+}
+
+TEST_F(L2SwitchTest, APinnedMacIsReleasedWhenItsPortDetaches) {
+  FakePort gw("fake:gw");
+  sw_.attach(gw);
+  sw_.pin_mac(gw, kD, now_);
+  send(a_, kBroadcast, kD, 1);
+  EXPECT_EQ(a_.counters().drop_mac_spoof, 1u);
+  sw_.detach(gw);
+  clear_got();
+  send(a_, kBroadcast, kD, 2);
+  EXPECT_EQ(a_.counters().drop_mac_spoof, 1u) << "the pin outlived its port";
+  EXPECT_EQ(b_.tags(), Tags{2});
+  EXPECT_EQ(sw_.macs().lookup(kD, 0, now_), a_.id());
+}
+
+TEST_F(L2SwitchTest, PinningAMacAGuestAlreadyUsesTakesItBack) {
+  send(a_, kBroadcast, kC, 1);  // a guest on a sends from what will be the gateway's MAC
+  ASSERT_EQ(sw_.macs().lookup(kC, 0, now_), a_.id());
+  sw_.pin_mac(c_, kC, now_);
+  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), c_.id());
+  clear_got();
+  send(b_, kC, kB, 2);
+  EXPECT_EQ(c_.tags(), Tags{2});
+  EXPECT_EQ(a_.tags(), Tags{});
+  send(a_, kBroadcast, kC, 3);
+  EXPECT_EQ(a_.counters().drop_mac_spoof, 1u);
+}
+
+TEST(L2SwitchNoEventsTest, CountsSpoofsWithoutAnEventsSink) {
+  L2Switch sw(test_config());
+  FakePort a("fake:a");
+  FakePort gw("fake:gw");
+  sw.attach(a);
+  sw.attach(gw);
+  sw.pin_mac(gw, kC, 0);
+  FrameFactory frames;
+  sw.receive(a, frames.make(kBroadcast, kC, 1), 0);
+  EXPECT_EQ(a.counters().drop_mac_spoof, 1u);
+  EXPECT_EQ(sw.counters().mac_spoofs, 1u);
+  EXPECT_TRUE(gw.got.empty());
+}
+
+// --- Receive memory relief ---------------------------------------------------------------------
+
+TEST_F(L2SwitchTest, ReliefAsksEveryAttachedPortToReleaseThatPool) {
+  ChunkPool pool(256, 8);
+  FakePort d("fake:d");
+  sw_.attach(d);
+  sw_.detach(d);
+  sw_.relieve(pool);
+  for (FakePort* p : {&a_, &b_, &c_}) {
+    ASSERT_EQ(p->released.size(), 1u) << p->describe();
+    EXPECT_EQ(p->released[0], &pool) << p->describe();
+  }
+  EXPECT_TRUE(d.released.empty()) << "a detached port was asked";
+  EXPECT_EQ(sw_.counters().chunk_reliefs, 1u);
+  sw_.relieve(pool);
+  EXPECT_EQ(a_.released.size(), 2u);
+  EXPECT_EQ(sw_.counters().chunk_reliefs, 2u);
+}
+
+TEST_F(L2SwitchTest, IsThePressureHandlerOfAPoolThatRunsShort) {
+  ChunkPool pool(256, 4);
+  pool.set_pressure(&sw_);
+  std::vector<RxChunk*> held;
+  for (int i = 0; i < 3; ++i) held.push_back(pool.acquire());
+  EXPECT_EQ(sw_.counters().chunk_reliefs, 0u);
+  held.push_back(pool.acquire());  // 1 of 4 left
+  EXPECT_EQ(sw_.counters().chunk_reliefs, 1u);
+  ASSERT_EQ(b_.released.size(), 1u);
+  EXPECT_EQ(b_.released[0], &pool);
+  for (RxChunk* c : held) chunk_unref(c);
+}
+
+// A port whose peer never reads: it queues frames (with chunk references, as every real port
+// does) and never writes them. release_chunks() is what LoopPort::release_output() does.
+class QueuePort : public Port {
+ public:
+  QueuePort(std::string name, size_t max_bytes) : name_(std::move(name)), tx(max_bytes) {}
+  void enqueue(const Frame& frame) override {
+    if (!tx.push(frame)) counters_.drop_queue_full += 1;
+  }
+  void flush() override {}  // the peer never reads
+  std::string describe() const override { return name_; }
+  void release_chunks(const ChunkPool& pool) override { counters_.tx_copied += tx.unpin(pool); }
+
+ private:
+  std::string name_;
+
+ public:
+  TxQueue tx;
+};
+
+// A receiving port's side: frames written into chunks of its own pool, as a stream or datagram
+// port does, handed to the switch, then its own chunk reference dropped.
+class Sender {
+ public:
+  static constexpr uint32_t kChunkSize = 8 * 1024;
+  static constexpr uint32_t kFramesPerChunk = 8;
+  static constexpr uint32_t kFrameSize = 1000;
+  explicit Sender(uint32_t max_chunks) : pool(kChunkSize, max_chunks) {}
+
+  // Fills one chunk with frames tagged next_tag, next_tag + 1, ...; false when the pool has
+  // no chunk (the port would stop reading).
+  bool send_chunk(L2Switch& sw, Port& in, const MacAddress& dst, const MacAddress& src,
+                  Millis now) {
+    RxChunk* c = pool.acquire();
+    if (c == nullptr) return false;
+    std::vector<Frame> burst;
+    uint8_t* at = c->data;
+    for (uint32_t i = 0; i < kFramesPerChunk; ++i) {
+      store_be32(at, kFrameSize);
+      std::memcpy(at + 4, dst.bytes.data(), 6);
+      std::memcpy(at + 10, src.bytes.data(), 6);
+      at[16] = 0x08;
+      at[17] = 0x00;
+      for (uint32_t j = 14; j < kFrameSize; ++j) at[4 + j] = static_cast<uint8_t>(next_tag * 7 + j);
+      store_be32(at + 4 + 14, next_tag++);
+      burst.push_back(Frame{at, kFrameSize, c});
+      at += kPrefixSize + kFrameSize;
+    }
+    sw.receive(in, burst, now);
+    chunk_unref(c);  // the port moves on to its next chunk
+    return true;
+  }
+
+  // The bytes a stream peer must receive for frames tagged first..first + count - 1.
+  static std::vector<uint8_t> stream_of(const MacAddress& dst, const MacAddress& src,
+                                        uint32_t first, uint32_t count) {
+    std::vector<uint8_t> out;
+    for (uint32_t t = first; t < first + count; ++t) {
+      std::vector<uint8_t> f(kPrefixSize + kFrameSize);
+      store_be32(f.data(), kFrameSize);
+      std::memcpy(f.data() + 4, dst.bytes.data(), 6);
+      std::memcpy(f.data() + 10, src.bytes.data(), 6);
+      f[16] = 0x08;
+      f[17] = 0x00;
+      for (uint32_t j = 14; j < kFrameSize; ++j) f[4 + j] = static_cast<uint8_t>(t * 7 + j);
+      store_be32(f.data() + 4 + 14, t);
+      out.insert(out.end(), f.begin(), f.end());
+    }
+    return out;
+  }
+
+  ChunkPool pool;
+  uint32_t next_tag = 0;
+};
+
+std::vector<uint8_t> described(TxQueue& q) {
+  std::vector<iovec> iov(1024);
+  const int n = q.fill_iov(iov.data(), 1024);
+  std::vector<uint8_t> out;
+  for (int i = 0; i < n; ++i) {
+    const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+    out.insert(out.end(), p, p + iov[i].iov_len);
+  }
+  return out;
+}
+
+TEST(L2SwitchReliefTest, WithoutReliefAStuckPortKeepsTheSendersPoolExhausted) {
+  // The defect this mechanism fixes (issue 9, item 1), shown in the core: no pressure handler.
+  L2Switch sw(test_config());
+  FakePort other("fake:other");
+  QueuePort stuck("stuck", 1 << 20);
+  Sender a(8);
+  FakePort a_port("fake:a");
+  sw.attach(a_port);
+  sw.attach(other);
+  sw.attach(stuck);
+  int chunks = 0;
+  while (chunks < 100 && a.send_chunk(sw, a_port, kBroadcast, kA, 0)) ++chunks;
+  EXPECT_EQ(chunks, 8) << "the stuck port holds a frame of each chunk";
+  EXPECT_EQ(stuck.counters().tx_copied, 0u);
+  stuck.tx.clear();
+}
+
+TEST(L2SwitchReliefTest, AStuckPortNoLongerHoldsTheSendersChunksOnceReliefCopiesThemOut) {
+  L2Switch sw(test_config());
+  FakePort a_port("fake:a");
+  FakePort other("fake:other");  // keeps up: takes no reference
+  // Room for 100 of the sender's frames (1000 bytes each).
+  QueuePort stuck("stuck", 100 * Sender::kFrameSize);
+  sw.attach(a_port);
+  sw.attach(other);
+  sw.attach(stuck);
+  Sender a(8);
+  a.pool.set_pressure(&sw);  // as every backend does (set_pressure(&loop.fabric()))
+
+  constexpr int kChunks = 100;  // 800 frames: far more than the 8 chunks the pool has
+  int sent = 0;
+  while (sent < kChunks && a.send_chunk(sw, a_port, kBroadcast, kA, 0)) ++sent;
+  EXPECT_EQ(sent, kChunks) << "the sender ran out of chunks after " << sent
+                           << ": the stuck port still holds its input";
+  EXPECT_EQ(other.got.size(), size_t{kChunks} * Sender::kFramesPerChunk)
+      << "the port that keeps up missed frames";
+  EXPECT_LE(a.pool.allocated_count(), 8u);
+  EXPECT_GT(sw.counters().chunk_reliefs, 0u);
+  // The stuck port kept the first 100 frames, most of them copied (relief comes only when the
+  // pool runs short, so the frames of the last chunk or so may still be in place); the rest
+  // were dropped as queue full.
+  EXPECT_EQ(stuck.tx.count(), 100u);
+  EXPECT_GE(stuck.counters().tx_copied, 90u);
+  EXPECT_LE(stuck.counters().tx_copied, 100u);
+  EXPECT_EQ(stuck.counters().drop_queue_full, size_t{kChunks} * Sender::kFramesPerChunk - 100);
+  // Its queue still holds exactly those frames, although their chunks were reused many times.
+  EXPECT_TRUE(described(stuck.tx) == Sender::stream_of(kBroadcast, kA, 0, 100))
+      << "the stuck port's queued bytes changed when the sender reused its chunks";
+  // The sender is not short of chunks.
+  EXPECT_GT(a.pool.available_count(), a.pool.max_chunks() / 4);
+
+  // When the stuck port reads again, it gets them in order, and the frames that came after.
+  stuck.tx.consume(described(stuck.tx).size());
+  EXPECT_TRUE(stuck.tx.empty());
+  EXPECT_EQ(a.pool.free_count(), a.pool.allocated_count()) << "a chunk is still pinned";
+  const uint32_t next = a.next_tag;
+  ASSERT_TRUE(a.send_chunk(sw, a_port, kBroadcast, kA, 0));
+  EXPECT_TRUE(described(stuck.tx) == Sender::stream_of(kBroadcast, kA, next, 8));
+  stuck.tx.clear();
+}
+
+TEST(L2SwitchReliefTest, ReliefCopiesOnlyFromTheSenderThatRunsShort) {
+  // Two senders; only one runs short. The other's frames stay zero copy in the stuck queue.
+  L2Switch sw(test_config());
+  FakePort a_port("fake:a");
+  FakePort b_port("fake:b");
+  QueuePort stuck("stuck", 1 << 20);
+  sw.attach(a_port);
+  sw.attach(b_port);
+  sw.attach(stuck);
+  Sender a(8);
+  Sender b(64);
+  a.pool.set_pressure(&sw);
+  b.pool.set_pressure(&sw);
+  // b sends first, then a: b's frames come before a's in the stuck queue (and are copied with
+  // them, in order); b's frames after a's last one are not.
+  ASSERT_TRUE(b.send_chunk(sw, b_port, kBroadcast, kB, 0));
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(a.send_chunk(sw, a_port, kBroadcast, kA, 0));
+  ASSERT_TRUE(b.send_chunk(sw, b_port, kBroadcast, kB, 0));
+  EXPECT_EQ(stuck.counters().tx_copied, 0u) << "a has 2 of 8 chunks left: no relief yet";
+  ASSERT_TRUE(a.send_chunk(sw, a_port, kBroadcast, kA, 0));  // asks for relief first
+  EXPECT_EQ(sw.counters().chunk_reliefs, 1u);
+  EXPECT_EQ(stuck.counters().tx_copied, 8u + 6u * 8u) << "b's first chunk and a's six";
+  EXPECT_EQ(a.pool.free_count(), a.pool.allocated_count() - 1)
+      << "only a's newest chunk is still held (by the stuck queue)";
+  EXPECT_EQ(b.pool.allocated_count(), 2u);
+  EXPECT_EQ(b.pool.free_count(), 1u)
+      << "b's first chunk must be back (its frames were copied), its second still in use";
+  std::vector<uint8_t> want = Sender::stream_of(kBroadcast, kB, 0, 8);
+  for (const auto& part : {Sender::stream_of(kBroadcast, kA, 0, 48),
+                           Sender::stream_of(kBroadcast, kB, 8, 8),
+                           Sender::stream_of(kBroadcast, kA, 48, 8)}) {
+    want.insert(want.end(), part.begin(), part.end());
+  }
+  EXPECT_TRUE(described(stuck.tx) == want);
+  stuck.tx.clear();
 }
 
 }  // namespace

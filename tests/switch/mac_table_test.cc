@@ -439,5 +439,238 @@ TEST(MacTableTest, ZeroMaxEntriesIsClampedToOne) {
   EXPECT_EQ(t.size(), 1u);
 }
 
+// --- Pinned entries (the MACs of the switch's own ports) ----------------------------------------
+
+std::set<uint64_t> pinned_keys(const MacTable& t) {
+  std::set<uint64_t> keys;
+  t.for_each([&](const MacEntryView& v) {
+    if (v.pinned) keys.insert(mac_key(v.mac, v.vlan));
+  });
+  return keys;
+}
+
+TEST(MacTableTest, APinnedMacLearnedFromAnotherPortStaysWithItsOwner) {
+  MacTable t(config());
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  t.pin(gw, 0, 1, 0);
+  EXPECT_EQ(t.lookup(gw, 0, 0), 1u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(pinned_keys(t), (std::set<uint64_t>{mac_key(gw, 0)}));
+
+  const LearnOutcome o = t.learn(gw, 0, 2, 100);
+  EXPECT_EQ(o.result, LearnResult::kPinned);
+  EXPECT_EQ(o.previous_port, 1u) << "kPinned must name the owner";
+  EXPECT_FALSE(o.evicted);
+  EXPECT_FALSE(o.flapping);
+  EXPECT_EQ(t.lookup(gw, 0, 100), 1u);
+  EXPECT_EQ(t.port_entry_count(1), 1u);
+  EXPECT_EQ(t.port_entry_count(2), 0u);
+  EXPECT_EQ(t.size(), 1u);
+  // Again and again: nothing changes, and it is never reported as a move.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(t.learn(gw, 0, 3, 200 + i).result, LearnResult::kPinned);
+  EXPECT_EQ(t.lookup(gw, 0, 300), 1u);
+  // The owner itself refreshes it as any entry.
+  EXPECT_EQ(t.learn(gw, 0, 1, 400).result, LearnResult::kRefreshed);
+  EXPECT_EQ(t.lookup(gw, 0, 400), 1u);
+  // Pinning is per key: the same MAC on another VLAN is an ordinary entry.
+  EXPECT_EQ(t.learn(gw, 5, 2, 500).result, LearnResult::kNew);
+  EXPECT_EQ(t.learn(gw, 5, 3, 600).result, LearnResult::kMoved);
+}
+
+TEST(MacTableTest, PinnedEntriesNeverAge) {
+  MacTable t(config(4096, 5000));
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  const MacAddress guest = mac("52:54:00:00:00:01");
+  t.pin(gw, 0, 1, 0);
+  t.learn(guest, 0, 1, 0);
+  EXPECT_EQ(t.lookup(gw, 0, 5000), 1u);
+  EXPECT_EQ(t.lookup(guest, 0, 5000), kNoPort);
+  EXPECT_EQ(t.expire(5000), 1u) << "only the guest's entry ages out";
+  EXPECT_EQ(t.expire(1'000'000'000), 0u);
+  EXPECT_EQ(t.lookup(gw, 0, 1'000'000'000), 1u);
+  EXPECT_EQ(t.size(), 1u);
+  // Long after age_ms, another port still cannot take it (an aged entry would be reused).
+  EXPECT_EQ(t.learn(gw, 0, 2, 1'000'000'001).result, LearnResult::kPinned);
+  EXPECT_EQ(t.lookup(gw, 0, 1'000'000'001), 1u);
+}
+
+TEST(MacTableTest, AFullTableEvictsAnUnpinnedEntryInsteadOfAPinnedOne) {
+  MacTable t(config(4));
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  t.pin(gw, 0, 0, 0);  // the oldest entry of the largest port
+  for (uint64_t i = 0; i < 3; ++i) t.learn(mac_from(0x525400000010 + i), 0, 0, 1 + i);
+  ASSERT_EQ(t.size(), 4u);
+  const LearnOutcome o = t.learn(mac_from(0x525400000020), 0, 1, 10);
+  EXPECT_TRUE(o.evicted);
+  EXPECT_EQ(t.lookup(gw, 0, 10), 0u) << "the pinned entry was evicted";
+  EXPECT_EQ(t.lookup(mac_from(0x525400000010), 0, 10), kNoPort)
+      << "the oldest unpinned entry of the largest port goes first";
+  EXPECT_EQ(t.lookup(mac_from(0x525400000011), 0, 10), 0u);
+  // Keep flooding new MACs from two ports: the pinned entry survives every eviction.
+  for (uint64_t i = 0; i < 200; ++i) {
+    const Millis now = 20 + static_cast<Millis>(i);
+    t.learn(mac_from(0x525400001000 + i), 0, static_cast<PortId>(1 + i % 2), now);
+    ASSERT_EQ(t.lookup(gw, 0, now), 0u) << i;
+    ASSERT_EQ(t.size(), 4u);
+  }
+  EXPECT_EQ(t.port_entry_count(0), 1u);
+}
+
+TEST(MacTableTest, APortHoldingOnlyPinnedEntriesIsNeverTheEvictionVictim) {
+  MacTable t(config(4));
+  t.pin(mac("52:55:0a:00:02:02"), 0, 0, 0);
+  t.pin(mac("52:55:0a:00:02:03"), 0, 0, 0);
+  t.learn(mac_from(0x525400000010), 0, 1, 1);
+  t.learn(mac_from(0x525400000011), 0, 2, 2);
+  // Port 0 is the largest, but all it holds is pinned: port 1's (older) entry goes.
+  EXPECT_TRUE(t.learn(mac_from(0x525400000012), 0, 3, 3).evicted);
+  EXPECT_EQ(t.port_entry_count(0), 2u);
+  EXPECT_EQ(t.lookup(mac_from(0x525400000010), 0, 3), kNoPort);
+  EXPECT_EQ(t.lookup(mac_from(0x525400000011), 0, 3), 2u);
+  EXPECT_EQ(t.lookup(mac_from(0x525400000012), 0, 3), 3u);
+}
+
+TEST(MacTableTest, PinningANewMacInAFullTableEvictsAnUnpinnedEntry) {
+  MacTable t(config(4));
+  for (uint64_t i = 0; i < 4; ++i) {
+    t.learn(mac_from(0x525400000010 + i), 0, 1, static_cast<Millis>(i));
+  }
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  t.pin(gw, 0, 0, 10);
+  EXPECT_EQ(t.size(), 4u);
+  EXPECT_EQ(t.lookup(gw, 0, 10), 0u);
+  EXPECT_EQ(t.lookup(mac_from(0x525400000010), 0, 10), kNoPort);
+  EXPECT_EQ(t.eviction_count(), 1u);
+  EXPECT_EQ(pinned_keys(t), (std::set<uint64_t>{mac_key(gw, 0)}));
+}
+
+TEST(MacTableTest, FlushPortRemovesItsPinnedEntriesToo) {
+  MacTable t(config(4));
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  t.pin(gw, 0, 1, 0);
+  t.learn(mac_from(0x525400000010), 0, 1, 0);
+  t.learn(mac_from(0x525400000011), 0, 2, 0);
+  EXPECT_EQ(t.flush_port(1), 2u);
+  EXPECT_EQ(t.lookup(gw, 0, 1), kNoPort);
+  EXPECT_TRUE(pinned_keys(t).empty());
+  // The MAC is free again: an ordinary entry, which moves like any other.
+  EXPECT_EQ(t.learn(gw, 0, 2, 2).result, LearnResult::kNew);
+  EXPECT_EQ(t.learn(gw, 0, 3, 3).result, LearnResult::kMoved);
+  EXPECT_TRUE(pinned_keys(t).empty());
+  // The port's pin bookkeeping is gone with it: a full table of its new entries evicts them.
+  t.flush_port(2);
+  t.flush_port(3);
+  for (uint64_t i = 0; i < 10; ++i) {
+    t.learn(mac_from(0x525400000100 + i), 0, 1, 10 + static_cast<Millis>(i));
+    ASSERT_LE(t.size(), 4u);
+  }
+  EXPECT_EQ(t.port_entry_count(1), 4u);
+  EXPECT_EQ(t.lookup(mac_from(0x525400000109), 0, 20), 1u);
+}
+
+TEST(MacTableTest, PinningAMacLearnedElsewhereMovesItToTheOwner) {
+  MacTable t(config());
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  t.learn(gw, 0, 2, 0);  // a guest got there first
+  t.pin(gw, 0, 1, 10);
+  EXPECT_EQ(t.lookup(gw, 0, 10), 1u);
+  EXPECT_EQ(t.port_entry_count(1), 1u);
+  EXPECT_EQ(t.port_entry_count(2), 0u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.learn(gw, 0, 2, 20).result, LearnResult::kPinned);
+  EXPECT_EQ(t.lookup(gw, 0, 20), 1u);
+}
+
+TEST(MacTableTest, PinningAMacPinnedElsewhereMovesThePin) {
+  MacTable t(config());
+  const MacAddress gw = mac("52:55:0a:00:02:02");
+  t.pin(gw, 0, 1, 0);
+  t.pin(gw, 0, 2, 10);
+  EXPECT_EQ(t.lookup(gw, 0, 10), 2u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(pinned_keys(t).size(), 1u);
+  const LearnOutcome o = t.learn(gw, 0, 1, 20);
+  EXPECT_EQ(o.result, LearnResult::kPinned);
+  EXPECT_EQ(o.previous_port, 2u);
+  // Pinning twice on the same port is harmless; flushing the old owner changes nothing.
+  t.pin(gw, 0, 2, 30);
+  EXPECT_EQ(t.flush_port(1), 0u);
+  EXPECT_EQ(t.lookup(gw, 0, 40), 2u);
+  EXPECT_EQ(t.flush_port(2), 1u);
+  EXPECT_TRUE(pinned_keys(t).empty());
+}
+
+TEST(MacTableTest, PinOnNoPortStoresNothing) {
+  MacTable t(config());
+  t.pin(mac("52:55:0a:00:02:02"), 0, kNoPort, 0);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+// Random learning from every port (pinned MACs included), aging, eviction and port flushes: the
+// pinned entries stay with their owners throughout; everything else stays consistent.
+TEST(MacTableTest, RandomOperationsNeverMoveAgeOrEvictPinnedEntries) {
+  constexpr uint32_t kMax = 40;
+  constexpr Millis kAge = 20'000;
+  MacTable t(config(kMax, kAge, 10'000, 5));
+  std::mt19937_64 rng(31);
+  std::vector<MacAddress> pool;
+  for (int i = 0; i < 200; ++i) pool.push_back(mac_from(rng()));
+  // Three pinned MACs, on ports 0, 0 and 4.
+  std::map<uint64_t, PortId> pins;
+  auto pin = [&](size_t i, PortId port, Millis now) {
+    t.pin(pool[i], 0, port, now);
+    pins[mac_key(pool[i], 0)] = port;
+  };
+  pin(0, 0, 0);
+  pin(1, 0, 0);
+  pin(2, 4, 0);
+  Millis now = 0;
+  uint64_t spoofs = 0;
+  for (int op = 0; op < 20'000; ++op) {
+    now += static_cast<Millis>(rng() % 40);
+    const uint64_t r = rng() % 1000;
+    if (r < 960) {
+      const MacAddress& m = pool[rng() % pool.size()];
+      const PortId port = static_cast<PortId>(rng() % 6);
+      const LearnOutcome o = t.learn(m, 0, port, now);
+      const auto it = pins.find(mac_key(m, 0));
+      if (it != pins.end() && it->second != port) {
+        ASSERT_EQ(o.result, LearnResult::kPinned) << "op " << op;
+        ASSERT_EQ(o.previous_port, it->second) << "op " << op;
+        ++spoofs;
+      } else {
+        ASSERT_NE(o.result, LearnResult::kPinned) << "op " << op;
+      }
+    } else if (r < 990) {
+      t.expire(now);
+    } else {
+      // Flush a port; when it owned pins, they go, and are pinned again on another port.
+      const PortId port = static_cast<PortId>(rng() % 6);
+      t.flush_port(port);
+      std::vector<size_t> lost;
+      for (size_t i = 0; i < 3; ++i) {
+        if (pins[mac_key(pool[i], 0)] == port) lost.push_back(i);
+      }
+      for (size_t i : lost) {
+        ASSERT_EQ(t.lookup(pool[i], 0, now), kNoPort);
+        pins.erase(mac_key(pool[i], 0));
+      }
+      for (size_t i : lost) pin(i, static_cast<PortId>((port + 1) % 6), now);
+    }
+    ASSERT_LE(t.size(), kMax);
+    for (size_t i = 0; i < 3; ++i) {
+      ASSERT_EQ(t.lookup(pool[i], 0, now), pins[mac_key(pool[i], 0)]) << "op " << op;
+    }
+    std::set<uint64_t> want;
+    for (const auto& entry : pins) want.insert(entry.first);
+    ASSERT_EQ(pinned_keys(t), want) << "op " << op;
+    size_t per_port = 0;
+    for (PortId p = 0; p < 6; ++p) per_port += t.port_entry_count(p);
+    ASSERT_EQ(per_port, t.size());
+  }
+  EXPECT_GT(spoofs, 100u);
+  EXPECT_GT(t.eviction_count(), 100u);
+}
+
 }  // namespace
 }  // namespace qswitch::sw

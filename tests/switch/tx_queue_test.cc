@@ -9,12 +9,19 @@
 //   framing: prefix + frame, and for a frame shorter than 60 bytes a prefix saying 60 and zero
 //   padding. consume(n) is checked at every byte offset against the same expected stream.
 // - Chunk references are observed through RxChunk::refs on chunks from a real ChunkPool.
+// - unpin(): frames come from chunks of two or three real pools. After unpin() the chunk memory
+//   of the copied frames is overwritten (as a sender reusing its chunk would), so a frame still
+//   read from its chunk instead of its copy shows up as wrong bytes; the bytes fill_iov()
+//   describes must be the same before and after, and the chunk references drop by exactly the
+//   frames copied. A random test checks unpin(), consume() and clear() against a deque model.
 #include "switch/tx_queue.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -396,6 +403,340 @@ TEST_F(TxQueueTest, GrowsWhileWrappedWithPartialHead) {
     q.consume(n);
     written += n;
   }
+}
+
+// --- unpin(): copying frames out of a sender's chunks --------------------------------------------
+
+// A pool with one chunk held by the test (the receiving port's own reference).
+struct TestChunk {
+  explicit TestChunk(uint32_t size = 256 * 1024) : pool(size, 4), chunk(pool.acquire()) {}
+  ~TestChunk() { chunk_unref(chunk); }
+  ChunkPool pool;
+  RxChunk* chunk;
+};
+
+// True when `p` points into the chunk's memory.
+bool in_chunk(const void* p, const TestChunk& c) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  return b >= c.chunk->data && b < c.chunk->data + c.chunk->capacity;
+}
+
+std::vector<iovec> iovs(TxQueue& q) {
+  std::vector<iovec> iov(kMaxIov);
+  iov.resize(static_cast<size_t>(q.fill_iov(iov.data(), kMaxIov)));
+  return iov;
+}
+
+TEST_F(TxQueueTest, UnpinCopiesTheFramesUpToTheLastOneInThePoolAndNoFurther) {
+  TestChunk p;  // the sender that runs short
+  TestChunk o;  // another sender
+  const std::vector<Frame> fp = lay_out(p.chunk->data, p.chunk->capacity, {100, 200}, {}, p.chunk);
+  const std::vector<Frame> fo =
+      lay_out(o.chunk->data, o.chunk->capacity, {300, 400, 500, 600}, {}, o.chunk);
+  const std::vector<Frame> order = {fo[0], fp[0], fo[1], fp[1], fo[2], fo[3]};
+  TxQueue q(1 << 20);
+  for (const Frame& f : order) ASSERT_TRUE(q.push(f));
+  const std::vector<uint8_t> want = expected_stream(order);
+  ASSERT_EQ(p.chunk->refs, 3u);
+  ASSERT_EQ(o.chunk->refs, 5u);
+
+  EXPECT_EQ(q.unpin(p.pool), 4u) << "the frames up to fp[1], the last of the pool, are copied";
+  EXPECT_EQ(p.chunk->refs, 1u) << "the queue still pins the sender's chunk";
+  EXPECT_EQ(o.chunk->refs, 3u) << "fo[0] and fo[1] were copied, fo[2] and fo[3] were not";
+  EXPECT_EQ(q.count(), order.size());
+  EXPECT_EQ(q.queued_bytes(), size_t{100 + 200 + 300 + 400 + 500 + 600});
+  // The sender reuses its chunk: the queue must not read from it any more.
+  std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
+  EXPECT_TRUE(gather(q) == want) << "unpin changed the bytes that leave";
+
+  // The four copies leave in one iovec; the frames after them still from their chunk.
+  const std::vector<iovec> iov = iovs(q);
+  ASSERT_EQ(iov.size(), 2u);
+  EXPECT_FALSE(in_chunk(iov[0].iov_base, p));
+  EXPECT_FALSE(in_chunk(iov[0].iov_base, o));
+  EXPECT_EQ(iov[0].iov_len, size_t{104 + 204 + 304 + 404});
+  EXPECT_EQ(iov[1].iov_base, fo[2].wire) << "a frame after the last one of the pool was copied";
+  EXPECT_EQ(iov[1].iov_len, size_t{504 + 604});
+
+  // Nothing more of the pool is queued: a second unpin copies nothing.
+  EXPECT_EQ(q.unpin(p.pool), 0u);
+  // The other pool's remaining frames can be copied too; the copies stay one run.
+  EXPECT_EQ(q.unpin(o.pool), 2u);
+  EXPECT_EQ(o.chunk->refs, 1u);
+  std::memset(o.chunk->data, 0xdd, o.chunk->capacity);
+  EXPECT_TRUE(gather(q) == want);
+  EXPECT_EQ(iovs(q).size(), 1u) << "adjacent copies must share one iovec";
+
+  const TxQueue::Written w = q.consume(want.size());
+  EXPECT_EQ(w.frames, order.size());
+  EXPECT_EQ(w.bytes, uint64_t{100 + 200 + 300 + 400 + 500 + 600});
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.queued_bytes(), 0u);
+}
+
+TEST_F(TxQueueTest, UnpinOfAPoolWithNoQueuedFramesCopiesNothing) {
+  TestChunk p;
+  TestChunk o;
+  TxQueue q(1 << 20);
+  EXPECT_EQ(q.unpin(p.pool), 0u) << "empty queue";
+  const std::vector<Frame> fo = lay_out(o.chunk->data, o.chunk->capacity, {300, 20}, {}, o.chunk);
+  for (const Frame& f : fo) ASSERT_TRUE(q.push(f));
+  const std::vector<iovec> before = iovs(q);
+  EXPECT_EQ(q.unpin(p.pool), 0u);
+  EXPECT_EQ(o.chunk->refs, 3u);
+  const std::vector<iovec> after = iovs(q);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].iov_base, before[i].iov_base) << i;
+    EXPECT_EQ(after[i].iov_len, before[i].iov_len) << i;
+  }
+  EXPECT_EQ(after[0].iov_base, fo[0].wire) << "still zero copy";
+}
+
+TEST_F(TxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
+  TestChunk p;
+  const std::vector<Frame> fp =
+      lay_out(p.chunk->data, p.chunk->capacity, {60, 1514, 100, 61}, {0, 9, 3, 1}, p.chunk);
+  TxQueue q(1 << 20);
+  for (const Frame& f : fp) ASSERT_TRUE(q.push(f));
+  const std::vector<uint8_t> want = expected_stream(fp);
+  EXPECT_EQ(iovs(q).size(), 4u);
+  EXPECT_EQ(q.unpin(p.pool), 4u);
+  std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
+  const std::vector<iovec> iov = iovs(q);
+  ASSERT_EQ(iov.size(), 1u);
+  EXPECT_EQ(iov[0].iov_len, size_t{64 + 1518 + 104 + 65});
+  EXPECT_TRUE(gather(q) == want);
+}
+
+TEST_F(TxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
+  // Padded short frames and frames of every size class, the pool's frames followed by one of
+  // another pool (which stays zero copy). For every offset n: write n bytes, unpin, overwrite
+  // the sender's chunk, and the rest of the stream must still come out exactly.
+  const std::vector<uint32_t> sizes = {14, 59, 60, 61, 1514, 20, 300};
+  TestChunk o;
+  const std::vector<Frame> fo = lay_out(o.chunk->data, o.chunk->capacity, {40}, {}, o.chunk);
+  std::vector<uint8_t> want;
+  std::vector<Frame> all;
+  {
+    TestChunk probe;
+    all = lay_out(probe.chunk->data, probe.chunk->capacity, sizes, {0, 0, 3, 0, 0, 1, 0},
+                  probe.chunk);
+    all.push_back(fo[0]);
+    want = expected_stream(all);
+  }  // only the sizes of `all` are used below
+  std::vector<size_t> ends;
+  size_t at = 0;
+  for (const Frame& f : all) {
+    at += kPrefixSize + ethernet_bytes(f);
+    ends.push_back(at);
+  }
+  for (size_t n = 0; n <= want.size(); ++n) {
+    TestChunk p;
+    std::vector<Frame> frames = lay_out(p.chunk->data, p.chunk->capacity, sizes,
+                                        {0, 0, 3, 0, 0, 1, 0}, p.chunk);
+    frames.push_back(fo[0]);
+    TxQueue q(1 << 20);
+    for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+    const TxQueue::Written w1 = q.consume(n);
+    size_t done = 0;
+    while (done < ends.size() && ends[done] <= n) ++done;
+    ASSERT_EQ(w1.frames, done) << "n=" << n;
+    const size_t pool_left = sizes.size() - std::min(done, sizes.size());  // still queued
+    ASSERT_EQ(q.unpin(p.pool), pool_left) << "n=" << n;
+    ASSERT_EQ(p.chunk->refs, 1u) << "n=" << n;
+    std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
+    const std::vector<uint8_t> rest = gather(q);
+    ASSERT_TRUE(rest == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n), want.end()))
+        << "remaining bytes wrong after writing " << n << " of " << want.size() << " and unpin";
+    // Write the rest in two steps so a copied head frame is also left partially written.
+    const size_t half = rest.size() / 2;
+    const TxQueue::Written w2 = q.consume(half);
+    ASSERT_TRUE(gather(q) == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n + half),
+                                                  want.end()))
+        << "n=" << n;
+    const TxQueue::Written w3 = q.consume(rest.size() - half);
+    ASSERT_EQ(w1.frames + w2.frames + w3.frames, frames.size()) << "n=" << n;
+    uint64_t bytes = 0;
+    for (const Frame& f : frames) bytes += ethernet_bytes(f);
+    ASSERT_EQ(w1.bytes + w2.bytes + w3.bytes, bytes) << "n=" << n;
+    ASSERT_TRUE(q.empty());
+    ASSERT_EQ(q.queued_bytes(), 0u);
+  }
+  EXPECT_EQ(o.chunk->refs, 1u);
+}
+
+TEST_F(TxQueueTest, UnpinLetsTheChunkGoBackToItsPool) {
+  ChunkPool pool(64 * 1024, 1);
+  RxChunk* chunk = pool.acquire();
+  ASSERT_NE(chunk, nullptr);
+  const std::vector<Frame> frames = lay_out(chunk->data, chunk->capacity, {1000, 30}, {}, chunk);
+  const std::vector<uint8_t> want = expected_stream(frames);
+  TxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  chunk_unref(chunk);  // the receiving port moved on; only the queue holds the chunk
+  EXPECT_EQ(pool.acquire(), nullptr) << "the queue pins the pool's only chunk";
+  EXPECT_EQ(q.unpin(pool), 2u);
+  EXPECT_EQ(pool.free_count(), 1u) << "the chunk did not return to its pool";
+  RxChunk* again = pool.acquire();
+  ASSERT_EQ(again, chunk);
+  std::memset(again->data, 0xcc, again->capacity);  // reused for new input
+  EXPECT_TRUE(gather(q) == want);
+  EXPECT_EQ(q.consume(want.size()).frames, 2u);
+  EXPECT_EQ(again->refs, 1u);
+  chunk_unref(again);
+}
+
+TEST_F(TxQueueTest, ConsumeAndClearAfterUnpinGiveTheCopySpaceBack) {
+  // Each round fills the queue to its bound with frames of one chunk, copies them all out and
+  // then writes or drops them. If written or dropped copies kept their space, the ring (room for
+  // one full queue plus one frame) would refuse copies by the second round.
+  TestChunk p;
+  constexpr size_t kFrames = 40;
+  const std::vector<Frame> frames = lay_out(p.chunk->data, p.chunk->capacity,
+                                            std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
+  const size_t max_bytes = kFrames * 1514;
+  TxQueue q(max_bytes);
+  std::mt19937 rng(5);
+  for (int round = 0; round < 50; ++round) {
+    // Re-lay the frames: the chunk was overwritten at the end of the previous round.
+    lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
+    // A partially written frame may be left over from the previous round (see below).
+    const size_t leftover = q.count();
+    for (size_t i = leftover; i < kFrames; ++i) ASSERT_TRUE(q.push(frames[i])) << "round " << round;
+    ASSERT_EQ(q.unpin(p.pool), kFrames - leftover) << "round " << round << ": copy refused";
+    ASSERT_EQ(p.chunk->refs, 1u) << "round " << round;
+    std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
+    const size_t total = gather(q).size();
+    switch (round % 3) {
+      case 0:  // written completely
+        ASSERT_EQ(q.consume(total).frames, kFrames) << "round " << round;
+        break;
+      case 1:  // partly written, the rest dropped
+        q.consume(total / 3);
+        q.clear();
+        break;
+      default: {  // written up to a point inside the last frame: that one stays for next round
+        q.consume(total - std::uniform_int_distribution<size_t>(1, 1000)(rng));
+        ASSERT_EQ(q.count(), 1u);
+        break;
+      }
+    }
+  }
+  q.clear();
+  EXPECT_TRUE(q.empty());
+}
+
+// A model entry: which frame, from which pool, and whether the queue holds it as a copy.
+struct QueuedModel {
+  size_t frame;
+  size_t pool;
+  bool copied;
+};
+
+TEST_F(TxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
+  constexpr size_t kPools = 3;
+  constexpr size_t kFramesPerPool = 48;
+  std::mt19937 rng(99);
+  std::vector<std::unique_ptr<TestChunk>> chunks;
+  std::vector<Frame> frames;
+  std::vector<size_t> frame_pool;
+  for (size_t k = 0; k < kPools; ++k) {
+    chunks.push_back(std::make_unique<TestChunk>());
+    std::vector<uint32_t> sizes, gaps;
+    std::uniform_int_distribution<uint32_t> size_dist(kMinFrameSize, 1514);
+    for (size_t i = 0; i < kFramesPerPool; ++i) {
+      sizes.push_back(i % 5 == 0 ? kMinFrameSize + static_cast<uint32_t>(i % 46) : size_dist(rng));
+      gaps.push_back(i % 7 == 0 ? 5 : 0);
+    }
+    RxChunk* c = chunks.back()->chunk;
+    for (const Frame& f : lay_out(c->data, c->capacity, sizes, gaps, c)) {
+      frames.push_back(f);
+      frame_pool.push_back(k);
+    }
+  }
+  // Frames are pushed repeatedly, so chunks are never overwritten here: the deterministic tests
+  // above check that copies do not read their chunk. This one checks order, counts and refs.
+  TxQueue q(24 * 1024);  // entry cap 512
+  std::deque<QueuedModel> model;
+  size_t head_written = 0;  // bytes of the model's first frame already written
+  auto wire_of = [&](size_t frame) { return kPrefixSize + ethernet_bytes(frames[frame]); };
+  auto expected = [&] {
+    std::vector<Frame> fs;
+    for (const QueuedModel& m : model) fs.push_back(frames[m.frame]);
+    std::vector<uint8_t> s = expected_stream(fs);
+    s.erase(s.begin(), s.begin() + static_cast<ptrdiff_t>(head_written));
+    return s;
+  };
+  uint64_t copied_total = 0;
+  uint64_t refused = 0;
+  std::uniform_int_distribution<int> op(0, 99);
+  for (int step = 0; step < 6000; ++step) {
+    // Phases of filling (mostly pushes) and draining (mostly writes), so the queue both runs
+    // full and empties.
+    const bool filling = (step / 300) % 2 == 0;
+    int o = op(rng);
+    if (!filling && o < 55) o = 70 + o % 27;
+    if (filling && o >= 70 && o < 97 && o % 3 != 0) o = o % 55;
+    if (o < 55) {
+      const size_t i = std::uniform_int_distribution<size_t>(0, frames.size() - 1)(rng);
+      size_t queued = 0;
+      for (const QueuedModel& m : model) queued += frames[m.frame].size;
+      if (q.push(frames[i])) {
+        model.push_back({i, frame_pool[i], false});
+      } else {
+        ++refused;
+        ASSERT_TRUE(queued + frames[i].size > q.max_bytes() || model.size() == 512)
+            << "step " << step;
+      }
+    } else if (o < 70) {
+      const size_t k = std::uniform_int_distribution<size_t>(0, kPools - 1)(rng);
+      size_t first = 0;
+      while (first < model.size() && model[first].copied) ++first;
+      size_t want = 0;
+      for (size_t j = model.size(); j > first; --j) {
+        if (model[j - 1].pool == k) {
+          want = j - first;
+          break;
+        }
+      }
+      ASSERT_EQ(q.unpin(chunks[k]->pool), want) << "step " << step;
+      for (size_t j = first; j < first + want; ++j) model[j].copied = true;
+      copied_total += want;
+    } else if (o < 97) {
+      const std::vector<uint8_t> rest = expected();
+      const size_t n =
+          std::uniform_int_distribution<size_t>(0, std::min<size_t>(rest.size(), 6000))(rng);
+      const TxQueue::Written w = q.consume(n);
+      uint64_t want_frames = 0;
+      uint64_t want_bytes = 0;
+      size_t left = n + head_written;
+      while (!model.empty() && left >= wire_of(model.front().frame)) {
+        left -= wire_of(model.front().frame);
+        ++want_frames;
+        want_bytes += ethernet_bytes(frames[model.front().frame]);
+        model.pop_front();
+      }
+      head_written = model.empty() ? 0 : left;
+      ASSERT_EQ(w.frames, want_frames) << "step " << step;
+      ASSERT_EQ(w.bytes, want_bytes) << "step " << step;
+    } else {
+      ASSERT_EQ(q.clear(), model.size()) << "step " << step;
+      model.clear();
+      head_written = 0;
+    }
+    ASSERT_EQ(q.count(), model.size()) << "step " << step;
+    for (size_t k = 0; k < kPools; ++k) {
+      uint32_t pins = 0;
+      for (const QueuedModel& m : model) pins += (m.pool == k && !m.copied) ? 1 : 0;
+      ASSERT_EQ(chunks[k]->chunk->refs, 1 + pins) << "pool " << k << ", step " << step;
+    }
+    ASSERT_TRUE(gather(q) == expected()) << "step " << step;
+  }
+  EXPECT_GT(copied_total, 1000u);
+  EXPECT_GT(refused, 0u) << "the queue never filled";
+  q.clear();
+  for (const auto& c : chunks) EXPECT_EQ(c->chunk->refs, 1u);
 }
 
 }  // namespace
