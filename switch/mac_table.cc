@@ -148,21 +148,27 @@ void MacTable::remove_slot(uint32_t slot) {
 }
 
 uint32_t MacTable::evict_one() {
-  // Pinned entries are never evicted; the table is never full of them alone (the switch pins a
-  // handful), so a victim exists.
+  // Pinned entries are never evicted and do not count towards a port's share; kNil when the
+  // table holds nothing but pinned entries.
   PortId victim = kNoPort;
+  uint32_t victim_oldest = kNil;
   for (PortId p = 0; p < ports_.size(); ++p) {
     const PortList& list = ports_[p];
-    if (list.count == list.pinned) continue;
-    if (victim == kNoPort || list.count > ports_[victim].count ||
-        (list.count == ports_[victim].count &&
-         slab_[list.head].lru_stamp < slab_[ports_[victim].head].lru_stamp)) {
+    const uint32_t learned = list.count - list.pinned;
+    if (learned == 0) continue;
+    uint32_t oldest = list.head;
+    while (slab_[oldest].pinned) oldest = slab_[oldest].lru_next;
+    const uint32_t victim_learned =
+        victim == kNoPort ? 0 : ports_[victim].count - ports_[victim].pinned;
+    if (victim == kNoPort || learned > victim_learned ||
+        (learned == victim_learned &&
+         slab_[oldest].lru_stamp < slab_[victim_oldest].lru_stamp)) {
       victim = p;
+      victim_oldest = oldest;
     }
   }
-  uint32_t oldest = ports_[victim].head;
-  while (slab_[oldest].pinned) oldest = slab_[oldest].lru_next;
-  remove_slot(oldest);
+  if (victim == kNoPort) return kNil;
+  remove_slot(victim_oldest);
   ++evictions_;
   const uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
@@ -212,6 +218,7 @@ LearnOutcome MacTable::learn(const MacAddress& mac, uint16_t vlan, PortId port, 
   uint32_t slot;
   if (size_ == config_.max_entries) {
     slot = evict_one();
+    if (slot == kNil) return out;  // only pinned entries: nothing is learned
     out.evicted = true;
   } else {
     slot = free_slots_.back();
@@ -240,7 +247,9 @@ void MacTable::pin(const MacAddress& mac, uint16_t vlan, PortId port, Millis now
     }
   }
   learn(mac, vlan, port, now);
-  const uint32_t slot = cell_slot(index_[find_index(key, hash(key))]);
+  const uint64_t at = find_index(key, hash(key));
+  if (at == kNotFound) return;  // the table is full of pinned entries
+  const uint32_t slot = cell_slot(index_[at]);
   slab_[slot].pinned = true;
   ++ports_[port].pinned;
 }

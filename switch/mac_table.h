@@ -124,7 +124,7 @@ class MacTable {
   void list_append(uint32_t slot, PortId port, Millis now);
   PortList& port_list(PortId port);
   void remove_slot(uint32_t slot);
-  uint32_t evict_one();  // frees one slot, returns it
+  uint32_t evict_one();  // frees one slot and returns it; kNil when all entries are pinned
 
   MacTableConfig config_;
   uint64_t seed_;

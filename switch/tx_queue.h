@@ -17,9 +17,9 @@
 //   frames from the first not yet copied one up to the last one in `pool`'s chunks are copied,
 //   in order, into the queue's CopyRing and their chunk references dropped. Copied frames are
 //   therefore always a prefix of the queue, the ring releases them in the order it took them,
-//   and copies stay adjacent, so a run of them still leaves in one iovec. The ring holds at
-//   most what the queue may hold, so a copy only fails if the ring is fragmented by a wrap: then
-//   that frame and those after it stay where they are.
+//   and copies stay adjacent, so a run of them still leaves in one iovec. The ring has room for
+//   everything the queue may hold plus one largest frame lost to a wrap, so a copy never fails
+//   (if it did, that frame and those after it would simply stay where they are).
 #pragma once
 
 #include <sys/uio.h>

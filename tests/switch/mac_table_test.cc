@@ -674,3 +674,49 @@ TEST(MacTableTest, RandomOperationsNeverMoveAgeOrEvictPinnedEntries) {
 
 }  // namespace
 }  // namespace qswitch::sw
+
+namespace qswitch::sw {
+namespace {
+
+// Found by review: a table holding nothing but pinned entries had no eviction victim, and
+// learning one more MAC indexed the port list with kNoPort.
+TEST(MacTablePinnedFullTest, TableFullOfPinnedEntriesLearnsNothingMore) {
+  MacTable t(MacTableConfig{.max_entries = 2, .age_ms = 1000, .flap_window_ms = 100, .seed = 7});
+  MacAddress a{}, b{}, c{};
+  a.bytes = {0x52, 0x55, 0, 0, 0, 1};
+  b.bytes = {0x52, 0x55, 0, 0, 0, 2};
+  c.bytes = {0x02, 0, 0, 0, 0, 3};
+  t.pin(a, 0, 0, 0);
+  t.pin(b, 0, 1, 0);
+  t.learn(c, 0, 2, 10);
+  EXPECT_EQ(t.lookup(c, 0, 10), kNoPort);
+  EXPECT_EQ(t.lookup(a, 0, 10), 0u);
+  EXPECT_EQ(t.lookup(b, 0, 10), 1u);
+  EXPECT_EQ(t.size(), 2u);
+  t.pin(c, 0, 2, 10);  // no room either
+  EXPECT_EQ(t.lookup(c, 0, 10), kNoPort);
+}
+
+// Pinned entries do not make their port the "largest" one: with a pinned gateway MAC and one
+// learned MAC on port 0, and two learned MACs on port 1, port 1 loses an entry.
+TEST(MacTablePinnedFullTest, PinnedEntriesDoNotCountTowardsTheLargestPort) {
+  MacTable t(MacTableConfig{.max_entries = 4, .age_ms = 100000, .flap_window_ms = 100, .seed = 7});
+  auto mac = [](uint8_t n) {
+    MacAddress m{};
+    m.bytes = {0x02, 0, 0, 0, 0, n};
+    return m;
+  };
+  t.pin(mac(1), 0, 0, 0);
+  t.learn(mac(2), 0, 0, 1);
+  t.learn(mac(3), 0, 1, 2);
+  t.learn(mac(4), 0, 1, 3);
+  t.learn(mac(5), 0, 2, 4);  // full: evicts port 1's oldest (mac 3), not port 0's mac 2
+  EXPECT_EQ(t.lookup(mac(1), 0, 5), 0u);
+  EXPECT_EQ(t.lookup(mac(2), 0, 5), 0u);
+  EXPECT_EQ(t.lookup(mac(3), 0, 5), kNoPort);
+  EXPECT_EQ(t.lookup(mac(4), 0, 5), 1u);
+  EXPECT_EQ(t.lookup(mac(5), 0, 5), 2u);
+}
+
+}  // namespace
+}  // namespace qswitch::sw
