@@ -46,8 +46,8 @@ constexpr int kPingCount = 50;     // g2 -> g1 during the run, 0.3 s apart: long
 
 class PausedGuestE2eTest : public GuestLabTest {
  protected:
-  // The `ports` row of the port that learned `mac`; nullopt (with a failure) if none.
-  std::optional<json> port_row_for_mac(const std::string& mac) {
+  // The `ports` rows (the control API's reply "result"); nullopt (with a failure) on error.
+  std::optional<json> port_rows() {
     std::string error;
     auto ctl = test_support::ControlClient::connect(qswitch_.control(), &error);
     EXPECT_TRUE(ctl.has_value()) << error;
@@ -58,14 +58,37 @@ class PausedGuestE2eTest : public GuestLabTest {
     json reply = json::parse(r.line, nullptr, false);
     EXPECT_TRUE(!reply.is_discarded() && reply.value("ok", false)) << r.line;
     if (reply.is_discarded() || !reply.value("ok", false)) return std::nullopt;
-    for (const json& row : reply["result"]) {
+    return reply["result"];
+  }
+
+  // The row of the port that learned `mac`; nullopt (with a failure) if none.
+  std::optional<json> port_row_for_mac(const std::string& mac) {
+    std::optional<json> rows = port_rows();
+    if (!rows) return std::nullopt;
+    for (const json& row : *rows) {
       if (!row.contains("macs")) continue;
       for (const json& m : row["macs"]) {
         if (m.is_string() && m.get<std::string>() == mac) return row;
       }
     }
-    ADD_FAILURE() << "no port has learned " << mac << ":\n" << reply.dump(1);
+    ADD_FAILURE() << "no port has learned " << mac << ":\n" << rows->dump(1);
     return std::nullopt;
+  }
+
+  // One line per port: its MACs, and the counters that tell who held whom back.
+  void print_port_summary() {
+    std::optional<json> rows = port_rows();
+    if (!rows) return;
+    for (const json& row : *rows) {
+      std::cout << "[ qswitch  ] port " << row.value("id", json()).dump() << " "
+                << row.value("macs", json::array()).dump();
+      const json counters = row.value("counters", json::object());
+      for (const char* name : {"rx_frames", "tx_frames", "rx_paused", "rx_throttled",
+                               "drop_queue_full"}) {
+        std::cout << " " << name << "=" << counters.value(name, json()).dump();
+      }
+      std::cout << "\n";
+    }
   }
 };
 
@@ -146,6 +169,7 @@ TEST_F(PausedGuestE2eTest, PausedGuestDoesNotStopTheOthers) {
   CommandResult pings = g2.wait_result(g2_token, kPingTimeout);
   std::cout << "[ iperf3   ] g1 -> g2 and broadcasts, g3 paused:\n" << iperf.output;
   std::cout << "[ ping     ] g2 -> g1, g3 paused:\n" << pings.output;
+  print_port_summary();
 
   ASSERT_TRUE(iperf.completed) << "iperf3 on g1 did not finish" << g1.diagnostics();
   EXPECT_NE(iperf.output.find("IPERF rc=0"), std::string::npos)
