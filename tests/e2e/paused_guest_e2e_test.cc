@@ -15,8 +15,8 @@
 //  4. Asserted from the guests' own output: iperf3 completed ("iperf Done.", exit 0) and moved a
 //     non-zero amount of data, in its last full interval too (traffic still flowed at the end of
 //     the run); g2's pings got replies during the run, up to its end; then, with g3 still paused,
-//     g1 and g2 ping each other with no loss. From the switch's control API (`ports`): g3's port dropped frames
-//     (drop_* counters > 0). No rate, no time is asserted.
+//     g1 and g2 ping each other with no loss. From the switch's control API (`ports`): g3's port
+//     dropped frames (drop_* counters > 0). No rate, no time is asserted.
 //  5. `cont` through QMP: g3 runs again ("running") and pings g1 (at least one reply: its first
 //     request may leave while g3 still works through what waited in its socket).
 // Busybox commands are bounded (ping -w, timeout for iperf3) so a frozen network makes a guest's
@@ -178,8 +178,8 @@ TEST_F(PausedGuestE2eTest, PausedGuestDoesNotStopTheOthers) {
   // Interval lines "[  5]   3.00-4.00   sec  11.2 MBytes ..." and the receiver summary.
   static const std::regex interval(
       R"(\[\s*\d+\]\s+([0-9.]+)-([0-9.]+)\s+sec\s+([0-9.]+) (Bytes|KBytes|MBytes|GBytes))");
-  static const std::regex receiver(
-      R"(\[\s*\d+\]\s+[0-9.]+-[0-9.]+\s+sec\s+([0-9.]+) (Bytes|KBytes|MBytes|GBytes)\s+.*receiver)");
+  static const std::regex receiver(R"(\[\s*\d+\]\s+[0-9.]+-[0-9.]+\s+sec\s+([0-9.]+) )"
+                                   R"((Bytes|KBytes|MBytes|GBytes)\s+.*receiver)");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(iperf.output, m, receiver)) << iperf.output;
   EXPECT_GT(transfer_bytes(m[1].str(), m[2].str()), 0.0) << iperf.output;
