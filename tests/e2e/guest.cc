@@ -109,6 +109,10 @@ std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::stri
       argv.push_back(a);
     }
   }
+  if (!options.qmp_path.empty()) {
+    argv.emplace_back("-qmp");
+    argv.push_back("unix:" + options.qmp_path + ",server=on,wait=off");
+  }
   std::unique_ptr<Guest> guest(new Guest());
   guest->options_ = options;
   guest->log_path_ = log_dir + "/" + options.name + ".qemu.log";

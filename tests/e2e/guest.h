@@ -15,6 +15,7 @@
 // test can start a command in several guests and then collect the results: guests work in parallel.
 // Accelerator: KVM only where it works: /dev/kvm usable and no /sys/module/kvm_pvm (under the PVM
 // hypervisor QEMU aborts with -cpu host); otherwise TCG with -cpu qemu64.
+// With options.qmp_path the guest also has a QMP monitor there (see QmpClient in qmp_client.h).
 // The destructor ends this guest's QEMU by its pid (Subprocess). With a launcher (`qswitch exec`)
 // that pid is the launcher's, which passes SIGTERM on to QEMU.
 #pragma once
@@ -38,6 +39,9 @@ struct GuestOptions {
   // launcher then runs QEMU and adds the NIC itself, so leave `netdev` empty (no -netdev and no
   // -device are added then). The guest's pid is the launcher's.
   std::vector<std::string> launcher;
+  // When set, QEMU serves QMP on this unix socket (-qmp unix:PATH,server=on,wait=off), for tests
+  // that pause and resume the guest (`stop`, `cont`).
+  std::string qmp_path;
 };
 
 struct CommandResult {

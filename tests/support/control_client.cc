@@ -134,6 +134,49 @@ bool ControlClient::send_line(std::string_view line, Millis timeout) {
   return send_raw(with_nl, timeout);
 }
 
+bool ControlClient::send_line_with_fd(std::string_view line, int pass, Millis timeout) {
+  if (fd_ < 0) {
+    last_error_ = "send: not connected";
+    return false;
+  }
+  std::string with_nl(line);
+  with_nl += '\n';
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    iovec iov{with_nl.data(), with_nl.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &pass, sizeof pass);
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n > 0) {
+      // The fd went with the first byte; the rest of the line (if any) follows plainly.
+      const auto sent = static_cast<size_t>(n);
+      return sent == with_nl.size() ||
+             send_raw(std::string_view(with_nl).substr(sent), time_left(deadline));
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) {
+      last_error_ = errno_text("sendmsg");
+      return false;
+    }
+    const Millis left = time_left(deadline);
+    if (left.count() == 0) {
+      last_error_ = "sendmsg: timed out";
+      return false;
+    }
+    pollfd p{fd_, POLLOUT, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
+  }
+}
+
 LineResult ControlClient::read_line(Millis timeout, size_t max_size) {
   LineResult r;
   if (fd_ < 0) {

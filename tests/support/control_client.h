@@ -51,6 +51,9 @@ class ControlClient {
   bool send_raw(std::string_view bytes, Millis timeout = Millis(5000));
   // Writes `line` and '\n'.
   bool send_line(std::string_view line, Millis timeout = Millis(5000));
+  // Writes `line` and '\n' with `fd` attached (SCM_RIGHTS) to the first bytes, as `qswitch exec`
+  // sends port.attach. The caller keeps (and closes) its own copy of `fd`.
+  bool send_line_with_fd(std::string_view line, int fd, Millis timeout = Millis(5000));
   // The next reply line.
   LineResult read_line(Millis timeout = Millis(5000), size_t max_size = 1 << 20);
   // send_line + read_line.
