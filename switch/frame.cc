@@ -26,6 +26,12 @@ ChunkPool::ChunkPool(uint32_t chunk_size, uint32_t max_chunks)
     : chunk_size_(chunk_size), max_chunks_(max_chunks) {}
 
 ChunkPool::~ChunkPool() {
+  // A port that goes away must not leave its chunks pinned by a queue that never drains (each
+  // one is a whole chunk kept alive by a frame or two): have the queues copy those frames out.
+  if (pressure_ != nullptr &&
+      std::any_of(all_.begin(), all_.end(), [](const RxChunk* c) { return c->refs != 0; })) {
+    pressure_->relieve(*this);
+  }
   for (RxChunk* c : all_) {
     if (c->refs == 0) {
       free_chunk(c);

@@ -20,7 +20,8 @@
 //   ChunkPressure (the switch) to relieve it before handing out a chunk: every output queue copies
 //   the frames it holds in that pool's chunks into memory of its own (a CopyRing) and lets go of
 //   the chunks. Zero copy stays the normal case; the copy is paid only by queues that sit on a
-//   sender's memory while it runs out.
+//   sender's memory while it runs out. A pool whose port goes away asks for the same relief for
+//   the chunks still held, so a stuck queue cannot keep a whole chunk per departed port.
 #pragma once
 
 #include <cstddef>
@@ -84,7 +85,9 @@ inline uint32_t load_be32(const uint8_t* p) {
 class ChunkPool {
  public:
   ChunkPool(uint32_t chunk_size, uint32_t max_chunks);
-  ~ChunkPool();  // frees idle chunks, orphans the ones still referenced
+  // Relieves itself (when it has a pressure handler, which must outlive it), frees idle chunks,
+  // orphans the ones still referenced.
+  ~ChunkPool();
   ChunkPool(const ChunkPool&) = delete;
   ChunkPool& operator=(const ChunkPool&) = delete;
 

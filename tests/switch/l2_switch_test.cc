@@ -858,4 +858,24 @@ TEST(L2SwitchReliefTest, ReliefCopiesOnlyFromTheSenderThatRunsShort) {
 }
 
 }  // namespace
+TEST(L2SwitchReliefTest, APortThatGoesAwayLeavesNoChunkPinnedInAStuckQueue) {
+  // Found by the churn soak: every port that joined, sent a broadcast and left kept its whole
+  // receive chunk alive in the stuck port's queue (an orphaned chunk per departed port).
+  L2Switch sw(test_config());
+  FakePort a_port("fake:a");
+  QueuePort stuck("stuck", 1 << 20);
+  sw.attach(a_port);
+  sw.attach(stuck);
+  {
+    Sender a(8);
+    a.pool.set_pressure(&sw);
+    ASSERT_TRUE(a.send_chunk(sw, a_port, kBroadcast, kA, 0));
+    EXPECT_EQ(stuck.counters().tx_copied, 0u);
+  }  // the port and its pool go away
+  EXPECT_EQ(stuck.counters().tx_copied, uint64_t{Sender::kFramesPerChunk});
+  EXPECT_EQ(sw.counters().chunk_reliefs, 1u);
+  EXPECT_TRUE(described(stuck.tx) == Sender::stream_of(kBroadcast, kA, 0, Sender::kFramesPerChunk));
+  stuck.tx.clear();
+}
+
 }  // namespace qswitch::sw
