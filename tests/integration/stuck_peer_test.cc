@@ -5,6 +5,8 @@
 // S is connected and does not read (or reads a little every 80 ms). B must receive every unicast
 // frame A sent, in order, for the whole run; A must never be held back for long (its sends do
 // not time out); S's port counts what it could not take. State is read through the control API.
+// These are the stream ports' tests; the other kinds' are in their own files (dgram_test.cc,
+// tap_test.cc, vxlan_test.cc, slirp_dhcp_test.cc), on the helpers in stuck_peer.h.
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
 
@@ -14,15 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/stuck_peer.h"
 #include "tests/integration/switch_fixture.h"
-#include "tests/support/control_client.h"
 
 namespace qswitch::integration {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-using test_support::ControlClient;
 using test_support::frame_dst;
 using test_support::frame_is_intact;
 using test_support::frame_seq;
@@ -37,37 +38,25 @@ class StuckPeerTest : public SwitchFixture {
   // The `ports` reply row whose learned MACs include `mac`, or a null json.
   json port_row(const Mac& mac) {
     std::string error;
-    auto ctl = ControlClient::connect(sw_.control(), &error);
-    if (!ctl) {
-      ADD_FAILURE() << "control connect to \"" << sw_.control() << "\": " << error;
+    const json rows = stuck::ports(sw_.control(), &error);
+    if (!rows.is_array()) {
+      ADD_FAILURE() << error;
       return json();
     }
-    const test_support::LineResult r = ctl->request(json{{"cmd", "ports"}}.dump());
-    if (!r.ok()) {
-      ADD_FAILURE() << "no reply to ports: " << to_string(r.status) << " " << r.error;
-      return json();
+    json row = stuck::row_with_mac(rows, mac);
+    if (!row.is_object()) {
+      ADD_FAILURE() << "no port has learned " << mac_to_string(mac) << ": " << rows.dump();
     }
-    const json reply = json::parse(r.line, nullptr, false);
-    if (!reply.is_object() || !reply.value("ok", false)) {
-      ADD_FAILURE() << "ports failed: " << r.line;
-      return json();
-    }
-    for (const json& row : reply["result"]) {
-      for (const json& m : row["macs"]) {
-        if (m == mac_to_string(mac)) return row;
-      }
-    }
-    ADD_FAILURE() << "no port has learned " << mac_to_string(mac) << ": " << r.line;
-    return json();
+    return row;
   }
   uint64_t counter(const Mac& mac, const std::string& name) {
     const json row = port_row(mac);
-    if (!row.is_object() || !row["counters"].contains(name)) {
+    const auto value = stuck::counter(row, name);
+    if (!value) {
       ADD_FAILURE() << "no counter " << name << " for " << mac_to_string(mac) << ": "
                     << row.dump();
-      return 0;
     }
-    return row["counters"][name].get<uint64_t>();
+    return value.value_or(0);
   }
 };
 
