@@ -119,6 +119,15 @@ struct SlirpPort::Impl {
     loop.fabric().receive(port, f, now());
   }
 
+  // A frame for the guests is dropped: every chunk is still queued on some output.
+  void no_room() {
+    port.counters_.rx_paused += 1;
+    if (drop_log.allow(now())) {
+      io::log_line("port %u (slirp): all buffers queued on slow ports, dropping a frame",
+                   port.id());
+    }
+  }
+
   void send_to_guests(const uint8_t* data, size_t size) {
     if (size < sw::kMinFrameSize || size > sw::kMaxFrameSize) {
       port.counters_.drop_bad_length += 1;
@@ -126,11 +135,7 @@ struct SlirpPort::Impl {
     }
     uint8_t* wire = reserve(static_cast<uint32_t>(size));
     if (wire == nullptr) {
-      port.counters_.rx_paused += 1;
-      if (drop_log.allow(now())) {
-        io::log_line("port %u (slirp): all buffers queued on slow ports, dropping a frame",
-                     port.id());
-      }
+      no_room();
       return;
     }
     std::memcpy(wire + sw::kPrefixSize, data, size);
@@ -179,7 +184,10 @@ struct SlirpPort::Impl {
 
   void answer_dhcp(const sw::Frame& f, const DhcpPort& from) {
     uint8_t* wire = reserve(1500);
-    if (wire == nullptr) return;
+    if (wire == nullptr) {
+      no_room();  // the reply is lost; the guest asks again
+      return;
+    }
     const uint64_t over_cap = port.dhcp_->counters().over_port_cap;
     const uint64_t not_owner = port.dhcp_->counters().not_owner;
     const size_t n = port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize,

@@ -3,18 +3,27 @@
 // Each test starts qswitch with a stream listener (SwitchFixture) and the --dgram sockets it
 // needs, and talks to it with DgramClients (one frame per datagram, as QEMU's -netdev dgram) and
 // FrameClients (stream framing). What is asserted is what crossed the sockets and the counters
-// qswitch prints on SIGUSR1.
+// qswitch prints on SIGUSR1 (or, for the stuck-receiver tests of issue 9, the control API's
+// `ports` rows: tests/integration/stuck_peer.h).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/stuck_peer.h"
 #include "tests/integration/switch_fixture.h"
 #include "tests/support/control_client.h"
 #include "tests/support/dgram_client.h"
+#include "tests/support/netns.h"
 
 namespace qswitch::integration {
 namespace {
@@ -59,6 +68,114 @@ class DgramTest : public SwitchFixture {
     }
     return sockets[0][name].get<int64_t>();
   }
+
+  // The port number in qswitch's "dgram udp:127.0.0.1:PORT" line, or "" when it printed none.
+  std::string udp_port() {
+    const std::string out = sw_.stdout_text();
+    const std::string head = "dgram udp:127.0.0.1:";
+    const size_t at = out.find(head);
+    if (at == std::string::npos) return "";
+    const size_t begin = at + head.size();
+    return out.substr(begin, out.find_first_not_of("0123456789", begin) - begin);
+  }
+
+  // A stream client that never reads once it has announced itself (a paused VM): a small
+  // receive buffer, so the switch's queue for it fills early.
+  ::testing::AssertionResult stuck_stream_client(FrameClient* out) {
+    std::string error;
+    auto c = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    if (!c) return ::testing::AssertionFailure() << error;
+    *out = std::move(*c);
+    return ::testing::AssertionSuccess();
+  }
+
+  // Connects the datagram client to the switch's socket, so that poll() on it waits for room in
+  // the switch's receive queue (a unix socket) and only the switch's datagrams reach it.
+  static ::testing::AssertionResult connect_to(const DgramClient& c, const sockaddr* to,
+                                               socklen_t len) {
+    if (::connect(c.fd(), to, len) == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "connect " << c.name() << ": " << std::strerror(errno);
+  }
+  ::testing::AssertionResult connect_to_unix_switch(const DgramClient& c) {
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::snprintf(sun.sun_path, sizeof sun.sun_path, "%s", dgram_path().c_str());
+    return connect_to(c, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  }
+  static ::testing::AssertionResult connect_to_udp_switch(const DgramClient& c,
+                                                          const std::string& port) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(static_cast<uint16_t>(std::stoi(port)));
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return connect_to(c, reinterpret_cast<sockaddr*>(&in), sizeof in);
+  }
+
+  // The `ports` rows through the control socket (a test failure and null json when unreadable).
+  nlohmann::json port_rows() {
+    std::string error;
+    nlohmann::json rows = stuck::ports(sw_.control(), &error);
+    EXPECT_TRUE(rows.is_array()) << error;
+    return rows;
+  }
+
+  // A is a datagram peer (kind K as the sender: its frames sit in the socket's receive chunks),
+  // B a stream client, S a stream client that never reads.
+  void sender_past_stuck_stream_receiver(DgramClient& a, const Mac& ma) {
+    std::vector<FrameClient> c;  // B, S
+    ASSERT_TRUE(connect_clients(1, &c));
+    FrameClient stuck;
+    ASSERT_TRUE(stuck_stream_client(&stuck));
+    c.push_back(std::move(stuck));
+    const Mac mb = test_mac(2), ms = test_mac(3);
+    ASSERT_TRUE(announce(c, {mb, ms}));
+    // A becomes a port with its first frame; B sees it. From here on S never reads.
+    ASSERT_TRUE(a.send_frame(make_frame(kBroadcast, ma, 64, 0x30000000))) << a.last_error();
+    RecvResult r = c[0].recv_frame(3s);
+    ASSERT_TRUE(r.ok()) << "B did not receive A's first broadcast: " << to_string(r.status);
+    ASSERT_EQ(test_support::frame_src(r.frame), ma);
+
+    const stuck::Traffic t;
+    const stuck::Outcome o = stuck::run_windowed(stuck::datagram_sender(a.fd()), c[0], ma, mb, t);
+    stuck::expect_everything_arrived(o, t);
+    const nlohmann::json s = stuck::row_with_mac(port_rows(), ms);
+    ASSERT_TRUE(s.is_object()) << "no port has learned S's MAC";
+    EXPECT_GT(stuck::counter(s, "drop_queue_full").value_or(0), 0u)
+        << "S's queue never overflowed: " << s.dump();
+    EXPECT_GT(stuck::counter(s, "tx_copied").value_or(0), 0u)
+        << "S's queue never let go of A's receive chunks: " << s.dump();
+  }
+
+  // A and B are stream clients, S a datagram peer that joins (`s_send` sends its first frame)
+  // and never reads. `before_traffic` runs once S is a port.
+  void stuck_dgram_receiver_holds_nobody_back(
+      const std::function<bool(const std::vector<uint8_t>&)>& s_send, const Mac& ms,
+      const stuck::Traffic& t,
+      const std::function<::testing::AssertionResult()>& before_traffic = {}) {
+    std::vector<FrameClient> c;  // A, B
+    ASSERT_TRUE(connect_clients(2, &c));
+    const Mac ma = test_mac(1), mb = test_mac(2);
+    ASSERT_TRUE(announce(c, {ma, mb}));
+    ASSERT_TRUE(s_send(make_frame(kBroadcast, ms, 64, 0x30000000))) << "S's first frame";
+    for (FrameClient& x : c) {
+      RecvResult r = x.recv_frame(3s);
+      ASSERT_TRUE(r.ok()) << "S's first broadcast did not arrive: " << to_string(r.status);
+      ASSERT_EQ(test_support::frame_src(r.frame), ms);
+    }
+    if (before_traffic) {
+      ASSERT_TRUE(before_traffic());
+    }
+    const stuck::Outcome o = stuck::run_windowed(stuck::stream_sender(c[0]), c[1], ma, mb, t);
+    stuck::expect_everything_arrived(o, t);
+    const nlohmann::json row = stuck::row_with_mac(port_rows(), ms);
+    ASSERT_TRUE(row.is_object()) << "no port has learned S's MAC";
+    EXPECT_GT(stuck::counter(row, "drop_queue_full").value_or(0), 0u)
+        << "S's queue never overflowed: " << row.dump();
+    EXPECT_GT(stuck::counter(row, "tx_copied").value_or(0), 0u)
+        << "S's queue never let go of A's receive chunks: " << row.dump();
+  }
+
+  std::unique_ptr<test_support::Netns> ns_;  // destroyed after TearDown() ended qswitch
 
   // The stats line of the live port described as `peer`, or nullptr.
   static const test_support::PortStats* port_of(const StatsSnapshot& s, const std::string& peer) {
@@ -255,6 +372,43 @@ TEST_F(DgramTest, UnboundSendersAreNotAnsweredNorMadePorts) {
   ASSERT_TRUE(stats.has_value());
   EXPECT_EQ(stats->ports.size(), 1u) << stats->text;
 }
+
+// Issue 9: a receiver that never reads holds nobody back, with a datagram port on either side.
+// Before the fix, every frame queued to S pinned the receive chunk it arrived in: once S's queue
+// held a broadcast from each of A's chunks, the switch stopped reading A for good.
+TEST_F(DgramTest, UnixSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
+  ASSERT_TRUE(start_switch({"--dgram", "unix:" + dgram_path()}));
+  DgramClient a = unix_client("a");
+  ASSERT_TRUE(connect_to_unix_switch(a));
+  sender_past_stuck_stream_receiver(a, test_mac(1));
+}
+
+TEST_F(DgramTest, UdpSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
+  ASSERT_TRUE(start_switch({"--dgram", "udp:127.0.0.1:0"}));
+  const std::string port = udp_port();
+  ASSERT_FALSE(port.empty()) << sw_.stdout_text();
+  std::string error;
+  auto a = DgramClient::open("127.0.0.1:0", "udp:127.0.0.1:" + port, &error);
+  ASSERT_TRUE(a.has_value()) << error;
+  ASSERT_TRUE(connect_to_udp_switch(*a, port));
+  sender_past_stuck_stream_receiver(*a, test_mac(1));
+}
+
+// S is a unix peer whose socket is bound and never read (a guest whose NIC is not up): its
+// receive queue fills, and the switch's queue for it holds A's frames.
+TEST_F(DgramTest, UnixReceiverThatNeverReadsHoldsNobodyBack) {
+  ASSERT_TRUE(start_switch({"--dgram", "unix:" + dgram_path()}));
+  DgramClient s = unix_client("s");
+  stuck_dgram_receiver_holds_nobody_back(
+      [&s](const std::vector<uint8_t>& f) { return s.send_frame(f); }, test_mac(3),
+      stuck::Traffic{});
+}
+
+// A UDP peer that never reads pushes nothing back: the kernel drops at its socket and qswitch's
+// sends all succeed, so nothing waits in qswitch for it and nothing is pinned. A UDP receiver is
+// therefore covered by the sender direction (UdpSenderKeepsGoingPastAStreamReceiverThatNeverReads).
+// A test that throttled a namespace's loopback with tc tbf to make qswitch's UDP socket fill was
+// dropped: it queues megabytes of the kernel's own traffic on a shared kernel for minutes.
 
 TEST_F(DgramTest, BadDgramValuesAreUsageErrors) {
   for (const std::string bad :

@@ -6,7 +6,8 @@
 // client: a client matches its replies on xid and chaddr and skips the rest. Replies are decoded
 // fully (tests/support/dhcp_client.h) and checked against what QEMU's -nic user gives a guest:
 // server and router 10.0.2.2, DNS 10.0.2.3, netmask 255.255.255.0, first address 10.0.2.15, all
-// from libslirp's MAC for 10.0.2.2, 52:55:0a:00:02:02.
+// from libslirp's MAC for 10.0.2.2, 52:55:0a:00:02:02. The last test (issue 9) has the DHCP
+// server answer a flood of DISCOVERs while a guest that never reads holds the broadcast replies.
 #include <sys/resource.h>
 
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/stuck_peer.h"
 #include "tests/integration/switch_fixture.h"
 #include "tests/support/control_client.h"
 #include "tests/support/dhcp_client.h"
@@ -738,6 +740,104 @@ TEST_F(SlirpDhcpTest, ConfiguredCapHoldsAndAReusedPortIdStartsAtZero) {
                                                 << out;
   }
 }
+
+// Issue 9: a receiver that never reads holds nobody back, with the slirp port as the sender. The
+// slirp port writes what it sends to guests (here: its DHCP server's replies) into receive chunks
+// of its own; before the fix, once S's queue held a broadcast reply from each of them, the slirp
+// port had nowhere to write and dropped everything it sent, to every guest.
+//
+// B asks by DISCOVER, unicast to the gateway's MAC (so S's queue holds only the slirp port's
+// frames), `window` at a time; every tenth asks for a broadcast reply (RFC 2131 section 4.1).
+// B must receive every reply of a window before the next goes.
+TEST_F(SlirpDhcpTest, SlirpKeepsAnsweringPastAReceiverThatNeverReads) {
+  constexpr uint32_t kRequests = 60000;  // replies: ~21 MB, ~6000 broadcasts (2 MB) for S
+  constexpr uint32_t kBroadcastEvery = 10;
+  constexpr uint32_t kWindow = 100;
+  constexpr uint32_t kXidBase = 0x7a000000;
+  ASSERT_TRUE(start_switch({"--slirp"}));
+  std::vector<FrameClient> c;  // B, S
+  ASSERT_TRUE(connect_clients(1, &c));
+  {
+    std::string error;
+    auto s = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    ASSERT_TRUE(s) << error;
+    c.push_back(std::move(*s));
+  }
+  const Mac mb = test_mac(0x601), ms = test_mac(0x602);
+  ASSERT_TRUE(announce(c, {mb, ms}));
+  // From here on S never reads.
+
+  uint32_t sent = 0, sent_broadcast = 0, got_unicast = 0, got_broadcast = 0, bad = 0;
+  std::string failure;
+  std::vector<uint8_t> wire;
+  for (uint32_t window = 0; sent < kRequests && failure.empty(); ++window) {
+    wire.clear();
+    const uint32_t first = sent;
+    uint32_t want_broadcast = 0;
+    for (uint32_t i = 0; i < kWindow && sent < kRequests; ++i, ++sent) {
+      DhcpClientMessage m;
+      m.mac = mb;
+      m.xid = kXidBase + sent;
+      m.broadcast_flag = sent % kBroadcastEvery == kBroadcastEvery - 1;
+      want_broadcast += m.broadcast_flag ? 1 : 0;
+      FrameClient::append_wire(
+          &wire, test_support::make_udp_frame(kSlirpMac, mb, 0, ipv4(255, 255, 255, 255),
+                                              test_support::kDhcpClientPort,
+                                              test_support::kDhcpServerPort,
+                                              test_support::make_dhcp_payload(m)));
+    }
+    sent_broadcast += want_broadcast;
+    if (!c[0].send_raw(wire, 2000ms)) {
+      failure = "B could not send window " + std::to_string(window) + ": " + c[0].last_error();
+      sent = first;
+      break;
+    }
+    uint32_t want = sent - first;
+    const auto deadline = Clock::now() + 5s;
+    while (want > 0) {
+      RecvResult r = c[0].recv_frame(time_left(deadline));
+      if (!r.ok()) {
+        failure = "B: " + std::string(to_string(r.status)) + " " + r.error + ": " +
+                  std::to_string(want) + " replies of window " + std::to_string(window) +
+                  " missing after 5 s (" + std::to_string(got_unicast + got_broadcast) + " of " +
+                  std::to_string(sent) + " replies arrived)";
+        break;
+      }
+      std::string why;
+      auto reply = test_support::parse_dhcp_reply(r.frame, &why);
+      if (!reply) continue;  // not a DHCP reply: not what this test counts
+      if (reply->xid < kXidBase + first || reply->xid >= kXidBase + sent ||
+          reply->type() != std::optional<DhcpType>(DhcpType::kOffer) || reply->chaddr != mb) {
+        ++bad;
+        continue;
+      }
+      const bool broadcast = (reply->xid - kXidBase) % kBroadcastEvery == kBroadcastEvery - 1;
+      if (reply->eth_dst != (broadcast ? kBroadcastMac : mb)) ++bad;
+      ++(broadcast ? got_broadcast : got_unicast);
+      --want;
+    }
+  }
+  EXPECT_EQ(failure, "");
+  EXPECT_EQ(sent, kRequests);
+  EXPECT_EQ(got_unicast + got_broadcast, sent);
+  EXPECT_EQ(got_broadcast, sent_broadcast);
+  EXPECT_EQ(bad, 0u);
+
+  std::string error;
+  const nlohmann::json rows = stuck::ports(sw_.control(), &error);
+  ASSERT_TRUE(rows.is_array()) << error;
+  const nlohmann::json s = stuck::row_with_mac(rows, ms);
+  ASSERT_TRUE(s.is_object()) << "no port has learned S's MAC: " << rows.dump();
+  EXPECT_GT(stuck::counter(s, "drop_queue_full").value_or(0), 0u)
+      << "S's queue never overflowed: " << s.dump();
+  EXPECT_GT(stuck::counter(s, "tx_copied").value_or(0), 0u)
+      << "S's queue never let go of the slirp port's chunks: " << s.dump();
+  const nlohmann::json slirp = stuck::row_of_kind(rows, "slirp");
+  ASSERT_TRUE(slirp.is_object()) << rows.dump();
+  EXPECT_EQ(stuck::counter(slirp, "rx_paused").value_or(0), 0u)
+      << "the slirp port dropped frames for want of buffers: " << slirp.dump();
+}
+
 
 }  // namespace
 }  // namespace qswitch::integration

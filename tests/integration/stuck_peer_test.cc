@@ -5,6 +5,8 @@
 // S is connected and does not read (or reads a little every 80 ms). B must receive every unicast
 // frame A sent, in order, for the whole run; A must never be held back for long (its sends do
 // not time out); S's port counts what it could not take. State is read through the control API.
+// These are the stream ports' tests; the other kinds' are in their own files (dgram_test.cc,
+// tap_test.cc, vxlan_test.cc, slirp_dhcp_test.cc), on the helpers in stuck_peer.h.
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
 

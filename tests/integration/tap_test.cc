@@ -2,8 +2,18 @@
 // qswitch runs inside the namespace (`ip netns exec NS qswitch --tap qs0 ...`); its unix stream
 // socket is in the per-test temp dir, reachable from here. The namespace's kernel owns
 // 10.0.0.1/24 on the tap; FrameClients on stream ports play guests (10.0.0.x), ARP and ping it.
-// Needs root and iproute2: without them the tests FAIL saying so.
+// Needs root and iproute2: without them the tests FAIL saying so. The stuck-receiver test sends
+// into the tap from a packet socket made inside the namespace (tests/integration/stuck_peer.h).
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <iostream>
@@ -12,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/stuck_peer.h"
 #include "tests/support/frame_client.h"
 #include "tests/support/ip_frames.h"
 #include "tests/support/netns.h"
@@ -182,6 +193,74 @@ TEST_F(TapTest, FramesForADownLinkAreCountedAndThePortStays) {
   EXPECT_LE(sw_.count_stderr_lines("link is down"), 1u);  // rate-limited
   ASSERT_TRUE(sh("ip link set qs0 up"));
   EXPECT_EQ(test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+}
+
+// Issue 9: a receiver that never reads holds nobody back, with the tap as the sender. The tap
+// port reads frames into receive chunks of its own (DatagramRx); before the fix, once S's queue
+// held a broadcast from each of them, the switch stopped reading the tap for good. A is a packet
+// socket on the tap inside the namespace: what it sends, the tap hands to qswitch.
+TEST_F(TapTest, TapSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
+  ASSERT_TRUE(start({"--tap", "qs0"}));
+  FrameClient b;
+  ASSERT_TRUE(client(&b));
+  FrameClient s;
+  {
+    std::string error;
+    auto c = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    ASSERT_TRUE(c) << error;
+    s = std::move(*c);
+  }
+  const Mac ma = test_mac(1), mb = test_mac(2), ms = test_mac(3);
+  auto from = [](const Mac& src) {
+    return [src](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == src; };
+  };
+  // B and S make themselves known; from here on S never reads.
+  ASSERT_TRUE(b.send_frame(test_support::make_frame(test_support::kBroadcastMac, mb, 64, 1)));
+  ASSERT_TRUE(s.send_frame(test_support::make_frame(test_support::kBroadcastMac, ms, 64, 2)));
+  ASSERT_TRUE(b.recv_frame_matching(from(ms), 3000ms).ok()) << "B did not see S's broadcast";
+
+  std::string error;
+  sockaddr_storage to{};
+  const int fd = stuck::in_netns_thread(
+      ns_->name(),
+      [&to](std::string* why) {
+        const int ifindex = static_cast<int>(::if_nametoindex("qs0"));
+        const int sock = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  // sends only
+        if (ifindex == 0 || sock < 0) {
+          *why = std::string("packet socket on qs0: ") + std::strerror(errno);
+          if (sock >= 0) ::close(sock);
+          return -1;
+        }
+        auto& ll = reinterpret_cast<sockaddr_ll&>(to);
+        ll.sll_family = AF_PACKET;
+        ll.sll_ifindex = ifindex;
+        ll.sll_protocol = htons(test_support::kTestEthertype);
+        ll.sll_halen = 6;
+        return sock;
+      },
+      &error);
+  ASSERT_GE(fd, 0) << error;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  const stuck::SendFrames send_a = stuck::datagram_sender(fd, {}, to, sizeof(sockaddr_ll));
+  std::vector<std::vector<uint8_t>> first = {
+      test_support::make_frame(test_support::kBroadcastMac, ma, 64, 0x30000000)};
+  ASSERT_TRUE(send_a(first, 2000ms, &error)) << error;
+  ASSERT_TRUE(b.recv_frame_matching(from(ma), 3000ms).ok()) << "B did not see A's broadcast";
+
+  const stuck::Traffic t;
+  const stuck::Outcome o = stuck::run_windowed(send_a, b, ma, mb, t);
+  stuck::expect_everything_arrived(o, t);
+  const auto rows = stuck::ports(sw_.control(), &error);
+  ASSERT_TRUE(rows.is_array()) << error;
+  const auto row = stuck::row_with_mac(rows, ms);
+  ASSERT_TRUE(row.is_object()) << "no port has learned S's MAC: " << rows.dump();
+  EXPECT_GT(stuck::counter(row, "drop_queue_full").value_or(0), 0u)
+      << "S's queue never overflowed: " << row.dump();
+  EXPECT_GT(stuck::counter(row, "tx_copied").value_or(0), 0u)
+      << "S's queue never let go of the tap's receive chunks: " << row.dump();
 }
 
 }  // namespace

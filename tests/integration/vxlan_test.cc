@@ -10,6 +10,8 @@
 //   with a VXLAN port to the other, a FrameClient on each.
 // - Mesh: three qswitches in one namespace on 127.0.0.1/2/3, each with the other two as
 //   remotes: split horizon keeps a broadcast from looping.
+// - Stuck receiver (issue 9): one qswitch in a namespace on 127.0.0.1 whose remote, 127.0.0.2, is
+//   a UDP socket of the test's made inside the namespace (tests/integration/stuck_peer.h).
 // Crafted datagrams (bad flag, wrong VNI, runt, unknown sender) are sent from inside K by a
 // forked child that setns()es there. Needs root, iproute2 and the vxlan/veth/bridge drivers:
 // without them the tests FAIL saying so.
@@ -29,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/stuck_peer.h"
 #include "tests/support/frame_client.h"
 #include "tests/support/ip_frames.h"
 #include "tests/support/netns.h"
@@ -340,6 +343,80 @@ TEST_F(VxlanTest, MeshOfThreeSwitchesDeliversABroadcastOnceAndUnicastToOneRemote
                    500ms)
                    .ok())
       << "switch 3 got a unicast meant for another switch";
+}
+
+// Issue 9: a receiver that never reads holds nobody back, with the VXLAN port as the sender. The
+// VXLAN port reads into receive chunks of its own (DatagramRx); before the fix, once S's queue
+// held a broadcast from each of them, the switch stopped reading the VXLAN socket for good. A is
+// a UDP socket in the namespace at the configured remote, 127.0.0.2:4789, sending VXLAN
+// datagrams (VNI 42) to qswitch at 127.0.0.1:4789; B and S are stream clients.
+TEST_F(VxlanTest, VxlanSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
+  Netns& n = ns("stuck");
+  ASSERT_TRUE(n.ok()) << n.error();
+  Switch* q = nullptr;
+  ASSERT_TRUE(start(n, "q", {"--vxlan", "vni=42,local=127.0.0.1:4789,remote=127.0.0.2:4789"}, &q));
+  FrameClient& b = q->client;
+  FrameClient s;
+  {
+    std::string error;
+    auto c = FrameClient::connect(q->endpoint, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    ASSERT_TRUE(c) << error;
+    s = std::move(*c);
+  }
+  const Mac ma = test_mac(1), mb = test_mac(2), ms = test_mac(3);
+  auto from = [](const Mac& src) {
+    return [src](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == src; };
+  };
+  // B and S make themselves known; from here on S never reads (nor does A read what qswitch
+  // floods to the remote).
+  ASSERT_TRUE(b.send_frame(test_support::make_frame(test_support::kBroadcastMac, mb, 64, 1)));
+  ASSERT_TRUE(s.send_frame(test_support::make_frame(test_support::kBroadcastMac, ms, 64, 2)));
+  ASSERT_TRUE(b.recv_frame_matching(from(ms), 3000ms).ok()) << "B did not see S's broadcast";
+
+  std::string error;
+  const int fd = stuck::in_netns_thread(
+      n.name(),
+      [](std::string* why) {
+        const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        local.sin_port = htons(4789);
+        inet_pton(AF_INET, "127.0.0.2", &local.sin_addr);
+        sockaddr_in remote = local;
+        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+        if (sock < 0 || ::bind(sock, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+            ::connect(sock, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+          *why = std::string("UDP socket at 127.0.0.2:4789: ") + std::strerror(errno);
+          if (sock >= 0) ::close(sock);
+          return -1;
+        }
+        return sock;
+      },
+      &error);
+  ASSERT_GE(fd, 0) << error;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  // RFC 7348 section 5: flags with the I bit, 24 reserved bits, the VNI, 8 reserved bits.
+  const std::vector<uint8_t> header = {0x08, 0, 0, 0, 0, 0, 42, 0};
+  const stuck::SendFrames send_a = stuck::datagram_sender(fd, header);
+  std::vector<std::vector<uint8_t>> first = {
+      test_support::make_frame(test_support::kBroadcastMac, ma, 64, 0x30000000)};
+  ASSERT_TRUE(send_a(first, 2000ms, &error)) << error;
+  ASSERT_TRUE(b.recv_frame_matching(from(ma), 3000ms).ok()) << "B did not see A's broadcast";
+
+  const stuck::Traffic t;
+  const stuck::Outcome o = stuck::run_windowed(send_a, b, ma, mb, t);
+  stuck::expect_everything_arrived(o, t);
+  const auto rows = stuck::ports(q->process.control(), &error);
+  ASSERT_TRUE(rows.is_array()) << error;
+  const auto row = stuck::row_with_mac(rows, ms);
+  ASSERT_TRUE(row.is_object()) << "no port has learned S's MAC: " << rows.dump();
+  EXPECT_GT(stuck::counter(row, "drop_queue_full").value_or(0), 0u)
+      << "S's queue never overflowed: " << row.dump();
+  EXPECT_GT(stuck::counter(row, "tx_copied").value_or(0), 0u)
+      << "S's queue never let go of the VXLAN port's receive chunks: " << row.dump();
 }
 
 }  // namespace
