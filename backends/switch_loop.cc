@@ -21,8 +21,10 @@ void LoopPort::close(const std::string& reason) {
   counters_.drop_port_closed += shutdown_io();
   loop_.closed_ports_.push_back({id, describe(), counters_, extra_counter_text()});
   if (loop_.closed_ports_.size() > SwitchLoop::kClosedHistory) loop_.closed_ports_.pop_front();
-  io::log_line("port %u down: %s%s%s: %s", id, describe().c_str(),
-               first_mac_.empty() ? "" : " mac ", first_mac_.c_str(), reason.c_str());
+  if (loop_.port_log_.allow(now())) {
+    io::log_line("port %u down: %s%s%s: %s", id, describe().c_str(),
+                 first_mac_.empty() ? "" : " mac ", first_mac_.c_str(), reason.c_str());
+  }
   if (close_hook_) {
     auto hook = std::move(close_hook_);
     hook(*this);
@@ -82,6 +84,7 @@ SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(conf
       [](uv_timer_t* h) {
         auto* self = static_cast<SwitchLoop*>(h->data);
         self->fabric_.expire(self->now());
+        self->port_log_.flush();
       },
       kAgeIntervalMs, kAgeIntervalMs);
   uv_unref(age_timer_.handle());
@@ -114,6 +117,7 @@ SwitchLoop::~SwitchLoop() {
     }
   }
   retired_.clear();
+  port_log_.flush();
   check_.close();
   age_timer_.close();
   paused_timer_.close();
@@ -131,7 +135,7 @@ LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
   ports_.push_back(std::move(port));
   fabric_.attach(p);
   if (const auto mac = p.own_mac()) fabric_.pin_mac(p, *mac, now());
-  io::log_line("port %u up: %s", p.id(), p.describe().c_str());
+  if (port_log_.allow(now())) io::log_line("port %u up: %s", p.id(), p.describe().c_str());
   return p;
 }
 
@@ -194,7 +198,9 @@ void SwitchLoop::stop() { uv_stop(&loop_); }
 void SwitchLoop::on_first_mac(sw::Port& port, const sw::MacAddress& mac) {
   auto& lp = static_cast<LoopPort&>(port);
   lp.first_mac_ = mac.to_string();
-  io::log_line("port %u first mac %s", port.id(), lp.first_mac_.c_str());
+  if (port_log_.allow(now())) {
+    io::log_line("port %u first mac %s", port.id(), lp.first_mac_.c_str());
+  }
 }
 
 void SwitchLoop::on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::Port& now,

@@ -11,6 +11,8 @@
 //   destination) is retried in the check phase, and every kPausedRecheckMs by a timer while any
 //   port is paused, since a destination that stopped reading produces no events.
 // - A timer ages the MAC table; SIGINT/SIGTERM stop the loop, SIGUSR1 prints the counters.
+// - The "port N up / first mac / down" lines share one io::LogBudget (a burst of 20, then 5 a
+//   second): connection churn cannot flood the log; the age timer logs the "suppressed" summary.
 #pragma once
 
 #include <uv.h>
@@ -180,6 +182,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   };
   std::deque<ClosedPort> closed_ports_;
   static constexpr size_t kClosedHistory = 64;
+  io::LogBudget port_log_{"port up/down/first mac lines", 20, 5};
   io::UvHandle<uv_check_t> check_;
   io::UvHandle<uv_timer_t> age_timer_;
   io::UvHandle<uv_timer_t> paused_timer_;  // runs while ports are paused: a stuck peer wakes nobody

@@ -11,7 +11,6 @@
 namespace qswitch::backends {
 
 namespace {
-constexpr int kAcceptsPerWake = 64;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadPerWake = 256 * 1024;  // per client per wake-up
 constexpr size_t kKeepCapacity = 64 * 1024;  // buffers above this are given back when empty
@@ -55,7 +54,11 @@ struct ControlServer::Client {
 
 ControlServer::ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
                              ControlLimits limits)
-    : loop_(loop), path_(std::move(path)), handlers_(std::move(handlers)), limits_(limits) {
+    : loop_(loop),
+      path_(std::move(path)),
+      handlers_(std::move(handlers)),
+      limits_(limits),
+      watch_(loop, io::AcceptWatch::Options{.may_use_headroom = true}) {
   io::Endpoint ep;
   ep.kind = io::Endpoint::Kind::kUnix;
   ep.path = path_;
@@ -65,57 +68,40 @@ ControlServer::ControlServer(uv_loop_t* loop, std::string path, ControlHandlers 
     return;
   }
   fd_ = std::move(r.fd);
-  uv_poll_init_socket(loop_, poll_.get(), fd_.get());
-  poll_.get()->data = this;
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
-    if (h->data != nullptr && status == 0) static_cast<ControlServer*>(h->data)->on_listen_readable();
-  });
-  poll_started_ = true;
+  watch_.start(fd_.get(), "control " + path_,
+               [this](io::Fd fd) { on_connection(std::move(fd)); });
 }
 
 ControlServer::~ControlServer() {
   clients_.clear();
-  if (poll_started_) uv_poll_stop(poll_.get());
-  poll_.close();
+  watch_.stop();
   if (fd_.valid()) ::unlink(path_.c_str());
 }
 
-void ControlServer::on_listen_readable() {
-  for (int i = 0; i < kAcceptsPerWake; ++i) {
-    const int raw = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (raw < 0) {
-      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
-      if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
-        io::log_line("control %s: accept failed: %s (connection left waiting)", path_.c_str(),
-                     std::strerror(errno));
-      }
-      return;
+void ControlServer::on_connection(io::Fd fd) {
+  if (clients_.size() >= limits_.max_clients) {
+    std::string reply = handlers_.busy ? handlers_.busy(limits_.max_clients) : "busy";
+    reply += '\n';
+    ssize_t ignored = ::send(fd.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)ignored;
+    if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
+      io::log_line("control %s: refused a client (%s): %zu clients already connected",
+                   path_.c_str(), io::peer_name(fd.get(), io::Endpoint::Kind::kUnix).c_str(),
+                   clients_.size());
     }
-    io::Fd fd = io::Fd::adopt(raw);
-    if (clients_.size() >= limits_.max_clients) {
-      std::string reply = handlers_.busy ? handlers_.busy(limits_.max_clients) : "busy";
-      reply += '\n';
-      ssize_t ignored = ::send(fd.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      (void)ignored;
-      if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
-        io::log_line("control %s: refused a client (%s): %zu clients already connected",
-                     path_.c_str(), io::peer_name(fd.get(), io::Endpoint::Kind::kUnix).c_str(),
-                     clients_.size());
-      }
-      continue;  // fd closes here
-    }
-    auto c = std::make_unique<Client>();
-    c->server = this;
-    c->fd = std::move(fd);
-    uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
-    c->poll.get()->data = c.get();
-    uv_timer_init(loop_, c->idle.get());
-    c->idle.get()->data = c.get();
-    Client& ref = *c;
-    clients_.push_back(std::move(c));
-    update_poll(ref);
-    touch(ref);
+    return;  // fd closes here
   }
+  auto c = std::make_unique<Client>();
+  c->server = this;
+  c->fd = std::move(fd);
+  uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
+  c->poll.get()->data = c.get();
+  uv_timer_init(loop_, c->idle.get());
+  c->idle.get()->data = c.get();
+  Client& ref = *c;
+  clients_.push_back(std::move(c));
+  update_poll(ref);
+  touch(ref);
 }
 
 void ControlServer::touch(Client& c) {

@@ -7,6 +7,10 @@
 //   file replaced, a live one refused) and one uv_poll per client; plain non-blocking read/send,
 //   so the loop never blocks. At most kAcceptsPerWake accepts and kReadPerWake bytes per client
 //   per wake-up: a chatty client cannot starve the switch.
+// - Accepting goes through io::AcceptWatch, allowed into its headroom: when guests hold every
+//   other fd, control clients still get in on the few fds the other listeners leave free, so
+//   the operator can see what is going on; past those, clients wait in the backlog while the
+//   listener backs off (counted in accept_counters()).
 // - Lines end with '\n' (a '\r' before it is dropped). The handler runs synchronously on the
 //   loop, so replies come out in request order. A line longer than max_line_size bytes gets the
 //   too_long reply as soon as it crosses the limit, and the rest of it, up to the next '\n', is
@@ -49,6 +53,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/io/accept_watch.h"
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
@@ -97,10 +102,12 @@ class ControlServer {
   const std::string& error() const { return error_; }
   const std::string& path() const { return path_; }
   size_t client_count() const { return clients_.size(); }
+  // Accepts, back-offs for lack of fds, accepts into the headroom (stats shows them).
+  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
   struct Client;
-  void on_listen_readable();
+  void on_connection(io::Fd fd);
   void on_client_event(Client& c, int status, int events);
   void on_idle(Client& c);
   // Reads what is there; false when the client must be closed (reason set).
@@ -125,8 +132,7 @@ class ControlServer {
   ControlLimits limits_;
   io::Fd fd_;
   std::string error_;
-  io::UvHandle<uv_poll_t> poll_;
-  bool poll_started_ = false;
+  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
   std::vector<std::unique_ptr<Client>> clients_;
   io::RateLimit log_limit_{5, 10'000};
 };

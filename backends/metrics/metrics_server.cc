@@ -12,7 +12,6 @@
 namespace qswitch::backends {
 
 namespace {
-constexpr int kAcceptsPerWake = 64;
 constexpr size_t kDrainLimit = 64 * 1024;  // input discarded after the response, per client
 constexpr uint64_t kLingerMs = 2000;       // wait for the client's close after the response
 
@@ -71,7 +70,11 @@ struct MetricsServer::Client {
 
 MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
                              std::function<std::string()> render, MetricsLimits limits)
-    : loop_(loop), bound_(std::move(endpoint)), render_(std::move(render)), limits_(limits) {
+    : loop_(loop),
+      bound_(std::move(endpoint)),
+      render_(std::move(render)),
+      limits_(limits),
+      watch_(loop) {
   if (bound_.kind != io::Endpoint::Kind::kTcp) {
     error_ = "the metrics endpoint must be tcp:HOST:PORT, not " + bound_.to_string();
     return;
@@ -83,18 +86,13 @@ MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
   }
   fd_ = std::move(r.fd);
   if (bound_.port == 0) bound_.port = io::bound_port(fd_.get());
-  uv_poll_init_socket(loop_, poll_.get(), fd_.get());
-  poll_.get()->data = this;
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
-    if (h->data != nullptr && status == 0) static_cast<MetricsServer*>(h->data)->on_listen_readable();
-  });
-  poll_started_ = true;
+  watch_.start(fd_.get(), "metrics " + bound_.to_string(),
+               [this](io::Fd fd) { on_connection(std::move(fd)); });
 }
 
 MetricsServer::~MetricsServer() {
   clients_.clear();
-  if (poll_started_) uv_poll_stop(poll_.get());
-  poll_.close();
+  watch_.stop();
 }
 
 void MetricsServer::log_rejection(const char* what, int fd) {
@@ -103,39 +101,27 @@ void MetricsServer::log_rejection(const char* what, int fd) {
                io::peer_name(fd, io::Endpoint::Kind::kTcp).c_str());
 }
 
-void MetricsServer::on_listen_readable() {
-  for (int i = 0; i < kAcceptsPerWake; ++i) {
-    const int raw = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (raw < 0) {
-      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
-      if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
-        io::log_line("metrics %s: accept failed: %s (connection left waiting)",
-                     bound_.to_string().c_str(), std::strerror(errno));
-      }
-      return;
-    }
-    io::Fd fd = io::Fd::adopt(raw);
-    if (clients_.size() >= limits_.max_clients) {
-      static constexpr char kBusy[] =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-          "Content-Length: 25\r\nConnection: close\r\n\r\ntoo many metrics clients\n";
-      ssize_t ignored = ::send(fd.get(), kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-      (void)ignored;
-      log_rejection("refused a client: too many clients connected", fd.get());
-      continue;  // fd closes here
-    }
-    auto c = std::make_unique<Client>();
-    c->server = this;
-    c->fd = std::move(fd);
-    uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
-    c->poll.get()->data = c.get();
-    uv_timer_init(loop_, c->timer.get());
-    c->timer.get()->data = c.get();
-    Client& ref = *c;
-    clients_.push_back(std::move(c));
-    update_poll(ref);
-    start_timer(ref);
+void MetricsServer::on_connection(io::Fd fd) {
+  if (clients_.size() >= limits_.max_clients) {
+    static constexpr char kBusy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: 25\r\nConnection: close\r\n\r\ntoo many metrics clients\n";
+    ssize_t ignored = ::send(fd.get(), kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)ignored;
+    log_rejection("refused a client: too many clients connected", fd.get());
+    return;  // fd closes here
   }
+  auto c = std::make_unique<Client>();
+  c->server = this;
+  c->fd = std::move(fd);
+  uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
+  c->poll.get()->data = c.get();
+  uv_timer_init(loop_, c->timer.get());
+  c->timer.get()->data = c.get();
+  Client& ref = *c;
+  clients_.push_back(std::move(c));
+  update_poll(ref);
+  start_timer(ref);
 }
 
 void MetricsServer::start_timer(Client& c) {

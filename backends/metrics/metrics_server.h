@@ -4,8 +4,9 @@
 //
 // Theory of operation
 // - One listening tcp socket (io::listen_on; port 0 picks one, bound() names it) and one uv_poll
-//   per client; plain non-blocking accept/read/send, so the loop never blocks. At most
-//   kAcceptsPerWake accepts per wake-up.
+//   per client; plain non-blocking accept/read/send, so the loop never blocks. Accepting goes
+//   through io::AcceptWatch: at most kAcceptsPerWake accepts per wake-up, and out of fds the
+//   listener backs off while the scrape waits in the backlog (counted in accept_counters()).
 // - One request per connection (HTTP/1.0 style; every response says "Connection: close").
 //   The request head is read until the blank line that ends it (CRLF CRLF, or bare LF LF as
 //   lenient servers accept). "GET /metrics" (a query string is ignored) and "HEAD /metrics" get
@@ -35,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/io/accept_watch.h"
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
@@ -62,10 +64,12 @@ class MetricsServer {
   // The endpoint as bound: a port of 0 is replaced by the one the kernel picked.
   const io::Endpoint& bound() const { return bound_; }
   size_t client_count() const { return clients_.size(); }
+  // Accepts, back-offs for lack of fds, ... (stats shows them).
+  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
   struct Client;
-  void on_listen_readable();
+  void on_connection(io::Fd fd);
   void on_client_event(Client& c, int status, int events);
   void on_timeout(Client& c);
   // Reads the head; queues a response when it is complete or bad. False: close the client.
@@ -89,8 +93,7 @@ class MetricsServer {
   MetricsLimits limits_;
   io::Fd fd_;
   std::string error_;
-  io::UvHandle<uv_poll_t> poll_;
-  bool poll_started_ = false;
+  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
   std::vector<std::unique_ptr<Client>> clients_;
   io::RateLimit log_limit_{5, 10'000};
 };

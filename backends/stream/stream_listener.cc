@@ -14,12 +14,8 @@
 
 namespace qswitch::backends {
 
-namespace {
-constexpr int kAcceptsPerWake = 64;
-}
-
 StreamListener::StreamListener(SwitchLoop& loop, io::Endpoint endpoint)
-    : loop_(loop), endpoint_(std::move(endpoint)) {
+    : loop_(loop), endpoint_(std::move(endpoint)), watch_(loop.uv()) {
   io::SocketResult r = io::listen_on(endpoint_);
   if (!r.ok()) {
     error_ = r.message;
@@ -29,12 +25,8 @@ StreamListener::StreamListener(SwitchLoop& loop, io::Endpoint endpoint)
   if (endpoint_.kind == io::Endpoint::Kind::kTcp && endpoint_.port == 0) {
     endpoint_.port = io::bound_port(fd_.get());
   }
-  uv_poll_init_socket(loop_.uv(), poll_.get(), fd_.get());
-  poll_.get()->data = this;
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
-    if (h->data != nullptr && status == 0) static_cast<StreamListener*>(h->data)->on_readable();
-  });
-  poll_started_ = true;
+  watch_.start(fd_.get(), "listen " + endpoint_.to_string(),
+               [this](io::Fd fd) { on_connection(std::move(fd)); });
 }
 
 void StreamListener::close_ports(const std::string& reason) {
@@ -46,33 +38,21 @@ void StreamListener::close_ports(const std::string& reason) {
 StreamListener::~StreamListener() {
   // Ports outlive the listener (they belong to the loop): stop them calling back into it.
   for (LoopPort* p : ports_) p->set_close_hook(nullptr);
-  if (poll_started_) uv_poll_stop(poll_.get());
-  poll_.close();
+  watch_.stop();
   if (fd_.valid() && endpoint_.kind == io::Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
 }
 
-void StreamListener::on_readable() {
-  for (int i = 0; i < kAcceptsPerWake; ++i) {
-    const int raw = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (raw < 0) {
-      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
-      if (error_log_.allow(loop_.now())) {
-        io::log_line("listen %s: accept failed: %s (connection left waiting)",
-                     endpoint_.to_string().c_str(), std::strerror(errno));
-      }
-      return;
-    }
-    io::Fd fd = io::Fd::adopt(raw);
-    if (endpoint_.kind == io::Endpoint::Kind::kTcp) {
-      const int one = 1;
-      ::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    std::string peer = endpoint_.to_string() + " (" + io::peer_name(raw, endpoint_.kind) + ")";
-    auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
-    port->set_endpoint_id(id_);
-    port->set_close_hook([this](LoopPort& p) { std::erase(ports_, &p); });
-    ports_.push_back(&loop_.adopt(std::move(port)));
+void StreamListener::on_connection(io::Fd fd) {
+  const int raw = fd.get();
+  if (endpoint_.kind == io::Endpoint::Kind::kTcp) {
+    const int one = 1;
+    ::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
+  std::string peer = endpoint_.to_string() + " (" + io::peer_name(raw, endpoint_.kind) + ")";
+  auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
+  port->set_endpoint_id(id_);
+  port->set_close_hook([this](LoopPort& p) { std::erase(ports_, &p); });
+  ports_.push_back(&loop_.adopt(std::move(port)));
 }
 
 }  // namespace qswitch::backends

@@ -1,8 +1,8 @@
 // backends/stream/stream_listener.h: accepts stream connections; each one becomes a StreamPort.
 // Serves QEMU's "-netdev stream,server=off,addr.type=unix|inet" and "-netdev socket,connect=".
-// Accepts at most kAcceptsPerWake connections per wake-up; running out of fds is logged
-// (rate-limited) and the pending connection stays in the backlog. The unix socket file is
-// removed when the listener is destroyed.
+// Accepting goes through io::AcceptWatch (at most kAcceptsPerWake per wake-up; out of fds, the
+// listener backs off and the pending connection stays in the backlog, counted in
+// accept_counters()). The unix socket file is removed when the listener is destroyed.
 #pragma once
 
 #include <uv.h>
@@ -10,10 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "backends/io/accept_watch.h"
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
-#include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
 #include "backends/switch_loop.h"
 
 namespace qswitch::backends {
@@ -36,17 +35,17 @@ class StreamListener {
   void close_ports(const std::string& reason);
   // Name given to the ports' endpoint_id().
   void set_id(std::string id) { id_ = std::move(id); }
+  // Accepts, back-offs for lack of fds, ... (stats shows them).
+  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
-  void on_readable();
+  void on_connection(io::Fd fd);
 
   SwitchLoop& loop_;
   io::Endpoint endpoint_;
   io::Fd fd_;
   std::string error_;
-  io::UvHandle<uv_poll_t> poll_;
-  bool poll_started_ = false;
-  io::RateLimit error_log_{1, 5'000};
+  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
   std::vector<LoopPort*> ports_;
   std::string id_;
 };

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,6 +204,15 @@ bool QswitchProcess::launch(const LaunchOptions& options) {
     ::dup2(null_fd, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_fd, 2);
+    if (options.nofile_limit > 0) {
+      const rlimit lim{options.nofile_limit, options.nofile_limit};
+      if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        const char msg[] = "qswitch test launcher: setrlimit(RLIMIT_NOFILE) failed\n";
+        ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+        (void)ignored;
+        ::_exit(126);
+      }
+    }
     ::execve(argv[0], argv.data(), envp.data());
     const char msg[] = "qswitch test launcher: execve failed\n";
     ssize_t ignored = ::write(2, msg, sizeof msg - 1);

@@ -4,7 +4,8 @@
 // - launch() forks and execs the binary with the given arguments and environment changes. The
 //   child's stdout is a pipe the test reads; its stderr goes to a file (so nothing is lost and it
 //   can be searched at any time); the child gets PR_SET_PDEATHSIG(SIGKILL) so it cannot outlive
-//   a crashed test. Every fd the test holds is close-on-exec.
+//   a crashed test. Every fd the test holds is close-on-exec. nofile_limit sets the child's
+//   RLIMIT_NOFILE (soft = hard) before exec, as prlimit(1) would.
 // - wait_ready() reads stdout lines until "ready" (the contract: printed and flushed after all
 //   listeners are bound), collecting "listening ..." / "connecting ..." / "join with: ..." /
 //   "control ..." lines.
@@ -34,6 +35,9 @@ struct LaunchOptions {
   std::vector<std::pair<std::string, std::string>> env_set;  // added or replaced
   std::vector<std::string> env_unset;
   std::string stderr_path;  // required: where the child's stderr goes
+  // > 0: the child's RLIMIT_NOFILE, soft and hard, set between fork and exec (so qswitch cannot
+  // raise it).
+  unsigned long nofile_limit = 0;
 };
 
 // One "qswitch: stats port ..." line, or one "qswitch: stats closed port ..." line (the final

@@ -1,8 +1,8 @@
 // tools/qswitch/main.cc: the qswitch program. "qswitch ctl ..." is the control client (ctl.cc).
-// Otherwise: parses the command line, binds every listener, creates the slirp port and the
-// control socket and starts every dialler (all or nothing: the first failure stops start-up with
-// a message and removes what was bound), prints how a guest joins, then runs the loop until
-// SIGINT/SIGTERM.
+// Otherwise: parses the command line, raises the soft fd limit to the hard one, binds every
+// listener, creates the slirp port and the control socket and starts every dialler (all or
+// nothing: the first failure stops start-up with a message and removes what was bound), prints
+// how a guest joins, then runs the loop until SIGINT/SIGTERM.
 #include <unistd.h>
 
 #include <csignal>
@@ -14,6 +14,7 @@
 
 #include "backends/capture/capture_hub.h"
 #include "backends/control/control_server.h"
+#include "backends/io/accept_watch.h"
 #include "backends/metrics/metrics_server.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
@@ -117,6 +118,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  {
+    // One fd per port: take all the fds we may have (the listeners back off when they run out).
+    uint64_t before = 0;
+    const uint64_t limit = io::raise_fd_limit(&before);
+    if (limit != before) {
+      io::log_line("fd limit %llu (raised from %llu)", static_cast<unsigned long long>(limit),
+                   static_cast<unsigned long long>(before));
+    } else {
+      io::log_line("fd limit %llu", static_cast<unsigned long long>(limit));
+    }
+  }
 
   backends::LoopConfig config;
   config.fabric.mac.max_entries = opt.mac_max;
@@ -188,7 +200,8 @@ int main(int argc, char** argv) {
   }
 
   tools::ControlApi api;
-  tools::register_switch_commands(api, *loop, *endpoints);
+  tools::ServiceSockets services;  // filled in below, once they exist
+  tools::register_switch_commands(api, *loop, *endpoints, &services);
   tools::register_capture_commands(api, *capture);
   tools::register_attach_commands(api, *loop);
   if (slirp_port != nullptr) {
@@ -226,6 +239,8 @@ int main(int argc, char** argv) {
     }
   }
 
+  services.control = control.get();
+
   std::unique_ptr<backends::MetricsServer> metrics;
   if (opt.metrics) {
     backends::SwitchLoop& sl = *loop;
@@ -241,6 +256,8 @@ int main(int argc, char** argv) {
                    metrics->bound().to_string().c_str());
     }
   }
+
+  services.metrics = metrics.get();
 
   for (const Endpoint& ep : opt.connect) endpoints->add_connect(ep);
 
@@ -278,6 +295,7 @@ int main(int argc, char** argv) {
 
   loop->run();
   loop->print_stats();
+  services = {};
   control.reset();
   metrics.reset();
   capture.reset();  // after the control server (sessions came from it), before the loop

@@ -4,7 +4,9 @@
 //              plus one {"id":null,"state":"connecting",...} row per dialler that is not up.
 // macs:        [{"mac","port","age_s"}], by port then MAC (a hardware switch's mac table).
 // stats:       switch-wide counters and MAC table fill; "dgram_sockets": the counters of each
-//              --dgram socket for datagrams that belong to no port.
+//              --dgram socket for datagrams that belong to no port; "listeners": each listening
+//              socket (stream listeners, control, metrics) with its io::AcceptCounters, and
+//              "accept_backoffs", their sum (times a listener ran out of fds and backed off).
 // port.add:    {"mode":"listen"|"connect","address":"unix:PATH"|"tcp:HOST:PORT"} -> the endpoint;
 //              {"mode":"dgram","address": a --dgram value} -> a datagram endpoint.
 // port.remove: {"id": "3" | 3 | "listen-1" | "connect-2"}: a port id closes that port (a
@@ -59,9 +61,17 @@ std::map<sw::PortId, std::vector<std::string>> macs_by_port(const sw::L2Switch& 
   return out;
 }
 
+json accept_row(const std::string& endpoint, const std::string& address,
+                const io::AcceptCounters& counters) {
+  json row = {{"endpoint", endpoint}, {"address", address}};
+  counters.for_each([&](const char* name, uint64_t v) { row[name] = v; });
+  return row;
+}
+
 }  // namespace
 
-void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints) {
+void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
+                              const ServiceSockets* services) {
   api.add("ports", "every port: kind, peer, state, learned MACs, counters, uptime",
           [&loop, &endpoints](const json& args) {
             std::string error;
@@ -115,7 +125,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
   api.add("stats",
           "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, and the "
           "counters of datagram sockets that belong to no port",
-          [&loop, &endpoints](const json& args) {
+          [&loop, &endpoints, services](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
             const sw::L2Switch& f = loop.fabric();
@@ -127,6 +137,23 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
               json row = {{"endpoint", d.id}, {"address", d.endpoint->bound()}};
               d.endpoint->counters().for_each([&](const char* name, uint64_t v) { row[name] = v; });
               sockets.push_back(std::move(row));
+            }
+            json listeners = json::array();
+            for (const Endpoints::Listener& l : endpoints.listeners()) {
+              listeners.push_back(accept_row(l.id, l.listener->endpoint().to_string(),
+                                             l.listener->accept_counters()));
+            }
+            if (services != nullptr && services->control != nullptr) {
+              listeners.push_back(accept_row("control", "unix:" + services->control->path(),
+                                             services->control->accept_counters()));
+            }
+            if (services != nullptr && services->metrics != nullptr) {
+              listeners.push_back(accept_row("metrics", services->metrics->bound().to_string(),
+                                             services->metrics->accept_counters()));
+            }
+            uint64_t accept_backoffs = 0;
+            for (const json& row : listeners) {
+              accept_backoffs += row["accept_backoffs"].get<uint64_t>();
             }
             return Reply::success({{"ports", f.port_count()},
                                    {"mac_entries", f.macs().size()},
@@ -140,7 +167,9 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                                    {"dup_mac_warnings", c.dup_mac_reports},
                                    {"mac_spoofs", c.mac_spoofs},
                                    {"chunk_reliefs", c.chunk_reliefs},
-                                   {"dgram_sockets", std::move(sockets)}});
+                                   {"dgram_sockets", std::move(sockets)},
+                                   {"accept_backoffs", accept_backoffs},
+                                   {"listeners", std::move(listeners)}});
           });
 
   api.add("port.add",

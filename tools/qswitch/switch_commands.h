@@ -2,12 +2,22 @@
 // stats, port.add, port.remove. Registered in the same ControlApi as the slirp commands.
 #pragma once
 
+#include "backends/control/control_server.h"
+#include "backends/metrics/metrics_server.h"
 #include "backends/switch_loop.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/endpoints.h"
 
 namespace qswitch::tools {
 
-void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints);
+// The listeners that are not switch endpoints, for `stats` (null: none, or not created yet).
+struct ServiceSockets {
+  const backends::ControlServer* control = nullptr;
+  const backends::MetricsServer* metrics = nullptr;
+};
+
+// `services` (may be null) must outlive the commands; its pointers may change at any time.
+void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
+                              const ServiceSockets* services = nullptr);
 
 }  // namespace qswitch::tools
