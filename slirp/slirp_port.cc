@@ -221,7 +221,13 @@ struct SlirpPort::Impl {
       auto* p = static_cast<PollFd*>(h->data);
       if (p == nullptr) return;
       int r = 0;
-      if (status < 0) r |= SLIRP_POLL_ERR;
+      if (status < 0) {
+        // EPOLLERR: libuv has stopped this handle (src/unix/poll.c). libslirp handles the error
+        // and may well keep the socket (a UDP flow's ICMP error), so the next want() must start
+        // the handle again even when the events it asks for are the same.
+        p->uv_events = 0;
+        r |= SLIRP_POLL_ERR;
+      }
       if ((events & UV_READABLE) != 0) r |= SLIRP_POLL_IN;
       if ((events & UV_WRITABLE) != 0) r |= SLIRP_POLL_OUT;
       if ((events & UV_PRIORITIZED) != 0) r |= SLIRP_POLL_PRI;

@@ -14,6 +14,9 @@
 //   it wants; each fd gets a uv_poll handle (kept across turns, restarted only when the events
 //   change); the poll timeout becomes a uv_timer. After the poll (uv_check) slirp_pollfds_poll()
 //   gets the events libuv saw. libslirp's own timers (timer_new_opaque) are uv_timers.
+//   An error on a socket (EPOLLERR: libuv reports UV_EBADF and stops the handle) is handed to
+//   libslirp as SLIRP_POLL_ERR and the handle is started again on the next turn if libslirp
+//   still asks for the socket: it keeps a UDP flow whose datagram drew an ICMP error.
 // - Host forwards can be added and removed while guests run (slirp_add_hostfwd /
 //   slirp_remove_hostfwd); the port keeps the list for `hostfwd list`.
 #pragma once

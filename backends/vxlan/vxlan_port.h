@@ -25,7 +25,10 @@
 //   broadcast, multicast and unknown unicast -> every remote (head-end replication). Datagrams
 //   leave in sendmmsg() batches of up to kSendBatch until EAGAIN, then the port waits for
 //   POLLOUT; a flood cut by EAGAIN resumes at the remote it stopped at. A datagram the kernel
-//   refuses (unreachable, too big) is dropped and counted (vxlan_send_errors).
+//   refuses (unreachable, too big) is dropped and counted (vxlan_send_errors). So is an ICMP
+//   error reported later on the socket (a poll error, or a receive that returns it): it is
+//   taken with SO_ERROR (backends/dgram/socket_error.h) and the socket is polled again, so a
+//   remote that is down or unreachable never closes the port.
 // - Flow control as the stream ports: congested() while the queue is over half full and the
 //   socket took datagrams within kStuckMs.
 #pragma once
