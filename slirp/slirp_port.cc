@@ -11,6 +11,7 @@
 #include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
 #include "slirp/dhcp_server.h"
+#include "slirp/loopback_target.h"
 #include "switch/frame.h"
 
 namespace qswitch::slirp {
@@ -319,8 +320,10 @@ SlirpPort::~SlirpPort() {
 }
 
 std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
-                                             const SlirpOptions& options, std::string& error) {
+                                             const SlirpOptions& options, std::string& error,
+                                             const io::OwnEndpoints* own) {
   std::unique_ptr<SlirpPort> port(new SlirpPort(loop, options));
+  port->own_ = own;
   port->impl_ = std::make_unique<Impl>(*port, loop);
   Impl& impl = *port->impl_;
 
@@ -389,6 +392,7 @@ std::string SlirpPort::describe() const {
 
 void SlirpPort::enqueue(const sw::Frame& frame) {
   if (closed() || !impl_ || impl_->slirp == nullptr) return;
+  if (own_ != nullptr && to_own_endpoint(frame)) return;
   if (impl_->pending.size() >= kMaxPendingFrames ||
       impl_->pending_bytes + frame.size > kMaxPendingBytes) {
     counters_.drop_queue_full += 1;
@@ -398,6 +402,35 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   sw::chunk_ref(frame.chunk);
   impl_->pending.push_back(frame);
   impl_->pending_bytes += frame.size;
+}
+
+bool SlirpPort::to_own_endpoint(const sw::Frame& frame) {
+  const std::optional<LoopbackTarget> t = loopback_target(frame.data(), frame.size, options_);
+  if (!t) return false;
+  const char* what = nullptr;
+  if (t->too_short) {
+    counters_.drop_bad_length += 1;  // its ports cannot be checked
+    what = "a first fragment too short to hold its ports";
+  } else if (own_->reaches_loopback(t->transport, t->ipv6, t->port)) {
+    // DHCP goes to our own server, not through NAT.
+    if (DhcpServer::is_dhcp_request(frame.data(), frame.size)) return false;
+    drop_own_endpoint_ += 1;
+    what = "qswitch's own socket on the host's loopback";
+  } else {
+    return false;
+  }
+  if (own_log_.allow(loop_.now())) {
+    const uint64_t suppressed = own_log_.take_suppressed();
+    const std::string more =
+        suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
+    io::log_line("port %u (slirp): dropped %s %s from guest %s to port %u: %s (restrict=on closes "
+                 "the host's loopback to guests)%s",
+                 id(), t->ipv6 ? "IPv6" : "IPv4",
+                 t->transport == io::Transport::kTcp ? "TCP" : "UDP",
+                 sw::MacAddress::from_wire(frame.data() + 6).to_string().c_str(), t->port, what,
+                 more.c_str());
+  }
+  return true;
 }
 
 bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {

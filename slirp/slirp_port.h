@@ -19,12 +19,20 @@
 //   still asks for the socket: it keeps a UDP flow whose datagram drew an ICMP error.
 // - Host forwards can be added and removed while guests run (slirp_add_hostfwd /
 //   slirp_remove_hostfwd); the port keeps the list for `hostfwd list`.
+// - qswitch's own sockets: with restrict=off a guest reaches the host's loopback through NAT
+//   (slirp/loopback_target.h), so also the daemon's own listeners, --dgram/--vxlan sockets and
+//   metrics server there. enqueue() drops a guest's TCP or UDP packet whose destination port is
+//   one of those (io::OwnEndpoints, kept by the daemon as endpoints come and go), counts it
+//   (drop_own_endpoint) and logs the guest's MAC and the port at a limited rate. Host forwards
+//   are not in that set: through one a guest reaches only a guest, as it could directly.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backends/io/log.h"
+#include "backends/io/own_endpoints.h"
 #include "backends/switch_loop.h"
 #include "slirp/slirp_options.h"
 
@@ -36,14 +44,21 @@ class SlirpPort final : public backends::LoopPort {
  public:
   // nullptr and `error` set when libslirp refuses the configuration or a hostfwd cannot bind
   // (nothing is left half-applied).
+  // `own`: the daemon's own sockets that guests must not reach through NAT (may be null: no
+  // check); it must outlive the port.
   static std::unique_ptr<SlirpPort> create(backends::SwitchLoop& loop, const SlirpOptions& options,
-                                           std::string& error);
+                                           std::string& error,
+                                           const io::OwnEndpoints* own = nullptr);
   ~SlirpPort() override;
 
   void enqueue(const sw::Frame& frame) override;
   void flush() override {}
   std::string describe() const override;
   const char* kind() const override { return "slirp"; }
+  void for_each_extra_counter(
+      const std::function<void(const char* name, uint64_t value)>& f) const override {
+    f("drop_own_endpoint", drop_own_endpoint_);
+  }
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
   // there to remove.
@@ -60,7 +75,13 @@ class SlirpPort final : public backends::LoopPort {
   explicit SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options);
   uint64_t shutdown_io() override;
 
+  // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
+  bool to_own_endpoint(const sw::Frame& frame);
+
   SlirpOptions options_;
+  const io::OwnEndpoints* own_ = nullptr;
+  uint64_t drop_own_endpoint_ = 0;
+  io::RateLimit own_log_{1, 10'000};
   std::vector<HostForward> hostfwds_;
   std::unique_ptr<DhcpServer> dhcp_;
   std::unique_ptr<Impl> impl_;

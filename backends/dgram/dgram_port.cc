@@ -76,6 +76,7 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   const DgramConfig& config() const { return config_; }
   const DgramSocketCounters& counters() const { return counters_; }
   std::string bound() const;
+  std::vector<sockaddr_storage> udp_addresses() const;
 
  private:
   void start();
@@ -247,6 +248,18 @@ std::string DgramSocket::bound() const {
     text += "-" + sockaddr_text(config_.remote, config_.remote_len);
   }
   return text;
+}
+
+std::vector<sockaddr_storage> DgramSocket::udp_addresses() const {
+  std::vector<sockaddr_storage> out;
+  if (config_.family == AF_UNIX) return out;
+  for (const io::Fd* fd : {&fd_, &send_fd_}) {
+    if (!fd->valid()) continue;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd->get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) out.push_back(ss);
+  }
+  return out;
 }
 
 LoopPort* DgramSocket::make_fixed_port(std::string peer) {
@@ -833,6 +846,9 @@ DgramEndpoint::~DgramEndpoint() {
 
 const std::string& DgramEndpoint::name() const { return socket_->config().name; }
 std::string DgramEndpoint::bound() const { return socket_->bound(); }
+std::vector<sockaddr_storage> DgramEndpoint::udp_addresses() const {
+  return socket_->udp_addresses();
+}
 const DgramSocketCounters& DgramEndpoint::counters() const { return socket_->counters(); }
 void DgramEndpoint::close_ports(const std::string& reason) { socket_->close_ports(reason); }
 

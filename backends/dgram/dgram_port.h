@@ -41,6 +41,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/io/fd.h"
 #include "backends/switch_loop.h"
@@ -93,6 +94,9 @@ class DgramEndpoint {
   const std::string& name() const;
   // The bound address as text ("udp:127.0.0.1:40112" with the real port when 0 was asked).
   std::string bound() const;
+  // The addresses of its UDP sockets (two for multicast: the group's and the sending socket's);
+  // none for a unix socket.
+  std::vector<sockaddr_storage> udp_addresses() const;
   const DgramSocketCounters& counters() const;
   // Closes every port of this socket (used when the endpoint is removed).
   void close_ports(const std::string& reason);

@@ -77,6 +77,7 @@ class VxlanPort final : public LoopPort {
   }
 
   const sockaddr_storage& bound() const { return bound_; }
+  void set_registration(io::OwnEndpoints::Registration r) { registration_ = std::move(r); }
 
   void enqueue(const sw::Frame& frame) override {
     if (closed()) return;
@@ -115,6 +116,7 @@ class VxlanPort final : public LoopPort {
     uv_poll_stop(poll_.get());
     poll_.close();
     fd_.reset();
+    registration_.reset();
     partial_sent_ = 0;
     return tx_.clear();
   }
@@ -200,6 +202,7 @@ class VxlanPort final : public LoopPort {
   }
 
   io::Fd fd_;
+  io::OwnEndpoints::Registration registration_;  // our bound address, while the socket is open
   uint32_t vni_;
   sockaddr_storage bound_;
   std::vector<VxlanRemote> remotes_;
@@ -403,7 +406,7 @@ std::string to_string(const VxlanConfig& config) {
 }
 
 std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
-                                          std::string& error) {
+                                          std::string& error, io::OwnEndpoints* own) {
   if (config.vni > kVxlanMaxVni) {
     error = "vxlan vni " + std::to_string(config.vni) + " is outside 0.." +
             std::to_string(kVxlanMaxVni);
@@ -455,7 +458,9 @@ std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& c
     error = std::string("vxlan getsockname: ") + std::strerror(errno);
     return nullptr;
   }
-  return std::make_unique<VxlanPort>(loop, std::move(fd), cfg, bound);
+  auto port = std::make_unique<VxlanPort>(loop, std::move(fd), cfg, bound);
+  if (own != nullptr) port->set_registration(own->add(io::Transport::kUdp, bound));
+  return port;
 }
 
 sockaddr_storage vxlan_bound_local(const LoopPort& port) {

@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/io/own_endpoints.h"
 #include "backends/switch_loop.h"
 
 namespace qswitch::backends {
@@ -62,9 +63,10 @@ inline constexpr size_t kVxlanMaxRemotes = 64;
 std::string to_string(const VxlanConfig& config);
 
 // Binds the socket and returns the port (not yet adopted by the loop), or nullptr with `error`
-// naming the bad value.
+// naming the bad value. With `own`, the bound address is registered there for as long as the
+// socket is open (guests behind NAT must not reach it; see io::OwnEndpoints).
 std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
-                                          std::string& error);
+                                          std::string& error, io::OwnEndpoints* own = nullptr);
 
 // The address a port from open_vxlan_port() is bound to (the real port when 0 was asked);
 // nullptr's or another kind's: an empty sockaddr_storage.

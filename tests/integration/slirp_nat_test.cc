@@ -4,8 +4,8 @@
 // side is sockets the test serves on 127.0.0.1 / ::1, which a guest reaches as 10.0.2.2 /
 // fec0::2 (libslirp maps its host address to the host's loopback).
 //
-// What is asserted is what crossed real sockets: frames back to the guest, datagrams the test's
-// service received.
+// What is asserted is what crossed real sockets (segments back to the guest, connections the
+// test's listener accepted) and the counters and ports read through the control socket.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,21 +15,42 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/switch_fixture.h"
+#include "tests/support/control_client.h"
 #include "tests/support/ip_frames.h"
 
 namespace qswitch::integration {
 namespace {
 
+using nlohmann::json;
+using test_support::ControlClient;
+using test_support::FrameListener;
 using test_support::ipv4;
+using test_support::TcpSegment;
 using test_support::test_mac;
 
 constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};  // libslirp's for 10.0.2.2
 constexpr uint32_t kGateway = ipv4(10, 0, 2, 2);
 constexpr uint32_t kGuestIp = ipv4(10, 0, 2, 15);
+
+// The port number at the end of "...:PORT" on the stdout line that starts with `prefix`; 0 when
+// there is none.
+uint16_t port_on_line(const std::string& out, const std::string& prefix) {
+  const size_t at = out.find(prefix);
+  if (at == std::string::npos) return 0;
+  const size_t end = out.find_first_of("\n-", at + prefix.size());
+  const std::string line = out.substr(at, end - at);
+  const size_t colon = line.rfind(':');
+  if (colon == std::string::npos) return 0;
+  return static_cast<uint16_t>(std::stoul(line.substr(colon + 1)));
+}
 
 // IPv6 frames (RFC 8200), built here for the one test that needs them.
 using Ip6 = std::array<uint8_t, 16>;
@@ -140,6 +161,85 @@ class SlirpNatTest : public SwitchFixture {
     return ::testing::AssertionSuccess();
   }
 
+  // A segment from the guest to `dst`:`dst_port`.
+  bool send_tcp(uint32_t dst, uint16_t src_port, uint16_t dst_port, uint8_t flags, uint32_t seq,
+                uint32_t ack, std::vector<uint8_t> payload = {}) {
+    TcpSegment s;
+    s.eth_dst = kSlirpMac;
+    s.eth_src = kGuestMac;
+    s.ip_src = kGuestIp;
+    s.ip_dst = dst;
+    s.src_port = src_port;
+    s.dst_port = dst_port;
+    s.flags = flags;
+    s.seq = seq;
+    s.ack = ack;
+    s.window = 65535;
+    s.payload = std::move(payload);
+    return guest_.send_frame(test_support::make_tcp_frame(s));
+  }
+
+  // The next TCP segment to the guest's port `guest_port` that satisfies `pred`; answers slirp's
+  // ARP requests for the guest on the way. nullopt on timeout.
+  template <typename Pred>
+  std::optional<TcpSegment> recv_tcp(uint16_t guest_port, Pred pred, Millis timeout) {
+    std::optional<TcpSegment> found;
+    std::string why;
+    RecvResult r = guest_.recv_frame_matching(
+        [&](const std::vector<uint8_t>& f) {
+          if (auto arp = test_support::parse_arp(f, &why);
+              arp && arp->op == 1 && arp->target_ip == kGuestIp) {
+            guest_.send_frame(
+                test_support::make_arp_reply(kGuestMac, kGuestIp, arp->sender_mac, arp->sender_ip));
+            return false;
+          }
+          auto seg = test_support::parse_tcp_frame(f, &why);
+          if (!seg || seg->ip_dst != kGuestIp || seg->dst_port != guest_port || !pred(*seg)) {
+            return false;
+          }
+          found = std::move(seg);
+          return true;
+        },
+        timeout);
+    if (!r.ok()) return std::nullopt;
+    return found;
+  }
+
+  // The `ports` rows; null json when they cannot be read.
+  json ports() {
+    std::string error;
+    auto c = ControlClient::connect(sw_.control(), &error);
+    EXPECT_TRUE(c.has_value()) << error;
+    if (!c) return json();
+    const test_support::LineResult r = c->request(R"({"cmd":"ports"})");
+    const json reply = json::parse(r.line, nullptr, false);
+    if (!r.ok() || reply.is_discarded() || !reply.contains("result")) {
+      ADD_FAILURE() << "bad ports reply: " << r.line << " " << r.error;
+      return json();
+    }
+    return reply["result"];
+  }
+  // A counter of the slirp port, from `ports`; -1 when it is not there.
+  int64_t slirp_counter(const std::string& name) {
+    for (const json& row : ports()) {
+      if (row.value("kind", "") == "slirp") {
+        return row["counters"].contains(name) ? row["counters"][name].get<int64_t>() : -1;
+      }
+    }
+    return -1;
+  }
+  // Waits (bounded) until the slirp counter `name` reaches `at_least`; its last value.
+  int64_t wait_slirp_counter(const std::string& name, int64_t at_least) {
+    int64_t v = -1;
+    for (int i = 0; i < 100; ++i) {
+      v = slirp_counter(name);
+      if (v >= at_least) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return v;
+  }
+  size_t port_count() { return ports().size(); }
+
   // The IPv6 counterpart of join_guest(): a neighbour solicitation for fec0::2 (which also puts
   // the guest in libslirp's NDP table); slirp_mac6_ is the MAC that answered.
   ::testing::AssertionResult join_guest6() {
@@ -234,6 +334,92 @@ TEST_F(SlirpNatTest, AHostSocketThatReportedAnErrorIsStillPolled) {
   ASSERT_TRUE(r.ok()) << "the service's reply never reached the guest: libslirp's socket was not "
                          "polled again after its error";
   EXPECT_EQ(payload, pong);
+}
+
+// With restrict=off a guest reaches the host's loopback through 10.0.2.2 (and every other
+// address of the slirp network), so also qswitch's own sockets there: a TCP listener would take
+// the guest's connection as a new switch port, a learning UDP socket its datagrams as a new
+// peer. The slirp port drops guest traffic to the ports qswitch has bound on a loopback or
+// wildcard address, counts it (drop_own_endpoint), and follows listeners added and removed at
+// run time; other host services stay reachable.
+TEST_F(SlirpNatTest, GuestTrafficToQswitchsOwnEndpointsIsDroppedAndCounted) {
+  std::string error;
+  auto service = FrameListener::listen("tcp:127.0.0.1:0", &error);  // a host service of the test
+  ASSERT_TRUE(service.has_value()) << error;
+  const uint16_t service_port = port_on_line(service->endpoint(), "tcp:");
+  ASSERT_TRUE(start_switch({"--slirp", "--listen", "tcp:127.0.0.1:0", "--dgram", "udp:127.0.0.1:0",
+                            "--metrics", "tcp:127.0.0.1:0"}));
+  const std::string out = sw_.stdout_text();
+  const uint16_t listen_port = port_on_line(out, "listening tcp:127.0.0.1:");
+  const uint16_t dgram_port = port_on_line(out, "dgram udp:127.0.0.1:");
+  const uint16_t metrics_port = port_on_line(out, "metrics tcp:127.0.0.1:");
+  ASSERT_NE(listen_port, 0) << out;
+  ASSERT_NE(dgram_port, 0) << out;
+  ASSERT_NE(metrics_port, 0) << out;
+  ASSERT_TRUE(join_guest());
+  const size_t ports_before = port_count();
+
+  // A SYN to qswitch's TCP listener through 10.0.2.2: dropped before libslirp sees it.
+  uint16_t guest_port = 41000;
+  auto any_from = [](uint16_t from) {
+    return [from](const TcpSegment& s) { return s.src_port == from; };
+  };
+  ASSERT_TRUE(send_tcp(kGateway, guest_port, listen_port, test_support::kTcpSyn, 100, 0));
+  EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 1), 1) << ports().dump();
+  EXPECT_FALSE(recv_tcp(guest_port, any_from(listen_port), 300ms).has_value())
+      << "the guest got an answer from qswitch's own listener";
+  EXPECT_EQ(port_count(), ports_before) << "the guest's connection became a port: "
+                                        << ports().dump();
+
+  // The metrics server; the loopback named directly (libslirp connects a guest to 127.0.0.1 as
+  // asked); another address of the slirp network (older libslirp maps all of them, not only
+  // 10.0.2.2, to the host's loopback).
+  ASSERT_TRUE(send_tcp(kGateway, ++guest_port, metrics_port, test_support::kTcpSyn, 100, 0));
+  EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 2), 2);
+  ASSERT_TRUE(send_tcp(ipv4(127, 0, 0, 1), ++guest_port, listen_port, test_support::kTcpSyn, 100,
+                       0));
+  EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 3), 3);
+  ASSERT_TRUE(send_tcp(ipv4(10, 0, 2, 100), ++guest_port, listen_port, test_support::kTcpSyn, 100,
+                       0));
+  EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 4), 4);
+
+  // A datagram holding a valid frame to the learning UDP socket: no new peer port.
+  const std::vector<uint8_t> inner = test_support::make_frame(test_support::kBroadcastMac,
+                                                              test_mac(0x77), 64, 1);
+  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(kSlirpMac, kGuestMac, kGuestIp,
+                                                             kGateway, 5000, dgram_port, inner)));
+  EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 5), 5);
+  EXPECT_EQ(port_count(), ports_before) << ports().dump();
+
+  // Another host service on the loopback is still reachable.
+  ASSERT_TRUE(send_tcp(kGateway, ++guest_port, service_port, test_support::kTcpSyn, 100, 0));
+  EXPECT_TRUE(recv_tcp(guest_port, [](const TcpSegment& s) {
+    return (s.flags & test_support::kTcpSyn) != 0;
+  }, 5s).has_value()) << "no SYN-ACK from the test's own service";
+
+  // A listener added at run time is covered at once; once removed, its port is the host's again
+  // (a SYN gets libslirp's RST for the refused connection).
+  auto ctl = ControlClient::connect(sw_.control(), &error);
+  ASSERT_TRUE(ctl.has_value()) << error;
+  const test_support::LineResult added = ctl->request(
+      R"({"cmd":"port.add","args":{"mode":"listen","address":"tcp:127.0.0.1:0"}})");
+  ASSERT_TRUE(added.ok()) << added.error;
+  const json reply = json::parse(added.line, nullptr, false);
+  ASSERT_TRUE(reply.is_object() && reply.value("ok", false)) << added.line;
+  const uint16_t added_port = port_on_line(reply["result"]["address"].get<std::string>(), "tcp:");
+  ASSERT_NE(added_port, 0) << added.line;
+  ASSERT_TRUE(send_tcp(kGateway, ++guest_port, added_port, test_support::kTcpSyn, 100, 0));
+  EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 6), 6);
+  const test_support::LineResult removed = ctl->request(
+      R"({"cmd":"port.remove","args":{"id":")" + reply["result"]["endpoint"].get<std::string>() +
+      R"("}})");
+  ASSERT_TRUE(removed.ok() && removed.line.find("\"ok\":true") != std::string::npos)
+      << removed.line;
+  ASSERT_TRUE(send_tcp(kGateway, ++guest_port, added_port, test_support::kTcpSyn, 100, 0));
+  EXPECT_TRUE(recv_tcp(guest_port, [](const TcpSegment& s) {
+    return (s.flags & test_support::kTcpRst) != 0;
+  }, 5s).has_value()) << "a SYN to a removed listener's port was not passed to libslirp";
+  EXPECT_EQ(slirp_counter("drop_own_endpoint"), 6);
 }
 
 }  // namespace

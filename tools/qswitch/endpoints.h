@@ -2,6 +2,8 @@
 // Start-up (--listen, --connect) and the control commands port.add / port.remove go through
 // here, so a listener added at run time is the same kind of object as one given on the command
 // line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
+// Each TCP listener and UDP datagram socket is registered in the daemon's io::OwnEndpoints for
+// as long as it exists, so the slirp port keeps guests away from it.
 #pragma once
 
 #include <memory>
@@ -10,6 +12,7 @@
 
 #include "backends/dgram/dgram_port.h"
 #include "backends/io/endpoint.h"
+#include "backends/io/own_endpoints.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
 #include "backends/switch_loop.h"
@@ -18,7 +21,9 @@ namespace qswitch::tools {
 
 class Endpoints {
  public:
-  explicit Endpoints(backends::SwitchLoop& loop) : loop_(loop) {}
+  // `own` (may be null) must outlive this object.
+  explicit Endpoints(backends::SwitchLoop& loop, io::OwnEndpoints* own = nullptr)
+      : loop_(loop), own_(own) {}
   ~Endpoints();
 
   // The new id, or empty with `error` set (nothing is left bound).
@@ -33,6 +38,7 @@ class Endpoints {
   struct Listener {
     std::string id;
     std::unique_ptr<backends::StreamListener> listener;
+    io::OwnEndpoints::Registration registration;
   };
   struct Connector {
     std::string id;
@@ -41,6 +47,7 @@ class Endpoints {
   struct Dgram {
     std::string id;
     std::unique_ptr<backends::DgramEndpoint> endpoint;
+    std::vector<io::OwnEndpoints::Registration> registrations;
   };
   const std::vector<Listener>& listeners() const { return listeners_; }
   const std::vector<Dgram>& dgrams() const { return dgrams_; }
@@ -48,6 +55,7 @@ class Endpoints {
 
  private:
   backends::SwitchLoop& loop_;
+  io::OwnEndpoints* own_;
   std::vector<Listener> listeners_;
   std::vector<Connector> connectors_;
   std::vector<Dgram> dgrams_;
