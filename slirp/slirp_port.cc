@@ -11,6 +11,7 @@
 #include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
 #include "slirp/dhcp_server.h"
+#include "slirp/loopback_target.h"
 #include "switch/frame.h"
 
 namespace qswitch::slirp {
@@ -266,7 +267,13 @@ struct SlirpPort::Impl {
       auto* p = static_cast<PollFd*>(h->data);
       if (p == nullptr) return;
       int r = 0;
-      if (status < 0) r |= SLIRP_POLL_ERR;
+      if (status < 0) {
+        // EPOLLERR: libuv has stopped this handle (src/unix/poll.c). libslirp handles the error
+        // and may well keep the socket (a UDP flow's ICMP error), so the next want() must start
+        // the handle again even when the events it asks for are the same.
+        p->uv_events = 0;
+        r |= SLIRP_POLL_ERR;
+      }
       if ((events & UV_READABLE) != 0) r |= SLIRP_POLL_IN;
       if ((events & UV_WRITABLE) != 0) r |= SLIRP_POLL_OUT;
       if ((events & UV_PRIORITIZED) != 0) r |= SLIRP_POLL_PRI;
@@ -358,8 +365,10 @@ SlirpPort::~SlirpPort() {
 }
 
 std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
-                                             const SlirpOptions& options, std::string& error) {
+                                             const SlirpOptions& options, std::string& error,
+                                             const io::OwnEndpoints* own) {
   std::unique_ptr<SlirpPort> port(new SlirpPort(loop, options));
+  port->own_ = own;
   port->impl_ = std::make_unique<Impl>(*port, loop);
   Impl& impl = *port->impl_;
 
@@ -429,6 +438,7 @@ std::string SlirpPort::describe() const {
 
 void SlirpPort::enqueue(const sw::Frame& frame) {
   if (closed() || !impl_ || impl_->slirp == nullptr) return;
+  if (own_ != nullptr && to_own_endpoint(frame)) return;
   if (impl_->pending.size() >= kMaxPendingFrames ||
       impl_->pending_bytes + frame.size > kMaxPendingBytes) {
     counters_.drop_queue_full += 1;
@@ -440,6 +450,35 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   if (p.dhcp) p.from = impl_->origin_of(frame);
   impl_->pending.push_back(p);
   impl_->pending_bytes += frame.size;
+}
+
+bool SlirpPort::to_own_endpoint(const sw::Frame& frame) {
+  const std::optional<LoopbackTarget> t = loopback_target(frame.data(), frame.size, options_);
+  if (!t) return false;
+  const char* what = nullptr;
+  if (t->too_short) {
+    counters_.drop_bad_length += 1;  // its ports cannot be checked
+    what = "a first fragment too short to hold its ports";
+  } else if (own_->reaches_loopback(t->transport, t->ipv6, t->port)) {
+    // DHCP goes to our own server, not through NAT.
+    if (DhcpServer::is_dhcp_request(frame.data(), frame.size)) return false;
+    drop_own_endpoint_ += 1;
+    what = "qswitch's own socket on the host's loopback";
+  } else {
+    return false;
+  }
+  if (own_log_.allow(loop_.now())) {
+    const uint64_t suppressed = own_log_.take_suppressed();
+    const std::string more =
+        suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
+    io::log_line("port %u (slirp): dropped %s %s from guest %s to port %u: %s (restrict=on closes "
+                 "the host's loopback to guests)%s",
+                 id(), t->ipv6 ? "IPv6" : "IPv4",
+                 t->transport == io::Transport::kTcp ? "TCP" : "UDP",
+                 sw::MacAddress::from_wire(frame.data() + 6).to_string().c_str(), t->port, what,
+                 more.c_str());
+  }
+  return true;
 }
 
 bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
@@ -491,6 +530,7 @@ void SlirpPort::for_each_extra_counter(
     const std::function<void(const char* name, uint64_t value)>& f) const {
   f("dhcp_over_port_cap", dhcp_->counters().over_port_cap);
   f("dhcp_not_owner", dhcp_->counters().not_owner);
+  f("drop_own_endpoint", drop_own_endpoint_);
 }
 
 sw::PortId SlirpPort::live_port(const DhcpPort& holder) const {

@@ -19,8 +19,17 @@
 //   it wants; each fd gets a uv_poll handle (kept across turns, restarted only when the events
 //   change); the poll timeout becomes a uv_timer. After the poll (uv_check) slirp_pollfds_poll()
 //   gets the events libuv saw. libslirp's own timers (timer_new_opaque) are uv_timers.
+//   An error on a socket (EPOLLERR: libuv reports UV_EBADF and stops the handle) is handed to
+//   libslirp as SLIRP_POLL_ERR and the handle is started again on the next turn if libslirp
+//   still asks for the socket: it keeps a UDP flow whose datagram drew an ICMP error.
 // - Host forwards can be added and removed while guests run (slirp_add_hostfwd /
 //   slirp_remove_hostfwd); the port keeps the list for `hostfwd list`.
+// - qswitch's own sockets: with restrict=off a guest reaches the host's loopback through NAT
+//   (slirp/loopback_target.h), so also the daemon's own listeners, --dgram/--vxlan sockets and
+//   metrics server there. enqueue() drops a guest's TCP or UDP packet whose destination port is
+//   one of those (io::OwnEndpoints, kept by the daemon as endpoints come and go), counts it
+//   (drop_own_endpoint) and logs the guest's MAC and the port at a limited rate. Host forwards
+//   are not in that set: through one a guest reaches only a guest, as it could directly.
 #pragma once
 
 #include <memory>
@@ -28,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include "backends/io/log.h"
+#include "backends/io/own_endpoints.h"
 #include "backends/switch_loop.h"
 #include "slirp/slirp_options.h"
 
@@ -40,8 +51,11 @@ class SlirpPort final : public backends::LoopPort {
  public:
   // nullptr and `error` set when libslirp refuses the configuration or a hostfwd cannot bind
   // (nothing is left half-applied).
+  // `own`: the daemon's own sockets that guests must not reach through NAT (may be null: no
+  // check); it must outlive the port.
   static std::unique_ptr<SlirpPort> create(backends::SwitchLoop& loop, const SlirpOptions& options,
-                                           std::string& error);
+                                           std::string& error,
+                                           const io::OwnEndpoints* own = nullptr);
   ~SlirpPort() override;
 
   void enqueue(const sw::Frame& frame) override;
@@ -50,7 +64,7 @@ class SlirpPort final : public backends::LoopPort {
   const char* kind() const override { return "slirp"; }
   // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
-  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters).
+  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint.
   void for_each_extra_counter(
       const std::function<void(const char* name, uint64_t value)>& f) const override;
 
@@ -71,8 +85,14 @@ class SlirpPort final : public backends::LoopPort {
   explicit SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options);
   uint64_t shutdown_io() override;
 
+  // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
+  bool to_own_endpoint(const sw::Frame& frame);
+
   SlirpOptions options_;
   sw::MacAddress gateway_mac_;
+  const io::OwnEndpoints* own_ = nullptr;
+  uint64_t drop_own_endpoint_ = 0;
+  io::RateLimit own_log_{1, 10'000};
   std::vector<HostForward> hostfwds_;
   std::unique_ptr<DhcpServer> dhcp_;
   std::unique_ptr<Impl> impl_;

@@ -16,6 +16,7 @@
 
 #include "backends/dgram/datagram_rx.h"
 #include "backends/dgram/datagram_tx.h"
+#include "backends/dgram/socket_error.h"
 #include "backends/io/endpoint.h"
 #include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
@@ -31,6 +32,9 @@ constexpr size_t kMaxPeers = 256;
 // Used only while reading is paused and the socket has no port to wait on the loop's paused list.
 constexpr uint64_t kRxRetryMs = 20;
 constexpr uint64_t kPeerAgeCheckMs = 5000;
+// EPOLLERR with no error to read, this many times in a row with no datagram in or out between
+// them: something we cannot clear would wake the loop for ever, so the socket is given up.
+constexpr int kMaxEmptyErrors = 16;
 
 bool same_address(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b,
                   socklen_t blen) {
@@ -72,11 +76,20 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   const DgramConfig& config() const { return config_; }
   const DgramSocketCounters& counters() const { return counters_; }
   std::string bound() const;
+  std::vector<sockaddr_storage> udp_addresses() const;
 
  private:
   void start();
   void on_poll(int status, int events);
   void on_send_poll(int status, int events);
+  // A poll error on `fd` (fd_ or send_fd_): libuv has stopped that handle. Takes the socket's
+  // error, counts it, and polls again; gives the socket up only when it is not usable.
+  void on_socket_error(int fd);
+  // An ICMP error about an earlier datagram: counted on the one port (or the socket), logged at
+  // a limited rate. The port stays up.
+  void note_unreachable(int err);
+  // Closes every port and stops reading this socket for good.
+  void give_up(const std::string& reason);
   void read_some();
   // Hands frames[0..count) of `port` to the switch; returns false to stop reading this wake.
   bool deliver(DgramPort* port, sw::Frame* frames, size_t count);
@@ -116,6 +129,8 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   sw::PortId throttled_by_ = sw::kNoPort;
   DgramSocketCounters counters_;
   io::RateLimit bad_log_{3, 10'000};
+  io::RateLimit unreachable_log_{1, 10'000};
+  int empty_errors_ = 0;  // poll errors in a row with nothing to read (see kMaxEmptyErrors)
   // recvmmsg/sendmmsg scratch, reused for every call (no allocation per frame).
   mmsghdr rmsgs_[DatagramRx::kSlots];
   iovec riov_[DatagramRx::kSlots];
@@ -235,6 +250,18 @@ std::string DgramSocket::bound() const {
   return text;
 }
 
+std::vector<sockaddr_storage> DgramSocket::udp_addresses() const {
+  std::vector<sockaddr_storage> out;
+  if (config_.family == AF_UNIX) return out;
+  for (const io::Fd* fd : {&fd_, &send_fd_}) {
+    if (!fd->valid()) continue;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd->get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) out.push_back(ss);
+  }
+  return out;
+}
+
 LoopPort* DgramSocket::make_fixed_port(std::string peer) {
   const sockaddr_storage* to = nullptr;
   socklen_t to_len = 0;
@@ -340,19 +367,71 @@ void DgramSocket::update_poll() {
 void DgramSocket::on_poll(int status, int events) {
   auto keep = shared_from_this();  // a port closing in here may hold the last reference
   if (status < 0) {
-    io::log_line("%s: poll error: %s", config_.name.c_str(), uv_strerror(status));
-    close_ports(std::string("poll error: ") + uv_strerror(status));
-    read_paused_ = true;  // for good: nothing reads this socket again
-    update_poll();
+    // EPOLLERR: libuv has stopped the handle and reports UV_EBADF (src/unix/poll.c). On a UDP
+    // socket that is an ICMP error about an earlier datagram, not a broken socket.
+    poll_events_ = 0;
+    on_socket_error(fd_.get());
     return;
   }
   if ((events & UV_WRITABLE) != 0) on_send_poll(0, UV_WRITABLE);
   if ((events & UV_READABLE) != 0) read_some();
 }
 
+void DgramSocket::on_socket_error(int fd) {
+  const SocketError e = take_socket_error(fd);
+  if (!e.readable) {
+    give_up(std::string("socket error: ") + std::strerror(e.error));
+    return;
+  }
+  if (e.error != 0 && config_.family == AF_UNIX && config_.mode == DgramConfig::Mode::kConnected &&
+      is_peer_gone_error(e.error)) {
+    give_up(std::string("peer gone: ") + std::strerror(e.error));  // a socketpair's other end
+    return;
+  }
+  if (e.error != 0 || e.queued > 0) {
+    empty_errors_ = 0;
+    note_unreachable(e.error != 0 ? e.error : EHOSTUNREACH);
+  } else if (++empty_errors_ > kMaxEmptyErrors) {
+    give_up("poll keeps reporting an error that the socket does not hold");
+    return;
+  }
+  update_poll();  // starts the handle libuv stopped
+}
+
+void DgramSocket::note_unreachable(int err) {
+  DgramPort* port = config_.mode != DgramConfig::Mode::kLearn && !ports_.empty()
+                        ? ports_.front() : nullptr;
+  if (port != nullptr) {
+    port->drop_unreachable_ += 1;
+  } else {
+    counters_.drop_unreachable += 1;
+  }
+  if (unreachable_log_.allow(loop_.now())) {
+    const uint64_t suppressed = unreachable_log_.take_suppressed();
+    io::log_line("%s: a datagram was refused on the way: %s (is the peer up yet?); counted in "
+                 "drop_unreachable, the port stays up%s",
+                 config_.name.c_str(), std::strerror(err),
+                 suppressed == 0 ? ""
+                                 : (" (" + std::to_string(suppressed) + " more)").c_str());
+  }
+}
+
+void DgramSocket::give_up(const std::string& reason) {
+  io::log_line("%s: %s", config_.name.c_str(), reason.c_str());
+  close_ports(reason);
+  read_paused_ = true;  // for good: nothing reads this socket again
+  update_poll();
+}
+
 void DgramSocket::on_send_poll(int status, int events) {
   auto keep = shared_from_this();
-  if (status < 0 || (events & UV_WRITABLE) == 0) return;
+  if (status < 0) {
+    // The multicast sending socket's EPOLLERR (its handle is stopped, as above).
+    send_poll_events_ = 0;
+    on_socket_error(send_fd_.get());
+    return;
+  }
+  if ((events & UV_WRITABLE) == 0) return;
   std::vector<DgramPort*> writers;
   writers.swap(writers_);
   for (DgramPort* p : writers) p->waiting_ = false;
@@ -476,14 +555,23 @@ void DgramSocket::read_some() {
     }
     const int got = ::recvmmsg(fd_.get(), rmsgs_, n, MSG_DONTWAIT, nullptr);
     if (got < 0) {
-      if (errno == EAGAIN || errno == EINTR) return;
-      if (errno == ECONNREFUSED) continue;  // a UDP peer's ICMP error, reported to us: ignore
-      io::log_line("%s: receive error: %s", config_.name.c_str(), std::strerror(errno));
-      close_ports(std::string("receive error: ") + std::strerror(errno));
-      read_paused_ = true;  // for good: nothing reads this socket again
-      update_poll();
+      const int err = errno;
+      if (err == EAGAIN || err == EINTR) return;
+      if (config_.family != AF_UNIX && is_unreachable_error(err)) {
+        // The pending ICMP error of an earlier datagram, handed to this receive: the socket is
+        // fine, the datagrams behind it are still there.
+        note_unreachable(err);
+        continue;
+      }
+      if (config_.family == AF_UNIX && config_.mode == DgramConfig::Mode::kConnected &&
+          is_peer_gone_error(err)) {
+        give_up(std::string("peer gone: ") + std::strerror(err));
+        return;
+      }
+      give_up(std::string("receive error: ") + std::strerror(err));
       return;
     }
+    if (got > 0) empty_errors_ = 0;
     sw::Frame* burst = loop_.burst().data();
     size_t run = 0;
     DgramPort* run_port = nullptr;
@@ -568,6 +656,7 @@ void DgramSocket::flush(DgramPort& port) {
     }
     const int sent = ::sendmmsg(out_fd, smsgs_, n, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent > 0) {
+      empty_errors_ = 0;
       port.output_progressed();
       const DatagramTx::Written w = port.tx_.pop(static_cast<size_t>(sent));
       port.counters().tx_frames += w.frames;
@@ -592,9 +681,7 @@ void DgramSocket::flush(DgramPort& port) {
       }
       continue;
     }
-    const bool peer_gone = err == ECONNREFUSED || err == ENOENT || err == ENOTCONN ||
-                           err == ECONNRESET || err == EPIPE;
-    if (peer_gone && config_.family == AF_UNIX) {
+    if (is_peer_gone_error(err) && config_.family == AF_UNIX) {
       // The peer's socket is closed or its path removed: it is gone for good.
       port.close(std::string("peer gone: ") + std::strerror(err));
       return;
@@ -759,6 +846,9 @@ DgramEndpoint::~DgramEndpoint() {
 
 const std::string& DgramEndpoint::name() const { return socket_->config().name; }
 std::string DgramEndpoint::bound() const { return socket_->bound(); }
+std::vector<sockaddr_storage> DgramEndpoint::udp_addresses() const {
+  return socket_->udp_addresses();
+}
 const DgramSocketCounters& DgramEndpoint::counters() const { return socket_->counters(); }
 void DgramEndpoint::close_ports(const std::string& reason) { socket_->close_ports(reason); }
 

@@ -24,6 +24,13 @@
 // - Untrusted input: a datagram shorter than 14 bytes (including an empty one) or longer than
 //   65549 (MSG_TRUNC) is dropped and counted (drop_bad_length on the peer's port, or on the
 //   socket when no port exists yet), with a rate-limited log line; the port stays up.
+// - ICMP errors (backends/dgram/socket_error.h): a connected UDP socket whose peer is not up yet
+//   gets "port unreachable" back for what it sent, as a pending socket error that epoll reports
+//   as EPOLLERR (and libuv as UV_EBADF, stopping the poll handle) or that the next recv/send
+//   returns. It is taken (SO_ERROR), counted (drop_unreachable on the port, or on the socket
+//   when it has many peers), logged at a limited rate, and the socket is polled again: the port
+//   stays up and carries frames as soon as the peer answers. Only a unix socketpair whose other
+//   end closed, or a socket that cannot be read at all, closes its ports.
 // - Never sends an empty datagram (DatagramTx pads to 60 bytes, frames are >= 14).
 // - Flow control as the stream ports: a port whose queue is over half full while its peer still
 //   takes datagrams is congested(); a peer that stops reading (EAGAIN for kStuckMs) is not, and
@@ -34,6 +41,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/io/fd.h"
 #include "backends/switch_loop.h"
@@ -61,6 +69,7 @@ struct DgramSocketCounters {
   uint64_t drop_peer_limit = 0;  // a new peer while 256 ports exist
   uint64_t drop_own = 0;         // our own multicast datagrams, looped back
   uint64_t drop_unbound = 0;     // from an unbound unix socket: no address to answer
+  uint64_t drop_unreachable = 0;  // an ICMP error on a socket of many peers (learning)
 
   template <typename F>
   void for_each(F&& f) const {
@@ -68,6 +77,7 @@ struct DgramSocketCounters {
     f("drop_peer_limit", drop_peer_limit);
     f("drop_own", drop_own);
     f("drop_unbound", drop_unbound);
+    f("drop_unreachable", drop_unreachable);
   }
 };
 
@@ -84,6 +94,9 @@ class DgramEndpoint {
   const std::string& name() const;
   // The bound address as text ("udp:127.0.0.1:40112" with the real port when 0 was asked).
   std::string bound() const;
+  // The addresses of its UDP sockets (two for multicast: the group's and the sending socket's);
+  // none for a unix socket.
+  std::vector<sockaddr_storage> udp_addresses() const;
   const DgramSocketCounters& counters() const;
   // Closes every port of this socket (used when the endpoint is removed).
   void close_ports(const std::string& reason);

@@ -11,6 +11,7 @@
 
 #include "backends/dgram/datagram_rx.h"
 #include "backends/dgram/datagram_tx.h"
+#include "backends/dgram/socket_error.h"
 #include "backends/io/fd.h"
 #include "backends/io/endpoint.h"
 #include "backends/io/log.h"
@@ -30,6 +31,9 @@ constexpr unsigned kSendBatch = 64;
 constexpr int kMaxSendCallsPerFlush = 64;  // bounds one flush; the rest waits for POLLOUT/next turn
 constexpr sw::Millis kExpireIntervalMs = 1000;
 constexpr int kSocketBufferSize = 4 << 20;
+// EPOLLERR with no error to read, this many times in a row with no datagram in between: the
+// port is closed rather than woken for ever.
+constexpr int kMaxEmptyErrors = 16;
 
 uint16_t port_of(const sockaddr_storage& a) {
   if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
@@ -74,6 +78,7 @@ class VxlanPort final : public LoopPort {
   }
 
   const sockaddr_storage& bound() const { return bound_; }
+  void set_registration(io::OwnEndpoints::Registration r) { registration_ = std::move(r); }
 
   void enqueue(const sw::Frame& frame) override {
     if (closed()) return;
@@ -111,6 +116,7 @@ class VxlanPort final : public LoopPort {
     uv_poll_stop(poll_.get());
     poll_.close();
     fd_.reset();
+    registration_.reset();
     partial_sent_ = 0;
     return tx_.clear();
   }
@@ -125,7 +131,23 @@ class VxlanPort final : public LoopPort {
 
   void on_poll(int status, int events) {
     if (status < 0) {
-      close(std::string("poll error: ") + uv_strerror(status));
+      // EPOLLERR: libuv has stopped the handle (src/unix/poll.c). On a UDP socket that is an
+      // ICMP error about an earlier datagram (backends/dgram/socket_error.h): a remote that is
+      // not up, or no route for now. Count it and poll again; only an unusable socket closes.
+      poll_events_ = 0;
+      const SocketError e = take_socket_error(fd_.get());
+      if (!e.readable) {
+        close(std::string("socket error: ") + std::strerror(e.error));
+        return;
+      }
+      if (e.error != 0 || e.queued > 0) {
+        empty_errors_ = 0;
+        note_send_error(e.error != 0 ? e.error : EHOSTUNREACH);
+      } else if (++empty_errors_ > kMaxEmptyErrors) {
+        close("poll keeps reporting an error that the socket does not hold");
+        return;
+      }
+      update_poll();
       return;
     }
     if ((events & UV_WRITABLE) != 0) {
@@ -136,6 +158,15 @@ class VxlanPort final : public LoopPort {
   }
 
   void read_some();
+  // A datagram sent earlier was refused on the way (reported late, by ICMP): counted with the
+  // send errors, logged at a limited rate.
+  void note_send_error(int err) {
+    send_errors_ += 1;
+    if (send_error_log_.allow(loop_.now())) {
+      io::log_line("port %u %s: a datagram sent earlier was refused: %s (is the remote up?)", id(),
+                   describe_.c_str(), std::strerror(err));
+    }
+  }
   // Classifies message i of a receive batch; true when it is a valid frame of this segment.
   // `remote` is the sender's index.
   bool accept(uint32_t i, const mmsghdr& msg, uint32_t& frame_len, int& remote);
@@ -171,6 +202,7 @@ class VxlanPort final : public LoopPort {
   }
 
   io::Fd fd_;
+  io::OwnEndpoints::Registration registration_;  // our bound address, while the socket is open
   uint32_t vni_;
   sockaddr_storage bound_;
   std::vector<VxlanRemote> remotes_;
@@ -185,6 +217,7 @@ class VxlanPort final : public LoopPort {
   int poll_events_ = 0;
   sw::PortId throttled_by_ = sw::kNoPort;
   size_t partial_sent_ = 0;  // remotes the head frame (a flood) already went to
+  int empty_errors_ = 0;     // poll errors in a row with nothing to read (kMaxEmptyErrors)
 
   // Receive scratch: one header, source address and iovec pair per message.
   uint8_t rx_headers_[kRxBatch][kVxlanHeaderSize];
@@ -227,12 +260,11 @@ void VxlanPort::read_some() {
     const int got = ::recvmmsg(fd_.get(), rx_msgs_, n, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       const int err = errno;
-      if (err != EAGAIN && err != EINTR && send_error_log_.allow(loop_.now())) {
-        // A UDP socket reports errors of earlier sends here (ICMP unreachable); it stays usable.
-        io::log_line("port %u %s: receive error: %s", id(), describe_.c_str(), std::strerror(err));
-      }
+      // A UDP socket reports errors of earlier sends here (ICMP unreachable); it stays usable.
+      if (err != EAGAIN && err != EINTR) note_send_error(err);
       return;
     }
+    if (got > 0) empty_errors_ = 0;
     uint32_t frames = 0;
     const sw::Millis now = loop_.now();
     for (uint32_t i = 0; i < static_cast<uint32_t>(got); ++i) {
@@ -374,7 +406,7 @@ std::string to_string(const VxlanConfig& config) {
 }
 
 std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
-                                          std::string& error) {
+                                          std::string& error, io::OwnEndpoints* own) {
   if (config.vni > kVxlanMaxVni) {
     error = "vxlan vni " + std::to_string(config.vni) + " is outside 0.." +
             std::to_string(kVxlanMaxVni);
@@ -426,7 +458,9 @@ std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& c
     error = std::string("vxlan getsockname: ") + std::strerror(errno);
     return nullptr;
   }
-  return std::make_unique<VxlanPort>(loop, std::move(fd), cfg, bound);
+  auto port = std::make_unique<VxlanPort>(loop, std::move(fd), cfg, bound);
+  if (own != nullptr) port->set_registration(own->add(io::Transport::kUdp, bound));
+  return port;
 }
 
 sockaddr_storage vxlan_bound_local(const LoopPort& port) {

@@ -25,7 +25,10 @@
 //   broadcast, multicast and unknown unicast -> every remote (head-end replication). Datagrams
 //   leave in sendmmsg() batches of up to kSendBatch until EAGAIN, then the port waits for
 //   POLLOUT; a flood cut by EAGAIN resumes at the remote it stopped at. A datagram the kernel
-//   refuses (unreachable, too big) is dropped and counted (vxlan_send_errors).
+//   refuses (unreachable, too big) is dropped and counted (vxlan_send_errors). So is an ICMP
+//   error reported later on the socket (a poll error, or a receive that returns it): it is
+//   taken with SO_ERROR (backends/dgram/socket_error.h) and the socket is polled again, so a
+//   remote that is down or unreachable never closes the port.
 // - Flow control as the stream ports: congested() while the queue is over half full and the
 //   socket took datagrams within kStuckMs.
 #pragma once
@@ -37,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/io/own_endpoints.h"
 #include "backends/switch_loop.h"
 
 namespace qswitch::backends {
@@ -59,9 +63,10 @@ inline constexpr size_t kVxlanMaxRemotes = 64;
 std::string to_string(const VxlanConfig& config);
 
 // Binds the socket and returns the port (not yet adopted by the loop), or nullptr with `error`
-// naming the bad value.
+// naming the bad value. With `own`, the bound address is registered there for as long as the
+// socket is open (guests behind NAT must not reach it; see io::OwnEndpoints).
 std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
-                                          std::string& error);
+                                          std::string& error, io::OwnEndpoints* own = nullptr);
 
 // The address a port from open_vxlan_port() is bound to (the real port when 0 was asked);
 // nullptr's or another kind's: an empty sockaddr_storage.

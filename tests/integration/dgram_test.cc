@@ -177,6 +177,30 @@ class DgramTest : public SwitchFixture {
 
   std::unique_ptr<test_support::Netns> ns_;  // destroyed after TearDown() ended qswitch
 
+  // The `ports` reply's rows; null json when it cannot be read.
+  nlohmann::json ports() {
+    std::string error;
+    auto c = test_support::ControlClient::connect(sw_.control(), &error);
+    EXPECT_TRUE(c.has_value()) << error;
+    if (!c) return nlohmann::json();
+    const test_support::LineResult r = c->request(R"({"cmd":"ports"})");
+    EXPECT_TRUE(r.ok()) << r.error;
+    const nlohmann::json reply = nlohmann::json::parse(r.line, nullptr, false);
+    if (reply.is_discarded() || !reply.contains("result")) {
+      ADD_FAILURE() << "bad ports reply: " << r.line;
+      return nlohmann::json();
+    }
+    return reply["result"];
+  }
+  std::string ports_text() { return ports().dump(); }
+  // The `ports` row of the (first) port of kind dgram; null json when there is none.
+  nlohmann::json dgram_port_row() {
+    for (const nlohmann::json& row : ports()) {
+      if (row.value("kind", "") == "dgram") return row;
+    }
+    return nlohmann::json();
+  }
+
   // The stats line of the live port described as `peer`, or nullptr.
   static const test_support::PortStats* port_of(const StatsSnapshot& s, const std::string& peer) {
     for (const auto& [id, p] : s.ports) {
@@ -332,6 +356,73 @@ TEST_F(DgramTest, ConnectedUdpPortForwardsAndDropsWhatUdpCannotCarry) {
   ASSERT_NE(p, nullptr) << stats->text;
   EXPECT_EQ(p->get("drop_too_big"), 1u) << stats->text;
   EXPECT_EQ(p->get("tx_frames"), 1u) << stats->text;
+}
+
+// The usual order: the switch starts first, QEMU (the peer) later. Until the peer binds its
+// address every datagram to it comes back as an ICMP port unreachable, which a connected UDP socket
+// reports as a pending error (EPOLLERR). The port survives that, counts it, and carries frames
+// both ways as soon as the peer is there: the same port, not a new one. (Over ::1: the IPv4 ICMP
+// output of the machine these tests were written on stopped working for every process, while
+// ICMPv6 went on; the code path is the same for both families.)
+TEST_F(DgramTest, ConnectedUdpPortStartedBeforeItsPeerCarriesFramesOnceThePeerBinds) {
+  // A free UDP port for the peer, and nothing bound on it while the switch starts.
+  std::string error;
+  auto probe = DgramClient::open("[::1]:0", "udp:[::1]:9", &error);
+  ASSERT_TRUE(probe.has_value()) << error;
+  const std::string peer_addr = probe->name().substr(4);  // "[::1]:PORT"
+  probe->close();
+  ASSERT_TRUE(start_switch({"--dgram", "udp:[::1]:0-" + peer_addr}));
+  const std::string out = sw_.stdout_text();
+  const size_t at = out.find("dgram udp:[::1]:");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string ours = out.substr(at + 10, out.find('-', at) - at - 10);
+  std::vector<FrameClient> streams;
+  ASSERT_TRUE(connect_clients(1, &streams));
+  const Mac mp = test_mac(1), ms = test_mac(2);
+
+  const nlohmann::json before = dgram_port_row();
+  ASSERT_TRUE(before.is_object()) << "no dgram port in `ports`";
+  const uint64_t id = before["id"].get<uint64_t>();
+  // Broadcasts while nobody listens on the peer's address: each one is refused by ICMP.
+  bool refused = false;
+  for (int i = 0; i < 50 && !refused; ++i) {
+    ASSERT_TRUE(streams[0].send_frame(make_frame(kBroadcast, ms, 64, 100 + i)));
+    for (int polls = 0; polls < 20 && !refused; ++polls) {
+      const nlohmann::json row = dgram_port_row();
+      ASSERT_TRUE(row.is_object()) << "the dgram port is gone after an ICMP error: "
+                                   << ports_text();
+      refused = row["counters"].value("drop_unreachable", uint64_t{0}) > 0;
+      if (!refused) std::this_thread::sleep_for(10ms);
+    }
+  }
+  ASSERT_TRUE(refused) << "no drop_unreachable after 50 refused broadcasts: " << ports_text();
+
+  // The peer appears: frames cross both ways on the same port.
+  auto peer = DgramClient::open(peer_addr, "udp:" + ours, &error);
+  ASSERT_TRUE(peer.has_value()) << error;
+  ASSERT_TRUE(peer->send_frame(make_frame(kBroadcast, mp, 200, 1)));
+  RecvResult r = streams[0].recv_frame_matching(
+      [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 1u; }, 3s);
+  ASSERT_TRUE(r.ok()) << "the peer's frame did not reach the stream client: "
+                      << to_string(r.status);
+  EXPECT_TRUE(frame_is_intact(r.frame, 200));
+  ASSERT_TRUE(streams[0].send_frame(make_frame(mp, ms, 300, 2)));
+  // A broadcast sent before the peer bound may still have been on its way: skip those.
+  for (int i = 0; i < 60; ++i) {
+    r = peer->recv_frame(3s);
+    if (!r.ok() || test_support::frame_seq(r.frame) == 2u) break;
+  }
+  ASSERT_TRUE(r.ok()) << "the stream client's frame did not reach the peer: "
+                      << to_string(r.status);
+  EXPECT_EQ(test_support::frame_seq(r.frame), 2u);
+  EXPECT_TRUE(frame_is_intact(r.frame, 300));
+
+  const nlohmann::json after = dgram_port_row();
+  ASSERT_TRUE(after.is_object()) << ports_text();
+  EXPECT_EQ(after["id"].get<uint64_t>(), id) << "the dgram port was replaced: " << ports_text();
+  EXPECT_EQ(after["state"], "up") << after;
+  EXPECT_GT(after["counters"]["drop_unreachable"].get<uint64_t>(), 0u) << after;
+  EXPECT_GE(after["counters"]["rx_frames"].get<uint64_t>(), 1u) << after;
 }
 
 TEST_F(DgramTest, AFloodFromOneDgramPeerDoesNotStopTheStreamPorts) {

@@ -17,6 +17,7 @@
 // without them the tests FAIL saying so.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "tests/integration/stuck_peer.h"
+#include "tests/support/control_client.h"
 #include "tests/support/frame_client.h"
 #include "tests/support/ip_frames.h"
 #include "tests/support/netns.h"
@@ -418,6 +420,63 @@ TEST_F(VxlanTest, VxlanSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
   EXPECT_GT(stuck::counter(row, "tx_copied").value_or(0), 0u)
       << "S's queue never let go of the VXLAN port's receive chunks: " << row.dump();
 }
+
+// A remote that is not there (nothing bound on its port) or not reachable at all (no route) never
+// closes the VXLAN port: the datagrams are refused and counted, and the other remote still gets
+// every frame, on the same port, once it comes up.
+TEST_F(VxlanTest, UnreachableRemotesDoNotCloseThePort) {
+  Netns& m = ns("unreach");
+  ASSERT_TRUE(m.ok()) << m.error();
+  Switch* a = nullptr;
+  ASSERT_TRUE(start(
+      m, "a",
+      {"--vxlan", "vni=5,local=127.0.0.1:4789,remote=127.0.0.2:4789,remote=10.99.0.1:4789"}, &a));
+  std::string error;
+  auto ctl = test_support::ControlClient::connect(a->process.control(), &error);
+  ASSERT_TRUE(ctl.has_value()) << error;
+  auto vxlan_row = [&]() {
+    const test_support::LineResult r = ctl->request(R"({"cmd":"ports"})");
+    const nlohmann::json reply = nlohmann::json::parse(r.line, nullptr, false);
+    if (reply.is_object() && reply.contains("result")) {
+      for (const nlohmann::json& row : reply["result"]) {
+        if (row.value("kind", "") == "vxlan") return row;
+      }
+    }
+    return nlohmann::json();
+  };
+  const nlohmann::json before = vxlan_row();
+  ASSERT_TRUE(before.is_object()) << "no vxlan port";
+  const Mac ma = test_mac(1), mb = test_mac(2);
+  // Broadcasts while 127.0.0.2 is down (port unreachable) and 10.99.0.1 has no route.
+  uint64_t errors = 0;
+  for (int i = 0; i < 50 && errors == 0; ++i) {
+    ASSERT_TRUE(a->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, ma, 64,
+                                                              100 + static_cast<uint32_t>(i))));
+    for (int polls = 0; polls < 20 && errors == 0; ++polls) {
+      const nlohmann::json row = vxlan_row();
+      ASSERT_TRUE(row.is_object()) << "the vxlan port closed";
+      errors = row["counters"].value("vxlan_send_errors", uint64_t{0});
+      if (errors == 0) std::this_thread::sleep_for(10ms);
+    }
+  }
+  EXPECT_GT(errors, 0u) << "no send error counted for a remote without a route";
+  // The other remote comes up: A's frames reach it, on the same port of A.
+  Switch* b = nullptr;
+  ASSERT_TRUE(start(m, "b", {"--vxlan", "vni=5,local=127.0.0.2:4789,remote=127.0.0.1:4789"}, &b));
+  ASSERT_TRUE(
+      a->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, ma, 64, 1)));
+  auto r = b->client.recv_frame_matching(
+      [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 1u; }, 5000ms);
+  ASSERT_TRUE(r.ok()) << "A's broadcast did not reach B: " << test_support::to_string(r.status);
+  ASSERT_TRUE(b->client.send_frame(test_support::make_frame(ma, mb, 64, 2)));
+  r = a->client.recv_frame_matching(
+      [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 2u; }, 5000ms);
+  ASSERT_TRUE(r.ok()) << "B's unicast did not reach A: " << test_support::to_string(r.status);
+  const nlohmann::json after = vxlan_row();
+  ASSERT_TRUE(after.is_object());
+  EXPECT_EQ(after["id"], before["id"]) << "the vxlan port was replaced";
+}
+
 
 }  // namespace
 }  // namespace qswitch::integration

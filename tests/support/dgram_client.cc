@@ -28,6 +28,15 @@ bool make_addr(const std::string& text, int family_hint, sockaddr_storage& ss, s
   }
   const size_t colon = text.rfind(':');
   if (colon == std::string::npos) return false;
+  if (family_hint == AF_INET6) {  // "[V6]:PORT"
+    if (text.size() < 2 || text[0] != '[' || colon < 2 || text[colon - 1] != ']') return false;
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(static_cast<uint16_t>(std::stoi(text.substr(colon + 1))));
+    if (inet_pton(AF_INET6, text.substr(1, colon - 2).c_str(), &in6.sin6_addr) != 1) return false;
+    len = sizeof in6;
+    return true;
+  }
   auto& in = reinterpret_cast<sockaddr_in&>(ss);
   in.sin_family = AF_INET;
   in.sin_port = htons(static_cast<uint16_t>(std::stoi(text.substr(colon + 1))));
@@ -47,8 +56,8 @@ std::optional<DgramClient> DgramClient::open(const std::string& local, const std
     family = AF_UNIX;
     target = remote.substr(5);
   } else if (remote.rfind("udp:", 0) == 0) {
-    family = AF_INET;
     target = remote.substr(4);
+    family = target.rfind("[", 0) == 0 ? AF_INET6 : AF_INET;
   } else {
     *error = "remote must be unix:PATH or udp:HOST:PORT, not " + remote;
     return std::nullopt;
@@ -69,6 +78,13 @@ std::optional<DgramClient> DgramClient::open(const std::string& local, const std
   if (family == AF_UNIX) {
     c.unlink_path_ = local;
     c.name_ = "unixgram:" + local;
+  } else if (family == AF_INET6) {
+    sockaddr_in6 in6{};
+    socklen_t in6_len = sizeof in6;
+    ::getsockname(c.fd_, reinterpret_cast<sockaddr*>(&in6), &in6_len);
+    char host[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
+    c.name_ = "udp:[" + std::string(host) + "]:" + std::to_string(ntohs(in6.sin6_port));
   } else {
     sockaddr_in in{};
     socklen_t in_len = sizeof in;

@@ -21,8 +21,9 @@ namespace qswitch::test_support {
 
 class DgramClient {
  public:
-  // "unix:PATH" (bound to `local`, a path) or "udp:HOST:PORT" (bound to `local`, "HOST:PORT",
-  // port 0 for any). nullopt with *error on failure.
+  // "unix:PATH" (bound to `local`, a path) or "udp:HOST:PORT" / "udp:[V6]:PORT" (bound to
+  // `local`, "HOST:PORT" / "[V6]:PORT" of the same family, port 0 for any). nullopt with *error
+  // on failure.
   static std::optional<DgramClient> open(const std::string& local, const std::string& remote,
                                          std::string* error);
   DgramClient() = default;

@@ -194,8 +194,46 @@ std::optional<TcpSegment> parse_tcp_frame(std::span<const uint8_t> frame, std::s
   s.ip_dst = ip->dst;
   s.src_port = get16(tcp, 0);
   s.dst_port = get16(tcp, 2);
+  s.seq = get32(tcp, 4);
+  s.ack = get32(tcp, 8);
   s.flags = tcp[13];
+  s.window = get16(tcp, 14);
+  const size_t data_offset = static_cast<size_t>(tcp[12] >> 4) * 4;
+  if (data_offset < 20 || data_offset > tcp.size()) {
+    *why = "TCP data offset " + std::to_string(data_offset) + " does not fit the segment";
+    return std::nullopt;
+  }
+  s.payload.assign(tcp.begin() + static_cast<std::ptrdiff_t>(data_offset), tcp.end());
   return s;
+}
+
+std::vector<uint8_t> make_tcp_frame(const TcpSegment& s) {
+  constexpr size_t kTcpHeaderSize = 20;
+  const size_t tcp_size = kTcpHeaderSize + s.payload.size();
+  std::vector<uint8_t> f(kEthHeaderSize + kIpv4HeaderSize + tcp_size, 0);
+  put_eth(&f, s.eth_dst, s.eth_src, kEthertypeIpv4);
+  const size_t ip = kEthHeaderSize;
+  f[ip] = 0x45;
+  put16(&f, ip + 2, static_cast<uint16_t>(kIpv4HeaderSize + tcp_size));
+  f[ip + 8] = 64;
+  f[ip + 9] = kIpProtoTcp;
+  put32(&f, ip + 12, s.ip_src);
+  put32(&f, ip + 16, s.ip_dst);
+  put16(&f, ip + 10, internet_checksum(std::span(f).subspan(ip, kIpv4HeaderSize)));
+  const size_t tcp = ip + kIpv4HeaderSize;
+  put16(&f, tcp, s.src_port);
+  put16(&f, tcp + 2, s.dst_port);
+  put32(&f, tcp + 4, s.seq);
+  put32(&f, tcp + 8, s.ack);
+  f[tcp + 12] = static_cast<uint8_t>((kTcpHeaderSize / 4) << 4);
+  f[tcp + 13] = s.flags;
+  put16(&f, tcp + 14, s.window);
+  for (size_t i = 0; i < s.payload.size(); ++i) f[tcp + kTcpHeaderSize + i] = s.payload[i];
+  // Pseudo-header as UDP's (RFC 793 section 3.1).
+  const uint32_t pseudo = (s.ip_src >> 16) + (s.ip_src & 0xffff) + (s.ip_dst >> 16) +
+                          (s.ip_dst & 0xffff) + kIpProtoTcp + static_cast<uint32_t>(tcp_size);
+  put16(&f, tcp + 16, internet_checksum(std::span(f).subspan(tcp), pseudo));
+  return f;
 }
 
 namespace {

@@ -60,9 +60,22 @@ struct TcpSegment {
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
   uint8_t flags = 0;  // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint16_t window = 0;
+  std::vector<uint8_t> payload;
 };
-// An IPv4/TCP frame's addresses, ports and flags (the IPv4 header checksum is checked).
+inline constexpr uint8_t kTcpFin = 0x01;
+inline constexpr uint8_t kTcpSyn = 0x02;
+inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpPsh = 0x08;
+inline constexpr uint8_t kTcpAck = 0x10;
+// An IPv4/TCP frame's addresses, ports, flags, sequence numbers, window and payload (the IPv4
+// header checksum is checked; the data offset must fit the segment).
 std::optional<TcpSegment> parse_tcp_frame(std::span<const uint8_t> frame, std::string* why);
+// Ethernet + IPv4 + TCP (20-byte header, no options) with a correct checksum, from the fields of
+// `s` (eth_*, ip_*, ports, flags, seq, ack, window, payload).
+std::vector<uint8_t> make_tcp_frame(const TcpSegment& s);
 
 struct ArpPacket {
   Mac eth_dst{};

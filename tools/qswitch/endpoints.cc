@@ -25,7 +25,11 @@ std::string Endpoints::add_listen(const io::Endpoint& ep, std::string& error) {
   }
   std::string id = "listen-" + std::to_string(next_listen_++);
   l->set_id(id);
-  listeners_.push_back({id, std::move(l)});
+  io::OwnEndpoints::Registration r;
+  if (own_ != nullptr && l->endpoint().kind == io::Endpoint::Kind::kTcp) {
+    r = own_->add(io::Transport::kTcp, l->endpoint().host.c_str(), l->endpoint().port);
+  }
+  listeners_.push_back({id, std::move(l), std::move(r)});
   return id;
 }
 
@@ -51,7 +55,13 @@ std::string Endpoints::add_dgram(const backends::DgramConfig& config, std::strin
     return "";
   }
   ++next_dgram_;
-  dgrams_.push_back({c.endpoint_id, std::move(d)});
+  std::vector<io::OwnEndpoints::Registration> regs;
+  if (own_ != nullptr) {
+    for (const sockaddr_storage& a : d->udp_addresses()) {
+      regs.push_back(own_->add(io::Transport::kUdp, a));
+    }
+  }
+  dgrams_.push_back({c.endpoint_id, std::move(d), std::move(regs)});
   return c.endpoint_id;
 }
 

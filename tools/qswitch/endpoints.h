@@ -4,6 +4,8 @@
 // line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
 // A unix socket to be bound in the default socket directory is bound only once that directory
 // is known to be ours (created 0700 if missing; socket_trust.h).
+// Each TCP listener and UDP datagram socket is registered in the daemon's io::OwnEndpoints for
+// as long as it exists, so the slirp port keeps guests away from it.
 #pragma once
 
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "backends/dgram/dgram_port.h"
 #include "backends/io/endpoint.h"
+#include "backends/io/own_endpoints.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
 #include "backends/switch_loop.h"
@@ -20,7 +23,9 @@ namespace qswitch::tools {
 
 class Endpoints {
  public:
-  explicit Endpoints(backends::SwitchLoop& loop) : loop_(loop) {}
+  // `own` (may be null) must outlive this object.
+  explicit Endpoints(backends::SwitchLoop& loop, io::OwnEndpoints* own = nullptr)
+      : loop_(loop), own_(own) {}
   ~Endpoints();
 
   // The new id, or empty with `error` set (nothing is left bound).
@@ -35,6 +40,7 @@ class Endpoints {
   struct Listener {
     std::string id;
     std::unique_ptr<backends::StreamListener> listener;
+    io::OwnEndpoints::Registration registration;
   };
   struct Connector {
     std::string id;
@@ -43,6 +49,7 @@ class Endpoints {
   struct Dgram {
     std::string id;
     std::unique_ptr<backends::DgramEndpoint> endpoint;
+    std::vector<io::OwnEndpoints::Registration> registrations;
   };
   const std::vector<Listener>& listeners() const { return listeners_; }
   const std::vector<Dgram>& dgrams() const { return dgrams_; }
@@ -50,6 +57,7 @@ class Endpoints {
 
  private:
   backends::SwitchLoop& loop_;
+  io::OwnEndpoints* own_;
   std::vector<Listener> listeners_;
   std::vector<Connector> connectors_;
   std::vector<Dgram> dgrams_;

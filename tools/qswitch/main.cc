@@ -15,6 +15,7 @@
 #include "backends/capture/capture_hub.h"
 #include "backends/control/control_server.h"
 #include "backends/io/accept_watch.h"
+#include "backends/io/own_endpoints.h"
 #include "backends/metrics/metrics_server.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
@@ -134,6 +135,9 @@ int main(int argc, char** argv) {
   config.fabric.mac.max_entries = opt.mac_max;
   config.fabric.mac.age_ms = sw::Millis{opt.mac_age_s} * 1000;
   config.queue_size = opt.queue_size;
+  // The daemon's own loopback/wildcard TCP and UDP sockets, which the slirp port keeps guests
+  // away from. Declared before everything that registers in it, so it outlives them all.
+  io::OwnEndpoints own_endpoints;
   auto loop = std::make_unique<backends::SwitchLoop>(config);
   auto capture = std::make_unique<backends::CaptureHub>(loop->uv(), loop->fabric());
   if (opt.pcap) {
@@ -144,7 +148,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto endpoints = std::make_unique<tools::Endpoints>(*loop);
+  auto endpoints = std::make_unique<tools::Endpoints>(*loop, &own_endpoints);
   for (const Endpoint& ep : opt.listen) {
     std::string error;
     if (endpoints->add_listen(ep, error).empty()) {
@@ -173,7 +177,8 @@ int main(int argc, char** argv) {
   }
   for (const backends::VxlanConfig& v : opt.vxlans) {
     std::string error;
-    std::unique_ptr<backends::LoopPort> port = backends::open_vxlan_port(*loop, v, error);
+    std::unique_ptr<backends::LoopPort> port =
+        backends::open_vxlan_port(*loop, v, error, &own_endpoints);
     if (!port) {
       std::fprintf(stderr, "qswitch: --vxlan: %s\n", error.c_str());
       return 1;
@@ -190,7 +195,8 @@ int main(int argc, char** argv) {
   slirp::SlirpPort* slirp_port = nullptr;
   if (opt.slirp) {
     std::string error;
-    std::unique_ptr<slirp::SlirpPort> port = slirp::SlirpPort::create(*loop, *opt.slirp, error);
+    std::unique_ptr<slirp::SlirpPort> port =
+        slirp::SlirpPort::create(*loop, *opt.slirp, error, &own_endpoints);
     if (!port) {
       std::fprintf(stderr, "qswitch: --slirp: %s\n", error.c_str());
       return 1;
@@ -242,6 +248,7 @@ int main(int argc, char** argv) {
   services.control = control.get();
 
   std::unique_ptr<backends::MetricsServer> metrics;
+  io::OwnEndpoints::Registration metrics_registration;
   if (opt.metrics) {
     backends::SwitchLoop& sl = *loop;
     metrics = std::make_unique<backends::MetricsServer>(
@@ -251,6 +258,8 @@ int main(int argc, char** argv) {
                    opt.metrics->to_string().c_str(), metrics->error().c_str());
       return 1;
     }
+    metrics_registration = own_endpoints.add(io::Transport::kTcp,
+                                             metrics->bound().host.c_str(), metrics->bound().port);
     if (opt.metrics->host != "127.0.0.1" && opt.metrics->host != "::1") {
       io::log_line("warning: metrics on %s can be read by anyone who can reach that address",
                    metrics->bound().to_string().c_str());
