@@ -1,7 +1,8 @@
 // tests/integration/tap_test.cc: a tap port in a network namespace the test creates.
 // qswitch runs inside the namespace (`ip netns exec NS qswitch --tap qs0 ...`); its unix stream
 // socket is in the per-test temp dir, reachable from here. The namespace's kernel owns
-// 10.0.0.1/24 on the tap; FrameClients on stream ports play guests (10.0.0.x), ARP and ping it.
+// 10.0.0.1/24 and fd00::1/64 on the tap; FrameClients on stream ports play guests (10.0.0.x,
+// fd00::2): they ARP for it, then ping it over ICMPv6 (test_support::ndp_and_ping6).
 // Needs root and iproute2: without them the tests FAIL saying so. The stuck-receiver test sends
 // into the tap from a packet socket made inside the namespace (tests/integration/stuck_peer.h).
 #include <gtest/gtest.h>
@@ -42,6 +43,9 @@ using test_support::QswitchProcess;
 using test_support::test_mac;
 
 constexpr uint32_t kTapIp = ipv4(10, 0, 0, 1);
+constexpr test_support::Ipv6 kTapIp6 = test_support::ipv6_ula(1);    // fd00::1/64 on qs0
+constexpr test_support::Ipv6 kGuestIp6 = test_support::ipv6_ula(2);  // the FrameClient
+constexpr char kAddTapIp6[] = "ip -6 addr add fd00::1/64 dev qs0 nodad";
 
 class TapTest : public ::testing::Test {
  protected:
@@ -106,17 +110,22 @@ TEST_F(TapTest, NamespaceKernelAnswersArpAndPingThroughACreatedTap) {
   EXPECT_NE(out.find("tap qs0\n"), std::string::npos) << out;
   // qswitch created the tap, so it set the link up; the address is ours to add.
   ASSERT_TRUE(sh("ip link show qs0 | grep -q '<.*UP.*>'"));
-  ASSERT_TRUE(sh("ip addr add 10.0.0.1/24 dev qs0"));
+  ASSERT_TRUE(sh(std::string("ip addr add 10.0.0.1/24 dev qs0 && ") + kAddTapIp6));
   const auto tap_mac = ns_->mac_of("qs0");
   ASSERT_TRUE(tap_mac.has_value());
 
   FrameClient c;
   ASSERT_TRUE(client(&c));
+  // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
+  // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
   Mac answered{};
   const std::string failure =
-      test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s, &answered);
+      test_support::arp_resolve(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s, &answered);
   ASSERT_EQ(failure, "");
   EXPECT_EQ(answered, *tap_mac);
+  Mac advertised{};
+  ASSERT_EQ(test_support::ndp_and_ping6(c, test_mac(1), kGuestIp6, kTapIp6, 10s, &advertised), "");
+  EXPECT_EQ(advertised, *tap_mac);
 
   const auto stats = sw_.stats();
   ASSERT_TRUE(stats.has_value()) << sw_.error();
@@ -128,22 +137,30 @@ TEST_F(TapTest, NamespaceKernelAnswersArpAndPingThroughACreatedTap) {
 
 TEST_F(TapTest, PersistentTapMadeByRootIsAttachedAsItIs) {
   // The how-to's one-time root step: a persistent tap, down, with an address.
-  ASSERT_TRUE(start({"--tap", "qs0"}, "ip tuntap add qs0 mode tap && ip addr add 10.0.0.1/24 dev qs0"));
+  ASSERT_TRUE(start({"--tap", "qs0"}, std::string("ip tuntap add qs0 mode tap && "
+                                                  "ip addr add 10.0.0.1/24 dev qs0 && ") +
+                                          kAddTapIp6));
   // Left as it was: still down (qswitch only sets up taps it creates).
   ASSERT_TRUE(sh("! ip link show qs0 | grep -q '<.*,UP.*>'"));
   ASSERT_TRUE(sh("ip link set qs0 up"));
   FrameClient c;
   ASSERT_TRUE(client(&c));
-  EXPECT_EQ(test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+  // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
+  // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
+  EXPECT_EQ(test_support::arp_resolve(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+  EXPECT_EQ(test_support::ndp_and_ping6(c, test_mac(1), kGuestIp6, kTapIp6, 10s), "");
 }
 
 TEST_F(TapTest, DeletedTapClosesOnlyItsPort) {
   ASSERT_TRUE(start({"--tap", "qs0"}));
-  ASSERT_TRUE(sh("ip addr add 10.0.0.1/24 dev qs0"));
+  ASSERT_TRUE(sh(std::string("ip addr add 10.0.0.1/24 dev qs0 && ") + kAddTapIp6));
   FrameClient a, b;
   ASSERT_TRUE(client(&a));
   ASSERT_TRUE(client(&b));
-  ASSERT_EQ(test_support::arp_and_ping(a, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+  // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
+  // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
+  ASSERT_EQ(test_support::arp_resolve(a, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+  ASSERT_EQ(test_support::ndp_and_ping6(a, test_mac(1), kGuestIp6, kTapIp6, 10s), "");
 
   ASSERT_TRUE(sh("ip link del qs0"));
   const auto down = sw_.wait_for_stderr("down: tap:qs0", 5000ms);
@@ -191,8 +208,12 @@ TEST_F(TapTest, FramesForADownLinkAreCountedAndThePortStays) {
   }
   EXPECT_EQ(link_down, 3u);
   EXPECT_LE(sw_.count_stderr_lines("link is down"), 1u);  // rate-limited
-  ASSERT_TRUE(sh("ip link set qs0 up"));
-  EXPECT_EQ(test_support::arp_and_ping(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+  // The IPv6 address goes on once the link is up again (a link going down flushes it).
+  ASSERT_TRUE(sh(std::string("ip link set qs0 up && ") + kAddTapIp6));
+  // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
+  // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
+  EXPECT_EQ(test_support::arp_resolve(c, test_mac(1), ipv4(10, 0, 0, 2), kTapIp, 10s), "");
+  EXPECT_EQ(test_support::ndp_and_ping6(c, test_mac(1), kGuestIp6, kTapIp6, 10s), "");
 }
 
 // Issue 9: a receiver that never reads holds nobody back, with the tap as the sender. The tap

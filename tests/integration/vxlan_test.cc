@@ -4,8 +4,9 @@
 // Topologies
 // - Kernel interop: namespace Q runs qswitch (underlay 10.1.1.1 on veth uq); namespace K has
 //   the other end (uk, 10.1.1.2), a kernel vxlan device (id 42, dstport 4789, remote 10.1.1.1)
-//   on bridge br0, and a veth from br0 to namespace H, the "host" 10.0.0.2/24. A FrameClient on
-//   a stream port of qswitch is 10.0.0.1 and pings H across VXLAN.
+//   on bridge br0, and a veth from br0 to namespace H, the "host" 10.0.0.2/24 and fd00::2/64. A
+//   FrameClient on a stream port of qswitch is 10.0.0.1 and fd00::1: it ARPs for H, then pings
+//   it over ICMPv6 across VXLAN (test_support::ndp_and_ping6).
 // - Two switches: namespaces A and B joined by a veth (10.2.0.1 / 10.2.0.2), a qswitch in each
 //   with a VXLAN port to the other, a FrameClient on each.
 // - Mesh: three qswitches in one namespace on 127.0.0.1/2/3, each with the other two as
@@ -51,6 +52,9 @@ using test_support::Mac;
 using test_support::Netns;
 using test_support::QswitchProcess;
 using test_support::test_mac;
+
+constexpr test_support::Ipv6 kGuestIp6 = test_support::ipv6_ula(1);  // the FrameClient
+constexpr test_support::Ipv6 kHostIp6 = test_support::ipv6_ula(2);   // H, behind the bridge
 
 // One qswitch inside a namespace, listening on unix:<dir>/<name>.sock.
 struct Switch {
@@ -133,7 +137,10 @@ class VxlanTest : public ::testing::Test {
              "ip link set hk master br0 && ip link set vx0 up && ip link set hk up && "
              "ip link set br0 up");
     }
-    if (r) r = sh(h, "ip addr add 10.0.0.2/24 dev hh && ip link set hh up");
+    if (r) {
+      r = sh(h, "ip addr add 10.0.0.2/24 dev hh && ip -6 addr add fd00::2/64 dev hh nodad && "
+                "ip link set hh up");
+    }
     if (!r) return r;
     *q_out = &q;
     *k_out = &k;
@@ -156,12 +163,18 @@ TEST_F(VxlanTest, HostBehindAKernelVxlanBridgeAnswersPing) {
   EXPECT_NE(out.find("vxlan vni=42 local=10.1.1.1:4789 remote=10.1.1.2:4789\n"), std::string::npos)
       << out;
 
-  EXPECT_EQ(test_support::arp_and_ping(s->client, test_mac(1), ipv4(10, 0, 0, 1),
-                                       ipv4(10, 0, 0, 2), 15s),
+  // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
+  // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
+  EXPECT_EQ(test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1),
+                                      ipv4(10, 0, 0, 2), 15s),
             "");
+  EXPECT_EQ(test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 15s), "");
   // A second ping: the kernel's FDB and ours have learned, unicast both ways.
-  EXPECT_EQ(test_support::arp_and_ping(s->client, test_mac(1), ipv4(10, 0, 0, 1),
-                                       ipv4(10, 0, 0, 2), 10s, nullptr, 2),
+  EXPECT_EQ(test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1),
+                                      ipv4(10, 0, 0, 2), 10s),
+            "");
+  EXPECT_EQ(test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 10s,
+                                        nullptr, 2),
             "");
   // The kernel learned our guest's MAC behind 10.1.1.1.
   EXPECT_TRUE(sh(*k, "bridge fdb show dev vx0 | grep -q '02:71:00:00:00:01 dst 10.1.1.1'"));
@@ -267,9 +280,12 @@ TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
   auto r = s->client.recv_frame_matching(
       [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 9u; }, 3000ms);
   EXPECT_TRUE(r.ok()) << test_support::to_string(r.status);
-  EXPECT_EQ(test_support::arp_and_ping(s->client, test_mac(1), ipv4(10, 0, 0, 1),
-                                       ipv4(10, 0, 0, 2), 15s),
+  // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
+  // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
+  EXPECT_EQ(test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1),
+                                      ipv4(10, 0, 0, 2), 15s),
             "");
+  EXPECT_EQ(test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 15s), "");
 }
 
 TEST_F(VxlanTest, TwoSwitchesInTwoNamespacesForwardBetweenTheirStreamPorts) {

@@ -1,6 +1,7 @@
 // tests/support/netns.cc: see the header.
 #include "tests/support/netns.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -248,9 +249,8 @@ std::optional<IcmpEcho> parse_icmp_echo(std::span<const uint8_t> frame) {
   return e;
 }
 
-std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
-                         uint32_t target_ip, std::chrono::milliseconds timeout, Mac* target_mac,
-                         uint16_t seq) {
+std::string arp_resolve(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
+                        uint32_t target_ip, std::chrono::milliseconds timeout, Mac* target_mac) {
   const auto deadline = Clock::now() + timeout;
   auto left = [&] {
     const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -287,6 +287,34 @@ std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
   }
   if (!peer) return "no ARP reply from " + ipv4_to_string(target_ip);
   if (target_mac != nullptr) *target_mac = *peer;
+  return "";
+}
+
+std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
+                         uint32_t target_ip, std::chrono::milliseconds timeout, Mac* target_mac,
+                         uint16_t seq) {
+  const auto deadline = Clock::now() + timeout;
+  auto left = [&] {
+    const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return l.count() < 0 ? std::chrono::milliseconds(0) : l;
+  };
+  std::string why;  // parse_arp() needs somewhere to put its reason
+  // Answers an ARP request for my_ip; true when `frame` was one.
+  auto answer_arp = [&](const std::vector<uint8_t>& frame) {
+    const auto arp = parse_arp(frame, &why);
+    if (!arp || arp->op != 1 || arp->target_ip != my_ip) return false;
+    client.send_frame(make_arp_reply(my_mac, my_ip, arp->sender_mac, arp->sender_ip));
+    return true;
+  };
+  std::optional<Mac> peer;
+  {
+    Mac answered{};
+    const std::string failure =
+        arp_resolve(client, my_mac, my_ip, target_ip, timeout, &answered);
+    if (!failure.empty()) return failure;
+    peer = answered;
+  }
+  if (target_mac != nullptr) *target_mac = *peer;
   constexpr uint16_t kId = 0x5153;
   for (int attempt = 0; attempt < 10 && left().count() > 0; ++attempt) {
     if (!client.send_frame(make_icmp_echo_request(*peer, my_mac, my_ip, target_ip, kId, seq))) {
@@ -308,6 +336,206 @@ std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
     }
   }
   return "no ICMP echo reply from " + ipv4_to_string(target_ip) + " (ARP answered from " +
+         mac_to_string(*peer) + ")";
+}
+
+std::string ipv6_to_string(const Ipv6& addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (::inet_ntop(AF_INET6, addr.data(), buf, sizeof buf) == nullptr) return "?";
+  return buf;
+}
+
+namespace {
+
+constexpr uint8_t kIcmp6EchoRequest = 128;
+constexpr uint8_t kIcmp6EchoReply = 129;
+constexpr uint8_t kIcmp6NeighborSolicitation = 135;
+constexpr uint8_t kIcmp6NeighborAdvertisement = 136;
+
+// The ICMPv6 checksum (RFC 4443 2.3): over the pseudo-header (source, destination, upper-layer
+// length, next header 58) and the message.
+uint16_t icmp6_checksum(const uint8_t* src, const uint8_t* dst, const uint8_t* msg, size_t len) {
+  std::vector<uint8_t> buf(40 + len, 0);
+  std::memcpy(buf.data(), src, 16);
+  std::memcpy(buf.data() + 16, dst, 16);
+  buf[32] = static_cast<uint8_t>(len >> 24);
+  buf[33] = static_cast<uint8_t>(len >> 16);
+  buf[34] = static_cast<uint8_t>(len >> 8);
+  buf[35] = static_cast<uint8_t>(len);
+  buf[39] = 58;
+  std::memcpy(buf.data() + 40, msg, len);
+  return internet_checksum(buf);
+}
+
+// Ethernet + IPv6 header + `icmp` (its checksum field filled in here).
+std::vector<uint8_t> icmp6_frame(const Mac& eth_dst, const Mac& eth_src, const Ipv6& src,
+                                 const Ipv6& dst, uint8_t hop_limit, std::vector<uint8_t> icmp) {
+  std::vector<uint8_t> f(14 + 40 + icmp.size(), 0);
+  std::memcpy(f.data(), eth_dst.data(), 6);
+  std::memcpy(f.data() + 6, eth_src.data(), 6);
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x60;
+  ip[4] = static_cast<uint8_t>(icmp.size() >> 8);
+  ip[5] = static_cast<uint8_t>(icmp.size());
+  ip[6] = 58;  // ICMPv6
+  ip[7] = hop_limit;
+  std::memcpy(ip + 8, src.data(), 16);
+  std::memcpy(ip + 24, dst.data(), 16);
+  icmp[2] = 0;
+  icmp[3] = 0;
+  const uint16_t sum = icmp6_checksum(src.data(), dst.data(), icmp.data(), icmp.size());
+  icmp[2] = static_cast<uint8_t>(sum >> 8);
+  icmp[3] = static_cast<uint8_t>(sum);
+  std::memcpy(ip + 40, icmp.data(), icmp.size());
+  return f;
+}
+
+}  // namespace
+
+std::vector<uint8_t> make_neighbor_solicitation(const Mac& my_mac, const Ipv6& my_ip,
+                                                const Ipv6& target) {
+  // Solicited-node multicast ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX (RFC 4291, 2464).
+  Ipv6 group{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, target[13], target[14], target[15]};
+  const Mac group_mac{0x33, 0x33, 0xff, target[13], target[14], target[15]};
+  std::vector<uint8_t> icmp(24 + 8, 0);
+  icmp[0] = kIcmp6NeighborSolicitation;
+  std::memcpy(icmp.data() + 8, target.data(), 16);
+  icmp[24] = 1;  // source link-layer address option, 8 bytes
+  icmp[25] = 1;
+  std::memcpy(icmp.data() + 26, my_mac.data(), 6);
+  return icmp6_frame(group_mac, my_mac, my_ip, group, 255, std::move(icmp));
+}
+
+std::vector<uint8_t> make_neighbor_advertisement(const Mac& my_mac, const Ipv6& my_ip,
+                                                 const Mac& to_mac, const Ipv6& to_ip) {
+  std::vector<uint8_t> icmp(24 + 8, 0);
+  icmp[0] = kIcmp6NeighborAdvertisement;
+  icmp[4] = 0x60;  // solicited, override
+  std::memcpy(icmp.data() + 8, my_ip.data(), 16);
+  icmp[24] = 2;  // target link-layer address option, 8 bytes
+  icmp[25] = 1;
+  std::memcpy(icmp.data() + 26, my_mac.data(), 6);
+  return icmp6_frame(to_mac, my_mac, my_ip, to_ip, 255, std::move(icmp));
+}
+
+std::vector<uint8_t> make_icmp6_echo_request(const Mac& eth_dst, const Mac& eth_src,
+                                             const Ipv6& ip_src, const Ipv6& ip_dst, uint16_t id,
+                                             uint16_t seq, size_t payload_size) {
+  std::vector<uint8_t> icmp(8 + payload_size, 0);
+  icmp[0] = kIcmp6EchoRequest;
+  icmp[4] = static_cast<uint8_t>(id >> 8);
+  icmp[5] = static_cast<uint8_t>(id);
+  icmp[6] = static_cast<uint8_t>(seq >> 8);
+  icmp[7] = static_cast<uint8_t>(seq);
+  for (size_t i = 0; i < payload_size; ++i) icmp[8 + i] = static_cast<uint8_t>(i * 7 + seq);
+  return icmp6_frame(eth_dst, eth_src, ip_src, ip_dst, 64, std::move(icmp));
+}
+
+std::optional<Icmp6Message> parse_icmp6(std::span<const uint8_t> frame) {
+  if (frame.size() < 14 + 40 + 8 || frame[12] != 0x86 || frame[13] != 0xdd) return std::nullopt;
+  const uint8_t* ip = frame.data() + 14;
+  const size_t payload = (size_t{ip[4]} << 8) | ip[5];
+  if ((ip[0] >> 4) != 6 || ip[6] != 58 || payload < 8 || 14 + 40 + payload > frame.size()) {
+    return std::nullopt;
+  }
+  const uint8_t* icmp = ip + 40;
+  if (icmp6_checksum(ip + 8, ip + 24, icmp, payload) != 0) return std::nullopt;
+  Icmp6Message m;
+  m.eth_dst = frame_dst(frame);
+  m.eth_src = frame_src(frame);
+  std::memcpy(m.ip_src.data(), ip + 8, 16);
+  std::memcpy(m.ip_dst.data(), ip + 24, 16);
+  m.hop_limit = ip[7];
+  m.type = icmp[0];
+  if (m.type == kIcmp6EchoRequest || m.type == kIcmp6EchoReply) {
+    m.id = static_cast<uint16_t>((icmp[4] << 8) | icmp[5]);
+    m.seq = static_cast<uint16_t>((icmp[6] << 8) | icmp[7]);
+    return m;
+  }
+  if (m.type != kIcmp6NeighborSolicitation && m.type != kIcmp6NeighborAdvertisement) {
+    return std::nullopt;
+  }
+  if (payload < 24) return std::nullopt;
+  std::memcpy(m.target.data(), icmp + 8, 16);
+  // Options: type, length in units of 8 bytes (never 0), value.
+  for (size_t off = 24; off + 2 <= payload;) {
+    const size_t len = size_t{icmp[off + 1]} * 8;
+    if (len == 0 || off + len > payload) return std::nullopt;
+    const uint8_t want = m.type == kIcmp6NeighborSolicitation ? 1 : 2;
+    if (icmp[off] == want && len >= 8) {
+      Mac mac{};
+      std::memcpy(mac.data(), icmp + off + 2, 6);
+      m.link_layer = mac;
+    }
+    off += len;
+  }
+  return m;
+}
+
+std::string ndp_and_ping6(FrameClient& client, const Mac& my_mac, const Ipv6& my_ip,
+                          const Ipv6& target_ip, std::chrono::milliseconds timeout,
+                          Mac* target_mac, uint16_t seq) {
+  const auto deadline = Clock::now() + timeout;
+  auto left = [&] {
+    const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return l.count() < 0 ? std::chrono::milliseconds(0) : l;
+  };
+  // Answers a neighbour solicitation for my_ip; true when `m` was one.
+  auto answer_ns = [&](const std::optional<Icmp6Message>& m) {
+    if (!m || m->type != kIcmp6NeighborSolicitation || m->target != my_ip) return false;
+    // From the unspecified address (DAD) there is nobody to answer unicast.
+    if (m->ip_src == Ipv6{}) return true;
+    const Mac to = m->link_layer.value_or(m->eth_src);
+    client.send_frame(make_neighbor_advertisement(my_mac, my_ip, to, m->ip_src));
+    return true;
+  };
+  std::optional<Mac> peer;
+  for (int attempt = 0; attempt < 20 && !peer && left().count() > 0; ++attempt) {
+    if (!client.send_frame(make_neighbor_solicitation(my_mac, my_ip, target_ip))) {
+      return "sending the neighbour solicitation failed: " + client.last_error();
+    }
+    const auto until = Clock::now() + std::chrono::milliseconds(500);
+    for (int i = 0; i < 1000 && Clock::now() < until; ++i) {
+      const RecvResult r = client.recv_frame(std::min(left(), std::chrono::milliseconds(100)));
+      if (r.status != RecvResult::Status::kFrame) {
+        if (r.status == RecvResult::Status::kTimeout) continue;
+        return std::string("receiving: ") + to_string(r.status) + " " + r.error;
+      }
+      const auto m = parse_icmp6(r.frame);
+      if (answer_ns(m)) continue;
+      if (m && m->type == kIcmp6NeighborAdvertisement && m->hop_limit == 255 &&
+          m->target == target_ip && m->ip_dst == my_ip && m->eth_dst == my_mac &&
+          m->link_layer.has_value()) {
+        peer = *m->link_layer;
+        break;
+      }
+    }
+  }
+  if (!peer) return "no neighbour advertisement from " + ipv6_to_string(target_ip);
+  if (target_mac != nullptr) *target_mac = *peer;
+  constexpr uint16_t kId = 0x5153;
+  for (int attempt = 0; attempt < 10 && left().count() > 0; ++attempt) {
+    if (!client.send_frame(make_icmp6_echo_request(*peer, my_mac, my_ip, target_ip, kId, seq))) {
+      return "sending the ICMPv6 echo failed: " + client.last_error();
+    }
+    const auto until = Clock::now() + std::chrono::milliseconds(1000);
+    for (int i = 0; i < 1000 && Clock::now() < until; ++i) {
+      const RecvResult r = client.recv_frame(std::min(left(), std::chrono::milliseconds(100)));
+      if (r.status != RecvResult::Status::kFrame) {
+        if (r.status == RecvResult::Status::kTimeout) continue;
+        return std::string("receiving: ") + to_string(r.status) + " " + r.error;
+      }
+      const auto m = parse_icmp6(r.frame);
+      if (answer_ns(m)) continue;
+      if (m && m->type == kIcmp6EchoReply && m->id == kId && m->seq == seq &&
+          m->ip_src == target_ip && m->ip_dst == my_ip && m->eth_dst == my_mac) {
+        return "";
+      }
+    }
+  }
+  return "no ICMPv6 echo reply from " + ipv6_to_string(target_ip) + " (advertised by " +
          mac_to_string(*peer) + ")";
 }
 
