@@ -30,7 +30,13 @@ std::span<uint8_t> StreamRxBuffer::write_space() {
                               : kPrefixSize + load_be32(chunk_->data + start) - have;
     return {chunk_->data + fill_, need};
   }
-  // No partial frame left (or no chunk yet): move to a fresh chunk.
+  // No partial frame left (or no chunk yet). A chunk only we hold (every frame in it handed out
+  // and let go) starts over; otherwise move to a fresh chunk.
+  if (chunk_ != nullptr && chunk_->refs == 1) {
+    parse_ = 0;
+    fill_ = 0;
+    return {chunk_->data, main_size_};
+  }
   RxChunk* next = pool_.acquire();
   if (next == nullptr) return {};
   chunk_unref(chunk_);

@@ -10,7 +10,8 @@
 // - A chunk is `main_size` bytes plus kMaxWireSize of slack. Reads fill the main part; a frame
 //   that started in the main part but is not complete when it is full is finished in the slack,
 //   with reads sized to exactly what that frame still needs. Only when no partial frame is left
-//   does the buffer move to a fresh chunk, so every frame is contiguous in memory.
+//   does the buffer move to a fresh chunk, so every frame is contiguous in memory; a chunk that
+//   nobody but the buffer holds any more (its frames all let go) is reused instead.
 // - Frames from commit() stay valid until the next write_space() call (which may switch
 //   chunks); keep one longer by taking a chunk reference (frame.h).
 // - An empty write_space() means every chunk is still held by output queues: stop reading and

@@ -11,8 +11,9 @@
 //   so a slot that got a 64-byte frame costs one resident page, not 64 KiB.
 // - Usage per read burst: n = available() (0: every chunk is still held by output queues, stop
 //   reading, as the stream ports do), point message i at slot(i) with capacity slot_capacity(),
-//   make frames with frame(i, len) for the slots that got a valid frame, then advance(k) for the
-//   k slots the burst consumed. A slot that got a bad datagram is simply never made a frame.
+//   make frames with frame(i, len) for the slots that got a valid frame (classify_datagram), then
+//   advance(k) for the k slots the burst consumed. A slot that got a bad datagram is simply
+//   never made a frame.
 // - The receiver holds one reference on its current chunk and releases it when every slot has
 //   been used, so the chunk goes back to the pool when the last output lets go of its frames.
 #pragma once
@@ -22,6 +23,16 @@
 #include "switch/frame.h"
 
 namespace qswitch::backends {
+
+// What one received datagram is, from the receive call's length and its MSG_TRUNC flag alone:
+// a frame (kMinFrameSize..kMaxFrameSize bytes), a runt (shorter, empty included) or oversize
+// (cut by the kernel to the slot, or longer than any frame). Only a frame is handed on.
+enum class DatagramKind { kFrame, kRunt, kOversize };
+inline DatagramKind classify_datagram(uint32_t len, bool truncated) {
+  if (truncated || len > sw::kMaxFrameSize) return DatagramKind::kOversize;
+  if (len < sw::kMinFrameSize) return DatagramKind::kRunt;
+  return DatagramKind::kFrame;
+}
 
 class DatagramRx {
  public:

@@ -581,7 +581,7 @@ void DgramSocket::read_some() {
       const socklen_t from_len = want_from ? h.msg_namelen : 0;
       const uint32_t len = rmsgs_[i].msg_len;
       const bool truncated = (h.msg_flags & MSG_TRUNC) != 0;
-      const bool bad = truncated || len < sw::kMinFrameSize;
+      const bool bad = classify_datagram(len, truncated) != DatagramKind::kFrame;
       DgramPort* port = port_for(raddr_[i], from_len, false);
       if (port == nullptr && !bad && config_.mode == DgramConfig::Mode::kLearn) {
         // A new sender: the frames before it are forwarded first, so they do not reach a port

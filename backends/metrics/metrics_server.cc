@@ -7,60 +7,26 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <string_view>
+
+#include "backends/metrics/http_request_head.h"
 
 namespace qswitch::backends {
 
 namespace {
 constexpr size_t kDrainLimit = 64 * 1024;  // input discarded after the response, per client
 constexpr uint64_t kLingerMs = 2000;       // wait for the client's close after the response
-
-bool is_tchar(char ch) {  // RFC 9110 section 5.6.2 token characters
-  if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr && ch != '\0';
-}
-
-// A byte that cannot appear in a request head (RFC 9110 section 5.5: no CTLs but HTAB; CR and
-// LF only as line ends).
-bool bad_head_byte(unsigned char ch) {
-  return (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f;
-}
-
-struct RequestLine {
-  std::string_view method;
-  std::string_view target;
-};
-
-// "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 section 3), without its line end. False if malformed.
-bool parse_request_line(std::string_view line, RequestLine& out) {
-  const size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos || sp1 == 0) return false;
-  const size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
-  out.method = line.substr(0, sp1);
-  out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (!std::all_of(out.method.begin(), out.method.end(), is_tchar)) return false;
-  if (out.target.empty() || out.target.front() != '/' ||
-      out.target.find_first_of(" \t") != std::string_view::npos) {
-    return false;
-  }
-  return version.size() == 8 && version.substr(0, 7) == "HTTP/1." && version[7] >= '0' &&
-         version[7] <= '9';
-}
 }  // namespace
 
 struct MetricsServer::Client {
   enum class State { kHead, kResponding, kDraining };
+  explicit Client(size_t max_head_size) : head(max_head_size) {}
   MetricsServer* server = nullptr;
   io::Fd fd;  // declared before the handles: they are closed (stopping the poll) before the fd
   io::UvHandle<uv_poll_t> poll;
   io::UvHandle<uv_timer_t> timer;
   int poll_events = 0;
   State state = State::kHead;
-  std::string in;            // the request head so far
-  size_t scanned = 0;        // bytes of `in` already checked
-  bool line_checked = false;  // the request line was complete and valid
+  HttpRequestHead head;      // the request head so far (parsed as it arrives)
   std::string out;           // the response, sent from out_offset
   size_t out_offset = 0;
   size_t drained = 0;
@@ -111,7 +77,7 @@ void MetricsServer::on_connection(io::Fd fd) {
     log_rejection("refused a client: too many clients connected", fd.get());
     return;  // fd closes here
   }
-  auto c = std::make_unique<Client>();
+  auto c = std::make_unique<Client>(limits_.max_head_size);
   c->server = this;
   c->fd = std::move(fd);
   uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
@@ -193,70 +159,49 @@ void MetricsServer::on_client_event(Client& c, int status, int events) {
 bool MetricsServer::read_head(Client& c) {
   char buf[4096];
   while (c.state == Client::State::kHead) {
-    const size_t room = limits_.max_head_size + 1 - std::min(c.in.size(), limits_.max_head_size);
-    const ssize_t n = ::read(c.fd.get(), buf, std::min(sizeof buf, room));
+    const ssize_t n = ::read(c.fd.get(), buf, std::min(sizeof buf, c.head.room()));
     if (n == 0) return false;  // gave up before finishing a request: nobody to answer
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno == EAGAIN || errno == EWOULDBLOCK;
     }
-    c.in.append(buf, static_cast<size_t>(n));
-    // Check the new bytes; find the end of the head (an empty line: "\n\r\n" or "\n\n").
-    for (size_t i = c.scanned; i < c.in.size(); ++i) {
-      const auto ch = static_cast<unsigned char>(c.in[i]);
-      if (bad_head_byte(ch)) {
+    switch (c.head.add(buf, static_cast<size_t>(n))) {
+      case HttpRequestHead::Status::kIncomplete:
+        break;
+      case HttpRequestHead::Status::kBadByte:
         queue_response(c, 400, "Bad Request", "malformed request\n", true);
         return true;
-      }
-      if (ch != '\n') continue;
-      if (!c.line_checked) {
-        std::string_view line(c.in.data(), i);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        RequestLine rl;
-        if (!parse_request_line(line, rl)) {
-          queue_response(c, 400, "Bad Request", "malformed request line\n", true);
-          return true;
-        }
-        c.line_checked = true;
-        continue;
-      }
-      const bool blank = (i >= 1 && c.in[i - 1] == '\n') ||
-                         (i >= 2 && c.in[i - 1] == '\r' && c.in[i - 2] == '\n');
-      if (blank && i + 1 <= limits_.max_head_size) {
-        c.in.resize(i + 1);
+      case HttpRequestHead::Status::kBadRequestLine:
+        queue_response(c, 400, "Bad Request", "malformed request line\n", true);
+        return true;
+      case HttpRequestHead::Status::kComplete:
         respond(c);
         return true;
-      }
-    }
-    c.scanned = c.in.size();
-    if (c.in.size() > limits_.max_head_size) {
-      queue_response(c, 431, "Request Header Fields Too Large",
-                     "request head over " + std::to_string(limits_.max_head_size) + " bytes\n",
-                     true);
-      return true;
+      case HttpRequestHead::Status::kTooLarge:
+        queue_response(c, 431, "Request Header Fields Too Large",
+                       "request head over " + std::to_string(limits_.max_head_size) + " bytes\n",
+                       true);
+        return true;
     }
   }
   return true;
 }
 
 void MetricsServer::respond(Client& c) {
-  const size_t eol = c.in.find('\n');
-  std::string_view line(c.in.data(), eol);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  RequestLine rl;
-  parse_request_line(line, rl);  // checked when the line arrived
-  const bool head = rl.method == "HEAD";
-  if (rl.method != "GET" && !head) {
-    queue_response(c, 405, "Method Not Allowed", "only GET and HEAD are served\n", true,
-                   "Allow: GET, HEAD\r\n");
-    return;
+  const HttpRoute route = route_http_request(c.head.head());
+  switch (route.kind) {
+    case HttpRoute::Kind::kMethodNotAllowed:
+      queue_response(c, 405, "Method Not Allowed", "only GET and HEAD are served\n", true,
+                     "Allow: GET, HEAD\r\n");
+      return;
+    case HttpRoute::Kind::kNotFound:
+      queue_response(c, 404, "Not Found", "not found: the metrics are at /metrics\n",
+                     !route.head_only);
+      return;
+    case HttpRoute::Kind::kMetrics:
+      queue_response(c, 200, "OK", render_ ? render_() : std::string(), !route.head_only);
+      return;
   }
-  std::string_view path = rl.target.substr(0, rl.target.find('?'));
-  if (path != "/metrics") {
-    queue_response(c, 404, "Not Found", "not found: the metrics are at /metrics\n", !head);
-    return;
-  }
-  queue_response(c, 200, "OK", render_ ? render_() : std::string(), !head);
 }
 
 void MetricsServer::queue_response(Client& c, int status, const char* reason,
@@ -270,7 +215,7 @@ void MetricsServer::queue_response(Client& c, int status, const char* reason,
   if (send_body) c.out += body;
   c.out_offset = 0;
   c.state = Client::State::kResponding;
-  std::string().swap(c.in);
+  c.head.clear();
   start_timer(c);  // from now on the deadline runs from the client's last read progress
 }
 

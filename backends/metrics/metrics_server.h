@@ -14,7 +14,8 @@
 //   from render(); any other path 404; any other method 405 (RFC 9110 section 15.5.6, with
 //   Allow); a request line that is not METHOD SP TARGET SP HTTP/x.y, or bytes that cannot be in
 //   a head (NUL, other control characters), 400. A head over max_head_size bytes without its end
-//   gets 431 (RFC 6585 section 5). Nothing after the head is looked at.
+//   gets 431 (RFC 6585 section 5). Nothing after the head is looked at. The parsing is pure code
+//   in http_request_head.h.
 // - The response goes into a per-client buffer and is sent without blocking; what the socket
 //   does not take waits for POLLOUT. After the last byte the sending side is shut down and the
 //   client's input is read and discarded (bounded) until it closes, so unread request bytes

@@ -10,10 +10,14 @@
 //   flag bits and the reserved fields are ignored on receipt as the RFC says ("MUST be set to
 //   zero on transmission and ignored on receipt"), so extensions that use them (VXLAN-GBP's
 //   G bit and policy id) still reach us as plain VXLAN.
+// - check_vxlan_datagram() is the port's whole receive check of one datagram, minus the
+//   source address (which remote sent it): length, header, VNI, in that order.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+
+#include "switch/frame.h"
 
 namespace qswitch::backends {
 
@@ -37,6 +41,41 @@ inline void encode_vxlan_header(uint32_t vni, uint8_t out[kVxlanHeaderSize]) {
 inline std::optional<uint32_t> decode_vxlan_header(const uint8_t in[kVxlanHeaderSize]) {
   if ((in[0] & kVxlanFlagI) == 0) return std::nullopt;
   return (uint32_t{in[4]} << 16) | (uint32_t{in[5]} << 8) | uint32_t{in[6]};
+}
+
+// The receive check of one datagram of `len` bytes (VXLAN header included) whose first
+// kVxlanHeaderSize bytes landed in `header`, `truncated` when the kernel cut it (MSG_TRUNC).
+// The header is read only when the datagram is long enough to hold it and a minimal frame.
+enum class VxlanRxCheck { kFrame, kOversize, kRunt, kNoIFlag, kWrongVni };
+struct VxlanRx {
+  VxlanRxCheck check = VxlanRxCheck::kRunt;
+  uint32_t vni = 0;        // kFrame, kWrongVni: the datagram's VNI
+  uint32_t frame_len = 0;  // kFrame: the inner Ethernet frame's length
+};
+inline VxlanRx check_vxlan_datagram(const uint8_t header[kVxlanHeaderSize], uint32_t len,
+                                    bool truncated, uint32_t our_vni) {
+  VxlanRx r;
+  if (truncated || len > kVxlanHeaderSize + sw::kMaxFrameSize) {
+    r.check = VxlanRxCheck::kOversize;
+    return r;
+  }
+  if (len < kVxlanHeaderSize + sw::kMinFrameSize) {
+    r.check = VxlanRxCheck::kRunt;
+    return r;
+  }
+  const std::optional<uint32_t> vni = decode_vxlan_header(header);
+  if (!vni) {
+    r.check = VxlanRxCheck::kNoIFlag;  // RFC 7348 section 5
+    return r;
+  }
+  r.vni = *vni;
+  if (*vni != our_vni) {
+    r.check = VxlanRxCheck::kWrongVni;
+    return r;
+  }
+  r.check = VxlanRxCheck::kFrame;
+  r.frame_len = len - kVxlanHeaderSize;
+  return r;
 }
 
 }  // namespace qswitch::backends

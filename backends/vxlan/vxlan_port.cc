@@ -298,26 +298,28 @@ bool VxlanPort::accept(uint32_t i, const mmsghdr& msg, uint32_t& frame_len, int&
     log_drop("not a configured remote", from);
     return false;
   }
-  if ((msg.msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
-      msg.msg_len < kVxlanHeaderSize + sw::kMinFrameSize) {
-    counters_.drop_bad_length += 1;
-    log_drop((msg.msg_hdr.msg_flags & MSG_TRUNC) != 0 ? "oversize datagram"
-                                                      : "runt (inner frame under 14 bytes)",
-             from);
-    return false;
+  const VxlanRx rx = check_vxlan_datagram(rx_headers_[i], msg.msg_len,
+                                          (msg.msg_hdr.msg_flags & MSG_TRUNC) != 0, vni_);
+  switch (rx.check) {
+    case VxlanRxCheck::kOversize:
+    case VxlanRxCheck::kRunt:
+      counters_.drop_bad_length += 1;
+      log_drop(rx.check == VxlanRxCheck::kOversize ? "oversize datagram"
+                                                   : "runt (inner frame under 14 bytes)",
+               from);
+      return false;
+    case VxlanRxCheck::kNoIFlag:
+      bad_header_ += 1;
+      log_drop("VXLAN header without the I flag", from);  // RFC 7348 section 5
+      return false;
+    case VxlanRxCheck::kWrongVni:
+      wrong_vni_ += 1;
+      log_drop(("VNI " + std::to_string(rx.vni) + ", not ours").c_str(), from);
+      return false;
+    case VxlanRxCheck::kFrame:
+      break;
   }
-  const std::optional<uint32_t> vni = decode_vxlan_header(rx_headers_[i]);
-  if (!vni) {
-    bad_header_ += 1;
-    log_drop("VXLAN header without the I flag", from);  // RFC 7348 section 5
-    return false;
-  }
-  if (*vni != vni_) {
-    wrong_vni_ += 1;
-    log_drop(("VNI " + std::to_string(*vni) + ", not ours").c_str(), from);
-    return false;
-  }
-  frame_len = msg.msg_len - kVxlanHeaderSize;
+  frame_len = rx.frame_len;
   return true;
 }
 

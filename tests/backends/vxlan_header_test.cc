@@ -39,5 +39,29 @@ TEST(VxlanHeaderTest, IgnoresReservedBitsOnReceipt) {
   EXPECT_EQ(*got, 42u);
 }
 
+TEST(VxlanHeaderTest, ReceiveCheckTakesLengthThenIFlagThenVni) {
+  uint8_t ours[kVxlanHeaderSize];
+  encode_vxlan_header(42, ours);
+  const uint32_t min = kVxlanHeaderSize + sw::kMinFrameSize;
+  VxlanRx r = check_vxlan_datagram(ours, min, false, 42);
+  EXPECT_EQ(r.check, VxlanRxCheck::kFrame);
+  EXPECT_EQ(r.frame_len, sw::kMinFrameSize);
+  r = check_vxlan_datagram(ours, kVxlanHeaderSize + sw::kMaxFrameSize, false, 42);
+  EXPECT_EQ(r.check, VxlanRxCheck::kFrame);
+  EXPECT_EQ(r.frame_len, sw::kMaxFrameSize);
+  EXPECT_EQ(check_vxlan_datagram(ours, min - 1, false, 42).check, VxlanRxCheck::kRunt);
+  EXPECT_EQ(check_vxlan_datagram(ours, 0, false, 42).check, VxlanRxCheck::kRunt);
+  EXPECT_EQ(check_vxlan_datagram(ours, min, true, 42).check, VxlanRxCheck::kOversize);
+  EXPECT_EQ(check_vxlan_datagram(ours, kVxlanHeaderSize + sw::kMaxFrameSize + 1, false, 42).check,
+            VxlanRxCheck::kOversize);
+  const uint8_t no_i[kVxlanHeaderSize] = {0x00, 0, 0, 0, 0, 0, 42, 0};
+  EXPECT_EQ(check_vxlan_datagram(no_i, min, false, 42).check, VxlanRxCheck::kNoIFlag);
+  // A runt is a runt whatever its header holds (it was never read).
+  EXPECT_EQ(check_vxlan_datagram(no_i, 3, false, 42).check, VxlanRxCheck::kRunt);
+  r = check_vxlan_datagram(ours, min, false, 43);
+  EXPECT_EQ(r.check, VxlanRxCheck::kWrongVni);
+  EXPECT_EQ(r.vni, 42u);
+}
+
 }  // namespace
 }  // namespace qswitch::backends

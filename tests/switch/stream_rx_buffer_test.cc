@@ -522,6 +522,35 @@ TEST(StreamRxBufferTest, PausesWhenEveryChunkIsHeldAndResumesWhenReleased) {
   EXPECT_LE(rx.pool().allocated_count(), kMaxChunks);
 }
 
+// Found by tests/fuzz/stream_framing_fuzz: once its chunk was all handed out, the buffer asked
+// the pool for a fresh one while still holding the current one itself, so with every other chunk
+// held by outputs (or with a one-chunk pool) write_space() stayed empty although the current
+// chunk was free to reuse: the input paused for nothing, or for good.
+TEST(StreamRxBufferTest, ReusesItsOwnChunkWhenNothingElseHoldsIt) {
+  // 46-byte frames are 50 bytes on the wire: two fill a 100-byte main part exactly.
+  const Stream s = make_stream({46, 46, 46, 46, 46, 46});
+  StreamRxBuffer one(100, 1);
+  EXPECT_TRUE(feed_all(one, s, no_boundary));
+  EXPECT_EQ(one.pool().allocated_count(), 1u);
+
+  // Two chunks, the first held by an output: the second is reused over and over.
+  StreamRxBuffer two(100, 2);
+  FrameChecker checker(s);
+  std::span<uint8_t> space = two.write_space();
+  ASSERT_EQ(space.size(), 100u);
+  std::memcpy(space.data(), s.bytes.data(), 100);
+  std::array<Frame, kOutCapacity> out;
+  size_t count = 0;
+  ASSERT_EQ(two.commit(100, out, count), StreamRxBuffer::Status::kOk);
+  ASSERT_TRUE(checker.check_batch(out.data(), count));
+  RxChunk* held = out[0].chunk;
+  chunk_ref(held);
+  EXPECT_TRUE(feed(two, s.bytes, 100, s.bytes.size(), no_boundary, checker));
+  EXPECT_EQ(checker.next(), s.frames.size());
+  EXPECT_EQ(two.pool().allocated_count(), 2u);
+  chunk_unref(held);
+}
+
 TEST(StreamRxBufferTest, FrameOutlivesBufferWhileReferenced) {
   const Stream s = make_stream({1514, 61, 9014});
   std::vector<Frame> held;

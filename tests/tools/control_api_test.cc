@@ -187,5 +187,33 @@ TEST_F(ControlApiTest, InvalidUtf8InAResultIsReplacedNotThrown) {
   EXPECT_TRUE(r["result"].is_string());
 }
 
+// Found by tests/fuzz/control_line_fuzz: nlohmann's parser is iterative, but copying a value
+// (the echoed "id") and dumping it recurse once per level, so a request line nested a few ten
+// thousand levels deep (well within the 64 KiB line limit) overflowed the stack and killed the
+// switch. Such a request is now refused before anything recurses on it.
+TEST_F(ControlApiTest, DeeplyNestedRequestIsAnErrorReplyNotACrash) {
+  const size_t depth = 32000;  // fits the control server's 65536-byte line limit
+  const std::string deep = std::string(depth, '[') + std::string(depth, ']');
+  std::string deep_objects;  // {"a":{"a":{"a":... never closed
+  for (size_t i = 0; i < depth; ++i) deep_objects += R"({"a":)";
+  for (const std::string& line :
+       {R"({"cmd":"echo","id":)" + deep + "}", R"({"cmd":"echo","args":{"a":)" + deep + "}}",
+        R"({"id":)" + deep + "}", deep, std::string(100000, '['), deep_objects}) {
+    const json r = reply_of(api_, line);
+    const std::string e = error_of(r);
+    EXPECT_NE(e.find("nested"), std::string::npos) << e;
+    EXPECT_FALSE(r.contains("id"));
+  }
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(ControlApiTest, ModeratelyNestedValuesStillWork) {
+  const std::string nested = std::string(20, '[') + "1" + std::string(20, ']');
+  const json r = reply_of(api_, R"({"cmd":"echo","args":{"a":)" + nested + R"(},"id":)" + nested + "}");
+  EXPECT_EQ(r["ok"], true);
+  EXPECT_EQ(r["id"], json::parse(nested));
+  EXPECT_EQ(r["result"]["a"], json::parse(nested));
+}
+
 }  // namespace
 }  // namespace qswitch::tools

@@ -1,8 +1,10 @@
 // tests/tools/net_specs_test.cc: --tap and --vxlan values into typed specs, and the errors that
-// name what was wrong.
+// name what was wrong (and what --dgram and --listen/--connect refuse).
 #include "tools/qswitch/net_specs.h"
 
 #include "backends/io/endpoint.h"
+#include "tools/qswitch/dgram_options.h"
+#include "tools/qswitch/options.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -115,6 +117,31 @@ TEST(NetSpecsTest, AtMost64Remotes) {
   std::string error;
   EXPECT_FALSE(parse_vxlan_spec(spec, error));
   EXPECT_NE(error.find("at most 64"), std::string::npos) << error;
+}
+
+// Found by tests/fuzz/net_specs_fuzz and dgram_spec_fuzz: text after a NUL byte was silently
+// ignored (inet_pton, strtoull and the socket calls stop at it). Such text can only come from a
+// JSON string on the control socket (port.add); it is refused.
+TEST(NetSpecsTest, NulByteAnywhereIsRefused) {
+  using namespace std::string_literals;
+  std::string error;
+  EXPECT_FALSE(parse_vxlan_spec("local=::,vni=1,remote=::1\0\0"s, error));
+  EXPECT_NE(error.find("NUL"), std::string::npos) << error;
+  EXPECT_FALSE(parse_vxlan_spec("vni=1,local=10.0.0.1\0x,remote=10.0.0.2"s, error));
+  EXPECT_FALSE(parse_tap_spec("qs\0"s, error));
+  for (const std::string& spec :
+       {"mcast:230.0.0.1:12\0004,localaddr=127.0.0.1"s, "unix:/tmp/a\0b"s,
+        "udp:127.0.0.1:5000\0"s, "udp:127.0.0.1:5000-127.0.0.1\0:5001"s,
+        "mcast:230.0.0.1:1234,localaddr=127.0.0.1\0x"s}) {
+    error.clear();
+    EXPECT_FALSE(parse_dgram_spec(spec, error)) << spec;
+    EXPECT_NE(error.find("NUL"), std::string::npos) << error;
+  }
+  for (const std::string& spec : {"unix:/tmp/a\0b"s, "tcp:127.0.0.1\0junk:80"s, "tcp:127.0.0.1:8\0"s}) {
+    error.clear();
+    EXPECT_FALSE(parse_endpoint(spec, error)) << spec;
+    EXPECT_NE(error.find("NUL"), std::string::npos) << error;
+  }
 }
 
 }  // namespace

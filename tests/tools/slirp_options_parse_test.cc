@@ -345,5 +345,31 @@ TEST(HostfwdParseTest, GuestAddressMustBeAGuestOfTheSegment) {
   EXPECT_TRUE(check_hostfwd_guest(f, o, error));
 }
 
+// Found by tests/fuzz/hostfwd_spec_fuzz and slirp_options_fuzz: text after a NUL byte was
+// silently ignored (inet_pton and stat stop at it), so "tcp::8080-10.0.2.2\0junk:80" was a
+// forward to 10.0.2.2. Such text can only come from a JSON string on the control socket; it is
+// refused, whatever field holds the NUL.
+TEST(SlirpOptionsParseTest, NulByteAnywhereIsRefused) {
+  using namespace std::string_literals;
+  for (const std::string& text :
+       {"host=10.0.2.2\0x"s, "ipv6-net=fd00::/64,ipv6-host=fd00::\0\0\02"s, "tftp=/tmp\0/x"s,
+        "hostfwd=tcp::8080-:80\0"s, "\0"s}) {
+    EXPECT_NE(parse_error(text).find("NUL"), std::string::npos) << text;
+  }
+  for (const std::string& spec : {"tcp::08-10.0.2.2\0:80"s, "tcp:127.0.0.1\0:80-:22"s,
+                                  "udp::53-:53\0"s}) {
+    slirp::HostForward f;
+    f.guest_port = 4242;
+    std::string error;
+    EXPECT_FALSE(parse_hostfwd(spec, f, error)) << spec;
+    EXPECT_NE(error.find("NUL"), std::string::npos) << error;
+    EXPECT_EQ(f.guest_port, 4242) << spec;
+    EXPECT_FALSE(parse_hostfwd_key(spec, f, error)) << spec;
+  }
+  slirp::HostForward k;
+  std::string error;
+  EXPECT_FALSE(parse_hostfwd_key("tcp:127.0.0.1:80\0"s, k, error));
+}
+
 }  // namespace
 }  // namespace qswitch::tools

@@ -34,6 +34,25 @@ std::string dump_json(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+json parse_json_line(std::string_view line, bool* too_deep) {
+  bool deep = false;
+  // The callback sees each array or object as it opens, with the number of enclosing ones;
+  // returning false drops it, and the parser then stores nothing inside it (iteratively).
+  const json::parser_callback_t limit = [&deep](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start ||
+         event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth) {
+      deep = true;
+      return false;
+    }
+    return true;
+  };
+  json j = json::parse(line.begin(), line.end(), limit, /*allow_exceptions=*/false);
+  if (too_deep != nullptr) *too_deep = deep;
+  if (deep) return json(json::value_t::discarded);
+  return j;
+}
+
 ControlApi::ControlApi(std::string version) : version_(std::move(version)) {
   add("help", "list the commands with a one-line description each", [this](const json& args) {
     std::string error;
@@ -84,11 +103,16 @@ std::string ControlApi::handle_line(std::string_view line, Takeover* takeover,
                                     std::vector<io::Fd>* fds) {
   const char* accepted = "expected one JSON object per line: {\"cmd\": NAME, \"args\": {...}, "
                          "\"id\": ANY}";
-  json request = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  bool too_deep = false;
+  json request = parse_json_line(line, &too_deep);
   if (request.is_discarded()) {
     return reply_line(Reply::failure(std::string(line.find_first_not_of(" \t\r") ==
                                                          std::string_view::npos
                                                      ? "empty request"
+                                                 : too_deep
+                                                     ? "JSON nested more than " +
+                                                           std::to_string(kMaxJsonDepth) +
+                                                           " levels deep"
                                                      : "malformed JSON") +
                                      "; " + accepted),
                       nullptr);

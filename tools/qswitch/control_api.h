@@ -11,8 +11,9 @@
 // - Every problem is an error reply: malformed JSON, a request that is not an object, a missing
 //   or unknown "cmd", "args" that is not an object, bad arguments. Handlers validate everything
 //   before they change anything, so a bad request never changes anything.
-// - JSON is parsed with nlohmann's non-throwing API (parse(..., nullptr, false)); replies are
-//   dumped with invalid UTF-8 replaced, never thrown. The transport (line splitting, limits) is
+// - JSON is parsed with nlohmann's non-throwing API (parse_json_line); replies are dumped with
+//   invalid UTF-8 replaced, never thrown. A request nested deeper than kMaxJsonDepth levels is
+//   an error reply: nothing recurses on it (copying or dumping a json value recurses per level). The transport (line splitting, limits) is
 //   backends/control/control_server.h.
 // - A handler may return a Reply with a `takeover`: after the reply line is sent, the transport
 //   hands the connection's fd to it (the "capture" command streams pcap on it). A transport that
@@ -104,5 +105,14 @@ bool string_arg(const nlohmann::json& args, const char* name, const std::string&
 
 // Dumps without ever throwing: invalid UTF-8 in strings is replaced.
 std::string dump_json(const nlohmann::json& j);
+
+// The deepest nesting of arrays and objects accepted on a control line (requests, and replies
+// read by the clients). nlohmann's parser is iterative, but copying and dumping a value recurse
+// once per level, so a line nested tens of thousands of levels deep would overflow the stack.
+inline constexpr int kMaxJsonDepth = 64;
+// Parses one line with nlohmann's non-throwing parser. The result is discarded (is_discarded())
+// when the line is not JSON or nests deeper than kMaxJsonDepth; *too_deep tells the second case.
+// Nothing recurses on the input: a too deep part is never stored.
+nlohmann::json parse_json_line(std::string_view line, bool* too_deep = nullptr);
 
 }  // namespace qswitch::tools

@@ -419,7 +419,7 @@ int run_ctl(int argc, const char* const* argv) {
     std::fprintf(stderr, "qswitch ctl: %s\n", error.c_str());
     return 1;
   }
-  const json reply = json::parse(reply_text, nullptr, false);
+  const json reply = parse_json_line(reply_text);
   const bool ok = reply.is_object() && reply.contains("ok") && reply["ok"].is_boolean() &&
                   reply["ok"].get<bool>();
   if (raw || as_json) {

@@ -55,6 +55,12 @@ std::optional<backends::DgramConfig> parse_dgram_spec(const std::string& text, s
     error = "'" + text + "': " + why + "; " + kAccepted;
     return std::nullopt;
   };
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    // Only a JSON string (port.add) can carry one; the socket calls would stop at it.
+    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " +
+            std::to_string(nul) + "); " + kAccepted;
+    return std::nullopt;
+  }
   if (text.rfind("unix:", 0) == 0) {
     const std::string path = text.substr(5);
     auto* un = reinterpret_cast<sockaddr_un*>(&c.local);

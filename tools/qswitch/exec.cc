@@ -396,7 +396,7 @@ int run_exec(int argc, char** argv) {
     return 1;
   }
   switch_end.reset();  // the switch holds its own copy now
-  const json reply = json::parse(reply_text, nullptr, /*allow_exceptions=*/false);
+  const json reply = parse_json_line(reply_text);
   if (!reply.is_object() || !reply.contains("ok") || !reply["ok"].is_boolean()) {
     std::fprintf(stderr, "qswitch exec: not a control reply from %s: %s\n",
                  o.control_path.c_str(), reply_text.c_str());

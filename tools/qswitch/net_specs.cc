@@ -144,6 +144,12 @@ std::optional<backends::TapSpec> parse_tap_spec(const std::string& text, std::st
 }
 
 std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, std::string& error) {
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    // Only a JSON string can carry one; inet_pton would ignore what follows it.
+    error = "--vxlan '" + text.substr(0, nul) + "' is followed by a NUL byte (byte " +
+            std::to_string(nul) + "); " + kVxlanForm;
+    return std::nullopt;
+  }
   backends::VxlanConfig config;
   bool have_vni = false;
   bool have_local = false;

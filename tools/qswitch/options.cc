@@ -98,6 +98,12 @@ std::string control_path_for_pid(int pid) {
 
 std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error) {
   const std::string accepted = "expected unix:PATH or tcp:HOST:PORT (HOST a numeric address)";
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    // Only a JSON string (port.add) can carry one; the socket calls would stop at it.
+    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " +
+            std::to_string(nul) + "); " + accepted;
+    return std::nullopt;
+  }
   io::Endpoint ep;
   if (text.rfind("unix:", 0) == 0) {
     ep.kind = io::Endpoint::Kind::kUnix;

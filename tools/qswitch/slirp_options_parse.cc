@@ -41,6 +41,16 @@ constexpr const char* kHostfwdSyntax =
 constexpr const char* kHostfwdKeySyntax =
     "expected [tcp|udp]:[HOSTADDR]:HOSTPORT with a numeric IPv4 address, e.g. tcp::8080";
 
+// The C library reads text only up to a NUL byte (inet_pton, stat): a value with one inside
+// would have its rest silently ignored. Only a JSON string on the control socket can carry one.
+// Empty when `text` has none, else an error naming where.
+std::string nul_problem(std::string_view text, std::string_view what) {
+  const size_t nul = text.find('\0');
+  if (nul == std::string_view::npos) return "";
+  return std::string(what) + " '" + std::string(text.substr(0, nul)) + "' is followed by a NUL " +
+         "byte (byte " + std::to_string(nul) + "): not accepted in any value";
+}
+
 std::optional<in_addr> parse_ipv4(std::string_view text) {
   if (text.empty() || text.size() >= INET_ADDRSTRLEN) return std::nullopt;
   const std::string s(text);
@@ -369,6 +379,10 @@ std::string format_ipv6(const in6_addr& addr) {
 }
 
 bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& error) {
+  if (std::string nul = nul_problem(spec, "hostfwd"); !nul.empty()) {
+    error = nul + "; " + kHostfwdSyntax;
+    return false;
+  }
   const std::string what = "hostfwd '" + std::string(spec) + "'";
   const size_t dash = spec.find('-');
   if (dash == std::string_view::npos) {
@@ -407,6 +421,10 @@ bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& 
 }
 
 bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::string& error) {
+  if (std::string nul = nul_problem(spec, "hostfwd"); !nul.empty()) {
+    error = nul + "; " + kHostfwdKeySyntax;
+    return false;
+  }
   if (spec.find('-') != std::string_view::npos) {
     slirp::HostForward full;
     if (!parse_hostfwd(spec, full, error)) return false;
@@ -443,6 +461,10 @@ bool check_hostfwd_guest(const slirp::HostForward& fwd, const slirp::SlirpOption
 }
 
 bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::string& error) {
+  if (std::string nul = nul_problem(text, "slirp options"); !nul.empty()) {
+    error = nul;
+    return false;
+  }
   slirp::SlirpOptions o = slirp::default_slirp_options();
   if (text.empty()) {
     out = o;

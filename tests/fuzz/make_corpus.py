@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+# tests/fuzz/make_corpus.py: writes the committed seed corpora, tests/fuzz/corpus/TARGET/, a
+# handful of small valid and edge inputs per target. Run it again after changing how a target
+# reads its input; the files are deterministic (named after their content's purpose).
+#
+# The binary targets read their input with libFuzzer's FuzzedDataProvider: ConsumeBytes takes
+# from the front, ConsumeIntegral*/ConsumeBool/PickValueInArray from the back (most significant
+# byte last). Seed below mirrors that: it records the calls in the order a target makes them
+# and lays the bytes out so the target reads back exactly these values.
+import os
+import shutil
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus")
+
+
+class Seed:
+    def __init__(self):
+        self.front = bytearray()
+        self.back = []  # byte groups in consumption order
+
+    def int(self, lo, hi, value):
+        # One byte per 8 bits of the range, read most significant first from the end: laid out
+        # least significant first.
+        assert lo <= value <= hi, (lo, hi, value)
+        n = 0
+        while n < 8 and ((hi - lo) >> (8 * n)) > 0:
+            n += 1
+        self.back.append((value - lo).to_bytes(n, "little"))
+        return self
+
+    def bool(self, b):
+        return self.int(0, 255, 1 if b else 0)
+
+    def bytes(self, data):
+        self.front += data
+        return self
+
+    def build(self):
+        return bytes(self.front) + b"".join(reversed(self.back))
+
+
+def write(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def be32(v):
+    return struct.pack(">I", v)
+
+
+def eth(dst=b"\xff" * 6, src=b"\x52\x54\x00\x12\x34\x56", payload=b"\x08\x06" + b"\x00" * 46):
+    return dst + src + payload
+
+
+# ---- stream_framing_fuzz -------------------------------------------------------------------
+MAIN_SIZES = [32, 100, 1024, 4096, 65536]
+
+
+def stream_seed(main_size, chunks, reads, hold=0):
+    """reads: list of byte strings, each one read (commit)."""
+    s = Seed().int(0, 4, MAIN_SIZES.index(main_size)).int(1, 4, chunks)
+    for r in reads:
+        s.int(0, 70000, len(r)).int(1, 16, 16).int(0, 64, hold).int(0, 8, 0).bytes(r)
+    return s.build()
+
+
+def stream():
+    f1, f2 = eth(), eth(src=b"\x52\x54\x00\x00\x00\x02", payload=b"\x08\x00" + b"\x45" * 80)
+    wire = be32(len(f1)) + f1 + be32(len(f2)) + f2
+    write("stream_framing_fuzz", "two_frames_one_read", stream_seed(4096, 2, [wire]))
+    write("stream_framing_fuzz", "byte_by_byte", stream_seed(1024, 2, [wire[i:i + 1] for i in range(len(wire))]))
+    write("stream_framing_fuzz", "split_prefix", stream_seed(1024, 2, [wire[:2], wire[2:7], wire[7:]]))
+    big = eth(payload=b"\x08\x00" + bytes(range(256)) * 4)
+    write("stream_framing_fuzz", "frame_past_main_part",
+          stream_seed(32, 2, [(be32(len(f1)) + f1)[:20], (be32(len(f1)) + f1)[20:] + be32(len(big)), big]))
+    write("stream_framing_fuzz", "frames_held_until_chunks_run_out",
+          stream_seed(100, 1, [be32(len(f1)) + f1] * 6, hold=64))
+    write("stream_framing_fuzz", "length_too_short", stream_seed(4096, 1, [be32(13) + b"\x00" * 13]))
+    write("stream_framing_fuzz", "length_too_long", stream_seed(4096, 1, [be32(65550) + b"\x00" * 32]))
+    write("stream_framing_fuzz", "min_and_max_length",
+          stream_seed(100, 2, [be32(14) + b"\x01" * 14 + be32(65549)]))
+
+
+# ---- datagram_rx_fuzz / vxlan_rx_fuzz --------------------------------------------------------
+def dgram_seed(datagrams, chunks=1):
+    s = Seed().int(1, 3, chunks)
+    s.int(0, 1000, 10)
+    for _ in range(3):
+        s.int(0, 64, 0)
+    s.int(1, 32, len(datagrams))
+    for frm, d in datagrams:
+        s.bool(frm)
+        if len(d) <= 290:
+            s.int(0, 300, len(d))
+        else:
+            s.int(0, 300, 300).int(0, 65549 + 64, len(d))
+        s.bytes(d[:512])
+    return s.build()
+
+
+def datagrams():
+    a, b = b"\x52\x54\x00\x00\x00\x0a", b"\x52\x54\x00\x00\x00\x0b"
+    t = "datagram_rx_fuzz"
+    write(t, "two_senders_learn_and_answer",
+          dgram_seed([(0, eth(src=a)), (1, eth(dst=a, src=b)), (0, eth(dst=b, src=a))]))
+    write(t, "runt_empty_and_min", dgram_seed([(0, b""), (0, b"\x01" * 13), (0, b"\x02" * 14)]))
+    write(t, "oversize_cut_by_kernel", dgram_seed([(0, eth(src=a) + b"\x00" * 65500)]))
+    write(t, "max_frame", dgram_seed([(1, eth(src=b) + b"\x00" * (65549 - 60))]))
+    write(t, "multicast_source", dgram_seed([(0, eth(src=b"\x01\x00\x5e\x00\x00\x01"))]))
+
+
+def vxlan_header(vni, flags=0x08):
+    return bytes([flags, 0, 0, 0, (vni >> 16) & 0xFF, (vni >> 8) & 0xFF, vni & 0xFF, 0])
+
+
+def vxlan_seed(vni, datagrams):
+    s = Seed().int(0, 0xFFFFFF, vni)
+    s.int(1, 32, len(datagrams))
+    for remote, d in datagrams:
+        s.int(0, 3, remote)
+        if len(d) <= 290:
+            s.int(0, 300, len(d))
+        else:
+            s.int(0, 300, 300).int(0, 8 + 65549 + 64, len(d))
+        s.bytes(d[:512])
+    return s.build()
+
+
+def vxlan():
+    t = "vxlan_rx_fuzz"
+    f = eth(src=b"\x52\x54\x00\x00\x00\x0c")
+    write(t, "good_frames", vxlan_seed(42, [(0, vxlan_header(42) + f), (2, vxlan_header(42) + eth())]))
+    write(t, "wrong_vni_and_no_i_flag",
+          vxlan_seed(42, [(1, vxlan_header(43) + f), (1, vxlan_header(42, flags=0) + f)]))
+    write(t, "gbp_flags_ignored", vxlan_seed(7, [(0, vxlan_header(7, flags=0x88) + f)]))
+    write(t, "runts", vxlan_seed(1, [(0, b""), (0, vxlan_header(1)[:5]), (0, vxlan_header(1) + b"\x00" * 13)]))
+    write(t, "oversize", vxlan_seed(1, [(0, vxlan_header(1) + f + b"\x00" * 65500)]))
+    write(t, "max_vni", vxlan_seed(0xFFFFFF, [(3, vxlan_header(0xFFFFFF) + f)]))
+
+
+# ---- dhcp_server_fuzz ------------------------------------------------------------------------
+def csum(data):
+    if len(data) % 2:
+        data += b"\x00"
+    s = sum(struct.unpack(">%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def dhcp_frame(msg_type, mac=b"\x52\x54\x00\x12\x34\x56", xid=0x1234ABCD, ciaddr=0, requested=None,
+               server_id=None, max_size=None, broadcast=False, extra=b""):
+    opts = bytes([53, 1, msg_type])
+    if requested is not None:
+        opts += bytes([50, 4]) + be32(requested)
+    if server_id is not None:
+        opts += bytes([54, 4]) + be32(server_id)
+    if max_size is not None:
+        opts += bytes([57, 2]) + struct.pack(">H", max_size)
+    opts += bytes([55, 4, 1, 3, 6, 15]) + extra + b"\xff"
+    bootp = bytearray(240)
+    bootp[0:3] = b"\x01\x01\x06"
+    bootp[4:8] = be32(xid)
+    bootp[10:12] = struct.pack(">H", 0x8000 if broadcast else 0)
+    bootp[12:16] = be32(ciaddr)
+    bootp[28:34] = mac
+    bootp[236:240] = b"\x63\x82\x53\x63"
+    bootp = bytes(bootp) + opts
+    if len(bootp) < 300:
+        bootp += b"\x00" * (300 - len(bootp))
+    udp = struct.pack(">HHHH", 68, 67, 8 + len(bootp), 0) + bootp
+    ip = bytearray(struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0))
+    ip += be32(ciaddr) + be32(0xFFFFFFFF if ciaddr == 0 else 0x0A000202)
+    ip[10:12] = struct.pack(">H", csum(bytes(ip)))
+    return b"\xff" * 6 + mac + b"\x08\x00" + bytes(ip) + udp
+
+
+def dhcp_seed(messages, tiny=False, max_leases=300, extras=0, pins=()):
+    s = Seed().bool(tiny).int(1, 300, max_leases).int(0, 120, 60).int(0, 1200, 600).int(1, 86400, 86400)
+    s.int(0, 255, extras)
+    if extras & 2:
+        s.int(1, 255, 8)
+    if extras & 8:
+        s.int(1, 127, 11)
+    s.int(0, 3, len(pins))
+    for last, host in pins:
+        s.int(0, 255, last).int(4, 6, host)
+    for step, fix, frame in messages:
+        s.int(0, 2000, step).bool(True).int(0, 255, fix).int(0, 1600, len(frame)).bytes(frame)
+    return s.build()
+
+
+def dhcp():
+    t = "dhcp_server_fuzz"
+    S = 0x0A000202
+    write(t, "discover", dhcp_seed([(0, 0, dhcp_frame(1))]))
+    write(t, "discover_request_release", dhcp_seed([
+        (0, 0, dhcp_frame(1)),
+        (1, 0, dhcp_frame(3, requested=0x0A00020F, server_id=S)),
+        (10, 0, dhcp_frame(7, ciaddr=0x0A00020F, server_id=S))]))
+    write(t, "renew_and_inform", dhcp_seed([
+        (0, 0, dhcp_frame(3, requested=0x0A00020F)),
+        (5, 0, dhcp_frame(3, ciaddr=0x0A00020F)),
+        (5, 0, dhcp_frame(8, ciaddr=0x0A00020F, broadcast=True))], extras=0x3F))
+    write(t, "decline_and_other_server", dhcp_seed([
+        (0, 0, dhcp_frame(1)),
+        (0, 0, dhcp_frame(4, requested=0x0A00020F, server_id=S)),
+        (0, 0, dhcp_frame(3, requested=0x0A00020F, server_id=0x0A000909))]))
+    write(t, "tiny_pool_exhausted", dhcp_seed(
+        [(0, 0, dhcp_frame(1, mac=bytes([0x52, 0x54, 0, 0, 0, i]))) for i in range(2, 9, 2)],
+        tiny=True, pins=[(0x20, 5)]))
+    write(t, "max_size_and_fixups", dhcp_seed([
+        (0, 7, dhcp_frame(1, max_size=1500, extra=bytes([12, 3]) + b"abc")),
+        (0, 0, dhcp_frame(1, max_size=100))], extras=0x20))
+    write(t, "truncated_options", dhcp_seed([(0, 0, dhcp_frame(1)[:290])]))
+
+
+# ---- metrics_http_fuzz -----------------------------------------------------------------------
+def http_seed(text, limit_index=0, cuts=()):
+    s = Seed().int(0, 3, limit_index).int(0, 8, len(cuts))
+    for c in cuts:
+        s.int(1, 300, c)
+    return s.bytes(text.encode("latin-1")).build()
+
+
+def metrics():
+    t = "metrics_http_fuzz"
+    write(t, "get_metrics", http_seed("GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\nAccept: */*\r\n\r\n"))
+    write(t, "head_with_query_lf_only", http_seed("HEAD /metrics?name[]=x HTTP/1.0\n\n", cuts=[1, 2, 3]))
+    write(t, "post_is_405", http_seed("POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"))
+    write(t, "other_path_404", http_seed("GET /other HTTP/1.1\r\n\r\n", cuts=[5]))
+    write(t, "bad_version", http_seed("GET /metrics HTTP/2.0\r\n\r\n"))
+    write(t, "nul_byte", http_seed("GET /met\x00rics HTTP/1.1\r\n\r\n"))
+    write(t, "head_too_large", http_seed("GET /metrics HTTP/1.1\r\nX: " + "a" * 80 + "\r\n\r\n", limit_index=1))
+    write(t, "no_request_line", http_seed("\r\n\r\n"))
+
+
+# ---- control_line_fuzz -----------------------------------------------------------------------
+def control():
+    t = "control_line_fuzz"
+    lines = {
+        "help": '{"cmd":"help"}\n',
+        "ports_with_id": '{"cmd":"ports","id":1}\n{"cmd":"stats","id":"x"}\n{"cmd":"macs","id":[1,{"a":null}]}\n',
+        "port_add": '{"cmd":"port.add","args":{"mode":"dgram","address":"udp:127.0.0.1:5000-127.0.0.1:5001"}}\n'
+                    '{"cmd":"port.add","args":{"mode":"listen","address":"tcp:[::1]:0"}}\n',
+        "port_remove": '{"cmd":"port.remove","args":{"id":"listen-1"}}\n{"cmd":"port.remove","args":{"id":0}}\n',
+        "capture": '{"cmd":"capture","args":{"port":0,"filter":"arp or (udp port 67 and not icmp)"}}\n'
+                   '{"cmd":"capture.list"}\n{"cmd":"capture.stop","args":{"id":"1"}}\n',
+        "slirp": '{"cmd":"hostfwd.add","args":{"spec":"tcp::8080-:80"}}\n{"cmd":"hostfwd.list"}\n'
+                 '{"cmd":"hostfwd.remove","args":{"spec":"tcp::8080"}}\n{"cmd":"usernet"}\n{"cmd":"dhcp.leases"}\n',
+        "attach_without_fd": '{"cmd":"port.attach","args":{"type":"dgram","name":"x"}}\n',
+        "version_crlf_unterminated": '{"cmd":"version"}\r\n{"cmd":"version"}',
+        "bad_requests": '\n[1,2]\n{"cmd":1}\n{"cmd":"nope"}\n{"cmd":"help","args":[]}\n{"x":1}\n{bad\n',
+        "nested_64": '{"cmd":"help","id":' + "[" * 63 + "]" * 63 + "}\n" + '{"cmd":"help","id":' + "[" * 64 + "]" * 64 + "}\n",
+        "too_long_line": '{"cmd":"help","id":"' + "x" * 600 + '"}\n{"cmd":"version"}\n',
+        "unicode": '{"cmd":"port.add","args":{"mode":"dgram","address":"unix:/tmp/\\u0000x"}}\n{"cmd":"h\\u00e9lp"}\n',
+    }
+    for name, text in lines.items():
+        write(t, name, text)
+
+
+# ---- spec parsers ----------------------------------------------------------------------------
+def specs():
+    for i, s in enumerate(["tcp::8080-:80", "udp:127.0.0.1:5353-10.0.2.15:53", ":0-:22",
+                           "tcp:0.0.0.0:2222-10.0.2.20:22", "tcp::8080", "udp:1.2.3.4:65535-:65535",
+                           "tcp::80-10.0.2.2:80", "sctp::1-:1"]):
+        write("hostfwd_spec_fuzz", "seed%d" % i, s)
+    for i, s in enumerate(["", "net=10.0.3.0/24",
+                           "net=192.168.76.0/255.255.255.0,host=192.168.76.1,dns=192.168.76.3,dhcpstart=192.168.76.100",
+                           "hostname=guest,domainname=example.internal,dnssearch=a.example,dnssearch=b.example.",
+                           "restrict=on,ipv6=off,mtu=9000",
+                           "ipv6-net=fd00::/64,ipv6-host=fd00::2,ipv6-dns=fd00::3",
+                           "hostfwd=tcp::8080-:80,hostfwd=udp::5353-10.0.2.15:53",
+                           "lease=52:54:00:12:34:56:10.0.2.20,lease=52:54:00:12:34:57:10.0.2.21",
+                           "bootfile=pxelinux.0,tftp=/tmp", "hostname=a,,b", "net=172.16.0.0",
+                           "net=10.0.2.0/30"]):
+        write("slirp_options_fuzz", "seed%d" % i, s)
+    for i, s in enumerate(["unix:/tmp/q.dgram", "udp:127.0.0.1:5000", "udp:127.0.0.1:5000-127.0.0.1:5001",
+                           "udp:[::1]:5000-[::1]:5001", "mcast:230.0.0.1:1234,localaddr=127.0.0.1",
+                           "unix:/run/user/1000/qswitch/default.sock", "tcp:127.0.0.1:0", "tcp:[::1]:80",
+                           "tcp:::1:80", "mcast:239.255.255.255:1"]):
+        write("dgram_spec_fuzz", "seed%d" % i, s)
+    for i, s in enumerate(["vni=42,local=10.1.1.1,remote=10.1.1.2",
+                           "vni=16777215,local=[fd00::1]:4789,remote=[fd00::2]:4790,remote=[fd00::3]",
+                           "vni=0,local=127.0.0.1:0,remote=127.0.0.2:4789,remote=127.0.0.3:1",
+                           "qs0", "fd=3", "tap-15-chars-xy", "local=::,vni=1,remote=::1"]):
+        write("net_specs_fuzz", "seed%d" % i, s)
+
+
+if __name__ == "__main__":
+    if os.path.isdir(OUT):
+        shutil.rmtree(OUT)
+    stream()
+    datagrams()
+    vxlan()
+    dhcp()
+    metrics()
+    control()
+    specs()
+    for t in sorted(os.listdir(OUT)):
+        print("%-22s %d seeds" % (t, len(os.listdir(os.path.join(OUT, t)))))
