@@ -332,8 +332,11 @@ class DefaultDirTest : public SocketTrustTest, public ::testing::WithParamInterf
       o.env_set.push_back({"XDG_RUNTIME_DIR", tmp_.file("xdg")});
     } else {
       o.binary = kUnshare;
+      // The binary is opened (fd 9) before /tmp is covered, and run through /proc/self/fd/9:
+      // the build tree may itself be under /tmp (a CI clone in /tmp/ci).
       o.args = {"--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                "mount --bind \"$0\" /tmp && exec \"$@\"", fake_tmp_, qswitch_binary()};
+                "exec 9<\"$1\" && mount --bind \"$0\" /tmp && shift && exec /proc/self/fd/9 \"$@\"",
+                fake_tmp_, qswitch_binary()};
       for (std::string& a : args) o.args.push_back(std::move(a));
       o.env_unset.push_back("XDG_RUNTIME_DIR");
     }
