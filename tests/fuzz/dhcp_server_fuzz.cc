@@ -2,8 +2,9 @@
 // replies checked for sanity, over a sequence of messages (the lease state machine).
 //
 // Input (FuzzedDataProvider): a few configuration choices (pool size, record cap, the optional
-// reply options, pinned leases), then messages, each: a clock step, the reply buffer's size, a
-// fix-up mask and the frame's bytes. The fix-up mask lets the fuzzer get past the IPv4 header
+// reply options, pinned leases, the per-port lease cap), then messages, each: the switch port it
+// came in on (one of four), a clock step, the reply buffer's size, a fix-up mask and the frame's
+// bytes. The fix-up mask lets the fuzzer get past the IPv4 header
 // checksum and the length fields (which it cannot guess) while still trying them wrong: bit 0
 // sets IPv4 total length and UDP length to the frame's, bit 1 the IPv4 header checksum, bit 2
 // copies chaddr to the Ethernet source. Frames and reply buffers are exact-size heap blocks, so
@@ -15,7 +16,8 @@
 // message type OFFER/ACK/NAK and the server id; no larger than the client allowed (option 57,
 // never below 576); yiaddr 0 or an address the server may hand out. After every message: the
 // lease table holds each MAC and each address at most once, at most max(max_leases, pinned)
-// records, and the counters add up to the messages is_dhcp_request() claimed.
+// records, no port holds more unpinned unexpired addresses than max_leases_per_port, and the
+// counters add up to the messages is_dhcp_request() claimed.
 #include <arpa/inet.h>
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -24,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -193,11 +196,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     l.addr = addr(p.net | in.ConsumeIntegralInRange<uint32_t>(4, 6));
     c.pinned.push_back(l);
   }
+  c.max_leases_per_port = in.ConsumeIntegralInRange<uint32_t>(0, 4);
   DhcpServer server(c);
 
   int64_t now = 1000;
   uint64_t claimed = 0;
   for (int m = 0; m < 256 && in.remaining_bytes() > 0; ++m) {
+    qswitch::slirp::DhcpPort from;  // which of four switch ports the frame came in on
+    from.key = in.ConsumeIntegralInRange<uint64_t>(0, 3);
+    from.id = static_cast<qswitch::sw::PortId>(from.key);
     now += in.ConsumeIntegralInRange<int64_t>(0, 2000);
     const size_t capacity = in.ConsumeBool() ? 1600 : in.ConsumeIntegralInRange<size_t>(0, 2000);
     const uint8_t fix = in.ConsumeIntegral<uint8_t>();
@@ -224,7 +231,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!bytes.empty()) std::memcpy(frame.get(), bytes.data(), bytes.size());
     std::unique_ptr<uint8_t[]> reply(capacity > 0 ? new uint8_t[capacity] : nullptr);
     if (DhcpServer::is_dhcp_request(frame.get(), bytes.size())) ++claimed;
-    const size_t n = server.handle(frame.get(), bytes.size(), now, reply.get(), capacity);
+    const size_t n = server.handle(frame.get(), bytes.size(), now, reply.get(), capacity, from);
     if (n != 0) check_reply(frame.get(), reply.get(), n, capacity, c, p);
 
     const auto& k = server.counters();
@@ -234,6 +241,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(k.offer <= k.discover && k.ack + k.nak <= k.request + k.inform);
     const auto leases = server.leases();
     FUZZ_CHECK(leases.size() <= std::max(c.max_leases, c.pinned.size()));
+    // The per-port cap: no port holds more unpinned, unexpired offers and leases than that.
+    if (c.max_leases_per_port > 0) {
+      std::map<uint64_t, size_t> per_port;
+      for (const auto& l : leases) {
+        if (!l.pinned && l.held && l.expires_s > now &&
+            (l.state == DhcpServer::LeaseState::offered ||
+             l.state == DhcpServer::LeaseState::bound)) {
+          per_port[l.port.key] += 1;
+        }
+      }
+      for (const auto& [key, held] : per_port) FUZZ_CHECK(held <= c.max_leases_per_port);
+    }
     std::set<uint64_t> macs;
     std::set<uint32_t> addrs;
     for (const auto& l : leases) {

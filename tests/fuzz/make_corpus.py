@@ -179,7 +179,7 @@ def dhcp_frame(msg_type, mac=b"\x52\x54\x00\x12\x34\x56", xid=0x1234ABCD, ciaddr
     return b"\xff" * 6 + mac + b"\x08\x00" + bytes(ip) + udp
 
 
-def dhcp_seed(messages, tiny=False, max_leases=300, extras=0, pins=()):
+def dhcp_seed(messages, tiny=False, max_leases=300, extras=0, pins=(), per_port=4, port=0):
     s = Seed().bool(tiny).int(1, 300, max_leases).int(0, 120, 60).int(0, 1200, 600).int(1, 86400, 86400)
     s.int(0, 255, extras)
     if extras & 2:
@@ -189,8 +189,10 @@ def dhcp_seed(messages, tiny=False, max_leases=300, extras=0, pins=()):
     s.int(0, 3, len(pins))
     for last, host in pins:
         s.int(0, 255, last).int(4, 6, host)
+    s.int(0, 4, per_port)
     for step, fix, frame in messages:
-        s.int(0, 2000, step).bool(True).int(0, 255, fix).int(0, 1600, len(frame)).bytes(frame)
+        s.int(0, 3, port).int(0, 2000, step).bool(True).int(0, 255, fix).int(0, 1600, len(frame))
+        s.bytes(frame)
     return s.build()
 
 
@@ -213,6 +215,9 @@ def dhcp():
     write(t, "tiny_pool_exhausted", dhcp_seed(
         [(0, 0, dhcp_frame(1, mac=bytes([0x52, 0x54, 0, 0, 0, i]))) for i in range(2, 9, 2)],
         tiny=True, pins=[(0x20, 5)]))
+    write(t, "one_port_many_macs", dhcp_seed(
+        [(0, 0, dhcp_frame(1, mac=bytes([0x52, 0x54, 0, 1, 0, i]))) for i in range(2, 14, 2)],
+        per_port=2, port=1))
     write(t, "max_size_and_fixups", dhcp_seed([
         (0, 7, dhcp_frame(1, max_size=1500, extra=bytes([12, 3]) + b"abc")),
         (0, 0, dhcp_frame(1, max_size=100))], extras=0x20))
