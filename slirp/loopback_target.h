@@ -13,12 +13,11 @@
 //   returns its transport, whether it would reach the IPv6 loopback, and its destination port.
 //   Anything else (ARP, ICMP, other destinations, IPv4 fragments after the first) gives nullopt:
 //   it reaches no loopback socket by port.
-// - Untrusted input: every field is checked to lie inside the frame; a packet libslirp would
-//   reject as malformed gives nullopt (libslirp drops it). The ports of a fragmented IPv4
-//   datagram are in its first fragment (offset 0), which libslirp's reassembly cannot replace
-//   with a later one; a first fragment too short to hold both ports is reported as
-//   `too_short` so the caller drops it (RFC 1858, the tiny fragment attack). libslirp handles
-//   no IPv6 extension headers (ip6_input takes TCP, UDP and ICMPv6 as the next header only).
+// - Untrusted input: the IP header is read by parse_guest_packet() (slirp/guest_packet.h); a
+//   packet libslirp would reject as malformed gives nullopt (libslirp drops it). The ports of a
+//   fragmented IPv4 datagram are in its first fragment; a first fragment too short to hold both
+//   ports is reported as `too_short` so the caller drops it (RFC 1858, the tiny fragment
+//   attack).
 // - No allocation; runs per guest frame.
 #pragma once
 
@@ -27,6 +26,7 @@
 #include <optional>
 
 #include "backends/io/own_endpoints.h"
+#include "slirp/guest_packet.h"
 #include "slirp/slirp_options.h"
 
 namespace qswitch::slirp {
@@ -38,6 +38,9 @@ struct LoopbackTarget {
   bool too_short = false;  // a first IPv4 fragment without both ports: port is not known
 };
 
+std::optional<LoopbackTarget> loopback_target(const GuestPacket& packet,
+                                              const SlirpOptions& options);
+// The same, from the Ethernet frame.
 std::optional<LoopbackTarget> loopback_target(const uint8_t* frame, size_t size,
                                               const SlirpOptions& options);
 

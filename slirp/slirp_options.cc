@@ -49,6 +49,13 @@ SlirpOptions default_slirp_options() {
   return o;
 }
 
+uint32_t effective_max_host_sockets(const SlirpOptions& options, uint64_t fd_limit) {
+  if (options.max_host_sockets) return *options.max_host_sockets;
+  const uint64_t half = fd_limit / 2;
+  return half < kDefaultMaxHostSockets ? static_cast<uint32_t>(half > 0 ? half : 1)
+                                       : kDefaultMaxHostSockets;
+}
+
 std::string HostForward::to_string() const {
   // A guest address of 0.0.0.0 ("the first DHCP address") prints empty, as the user wrote it;
   // the host address always prints, because empty there means 127.0.0.1, not 0.0.0.0.

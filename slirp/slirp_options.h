@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct Lease {
 // guest inventing MACs to take the pool (max-leases-per-port=, 0: no cap).
 inline constexpr uint32_t kDefaultMaxLeasesPerPort = 8;
 
+// Host sockets (UDP flows, TCP connections, pings) that guests may have libslirp open at once
+// (slirp/host_sockets.h): for the whole switch, by default this many or half the process's fd
+// limit, whichever is smaller; per switch port, this many. A guest at its port's cap cannot
+// take the others' share, and none of them can take the process's fds.
+inline constexpr uint32_t kDefaultMaxHostSockets = 4096;
+inline constexpr uint32_t kDefaultMaxHostSocketsPerPort = 1024;
+
 struct SlirpOptions {
   in_addr net{};        // network address, default 10.0.2.0
   in_addr netmask{};    // default 255.255.255.0 (from net=10.0.2.0/24)
@@ -55,7 +63,13 @@ struct SlirpOptions {
   std::vector<HostForward> hostfwd;
   std::vector<Lease> leases;  // lease=MAC:IP, pinned DHCP addresses
   uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // 0: no cap
+  // max-host-sockets=; nullopt: the default above (effective_max_host_sockets()); 0: no cap.
+  std::optional<uint32_t> max_host_sockets;
+  uint32_t max_host_sockets_per_port = kDefaultMaxHostSocketsPerPort;  // 0: no cap
 };
+
+// max_host_sockets as given, or the default for a process whose fd limit is `fd_limit`.
+uint32_t effective_max_host_sockets(const SlirpOptions& options, uint64_t fd_limit);
 
 // The defaults above, filled in (in_addr has no constexpr constructor from a dotted string).
 SlirpOptions default_slirp_options();

@@ -4,13 +4,17 @@
 #include <arpa/inet.h>
 #include <slirp/libslirp.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <sys/resource.h>
+
 #include <cstring>
-#include <map>
 
 #include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
 #include "slirp/dhcp_server.h"
+#include "slirp/guest_packet.h"
+#include "slirp/host_sockets.h"
 #include "slirp/loopback_target.h"
 #include "switch/frame.h"
 
@@ -53,6 +57,7 @@ struct SlirpPort::Impl {
     int uv_events = 0;  // what the handle is started with
     int revents = 0;    // SLIRP_POLL_* seen since the last slirp_pollfds_poll
     int slirp_events = 0;  // what libslirp asked for this turn
+    uint64_t turn = 0;     // the last turn libslirp asked for this fd
     Impl* impl = nullptr;
   };
   struct Timer {
@@ -65,8 +70,18 @@ struct SlirpPort::Impl {
   SlirpPort& port;
   backends::SwitchLoop& loop;
   Slirp* slirp = nullptr;
-  std::map<int, std::unique_ptr<PollFd>> polls;
-  std::vector<int> wanted;  // fd per slirp_pollfds_fill index, this turn
+  // Every step here is O(1) per fd libslirp names, so a turn costs O(sockets), as libslirp's own
+  // slirp_pollfds_fill does: handles by fd number, and the turn stamp tells which of last
+  // turn's fds libslirp no longer asks about.
+  std::vector<std::unique_ptr<PollFd>> polls;  // by fd; null: no handle
+  std::vector<int> wanted;       // fd per slirp_pollfds_fill index, this turn
+  std::vector<int> last_wanted;  // the same, last turn
+  uint64_t turn = 0;
+  // libslirp changes only through slirp_input, socket events, its timers and host forwards:
+  // a turn with none of them (the other ports' traffic) skips it, whatever its socket count.
+  bool wake = false;    // guest frames or socket events wait for service()
+  bool refill = true;   // libslirp may want other fds or events: before_poll() asks again
+  HostSocketBudget sockets;
   io::UvHandle<uv_prepare_t> prepare;
   io::UvHandle<uv_timer_t> timeout;
   size_t hook_id = 0;
@@ -76,7 +91,8 @@ struct SlirpPort::Impl {
   struct Pending {
     sw::Frame frame;
     bool dhcp = false;  // DhcpServer::is_dhcp_request()
-    DhcpPort from;      // for DHCP: the port it came in on
+    DhcpPort from;      // for DHCP and host socket requests: the port it came in on
+    SocketRequest request;
   };
   std::vector<Pending> pending;
   size_t pending_bytes = 0;
@@ -89,8 +105,10 @@ struct SlirpPort::Impl {
   io::RateLimit guest_error_log{3, 10'000};
   io::RateLimit drop_log{1, 10'000};
   io::RateLimit dhcp_log{3, 10'000};
+  io::RateLimit cap_log{1, 10'000};
 
-  Impl(SlirpPort& p, backends::SwitchLoop& l) : port(p), loop(l) {
+  Impl(SlirpPort& p, backends::SwitchLoop& l, uint32_t max_sockets, uint32_t max_per_port)
+      : port(p), loop(l), sockets(max_sockets, max_per_port) {
     pool.set_pressure(&l.fabric());
   }
   static const SlirpCb kCallbacks;
@@ -145,15 +163,30 @@ struct SlirpPort::Impl {
 
   // Guest frames to slirp (or to the DHCP server), then libslirp's socket events.
   void service() {
-    if (slirp == nullptr) return;
+    if (slirp == nullptr || !wake) return;
+    wake = false;
+    refill = true;
+    if (!pending.empty()) {
+      // libslirp reads its clock only in slirp_pollfds_poll, and stamps what slirp_input opens
+      // with it (a UDP flow expires 4 minutes after that stamp). Turns without slirp work do
+      // not run the poll, so the clock may be old (or 0 at start: a flow opened then would
+      // expire at once): a poll with select_error set updates it (and runs due TCP timers)
+      // without touching the sockets.
+      slirp_pollfds_poll(slirp, 1, [](int, void*) -> int { return 0; }, nullptr);
+    }
     for (const Pending& p : pending) {
       const sw::Frame& f = p.frame;
       port.counters_.tx_frames += 1;
       port.counters_.tx_bytes += f.size;
       if (p.dhcp) {
         answer_dhcp(f, p.from);
+      } else if (const HostSocketBudget::Verdict v = sockets.admit(p.from.key, p.request);
+                 v != HostSocketBudget::Verdict::kAdmit) {
+        refuse(p, v);
       } else {
+        sockets.begin(p.from.key, p.request);
         slirp_input(slirp, f.data(), static_cast<int>(f.size));
+        sockets.end();
       }
       sw::chunk_unref(f.chunk);
     }
@@ -164,14 +197,37 @@ struct SlirpPort::Impl {
         [](int idx, void* opaque) -> int {
           auto* self = static_cast<Impl*>(opaque);
           if (idx < 0 || static_cast<size_t>(idx) >= self->wanted.size()) return 0;
-          auto it = self->polls.find(self->wanted[idx]);
-          if (it == self->polls.end()) return 0;
-          const int r = it->second->revents &
-                        (it->second->slirp_events | SLIRP_POLL_ERR | SLIRP_POLL_HUP);
-          it->second->revents = 0;
+          PollFd* p = self->slot(self->wanted[static_cast<size_t>(idx)]);
+          if (p == nullptr) return 0;
+          const int r = p->revents & (p->slirp_events | SLIRP_POLL_ERR | SLIRP_POLL_HUP);
+          p->revents = 0;
           return r;
         },
         this);
+  }
+
+  PollFd* slot(int fd) {
+    if (fd < 0 || static_cast<size_t>(fd) >= polls.size()) return nullptr;
+    return polls[static_cast<size_t>(fd)].get();
+  }
+
+  // A guest packet that would open one more host socket than a cap allows is dropped.
+  void refuse(const Pending& p, HostSocketBudget::Verdict v) {
+    port.drop_host_socket_cap_ += 1;
+    if (!cap_log.allow(now())) return;
+    const uint64_t suppressed = cap_log.take_suppressed();
+    const std::string more =
+        suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
+    const std::string mac = sw::MacAddress::from_wire(p.frame.src()).to_string();
+    if (v == HostSocketBudget::Verdict::kPortCap) {
+      io::log_line("port %u (slirp): guest %s on port %u holds max-host-sockets-per-port=%u host "
+                   "sockets; dropping its packets that would open more%s",
+                   port.id(), mac.c_str(), p.from.id, sockets.max_per_owner(), more.c_str());
+    } else {
+      io::log_line("port %u (slirp): max-host-sockets=%u host sockets are open; dropping a packet "
+                   "from guest %s on port %u that would open another%s",
+                   port.id(), sockets.max_total(), mac.c_str(), p.from.id, more.c_str());
+    }
   }
 
   // The switch port `f` came in on: the one its source MAC was learned on just now.
@@ -215,9 +271,14 @@ struct SlirpPort::Impl {
 
   // Before the poll: ask libslirp what it wants and mirror that in uv_poll handles.
   void before_poll() {
-    if (slirp == nullptr) return;
+    if (slirp == nullptr || !refill) return;
+    refill = false;
+    wanted.swap(last_wanted);
     wanted.clear();
-    for (auto& [fd, p] : polls) p->revents = 0;
+    for (int fd : last_wanted) {
+      if (PollFd* p = slot(fd)) p->revents = 0;
+    }
+    turn += 1;
     uint32_t timeout_ms = UINT32_MAX;
     slirp_pollfds_fill(
         slirp, &timeout_ms,
@@ -229,10 +290,11 @@ struct SlirpPort::Impl {
         this);
     // Handles for fds slirp no longer asks about this turn are stopped (not closed: it may ask
     // again; unregister_poll_fd closes them for good).
-    for (auto& [fd, p] : polls) {
-      bool still = false;
-      for (int w : wanted) still = still || w == fd;
-      if (!still) io::set_poll_events(p->poll.get(), p->uv_events, 0, nullptr);
+    for (int fd : last_wanted) {
+      PollFd* p = slot(fd);
+      if (p != nullptr && p->turn != turn) {
+        io::set_poll_events(p->poll.get(), p->uv_events, 0, nullptr);
+      }
     }
     if (timeout_ms != UINT32_MAX) {
       uv_timer_start(
@@ -242,6 +304,7 @@ struct SlirpPort::Impl {
             if (self == nullptr) return;
             // A timer callback is followed by the poll phase, not the check phase: do the turn's
             // work and flush here so nothing waits for the next event.
+            self->wake = true;
             self->service();
             self->loop.fabric().flush();
           },
@@ -252,8 +315,10 @@ struct SlirpPort::Impl {
   }
 
   void want(int fd, int slirp_events) {
+    if (fd < 0) return;
     wanted.push_back(fd);
-    auto& slot = polls[fd];
+    if (static_cast<size_t>(fd) >= polls.size()) polls.resize(static_cast<size_t>(fd) + 1);
+    auto& slot = polls[static_cast<size_t>(fd)];
     if (!slot) {
       slot = std::make_unique<PollFd>();
       slot->fd = fd;
@@ -262,6 +327,7 @@ struct SlirpPort::Impl {
       slot->poll.get()->data = slot.get();
     }
     slot->slirp_events = slirp_events;
+    slot->turn = turn;
     io::set_poll_events(slot->poll.get(), slot->uv_events, to_uv_events(slirp_events),
                         [](uv_poll_t* h, int status, int events) {
       auto* p = static_cast<PollFd*>(h->data);
@@ -279,21 +345,23 @@ struct SlirpPort::Impl {
       if ((events & UV_PRIORITIZED) != 0) r |= SLIRP_POLL_PRI;
       if ((events & UV_DISCONNECT) != 0) r |= SLIRP_POLL_HUP;
       p->revents |= r;
+      p->impl->wake = true;
     });
   }
 
   void forget_fd(int fd) {
-    auto it = polls.find(fd);
-    if (it == polls.end()) return;
-    it->second->poll.get()->data = nullptr;
-    if (it->second->uv_events != 0) uv_poll_stop(it->second->poll.get());
-    polls.erase(it);  // UvHandle closes the handle
+    PollFd* p = slot(fd);
+    if (p == nullptr) return;
+    p->poll.get()->data = nullptr;
+    if (p->uv_events != 0) uv_poll_stop(p->poll.get());
+    polls[static_cast<size_t>(fd)].reset();  // UvHandle closes the handle
   }
 
   void shutdown() {
     if (hooked) loop.remove_turn_hook(hook_id);
     hooked = false;
-    for (auto& [fd, p] : polls) {
+    for (auto& p : polls) {
+      if (!p) continue;
       p->poll.get()->data = nullptr;
       if (p->uv_events != 0) uv_poll_stop(p->poll.get());
     }
@@ -339,12 +407,19 @@ const SlirpCb SlirpPort::Impl::kCallbacks = {
             auto* tt = static_cast<Timer*>(h->data);
             if (tt == nullptr || tt->impl->slirp == nullptr) return;
             slirp_handle_timer(tt->impl->slirp, tt->id, tt->cb_opaque);
+            tt->impl->refill = true;
             tt->impl->loop.fabric().flush();
           },
           static_cast<uint64_t>(delay), 0);
     },
-    /*register_poll_fd=*/[](int, void*) {},
-    /*unregister_poll_fd=*/[](int fd, void* opaque) { static_cast<Impl*>(opaque)->forget_fd(fd); },
+    /*register_poll_fd=*/
+    [](int fd, void* opaque) { static_cast<Impl*>(opaque)->sockets.registered(fd); },
+    /*unregister_poll_fd=*/
+    [](int fd, void* opaque) {
+      auto* self = static_cast<Impl*>(opaque);
+      self->sockets.unregistered(fd);
+      self->forget_fd(fd);
+    },
     /*notify=*/[](void*) {},
     /*init_completed=*/nullptr,
     /*timer_new_opaque=*/
@@ -369,7 +444,13 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
                                              const io::OwnEndpoints* own) {
   std::unique_ptr<SlirpPort> port(new SlirpPort(loop, options));
   port->own_ = own;
-  port->impl_ = std::make_unique<Impl>(*port, loop);
+  rlimit nofile{};
+  const uint64_t fd_limit =
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+          ? nofile.rlim_cur
+          : uint64_t{1} << 20;
+  port->impl_ = std::make_unique<Impl>(*port, loop, effective_max_host_sockets(options, fd_limit),
+                                       options.max_host_sockets_per_port);
   Impl& impl = *port->impl_;
 
   // libslirp's own address: 52:55 then the host address (libslirp's special_ethaddr).
@@ -438,7 +519,8 @@ std::string SlirpPort::describe() const {
 
 void SlirpPort::enqueue(const sw::Frame& frame) {
   if (closed() || !impl_ || impl_->slirp == nullptr) return;
-  if (own_ != nullptr && to_own_endpoint(frame)) return;
+  const std::optional<GuestPacket> packet = parse_guest_packet(frame.data(), frame.size);
+  if (packet && own_ != nullptr && to_own_endpoint(frame, *packet)) return;
   if (impl_->pending.size() >= kMaxPendingFrames ||
       impl_->pending_bytes + frame.size > kMaxPendingBytes) {
     counters_.drop_queue_full += 1;
@@ -446,14 +528,17 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   }
   if (impl_->pending.capacity() == 0) impl_->pending.reserve(kMaxPendingFrames);
   sw::chunk_ref(frame.chunk);
-  Impl::Pending p{frame, DhcpServer::is_dhcp_request(frame.data(), frame.size), DhcpPort{}};
-  if (p.dhcp) p.from = impl_->origin_of(frame);
+  Impl::Pending p{frame, DhcpServer::is_dhcp_request(frame.data(), frame.size), DhcpPort{},
+                  SocketRequest{}};
+  if (packet && !p.dhcp) p.request = socket_request(*packet, options_);
+  if (p.dhcp || p.request.kind != SocketRequest::Kind::kNone) p.from = impl_->origin_of(frame);
   impl_->pending.push_back(p);
+  impl_->wake = true;
   impl_->pending_bytes += frame.size;
 }
 
-bool SlirpPort::to_own_endpoint(const sw::Frame& frame) {
-  const std::optional<LoopbackTarget> t = loopback_target(frame.data(), frame.size, options_);
+bool SlirpPort::to_own_endpoint(const sw::Frame& frame, const GuestPacket& packet) {
+  const std::optional<LoopbackTarget> t = loopback_target(packet, options_);
   if (!t) return false;
   const char* what = nullptr;
   if (t->too_short) {
@@ -508,6 +593,7 @@ bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
     return false;
   }
   hostfwds_.push_back(fwd);
+  impl_->refill = true;
   return true;
 }
 
@@ -518,6 +604,7 @@ bool SlirpPort::remove_hostfwd(const HostForward& key, std::string& error) {
         h.host_port == key.host_port) {
       slirp_remove_hostfwd(impl_->slirp, h.udp ? 1 : 0, h.host_addr, h.host_port);
       hostfwds_.erase(hostfwds_.begin() + static_cast<std::ptrdiff_t>(i));
+      impl_->refill = true;
       return true;
     }
   }
@@ -531,6 +618,30 @@ void SlirpPort::for_each_extra_counter(
   f("dhcp_over_port_cap", dhcp_->counters().over_port_cap);
   f("dhcp_not_owner", dhcp_->counters().not_owner);
   f("drop_own_endpoint", drop_own_endpoint_);
+  f("drop_host_socket_cap", drop_host_socket_cap_);
+}
+
+HostSocketCounts SlirpPort::host_sockets() const {
+  HostSocketCounts c;
+  if (!impl_) return c;
+  const HostSocketBudget& b = impl_->sockets;
+  c.open = b.total();
+  c.max = b.max_total();
+  c.max_per_port = b.max_per_owner();
+  b.for_each_owner([&](uint64_t serial, uint32_t n) {
+    c.by_port.push_back({serial, sw::kNoPort, n});
+  });
+  loop_.fabric().for_each_port([&](const sw::Port& p) {
+    const uint64_t serial = static_cast<const backends::LoopPort&>(p).serial();
+    for (HostSocketCounts::Holder& h : c.by_port) {
+      if (h.serial == serial) h.port = p.id();
+    }
+  });
+  std::sort(c.by_port.begin(), c.by_port.end(),
+            [](const HostSocketCounts::Holder& a, const HostSocketCounts::Holder& b) {
+              return a.serial < b.serial;
+            });
+  return c;
 }
 
 sw::PortId SlirpPort::live_port(const DhcpPort& holder) const {

@@ -30,6 +30,17 @@
 //   one of those (io::OwnEndpoints, kept by the daemon as endpoints come and go), counts it
 //   (drop_own_endpoint) and logs the guest's MAC and the port at a limited rate. Host forwards
 //   are not in that set: through one a guest reaches only a guest, as it could directly.
+// - Host sockets: every UDP flow, TCP connection and ping a guest starts through NAT is a socket
+//   of this process. enqueue() reads what a guest packet may open (slirp/host_sockets.h) and,
+//   for those that may, which port it came in on (the MAC table lookup DHCP uses); service()
+//   drops it when the switch (max-host-sockets) or that port (max-host-sockets-per-port) is at
+//   its cap, counted (drop_host_socket_cap) and logged at a limited rate; libslirp's
+//   register/unregister_poll_fd keep the counts. host_sockets() reports them.
+// - Cost: libslirp's own fill and poll walk every socket, so a turn that runs them is
+//   O(sockets); the port's bookkeeping is no worse (poll handles kept by fd number, stamped
+//   with the turn libslirp last asked for them). They run only on turns where libslirp can
+//   have changed: a guest frame for it, an event on one of its sockets, one of its timers or a
+//   host forward added or removed. The other ports' traffic does not pay for its sockets.
 #pragma once
 
 #include <memory>
@@ -46,6 +57,20 @@ namespace qswitch::slirp {
 
 class DhcpServer;
 struct DhcpPort;
+struct GuestPacket;
+
+// The host sockets guests have libslirp hold open (slirp/host_sockets.h).
+struct HostSocketCounts {
+  struct Holder {
+    uint64_t serial = 0;  // the switch port's (LoopPort::serial()); 0: not known
+    sw::PortId port = sw::kNoPort;  // its id while it is up; kNoPort once it has closed
+    uint32_t sockets = 0;
+  };
+  uint32_t open = 0;
+  uint32_t max = 0;           // 0: no cap
+  uint32_t max_per_port = 0;  // 0: no cap
+  std::vector<Holder> by_port;
+};
 
 class SlirpPort final : public backends::LoopPort {
  public:
@@ -64,7 +89,8 @@ class SlirpPort final : public backends::LoopPort {
   const char* kind() const override { return "slirp"; }
   // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
-  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint.
+  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint,
+  // drop_host_socket_cap.
   void for_each_extra_counter(
       const std::function<void(const char* name, uint64_t value)>& f) const override;
 
@@ -79,6 +105,7 @@ class SlirpPort final : public backends::LoopPort {
   // The id of the port a lease is held by while that port is up; kNoPort once it has closed.
   sw::PortId live_port(const DhcpPort& holder) const;
   const SlirpOptions& options() const { return options_; }
+  HostSocketCounts host_sockets() const;
 
  private:
   struct Impl;
@@ -86,12 +113,13 @@ class SlirpPort final : public backends::LoopPort {
   uint64_t shutdown_io() override;
 
   // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
-  bool to_own_endpoint(const sw::Frame& frame);
+  bool to_own_endpoint(const sw::Frame& frame, const GuestPacket& packet);
 
   SlirpOptions options_;
   sw::MacAddress gateway_mac_;
   const io::OwnEndpoints* own_ = nullptr;
   uint64_t drop_own_endpoint_ = 0;
+  uint64_t drop_host_socket_cap_ = 0;
   io::RateLimit own_log_{1, 10'000};
   std::vector<HostForward> hostfwds_;
   std::unique_ptr<DhcpServer> dhcp_;

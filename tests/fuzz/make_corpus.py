@@ -296,6 +296,49 @@ def specs():
         write("net_specs_fuzz", "seed%d" % i, s)
 
 
+# ---- slirp_guest_fuzz ----------------------------------------------------------------------
+def ipv4_frame(proto, l4, src=b"\x0a\x00\x02\x0f", dst=b"\x0a\x00\x02\x02", frag=0):
+    ip = struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(l4), 0, frag, 64, proto, 0) + src + dst
+    return eth(dst=b"\x52\x55\x0a\x00\x02\x02", payload=b"\x08\x00" + ip + l4)
+
+
+def ipv6_frame(next_header, l4):
+    src = bytes.fromhex("fec0" + "00" * 13 + "15")
+    dst = bytes.fromhex("fec0" + "00" * 13 + "02")
+    ip = struct.pack(">IHBB", 0x60000000, len(l4), next_header, 64) + src + dst
+    return eth(dst=b"\x52\x55\x0a\x00\x02\x02", payload=b"\x86\xdd" + ip + l4)
+
+
+def guest_seed(max_total, max_per_owner, ops):
+    """ops: ("frame", owner, opens, bytes) | ("close", fd) | ("host",)."""
+    s = Seed().int(0, 16, max_total).int(0, 8, max_per_owner)
+    for op in ops:
+        if op[0] == "frame":
+            _, owner, opens, data = op
+            s.int(0, 3, 0).int(0, 3, owner).bool(opens).int(0, 300, len(data)).bytes(data)
+        elif op[0] == "close":
+            s.int(0, 3, 2).int(-1, 64, op[1])
+        else:
+            s.int(0, 3, 3)
+    return s.build()
+
+
+def guest():
+    t = "slirp_guest_fuzz"
+    udp = lambda sport: ipv4_frame(17, struct.pack(">HHHH", sport, 53, 12, 0) + b"dns!")
+    syn = ipv4_frame(6, struct.pack(">HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 65535, 0, 0))
+    ping = ipv4_frame(1, b"\x08\x00\x00\x00\x00\x07\x00\x01", dst=b"\x7f\x00\x00\x01")
+    udp6 = ipv6_frame(17, struct.pack(">HHHH", 5000, 53, 8, 0))
+    write(t, "flows_to_the_port_cap", guest_seed(8, 2, [("frame", 1, True, udp(1)), ("frame", 1, True, udp(2)),
+                                                        ("frame", 1, True, udp(3)), ("frame", 1, True, udp(1))]))
+    write(t, "switch_cap_then_close", guest_seed(2, 0, [("frame", 0, True, syn), ("frame", 1, True, ping),
+                                                         ("frame", 2, True, udp6), ("close", 0),
+                                                         ("frame", 2, True, udp6)]))
+    write(t, "host_sockets_and_fragments", guest_seed(3, 3, [("host",), ("frame", 1, True, udp(9)),
+                                                             ("frame", 1, True, ipv4_frame(17, b"\x00" * 8, frag=0x0010)),
+                                                             ("close", 5), ("close", -1)]))
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -303,6 +346,7 @@ if __name__ == "__main__":
     datagrams()
     vxlan()
     dhcp()
+    guest()
     metrics()
     control()
     specs()

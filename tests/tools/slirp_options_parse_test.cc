@@ -156,6 +156,29 @@ TEST(SlirpOptionsParseTest, MaxLeasesPerPortBoundsAreInclusiveAndZeroMeansNoCap)
   EXPECT_EQ(parse_ok("max-leases-per-port=65536").max_leases_per_port, 65536u);
 }
 
+TEST(SlirpOptionsParseTest, HostSocketCaps) {
+  const slirp::SlirpOptions d = parse_ok("");
+  EXPECT_FALSE(d.max_host_sockets.has_value());
+  EXPECT_EQ(d.max_host_sockets_per_port, slirp::kDefaultMaxHostSocketsPerPort);
+  // The switch-wide default: 4096, or half the fd limit when that is smaller.
+  EXPECT_EQ(slirp::effective_max_host_sockets(d, 1u << 20), slirp::kDefaultMaxHostSockets);
+  EXPECT_EQ(slirp::effective_max_host_sockets(d, 1024), 512u);
+  EXPECT_EQ(slirp::effective_max_host_sockets(d, 1), 1u);
+  const slirp::SlirpOptions o = parse_ok("max-host-sockets=100,max-host-sockets-per-port=0");
+  EXPECT_EQ(o.max_host_sockets, 100u);
+  EXPECT_EQ(slirp::effective_max_host_sockets(o, 64), 100u) << "a given value is kept";
+  EXPECT_EQ(o.max_host_sockets_per_port, 0u);
+  EXPECT_EQ(parse_ok("max-host-sockets=0").max_host_sockets, 0u);
+  EXPECT_EQ(parse_ok("max-host-sockets=1048576").max_host_sockets, 1048576u);
+  for (const char* bad : {"max-host-sockets=-1", "max-host-sockets=lots", "max-host-sockets=",
+                          "max-host-sockets=1048577", "max-host-sockets-per-port=1e3"}) {
+    const std::string error = parse_error(bad);
+    const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_NE(error.find(key), std::string::npos) << bad << ": " << error;
+    EXPECT_NE(error.find("expected a number 0..1048576"), std::string::npos) << error;
+  }
+}
+
 TEST(SlirpOptionsParseTest, MtuBoundsAreInclusive) {
   EXPECT_EQ(parse_ok("mtu=68").mtu, 68u);
   EXPECT_EQ(parse_ok("mtu=65520").mtu, 65520u);

@@ -39,6 +39,7 @@ const char* ctl_usage() {
          "  hostfwd list\n"
          "  usernet               libslirp's connection table\n"
          "  dhcp leases\n"
+         "  slirp sockets         host sockets guests hold through NAT, and their caps\n"
          "  ports                 every port: kind, peer, state, MACs, counters, uptime\n"
          "  macs                  the MAC address table\n"
          "  stats                 switch-wide counters\n"

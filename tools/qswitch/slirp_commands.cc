@@ -114,6 +114,27 @@ void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t*
             return Reply::success(json{{"text", p->connection_info()}});
           });
 
+  api.add("slirp.sockets",
+          "the host sockets guests have open through NAT: in all, the caps, per switch port",
+          [p](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "slirp.sockets", error)) return Reply::failure(error);
+            const slirp::HostSocketCounts c = p->host_sockets();
+            json ports = json::array();
+            for (const slirp::HostSocketCounts::Holder& h : c.by_port) {
+              json row{{"sockets", h.sockets}};
+              // The port's id while it is up; a closed port's sockets stay until libslirp
+              // expires or closes them.
+              if (h.port != sw::kNoPort) row["port"] = h.port;
+              else row["port"] = nullptr;
+              ports.push_back(std::move(row));
+            }
+            return Reply::success(json{{"open", c.open},
+                                       {"max_host_sockets", c.max},
+                                       {"max_host_sockets_per_port", c.max_per_port},
+                                       {"ports", std::move(ports)}});
+          });
+
   api.add("dhcp.leases",
           "every MAC's DHCP address, pinned or not, its state and the port holding it",
           [p, loop](const json& args) {

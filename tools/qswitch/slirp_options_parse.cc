@@ -18,13 +18,16 @@ namespace qswitch::tools {
 
 namespace {
 
-constexpr std::array<std::string_view, 18> kKeys = {
+constexpr std::array<std::string_view, 20> kKeys = {
     "net",      "host",       "dhcpstart", "dns",       "hostname",  "domainname",
     "dnssearch", "tftp",      "bootfile",  "restrict",  "ipv6",      "ipv6-net",
-    "ipv6-host", "ipv6-dns",  "mtu",       "hostfwd",   "lease",     "max-leases-per-port"};
+    "ipv6-host", "ipv6-dns",  "mtu",       "hostfwd",   "lease",     "max-leases-per-port",
+    "max-host-sockets", "max-host-sockets-per-port"};
 
 // The most DHCP records the server keeps (DhcpConfig::max_leases): a larger cap means nothing.
 constexpr uint32_t kMaxLeasesPerPortLimit = 65536;
+// Host sockets: more than a process can have open on Linux (fs.nr_open's ceiling) means nothing.
+constexpr uint32_t kMaxHostSocketsLimit = 1u << 20;
 
 std::string accepted_keys() {
   std::string s;
@@ -652,6 +655,29 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
       return false;
     }
     o.max_leases_per_port = *n;
+  }
+  if (const std::string* v = get("max-host-sockets")) {
+    const auto n = parse_uint(*v);
+    if (!n || *n > kMaxHostSocketsLimit) {
+      error = item_text("max-host-sockets", *v) + ": expected a number 0.." +
+              std::to_string(kMaxHostSocketsLimit) +
+              " (host sockets all guests together may have open through NAT; 0: no cap), e.g. "
+              "max-host-sockets=" + std::to_string(slirp::kDefaultMaxHostSockets);
+      return false;
+    }
+    o.max_host_sockets = *n;
+  }
+  if (const std::string* v = get("max-host-sockets-per-port")) {
+    const auto n = parse_uint(*v);
+    if (!n || *n > kMaxHostSocketsLimit) {
+      error = item_text("max-host-sockets-per-port", *v) + ": expected a number 0.." +
+              std::to_string(kMaxHostSocketsLimit) +
+              " (host sockets the guests of one switch port may have open through NAT; 0: no "
+              "cap), e.g. max-host-sockets-per-port=" +
+              std::to_string(slirp::kDefaultMaxHostSocketsPerPort);
+      return false;
+    }
+    o.max_host_sockets_per_port = *n;
   }
 
   // Host forwards: syntax, guest inside the net, no two on the same host socket.
