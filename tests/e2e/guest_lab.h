@@ -42,8 +42,13 @@ using Guests = std::vector<std::unique_ptr<Guest>>;
 inline GuestOptions guest_options(int index, const std::string& netdev, int mtu = 1500) {
   char mac[32];
   std::snprintf(mac, sizeof mac, "52:54:00:e2:00:%02x", index);
-  return {"g" + std::to_string(index), "10.0.0." + std::to_string(10 + index) + "/24", mac, netdev,
-          mtu};
+  GuestOptions o;
+  o.name = "g" + std::to_string(index);
+  o.ip_cidr = "10.0.0." + std::to_string(10 + index) + "/24";
+  o.mac = mac;
+  o.netdev = netdev;
+  o.mtu = mtu;
+  return o;
 }
 
 inline std::string unix_netdev(const std::string& path, bool server) {

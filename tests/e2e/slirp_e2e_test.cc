@@ -279,8 +279,11 @@ class SlirpE2eTest : public ::testing::Test {
   void start_guest(int index, size_t sw, size_t* guest_index) {
     char mac[32];
     std::snprintf(mac, sizeof mac, "52:54:00:5e:00:%02x", index);
-    GuestOptions options{"g" + std::to_string(index), "dhcp", mac,
-                         "stream,id=n0,server=off,addr.type=unix,addr.path=" + switches_[sw].sock};
+    GuestOptions options;
+    options.name = "g" + std::to_string(index);
+    options.ip_cidr = "dhcp";
+    options.mac = mac;
+    options.netdev = "stream,id=n0,server=off,addr.type=unix,addr.path=" + switches_[sw].sock;
     std::string error;
     std::unique_ptr<Guest> guest = Guest::start(options, dir_.path(), &error);
     ASSERT_NE(guest, nullptr) << error;

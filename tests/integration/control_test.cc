@@ -265,6 +265,22 @@ TEST_F(ControlTest, VersionAndHelpReply) {
   EXPECT_EQ(result, json::array()) << "no forwards were configured";
 }
 
+// A switch without a slirp port answers every slirp command with an error saying so, not
+// "unknown command" (slirp.sockets was missing from that list).
+TEST_F(ControlTest, SlirpCommandsWithoutASlirpPortSaySo) {
+  ASSERT_TRUE(start_with_control({"--no-slirp"}));
+  ControlClient c;
+  ASSERT_TRUE(connect_control(&c));
+  for (const char* name : {"hostfwd.add", "hostfwd.remove", "hostfwd.list", "usernet",
+                           "dhcp.leases", "slirp.sockets"}) {
+    json reply;
+    ASSERT_TRUE(call(c, json{{"cmd", name}}.dump(), &reply)) << name;
+    EXPECT_FALSE(reply.value("ok", true)) << name << ": " << reply.dump();
+    EXPECT_NE(reply.value("error", "").find("no slirp port"), std::string::npos)
+        << name << ": " << reply.dump();
+  }
+}
+
 TEST_F(ControlTest, HostfwdAddListRemove) {
   ASSERT_TRUE(start_with_control());
   ControlClient c;

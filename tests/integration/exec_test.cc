@@ -318,6 +318,8 @@ TEST_F(ExecErrorsTest, BadPortAttachRequestsAreErrorsAndCreateNoPort) {
       {"bad name", R"({"cmd":"port.attach","args":{"type":"dgram","name":"a b"}})", {dg[0]},
        "\"name\""},
       {"unknown arg", R"({"cmd":"port.attach","args":{"type":"dgram","x":1}})", {dg[0]}, "'x'"},
+      // Over the server's limit of 4 per line: a JSON error like any other (it was bare text).
+      {"five fds", dgram_req, {dg[0], dg[1], st[0], st[1], pipe_fds[1]}, "file descriptors"},
   };
   for (const Case& c : cases) {
     const json reply = attach_by_hand(path, c.line, c.fds);

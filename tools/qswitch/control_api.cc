@@ -91,6 +91,13 @@ std::string ControlApi::busy_reply(size_t max_clients) const {
                     nullptr);
 }
 
+std::string ControlApi::too_many_fds_reply(size_t limit) const {
+  return reply_line(Reply::failure("too many file descriptors with one request: the limit is " +
+                                   std::to_string(limit) + " (port.attach takes 1); all were "
+                                   "closed and the request was not run"),
+                    nullptr);
+}
+
 std::string ControlApi::handle_line(std::string_view line) {
   return handle_line(line, nullptr, nullptr);
 }

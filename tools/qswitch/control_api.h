@@ -83,6 +83,8 @@ class ControlApi {
   // Replies for the transport's own conditions (backends::ControlHandlers).
   std::string too_long_reply(size_t limit) const;
   std::string busy_reply(size_t max_clients) const;
+  // The reply to a line that came with more file descriptors than the server takes.
+  std::string too_many_fds_reply(size_t limit) const;
 
  private:
   struct Command {

@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
   if (slirp_port != nullptr) {
     tools::register_slirp_commands(api, *slirp_port, loop->uv());
   } else {
-    for (const char* name : {"hostfwd.add", "hostfwd.remove", "hostfwd.list", "usernet", "dhcp.leases"}) {
+    for (const char* name : {"hostfwd.add", "hostfwd.remove", "hostfwd.list", "usernet",
+                             "dhcp.leases", "slirp.sockets"}) {
       api.add(name, "needs a slirp port (this switch has none)", [](const nlohmann::json&) {
         return tools::Reply::failure("this switch has no slirp port (start qswitch with --slirp)");
       });
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
     };
     handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
     handlers.busy = [&api](size_t max) { return api.busy_reply(max); };
+    handlers.too_many_fds = [&api](size_t limit) { return api.too_many_fds_reply(limit); };
     control = std::make_unique<backends::ControlServer>(loop->uv(), path, std::move(handlers));
     if (!control->ok()) {
       std::fprintf(stderr, "qswitch: cannot create the control socket %s: %s (--control sets "
