@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "backends/io/fd.h"
+#include "qswitch/version.h"
 
 namespace qswitch::tools {
 
@@ -66,7 +67,7 @@ class ControlApi {
   // As Handler, plus the fds that came with the request (often none): moves out what it keeps.
   using FdHandler = std::function<Reply(const nlohmann::json& args, std::vector<io::Fd>& fds)>;
 
-  explicit ControlApi(std::string version = "0.1.0");
+  explicit ControlApi(std::string version = kVersion);
 
   // A second add with the same name replaces the first.
   void add(std::string name, std::string summary, Handler handler);

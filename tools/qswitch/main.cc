@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opt.version) {
-    std::puts("qswitch 0.1.0");
+    std::printf("qswitch %s\n", qswitch::kVersion);
     return 0;
   }
   std::signal(SIGPIPE, SIG_IGN);
