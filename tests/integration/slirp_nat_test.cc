@@ -147,21 +147,27 @@ class SlirpNatTest : public SwitchFixture {
  protected:
   // Connects the stand-in guest and has it ARP for the gateway, which also puts the guest's
   // address in libslirp's ARP table (so slirp can answer it without asking first).
-  ::testing::AssertionResult join_guest() {
+  ::testing::AssertionResult join_guest() { return join(&guest_, kGuestMac, kGuestIp); }
+
+  // Connects a stand-in guest with `mac`/`ip` and has it ARP for the gateway.
+  ::testing::AssertionResult join(FrameClient* out, const Mac& mac, uint32_t ip) {
     std::vector<FrameClient> c;
     if (auto r = connect_clients(1, &c); !r) return r;
-    guest_ = std::move(c[0]);
-    if (!guest_.send_frame(test_support::make_arp_request(kGuestMac, kGuestIp, kGateway))) {
-      return ::testing::AssertionFailure() << "send ARP: " << guest_.last_error();
+    *out = std::move(c[0]);
+    if (!out->send_frame(test_support::make_arp_request(mac, ip, kGateway))) {
+      return ::testing::AssertionFailure() << "send ARP: " << out->last_error();
     }
     std::string why;
-    RecvResult r = guest_.recv_frame_matching(
+    RecvResult r = out->recv_frame_matching(
         [&](const std::vector<uint8_t>& f) {
           auto arp = test_support::parse_arp(f, &why);
           return arp && arp->op == 2 && arp->sender_ip == kGateway;
         },
         5s);
-    if (!r.ok()) return ::testing::AssertionFailure() << "no ARP reply from 10.0.2.2";
+    if (!r.ok()) {
+      return ::testing::AssertionFailure() << "no ARP reply from 10.0.2.2 to "
+                                           << test_support::ipv4_to_string(ip);
+    }
     return ::testing::AssertionSuccess();
   }
 
@@ -268,21 +274,7 @@ class SlirpNatTest : public SwitchFixture {
 
   // A second stand-in guest on its own switch port (10.0.2.16), known to libslirp's ARP table.
   ::testing::AssertionResult join_second_guest(FrameClient* out) {
-    std::vector<FrameClient> c;
-    if (auto r = connect_clients(1, &c); !r) return r;
-    *out = std::move(c[0]);
-    if (!out->send_frame(test_support::make_arp_request(kSecondMac, kSecondIp, kGateway))) {
-      return ::testing::AssertionFailure() << "send ARP: " << out->last_error();
-    }
-    std::string why;
-    RecvResult r = out->recv_frame_matching(
-        [&](const std::vector<uint8_t>& f) {
-          auto arp = test_support::parse_arp(f, &why);
-          return arp && arp->op == 2 && arp->sender_ip == kGateway;
-        },
-        5s);
-    if (!r.ok()) return ::testing::AssertionFailure() << "no ARP reply to the second guest";
-    return ::testing::AssertionSuccess();
+    return join(out, kSecondMac, kSecondIp);
   }
 
   // A control request's result; null json (and a test failure) when it cannot be had.

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <functional>
 #include <vector>
 
 namespace qswitch::tools {
@@ -645,39 +646,31 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
     }
     o.mtu = *m;
   }
-  if (const std::string* v = get("max-leases-per-port")) {
+  // The caps: a number 0..limit, 0 meaning none.
+  auto cap = [&](const char* key, uint32_t limit, const char* what, uint32_t example,
+                 const std::function<void(uint32_t)>& store) {
+    const std::string* v = get(key);
+    if (v == nullptr) return true;
     const auto n = parse_uint(*v);
-    if (!n || *n > kMaxLeasesPerPortLimit) {
-      error = item_text("max-leases-per-port", *v) + ": expected a number 0.." +
-              std::to_string(kMaxLeasesPerPortLimit) +
-              " (DHCP addresses one switch port may hold at once; 0: no cap), e.g. "
-              "max-leases-per-port=" + std::to_string(slirp::kDefaultMaxLeasesPerPort);
+    if (!n || *n > limit) {
+      error = item_text(key, *v) + ": expected a number 0.." + std::to_string(limit) + " (" +
+              what + "; 0: no cap), e.g. " + key + "=" + std::to_string(example);
       return false;
     }
-    o.max_leases_per_port = *n;
-  }
-  if (const std::string* v = get("max-host-sockets")) {
-    const auto n = parse_uint(*v);
-    if (!n || *n > kMaxHostSocketsLimit) {
-      error = item_text("max-host-sockets", *v) + ": expected a number 0.." +
-              std::to_string(kMaxHostSocketsLimit) +
-              " (host sockets all guests together may have open through NAT; 0: no cap), e.g. "
-              "max-host-sockets=" + std::to_string(slirp::kDefaultMaxHostSockets);
-      return false;
-    }
-    o.max_host_sockets = *n;
-  }
-  if (const std::string* v = get("max-host-sockets-per-port")) {
-    const auto n = parse_uint(*v);
-    if (!n || *n > kMaxHostSocketsLimit) {
-      error = item_text("max-host-sockets-per-port", *v) + ": expected a number 0.." +
-              std::to_string(kMaxHostSocketsLimit) +
-              " (host sockets the guests of one switch port may have open through NAT; 0: no "
-              "cap), e.g. max-host-sockets-per-port=" +
-              std::to_string(slirp::kDefaultMaxHostSocketsPerPort);
-      return false;
-    }
-    o.max_host_sockets_per_port = *n;
+    store(*n);
+    return true;
+  };
+  if (!cap("max-leases-per-port", kMaxLeasesPerPortLimit,
+           "DHCP addresses one switch port may hold at once", slirp::kDefaultMaxLeasesPerPort,
+           [&](uint32_t n) { o.max_leases_per_port = n; }) ||
+      !cap("max-host-sockets", kMaxHostSocketsLimit,
+           "host sockets all guests together may have open through NAT",
+           slirp::kDefaultMaxHostSockets, [&](uint32_t n) { o.max_host_sockets = n; }) ||
+      !cap("max-host-sockets-per-port", kMaxHostSocketsLimit,
+           "host sockets the guests of one switch port may have open through NAT",
+           slirp::kDefaultMaxHostSocketsPerPort,
+           [&](uint32_t n) { o.max_host_sockets_per_port = n; })) {
+    return false;
   }
 
   // Host forwards: syntax, guest inside the net, no two on the same host socket.
