@@ -76,6 +76,8 @@ class LoopPort : public sw::Port {
   // A MAC the port itself sends from (the slirp gateway's): adopt() pins it to the port, so no
   // other port can take it (sw::L2Switch::pin_mac()).
   virtual std::optional<sw::MacAddress> own_mac() const { return std::nullopt; }
+  // Bytes of frames queued to this port that its peer has not taken yet (`ports`, /metrics).
+  virtual size_t queued_bytes() const { return 0; }
 
  protected:
   // Stop all I/O and release queued output; return how many frames were dropped.

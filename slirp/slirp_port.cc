@@ -621,6 +621,8 @@ void SlirpPort::for_each_extra_counter(
   f("drop_host_socket_cap", drop_host_socket_cap_);
 }
 
+size_t SlirpPort::queued_bytes() const { return impl_ ? impl_->pending_bytes : 0; }
+
 HostSocketCounts SlirpPort::host_sockets() const {
   HostSocketCounts c;
   if (!impl_) return c;

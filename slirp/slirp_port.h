@@ -87,6 +87,8 @@ class SlirpPort final : public backends::LoopPort {
   void flush() override {}
   std::string describe() const override;
   const char* kind() const override { return "slirp"; }
+  // Guest frames waiting for slirp_input (they drain every loop turn).
+  size_t queued_bytes() const override;
   // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
   // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint,

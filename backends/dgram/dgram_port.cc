@@ -164,6 +164,7 @@ class DgramPort final : public LoopPort {
   }
   std::string describe() const override { return name_; }
   const char* kind() const override { return "dgram"; }
+  size_t queued_bytes() const override { return tx_.queued_bytes(); }
   bool retry_paused_read() override { return socket_->retry(*this); }
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }

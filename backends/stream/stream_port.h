@@ -42,6 +42,7 @@ class StreamPort final : public LoopPort {
   void flush() override;
   std::string describe() const override { return peer_; }
   const char* kind() const override { return "stream"; }
+  size_t queued_bytes() const override { return tx_.queued_bytes(); }
   bool retry_paused_read() override;
   bool congested(sw::Millis now) override;
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }

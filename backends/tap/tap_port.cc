@@ -84,6 +84,7 @@ class TapPort final : public LoopPort {
 
   std::string describe() const override { return "tap:" + name_; }
   const char* kind() const override { return "tap"; }
+  size_t queued_bytes() const override { return tx_.queued_bytes(); }
 
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }

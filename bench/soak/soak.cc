@@ -22,8 +22,8 @@
 //   (stream: close; datagram: close and unlink, the switch closes the port on its next send;
 //   exec: close the pair end and the control connection, in alternating order).
 // - A sampler reads every 500 ms: /proc/PID/fd (count), /proc/PID/status VmRSS, the control
-//   API's `stats` (ports, mac_entries) and `ports` (the stuck port's counters; queued bytes when
-//   the switch reports any counter with "queued" in its name, else n/a). Start = after the
+//   API's `stats` (ports, mac_entries) and `ports` (the stuck port's counters; bytes queued to
+//   the ports, the stuck one's apart: its queue fills to its bound and stays). Start = after the
 //   survivors and the stuck peer are up, before the churn; peak = maximum while churning; end =
 //   after the churn stopped and fds, ports and MAC entries came back to the start values (polled
 //   every 200 ms, bounded by --settle seconds) or the settle deadline passed.
@@ -113,7 +113,8 @@ struct Sample {
   long rss_kib = -1;
   long ports = -1;
   long mac_entries = -1;
-  long queued_bytes = -1;  // -1: the switch reports no queued-bytes figure
+  long queued_bytes = -1;  // queued to every port but the stuck one; -1: not reported
+  long stuck_queued_bytes = -1;  // queued to the stuck port (bounded by its queue size)
   uint64_t stuck_tx_frames = 0;
   uint64_t stuck_drops = 0;  // every drop_* counter of the stuck port
   uint64_t rx_paused = 0;    // summed over all ports
@@ -141,13 +142,14 @@ Sample sample(QswitchProcess& sw, ControlClient& ctl, long stuck_port) {
   s.mac_entries = stats->value("mac_entries", -1L);
   for (const json& row : *ports) {
     const json counters = row.value("counters", json::object());
+    if (row.contains("queued_bytes") && row["queued_bytes"].is_number_unsigned()) {
+      const long q = row["queued_bytes"].get<long>();
+      const bool stuck = row.value("id", json()).is_number() && row["id"].get<long>() == stuck_port;
+      long& into = stuck ? s.stuck_queued_bytes : s.queued_bytes;
+      into = std::max(into, 0L) + q;
+    }
     s.rx_paused += counters.value("rx_paused", uint64_t{0});
     s.rx_throttled += counters.value("rx_throttled", uint64_t{0});
-    for (const auto& [name, value] : counters.items()) {
-      if (name.find("queued") != std::string::npos && value.is_number_unsigned()) {
-        s.queued_bytes = std::max(s.queued_bytes, 0L) + value.get<long>();
-      }
-    }
     if (row.value("id", json()).is_number() && row["id"].get<long>() == stuck_port) {
       s.stuck_tx_frames = counters.value("tx_frames", uint64_t{0});
       for (const auto& [name, value] : counters.items()) {
@@ -607,6 +609,7 @@ int main(int argc, char** argv) {
     peak.ports = std::max(peak.ports, s.ports);
     peak.mac_entries = std::max(peak.mac_entries, s.mac_entries);
     peak.queued_bytes = std::max(peak.queued_bytes, s.queued_bytes);
+    peak.stuck_queued_bytes = std::max(peak.stuck_queued_bytes, s.stuck_queued_bytes);
     if (seconds_since(last_print) >= 30) {
       last_print = Clock::now();
       std::printf("  t=%4.0f s: fds %ld rss_kib %ld ports %ld mac_entries %ld queued_bytes %s "
@@ -667,6 +670,7 @@ int main(int argc, char** argv) {
   row("ports", start.ports, peak.ports, end.ports);
   row("mac_entries", start.mac_entries, peak.mac_entries, end.mac_entries);
   row("queued_bytes", start.queued_bytes, peak.queued_bytes, end.queued_bytes);
+  row("stuck_queued", start.stuck_queued_bytes, peak.stuck_queued_bytes, end.stuck_queued_bytes);
   if (start.queued_bytes < 0) {
     std::printf("  (queued_bytes: the control API reports no queued-bytes counter)\n");
   }

@@ -171,6 +171,9 @@ TEST_F(MetricsTest, ScrapeShowsTheFramesTwoClientsExchanged) {
   };
   EXPECT_EQ(get("qswitch_port_up" + labels(id_a)), 1u);
   EXPECT_EQ(get("qswitch_port_up" + labels(id_b)), 1u);
+  // Both clients read everything: nothing waits in their queues.
+  EXPECT_EQ(get("qswitch_port_queued_bytes" + labels(id_a)), 0u);
+  EXPECT_EQ(get("qswitch_port_queued_bytes" + labels(id_b)), 0u);
   EXPECT_EQ(get("qswitch_port_rx_frames_total" + labels(id_a)), kFrames);
   EXPECT_EQ(get("qswitch_port_rx_bytes_total" + labels(id_a)), kFrames * kSizeAB);
   EXPECT_EQ(get("qswitch_port_tx_frames_total" + labels(id_a)), kFrames);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/switch_fixture.h"
@@ -123,6 +124,45 @@ TEST_F(PortsTest, PortsMacsAndStatsMatchTheFramesThatCrossed) {
     }
     EXPECT_TRUE(found) << mac_to_string(m[i]) << " missing from " << macs;
   }
+}
+
+// `ports` shows per port the bytes queued to it that its peer has not taken yet, `stats` their
+// sum (the soak's queued-bytes figure): a client that does not read has some; once it has read
+// everything, none.
+TEST_F(PortsTest, QueuedBytesShowWhatAPeerHasNotTakenYet) {
+  std::vector<FrameClient> c;
+  std::vector<Mac> m;
+  ASSERT_TRUE(start_with_clients(2, &c, &m));
+  ASSERT_TRUE(open_control());
+  EXPECT_EQ(port_row_with_mac(m[1])["queued_bytes"], 0) << port_row_with_mac(m[1]);
+  // 300 frames of 1400 bytes (420 KB) to c[1], which reads nothing for now: more than its
+  // socket takes, less than half of its 1 MiB queue (no congestion, nothing dropped).
+  constexpr int kFrames = 300;
+  for (int i = 0; i < kFrames; ++i) {
+    ASSERT_TRUE(c[0].send_frame(test_support::make_frame(m[1], m[0], 1400, static_cast<uint32_t>(i))))
+        << c[0].last_error();
+  }
+  json row;
+  for (int i = 0; i < 250; ++i) {
+    row = port_row_with_mac(m[1]);
+    if (row.is_object() && row["queued_bytes"].get<uint64_t>() > 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_GT(row["queued_bytes"].get<uint64_t>(), 0u) << row;
+  EXPECT_LE(row["queued_bytes"].get<uint64_t>(), uint64_t{kFrames} * (1400 + 4)) << row;
+  EXPECT_GE(ok_result({{"cmd", "stats"}})["queued_bytes"].get<uint64_t>(),
+            row["queued_bytes"].get<uint64_t>());
+  for (int i = 0; i < kFrames; ++i) {
+    RecvResult r = c[1].recv_frame(5s);
+    ASSERT_TRUE(r.ok()) << "frame " << i << " of " << kFrames;
+  }
+  for (int i = 0; i < 250; ++i) {
+    row = port_row_with_mac(m[1]);
+    if (row.is_object() && row["queued_bytes"].get<uint64_t>() == 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(row["queued_bytes"], 0) << row;
+  EXPECT_EQ(ok_result({{"cmd", "stats"}})["queued_bytes"], 0);
 }
 
 TEST_F(PortsTest, PortAddedAtRunTimeCarriesFramesAndRemoveDisconnectsItsGuests) {

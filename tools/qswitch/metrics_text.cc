@@ -91,6 +91,7 @@ std::string render_metrics(const sw::L2Switch& fabric) {
     std::string labels;  // {port="3",peer="..."}
     std::vector<uint64_t> values;  // in PortCounters::for_each order
     std::vector<std::pair<std::string, uint64_t>> extra;  // kind-specific counters
+    uint64_t queued_bytes = 0;
   };
   std::vector<PortRow> rows;
   fabric.for_each_port([&](const sw::Port& p) {
@@ -100,8 +101,10 @@ std::string render_metrics(const sw::L2Switch& fabric) {
                  escape_label_value(p.describe()) + "\"}";
     p.counters().for_each([&](const char*, uint64_t v) { row.values.push_back(v); });
     // Every port of a SwitchLoop is a LoopPort (adopt() is the only way onto it).
-    static_cast<const backends::LoopPort&>(p).for_each_extra_counter(
+    const auto& lp = static_cast<const backends::LoopPort&>(p);
+    lp.for_each_extra_counter(
         [&](const char* name, uint64_t v) { row.extra.emplace_back(name, v); });
+    row.queued_bytes = lp.queued_bytes();
     rows.push_back(std::move(row));
   });
   std::sort(rows.begin(), rows.end(),
@@ -112,6 +115,9 @@ std::string render_metrics(const sw::L2Switch& fabric) {
 
   family(out, "qswitch_port_up", "gauge", "1 for every port attached to the switch.");
   for (const PortRow& r : rows) sample(out, "qswitch_port_up", r.labels, 1);
+  family(out, "qswitch_port_queued_bytes", "gauge",
+         "Bytes of frames queued to the port that its peer has not taken yet.");
+  for (const PortRow& r : rows) sample(out, "qswitch_port_queued_bytes", r.labels, r.queued_bytes);
 
   std::vector<const char*> names;
   sw::PortCounters{}.for_each([&](const char* name, uint64_t) { names.push_back(name); });

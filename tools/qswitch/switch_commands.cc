@@ -92,6 +92,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                               {"state", "up"},
                               {"macs", macs[p->id()]},
                               {"uptime_s", (now - lp->up_since()) / 1000},
+                              {"queued_bytes", lp->queued_bytes()},
                               {"counters", counters_json(*lp)}});
             }
             for (const Endpoints::Connector& c : endpoints.connectors()) {
@@ -103,6 +104,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                               {"state", "connecting"},
                               {"macs", json::array()},
                               {"uptime_s", 0},
+                              {"queued_bytes", 0},
                               {"counters", json::object()}});
             }
             return Reply::success(std::move(rows));
@@ -151,6 +153,8 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
               listeners.push_back(accept_row("metrics", services->metrics->bound().to_string(),
                                              services->metrics->accept_counters()));
             }
+            uint64_t queued_bytes = 0;
+            f.for_each_port([&](const sw::Port& p) { queued_bytes += loop_port(p)->queued_bytes(); });
             uint64_t accept_backoffs = 0;
             for (const json& row : listeners) {
               accept_backoffs += row["accept_backoffs"].get<uint64_t>();
@@ -167,6 +171,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                                    {"dup_mac_warnings", c.dup_mac_reports},
                                    {"mac_spoofs", c.mac_spoofs},
                                    {"chunk_reliefs", c.chunk_reliefs},
+                                   {"queued_bytes", queued_bytes},
                                    {"dgram_sockets", std::move(sockets)},
                                    {"accept_backoffs", accept_backoffs},
                                    {"listeners", std::move(listeners)}});
