@@ -281,7 +281,15 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
     EXPECT_TRUE(e.get(metric, la).has_value()) << metric;
     EXPECT_TRUE(e.get(metric, lb).has_value()) << metric;
   });
-  EXPECT_EQ(e.samples.size(), (fields + 1) * 2 + 11) << text;
+  // Per port: the counters, qswitch_port_up and the qswitch_port_queued_bytes gauge (both
+  // peers read everything: 0); then 11 switch-wide samples.
+  EXPECT_EQ(e.types.count("qswitch_port_queued_bytes") == 1
+                ? e.types.at("qswitch_port_queued_bytes")
+                : "",
+            "gauge");
+  EXPECT_EQ(e.get("qswitch_port_queued_bytes", la), 0u);
+  EXPECT_EQ(e.get("qswitch_port_queued_bytes", lb), 0u);
+  EXPECT_EQ(e.samples.size(), (fields + 2) * 2 + 11) << text;
   for (const auto& [name, type] : e.types) {
     EXPECT_EQ(type == "counter", name.size() > 6 && name.substr(name.size() - 6) == "_total")
         << name << " is a " << type;
