@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "backends/io/fd.h"
-#include "tools/qswitch/capture_commands.h"
+#include "tools/qswitch/capture_client.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/options.h"
 #include "tools/qswitch/poll_wait.h"
@@ -400,7 +400,7 @@ int run_ctl(int argc, const char* const* argv) {
     } else if (words.empty() && arg == "capture" &&
                !(i + 1 < argc && (std::string(argv[i + 1]) == "list" ||
                                   std::string(argv[i + 1]) == "stop"))) {
-      // capture has its own options (--port, --filter, -w ...): capture_commands.h.
+      // capture has its own options (--port, --filter, -w ...): capture_client.h.
       return run_ctl_capture(sock, argc - i - 1, argv + i + 1);
     } else if (arg.rfind("--", 0) == 0) {
       std::fprintf(stderr, "qswitch ctl: unknown option '%s'\n%s", arg.c_str(), ctl_usage());
