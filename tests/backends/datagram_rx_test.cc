@@ -10,8 +10,12 @@
 #include "backends/dgram/datagram_rx.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -225,6 +229,171 @@ TEST(DatagramRxTest, FramesHeldByOutputsOutliveTheReceiver) {
   EXPECT_EQ(sw::load_be32(kept.wire), 300u);
   EXPECT_TRUE(has_pattern(kept, 4));
   sw::chunk_unref(kept.chunk);  // the last reference frees it (ASan: no leak)
+}
+
+// --- A real datagram socket: recvmmsg() into the slots, as the dgram port reads -------------------
+
+// A unix datagram socket pair, both ends non-blocking, with room for the largest frames.
+struct DgramPair {
+  DgramPair() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    tx = fds[0];
+    rx = fds[1];
+    const int size = 1 << 20;
+    ::setsockopt(tx, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    ::setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  ~DgramPair() {
+    ::close(tx);
+    ::close(rx);
+  }
+  DgramPair(const DgramPair&) = delete;
+  DgramPair& operator=(const DgramPair&) = delete;
+  // Sends a `len`-byte datagram with the pattern of `salt` (len 0: an empty datagram).
+  bool send(uint32_t len, uint8_t salt) const {
+    std::vector<uint8_t> d(len);
+    for (uint32_t j = 0; j < len; ++j) d[j] = static_cast<uint8_t>(j * 5 + salt);
+    return ::send(tx, d.data(), d.size(), 0) == static_cast<ssize_t>(len);
+  }
+  int tx = -1;
+  int rx = -1;
+};
+
+struct Burst {
+  uint32_t received = 0;              // datagrams the burst consumed (slots to advance)
+  std::vector<DatagramKind> kinds;    // per datagram, from its length and MSG_TRUNC
+  std::vector<uint32_t> lengths;      // msg_len as the kernel reported it
+  std::vector<Frame> frames;          // the frames made, in order
+};
+
+// One read burst as the port does it: available() slots, one recvmmsg, frame(i, len) for the
+// datagrams that are frames, advance(received). `at_most` limits the burst (0: no limit).
+Burst read_burst(DatagramRx& rx, int fd, uint32_t at_most = 0) {
+  Burst b;
+  uint32_t n = rx.available();
+  if (at_most != 0) n = std::min(n, at_most);
+  if (n == 0) return b;
+  std::vector<iovec> iov(n);
+  std::vector<mmsghdr> msgs(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    iov[i] = iovec{rx.slot(i), DatagramRx::slot_capacity()};
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  const int got = ::recvmmsg(fd, msgs.data(), n, MSG_DONTWAIT, nullptr);
+  if (got <= 0) {
+    EXPECT_TRUE(got == 0 || errno == EAGAIN) << std::strerror(errno);
+    return b;
+  }
+  b.received = static_cast<uint32_t>(got);
+  for (uint32_t i = 0; i < b.received; ++i) {
+    const uint32_t len = msgs[i].msg_len;
+    const DatagramKind kind = classify_datagram(len, (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+    b.kinds.push_back(kind);
+    b.lengths.push_back(len);
+    if (kind == DatagramKind::kFrame) b.frames.push_back(rx.frame(i, len));
+  }
+  rx.advance(b.received);
+  return b;
+}
+
+TEST(DatagramRxTest, RecvmmsgIntoTheSlotsMakesFramesOnlyOfFrameSizedDatagrams) {
+  DgramPair p;
+  DatagramRx rx(2);
+  // Empty, runt, the smallest frame, padded-size frames, a full-size one: one burst.
+  const std::vector<uint32_t> lens = {0, 1, sw::kMinFrameSize - 1, sw::kMinFrameSize, 59, 60,
+                                      1514, sw::kMaxFrameSize};
+  for (size_t i = 0; i < lens.size(); ++i) {
+    ASSERT_TRUE(p.send(lens[i], static_cast<uint8_t>(i))) << lens[i] << ": " << std::strerror(errno);
+  }
+  const Burst b = read_burst(rx, p.rx);
+  ASSERT_EQ(b.received, lens.size()) << "every datagram takes one slot, bad ones too";
+  EXPECT_EQ(b.lengths, lens);
+  const std::vector<DatagramKind> want = {DatagramKind::kRunt,  DatagramKind::kRunt,
+                                          DatagramKind::kRunt,  DatagramKind::kFrame,
+                                          DatagramKind::kFrame, DatagramKind::kFrame,
+                                          DatagramKind::kFrame, DatagramKind::kFrame};
+  EXPECT_EQ(b.kinds, want);
+  ASSERT_EQ(b.frames.size(), 5u);
+  for (size_t k = 0; k < b.frames.size(); ++k) {
+    const uint32_t len = lens[k + 3];
+    EXPECT_EQ(b.frames[k].size, len);
+    EXPECT_EQ(sw::load_be32(b.frames[k].wire), len);
+    EXPECT_TRUE(has_pattern(b.frames[k], static_cast<uint8_t>(k + 3))) << len;
+  }
+  // The slots of the bad datagrams were used up too: the next burst starts after them.
+  EXPECT_EQ(rx.available(), DatagramRx::kSlots - lens.size());
+}
+
+TEST(DatagramRxTest, AnOversizeDatagramIsCutToTheSlotFlaggedAndNeverAFrame) {
+  DgramPair p;
+  DatagramRx rx(2);
+  ASSERT_TRUE(p.send(sw::kMaxFrameSize + 1, 7)) << std::strerror(errno);
+  ASSERT_TRUE(p.send(100, 8));
+  const Burst b = read_burst(rx, p.rx);
+  ASSERT_EQ(b.received, 2u);
+  EXPECT_EQ(b.kinds[0], DatagramKind::kOversize);
+  EXPECT_EQ(b.lengths[0], DatagramRx::slot_capacity()) << "the kernel cuts it to the slot";
+  ASSERT_EQ(b.frames.size(), 1u);
+  EXPECT_EQ(b.frames[0].size, 100u);
+  EXPECT_TRUE(has_pattern(b.frames[0], 8)) << "the cut datagram spilled into the next slot";
+  EXPECT_EQ(b.frames[0].wire, b.frames[0].chunk->data + DatagramRx::kStride)
+      << "the good datagram is in the slot after the oversize one";
+}
+
+TEST(DatagramRxTest, BurstsFillASlotRunAcrossChunksKeepingOrder) {
+  DgramPair p;
+  DatagramRx rx(4);
+  // 75 datagrams: bursts of at most 10 (as a short recvmmsg returns), frames kept by an
+  // "output" so every chunk stays alive; a burst never crosses a chunk's end: it stops at the
+  // chunk's last slot and the next one starts a fresh chunk.
+  constexpr uint32_t kCount = 75;
+  for (uint32_t i = 0; i < kCount; ++i) ASSERT_TRUE(p.send(60 + i, static_cast<uint8_t>(i)));
+  std::vector<Frame> got;
+  std::vector<sw::RxChunk*> chunks;
+  for (int bursts = 0; got.size() < kCount && bursts < 100; ++bursts) {
+    const uint32_t before = rx.available();
+    ASSERT_GT(before, 0u);
+    const Burst b = read_burst(rx, p.rx, 10);
+    ASSERT_GT(b.received, 0u) << "datagrams left unread";
+    EXPECT_LE(b.received, before) << "a burst went past the chunk's last slot";
+    for (const Frame& f : b.frames) {
+      sw::chunk_ref(f.chunk);
+      if (chunks.empty() || chunks.back() != f.chunk) chunks.push_back(f.chunk);
+      got.push_back(f);
+    }
+  }
+  ASSERT_EQ(got.size(), kCount);
+  for (uint32_t i = 0; i < kCount; ++i) {
+    EXPECT_EQ(got[i].size, 60 + i) << i;
+    EXPECT_TRUE(has_pattern(got[i], static_cast<uint8_t>(i))) << i;
+    // Datagram i sits in slot i % 32 of chunk i / 32.
+    EXPECT_EQ(got[i].chunk, chunks[i / DatagramRx::kSlots]) << i;
+    EXPECT_EQ(got[i].wire, got[i].chunk->data + DatagramRx::kStride * (i % DatagramRx::kSlots))
+        << i;
+  }
+  EXPECT_EQ(chunks.size(), 3u);
+  for (const Frame& f : got) sw::chunk_unref(f.chunk);
+}
+
+TEST(DatagramRxTest, ARefilledChunkTakesNewDatagramsOverTheOldSlots) {
+  DgramPair p;
+  DatagramRx rx(1);
+  // One chunk, nobody holding it: after every slot was used it is refilled from slot 0.
+  for (int round = 0; round < 3; ++round) {
+    for (uint32_t i = 0; i < DatagramRx::kSlots; ++i) {
+      ASSERT_TRUE(p.send(64 + round, static_cast<uint8_t>(round * 32 + i)));
+    }
+    const Burst b = read_burst(rx, p.rx);
+    ASSERT_EQ(b.received, DatagramRx::kSlots) << "round " << round;
+    for (uint32_t i = 0; i < b.frames.size(); ++i) {
+      EXPECT_EQ(b.frames[i].size, 64u + round);
+      EXPECT_TRUE(has_pattern(b.frames[i], static_cast<uint8_t>(round * 32 + i))) << i;
+      EXPECT_EQ(b.frames[i].wire, b.frames[0].chunk->data + DatagramRx::kStride * i);
+    }
+  }
 }
 
 }  // namespace

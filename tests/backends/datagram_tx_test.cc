@@ -14,8 +14,11 @@
 #include "backends/dgram/datagram_tx.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -447,6 +450,160 @@ TEST(DatagramTxTest, RandomPushUnpinPopAndClearMatchADequeModel) {
   EXPECT_GT(refused, 0u) << "the queue never filled";
   q.clear();
   for (const auto& c : chunks) EXPECT_EQ(c->chunk->refs, 1u);
+}
+
+TEST(DatagramTxTest, TheByteBoundIsExactAndRefusalsKeepTheQueueAsItWas) {
+  TestChunk c;
+  const std::vector<Frame> frames = lay_out(c, {1000, 1000, 1001, 1000, 14});
+  DatagramTx q(3000);
+  EXPECT_TRUE(q.push(frames[0]));
+  EXPECT_TRUE(q.push(frames[1]));
+  EXPECT_FALSE(q.push(frames[2])) << "3001 bytes queued would pass the bound";
+  EXPECT_TRUE(q.push(frames[3])) << "exactly max_bytes fits";
+  EXPECT_EQ(q.queued_bytes(), 3000u);
+  EXPECT_FALSE(q.push(frames[4])) << "a full queue refuses even the smallest frame";
+  EXPECT_EQ(q.count(), 3u);
+  EXPECT_EQ(c.chunk->refs, 4u) << "refused frames keep no reference";
+  EXPECT_EQ(datagrams(q), datagrams_of({frames[0], frames[1], frames[3]}));
+  // pop(0): a send that took nothing releases nothing.
+  const DatagramTx::Written none = q.pop(0);
+  EXPECT_EQ(none.frames, 0u);
+  EXPECT_EQ(none.bytes, 0u);
+  EXPECT_EQ(q.count(), 3u);
+  // clear() drops what is queued and says how many (drop_port_closed).
+  EXPECT_EQ(q.clear(), 3u);
+  EXPECT_EQ(c.chunk->refs, 1u);
+  EXPECT_EQ(q.queued_bytes(), 0u);
+  EXPECT_TRUE(q.push(frames[2]));
+  q.clear();
+}
+
+// --- A real datagram socket: sendmmsg() of iov(i), as the dgram port writes ----------------------
+
+// A unix datagram socket pair, non-blocking; the sender's buffer small, so sendmmsg() stops part
+// way through a batch (EAGAIN for the rest) until the receiver reads.
+struct SmallDgramPair {
+  SmallDgramPair() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    tx = fds[0];
+    rx = fds[1];
+    const int size = 4096;  // the kernel doubles it, and has a floor: a few frames at a time
+    ::setsockopt(tx, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
+  ~SmallDgramPair() {
+    ::close(tx);
+    ::close(rx);
+  }
+  SmallDgramPair(const SmallDgramPair&) = delete;
+  SmallDgramPair& operator=(const SmallDgramPair&) = delete;
+  // Every datagram waiting at the receiver, in order.
+  std::vector<std::vector<uint8_t>> drain() const {
+    std::vector<std::vector<uint8_t>> out;
+    std::vector<uint8_t> buf(70000);
+    for (;;) {
+      const ssize_t n = ::recv(rx, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) break;
+      out.emplace_back(buf.begin(), buf.begin() + n);
+    }
+    return out;
+  }
+  int tx = -1;
+  int rx = -1;
+};
+
+// One sendmmsg() of up to `batch` queued frames, then pop() of what left; the frames sent.
+size_t send_batch(DatagramTx& q, int fd, size_t batch, DatagramTx::Written* written) {
+  const size_t n = std::min(batch, q.count());
+  std::vector<iovec> iov(2 * n);
+  std::vector<mmsghdr> msgs(n);
+  for (size_t i = 0; i < n; ++i) {
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_iov = &iov[2 * i];
+    msgs[i].msg_hdr.msg_iovlen = static_cast<size_t>(q.iov(i, &iov[2 * i]));
+  }
+  const int sent = n == 0 ? 0 : ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+  if (sent < 0) {
+    EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+    *written = DatagramTx::Written{};
+    return 0;
+  }
+  for (int i = 0; i < sent; ++i) {
+    size_t len = 0;
+    for (size_t k = 0; k < msgs[i].msg_hdr.msg_iovlen; ++k) len += msgs[i].msg_hdr.msg_iov[k].iov_len;
+    EXPECT_EQ(msgs[i].msg_len, len) << "a datagram leaves whole or not at all";
+  }
+  *written = q.pop(static_cast<size_t>(sent));
+  return static_cast<size_t>(sent);
+}
+
+TEST(DatagramTxTest, APartialSendmmsgPopsOnlyWhatLeftAndTheRestFollowsInOrder) {
+  SmallDgramPair p;
+  TestChunk c;
+  std::vector<uint32_t> sizes;
+  for (uint32_t i = 0; i < 60; ++i) sizes.push_back(i % 3 == 0 ? 14 + i : 600 + 13 * i);
+  const std::vector<Frame> frames = lay_out(c, sizes);
+  DatagramTx q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  const auto want = datagrams_of(frames);
+
+  std::vector<std::vector<uint8_t>> got;
+  bool partial = false;
+  uint64_t frames_written = 0, bytes_written = 0;
+  for (int round = 0; round < 1000 && !q.empty(); ++round) {
+    const size_t before = q.count();
+    DatagramTx::Written w;
+    const size_t sent = send_batch(q, p.tx, 32, &w);
+    EXPECT_EQ(w.frames, sent);
+    EXPECT_EQ(q.count(), before - sent);
+    partial = partial || (sent < std::min<size_t>(32, before));
+    frames_written += w.frames;
+    bytes_written += w.bytes;
+    // What is left still starts with the first frame not sent.
+    if (!q.empty()) {
+      EXPECT_EQ(datagram_at(q, 0), want[frames.size() - q.count()]);
+    }
+    for (auto& d : p.drain()) got.push_back(std::move(d));
+  }
+  for (auto& d : p.drain()) got.push_back(std::move(d));
+  EXPECT_TRUE(partial) << "the small send buffer never cut a batch short: the test proves nothing";
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(got, want) << "every frame leaves once, in order, padded to 60, never empty";
+  EXPECT_EQ(frames_written, frames.size());
+  uint64_t want_bytes = 0;
+  for (const Frame& f : frames) want_bytes += ethernet_bytes(f);
+  EXPECT_EQ(bytes_written, want_bytes);
+  EXPECT_EQ(c.chunk->refs, 1u);
+}
+
+TEST(DatagramTxTest, FramesCopiedOutByUnpinLeaveWithTheirOwnBytes) {
+  // Half the queue is sent, the sender's chunk is unpinned and overwritten (it is reused), the
+  // rest leaves from the copies: the receiver must see the original bytes.
+  SmallDgramPair p;
+  TestChunk c;
+  std::vector<uint32_t> sizes;
+  for (uint32_t i = 0; i < 40; ++i) sizes.push_back(i % 4 == 0 ? 20 : 300 + 7 * i);
+  const std::vector<Frame> frames = lay_out(c, sizes);
+  const auto want = datagrams_of(frames);
+  DatagramTx q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  std::vector<std::vector<uint8_t>> got;
+  DatagramTx::Written w;
+  for (int round = 0; round < 1000 && q.count() > 20; ++round) {
+    send_batch(q, p.tx, q.count() - 20, &w);
+    for (auto& d : p.drain()) got.push_back(std::move(d));
+  }
+  ASSERT_EQ(q.count(), 20u);
+  EXPECT_EQ(q.unpin(c.pool), 20u);
+  EXPECT_EQ(c.chunk->refs, 1u) << "the copies must not pin the chunk";
+  std::memset(c.chunk->data, 0x5a, c.chunk->capacity);
+  for (int round = 0; round < 1000 && !q.empty(); ++round) {
+    send_batch(q, p.tx, 32, &w);
+    for (auto& d : p.drain()) got.push_back(std::move(d));
+  }
+  for (auto& d : p.drain()) got.push_back(std::move(d));
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace
