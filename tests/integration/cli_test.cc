@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/control_json.h"
 #include "tests/integration/switch_fixture.h"
 
 namespace qswitch::integration {
@@ -28,6 +29,34 @@ class CliTest : public SwitchFixture {
     if (!p->launch(launch_options(std::move(args)))) return std::nullopt;
     return p->wait_exit(5s);
   }
+  // Runs `qswitch ARGS...` (a client: ctl) to completion within 10 s, its stderr in its own file.
+  std::optional<int> run_client(std::vector<std::string> args, QswitchProcess* p) {
+    LaunchOptions o = launch_options(std::move(args));
+    o.stderr_path = tmp_.file("client-" + std::to_string(runs_++) + ".stderr");
+    if (!p->launch(o)) return std::nullopt;
+    return p->wait_exit(10s);
+  }
+  // How many connections the switch's data listener(s) accepted, from `stats` "listeners" (every
+  // listener but control and metrics): a ctl that wrote into a data socket would be one of them.
+  uint64_t data_connections_accepted() {
+    const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+    uint64_t accepted = 0;
+    for (const nlohmann::json& l : stats.value("listeners", nlohmann::json::array())) {
+      const std::string ep = l.value("endpoint", "");
+      if (ep != "control" && ep != "metrics") accepted += l.value("accepted", uint64_t{0});
+    }
+    return accepted;
+  }
+  // `ctl --sock sock --json ports` succeeds and shows no port at all (the switch has no guests).
+  void expect_ctl_ports_through(const std::string& sock) {
+    QswitchProcess ctl;
+    ASSERT_EQ(run_client({"ctl", "--sock", sock, "--json", "ports"}, &ctl), std::optional<int>(0))
+        << ctl.stdout_text() << ctl.stderr_text();
+    const nlohmann::json reply = nlohmann::json::parse(ctl.stdout_text(), nullptr, false);
+    ASSERT_TRUE(reply.is_object() && reply.value("ok", false)) << ctl.stdout_text();
+    EXPECT_EQ(reply["result"], nlohmann::json::array()) << ctl.stdout_text();
+  }
+  size_t runs_ = 0;
   // Two clients on `endpoint` exchange a broadcast both ways.
   ::testing::AssertionResult two_clients_exchange(const std::string& endpoint) {
     std::vector<FrameClient> c;
@@ -159,6 +188,56 @@ TEST_F(CliTest, TcpPortZeroIsReplacedByTheRealPort) {
     EXPECT_NE(line.find("addr.port=" + port), std::string::npos) << line;
   }
   ASSERT_TRUE(two_clients_exchange(ep));
+}
+
+// `ctl --sock` given the switch's data socket (DIR/NAME.sock) talks to the control socket beside
+// it (DIR/NAME.ctl), as `exec --switch` does: nothing is written into the data socket, so no
+// port appears (the data listener accepted nothing) and the reply is the switch's.
+TEST_F(CliTest, CtlSockWithTheDataSocketUsesTheControlSocketBesideIt) {
+  ASSERT_TRUE(start_switch());
+  ASSERT_EQ(sw_.control(), "unix:" + tmp_.file("sw.ctl")) << sw_.stdout_text();
+  expect_ctl_ports_through(tmp_.file("sw.sock"));
+  expect_ctl_ports_through(endpoint_);  // "unix:" + the path
+  expect_ctl_ports_through(tmp_.file("sw.ctl"));
+  EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}), nlohmann::json::array());
+  EXPECT_EQ(data_connections_accepted(), 0u);
+  ASSERT_TRUE(two_clients_exchange(endpoint_));  // the data socket still serves guests
+  EXPECT_EQ(data_connections_accepted(), 2u);
+}
+
+// A data socket not named NAME.sock, with its control socket PATH.ctl beside it: the same.
+TEST_F(CliTest, CtlSockWithADataSocketNamedOtherwiseFindsPathDotCtl) {
+  const std::string data = tmp_.file("lab");
+  ASSERT_TRUE(start_switch({"--listen", "unix:" + data, "--control", "unix:" + data + ".ctl"},
+                           false));
+  expect_ctl_ports_through(data);
+  EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}), nlohmann::json::array());
+  EXPECT_EQ(data_connections_accepted(), 0u);
+}
+
+// The data socket of a switch whose control socket is elsewhere: ctl says plainly what PATH is
+// and where it looked for the control socket, exits 1, and sends nothing into the data socket.
+TEST_F(CliTest, CtlSockWithADataSocketWithoutControlBesideItSaysSo) {
+  const std::string control = tmp_.file("elsewhere.ctl");
+  ASSERT_TRUE(start_switch({"--control", "unix:" + control}));
+  QswitchProcess ctl;
+  ASSERT_EQ(run_client({"ctl", "--sock", tmp_.file("sw.sock"), "ports"}, &ctl),
+            std::optional<int>(1));
+  const std::string err = ctl.stderr_text();
+  EXPECT_NE(err.find(tmp_.file("sw.sock") + " is a qswitch data socket"), std::string::npos) << err;
+  EXPECT_NE(err.find(tmp_.file("sw.ctl")), std::string::npos)
+      << "the message should say where the control socket is expected:\n" << err;
+  EXPECT_EQ(err.find("without a complete reply"), std::string::npos) << err;
+  EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}), nlohmann::json::array());
+  EXPECT_EQ(data_connections_accepted(), 0u);
+  // capture goes the same way.
+  QswitchProcess cap;
+  ASSERT_EQ(run_client({"ctl", "--sock", tmp_.file("sw.sock"), "capture", "-w",
+                        tmp_.file("c.pcap"), "--count", "1"}, &cap),
+            std::optional<int>(1));
+  EXPECT_NE(cap.stderr_text().find("is a qswitch data socket"), std::string::npos)
+      << cap.stderr_text();
+  EXPECT_EQ(data_connections_accepted(), 0u);
 }
 
 }  // namespace

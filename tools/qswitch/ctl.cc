@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,9 +59,19 @@ const char* ctl_usage() {
          "options:\n"
          "  --sock PATH           the control socket (default: the default switch's,\n"
          "                        $XDG_RUNTIME_DIR/qswitch/default.ctl or\n"
-         "                        /tmp/qswitch-$UID/default.ctl)\n"
+         "                        /tmp/qswitch-$UID/default.ctl), or the switch's socket\n"
+         "                        (DIR/NAME.sock: the control socket DIR/NAME.ctl beside it)\n"
          "  --json                print the reply JSON as is\n"
          "exit status: 0 ok, 1 error reply or no connection, 2 usage error\n";
+}
+
+bool is_socket(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string cannot_reach(const std::string& path, const std::string& why) {
@@ -73,9 +84,11 @@ std::string cannot_reach(const std::string& path, const std::string& why) {
 // nothing is sent to a server that another user runs.
 // With `keep_fd`, the connection is handed back open and *rest gets the bytes that followed
 // the reply line (a streaming command's first bytes).
-bool exchange(const std::string& path, const std::string& line, std::string& reply,
+bool exchange(const std::string& given, const std::string& line, std::string& reply,
               std::string& error, io::Fd* keep_fd = nullptr, std::string* rest = nullptr) {
   const int64_t deadline = monotonic_ms() + kTimeoutMs;
+  std::string path;
+  if (!resolve_control_socket(given, path, error)) return false;
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof sun.sun_path) {
@@ -222,6 +235,32 @@ bool all_objects(const json& a) {
 }
 
 }  // namespace
+
+bool resolve_control_socket(const std::string& given, std::string& path, std::string& error) {
+  std::string arg = given;
+  if (arg.rfind("unix:", 0) == 0) arg = arg.substr(5);
+  if (ends_with(arg, ".sock")) {
+    path = control_path_for(arg);
+    if (is_socket(path)) return true;
+    if (is_socket(arg)) {
+      error = arg + " is a qswitch data socket (guests connect there), not its control socket; "
+              "the control socket is expected beside it at " + path + ", which does not exist "
+              "(a switch started with --control PATH or --control none has it elsewhere or not "
+              "at all: use --sock CONTROL_PATH)";
+    } else {
+      error = "no switch is running at " + arg + ": neither it nor its control socket " + path +
+              " exists (start one with `qswitch --listen unix:" + arg +
+              "`, or use --sock PATH to choose another)";
+    }
+    return false;
+  }
+  if (!ends_with(arg, ".ctl") && is_socket(control_path_for(arg))) {
+    path = control_path_for(arg);  // a data socket not named NAME.sock, its control beside it
+    return true;
+  }
+  path = arg;
+  return true;
+}
 
 bool ctl_stream_request(const std::string& path, const std::string& line, io::Fd& fd,
                         std::string& reply, std::string& rest, std::string& error) {

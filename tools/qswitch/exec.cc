@@ -23,6 +23,7 @@
 
 #include "backends/io/fd.h"
 #include "tools/qswitch/control_api.h"
+#include "tools/qswitch/ctl.h"
 #include "tools/qswitch/options.h"
 #include "tools/qswitch/poll_wait.h"
 #include "tools/qswitch/socket_trust.h"
@@ -252,11 +253,11 @@ std::string exec_control_path(const std::string& switch_arg) {
   std::string arg = switch_arg;
   if (arg.rfind("unix:", 0) == 0) arg = arg.substr(5);
   if (arg.find('/') == std::string::npos) return default_socket_dir() + "/" + arg + ".ctl";
-  const std::string sock = ".sock";
-  if (arg.size() > sock.size() && arg.compare(arg.size() - sock.size(), sock.size(), sock) == 0) {
-    return control_path_for(arg);
-  }
-  return arg;
+  // A PATH: the same resolution as `qswitch ctl --sock` (ctl.h). When a NAME.sock has no
+  // control socket beside it, that missing NAME.ctl is the path tried (and named in the error).
+  std::string path, error;
+  if (resolve_control_socket(arg, path, error)) return path;
+  return control_path_for(arg);
 }
 
 bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::string& error) {
