@@ -104,7 +104,9 @@ CommandOutcome run_command(const std::vector<std::string>& argv,
 Netns::Netns(const std::string& tag) {
   name_ = "qs-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(g_counter++);
   if (::geteuid() != 0) {
-    error_ = "network namespace tests need root (CAP_SYS_ADMIN and CAP_NET_ADMIN): run as root";
+    error_ = "this test needs root: it creates a network namespace (ip netns add) and the "
+             "devices in it (taps, veths, bridges, vxlan devices), which takes CAP_SYS_ADMIN and "
+             "CAP_NET_ADMIN; run it as root (ctest -L root)";
     return;
   }
   const CommandOutcome version = run_command({"ip", "-V"});
