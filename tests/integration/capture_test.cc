@@ -211,8 +211,14 @@ TEST_F(CaptureTest, SigintStopsCleanlyLeavingAValidPcap) {
   ASSERT_TRUE(wait_sessions(1));
   std::vector<Bytes> from0, from1;
   ASSERT_TRUE(exchange(clients, macs, 3, &from0, &from1));
-  // Give the stream a moment to reach the client, then interrupt it.
-  std::this_thread::sleep_for(300ms);
+  // Wait until the client has written all 6 frames to the file, then interrupt it.
+  size_t written = 0;
+  for (int i = 0; i < 1000 && written < 6; ++i) {  // polling the file, bounded (10 s and more)
+    const PcapRead now = read_pcap(file);
+    written = now.ok ? now.frames.size() : 0;
+    if (written < 6) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(written, 6u) << "the capture client did not write the 6 frames";
   ASSERT_TRUE(ctl.signal(SIGINT));
   ASSERT_EQ(ctl.wait_exit(10s), std::optional<int>(0)) << ctl.stderr_text();
   const PcapRead got = read_pcap(file);

@@ -3,7 +3,7 @@
 // qswitch prints "metrics tcp:127.0.0.1:PORT" (the real port) on stdout before "ready". Two
 // FrameClients exchange N frames each way through the switch; a GET /metrics on that port must
 // then show exactly those frames and bytes on each client's port (found by its peer label and by
-// the "port N first mac M" log line), and the switch-wide counters that follow from them. The
+// the `macs` table of the control API), and the switch-wide counters that follow from them. The
 // scrape is a plain blocking-with-timeouts HTTP/1.0 client written here.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -190,7 +190,7 @@ TEST_F(MetricsTest, ScrapeShowsTheFramesTwoClientsExchanged) {
   EXPECT_EQ(get("qswitch_mac_entries"), 2u);
   EXPECT_EQ(get("qswitch_mac_capacity"), 4096u);
 
-  // The same numbers as the SIGUSR1 stats lines.
+  // The same numbers as the `ports` rows of the control API.
   auto stats = sw_.stats();
   ASSERT_TRUE(stats.has_value()) << sw_.error();
   ASSERT_NE(stats->port(id_a), nullptr);
@@ -199,7 +199,7 @@ TEST_F(MetricsTest, ScrapeShowsTheFramesTwoClientsExchanged) {
 
   // A client that leaves is gone from the next scrape.
   b.close();
-  ASSERT_TRUE(sw_.wait_for_stderr("port " + std::to_string(id_b) + " down", 3000ms));
+  ASSERT_TRUE(wait_port_closed(id_b, 3000ms));
   reply = http_get(port, "/metrics", &error);
   ASSERT_TRUE(reply.has_value()) << error;
   const auto after = samples(reply->body);

@@ -1,5 +1,6 @@
 // tests/integration/robustness_test.cc: what a guest or peer can do to the switch (stop reading,
 // go away and come back, share a MAC, send garbage, open many ports) and what must still hold.
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <random>
@@ -35,12 +36,16 @@ bool names_port(const std::string& line, uint32_t id) {
   return false;
 }
 
-// A floods broadcasts for 2 s while C never reads. The flood is paced at 20 frames of 200 bytes
-// per millisecond (4 MB/s, about 20k frames/s): C's socket buffer and its 1 MiB output queue fill
-// within half a second, while B, read by its own thread, can keep up on a loaded 2-core machine.
-// Asserted: A is never held back (it sends >= 90% of the planned frames), B receives >= 99% of
-// what A sent, in order and intact, C's port counts drop_queue_full > 0, and qswitch's VmRSS stays
-// under 64 MiB throughout.
+// A floods 40000 broadcasts of 200 bytes while C never reads; B is read by its own thread. The
+// generator sends them in batches of 20 per millisecond (about 20k frames/s: C's socket buffer and
+// its 1 MiB output queue fill within half a second); that pacing only shapes the flood, nothing
+// waits on it. No rate is asserted (the machine may be loaded, the build sanitized): every count
+// is exact and read back through the control API.
+// Asserted: the switch reads every frame A sends (A's port rx_frames == sent; A's writes never
+// time out); every frame for B is either delivered to B, in order and intact, or counted in B's
+// drop_queue_full (delivered + dropped == sent, delivered == B's tx_frames); C's port counts
+// drop_queue_full > 0; A and B still reach each other afterwards; qswitch's VmRSS stays under
+// 64 MiB throughout.
 TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   ASSERT_TRUE(start_switch());
   std::vector<FrameClient> c;
@@ -54,23 +59,31 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   const std::vector<Mac> mac = {test_mac(1), test_mac(2), test_mac(3)};
   ASSERT_TRUE(announce(c, mac));
   // From here on C (c[2]) never reads.
+  uint32_t aid = 0, bid = 0, cid = 0;
+  ASSERT_TRUE(port_id(mac[0], &aid));
+  ASSERT_TRUE(port_id(mac[1], &bid));
+  ASSERT_TRUE(port_id(mac[2], &cid));
+  auto before = sw_.stats();
+  ASSERT_TRUE(before) << sw_.error();
+  ASSERT_TRUE(before->port(aid) && before->port(bid) && before->port(cid)) << before->text;
+  const uint64_t a_rx0 = before->port(aid)->get("rx_frames");
+  const uint64_t b_tx0 = before->port(bid)->get("tx_frames");
+  const uint64_t b_drop0 = before->port(bid)->get("drop_queue_full");
 
   constexpr size_t kFrameSize = 200;
   constexpr uint32_t kPerMs = 20;
-  constexpr auto kFlood = 2000ms;
-  std::atomic<bool> done_sending{false};
-  std::atomic<uint32_t> sent{0};
-  uint32_t received = 0;
+  constexpr uint32_t kFrames = 40000;
+  std::atomic<bool> stop_reading{false};
+  std::atomic<uint32_t> received{0};
   uint32_t out_of_order = 0;
   uint32_t corrupt = 0;
-  std::string reader_error;
+  std::string reader_error;  // written by the reader; read after reader_failed or join()
+  std::atomic<bool> reader_failed{false};
   std::thread reader([&] {
     int64_t last_seq = -1;
-    auto idle_since = Clock::now();
-    for (;;) {
+    while (!stop_reading) {
       RecvResult r = c[1].recv_frame(100ms);
       if (r.ok()) {
-        idle_since = Clock::now();
         const int64_t seq = frame_seq(r.frame).value_or(0);
         if (seq <= last_seq) ++out_of_order;
         last_seq = seq;
@@ -79,14 +92,13 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
           ++corrupt;
         }
         ++received;
-        if (done_sending && received >= sent) return;
         continue;
       }
       if (r.status != RecvResult::Status::kTimeout) {
         reader_error = std::string("B: ") + to_string(r.status) + " " + r.error;
+        reader_failed = true;
         return;
       }
-      if (done_sending && Clock::now() - idle_since > 1500ms) return;  // nothing more coming
     }
   });
 
@@ -96,15 +108,18 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   std::vector<uint8_t> wire;
   const auto start = Clock::now();
   auto next_rss = start;
-  uint32_t seq = 0;
-  while (Clock::now() - start < kFlood) {
+  uint32_t sent = 0;
+  while (sent < kFrames) {
+    // Pacing of the flood generator (not synchronisation): catch up to 20 frames per ms.
     const auto elapsed = std::chrono::duration_cast<Millis>(Clock::now() - start).count();
-    const uint32_t target = static_cast<uint32_t>(elapsed + 1) * kPerMs;
+    const uint32_t target =
+        std::min(kFrames, static_cast<uint32_t>(elapsed + 1) * kPerMs);
     wire.clear();
+    uint32_t seq = sent;
     while (seq < target) {
       FrameClient::append_wire(&wire, make_frame(kBroadcastMac, mac[0], kFrameSize, seq++));
     }
-    if (!wire.empty() && !c[0].send_raw(wire, 1000ms)) {
+    if (!wire.empty() && !c[0].send_raw(wire, 5000ms)) {
       send_failed = true;
       send_error = c[0].last_error();
       break;
@@ -116,31 +131,65 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
     }
     std::this_thread::sleep_for(1ms);
   }
-  done_sending = true;
+  if (send_failed) {
+    stop_reading = true;
+    reader.join();
+    FAIL() << "A was held back after " << sent << " frames: " << send_error;
+  }
+
+  // Every frame A sent is read by the switch, and on B's side delivered or counted as dropped;
+  // B's reader takes every delivered one. Polled through `ports` with a deadline.
+  const auto deadline = Clock::now() + 30s;
+  uint64_t a_rx = 0, b_tx = 0, b_drop = 0;
+  std::string last_text;
+  for (;;) {
+    max_rss = std::max(max_rss, sw_.rss_kib().value_or(0));
+    auto snap = sw_.stats();
+    if (!snap || !snap->port(aid) || !snap->port(bid)) {  // the reader is joined before failing
+      last_text = snap ? "A's or B's port closed: " + snap->text : sw_.error();
+      break;
+    }
+    last_text = snap->text;
+    a_rx = snap->port(aid)->get("rx_frames") - a_rx0;
+    b_tx = snap->port(bid)->get("tx_frames") - b_tx0;
+    b_drop = snap->port(bid)->get("drop_queue_full") - b_drop0;
+    if ((a_rx == sent && b_tx + b_drop == sent && received.load() == b_tx) || reader_failed ||
+        Clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(10ms);  // polling counters, bounded by the deadline
+  }
+  stop_reading = true;
   reader.join();
   max_rss = std::max(max_rss, sw_.rss_kib().value_or(0));
 
-  const uint32_t planned = static_cast<uint32_t>(kFlood.count()) * kPerMs;
-  EXPECT_FALSE(send_failed) << "A was held back: " << send_error;
-  EXPECT_GE(sent.load(), planned * 9 / 10) << "A could not send at the planned rate";
   EXPECT_TRUE(reader_error.empty()) << reader_error;
-  EXPECT_GE(uint64_t{received} * 100, uint64_t{sent} * 99)
-      << "B received " << received << " of " << sent;
+  EXPECT_EQ(a_rx, sent) << "the switch did not read every frame A sent: " << last_text;
+  EXPECT_EQ(b_tx + b_drop, uint64_t{sent})
+      << "frames for B neither delivered nor counted (tx_frames " << b_tx
+      << ", drop_queue_full " << b_drop << "): " << last_text;
+  EXPECT_EQ(uint64_t{received.load()}, b_tx) << "B received " << received.load() << " of the " << b_tx
+                                      << " its port sent";
   EXPECT_EQ(out_of_order, 0u);
   EXPECT_EQ(corrupt, 0u);
   EXPECT_GT(max_rss, 0) << "could not read VmRSS";
   EXPECT_LT(max_rss, 64 * 1024) << "qswitch VmRSS peaked at " << max_rss << " KiB";
 
-  uint32_t cid = 0;
-  ASSERT_TRUE(port_id(mac[2], &cid));
   auto snap = sw_.stats();
   ASSERT_TRUE(snap) << sw_.error();
   const auto* slow = snap->port(cid);
   ASSERT_NE(slow, nullptr) << snap->text;
   EXPECT_GT(slow->get("drop_queue_full"), 0u) << snap->text;
-  std::cerr << "sent=" << sent << " received_by_B=" << received
-            << " C.drop_queue_full=" << slow->get("drop_queue_full") << " max_rss_kib=" << max_rss
-            << "\n";
+  EXPECT_LE(slow->get("tx_frames") + slow->get("drop_queue_full"),
+            before->port(cid)->get("tx_frames") + before->port(cid)->get("drop_queue_full") + sent)
+      << snap->text;
+  // The switch keeps serving the others: A and B reach each other, unicast both ways.
+  c[1].drain(0ms);
+  ASSERT_TRUE(send_and_expect(c[0], c[1], mac[1], mac[0], 100, kFrames + 1));
+  ASSERT_TRUE(send_and_expect(c[1], c[0], mac[0], mac[1], 100, kFrames + 2));
+  std::cerr << "sent=" << sent << " received_by_B=" << received.load() << " B.drop_queue_full="
+            << b_drop << " C.drop_queue_full=" << slow->get("drop_queue_full")
+            << " max_rss_kib=" << max_rss << "\n";
 }
 
 TEST_F(RobustnessTest, ConnectRedialsPeerThatRestarts) {
@@ -165,7 +214,8 @@ TEST_F(RobustnessTest, ConnectRedialsPeerThatRestarts) {
   // The peer goes away entirely, then comes back on the same path.
   peer->close();
   listener->close();
-  std::this_thread::sleep_for(700ms);
+  // The switch has seen the peer go: only the local client's port is left in `ports`.
+  ASSERT_TRUE(wait_port_count(1));
   listener = FrameListener::listen(peer_ep, &error);
   ASSERT_TRUE(listener) << error;
   const auto t0 = Clock::now();
@@ -227,9 +277,12 @@ TEST_F(RobustnessTest, GarbageClosesOrIsDroppedAndOthersCarryOn) {
                                 (uint32_t{junk[2]} << 8) | junk[3];
   ASSERT_TRUE(first_length < 14 || first_length > 65549)
       << "the fixed seed should start with an invalid length, got " << first_length;
+  uint32_t gid = 0;
+  ASSERT_TRUE(port_id(mac[2], &gid));
   c[2].send_raw(junk, 2s);  // may fail part way: the switch is allowed to close it at once
   EXPECT_TRUE(c[2].wait_eof(3s)) << "random bytes starting with length " << first_length
                                  << " should close the port";
+  ASSERT_TRUE(wait_port_closed(gid));  // before the next client, which may reuse its id
 
   // Valid framing, random contents (random MACs, multicast sources, random sizes).
   std::string error;
@@ -242,7 +295,22 @@ TEST_F(RobustnessTest, GarbageClosesOrIsDroppedAndOthersCarryOn) {
     FrameClient::append_wire(&wire, f);
   }
   ASSERT_TRUE(g->send_raw(wire, 5s)) << g->last_error();
-  std::this_thread::sleep_for(300ms);
+  // The switch has read all 500 (the garbage port is the one live port that is not A's or B's).
+  uint32_t aid = 0, bid = 0;
+  ASSERT_TRUE(port_id(mac[0], &aid));
+  ASSERT_TRUE(port_id(mac[1], &bid));
+  uint64_t g_rx = 0;
+  std::string g_text;
+  for (int i = 0; i < 500 && g_rx < 500; ++i) {  // polling `ports`, bounded (5 s and more)
+    auto live = sw_.stats();
+    ASSERT_TRUE(live) << sw_.error();
+    g_text = live->text;
+    for (const auto& [id, p] : live->ports) {
+      if (id != aid && id != bid) g_rx = p.get("rx_frames");
+    }
+    if (g_rx < 500) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(g_rx, 500u) << "the switch did not read the 500 random frames: " << g_text;
   c[0].drain(200ms);
   c[1].drain(200ms);
 
@@ -261,8 +329,11 @@ TEST_F(RobustnessTest, GarbageClosesOrIsDroppedAndOthersCarryOn) {
   r = c[0].recv_frame_matching(from_b, 3s);
   ASSERT_TRUE(r.ok()) << "B -> A after garbage: " << to_string(r.status);
   auto snap = sw_.stats();
-  ASSERT_TRUE(snap) << "qswitch does not answer SIGUSR1 after garbage: " << sw_.error();
-  // The garbage port's counters, from SIGUSR1 or from a line printed when it closed.
+  ASSERT_TRUE(snap) << "qswitch does not answer `ports`/`stats` after garbage: " << sw_.error();
+  // The garbage port's counters: it has closed, so they are only in the stats text (SIGUSR1 or
+  // the line printed when it closed), which is what is read here.
+  auto logged = sw_.log_stats();
+  ASSERT_TRUE(logged) << sw_.error();
   const StatsSnapshot all = test_support::parse_stats(sw_.stderr_text());
   EXPECT_GE(all.sum("drop_bad_length"), 1u) << all.text;
 }

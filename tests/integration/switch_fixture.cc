@@ -3,6 +3,7 @@
 
 #include <iostream>
 #include <map>
+#include <thread>
 
 namespace qswitch::integration {
 namespace {
@@ -215,6 +216,40 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
   if (!found) return ::testing::AssertionFailure() << sw_.error();
   *id = *found;
   return ::testing::AssertionSuccess();
+}
+
+namespace {
+
+// Polls `ports` (through sw.stats()) until `done` holds for the snapshot, or `timeout`.
+template <typename Done>
+::testing::AssertionResult poll_ports(QswitchProcess& sw, Millis timeout, Done done,
+                                      const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last;
+  for (;;) {
+    auto snap = sw.stats();
+    if (!snap) return ::testing::AssertionFailure() << "reading ports: " << sw.error();
+    if (done(*snap)) return ::testing::AssertionSuccess();
+    last = snap->text;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return ::testing::AssertionFailure() << what << " within " << timeout.count() << " ms; last:\n"
+                                           << last;
+    }
+    std::this_thread::sleep_for(10ms);  // polling the control API, bounded by the deadline
+  }
+}
+
+}  // namespace
+
+::testing::AssertionResult SwitchFixture::wait_port_closed(uint32_t id, Millis timeout) {
+  return poll_ports(sw_, timeout, [id](const StatsSnapshot& s) { return s.port(id) == nullptr; },
+                    "port " + std::to_string(id) + " did not close");
+}
+
+::testing::AssertionResult SwitchFixture::wait_port_count(size_t count, Millis timeout) {
+  return poll_ports(sw_, timeout,
+                    [count](const StatsSnapshot& s) { return s.ports.size() == count; },
+                    "`ports` did not list " + std::to_string(count) + " ports");
 }
 
 }  // namespace qswitch::integration

@@ -65,8 +65,12 @@ class SwitchFixture : public ::testing::Test {
   // `client` receives nothing (no frame, no EOF) within `window`.
   static ::testing::AssertionResult expect_silence(FrameClient& client, const std::string& who,
                                                    Millis window = 300ms);
-  // The switch's port id for a MAC, from its "port N first mac M" log line.
+  // The switch's port id for a MAC, from its `macs` table (waiting until a port has learned it).
   ::testing::AssertionResult port_id(const Mac& mac, uint32_t* id);
+  // Waits until `ports` no longer lists port `id` (it closed), or `timeout`.
+  ::testing::AssertionResult wait_port_closed(uint32_t id, Millis timeout = 5s);
+  // Waits until `ports` lists exactly `count` ports, or `timeout`.
+  ::testing::AssertionResult wait_port_count(size_t count, Millis timeout = 5s);
 
   TempDir tmp_;
   QswitchProcess sw_;

@@ -18,6 +18,10 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "tests/support/control_client.h"
+
 extern char** environ;
 
 namespace qswitch::test_support {
@@ -375,45 +379,88 @@ size_t QswitchProcess::count_stderr_lines(const std::string& needle) const {
   return n;
 }
 
+namespace {
+
+// One request on a fresh control connection; the reply's "result", or nullopt with `error`.
+std::optional<nlohmann::json> control_request(const std::string& control, const std::string& cmd,
+                                              Millis timeout, std::string* error) {
+  if (control.empty()) {
+    *error = "qswitch printed no \"control\" line (started with --control none?)";
+    return std::nullopt;
+  }
+  auto ctl = ControlClient::connect(control, error, timeout);
+  if (!ctl) return std::nullopt;
+  const LineResult r = ctl->request(R"({"cmd":")" + cmd + R"("})", timeout);
+  if (!r.ok()) {
+    *error = "no reply to " + cmd + " from " + control + ": " + to_string(r.status) + " " + r.error;
+    return std::nullopt;
+  }
+  nlohmann::json reply = nlohmann::json::parse(r.line, nullptr, false);
+  if (!reply.is_object() || !reply.value("ok", false) || !reply.contains("result")) {
+    *error = cmd + " failed: " + r.line;
+    return std::nullopt;
+  }
+  return std::move(reply["result"]);
+}
+
+}  // namespace
+
 std::optional<StatsSnapshot> QswitchProcess::stats(Millis timeout) {
+  std::optional<nlohmann::json> ports = control_request(control_, "ports", timeout, &error_);
+  if (!ports) return std::nullopt;
+  std::optional<nlohmann::json> sw = control_request(control_, "stats", timeout, &error_);
+  if (!sw) return std::nullopt;
+  StatsSnapshot snap;
+  snap.text = "ports: " + ports->dump() + "\nstats: " + sw->dump() + "\n";
+  for (const nlohmann::json& row : *ports) {
+    if (!row.contains("id") || !row["id"].is_number_unsigned()) continue;  // a dialler waiting
+    PortStats p;
+    p.port = row["id"].get<uint32_t>();
+    p.endpoint = row.value("peer", "");
+    const nlohmann::json counters = row.value("counters", nlohmann::json::object());
+    for (const auto& [name, value] : counters.items()) {
+      if (value.is_number_unsigned()) p.counters[name] = value.get<uint64_t>();
+    }
+    snap.ports[p.port] = std::move(p);
+  }
+  for (const auto& [name, value] : sw->items()) {
+    if (value.is_number_unsigned()) snap.switch_counters[name] = value.get<uint64_t>();
+  }
+  return snap;
+}
+
+std::optional<StatsSnapshot> QswitchProcess::log_stats(Millis timeout) {
   const size_t from = stderr_size();
   if (!signal(SIGUSR1)) return std::nullopt;
-  if (!wait_for_stderr("qswitch: stats switch", timeout, from)) {
+  // The switch line is the last of the block (closed ports, ports, switch): all are in by then.
+  const std::optional<size_t> end = wait_for_stderr("qswitch: stats switch", timeout, from);
+  if (!end) {
     error_ = "no \"qswitch: stats switch\" line within " + std::to_string(timeout.count()) +
              " ms of SIGUSR1";
     return std::nullopt;
   }
-  // The port lines and the switch line are printed in one go; give any that follow the switch
-  // line a moment to land.
-  std::this_thread::sleep_for(Millis(50));
-  return parse_stats(read_file_from(stderr_path_, from));
+  return parse_stats(read_file_from(stderr_path_, from).substr(0, *end - from));
 }
 
 std::optional<uint32_t> QswitchProcess::port_id_for_mac(const std::string& mac, Millis timeout) {
-  static const std::string kPort = "qswitch: port ";
-  const std::string want = " first mac " + lower(mac);
+  const std::string want = lower(mac);
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    std::istringstream lines(stderr_text());
-    std::string line;
-    std::optional<uint32_t> found;
-    while (std::getline(lines, line)) {
-      std::string l = lower(line);
-      size_t at = l.find(kPort);
-      if (at == std::string::npos) continue;
-      size_t tail = l.find(want);
-      if (tail == std::string::npos || tail + want.size() != l.size()) continue;
-      const char* p = l.c_str() + at + kPort.size();
-      if (!std::isdigit(static_cast<unsigned char>(*p))) continue;
-      found = static_cast<uint32_t>(std::strtoul(p, nullptr, 10));  // the latest line wins
+    std::optional<nlohmann::json> macs =
+        control_request(control_, "macs", std::max(time_left(deadline), Millis(100)), &error_);
+    if (!macs) return std::nullopt;
+    for (const nlohmann::json& row : *macs) {
+      if (lower(row.value("mac", "")) == want && row.contains("port") &&
+          row["port"].is_number_unsigned()) {
+        return row["port"].get<uint32_t>();
+      }
     }
-    if (found) return found;
     if (time_left(deadline).count() == 0) {
-      error_ = "no \"qswitch: port N first mac " + mac + "\" line within " +
-               std::to_string(timeout.count()) + " ms";
+      error_ = "no port learned " + mac + " within " + std::to_string(timeout.count()) +
+               " ms (macs: " + macs->dump() + ")";
       return std::nullopt;
     }
-    std::this_thread::sleep_for(Millis(10));
+    std::this_thread::sleep_for(Millis(10));  // polling the MAC table, bounded by the deadline
   }
 }
 

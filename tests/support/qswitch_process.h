@@ -11,8 +11,10 @@
 //   "control ..." lines.
 // - signal(), wait_exit() and the destructor act only on this object's own pid, and only while
 //   it has not been reaped. The destructor SIGKILLs and reaps a child still running.
-// - stats() sends SIGUSR1 and parses the "qswitch: stats ..." lines that appear in stderr after
-//   it; port_id_for_mac() finds the "qswitch: port N first mac M" log line.
+// - stats() reads the live ports and the switch counters through the control socket (the `ports`
+//   and `stats` commands of the printed "control" endpoint); port_id_for_mac() reads the `macs`
+//   table. log_stats() is for tests whose subject is the log: it sends SIGUSR1 and parses the
+//   "qswitch: stats ..." lines printed after it (the only place closed ports' counters appear).
 #pragma once
 
 #include <sys/types.h>
@@ -54,8 +56,9 @@ struct PortStats {
 struct StatsSnapshot {
   std::map<uint32_t, PortStats> ports;  // live ports by id; the last line seen for each id
   std::vector<PortStats> closed_ports;  // "stats closed port" lines, in the order printed
-  std::map<std::string, uint64_t> switch_counters;  // from "qswitch: stats switch ..."
-  std::string text;                     // the raw stderr text the snapshot came from
+  // From `stats` ("mac_entries", ...), or from "qswitch: stats switch ..." ("macs", ...).
+  std::map<std::string, uint64_t> switch_counters;
+  std::string text;                     // the replies or stderr text the snapshot came from
   uint64_t sum(const std::string& name) const;  // over live and closed ports
   const PortStats* port(uint32_t id) const;     // a live port
   // The last closed-port line for `id` (port ids are reused), or nullptr.
@@ -111,10 +114,15 @@ class QswitchProcess {
   // Counts lines of stderr containing `needle`.
   size_t count_stderr_lines(const std::string& needle) const;
 
-  // SIGUSR1, then waits for the "qswitch: stats switch" line and parses the stats lines printed
-  // after the signal. nullopt with error() on timeout.
+  // The live ports (`ports`: endpoint is a row's "peer", counters its "counters") and the switch
+  // counters (`stats`: its numeric fields), through the control socket; closed_ports stays
+  // empty. nullopt with error() when there is no control socket or no reply.
   std::optional<StatsSnapshot> stats(Millis timeout = Millis(3000));
-  // The port id from "qswitch: port N first mac M" (M lower-case, as mac_to_string prints).
+  // SIGUSR1, then waits for the "qswitch: stats switch" line and parses the stats lines printed
+  // after the signal (closed ports included). For tests of the log. nullopt with error() on
+  // timeout.
+  std::optional<StatsSnapshot> log_stats(Millis timeout = Millis(3000));
+  // The port that has learned `mac` in the `macs` table, waiting until one has (or `timeout`).
   std::optional<uint32_t> port_id_for_mac(const std::string& mac, Millis timeout = Millis(3000));
 
   // VmRSS of the child in KiB (from /proc/PID/status), or nullopt.
