@@ -67,9 +67,9 @@ class L2Switch : public ChunkPressure {
   // Sees frames as they cross the switch, for live capture. ingress() gets every frame a port
   // received (before any decision, drops included); egress() every frame queued to a port.
   // Frames are borrowed for the call only (take a chunk reference to keep one).
-  class Tap {
+  class CaptureHook {
    public:
-    virtual ~Tap() = default;
+    virtual ~CaptureHook() = default;
     virtual void ingress(const Port& in, const Frame& frame) = 0;
     virtual void egress(const Port& out, const Frame& frame) = 0;
   };
@@ -80,7 +80,7 @@ class L2Switch : public ChunkPressure {
 
   void set_events(Events* events) { events_ = events; }
   // nullptr: no capture, and the data path pays one pointer test per frame.
-  void set_tap(Tap* tap) { tap_ = tap; }
+  void set_capture_hook(CaptureHook* hook) { capture_ = hook; }
 
   // Assigns the port its id. The switch keeps a non-owning pointer until detach().
   PortId attach(Port& port);
@@ -123,7 +123,7 @@ class L2Switch : public ChunkPressure {
   size_t attached_count_ = 0;
   SwitchCounters counters_;
   Events* events_ = nullptr;
-  Tap* tap_ = nullptr;
+  CaptureHook* capture_ = nullptr;
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
 };
