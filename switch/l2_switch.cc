@@ -129,7 +129,7 @@ void L2Switch::note_duplicate(const MacAddress& mac, PortId was, Port& now_port,
   if (was_port != nullptr) was_port->counters_.dup_mac += 1;
   if (last_dup_report_ >= 0 && now - last_dup_report_ < config_.dup_report_interval_ms) return;
   last_dup_report_ = now;
-  ++counters_.dup_mac_reports;
+  ++counters_.dup_mac_warnings;
   if (events_ != nullptr && was_port != nullptr) {
     events_->on_duplicate_mac(mac, *was_port, now_port, dup_since_report_);
   }

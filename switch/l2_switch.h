@@ -29,6 +29,7 @@
 #include <span>
 #include <vector>
 
+#include "switch/counters.h"
 #include "switch/frame.h"
 #include "switch/mac_table.h"
 #include "switch/port.h"
@@ -39,17 +40,6 @@ namespace qswitch::sw {
 struct SwitchConfig {
   MacTableConfig mac;
   Millis dup_report_interval_ms = 10'000;
-};
-
-struct SwitchCounters {
-  uint64_t frames_in = 0;
-  uint64_t unicast = 0;       // frames sent to exactly one learned port
-  uint64_t flooded = 0;       // frames sent to every port but the source
-  uint64_t mac_moves = 0;
-  uint64_t dup_mac_events = 0;
-  uint64_t dup_mac_reports = 0;  // events that were reported (the rest were rate-limited)
-  uint64_t mac_spoofs = 0;       // frames dropped for a source MAC pinned to another port
-  uint64_t chunk_reliefs = 0;    // times a port ran short of receive memory and queues copied out
 };
 
 class L2Switch : public ChunkPressure {
@@ -103,7 +93,13 @@ class L2Switch : public ChunkPressure {
   Port* port(PortId id) const { return id < ports_.size() ? ports_[id] : nullptr; }
   size_t port_count() const { return attached_count_; }
   const MacTable& macs() const { return macs_; }
-  const SwitchCounters& counters() const { return counters_; }
+  // The switch-wide counters (switch/counters.h), with the MAC table's evictions: a copy, for
+  // the control plane.
+  SwitchCounters counters() const {
+    SwitchCounters c = counters_;
+    c.mac_evictions = macs_.eviction_count();
+    return c;
+  }
   template <typename F>
   void for_each_port(F&& f) const {
     for (Port* p : ports_) {

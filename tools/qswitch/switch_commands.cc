@@ -168,7 +168,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                                    {"flooded", c.flooded},
                                    {"mac_moves", c.mac_moves},
                                    {"dup_mac_events", c.dup_mac_events},
-                                   {"dup_mac_warnings", c.dup_mac_reports},
+                                   {"dup_mac_warnings", c.dup_mac_warnings},
                                    {"mac_spoofs", c.mac_spoofs},
                                    {"chunk_reliefs", c.chunk_reliefs},
                                    {"queued_bytes", queued_bytes},
