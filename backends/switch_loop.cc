@@ -19,8 +19,12 @@ void LoopPort::close(const std::string& reason) {
   const sw::PortId id = this->id();
   loop_.fabric().detach(*this);
   counters_.drop_port_closed += shutdown_io();
-  loop_.closed_ports_.push_back({id, describe(), counters_, extra_counter_text()});
+  PortSnapshot last = snapshot();
+  last.id = id;  // detach() took it
+  loop_.closed_ports_.push_back(std::move(last));
   if (loop_.closed_ports_.size() > SwitchLoop::kClosedHistory) loop_.closed_ports_.pop_front();
+  // Out of the registry before the hook runs: a dialler that redials at once may get this id.
+  loop_.retire(id, *this);
   if (loop_.port_log_.allow(now())) {
     io::log_line("port %u down: %s%s%s: %s", id, describe().c_str(),
                  first_mac_.empty() ? "" : " mac ", first_mac_.c_str(), reason.c_str());
@@ -29,7 +33,22 @@ void LoopPort::close(const std::string& reason) {
     auto hook = std::move(close_hook_);
     hook(*this);
   }
-  loop_.retire(*this);
+}
+
+PortSnapshot LoopPort::snapshot() const {
+  PortSnapshot s;
+  s.id = id();
+  s.serial = serial_;
+  s.kind = kind();
+  s.peer = describe();
+  s.endpoint = endpoint_id_;
+  s.first_mac = first_mac_;
+  s.up_since = up_since_;
+  s.queued_bytes = queued_bytes();
+  s.counters = counters_;
+  for_each_extra_counter(
+      [&](const sw::CounterInfo& info, uint64_t value) { s.extra.push_back({info, value}); });
+  return s;
 }
 
 sw::Millis LoopPort::now() const { return loop_.now(); }
@@ -107,13 +126,13 @@ SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(conf
 
 SwitchLoop::~SwitchLoop() {
   // Ports first (they close their handles), then ours, then let libuv run the close callbacks.
-  // close() retires the port (moves it out of ports_), so take them from the back.
+  // close() retires the port (moves it out of its slot), so take them from the back.
   while (!ports_.empty()) {
-    LoopPort& p = *ports_.back();
-    if (p.closed()) {
+    LoopPort* p = ports_.back().get();
+    if (p == nullptr || p->closed()) {
       ports_.pop_back();
     } else {
-      p.close("switch shutting down");
+      p->close("switch shutting down");
     }
   }
   retired_.clear();
@@ -132,23 +151,17 @@ LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
   LoopPort& p = *port;
   p.up_since_ = now();
   p.serial_ = ++last_serial_;
-  ports_.push_back(std::move(port));
-  fabric_.attach(p);
+  const sw::PortId id = fabric_.attach(p);
+  if (ports_.size() <= id) ports_.resize(id + 1);
+  ports_[id] = std::move(port);
   if (const auto mac = p.own_mac()) fabric_.pin_mac(p, *mac, now());
   if (port_log_.allow(now())) io::log_line("port %u up: %s", p.id(), p.describe().c_str());
   return p;
 }
 
-void SwitchLoop::retire(LoopPort& port) {
+void SwitchLoop::retire(sw::PortId id, LoopPort& port) {
   paused_.erase(std::remove(paused_.begin(), paused_.end(), &port), paused_.end());
-  for (auto& p : ports_) {
-    if (p.get() == &port) {
-      retired_.push_back(std::move(p));
-      p = std::move(ports_.back());
-      ports_.pop_back();
-      return;
-    }
-  }
+  if (id < ports_.size() && ports_[id].get() == &port) retired_.push_back(std::move(ports_[id]));
 }
 
 void SwitchLoop::pause_read(LoopPort& port) {
@@ -195,12 +208,10 @@ int SwitchLoop::run() {
 
 void SwitchLoop::stop() { uv_stop(&loop_); }
 
-void SwitchLoop::on_first_mac(sw::Port& port, const sw::MacAddress& mac) {
-  auto& lp = static_cast<LoopPort&>(port);
-  lp.first_mac_ = mac.to_string();
-  if (port_log_.allow(now())) {
-    io::log_line("port %u first mac %s", port.id(), lp.first_mac_.c_str());
-  }
+void SwitchLoop::on_first_mac(sw::Port& p, const sw::MacAddress& mac) {
+  const std::string text = mac.to_string();
+  if (LoopPort* lp = port(p.id()); lp != nullptr) lp->first_mac_ = text;
+  if (port_log_.allow(now())) io::log_line("port %u first mac %s", p.id(), text.c_str());
 }
 
 void SwitchLoop::on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::Port& now,
@@ -222,55 +233,20 @@ void SwitchLoop::on_mac_spoof(sw::Port& in, const sw::MacAddress& mac, sw::Port&
                owner.describe().c_str(), static_cast<unsigned long long>(suppressed));
 }
 
-namespace {
-std::string counter_text(const sw::PortCounters& counters) {
-  std::string text;
-  counters.for_each([&](const char* name, uint64_t v) {
-    text += ' ';
-    text += name;
-    text += '=';
-    text += std::to_string(v);
-  });
-  return text;
-}
-}  // namespace
-
-std::string LoopPort::extra_counter_text() const {
-  std::string text;
-  for_each_extra_counter([&](const char* name, uint64_t v) {
-    text += ' ';
-    text += name;
-    text += '=';
-    text += std::to_string(v);
-  });
-  return text;
+SwitchSnapshot SwitchLoop::snapshot() {
+  SwitchSnapshot s;
+  s.now = now();
+  s.ports.reserve(fabric_.port_count());
+  for_each_port([&](const LoopPort& p) { s.ports.push_back(p.snapshot()); });
+  s.closed_ports.assign(closed_ports_.begin(), closed_ports_.end());
+  s.counters = fabric_.counters();
+  s.mac_entries = fabric_.macs().size();
+  s.mac_capacity = fabric_.macs().capacity();
+  return s;
 }
 
 void SwitchLoop::print_stats() {
-  for (const ClosedPort& c : closed_ports_) {
-    io::log_line("stats closed port %u %s%s%s", c.id, c.peer.c_str(),
-                 counter_text(c.counters).c_str(), c.extra.c_str());
-  }
-  std::vector<const sw::Port*> sorted;
-  fabric_.for_each_port([&](const sw::Port& p) { sorted.push_back(&p); });
-  std::sort(sorted.begin(), sorted.end(),
-            [](const sw::Port* a, const sw::Port* b) { return a->id() < b->id(); });
-  for (const sw::Port* p : sorted) {
-    // Every port on this loop is a LoopPort (adopt() is the only way in).
-    io::log_line("stats port %u %s%s%s", p->id(), p->describe().c_str(),
-                 counter_text(p->counters()).c_str(),
-                 static_cast<const LoopPort*>(p)->extra_counter_text().c_str());
-  }
-  const sw::SwitchCounters& c = fabric_.counters();
-  io::log_line(
-      "stats switch ports=%zu macs=%zu frames_in=%llu unicast=%llu flooded=%llu mac_moves=%llu "
-      "dup_mac_events=%llu mac_evictions=%llu mac_spoofs=%llu chunk_reliefs=%llu",
-      fabric_.port_count(), fabric_.macs().size(), static_cast<unsigned long long>(c.frames_in),
-      static_cast<unsigned long long>(c.unicast), static_cast<unsigned long long>(c.flooded),
-      static_cast<unsigned long long>(c.mac_moves),
-      static_cast<unsigned long long>(c.dup_mac_events),
-      static_cast<unsigned long long>(fabric_.macs().eviction_count()),
-      static_cast<unsigned long long>(c.mac_spoofs), static_cast<unsigned long long>(c.chunk_reliefs));
+  for (const std::string& line : stats_text(snapshot())) io::log_line("%s", line.c_str());
 }
 
 }  // namespace qswitch::backends

@@ -11,6 +11,14 @@
 //   destination) is retried in the check phase, and every kPausedRecheckMs by a timer while any
 //   port is paused, since a destination that stopped reading produces no events.
 // - A timer ages the MAC table; SIGINT/SIGTERM stop the loop, SIGUSR1 prints the counters.
+// - The port registry: SwitchLoop owns every live port in one table indexed by its sw::PortId
+//   (ports_). That table is the source of truth for "which ports are there": port(id),
+//   for_each_port() and snapshot() read it, and so do the control commands and the slirp port,
+//   so no code turns an sw::Port back into a LoopPort. The switch's own Port* table
+//   (L2Switch::port()) is its forwarding view of the same set: attach() in adopt() assigns the
+//   id, detach() in LoopPort::close() frees it, and the registry follows at both points.
+// - snapshot() is the one place that reads every port's counters (switch_snapshot.h); the stats
+//   text, the `ports`/`stats` commands and /metrics all render what it returns.
 // - The "port N up / first mac / down" lines share one io::LogBudget (a burst of 20, then 5 a
 //   second): connection churn cannot flood the log; the age timer logs the "suppressed" summary.
 #pragma once
@@ -27,6 +35,8 @@
 
 #include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
+#include "backends/switch_snapshot.h"
+#include "switch/counters.h"
 #include "switch/l2_switch.h"
 
 namespace qswitch::backends {
@@ -67,12 +77,13 @@ class LoopPort : public sw::Port {
   static constexpr sw::Millis kStuckMs = 100;
   // Congestion holds senders back for at most this long in a row (see output_congested()).
   static constexpr sw::Millis kCongestedMaxMs = 50;
-  // Counters a kind of port keeps beyond sw::PortCounters (VXLAN's bad headers, ...), by name:
-  // stats, `ports` and /metrics show them next to the common ones.
-  virtual void for_each_extra_counter(
-      const std::function<void(const char* name, uint64_t value)>& /*f*/) const {}
-  // " name=value" for each of them (empty for most kinds).
-  std::string extra_counter_text() const;
+  // Counters a kind of port keeps beyond sw::PortCounters (VXLAN's bad headers, ...): f(info,
+  // value) for each, info being the counter's name and meaning, written once, here in the kind.
+  // The stats text, `ports` and /metrics show them next to the common ones.
+  using ExtraCounterFn = std::function<void(const sw::CounterInfo& info, uint64_t value)>;
+  virtual void for_each_extra_counter(const ExtraCounterFn& /*f*/) const {}
+  // This port's row of SwitchLoop::snapshot().
+  PortSnapshot snapshot() const;
   // A MAC the port itself sends from (the slirp gateway's): adopt() pins it to the port, so no
   // other port can take it (sw::L2Switch::pin_mac()).
   virtual std::optional<sw::MacAddress> own_mac() const { return std::nullopt; }
@@ -141,6 +152,19 @@ class SwitchLoop : private sw::L2Switch::Events {
 
   // Takes ownership, attaches to the switch, logs "port N up: <describe()>".
   LoopPort& adopt(std::unique_ptr<LoopPort> port);
+  // The registry (see the theory above): the live port with this id, or nullptr.
+  LoopPort* port(sw::PortId id) const {
+    return id < ports_.size() ? ports_[id].get() : nullptr;
+  }
+  // f(LoopPort&) for every live port, by id.
+  template <typename F>
+  void for_each_port(F&& f) const {
+    for (const auto& p : ports_) {
+      if (p) f(*p);
+    }
+  }
+  // Every port (by id), the last closed ones and the switch's counters (switch_snapshot.h).
+  SwitchSnapshot snapshot();
   // Scratch space for one receive burst (any port's; used and released within a callback).
   std::span<sw::Frame> burst() { return burst_; }
   // The port stopped reading for lack of chunks: retry in the check phase.
@@ -153,11 +177,14 @@ class SwitchLoop : private sw::L2Switch::Events {
   // Runs until stop(); returns 0.
   int run();
   void stop();
+  // Logs stats_text(snapshot()).
   void print_stats();
 
  private:
   friend class LoopPort;
-  void retire(LoopPort& port);
+  // Moves a port that closed (now detached; `id` was its id) out of the registry, to be
+  // destroyed after this turn.
+  void retire(sw::PortId id, LoopPort& port);
   void on_check();
   void on_first_mac(sw::Port& port, const sw::MacAddress& mac) override;
   void on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::Port& now,
@@ -167,7 +194,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   LoopConfig config_;
   uv_loop_t loop_;
   sw::L2Switch fabric_;
-  std::vector<std::unique_ptr<LoopPort>> ports_;
+  std::vector<std::unique_ptr<LoopPort>> ports_;  // the registry: indexed by id, null: free
   std::vector<std::unique_ptr<LoopPort>> retired_;
   std::vector<LoopPort*> paused_;
   std::vector<std::function<void()>> turn_hooks_;  // empty function: removed
@@ -176,13 +203,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   uint64_t last_serial_ = 0;  // LoopPort::serial() of the port adopted last
   // Final counters of the most recently closed ports, so stats still explain a port that was
   // closed for a protocol error.
-  struct ClosedPort {
-    sw::PortId id;
-    std::string peer;
-    sw::PortCounters counters;
-    std::string extra;  // extra_counter_text() at close
-  };
-  std::deque<ClosedPort> closed_ports_;
+  std::deque<PortSnapshot> closed_ports_;
   static constexpr size_t kClosedHistory = 64;
   io::LogBudget port_log_{"port up/down/first mac lines", 20, 5};
   io::UvHandle<uv_check_t> check_;

@@ -234,9 +234,9 @@ struct SlirpPort::Impl {
   DhcpPort origin_of(const sw::Frame& f) {
     const sw::PortId id =
         loop.fabric().macs().lookup(sw::MacAddress::from_wire(f.src()), 0, now());
-    const sw::Port* p = loop.fabric().port(id);
+    const backends::LoopPort* p = loop.port(id);
     if (p == nullptr) return DhcpPort{};
-    return DhcpPort{static_cast<const backends::LoopPort*>(p)->serial(), id};
+    return DhcpPort{p->serial(), id};
   }
 
   void answer_dhcp(const sw::Frame& f, const DhcpPort& from) {
@@ -613,12 +613,18 @@ bool SlirpPort::remove_hostfwd(const HostForward& key, std::string& error) {
   return false;
 }
 
-void SlirpPort::for_each_extra_counter(
-    const std::function<void(const char* name, uint64_t value)>& f) const {
-  f("dhcp_over_port_cap", dhcp_->counters().over_port_cap);
-  f("dhcp_not_owner", dhcp_->counters().not_owner);
-  f("drop_own_endpoint", drop_own_endpoint_);
-  f("drop_host_socket_cap", drop_host_socket_cap_);
+void SlirpPort::for_each_extra_counter(const ExtraCounterFn& f) const {
+  f({"dhcp_over_port_cap",
+     "DHCP DISCOVERs not offered and REQUESTs NAKed: the guest's port holds its lease cap."},
+    dhcp_->counters().over_port_cap);
+  f({"dhcp_not_owner",
+     "DHCP RELEASEs, DECLINEs and offer withdrawals ignored: another port holds the address."},
+    dhcp_->counters().not_owner);
+  f({"drop_own_endpoint", "Guest packets dropped: they went to qswitch's own host sockets."},
+    drop_own_endpoint_);
+  f({"drop_host_socket_cap",
+     "Guest packets dropped: they would open a host socket over max-host-sockets(-per-port)."},
+    drop_host_socket_cap_);
 }
 
 size_t SlirpPort::queued_bytes() const { return impl_ ? impl_->pending_bytes : 0; }
@@ -633,10 +639,9 @@ HostSocketCounts SlirpPort::host_sockets() const {
   b.for_each_owner([&](uint64_t serial, uint32_t n) {
     c.by_port.push_back({serial, sw::kNoPort, n});
   });
-  loop_.fabric().for_each_port([&](const sw::Port& p) {
-    const uint64_t serial = static_cast<const backends::LoopPort&>(p).serial();
+  loop_.for_each_port([&](const backends::LoopPort& p) {
     for (HostSocketCounts::Holder& h : c.by_port) {
-      if (h.serial == serial) h.port = p.id();
+      if (h.serial == p.serial()) h.port = p.id();
     }
   });
   std::sort(c.by_port.begin(), c.by_port.end(),
@@ -647,10 +652,8 @@ HostSocketCounts SlirpPort::host_sockets() const {
 }
 
 sw::PortId SlirpPort::live_port(const DhcpPort& holder) const {
-  const sw::Port* p = loop_.fabric().port(holder.id);
-  if (p == nullptr || static_cast<const backends::LoopPort*>(p)->serial() != holder.key) {
-    return sw::kNoPort;
-  }
+  const backends::LoopPort* p = loop_.port(holder.id);
+  if (p == nullptr || p->serial() != holder.key) return sw::kNoPort;
   return holder.id;
 }
 

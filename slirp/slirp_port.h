@@ -93,8 +93,7 @@ class SlirpPort final : public backends::LoopPort {
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
   // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint,
   // drop_host_socket_cap.
-  void for_each_extra_counter(
-      const std::function<void(const char* name, uint64_t value)>& f) const override;
+  void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
   // there to remove.

@@ -42,7 +42,7 @@ void L2Switch::detach(Port& port) {
 }
 
 void L2Switch::output(Port& out, const Frame& frame) {
-  if (tap_ != nullptr) tap_->egress(out, frame);
+  if (capture_ != nullptr) capture_->egress(out, frame);
   out.enqueue(frame);
   if (!out.flush_pending_) {
     out.flush_pending_ = true;
@@ -55,7 +55,7 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
   PortId congested = kNoPort;
   for (const Frame& f : frames) {
     ++counters_.frames_in;
-    if (tap_ != nullptr) tap_->ingress(in, f);
+    if (capture_ != nullptr) capture_->ingress(in, f);
     in.counters_.rx_frames += 1;
     in.counters_.rx_bytes += f.size;
     const MacAddress src = MacAddress::from_wire(f.src());
@@ -129,7 +129,7 @@ void L2Switch::note_duplicate(const MacAddress& mac, PortId was, Port& now_port,
   if (was_port != nullptr) was_port->counters_.dup_mac += 1;
   if (last_dup_report_ >= 0 && now - last_dup_report_ < config_.dup_report_interval_ms) return;
   last_dup_report_ = now;
-  ++counters_.dup_mac_reports;
+  ++counters_.dup_mac_warnings;
   if (events_ != nullptr && was_port != nullptr) {
     events_->on_duplicate_mac(mac, *was_port, now_port, dup_since_report_);
   }

@@ -29,6 +29,7 @@
 #include <span>
 #include <vector>
 
+#include "switch/counters.h"
 #include "switch/frame.h"
 #include "switch/mac_table.h"
 #include "switch/port.h"
@@ -39,17 +40,6 @@ namespace qswitch::sw {
 struct SwitchConfig {
   MacTableConfig mac;
   Millis dup_report_interval_ms = 10'000;
-};
-
-struct SwitchCounters {
-  uint64_t frames_in = 0;
-  uint64_t unicast = 0;       // frames sent to exactly one learned port
-  uint64_t flooded = 0;       // frames sent to every port but the source
-  uint64_t mac_moves = 0;
-  uint64_t dup_mac_events = 0;
-  uint64_t dup_mac_reports = 0;  // events that were reported (the rest were rate-limited)
-  uint64_t mac_spoofs = 0;       // frames dropped for a source MAC pinned to another port
-  uint64_t chunk_reliefs = 0;    // times a port ran short of receive memory and queues copied out
 };
 
 class L2Switch : public ChunkPressure {
@@ -67,9 +57,9 @@ class L2Switch : public ChunkPressure {
   // Sees frames as they cross the switch, for live capture. ingress() gets every frame a port
   // received (before any decision, drops included); egress() every frame queued to a port.
   // Frames are borrowed for the call only (take a chunk reference to keep one).
-  class Tap {
+  class CaptureHook {
    public:
-    virtual ~Tap() = default;
+    virtual ~CaptureHook() = default;
     virtual void ingress(const Port& in, const Frame& frame) = 0;
     virtual void egress(const Port& out, const Frame& frame) = 0;
   };
@@ -80,7 +70,7 @@ class L2Switch : public ChunkPressure {
 
   void set_events(Events* events) { events_ = events; }
   // nullptr: no capture, and the data path pays one pointer test per frame.
-  void set_tap(Tap* tap) { tap_ = tap; }
+  void set_capture_hook(CaptureHook* hook) { capture_ = hook; }
 
   // Assigns the port its id. The switch keeps a non-owning pointer until detach().
   PortId attach(Port& port);
@@ -103,7 +93,13 @@ class L2Switch : public ChunkPressure {
   Port* port(PortId id) const { return id < ports_.size() ? ports_[id] : nullptr; }
   size_t port_count() const { return attached_count_; }
   const MacTable& macs() const { return macs_; }
-  const SwitchCounters& counters() const { return counters_; }
+  // The switch-wide counters (switch/counters.h), with the MAC table's evictions: a copy, for
+  // the control plane.
+  SwitchCounters counters() const {
+    SwitchCounters c = counters_;
+    c.mac_evictions = macs_.eviction_count();
+    return c;
+  }
   template <typename F>
   void for_each_port(F&& f) const {
     for (Port* p : ports_) {
@@ -123,7 +119,7 @@ class L2Switch : public ChunkPressure {
   size_t attached_count_ = 0;
   SwitchCounters counters_;
   Events* events_ = nullptr;
-  Tap* tap_ = nullptr;
+  CaptureHook* capture_ = nullptr;
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
 };

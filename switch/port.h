@@ -1,4 +1,5 @@
-// switch/port.h: what the switch core needs from a port, and the counters every port keeps.
+// switch/port.h: what the switch core needs from a port. Every port keeps sw::PortCounters
+// (switch/counters.h: each counter's name and meaning).
 //
 // Ownership: enqueue() borrows the frame; a port that queues it takes its own chunk reference
 // and releases it once the bytes are written or dropped ("the caller transfers nothing": the
@@ -10,48 +11,11 @@
 #include <cstdint>
 #include <string>
 
+#include "switch/counters.h"
 #include "switch/frame.h"
 #include "switch/types.h"
 
 namespace qswitch::sw {
-
-// One struct, so every drop reason is visible in stats; names are the ones printed.
-struct PortCounters {
-  uint64_t rx_frames = 0;
-  uint64_t rx_bytes = 0;
-  uint64_t tx_frames = 0;
-  uint64_t tx_bytes = 0;
-  uint64_t drop_queue_full = 0;   // output queue over its byte bound: frame not sent to this port
-  uint64_t drop_bad_length = 0;   // received length outside 14..65549: protocol error, port closed
-  uint64_t drop_bad_source = 0;   // received with a multicast source MAC
-  uint64_t drop_same_port = 0;    // destination was learned on the port it came from
-  uint64_t drop_port_closed = 0;  // queued output lost because this port closed
-  uint64_t rx_paused = 0;         // reading paused: all receive chunks still held by outputs
-  uint64_t rx_throttled = 0;      // reading paused: a unicast destination's queue was congested
-  uint64_t dup_mac = 0;           // duplicate-MAC (flapping) events involving this port
-  uint64_t drop_mac_spoof = 0;    // received with a source MAC pinned to another port
-  uint64_t tx_copied = 0;         // queued frames copied out of a sender's chunks it ran short of
-  uint64_t congestion_timeouts = 0;  // congested too long: stopped holding its senders back
-
-  template <typename F>
-  void for_each(F&& f) const {
-    f("rx_frames", rx_frames);
-    f("rx_bytes", rx_bytes);
-    f("tx_frames", tx_frames);
-    f("tx_bytes", tx_bytes);
-    f("drop_queue_full", drop_queue_full);
-    f("drop_bad_length", drop_bad_length);
-    f("drop_bad_source", drop_bad_source);
-    f("drop_same_port", drop_same_port);
-    f("drop_port_closed", drop_port_closed);
-    f("rx_paused", rx_paused);
-    f("rx_throttled", rx_throttled);
-    f("dup_mac", dup_mac);
-    f("drop_mac_spoof", drop_mac_spoof);
-    f("tx_copied", tx_copied);
-    f("congestion_timeouts", congestion_timeouts);
-  }
-};
 
 class Port {
  public:

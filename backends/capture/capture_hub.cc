@@ -272,7 +272,7 @@ CaptureHub::CaptureHub(uv_loop_t* loop, sw::L2Switch& fabric) : loop_(loop), fab
 }
 
 CaptureHub::~CaptureHub() {
-  if (tap_installed_) fabric_.set_tap(nullptr);
+  if (hook_installed_) fabric_.set_capture_hook(nullptr);
   for (auto& s : sessions_) {
     const CaptureInfo i = s->info();
     io::log_line("capture %llu ended: switch stopping: captured=%llu dropped_slow=%llu "
@@ -319,7 +319,7 @@ uint64_t CaptureHub::attach(const CaptureSpec& spec, io::Fd out, std::string out
                port_text(spec.port).c_str(), spec.filter.empty() ? "" : ", filter ",
                spec.filter.c_str(), output_name.c_str());
   sessions_.push_back(std::move(s));
-  update_tap();
+  update_hook();
   return sessions_.back()->id();
 }
 
@@ -395,23 +395,23 @@ void CaptureHub::sweep() {
     sessions_.erase(sessions_.begin() + static_cast<std::ptrdiff_t>(i));
     removed = true;
   }
-  if (removed) update_tap();
+  if (removed) update_hook();
 }
 
-void CaptureHub::update_tap() {
+void CaptureHub::update_hook() {
   const bool want = !sessions_.empty();
-  if (want && !tap_installed_) {
-    fabric_.set_tap(this);
-    tap_installed_ = true;
+  if (want && !hook_installed_) {
+    fabric_.set_capture_hook(this);
+    hook_installed_ = true;
     if (!check_started_) {
       uv_check_start(check_.get(), [](uv_check_t* h) {
         if (h->data != nullptr) static_cast<CaptureHub*>(h->data)->on_check();
       });
       check_started_ = true;
     }
-  } else if (!want && tap_installed_) {
-    fabric_.set_tap(nullptr);
-    tap_installed_ = false;
+  } else if (!want && hook_installed_) {
+    fabric_.set_capture_hook(nullptr);
+    hook_installed_ = false;
     if (check_started_) {
       uv_check_stop(check_.get());
       check_started_ = false;

@@ -1,9 +1,9 @@
 // backends/capture/capture_hub.h: live packet capture of the switch, written as pcap by libpcap.
 //
 // Theory of operation
-// - CaptureHub is the switch's Tap (switch/l2_switch.h). It installs itself with set_tap(this)
-//   only while at least one session exists, so a switch nobody captures pays one null-pointer
-//   test per frame.
+// - CaptureHub is the switch's CaptureHook (switch/l2_switch.h). It installs itself with
+//   set_capture_hook(this) only while at least one session exists, so a switch nobody captures
+//   pays one null-pointer test per frame.
 // - A session records either the whole switch (each frame once, at ingress: every frame that
 //   enters the switch, whatever the switch then does with it) or one port (frames received on it
 //   at ingress and frames queued to it at egress). An optional BPF filter, compiled by libpcap
@@ -21,7 +21,7 @@
 //   polled for reading: anything the client sends is discarded, and EOF / an error / EPIPE on
 //   write ends the session, which is then removed (logged with its counters).
 // - No allocation per frame: the ring is allocated when the session starts; the timestamp is
-//   the real time of the tap call (clock_gettime(CLOCK_REALTIME)).
+//   the real time of the hook call (clock_gettime(CLOCK_REALTIME)).
 // - Single-threaded, on the switch's loop. The hub must outlive every caller of attach() (the
 //   control server's takeover callbacks): destroy the control server first.
 #pragma once
@@ -59,7 +59,7 @@ struct CaptureInfo {
   uint64_t buffered_size = 0; // bytes in the ring not yet written
 };
 
-class CaptureHub : public sw::L2Switch::Tap {
+class CaptureHub : public sw::L2Switch::CaptureHook {
  public:
   static constexpr int kSnapLen = 65535;
 
@@ -85,7 +85,7 @@ class CaptureHub : public sw::L2Switch::Tap {
   std::vector<CaptureInfo> list() const;
   size_t session_count() const { return sessions_.size(); }
 
-  // sw::L2Switch::Tap
+  // sw::L2Switch::CaptureHook
   void ingress(const sw::Port& in, const sw::Frame& frame) override;
   void egress(const sw::Port& out, const sw::Frame& frame) override;
 
@@ -95,9 +95,9 @@ class CaptureHub : public sw::L2Switch::Tap {
   friend class Session;
   void record(const sw::Port& port, const sw::Frame& frame, bool is_ingress);
   void on_check();
-  // Removes the sessions that ended; uninstalls the tap when none is left.
+  // Removes the sessions that ended; uninstalls the hook when none is left.
   void sweep();
-  void update_tap();
+  void update_hook();
 
   uv_loop_t* loop_;
   sw::L2Switch& fabric_;
@@ -105,7 +105,7 @@ class CaptureHub : public sw::L2Switch::Tap {
   uint64_t next_id_ = 1;
   io::UvHandle<uv_check_t> check_;
   bool check_started_ = false;
-  bool tap_installed_ = false;
+  bool hook_installed_ = false;
 };
 
 }  // namespace qswitch::backends

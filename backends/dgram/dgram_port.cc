@@ -168,10 +168,12 @@ class DgramPort final : public LoopPort {
   bool retry_paused_read() override { return socket_->retry(*this); }
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
-  void for_each_extra_counter(
-      const std::function<void(const char*, uint64_t)>& f) const override {
-    f("drop_unreachable", drop_unreachable_);
-    f("drop_too_big", drop_too_big_);
+  void for_each_extra_counter(const ExtraCounterFn& f) const override {
+    f({"drop_unreachable",
+       "Frames for the port lost because the peer was unreachable (an ICMP error, no route)."},
+      drop_unreachable_);
+    f({"drop_too_big", "Frames for the port too big for one datagram of its socket."},
+      drop_too_big_);
   }
 
  private:

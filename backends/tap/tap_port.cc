@@ -97,9 +97,9 @@ class TapPort final : public LoopPort {
     return false;
   }
 
-  void for_each_extra_counter(
-      const std::function<void(const char* name, uint64_t value)>& f) const override {
-    f("tap_link_down", link_down_);
+  void for_each_extra_counter(const ExtraCounterFn& f) const override {
+    f({"tap_link_down", "Frames for the tap device dropped because its link was down."},
+      link_down_);
   }
 
  private:

@@ -102,13 +102,16 @@ class VxlanPort final : public LoopPort {
     return false;
   }
 
-  void for_each_extra_counter(
-      const std::function<void(const char* name, uint64_t value)>& f) const override {
-    f("vxlan_bad_header", bad_header_);
-    f("vxlan_wrong_vni", wrong_vni_);
-    f("vxlan_unknown_remote", unknown_remote_);
-    f("vxlan_send_errors", send_errors_);
-    f("vxlan_tx_datagrams", tx_datagrams_);
+  void for_each_extra_counter(const ExtraCounterFn& f) const override {
+    f({"vxlan_bad_header", "Datagrams dropped for a VXLAN header without the I flag."},
+      bad_header_);
+    f({"vxlan_wrong_vni", "Datagrams dropped for a VNI other than the port's."}, wrong_vni_);
+    f({"vxlan_unknown_remote", "Datagrams dropped because their sender is not one of the remotes."},
+      unknown_remote_);
+    f({"vxlan_send_errors", "Datagrams to a remote refused on sending, or later by ICMP."},
+      send_errors_);
+    f({"vxlan_tx_datagrams", "Datagrams sent to the remotes (a flooded frame goes to each remote)."},
+      tx_datagrams_);
   }
 
  private:

@@ -136,8 +136,8 @@ class VxlanPortTest : public ::testing::Test {
 
   uint64_t extra(const std::string& name) {
     uint64_t v = ~uint64_t{0};
-    vxlan_->for_each_extra_counter([&](const char* n, uint64_t value) {
-      if (name == n) v = value;
+    vxlan_->for_each_extra_counter([&](const sw::CounterInfo& c, uint64_t value) {
+      if (name == c.name) v = value;
     });
     return v;
   }

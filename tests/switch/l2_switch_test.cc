@@ -420,7 +420,7 @@ TEST_F(L2SwitchTest, ReportsFlappingDuplicateMacRateLimited) {
   for (int i = 0; i < 20; ++i) flap(i % 2 == 0 ? a_ : b_);  // 200 ms: within one interval
   ASSERT_GE(sw_.counters().dup_mac_events, 1u) << "20 moves in 200 ms were not seen as flapping";
   ASSERT_EQ(events_.dups.size(), 1u) << "reports within one dup_report_interval_ms";
-  EXPECT_EQ(sw_.counters().dup_mac_reports, 1u);
+  EXPECT_EQ(sw_.counters().dup_mac_warnings, 1u);
   const uint64_t events_first_interval = sw_.counters().dup_mac_events;
   EXPECT_LE(events_first_interval, 19u);
   EXPECT_GE(events_first_interval, 18u) << "every move after the first is a flap";
@@ -428,7 +428,7 @@ TEST_F(L2SwitchTest, ReportsFlappingDuplicateMacRateLimited) {
   now_ += 2'000;  // past the report interval; the MAC keeps flapping
   for (int i = 0; i < 4; ++i) flap(i % 2 == 0 ? a_ : b_);
   ASSERT_EQ(events_.dups.size(), 2u);
-  EXPECT_EQ(sw_.counters().dup_mac_reports, 2u);
+  EXPECT_EQ(sw_.counters().dup_mac_warnings, 2u);
 
   for (const DupReport& r : events_.dups) {
     EXPECT_EQ(r.mac, kA);

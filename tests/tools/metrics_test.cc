@@ -212,7 +212,7 @@ TEST(MetricsTextTest, KindSpecificCountersAreFamiliesOfTheirPortsOnly) {
   ASSERT_EQ(::send(theirs.get(), f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
   ASSERT_EQ(pump_until_received(loop, a.client, 1), 1u);
 
-  const std::string text = render_metrics(loop.fabric());
+  const std::string text = render_metrics(loop.snapshot());
   const Exposition e = parse_exposition(text);
   ASSERT_EQ(e.error, "") << text;
   const Labels ld = {{"port", std::to_string(d->id())}, {"peer", "exec:test"}};
@@ -222,6 +222,11 @@ TEST(MetricsTextTest, KindSpecificCountersAreFamiliesOfTheirPortsOnly) {
   EXPECT_EQ(e.types.count("qswitch_port_drop_too_big_total"), 1u) << text;
   EXPECT_EQ(e.get("qswitch_port_drop_too_big_total", la), std::nullopt)
       << "a stream port has no such counter";
+  // Its help is the one the dgram kind gives it, not a generic text.
+  EXPECT_EQ(e.helps.count("qswitch_port_drop_too_big_total") == 1
+                ? e.helps.at("qswitch_port_drop_too_big_total")
+                : "",
+            "Frames for the port too big for one datagram of its socket.");
 }
 
 TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
@@ -245,7 +250,7 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
   }
   ASSERT_EQ(pump_until_received(loop, a.client, kUnicasts), kUnicasts);
 
-  const std::string text = render_metrics(loop.fabric());
+  const std::string text = render_metrics(loop.snapshot());
   const Exposition e = parse_exposition(text);
   ASSERT_EQ(e.error, "") << text;
 
@@ -282,14 +287,15 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
     EXPECT_TRUE(e.get(metric, lb).has_value()) << metric;
   });
   // Per port: the counters, qswitch_port_up and the qswitch_port_queued_bytes gauge (both
-  // peers read everything: 0); then 11 switch-wide samples.
+  // peers read everything: 0); then the switch-wide counters (kSwitchCounters: 9) and 3 gauges.
   EXPECT_EQ(e.types.count("qswitch_port_queued_bytes") == 1
                 ? e.types.at("qswitch_port_queued_bytes")
                 : "",
             "gauge");
   EXPECT_EQ(e.get("qswitch_port_queued_bytes", la), 0u);
   EXPECT_EQ(e.get("qswitch_port_queued_bytes", lb), 0u);
-  EXPECT_EQ(e.samples.size(), (fields + 2) * 2 + 11) << text;
+  EXPECT_EQ(std::size(sw::kSwitchCounters), 9u);
+  EXPECT_EQ(e.samples.size(), (fields + 2) * 2 + std::size(sw::kSwitchCounters) + 3) << text;
   for (const auto& [name, type] : e.types) {
     EXPECT_EQ(type == "counter", name.size() > 6 && name.substr(name.size() - 6) == "_total")
         << name << " is a " << type;
@@ -305,7 +311,7 @@ TEST(MetricsTextTest, ClosedPortLeavesTheExposition) {
     uv_run(loop.uv(), UV_RUN_NOWAIT);
     std::this_thread::sleep_for(1ms);
   }
-  const Exposition e = parse_exposition(render_metrics(loop.fabric()));
+  const Exposition e = parse_exposition(render_metrics(loop.snapshot()));
   ASSERT_EQ(e.error, "");
   EXPECT_EQ(e.get("qswitch_ports"), 1u);
   EXPECT_TRUE(e.get("qswitch_port_up", {{"port", std::to_string(a.port->id())},

@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
   if (opt.metrics) {
     backends::SwitchLoop& sl = *loop;
     metrics = std::make_unique<backends::MetricsServer>(
-        loop->uv(), *opt.metrics, [&sl] { return tools::render_metrics(sl.fabric()); });
+        loop->uv(), *opt.metrics, [&sl] { return tools::render_metrics(sl.snapshot()); });
     if (!metrics->ok()) {
       std::fprintf(stderr, "qswitch: cannot serve metrics on %s: %s\n",
                    opt.metrics->to_string().c_str(), metrics->error().c_str());

@@ -28,14 +28,11 @@ namespace {
 
 using json = nlohmann::json;
 
-const backends::LoopPort* loop_port(const sw::Port& p) {
-  return static_cast<const backends::LoopPort*>(&p);
-}
-
-json counters_json(const backends::LoopPort& p) {
+// A port's counters (kPortCounters, then its kind's own) as one object.
+json counters_json(const backends::PortSnapshot& p) {
   json out = json::object();
-  p.counters().for_each([&](const char* name, uint64_t v) { out[name] = v; });
-  p.for_each_extra_counter([&](const char* name, uint64_t v) { out[name] = v; });
+  p.counters.for_each([&](const char* name, uint64_t v) { out[name] = v; });
+  for (const backends::ExtraCounter& e : p.extra) out[e.info.name] = e.value;
   return out;
 }
 
@@ -76,24 +73,19 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
           [&loop, &endpoints](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "ports", error)) return Reply::failure(error);
-            const sw::Millis now = loop.now();
-            auto macs = macs_by_port(loop.fabric(), now);
-            std::vector<const sw::Port*> ports;
-            loop.fabric().for_each_port([&](const sw::Port& p) { ports.push_back(&p); });
-            std::sort(ports.begin(), ports.end(),
-                      [](const sw::Port* a, const sw::Port* b) { return a->id() < b->id(); });
+            const backends::SwitchSnapshot snap = loop.snapshot();
+            auto macs = macs_by_port(loop.fabric(), snap.now);
             json rows = json::array();
-            for (const sw::Port* p : ports) {
-              const backends::LoopPort* lp = loop_port(*p);
-              rows.push_back({{"id", p->id()},
-                              {"kind", lp->kind()},
-                              {"peer", p->describe()},
-                              {"endpoint", lp->endpoint_id()},
+            for (const backends::PortSnapshot& p : snap.ports) {
+              rows.push_back({{"id", p.id},
+                              {"kind", p.kind},
+                              {"peer", p.peer},
+                              {"endpoint", p.endpoint},
                               {"state", "up"},
-                              {"macs", macs[p->id()]},
-                              {"uptime_s", (now - lp->up_since()) / 1000},
-                              {"queued_bytes", lp->queued_bytes()},
-                              {"counters", counters_json(*lp)}});
+                              {"macs", macs[p.id]},
+                              {"uptime_s", (snap.now - p.up_since) / 1000},
+                              {"queued_bytes", p.queued_bytes},
+                              {"counters", counters_json(p)}});
             }
             for (const Endpoints::Connector& c : endpoints.connectors()) {
               if (c.connector->connected()) continue;
@@ -130,8 +122,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
           [&loop, &endpoints, services](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
-            const sw::L2Switch& f = loop.fabric();
-            const sw::SwitchCounters& c = f.counters();
+            const backends::SwitchSnapshot snap = loop.snapshot();
             // Datagrams dropped before they belonged to a port (a runt from an unknown sender,
             // our own multicast frames, ...) are counted on their socket.
             json sockets = json::array();
@@ -153,28 +144,19 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
               listeners.push_back(accept_row("metrics", services->metrics->bound().to_string(),
                                              services->metrics->accept_counters()));
             }
-            uint64_t queued_bytes = 0;
-            f.for_each_port([&](const sw::Port& p) { queued_bytes += loop_port(p)->queued_bytes(); });
             uint64_t accept_backoffs = 0;
             for (const json& row : listeners) {
               accept_backoffs += row["accept_backoffs"].get<uint64_t>();
             }
-            return Reply::success({{"ports", f.port_count()},
-                                   {"mac_entries", f.macs().size()},
-                                   {"mac_capacity", f.macs().capacity()},
-                                   {"mac_evictions", f.macs().eviction_count()},
-                                   {"frames_in", c.frames_in},
-                                   {"unicast", c.unicast},
-                                   {"flooded", c.flooded},
-                                   {"mac_moves", c.mac_moves},
-                                   {"dup_mac_events", c.dup_mac_events},
-                                   {"dup_mac_warnings", c.dup_mac_reports},
-                                   {"mac_spoofs", c.mac_spoofs},
-                                   {"chunk_reliefs", c.chunk_reliefs},
-                                   {"queued_bytes", queued_bytes},
-                                   {"dgram_sockets", std::move(sockets)},
-                                   {"accept_backoffs", accept_backoffs},
-                                   {"listeners", std::move(listeners)}});
+            json result = {{"ports", snap.port_count()},
+                           {"mac_entries", snap.mac_entries},
+                           {"mac_capacity", snap.mac_capacity}};
+            snap.counters.for_each([&](const char* name, uint64_t v) { result[name] = v; });
+            result["queued_bytes"] = snap.queued_bytes();
+            result["dgram_sockets"] = std::move(sockets);
+            result["accept_backoffs"] = accept_backoffs;
+            result["listeners"] = std::move(listeners);
+            return Reply::success(std::move(result));
           });
 
   api.add("port.add",
@@ -233,16 +215,15 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             const std::string reason = "removed by control request";
             if (!id.empty() && std::all_of(id.begin(), id.end(), ::isdigit) && id.size() < 10) {
               const auto port_id = static_cast<sw::PortId>(std::stoul(id));
-              sw::Port* p = loop.fabric().port(port_id);
-              if (p == nullptr) {
+              backends::LoopPort* lp = loop.port(port_id);
+              if (lp == nullptr) {
                 return Reply::failure("port.remove: no port " + id + " (see ports)");
               }
-              auto* lp = static_cast<backends::LoopPort*>(p);
               if (std::string(lp->kind()) == "slirp") {
                 return Reply::failure("port.remove: port " + id +
                                       " is the slirp port; it cannot be removed at run time");
               }
-              const std::string peer = p->describe();
+              const std::string peer = lp->describe();
               const std::string dialler = endpoints.connector_of(port_id);
               if (!dialler.empty()) {
                 if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
