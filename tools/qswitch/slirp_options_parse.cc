@@ -8,12 +8,13 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <functional>
 #include <vector>
+
+#include "tools/qswitch/config_parse.h"
 
 namespace qswitch::tools {
 
@@ -71,16 +72,11 @@ std::optional<in6_addr> parse_ipv6(std::string_view text) {
   return a;
 }
 
-// Decimal digits only, the whole text, no sign.
+// Decimal digits only, the whole text, no sign, at most UINT32_MAX (config_parse.h).
 std::optional<uint32_t> parse_uint(std::string_view text) {
-  if (text.empty() || text.size() > 10) return std::nullopt;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || ptr != text.data() + text.size() || v > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(v);
+  const auto v = parse_decimal(text, 0, UINT32_MAX);
+  if (!v) return std::nullopt;
+  return static_cast<uint32_t>(*v);
 }
 
 std::optional<bool> parse_switch(std::string_view text) {
