@@ -28,6 +28,13 @@ std::optional<MacAddress> MacAddress::parse(std::string_view text) {
   return m;
 }
 
+MacAddress MacAddress::qemu_guest(uint32_t random) {
+  MacAddress m;
+  m.bytes = {0x52, 0x54, 0x00, static_cast<uint8_t>(random >> 16), static_cast<uint8_t>(random >> 8),
+             static_cast<uint8_t>(random)};
+  return m;
+}
+
 std::string MacAddress::to_string() const {
   char buf[18];
   std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2],

@@ -23,6 +23,10 @@ struct MacAddress {
   // Accepts "52:54:00:12:34:56" (also '-' separated, either case). nullopt on anything else.
   static std::optional<MacAddress> parse(std::string_view text);
   std::string to_string() const;
+  // A guest NIC's address as QEMU makes them: 52:54:00 (QEMU's prefix; 0x52 has the locally
+  // administered bit set and the group bit clear) then the low 24 bits of `random`, high byte
+  // first. The caller brings the randomness (tools/qswitch/config_parse.h: random_guest_mac).
+  static MacAddress qemu_guest(uint32_t random);
 
   // Group bit (I/G, IEEE 802 section 8.2): broadcast and multicast.
   bool is_multicast() const { return (bytes[0] & 0x01) != 0; }

@@ -28,13 +28,9 @@
 #include <string>
 
 #include "backends/switch_loop.h"
+#include "backends/tap/tap_config.h"
 
 namespace qswitch::backends {
-
-struct TapSpec {
-  std::string name;  // interface name (at most 15 bytes); ignored when fd >= 0
-  int fd = -1;       // an inherited tap fd, taken over by the port
-};
 
 // Opens the tap and returns its port (not yet adopted by the loop), or nullptr with `error`
 // naming the device and what to do about it.

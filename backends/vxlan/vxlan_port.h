@@ -42,22 +42,9 @@
 
 #include "backends/io/own_endpoints.h"
 #include "backends/switch_loop.h"
+#include "backends/vxlan/vxlan_config.h"
 
 namespace qswitch::backends {
-
-struct VxlanRemote {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-};
-
-struct VxlanConfig {
-  uint32_t vni = 0;          // 0..16777215
-  sockaddr_storage local{};  // bound address; port 0 picks one (shown by describe())
-  socklen_t local_len = 0;
-  std::vector<VxlanRemote> remotes;  // same family as local; at least one, at most kVxlanMaxRemotes
-};
-
-inline constexpr size_t kVxlanMaxRemotes = 64;
 
 // "vni=42 local=10.1.1.1:4789 remote=10.1.1.2:4789 remote=..." (what qswitch prints at start).
 std::string to_string(const VxlanConfig& config);

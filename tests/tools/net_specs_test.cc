@@ -3,6 +3,7 @@
 #include "tools/qswitch/net_specs.h"
 
 #include "backends/io/endpoint.h"
+#include "backends/vxlan/vxlan_port.h"
 #include "tools/qswitch/dgram_options.h"
 #include "tools/qswitch/options.h"
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "backends/dgram/dgram_port.h"
+#include "backends/dgram/dgram_config.h"
 
 namespace qswitch::tools {
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include <cstring>
 
 #include "backends/io/fd.h"
+#include "tools/qswitch/config_parse.h"
 #include "tools/qswitch/control_api.h"
 #include "tools/qswitch/ctl.h"
 #include "tools/qswitch/options.h"
@@ -46,37 +46,12 @@ void forward_signal(int sig) {
   if (child > 0) ::kill(child, sig);
 }
 
+// A unicast MAC (sw::MacAddress::parse), printed back in lower case with ':'.
 bool parse_mac(const std::string& text, std::string& out) {
-  if (text.size() != 17) return false;
-  std::string lower;
-  for (size_t i = 0; i < 17; ++i) {
-    const char ch = text[i];
-    if (i % 3 == 2) {
-      if (ch != ':') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(ch))) {
-      return false;
-    }
-    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  }
-  const long first = std::strtol(lower.substr(0, 2).c_str(), nullptr, 16);
-  if ((first & 1) != 0) return false;  // a multicast address cannot be a NIC's
-  out = lower;
+  const auto mac = sw::MacAddress::parse(text);
+  if (!mac || mac->is_multicast()) return false;  // a multicast address cannot be a NIC's
+  out = mac->to_string();
   return true;
-}
-
-std::string random_mac() {
-  unsigned char r[3] = {0, 0, 0};
-  if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
-    // No entropy source: time and pid still make two launchers differ.
-    const uint64_t t = static_cast<uint64_t>(monotonic_ms()) ^ (static_cast<uint64_t>(::getpid()) << 8);
-    r[0] = static_cast<unsigned char>(t);
-    r[1] = static_cast<unsigned char>(t >> 8);
-    r[2] = static_cast<unsigned char>(t >> 16);
-  }
-  char buf[18];
-  // 52:54:00 is QEMU's prefix (locally administered, unicast).
-  std::snprintf(buf, sizeof buf, "52:54:00:%02x:%02x:%02x", r[0], r[1], r[2]);
-  return buf;
 }
 
 std::string base_name(const std::string& path) {
@@ -317,7 +292,7 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
   }
   o.control_path = exec_control_path(switch_arg);
   o.stream = type == "stream";
-  o.mac = mac.empty() ? random_mac() : mac;
+  o.mac = mac.empty() ? random_guest_mac().to_string() : mac;
   return true;
 }
 

@@ -8,27 +8,15 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstring>
 
 #include "backends/io/endpoint.h"
 #include "backends/vxlan/vxlan_header.h"
+#include "tools/qswitch/config_parse.h"
 
 namespace qswitch::tools {
 
 namespace {
-
-// Decimal digits only, within [0, max].
-std::optional<uint64_t> parse_number(const std::string& s, uint64_t max) {
-  if (s.empty() || s.size() > 20) return std::nullopt;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v > max) return std::nullopt;
-  return v;
-}
 
 // "A.B.C.D[:PORT]", "[V6][:PORT]" or a bare IPv6 address (no port).
 bool parse_address(const std::string& text, uint16_t default_port, sockaddr_storage& out,
@@ -68,7 +56,7 @@ bool parse_address(const std::string& text, uint16_t default_port, sockaddr_stor
   }
   uint16_t port_value = default_port;
   if (!port.empty()) {
-    const auto p = parse_number(port, 65535);
+    const auto p = parse_decimal(port, 0, 65535);
     if (!p) {
       why = "port '" + port + "' is not a number in 0..65535";
       return false;
@@ -117,7 +105,7 @@ constexpr const char* kVxlanForm =
 std::optional<backends::TapSpec> parse_tap_spec(const std::string& text, std::string& error) {
   backends::TapSpec spec;
   if (text.rfind("fd=", 0) == 0) {
-    const auto fd = parse_number(text.substr(3), 0x7fffffff);
+    const auto fd = parse_decimal(text.substr(3), 0, 0x7fffffff);
     if (!fd) {
       error = "--tap " + text + ": fd must be a number >= 0 (fd=N, an inherited tap fd)";
       return std::nullopt;
@@ -168,7 +156,7 @@ std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, s
     const std::string value = item.substr(eq + 1);
     std::string why;
     if (key == "vni") {
-      const auto vni = parse_number(value, backends::kVxlanMaxVni);
+      const auto vni = parse_decimal(value, 0, backends::kVxlanMaxVni);
       if (!vni) {
         error = "--vxlan vni=" + value + ": the VNI is a number in 0..16777215 (24 bits)";
         return std::nullopt;

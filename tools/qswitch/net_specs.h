@@ -13,8 +13,8 @@
 #include <optional>
 #include <string>
 
-#include "backends/tap/tap_port.h"
-#include "backends/vxlan/vxlan_port.h"
+#include "backends/tap/tap_config.h"
+#include "backends/vxlan/vxlan_config.h"
 
 namespace qswitch::tools {
 

@@ -1,34 +1,20 @@
 // tools/qswitch/options.cc: see the header. Accepts "--opt value" and "--opt=value".
 #include "tools/qswitch/options.h"
 
+#include "tools/qswitch/config_parse.h"
 #include "tools/qswitch/dgram_options.h"
 #include "tools/qswitch/net_specs.h"
 #include "tools/qswitch/slirp_options_parse.h"
 #include "tools/qswitch/socket_trust.h"
 
 #include <arpa/inet.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
-#include <limits>
+#include <cstring>
 
 namespace qswitch::tools {
-
-namespace {
-
-bool parse_u64(const std::string& text, uint64_t min, uint64_t max, uint64_t& out) {
-  if (text.empty() || text[0] == '-' || text[0] == '+') return false;
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (errno != 0 || end == text.c_str() || *end != '\0' || v < min || v > max) return false;
-  out = v;
-  return true;
-}
-
-}  // namespace
 
 const char* usage_text() {
   return "usage: qswitch [options]\n"
@@ -145,12 +131,12 @@ std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string&
       ep.host = rest.substr(0, colon);
       port_text = rest.substr(colon + 1);
     }
-    uint64_t port = 0;
-    if (!parse_u64(port_text, 0, 65535, port)) {
+    const auto port = parse_decimal(port_text, 0, 65535);
+    if (!port) {
       error = "'" + text + "': port '" + port_text + "' is not a number from 0 to 65535";
       return std::nullopt;
     }
-    ep.port = static_cast<uint16_t>(port);
+    ep.port = static_cast<uint16_t>(*port);
     // Numeric addresses only: qswitch never resolves names.
     in6_addr scratch;
     if (inet_pton(AF_INET, ep.host.c_str(), &scratch) != 1 &&
@@ -165,139 +151,179 @@ std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string&
   return std::nullopt;
 }
 
-ParseResult parse_options(int argc, const char* const* argv) {
-  ParseResult result;
+namespace {
+
+// argv is read with glibc's getopt_long (see parse_options). Each option has an id (its `val`
+// in the getopt table) and, when it takes a value, the message for a missing one.
+enum OptionId : int {
+  kHelp = 'h',
+  kVersion = 256,
+  kListen,
+  kConnect,
+  kDgram,
+  kTap,
+  kVxlan,
+  kMacAge,
+  kMacMax,
+  kQueueSize,
+  kGuests,
+  kSlirp,
+  kNoSlirp,
+  kControl,
+  kMetrics,
+  kPcap,
+};
+
+struct OptionSpec {
+  const char* name;
+  int has_arg;        // getopt_long's no_argument / required_argument / optional_argument
+  OptionId id;
+  const char* needs;  // "--NAME needs ..." when a required value is missing
+};
+
+// --help, --version and --no-slirp ignore a value ("--help=x"), as they always have.
+constexpr OptionSpec kOptionSpecs[] = {
+    {"help", optional_argument, kHelp, nullptr},
+    {"version", optional_argument, kVersion, nullptr},
+    {"listen", required_argument, kListen, "a value: unix:PATH or tcp:HOST:PORT"},
+    {"connect", required_argument, kConnect, "a value: unix:PATH or tcp:HOST:PORT"},
+    {"dgram", required_argument, kDgram,
+     "a value: unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT"},
+    {"tap", required_argument, kTap, "a value: an interface name or fd=N"},
+    {"vxlan", required_argument, kVxlan,
+     "a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]"},
+    {"mac-age", required_argument, kMacAge, "a value in seconds"},
+    {"mac-max", required_argument, kMacMax, "a value"},
+    {"queue-size", required_argument, kQueueSize, "a value in bytes"},
+    {"guests", required_argument, kGuests, "a value"},
+    {"slirp", optional_argument, kSlirp, nullptr},
+    {"no-slirp", optional_argument, kNoSlirp, nullptr},
+    {"control", required_argument, kControl, "a value: unix:PATH or none"},
+    {"metrics", required_argument, kMetrics,
+     "a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)"},
+    {"pcap", required_argument, kPcap, "a file name"},
+};
+
+const OptionSpec* spec_of(int id) {
+  for (const OptionSpec& s : kOptionSpecs) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+// The numeric options: range and the words of the error.
+struct NumberOption {
+  OptionId id;
+  uint64_t min;
+  uint64_t max;
+  const char* expected;
+};
+
+constexpr NumberOption kNumberOptions[] = {
+    {kMacAge, 1, 1'000'000, "expected whole seconds from 1 to 1000000"},
+    {kMacMax, 16, 1'000'000, "expected a number of entries from 16 to 1000000"},
+    {kQueueSize, 65536 + 14, uint64_t{1} << 30, "expected bytes from 65550 to 1073741824"},
+    {kGuests, 0, 64, "expected a number from 0 to 64"},
+};
+
+// What parse_options keeps between options besides Options itself.
+struct ParseState {
   Options o;
   bool no_slirp = false;
-  auto fail = [&](std::string message) {
-    result.error = std::move(message);
-    return result;
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (arg.rfind("--", 0) == 0) {
-      const size_t eq = arg.find('=');
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-        has_value = true;
-      }
-    }
-    auto need_value = [&]() -> bool {
-      if (has_value) return true;
-      if (i + 1 >= argc) return false;
-      value = argv[++i];
-      return true;
-    };
-    if (arg == "--help" || arg == "-h") {
-      o.help = true;
-    } else if (arg == "--version") {
-      o.version = true;
-    } else if (arg == "--listen" || arg == "--connect") {
-      if (!need_value()) return fail(arg + " needs a value: unix:PATH or tcp:HOST:PORT");
-      std::string error;
-      auto ep = parse_endpoint(value, error);
-      if (!ep) return fail(arg + " " + error);
-      (arg == "--listen" ? o.listen : o.connect).push_back(*ep);
-    } else if (arg == "--dgram") {
-      if (!need_value()) {
-        return fail("--dgram needs a value: unix:PATH, udp:HOST:PORT, "
-                    "udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT");
-      }
-      std::string error;
-      auto spec = parse_dgram_spec(value, error);
-      if (!spec) return fail("--dgram " + error);
-      o.dgram.push_back(*spec);
-    } else if (arg == "--tap") {
-      if (!need_value()) return fail("--tap needs a value: an interface name or fd=N");
-      std::string error;
-      auto spec = parse_tap_spec(value, error);
-      if (!spec) return fail("--tap " + error);
-      o.taps.push_back(*spec);
-    } else if (arg == "--vxlan") {
-      if (!need_value()) {
-        return fail("--vxlan needs a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]");
-      }
-      std::string error;
-      auto spec = parse_vxlan_spec(value, error);
-      if (!spec) return fail("--vxlan " + error);
-      o.vxlans.push_back(*spec);
-    } else if (arg == "--mac-age") {
-      uint64_t v;
-      if (!need_value()) return fail("--mac-age needs a value in seconds");
-      if (!parse_u64(value, 1, 1'000'000, v)) {
-        return fail("--mac-age '" + value + "': expected whole seconds from 1 to 1000000");
-      }
-      o.mac_age_s = static_cast<uint32_t>(v);
-    } else if (arg == "--mac-max") {
-      uint64_t v;
-      if (!need_value()) return fail("--mac-max needs a value");
-      if (!parse_u64(value, 16, 1'000'000, v)) {
-        return fail("--mac-max '" + value + "': expected a number of entries from 16 to 1000000");
-      }
-      o.mac_max = static_cast<uint32_t>(v);
-    } else if (arg == "--queue-size") {
-      uint64_t v;
-      if (!need_value()) return fail("--queue-size needs a value in bytes");
-      if (!parse_u64(value, 65536 + 14, uint64_t{1} << 30, v)) {
-        return fail("--queue-size '" + value + "': expected bytes from 65550 to 1073741824");
-      }
-      o.queue_size = v;
-    } else if (arg == "--guests") {
-      uint64_t v;
-      if (!need_value()) return fail("--guests needs a value");
-      if (!parse_u64(value, 0, 64, v)) {
-        return fail("--guests '" + value + "': expected a number from 0 to 64");
-      }
-      o.guests = static_cast<uint32_t>(v);
-    } else if (arg == "--slirp") {
-      // The value is optional: "--slirp" alone, "--slirp=", or "--slirp KEY=VALUE,...".
-      if (!has_value && i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
-        value = argv[++i];
-      }
-      if (o.slirp) return fail("--slirp given twice: put every key in one --slirp");
-      slirp::SlirpOptions so;
-      std::string error;
-      if (!parse_slirp_options(value, so, error)) return fail("--slirp " + error);
-      o.slirp = std::move(so);
-    } else if (arg == "--metrics") {
-      if (!need_value()) return fail("--metrics needs a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)");
-      std::string error;
-      // A bare port binds the loopback address: the endpoint has no authentication.
-      const bool bare_port =
-          !value.empty() && value.size() <= 5 &&
-          value.find_first_not_of("0123456789") == std::string::npos;
-      auto ep = parse_endpoint(bare_port ? "tcp:127.0.0.1:" + value : value, error);
-      if (!ep || ep->kind != io::Endpoint::Kind::kTcp) {
-        return fail("--metrics '" + value +
-                    "': expected tcp:HOST:PORT or a port (e.g. tcp:127.0.0.1:9100, or 9100 for "
-                    "127.0.0.1:9100)");
-      }
-      o.metrics = *ep;
-    } else if (arg == "--pcap") {
-      if (!need_value() || value.empty()) return fail("--pcap needs a file name");
-      o.pcap = value;
-    } else if (arg == "--no-slirp") {
-      no_slirp = true;
-    } else if (arg == "--control") {
-      if (!need_value()) return fail("--control needs a value: unix:PATH or none");
-      if (value == "none") {
-        o.control_disabled = true;
-      } else {
-        std::string error;
-        auto ep = parse_endpoint(value, error);
-        if (!ep || ep->kind != io::Endpoint::Kind::kUnix) {
-          return fail("--control '" + value + "': expected unix:PATH or none");
-        }
-        o.control = *ep;
-      }
-    } else {
-      return fail("unknown option '" + std::string(argv[i]) + "' (see qswitch --help)");
-    }
+};
+
+std::string apply_number(ParseState& st, const NumberOption& n, const std::string& value) {
+  const auto v = parse_decimal(value, n.min, n.max);
+  if (!v) return "--" + std::string(spec_of(n.id)->name) + " '" + value + "': " + n.expected;
+  switch (n.id) {
+    case kMacAge: st.o.mac_age_s = static_cast<uint32_t>(*v); break;
+    case kMacMax: st.o.mac_max = static_cast<uint32_t>(*v); break;
+    case kQueueSize: st.o.queue_size = *v; break;
+    default: st.o.guests = static_cast<uint32_t>(*v); break;
   }
-  if (no_slirp && o.slirp) return fail("--slirp and --no-slirp contradict each other");
+  return "";
+}
+
+// --metrics: tcp:HOST:PORT, or a bare port on the loopback address (the endpoint has no
+// authentication).
+std::string apply_metrics(ParseState& st, const std::string& value) {
+  const bool bare_port = !value.empty() && value.size() <= 5 &&
+                         value.find_first_not_of("0123456789") == std::string::npos;
+  std::string error;
+  auto ep = parse_endpoint(bare_port ? "tcp:127.0.0.1:" + value : value, error);
+  if (!ep || ep->kind != io::Endpoint::Kind::kTcp) {
+    return "--metrics '" + value +
+           "': expected tcp:HOST:PORT or a port (e.g. tcp:127.0.0.1:9100, or 9100 for "
+           "127.0.0.1:9100)";
+  }
+  st.o.metrics = *ep;
+  return "";
+}
+
+std::string apply_control(ParseState& st, const std::string& value) {
+  if (value == "none") {
+    st.o.control_disabled = true;
+    return "";
+  }
+  std::string error;
+  auto ep = parse_endpoint(value, error);
+  if (!ep || ep->kind != io::Endpoint::Kind::kUnix) {
+    return "--control '" + value + "': expected unix:PATH or none";
+  }
+  st.o.control = *ep;
+  return "";
+}
+
+std::string apply_slirp(ParseState& st, const std::string& value) {
+  if (st.o.slirp) return "--slirp given twice: put every key in one --slirp";
+  slirp::SlirpOptions so;
+  std::string error;
+  if (!parse_slirp_options(value, so, error)) return "--slirp " + error;
+  st.o.slirp = std::move(so);
+  return "";
+}
+
+// Parses one port option's value into its list; `flag` is how the error names it.
+template <typename T, typename Parse>
+std::string apply_port(std::vector<T>& to, const char* flag, const std::string& value,
+                       Parse parse) {
+  std::string error;
+  auto spec = parse(value, error);
+  if (!spec) return std::string(flag) + " " + error;
+  to.push_back(*spec);
+  return "";
+}
+
+// One option with its value (empty when it has none): an error message, or empty.
+std::string apply_option(ParseState& st, OptionId id, const std::string& value) {
+  for (const NumberOption& n : kNumberOptions) {
+    if (n.id == id) return apply_number(st, n, value);
+  }
+  Options& o = st.o;
+  switch (id) {
+    case kHelp: o.help = true; return "";
+    case kVersion: o.version = true; return "";
+    case kNoSlirp: st.no_slirp = true; return "";
+    case kListen: return apply_port(o.listen, "--listen", value, parse_endpoint);
+    case kConnect: return apply_port(o.connect, "--connect", value, parse_endpoint);
+    case kDgram: return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
+    case kTap: return apply_port(o.taps, "--tap", value, parse_tap_spec);
+    case kVxlan: return apply_port(o.vxlans, "--vxlan", value, parse_vxlan_spec);
+    case kSlirp: return apply_slirp(st, value);
+    case kMetrics: return apply_metrics(st, value);
+    case kControl: return apply_control(st, value);
+    case kPcap:
+      if (value.empty()) return "--pcap needs a file name";
+      o.pcap = value;
+      return "";
+    default: return "";
+  }
+}
+
+// After every option: zero configuration and the default control socket.
+std::string finish_options(ParseState& st) {
+  Options& o = st.o;
+  if (st.no_slirp && o.slirp) return "--slirp and --no-slirp contradict each other";
   // Zero configuration: no port of any kind asked for.
   const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
                            o.taps.empty() && o.vxlans.empty();
@@ -306,33 +332,89 @@ ParseResult parse_options(int argc, const char* const* argv) {
     ep.kind = io::Endpoint::Kind::kUnix;
     ep.path = default_socket_path();
     o.listen.push_back(ep);
-    if (!no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
+    if (!st.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
   }
-  if (!o.control && !o.control_disabled) {
-    // Beside the first unix listener. A switch with none gets a per-process path from main()
-    // (control_path_for_pid), so two tcp-only switches never fight over one name.
-    for (const io::Endpoint& l : o.listen) {
-      if (l.kind == io::Endpoint::Kind::kUnix) {
-        io::Endpoint ep;
-        ep.kind = io::Endpoint::Kind::kUnix;
-        ep.path = control_path_for(l.path);
-        o.control = ep;
-        break;
-      }
-    }
-  }
-  if (!o.control && !o.control_disabled) {
-    for (const backends::DgramConfig& d : o.dgram) {
-      const std::string path = dgram_unix_path(d);
-      if (path.empty()) continue;
-      io::Endpoint ep;
-      ep.kind = io::Endpoint::Kind::kUnix;
-      ep.path = control_path_for(path);
-      o.control = ep;
+  if (o.control || o.control_disabled) return "";
+  // Beside the first unix listener, else beside the first unix --dgram. A switch with neither
+  // gets a per-process path from Switchd (control_path_for_pid), so two tcp-only switches never
+  // fight over one name.
+  std::string beside;
+  for (const io::Endpoint& l : o.listen) {
+    if (l.kind == io::Endpoint::Kind::kUnix) {
+      beside = l.path;
       break;
     }
   }
-  result.options = o;
+  for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i) beside = dgram_unix_path(o.dgram[i]);
+  if (!beside.empty()) {
+    io::Endpoint ep;
+    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.path = control_path_for(beside);
+    o.control = ep;
+  }
+  return "";
+}
+
+}  // namespace
+
+// getopt_long (glibc) rather than a hand-rolled loop; see the commit that made the change for
+// why not CLI11. getopt's own messages are off (opterr = 0): every error is ours, naming the
+// bad value. Differences from getopt's defaults, to keep the command line as it always was:
+// - '+' stops at the first non-option, which is an error ("unknown option 'foo'"), as is a
+//   "--" (getopt would end the options there).
+// - An abbreviation ("--lis") that getopt would accept is an unknown option.
+// - --slirp takes the next argument as its value when it does not start with "--" (getopt's
+//   optional arguments only come as --slirp=VALUE).
+ParseResult parse_options(int argc, const char* const* argv) {
+  ParseResult result;
+  std::vector<option> longopts;
+  for (const OptionSpec& s : kOptionSpecs) longopts.push_back({s.name, s.has_arg, nullptr, s.id});
+  longopts.push_back({nullptr, 0, nullptr, 0});
+  // getopt_long's prototype takes char* const*; with '+' it never permutes or writes argv.
+  char* const* args = const_cast<char* const*>(argv);
+  opterr = 0;
+  optind = 0;  // glibc: 0 restarts the scan from argv[1] with fresh internal state
+  ParseState st;
+  std::string error;
+  for (;;) {
+    const int at = optind == 0 ? 1 : optind;  // the argument getopt is about to read
+    int index = -1;
+    const int c = getopt_long(argc, args, "+:h", longopts.data(), &index);
+    if (c == -1) {
+      if (optind < argc ||
+          (at < argc && optind == at + 1 && std::strcmp(argv[at], "--") == 0)) {
+        error = "unknown option '" + std::string(argv[optind < argc ? optind : at]) +
+                "' (see qswitch --help)";
+      }
+      break;
+    }
+    const std::string arg = argv[at];
+    const OptionSpec* spec = index >= 0 ? &kOptionSpecs[index] : spec_of(c == ':' ? optopt : c);
+    const std::string written = spec == nullptr ? "" : "--" + std::string(spec->name);
+    const bool exact = spec != nullptr && (arg == "-h" ? spec->id == kHelp
+                                                       : arg.substr(0, arg.find('=')) == written);
+    if (c == '?' || !exact) {
+      error = "unknown option '" + arg + "' (see qswitch --help)";
+      break;
+    }
+    if (c == ':') {
+      error = written + " needs " + spec->needs;
+      break;
+    }
+    std::string value = optarg != nullptr ? optarg : "";
+    if (spec->id == kSlirp && optarg == nullptr && optind < argc &&
+        std::strncmp(argv[optind], "--", 2) != 0) {
+      value = argv[optind++];
+    }
+    error = apply_option(st, spec->id, value);
+    if (!error.empty()) break;
+  }
+  if (error.empty()) error = finish_options(st);
+  if (!error.empty()) {
+    result.error = std::move(error);
+    return result;
+  }
+  result.options = std::move(st.o);
   return result;
 }
 

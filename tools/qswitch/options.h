@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "backends/dgram/dgram_port.h"
+#include "backends/dgram/dgram_config.h"
 #include "backends/io/endpoint.h"
-#include "backends/tap/tap_port.h"
-#include "backends/vxlan/vxlan_port.h"
+#include "backends/tap/tap_config.h"
+#include "backends/vxlan/vxlan_config.h"
 #include "slirp/slirp_options.h"
 
 namespace qswitch::tools {

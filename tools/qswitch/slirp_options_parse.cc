@@ -7,37 +7,24 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <array>
-#include <charconv>
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <functional>
 #include <vector>
+
+#include "tools/qswitch/config_parse.h"
 
 namespace qswitch::tools {
 
 namespace {
 
-constexpr std::array<std::string_view, 20> kKeys = {
-    "net",      "host",       "dhcpstart", "dns",       "hostname",  "domainname",
-    "dnssearch", "tftp",      "bootfile",  "restrict",  "ipv6",      "ipv6-net",
-    "ipv6-host", "ipv6-dns",  "mtu",       "hostfwd",   "lease",     "max-leases-per-port",
-    "max-host-sockets", "max-host-sockets-per-port"};
+// "net, host, ...": every key of kKeySpecs (below), for error messages.
+std::string accepted_keys();
 
 // The most DHCP records the server keeps (DhcpConfig::max_leases): a larger cap means nothing.
 constexpr uint32_t kMaxLeasesPerPortLimit = 65536;
 // Host sockets: more than a process can have open on Linux (fs.nr_open's ceiling) means nothing.
 constexpr uint32_t kMaxHostSocketsLimit = 1u << 20;
-
-std::string accepted_keys() {
-  std::string s;
-  for (std::string_view k : kKeys) {
-    if (!s.empty()) s += ", ";
-    s += k;
-  }
-  return s;
-}
 
 constexpr const char* kHostfwdSyntax =
     "expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT with numeric IPv4 addresses, "
@@ -71,16 +58,11 @@ std::optional<in6_addr> parse_ipv6(std::string_view text) {
   return a;
 }
 
-// Decimal digits only, the whole text, no sign.
+// Decimal digits only, the whole text, no sign, at most UINT32_MAX (config_parse.h).
 std::optional<uint32_t> parse_uint(std::string_view text) {
-  if (text.empty() || text.size() > 10) return std::nullopt;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || ptr != text.data() + text.size() || v > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(v);
+  const auto v = parse_decimal(text, 0, UINT32_MAX);
+  if (!v) return std::nullopt;
+  return static_cast<uint32_t>(*v);
 }
 
 std::optional<bool> parse_switch(std::string_view text) {
@@ -368,6 +350,324 @@ bool parse_key_part(std::string_view part, const std::string& what, const char* 
   return true;
 }
 
+// The key=value items of one --slirp, by key (a repeatable key keeps every value, in order).
+using ItemMap = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+const std::string* single_value(const ItemMap& items, std::string_view key) {
+  const auto at = items.find(key);
+  return at == items.end() ? nullptr : &at->second.front();
+}
+
+// How one key's value is checked and stored into the options.
+using ApplyFn = bool (*)(const std::string& value, slirp::SlirpOptions& o, std::string& error);
+// A check that runs after a key's turn whether or not it was given (defaults included).
+using AfterFn = bool (*)(const ItemMap& items, const slirp::SlirpOptions& o, std::string& error);
+
+bool apply_ipv4(const char* key, const std::string& v, in_addr& field, std::string& error) {
+  const auto a = parse_ipv4(v);
+  if (!a) {
+    error = item_text(key, v) + ": '" + v + "' is not a numeric IPv4 address, e.g. " + key + "=" +
+            format_ipv4(field);
+    return false;
+  }
+  field = *a;
+  return true;
+}
+
+bool apply_ipv6(const char* key, const std::string& v, in6_addr& field,
+                const slirp::SlirpOptions& o, std::string& error) {
+  if (!o.ipv6) {
+    error = item_text(key, v) + ": IPv6 is off (ipv6=off); drop " + key + " or turn IPv6 on";
+    return false;
+  }
+  const auto a = parse_ipv6(v);
+  if (!a) {
+    error = item_text(key, v) + ": '" + v + "' is not a numeric IPv6 address, e.g. " + key + "=" +
+            format_ipv6(field);
+    return false;
+  }
+  if (!in6_same_net(*a, o.ipv6_prefix, o.ipv6_prefix_len)) {
+    error = item_text(key, v) + ": outside ipv6-net " + format_ipv6(o.ipv6_prefix) + "/" +
+            std::to_string(o.ipv6_prefix_len);
+    return false;
+  }
+  field = *a;
+  return true;
+}
+
+bool apply_on_off(const char* key, const std::string& v, bool& field, const char* expected,
+                  std::string& error) {
+  const auto b = parse_switch(v);
+  if (!b) {
+    error = item_text(key, v) + ": expected " + expected;
+    return false;
+  }
+  field = *b;
+  return true;
+}
+
+// The caps: a number 0..limit, 0 meaning none.
+std::optional<uint32_t> parse_cap(const char* key, const std::string& v, uint32_t limit,
+                                  const char* what, uint32_t example, std::string& error) {
+  const auto n = parse_uint(v);
+  if (!n || *n > limit) {
+    error = item_text(key, v) + ": expected a number 0.." + std::to_string(limit) + " (" + what +
+            "; 0: no cap), e.g. " + key + "=" + std::to_string(example);
+    return std::nullopt;
+  }
+  return n;
+}
+
+constexpr const char* kDomainForm =
+    "expected a domain name (labels of 1..63 bytes, at most 253 bytes), e.g. ";
+
+bool apply_domain(const char* key, const std::string& v, std::string& error) {
+  if (valid_domain(v)) return true;
+  error = std::string(key) + "='" + v + "': " + kDomainForm + key + "=example.internal";
+  return false;
+}
+
+// host, dns and dhcpstart (given or moved by net=) inside the net and distinct.
+bool check_ipv4_segment(const ItemMap& items, const slirp::SlirpOptions& o, std::string& error) {
+  const std::pair<const char*, in_addr> addrs[] = {
+      {"host", o.host}, {"dns", o.dns}, {"dhcpstart", o.dhcp_start}};
+  for (const auto& [key, addr] : addrs) {
+    const std::string problem = segment_problem(addr, o);
+    if (problem.empty()) continue;
+    error = item_text(key, format_ipv4(addr)) +
+            (single_value(items, key) != nullptr ? "" : " (the default for net=" + net_text(o) + ")") +
+            ": " + problem + "; give " + key + "=ADDR inside the net";
+    return false;
+  }
+  if (o.dns.s_addr == o.host.s_addr) {
+    error = item_text("dns", format_ipv4(o.dns)) + ": the DNS address must differ from host=" +
+            format_ipv4(o.host);
+    return false;
+  }
+  if (o.dhcp_start.s_addr == o.host.s_addr || o.dhcp_start.s_addr == o.dns.s_addr) {
+    error = item_text("dhcpstart", format_ipv4(o.dhcp_start)) +
+            ": the first DHCP address must differ from host=" + format_ipv4(o.host) +
+            " and dns=" + format_ipv4(o.dns);
+    return false;
+  }
+  return true;
+}
+
+// Host forwards: syntax, guest inside the net, no two on the same host socket.
+bool apply_hostfwd(const std::string& spec, slirp::SlirpOptions& o, std::string& error) {
+  slirp::HostForward f;
+  if (!parse_hostfwd(spec, f, error) || !check_hostfwd_guest(f, o, error)) return false;
+  for (const slirp::HostForward& other : o.hostfwd) {
+    if (other.udp == f.udp && other.host_addr.s_addr == f.host_addr.s_addr &&
+        other.host_port == f.host_port && f.host_port != 0) {
+      error = "hostfwd '" + spec + "': " + proto_name(f.udp) + " " + format_ipv4(f.host_addr) +
+              ":" + std::to_string(f.host_port) + " is already forwarded by hostfwd '" +
+              other.to_string() + "'";
+      return false;
+    }
+  }
+  o.hostfwd.push_back(f);
+  return true;
+}
+
+// Pinned leases: a guest address of the segment, one per MAC, one MAC per address.
+bool apply_lease(const std::string& spec, slirp::SlirpOptions& o, std::string& error) {
+  slirp::Lease l;
+  if (!parse_lease(spec, l, error)) return false;
+  std::string problem = segment_problem(l.addr, o);
+  if (problem.empty() && l.addr.s_addr == o.host.s_addr) problem = "is the host address";
+  if (problem.empty() && l.addr.s_addr == o.dns.s_addr) problem = "is the DNS address";
+  if (!problem.empty()) {
+    error = item_text("lease", spec) + ": " + format_ipv4(l.addr) + " " + problem +
+            "; a pinned address must be a guest address inside net " + net_text(o);
+    return false;
+  }
+  for (const slirp::Lease& other : o.leases) {
+    if (other.mac == l.mac) {
+      error = item_text("lease", spec) + ": MAC " + l.mac.to_string() + " already has a lease (" +
+              format_ipv4(other.addr) + ")";
+      return false;
+    }
+    if (other.addr.s_addr == l.addr.s_addr) {
+      error = item_text("lease", spec) + ": " + format_ipv4(l.addr) + " is already pinned to " +
+              other.mac.to_string();
+      return false;
+    }
+  }
+  o.leases.push_back(l);
+  return true;
+}
+
+// One --slirp key: its name, whether it repeats, how its value is applied, and a check that
+// runs after its turn. Applied in this order, which is QEMU's (net_slirp_init): net first
+// (moving host, dns and dhcpstart into it), the IPv4 addresses, IPv6, the names and files
+// offered over DHCP/TFTP (QEMU's limits: 255 bytes; the BOOTP file field is 128 bytes, RFC
+// 951), the caps, then the forwards and leases, which are checked against the final net.
+struct KeySpec {
+  std::string_view name;
+  bool repeats;
+  ApplyFn apply;
+  AfterFn after = nullptr;
+};
+
+const KeySpec kKeySpecs[] = {
+    {"net", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) { return parse_net(v, o, e); }},
+    {"host", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_ipv4("host", v, o.host, e);
+     }},
+    {"dns", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_ipv4("dns", v, o.dns, e);
+     }},
+    {"dhcpstart", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_ipv4("dhcpstart", v, o.dhcp_start, e);
+     },
+     check_ipv4_segment},
+    {"ipv6", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_on_off("ipv6", v, o.ipv6, "on or off", e);
+     }},
+    {"ipv6-net", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       if (!o.ipv6) {
+         e = item_text("ipv6-net", v) + ": IPv6 is off (ipv6=off); drop ipv6-net or turn IPv6 on";
+         return false;
+       }
+       return parse_ipv6_net(v, o, e);
+     }},
+    {"ipv6-host", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_ipv6("ipv6-host", v, o.ipv6_host, o, e);
+     }},
+    {"ipv6-dns", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_ipv6("ipv6-dns", v, o.ipv6_dns, o, e);
+     }},
+    {"hostname", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       if (v.size() > 255 || has_control_chars(v)) {
+         e = "hostname='" + v + "': expected at most 255 printable bytes";
+         return false;
+       }
+       o.hostname = v;
+       return true;
+     }},
+    {"domainname", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       if (!apply_domain("domainname", v, e)) return false;
+       o.domainname = v;
+       return true;
+     }},
+    {"dnssearch", true,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       if (!apply_domain("dnssearch", v, e)) return false;
+       o.dnssearch.push_back(v);
+       return true;
+     }},
+    {"tftp", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       struct stat st;
+       if (v.empty() || ::stat(v.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+         e = "tftp='" + v + "': not an existing directory; expected tftp=DIR, the directory "
+             "served over TFTP";
+         return false;
+       }
+       o.tftp = v;
+       return true;
+     }},
+    {"bootfile", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       if (v.empty() || v.size() > 127 || has_control_chars(v)) {
+         e = "bootfile='" + v + "': expected 1..127 printable bytes (the BOOTP file field)";
+         return false;
+       }
+       o.bootfile = v;
+       return true;
+     }},
+    {"restrict", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return apply_on_off("restrict", v, o.restrict, "on, off, yes or no", e);
+     }},
+    {"mtu", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       const auto m = parse_uint(v);
+       if (!m || *m < 68 || *m > 65520) {
+         e = item_text("mtu", v) + ": expected a number 68..65520";
+         return false;
+       }
+       o.mtu = *m;
+       return true;
+     }},
+    {"max-leases-per-port", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       const auto n = parse_cap("max-leases-per-port", v, kMaxLeasesPerPortLimit,
+                               "DHCP addresses one switch port may hold at once",
+                               slirp::kDefaultMaxLeasesPerPort, e);
+       if (!n) return false;
+       o.max_leases_per_port = *n;
+       return true;
+     }},
+    {"max-host-sockets", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       const auto n = parse_cap("max-host-sockets", v, kMaxHostSocketsLimit,
+                               "host sockets all guests together may have open through NAT",
+                               slirp::kDefaultMaxHostSockets, e);
+       if (!n) return false;
+       o.max_host_sockets = *n;
+       return true;
+     }},
+    {"max-host-sockets-per-port", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       const auto n = parse_cap("max-host-sockets-per-port", v, kMaxHostSocketsLimit,
+                               "host sockets the guests of one switch port may have open through NAT",
+                               slirp::kDefaultMaxHostSocketsPerPort, e);
+       if (!n) return false;
+       o.max_host_sockets_per_port = *n;
+       return true;
+     }},
+    {"hostfwd", true, apply_hostfwd},
+    {"lease", true, apply_lease},
+};
+
+std::string accepted_keys() {
+  std::string s;
+  for (const KeySpec& k : kKeySpecs) {
+    if (!s.empty()) s += ", ";
+    s += k.name;
+  }
+  return s;
+}
+
+const KeySpec* key_spec(std::string_view key) {
+  for (const KeySpec& k : kKeySpecs) {
+    if (k.name == key) return &k;
+  }
+  return nullptr;
+}
+
+// Pass 1: known keys only, single-valued ones at most once.
+bool collect_items(const std::vector<Item>& items, ItemMap& out, std::string& error) {
+  for (const Item& it : items) {
+    const KeySpec* spec = key_spec(it.key);
+    if (spec == nullptr) {
+      error = "unknown option '" + it.key + "' in '" + item_text(it.key, it.value) +
+              "'; accepted: " + accepted_keys();
+      return false;
+    }
+    std::vector<std::string>& values = out[it.key];
+    if (!spec->repeats && !values.empty()) {
+      error = "'" + it.key + "' given twice (" + item_text(it.key, values.front()) + " and " +
+              item_text(it.key, it.value) + "); only dnssearch, hostfwd and lease repeat";
+      return false;
+    }
+    values.push_back(it.value);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string format_ipv4(in_addr addr) {
@@ -470,253 +770,21 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
     return false;
   }
   slirp::SlirpOptions o = slirp::default_slirp_options();
-  if (text.empty()) {
-    out = o;
-    return true;
-  }
   std::vector<Item> items;
-  if (!split_items(text, items, error)) return false;
-
-  // Pass 1: known keys, single-valued ones at most once.
-  std::map<std::string, std::string> single;
-  std::vector<std::string> dnssearch, hostfwd, lease;
-  for (const Item& it : items) {
-    if (std::find(kKeys.begin(), kKeys.end(), it.key) == kKeys.end()) {
-      error = "unknown option '" + it.key + "' in '" + item_text(it.key, it.value) +
-              "'; accepted: " + accepted_keys();
-      return false;
-    }
-    if (it.key == "dnssearch") {
-      dnssearch.push_back(it.value);
-    } else if (it.key == "hostfwd") {
-      hostfwd.push_back(it.value);
-    } else if (it.key == "lease") {
-      lease.push_back(it.value);
-    } else {
-      auto [at, inserted] = single.emplace(it.key, it.value);
-      if (!inserted) {
-        error = "'" + it.key + "' given twice (" + item_text(it.key, at->second) + " and " +
-                item_text(it.key, it.value) + "); only dnssearch, hostfwd and lease repeat";
-        return false;
-      }
-    }
-  }
-  auto get = [&](const char* key) -> const std::string* {
-    auto at = single.find(key);
-    return at == single.end() ? nullptr : &at->second;
-  };
-
-  // Pass 2, in QEMU's order. IPv4 segment: net, then host, dns, dhcpstart.
-  if (const std::string* v = get("net")) {
-    if (!parse_net(*v, o, error)) return false;
-  }
-  struct AddrKey {
-    const char* key;
-    in_addr* field;
-  };
-  const AddrKey addr_keys[] = {{"host", &o.host}, {"dns", &o.dns}, {"dhcpstart", &o.dhcp_start}};
-  for (const AddrKey& k : addr_keys) {
-    if (const std::string* v = get(k.key)) {
-      const auto a = parse_ipv4(*v);
-      if (!a) {
-        error = item_text(k.key, *v) + ": '" + *v + "' is not a numeric IPv4 address, e.g. " +
-                k.key + "=" + format_ipv4(*k.field);
-        return false;
-      }
-      *k.field = *a;
-    }
-  }
-  for (const AddrKey& k : addr_keys) {
-    const std::string problem = segment_problem(*k.field, o);
-    if (!problem.empty()) {
-      const std::string* v = get(k.key);
-      error = item_text(k.key, format_ipv4(*k.field)) +
-              (v != nullptr ? "" : " (the default for net=" + net_text(o) + ")") + ": " + problem +
-              "; give " + k.key + "=ADDR inside the net";
-      return false;
-    }
-  }
-  if (o.dns.s_addr == o.host.s_addr) {
-    error = item_text("dns", format_ipv4(o.dns)) + ": the DNS address must differ from host=" +
-            format_ipv4(o.host);
+  ItemMap by_key;
+  if (!text.empty() &&
+      (!split_items(text, items, error) || !collect_items(items, by_key, error))) {
     return false;
   }
-  if (o.dhcp_start.s_addr == o.host.s_addr || o.dhcp_start.s_addr == o.dns.s_addr) {
-    error = item_text("dhcpstart", format_ipv4(o.dhcp_start)) +
-            ": the first DHCP address must differ from host=" + format_ipv4(o.host) +
-            " and dns=" + format_ipv4(o.dns);
-    return false;
-  }
-
-  // IPv6.
-  if (const std::string* v = get("ipv6")) {
-    const auto b = parse_switch(*v);
-    if (!b) {
-      error = item_text("ipv6", *v) + ": expected on or off";
-      return false;
-    }
-    o.ipv6 = *b;
-  }
-  if (!o.ipv6) {
-    for (const char* k : {"ipv6-net", "ipv6-host", "ipv6-dns"}) {
-      if (const std::string* v = get(k)) {
-        error = item_text(k, *v) + ": IPv6 is off (ipv6=off); drop " + k + " or turn IPv6 on";
-        return false;
+  // Pass 2: every key in the table's (QEMU's) order; `out` is untouched on error.
+  for (const KeySpec& k : kKeySpecs) {
+    if (const auto at = by_key.find(k.name); at != by_key.end()) {
+      for (const std::string& v : at->second) {
+        if (!k.apply(v, o, error)) return false;
       }
     }
+    if (k.after != nullptr && !k.after(by_key, o, error)) return false;
   }
-  if (const std::string* v = get("ipv6-net")) {
-    if (!parse_ipv6_net(*v, o, error)) return false;
-  }
-  struct Addr6Key {
-    const char* key;
-    in6_addr* field;
-  };
-  for (const Addr6Key& k : {Addr6Key{"ipv6-host", &o.ipv6_host}, Addr6Key{"ipv6-dns", &o.ipv6_dns}}) {
-    const std::string* v = get(k.key);
-    if (v == nullptr) continue;
-    const auto a = parse_ipv6(*v);
-    if (!a) {
-      error = item_text(k.key, *v) + ": '" + *v + "' is not a numeric IPv6 address, e.g. " +
-              k.key + "=" + format_ipv6(*k.field);
-      return false;
-    }
-    if (!in6_same_net(*a, o.ipv6_prefix, o.ipv6_prefix_len)) {
-      error = item_text(k.key, *v) + ": outside ipv6-net " + format_ipv6(o.ipv6_prefix) + "/" +
-              std::to_string(o.ipv6_prefix_len);
-      return false;
-    }
-    *k.field = *a;
-  }
-
-  // Names and files offered over DHCP/TFTP (QEMU's limits: 255 bytes; the BOOTP file field is
-  // 128 bytes, RFC 951).
-  if (const std::string* v = get("hostname")) {
-    if (v->size() > 255 || has_control_chars(*v)) {
-      error = "hostname='" + *v + "': expected at most 255 printable bytes";
-      return false;
-    }
-    o.hostname = *v;
-  }
-  if (const std::string* v = get("domainname")) {
-    if (!valid_domain(*v)) {
-      error = "domainname='" + *v + "': expected a domain name (labels of 1..63 bytes, at most "
-              "253 bytes), e.g. domainname=example.internal";
-      return false;
-    }
-    o.domainname = *v;
-  }
-  for (const std::string& d : dnssearch) {
-    if (!valid_domain(d)) {
-      error = "dnssearch='" + d + "': expected a domain name (labels of 1..63 bytes, at most 253 "
-              "bytes), e.g. dnssearch=example.internal";
-      return false;
-    }
-    o.dnssearch.push_back(d);
-  }
-  if (const std::string* v = get("tftp")) {
-    struct stat st;
-    if (v->empty() || ::stat(v->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      error = "tftp='" + *v + "': not an existing directory; expected tftp=DIR, the directory "
-              "served over TFTP";
-      return false;
-    }
-    o.tftp = *v;
-  }
-  if (const std::string* v = get("bootfile")) {
-    if (v->empty() || v->size() > 127 || has_control_chars(*v)) {
-      error = "bootfile='" + *v + "': expected 1..127 printable bytes (the BOOTP file field)";
-      return false;
-    }
-    o.bootfile = *v;
-  }
-  if (const std::string* v = get("restrict")) {
-    const auto b = parse_switch(*v);
-    if (!b) {
-      error = item_text("restrict", *v) + ": expected on, off, yes or no";
-      return false;
-    }
-    o.restrict = *b;
-  }
-  if (const std::string* v = get("mtu")) {
-    const auto m = parse_uint(*v);
-    if (!m || *m < 68 || *m > 65520) {
-      error = item_text("mtu", *v) + ": expected a number 68..65520";
-      return false;
-    }
-    o.mtu = *m;
-  }
-  // The caps: a number 0..limit, 0 meaning none.
-  auto cap = [&](const char* key, uint32_t limit, const char* what, uint32_t example,
-                 const std::function<void(uint32_t)>& store) {
-    const std::string* v = get(key);
-    if (v == nullptr) return true;
-    const auto n = parse_uint(*v);
-    if (!n || *n > limit) {
-      error = item_text(key, *v) + ": expected a number 0.." + std::to_string(limit) + " (" +
-              what + "; 0: no cap), e.g. " + key + "=" + std::to_string(example);
-      return false;
-    }
-    store(*n);
-    return true;
-  };
-  if (!cap("max-leases-per-port", kMaxLeasesPerPortLimit,
-           "DHCP addresses one switch port may hold at once", slirp::kDefaultMaxLeasesPerPort,
-           [&](uint32_t n) { o.max_leases_per_port = n; }) ||
-      !cap("max-host-sockets", kMaxHostSocketsLimit,
-           "host sockets all guests together may have open through NAT",
-           slirp::kDefaultMaxHostSockets, [&](uint32_t n) { o.max_host_sockets = n; }) ||
-      !cap("max-host-sockets-per-port", kMaxHostSocketsLimit,
-           "host sockets the guests of one switch port may have open through NAT",
-           slirp::kDefaultMaxHostSocketsPerPort,
-           [&](uint32_t n) { o.max_host_sockets_per_port = n; })) {
-    return false;
-  }
-
-  // Host forwards: syntax, guest inside the net, no two on the same host socket.
-  for (const std::string& spec : hostfwd) {
-    slirp::HostForward f;
-    if (!parse_hostfwd(spec, f, error)) return false;
-    if (!check_hostfwd_guest(f, o, error)) return false;
-    for (const slirp::HostForward& other : o.hostfwd) {
-      if (other.udp == f.udp && other.host_addr.s_addr == f.host_addr.s_addr &&
-          other.host_port == f.host_port && f.host_port != 0) {
-        error = "hostfwd '" + spec + "': " + proto_name(f.udp) + " " + format_ipv4(f.host_addr) +
-                ":" + std::to_string(f.host_port) + " is already forwarded by hostfwd '" +
-                other.to_string() + "'";
-        return false;
-      }
-    }
-    o.hostfwd.push_back(f);
-  }
-
-  // Pinned leases: a guest address of the segment, one per MAC, one MAC per address.
-  for (const std::string& spec : lease) {
-    slirp::Lease l;
-    if (!parse_lease(spec, l, error)) return false;
-    std::string problem = segment_problem(l.addr, o);
-    if (problem.empty() && l.addr.s_addr == o.host.s_addr) problem = "is the host address";
-    if (problem.empty() && l.addr.s_addr == o.dns.s_addr) problem = "is the DNS address";
-    if (!problem.empty()) {
-      error = item_text("lease", spec) + ": " + format_ipv4(l.addr) + " " + problem +
-              "; a pinned address must be a guest address inside net " + net_text(o);
-      return false;
-    }
-    for (const slirp::Lease& other : o.leases) {
-      if (other.mac == l.mac) {
-        error = item_text("lease", spec) + ": MAC " + l.mac.to_string() +
-                " already has a lease (" + format_ipv4(other.addr) + ")";
-        return false;
-      }
-      if (other.addr.s_addr == l.addr.s_addr) {
-        error = item_text("lease", spec) + ": " + format_ipv4(l.addr) + " is already pinned to " +
-                other.mac.to_string();
-        return false;
-      }
-    }
-    o.leases.push_back(l);
-  }
-
   out = std::move(o);
   return true;
 }

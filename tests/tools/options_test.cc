@@ -1,0 +1,85 @@
+// tests/tools/options_test.cc: the qswitch command line (parse_options over getopt_long): both
+// value spellings, the optional --slirp value, and errors that name the bad argument without
+// getopt's own messages.
+#include "tools/qswitch/options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace qswitch::tools {
+namespace {
+
+ParseResult parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "qswitch");
+  return parse_options(static_cast<int>(args.size()), args.data());
+}
+
+std::string error_of(std::vector<const char*> args) {
+  const ParseResult r = parse(std::move(args));
+  EXPECT_FALSE(r.options);
+  return r.error;
+}
+
+TEST(OptionsTest, TakesValuesAfterEqualsOrAsTheNextArgument) {
+  const ParseResult r = parse({"--listen=tcp:127.0.0.1:1", "--listen", "unix:/tmp/x.sock",
+                               "--mac-age", "30", "--mac-max=32", "--guests", "0"});
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->listen.size(), 2u);
+  EXPECT_EQ(r.options->listen[1].path, "/tmp/x.sock");
+  EXPECT_EQ(r.options->mac_age_s, 30u);
+  EXPECT_EQ(r.options->mac_max, 32u);
+  EXPECT_EQ(r.options->guests, 0u);
+  ASSERT_TRUE(r.options->control);
+  EXPECT_EQ(r.options->control->path, "/tmp/x.ctl");
+  EXPECT_FALSE(r.options->slirp);
+}
+
+TEST(OptionsTest, SlirpTakesTheNextArgumentUnlessItIsAnOption) {
+  ParseResult r = parse({"--listen", "unix:/tmp/x.sock", "--slirp", "mtu=1400"});
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_TRUE(r.options->slirp);
+  EXPECT_EQ(r.options->slirp->mtu, 1400u);
+  r = parse({"--slirp", "--listen", "unix:/tmp/x.sock"});
+  ASSERT_TRUE(r.options) << r.error;
+  EXPECT_TRUE(r.options->slirp);
+  EXPECT_EQ(r.options->listen.size(), 1u);
+}
+
+TEST(OptionsTest, ZeroConfigurationListensOnTheDefaultSocketWithSlirp) {
+  const ParseResult r = parse({});
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->listen.size(), 1u);
+  EXPECT_EQ(r.options->listen[0].path, default_socket_path());
+  EXPECT_TRUE(r.options->slirp);
+  EXPECT_FALSE(parse({"--no-slirp"}).options->slirp);
+}
+
+TEST(OptionsTest, UnknownArgumentsAreNamed) {
+  for (const char* bad : {"--bogus", "--bogus=1", "--lis", "-x", "foo", "--", "-"}) {
+    const std::string e = error_of({bad});
+    EXPECT_EQ(e, "unknown option '" + std::string(bad) + "' (see qswitch --help)") << bad;
+  }
+}
+
+TEST(OptionsTest, MissingAndBadValuesSayWhatIsAccepted) {
+  EXPECT_EQ(error_of({"--listen"}), "--listen needs a value: unix:PATH or tcp:HOST:PORT");
+  EXPECT_EQ(error_of({"--mac-age"}), "--mac-age needs a value in seconds");
+  EXPECT_EQ(error_of({"--mac-age=0"}), "--mac-age '0': expected whole seconds from 1 to 1000000");
+  EXPECT_EQ(error_of({"--guests", "-1"}), "--guests '-1': expected a number from 0 to 64");
+  EXPECT_EQ(error_of({"--pcap="}), "--pcap needs a file name");
+  EXPECT_EQ(error_of({"--control", "tcp:1.2.3.4:5"}),
+            "--control 'tcp:1.2.3.4:5': expected unix:PATH or none");
+  EXPECT_EQ(error_of({"--slirp", "--no-slirp"}), "--slirp and --no-slirp contradict each other");
+  EXPECT_EQ(error_of({"--slirp", "--slirp"}), "--slirp given twice: put every key in one --slirp");
+}
+
+TEST(OptionsTest, HelpAndVersionIgnoreAValue) {
+  EXPECT_TRUE(parse({"-h"}).options->help);
+  EXPECT_TRUE(parse({"--help=x"}).options->help);
+  EXPECT_TRUE(parse({"--version"}).options->version);
+}
+
+}  // namespace
+}  // namespace qswitch::tools

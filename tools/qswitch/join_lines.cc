@@ -1,0 +1,70 @@
+// tools/qswitch/join_lines.cc: see the header.
+#include "tools/qswitch/join_lines.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+
+#include "tools/qswitch/dgram_options.h"
+
+namespace qswitch::tools {
+
+namespace {
+
+// The numeric host of an inet address, without brackets ("::1", "127.0.0.1").
+std::string host_of(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, host, sizeof host);
+  } else {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, host, sizeof host);
+  }
+  return host;
+}
+
+uint16_t port_of(const sockaddr_storage& ss) {
+  return ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(ss).sin6_port
+                                        : reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+}
+
+}  // namespace
+
+std::string stream_netdev(const io::Endpoint& ep, bool server) {
+  const std::string mode = server ? "server=on" : "server=off";
+  if (ep.kind == io::Endpoint::Kind::kUnix) {
+    return "-netdev stream,id=n0," + mode + ",addr.type=unix,addr.path=" + ep.path;
+  }
+  return "-netdev stream,id=n0," + mode + ",addr.type=inet,addr.host=" + ep.host +
+         ",addr.port=" + std::to_string(ep.port);
+}
+
+std::string dgram_netdev(const backends::DgramConfig& config, const sockaddr_storage& bound,
+                         const sw::MacAddress& mac) {
+  using Mode = backends::DgramConfig::Mode;
+  if (config.family == AF_UNIX) {
+    const std::string path = dgram_unix_path(config);
+    char tag[9];
+    std::snprintf(tag, sizeof tag, "%02x-%02x-%02x", mac.bytes[3], mac.bytes[4], mac.bytes[5]);
+    const std::string dir = path.substr(0, path.rfind('/') + 1);
+    return "-netdev dgram,id=n0,local.type=unix,local.path=" + dir + "guest-" + tag +
+           ".dgram,remote.type=unix,remote.path=" + path;
+  }
+  if (config.mode == Mode::kMulticast) {
+    return "-netdev socket,id=n0,mcast=" + io::sockaddr_text(config.local, config.local_len);
+  }
+  // udp:LOCAL or udp:LOCAL-REMOTE: the guest sends to our LOCAL and binds our REMOTE (or, with
+  // no remote, any port on our host, which a learning socket answers).
+  const bool connected = config.mode == Mode::kConnected && config.remote_len > 0;
+  const std::string guest_host = host_of(connected ? config.remote : bound);
+  const std::string guest_port = connected ? std::to_string(port_of(config.remote)) : "0";
+  return "-netdev dgram,id=n0,local.type=inet,local.host=" + guest_host +
+         ",local.port=" + guest_port + ",remote.type=inet,remote.host=" + host_of(bound) +
+         ",remote.port=" + std::to_string(port_of(bound));
+}
+
+std::string join_line(const std::string& netdev, const sw::MacAddress& mac) {
+  return "join with: " + netdev + " -device virtio-net-pci,netdev=n0,mac=" + mac.to_string();
+}
+
+}  // namespace qswitch::tools

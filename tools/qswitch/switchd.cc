@@ -1,0 +1,234 @@
+// tools/qswitch/switchd.cc: see the header.
+#include "tools/qswitch/switchd.h"
+
+#include <unistd.h>
+
+#include <csignal>
+
+#include "backends/io/accept_watch.h"
+#include "backends/io/log.h"
+#include "backends/tap/tap_port.h"
+#include "backends/vxlan/vxlan_port.h"
+#include "tools/qswitch/attach_commands.h"
+#include "tools/qswitch/capture_commands.h"
+#include "tools/qswitch/config_parse.h"
+#include "tools/qswitch/join_lines.h"
+#include "tools/qswitch/metrics_text.h"
+#include "tools/qswitch/slirp_commands.h"
+#include "tools/qswitch/socket_trust.h"
+
+namespace qswitch::tools {
+
+namespace {
+
+backends::LoopConfig loop_config(const Options& opt) {
+  backends::LoopConfig config;
+  config.fabric.mac.max_entries = opt.mac_max;
+  config.fabric.mac.age_ms = sw::Millis{opt.mac_age_s} * 1000;
+  config.queue_size = opt.queue_size;
+  return config;
+}
+
+// One fd per port: take all the fds we may have (the listeners back off when they run out).
+void raise_fd_limit() {
+  uint64_t before = 0;
+  const uint64_t limit = io::raise_fd_limit(&before);
+  if (limit != before) {
+    io::log_line("fd limit %llu (raised from %llu)", static_cast<unsigned long long>(limit),
+                 static_cast<unsigned long long>(before));
+  } else {
+    io::log_line("fd limit %llu", static_cast<unsigned long long>(limit));
+  }
+}
+
+// The tap's interface name: the one asked for, or (fd=N) the one the kernel reported, which
+// the port's describe() ("tap:NAME") is the only place to carry.
+std::string tap_name(const backends::TapSpec& spec, const backends::LoopPort& port) {
+  if (spec.fd < 0) return spec.name;
+  const std::string d = port.describe();
+  constexpr std::string_view kKind = "tap:";
+  return d.rfind(kKind, 0) == 0 ? d.substr(kKind.size()) : d;
+}
+
+}  // namespace
+
+Switchd::Switchd(const Options& options) : options_(options) {}
+
+std::unique_ptr<Switchd> Switchd::create(const Options& options, std::string& error) {
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  std::unique_ptr<Switchd> d(new Switchd(options));
+  if (!d->start(error)) return nullptr;  // destroying d releases what was bound
+  return d;
+}
+
+bool Switchd::start(std::string& error) {
+  loop_ = std::make_unique<backends::SwitchLoop>(loop_config(options_));
+  capture_ = std::make_unique<backends::CaptureHub>(loop_->uv(), loop_->fabric());
+  if (options_.pcap && !capture_->start_file(*options_.pcap, error)) {
+    error = "--pcap: " + error;
+    return false;
+  }
+  endpoints_ = std::make_unique<Endpoints>(*loop_, &own_endpoints_);
+  if (!start_ports(error) || !start_slirp(error)) return false;
+  register_commands();
+  if (!start_control(error) || !start_metrics(error)) return false;
+  for (const io::Endpoint& ep : options_.connect) endpoints_->add_connect(ep);
+  return true;
+}
+
+bool Switchd::start_ports(std::string& error) {
+  for (const io::Endpoint& ep : options_.listen) {
+    if (endpoints_->add_listen(ep, error).empty()) return false;
+  }
+  for (const backends::DgramConfig& d : options_.dgram) {
+    if (endpoints_->add_dgram(d, error).empty()) return false;
+  }
+  for (const backends::TapSpec& t : options_.taps) {
+    std::string why;
+    std::unique_ptr<backends::LoopPort> port = backends::open_tap_port(*loop_, t, why);
+    if (!port) {
+      error = "--tap: " + why;
+      return false;
+    }
+    port_lines_.push_back("tap " + tap_name(t, *port));
+    loop_->adopt(std::move(port));
+  }
+  for (const backends::VxlanConfig& v : options_.vxlans) {
+    std::string why;
+    std::unique_ptr<backends::LoopPort> port =
+        backends::open_vxlan_port(*loop_, v, why, &own_endpoints_);
+    if (!port) {
+      error = "--vxlan: " + why;
+      return false;
+    }
+    std::string line = "vxlan vni=" + std::to_string(v.vni) +
+                       " local=" + io::sockaddr_text(backends::vxlan_bound_local(*port));
+    for (const backends::VxlanRemote& r : v.remotes) {
+      line += " remote=" + io::sockaddr_text(r.addr, r.len);
+    }
+    port_lines_.push_back(line);
+    loop_->adopt(std::move(port));
+  }
+  return true;
+}
+
+bool Switchd::start_slirp(std::string& error) {
+  if (!options_.slirp) return true;
+  std::string why;
+  std::unique_ptr<slirp::SlirpPort> port =
+      slirp::SlirpPort::create(*loop_, *options_.slirp, why, &own_endpoints_);
+  if (!port) {
+    error = "--slirp: " + why;
+    return false;
+  }
+  slirp_port_ = port.get();
+  loop_->adopt(std::move(port));
+  return true;
+}
+
+void Switchd::register_commands() {
+  register_switch_commands(api_, *loop_, *endpoints_, &services_);
+  register_capture_commands(api_, *capture_);
+  register_attach_commands(api_, *loop_);
+  if (slirp_port_ != nullptr) {
+    register_slirp_commands(api_, *slirp_port_, loop_->uv());
+    return;
+  }
+  for (const char* name : {"hostfwd.add", "hostfwd.remove", "hostfwd.list", "usernet",
+                           "dhcp.leases", "slirp.sockets"}) {
+    api_.add(name, "needs a slirp port (this switch has none)", [](const nlohmann::json&) {
+      return Reply::failure("this switch has no slirp port (start qswitch with --slirp)");
+    });
+  }
+}
+
+bool Switchd::start_control(std::string& error) {
+  if (options_.control_disabled) return true;
+  const std::string path = options_.control ? options_.control->path
+                                            : control_path_for_pid(static_cast<int>(::getpid()));
+  std::string why;
+  if (!trust_socket_dir_for(path, DirUse::kCreate, why)) {
+    error = "cannot create the control socket " + path + ": " + why;
+    return false;
+  }
+  backends::ControlHandlers handlers;
+  ControlApi& api = api_;
+  handlers.line_fds = [&api](std::string_view line, std::vector<io::Fd>& fds,
+                             backends::Handoff& handoff) {
+    return api.handle_line(line, &handoff, &fds);
+  };
+  handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
+  handlers.busy = [&api](size_t max) { return api.busy_reply(max); };
+  handlers.too_many_fds = [&api](size_t limit) { return api.too_many_fds_reply(limit); };
+  control_ = std::make_unique<backends::ControlServer>(loop_->uv(), path, std::move(handlers));
+  if (!control_->ok()) {
+    error = "cannot create the control socket " + path + ": " + control_->error() +
+            " (--control sets another path, --control none disables it)";
+    return false;
+  }
+  services_.control = control_.get();
+  return true;
+}
+
+bool Switchd::start_metrics(std::string& error) {
+  if (!options_.metrics) return true;
+  backends::SwitchLoop& sl = *loop_;
+  metrics_ = std::make_unique<backends::MetricsServer>(
+      loop_->uv(), *options_.metrics, [&sl] { return tools::render_metrics(sl.snapshot()); });
+  if (!metrics_->ok()) {
+    error = "cannot serve metrics on " + options_.metrics->to_string() + ": " + metrics_->error();
+    return false;
+  }
+  metrics_registration_ = own_endpoints_.add(io::Transport::kTcp, metrics_->bound().host.c_str(),
+                                             metrics_->bound().port);
+  if (options_.metrics->host != "127.0.0.1" && options_.metrics->host != "::1") {
+    io::log_line("warning: metrics on %s can be read by anyone who can reach that address",
+                 metrics_->bound().to_string().c_str());
+  }
+  services_.metrics = metrics_.get();
+  return true;
+}
+
+void Switchd::print_join_lines(std::FILE* out) const {
+  for (const auto& l : endpoints_->listeners()) {
+    std::fprintf(out, "listening %s\n", l.listener->endpoint().to_string().c_str());
+  }
+  for (const auto& c : endpoints_->connectors()) {
+    std::fprintf(out, "connecting %s\n", c.connector->endpoint().to_string().c_str());
+  }
+  for (const auto& d : endpoints_->dgrams()) {
+    std::fprintf(out, "dgram %s\n", d.endpoint->bound().c_str());
+  }
+  for (const std::string& line : port_lines_) std::fprintf(out, "%s\n", line.c_str());
+  if (control_) std::fprintf(out, "control unix:%s\n", control_->path().c_str());
+  if (metrics_) std::fprintf(out, "metrics %s\n", metrics_->bound().to_string().c_str());
+  if (slirp_port_ != nullptr) std::fprintf(out, "%s\n", slirp_port_->describe().c_str());
+  // Guests take turns over the listeners, then the datagram sockets (in start-up order, which
+  // is options_.dgram's).
+  const auto& listeners = endpoints_->listeners();
+  const auto& dgrams = endpoints_->dgrams();
+  const size_t ways = listeners.size() + dgrams.size();
+  for (uint32_t g = 0; g < options_.guests && ways > 0; ++g) {
+    const size_t way = g % ways;
+    const sw::MacAddress mac = random_guest_mac();
+    std::string netdev;
+    if (way < listeners.size()) {
+      netdev = stream_netdev(listeners[way].listener->endpoint(), false);
+    } else {
+      const size_t i = way - listeners.size();
+      const std::vector<sockaddr_storage> udp = dgrams[i].endpoint->udp_addresses();
+      netdev = dgram_netdev(options_.dgram[i], udp.empty() ? sockaddr_storage{} : udp.front(), mac);
+    }
+    std::fprintf(out, "%s\n", join_line(netdev, mac).c_str());
+  }
+  std::fprintf(out, "ready\n");
+  std::fflush(out);
+}
+
+void Switchd::run() {
+  loop_->run();
+  loop_->print_stats();
+}
+
+}  // namespace qswitch::tools
