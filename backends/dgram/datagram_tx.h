@@ -2,7 +2,7 @@
 // (datagram sockets, tap devices, VXLAN).
 //
 // Theory of operation
-// - Entries are frames that pin their chunk (switch/frame.h), as in the stream TxQueue: the
+// - Entries are frames that pin their chunk (switch/frame.h), as in StreamTxQueue: the
 //   queue holds at most max_bytes of frame data and push() refuses beyond that (the port counts
 //   drop_queue_full), so a peer that stops reading cannot grow qswitch's memory.
 // - iov(i) describes the i-th queued frame for sendmmsg/writev without its length prefix: the
@@ -12,7 +12,7 @@
 // - pop(n) releases the first n frames once they were sent (a datagram is all or nothing).
 // - Entry storage grows by doubling up to max_bytes / 64 entries (at most 65536), then never
 //   shrinks: no allocation per frame once warm.
-// - unpin(pool) lets go of a sender's chunks, as sw::TxQueue::unpin() does: the queued frames
+// - unpin(pool) lets go of a sender's chunks, as sw::StreamTxQueue::unpin() does: the queued frames
 //   up to the last one in `pool`'s chunks are copied, in order, into the queue's own CopyRing.
 #pragma once
 

@@ -137,7 +137,7 @@ void StreamPort::flush() {
       return;
     }
     if (written > 0) output_progressed();
-    const sw::TxQueue::Written w = tx_.consume(static_cast<size_t>(written));
+    const sw::StreamTxQueue::Written w = tx_.consume(static_cast<size_t>(written));
     counters_.tx_frames += w.frames;
     counters_.tx_bytes += w.bytes;
   }

@@ -7,7 +7,7 @@
 //   place and handed to the switch as a burst of views.
 // - A length < 14 or > 65549 is a protocol error: the port is closed, drop_bad_length counted,
 //   one log line. Nothing else notices.
-// - Output is a TxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
+// - Output is a StreamTxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
 //   (MSG_NOSIGNAL) of up to IOV_MAX iovecs per call until the socket would block; then the port
 //   waits for POLLOUT. A peer that stops reading only fills its own queue: further frames for it
 //   are dropped (drop_queue_full) and the rest of the switch goes on.
@@ -28,7 +28,7 @@
 #include "backends/io/uv_handle.h"
 #include "backends/switch_loop.h"
 #include "switch/stream_rx_buffer.h"
-#include "switch/tx_queue.h"
+#include "switch/stream_tx_queue.h"
 
 namespace qswitch::backends {
 
@@ -60,7 +60,7 @@ class StreamPort final : public LoopPort {
   std::string peer_;
   io::UvHandle<uv_poll_t> poll_;
   sw::StreamRxBuffer rx_;
-  sw::TxQueue tx_;
+  sw::StreamTxQueue tx_;
   bool read_paused_ = false;
   bool want_write_ = false;
   sw::PortId throttled_by_ = sw::kNoPort;

@@ -1,4 +1,4 @@
-// bench/switch/tx_queue_bench.cc: the stream port's output queue, per frame.
+// bench/switch/stream_tx_queue_bench.cc: the stream port's output queue, per frame.
 //
 // Theory of operation: one iteration is a burst of 32 frames (libuv's read budget) pushed into
 // the queue, described with fill_iov() (64 iovecs, as the stream port's flush) and consumed as
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "switch/frame.h"
-#include "switch/tx_queue.h"
+#include "switch/stream_tx_queue.h"
 
 namespace qswitch::sw {
 namespace {
@@ -32,7 +32,7 @@ void BM_StreamQueueBurst(benchmark::State& state) {
     store_be32(wire, frame_size);
     frames.push_back(Frame{wire, frame_size, chunk});
   }
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   iovec iov[kIov];
   for (auto _ : state) {
     for (const Frame& f : frames) q.push(f);

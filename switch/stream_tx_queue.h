@@ -1,4 +1,4 @@
-// switch/tx_queue.h: a port's bounded output queue, drained with writev.
+// switch/stream_tx_queue.h: a stream port's bounded output queue, drained with writev.
 //
 // Theory of operation
 // - Entries are Frames that pin their chunk (frame.h); the queue holds at most max_bytes of
@@ -32,12 +32,12 @@
 
 namespace qswitch::sw {
 
-class TxQueue {
+class StreamTxQueue {
  public:
-  explicit TxQueue(size_t max_bytes);
-  ~TxQueue();
-  TxQueue(const TxQueue&) = delete;
-  TxQueue& operator=(const TxQueue&) = delete;
+  explicit StreamTxQueue(size_t max_bytes);
+  ~StreamTxQueue();
+  StreamTxQueue(const StreamTxQueue&) = delete;
+  StreamTxQueue& operator=(const StreamTxQueue&) = delete;
 
   // Queues the frame and takes a chunk reference; false when it would exceed max_bytes (or the
   // entry cap: max_bytes / 64 entries, at most 65536).

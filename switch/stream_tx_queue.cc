@@ -1,5 +1,5 @@
-// switch/tx_queue.cc: bounded output queue in stream framing (see the header).
-#include "switch/tx_queue.h"
+// switch/stream_tx_queue.cc: bounded output queue in stream framing (see the header).
+#include "switch/stream_tx_queue.h"
 
 #include <algorithm>
 
@@ -22,19 +22,19 @@ size_t entry_cap(size_t max_bytes) {
 }
 }  // namespace
 
-TxQueue::TxQueue(size_t max_bytes)
+StreamTxQueue::StreamTxQueue(size_t max_bytes)
     : max_bytes_(max_bytes),
       max_entries_(entry_cap(max_bytes)),
       // Every queued frame copied with its prefix.
       copies_(max_bytes + max_entries_ * kPrefixSize) {}
 
-TxQueue::~TxQueue() { clear(); }
+StreamTxQueue::~StreamTxQueue() { clear(); }
 
-uint32_t TxQueue::wire_size(const Entry& e) {
+uint32_t StreamTxQueue::wire_size(const Entry& e) {
   return kPrefixSize + std::max(e.size, kPadFrameSize);
 }
 
-bool TxQueue::grow() {
+bool StreamTxQueue::grow() {
   const size_t old_size = ring_.size();
   const size_t new_size = old_size == 0 ? kInitialEntries : old_size * 2;
   if (new_size > max_entries_) return false;
@@ -45,7 +45,7 @@ bool TxQueue::grow() {
   return true;
 }
 
-bool TxQueue::push(const Frame& frame) {
+bool StreamTxQueue::push(const Frame& frame) {
   if (queued_bytes_ + frame.size > max_bytes_) return false;
   if (count_ == ring_.size() && !grow()) return false;
   Entry& e = ring_[(head_ + count_) & (ring_.size() - 1)];
@@ -59,7 +59,7 @@ bool TxQueue::push(const Frame& frame) {
   return true;
 }
 
-int TxQueue::fill_iov(iovec* iov, int max) {
+int StreamTxQueue::fill_iov(iovec* iov, int max) {
   int n = 0;
   size_t skip = head_offset_;
   auto add = [&](const uint8_t* p, size_t len) -> bool {
@@ -98,7 +98,7 @@ int TxQueue::fill_iov(iovec* iov, int max) {
   return n;
 }
 
-TxQueue::Written TxQueue::consume(size_t n) {
+StreamTxQueue::Written StreamTxQueue::consume(size_t n) {
   Written w;
   n += head_offset_;
   head_offset_ = 0;
@@ -117,7 +117,7 @@ TxQueue::Written TxQueue::consume(size_t n) {
   return w;
 }
 
-void TxQueue::pop_front() {
+void StreamTxQueue::pop_front() {
   Entry& e = at(0);
   queued_bytes_ -= e.size;
   if (copied_count_ > 0) {
@@ -131,14 +131,14 @@ void TxQueue::pop_front() {
   --count_;
 }
 
-uint64_t TxQueue::clear() {
+uint64_t StreamTxQueue::clear() {
   const uint64_t dropped = count_;
   while (count_ > 0) pop_front();
   head_offset_ = 0;
   return dropped;
 }
 
-size_t TxQueue::unpin(const ChunkPool& pool) {
+size_t StreamTxQueue::unpin(const ChunkPool& pool) {
   size_t last = count_;
   for (size_t i = count_; i > copied_count_; --i) {
     const RxChunk* c = at(i - 1).chunk;
