@@ -45,7 +45,7 @@ struct ControlServer::Client {
   size_t out_offset = 0;
   bool read_closed = false;  // the client shut its sending side
   bool overflow = false;     // more than max_unread_size bytes of replies unread
-  Handoff handoff;           // set: no more requests; hand the fd over once `out` is sent
+  Takeover takeover;           // set: no more requests; hand the fd over once `out` is sent
   std::vector<io::Fd> in_fds;  // fds for the line in `in` (they came with its bytes so far)
   bool in_fds_over = false;    // that line came with too many fds (or truncated control data)
 
@@ -119,9 +119,9 @@ void ControlServer::on_idle(Client& c) { close_client(c); }
 
 void ControlServer::update_poll(Client& c) {
   int events = 0;
-  // After a handoff request nothing more is read (it would be discarded, and a level-triggered
+  // After a takeover request nothing more is read (it would be discarded, and a level-triggered
   // readable fd would spin): a gone peer shows as a send error.
-  if (!c.read_closed && !c.handoff) events |= UV_READABLE | UV_DISCONNECT;
+  if (!c.read_closed && !c.takeover) events |= UV_READABLE | UV_DISCONNECT;
   if (c.pending() > 0) events |= UV_WRITABLE;
   io::set_poll_events(c.poll.get(), c.poll_events, events, [](uv_poll_t* h, int status, int ev) {
     if (h->data == nullptr) return;
@@ -156,8 +156,8 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
     close_client(c);
     return;
   }
-  if (c.handoff && c.pending() == 0 && !c.read_closed) {
-    hand_off(c);
+  if (c.takeover && c.pending() == 0 && !c.read_closed) {
+    give_away(c);
     return;
   }
   if (c.read_closed && c.pending() == 0) {
@@ -172,7 +172,7 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerRead)];
   std::vector<io::Fd> fds;
   size_t total = 0;
-  while (total < kReadPerWake && !c.overflow && !c.handoff) {
+  while (total < kReadPerWake && !c.overflow && !c.takeover) {
     iovec iov{buf, sizeof buf};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -193,7 +193,7 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
       fds.clear();  // fds with no bytes: no line to give them to
       c.read_closed = true;
       // A last line without '\n' is still a request (printf '...' | socat - UNIX:...).
-      if (!c.in.empty() && !c.discarding && !c.handoff) {
+      if (!c.in.empty() && !c.discarding && !c.takeover) {
         std::string last = std::move(c.in);
         c.in.clear();
         if (!last.empty() && last.back() == '\r') last.pop_back();
@@ -217,7 +217,7 @@ std::string ControlServer::too_long_reply() const {
 
 void ControlServer::take_bytes(Client& c, const char* data, size_t size,
                                std::vector<io::Fd>& fds, bool fds_truncated) {
-  while (size > 0 && !c.overflow && !c.handoff) {  // after a handoff: discarded
+  while (size > 0 && !c.overflow && !c.takeover) {  // after a takeover: discarded
     const auto* nl = static_cast<const char*>(std::memchr(data, '\n', size));
     const size_t seg = nl != nullptr ? static_cast<size_t>(nl - data) : size;
     const size_t consumed = nl != nullptr ? seg + 1 : size;
@@ -260,8 +260,8 @@ void ControlServer::take_bytes(Client& c, const char* data, size_t size,
     data += consumed;
     size -= consumed;
   }
-  fds.clear();  // bytes left unread after an overflow or a handoff: their fds close
-  if (c.handoff || c.overflow) {
+  fds.clear();  // bytes left unread after an overflow or a takeover: their fds close
+  if (c.takeover || c.overflow) {
     c.in_fds.clear();
     c.in_fds_over = false;
   }
@@ -279,9 +279,9 @@ void ControlServer::run_line(Client& c, std::string_view line) {
     reply = handlers_.too_many_fds ? handlers_.too_many_fds(limits_.max_fds_per_line)
                                    : "too many file descriptors";
   } else if (handlers_.line_fds) {
-    reply = handlers_.line_fds(line, fds, c.handoff);
-  } else if (handlers_.line_handoff) {
-    reply = handlers_.line_handoff(line, c.handoff);  // takes no fds: they are closed below
+    reply = handlers_.line_fds(line, fds, c.takeover);
+  } else if (handlers_.line_takeover) {
+    reply = handlers_.line_takeover(line, c.takeover);  // takes no fds: they are closed below
   } else if (handlers_.line) {
     reply = handlers_.line(line);
   }
@@ -316,7 +316,7 @@ bool ControlServer::flush_client(Client& c, std::string& reason) {
   return true;
 }
 
-void ControlServer::hand_off(Client& c) {
+void ControlServer::give_away(Client& c) {
   auto at = std::find_if(clients_.begin(), clients_.end(),
                          [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
   if (at == clients_.end()) return;
@@ -327,10 +327,10 @@ void ControlServer::hand_off(Client& c) {
   uv_poll_stop(gone->poll.get());
   gone->poll.close();
   gone->idle.close();
-  Handoff handoff = std::move(gone->handoff);
+  Takeover takeover = std::move(gone->takeover);
   io::Fd fd = std::move(gone->fd);
   gone.reset();
-  handoff(std::move(fd));
+  takeover(std::move(fd));
 }
 
 void ControlServer::close_client(Client& c) {

@@ -24,11 +24,11 @@
 // - At most max_clients at once: a further client gets the busy reply (best effort, one
 //   non-blocking send) and is closed. An idle client costs a poll handle and a timer, no CPU, and
 //   is closed after idle_ms without traffic in either direction.
-// - Handoff (for `capture`): a line handler may also hand back a Handoff. The server then reads
+// - Takeover (for `capture`): a line handler may also hand back a Takeover. The server then reads
 //   no further requests from that client (bytes after the line are discarded), writes the reply,
-//   and once the reply is fully sent stops watching the connection and calls the Handoff with
+//   and once the reply is fully sent stops watching the connection and calls the Takeover with
 //   its fd: from then on the connection belongs to the callee (a byte stream, no more lines).
-//   A client that goes away before its reply is sent is closed and the Handoff is never run.
+//   A client that goes away before its reply is sent is closed and the Takeover is never run.
 // - File descriptors (for `port.attach`): bytes are read with recvmsg, and SCM_RIGHTS fds are
 //   accepted (MSG_CMSG_CLOEXEC, so none leaks into a child). fds arrive with the recvmsg that
 //   reads the first bytes of the sendmsg that carried them (unix(7)), and the kernel ends that
@@ -69,17 +69,21 @@ struct ControlLimits {
   size_t max_fds_per_line = 4;        // SCM_RIGHTS fds passed with one request line
 };
 
-// Takes over a client connection after its reply was sent (see "Handoff" above).
-using Handoff = std::function<void(io::Fd fd)>;
+// Takes over a client connection after its reply was sent (see "Takeover" above). The control
+// API's handlers return it (tools::Reply::takeover).
+using Takeover = std::function<void(io::Fd fd)>;
+// The former name, kept only until tools/qswitch/main.cc and tests/fuzz say Takeover.
+using Handoff = Takeover;
 
 struct ControlHandlers {
   // One request line (no '\n') -> one reply line (the server appends '\n').
   std::function<std::string(std::string_view line)> line;
-  // Used instead of `line` when set: as `line`, and the handler may set `handoff`.
-  std::function<std::string(std::string_view line, Handoff& handoff)> line_handoff;
-  // Used instead of both when set: as `line_handoff`, and `fds` holds the fds that arrived with
+  // Used instead of `line` when set: as `line`, and the handler may set `takeover`.
+  std::function<std::string(std::string_view line, Takeover& takeover)> line_takeover;
+  // Used instead of both when set: as `line_takeover`, and `fds` holds the fds that arrived with
   // the line (usually none). The handler moves out the ones it keeps; the rest are closed.
-  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds, Handoff& handoff)>
+  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds,
+                            Takeover& takeover)>
       line_fds;
   // The reply to a line over the limit.
   std::function<std::string(size_t limit)> too_long;
@@ -122,8 +126,8 @@ class ControlServer {
   void update_poll(Client& c);
   void touch(Client& c);
   void close_client(Client& c);
-  // The reply before a Handoff was sent: give the connection away.
-  void hand_off(Client& c);
+  // The reply before a Takeover was sent: give the connection away.
+  void give_away(Client& c);
   uint64_t now() const { return uv_now(loop_); }
 
   uv_loop_t* loop_;
