@@ -4,7 +4,8 @@
 //
 // Theory of operation
 // - One listening socket (io::listen_on: parent directories 0700, socket 0600, a stale socket
-//   file replaced, a live one refused) and one uv_poll per client; plain non-blocking read/send,
+//   file replaced, a live one refused) and one uv_poll per client (io::ServedClient, shared
+//   with the metrics server); plain non-blocking read/send,
 //   so the loop never blocks. At most kAcceptsPerWake accepts and kReadPerWake bytes per client
 //   per wake-up: a chatty client cannot starve the switch.
 // - Accepting goes through io::AcceptWatch, allowed into its headroom: when guests hold every
@@ -57,7 +58,7 @@
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/io/served_client.h"
 
 namespace qswitch::backends {
 
@@ -137,7 +138,7 @@ class ControlServer {
   io::Fd fd_;
   std::string error_;
   io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
-  std::vector<std::unique_ptr<Client>> clients_;
+  io::ClientList clients_;
   io::RateLimit log_limit_{5, 10'000};
 };
 

@@ -4,9 +4,10 @@
 //
 // Theory of operation
 // - One listening tcp socket (io::listen_on; port 0 picks one, bound() names it) and one uv_poll
-//   per client; plain non-blocking accept/read/send, so the loop never blocks. Accepting goes
-//   through io::AcceptWatch: at most kAcceptsPerWake accepts per wake-up, and out of fds the
-//   listener backs off while the scrape waits in the backlog (counted in accept_counters()).
+//   per client (io::ServedClient, shared with the control server); plain non-blocking
+//   accept/read/send, so the loop never blocks. Accepting goes through io::AcceptWatch: at most
+//   kAcceptsPerWake accepts per wake-up, and out of fds the listener backs off while the scrape
+//   waits in the backlog (counted in accept_counters()).
 // - One request per connection (HTTP/1.0 style; every response says "Connection: close").
 //   The request head is read until the blank line that ends it (CRLF CRLF, or bare LF LF as
 //   lenient servers accept). "GET /metrics" (a query string is ignored) and "HEAD /metrics" get
@@ -41,7 +42,7 @@
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/io/served_client.h"
 
 namespace qswitch::backends {
 
@@ -95,7 +96,7 @@ class MetricsServer {
   io::Fd fd_;
   std::string error_;
   io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
-  std::vector<std::unique_ptr<Client>> clients_;
+  io::ClientList clients_;
   io::RateLimit log_limit_{5, 10'000};
 };
 
