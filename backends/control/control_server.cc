@@ -52,23 +52,14 @@ struct ControlServer::Client : io::ServedClient {
 
 ControlServer::ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
                              ControlLimits limits)
-    : loop_(loop),
+    : ServedListener(loop, io::AcceptWatch::Options{.may_use_headroom = true}, limits.max_clients),
       path_(std::move(path)),
       handlers_(std::move(handlers)),
-      limits_(limits),
-      watch_(loop, io::AcceptWatch::Options{.may_use_headroom = true}),
-      clients_(limits.max_clients) {
+      limits_(limits) {
   io::Endpoint ep;
   ep.kind = io::Endpoint::Kind::kUnix;
   ep.path = path_;
-  io::SocketResult r = io::listen_on(ep);
-  if (!r.ok()) {
-    error_ = r.message;
-    return;
-  }
-  fd_ = std::move(r.fd);
-  watch_.start(fd_.get(), "control " + path_,
-               [this](io::Fd fd) { on_connection(std::move(fd)); });
+  if (listen(ep)) start_accepting("control " + path_);
 }
 
 ControlServer::~ControlServer() {

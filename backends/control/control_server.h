@@ -94,25 +94,18 @@ struct ControlHandlers {
   std::function<std::string(size_t limit)> too_many_fds;
 };
 
-class ControlServer {
+class ControlServer final : public io::ServedListener {
  public:
   // Binds `path` now; on failure error() says why and nothing is left behind.
   ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
                 ControlLimits limits = {});
-  ~ControlServer();
-  ControlServer(const ControlServer&) = delete;
-  ControlServer& operator=(const ControlServer&) = delete;
+  ~ControlServer() override;
 
-  bool ok() const { return fd_.valid(); }
-  const std::string& error() const { return error_; }
   const std::string& path() const { return path_; }
-  size_t client_count() const { return clients_.size(); }
-  // Accepts, back-offs for lack of fds, accepts into the headroom (stats shows them).
-  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
   struct Client;
-  void on_connection(io::Fd fd);
+  void on_connection(io::Fd fd) override;
   void on_client_event(Client& c, int status, int events);
   void on_idle(Client& c);
   // Reads what is there; false when the client must be closed (reason set).
@@ -129,17 +122,10 @@ class ControlServer {
   void close_client(Client& c);
   // The reply before a Takeover was sent: give the connection away.
   void give_away(Client& c);
-  uint64_t now() const { return uv_now(loop_); }
 
-  uv_loop_t* loop_;
   std::string path_;
   ControlHandlers handlers_;
   ControlLimits limits_;
-  io::Fd fd_;
-  std::string error_;
-  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
-  io::ClientList clients_;
-  io::RateLimit log_limit_{5, 10'000};
 };
 
 }  // namespace qswitch::backends

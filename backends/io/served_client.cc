@@ -77,4 +77,23 @@ std::unique_ptr<ServedClient> ClientList::release(ServedClient& client) {
   return gone;
 }
 
+ServedListener::~ServedListener() {
+  clients_.clear();
+  watch_.stop();
+}
+
+bool ServedListener::listen(const Endpoint& ep) {
+  SocketResult r = listen_on(ep);
+  if (!r.ok()) {
+    error_ = r.message;
+    return false;
+  }
+  fd_ = std::move(r.fd);
+  return true;
+}
+
+void ServedListener::start_accepting(std::string name) {
+  watch_.start(fd_.get(), std::move(name), [this](Fd fd) { on_connection(std::move(fd)); });
+}
+
 }  // namespace qswitch::io

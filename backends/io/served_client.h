@@ -13,6 +13,9 @@
 // - A ClientList holds a server's clients, at most `max` of them: refuse() answers one more with
 //   a single best-effort non-blocking send (the caller then closes it), remove() destroys a
 //   client, release() takes one out for a new owner (a control connection taken over).
+// - A ServedListener is the listening half: the socket (io::listen_on), its AcceptWatch (declared
+//   after the fd, so polling stops before the fd closes) and the ClientList; destroying it closes
+//   the clients first, then stops accepting, then closes the socket.
 #pragma once
 
 #include <uv.h>
@@ -24,7 +27,10 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/io/accept_watch.h"
+#include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
+#include "backends/io/log.h"
 #include "backends/io/uv_handle.h"
 
 namespace qswitch::io {
@@ -82,6 +88,37 @@ class ClientList {
  private:
   size_t max_;
   std::vector<std::unique_ptr<ServedClient>> clients_;
+};
+
+class ServedListener {
+ public:
+  ServedListener(const ServedListener&) = delete;
+  ServedListener& operator=(const ServedListener&) = delete;
+
+  bool ok() const { return fd_.valid(); }
+  const std::string& error() const { return error_; }
+  size_t client_count() const { return clients_.size(); }
+  // Accepts, back-offs for lack of fds, accepts into the headroom (stats shows them).
+  const AcceptCounters& accept_counters() const { return watch_.counters(); }
+
+ protected:
+  ServedListener(uv_loop_t* loop, AcceptWatch::Options options, size_t max_clients)
+      : loop_(loop), watch_(loop, options), clients_(max_clients) {}
+  virtual ~ServedListener();
+  // Binds and listens on `ep`; false, with error() set, when that failed.
+  bool listen(const Endpoint& ep);
+  // Starts accepting into on_connection() (`name` starts the log lines).
+  void start_accepting(std::string name);
+  // A new client (over the limit too: clients_.full() says so).
+  virtual void on_connection(Fd fd) = 0;
+  uint64_t now() const { return uv_now(loop_); }
+
+  uv_loop_t* loop_;
+  Fd fd_;
+  std::string error_;
+  AcceptWatch watch_;  // after fd_: stops polling before the fd closes
+  ClientList clients_;
+  RateLimit log_limit_{5, 10'000};
 };
 
 }  // namespace qswitch::io

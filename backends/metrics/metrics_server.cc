@@ -34,30 +34,17 @@ struct MetricsServer::Client : io::ServedClient {
 
 MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
                              std::function<std::string()> render, MetricsLimits limits)
-    : loop_(loop),
+    : ServedListener(loop, io::AcceptWatch::Options{}, limits.max_clients),
       bound_(std::move(endpoint)),
       render_(std::move(render)),
-      limits_(limits),
-      watch_(loop),
-      clients_(limits.max_clients) {
+      limits_(limits) {
   if (bound_.kind != io::Endpoint::Kind::kTcp) {
     error_ = "the metrics endpoint must be tcp:HOST:PORT, not " + bound_.to_string();
     return;
   }
-  io::SocketResult r = io::listen_on(bound_);
-  if (!r.ok()) {
-    error_ = r.message;
-    return;
-  }
-  fd_ = std::move(r.fd);
+  if (!listen(bound_)) return;
   if (bound_.port == 0) bound_.port = io::bound_port(fd_.get());
-  watch_.start(fd_.get(), "metrics " + bound_.to_string(),
-               [this](io::Fd fd) { on_connection(std::move(fd)); });
-}
-
-MetricsServer::~MetricsServer() {
-  clients_.clear();
-  watch_.stop();
+  start_accepting("metrics " + bound_.to_string());
 }
 
 void MetricsServer::log_rejection(const char* what, int fd) {

@@ -52,26 +52,18 @@ struct MetricsLimits {
   uint64_t idle_ms = 10'000;
 };
 
-class MetricsServer {
+class MetricsServer final : public io::ServedListener {
  public:
   // Binds `endpoint` (tcp) now; on failure error() says why.
   MetricsServer(uv_loop_t* loop, io::Endpoint endpoint, std::function<std::string()> render,
                 MetricsLimits limits = {});
-  ~MetricsServer();
-  MetricsServer(const MetricsServer&) = delete;
-  MetricsServer& operator=(const MetricsServer&) = delete;
 
-  bool ok() const { return fd_.valid(); }
-  const std::string& error() const { return error_; }
   // The endpoint as bound: a port of 0 is replaced by the one the kernel picked.
   const io::Endpoint& bound() const { return bound_; }
-  size_t client_count() const { return clients_.size(); }
-  // Accepts, back-offs for lack of fds, ... (stats shows them).
-  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
   struct Client;
-  void on_connection(io::Fd fd);
+  void on_connection(io::Fd fd) override;
   void on_client_event(Client& c, int status, int events);
   void on_timeout(Client& c);
   // Reads the head; queues a response when it is complete or bad. False: close the client.
@@ -87,17 +79,10 @@ class MetricsServer {
   void start_timer(Client& c);
   void close_client(Client& c);
   void log_rejection(const char* what, int fd);
-  uint64_t now() const { return uv_now(loop_); }
 
-  uv_loop_t* loop_;
   io::Endpoint bound_;
   std::function<std::string()> render_;
   MetricsLimits limits_;
-  io::Fd fd_;
-  std::string error_;
-  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
-  io::ClientList clients_;
-  io::RateLimit log_limit_{5, 10'000};
 };
 
 }  // namespace qswitch::backends
