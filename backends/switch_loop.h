@@ -94,7 +94,7 @@ class LoopPort : public sw::Port {
   // Stop all I/O and release queued output; return how many frames were dropped.
   virtual uint64_t shutdown_io() = 0;
 
-  // The output bookkeeping every kind shares, for its bounded queue (sw::TxQueue, DatagramTx):
+  // The output bookkeeping every kind shares, for its bounded queue (sw::StreamTxQueue, DatagramTx):
   // queue_output() queues the frame or, when the queue is full, drops it (drop_queue_full) with a
   // rate-limited log line; output_congested() is the congested() of the port interface: over half
   // full while the peer took something within kStuckMs, for at most kCongestedMaxMs in a row

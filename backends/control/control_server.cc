@@ -13,7 +13,7 @@ namespace qswitch::backends {
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadPerWake = 256 * 1024;  // per client per wake-up
-constexpr size_t kKeepCapacity = 64 * 1024;  // buffers above this are given back when empty
+constexpr size_t kKeepCapacity = io::ServedClient::kKeepCapacity;  // the line buffer's too
 // Room for this many fds in one recvmsg's control data; more (or a limit set higher) shows as
 // MSG_CTRUNC, and the kernel closes what did not fit.
 constexpr size_t kMaxFdsPerRead = 16;
@@ -33,43 +33,33 @@ void take_rights(msghdr& msg, std::vector<io::Fd>& out) {
 }
 }  // namespace
 
-struct ControlServer::Client {
-  ControlServer* server = nullptr;
-  io::Fd fd;  // declared before the handles: they are closed (stopping the poll) before the fd
-  io::UvHandle<uv_poll_t> poll;
-  io::UvHandle<uv_timer_t> idle;
-  int poll_events = 0;
+struct ControlServer::Client : io::ServedClient {
+  Client(ControlServer* s, io::Fd fd) : ServedClient(s->loop_, std::move(fd)), server(s) {}
+  void on_event(int status, int events) override {
+    server->on_client_event(*this, status, events);
+  }
+  void on_timer() override { server->on_idle(*this); }
+
+  ControlServer* server;
   std::string in;           // the current line so far
   bool discarding = false;  // inside a line that was too long: drop up to the next '\n'
-  std::string out;          // replies not yet sent, from out_offset
-  size_t out_offset = 0;
   bool read_closed = false;  // the client shut its sending side
   bool overflow = false;     // more than max_unread_size bytes of replies unread
-  Handoff handoff;           // set: no more requests; hand the fd over once `out` is sent
+  Takeover takeover;           // set: no more requests; hand the fd over once `out` is sent
   std::vector<io::Fd> in_fds;  // fds for the line in `in` (they came with its bytes so far)
   bool in_fds_over = false;    // that line came with too many fds (or truncated control data)
-
-  size_t pending() const { return out.size() - out_offset; }
 };
 
 ControlServer::ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
                              ControlLimits limits)
-    : loop_(loop),
+    : ServedListener(loop, io::AcceptWatch::Options{.may_use_headroom = true}, limits.max_clients),
       path_(std::move(path)),
       handlers_(std::move(handlers)),
-      limits_(limits),
-      watch_(loop, io::AcceptWatch::Options{.may_use_headroom = true}) {
+      limits_(limits) {
   io::Endpoint ep;
   ep.kind = io::Endpoint::Kind::kUnix;
   ep.path = path_;
-  io::SocketResult r = io::listen_on(ep);
-  if (!r.ok()) {
-    error_ = r.message;
-    return;
-  }
-  fd_ = std::move(r.fd);
-  watch_.start(fd_.get(), "control " + path_,
-               [this](io::Fd fd) { on_connection(std::move(fd)); });
+  if (listen(ep)) start_accepting("control " + path_);
 }
 
 ControlServer::~ControlServer() {
@@ -79,11 +69,10 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::on_connection(io::Fd fd) {
-  if (clients_.size() >= limits_.max_clients) {
+  if (clients_.full()) {
     std::string reply = handlers_.busy ? handlers_.busy(limits_.max_clients) : "busy";
     reply += '\n';
-    ssize_t ignored = ::send(fd.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)ignored;
+    io::ClientList::refuse(fd.get(), reply);
     if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
       io::log_line("control %s: refused a client (%s): %zu clients already connected",
                    path_.c_str(), io::peer_name(fd.get(), io::Endpoint::Kind::kUnix).c_str(),
@@ -91,43 +80,24 @@ void ControlServer::on_connection(io::Fd fd) {
     }
     return;  // fd closes here
   }
-  auto c = std::make_unique<Client>();
-  c->server = this;
-  c->fd = std::move(fd);
-  uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
-  c->poll.get()->data = c.get();
-  uv_timer_init(loop_, c->idle.get());
-  c->idle.get()->data = c.get();
+  auto c = std::make_unique<Client>(this, std::move(fd));
   Client& ref = *c;
-  clients_.push_back(std::move(c));
+  clients_.add(std::move(c));
   update_poll(ref);
   touch(ref);
 }
 
-void ControlServer::touch(Client& c) {
-  uv_timer_start(
-      c.idle.get(),
-      [](uv_timer_t* t) {
-        if (t->data == nullptr) return;
-        auto* client = static_cast<Client*>(t->data);
-        client->server->on_idle(*client);
-      },
-      limits_.idle_ms, 0);
-}
+void ControlServer::touch(Client& c) { c.start_timer(limits_.idle_ms); }
 
 void ControlServer::on_idle(Client& c) { close_client(c); }
 
 void ControlServer::update_poll(Client& c) {
   int events = 0;
-  // After a handoff request nothing more is read (it would be discarded, and a level-triggered
+  // After a takeover request nothing more is read (it would be discarded, and a level-triggered
   // readable fd would spin): a gone peer shows as a send error.
-  if (!c.read_closed && !c.handoff) events |= UV_READABLE | UV_DISCONNECT;
+  if (!c.read_closed && !c.takeover) events |= UV_READABLE | UV_DISCONNECT;
   if (c.pending() > 0) events |= UV_WRITABLE;
-  io::set_poll_events(c.poll.get(), c.poll_events, events, [](uv_poll_t* h, int status, int ev) {
-    if (h->data == nullptr) return;
-    auto* client = static_cast<Client*>(h->data);
-    client->server->on_client_event(*client, status, ev);
-  });
+  c.watch(events);
 }
 
 void ControlServer::on_client_event(Client& c, int status, int events) {
@@ -156,8 +126,8 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
     close_client(c);
     return;
   }
-  if (c.handoff && c.pending() == 0 && !c.read_closed) {
-    hand_off(c);
+  if (c.takeover && c.pending() == 0 && !c.read_closed) {
+    give_away(c);
     return;
   }
   if (c.read_closed && c.pending() == 0) {
@@ -172,7 +142,7 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerRead)];
   std::vector<io::Fd> fds;
   size_t total = 0;
-  while (total < kReadPerWake && !c.overflow && !c.handoff) {
+  while (total < kReadPerWake && !c.overflow && !c.takeover) {
     iovec iov{buf, sizeof buf};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -193,7 +163,7 @@ bool ControlServer::read_client(Client& c, std::string& reason) {
       fds.clear();  // fds with no bytes: no line to give them to
       c.read_closed = true;
       // A last line without '\n' is still a request (printf '...' | socat - UNIX:...).
-      if (!c.in.empty() && !c.discarding && !c.handoff) {
+      if (!c.in.empty() && !c.discarding && !c.takeover) {
         std::string last = std::move(c.in);
         c.in.clear();
         if (!last.empty() && last.back() == '\r') last.pop_back();
@@ -217,7 +187,7 @@ std::string ControlServer::too_long_reply() const {
 
 void ControlServer::take_bytes(Client& c, const char* data, size_t size,
                                std::vector<io::Fd>& fds, bool fds_truncated) {
-  while (size > 0 && !c.overflow && !c.handoff) {  // after a handoff: discarded
+  while (size > 0 && !c.overflow && !c.takeover) {  // after a takeover: discarded
     const auto* nl = static_cast<const char*>(std::memchr(data, '\n', size));
     const size_t seg = nl != nullptr ? static_cast<size_t>(nl - data) : size;
     const size_t consumed = nl != nullptr ? seg + 1 : size;
@@ -260,8 +230,8 @@ void ControlServer::take_bytes(Client& c, const char* data, size_t size,
     data += consumed;
     size -= consumed;
   }
-  fds.clear();  // bytes left unread after an overflow or a handoff: their fds close
-  if (c.handoff || c.overflow) {
+  fds.clear();  // bytes left unread after an overflow or a takeover: their fds close
+  if (c.takeover || c.overflow) {
     c.in_fds.clear();
     c.in_fds_over = false;
   }
@@ -279,9 +249,9 @@ void ControlServer::run_line(Client& c, std::string_view line) {
     reply = handlers_.too_many_fds ? handlers_.too_many_fds(limits_.max_fds_per_line)
                                    : "too many file descriptors";
   } else if (handlers_.line_fds) {
-    reply = handlers_.line_fds(line, fds, c.handoff);
-  } else if (handlers_.line_handoff) {
-    reply = handlers_.line_handoff(line, c.handoff);  // takes no fds: they are closed below
+    reply = handlers_.line_fds(line, fds, c.takeover);
+  } else if (handlers_.line_takeover) {
+    reply = handlers_.line_takeover(line, c.takeover);  // takes no fds: they are closed below
   } else if (handlers_.line) {
     reply = handlers_.line(line);
   }
@@ -292,55 +262,28 @@ void ControlServer::run_line(Client& c, std::string_view line) {
 }
 
 bool ControlServer::flush_client(Client& c, std::string& reason) {
-  while (c.pending() > 0) {
-    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset, c.pending(),
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out_offset += static_cast<size_t>(n);
-      touch(c);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    reason = n < 0 ? std::strerror(errno) : "send returned 0";
-    return false;
-  }
-  if (c.pending() == 0) {
-    c.out.clear();
-    c.out_offset = 0;
-    if (c.out.capacity() > kKeepCapacity) std::string().swap(c.out);
-  } else if (c.out_offset > kKeepCapacity && c.out_offset * 2 > c.out.size()) {
-    c.out.erase(0, c.out_offset);  // keep appends cheap when the client reads slowly
-    c.out_offset = 0;
-  }
-  return true;
+  bool progressed = false;
+  const bool ok = c.send_out(reason, progressed);
+  if (progressed) touch(c);
+  return ok;
 }
 
-void ControlServer::hand_off(Client& c) {
-  auto at = std::find_if(clients_.begin(), clients_.end(),
-                         [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
-  if (at == clients_.end()) return;
-  std::unique_ptr<Client> gone = std::move(*at);
-  *at = std::move(clients_.back());
-  clients_.pop_back();
+void ControlServer::give_away(Client& c) {
+  std::unique_ptr<io::ServedClient> gone = clients_.release(c);
+  if (gone == nullptr) return;
   // Stop watching the fd before anyone else polls it: libuv allows one poll handle per fd.
-  uv_poll_stop(gone->poll.get());
-  gone->poll.close();
-  gone->idle.close();
-  Handoff handoff = std::move(gone->handoff);
-  io::Fd fd = std::move(gone->fd);
+  uv_poll_stop(c.poll.get());
+  c.poll.close();
+  c.timer.close();
+  Takeover takeover = std::move(c.takeover);
+  io::Fd fd = std::move(c.fd);
   gone.reset();
-  handoff(std::move(fd));
+  takeover(std::move(fd));
 }
 
 void ControlServer::close_client(Client& c) {
-  auto at = std::find_if(clients_.begin(), clients_.end(),
-                         [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
-  if (at == clients_.end()) return;
-  // Handles close (and stop polling) before the fd: Client's member order.
-  std::unique_ptr<Client> gone = std::move(*at);
-  *at = std::move(clients_.back());
-  clients_.pop_back();
+  // Handles close (and stop polling) before the fd: ServedClient's member order.
+  clients_.remove(c);
 }
 
 }  // namespace qswitch::backends

@@ -4,7 +4,8 @@
 //
 // Theory of operation
 // - One listening socket (io::listen_on: parent directories 0700, socket 0600, a stale socket
-//   file replaced, a live one refused) and one uv_poll per client; plain non-blocking read/send,
+//   file replaced, a live one refused) and one uv_poll per client (io::ServedClient, shared
+//   with the metrics server); plain non-blocking read/send,
 //   so the loop never blocks. At most kAcceptsPerWake accepts and kReadPerWake bytes per client
 //   per wake-up: a chatty client cannot starve the switch.
 // - Accepting goes through io::AcceptWatch, allowed into its headroom: when guests hold every
@@ -24,11 +25,11 @@
 // - At most max_clients at once: a further client gets the busy reply (best effort, one
 //   non-blocking send) and is closed. An idle client costs a poll handle and a timer, no CPU, and
 //   is closed after idle_ms without traffic in either direction.
-// - Handoff (for `capture`): a line handler may also hand back a Handoff. The server then reads
+// - Takeover (for `capture`): a line handler may also hand back a Takeover. The server then reads
 //   no further requests from that client (bytes after the line are discarded), writes the reply,
-//   and once the reply is fully sent stops watching the connection and calls the Handoff with
+//   and once the reply is fully sent stops watching the connection and calls the Takeover with
 //   its fd: from then on the connection belongs to the callee (a byte stream, no more lines).
-//   A client that goes away before its reply is sent is closed and the Handoff is never run.
+//   A client that goes away before its reply is sent is closed and the Takeover is never run.
 // - File descriptors (for `port.attach`): bytes are read with recvmsg, and SCM_RIGHTS fds are
 //   accepted (MSG_CMSG_CLOEXEC, so none leaks into a child). fds arrive with the recvmsg that
 //   reads the first bytes of the sendmsg that carried them (unix(7)), and the kernel ends that
@@ -57,7 +58,7 @@
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/io/served_client.h"
 
 namespace qswitch::backends {
 
@@ -69,17 +70,19 @@ struct ControlLimits {
   size_t max_fds_per_line = 4;        // SCM_RIGHTS fds passed with one request line
 };
 
-// Takes over a client connection after its reply was sent (see "Handoff" above).
-using Handoff = std::function<void(io::Fd fd)>;
+// Takes over a client connection after its reply was sent (see "Takeover" above). The control
+// API's handlers return it (tools::Reply::takeover).
+using Takeover = std::function<void(io::Fd fd)>;
 
 struct ControlHandlers {
   // One request line (no '\n') -> one reply line (the server appends '\n').
   std::function<std::string(std::string_view line)> line;
-  // Used instead of `line` when set: as `line`, and the handler may set `handoff`.
-  std::function<std::string(std::string_view line, Handoff& handoff)> line_handoff;
-  // Used instead of both when set: as `line_handoff`, and `fds` holds the fds that arrived with
+  // Used instead of `line` when set: as `line`, and the handler may set `takeover`.
+  std::function<std::string(std::string_view line, Takeover& takeover)> line_takeover;
+  // Used instead of both when set: as `line_takeover`, and `fds` holds the fds that arrived with
   // the line (usually none). The handler moves out the ones it keeps; the rest are closed.
-  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds, Handoff& handoff)>
+  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds,
+                            Takeover& takeover)>
       line_fds;
   // The reply to a line over the limit.
   std::function<std::string(size_t limit)> too_long;
@@ -89,25 +92,18 @@ struct ControlHandlers {
   std::function<std::string(size_t limit)> too_many_fds;
 };
 
-class ControlServer {
+class ControlServer final : public io::ServedListener {
  public:
   // Binds `path` now; on failure error() says why and nothing is left behind.
   ControlServer(uv_loop_t* loop, std::string path, ControlHandlers handlers,
                 ControlLimits limits = {});
-  ~ControlServer();
-  ControlServer(const ControlServer&) = delete;
-  ControlServer& operator=(const ControlServer&) = delete;
+  ~ControlServer() override;
 
-  bool ok() const { return fd_.valid(); }
-  const std::string& error() const { return error_; }
   const std::string& path() const { return path_; }
-  size_t client_count() const { return clients_.size(); }
-  // Accepts, back-offs for lack of fds, accepts into the headroom (stats shows them).
-  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
   struct Client;
-  void on_connection(io::Fd fd);
+  void on_connection(io::Fd fd) override;
   void on_client_event(Client& c, int status, int events);
   void on_idle(Client& c);
   // Reads what is there; false when the client must be closed (reason set).
@@ -122,19 +118,12 @@ class ControlServer {
   void update_poll(Client& c);
   void touch(Client& c);
   void close_client(Client& c);
-  // The reply before a Handoff was sent: give the connection away.
-  void hand_off(Client& c);
-  uint64_t now() const { return uv_now(loop_); }
+  // The reply before a Takeover was sent: give the connection away.
+  void give_away(Client& c);
 
-  uv_loop_t* loop_;
   std::string path_;
   ControlHandlers handlers_;
   ControlLimits limits_;
-  io::Fd fd_;
-  std::string error_;
-  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
-  std::vector<std::unique_ptr<Client>> clients_;
-  io::RateLimit log_limit_{5, 10'000};
 };
 
 }  // namespace qswitch::backends

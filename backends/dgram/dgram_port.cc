@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
@@ -716,38 +715,6 @@ bool fail(std::string& error, const std::string& what, int err) {
   return false;
 }
 
-// Binds a unix datagram socket, replacing a leftover socket file that nobody is bound to and
-// refusing one that is live, as the stream listeners do.
-bool bind_unix(int fd, const DgramConfig& c, std::string& error) {
-  const auto& un = reinterpret_cast<const sockaddr_un&>(c.local);
-  const std::string path = un.sun_path;
-  for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
-    ::mkdir(path.substr(0, at).c_str(), 0700);
-  }
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&c.local), c.local_len) == 0) {
-    ::chmod(path.c_str(), 0600);
-    return true;
-  }
-  if (errno != EADDRINUSE) return fail(error, "bind " + path, errno);
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    error = path + " exists and is not a socket";
-    return false;
-  }
-  io::Fd probe = io::Fd::adopt(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (probe.valid() &&
-      ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&c.local), c.local_len) == 0) {
-    error = path + " is in use by another process (is another qswitch running?)";
-    return false;
-  }
-  ::unlink(path.c_str());
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&c.local), c.local_len) != 0) {
-    return fail(error, "bind " + path, errno);
-  }
-  ::chmod(path.c_str(), 0600);
-  return true;
-}
-
 void grow_buffers(int fd) {
   // Room for bursts: the kernel's default (~208 KiB) holds few 64 KiB frames.
   const int size = 4 << 20;
@@ -805,7 +772,10 @@ bool open_socket(const DgramConfig& c, Opened& out, std::string& error) {
   out.fd = io::Fd::adopt(::socket(c.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!out.fd.valid()) return fail(error, "socket", errno);
   if (c.family == AF_UNIX) {
-    if (!bind_unix(out.fd.get(), c, error)) return false;
+    if (io::bind_unix(out.fd.get(), SOCK_DGRAM, reinterpret_cast<const sockaddr_un&>(c.local),
+                      c.local_len, error) != 0) {
+      return false;
+    }
   } else if (::bind(out.fd.get(), reinterpret_cast<const sockaddr*>(&c.local), c.local_len) != 0) {
     return fail(error, "bind " + c.name, errno);
   }

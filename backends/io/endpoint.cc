@@ -94,36 +94,46 @@ std::string Endpoint::to_string() const {
   return "tcp:" + host + ":" + std::to_string(port);
 }
 
+int bind_unix(int fd, int type, const sockaddr_un& sun, socklen_t len, std::string& error) {
+  const std::string path(sun.sun_path, strnlen(sun.sun_path, sizeof sun.sun_path));
+  const auto* addr = reinterpret_cast<const sockaddr*>(&sun);
+  auto failed = [&error](int err, const std::string& what) {
+    error = what + ": " + std::strerror(err);
+    return err;
+  };
+  make_parent_dirs(path);
+  if (::bind(fd, addr, len) != 0) {
+    if (errno != EADDRINUSE) return failed(errno, "bind " + path);
+    // Something is there. A socket nobody answers on is a leftover of a crashed run: replace
+    // it. One that answers is live: refuse.
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      return failed(EADDRINUSE, path + " exists and is not a socket");
+    }
+    Fd probe = Fd::adopt(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+    if (probe.valid() && ::connect(probe.get(), addr, len) == 0) {
+      return failed(EADDRINUSE, path + " is in use by another process (is another qswitch "
+                                       "running?)");
+    }
+    ::unlink(path.c_str());
+    if (::bind(fd, addr, len) != 0) return failed(errno, "bind " + path);
+  }
+  ::chmod(path.c_str(), 0600);
+  return 0;
+}
+
 SocketResult listen_on(const Endpoint& ep) {
   if (ep.kind == Endpoint::Kind::kUnix) {
     sockaddr_un sun;
     socklen_t len;
     if (!make_unix_addr(ep.path, sun, len)) return fail(ENAMETOOLONG, "unix socket path " + ep.path);
-    make_parent_dirs(ep.path);
     int raw = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (raw < 0) return fail(errno, "socket");
     Fd fd = Fd::adopt(raw);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0) {
-      if (errno != EADDRINUSE) return fail(errno, "bind " + ep.path);
-      // Something is there. A socket nobody accepts on is a leftover of a crashed run: replace
-      // it. One that accepts is live: refuse, rather than steal another switch's guests.
-      struct stat st;
-      if (::lstat(ep.path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-        return fail(EADDRINUSE, ep.path + " exists and is not a socket");
-      }
-      Fd probe = Fd::adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (probe.valid() && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sun), len) == 0) {
-        return fail(EADDRINUSE, ep.path + " is in use by another process (is another qswitch "
-                                          "running?)");
-      }
-      ::unlink(ep.path.c_str());
-      if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0) {
-        return fail(errno, "bind " + ep.path);
-      }
-    }
-    ::chmod(ep.path.c_str(), 0600);
-    if (::listen(fd.get(), SOMAXCONN) != 0) return fail(errno, "listen " + ep.path);
     SocketResult r;
+    r.error = bind_unix(fd.get(), SOCK_STREAM, sun, len, r.message);
+    if (r.error != 0) return r;
+    if (::listen(fd.get(), SOMAXCONN) != 0) return fail(errno, "listen " + ep.path);
     r.fd = std::move(fd);
     return r;
   }

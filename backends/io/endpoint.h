@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <cstdint>
 #include <string>
@@ -33,6 +34,12 @@ struct SocketResult {
 // accepts connections is an error ("... is in use by another process"). Missing parent
 // directories are created with mode 0700.
 SocketResult listen_on(const Endpoint& ep);
+// Binds `fd`, a unix socket of `type` (SOCK_STREAM, SOCK_DGRAM), to the path in `sun` (`len`
+// its length). Missing parent directories are created with mode 0700. A socket file that
+// nobody answers on (left by a process that died) is replaced; one that answers is refused
+// ("... is in use by another process"), rather than stealing another switch's guests. The
+// socket file gets mode 0600. Returns 0, or an errno with `error` saying what failed.
+int bind_unix(int fd, int type, const sockaddr_un& sun, socklen_t len, std::string& error);
 // For a tcp listener bound to port 0: the port the kernel picked.
 uint16_t bound_port(int fd);
 // Starts a non-blocking connect. error == EINPROGRESS means: wait for writability, then

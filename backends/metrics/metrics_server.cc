@@ -17,48 +17,34 @@ constexpr size_t kDrainLimit = 64 * 1024;  // input discarded after the response
 constexpr uint64_t kLingerMs = 2000;       // wait for the client's close after the response
 }  // namespace
 
-struct MetricsServer::Client {
+struct MetricsServer::Client : io::ServedClient {
   enum class State { kHead, kResponding, kDraining };
-  explicit Client(size_t max_head_size) : head(max_head_size) {}
-  MetricsServer* server = nullptr;
-  io::Fd fd;  // declared before the handles: they are closed (stopping the poll) before the fd
-  io::UvHandle<uv_poll_t> poll;
-  io::UvHandle<uv_timer_t> timer;
-  int poll_events = 0;
+  Client(MetricsServer* s, io::Fd fd)
+      : ServedClient(s->loop_, std::move(fd)), server(s), head(s->limits_.max_head_size) {}
+  void on_event(int status, int events) override {
+    server->on_client_event(*this, status, events);
+  }
+  void on_timer() override { server->on_timeout(*this); }
+
+  MetricsServer* server;
   State state = State::kHead;
   HttpRequestHead head;      // the request head so far (parsed as it arrives)
-  std::string out;           // the response, sent from out_offset
-  size_t out_offset = 0;
-  size_t drained = 0;
-
-  size_t pending() const { return out.size() - out_offset; }
+  size_t drained = 0;        // (`out` holds the response)
 };
 
 MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
                              std::function<std::string()> render, MetricsLimits limits)
-    : loop_(loop),
+    : ServedListener(loop, io::AcceptWatch::Options{}, limits.max_clients),
       bound_(std::move(endpoint)),
       render_(std::move(render)),
-      limits_(limits),
-      watch_(loop) {
+      limits_(limits) {
   if (bound_.kind != io::Endpoint::Kind::kTcp) {
     error_ = "the metrics endpoint must be tcp:HOST:PORT, not " + bound_.to_string();
     return;
   }
-  io::SocketResult r = io::listen_on(bound_);
-  if (!r.ok()) {
-    error_ = r.message;
-    return;
-  }
-  fd_ = std::move(r.fd);
+  if (!listen(bound_)) return;
   if (bound_.port == 0) bound_.port = io::bound_port(fd_.get());
-  watch_.start(fd_.get(), "metrics " + bound_.to_string(),
-               [this](io::Fd fd) { on_connection(std::move(fd)); });
-}
-
-MetricsServer::~MetricsServer() {
-  clients_.clear();
-  watch_.stop();
+  start_accepting("metrics " + bound_.to_string());
 }
 
 void MetricsServer::log_rejection(const char* what, int fd) {
@@ -68,24 +54,17 @@ void MetricsServer::log_rejection(const char* what, int fd) {
 }
 
 void MetricsServer::on_connection(io::Fd fd) {
-  if (clients_.size() >= limits_.max_clients) {
+  if (clients_.full()) {
     static constexpr char kBusy[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Content-Length: 25\r\nConnection: close\r\n\r\ntoo many metrics clients\n";
-    ssize_t ignored = ::send(fd.get(), kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)ignored;
+    io::ClientList::refuse(fd.get(), std::string_view(kBusy, sizeof kBusy - 1));
     log_rejection("refused a client: too many clients connected", fd.get());
     return;  // fd closes here
   }
-  auto c = std::make_unique<Client>(limits_.max_head_size);
-  c->server = this;
-  c->fd = std::move(fd);
-  uv_poll_init_socket(loop_, c->poll.get(), c->fd.get());
-  c->poll.get()->data = c.get();
-  uv_timer_init(loop_, c->timer.get());
-  c->timer.get()->data = c.get();
+  auto c = std::make_unique<Client>(this, std::move(fd));
   Client& ref = *c;
-  clients_.push_back(std::move(c));
+  clients_.add(std::move(c));
   update_poll(ref);
   start_timer(ref);
 }
@@ -93,14 +72,7 @@ void MetricsServer::on_connection(io::Fd fd) {
 void MetricsServer::start_timer(Client& c) {
   const uint64_t ms =
       c.state == Client::State::kDraining ? std::min(limits_.idle_ms, kLingerMs) : limits_.idle_ms;
-  uv_timer_start(
-      c.timer.get(),
-      [](uv_timer_t* t) {
-        if (t->data == nullptr) return;
-        auto* client = static_cast<Client*>(t->data);
-        client->server->on_timeout(*client);
-      },
-      ms, 0);
+  c.start_timer(ms);
 }
 
 void MetricsServer::on_timeout(Client& c) {
@@ -118,11 +90,7 @@ void MetricsServer::update_poll(Client& c) {
   int events = 0;
   if (c.state != Client::State::kResponding) events |= UV_READABLE | UV_DISCONNECT;
   if (c.pending() > 0) events |= UV_WRITABLE;
-  io::set_poll_events(c.poll.get(), c.poll_events, events, [](uv_poll_t* h, int status, int ev) {
-    if (h->data == nullptr) return;
-    auto* client = static_cast<Client*>(h->data);
-    client->server->on_client_event(*client, status, ev);
-  });
+  c.watch(events);
 }
 
 void MetricsServer::on_client_event(Client& c, int status, int events) {
@@ -220,19 +188,11 @@ void MetricsServer::queue_response(Client& c, int status, const char* reason,
 }
 
 bool MetricsServer::flush_client(Client& c) {
-  while (c.pending() > 0) {
-    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset, c.pending(),
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out_offset += static_cast<size_t>(n);
-      start_timer(c);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    return false;
-  }
-  return true;
+  std::string reason;
+  bool progressed = false;
+  const bool ok = c.send_out(reason, progressed);
+  if (progressed) start_timer(c);
+  return ok;
 }
 
 bool MetricsServer::drain_input(Client& c) {
@@ -250,13 +210,8 @@ bool MetricsServer::drain_input(Client& c) {
 }
 
 void MetricsServer::close_client(Client& c) {
-  auto at = std::find_if(clients_.begin(), clients_.end(),
-                         [&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
-  if (at == clients_.end()) return;
-  // Handles close (and stop polling) before the fd: Client's member order.
-  std::unique_ptr<Client> gone = std::move(*at);
-  *at = std::move(clients_.back());
-  clients_.pop_back();
+  // Handles close (and stop polling) before the fd: ServedClient's member order.
+  clients_.remove(c);
 }
 
 }  // namespace qswitch::backends

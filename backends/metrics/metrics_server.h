@@ -4,9 +4,10 @@
 //
 // Theory of operation
 // - One listening tcp socket (io::listen_on; port 0 picks one, bound() names it) and one uv_poll
-//   per client; plain non-blocking accept/read/send, so the loop never blocks. Accepting goes
-//   through io::AcceptWatch: at most kAcceptsPerWake accepts per wake-up, and out of fds the
-//   listener backs off while the scrape waits in the backlog (counted in accept_counters()).
+//   per client (io::ServedClient, shared with the control server); plain non-blocking
+//   accept/read/send, so the loop never blocks. Accepting goes through io::AcceptWatch: at most
+//   kAcceptsPerWake accepts per wake-up, and out of fds the listener backs off while the scrape
+//   waits in the backlog (counted in accept_counters()).
 // - One request per connection (HTTP/1.0 style; every response says "Connection: close").
 //   The request head is read until the blank line that ends it (CRLF CRLF, or bare LF LF as
 //   lenient servers accept). "GET /metrics" (a query string is ignored) and "HEAD /metrics" get
@@ -41,7 +42,7 @@
 #include "backends/io/endpoint.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/io/served_client.h"
 
 namespace qswitch::backends {
 
@@ -51,26 +52,18 @@ struct MetricsLimits {
   uint64_t idle_ms = 10'000;
 };
 
-class MetricsServer {
+class MetricsServer final : public io::ServedListener {
  public:
   // Binds `endpoint` (tcp) now; on failure error() says why.
   MetricsServer(uv_loop_t* loop, io::Endpoint endpoint, std::function<std::string()> render,
                 MetricsLimits limits = {});
-  ~MetricsServer();
-  MetricsServer(const MetricsServer&) = delete;
-  MetricsServer& operator=(const MetricsServer&) = delete;
 
-  bool ok() const { return fd_.valid(); }
-  const std::string& error() const { return error_; }
   // The endpoint as bound: a port of 0 is replaced by the one the kernel picked.
   const io::Endpoint& bound() const { return bound_; }
-  size_t client_count() const { return clients_.size(); }
-  // Accepts, back-offs for lack of fds, ... (stats shows them).
-  const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
  private:
   struct Client;
-  void on_connection(io::Fd fd);
+  void on_connection(io::Fd fd) override;
   void on_client_event(Client& c, int status, int events);
   void on_timeout(Client& c);
   // Reads the head; queues a response when it is complete or bad. False: close the client.
@@ -86,17 +79,10 @@ class MetricsServer {
   void start_timer(Client& c);
   void close_client(Client& c);
   void log_rejection(const char* what, int fd);
-  uint64_t now() const { return uv_now(loop_); }
 
-  uv_loop_t* loop_;
   io::Endpoint bound_;
   std::function<std::string()> render_;
   MetricsLimits limits_;
-  io::Fd fd_;
-  std::string error_;
-  io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
-  std::vector<std::unique_ptr<Client>> clients_;
-  io::RateLimit log_limit_{5, 10'000};
 };
 
 }  // namespace qswitch::backends

@@ -7,7 +7,7 @@
 //   place and handed to the switch as a burst of views.
 // - A length < 14 or > 65549 is a protocol error: the port is closed, drop_bad_length counted,
 //   one log line. Nothing else notices.
-// - Output is a TxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
+// - Output is a StreamTxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
 //   (MSG_NOSIGNAL) of up to IOV_MAX iovecs per call until the socket would block; then the port
 //   waits for POLLOUT. A peer that stops reading only fills its own queue: further frames for it
 //   are dropped (drop_queue_full) and the rest of the switch goes on.
@@ -15,24 +15,21 @@
 //   kStuckMs, the port is congested(): a port sending unicast to it stops reading (rx_throttled)
 //   until it is not, as QEMU's own hub holds a sender back. A peer that stops reading stops being
 //   congested after kStuckMs, so it throttles nobody for longer than that.
+// - Polling, paused reads and shutdown: backends/runtime/polled_port.h.
 // - Memory: an idle port owns a poll handle, an empty queue and, after its first frame, one
 //   receive chunk of which only the pages it has touched are resident.
 #pragma once
 
-#include <uv.h>
-
 #include <string>
 
 #include "backends/io/fd.h"
-#include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/polled_port.h"
 #include "switch/stream_rx_buffer.h"
-#include "switch/tx_queue.h"
+#include "switch/stream_tx_queue.h"
 
 namespace qswitch::backends {
 
-class StreamPort final : public LoopPort {
+class StreamPort final : public PolledPort {
  public:
   // `fd` is a connected, non-blocking stream socket. `peer` names it in logs.
   StreamPort(SwitchLoop& loop, io::Fd fd, std::string peer);
@@ -43,28 +40,19 @@ class StreamPort final : public LoopPort {
   std::string describe() const override { return peer_; }
   const char* kind() const override { return "stream"; }
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
-  bool retry_paused_read() override;
   bool congested(sw::Millis now) override;
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
 
  private:
-  uint64_t shutdown_io() override;
-  void on_poll(int status, int events);
-  // Reads and forwards; returns false if the port closed.
-  bool read_some();
+  void read_some() override;
+  bool can_read() override { return !rx_.write_space().empty(); }
+  uint64_t drop_output() override { return tx_.clear(); }
+  // Hands the frames decoded so far to the switch; returns false if the port closed.
   bool forward_buffered(sw::StreamRxBuffer::Status status, size_t count);
-  void throttle(sw::PortId by);
-  void update_poll();
 
-  io::Fd fd_;
   std::string peer_;
-  io::UvHandle<uv_poll_t> poll_;
   sw::StreamRxBuffer rx_;
-  sw::TxQueue tx_;
-  bool read_paused_ = false;
-  bool want_write_ = false;
-  sw::PortId throttled_by_ = sw::kNoPort;
-  int poll_events_ = 0;
+  sw::StreamTxQueue tx_;
 };
 
 }  // namespace qswitch::backends

@@ -16,7 +16,7 @@
 #include "backends/dgram/datagram_tx.h"
 #include "backends/io/fd.h"
 #include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/runtime/polled_port.h"
 
 namespace qswitch::backends {
 
@@ -31,15 +31,13 @@ bool device_gone(int err) {
   return err == EBADFD || err == ENODEV || err == ENXIO || err == EBADF || err == EPIPE;
 }
 
-class TapPort final : public LoopPort {
+class TapPort final : public PolledPort {
  public:
   TapPort(SwitchLoop& loop, io::Fd fd, std::string name)
-      : LoopPort(loop), fd_(std::move(fd)), name_(std::move(name)),
+      : PolledPort(loop, std::move(fd), FdKind::kOther),
+        name_(std::move(name)),
         tx_(loop.config().queue_size) {
     rx_.set_pressure(&loop.fabric());
-    uv_poll_init(loop.uv(), poll_.get(), fd_.get());
-    poll_.get()->data = this;
-    update_poll();
   }
 
   void enqueue(const sw::Frame& frame) override {
@@ -52,7 +50,7 @@ class TapPort final : public LoopPort {
     for (int n = 0; n < kMaxWritesPerFlush && !tx_.empty(); ++n) {
       iovec iov[2];
       const int count = tx_.iov(0, iov);
-      const ssize_t written = ::writev(fd_.get(), iov, count);
+      const ssize_t written = ::writev(fd(), iov, count);
       if (written < 0) {
         const int err = errno;
         if (err == EAGAIN || err == EINTR) break;
@@ -75,11 +73,7 @@ class TapPort final : public LoopPort {
       counters_.tx_frames += w.frames;
       counters_.tx_bytes += w.bytes;
     }
-    const bool want = !tx_.empty();
-    if (want != want_write_) {
-      want_write_ = want;
-      update_poll();
-    }
+    set_want_write(!tx_.empty());
   }
 
   std::string describe() const override { return "tap:" + name_; }
@@ -89,62 +83,32 @@ class TapPort final : public LoopPort {
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
 
-  bool retry_paused_read() override {
-    if (still_throttled(throttled_by_)) return true;
-    if (rx_.available() == 0) return true;
-    read_paused_ = false;
-    update_poll();
-    return false;
-  }
-
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"tap_link_down", "Frames for the tap device dropped because its link was down."},
       link_down_);
   }
 
  private:
-  uint64_t shutdown_io() override {
-    poll_.get()->data = nullptr;
-    uv_poll_stop(poll_.get());
-    poll_.close();
-    fd_.reset();
-    return tx_.clear();
+  uint64_t drop_output() override { return tx_.clear(); }
+  bool can_read() override { return rx_.available() != 0; }
+
+  void on_poll_error(int status) override {
+    // epoll reports a deleted device as an error on the fd; a read names the cause (EBADFD).
+    if (!read_paused()) read_some();
+    if (!closed()) close("tap " + name_ + " poll error: " + uv_strerror(status));
   }
 
-  void update_poll() {
-    if (closed()) return;
-    const int events = (read_paused_ ? 0 : UV_READABLE) | (want_write_ ? UV_WRITABLE : 0);
-    io::set_poll_events(poll_.get(), poll_events_, events, [](uv_poll_t* h, int status, int ev) {
-      if (h->data != nullptr) static_cast<TapPort*>(h->data)->on_poll(status, ev);
-    });
-  }
-
-  void on_poll(int status, int events) {
-    if (status < 0) {
-      // epoll reports a deleted device as an error on the fd; a read names the cause (EBADFD).
-      if (!read_paused_) read_some();
-      if (!closed()) close("tap " + name_ + " poll error: " + uv_strerror(status));
-      return;
-    }
-    if ((events & UV_WRITABLE) != 0) {
-      flush();
-      if (closed()) return;
-    }
-    if ((events & (UV_READABLE | UV_DISCONNECT)) != 0) read_some();
-  }
-
-  void read_some() {
+  void read_some() override {
     const uint32_t n = rx_.available();
     if (n == 0) {
       // Every receive chunk is still queued on some output: stop reading until they drain
       // (the kernel drops on its side when the tap's queue fills, as it would for a slow NIC).
-      counters_.rx_paused += 1;
-      pause();
+      out_of_chunks();
       return;
     }
     uint32_t got = 0;  // valid frames, in slots 0..got-1
     for (uint32_t i = 0; i < n; ++i) {
-      const ssize_t len = ::read(fd_.get(), rx_.slot(got), DatagramRx::slot_capacity());
+      const ssize_t len = ::read(fd(), rx_.slot(got), DatagramRx::slot_capacity());
       if (len < 0) {
         const int err = errno;
         if (err == EAGAIN || err == EINTR) break;
@@ -173,28 +137,14 @@ class TapPort final : public LoopPort {
     rx_.advance(count);
     const sw::PortId congested =
         loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
-    if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort && !closed()) {
-      throttled_by_ = congested;
-      counters_.rx_throttled += 1;
-      pause();
+    if (congested != sw::kNoPort && throttled_by() == sw::kNoPort && !closed()) {
+      throttle(congested);
     }
   }
 
-  void pause() {
-    read_paused_ = true;
-    update_poll();
-    loop_.pause_read(*this);
-  }
-
-  io::Fd fd_;
   std::string name_;
-  io::UvHandle<uv_poll_t> poll_;
   DatagramRx rx_;
   DatagramTx tx_;
-  bool read_paused_ = false;
-  bool want_write_ = false;
-  int poll_events_ = 0;
-  sw::PortId throttled_by_ = sw::kNoPort;
   uint64_t link_down_ = 0;
   io::RateLimit link_down_log_{1, 10'000};
   io::RateLimit bad_length_log_{3, 10'000};

@@ -15,7 +15,7 @@
 #include "backends/io/fd.h"
 #include "backends/io/endpoint.h"
 #include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/runtime/polled_port.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "switch/mac_table.h"
 
@@ -58,11 +58,10 @@ socklen_t family_len(int family) {
   return family == AF_INET ? sizeof(sockaddr_in) : family == AF_INET6 ? sizeof(sockaddr_in6) : 0;
 }
 
-class VxlanPort final : public LoopPort {
+class VxlanPort final : public PolledPort {
  public:
   VxlanPort(SwitchLoop& loop, io::Fd fd, const VxlanConfig& config, const sockaddr_storage& bound)
-      : LoopPort(loop),
-        fd_(std::move(fd)),
+      : PolledPort(loop, std::move(fd), FdKind::kSocket),
         vni_(config.vni),
         bound_(bound),
         remotes_(config.remotes),
@@ -72,9 +71,6 @@ class VxlanPort final : public LoopPort {
     encode_vxlan_header(vni_, tx_header_);
     rx_.set_pressure(&loop.fabric());
     describe_ = "vxlan:vni=" + std::to_string(vni_) + ",local=" + sockaddr_text(bound_);
-    uv_poll_init_socket(loop.uv(), poll_.get(), fd_.get());
-    poll_.get()->data = this;
-    update_poll();
   }
 
   const sockaddr_storage& bound() const { return bound_; }
@@ -94,14 +90,6 @@ class VxlanPort final : public LoopPort {
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
 
-  bool retry_paused_read() override {
-    if (still_throttled(throttled_by_)) return true;
-    if (rx_.available() == 0) return true;
-    read_paused_ = false;
-    update_poll();
-    return false;
-  }
-
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"vxlan_bad_header", "Datagrams dropped for a VXLAN header without the I flag."},
       bad_header_);
@@ -115,53 +103,33 @@ class VxlanPort final : public LoopPort {
   }
 
  private:
-  uint64_t shutdown_io() override {
-    poll_.get()->data = nullptr;
-    uv_poll_stop(poll_.get());
-    poll_.close();
-    fd_.reset();
+  uint64_t drop_output() override {
     registration_.reset();
     partial_sent_ = 0;
     return tx_.clear();
   }
+  bool can_read() override { return rx_.available() != 0; }
 
-  void update_poll() {
-    if (closed()) return;
-    const int events = (read_paused_ ? 0 : UV_READABLE) | (want_write_ ? UV_WRITABLE : 0);
-    io::set_poll_events(poll_.get(), poll_events_, events, [](uv_poll_t* h, int status, int ev) {
-      if (h->data != nullptr) static_cast<VxlanPort*>(h->data)->on_poll(status, ev);
-    });
-  }
-
-  void on_poll(int status, int events) {
-    if (status < 0) {
-      // EPOLLERR: libuv has stopped the handle (src/unix/poll.c). On a UDP socket that is an
-      // ICMP error about an earlier datagram (backends/dgram/socket_error.h): a remote that is
-      // not up, or no route for now. Count it and poll again; only an unusable socket closes.
-      poll_events_ = 0;
-      const SocketError e = take_socket_error(fd_.get());
-      if (!e.readable) {
-        close(std::string("socket error: ") + std::strerror(e.error));
-        return;
-      }
-      if (e.error != 0 || e.queued > 0) {
-        empty_errors_ = 0;
-        note_send_error(e.error != 0 ? e.error : EHOSTUNREACH);
-      } else if (++empty_errors_ > kMaxEmptyErrors) {
-        close("poll keeps reporting an error that the socket does not hold");
-        return;
-      }
-      update_poll();
+  void on_poll_error(int /*status*/) override {
+    // EPOLLERR: libuv has stopped the handle (src/unix/poll.c). On a UDP socket that is an
+    // ICMP error about an earlier datagram (backends/dgram/socket_error.h): a remote that is
+    // not up, or no route for now. Count it and poll again; only an unusable socket closes.
+    const SocketError e = take_socket_error(fd());
+    if (!e.readable) {
+      close(std::string("socket error: ") + std::strerror(e.error));
       return;
     }
-    if ((events & UV_WRITABLE) != 0) {
-      flush();
-      if (closed()) return;
+    if (e.error != 0 || e.queued > 0) {
+      empty_errors_ = 0;
+      note_send_error(e.error != 0 ? e.error : EHOSTUNREACH);
+    } else if (++empty_errors_ > kMaxEmptyErrors) {
+      close("poll keeps reporting an error that the socket does not hold");
+      return;
     }
-    if ((events & UV_READABLE) != 0) read_some();
+    repoll();
   }
 
-  void read_some();
+  void read_some() override;
   // A datagram sent earlier was refused on the way (reported late, by ICMP): counted with the
   // send errors, logged at a limited rate.
   void note_send_error(int err) {
@@ -175,11 +143,6 @@ class VxlanPort final : public LoopPort {
   // `remote` is the sender's index.
   bool accept(uint32_t i, const mmsghdr& msg, uint32_t& frame_len, int& remote);
   void forward(uint32_t count);
-  void pause() {
-    read_paused_ = true;
-    update_poll();
-    loop_.pause_read(*this);
-  }
   // Remote index for a source address, or -1.
   int find_remote(const sockaddr_storage& from) const {
     int ip_match = -1;
@@ -205,21 +168,15 @@ class VxlanPort final : public LoopPort {
                                  : (" (" + std::to_string(suppressed) + " more suppressed)").c_str());
   }
 
-  io::Fd fd_;
   io::OwnEndpoints::Registration registration_;  // our bound address, while the socket is open
   uint32_t vni_;
   sockaddr_storage bound_;
   std::vector<VxlanRemote> remotes_;
   std::string describe_;
-  io::UvHandle<uv_poll_t> poll_;
   sw::MacTable macs_;
   sw::Millis last_expire_ = 0;
   DatagramRx rx_;
   DatagramTx tx_;
-  bool read_paused_ = false;
-  bool want_write_ = false;
-  int poll_events_ = 0;
-  sw::PortId throttled_by_ = sw::kNoPort;
   size_t partial_sent_ = 0;  // remotes the head frame (a flood) already went to
   int empty_errors_ = 0;     // poll errors in a row with nothing to read (kMaxEmptyErrors)
 
@@ -246,8 +203,7 @@ void VxlanPort::read_some() {
   for (int round = 0; round < kReadsPerWake; ++round) {
     const uint32_t n = rx_.available();
     if (n == 0) {
-      counters_.rx_paused += 1;
-      pause();
+      out_of_chunks();
       return;
     }
     for (uint32_t i = 0; i < n; ++i) {
@@ -261,7 +217,7 @@ void VxlanPort::read_some() {
       h.msg_iovlen = 2;
       rx_msgs_[i].msg_len = 0;
     }
-    const int got = ::recvmmsg(fd_.get(), rx_msgs_, n, MSG_DONTWAIT, nullptr);
+    const int got = ::recvmmsg(fd(), rx_msgs_, n, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       const int err = errno;
       // A UDP socket reports errors of earlier sends here (ICMP unreachable); it stays usable.
@@ -289,7 +245,7 @@ void VxlanPort::read_some() {
       macs_.expire(now);
     }
     forward(frames);
-    if (closed() || throttled_by_ != sw::kNoPort) return;
+    if (closed() || throttled_by() != sw::kNoPort) return;
     if (static_cast<uint32_t>(got) < n) return;  // drained the socket
   }
 }
@@ -331,11 +287,7 @@ void VxlanPort::forward(uint32_t count) {
   if (count == 0 || closed()) return;
   const sw::PortId congested =
       loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
-  if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) {
-    throttled_by_ = congested;
-    counters_.rx_throttled += 1;
-    pause();
-  }
+  if (congested != sw::kNoPort && throttled_by() == sw::kNoPort) throttle(congested);
 }
 
 void VxlanPort::flush() {
@@ -363,7 +315,7 @@ void VxlanPort::flush() {
         ++m;
       }
     }
-    int sent = ::sendmmsg(fd_.get(), tx_msgs_, m, MSG_DONTWAIT);
+    int sent = ::sendmmsg(fd(), tx_msgs_, m, MSG_DONTWAIT);
     bool short_batch = false;
     if (sent < 0) {
       const int err = errno;
@@ -396,11 +348,7 @@ void VxlanPort::flush() {
     }
     if (short_batch) break;
   }
-  const bool want = !tx_.empty();
-  if (want != want_write_) {
-    want_write_ = want;
-    update_poll();
-  }
+  set_want_write(!tx_.empty());
 }
 
 }  // namespace

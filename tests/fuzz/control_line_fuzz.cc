@@ -88,7 +88,7 @@ struct World {
 
     backends::ControlHandlers handlers;
     handlers.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds,
-                               backends::Handoff&) {
+                               backends::Takeover&) {
       tools::Takeover takeover;  // never run: nothing streams on the fuzz connection
       return api.handle_line(line, &takeover, &fds);
     };

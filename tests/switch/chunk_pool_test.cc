@@ -5,7 +5,7 @@
 //   drops its reference when it moves on) and the output queues (extra references, chunk_ref).
 // - The pressure handler is a test double that records each relieve() call with the pool's
 //   available_count() at that moment, and can run an action: dropping the "queues'" references
-//   (what TxQueue::unpin() does once it has copied the frames) or calling acquire() again.
+//   (what StreamTxQueue::unpin() does once it has copied the frames) or calling acquire() again.
 #include "switch/frame.h"
 
 #include <gtest/gtest.h>

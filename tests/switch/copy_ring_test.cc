@@ -12,7 +12,7 @@
 // - The random test drives thousands of push/pop sequences against a std::deque model holding
 //   the expected bytes and the pointer each push returned. It checks the contents, FIFO order,
 //   empty()/allocated() after each step, and that a push is never refused while the bytes held
-//   plus the new copy fit in C (what TxQueue and DatagramTx size their rings by).
+//   plus the new copy fit in C (what StreamTxQueue and DatagramTx size their rings by).
 #include "switch/frame.h"
 
 #include <gtest/gtest.h>
@@ -69,8 +69,8 @@ TEST(CopyRingTest, PushCopiesTheBytesAndPopReleasesThemInFifoOrder) {
   ASSERT_NE(cb, nullptr);
   ASSERT_NE(cc, nullptr);
   EXPECT_NE(ca, a.data()) << "push() must copy, not alias";
-  // Copies are bumped at the back: consecutive copies are adjacent (TxQueue's coalescing relies
-  // on it).
+  // Copies are bumped at the back: consecutive copies are adjacent (StreamTxQueue's coalescing
+  // relies on it).
   EXPECT_EQ(cb, ca + a.size());
   EXPECT_EQ(cc, cb + b.size());
   // The copy is independent of its source.

@@ -10,8 +10,8 @@
 // - Events are recorded with the switch counters at the moment they fire, so rate limiting and
 //   the `count` argument are checked against what the switch itself counted.
 // - Receive memory (relieve()): FakePort records which pools it was asked to release. The
-//   end-to-end tests use QueuePort, a port holding a real TxQueue that is never written (a peer
-//   that stopped reading), and a sender whose frames sit in chunks of a real ChunkPool whose
+//   end-to-end tests use QueuePort, a port holding a real StreamTxQueue that is never written (a
+//   peer that stopped reading), and a sender whose frames sit in chunks of a real ChunkPool whose
 //   ChunkPressure is the switch, as the backends wire it.
 #include "switch/l2_switch.h"
 
@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "switch/tx_queue.h"
+#include "switch/stream_tx_queue.h"
 
 namespace qswitch::sw {
 namespace {
@@ -690,7 +690,7 @@ class QueuePort : public Port {
   std::string name_;
 
  public:
-  TxQueue tx;
+  StreamTxQueue tx;
 };
 
 // A receiving port's side: frames written into chunks of its own pool, as a stream or datagram
@@ -748,7 +748,7 @@ class Sender {
   uint32_t next_tag = 0;
 };
 
-std::vector<uint8_t> described(TxQueue& q) {
+std::vector<uint8_t> described(StreamTxQueue& q) {
   std::vector<iovec> iov(1024);
   const int n = q.fill_iov(iov.data(), 1024);
   std::vector<uint8_t> out;

@@ -398,7 +398,7 @@ TEST_F(CaptureHubTest, CaptureCommandStreamsPcapOnTheControlConnection) {
   tools::ControlApi api;
   tools::register_capture_commands(api, *hub_);
   ControlHandlers handlers;
-  handlers.line_handoff = [&api](std::string_view line, Handoff& h) {
+  handlers.line_takeover = [&api](std::string_view line, Takeover& h) {
     return api.handle_line(line, &h);
   };
   ControlServer server(&loop_, dir.file("c.ctl"), std::move(handlers));

@@ -138,7 +138,7 @@ class ControlServerTest : public ::testing::Test {
     if (use_fd_handler_) {
       // "keep": keeps the first fd; replies with the count and the inode of each fd, so the test
       // sees which fds reached which line.
-      h.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds, Handoff&) {
+      h.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds, Takeover&) {
         ++lines_;
         std::string reply = std::string(line) + " fds=" + std::to_string(fds.size());
         for (const io::Fd& fd : fds) {

@@ -12,7 +12,7 @@
 // - Then the port is created (dgram: backends::adopt_connected_dgram; stream: a StreamPort) and
 //   the reply is {"port": ID, "type": ..., "peer": "exec:NAME (pid P)"} (P: the creator of the
 //   passed socket, from SO_PEERCRED). The port shows in `ports` like any other.
-// - The control connection is then taken over (the Handoff, as `capture` does): it carries no
+// - The control connection is then taken over (a Takeover, as `capture` does): it carries no
 //   more requests and is only watched. When it closes (the launcher exited, or QEMU and the
 //   launcher were killed) the port is closed, reason "launcher exited". When the port closes
 //   first (port.remove, a protocol error, the switch shutting down) the connection is closed, so

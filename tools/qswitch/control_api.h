@@ -33,13 +33,14 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/control/control_server.h"
 #include "backends/io/fd.h"
 #include "qswitch/version.h"
 
 namespace qswitch::tools {
 
-// Receives the client connection after the reply was sent (backends::Handoff's signature).
-using Takeover = std::function<void(io::Fd fd)>;
+// Receives the client connection after the reply was sent (the control server's Takeover).
+using Takeover = backends::Takeover;
 
 struct Reply {
   bool ok = true;

@@ -155,8 +155,8 @@ bool Switchd::start_control(std::string& error) {
   backends::ControlHandlers handlers;
   ControlApi& api = api_;
   handlers.line_fds = [&api](std::string_view line, std::vector<io::Fd>& fds,
-                             backends::Handoff& handoff) {
-    return api.handle_line(line, &handoff, &fds);
+                             backends::Takeover& takeover) {
+    return api.handle_line(line, &takeover, &fds);
   };
   handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
   handlers.busy = [&api](size_t max) { return api.busy_reply(max); };

@@ -1,4 +1,5 @@
-// tests/switch/tx_queue_test.cc: TxQueue framing, coalescing, partial writes and bounds.
+// tests/switch/stream_tx_queue_test.cc: StreamTxQueue framing, coalescing, partial writes and
+// bounds.
 //
 // Theory of operation
 // - Frames are laid out in memory the way a receive chunk holds them (4-byte big-endian prefix,
@@ -14,7 +15,7 @@
 //   read from its chunk instead of its copy shows up as wrong bytes; the bytes fill_iov()
 //   describes must be the same before and after, and the chunk references drop by exactly the
 //   frames copied. A random test checks unpin(), consume() and clear() against a deque model.
-#include "switch/tx_queue.h"
+#include "switch/stream_tx_queue.h"
 
 #include <gtest/gtest.h>
 
@@ -68,7 +69,7 @@ uint64_t ethernet_bytes(const Frame& f) { return std::max(f.size, kPadFrameSize)
 constexpr int kMaxIov = 1024;
 
 // Everything fill_iov() describes, gathered into one buffer.
-std::vector<uint8_t> gather(TxQueue& q, int* iov_count = nullptr) {
+std::vector<uint8_t> gather(StreamTxQueue& q, int* iov_count = nullptr) {
   std::vector<iovec> iov(kMaxIov);
   const int n = q.fill_iov(iov.data(), kMaxIov);
   if (iov_count != nullptr) *iov_count = n;
@@ -80,14 +81,14 @@ std::vector<uint8_t> gather(TxQueue& q, int* iov_count = nullptr) {
   return out;
 }
 
-class TxQueueTest : public testing::Test {
+class StreamTxQueueTest : public testing::Test {
  protected:
   // Memory standing in for a receive chunk; frames laid here carry no chunk reference.
   std::vector<uint8_t> mem_ = std::vector<uint8_t>(256 * 1024);
 };
 
-TEST_F(TxQueueTest, EmptyQueueDescribesNothing) {
-  TxQueue q(1 << 20);
+TEST_F(StreamTxQueueTest, EmptyQueueDescribesNothing) {
+  StreamTxQueue q(1 << 20);
   iovec iov[4];
   EXPECT_EQ(q.fill_iov(iov, 4), 0);
   EXPECT_TRUE(q.empty());
@@ -96,12 +97,12 @@ TEST_F(TxQueueTest, EmptyQueueDescribesNothing) {
   EXPECT_EQ(q.max_bytes(), size_t{1 << 20});
 }
 
-TEST_F(TxQueueTest, DescribesFramesInStreamFramingWithShortFramesPaddedTo60) {
+TEST_F(StreamTxQueueTest, DescribesFramesInStreamFramingWithShortFramesPaddedTo60) {
   const std::vector<uint32_t> sizes = {14, 59, 60, 61, 1514, 20, 65549};
   // Mix adjacent and separated frames.
   const std::vector<Frame> frames =
       lay_out(mem_.data(), mem_.size(), sizes, {0, 0, 3, 0, 0, 17, 0}, nullptr);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   EXPECT_EQ(q.count(), frames.size());
   EXPECT_FALSE(q.empty());
@@ -116,10 +117,10 @@ TEST_F(TxQueueTest, DescribesFramesInStreamFramingWithShortFramesPaddedTo60) {
   EXPECT_TRUE(gather(q) == want);
 }
 
-TEST_F(TxQueueTest, CoalescesAdjacentFramesIntoOneIovec) {
+TEST_F(StreamTxQueueTest, CoalescesAdjacentFramesIntoOneIovec) {
   const std::vector<Frame> frames =
       lay_out(mem_.data(), mem_.size(), {60, 100, 1514, 61}, {}, nullptr);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   iovec iov[8];
   ASSERT_EQ(q.fill_iov(iov, 8), 1);
@@ -132,10 +133,10 @@ TEST_F(TxQueueTest, CoalescesAdjacentFramesIntoOneIovec) {
   EXPECT_EQ(iov[0].iov_len, size_t{64 + 104 + 1518 + 65 - 10});
 }
 
-TEST_F(TxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
+TEST_F(StreamTxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
   const std::vector<Frame> frames =
       lay_out(mem_.data(), mem_.size(), {60, 100, 200}, {0, 1, 8}, nullptr);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   iovec iov[8];
   ASSERT_EQ(q.fill_iov(iov, 8), 3);
@@ -149,16 +150,16 @@ TEST_F(TxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
   EXPECT_EQ(iov[1].iov_len, size_t{104});
 }
 
-TEST_F(TxQueueTest, SameFramePushedTwiceIsNotTreatedAsAdjacentToItself) {
+TEST_F(StreamTxQueueTest, SameFramePushedTwiceIsNotTreatedAsAdjacentToItself) {
   const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), {100}, {}, nullptr);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   ASSERT_TRUE(q.push(frames[0]));
   ASSERT_TRUE(q.push(frames[0]));
   const std::vector<Frame> twice = {frames[0], frames[0]};
   EXPECT_TRUE(gather(q) == expected_stream(twice));
 }
 
-TEST_F(TxQueueTest, PartialWriteAtEveryOffsetLeavesExactlyTheRemainingBytes) {
+TEST_F(StreamTxQueueTest, PartialWriteAtEveryOffsetLeavesExactlyTheRemainingBytes) {
   const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(),
                                             {14, 59, 60, 61, 100, 1514, 20, 300},
                                             {0, 0, 0, 5, 0, 0, 0, 0}, nullptr);
@@ -171,9 +172,9 @@ TEST_F(TxQueueTest, PartialWriteAtEveryOffsetLeavesExactlyTheRemainingBytes) {
     ends.push_back(at);
   }
   for (size_t n = 0; n <= want.size(); ++n) {
-    TxQueue q(1 << 20);
+    StreamTxQueue q(1 << 20);
     for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
-    const TxQueue::Written w = q.consume(n);
+    const StreamTxQueue::Written w = q.consume(n);
     uint64_t want_frames = 0;
     uint64_t want_bytes = 0;
     for (size_t i = 0; i < frames.size() && ends[i] <= n; ++i) {
@@ -187,14 +188,14 @@ TEST_F(TxQueueTest, PartialWriteAtEveryOffsetLeavesExactlyTheRemainingBytes) {
     ASSERT_TRUE(rest == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n), want.end()))
         << "remaining bytes wrong after writing " << n << " of " << want.size();
     // Writing the rest completes every remaining frame.
-    const TxQueue::Written w2 = q.consume(rest.size());
+    const StreamTxQueue::Written w2 = q.consume(rest.size());
     ASSERT_EQ(w.frames + w2.frames, frames.size()) << "after writing " << n << " bytes";
     ASSERT_TRUE(q.empty());
     ASSERT_EQ(q.queued_bytes(), 0u);
   }
 }
 
-TEST_F(TxQueueTest, RandomPartialWritesReproduceTheStream) {
+TEST_F(StreamTxQueueTest, RandomPartialWritesReproduceTheStream) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<uint32_t> size_dist(kMinFrameSize, 300);
   std::uniform_int_distribution<uint32_t> gap_dist(0, 2);
@@ -205,7 +206,7 @@ TEST_F(TxQueueTest, RandomPartialWritesReproduceTheStream) {
   }
   const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, gaps, nullptr);
   const std::vector<uint8_t> want = expected_stream(frames);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   std::vector<uint8_t> sent;
   uint64_t frames_done = 0;
@@ -224,7 +225,7 @@ TEST_F(TxQueueTest, RandomPartialWritesReproduceTheStream) {
       budget -= take;
       written += take;
     }
-    const TxQueue::Written w = q.consume(written);
+    const StreamTxQueue::Written w = q.consume(written);
     frames_done += w.frames;
     bytes_done += w.bytes;
   }
@@ -236,14 +237,14 @@ TEST_F(TxQueueTest, RandomPartialWritesReproduceTheStream) {
   EXPECT_EQ(bytes_done, want_bytes);
 }
 
-TEST_F(TxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume) {
+TEST_F(StreamTxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume) {
   ChunkPool pool(16 * 1024, 1);
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames =
       lay_out(chunk->data, chunk->capacity, {1000, 1000, 1000, 1000}, {}, chunk);
   // 2500 holds two 1000-byte frames however the prefix is accounted, never three.
-  TxQueue q(2500);
+  StreamTxQueue q(2500);
   EXPECT_TRUE(q.push(frames[0]));
   EXPECT_TRUE(q.push(frames[1]));
   EXPECT_EQ(chunk->refs, 3u);
@@ -254,7 +255,7 @@ TEST_F(TxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume) {
   // The refused frame is not in the stream.
   EXPECT_TRUE(gather(q) == expected_stream({frames[0], frames[1]}));
 
-  const TxQueue::Written w = q.consume(1004);
+  const StreamTxQueue::Written w = q.consume(1004);
   EXPECT_EQ(w.frames, 1u);
   EXPECT_EQ(w.bytes, 1000u);
   EXPECT_EQ(chunk->refs, 2u) << "a written frame must release its chunk reference";
@@ -269,14 +270,14 @@ TEST_F(TxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume) {
   EXPECT_EQ(pool.free_count(), 1u);
 }
 
-TEST_F(TxQueueTest, EntryCapNeverRefuses64ByteFramesBeforeMaxBytes) {
+TEST_F(StreamTxQueueTest, EntryCapNeverRefuses64ByteFramesBeforeMaxBytes) {
   // The entry cap is max_bytes / 64 entries: frames of 64 bytes and more are bounded by bytes.
   for (uint32_t size : {64u, 65u, 1514u}) {
     const size_t frames_count = 1050;
     std::vector<uint32_t> sizes(frames_count + 1, size);
     std::vector<uint8_t> mem(sizes.size() * (size + kPrefixSize));
     const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), sizes, {}, nullptr);
-    TxQueue q(frames_count * size);
+    StreamTxQueue q(frames_count * size);
     size_t accepted = 0;
     while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
     EXPECT_EQ(accepted, frames_count) << size << "-byte frame refused with " << q.queued_bytes()
@@ -285,14 +286,14 @@ TEST_F(TxQueueTest, EntryCapNeverRefuses64ByteFramesBeforeMaxBytes) {
   }
 }
 
-TEST_F(TxQueueTest, EntryCapBoundsTinyFrames) {
+TEST_F(StreamTxQueueTest, EntryCapBoundsTinyFrames) {
   // 14-byte frames: the byte bound alone would admit 1050; the entry cap (max_bytes / 64)
   // stops them earlier, but not before max_bytes / 64.
   const size_t frames_count = 1050;
   std::vector<uint32_t> sizes(frames_count, kMinFrameSize);
   const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, {}, nullptr);
   const size_t max_bytes = frames_count * kMinFrameSize;
-  TxQueue q(max_bytes);
+  StreamTxQueue q(max_bytes);
   size_t accepted = 0;
   while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
   EXPECT_GE(accepted, max_bytes / 64);
@@ -303,23 +304,23 @@ TEST_F(TxQueueTest, EntryCapBoundsTinyFrames) {
   EXPECT_FALSE(q.push(frames[accepted]));
 }
 
-TEST_F(TxQueueTest, EntryCapIsAtMost65536) {
+TEST_F(StreamTxQueueTest, EntryCapIsAtMost65536) {
   // A huge max_bytes still caps entries at 65536 (bookkeeping bounded for a stuck peer).
   std::vector<uint8_t> mem(kPrefixSize + kMinFrameSize);
   const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), {kMinFrameSize}, {}, nullptr);
-  TxQueue q(size_t{1} << 33);
+  StreamTxQueue q(size_t{1} << 33);
   size_t accepted = 0;
   while (accepted < 65537 && q.push(frames[0])) ++accepted;
   EXPECT_EQ(accepted, 65536u);
 }
 
-TEST_F(TxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
+TEST_F(StreamTxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
   ChunkPool pool(16 * 1024, 1);
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames =
       lay_out(chunk->data, chunk->capacity, {100, 20, 1514, 60}, {}, chunk);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   EXPECT_EQ(chunk->refs, 5u);
   q.consume(50);  // the first frame is half written
@@ -342,13 +343,13 @@ TEST_F(TxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
   EXPECT_EQ(pool.free_count(), 1u);
 }
 
-TEST_F(TxQueueTest, DestructorReleasesChunkReferences) {
+TEST_F(StreamTxQueueTest, DestructorReleasesChunkReferences) {
   ChunkPool pool(16 * 1024, 1);
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames = lay_out(chunk->data, chunk->capacity, {100, 30}, {}, chunk);
   {
-    TxQueue q(1 << 20);
+    StreamTxQueue q(1 << 20);
     for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
     EXPECT_EQ(chunk->refs, 3u);
   }
@@ -356,11 +357,11 @@ TEST_F(TxQueueTest, DestructorReleasesChunkReferences) {
   chunk_unref(chunk);
 }
 
-TEST_F(TxQueueTest, GrowsBeyondInitialCapacityKeepingOrder) {
+TEST_F(StreamTxQueueTest, GrowsBeyondInitialCapacityKeepingOrder) {
   std::vector<uint32_t> sizes;
   for (int i = 0; i < 3000; ++i) sizes.push_back(60 + i % 7);
   const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, {}, nullptr);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f)) << "refused at count " << q.count();
   EXPECT_EQ(q.count(), frames.size());
   EXPECT_TRUE(gather(q) == expected_stream(frames));
@@ -379,12 +380,12 @@ TEST_F(TxQueueTest, GrowsBeyondInitialCapacityKeepingOrder) {
   EXPECT_TRUE(gather(q) == expected_stream(want));
 }
 
-TEST_F(TxQueueTest, GrowsWhileWrappedWithPartialHead) {
+TEST_F(StreamTxQueueTest, GrowsWhileWrappedWithPartialHead) {
   std::vector<uint32_t> sizes;
   for (int i = 0; i < 600; ++i) sizes.push_back(60 + i % 11);
   const std::vector<Frame> frames =
       lay_out(mem_.data(), mem_.size(), sizes, std::vector<uint32_t>(600, 1), nullptr);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   std::vector<Frame> pushed;
   size_t next = 0;
   size_t written = 0;  // bytes of expected_stream(pushed) already consumed
@@ -421,20 +422,20 @@ bool in_chunk(const void* p, const TestChunk& c) {
   return b >= c.chunk->data && b < c.chunk->data + c.chunk->capacity;
 }
 
-std::vector<iovec> iovs(TxQueue& q) {
+std::vector<iovec> iovs(StreamTxQueue& q) {
   std::vector<iovec> iov(kMaxIov);
   iov.resize(static_cast<size_t>(q.fill_iov(iov.data(), kMaxIov)));
   return iov;
 }
 
-TEST_F(TxQueueTest, UnpinCopiesTheFramesUpToTheLastOneInThePoolAndNoFurther) {
+TEST_F(StreamTxQueueTest, UnpinCopiesTheFramesUpToTheLastOneInThePoolAndNoFurther) {
   TestChunk p;  // the sender that runs short
   TestChunk o;  // another sender
   const std::vector<Frame> fp = lay_out(p.chunk->data, p.chunk->capacity, {100, 200}, {}, p.chunk);
   const std::vector<Frame> fo =
       lay_out(o.chunk->data, o.chunk->capacity, {300, 400, 500, 600}, {}, o.chunk);
   const std::vector<Frame> order = {fo[0], fp[0], fo[1], fp[1], fo[2], fo[3]};
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : order) ASSERT_TRUE(q.push(f));
   const std::vector<uint8_t> want = expected_stream(order);
   ASSERT_EQ(p.chunk->refs, 3u);
@@ -467,17 +468,17 @@ TEST_F(TxQueueTest, UnpinCopiesTheFramesUpToTheLastOneInThePoolAndNoFurther) {
   EXPECT_TRUE(gather(q) == want);
   EXPECT_EQ(iovs(q).size(), 1u) << "adjacent copies must share one iovec";
 
-  const TxQueue::Written w = q.consume(want.size());
+  const StreamTxQueue::Written w = q.consume(want.size());
   EXPECT_EQ(w.frames, order.size());
   EXPECT_EQ(w.bytes, uint64_t{100 + 200 + 300 + 400 + 500 + 600});
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(q.queued_bytes(), 0u);
 }
 
-TEST_F(TxQueueTest, UnpinOfAPoolWithNoQueuedFramesCopiesNothing) {
+TEST_F(StreamTxQueueTest, UnpinOfAPoolWithNoQueuedFramesCopiesNothing) {
   TestChunk p;
   TestChunk o;
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   EXPECT_EQ(q.unpin(p.pool), 0u) << "empty queue";
   const std::vector<Frame> fo = lay_out(o.chunk->data, o.chunk->capacity, {300, 20}, {}, o.chunk);
   for (const Frame& f : fo) ASSERT_TRUE(q.push(f));
@@ -493,11 +494,11 @@ TEST_F(TxQueueTest, UnpinOfAPoolWithNoQueuedFramesCopiesNothing) {
   EXPECT_EQ(after[0].iov_base, fo[0].wire) << "still zero copy";
 }
 
-TEST_F(TxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
+TEST_F(StreamTxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
   TestChunk p;
   const std::vector<Frame> fp =
       lay_out(p.chunk->data, p.chunk->capacity, {60, 1514, 100, 61}, {0, 9, 3, 1}, p.chunk);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : fp) ASSERT_TRUE(q.push(f));
   const std::vector<uint8_t> want = expected_stream(fp);
   EXPECT_EQ(iovs(q).size(), 4u);
@@ -509,7 +510,7 @@ TEST_F(TxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
   EXPECT_TRUE(gather(q) == want);
 }
 
-TEST_F(TxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
+TEST_F(StreamTxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
   // Padded short frames and frames of every size class, the pool's frames followed by one of
   // another pool (which stays zero copy). For every offset n: write n bytes, unpin, overwrite
   // the sender's chunk, and the rest of the stream must still come out exactly.
@@ -536,9 +537,9 @@ TEST_F(TxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
     std::vector<Frame> frames = lay_out(p.chunk->data, p.chunk->capacity, sizes,
                                         {0, 0, 3, 0, 0, 1, 0}, p.chunk);
     frames.push_back(fo[0]);
-    TxQueue q(1 << 20);
+    StreamTxQueue q(1 << 20);
     for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
-    const TxQueue::Written w1 = q.consume(n);
+    const StreamTxQueue::Written w1 = q.consume(n);
     size_t done = 0;
     while (done < ends.size() && ends[done] <= n) ++done;
     ASSERT_EQ(w1.frames, done) << "n=" << n;
@@ -551,11 +552,11 @@ TEST_F(TxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
         << "remaining bytes wrong after writing " << n << " of " << want.size() << " and unpin";
     // Write the rest in two steps so a copied head frame is also left partially written.
     const size_t half = rest.size() / 2;
-    const TxQueue::Written w2 = q.consume(half);
+    const StreamTxQueue::Written w2 = q.consume(half);
     ASSERT_TRUE(gather(q) == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n + half),
                                                   want.end()))
         << "n=" << n;
-    const TxQueue::Written w3 = q.consume(rest.size() - half);
+    const StreamTxQueue::Written w3 = q.consume(rest.size() - half);
     ASSERT_EQ(w1.frames + w2.frames + w3.frames, frames.size()) << "n=" << n;
     uint64_t bytes = 0;
     for (const Frame& f : frames) bytes += ethernet_bytes(f);
@@ -566,13 +567,13 @@ TEST_F(TxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
   EXPECT_EQ(o.chunk->refs, 1u);
 }
 
-TEST_F(TxQueueTest, UnpinLetsTheChunkGoBackToItsPool) {
+TEST_F(StreamTxQueueTest, UnpinLetsTheChunkGoBackToItsPool) {
   ChunkPool pool(64 * 1024, 1);
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames = lay_out(chunk->data, chunk->capacity, {1000, 30}, {}, chunk);
   const std::vector<uint8_t> want = expected_stream(frames);
-  TxQueue q(1 << 20);
+  StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   chunk_unref(chunk);  // the receiving port moved on; only the queue holds the chunk
   EXPECT_EQ(pool.acquire(), nullptr) << "the queue pins the pool's only chunk";
@@ -587,7 +588,7 @@ TEST_F(TxQueueTest, UnpinLetsTheChunkGoBackToItsPool) {
   chunk_unref(again);
 }
 
-TEST_F(TxQueueTest, ConsumeAndClearAfterUnpinGiveTheCopySpaceBack) {
+TEST_F(StreamTxQueueTest, ConsumeAndClearAfterUnpinGiveTheCopySpaceBack) {
   // Each round fills the queue to its bound with frames of one chunk, copies them all out and
   // then writes or drops them. If written or dropped copies kept their space, the ring (room for
   // one full queue plus one frame) would refuse copies by the second round.
@@ -596,7 +597,7 @@ TEST_F(TxQueueTest, ConsumeAndClearAfterUnpinGiveTheCopySpaceBack) {
   const std::vector<Frame> frames = lay_out(p.chunk->data, p.chunk->capacity,
                                             std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
   const size_t max_bytes = kFrames * 1514;
-  TxQueue q(max_bytes);
+  StreamTxQueue q(max_bytes);
   std::mt19937 rng(5);
   for (int round = 0; round < 50; ++round) {
     // Re-lay the frames: the chunk was overwritten at the end of the previous round.
@@ -634,7 +635,7 @@ struct QueuedModel {
   bool copied;
 };
 
-TEST_F(TxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
+TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   constexpr size_t kPools = 3;
   constexpr size_t kFramesPerPool = 48;
   std::mt19937 rng(99);
@@ -657,7 +658,7 @@ TEST_F(TxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   }
   // Frames are pushed repeatedly, so chunks are never overwritten here: the deterministic tests
   // above check that copies do not read their chunk. This one checks order, counts and refs.
-  TxQueue q(24 * 1024);  // entry cap 512
+  StreamTxQueue q(24 * 1024);  // entry cap 512
   std::deque<QueuedModel> model;
   size_t head_written = 0;  // bytes of the model's first frame already written
   auto wire_of = [&](size_t frame) { return kPrefixSize + ethernet_bytes(frames[frame]); };
@@ -707,7 +708,7 @@ TEST_F(TxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
       const std::vector<uint8_t> rest = expected();
       const size_t n =
           std::uniform_int_distribution<size_t>(0, std::min<size_t>(rest.size(), 6000))(rng);
-      const TxQueue::Written w = q.consume(n);
+      const StreamTxQueue::Written w = q.consume(n);
       uint64_t want_frames = 0;
       uint64_t want_bytes = 0;
       size_t left = n + head_written;

@@ -1,0 +1,99 @@
+// switch/output_ring.cc: the bounded ring of queued output frames (see the header).
+#include "switch/output_ring.h"
+
+#include <algorithm>
+
+namespace qswitch::sw {
+
+namespace {
+constexpr size_t kInitialEntries = 64;
+constexpr size_t kMaxEntries = 65536;
+
+// Enough entries for max_bytes of 64-byte frames, rounded up to a power of two and capped, so a
+// stuck peer costs at most kMaxEntries * sizeof(Entry) of bookkeeping.
+size_t entry_cap(size_t max_bytes) {
+  size_t n = kInitialEntries;
+  while (n * 64 < max_bytes && n < kMaxEntries) n *= 2;
+  return n;
+}
+}  // namespace
+
+OutputRing::OutputRing(size_t max_bytes)
+    : max_bytes_(max_bytes),
+      max_entries_(entry_cap(max_bytes)),
+      // Every queued frame copied with its prefix.
+      copies_(max_bytes + max_entries_ * kPrefixSize) {}
+
+bool OutputRing::grow() {
+  const size_t old_size = ring_.size();
+  const size_t new_size = old_size == 0 ? kInitialEntries : old_size * 2;
+  if (new_size > max_entries_) return false;
+  std::vector<Entry> next(new_size);
+  for (size_t i = 0; i < count_; ++i) next[i] = at(i);
+  ring_.swap(next);
+  head_ = 0;
+  return true;
+}
+
+bool OutputRing::push(const Frame& frame) {
+  if (queued_bytes_ + frame.size > max_bytes_) return false;
+  if (count_ == ring_.size() && !grow()) return false;
+  slot(count_) = Entry{frame.wire, frame.size, frame.chunk};
+  chunk_ref(frame.chunk);
+  ++count_;
+  queued_bytes_ += frame.size;
+  return true;
+}
+
+OutputRing::Written OutputRing::pop(size_t n) {
+  Written w;
+  n = std::min(n, count_);
+  for (size_t i = 0; i < n; ++i) {
+    Entry& e = ring_[head_];
+    w.frames += 1;
+    w.bytes += std::max(e.size, kPadFrameSize);
+    queued_bytes_ -= e.size;
+    if (copied_count_ > 0) {
+      copies_.pop(e.wire, kPrefixSize + e.size);
+      --copied_count_;
+    } else {
+      chunk_unref(e.chunk);
+    }
+    e.chunk = nullptr;
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
+  }
+  return w;
+}
+
+uint64_t OutputRing::clear() {
+  const uint64_t dropped = count_;
+  pop(count_);
+  return dropped;
+}
+
+size_t OutputRing::unpin(const ChunkPool& pool) {
+  size_t last = count_;
+  for (size_t i = count_; i > copied_count_; --i) {
+    const RxChunk* c = at(i - 1).chunk;
+    if (c != nullptr && c->pool == &pool) {
+      last = i - 1;
+      break;
+    }
+  }
+  if (last == count_) return 0;
+  size_t copied = 0;
+  while (copied_count_ <= last) {
+    Entry& e = slot(copied_count_);
+    const uint8_t* copy = copies_.push(e.wire, kPrefixSize + e.size);
+    if (copy == nullptr) break;
+    e.wire = copy;
+    chunk_unref(e.chunk);
+    e.chunk = nullptr;
+    ++copied_count_;
+    ++copied;
+  }
+  return copied;
+}
+
+}  // namespace qswitch::sw

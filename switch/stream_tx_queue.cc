@@ -1,0 +1,75 @@
+// switch/stream_tx_queue.cc: a stream port's bounded output queue (see the header).
+#include "switch/stream_tx_queue.h"
+
+#include <algorithm>
+
+namespace qswitch::sw {
+
+namespace {
+constexpr uint8_t kZeros[kPadFrameSize] = {};
+// The length prefix of a frame padded to kPadFrameSize (big-endian, frame.h).
+constexpr uint8_t kPadPrefix[kPrefixSize] = {0, 0, 0, kPadFrameSize};
+
+// The bytes of `e` on the wire: prefix and frame, padded to kPadFrameSize.
+uint32_t wire_size(const OutputRing::Entry& e) {
+  return kPrefixSize + std::max(e.size, kPadFrameSize);
+}
+}  // namespace
+
+int StreamTxQueue::fill_iov(iovec* iov, int max) {
+  int n = 0;
+  size_t skip = head_offset_;
+  auto add = [&](const uint8_t* p, size_t len) -> bool {
+    if (skip >= len) {
+      skip -= len;
+      return true;
+    }
+    p += skip;
+    len -= skip;
+    skip = 0;
+    if (n > 0 && static_cast<const uint8_t*>(iov[n - 1].iov_base) + iov[n - 1].iov_len == p) {
+      iov[n - 1].iov_len += len;  // adjacent in memory: one iovec for the run
+      return true;
+    }
+    if (n == max) return false;
+    iov[n++] = iovec{const_cast<uint8_t*>(p), len};
+    return true;
+  };
+  const size_t count = ring_.count();
+  for (size_t i = 0; i < count; ++i) {
+    const OutputRing::Entry& e = ring_.at(i);
+    const int before = n;
+    bool ok;
+    if (e.size >= kPadFrameSize) {
+      ok = add(e.wire, kPrefixSize + e.size);
+    } else {
+      ok = add(kPadPrefix, kPrefixSize) && add(e.wire + kPrefixSize, e.size) &&
+           add(kZeros, kPadFrameSize - e.size);
+    }
+    if (!ok) {
+      // Out of iovecs mid-frame: describe only whole frames beyond the first (simpler for
+      // consume), unless this is the first one.
+      if (i > 0) n = before;
+      break;
+    }
+  }
+  return n;
+}
+
+StreamTxQueue::Written StreamTxQueue::consume(size_t n) {
+  n += head_offset_;
+  head_offset_ = 0;
+  size_t whole = 0;
+  const size_t count = ring_.count();
+  for (; whole < count; ++whole) {
+    const uint32_t ws = wire_size(ring_.at(whole));
+    if (n < ws) {
+      head_offset_ = n;
+      break;
+    }
+    n -= ws;
+  }
+  return ring_.pop(whole);
+}
+
+}  // namespace qswitch::sw

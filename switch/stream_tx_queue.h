@@ -1,0 +1,59 @@
+// switch/stream_tx_queue.h: a stream port's bounded output queue, drained with writev.
+//
+// Theory of operation
+// - The frames wait in an OutputRing (output_ring.h): bounded by max_bytes (push() refuses a
+//   frame beyond that; the port counts drop_queue_full), each pinning its chunk until it leaves
+//   or unpin() copies it out.
+// - fill_iov() describes the unsent bytes in QEMU stream framing. A frame of at least 60 bytes
+//   is sent straight from its chunk, prefix included, and consecutive frames that are adjacent
+//   in memory (they were adjacent on input, or were copied out together) share one iovec. A
+//   shorter frame is padded to 60 bytes (IEEE 802.3 minimum; QEMU pads only for its own slirp
+//   and tap backends) with a constant prefix (60) and zero bytes.
+// - consume(n) accounts a (possibly partial) write; frames completely written release their
+//   chunk reference. A partial write leaves the rest of that frame first in line.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "switch/frame.h"
+#include "switch/output_ring.h"
+
+namespace qswitch::sw {
+
+class StreamTxQueue {
+ public:
+  explicit StreamTxQueue(size_t max_bytes) : ring_(max_bytes) {}
+  StreamTxQueue(const StreamTxQueue&) = delete;
+  StreamTxQueue& operator=(const StreamTxQueue&) = delete;
+
+  // Queues the frame and takes a chunk reference; false when it would exceed max_bytes (or the
+  // entry cap: max_bytes / 64 entries, at most 65536).
+  bool push(const Frame& frame) { return ring_.push(frame); }
+  // Up to `max` iovecs covering the unsent bytes, in order. Returns how many were filled.
+  int fill_iov(iovec* iov, int max);
+  using Written = OutputRing::Written;
+  // `n` bytes of what fill_iov() described were written.
+  Written consume(size_t n);
+  // Drops everything queued (the port is closing). Returns how many frames were dropped.
+  uint64_t clear() {
+    head_offset_ = 0;
+    return ring_.clear();
+  }
+  // Copies out the queued frames that pin chunks of `pool` (OutputRing::unpin()); returns how
+  // many frames were copied.
+  size_t unpin(const ChunkPool& pool) { return ring_.unpin(pool); }
+
+  bool empty() const { return ring_.empty(); }
+  size_t count() const { return ring_.count(); }
+  size_t queued_bytes() const { return ring_.queued_bytes(); }
+  size_t max_bytes() const { return ring_.max_bytes(); }
+
+ private:
+  OutputRing ring_;
+  size_t head_offset_ = 0;  // bytes of the first frame already written
+};
+
+}  // namespace qswitch::sw
