@@ -1,7 +1,7 @@
 // slirp/slirp_options.cc: QEMU's "-netdev user" defaults (net/slirp.c, net_slirp_init: 10.0.2.0/24,
 // host .2, DNS .3, first DHCP address .15, IPv6 fec0::/64 with host ::2 and DNS ::3, restrict
 // off, IPv6 on) as typed values, and the text form of a host forward. Parsing text into these is
-// tools/' job (tools/qswitch/slirp_options_parse.h).
+// tools/' job (tools/qswitch/config/slirp_options_parse.h).
 #include "slirp/slirp_options.h"
 
 #include <arpa/inet.h>

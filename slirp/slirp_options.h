@@ -1,7 +1,7 @@
 // slirp/slirp_options.h: the slirp port's settings as typed values. Names and defaults follow
 // QEMU's "-netdev user" (docs/system/invocation, net/slirp.c) so a user's knowledge carries over,
 // with one deliberate difference: a hostfwd with no host address binds 127.0.0.1, not every
-// interface. Text is parsed into these in tools/ (tools/qswitch/slirp_options_parse.h).
+// interface. Text is parsed into these in tools/ (tools/qswitch/config/slirp_options_parse.h).
 #pragma once
 
 #include <netinet/in.h>

@@ -10,8 +10,8 @@
 
 #include <cstring>
 
-#include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/runtime/io/log.h"
+#include "backends/runtime/io/uv_handle.h"
 #include "slirp/dhcp_server.h"
 #include "slirp/guest_packet.h"
 #include "slirp/host_sockets.h"

@@ -48,9 +48,9 @@
 #include <string>
 #include <vector>
 
-#include "backends/io/log.h"
-#include "backends/io/own_endpoints.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/io/log.h"
+#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_options.h"
 
 namespace qswitch::slirp {

@@ -13,12 +13,12 @@
 #include <cstring>
 #include <vector>
 
-#include "backends/dgram/datagram_rx.h"
-#include "backends/dgram/datagram_tx.h"
-#include "backends/dgram/socket_error.h"
-#include "backends/io/endpoint.h"
-#include "backends/io/log.h"
-#include "backends/io/uv_handle.h"
+#include "backends/runtime/datagram_rx.h"
+#include "backends/runtime/datagram_tx.h"
+#include "backends/runtime/socket_error.h"
+#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/log.h"
+#include "backends/runtime/io/uv_handle.h"
 
 namespace qswitch::backends {
 

@@ -24,7 +24,7 @@
 // - Untrusted input: a datagram shorter than 14 bytes (including an empty one) or longer than
 //   65549 (MSG_TRUNC) is dropped and counted (drop_bad_length on the peer's port, or on the
 //   socket when no port exists yet), with a rate-limited log line; the port stays up.
-// - ICMP errors (backends/dgram/socket_error.h): a connected UDP socket whose peer is not up yet
+// - ICMP errors (backends/runtime/socket_error.h): a connected UDP socket whose peer is not up yet
 //   gets "port unreachable" back for what it sent, as a pending socket error that epoll reports
 //   as EPOLLERR (and libuv as UV_EBADF, stopping the poll handle) or that the next recv/send
 //   returns. It is taken (SO_ERROR), counted (drop_unreachable on the port, or on the socket
@@ -44,8 +44,8 @@
 #include <vector>
 
 #include "backends/dgram/dgram_config.h"
-#include "backends/io/fd.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/io/fd.h"
+#include "backends/runtime/switch_loop.h"
 
 namespace qswitch::backends {
 

@@ -22,9 +22,9 @@
 
 #include <cstdint>
 
-#include "backends/io/fd.h"
-#include "backends/io/uv_handle.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/io/fd.h"
+#include "backends/runtime/io/uv_handle.h"
+#include "backends/runtime/switch_loop.h"
 
 namespace qswitch::backends {
 

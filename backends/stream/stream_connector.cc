@@ -5,7 +5,7 @@
 #include <cstring>
 #include <memory>
 
-#include "backends/io/log.h"
+#include "backends/runtime/io/log.h"
 #include "backends/stream/stream_port.h"
 
 namespace qswitch::backends {

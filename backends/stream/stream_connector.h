@@ -11,10 +11,10 @@
 
 #include <string>
 
-#include "backends/io/endpoint.h"
-#include "backends/io/fd.h"
-#include "backends/io/uv_handle.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/fd.h"
+#include "backends/runtime/io/uv_handle.h"
+#include "backends/runtime/switch_loop.h"
 
 namespace qswitch::backends {
 

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "backends/io/accept_watch.h"
-#include "backends/io/endpoint.h"
-#include "backends/io/fd.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/io/accept_watch.h"
+#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/fd.h"
+#include "backends/runtime/switch_loop.h"
 
 namespace qswitch::backends {
 

@@ -22,7 +22,7 @@
 
 #include <string>
 
-#include "backends/io/fd.h"
+#include "backends/runtime/io/fd.h"
 #include "backends/runtime/polled_port.h"
 #include "switch/stream_rx_buffer.h"
 #include "switch/stream_tx_queue.h"

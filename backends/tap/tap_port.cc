@@ -12,10 +12,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "backends/dgram/datagram_rx.h"
-#include "backends/dgram/datagram_tx.h"
-#include "backends/io/fd.h"
-#include "backends/io/log.h"
+#include "backends/runtime/datagram_rx.h"
+#include "backends/runtime/datagram_tx.h"
+#include "backends/runtime/io/fd.h"
+#include "backends/runtime/io/log.h"
 #include "backends/runtime/polled_port.h"
 
 namespace qswitch::backends {

@@ -27,7 +27,7 @@
 #include <memory>
 #include <string>
 
-#include "backends/switch_loop.h"
+#include "backends/runtime/switch_loop.h"
 #include "backends/tap/tap_config.h"
 
 namespace qswitch::backends {

@@ -9,12 +9,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "backends/dgram/datagram_rx.h"
-#include "backends/dgram/datagram_tx.h"
-#include "backends/dgram/socket_error.h"
-#include "backends/io/fd.h"
-#include "backends/io/endpoint.h"
-#include "backends/io/log.h"
+#include "backends/runtime/datagram_rx.h"
+#include "backends/runtime/datagram_tx.h"
+#include "backends/runtime/socket_error.h"
+#include "backends/runtime/io/fd.h"
+#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/log.h"
 #include "backends/runtime/polled_port.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "switch/mac_table.h"
@@ -112,7 +112,7 @@ class VxlanPort final : public PolledPort {
 
   void on_poll_error(int /*status*/) override {
     // EPOLLERR: libuv has stopped the handle (src/unix/poll.c). On a UDP socket that is an
-    // ICMP error about an earlier datagram (backends/dgram/socket_error.h): a remote that is
+    // ICMP error about an earlier datagram (backends/runtime/socket_error.h): a remote that is
     // not up, or no route for now. Count it and poll again; only an unusable socket closes.
     const SocketError e = take_socket_error(fd());
     if (!e.readable) {

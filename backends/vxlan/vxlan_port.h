@@ -27,7 +27,7 @@
 //   POLLOUT; a flood cut by EAGAIN resumes at the remote it stopped at. A datagram the kernel
 //   refuses (unreachable, too big) is dropped and counted (vxlan_send_errors). So is an ICMP
 //   error reported later on the socket (a poll error, or a receive that returns it): it is
-//   taken with SO_ERROR (backends/dgram/socket_error.h) and the socket is polled again, so a
+//   taken with SO_ERROR (backends/runtime/socket_error.h) and the socket is polled again, so a
 //   remote that is down or unreachable never closes the port.
 // - Flow control as the stream ports: congested() while the queue is over half full and the
 //   socket took datagrams within kStuckMs.
@@ -40,8 +40,8 @@
 #include <string>
 #include <vector>
 
-#include "backends/io/own_endpoints.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/switch_loop.h"
 #include "backends/vxlan/vxlan_config.h"
 
 namespace qswitch::backends {

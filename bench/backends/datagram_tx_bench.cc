@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "backends/dgram/datagram_tx.h"
+#include "backends/runtime/datagram_tx.h"
 #include "switch/frame.h"
 
 namespace qswitch::backends {

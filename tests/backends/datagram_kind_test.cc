@@ -1,6 +1,6 @@
 // tests/backends/datagram_kind_test.cc: classify_datagram, the check that decides which received
 // datagrams become frames.
-#include "backends/dgram/datagram_rx.h"
+#include "backends/runtime/datagram_rx.h"
 
 #include <gtest/gtest.h>
 

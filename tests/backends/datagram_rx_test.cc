@@ -7,7 +7,7 @@
 // - Chunks are observed through the frames' RxChunk (refs, identity) and through available():
 //   0 means every chunk of the receiver's pool is held. Slot bounds are checked by writing whole
 //   slots (ASan reports a write outside the chunk) and reading the neighbours' prefixes.
-#include "backends/dgram/datagram_rx.h"
+#include "backends/runtime/datagram_rx.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

@@ -11,7 +11,7 @@
 //   a frame still read from its chunk instead of its copy shows up as wrong bytes.
 // - A random test checks push/pop/clear/unpin against a deque model: unpin()'s count, chunk
 //   references, and every queued frame's bytes after every step.
-#include "backends/dgram/datagram_tx.h"
+#include "backends/runtime/datagram_tx.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

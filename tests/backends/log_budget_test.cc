@@ -3,7 +3,7 @@
 // stderr; here only the decisions are checked).
 #include <gtest/gtest.h>
 
-#include "backends/io/log.h"
+#include "backends/runtime/io/log.h"
 
 namespace qswitch::io {
 namespace {

@@ -1,7 +1,7 @@
 // tests/backends/own_endpoints_test.cc: io::OwnEndpoints, the registry of the daemon's own
 // loopback/wildcard sockets: which bound addresses a loopback connection reaches, and that a
 // Registration takes its address out when it goes.
-#include "backends/io/own_endpoints.h"
+#include "backends/runtime/io/own_endpoints.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

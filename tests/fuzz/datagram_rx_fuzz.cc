@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/dgram/datagram_rx.h"
+#include "backends/runtime/datagram_rx.h"
 #include "switch/l2_switch.h"
 #include "tests/fuzz/fuzz_check.h"
 

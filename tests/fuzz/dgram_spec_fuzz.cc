@@ -1,4 +1,4 @@
-// tests/fuzz/dgram_spec_fuzz.cc: the --dgram parser (tools/qswitch/dgram_options.h) and the
+// tests/fuzz/dgram_spec_fuzz.cc: the --dgram parser (tools/qswitch/config/dgram_options.h) and the
 // stream endpoint parser it builds on (parse_endpoint: --listen, --connect and the control
 // command port.add), on arbitrary text.
 //
@@ -19,8 +19,8 @@
 #include <string>
 
 #include "tests/fuzz/fuzz_check.h"
-#include "tools/qswitch/dgram_options.h"
-#include "tools/qswitch/options.h"
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/options.h"
 
 namespace {
 

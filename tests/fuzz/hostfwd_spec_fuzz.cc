@@ -1,4 +1,4 @@
-// tests/fuzz/hostfwd_spec_fuzz.cc: the hostfwd spec parsers (tools/qswitch/slirp_options_parse.h):
+// tests/fuzz/hostfwd_spec_fuzz.cc: the hostfwd spec parsers (tools/qswitch/config/slirp_options_parse.h):
 // parse_hostfwd ("[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", from --slirp
 // hostfwd= and the control command hostfwd.add), parse_hostfwd_key (hostfwd.remove) and
 // check_hostfwd_guest, on arbitrary text.
@@ -15,7 +15,7 @@
 
 #include "slirp/slirp_options.h"
 #include "tests/fuzz/fuzz_check.h"
-#include "tools/qswitch/slirp_options_parse.h"
+#include "tools/qswitch/config/slirp_options_parse.h"
 
 namespace {
 

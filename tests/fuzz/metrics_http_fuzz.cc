@@ -1,5 +1,5 @@
 // tests/fuzz/metrics_http_fuzz.cc: the metrics server's HTTP request parsing
-// (backends/metrics/http_request_head.h): arbitrary bytes, cut into arbitrary reads no larger
+// (tools/qswitch/services/http_request_head.h): arbitrary bytes, cut into arbitrary reads no larger
 // than room() as the server's reads are, then the routing of a complete head.
 //
 // Input: the first byte picks the head size limit (small limits reach 431 quickly), the next
@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/metrics/http_request_head.h"
+#include "tools/qswitch/services/http_request_head.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// tests/fuzz/net_specs_fuzz.cc: the --vxlan and --tap parsers (tools/qswitch/net_specs.h) on
+// tests/fuzz/net_specs_fuzz.cc: the --vxlan and --tap parsers (tools/qswitch/config/net_specs.h) on
 // arbitrary text.
 //
 // Checked: a failure says why; an accepted --vxlan has a 24-bit VNI, a local address of IPv4 or
@@ -17,10 +17,10 @@
 #include <cstring>
 #include <string>
 
-#include "backends/io/endpoint.h"
+#include "backends/runtime/io/endpoint.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "tests/fuzz/fuzz_check.h"
-#include "tools/qswitch/net_specs.h"
+#include "tools/qswitch/config/net_specs.h"
 
 namespace {
 

@@ -23,7 +23,7 @@
 #include "slirp/dhcp_server.h"
 #include "slirp/slirp_options.h"
 #include "tests/fuzz/fuzz_check.h"
-#include "tools/qswitch/slirp_options_parse.h"
+#include "tools/qswitch/config/slirp_options_parse.h"
 
 namespace {
 

@@ -18,7 +18,7 @@
 #include <cstring>
 #include <vector>
 
-#include "backends/dgram/datagram_rx.h"
+#include "backends/runtime/datagram_rx.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "switch/mac_table.h"
 #include "tests/fuzz/fuzz_check.h"

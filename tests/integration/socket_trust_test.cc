@@ -1,6 +1,6 @@
 // tests/integration/socket_trust_test.cc: qswitch refuses a default socket directory that another
 // user could control, and `qswitch ctl` / `qswitch exec` refuse a control socket served by another
-// user before sending it anything (tools/qswitch/socket_trust.h; docs/control-protocol.md, "Who
+// user before sending it anything (tools/qswitch/config/socket_trust.h; docs/control-protocol.md, "Who
 // trusts whom").
 //
 // These tests need root (label `root`): they make directories owned by uid 65534 (nobody) and run

@@ -11,7 +11,7 @@
 //   the capture commands, a blocking unix-socket client that sends the capture request, reads
 //   the reply line and then the pcap stream on the same connection.
 // - Every wait is bounded (loop turns and socket timeouts).
-#include "backends/capture/capture_hub.h"
+#include "tools/qswitch/services/capture_hub.h"
 
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
@@ -29,10 +29,10 @@
 #include <string>
 #include <vector>
 
-#include "backends/control/control_server.h"
+#include "tools/qswitch/services/control_server.h"
 #include "tests/support/temp_dir.h"
-#include "tools/qswitch/capture_commands.h"
-#include "tools/qswitch/control_api.h"
+#include "tools/qswitch/services/capture_commands.h"
+#include "tools/qswitch/services/control_api.h"
 
 namespace qswitch::backends {
 namespace {

@@ -1,6 +1,6 @@
 // tests/tools/config_parse_test.cc: the one number parser, the MAC parser and the guest MAC
 // generator that every qswitch parser uses.
-#include "tools/qswitch/config_parse.h"
+#include "tools/qswitch/config/config_parse.h"
 
 #include <gtest/gtest.h>
 

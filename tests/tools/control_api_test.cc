@@ -1,7 +1,7 @@
 // tests/tools/control_api_test.cc: the JSON control protocol: every malformed request is an
 // error reply that says what is accepted, "id" is echoed, and a bad request never reaches a
 // handler (so it changes nothing).
-#include "tools/qswitch/control_api.h"
+#include "tools/qswitch/services/control_api.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // The server runs on a libuv loop in a thread of the test; clients are plain blocking sockets
 // (every read bounded by a timeout). The handlers are trivial and recognisable so each reply
 // shows which request produced it, and in which order.
-#include "backends/control/control_server.h"
+#include "tools/qswitch/services/control_server.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

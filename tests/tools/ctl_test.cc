@@ -1,7 +1,7 @@
 // tests/tools/ctl_test.cc: `qswitch ctl`: COMMAND words into request lines, results into text,
 // the control socket path, and whole runs of run_ctl against a real ControlServer + ControlApi
 // on a libuv loop in a thread (exit codes, stdout, stderr).
-#include "tools/qswitch/ctl.h"
+#include "tools/qswitch/client/ctl.h"
 
 #include <gtest/gtest.h>
 
@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "backends/control/control_server.h"
+#include "tools/qswitch/services/control_server.h"
 #include "tests/support/temp_dir.h"
-#include "tools/qswitch/control_api.h"
-#include "tools/qswitch/options.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/config/options.h"
 
 namespace qswitch::tools {
 namespace {

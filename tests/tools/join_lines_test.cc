@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "tools/qswitch/dgram_options.h"
+#include "tools/qswitch/config/dgram_options.h"
 
 namespace qswitch::tools {
 namespace {

@@ -5,7 +5,7 @@
 //   escapes), and the counters must equal the frames and bytes that crossed.
 // - MetricsServer on a real tcp socket on 127.0.0.1, its loop in a thread of the test; clients are
 //   blocking sockets whose every read is bounded by a timeout.
-#include "backends/metrics/metrics_server.h"
+#include "tools/qswitch/services/metrics_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -26,10 +26,10 @@
 
 #include "backends/dgram/dgram_port.h"
 #include "backends/stream/stream_port.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/switch_loop.h"
 #include "tests/support/frame_client.h"
 #include "tests/support/test_frames.h"
-#include "tools/qswitch/metrics_text.h"
+#include "tools/qswitch/services/metrics_text.h"
 
 namespace qswitch::tools {
 namespace {

@@ -1,11 +1,11 @@
 // tests/tools/net_specs_test.cc: --tap and --vxlan values into typed specs, and the errors that
 // name what was wrong (and what --dgram and --listen/--connect refuse).
-#include "tools/qswitch/net_specs.h"
+#include "tools/qswitch/config/net_specs.h"
 
-#include "backends/io/endpoint.h"
+#include "backends/runtime/io/endpoint.h"
 #include "backends/vxlan/vxlan_port.h"
-#include "tools/qswitch/dgram_options.h"
-#include "tools/qswitch/options.h"
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/options.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // tests/tools/options_test.cc: the qswitch command line (parse_options over getopt_long): both
 // value spellings, the optional --slirp value, and errors that name the bad argument without
 // getopt's own messages.
-#include "tools/qswitch/options.h"
+#include "tools/qswitch/config/options.h"
 
 #include <gtest/gtest.h>
 

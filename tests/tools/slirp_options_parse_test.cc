@@ -1,7 +1,7 @@
 // tests/tools/slirp_options_parse_test.cc: --slirp text and hostfwd specs into typed values.
 // Defaults are checked against QEMU's documented ones (net/slirp.c), every key is set once, and
 // every bad value must produce an error that names it while leaving the output untouched.
-#include "tools/qswitch/slirp_options_parse.h"
+#include "tools/qswitch/config/slirp_options_parse.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -6,7 +6,7 @@
 // - Every counter of kPortCounters and kSwitchCounters, and every kind-specific counter, appears
 //   with its value in all three renderings (stats text, the `ports`/`stats` JSON commands,
 //   /metrics), so a counter cannot be forgotten by one of them.
-#include "backends/switch_snapshot.h"
+#include "backends/runtime/switch_snapshot.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -19,12 +19,12 @@
 
 #include "backends/dgram/dgram_port.h"
 #include "backends/stream/stream_port.h"
-#include "backends/switch_loop.h"
+#include "backends/runtime/switch_loop.h"
 #include "switch/counters.h"
-#include "tools/qswitch/control_api.h"
-#include "tools/qswitch/endpoints.h"
-#include "tools/qswitch/metrics_text.h"
-#include "tools/qswitch/switch_commands.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/endpoints.h"
+#include "tools/qswitch/services/metrics_text.h"
+#include "tools/qswitch/services/switch_commands.h"
 
 namespace qswitch::tools {
 namespace {

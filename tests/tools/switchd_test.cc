@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "tests/support/temp_dir.h"
-#include "tools/qswitch/options.h"
+#include "tools/qswitch/config/options.h"
 
 namespace qswitch::tools {
 namespace {

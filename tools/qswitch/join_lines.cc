@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "tools/qswitch/dgram_options.h"
+#include "tools/qswitch/config/dgram_options.h"
 
 namespace qswitch::tools {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "backends/dgram/dgram_config.h"
-#include "backends/io/endpoint.h"
+#include "backends/runtime/io/endpoint.h"
 #include "switch/mac_address.h"
 
 namespace qswitch::tools {

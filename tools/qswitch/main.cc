@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "tools/qswitch/ctl.h"
-#include "tools/qswitch/exec.h"
-#include "tools/qswitch/options.h"
+#include "tools/qswitch/client/ctl.h"
+#include "tools/qswitch/client/exec.h"
+#include "tools/qswitch/config/options.h"
 #include "tools/qswitch/switchd.h"
 
 int main(int argc, char** argv) {

@@ -18,16 +18,16 @@
 #include <string>
 #include <vector>
 
-#include "backends/capture/capture_hub.h"
-#include "backends/control/control_server.h"
-#include "backends/io/own_endpoints.h"
-#include "backends/metrics/metrics_server.h"
-#include "backends/switch_loop.h"
+#include "tools/qswitch/services/capture_hub.h"
+#include "tools/qswitch/services/control_server.h"
+#include "backends/runtime/io/own_endpoints.h"
+#include "tools/qswitch/services/metrics_server.h"
+#include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_port.h"
-#include "tools/qswitch/control_api.h"
-#include "tools/qswitch/endpoints.h"
-#include "tools/qswitch/options.h"
-#include "tools/qswitch/switch_commands.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/endpoints.h"
+#include "tools/qswitch/config/options.h"
+#include "tools/qswitch/services/switch_commands.h"
 
 namespace qswitch::tools {
 

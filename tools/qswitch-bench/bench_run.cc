@@ -1,0 +1,169 @@
+// tools/qswitch-bench/bench_run.cc: connect, run the phases, sum the ports (see bench_run.h).
+#include "tools/qswitch-bench/bench_run.h"
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+namespace qswitch::tools {
+
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kHelloWaitNs = 3000 * kMs;
+constexpr int64_t kLearnPauseNs = 200 * kMs;
+constexpr int64_t kDrainQuietNs = 200 * kMs;
+constexpr int64_t kDrainMaxNs = 2000 * kMs;
+constexpr auto kSlice = std::chrono::milliseconds(10);
+
+// Sleeps until `deadline_ns` in 10 ms slices; false as soon as a port fails.
+bool sleep_until(int64_t deadline_ns, const RunShared& shared) {
+  while (monotonic_ns() < deadline_ns) {
+    if (shared.failed.load(std::memory_order_acquire)) return false;
+    std::this_thread::sleep_for(kSlice);
+  }
+  return !shared.failed.load(std::memory_order_acquire);
+}
+
+}  // namespace
+
+std::vector<PortPlan> plan_ports(const BenchOptions& options) {
+  std::vector<PortPlan> plans(options.ports);
+  for (uint32_t i = 0; i < options.ports; ++i) {
+    plans[i].index = i;
+    plans[i].size = options.size;
+  }
+  auto link = [&](uint32_t from, uint32_t to) {
+    plans[from].sends = true;
+    plans[from].send_to = to;
+    plans[to].receives = true;
+    plans[to].expect_from = from;
+  };
+  switch (options.mode) {
+    case BenchMode::kPair:
+      link(0, 1);
+      break;
+    case BenchMode::kBidir:
+      link(0, 1);
+      link(1, 0);
+      break;
+    case BenchMode::kMesh:
+      for (uint32_t i = 0; i < options.ports; ++i) link(i, (i + 1) % options.ports);
+      break;
+  }
+  // A port with no sender still needs an expected sender that never writes to it: use itself
+  // (no port sends to its own MAC), so anything addressed to it is flagged.
+  for (PortPlan& p : plans) {
+    if (!p.receives) p.expect_from = p.index;
+  }
+  return plans;
+}
+
+BenchReport run_bench(const BenchOptions& options) {
+  BenchReport report;
+  report.target = options.target_text;
+  report.mode = options.mode;
+  report.size = options.size;
+  report.ports = options.ports;
+
+  std::vector<BenchLink> links(options.ports);
+  if (options.direct) {
+    if (!open_direct_pair(options.direct_dgram, links[0], links[1], report.error)) {
+      return report;
+    }
+  } else {
+    for (uint32_t i = 0; i < options.ports; ++i) {
+      std::string error;
+      links[i] = open_link(options.addr_for(i), error);
+      if (links[i].kind() == BenchLink::Kind::kNone) {
+        report.error = "port " + std::to_string(i) + ": " + error;
+        return report;
+      }
+    }
+  }
+
+  RunShared shared;
+  std::vector<PortPlan> plans = plan_ports(options);
+  std::vector<std::unique_ptr<BenchPort>> ports;
+  ports.reserve(options.ports);
+  for (uint32_t i = 0; i < options.ports; ++i) {
+    ports.push_back(std::make_unique<BenchPort>(plans[i], std::move(links[i]), shared));
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(ports.size());
+  for (auto& port : ports) threads.emplace_back([p = port.get()] { p->run(); });
+
+  int64_t t_measure = 0;
+  int64_t t_drain = 0;
+  bool ok = true;
+  // Hello: every port's broadcast is out, then the switch gets 200 ms to learn.
+  int64_t hello_deadline = monotonic_ns() + kHelloWaitNs;
+  while (ok) {
+    bool all = true;
+    for (auto& port : ports) all = all && port->hello_sent();
+    if (all) break;
+    if (monotonic_ns() > hello_deadline) {
+      report.error = "ports did not get their hello frames out within 3 s";
+      ok = false;
+      break;
+    }
+    if (shared.failed.load()) ok = false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ok = ok && sleep_until(monotonic_ns() + kLearnPauseNs, shared);
+  if (ok) {
+    shared.phase.store(Phase::kWarmup, std::memory_order_release);
+    ok = sleep_until(monotonic_ns() + static_cast<int64_t>(options.warmup * 1e9), shared);
+  }
+  if (ok) {
+    t_measure = monotonic_ns();
+    shared.phase.store(Phase::kMeasure, std::memory_order_release);
+    ok = sleep_until(t_measure + static_cast<int64_t>(options.seconds * 1e9), shared);
+    t_drain = monotonic_ns();
+    shared.phase.store(Phase::kDrain, std::memory_order_release);
+  }
+  if (ok) {
+    int64_t drain_deadline = t_drain + kDrainMaxNs;
+    while (monotonic_ns() < drain_deadline && !shared.failed.load()) {
+      int64_t now = monotonic_ns();
+      bool quiet = true;
+      for (auto& port : ports) {
+        if (port->plan().sends && !port->tx_done()) quiet = false;
+        if (port->plan().receives && now - port->last_rx_ns() < kDrainQuietNs) quiet = false;
+      }
+      if (quiet) break;
+      std::this_thread::sleep_for(kSlice);
+    }
+  }
+  shared.phase.store(Phase::kStop, std::memory_order_release);
+  for (auto& t : threads) t.join();
+
+  for (auto& port : ports) {
+    const PortResult& r = port->result();
+    if (!r.error.empty() && report.error.empty()) {
+      report.error = "port " + std::to_string(port->plan().index) + " (" +
+                     (options.direct ? options.target_text
+                                     : options.addr_for(port->plan().index).text) +
+                     "): " + r.error;
+    }
+    const PortTotals& m = r.at_phase[static_cast<int>(Phase::kMeasure)];
+    const PortTotals& d = r.at_phase[static_cast<int>(Phase::kDrain)];
+    report.tx_frames += d.tx_frames - m.tx_frames;
+    report.rx_frames += d.rx_frames - m.rx_frames;
+    report.rx_bytes += d.rx_bytes - m.rx_bytes;
+    report.tx_total += r.final.tx_frames;
+    report.rx_total += r.final.rx_frames;
+    report.reordered += r.reordered;
+    report.corrupt += r.corrupt;
+    report.foreign += r.foreign;
+    if (port->plan().receives) {
+      uint64_t sent = ports[port->plan().expect_from]->result().final.tx_frames;
+      if (sent > r.final.rx_frames) report.loss_frames += sent - r.final.rx_frames;
+    }
+  }
+  report.seconds = t_drain > t_measure ? static_cast<double>(t_drain - t_measure) / 1e9 : 0;
+  report.completed = ok && report.error.empty();
+  return report;
+}
+
+}  // namespace qswitch::tools

@@ -1,0 +1,56 @@
+// tools/qswitch-bench/bench_run.h: one benchmark run, from connecting to the summed result.
+//
+// Theory of operation
+// - plan_ports() decides who sends to whom: pair 0->1; bidir 0->1 and 1->0; mesh i->(i+1)%P.
+//   Ports outside those roles only listen (they see flooded frames, counted as foreign).
+// - run_bench() connects every port (all connected before any traffic), starts one thread per
+//   port, and drives the phases: every port sends its hello broadcast; 200 ms later warmup
+//   traffic starts; after --warmup the measurement window opens, after --time it closes; then a
+//   drain lets frames in flight arrive (until every receiver has been quiet for 200 ms, at most
+//   2 s). Waits are sliced into 10 ms sleeps so a failed port ends the run at once.
+// - Results: rates come from the measurement window only (frames received between the moments
+//   the receiving port saw "measure" and "drain", over the main thread's measured duration).
+//   Loss is over the whole run: data frames sent minus data frames received, per receiver.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tools/qswitch-bench/bench_options.h"
+#include "tools/qswitch-bench/bench_port.h"
+
+namespace qswitch::tools {
+
+struct BenchReport {
+  std::string target;
+  BenchMode mode = BenchMode::kPair;
+  uint32_t size = 0;
+  uint32_t ports = 0;
+  double seconds = 0;       // measured window, as timed
+  uint64_t rx_frames = 0;   // in the window
+  uint64_t tx_frames = 0;   // in the window
+  uint64_t rx_bytes = 0;    // Ethernet bytes in the window
+  uint64_t tx_total = 0;    // whole run
+  uint64_t rx_total = 0;    // whole run
+  uint64_t loss_frames = 0; // whole run
+  uint64_t reordered = 0;
+  uint64_t corrupt = 0;
+  uint64_t foreign = 0;
+  bool completed = false;  // false: a connection failed; `error` says which and why
+  std::string error;
+
+  double fps() const { return seconds > 0 ? static_cast<double>(rx_frames) / seconds : 0; }
+  double gbps() const {
+    return seconds > 0 ? static_cast<double>(rx_bytes) * 8 / seconds / 1e9 : 0;
+  }
+  double loss_pct() const {
+    return tx_total > 0 ? 100.0 * static_cast<double>(loss_frames) / static_cast<double>(tx_total)
+                        : 0;
+  }
+};
+
+std::vector<PortPlan> plan_ports(const BenchOptions& options);
+BenchReport run_bench(const BenchOptions& options);
+
+}  // namespace qswitch::tools

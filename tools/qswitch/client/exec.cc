@@ -1,0 +1,472 @@
+// tools/qswitch/client/exec.cc: see the header.
+#include "tools/qswitch/client/exec.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <csignal>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include "backends/runtime/io/fd.h"
+#include "tools/qswitch/config/config_parse.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/client/ctl.h"
+#include "tools/qswitch/config/options.h"
+#include "tools/qswitch/client/poll_wait.h"
+#include "tools/qswitch/config/socket_trust.h"
+
+namespace qswitch::tools {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kTimeoutMs = 10'000;            // the whole port.attach exchange
+constexpr size_t kMaxReplySize = 64 * 1024;   // a port.attach reply is short
+constexpr int kWaitSliceMs = 200;             // how often the wait loop looks at the child
+constexpr size_t kMaxNameSize = 64;           // port.attach's limit on "name"
+
+volatile sig_atomic_t g_child = 0;  // the program's pid, for forward_signal
+
+void forward_signal(int sig) {
+  const pid_t child = g_child;
+  if (child > 0) ::kill(child, sig);
+}
+
+// A unicast MAC (sw::MacAddress::parse), printed back in lower case with ':'.
+bool parse_mac(const std::string& text, std::string& out) {
+  const auto mac = sw::MacAddress::parse(text);
+  if (!mac || mac->is_multicast()) return false;  // a multicast address cannot be a NIC's
+  out = mac->to_string();
+  return true;
+}
+
+std::string base_name(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string out;
+  for (const char ch : name) {
+    if (out.size() >= kMaxNameSize) break;
+    out += (ch >= 0x21 && ch <= 0x7e) ? ch : '_';
+  }
+  return out;
+}
+
+// Connects to the control socket; false with `error` saying which path was tried and how to
+// start a switch there. The socket's directory (when it is the default one) and the server's
+// uid are checked first (socket_trust.h): no request and no fd go to another user's server.
+bool connect_control(const std::string& path, io::Fd& fd, std::string& error) {
+  const std::string start_hint =
+      " (start a switch first: `qswitch` serves the default one; `qswitch --listen "
+      "unix:DIR/NAME.sock` serves its control socket at DIR/NAME.ctl, then use "
+      "`qswitch exec --switch DIR/NAME.ctl`)";
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof sun.sun_path) {
+    error = "control socket path '" + path + "' is not 1..107 bytes long";
+    return false;
+  }
+  std::memcpy(sun.sun_path, path.data(), path.size());
+  if (!trust_socket_dir_for(path, DirUse::kLookUp, error)) {
+    error += "; or use --switch PATH for a switch elsewhere";
+    return false;
+  }
+  fd = io::Fd::adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  for (int attempt = 0;; ++attempt) {
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) == 0) {
+      if (trust_control_peer(fd.get(), path, error)) return true;
+      fd.reset();
+      return false;
+    }
+    if (errno == EINTR && attempt < 100) continue;
+    if (errno == ENOENT || errno == ECONNREFUSED) {
+      error = "no switch is running with control socket " + path + " (" + std::strerror(errno) +
+              ")" + start_hint;
+    } else {
+      error = "cannot connect to control socket " + path + ": " + std::strerror(errno) +
+              start_hint;
+    }
+    return false;
+  }
+}
+
+// Sends `line` + '\n' with `pass` attached (SCM_RIGHTS), all in one sendmsg when it fits; the
+// fd rides with the first bytes, which the server reads together with the line's end (the
+// line is far shorter than a socket buffer).
+bool send_with_fd(int sock, const std::string& line, int pass, int64_t deadline,
+                  std::string& error) {
+  const std::string out = line + "\n";
+  size_t sent = 0;
+  bool fd_sent = false;
+  while (sent < out.size()) {
+    iovec iov{const_cast<char*>(out.data() + sent), out.size() - sent};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (!fd_sent) {
+      std::memset(control, 0, sizeof control);
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(cm), &pass, sizeof pass);
+    }
+    const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      fd_sent = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_for(sock, POLLOUT, deadline)) {
+        error = "timed out sending the port.attach request";
+        return false;
+      }
+      continue;
+    }
+    error = std::string("sending the port.attach request: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// Reads one reply line (without '\n') before `deadline`.
+bool read_reply(int sock, int64_t deadline, std::string& reply, std::string& error) {
+  reply.clear();
+  char buf[4096];
+  for (;;) {
+    const size_t nl = reply.find('\n');
+    if (nl != std::string::npos) {
+      reply.resize(nl);
+      return true;
+    }
+    if (reply.size() > kMaxReplySize) {
+      error = "the port.attach reply is over " + std::to_string(kMaxReplySize) + " bytes";
+      return false;
+    }
+    const ssize_t n = ::recv(sock, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      reply.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      error = "the switch closed the control connection without replying to port.attach";
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_for(sock, POLLIN, deadline)) {
+        error = "timed out after 10 s waiting for the port.attach reply";
+        return false;
+      }
+      continue;
+    }
+    error = std::string("reading the port.attach reply: ") + std::strerror(errno);
+    return false;
+  }
+}
+
+// Sets the forwarding handler (no SA_RESTART: waitpid returns to the loop) or the default.
+void set_signal_handlers(bool forward) {
+  struct sigaction sa {};
+  sa.sa_handler = forward ? forward_signal : SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+const char* exec_usage() {
+  return "usage: qswitch exec [--switch NAME|PATH] [--type dgram|stream] [--mac MAC] -- "
+         "PROGRAM [ARGS...]\n"
+         "  runs PROGRAM (qemu-system-x86_64 ...) with one NIC on a running switch: a socketpair\n"
+         "  whose one end goes to the switch over its control socket, the other to QEMU as\n"
+         "    -netdev dgram,id=qs0,local.type=fd,local.str=N   (or stream,...,addr.type=fd)\n"
+         "    -device virtio-net-pci,netdev=qs0,mac=MAC\n"
+         "  appended to ARGS. The port goes away when PROGRAM exits; nothing is left on disk.\n"
+         "  --switch NAME   the switch whose control socket is NAME.ctl beside the default\n"
+         "                  socket ($XDG_RUNTIME_DIR/qswitch/ or /tmp/qswitch-$UID/)\n"
+         "  --switch PATH   a control socket (PATH.ctl), or a switch socket (PATH.sock: the\n"
+         "                  control socket beside it). Default: the default switch's\n"
+         "  --type T        dgram (default) or stream: the QEMU netdev and the port kind\n"
+         "  --mac MAC       the guest's MAC (default: a random 52:54:00:xx:xx:xx)\n"
+         "  SIGINT/SIGTERM/SIGHUP are passed to PROGRAM; the exit status is PROGRAM's\n"
+         "  (128+N if signal N ended it), 1 if the switch cannot be reached or refuses the\n"
+         "  port, 2 on bad arguments, 127 if PROGRAM cannot be run\n";
+}
+
+std::string exec_control_path(const std::string& switch_arg) {
+  if (switch_arg.empty()) return default_control_path();
+  std::string arg = switch_arg;
+  if (arg.rfind("unix:", 0) == 0) arg = arg.substr(5);
+  if (arg.find('/') == std::string::npos) return default_socket_dir() + "/" + arg + ".ctl";
+  // A PATH: the same resolution as `qswitch ctl --sock` (ctl.h). When a NAME.sock has no
+  // control socket beside it, that missing NAME.ctl is the path tried (and named in the error).
+  std::string path, error;
+  if (resolve_control_socket(arg, path, error)) return path;
+  return control_path_for(arg);
+}
+
+bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::string& error) {
+  std::string switch_arg;
+  std::string type = "dgram";
+  std::string mac;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg == "--help" || arg == "-h") {
+      o.help = true;
+      return true;
+    }
+    if (arg.empty() || arg[0] != '-') break;  // PROGRAM without "--"
+    std::string value;
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (arg == "--switch" || arg == "--type" || arg == "--mac") {
+      if (i + 1 >= argc) {
+        error = arg + " needs a value";
+        return false;
+      }
+      value = argv[++i];
+    }
+    if (arg == "--switch") {
+      if (value.empty()) {
+        error = "--switch needs a NAME or a PATH";
+        return false;
+      }
+      switch_arg = value;
+    } else if (arg == "--type") {
+      if (value != "dgram" && value != "stream") {
+        error = "--type '" + value + "': expected dgram or stream";
+        return false;
+      }
+      type = value;
+    } else if (arg == "--mac") {
+      if (!parse_mac(value, mac)) {
+        error = "--mac '" + value + "': expected a unicast MAC like 52:54:00:12:34:56";
+        return false;
+      }
+    } else {
+      error = "unknown option '" + std::string(argv[i]) + "'";
+      return false;
+    }
+  }
+  for (; i < argc; ++i) o.program.emplace_back(argv[i]);
+  if (o.program.empty()) {
+    error = "no program to run: put it after --, e.g. qswitch exec -- qemu-system-x86_64 ...";
+    return false;
+  }
+  o.control_path = exec_control_path(switch_arg);
+  o.stream = type == "stream";
+  o.mac = mac.empty() ? random_guest_mac().to_string() : mac;
+  return true;
+}
+
+std::string free_netdev_id(const std::vector<std::string>& program) {
+  std::vector<std::string> used;
+  for (size_t i = 0; i + 1 < program.size(); ++i) {
+    const std::string& opt = program[i];
+    if (opt != "-netdev" && opt != "--netdev" && opt != "-nic" && opt != "--nic") continue;
+    const std::string& spec = program[i + 1];
+    size_t start = 0;
+    while (start <= spec.size()) {  // each ','-separated key=value (bounded by the string)
+      size_t end = spec.find(',', start);
+      if (end == std::string::npos) end = spec.size();
+      const std::string item = spec.substr(start, end - start);
+      if (item.rfind("id=", 0) == 0) used.push_back(item.substr(3));
+      start = end + 1;
+    }
+  }
+  for (size_t n = 0; n <= used.size(); ++n) {  // at most used.size() of them can be taken
+    const std::string id = "qs" + std::to_string(n);
+    bool taken = false;
+    for (const std::string& u : used) taken = taken || u == id;
+    if (!taken) return id;
+  }
+  return "qs" + std::to_string(used.size() + 1);  // not reached
+}
+
+std::vector<std::string> exec_netdev_args(bool stream, const std::string& id, int fd,
+                                          const std::string& mac) {
+  const std::string n = std::to_string(fd);
+  // QEMU 7.2 qapi/net.json: NetdevDgramOptions local/remote, NetdevStreamOptions addr; an fd is
+  // SocketAddress type "fd" with "str" the number or the name of a monitor fd.
+  std::string netdev = stream ? "stream,id=" + id + ",addr.type=fd,addr.str=" + n
+                              : "dgram,id=" + id + ",local.type=fd,local.str=" + n;
+  return {"-netdev", netdev, "-device", "virtio-net-pci,netdev=" + id + ",mac=" + mac};
+}
+
+std::string attach_request_line(bool stream, const std::string& name) {
+  json args = {{"type", stream ? "stream" : "dgram"}};
+  if (!name.empty()) args["name"] = name;
+  return dump_json(json{{"cmd", "port.attach"}, {"args", args}});
+}
+
+int run_exec(int argc, char** argv) {
+  ExecOptions o;
+  std::string error;
+  if (!parse_exec_args(argc, argv, o, error)) {
+    std::fprintf(stderr, "qswitch exec: %s\n%s", error.c_str(), exec_usage());
+    return 2;
+  }
+  if (o.help) {
+    std::fputs(exec_usage(), stdout);
+    return 0;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  int pair[2] = {-1, -1};
+  if (::socketpair(AF_UNIX, (o.stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, pair) != 0) {
+    std::fprintf(stderr, "qswitch exec: socketpair: %s\n", std::strerror(errno));
+    return 1;
+  }
+  io::Fd switch_end = io::Fd::adopt(pair[0]);
+  io::Fd guest_end = io::Fd::adopt(pair[1]);
+
+  io::Fd control;
+  if (!connect_control(o.control_path, control, error)) {
+    std::fprintf(stderr, "qswitch exec: %s\n", error.c_str());
+    return 1;
+  }
+  const int64_t deadline = monotonic_ms() + kTimeoutMs;
+  const std::string name = base_name(o.program[0]);
+  std::string reply_text;
+  if (!send_with_fd(control.get(), attach_request_line(o.stream, name), switch_end.get(),
+                    deadline, error) ||
+      !read_reply(control.get(), deadline, reply_text, error)) {
+    std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());
+    return 1;
+  }
+  switch_end.reset();  // the switch holds its own copy now
+  const json reply = parse_json_line(reply_text);
+  if (!reply.is_object() || !reply.contains("ok") || !reply["ok"].is_boolean()) {
+    std::fprintf(stderr, "qswitch exec: not a control reply from %s: %s\n",
+                 o.control_path.c_str(), reply_text.c_str());
+    return 1;
+  }
+  if (!reply["ok"].get<bool>()) {
+    const json& e = reply.contains("error") ? reply["error"] : json("(no error text)");
+    std::fprintf(stderr, "qswitch exec: the switch at %s refused the port: %s\n",
+                 o.control_path.c_str(), e.is_string() ? e.get_ref<const std::string&>().c_str()
+                                                       : dump_json(e).c_str());
+    return 1;
+  }
+  const json& result = reply["result"];
+  const std::string port_id =
+      result.is_object() && result.contains("port") ? dump_json(result["port"]) : "?";
+
+  const std::string id = free_netdev_id(o.program);
+  std::vector<std::string> args = o.program;
+  for (std::string& a : exec_netdev_args(o.stream, id, guest_end.get(), o.mac)) {
+    args.push_back(std::move(a));
+  }
+  std::vector<char*> cargv;
+  for (std::string& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  std::fprintf(stderr, "qswitch exec: port %s on %s, %s, mac %s\n", port_id.c_str(),
+               o.control_path.c_str(), o.stream ? "stream" : "dgram", o.mac.c_str());
+
+  // Signals wait until the pid is known: none is lost between fork and g_child.
+  sigset_t block;
+  sigset_t old;
+  sigemptyset(&block);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+  ::sigprocmask(SIG_BLOCK, &block, &old);
+  set_signal_handlers(true);
+  const pid_t launcher = ::getpid();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    set_signal_handlers(false);
+    // The program lives no longer than its launcher: without it the port is gone anyway.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != launcher) _exit(128 + SIGTERM);  // the launcher died before prctl
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    // The one fd the program inherits; everything else of ours is close-on-exec.
+    if (::fcntl(guest_end.get(), F_SETFD, 0) != 0) _exit(127);
+    ::execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "qswitch exec: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    _exit(127);
+  }
+  if (child < 0) {
+    std::fprintf(stderr, "qswitch exec: fork: %s\n", std::strerror(errno));
+    set_signal_handlers(false);
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    return 1;
+  }
+  g_child = child;
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  guest_end.reset();
+
+  // Wait for the program, watching the control connection: it stays open (the port lives by
+  // it), and EOF on it means the switch closed the port.
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(child, &status, control.valid() ? WNOHANG : 0);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) {
+      std::fprintf(stderr, "qswitch exec: waitpid: %s\n", std::strerror(errno));
+      g_child = 0;
+      set_signal_handlers(false);
+      return 1;
+    }
+    if (r != 0 || !control.valid()) continue;  // EINTR
+    pollfd p{control.get(), POLLIN, 0};
+    if (::poll(&p, 1, kWaitSliceMs) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::recv(control.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN))) continue;
+    control.reset();
+    // The program's end of the pair closes as it exits, before it can be reaped, and a stream
+    // port closes on that: give an exiting program a moment before saying the switch did it.
+    bool exited = false;
+    for (int i = 0; i < 20 && !exited; ++i) {
+      const pid_t w = ::waitpid(child, &status, WNOHANG);
+      exited = w == child;
+      if (!exited) ::usleep(10'000);
+    }
+    if (exited) break;
+    std::fprintf(stderr,
+                 "qswitch exec: the switch closed port %s (port removed or switch stopped); "
+                 "%s keeps running without its network\n",
+                 port_id.c_str(), name.c_str());
+  }
+  g_child = 0;
+  set_signal_handlers(false);
+  return exit_code(status);
+}
+
+}  // namespace qswitch::tools

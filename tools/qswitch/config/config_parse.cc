@@ -1,0 +1,35 @@
+// tools/qswitch/config/config_parse.cc: see the header.
+#include "tools/qswitch/config/config_parse.h"
+
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <charconv>
+
+namespace qswitch::tools {
+
+std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t min, uint64_t max) {
+  if (text.empty()) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+sw::MacAddress random_guest_mac() {
+  uint32_t r = 0;
+  if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = static_cast<uint32_t>(ts.tv_nsec) ^ (static_cast<uint32_t>(::getpid()) << 8);
+  }
+  return sw::MacAddress::qemu_guest(r);
+}
+
+}  // namespace qswitch::tools

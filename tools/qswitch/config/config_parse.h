@@ -1,0 +1,26 @@
+// tools/qswitch/config/config_parse.h: the text-to-value pieces every qswitch parser shares.
+// Each parser (options.cc, net_specs.cc, dgram_options.cc, slirp_options_parse.cc, exec.cc)
+// builds its own error message around these, naming the bad value and what is accepted; the
+// pieces themselves only say yes or no.
+// - Numbers are decimal digits only: no sign, no space, no "0x", the whole text, within
+//   [min, max]. A value too large for 64 bits is simply out of range.
+// - MAC addresses are parsed by sw::MacAddress::parse (switch/mac_address.h); a guest's random
+//   MAC comes from random_guest_mac() here (QEMU's 52:54:00 prefix, sw::MacAddress::qemu_guest).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "switch/mac_address.h"
+
+namespace qswitch::tools {
+
+std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t min = 0,
+                                      uint64_t max = UINT64_MAX);
+
+// 52:54:00:xx:xx:xx with three bytes from getrandom() (or, with no entropy source, from the
+// clock and the pid, so two processes still differ).
+sw::MacAddress random_guest_mac();
+
+}  // namespace qswitch::tools

@@ -1,0 +1,421 @@
+// tools/qswitch/config/options.cc: see the header. Accepts "--opt value" and "--opt=value".
+#include "tools/qswitch/config/options.h"
+
+#include "tools/qswitch/config/config_parse.h"
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/net_specs.h"
+#include "tools/qswitch/config/slirp_options_parse.h"
+#include "tools/qswitch/config/socket_trust.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace qswitch::tools {
+
+const char* usage_text() {
+  return "usage: qswitch [options]\n"
+         "A userspace Ethernet switch for QEMU guests.\n"
+         "\n"
+         "  --listen unix:PATH|tcp:HOST:PORT   accept guests here; each connection is a port\n"
+         "                                     (QEMU -netdev stream,server=off / socket,connect=)\n"
+         "  --connect unix:PATH|tcp:HOST:PORT  dial a QEMU started with -netdev stream,server=on\n"
+         "                                     (or socket,listen=, or another qswitch); redials\n"
+         "  --dgram unix:PATH                  QEMU -netdev dgram peers send here; each sender's\n"
+         "                                     address becomes a port (unix:PATH or udp:HOST:PORT)\n"
+         "  --dgram udp:LHOST:LPORT-RHOST:RPORT  one port to one UDP peer (QEMU -netdev dgram\n"
+         "                                     with inet addresses, -netdev socket,udp=,localaddr=)\n"
+         "  --dgram mcast:GROUP:PORT[,localaddr=ADDR]  one port on a multicast group (QEMU\n"
+         "                                     -netdev socket,mcast=GROUP:PORT)\n"
+         "  --tap NAME|fd=N                    a tap device (one that exists, e.g. made by root with\n"
+         "                                     ip tuntap add NAME mode tap user USER, or created\n"
+         "                                     where allowed), or an inherited tap fd\n"
+         "  --vxlan vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...]\n"
+         "                                     one VXLAN port (RFC 7348, default port 4789) to\n"
+         "                                     every remote: Linux vxlan devices, OVS, qswitch\n"
+         "  --mac-age SECONDS                  forget a MAC not seen for this long (default 300)\n"
+         "  --mac-max N                        MAC table size (default 4096)\n"
+         "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
+         "  --guests N                         example QEMU argument lines to print (default 2)\n"
+         "  --slirp [KEY=VALUE,...]            add a NAT/DHCP/DNS port for the whole segment, with\n"
+         "                                     QEMU -netdev user's keys: net= host= dhcpstart= dns=\n"
+         "                                     hostname= domainname= dnssearch= tftp= bootfile=\n"
+         "                                     restrict=on|off ipv6=on|off ipv6-net= ipv6-host=\n"
+         "                                     ipv6-dns= mtu=\n"
+         "                                     hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT lease=MAC:IP\n"
+         "                                     (hostfwd without HADDR binds 127.0.0.1)\n"
+         "                                     max-leases-per-port=N (DHCP addresses a port may hold,\n"
+         "                                     default 8, 0: no cap)\n"
+         "                                     max-host-sockets=N, max-host-sockets-per-port=N\n"
+         "                                     (host sockets guests may open through NAT, in all\n"
+         "                                     and per port; default 4096 and 1024, 0: no cap)\n"
+         "  --no-slirp                         no slirp port, even with no other arguments\n"
+         "  --control unix:PATH|none           the control socket (default: beside the first unix\n"
+         "                                     --listen socket, NAME.sock -> NAME.ctl)\n"
+         "  --metrics [tcp:HOST:]PORT          Prometheus metrics on GET /metrics (a bare PORT\n"
+         "                                     binds 127.0.0.1)\n"
+         "  --pcap FILE                        capture every frame from start to FILE (pcap)\n"
+         "  --help, --version\n"
+         "\n"
+         "With no port option (--listen, --connect, --dgram, --tap, --vxlan), listens on\n"
+         "unix:$XDG_RUNTIME_DIR/qswitch/default.sock\n"
+         "(/tmp/qswitch-$UID/default.sock when XDG_RUNTIME_DIR is unset) and adds a slirp port.\n"
+         "\n"
+         "  qswitch ctl [--sock PATH] [--json] COMMAND...   talk to a running switch (ctl --help)\n"
+         "  qswitch exec [--switch NAME|PATH] [--type dgram|stream] [--mac MAC] --\n"
+         "      qemu-system-x86_64 ...         run a guest on a running switch over a socketpair\n"
+         "                                     (exec --help)\n"
+         "SIGUSR1 prints per-port counters to stderr; SIGINT/SIGTERM exit cleanly.\n";
+}
+
+std::string default_socket_path() { return default_socket_dir() + "/default.sock"; }
+
+std::string control_path_for(const std::string& socket_path) {
+  const std::string suffix = ".sock";
+  if (socket_path.size() > suffix.size() &&
+      socket_path.compare(socket_path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return socket_path.substr(0, socket_path.size() - suffix.size()) + ".ctl";
+  }
+  return socket_path + ".ctl";
+}
+
+std::string default_control_path() { return control_path_for(default_socket_path()); }
+
+std::string control_path_for_pid(int pid) {
+  return default_socket_dir() + "/qswitch-" + std::to_string(pid) + ".ctl";
+}
+
+std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error) {
+  const std::string accepted = "expected unix:PATH or tcp:HOST:PORT (HOST a numeric address)";
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    // Only a JSON string (port.add) can carry one; the socket calls would stop at it.
+    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " +
+            std::to_string(nul) + "); " + accepted;
+    return std::nullopt;
+  }
+  io::Endpoint ep;
+  if (text.rfind("unix:", 0) == 0) {
+    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.path = text.substr(5);
+    if (ep.path.empty()) {
+      error = "'" + text + "': empty path; " + accepted;
+      return std::nullopt;
+    }
+    if (ep.path.size() > 107) {
+      error = "'" + text + "': unix socket paths are limited to 107 bytes";
+      return std::nullopt;
+    }
+    return ep;
+  }
+  if (text.rfind("tcp:", 0) == 0) {
+    ep.kind = io::Endpoint::Kind::kTcp;
+    std::string rest = text.substr(4);
+    std::string port_text;
+    if (!rest.empty() && rest[0] == '[') {
+      const size_t close = rest.find(']');
+      if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+        error = "'" + text + "': " + accepted;
+        return std::nullopt;
+      }
+      ep.host = rest.substr(1, close - 1);
+      port_text = rest.substr(close + 2);
+    } else {
+      const size_t colon = rest.rfind(':');
+      if (colon == std::string::npos) {
+        error = "'" + text + "': missing port; " + accepted;
+        return std::nullopt;
+      }
+      ep.host = rest.substr(0, colon);
+      port_text = rest.substr(colon + 1);
+    }
+    const auto port = parse_decimal(port_text, 0, 65535);
+    if (!port) {
+      error = "'" + text + "': port '" + port_text + "' is not a number from 0 to 65535";
+      return std::nullopt;
+    }
+    ep.port = static_cast<uint16_t>(*port);
+    // Numeric addresses only: qswitch never resolves names.
+    in6_addr scratch;
+    if (inet_pton(AF_INET, ep.host.c_str(), &scratch) != 1 &&
+        inet_pton(AF_INET6, ep.host.c_str(), &scratch) != 1) {
+      error = "'" + text + "': host '" + ep.host + "' is not a numeric IPv4 or IPv6 address; " +
+              accepted;
+      return std::nullopt;
+    }
+    return ep;
+  }
+  error = "'" + text + "': " + accepted;
+  return std::nullopt;
+}
+
+namespace {
+
+// argv is read with glibc's getopt_long (see parse_options). Each option has an id (its `val`
+// in the getopt table) and, when it takes a value, the message for a missing one.
+enum OptionId : int {
+  kHelp = 'h',
+  kVersion = 256,
+  kListen,
+  kConnect,
+  kDgram,
+  kTap,
+  kVxlan,
+  kMacAge,
+  kMacMax,
+  kQueueSize,
+  kGuests,
+  kSlirp,
+  kNoSlirp,
+  kControl,
+  kMetrics,
+  kPcap,
+};
+
+struct OptionSpec {
+  const char* name;
+  int has_arg;        // getopt_long's no_argument / required_argument / optional_argument
+  OptionId id;
+  const char* needs;  // "--NAME needs ..." when a required value is missing
+};
+
+// --help, --version and --no-slirp ignore a value ("--help=x"), as they always have.
+constexpr OptionSpec kOptionSpecs[] = {
+    {"help", optional_argument, kHelp, nullptr},
+    {"version", optional_argument, kVersion, nullptr},
+    {"listen", required_argument, kListen, "a value: unix:PATH or tcp:HOST:PORT"},
+    {"connect", required_argument, kConnect, "a value: unix:PATH or tcp:HOST:PORT"},
+    {"dgram", required_argument, kDgram,
+     "a value: unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT"},
+    {"tap", required_argument, kTap, "a value: an interface name or fd=N"},
+    {"vxlan", required_argument, kVxlan,
+     "a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]"},
+    {"mac-age", required_argument, kMacAge, "a value in seconds"},
+    {"mac-max", required_argument, kMacMax, "a value"},
+    {"queue-size", required_argument, kQueueSize, "a value in bytes"},
+    {"guests", required_argument, kGuests, "a value"},
+    {"slirp", optional_argument, kSlirp, nullptr},
+    {"no-slirp", optional_argument, kNoSlirp, nullptr},
+    {"control", required_argument, kControl, "a value: unix:PATH or none"},
+    {"metrics", required_argument, kMetrics,
+     "a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)"},
+    {"pcap", required_argument, kPcap, "a file name"},
+};
+
+const OptionSpec* spec_of(int id) {
+  for (const OptionSpec& s : kOptionSpecs) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+// The numeric options: range and the words of the error.
+struct NumberOption {
+  OptionId id;
+  uint64_t min;
+  uint64_t max;
+  const char* expected;
+};
+
+constexpr NumberOption kNumberOptions[] = {
+    {kMacAge, 1, 1'000'000, "expected whole seconds from 1 to 1000000"},
+    {kMacMax, 16, 1'000'000, "expected a number of entries from 16 to 1000000"},
+    {kQueueSize, 65536 + 14, uint64_t{1} << 30, "expected bytes from 65550 to 1073741824"},
+    {kGuests, 0, 64, "expected a number from 0 to 64"},
+};
+
+// What parse_options keeps between options besides Options itself.
+struct ParseState {
+  Options o;
+  bool no_slirp = false;
+};
+
+std::string apply_number(ParseState& st, const NumberOption& n, const std::string& value) {
+  const auto v = parse_decimal(value, n.min, n.max);
+  if (!v) return "--" + std::string(spec_of(n.id)->name) + " '" + value + "': " + n.expected;
+  switch (n.id) {
+    case kMacAge: st.o.mac_age_s = static_cast<uint32_t>(*v); break;
+    case kMacMax: st.o.mac_max = static_cast<uint32_t>(*v); break;
+    case kQueueSize: st.o.queue_size = *v; break;
+    default: st.o.guests = static_cast<uint32_t>(*v); break;
+  }
+  return "";
+}
+
+// --metrics: tcp:HOST:PORT, or a bare port on the loopback address (the endpoint has no
+// authentication).
+std::string apply_metrics(ParseState& st, const std::string& value) {
+  const bool bare_port = !value.empty() && value.size() <= 5 &&
+                         value.find_first_not_of("0123456789") == std::string::npos;
+  std::string error;
+  auto ep = parse_endpoint(bare_port ? "tcp:127.0.0.1:" + value : value, error);
+  if (!ep || ep->kind != io::Endpoint::Kind::kTcp) {
+    return "--metrics '" + value +
+           "': expected tcp:HOST:PORT or a port (e.g. tcp:127.0.0.1:9100, or 9100 for "
+           "127.0.0.1:9100)";
+  }
+  st.o.metrics = *ep;
+  return "";
+}
+
+std::string apply_control(ParseState& st, const std::string& value) {
+  if (value == "none") {
+    st.o.control_disabled = true;
+    return "";
+  }
+  std::string error;
+  auto ep = parse_endpoint(value, error);
+  if (!ep || ep->kind != io::Endpoint::Kind::kUnix) {
+    return "--control '" + value + "': expected unix:PATH or none";
+  }
+  st.o.control = *ep;
+  return "";
+}
+
+std::string apply_slirp(ParseState& st, const std::string& value) {
+  if (st.o.slirp) return "--slirp given twice: put every key in one --slirp";
+  slirp::SlirpOptions so;
+  std::string error;
+  if (!parse_slirp_options(value, so, error)) return "--slirp " + error;
+  st.o.slirp = std::move(so);
+  return "";
+}
+
+// Parses one port option's value into its list; `flag` is how the error names it.
+template <typename T, typename Parse>
+std::string apply_port(std::vector<T>& to, const char* flag, const std::string& value,
+                       Parse parse) {
+  std::string error;
+  auto spec = parse(value, error);
+  if (!spec) return std::string(flag) + " " + error;
+  to.push_back(*spec);
+  return "";
+}
+
+// One option with its value (empty when it has none): an error message, or empty.
+std::string apply_option(ParseState& st, OptionId id, const std::string& value) {
+  for (const NumberOption& n : kNumberOptions) {
+    if (n.id == id) return apply_number(st, n, value);
+  }
+  Options& o = st.o;
+  switch (id) {
+    case kHelp: o.help = true; return "";
+    case kVersion: o.version = true; return "";
+    case kNoSlirp: st.no_slirp = true; return "";
+    case kListen: return apply_port(o.listen, "--listen", value, parse_endpoint);
+    case kConnect: return apply_port(o.connect, "--connect", value, parse_endpoint);
+    case kDgram: return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
+    case kTap: return apply_port(o.taps, "--tap", value, parse_tap_spec);
+    case kVxlan: return apply_port(o.vxlans, "--vxlan", value, parse_vxlan_spec);
+    case kSlirp: return apply_slirp(st, value);
+    case kMetrics: return apply_metrics(st, value);
+    case kControl: return apply_control(st, value);
+    case kPcap:
+      if (value.empty()) return "--pcap needs a file name";
+      o.pcap = value;
+      return "";
+    default: return "";
+  }
+}
+
+// After every option: zero configuration and the default control socket.
+std::string finish_options(ParseState& st) {
+  Options& o = st.o;
+  if (st.no_slirp && o.slirp) return "--slirp and --no-slirp contradict each other";
+  // Zero configuration: no port of any kind asked for.
+  const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
+                           o.taps.empty() && o.vxlans.empty();
+  if (zero_config) {
+    io::Endpoint ep;
+    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.path = default_socket_path();
+    o.listen.push_back(ep);
+    if (!st.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
+  }
+  if (o.control || o.control_disabled) return "";
+  // Beside the first unix listener, else beside the first unix --dgram. A switch with neither
+  // gets a per-process path from Switchd (control_path_for_pid), so two tcp-only switches never
+  // fight over one name.
+  std::string beside;
+  for (const io::Endpoint& l : o.listen) {
+    if (l.kind == io::Endpoint::Kind::kUnix) {
+      beside = l.path;
+      break;
+    }
+  }
+  for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i) beside = dgram_unix_path(o.dgram[i]);
+  if (!beside.empty()) {
+    io::Endpoint ep;
+    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.path = control_path_for(beside);
+    o.control = ep;
+  }
+  return "";
+}
+
+}  // namespace
+
+// getopt_long (glibc) rather than a hand-rolled loop; see the commit that made the change for
+// why not CLI11. getopt's own messages are off (opterr = 0): every error is ours, naming the
+// bad value. Differences from getopt's defaults, to keep the command line as it always was:
+// - '+' stops at the first non-option, which is an error ("unknown option 'foo'"), as is a
+//   "--" (getopt would end the options there).
+// - An abbreviation ("--lis") that getopt would accept is an unknown option.
+// - --slirp takes the next argument as its value when it does not start with "--" (getopt's
+//   optional arguments only come as --slirp=VALUE).
+ParseResult parse_options(int argc, const char* const* argv) {
+  ParseResult result;
+  std::vector<option> longopts;
+  for (const OptionSpec& s : kOptionSpecs) longopts.push_back({s.name, s.has_arg, nullptr, s.id});
+  longopts.push_back({nullptr, 0, nullptr, 0});
+  // getopt_long's prototype takes char* const*; with '+' it never permutes or writes argv.
+  char* const* args = const_cast<char* const*>(argv);
+  opterr = 0;
+  optind = 0;  // glibc: 0 restarts the scan from argv[1] with fresh internal state
+  ParseState st;
+  std::string error;
+  for (;;) {
+    const int at = optind == 0 ? 1 : optind;  // the argument getopt is about to read
+    int index = -1;
+    const int c = getopt_long(argc, args, "+:h", longopts.data(), &index);
+    if (c == -1) {
+      if (optind < argc ||
+          (at < argc && optind == at + 1 && std::strcmp(argv[at], "--") == 0)) {
+        error = "unknown option '" + std::string(argv[optind < argc ? optind : at]) +
+                "' (see qswitch --help)";
+      }
+      break;
+    }
+    const std::string arg = argv[at];
+    const OptionSpec* spec = index >= 0 ? &kOptionSpecs[index] : spec_of(c == ':' ? optopt : c);
+    const std::string written = spec == nullptr ? "" : "--" + std::string(spec->name);
+    const bool exact = spec != nullptr && (arg == "-h" ? spec->id == kHelp
+                                                       : arg.substr(0, arg.find('=')) == written);
+    if (c == '?' || !exact) {
+      error = "unknown option '" + arg + "' (see qswitch --help)";
+      break;
+    }
+    if (c == ':') {
+      error = written + " needs " + spec->needs;
+      break;
+    }
+    std::string value = optarg != nullptr ? optarg : "";
+    if (spec->id == kSlirp && optarg == nullptr && optind < argc &&
+        std::strncmp(argv[optind], "--", 2) != 0) {
+      value = argv[optind++];
+    }
+    error = apply_option(st, spec->id, value);
+    if (!error.empty()) break;
+  }
+  if (error.empty()) error = finish_options(st);
+  if (!error.empty()) {
+    result.error = std::move(error);
+    return result;
+  }
+  result.options = std::move(st.o);
+  return result;
+}
+
+}  // namespace qswitch::tools

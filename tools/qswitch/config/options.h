@@ -1,0 +1,63 @@
+// tools/qswitch/config/options.h: the qswitch command line as typed values.
+// Everything is parsed and checked here, up front; a bad value is an error that names it and
+// says what would be accepted, and nothing starts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/dgram/dgram_config.h"
+#include "backends/runtime/io/endpoint.h"
+#include "backends/tap/tap_config.h"
+#include "backends/vxlan/vxlan_config.h"
+#include "slirp/slirp_options.h"
+
+namespace qswitch::tools {
+
+struct Options {
+  std::vector<io::Endpoint> listen;
+  std::vector<io::Endpoint> connect;
+  // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
+  std::vector<backends::DgramConfig> dgram;
+  std::vector<backends::TapSpec> taps;        // --tap NAME | fd=N
+  std::vector<backends::VxlanConfig> vxlans;  // --vxlan vni=N,local=..,remote=..
+  uint32_t mac_age_s = 300;
+  uint32_t mac_max = 4096;
+  uint64_t queue_size = 1 << 20;
+  uint32_t guests = 2;
+  // The slirp port: on with no arguments at all (zero configuration), or with --slirp.
+  std::optional<slirp::SlirpOptions> slirp;
+  // The control socket: --control, else beside the first unix listener, else (set by main)
+  // control_path_for_pid(). Unset with --control none.
+  std::optional<io::Endpoint> control;
+  bool control_disabled = false;
+  // --metrics tcp:HOST:PORT: Prometheus text on GET /metrics.
+  std::optional<io::Endpoint> metrics;
+  // --pcap FILE: capture the whole switch from start.
+  std::optional<std::string> pcap;
+  bool help = false;
+  bool version = false;
+};
+
+struct ParseResult {
+  std::optional<Options> options;
+  std::string error;  // set when options is empty
+};
+
+ParseResult parse_options(int argc, const char* const* argv);
+// "unix:PATH" or "tcp:HOST:PORT" ("tcp:[::1]:PORT" for IPv6). nullopt + error text otherwise.
+std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error);
+// default_socket_dir()/default.sock: $XDG_RUNTIME_DIR/qswitch/default.sock, or
+// /tmp/qswitch-$UID/default.sock (socket_trust.h checks that directory before use).
+std::string default_socket_path();
+// The control socket beside a switch socket: DIR/NAME.sock -> DIR/NAME.ctl (other names get
+// ".ctl" appended). default_control_path() is the one beside default_socket_path().
+std::string control_path_for(const std::string& socket_path);
+std::string default_control_path();
+// For a switch with no unix listener: DEFAULT_DIR/qswitch-PID.ctl.
+std::string control_path_for_pid(int pid);
+const char* usage_text();
+
+}  // namespace qswitch::tools

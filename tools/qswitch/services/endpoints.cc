@@ -1,0 +1,101 @@
+// tools/qswitch/services/endpoints.cc: see the header.
+#include "tools/qswitch/services/endpoints.h"
+
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/socket_trust.h"
+
+namespace qswitch::tools {
+
+Endpoints::~Endpoints() {
+  dgrams_.clear();
+  connectors_.clear();
+  listeners_.clear();
+}
+
+std::string Endpoints::add_listen(const io::Endpoint& ep, std::string& error) {
+  if (ep.kind == io::Endpoint::Kind::kUnix &&
+      !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
+    error = "cannot listen on " + ep.to_string() + ": " + error;
+    return "";
+  }
+  auto l = std::make_unique<backends::StreamListener>(loop_, ep);
+  if (!l->ok()) {
+    error = "cannot listen on " + ep.to_string() + ": " + l->error();
+    return "";
+  }
+  std::string id = "listen-" + std::to_string(next_listen_++);
+  l->set_id(id);
+  io::OwnEndpoints::Registration r;
+  if (own_ != nullptr && l->endpoint().kind == io::Endpoint::Kind::kTcp) {
+    r = own_->add(io::Transport::kTcp, l->endpoint().host.c_str(), l->endpoint().port);
+  }
+  listeners_.push_back({id, std::move(l), std::move(r)});
+  return id;
+}
+
+std::string Endpoints::add_connect(const io::Endpoint& ep) {
+  std::string id = "connect-" + std::to_string(next_connect_++);
+  // The id must be set before the first dial, which the constructor starts.
+  connectors_.push_back({id, std::make_unique<backends::StreamConnector>(loop_, ep, id)});
+  return id;
+}
+
+std::string Endpoints::add_dgram(const backends::DgramConfig& config, std::string& error) {
+  backends::DgramConfig c = config;
+  c.endpoint_id = "dgram-" + std::to_string(next_dgram_);
+  std::string why;
+  const std::string path = dgram_unix_path(config);
+  if (!path.empty() && !trust_socket_dir_for(path, DirUse::kCreate, why)) {
+    error = "cannot open --dgram " + config.name + ": " + why;
+    return "";
+  }
+  auto d = backends::DgramEndpoint::open(loop_, c, why);
+  if (!d) {
+    error = "cannot open --dgram " + config.name + ": " + why;
+    return "";
+  }
+  ++next_dgram_;
+  std::vector<io::OwnEndpoints::Registration> regs;
+  if (own_ != nullptr) {
+    for (const sockaddr_storage& a : d->udp_addresses()) {
+      regs.push_back(own_->add(io::Transport::kUdp, a));
+    }
+  }
+  dgrams_.push_back({c.endpoint_id, std::move(d), std::move(regs)});
+  return c.endpoint_id;
+}
+
+bool Endpoints::remove(const std::string& id, const std::string& reason, std::string& error) {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (listeners_[i].id == id) {
+      listeners_[i].listener->close_ports(reason);
+      listeners_.erase(listeners_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  for (size_t i = 0; i < connectors_.size(); ++i) {
+    if (connectors_[i].id == id) {
+      connectors_[i].connector->close_port(reason);
+      connectors_.erase(connectors_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  for (size_t i = 0; i < dgrams_.size(); ++i) {
+    if (dgrams_[i].id == id) {
+      dgrams_[i].endpoint->close_ports(reason);
+      dgrams_.erase(dgrams_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  error = "no endpoint '" + id + "' (see ports: endpoints are listen-N, connect-N and dgram-N)";
+  return false;
+}
+
+std::string Endpoints::connector_of(sw::PortId port_id) const {
+  for (const Connector& c : connectors_) {
+    if (c.connector->port() != nullptr && c.connector->port()->id() == port_id) return c.id;
+  }
+  return "";
+}
+
+}  // namespace qswitch::tools

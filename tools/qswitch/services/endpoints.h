@@ -1,0 +1,69 @@
+// tools/qswitch/services/endpoints.h: the switch's listeners and diallers, by id.
+// Start-up (--listen, --connect) and the control commands port.add / port.remove go through
+// here, so a listener added at run time is the same kind of object as one given on the command
+// line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
+// A unix socket to be bound in the default socket directory is bound only once that directory
+// is known to be ours (created 0700 if missing; socket_trust.h).
+// Each TCP listener and UDP datagram socket is registered in the daemon's io::OwnEndpoints for
+// as long as it exists, so the slirp port keeps guests away from it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/dgram/dgram_port.h"
+#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/own_endpoints.h"
+#include "backends/stream/stream_connector.h"
+#include "backends/stream/stream_listener.h"
+#include "backends/runtime/switch_loop.h"
+
+namespace qswitch::tools {
+
+class Endpoints {
+ public:
+  // `own` (may be null) must outlive this object.
+  explicit Endpoints(backends::SwitchLoop& loop, io::OwnEndpoints* own = nullptr)
+      : loop_(loop), own_(own) {}
+  ~Endpoints();
+
+  // The new id, or empty with `error` set (nothing is left bound).
+  std::string add_listen(const io::Endpoint& ep, std::string& error);
+  std::string add_connect(const io::Endpoint& ep);
+  std::string add_dgram(const backends::DgramConfig& config, std::string& error);
+  // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
+  bool remove(const std::string& id, const std::string& reason, std::string& error);
+  // The dialler that owns port `port_id`, if any (so removing its port stops the redial).
+  std::string connector_of(sw::PortId port_id) const;
+
+  struct Listener {
+    std::string id;
+    std::unique_ptr<backends::StreamListener> listener;
+    io::OwnEndpoints::Registration registration;
+  };
+  struct Connector {
+    std::string id;
+    std::unique_ptr<backends::StreamConnector> connector;
+  };
+  struct Dgram {
+    std::string id;
+    std::unique_ptr<backends::DgramEndpoint> endpoint;
+    std::vector<io::OwnEndpoints::Registration> registrations;
+  };
+  const std::vector<Listener>& listeners() const { return listeners_; }
+  const std::vector<Dgram>& dgrams() const { return dgrams_; }
+  const std::vector<Connector>& connectors() const { return connectors_; }
+
+ private:
+  backends::SwitchLoop& loop_;
+  io::OwnEndpoints* own_;
+  std::vector<Listener> listeners_;
+  std::vector<Connector> connectors_;
+  std::vector<Dgram> dgrams_;
+  unsigned next_dgram_ = 1;
+  unsigned next_listen_ = 1;
+  unsigned next_connect_ = 1;
+};
+
+}  // namespace qswitch::tools

@@ -1,0 +1,240 @@
+// tools/qswitch/services/switch_commands.cc: see the header.
+//
+// ports:       [{"id","kind","peer","endpoint","state","macs":[..],"uptime_s","counters":{..}}],
+//              plus one {"id":null,"state":"connecting",...} row per dialler that is not up.
+// macs:        [{"mac","port","age_s"}], by port then MAC (a hardware switch's mac table).
+// stats:       switch-wide counters and MAC table fill; "dgram_sockets": the counters of each
+//              --dgram socket for datagrams that belong to no port; "listeners": each listening
+//              socket (stream listeners, control, metrics) with its io::AcceptCounters, and
+//              "accept_backoffs", their sum (times a listener ran out of fds and backed off).
+// port.add:    {"mode":"listen"|"connect","address":"unix:PATH"|"tcp:HOST:PORT"} -> the endpoint;
+//              {"mode":"dgram","address": a --dgram value} -> a datagram endpoint.
+// port.remove: {"id": "3" | 3 | "listen-1" | "connect-2"}: a port id closes that port (a
+//              dialled port removes its dialler, or it would come straight back); an endpoint id
+//              removes the endpoint and disconnects its guests. Their MACs are forgotten.
+#include "tools/qswitch/services/switch_commands.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/options.h"
+
+namespace qswitch::tools {
+
+namespace {
+
+using json = nlohmann::json;
+
+// A port's counters (kPortCounters, then its kind's own) as one object.
+json counters_json(const backends::PortSnapshot& p) {
+  json out = json::object();
+  p.counters.for_each([&](const char* name, uint64_t v) { out[name] = v; });
+  for (const backends::ExtraCounter& e : p.extra) out[e.info.name] = e.value;
+  return out;
+}
+
+// The MAC table as forwarding sees it (aged entries not yet swept are left out), by port then
+// MAC.
+std::vector<sw::MacEntryView> live_macs(const sw::L2Switch& fabric, sw::Millis now) {
+  std::vector<sw::MacEntryView> entries;
+  fabric.macs().for_each([&](const sw::MacEntryView& e) {
+    if (fabric.macs().lookup(e.mac, e.vlan, now) == e.port) entries.push_back(e);
+  });
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.port != b.port ? a.port < b.port : a.mac.key() < b.mac.key();
+  });
+  return entries;
+}
+
+std::map<sw::PortId, std::vector<std::string>> macs_by_port(const sw::L2Switch& fabric,
+                                                             sw::Millis now) {
+  std::map<sw::PortId, std::vector<std::string>> out;
+  for (const sw::MacEntryView& e : live_macs(fabric, now)) {
+    out[e.port].push_back(e.mac.to_string());
+  }
+  return out;
+}
+
+json accept_row(const std::string& endpoint, const std::string& address,
+                const io::AcceptCounters& counters) {
+  json row = {{"endpoint", endpoint}, {"address", address}};
+  counters.for_each([&](const char* name, uint64_t v) { row[name] = v; });
+  return row;
+}
+
+}  // namespace
+
+void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
+                              const ServiceSockets* services) {
+  api.add("ports", "every port: kind, peer, state, learned MACs, counters, uptime",
+          [&loop, &endpoints](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "ports", error)) return Reply::failure(error);
+            const backends::SwitchSnapshot snap = loop.snapshot();
+            auto macs = macs_by_port(loop.fabric(), snap.now);
+            json rows = json::array();
+            for (const backends::PortSnapshot& p : snap.ports) {
+              rows.push_back({{"id", p.id},
+                              {"kind", p.kind},
+                              {"peer", p.peer},
+                              {"endpoint", p.endpoint},
+                              {"state", "up"},
+                              {"macs", macs[p.id]},
+                              {"uptime_s", (snap.now - p.up_since) / 1000},
+                              {"queued_bytes", p.queued_bytes},
+                              {"counters", counters_json(p)}});
+            }
+            for (const Endpoints::Connector& c : endpoints.connectors()) {
+              if (c.connector->connected()) continue;
+              rows.push_back({{"id", nullptr},
+                              {"kind", "stream"},
+                              {"peer", c.connector->endpoint().to_string() + " (dialled)"},
+                              {"endpoint", c.id},
+                              {"state", "connecting"},
+                              {"macs", json::array()},
+                              {"uptime_s", 0},
+                              {"queued_bytes", 0},
+                              {"counters", json::object()}});
+            }
+            return Reply::success(std::move(rows));
+          });
+
+  api.add("macs", "the MAC address table: MAC, port, age in seconds",
+          [&loop](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
+            const sw::Millis now = loop.now();
+            json rows = json::array();
+            for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
+              rows.push_back({{"mac", e.mac.to_string()},
+                              {"port", e.port},
+                              {"age_s", (now - e.last_seen) / 1000}});
+            }
+            return Reply::success(std::move(rows));
+          });
+
+  api.add("stats",
+          "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, and the "
+          "counters of datagram sockets that belong to no port",
+          [&loop, &endpoints, services](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
+            const backends::SwitchSnapshot snap = loop.snapshot();
+            // Datagrams dropped before they belonged to a port (a runt from an unknown sender,
+            // our own multicast frames, ...) are counted on their socket.
+            json sockets = json::array();
+            for (const Endpoints::Dgram& d : endpoints.dgrams()) {
+              json row = {{"endpoint", d.id}, {"address", d.endpoint->bound()}};
+              d.endpoint->counters().for_each([&](const char* name, uint64_t v) { row[name] = v; });
+              sockets.push_back(std::move(row));
+            }
+            json listeners = json::array();
+            for (const Endpoints::Listener& l : endpoints.listeners()) {
+              listeners.push_back(accept_row(l.id, l.listener->endpoint().to_string(),
+                                             l.listener->accept_counters()));
+            }
+            if (services != nullptr && services->control != nullptr) {
+              listeners.push_back(accept_row("control", "unix:" + services->control->path(),
+                                             services->control->accept_counters()));
+            }
+            if (services != nullptr && services->metrics != nullptr) {
+              listeners.push_back(accept_row("metrics", services->metrics->bound().to_string(),
+                                             services->metrics->accept_counters()));
+            }
+            uint64_t accept_backoffs = 0;
+            for (const json& row : listeners) {
+              accept_backoffs += row["accept_backoffs"].get<uint64_t>();
+            }
+            json result = {{"ports", snap.port_count()},
+                           {"mac_entries", snap.mac_entries},
+                           {"mac_capacity", snap.mac_capacity}};
+            snap.counters.for_each([&](const char* name, uint64_t v) { result[name] = v; });
+            result["queued_bytes"] = snap.queued_bytes();
+            result["dgram_sockets"] = std::move(sockets);
+            result["accept_backoffs"] = accept_backoffs;
+            result["listeners"] = std::move(listeners);
+            return Reply::success(std::move(result));
+          });
+
+  api.add("port.add",
+          "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
+          "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
+          "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
+          [&endpoints](const json& args) {
+            std::string error, mode, address;
+            if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
+                !string_arg(args, "mode", "port.add", mode, error) ||
+                !string_arg(args, "address", "port.add", address, error)) {
+              return Reply::failure(error);
+            }
+            if (mode == "dgram") {
+              auto spec = parse_dgram_spec(address, error);
+              if (!spec) return Reply::failure("port.add: address " + error);
+              const std::string id = endpoints.add_dgram(*spec, error);
+              if (id.empty()) return Reply::failure("port.add: " + error);
+              return Reply::success({{"endpoint", id},
+                                     {"mode", mode},
+                                     {"address", endpoints.dgrams().back().endpoint->bound()}});
+            }
+            if (mode != "listen" && mode != "connect") {
+              return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
+            }
+            auto ep = parse_endpoint(address, error);
+            if (!ep) return Reply::failure("port.add: address " + error);
+            if (mode == "listen") {
+              const std::string id = endpoints.add_listen(*ep, error);
+              if (id.empty()) return Reply::failure("port.add: " + error);
+              const auto& bound = endpoints.listeners().back().listener->endpoint();
+              return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
+            }
+            const std::string id = endpoints.add_connect(*ep);
+            return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", ep->to_string()}});
+          });
+
+  api.add("port.remove",
+          "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
+          "\"listen-N\" | \"connect-N\" | \"dgram-N\"}",
+          [&loop, &endpoints](const json& args) {
+            std::string error;
+            if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
+            if (!args.is_object() || !args.contains("id")) {
+              return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
+            }
+            std::string id;
+            const json& v = args["id"];
+            if (v.is_number_unsigned()) {
+              id = std::to_string(v.get<uint64_t>());
+            } else if (v.is_string()) {
+              id = v.get<std::string>();
+            } else {
+              return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
+            }
+            const std::string reason = "removed by control request";
+            if (!id.empty() && std::all_of(id.begin(), id.end(), ::isdigit) && id.size() < 10) {
+              const auto port_id = static_cast<sw::PortId>(std::stoul(id));
+              backends::LoopPort* lp = loop.port(port_id);
+              if (lp == nullptr) {
+                return Reply::failure("port.remove: no port " + id + " (see ports)");
+              }
+              if (std::string(lp->kind()) == "slirp") {
+                return Reply::failure("port.remove: port " + id +
+                                      " is the slirp port; it cannot be removed at run time");
+              }
+              const std::string peer = lp->describe();
+              const std::string dialler = endpoints.connector_of(port_id);
+              if (!dialler.empty()) {
+                if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
+                return Reply::success({{"removed", port_id}, {"peer", peer}, {"endpoint", dialler}});
+              }
+              lp->close(reason);
+              return Reply::success({{"removed", port_id}, {"peer", peer}});
+            }
+            if (!endpoints.remove(id, reason, error)) return Reply::failure("port.remove: " + error);
+            return Reply::success({{"removed", id}});
+          });
+}
+
+}  // namespace qswitch::tools

@@ -1,0 +1,23 @@
+// tools/qswitch/services/switch_commands.h: control commands about the switch itself: ports, macs,
+// stats, port.add, port.remove. Registered in the same ControlApi as the slirp commands.
+#pragma once
+
+#include "tools/qswitch/services/control_server.h"
+#include "tools/qswitch/services/metrics_server.h"
+#include "backends/runtime/switch_loop.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/endpoints.h"
+
+namespace qswitch::tools {
+
+// The listeners that are not switch endpoints, for `stats` (null: none, or not created yet).
+struct ServiceSockets {
+  const backends::ControlServer* control = nullptr;
+  const backends::MetricsServer* metrics = nullptr;
+};
+
+// `services` (may be null) must outlive the commands; its pointers may change at any time.
+void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
+                              const ServiceSockets* services = nullptr);
+
+}  // namespace qswitch::tools
