@@ -1,5 +1,5 @@
 // tests/fuzz/control_line_fuzz.cc: the control channel as a client reaches it: arbitrary bytes
-// sent over a real unix socket to backends::ControlServer (line splitting, the too-long rule, a
+// sent over a real unix socket to tools::ControlServer (line splitting, the too-long rule, a
 // last line without '\n'), each line handled by tools::ControlApi with qswitch's real command
 // set on a real (port-less but for slirp) switch loop, one reply line back per request line.
 //
@@ -57,9 +57,9 @@ struct World {
   std::string dir;
   std::unique_ptr<backends::SwitchLoop> loop;
   std::unique_ptr<tools::Endpoints> endpoints;
-  std::unique_ptr<backends::CaptureHub> capture;
+  std::unique_ptr<tools::CaptureHub> capture;
   tools::ControlApi api;
-  std::unique_ptr<backends::ControlServer> server;
+  std::unique_ptr<tools::ControlServer> server;
 
   World() {
     char tmpl[] = "/tmp/qswitch-fuzz-control.XXXXXX";
@@ -72,7 +72,7 @@ struct World {
     loop = std::make_unique<backends::SwitchLoop>(backends::LoopConfig{});
     for (int i = 0; i < 3; ++i) ::sigaction(sigs[i], &saved[i], nullptr);
     endpoints = std::make_unique<tools::Endpoints>(*loop);
-    capture = std::make_unique<backends::CaptureHub>(loop->uv(), loop->fabric());
+    capture = std::make_unique<tools::CaptureHub>(loop->uv(), loop->fabric());
     std::string error;
     std::unique_ptr<slirp::SlirpPort> slirp =
         slirp::SlirpPort::create(*loop, slirp::default_slirp_options(), error);
@@ -86,17 +86,17 @@ struct World {
     tools::register_slirp_commands(api, *slirp_port, loop->uv());
     add_stubs(*slirp_port);
 
-    backends::ControlHandlers handlers;
+    tools::ControlHandlers handlers;
     handlers.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds,
-                               backends::Takeover&) {
+                               tools::Takeover&) {
       tools::Takeover takeover;  // never run: nothing streams on the fuzz connection
       return api.handle_line(line, &takeover, &fds);
     };
     handlers.too_long = [this](size_t limit) { return api.too_long_reply(limit); };
     handlers.busy = [this](size_t max) { return api.busy_reply(max); };
-    backends::ControlLimits limits;
+    tools::ControlLimits limits;
     limits.max_line_size = kMaxLine;
-    server = std::make_unique<backends::ControlServer>(loop->uv(), dir + "/control.sock",
+    server = std::make_unique<tools::ControlServer>(loop->uv(), dir + "/control.sock",
                                                        std::move(handlers), limits);
     FUZZ_CHECK(server->ok());
   }

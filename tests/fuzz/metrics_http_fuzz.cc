@@ -24,8 +24,8 @@
 
 namespace {
 
-using qswitch::backends::HttpRequestHead;
-using qswitch::backends::HttpRoute;
+using qswitch::tools::HttpRequestHead;
+using qswitch::tools::HttpRoute;
 using Status = HttpRequestHead::Status;
 
 struct Outcome {
@@ -101,9 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::string_view line(h.data(), h.find('\n'));
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       std::string_view method, target;
-      FUZZ_CHECK(qswitch::backends::parse_http_request_line(line, method, target));
+      FUZZ_CHECK(qswitch::tools::parse_http_request_line(line, method, target));
       FUZZ_CHECK(!method.empty() && !target.empty() && target.front() == '/');
-      const HttpRoute route = qswitch::backends::route_http_request(h);
+      const HttpRoute route = qswitch::tools::route_http_request(h);
       const bool get_or_head = method == "GET" || method == "HEAD";
       const std::string_view path = target.substr(0, target.find('?'));
       FUZZ_CHECK((route.kind == HttpRoute::Kind::kMetrics) == (get_or_head && path == "/metrics"));

@@ -1,4 +1,4 @@
-// tests/tools/capture_test.cc: live capture (backends::CaptureHub) and its control commands.
+// tests/tools/capture_test.cc: live capture (tools::CaptureHub) and its control commands.
 //
 // Theory of operation
 // - A real L2Switch with FakePorts (they count what the switch queues to them) on a real libuv
@@ -31,10 +31,12 @@
 
 #include "tools/qswitch/services/control_server.h"
 #include "tests/support/temp_dir.h"
+#include "tools/qswitch/client/capture_client.h"
+#include "tools/qswitch/client/pcap_stream.h"
 #include "tools/qswitch/services/capture_commands.h"
 #include "tools/qswitch/services/control_api.h"
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -515,7 +517,7 @@ TEST(CaptureCommandTest, BadArgumentsAreErrorRepliesThatChangeNothing) {
 }
 
 }  // namespace
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools
 
 namespace qswitch::tools {
 namespace {

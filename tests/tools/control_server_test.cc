@@ -25,7 +25,7 @@
 
 #include "tests/support/temp_dir.h"
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 namespace {
 
 using namespace std::chrono_literals;
@@ -290,7 +290,7 @@ TEST_F(ControlServerTest, HundredClientsAtOnceEachGetAReply) {
 
 TEST_F(ControlServerTest, ClientsBeyondTheLimitGetABusyReplyAndAreClosed) {
   start();  // the default limit
-  const int limit = static_cast<int>(backends::ControlLimits{}.max_clients);
+  const int limit = static_cast<int>(tools::ControlLimits{}.max_clients);
   const int total = limit + 36;
   std::vector<std::unique_ptr<LineClient>> clients;
   for (int i = 0; i < total; ++i) {
@@ -586,4 +586,4 @@ TEST_F(ControlServerTest, PassingFdsLeaksNoneWhateverHappensToTheLine) {
 }
 
 }  // namespace
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -121,11 +121,11 @@ class CtlRunTest : public ::testing::Test {
     });
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     uv_async_init(&loop_, &stop_, [](uv_async_t* a) { uv_stop(a->loop); });
-    backends::ControlHandlers h;
+    tools::ControlHandlers h;
     h.line = [this](std::string_view line) { return api_.handle_line(line); };
     h.too_long = [this](size_t limit) { return api_.too_long_reply(limit); };
     h.busy = [this](size_t max) { return api_.busy_reply(max); };
-    server_ = std::make_unique<backends::ControlServer>(&loop_, path_, std::move(h));
+    server_ = std::make_unique<tools::ControlServer>(&loop_, path_, std::move(h));
     ASSERT_TRUE(server_->ok()) << server_->error();
     thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
   }
@@ -161,7 +161,7 @@ class CtlRunTest : public ::testing::Test {
   ControlApi api_{"0.1.0"};
   uv_loop_t loop_{};
   uv_async_t stop_{};
-  std::unique_ptr<backends::ControlServer> server_;
+  std::unique_ptr<tools::ControlServer> server_;
   std::thread thread_;
 };
 

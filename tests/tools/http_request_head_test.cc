@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 namespace {
 
 using Status = HttpRequestHead::Status;
@@ -60,4 +60,4 @@ TEST(HttpRequestHeadTest, RoutesByMethodAndPath) {
 }
 
 }  // namespace
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -419,7 +419,7 @@ std::optional<HttpResponse> parse_response(const std::string& raw) {
 
 class MetricsServerTest : public ::testing::Test {
  protected:
-  void start(backends::MetricsLimits limits = {}) {
+  void start(tools::MetricsLimits limits = {}) {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     loop_ready_ = true;
     uv_async_init(&loop_, &stop_, [](uv_async_t* a) { uv_stop(a->loop); });
@@ -427,7 +427,7 @@ class MetricsServerTest : public ::testing::Test {
     ep.kind = io::Endpoint::Kind::kTcp;
     ep.host = "127.0.0.1";
     ep.port = 0;
-    server_ = std::make_unique<backends::MetricsServer>(
+    server_ = std::make_unique<tools::MetricsServer>(
         &loop_, ep,
         [this] {
           ++renders_;
@@ -464,7 +464,7 @@ class MetricsServerTest : public ::testing::Test {
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   uv_async_t stop_{};
-  std::unique_ptr<backends::MetricsServer> server_;
+  std::unique_ptr<tools::MetricsServer> server_;
   std::thread thread_;
   uint16_t port_ = 0;
   std::string body_ = "# HELP x y\n# TYPE x gauge\nx 1\n";
@@ -551,7 +551,7 @@ TEST_F(MetricsServerTest, OversizedHeadIsRejected) {
 }
 
 TEST_F(MetricsServerTest, SilentClientIsClosedAfterTheTimeout) {
-  backends::MetricsLimits limits;
+  tools::MetricsLimits limits;
   limits.idle_ms = 300;
   start(limits);
   HttpClient c(port_, 5);
@@ -649,16 +649,16 @@ TEST(MetricsServerBindTest, UnixEndpointAndBusyPortAreErrors) {
     io::Endpoint unix_ep;
     unix_ep.kind = io::Endpoint::Kind::kUnix;
     unix_ep.path = "/tmp/never-bound.sock";
-    backends::MetricsServer bad(&loop, unix_ep, [] { return std::string(); });
+    tools::MetricsServer bad(&loop, unix_ep, [] { return std::string(); });
     EXPECT_FALSE(bad.ok());
     EXPECT_NE(bad.error().find("tcp:"), std::string::npos) << bad.error();
 
     io::Endpoint ep;
     ep.kind = io::Endpoint::Kind::kTcp;
     ep.host = "127.0.0.1";
-    backends::MetricsServer first(&loop, ep, [] { return std::string(); });
+    tools::MetricsServer first(&loop, ep, [] { return std::string(); });
     ASSERT_TRUE(first.ok()) << first.error();
-    backends::MetricsServer second(&loop, first.bound(), [] { return std::string(); });
+    tools::MetricsServer second(&loop, first.bound(), [] { return std::string(); });
     EXPECT_FALSE(second.ok());
     EXPECT_FALSE(second.error().empty());
   }

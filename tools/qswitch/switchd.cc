@@ -64,7 +64,7 @@ std::unique_ptr<Switchd> Switchd::create(const Options& options, std::string& er
 
 bool Switchd::start(std::string& error) {
   loop_ = std::make_unique<backends::SwitchLoop>(loop_config(options_));
-  capture_ = std::make_unique<backends::CaptureHub>(loop_->uv(), loop_->fabric());
+  capture_ = std::make_unique<tools::CaptureHub>(loop_->uv(), loop_->fabric());
   if (options_.pcap && !capture_->start_file(*options_.pcap, error)) {
     error = "--pcap: " + error;
     return false;
@@ -152,16 +152,16 @@ bool Switchd::start_control(std::string& error) {
     error = "cannot create the control socket " + path + ": " + why;
     return false;
   }
-  backends::ControlHandlers handlers;
+  tools::ControlHandlers handlers;
   ControlApi& api = api_;
   handlers.line_fds = [&api](std::string_view line, std::vector<io::Fd>& fds,
-                             backends::Takeover& takeover) {
+                             tools::Takeover& takeover) {
     return api.handle_line(line, &takeover, &fds);
   };
   handlers.too_long = [&api](size_t limit) { return api.too_long_reply(limit); };
   handlers.busy = [&api](size_t max) { return api.busy_reply(max); };
   handlers.too_many_fds = [&api](size_t limit) { return api.too_many_fds_reply(limit); };
-  control_ = std::make_unique<backends::ControlServer>(loop_->uv(), path, std::move(handlers));
+  control_ = std::make_unique<tools::ControlServer>(loop_->uv(), path, std::move(handlers));
   if (!control_->ok()) {
     error = "cannot create the control socket " + path + ": " + control_->error() +
             " (--control sets another path, --control none disables it)";
@@ -174,7 +174,7 @@ bool Switchd::start_control(std::string& error) {
 bool Switchd::start_metrics(std::string& error) {
   if (!options_.metrics) return true;
   backends::SwitchLoop& sl = *loop_;
-  metrics_ = std::make_unique<backends::MetricsServer>(
+  metrics_ = std::make_unique<tools::MetricsServer>(
       loop_->uv(), *options_.metrics, [&sl] { return tools::render_metrics(sl.snapshot()); });
   if (!metrics_->ok()) {
     error = "cannot serve metrics on " + options_.metrics->to_string() + ": " + metrics_->error();

@@ -64,14 +64,14 @@ class Switchd {
   std::unique_ptr<backends::SwitchLoop> loop_;
   std::unique_ptr<Endpoints> endpoints_;
   // After the control server (capture sessions came from it), before the endpoints and loop.
-  std::unique_ptr<backends::CaptureHub> capture_;
+  std::unique_ptr<tools::CaptureHub> capture_;
   slirp::SlirpPort* slirp_port_ = nullptr;  // owned by loop_; null without --slirp
   std::vector<std::string> port_lines_;     // "tap qs0", "vxlan vni=..": printed before "ready"
   // The commands; their handlers refer to the loop, endpoints, capture and services_. Outlives
   // the control server, which calls them.
   ControlApi api_;
-  std::unique_ptr<backends::ControlServer> control_;
-  std::unique_ptr<backends::MetricsServer> metrics_;
+  std::unique_ptr<tools::ControlServer> control_;
+  std::unique_ptr<tools::MetricsServer> metrics_;
   io::OwnEndpoints::Registration metrics_registration_;
   // Points at control_ and metrics_: destroyed first, so no command sees a dead server.
   ServiceSockets services_;

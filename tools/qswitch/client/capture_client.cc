@@ -14,7 +14,8 @@
 #include <cstring>
 
 #include "switch/types.h"
-#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/config/config_parse.h"
+#include "tools/qswitch/config/json_line.h"
 #include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/client/pcap_stream.h"
 
@@ -55,18 +56,6 @@ bool write_all(int fd, const char* data, size_t size) {
 }
 
 }  // namespace
-
-bool parse_port_id(const std::string& text, uint32_t& out) {
-  if (text.empty() || text.size() > 10) return false;
-  uint64_t v = 0;
-  for (char ch : text) {
-    if (ch < '0' || ch > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(ch - '0');
-  }
-  if (v >= sw::kNoPort) return false;
-  out = static_cast<uint32_t>(v);
-  return true;
-}
 
 const char* capture_usage() {
   return "usage: qswitch ctl [--sock PATH] capture [--port ID] [--filter BPF] -w FILE|-\n"

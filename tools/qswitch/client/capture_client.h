@@ -26,10 +26,6 @@ struct CaptureCliOptions {
   bool help = false;
 };
 
-// A port or capture session id given as text: decimal digits, below sw::kNoPort. Used for
-// --port here and for string ids in the server's "capture" and "capture.stop" arguments.
-bool parse_port_id(const std::string& text, uint32_t& out);
-
 // Parses the words after "capture" (sock: the default or --sock given before "capture").
 bool parse_capture_args(const std::vector<std::string>& args, CaptureCliOptions& options,
                         std::string& error);

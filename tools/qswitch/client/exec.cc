@@ -22,7 +22,7 @@
 
 #include "backends/runtime/io/fd.h"
 #include "tools/qswitch/config/config_parse.h"
-#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/config/json_line.h"
 #include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/config/options.h"
 #include "tools/qswitch/client/poll_wait.h"

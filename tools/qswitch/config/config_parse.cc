@@ -32,4 +32,11 @@ sw::MacAddress random_guest_mac() {
   return sw::MacAddress::qemu_guest(r);
 }
 
+bool parse_port_id(std::string_view text, uint32_t& out) {
+  const std::optional<uint64_t> v = parse_decimal(text, 0, uint64_t{sw::kNoPort} - 1);
+  if (!v) return false;
+  out = static_cast<uint32_t>(*v);
+  return true;
+}
+
 }  // namespace qswitch::tools

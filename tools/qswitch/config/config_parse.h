@@ -10,9 +10,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "switch/mac_address.h"
+#include "switch/types.h"
 
 namespace qswitch::tools {
 
@@ -22,5 +24,9 @@ std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t min = 0,
 // 52:54:00:xx:xx:xx with three bytes from getrandom() (or, with no entropy source, from the
 // clock and the pid, so two processes still differ).
 sw::MacAddress random_guest_mac();
+
+// A port or capture session id given as text: decimal digits, below sw::kNoPort. Used for
+// `ctl capture --port` and for string ids in the server's "capture" and "capture.stop" arguments.
+bool parse_port_id(std::string_view text, uint32_t& out);
 
 }  // namespace qswitch::tools

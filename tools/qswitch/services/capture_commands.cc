@@ -5,7 +5,7 @@
 
 #include "backends/runtime/io/log.h"
 #include "switch/types.h"
-#include "tools/qswitch/client/capture_client.h"
+#include "tools/qswitch/config/config_parse.h"
 
 namespace qswitch::tools {
 
@@ -15,7 +15,7 @@ using json = nlohmann::json;
 
 }  // namespace
 
-void register_capture_commands(ControlApi& api, backends::CaptureHub& hub) {
+void register_capture_commands(ControlApi& api, tools::CaptureHub& hub) {
   api.add("capture",
           "stream a live pcap of the whole switch or one port on this connection; args: "
           "\"port\": ID, \"filter\": BPF (both optional)",
@@ -24,7 +24,7 @@ void register_capture_commands(ControlApi& api, backends::CaptureHub& hub) {
             if (!check_arg_names(args, {"port", "filter"}, "capture", error)) {
               return Reply::failure(error);
             }
-            backends::CaptureSpec spec;
+            tools::CaptureSpec spec;
             if (auto at = args.find("port"); at != args.end() && !at->is_null()) {
               uint32_t id = 0;
               bool ok = false;
@@ -91,7 +91,7 @@ void register_capture_commands(ControlApi& api, backends::CaptureHub& hub) {
             std::string error;
             if (!check_arg_names(args, {}, "capture.list", error)) return Reply::failure(error);
             json rows = json::array();
-            for (const backends::CaptureInfo& i : hub.list()) {
+            for (const tools::CaptureInfo& i : hub.list()) {
               rows.push_back(json{{"id", i.id},
                                   {"port", i.port ? json(*i.port) : json("all")},
                                   {"filter", i.filter},

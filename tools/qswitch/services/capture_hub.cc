@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 namespace {
 constexpr size_t kPcapRecordHeaderSize = 16;  // struct pcap_sf_pkthdr: ts_sec, ts_usec, caplen, len
@@ -419,4 +419,4 @@ void CaptureHub::update_hook() {
   }
 }
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

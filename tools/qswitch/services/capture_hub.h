@@ -40,7 +40,7 @@
 #include "backends/runtime/io/uv_handle.h"
 #include "switch/l2_switch.h"
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 struct CaptureSpec {
   std::optional<sw::PortId> port;  // nullopt: the whole switch
@@ -108,4 +108,4 @@ class CaptureHub : public sw::L2Switch::CaptureHook {
   bool hook_installed_ = false;
 };
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -33,14 +33,14 @@
 #include <string_view>
 #include <vector>
 
-#include "tools/qswitch/services/control_server.h"
 #include "backends/runtime/io/fd.h"
 #include "qswitch/version.h"
+#include "tools/qswitch/config/json_line.h"
+#include "tools/qswitch/services/control_server.h"
 
 namespace qswitch::tools {
 
-// Receives the client connection after the reply was sent (the control server's Takeover).
-using Takeover = backends::Takeover;
+// Takeover (control_server.h) receives the client connection after the reply was sent.
 
 struct Reply {
   bool ok = true;
@@ -82,7 +82,7 @@ class ControlApi {
   std::string handle_line(std::string_view line, Takeover* takeover);
   // As above, with the fds that came with the line (nullptr: none).
   std::string handle_line(std::string_view line, Takeover* takeover, std::vector<io::Fd>* fds);
-  // Replies for the transport's own conditions (backends::ControlHandlers).
+  // Replies for the transport's own conditions (tools::ControlHandlers).
   std::string too_long_reply(size_t limit) const;
   std::string busy_reply(size_t max_clients) const;
   // The reply to a line that came with more file descriptors than the server takes.
@@ -107,16 +107,5 @@ bool check_arg_names(const nlohmann::json& args, std::initializer_list<const cha
 bool string_arg(const nlohmann::json& args, const char* name, const std::string& cmd,
                 std::string& out, std::string& error);
 
-// Dumps without ever throwing: invalid UTF-8 in strings is replaced.
-std::string dump_json(const nlohmann::json& j);
-
-// The deepest nesting of arrays and objects accepted on a control line (requests, and replies
-// read by the clients). nlohmann's parser is iterative, but copying and dumping a value recurse
-// once per level, so a line nested tens of thousands of levels deep would overflow the stack.
-inline constexpr int kMaxJsonDepth = 64;
-// Parses one line with nlohmann's non-throwing parser. The result is discarded (is_discarded())
-// when the line is not JSON or nests deeper than kMaxJsonDepth; *too_deep tells the second case.
-// Nothing recurses on the input: a too deep part is never stored.
-nlohmann::json parse_json_line(std::string_view line, bool* too_deep = nullptr);
 
 }  // namespace qswitch::tools

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
@@ -286,4 +286,4 @@ void ControlServer::close_client(Client& c) {
   clients_.remove(c);
 }
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -60,7 +60,7 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/served_client.h"
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 struct ControlLimits {
   size_t max_line_size = 65536;       // bytes in one request line, without its '\n'
@@ -126,4 +126,4 @@ class ControlServer final : public io::ServedListener {
   ControlLimits limits_;
 };
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 namespace {
 
@@ -90,4 +90,4 @@ HttpRoute route_http_request(std::string_view head) {
   return r;
 }
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 class HttpRequestHead {
  public:
@@ -60,4 +60,4 @@ HttpRoute route_http_request(std::string_view head);
 bool parse_http_request_line(std::string_view line, std::string_view& method,
                              std::string_view& target);
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

@@ -10,7 +10,7 @@
 
 #include "tools/qswitch/services/http_request_head.h"
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 namespace {
 constexpr size_t kDrainLimit = 64 * 1024;  // input discarded after the response, per client
@@ -214,4 +214,4 @@ void MetricsServer::close_client(Client& c) {
   clients_.remove(c);
 }
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

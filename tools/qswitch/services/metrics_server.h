@@ -44,7 +44,7 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/served_client.h"
 
-namespace qswitch::backends {
+namespace qswitch::tools {
 
 struct MetricsLimits {
   size_t max_head_size = 8192;  // request line + headers, bytes, including the final blank line
@@ -85,4 +85,4 @@ class MetricsServer final : public io::ServedListener {
   MetricsLimits limits_;
 };
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::tools

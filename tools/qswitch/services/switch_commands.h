@@ -12,8 +12,8 @@ namespace qswitch::tools {
 
 // The listeners that are not switch endpoints, for `stats` (null: none, or not created yet).
 struct ServiceSockets {
-  const backends::ControlServer* control = nullptr;
-  const backends::MetricsServer* metrics = nullptr;
+  const tools::ControlServer* control = nullptr;
+  const tools::MetricsServer* metrics = nullptr;
 };
 
 // `services` (may be null) must outlive the commands; its pointers may change at any time.
