@@ -16,9 +16,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "tools/qswitch/config_parse.h"
 #include "tools/qswitch/dgram_options.h"
 #include "tools/qswitch/options.h"
 
@@ -213,8 +215,10 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
               return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
             }
             const std::string reason = "removed by control request";
-            if (!id.empty() && std::all_of(id.begin(), id.end(), ::isdigit) && id.size() < 10) {
-              const auto port_id = static_cast<sw::PortId>(std::stoul(id));
+            const std::optional<uint64_t> number =
+                id.size() < 10 ? parse_decimal(id) : std::nullopt;  // else an endpoint id
+            if (number) {
+              const auto port_id = static_cast<sw::PortId>(*number);
               backends::LoopPort* lp = loop.port(port_id);
               if (lp == nullptr) {
                 return Reply::failure("port.remove: no port " + id + " (see ports)");
