@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "tools/qswitch/join_lines.h"
 #include "tools/qswitch/options.h"
 
 namespace qswitch::tools {
@@ -40,11 +41,6 @@ bool inet_address(const std::string& text, sockaddr_storage& ss, socklen_t& len,
   v6->sin6_port = htons(ep->port);
   len = sizeof *v6;
   return true;
-}
-
-uint16_t port_of(const sockaddr_storage& ss) {
-  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(ss).sin_port
-                                       : reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
 }
 
 }  // namespace

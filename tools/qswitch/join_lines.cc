@@ -23,12 +23,13 @@ std::string host_of(const sockaddr_storage& ss) {
   return host;
 }
 
-uint16_t port_of(const sockaddr_storage& ss) {
-  return ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(ss).sin6_port
-                                        : reinterpret_cast<const sockaddr_in&>(ss).sin_port);
-}
-
 }  // namespace
+
+uint16_t port_of(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+  return 0;
+}
 
 std::string stream_netdev(const io::Endpoint& ep, bool server) {
   const std::string mode = server ? "server=on" : "server=off";

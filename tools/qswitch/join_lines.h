@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <string>
 
 #include "backends/dgram/dgram_config.h"
@@ -13,6 +14,9 @@
 #include "switch/mac_address.h"
 
 namespace qswitch::tools {
+
+// The port (host order) of an inet or inet6 address; 0 for any other family.
+uint16_t port_of(const sockaddr_storage& ss);
 
 // "-netdev stream,id=n0,server=off,addr.type=unix,addr.path=PATH" (or inet HOST/PORT); `server`
 // is the guest's side: off for a guest of one of our listeners.
