@@ -119,8 +119,9 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
           });
 
   api.add("stats",
-          "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, and the "
-          "counters of datagram sockets that belong to no port",
+          "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, the "
+          "counters of datagram sockets that belong to no port, and the final counters of the "
+          "last ports that closed",
           [&loop, &endpoints, services](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
@@ -158,6 +159,17 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             result["dgram_sockets"] = std::move(sockets);
             result["accept_backoffs"] = accept_backoffs;
             result["listeners"] = std::move(listeners);
+            // The last ports that closed, oldest first, as the stats text has them ("stats closed
+            // port ..."): a port closed for a protocol error is explained here.
+            json closed = json::array();
+            for (const backends::PortSnapshot& p : snap.closed_ports) {
+              closed.push_back({{"id", p.id},
+                                {"kind", p.kind},
+                                {"peer", p.peer},
+                                {"endpoint", p.endpoint},
+                                {"counters", counters_json(p)}});
+            }
+            result["closed_ports"] = std::move(closed);
             return Reply::success(std::move(result));
           });
 
