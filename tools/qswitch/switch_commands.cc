@@ -38,6 +38,15 @@ json counters_json(const backends::PortSnapshot& p) {
   return out;
 }
 
+// What `ports` and `stats` (closed ports) say of every port: id, kind, peer, endpoint, counters.
+json port_row(const backends::PortSnapshot& p) {
+  return {{"id", p.id},
+          {"kind", p.kind},
+          {"peer", p.peer},
+          {"endpoint", p.endpoint},
+          {"counters", counters_json(p)}};
+}
+
 // The MAC table as forwarding sees it (aged entries not yet swept are left out), by port then
 // MAC.
 std::vector<sw::MacEntryView> live_macs(const sw::L2Switch& fabric, sw::Millis now) {
@@ -79,15 +88,12 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             auto macs = macs_by_port(loop.fabric(), snap.now);
             json rows = json::array();
             for (const backends::PortSnapshot& p : snap.ports) {
-              rows.push_back({{"id", p.id},
-                              {"kind", p.kind},
-                              {"peer", p.peer},
-                              {"endpoint", p.endpoint},
-                              {"state", "up"},
-                              {"macs", macs[p.id]},
-                              {"uptime_s", (snap.now - p.up_since) / 1000},
-                              {"queued_bytes", p.queued_bytes},
-                              {"counters", counters_json(p)}});
+              json row = port_row(p);
+              row["state"] = "up";
+              row["macs"] = macs[p.id];
+              row["uptime_s"] = (snap.now - p.up_since) / 1000;
+              row["queued_bytes"] = p.queued_bytes;
+              rows.push_back(std::move(row));
             }
             for (const Endpoints::Connector& c : endpoints.connectors()) {
               if (c.connector->connected()) continue;
@@ -162,13 +168,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             // The last ports that closed, oldest first, as the stats text has them ("stats closed
             // port ..."): a port closed for a protocol error is explained here.
             json closed = json::array();
-            for (const backends::PortSnapshot& p : snap.closed_ports) {
-              closed.push_back({{"id", p.id},
-                                {"kind", p.kind},
-                                {"peer", p.peer},
-                                {"endpoint", p.endpoint},
-                                {"counters", counters_json(p)}});
-            }
+            for (const backends::PortSnapshot& p : snap.closed_ports) closed.push_back(port_row(p));
             result["closed_ports"] = std::move(closed);
             return Reply::success(std::move(result));
           });
