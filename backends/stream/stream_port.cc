@@ -44,12 +44,49 @@ void StreamPort::read_some() {
       close(std::string("read error: ") + std::strerror(errno));
       return;
     }
+    if (first_bytes_seen_ < sizeof first_bytes_ &&
+        refused_control_request({space.data(), static_cast<size_t>(n)})) {
+      return;
+    }
     size_t count = 0;
     const auto status = rx_.commit(static_cast<size_t>(n), loop_.burst(), count);
     if (!forward_buffered(status, count)) return;
     if (throttled_by() != sw::kNoPort) return;
     if (static_cast<size_t>(n) < space.size()) return;  // drained the socket
   }
+}
+
+bool StreamPort::refused_control_request(std::span<const uint8_t> bytes) {
+  for (size_t i = 0; i < bytes.size() && first_bytes_seen_ < sizeof first_bytes_; ++i) {
+    first_bytes_[first_bytes_seen_++] = bytes[i];
+  }
+  if (first_bytes_[0] != '{' || (first_bytes_seen_ == 2 && first_bytes_[1] != '"')) {
+    first_bytes_seen_ = sizeof first_bytes_;  // a frame's length prefix: never look again
+    return false;
+  }
+  if (first_bytes_seen_ < sizeof first_bytes_) return false;  // '{' alone: wait for the next byte
+  control_requests_ += 1;
+  // Best effort, one short write: the send buffer holds at most flooded frames queued for the
+  // peer before it wrote anything (a control client reads those as garbage before the reply).
+  const size_t reply_size = std::strlen(kControlRequestReply);
+  [[maybe_unused]] const ssize_t sent =
+      ::send(fd(), kControlRequestReply, reply_size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Read what is left of the request (bounded), so that closing does not reset a TCP connection
+  // before the peer has read the reply.
+  uint8_t discard[512];
+  for (int i = 0; i < kReadsPerWake && ::read(fd(), discard, sizeof discard) > 0; ++i) {
+  }
+  ::shutdown(fd(), SHUT_WR);
+  close("a control request (JSON) was written to this data socket (QEMU -netdev stream); told the "
+        "client to use the control socket (printed at start as \"control unix:PATH\")");
+  return true;
+}
+
+void StreamPort::for_each_extra_counter(const ExtraCounterFn& f) const {
+  f({"drop_control_request",
+     "Control requests (JSON) written to this data socket by mistake: answered with an error "
+     "naming the control socket, and the port closed."},
+    control_requests_);
 }
 
 bool StreamPort::forward_buffered(sw::StreamRxBuffer::Status status, size_t count) {

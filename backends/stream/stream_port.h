@@ -7,6 +7,12 @@
 //   place and handed to the switch as a burst of views.
 // - A length < 14 or > 65549 is a protocol error: the port is closed, drop_bad_length counted,
 //   one log line. Nothing else notices.
+// - A control client on the wrong socket: when the first two bytes a port receives are '{"' (a
+//   JSON object, which as a length prefix would be a protocol error anyway), the peer gets one
+//   JSON line {"ok":false,"error":"this is a qswitch data socket ..."} saying where control
+//   requests go, the port closes ("port N down: ...: a control request ...", the loop's
+//   rate-limited port log) and counts drop_control_request. Only the first bytes of a port are
+//   looked at; frames are never inspected.
 // - Output is a StreamTxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
 //   (MSG_NOSIGNAL) of up to IOV_MAX iovecs per call until the socket would block; then the port
 //   waits for POLLOUT. A peer that stops reading only fills its own queue: further frames for it
@@ -20,6 +26,8 @@
 //   receive chunk of which only the pages it has touched are resident.
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "backends/runtime/io/fd.h"
@@ -42,6 +50,12 @@ class StreamPort final : public PolledPort {
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
   bool congested(sw::Millis now) override;
   void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+  void for_each_extra_counter(const ExtraCounterFn& f) const override;
+
+  // What the peer is told when it wrote a control request (JSON) into this data socket.
+  static constexpr const char* kControlRequestReply =
+      "{\"ok\":false,\"error\":\"this is a qswitch data socket (QEMU -netdev stream); send "
+      "control requests to the control socket\"}\n";
 
  private:
   void read_some() override;
@@ -49,10 +63,16 @@ class StreamPort final : public PolledPort {
   uint64_t drop_output() override { return tx_.clear(); }
   // Hands the frames decoded so far to the switch; returns false if the port closed.
   bool forward_buffered(sw::StreamRxBuffer::Status status, size_t count);
+  // Looks at the first bytes the port receives (`bytes`, just read); true if they are a control
+  // request, which has then been answered and the port closed.
+  bool refused_control_request(std::span<const uint8_t> bytes);
 
   std::string peer_;
   sw::StreamRxBuffer rx_;
   sw::StreamTxQueue tx_;
+  uint8_t first_bytes_[2] = {};
+  uint8_t first_bytes_seen_ = 0;  // up to sizeof first_bytes_
+  uint64_t control_requests_ = 0;
 };
 
 }  // namespace qswitch::backends

@@ -78,6 +78,7 @@ class TapPort final : public PolledPort {
 
   std::string describe() const override { return "tap:" + name_; }
   const char* kind() const override { return "tap"; }
+  const std::string& name() const { return name_; }
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
 
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
@@ -171,7 +172,7 @@ bool set_link_up(const std::string& name, std::string& error) {
   return true;
 }
 
-std::unique_ptr<LoopPort> adopt_fd(SwitchLoop& loop, int raw, std::string& error) {
+std::unique_ptr<TapPort> adopt_fd(SwitchLoop& loop, int raw, std::string& error) {
   ifreq ifr{};
   if (::ioctl(raw, TUNGETIFF, &ifr) < 0) {
     error = "tap fd=" + std::to_string(raw) + " is not a tun/tap device (TUNGETIFF: " +
@@ -198,11 +199,7 @@ std::unique_ptr<LoopPort> adopt_fd(SwitchLoop& loop, int raw, std::string& error
   return std::make_unique<TapPort>(loop, io::Fd::adopt(raw), name);
 }
 
-}  // namespace
-
-std::unique_ptr<LoopPort> open_tap_port(SwitchLoop& loop, const TapSpec& spec,
-                                        std::string& error) {
-  if (spec.fd >= 0) return adopt_fd(loop, spec.fd, error);
+std::unique_ptr<TapPort> open_by_name(SwitchLoop& loop, const TapSpec& spec, std::string& error) {
   if (spec.name.empty() || spec.name.size() >= IFNAMSIZ) {
     error = "tap name '" + spec.name + "' must be 1.." + std::to_string(IFNAMSIZ - 1) + " bytes";
     return nullptr;
@@ -246,6 +243,16 @@ std::unique_ptr<LoopPort> open_tap_port(SwitchLoop& loop, const TapSpec& spec,
     }
   }
   return std::make_unique<TapPort>(loop, std::move(fd), name);
+}
+
+}  // namespace
+
+std::unique_ptr<LoopPort> open_tap_port(SwitchLoop& loop, const TapSpec& spec, std::string& error,
+                                        std::string* name) {
+  std::unique_ptr<TapPort> port =
+      spec.fd >= 0 ? adopt_fd(loop, spec.fd, error) : open_by_name(loop, spec, error);
+  if (port && name) *name = port->name();
+  return port;
 }
 
 }  // namespace qswitch::backends

@@ -33,7 +33,9 @@
 namespace qswitch::backends {
 
 // Opens the tap and returns its port (not yet adopted by the loop), or nullptr with `error`
-// naming the device and what to do about it.
-std::unique_ptr<LoopPort> open_tap_port(SwitchLoop& loop, const TapSpec& spec, std::string& error);
+// naming the device and what to do about it. On success `name`, when given, receives the
+// interface name: the one asked for, or (fd=N) the one the kernel reports for the fd.
+std::unique_ptr<LoopPort> open_tap_port(SwitchLoop& loop, const TapSpec& spec, std::string& error,
+                                        std::string* name = nullptr);
 
 }  // namespace qswitch::backends

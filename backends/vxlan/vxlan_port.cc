@@ -35,12 +35,6 @@ constexpr int kSocketBufferSize = 4 << 20;
 // port is closed rather than woken for ever.
 constexpr int kMaxEmptyErrors = 16;
 
-uint16_t port_of(const sockaddr_storage& a) {
-  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
-  return 0;
-}
-
 bool same_ip(const sockaddr_storage& a, const sockaddr_storage& b) {
   if (a.ss_family != b.ss_family) return false;
   if (a.ss_family == AF_INET) {
@@ -148,7 +142,7 @@ class VxlanPort final : public PolledPort {
     int ip_match = -1;
     for (size_t r = 0; r < remotes_.size(); ++r) {
       if (!same_ip(remotes_[r].addr, from)) continue;
-      if (port_of(remotes_[r].addr) == port_of(from)) return static_cast<int>(r);
+      if (io::port_of(remotes_[r].addr) == io::port_of(from)) return static_cast<int>(r);
       if (ip_match < 0) ip_match = static_cast<int>(r);
     }
     return ip_match;

@@ -31,6 +31,29 @@ TEST(ParseDecimalTest, RejectsAnythingButDigits) {
   EXPECT_FALSE(parse_decimal(std::string("1\0" "2", 3)));
 }
 
+TEST(ParseDecimalSecondsTest, AcceptsDigitsWithAtMostOnePoint) {
+  EXPECT_EQ(parse_decimal_seconds("2", 10), 2.0);
+  EXPECT_EQ(parse_decimal_seconds("0.5", 10), 0.5);
+  EXPECT_EQ(parse_decimal_seconds(".25", 10), 0.25);
+  EXPECT_EQ(parse_decimal_seconds("3.", 10), 3.0);
+  EXPECT_EQ(parse_decimal_seconds("10", 10), 10.0);
+  EXPECT_EQ(parse_decimal_seconds("0001.5", 10), 1.5);
+}
+
+TEST(ParseDecimalSecondsTest, RejectsZeroAndValuesOverTheMaximum) {
+  for (const char* bad : {"0", "0.0", ".0", "10.001", "11", "99999999999999999999999"}) {
+    EXPECT_FALSE(parse_decimal_seconds(bad, 10)) << "'" << bad << "'";
+  }
+}
+
+TEST(ParseDecimalSecondsTest, RejectsAnythingButDigitsAndOnePoint) {
+  for (const char* bad : {"", ".", "-1", "+1", " 1", "1 ", "0x10", "1e3", "1.5.2", "inf", "nan",
+                          "1,5", "abc", "12a"}) {
+    EXPECT_FALSE(parse_decimal_seconds(bad, 1e7)) << "'" << bad << "'";
+  }
+  EXPECT_FALSE(parse_decimal_seconds(std::string("1\0" "2", 3), 1e7));
+}
+
 TEST(MacAddressTest, ParsesColonOrDashInEitherCase) {
   const auto a = sw::MacAddress::parse("52:54:00:AB:cd:Ef");
   ASSERT_TRUE(a);

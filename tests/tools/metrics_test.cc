@@ -286,16 +286,25 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
     EXPECT_TRUE(e.get(metric, la).has_value()) << metric;
     EXPECT_TRUE(e.get(metric, lb).has_value()) << metric;
   });
-  // Per port: the counters, qswitch_port_up and the qswitch_port_queued_bytes gauge (both
-  // peers read everything: 0); then the switch-wide counters (kSwitchCounters: 9) and 3 gauges.
+  // Per port: the counters (and the stream kind's own), qswitch_port_up and the
+  // qswitch_port_queued_bytes gauge (both peers read everything: 0); then the switch-wide
+  // counters (kSwitchCounters: 9) and 3 gauges.
   EXPECT_EQ(e.types.count("qswitch_port_queued_bytes") == 1
                 ? e.types.at("qswitch_port_queued_bytes")
                 : "",
             "gauge");
   EXPECT_EQ(e.get("qswitch_port_queued_bytes", la), 0u);
   EXPECT_EQ(e.get("qswitch_port_queued_bytes", lb), 0u);
+  // A stream port's own counter (StreamPort::for_each_extra_counter), for both ports.
+  const std::string refused = "qswitch_port_drop_control_request_total";
+  EXPECT_EQ(e.types.count(refused) == 1 ? e.types.at(refused) : "", "counter");
+  EXPECT_EQ(e.get(refused, la), 0u);
+  EXPECT_EQ(e.get(refused, lb), 0u);
+  const size_t stream_extras = 1;
   EXPECT_EQ(std::size(sw::kSwitchCounters), 9u);
-  EXPECT_EQ(e.samples.size(), (fields + 2) * 2 + std::size(sw::kSwitchCounters) + 3) << text;
+  EXPECT_EQ(e.samples.size(),
+            (fields + stream_extras + 2) * 2 + std::size(sw::kSwitchCounters) + 3)
+      << text;
   for (const auto& [name, type] : e.types) {
     EXPECT_EQ(type == "counter", name.size() > 6 && name.substr(name.size() - 6) == "_total")
         << name << " is a " << type;

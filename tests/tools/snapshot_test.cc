@@ -93,7 +93,9 @@ TEST(SwitchSnapshotTest, ListsEveryLivePortOnceByIdWithItsKindAndCounters) {
 
   EXPECT_EQ(s.ports[0].id, ida);
   EXPECT_EQ(s.ports[0].counters.tx_bytes, 11u);
-  EXPECT_TRUE(s.ports[0].extra.empty()) << "a stream port keeps no counters of its own";
+  ASSERT_EQ(s.ports[0].extra.size(), 1u) << "a stream port's one counter of its own";
+  EXPECT_STREQ(s.ports[0].extra[0].info.name, "drop_control_request");
+  EXPECT_EQ(s.ports[0].extra[0].value, 0u);
   EXPECT_EQ(s.ports[1].id, idb);
   EXPECT_EQ(s.ports[1].peer, "exec:d");
   EXPECT_EQ(std::string(s.ports[1].kind), "dgram");
@@ -193,7 +195,9 @@ TEST(SwitchSnapshotTest, EveryCounterAppearsInTheTextTheJsonAndTheMetrics) {
     EXPECT_EQ(row["counters"].size(), std::size(sw::kPortCounters) + p.extra.size())
         << row.dump();
   }
-  EXPECT_EQ(extras, 2u) << "the dgram port's drop_unreachable and drop_too_big";
+  EXPECT_EQ(extras, 3u)
+      << "the dgram port's drop_unreachable and drop_too_big, the stream port's "
+         "drop_control_request";
 
   const std::string& line = text.back();
   for (const auto& c : sw::kSwitchCounters) {

@@ -23,11 +23,6 @@ std::string host_of(const sockaddr_storage& ss) {
   return host;
 }
 
-uint16_t port_of(const sockaddr_storage& ss) {
-  return ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(ss).sin6_port
-                                        : reinterpret_cast<const sockaddr_in&>(ss).sin_port);
-}
-
 }  // namespace
 
 std::string stream_netdev(const io::Endpoint& ep, bool server) {
@@ -57,10 +52,10 @@ std::string dgram_netdev(const backends::DgramConfig& config, const sockaddr_sto
   // no remote, any port on our host, which a learning socket answers).
   const bool connected = config.mode == Mode::kConnected && config.remote_len > 0;
   const std::string guest_host = host_of(connected ? config.remote : bound);
-  const std::string guest_port = connected ? std::to_string(port_of(config.remote)) : "0";
+  const std::string guest_port = connected ? std::to_string(io::port_of(config.remote)) : "0";
   return "-netdev dgram,id=n0,local.type=inet,local.host=" + guest_host +
          ",local.port=" + guest_port + ",remote.type=inet,remote.host=" + host_of(bound) +
-         ",remote.port=" + std::to_string(port_of(bound));
+         ",remote.port=" + std::to_string(io::port_of(bound));
 }
 
 std::string join_line(const std::string& netdev, const sw::MacAddress& mac) {

@@ -41,15 +41,6 @@ void raise_fd_limit() {
   }
 }
 
-// The tap's interface name: the one asked for, or (fd=N) the one the kernel reported, which
-// the port's describe() ("tap:NAME") is the only place to carry.
-std::string tap_name(const backends::TapSpec& spec, const backends::LoopPort& port) {
-  if (spec.fd < 0) return spec.name;
-  const std::string d = port.describe();
-  constexpr std::string_view kKind = "tap:";
-  return d.rfind(kKind, 0) == 0 ? d.substr(kKind.size()) : d;
-}
-
 }  // namespace
 
 Switchd::Switchd(const Options& options) : options_(options) {}
@@ -86,12 +77,13 @@ bool Switchd::start_ports(std::string& error) {
   }
   for (const backends::TapSpec& t : options_.taps) {
     std::string why;
-    std::unique_ptr<backends::LoopPort> port = backends::open_tap_port(*loop_, t, why);
+    std::string name;  // the one asked for, or (fd=N) the one the kernel reported
+    std::unique_ptr<backends::LoopPort> port = backends::open_tap_port(*loop_, t, why, &name);
     if (!port) {
       error = "--tap: " + why;
       return false;
     }
-    port_lines_.push_back("tap " + tap_name(t, *port));
+    port_lines_.push_back("tap " + name);
     loop_->adopt(std::move(port));
   }
   for (const backends::VxlanConfig& v : options_.vxlans) {

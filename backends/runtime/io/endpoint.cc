@@ -154,6 +154,12 @@ SocketResult listen_on(const Endpoint& ep) {
   return r;
 }
 
+uint16_t port_of(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+  return 0;
+}
+
 uint16_t bound_port(int fd) {
   sockaddr_storage ss;
   socklen_t len = sizeof ss;

@@ -42,6 +42,8 @@ SocketResult listen_on(const Endpoint& ep);
 int bind_unix(int fd, int type, const sockaddr_un& sun, socklen_t len, std::string& error);
 // For a tcp listener bound to port 0: the port the kernel picked.
 uint16_t bound_port(int fd);
+// The port (host order) of an inet or inet6 address; 0 for any other family.
+uint16_t port_of(const sockaddr_storage& ss);
 // Starts a non-blocking connect. error == EINPROGRESS means: wait for writability, then
 // check connect_result().
 SocketResult start_connect(const Endpoint& ep);

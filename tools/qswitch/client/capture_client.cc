@@ -118,26 +118,21 @@ bool parse_capture_args(const std::vector<std::string>& args, CaptureCliOptions&
       o.write_path = value;
     } else if (arg == "--duration") {
       if (!need("a number of seconds")) return false;
-      char* end = nullptr;
-      errno = 0;
-      const double d = std::strtod(value.c_str(), &end);
-      if (value.empty() || end == nullptr || *end != '\0' || errno != 0 || !std::isfinite(d) ||
-          d <= 0 || d > 1e7) {
-        error = "--duration '" + value + "': expected seconds, a number > 0 (e.g. 2 or 0.5)";
+      const std::optional<double> d = parse_decimal_seconds(value, 1e7);
+      if (!d) {
+        error = "--duration '" + value +
+                "': expected seconds, a decimal number > 0 and at most 10000000 (e.g. 2 or 0.5)";
         return false;
       }
-      o.duration_s = d;
+      o.duration_s = *d;
     } else if (arg == "--count") {
       if (!need("a number of packets")) return false;
-      char* end = nullptr;
-      errno = 0;
-      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || value[0] == '-' || end == nullptr || *end != '\0' || errno != 0 ||
-          n == 0) {
+      const std::optional<uint64_t> n = parse_decimal(value, 1);
+      if (!n) {
         error = "--count '" + value + "': expected a number of packets > 0";
         return false;
       }
-      o.count = n;
+      o.count = *n;
     } else if (arg == "--sock") {
       if (!need("a PATH")) return false;
       if (value.rfind("unix:", 0) == 0) value = value.substr(5);

@@ -22,6 +22,28 @@ std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t min, uint6
   return v;
 }
 
+std::optional<double> parse_decimal_seconds(std::string_view text, double max) {
+  size_t digits = 0;
+  size_t points = 0;
+  for (char c : text) {
+    if (c == '.') {
+      points += 1;
+    } else if (c >= '0' && c <= '9') {
+      digits += 1;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (digits == 0 || points > 1) return std::nullopt;
+  double v = 0;
+  const auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), v, std::chars_format::fixed);
+  if (ec != std::errc() || end != text.data() + text.size() || !(v > 0) || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 sw::MacAddress random_guest_mac() {
   uint32_t r = 0;
   if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {

@@ -4,6 +4,8 @@
 // pieces themselves only say yes or no.
 // - Numbers are decimal digits only: no sign, no space, no "0x", the whole text, within
 //   [min, max]. A value too large for 64 bits is simply out of range.
+// - Durations in seconds are decimal digits with at most one '.' ("2", "0.5", ".5", "2."):
+//   no sign, no exponent, no "inf"/"nan", within (0, max] -- a duration of zero is never useful.
 // - MAC addresses are parsed by sw::MacAddress::parse (switch/mac_address.h); a guest's random
 //   MAC comes from random_guest_mac() here (QEMU's 52:54:00 prefix, sw::MacAddress::qemu_guest).
 #pragma once
@@ -20,6 +22,8 @@ namespace qswitch::tools {
 
 std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t min = 0,
                                       uint64_t max = UINT64_MAX);
+
+std::optional<double> parse_decimal_seconds(std::string_view text, double max);
 
 // 52:54:00:xx:xx:xx with three bytes from getrandom() (or, with no entropy source, from the
 // clock and the pid, so two processes still differ).

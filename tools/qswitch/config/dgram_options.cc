@@ -42,11 +42,6 @@ bool inet_address(const std::string& text, sockaddr_storage& ss, socklen_t& len,
   return true;
 }
 
-uint16_t port_of(const sockaddr_storage& ss) {
-  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(ss).sin_port
-                                       : reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
-}
-
 }  // namespace
 
 std::optional<backends::DgramConfig> parse_dgram_spec(const std::string& text, std::string& error) {
@@ -85,7 +80,7 @@ std::optional<backends::DgramConfig> parse_dgram_spec(const std::string& text, s
     if (dash != std::string::npos) {
       if (!inet_address(rest.substr(dash + 1), c.remote, c.remote_len, why)) return bad(why);
       if (c.remote.ss_family != c.family) return bad("local and remote are of different families");
-      if (port_of(c.remote) == 0) return bad("the remote port cannot be 0");
+      if (io::port_of(c.remote) == 0) return bad("the remote port cannot be 0");
       c.mode = backends::DgramConfig::Mode::kConnected;
     }
     c.name = text;
@@ -107,7 +102,7 @@ std::optional<backends::DgramConfig> parse_dgram_spec(const std::string& text, s
     if (c.local.ss_family != AF_INET || !IN_MULTICAST(ntohl(group.sin_addr.s_addr))) {
       return bad("'" + rest + "' is not an IPv4 multicast group (224.0.0.0/4)");
     }
-    if (port_of(c.local) == 0) return bad("the group port cannot be 0");
+    if (io::port_of(c.local) == 0) return bad("the group port cannot be 0");
     auto& in = reinterpret_cast<sockaddr_in&>(c.mcast_if);
     in.sin_family = AF_INET;
     if (!ifaddr.empty() && inet_pton(AF_INET, ifaddr.c_str(), &in.sin_addr) != 1) {

@@ -16,9 +16,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "tools/qswitch/config/config_parse.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/options.h"
 
@@ -34,6 +36,15 @@ json counters_json(const backends::PortSnapshot& p) {
   p.counters.for_each([&](const char* name, uint64_t v) { out[name] = v; });
   for (const backends::ExtraCounter& e : p.extra) out[e.info.name] = e.value;
   return out;
+}
+
+// What `ports` and `stats` (closed ports) say of every port: id, kind, peer, endpoint, counters.
+json port_row(const backends::PortSnapshot& p) {
+  return {{"id", p.id},
+          {"kind", p.kind},
+          {"peer", p.peer},
+          {"endpoint", p.endpoint},
+          {"counters", counters_json(p)}};
 }
 
 // The MAC table as forwarding sees it (aged entries not yet swept are left out), by port then
@@ -77,15 +88,12 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             auto macs = macs_by_port(loop.fabric(), snap.now);
             json rows = json::array();
             for (const backends::PortSnapshot& p : snap.ports) {
-              rows.push_back({{"id", p.id},
-                              {"kind", p.kind},
-                              {"peer", p.peer},
-                              {"endpoint", p.endpoint},
-                              {"state", "up"},
-                              {"macs", macs[p.id]},
-                              {"uptime_s", (snap.now - p.up_since) / 1000},
-                              {"queued_bytes", p.queued_bytes},
-                              {"counters", counters_json(p)}});
+              json row = port_row(p);
+              row["state"] = "up";
+              row["macs"] = macs[p.id];
+              row["uptime_s"] = (snap.now - p.up_since) / 1000;
+              row["queued_bytes"] = p.queued_bytes;
+              rows.push_back(std::move(row));
             }
             for (const Endpoints::Connector& c : endpoints.connectors()) {
               if (c.connector->connected()) continue;
@@ -117,8 +125,9 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
           });
 
   api.add("stats",
-          "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, and the "
-          "counters of datagram sockets that belong to no port",
+          "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, the "
+          "counters of datagram sockets that belong to no port, and the final counters of the "
+          "last ports that closed",
           [&loop, &endpoints, services](const json& args) {
             std::string error;
             if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
@@ -156,6 +165,11 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             result["dgram_sockets"] = std::move(sockets);
             result["accept_backoffs"] = accept_backoffs;
             result["listeners"] = std::move(listeners);
+            // The last ports that closed, oldest first, as the stats text has them ("stats closed
+            // port ..."): a port closed for a protocol error is explained here.
+            json closed = json::array();
+            for (const backends::PortSnapshot& p : snap.closed_ports) closed.push_back(port_row(p));
+            result["closed_ports"] = std::move(closed);
             return Reply::success(std::move(result));
           });
 
@@ -213,8 +227,10 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
               return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
             }
             const std::string reason = "removed by control request";
-            if (!id.empty() && std::all_of(id.begin(), id.end(), ::isdigit) && id.size() < 10) {
-              const auto port_id = static_cast<sw::PortId>(std::stoul(id));
+            const std::optional<uint64_t> number =
+                id.size() < 10 ? parse_decimal(id) : std::nullopt;  // else an endpoint id
+            if (number) {
+              const auto port_id = static_cast<sw::PortId>(*number);
               backends::LoopPort* lp = loop.port(port_id);
               if (lp == nullptr) {
                 return Reply::failure("port.remove: no port " + id + " (see ports)");
