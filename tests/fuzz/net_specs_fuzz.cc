@@ -19,6 +19,7 @@
 
 #include "backends/runtime/io/endpoint.h"
 #include "backends/vxlan/vxlan_header.h"
+#include "backends/vxlan/vxlan_port.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tools/qswitch/config/net_specs.h"
 
