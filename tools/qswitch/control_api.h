@@ -31,6 +31,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "backends/control/control_server.h"
@@ -42,6 +43,8 @@ namespace qswitch::tools {
 // Receives the client connection after the reply was sent (the control server's Takeover).
 using Takeover = backends::Takeover;
 
+// NOLINTNEXTLINE(bugprone-exception-escape): a false positive of clang-tidy 14 on the implicit
+// constructors (llvm-project#54668): every member's are noexcept (asserted below).
 struct Reply {
   bool ok = true;
   nlohmann::json result;  // when ok
@@ -60,6 +63,8 @@ struct Reply {
     return r;
   }
 };
+static_assert(std::is_nothrow_default_constructible_v<Reply> &&
+              std::is_nothrow_move_constructible_v<Reply>);
 
 class ControlApi {
  public:
