@@ -43,9 +43,9 @@ namespace qswitch::tools {
 // Receives the client connection after the reply was sent (the control server's Takeover).
 using Takeover = backends::Takeover;
 
-// NOLINTNEXTLINE(bugprone-exception-escape): a false positive of clang-tidy 14 on the implicit
-// constructors (llvm-project#54668): every member's are noexcept (asserted below).
-struct Reply {
+// bugprone-exception-escape is a false positive of clang-tidy 14 on the implicit constructors
+// (llvm-project#54668): every member's are noexcept (asserted below).
+struct Reply {  // NOLINT(bugprone-exception-escape)
   bool ok = true;
   nlohmann::json result;  // when ok
   std::string error;      // when !ok
