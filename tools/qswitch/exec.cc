@@ -312,7 +312,7 @@ std::string free_netdev_id(const std::vector<std::string>& program) {
     }
   }
   for (size_t n = 0; n <= used.size(); ++n) {  // at most used.size() of them can be taken
-    const std::string id = "qs" + std::to_string(n);
+    std::string id = "qs" + std::to_string(n);
     bool taken = false;
     for (const std::string& u : used) taken = taken || u == id;
     if (!taken) return id;
