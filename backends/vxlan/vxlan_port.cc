@@ -305,7 +305,7 @@ void VxlanPort::flush() {
         h.msg_name = const_cast<sockaddr_storage*>(&remotes_[r].addr);
         h.msg_namelen = remotes_[r].len;
         h.msg_iov = tx_iov_[m];
-        h.msg_iovlen = static_cast<size_t>(1 + parts);
+        h.msg_iovlen = 1 + static_cast<size_t>(parts);
         ++m;
       }
     }

@@ -19,8 +19,8 @@ namespace qswitch::tools {
 
 namespace {
 
-constexpr size_t kTxChunkSize = 256 * 1024;
-constexpr size_t kRxReadSize = 1024 * 1024;
+constexpr size_t kTxChunkSize = size_t{256} * 1024;
+constexpr size_t kRxReadSize = size_t{1024} * 1024;
 constexpr uint32_t kMaxWireSize = 4 + kBenchMaxFrameSize;
 constexpr int kIdlePollMs = 5;
 constexpr int kHelloTimeoutMs = 2000;

@@ -37,7 +37,7 @@ namespace qswitch::io {
 
 class ServedClient {
  public:
-  static constexpr size_t kKeepCapacity = 64 * 1024;  // buffers above this are given back
+  static constexpr size_t kKeepCapacity = size_t{64} * 1024;  // buffers above this are given back
 
   // Starts no watch and no timer yet.
   ServedClient(uv_loop_t* loop, Fd fd);

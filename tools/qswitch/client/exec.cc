@@ -35,7 +35,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int kTimeoutMs = 10'000;            // the whole port.attach exchange
-constexpr size_t kMaxReplySize = 64 * 1024;   // a port.attach reply is short
+constexpr size_t kMaxReplySize = size_t{64} * 1024;   // a port.attach reply is short
 constexpr int kWaitSliceMs = 200;             // how often the wait loop looks at the child
 constexpr size_t kMaxNameSize = 64;           // port.attach's limit on "name"
 
@@ -312,7 +312,7 @@ std::string free_netdev_id(const std::vector<std::string>& program) {
     }
   }
   for (size_t n = 0; n <= used.size(); ++n) {  // at most used.size() of them can be taken
-    const std::string id = "qs" + std::to_string(n);
+    std::string id = "qs" + std::to_string(n);
     bool taken = false;
     for (const std::string& u : used) taken = taken || u == id;
     if (!taken) return id;
@@ -395,6 +395,7 @@ int run_exec(int argc, char** argv) {
     args.push_back(std::move(a));
   }
   std::vector<char*> cargv;
+  cargv.reserve(args.size() + 1);
   for (std::string& a : args) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   std::fprintf(stderr, "qswitch exec: port %s on %s, %s, mac %s\n", port_id.c_str(),

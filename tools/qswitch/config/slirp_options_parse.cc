@@ -197,9 +197,7 @@ bool parse_net(std::string_view value, slirp::SlirpOptions& o, std::string& erro
       mask = 0xff000000u;
     } else if ((a & 0xfff00000u) == 0xac100000u) {
       mask = 0xfff00000u;
-    } else if ((a & 0xc0000000u) == 0x80000000u) {
-      mask = 0xffff0000u;
-    } else if ((a & 0xffff0000u) == 0xc0a80000u) {
+    } else if ((a & 0xc0000000u) == 0x80000000u || (a & 0xffff0000u) == 0xc0a80000u) {
       mask = 0xffff0000u;
     } else if ((a & 0xffff0000u) == 0xc6120000u) {
       mask = 0xfffe0000u;

@@ -30,6 +30,7 @@ class CaptureHub::Session {
  public:
   Session(CaptureHub& hub, uint64_t id, const CaptureSpec& spec, std::string output_name)
       : hub_(hub), id_(id), spec_(spec), output_name_(std::move(output_name)) {}
+  const std::string& output_name() const { return output_name_; }
 
   ~Session() {
     // A regular file gets everything that was buffered (a write to it does not block for long);
@@ -64,7 +65,7 @@ class CaptureHub::Session {
   }
 
   bool open(io::Fd out, std::string& error) {
-    if (spec_.buffer_size < 64 * 1024) spec_.buffer_size = 64 * 1024;
+    if (spec_.buffer_size < size_t{64} * 1024) spec_.buffer_size = size_t{64} * 1024;
     ring_.resize(spec_.buffer_size);
     cookie_io_functions_t io{};
     io.write = [](void* cookie, const char* buf, size_t size) -> ssize_t {
@@ -312,12 +313,12 @@ bool CaptureHub::validate(const CaptureSpec& spec, std::string& error) const {
 uint64_t CaptureHub::attach(const CaptureSpec& spec, io::Fd out, std::string output_name,
                             std::string& error) {
   if (!validate(spec, error)) return 0;
-  auto s = std::make_unique<Session>(*this, next_id_, spec, output_name);
+  auto s = std::make_unique<Session>(*this, next_id_, spec, std::move(output_name));
   if (!s->compile(error) || !s->open(std::move(out), error)) return 0;
   ++next_id_;
   io::log_line("capture %llu started: %s%s%s -> %s", static_cast<unsigned long long>(s->id()),
                port_text(spec.port).c_str(), spec.filter.empty() ? "" : ", filter ",
-               spec.filter.c_str(), output_name.c_str());
+               spec.filter.c_str(), s->output_name().c_str());
   sessions_.push_back(std::move(s));
   update_hook();
   return sessions_.back()->id();

@@ -31,6 +31,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "backends/runtime/io/fd.h"
@@ -42,7 +43,9 @@ namespace qswitch::tools {
 
 // Takeover (control_server.h) receives the client connection after the reply was sent.
 
-struct Reply {
+// bugprone-exception-escape is a false positive of clang-tidy 14 on the implicit constructors
+// (llvm-project#54668): every member's are noexcept (asserted below).
+struct Reply {  // NOLINT(bugprone-exception-escape)
   bool ok = true;
   nlohmann::json result;  // when ok
   std::string error;      // when !ok
@@ -60,6 +63,8 @@ struct Reply {
     return r;
   }
 };
+static_assert(std::is_nothrow_default_constructible_v<Reply> &&
+              std::is_nothrow_move_constructible_v<Reply>);
 
 class ControlApi {
  public:

@@ -11,8 +11,8 @@
 namespace qswitch::tools {
 
 namespace {
-constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kReadPerWake = 256 * 1024;  // per client per wake-up
+constexpr size_t kReadChunk = size_t{64} * 1024;
+constexpr size_t kReadPerWake = size_t{256} * 1024;  // per client per wake-up
 constexpr size_t kKeepCapacity = io::ServedClient::kKeepCapacity;  // the line buffer's too
 // Room for this many fds in one recvmsg's control data; more (or a limit set higher) shows as
 // MSG_CTRUNC, and the kernel closes what did not fit.

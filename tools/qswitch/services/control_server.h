@@ -66,7 +66,7 @@ struct ControlLimits {
   size_t max_line_size = 65536;       // bytes in one request line, without its '\n'
   size_t max_unread_size = 1 << 20;   // queued reply bytes before a client is closed
   size_t max_clients = 128;
-  uint64_t idle_ms = 5 * 60 * 1000;
+  uint64_t idle_ms = uint64_t{5} * 60 * 1000;
   size_t max_fds_per_line = 4;        // SCM_RIGHTS fds passed with one request line
 };
 

@@ -13,7 +13,7 @@
 namespace qswitch::tools {
 
 namespace {
-constexpr size_t kDrainLimit = 64 * 1024;  // input discarded after the response, per client
+constexpr size_t kDrainLimit = size_t{64} * 1024;  // input discarded after the response, per client
 constexpr uint64_t kLingerMs = 2000;       // wait for the client's close after the response
 }  // namespace
 
