@@ -67,10 +67,10 @@ struct DhcpConfig {
   in_addr dns{};              // option 6: 10.0.2.3
   in_addr pool_first{};       // dhcpstart, 10.0.2.15
   in_addr pool_last{};        // last address handed out: the net's last usable one, 10.0.2.254
-  uint32_t lease_time_s = 86400;       // option 51 (libslirp's LEASE_TIME is one day too)
-  uint32_t offer_hold_s = 60;          // an unrequested offer keeps its address this long
-  uint32_t decline_hold_s = 600;       // a declined address is not handed out again for this long
-  size_t max_leases = 65536;           // records kept at most (one per MAC)
+  uint32_t lease_time_s = 86400;  // option 51 (libslirp's LEASE_TIME is one day too)
+  uint32_t offer_hold_s = 60;     // an unrequested offer keeps its address this long
+  uint32_t decline_hold_s = 600;  // a declined address is not handed out again for this long
+  size_t max_leases = 65536;      // records kept at most (one per MAC)
   uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // addresses one port holds; 0: no cap
   uint16_t mtu = 0;                    // option 26 when non-zero (slirp's mtu when it is not 1500)
   std::string hostname;                // option 12, empty: omitted

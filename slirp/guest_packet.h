@@ -29,9 +29,9 @@ struct GuestPacket {
   bool ipv6 = false;
   const uint8_t* src = nullptr;  // 4 or 16 bytes, network order
   const uint8_t* dst = nullptr;
-  uint8_t proto = 0;             // IPv4 protocol / IPv6 next header
+  uint8_t proto = 0;  // IPv4 protocol / IPv6 next header
   bool first_fragment = true;
-  const uint8_t* l4 = nullptr;   // the transport header (meaningful when first_fragment)
+  const uint8_t* l4 = nullptr;  // the transport header (meaningful when first_fragment)
   size_t l4_size = 0;
 };
 

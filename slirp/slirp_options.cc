@@ -34,17 +34,17 @@ std::string dotted(in_addr a) {
 
 SlirpOptions default_slirp_options() {
   SlirpOptions o;
-  o.net = v4(0x0a000200);        // 10.0.2.0
-  o.netmask = v4(0xffffff00);    // 255.255.255.0
-  o.host = v4(0x0a000202);       // 10.0.2.2
-  o.dhcp_start = v4(0x0a00020f); // 10.0.2.15
-  o.dns = v4(0x0a000203);        // 10.0.2.3
+  o.net = v4(0x0a000200);         // 10.0.2.0
+  o.netmask = v4(0xffffff00);     // 255.255.255.0
+  o.host = v4(0x0a000202);        // 10.0.2.2
+  o.dhcp_start = v4(0x0a00020f);  // 10.0.2.15
+  o.dns = v4(0x0a000203);         // 10.0.2.3
   o.restrict = false;
   o.ipv6 = true;
   o.ipv6_prefix = fec0_with_last_byte(0);  // fec0::
   o.ipv6_prefix_len = 64;
-  o.ipv6_host = fec0_with_last_byte(2);    // fec0::2
-  o.ipv6_dns = fec0_with_last_byte(3);     // fec0::3
+  o.ipv6_host = fec0_with_last_byte(2);  // fec0::2
+  o.ipv6_dns = fec0_with_last_byte(3);   // fec0::3
   o.mtu = 1500;
   return o;
 }

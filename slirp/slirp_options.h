@@ -17,7 +17,7 @@ namespace qswitch::slirp {
 
 struct HostForward {
   bool udp = false;
-  in_addr host_addr{};   // default 127.0.0.1
+  in_addr host_addr{};  // default 127.0.0.1
   uint16_t host_port = 0;
   in_addr guest_addr{};  // 0.0.0.0: QEMU's default, the first DHCP address (dhcpstart)
   uint16_t guest_port = 0;
@@ -43,25 +43,25 @@ inline constexpr uint32_t kDefaultMaxHostSockets = 4096;
 inline constexpr uint32_t kDefaultMaxHostSocketsPerPort = 1024;
 
 struct SlirpOptions {
-  in_addr net{};        // network address, default 10.0.2.0
-  in_addr netmask{};    // default 255.255.255.0 (from net=10.0.2.0/24)
-  in_addr host{};       // the gateway, default 10.0.2.2 (the host's loopback seen from guests)
-  in_addr dhcp_start{};  // default 10.0.2.15
-  in_addr dns{};        // default 10.0.2.3
+  in_addr net{};           // network address, default 10.0.2.0
+  in_addr netmask{};       // default 255.255.255.0 (from net=10.0.2.0/24)
+  in_addr host{};          // the gateway, default 10.0.2.2 (the host's loopback seen from guests)
+  in_addr dhcp_start{};    // default 10.0.2.15
+  in_addr dns{};           // default 10.0.2.3
   std::string hostname;    // DHCP option 12 offered to guests, empty: none
   std::string domainname;  // DHCP option 15
   std::vector<std::string> dnssearch;  // DHCP option 119
-  std::string tftp;        // directory served over TFTP at the host address, empty: off
-  std::string bootfile;    // DHCP boot file name
-  bool restrict = false;   // guests reach only the host address's services and hostfwds
+  std::string tftp;                    // directory served over TFTP at the host address, empty: off
+  std::string bootfile;                // DHCP boot file name
+  bool restrict = false;               // guests reach only the host address's services and hostfwds
   bool ipv6 = true;
   in6_addr ipv6_prefix{};  // default fec0::
   uint8_t ipv6_prefix_len = 64;
-  in6_addr ipv6_host{};    // default fec0::2
-  in6_addr ipv6_dns{};     // default fec0::3
-  uint32_t mtu = 1500;     // slirp's interface MTU (libslirp if_mtu), 68..65520
+  in6_addr ipv6_host{};  // default fec0::2
+  in6_addr ipv6_dns{};   // default fec0::3
+  uint32_t mtu = 1500;   // slirp's interface MTU (libslirp if_mtu), 68..65520
   std::vector<HostForward> hostfwd;
-  std::vector<Lease> leases;  // lease=MAC:IP, pinned DHCP addresses
+  std::vector<Lease> leases;                                // lease=MAC:IP, pinned DHCP addresses
   uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // 0: no cap
   // max-host-sockets=; nullopt: the default above (effective_max_host_sockets()); 0: no cap.
   std::optional<uint32_t> max_host_sockets;

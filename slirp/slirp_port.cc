@@ -24,7 +24,7 @@ namespace {
 
 constexpr uint32_t kChunkSize = 256 * 1024;
 constexpr uint32_t kMaxChunks = 16;
-constexpr size_t kMaxPendingFrames = 4096;      // frames from guests waiting for slirp_input
+constexpr size_t kMaxPendingFrames = 4096;  // frames from guests waiting for slirp_input
 constexpr size_t kMaxPendingBytes = 4u << 20;
 
 // Only what libslirp asked for: it asks a still-connecting socket for OUT|ERR alone, and
@@ -54,8 +54,8 @@ struct SlirpPort::Impl {
   struct PollFd {
     io::UvHandle<uv_poll_t> poll;
     int fd = -1;
-    int uv_events = 0;  // what the handle is started with
-    int revents = 0;    // SLIRP_POLL_* seen since the last slirp_pollfds_poll
+    int uv_events = 0;     // what the handle is started with
+    int revents = 0;       // SLIRP_POLL_* seen since the last slirp_pollfds_poll
     int slirp_events = 0;  // what libslirp asked for this turn
     uint64_t turn = 0;     // the last turn libslirp asked for this fd
     Impl* impl = nullptr;
@@ -74,13 +74,13 @@ struct SlirpPort::Impl {
   // slirp_pollfds_fill does: handles by fd number, and the turn stamp tells which of last
   // turn's fds libslirp no longer asks about.
   std::vector<std::unique_ptr<PollFd>> polls;  // by fd; null: no handle
-  std::vector<int> wanted;       // fd per slirp_pollfds_fill index, this turn
-  std::vector<int> last_wanted;  // the same, last turn
+  std::vector<int> wanted;                     // fd per slirp_pollfds_fill index, this turn
+  std::vector<int> last_wanted;                // the same, last turn
   uint64_t turn = 0;
   // libslirp changes only through slirp_input, socket events, its timers and host forwards:
   // a turn with none of them (the other ports' traffic) skips it, whatever its socket count.
-  bool wake = false;    // guest frames or socket events wait for service()
-  bool refill = true;   // libslirp may want other fds or events: before_poll() asks again
+  bool wake = false;   // guest frames or socket events wait for service()
+  bool refill = true;  // libslirp may want other fds or events: before_poll() asks again
   HostSocketBudget sockets;
   io::UvHandle<uv_prepare_t> prepare;
   io::UvHandle<uv_timer_t> timeout;
@@ -172,7 +172,8 @@ struct SlirpPort::Impl {
       // not run the poll, so the clock may be old (or 0 at start: a flow opened then would
       // expire at once): a poll with select_error set updates it (and runs due TCP timers)
       // without touching the sockets.
-      slirp_pollfds_poll(slirp, 1, [](int, void*) -> int { return 0; }, nullptr);
+      slirp_pollfds_poll(
+          slirp, 1, [](int, void*) -> int { return 0; }, nullptr);
     }
     for (const Pending& p : pending) {
       const sw::Frame& f = p.frame;
@@ -220,20 +221,21 @@ struct SlirpPort::Impl {
         suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
     const std::string mac = sw::MacAddress::from_wire(p.frame.src()).to_string();
     if (v == HostSocketBudget::Verdict::kPortCap) {
-      io::log_line("port %u (slirp): guest %s on port %u holds max-host-sockets-per-port=%u host "
-                   "sockets; dropping its packets that would open more%s",
-                   port.id(), mac.c_str(), p.from.id, sockets.max_per_owner(), more.c_str());
+      io::log_line(
+          "port %u (slirp): guest %s on port %u holds max-host-sockets-per-port=%u host "
+          "sockets; dropping its packets that would open more%s",
+          port.id(), mac.c_str(), p.from.id, sockets.max_per_owner(), more.c_str());
     } else {
-      io::log_line("port %u (slirp): max-host-sockets=%u host sockets are open; dropping a packet "
-                   "from guest %s on port %u that would open another%s",
-                   port.id(), sockets.max_total(), mac.c_str(), p.from.id, more.c_str());
+      io::log_line(
+          "port %u (slirp): max-host-sockets=%u host sockets are open; dropping a packet "
+          "from guest %s on port %u that would open another%s",
+          port.id(), sockets.max_total(), mac.c_str(), p.from.id, more.c_str());
     }
   }
 
   // The switch port `f` came in on: the one its source MAC was learned on just now.
   DhcpPort origin_of(const sw::Frame& f) {
-    const sw::PortId id =
-        loop.fabric().macs().lookup(sw::MacAddress::from_wire(f.src()), 0, now());
+    const sw::PortId id = loop.fabric().macs().lookup(sw::MacAddress::from_wire(f.src()), 0, now());
     const backends::LoopPort* p = loop.port(id);
     if (p == nullptr) return DhcpPort{};
     return DhcpPort{p->serial(), id};
@@ -247,8 +249,8 @@ struct SlirpPort::Impl {
     }
     const uint64_t over_cap = port.dhcp_->counters().over_port_cap;
     const uint64_t not_owner = port.dhcp_->counters().not_owner;
-    const size_t n = port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize,
-                                         1500, from);
+    const size_t n =
+        port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize, 1500, from);
     if (n >= sw::kMinFrameSize) emit(wire, static_cast<uint32_t>(n));
     const bool refused = port.dhcp_->counters().over_port_cap != over_cap;
     if ((refused || port.dhcp_->counters().not_owner != not_owner) && dhcp_log.allow(now())) {
@@ -257,14 +259,16 @@ struct SlirpPort::Impl {
           suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
       const std::string mac = sw::MacAddress::from_wire(f.src()).to_string();
       if (refused) {
-        io::log_line("port %u (slirp): DHCP from port %u, mac %s: no address, that port holds "
-                     "max-leases-per-port=%u already%s",
-                     port.id(), from.id, mac.c_str(), port.dhcp_->config().max_leases_per_port,
-                     more.c_str());
+        io::log_line(
+            "port %u (slirp): DHCP from port %u, mac %s: no address, that port holds "
+            "max-leases-per-port=%u already%s",
+            port.id(), from.id, mac.c_str(), port.dhcp_->config().max_leases_per_port,
+            more.c_str());
       } else {
-        io::log_line("port %u (slirp): DHCP from port %u, mac %s: RELEASE or DECLINE ignored, "
-                     "another port holds that lease%s",
-                     port.id(), from.id, mac.c_str(), more.c_str());
+        io::log_line(
+            "port %u (slirp): DHCP from port %u, mac %s: RELEASE or DECLINE ignored, "
+            "another port holds that lease%s",
+            port.id(), from.id, mac.c_str(), more.c_str());
       }
     }
   }
@@ -330,23 +334,24 @@ struct SlirpPort::Impl {
     slot->turn = turn;
     io::set_poll_events(slot->poll.get(), slot->uv_events, to_uv_events(slirp_events),
                         [](uv_poll_t* h, int status, int events) {
-      auto* p = static_cast<PollFd*>(h->data);
-      if (p == nullptr) return;
-      int r = 0;
-      if (status < 0) {
-        // EPOLLERR: libuv has stopped this handle (src/unix/poll.c). libslirp handles the error
-        // and may well keep the socket (a UDP flow's ICMP error), so the next want() must start
-        // the handle again even when the events it asks for are the same.
-        p->uv_events = 0;
-        r |= SLIRP_POLL_ERR;
-      }
-      if ((events & UV_READABLE) != 0) r |= SLIRP_POLL_IN;
-      if ((events & UV_WRITABLE) != 0) r |= SLIRP_POLL_OUT;
-      if ((events & UV_PRIORITIZED) != 0) r |= SLIRP_POLL_PRI;
-      if ((events & UV_DISCONNECT) != 0) r |= SLIRP_POLL_HUP;
-      p->revents |= r;
-      p->impl->wake = true;
-    });
+                          auto* p = static_cast<PollFd*>(h->data);
+                          if (p == nullptr) return;
+                          int r = 0;
+                          if (status < 0) {
+                            // EPOLLERR: libuv has stopped this handle (src/unix/poll.c). libslirp
+                            // handles the error and may well keep the socket (a UDP flow's ICMP
+                            // error), so the next want() must start the handle again even when the
+                            // events it asks for are the same.
+                            p->uv_events = 0;
+                            r |= SLIRP_POLL_ERR;
+                          }
+                          if ((events & UV_READABLE) != 0) r |= SLIRP_POLL_IN;
+                          if ((events & UV_WRITABLE) != 0) r |= SLIRP_POLL_OUT;
+                          if ((events & UV_PRIORITIZED) != 0) r |= SLIRP_POLL_PRI;
+                          if ((events & UV_DISCONNECT) != 0) r |= SLIRP_POLL_HUP;
+                          p->revents |= r;
+                          p->impl->wake = true;
+                        });
   }
 
   void forget_fd(int fd) {
@@ -497,7 +502,8 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
     return nullptr;
   }
   for (const HostForward& fwd : options.hostfwd) {
-    if (!port->add_hostfwd(fwd, error)) return nullptr;  // destructor cleans up: nothing half-applied
+    if (!port->add_hostfwd(fwd, error))
+      return nullptr;  // destructor cleans up: nothing half-applied
   }
 
   uv_prepare_init(loop.uv(), impl.prepare.get());
@@ -556,12 +562,12 @@ bool SlirpPort::to_own_endpoint(const sw::Frame& frame, const GuestPacket& packe
     const uint64_t suppressed = own_log_.take_suppressed();
     const std::string more =
         suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
-    io::log_line("port %u (slirp): dropped %s %s from guest %s to port %u: %s (restrict=on closes "
-                 "the host's loopback to guests)%s",
-                 id(), t->ipv6 ? "IPv6" : "IPv4",
-                 t->transport == io::Transport::kTcp ? "TCP" : "UDP",
-                 sw::MacAddress::from_wire(frame.data() + 6).to_string().c_str(), t->port, what,
-                 more.c_str());
+    io::log_line(
+        "port %u (slirp): dropped %s %s from guest %s to port %u: %s (restrict=on closes "
+        "the host's loopback to guests)%s",
+        id(), t->ipv6 ? "IPv6" : "IPv4", t->transport == io::Transport::kTcp ? "TCP" : "UDP",
+        sw::MacAddress::from_wire(frame.data() + 6).to_string().c_str(), t->port, what,
+        more.c_str());
   }
   return true;
 }
@@ -583,8 +589,8 @@ bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
       return false;
     }
   }
-  if (slirp_add_hostfwd(impl_->slirp, fwd.udp ? 1 : 0, fwd.host_addr, fwd.host_port,
-                        fwd.guest_addr, fwd.guest_port) < 0) {
+  if (slirp_add_hostfwd(impl_->slirp, fwd.udp ? 1 : 0, fwd.host_addr, fwd.host_port, fwd.guest_addr,
+                        fwd.guest_port) < 0) {
     const int err = errno;
     error = "cannot forward " + fwd.to_string() + ": binding " + ip_text(fwd.host_addr) + ":" +
             std::to_string(fwd.host_port) + " failed" +

@@ -62,7 +62,7 @@ struct GuestPacket;
 // The host sockets guests have libslirp hold open (slirp/host_sockets.h).
 struct HostSocketCounts {
   struct Holder {
-    uint64_t serial = 0;  // the switch port's (LoopPort::serial()); 0: not known
+    uint64_t serial = 0;            // the switch port's (LoopPort::serial()); 0: not known
     sw::PortId port = sw::kNoPort;  // its id while it is up; kNoPort once it has closed
     uint32_t sockets = 0;
   };

@@ -113,7 +113,7 @@ class L2Switch : public ChunkPressure {
 
   SwitchConfig config_;
   MacTable macs_;
-  std::vector<Port*> ports_;      // indexed by PortId, nullptr for free ids
+  std::vector<Port*> ports_;  // indexed by PortId, nullptr for free ids
   std::vector<PortId> free_ids_;
   std::vector<Port*> flush_list_;
   size_t attached_count_ = 0;

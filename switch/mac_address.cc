@@ -30,7 +30,11 @@ std::optional<MacAddress> MacAddress::parse(std::string_view text) {
 
 MacAddress MacAddress::qemu_guest(uint32_t random) {
   MacAddress m;
-  m.bytes = {0x52, 0x54, 0x00, static_cast<uint8_t>(random >> 16), static_cast<uint8_t>(random >> 8),
+  m.bytes = {0x52,
+             0x54,
+             0x00,
+             static_cast<uint8_t>(random >> 16),
+             static_cast<uint8_t>(random >> 8),
              static_cast<uint8_t>(random)};
   return m;
 }

@@ -25,7 +25,8 @@ struct MacAddress {
   std::string to_string() const;
   // A guest NIC's address as QEMU makes them: 52:54:00 (QEMU's prefix; 0x52 has the locally
   // administered bit set and the group bit clear) then the low 24 bits of `random`, high byte
-  // first. The caller brings the randomness (tools/qswitch/config/config_parse.h: random_guest_mac).
+  // first. The caller brings the randomness (tools/qswitch/config/config_parse.h:
+  // random_guest_mac).
   static MacAddress qemu_guest(uint32_t random);
 
   // Group bit (I/G, IEEE 802 section 8.2): broadcast and multicast.

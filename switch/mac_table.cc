@@ -35,7 +35,7 @@ constexpr uint32_t kMaxEntriesLimit = 1u << 24;
 
 uint64_t random_seed() {
   std::random_device rd;
-  return (uint64_t{rd()} << 32) ^ uint64_t{rd()};
+  return (uint64_t{rd()} << 32) ^ uint64_t { rd() };
 }
 
 uint32_t cell_slot(uint64_t cell) { return static_cast<uint32_t>(cell); }
@@ -161,8 +161,7 @@ uint32_t MacTable::evict_one() {
     const uint32_t victim_learned =
         victim == kNoPort ? 0 : ports_[victim].count - ports_[victim].pinned;
     if (victim == kNoPort || learned > victim_learned ||
-        (learned == victim_learned &&
-         slab_[oldest].lru_stamp < slab_[victim_oldest].lru_stamp)) {
+        (learned == victim_learned && slab_[oldest].lru_stamp < slab_[victim_oldest].lru_stamp)) {
       victim = p;
       victim_oldest = oldest;
     }

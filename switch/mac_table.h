@@ -90,12 +90,12 @@ class MacTable {
   // Hot fields first: lookup() reads key, last_seen and port only.
   struct Entry {
     uint64_t key = 0;
-    Millis last_seen = 0;       // exact time of the last learn()
-    PortId port = kNoPort;      // kNoPort: slot is free
+    Millis last_seen = 0;   // exact time of the last learn()
+    PortId port = kNoPort;  // kNoPort: slot is free
     uint32_t lru_prev = kNil;
     uint32_t lru_next = kNil;
-    uint32_t hash_lo = 0;       // low 32 bits of hash(key): finds its index cell without rehashing
-    Millis lru_stamp = 0;       // when the entry was last put at its port's LRU tail
+    uint32_t hash_lo = 0;  // low 32 bits of hash(key): finds its index cell without rehashing
+    Millis lru_stamp = 0;  // when the entry was last put at its port's LRU tail
     Millis last_move = kNever;
     bool pinned = false;
   };
@@ -103,7 +103,7 @@ class MacTable {
     uint32_t head = kNil;  // least recently seen
     uint32_t tail = kNil;  // most recently seen
     uint32_t count = 0;
-    uint32_t pinned = 0;   // of count
+    uint32_t pinned = 0;  // of count
   };
   static constexpr uint32_t kNil = 0xffffffffu;
   // last_move of an entry that never moved.

@@ -25,9 +25,8 @@ std::span<uint8_t> StreamRxBuffer::write_space() {
     }
     const uint32_t have = fill_ - start;
     if (have == 0) return {};  // only undrained complete frames: drain() them first
-    const uint32_t need = have < kPrefixSize
-                              ? kPrefixSize - have
-                              : kPrefixSize + load_be32(chunk_->data + start) - have;
+    const uint32_t need = have < kPrefixSize ? kPrefixSize - have
+                                             : kPrefixSize + load_be32(chunk_->data + start) - have;
     return {chunk_->data + fill_, need};
   }
   // No partial frame left (or no chunk yet). A chunk only we hold (every frame in it handed out

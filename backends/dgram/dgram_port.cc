@@ -57,7 +57,6 @@ bool same_address(const sockaddr_storage& a, socklen_t alen, const sockaddr_stor
 
 }  // namespace
 
-
 class DgramPort;
 
 // One datagram socket and the ports that use it (see the header).
@@ -111,7 +110,8 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   DgramConfig config_;
   io::Fd fd_;
   io::Fd send_fd_;  // multicast: frames leave from here, so our own come back recognisable
-  sockaddr_storage send_addr_{};  // multicast: send_fd_'s address (looped-back frames from it are ours)
+  sockaddr_storage
+      send_addr_{};  // multicast: send_fd_'s address (looped-back frames from it are ours)
   socklen_t send_addr_len_ = 0;
   io::UvHandle<uv_poll_t> poll_;
   io::UvHandle<uv_poll_t> send_poll_;
@@ -120,9 +120,9 @@ class DgramSocket : public std::enable_shared_from_this<DgramSocket> {
   int poll_events_ = 0;
   int send_poll_events_ = 0;
   DatagramRx rx_;
-  std::vector<DgramPort*> ports_;        // kLearn: one per peer; otherwise at most one
-  std::vector<DgramPort*> writers_;      // ports with output waiting for room
-  DgramPort* last_port_ = nullptr;       // the last sender found: bursts come from one peer
+  std::vector<DgramPort*> ports_;    // kLearn: one per peer; otherwise at most one
+  std::vector<DgramPort*> writers_;  // ports with output waiting for room
+  DgramPort* last_port_ = nullptr;   // the last sender found: bursts come from one peer
   bool read_paused_ = false;
   DgramPort* pause_owner_ = nullptr;  // the port that waits on the loop's paused list for us
   sw::PortId throttled_by_ = sw::kNoPort;
@@ -145,8 +145,11 @@ class DgramPort final : public LoopPort {
  public:
   DgramPort(SwitchLoop& loop, std::shared_ptr<DgramSocket> socket, const sockaddr_storage* peer,
             socklen_t peer_len, std::string name)
-      : LoopPort(loop), socket_(std::move(socket)), name_(std::move(name)),
-        tx_(loop.config().queue_size), last_rx_(loop.now()) {
+      : LoopPort(loop),
+        socket_(std::move(socket)),
+        name_(std::move(name)),
+        tx_(loop.config().queue_size),
+        last_rx_(loop.now()) {
     if (peer != nullptr) {
       peer_ = *peer;
       peer_len_ = peer_len;
@@ -307,9 +310,12 @@ void DgramSocket::wait_on_loop() {
   if (pause_owner_ != nullptr) {
     loop_.pause_read(*pause_owner_);
   } else if (!uv_is_active(retry_timer_.handle())) {
-    uv_timer_start(retry_timer_.get(), [](uv_timer_t* h) {
-      if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_retry();
-    }, kRxRetryMs, 0);
+    uv_timer_start(
+        retry_timer_.get(),
+        [](uv_timer_t* h) {
+          if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_retry();
+        },
+        kRxRetryMs, 0);
   }
 }
 
@@ -358,9 +364,11 @@ void DgramSocket::update_poll() {
   };
   if (send_fd_.valid()) {
     io::set_poll_events(poll_.get(), poll_events_, events, cb);
-    io::set_poll_events(send_poll_.get(), send_poll_events_, out, [](uv_poll_t* h, int status, int ev) {
-      if (h->data != nullptr) static_cast<DgramSocket*>(h->data)->on_send_poll(status, ev);
-    });
+    io::set_poll_events(send_poll_.get(), send_poll_events_, out,
+                        [](uv_poll_t* h, int status, int ev) {
+                          if (h->data != nullptr)
+                            static_cast<DgramSocket*>(h->data)->on_send_poll(status, ev);
+                        });
   } else {
     io::set_poll_events(poll_.get(), poll_events_, events | out, cb);
   }
@@ -401,8 +409,8 @@ void DgramSocket::on_socket_error(int fd) {
 }
 
 void DgramSocket::note_unreachable(int err) {
-  DgramPort* port = config_.mode != DgramConfig::Mode::kLearn && !ports_.empty()
-                        ? ports_.front() : nullptr;
+  DgramPort* port =
+      config_.mode != DgramConfig::Mode::kLearn && !ports_.empty() ? ports_.front() : nullptr;
   if (port != nullptr) {
     port->drop_unreachable_ += 1;
   } else {
@@ -410,11 +418,11 @@ void DgramSocket::note_unreachable(int err) {
   }
   if (unreachable_log_.allow(loop_.now())) {
     const uint64_t suppressed = unreachable_log_.take_suppressed();
-    io::log_line("%s: a datagram was refused on the way: %s (is the peer up yet?); counted in "
-                 "drop_unreachable, the port stays up%s",
-                 config_.name.c_str(), std::strerror(err),
-                 suppressed == 0 ? ""
-                                 : (" (" + std::to_string(suppressed) + " more)").c_str());
+    io::log_line(
+        "%s: a datagram was refused on the way: %s (is the peer up yet?); counted in "
+        "drop_unreachable, the port stays up%s",
+        config_.name.c_str(), std::strerror(err),
+        suppressed == 0 ? "" : (" (" + std::to_string(suppressed) + " more)").c_str());
   }
 }
 
@@ -497,9 +505,10 @@ DgramPort* DgramSocket::port_for(const sockaddr_storage& from, socklen_t len, bo
     // An unbound sender cannot be answered.
     counters_.drop_unbound += 1;
     if (bad_log_.allow(loop_.now())) {
-      io::log_line("%s: datagram from an unbound socket dropped (a peer must bind a path of its "
-                   "own to be answered, as QEMU's -netdev dgram local.path= does)",
-                   config_.name.c_str());
+      io::log_line(
+          "%s: datagram from an unbound socket dropped (a peer must bind a path of its "
+          "own to be answered, as QEMU's -netdev dgram local.path= does)",
+          config_.name.c_str());
     }
     return nullptr;
   }
@@ -738,8 +747,9 @@ bool open_multicast(const DgramConfig& c, Opened& out, std::string& error) {
   mreq.imr_multiaddr = group.sin_addr;
   mreq.imr_interface = ifaddr.sin_addr;
   if (::setsockopt(out.fd.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) {
-    return fail(error, "join multicast group " + c.name +
-                           " (is multicast enabled on an interface with a route to 224.0.0.0/4?)",
+    return fail(error,
+                "join multicast group " + c.name +
+                    " (is multicast enabled on an interface with a route to 224.0.0.0/4?)",
                 errno);
   }
   const int zero = 0;
@@ -804,8 +814,8 @@ std::unique_ptr<DgramEndpoint> DgramEndpoint::open(SwitchLoop& loop, const Dgram
     }
     return nullptr;
   }
-  auto socket = std::make_shared<DgramSocket>(loop, config, std::move(opened.fd),
-                                              std::move(opened.send_fd));
+  auto socket =
+      std::make_shared<DgramSocket>(loop, config, std::move(opened.fd), std::move(opened.send_fd));
   auto endpoint = std::make_unique<DgramEndpoint>(socket);
   if (config.mode != DgramConfig::Mode::kLearn) socket->make_fixed_port(socket->bound());
   return endpoint;

@@ -53,10 +53,10 @@ class DgramSocket;
 
 // Counters of a socket that belong to no port (datagrams from no known peer).
 struct DgramSocketCounters {
-  uint64_t drop_bad_length = 0;  // runt, empty or oversize datagram from a peer with no port
-  uint64_t drop_peer_limit = 0;  // a new peer while 256 ports exist
-  uint64_t drop_own = 0;         // our own multicast datagrams, looped back
-  uint64_t drop_unbound = 0;     // from an unbound unix socket: no address to answer
+  uint64_t drop_bad_length = 0;   // runt, empty or oversize datagram from a peer with no port
+  uint64_t drop_peer_limit = 0;   // a new peer while 256 ports exist
+  uint64_t drop_own = 0;          // our own multicast datagrams, looped back
+  uint64_t drop_unbound = 0;      // from an unbound unix socket: no address to answer
   uint64_t drop_unreachable = 0;  // an ICMP error on a socket of many peers (learning)
 
   template <typename F>

@@ -51,12 +51,12 @@ bool is_unreachable_error(int error) {
     case EHOSTDOWN:
     case ENETDOWN:
     case ENONET:
-    case EACCES:        // administratively prohibited
+    case EACCES:  // administratively prohibited
     case EPERM:
-    case EPROTO:        // parameter problem
-    case ENOPROTOOPT:   // protocol unreachable
-    case EOPNOTSUPP:    // source route failed
-    case EMSGSIZE:      // fragmentation needed / packet too big
+    case EPROTO:       // parameter problem
+    case ENOPROTOOPT:  // protocol unreachable
+    case EOPNOTSUPP:   // source route failed
+    case EMSGSIZE:     // fragmentation needed / packet too big
     case ETIMEDOUT:
     case ECONNRESET:
       return true;

@@ -46,8 +46,9 @@ PortSnapshot LoopPort::snapshot() const {
   s.up_since = up_since_;
   s.queued_bytes = queued_bytes();
   s.counters = counters_;
-  for_each_extra_counter(
-      [&](const sw::CounterInfo& info, uint64_t value) { s.extra.push_back({info, value}); });
+  for_each_extra_counter([&](const sw::CounterInfo& info, uint64_t value) {
+    s.extra.push_back({info, value});
+  });
   return s;
 }
 
@@ -55,9 +56,10 @@ sw::Millis LoopPort::now() const { return loop_.now(); }
 
 void LoopPort::log_queue_full(size_t queued) {
   if (!queue_full_log_.allow(now())) return;
-  io::log_line("port %u output queue full (%zu bytes queued, %s not taking frames fast enough): "
-               "dropping frames for this port only",
-               id(), queued, describe().c_str());
+  io::log_line(
+      "port %u output queue full (%zu bytes queued, %s not taking frames fast enough): "
+      "dropping frames for this port only",
+      id(), queued, describe().c_str());
 }
 
 bool LoopPort::congested_for(size_t queued, size_t max, sw::Millis now) {
@@ -71,10 +73,11 @@ bool LoopPort::congested_for(size_t queued, size_t max, sw::Millis now) {
   congestion_timed_out_ = true;
   counters_.congestion_timeouts += 1;
   if (congestion_log_.allow(now)) {
-    io::log_line("port %u congested for over %lld ms (%s reads too slowly): its senders are no "
-                 "longer held back until its queue drains; frames for it are dropped while the "
-                 "queue is full",
-                 id(), static_cast<long long>(kCongestedMaxMs), describe().c_str());
+    io::log_line(
+        "port %u congested for over %lld ms (%s reads too slowly): its senders are no "
+        "longer held back until its queue drains; frames for it are dropped while the "
+        "queue is full",
+        id(), static_cast<long long>(kCongestedMaxMs), describe().c_str());
   }
   return false;
 }
@@ -94,7 +97,8 @@ SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(conf
 
   uv_check_init(&loop_, check_.get());
   check_.get()->data = this;
-  uv_check_start(check_.get(), [](uv_check_t* h) { static_cast<SwitchLoop*>(h->data)->on_check(); });
+  uv_check_start(check_.get(),
+                 [](uv_check_t* h) { static_cast<SwitchLoop*>(h->data)->on_check(); });
 
   uv_timer_init(&loop_, age_timer_.get());
   age_timer_.get()->data = this;
@@ -220,17 +224,18 @@ void SwitchLoop::on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::
       "warning: mac %s keeps moving between port %u (%s) and port %u (%s) (%llu times since the "
       "last warning): two guests use the same MAC. Give each guest its own with "
       "-device virtio-net-pci,...,mac=52:54:00:xx:xx:xx",
-      mac.to_string().c_str(), was.id(), was.describe().c_str(), now.id(),
-      now.describe().c_str(), static_cast<unsigned long long>(count));
+      mac.to_string().c_str(), was.id(), was.describe().c_str(), now.id(), now.describe().c_str(),
+      static_cast<unsigned long long>(count));
 }
 
 void SwitchLoop::on_mac_spoof(sw::Port& in, const sw::MacAddress& mac, sw::Port& owner) {
   if (!spoof_log_.allow(now())) return;
   const uint64_t suppressed = spoof_log_.take_suppressed();
-  io::log_line("warning: port %u (%s) sent from mac %s, which belongs to port %u (%s): frame "
-               "dropped (drop_mac_spoof; %llu similar lines suppressed)",
-               in.id(), in.describe().c_str(), mac.to_string().c_str(), owner.id(),
-               owner.describe().c_str(), static_cast<unsigned long long>(suppressed));
+  io::log_line(
+      "warning: port %u (%s) sent from mac %s, which belongs to port %u (%s): frame "
+      "dropped (drop_mac_spoof; %llu similar lines suppressed)",
+      in.id(), in.describe().c_str(), mac.to_string().c_str(), owner.id(), owner.describe().c_str(),
+      static_cast<unsigned long long>(suppressed));
 }
 
 SwitchSnapshot SwitchLoop::snapshot() {

@@ -94,13 +94,13 @@ class LoopPort : public sw::Port {
   // Stop all I/O and release queued output; return how many frames were dropped.
   virtual uint64_t shutdown_io() = 0;
 
-  // The output bookkeeping every kind shares, for its bounded queue (sw::StreamTxQueue, DatagramTx):
-  // queue_output() queues the frame or, when the queue is full, drops it (drop_queue_full) with a
-  // rate-limited log line; output_congested() is the congested() of the port interface: over half
-  // full while the peer took something within kStuckMs, for at most kCongestedMaxMs in a row
-  // (then congestion_timeouts counts one, and the port holds nobody back until its queue has
-  // drained completely: frames for it are dropped when it is full, its senders go on; a reader
-  // that keeps up drains far sooner, so only a slow one loses frames);
+  // The output bookkeeping every kind shares, for its bounded queue (sw::StreamTxQueue,
+  // DatagramTx): queue_output() queues the frame or, when the queue is full, drops it
+  // (drop_queue_full) with a rate-limited log line; output_congested() is the congested() of the
+  // port interface: over half full while the peer took something within kStuckMs, for at most
+  // kCongestedMaxMs in a row (then congestion_timeouts counts one, and the port holds nobody back
+  // until its queue has drained completely: frames for it are dropped when it is full, its senders
+  // go on; a reader that keeps up drains far sooner, so only a slow one loses frames);
   // output_progressed() notes that the peer took something; release_output() is
   // release_chunks() of the port interface for that queue.
   template <typename Queue>
@@ -128,7 +128,7 @@ class LoopPort : public sw::Port {
   sw::Millis up_since_ = 0;
   uint64_t serial_ = 0;
   std::function<void(LoopPort&)> close_hook_;
-  sw::Millis last_progress_ = 0;  // the peer last took output (or the queue started filling)
+  sw::Millis last_progress_ = 0;     // the peer last took output (or the queue started filling)
   sw::Millis congested_since_ = -1;  // -1: the queue is at most half full
   bool congestion_timed_out_ = false;
   io::RateLimit queue_full_log_{1, 10'000};
@@ -153,9 +153,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   // Takes ownership, attaches to the switch, logs "port N up: <describe()>".
   LoopPort& adopt(std::unique_ptr<LoopPort> port);
   // The registry (see the theory above): the live port with this id, or nullptr.
-  LoopPort* port(sw::PortId id) const {
-    return id < ports_.size() ? ports_[id].get() : nullptr;
-  }
+  LoopPort* port(sw::PortId id) const { return id < ports_.size() ? ports_[id].get() : nullptr; }
   // f(LoopPort&) for every live port, by id.
   template <typename F>
   void for_each_port(F&& f) const {

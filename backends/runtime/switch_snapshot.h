@@ -1,4 +1,5 @@
-// backends/runtime/switch_snapshot.h: the switch's ports and counters at one moment, as typed values.
+// backends/runtime/switch_snapshot.h: the switch's ports and counters at one moment, as typed
+// values.
 //
 // Theory of operation
 // - SwitchLoop::snapshot() builds a SwitchSnapshot from the loop's port registry (switch_loop.h)
@@ -30,21 +31,22 @@ struct ExtraCounter {
 
 struct PortSnapshot {
   sw::PortId id = sw::kNoPort;
-  uint64_t serial = 0;                 // LoopPort::serial(): never reused, unlike the id
-  const char* kind = "";               // LoopPort::kind(): "stream", "dgram", ...
-  std::string peer;                    // describe()
-  std::string endpoint;                // LoopPort::endpoint_id(), empty for most
-  std::string first_mac;               // empty until the port sent a frame
-  sw::Millis up_since = 0;             // loop time of adopt()
-  size_t queued_bytes = 0;             // queued to the port, not yet taken by its peer
+  uint64_t serial = 0;      // LoopPort::serial(): never reused, unlike the id
+  const char* kind = "";    // LoopPort::kind(): "stream", "dgram", ...
+  std::string peer;         // describe()
+  std::string endpoint;     // LoopPort::endpoint_id(), empty for most
+  std::string first_mac;    // empty until the port sent a frame
+  sw::Millis up_since = 0;  // loop time of adopt()
+  size_t queued_bytes = 0;  // queued to the port, not yet taken by its peer
   sw::PortCounters counters;
-  std::vector<ExtraCounter> extra;     // the kind's own counters, in the kind's order
+  std::vector<ExtraCounter> extra;  // the kind's own counters, in the kind's order
 };
 
 struct SwitchSnapshot {
-  sw::Millis now = 0;                       // loop time the snapshot was taken
-  std::vector<PortSnapshot> ports;          // every port on the switch, by id
-  std::vector<PortSnapshot> closed_ports;   // the last ports that closed (final counters), oldest first
+  sw::Millis now = 0;               // loop time the snapshot was taken
+  std::vector<PortSnapshot> ports;  // every port on the switch, by id
+  std::vector<PortSnapshot>
+      closed_ports;  // the last ports that closed (final counters), oldest first
   sw::SwitchCounters counters;
   size_t mac_entries = 0;
   size_t mac_capacity = 0;

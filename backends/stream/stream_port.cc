@@ -74,11 +74,12 @@ bool StreamPort::refused_control_request(std::span<const uint8_t> bytes) {
   // Read what is left of the request (bounded), so that closing does not reset a TCP connection
   // before the peer has read the reply.
   uint8_t discard[512];
-  for (int i = 0; i < kReadsPerWake && ::read(fd(), discard, sizeof discard) > 0; ++i) {
+  for (int i = 0; i<kReadsPerWake&& ::read(fd(), discard, sizeof discard)> 0; ++i) {
   }
   ::shutdown(fd(), SHUT_WR);
-  close("a control request (JSON) was written to this data socket (QEMU -netdev stream); told the "
-        "client to use the control socket (printed at start as \"control unix:PATH\")");
+  close(
+      "a control request (JSON) was written to this data socket (QEMU -netdev stream); told the "
+      "client to use the control socket (printed at start as \"control unix:PATH\")");
   return true;
 }
 
@@ -92,7 +93,8 @@ void StreamPort::for_each_extra_counter(const ExtraCounterFn& f) const {
 bool StreamPort::forward_buffered(sw::StreamRxBuffer::Status status, size_t count) {
   for (;;) {
     if (count > 0) {
-      const sw::PortId congested = loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
+      const sw::PortId congested =
+          loop_.fabric().receive(*this, loop_.burst().first(count), loop_.now());
       if (congested != sw::kNoPort && throttled_by() == sw::kNoPort) throttle(congested);
     }
     if (status == sw::StreamRxBuffer::Status::kBadLength) {
@@ -107,9 +109,7 @@ bool StreamPort::forward_buffered(sw::StreamRxBuffer::Status status, size_t coun
   }
 }
 
-bool StreamPort::congested(sw::Millis now) {
-  return output_congested(tx_, now);
-}
+bool StreamPort::congested(sw::Millis now) { return output_congested(tx_, now); }
 
 void StreamPort::enqueue(const sw::Frame& frame) {
   if (closed()) return;

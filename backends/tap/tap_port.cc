@@ -175,8 +175,9 @@ bool set_link_up(const std::string& name, std::string& error) {
 std::unique_ptr<TapPort> adopt_fd(SwitchLoop& loop, int raw, std::string& error) {
   ifreq ifr{};
   if (::ioctl(raw, TUNGETIFF, &ifr) < 0) {
-    error = "tap fd=" + std::to_string(raw) + " is not a tun/tap device (TUNGETIFF: " +
-            errno_text(errno) + "); pass a /dev/net/tun fd attached with IFF_TAP|IFF_NO_PI";
+    error = "tap fd=" + std::to_string(raw) +
+            " is not a tun/tap device (TUNGETIFF: " + errno_text(errno) +
+            "); pass a /dev/net/tun fd attached with IFF_TAP|IFF_NO_PI";
     return nullptr;
   }
   const std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));

@@ -92,7 +92,8 @@ class VxlanPort final : public PolledPort {
       unknown_remote_);
     f({"vxlan_send_errors", "Datagrams to a remote refused on sending, or later by ICMP."},
       send_errors_);
-    f({"vxlan_tx_datagrams", "Datagrams sent to the remotes (a flooded frame goes to each remote)."},
+    f({"vxlan_tx_datagrams",
+       "Datagrams sent to the remotes (a flooded frame goes to each remote)."},
       tx_datagrams_);
   }
 
@@ -156,10 +157,10 @@ class VxlanPort final : public PolledPort {
   void log_drop(const char* what, const sockaddr_storage& from) {
     if (!rx_drop_log_.allow(loop_.now())) return;
     const uint64_t suppressed = rx_drop_log_.take_suppressed();
-    io::log_line("port %u %s: dropped a datagram from %s: %s%s", id(), describe_.c_str(),
-                 sockaddr_text(from).c_str(), what,
-                 suppressed == 0 ? ""
-                                 : (" (" + std::to_string(suppressed) + " more suppressed)").c_str());
+    io::log_line(
+        "port %u %s: dropped a datagram from %s: %s%s", id(), describe_.c_str(),
+        sockaddr_text(from).c_str(), what,
+        suppressed == 0 ? "" : (" (" + std::to_string(suppressed) + " more suppressed)").c_str());
   }
 
   io::OwnEndpoints::Registration registration_;  // our bound address, while the socket is open
@@ -393,8 +394,9 @@ std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& c
     const int err = errno;
     error = "cannot bind vxlan local " + sockaddr_text(config.local) + ": " + std::strerror(err);
     if (err == EADDRINUSE) {
-      error += " (another socket, e.g. a kernel vxlan device with this dstport, holds it; pick "
-               "another local port)";
+      error +=
+          " (another socket, e.g. a kernel vxlan device with this dstport, holds it; pick "
+          "another local port)";
     } else if (err == EADDRNOTAVAIL) {
       error += " (local must be an address of this host)";
     }

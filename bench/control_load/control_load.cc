@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   const double rate = std::atof(argv[2]);
   const double seconds = std::atof(argv[3]);
   if (rate <= 0 || rate > 100000 || seconds <= 0 || seconds > 3600) {
-    std::fprintf(stderr, "qswitch-control-load: RATE must be in (0, 100000], SECONDS in (0, 3600]\n");
+    std::fprintf(stderr,
+                 "qswitch-control-load: RATE must be in (0, 100000], SECONDS in (0, 3600]\n");
     return 2;
   }
   std::vector<std::string> cmds;
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
   std::vector<double> latencies_ms;
   std::string buffer, line;
   for (uint64_t i = 0; i < 10'000'000; ++i) {
-    const auto due = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
+    const auto due =
+        start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
     if (due >= end) break;
     std::this_thread::sleep_until(due);
     const std::string req = "{\"cmd\":\"" + cmds[i % cmds.size()] + "\"}\n";
@@ -106,11 +108,12 @@ int main(int argc, char** argv) {
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const double median = latencies_ms.empty() ? 0 : latencies_ms[latencies_ms.size() / 2];
   const double worst = latencies_ms.empty() ? 0 : latencies_ms.back();
-  std::printf("control load: %llu requests in %.1f s, %llu replies, %llu errors, latency median "
-              "%.2f ms max %.2f ms\n",
-              static_cast<unsigned long long>(sent),
-              std::chrono::duration<double>(Clock::now() - start).count(),
-              static_cast<unsigned long long>(replies), static_cast<unsigned long long>(errors),
-              median, worst);
+  std::printf(
+      "control load: %llu requests in %.1f s, %llu replies, %llu errors, latency median "
+      "%.2f ms max %.2f ms\n",
+      static_cast<unsigned long long>(sent),
+      std::chrono::duration<double>(Clock::now() - start).count(),
+      static_cast<unsigned long long>(replies), static_cast<unsigned long long>(errors), median,
+      worst);
   return replies == sent && errors == 0 ? 0 : 1;
 }

@@ -79,8 +79,8 @@ int measure(const std::string& binary, size_t ports) {
       return 1;
     }
     const auto mac = qswitch::test_support::test_mac(static_cast<uint32_t>(i + 1));
-    if (!c->send_frame(qswitch::test_support::make_frame(qswitch::test_support::kBroadcastMac,
-                                                          mac, 64, static_cast<uint32_t>(i)))) {
+    if (!c->send_frame(qswitch::test_support::make_frame(qswitch::test_support::kBroadcastMac, mac,
+                                                         64, static_cast<uint32_t>(i)))) {
       std::fprintf(stderr, "qswitch-idle-rss: client %zu send: %s\n", i, c->last_error().c_str());
       return 1;
     }

@@ -113,11 +113,11 @@ struct Sample {
   long rss_kib = -1;
   long ports = -1;
   long mac_entries = -1;
-  long queued_bytes = -1;  // queued to every port but the stuck one; -1: not reported
+  long queued_bytes = -1;        // queued to every port but the stuck one; -1: not reported
   long stuck_queued_bytes = -1;  // queued to the stuck port (bounded by its queue size)
   uint64_t stuck_tx_frames = 0;
-  uint64_t stuck_drops = 0;  // every drop_* counter of the stuck port
-  uint64_t rx_paused = 0;    // summed over all ports
+  uint64_t stuck_drops = 0;   // every drop_* counter of the stuck port
+  uint64_t rx_paused = 0;     // summed over all ports
   uint64_t rx_throttled = 0;  // summed over all ports
   bool ok = false;
 };
@@ -220,7 +220,10 @@ struct Survivor {
 
   void send(const std::vector<uint8_t>& frame) {
     if (dgram) {
-      if (dgram->send_frame(frame)) ++sent; else ++not_sent;
+      if (dgram->send_frame(frame))
+        ++sent;
+      else
+        ++not_sent;
       return;
     }
     if (!flush()) {
@@ -293,18 +296,22 @@ bool send_datagram(Send send) {
 
 const char* kind_name(Churner::Kind k) {
   switch (k) {
-    case Churner::kStream: return "stream";
-    case Churner::kDgram: return "dgram";
-    case Churner::kExecStream: return "exec-stream";
-    case Churner::kExecDgram: return "exec-dgram";
+    case Churner::kStream:
+      return "stream";
+    case Churner::kDgram:
+      return "dgram";
+    case Churner::kExecStream:
+      return "exec-stream";
+    case Churner::kExecDgram:
+      return "exec-dgram";
   }
   return "?";
 }
 
 struct ChurnStats {
   uint64_t joins[4] = {};
-  uint64_t errors[4] = {};      // joins that failed: connect, bind, socketpair, port.attach
-  uint64_t not_taken[4] = {};   // joins whose hello or unicast the switch did not take in time
+  uint64_t errors[4] = {};     // joins that failed: connect, bind, socketpair, port.attach
+  uint64_t not_taken[4] = {};  // joins whose hello or unicast the switch did not take in time
   uint64_t error_count() const { return errors[0] + errors[1] + errors[2] + errors[3]; }
   std::string first_error;
 };
@@ -470,8 +477,8 @@ int main(int argc, char** argv) {
   }
   std::printf("qswitch-soak: qswitch pid %d, %d s of churn at %d joins/s, %d churners up at once\n",
               static_cast<int>(sw.pid()), o.duration_s, o.rate, o.concurrent);
-  std::printf("start: fds %ld rss_kib %ld ports %ld mac_entries %ld (stuck peer: %s)\n",
-              start.fds, start.rss_kib, start.ports, start.mac_entries,
+  std::printf("start: fds %ld rss_kib %ld ports %ld mac_entries %ld (stuck peer: %s)\n", start.fds,
+              start.rss_kib, start.ports, start.mac_entries,
               o.stuck ? ("port " + std::to_string(stuck_port)).c_str() : "none");
   std::fflush(stdout);
 
@@ -528,8 +535,8 @@ int main(int argc, char** argv) {
         case Churner::kStream:
           c.stream = FrameClient::connect(listen, &err, 2000ms);
           hard = !c.stream;
-          ok = !hard && c.stream->send_frame(hello, 1000ms) &&
-               c.stream->send_frame(unicast, 1000ms);
+          ok =
+              !hard && c.stream->send_frame(hello, 1000ms) && c.stream->send_frame(unicast, 1000ms);
           c.partial_frame = (n / 4) % 4 == 0;
           break;
         case Churner::kDgram:
@@ -564,19 +571,17 @@ int main(int argc, char** argv) {
           } else {
             c.exec_fd = pair[0];
             const int fd = pair[0];
-            ok = send_datagram([&] {
-                   return ::send(fd, hello.data(), hello.size(), MSG_DONTWAIT) > 0;
-                 }) &&
-                 send_datagram([&] {
-                   return ::send(fd, unicast.data(), unicast.size(), MSG_DONTWAIT) > 0;
-                 });
+            ok = send_datagram(
+                     [&] { return ::send(fd, hello.data(), hello.size(), MSG_DONTWAIT) > 0; }) &&
+                 send_datagram(
+                     [&] { return ::send(fd, unicast.data(), unicast.size(), MSG_DONTWAIT) > 0; });
           }
           break;
         }
       }
       if (hard) {
-        note_error(c.kind, std::string(kind_name(c.kind)) + " join " + std::to_string(n) + ": " +
-                   err);
+        note_error(c.kind,
+                   std::string(kind_name(c.kind)) + " join " + std::to_string(n) + ": " + err);
       } else if (!ok) {
         ++churn.not_taken[c.kind];
       }
@@ -612,15 +617,15 @@ int main(int argc, char** argv) {
     peak.stuck_queued_bytes = std::max(peak.stuck_queued_bytes, s.stuck_queued_bytes);
     if (seconds_since(last_print) >= 30) {
       last_print = Clock::now();
-      std::printf("  t=%4.0f s: fds %ld rss_kib %ld ports %ld mac_entries %ld queued_bytes %s "
-                  "stuck port tx_frames %llu drops %llu; live ports' rx_paused %llu "
-                  "rx_throttled %llu\n",
-                  seconds_since(run_start), s.fds, s.rss_kib, s.ports, s.mac_entries,
-                  figure(s.queued_bytes).c_str(),
-                  static_cast<unsigned long long>(s.stuck_tx_frames),
-                  static_cast<unsigned long long>(s.stuck_drops),
-                  static_cast<unsigned long long>(s.rx_paused),
-                  static_cast<unsigned long long>(s.rx_throttled));
+      std::printf(
+          "  t=%4.0f s: fds %ld rss_kib %ld ports %ld mac_entries %ld queued_bytes %s "
+          "stuck port tx_frames %llu drops %llu; live ports' rx_paused %llu "
+          "rx_throttled %llu\n",
+          seconds_since(run_start), s.fds, s.rss_kib, s.ports, s.mac_entries,
+          figure(s.queued_bytes).c_str(), static_cast<unsigned long long>(s.stuck_tx_frames),
+          static_cast<unsigned long long>(s.stuck_drops),
+          static_cast<unsigned long long>(s.rx_paused),
+          static_cast<unsigned long long>(s.rx_throttled));
       std::fflush(stdout);
     }
   }
@@ -688,20 +693,23 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(end.rx_paused),
               static_cast<unsigned long long>(end.rx_throttled));
   for (const Survivor& s : survivors) {
-    std::printf("survivor %-12s sent %llu, not sent (socket full) %llu, received %llu (%llu "
-                "from survivors), longest time without a frame from a survivor %.1f s\n",
-                s.name.c_str(), static_cast<unsigned long long>(s.sent),
-                static_cast<unsigned long long>(s.not_sent),
-                static_cast<unsigned long long>(s.received),
-                static_cast<unsigned long long>(s.from_survivors), s.longest_gap_s);
+    std::printf(
+        "survivor %-12s sent %llu, not sent (socket full) %llu, received %llu (%llu "
+        "from survivors), longest time without a frame from a survivor %.1f s\n",
+        s.name.c_str(), static_cast<unsigned long long>(s.sent),
+        static_cast<unsigned long long>(s.not_sent), static_cast<unsigned long long>(s.received),
+        static_cast<unsigned long long>(s.from_survivors), s.longest_gap_s);
   }
   if (settled_after >= 0) {
-    std::printf("settled: fds, ports and mac_entries back at their start values %.1f s after "
-                "the churn stopped\n", settled_after);
+    std::printf(
+        "settled: fds, ports and mac_entries back at their start values %.1f s after "
+        "the churn stopped\n",
+        settled_after);
   } else if (!switch_died) {
-    std::printf("NOT settled within %d s: fds %ld (start %ld), ports %ld (start %ld), "
-                "mac_entries %ld (start %ld)\n", o.settle_s, end.fds, start.fds, end.ports,
-                start.ports, end.mac_entries, start.mac_entries);
+    std::printf(
+        "NOT settled within %d s: fds %ld (start %ld), ports %ld (start %ld), "
+        "mac_entries %ld (start %ld)\n",
+        o.settle_s, end.fds, start.fds, end.ports, start.ports, end.mac_entries, start.mac_entries);
   }
 
   int status = 0;

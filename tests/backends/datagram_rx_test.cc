@@ -231,7 +231,8 @@ TEST(DatagramRxTest, FramesHeldByOutputsOutliveTheReceiver) {
   sw::chunk_unref(kept.chunk);  // the last reference frees it (ASan: no leak)
 }
 
-// --- A real datagram socket: recvmmsg() into the slots, as the dgram port reads -------------------
+// --- A real datagram socket: recvmmsg() into the slots, as the dgram port reads
+// -------------------
 
 // A unix datagram socket pair, both ends non-blocking, with room for the largest frames.
 struct DgramPair {
@@ -261,10 +262,10 @@ struct DgramPair {
 };
 
 struct Burst {
-  uint32_t received = 0;              // datagrams the burst consumed (slots to advance)
-  std::vector<DatagramKind> kinds;    // per datagram, from its length and MSG_TRUNC
-  std::vector<uint32_t> lengths;      // msg_len as the kernel reported it
-  std::vector<Frame> frames;          // the frames made, in order
+  uint32_t received = 0;            // datagrams the burst consumed (slots to advance)
+  std::vector<DatagramKind> kinds;  // per datagram, from its length and MSG_TRUNC
+  std::vector<uint32_t> lengths;    // msg_len as the kernel reported it
+  std::vector<Frame> frames;        // the frames made, in order
 };
 
 // One read burst as the port does it: available() slots, one recvmmsg, frame(i, len) for the
@@ -303,18 +304,18 @@ TEST(DatagramRxTest, RecvmmsgIntoTheSlotsMakesFramesOnlyOfFrameSizedDatagrams) {
   DgramPair p;
   DatagramRx rx(2);
   // Empty, runt, the smallest frame, padded-size frames, a full-size one: one burst.
-  const std::vector<uint32_t> lens = {0, 1, sw::kMinFrameSize - 1, sw::kMinFrameSize, 59, 60,
-                                      1514, sw::kMaxFrameSize};
+  const std::vector<uint32_t> lens = {0,  1,    sw::kMinFrameSize - 1, sw::kMinFrameSize, 59,
+                                      60, 1514, sw::kMaxFrameSize};
   for (size_t i = 0; i < lens.size(); ++i) {
-    ASSERT_TRUE(p.send(lens[i], static_cast<uint8_t>(i))) << lens[i] << ": " << std::strerror(errno);
+    ASSERT_TRUE(p.send(lens[i], static_cast<uint8_t>(i)))
+        << lens[i] << ": " << std::strerror(errno);
   }
   const Burst b = read_burst(rx, p.rx);
   ASSERT_EQ(b.received, lens.size()) << "every datagram takes one slot, bad ones too";
   EXPECT_EQ(b.lengths, lens);
-  const std::vector<DatagramKind> want = {DatagramKind::kRunt,  DatagramKind::kRunt,
-                                          DatagramKind::kRunt,  DatagramKind::kFrame,
-                                          DatagramKind::kFrame, DatagramKind::kFrame,
-                                          DatagramKind::kFrame, DatagramKind::kFrame};
+  const std::vector<DatagramKind> want = {
+      DatagramKind::kRunt,  DatagramKind::kRunt,  DatagramKind::kRunt,  DatagramKind::kFrame,
+      DatagramKind::kFrame, DatagramKind::kFrame, DatagramKind::kFrame, DatagramKind::kFrame};
   EXPECT_EQ(b.kinds, want);
   ASSERT_EQ(b.frames.size(), 5u);
   for (size_t k = 0; k < b.frames.size(); ++k) {

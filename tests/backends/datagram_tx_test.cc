@@ -530,7 +530,8 @@ size_t send_batch(DatagramTx& q, int fd, size_t batch, DatagramTx::Written* writ
   }
   for (int i = 0; i < sent; ++i) {
     size_t len = 0;
-    for (size_t k = 0; k < msgs[i].msg_hdr.msg_iovlen; ++k) len += msgs[i].msg_hdr.msg_iov[k].iov_len;
+    for (size_t k = 0; k < msgs[i].msg_hdr.msg_iovlen; ++k)
+      len += msgs[i].msg_hdr.msg_iov[k].iov_len;
     EXPECT_EQ(msgs[i].msg_len, len) << "a datagram leaves whole or not at all";
   }
   *written = q.pop(static_cast<size_t>(sent));

@@ -173,7 +173,8 @@ TEST_F(VxlanPortTest, ShortFrameIsPaddedTo60Bytes) {
 }
 
 TEST_F(VxlanPortTest, FrameFromARemoteReachesTheGuestAndTeachesWhereItsSourceLives) {
-  r1_.send_to(local_, vxlan_datagram(kVni, make_frame(test_support::kBroadcastMac, far_mac_, 80, 1)));
+  r1_.send_to(local_,
+              vxlan_datagram(kVni, make_frame(test_support::kBroadcastMac, far_mac_, 80, 1)));
   const auto got = guest_recv(std::chrono::milliseconds(2000));
   ASSERT_TRUE(got.ok()) << test_support::to_string(got.status);
   EXPECT_EQ(test_support::frame_src(got.frame), far_mac_);
@@ -200,10 +201,11 @@ TEST_F(VxlanPortTest, BadDatagramsAreDroppedCountedAndTheGoodOneStillArrives) {
   no_i_flag[0] = 0x00;
   r1_.send_to(local_, no_i_flag);
   r1_.send_to(local_, vxlan_datagram(kVni + 1, frame));
-  std::vector<uint8_t> runt = vxlan_datagram(kVni, std::vector<uint8_t>(frame.begin(), frame.begin() + 13));
+  std::vector<uint8_t> runt =
+      vxlan_datagram(kVni, std::vector<uint8_t>(frame.begin(), frame.begin() + 13));
   r1_.send_to(local_, runt);
   r1_.send_to(local_, std::vector<uint8_t>{0x08, 0, 0});  // shorter than the header
-  Remote stranger(INADDR_LOOPBACK + 1);  // 127.0.0.2: an address no remote has
+  Remote stranger(INADDR_LOOPBACK + 1);                   // 127.0.0.2: an address no remote has
   stranger.send_to(local_, vxlan_datagram(kVni, frame));
   r2_.send_to(local_, vxlan_datagram(kVni, make_frame(guest_mac_, far_mac_, 64, 6)));
 

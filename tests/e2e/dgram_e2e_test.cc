@@ -66,9 +66,9 @@ TEST_F(DgramE2eTest, UnixDgramGuestsPingAStreamGuest) {
 
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, false))));
   ASSERT_NO_FATAL_FAILURE(start_guest(g2));
-  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(
-      3, "dgram,id=n0,local.type=unix,local.path=" + dir_.file("g3.dgram") +
-             ",remote.type=unix,remote.path=" + dgram)));
+  ASSERT_NO_FATAL_FAILURE(start_guest(
+      guest_options(3, "dgram,id=n0,local.type=unix,local.path=" + dir_.file("g3.dgram") +
+                           ",remote.type=unix,remote.path=" + dgram)));
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
   ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(3));
@@ -92,18 +92,22 @@ TEST_F(DgramE2eTest, UdpDgramAndLegacySocketUdpGuestsPingAStreamGuest) {
   ASSERT_TRUE(sw_a && guest_a && sw_b && guest_b && sw_c) << "no free UDP port on 127.0.0.1";
   auto addr = [](uint16_t p) { return "127.0.0.1:" + std::to_string(p); };
   ASSERT_NO_FATAL_FAILURE(start_switch({
-      "--listen", "unix:" + sock,
+      "--listen",
+      "unix:" + sock,
       // Connected: -netdev dgram with inet addresses.
-      "--dgram", "udp:" + addr(sw_a) + "-" + addr(guest_a),
+      "--dgram",
+      "udp:" + addr(sw_a) + "-" + addr(guest_a),
       // Connected: the legacy -netdev socket,udp=,localaddr=.
-      "--dgram", "udp:" + addr(sw_b) + "-" + addr(guest_b),
+      "--dgram",
+      "udp:" + addr(sw_b) + "-" + addr(guest_b),
       // Learning: the guest binds any port and the switch answers it there.
-      "--dgram", "udp:" + addr(sw_c),
+      "--dgram",
+      "udp:" + addr(sw_c),
   }));
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, false))));
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, udp_netdev(guest_a, sw_a))));
-  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(
-      3, "socket,id=n0,udp=" + addr(sw_b) + ",localaddr=" + addr(guest_b))));
+  ASSERT_NO_FATAL_FAILURE(start_guest(
+      guest_options(3, "socket,id=n0,udp=" + addr(sw_b) + ",localaddr=" + addr(guest_b))));
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(4, udp_netdev(0, sw_c))));
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
@@ -115,17 +119,17 @@ TEST_F(DgramE2eTest, MulticastGuestsInANamespacePingAStreamGuest) {
   ASSERT_TRUE(ns.ok()) << ns.error();
   std::string error;
   // A segment of our own: multicast on the namespace's loopback only.
-  ASSERT_TRUE(ns.sh_ok("ip link set lo up && ip link set lo multicast on && "
-                       "ip route add 224.0.0.0/4 dev lo",
-                       &error))
+  ASSERT_TRUE(
+      ns.sh_ok("ip link set lo up && ip link set lo multicast on && "
+               "ip route add 224.0.0.0/4 dev lo",
+               &error))
       << error;
   const std::string sock = dir_.file("sw.sock");
   const std::string group = "230.0.0.1:" + std::to_string(20000 + ::getpid() % 20000);
   ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0) << qswitch_binary() << " is missing";
-  LaunchOptions options =
-      ns.launch_in(qswitch_binary(),
-                   {"--no-slirp", "--listen", "unix:" + sock, "--dgram", "mcast:" + group},
-                   dir_.file("qswitch.log"));
+  LaunchOptions options = ns.launch_in(
+      qswitch_binary(), {"--no-slirp", "--listen", "unix:" + sock, "--dgram", "mcast:" + group},
+      dir_.file("qswitch.log"));
   ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
   EXPECT_NE(qswitch_.stdout_text().find("dgram mcast:" + group + "\n"), std::string::npos)
       << qswitch_.stdout_text();

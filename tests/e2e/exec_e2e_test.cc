@@ -70,8 +70,8 @@ TEST_F(ExecE2eTest, GuestLaunchedByExecPingsAStreamGuestAndItsPortGoesWhenItExit
   ASSERT_EQ(rows.size(), 1u) << "the exec'd guest's port is still listed: " << rows.dump()
                              << guests_[0]->diagnostics();
   EXPECT_EQ(rows[0].value("kind", ""), "stream") << rows.dump();
-  const std::string down = "port " + exec_row["id"].dump() + " down: " +
-                           exec_row.value("peer", std::string("?"));
+  const std::string down =
+      "port " + exec_row["id"].dump() + " down: " + exec_row.value("peer", std::string("?"));
   EXPECT_TRUE(qswitch_.wait_for_stderr(down, 5s).has_value()) << qswitch_.stderr_text();
 }
 

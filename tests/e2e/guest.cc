@@ -92,9 +92,9 @@ std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::stri
   for (const std::string& a : accelerator_args()) argv.push_back(a);
   // quiet loglevel=1: no kernel text on the console. panic=-1 with -no-reboot: a dead guest ends
   // QEMU. no_timer_check: under TCG on a loaded host the IO-APIC timer check fails and panics.
-  std::string append = "console=ttyS0 quiet loglevel=1 panic=-1 no_timer_check qs.ip=" +
-                       options.ip_cidr + " qs.mtu=" + std::to_string(options.mtu) +
-                       " qs.name=" + options.name;
+  std::string append =
+      "console=ttyS0 quiet loglevel=1 panic=-1 no_timer_check qs.ip=" + options.ip_cidr +
+      " qs.mtu=" + std::to_string(options.mtu) + " qs.name=" + options.name;
   for (const std::string& a :
        {std::string("-kernel"), image + "/vmlinuz", std::string("-initrd"), image + "/initrd.img",
         std::string("-append"), append,

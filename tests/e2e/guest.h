@@ -47,7 +47,7 @@ struct GuestOptions {
 struct CommandResult {
   bool completed = false;  // the QS-END marker arrived before the timeout
   int exit_code = -1;
-  std::string output;      // the command's console output, "\r" removed
+  std::string output;  // the command's console output, "\r" removed
 };
 
 // Paths fixed at build time (CMake compile definitions) and what the machine offers.

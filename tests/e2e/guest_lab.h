@@ -132,11 +132,12 @@ class GuestLabTest : public ::testing::Test {
       std::cout << "[ ping     ] from " << guest.options().name << ":\n" << r.output;
       for (auto& other : guests_) {
         if (other.get() == &guest) continue;
-        std::string expected = "PING " + other->ip() +
-                               " rc=0 3 packets transmitted, 3 packets received";
+        std::string expected =
+            "PING " + other->ip() + " rc=0 3 packets transmitted, 3 packets received";
         EXPECT_NE(r.output.find(expected), std::string::npos)
-            << guest.options().name << " -> " << other->options().name << ": expected '"
-            << expected << "' in:\n" << r.output;
+            << guest.options().name << " -> " << other->options().name << ": expected '" << expected
+            << "' in:\n"
+            << r.output;
       }
     }
   }

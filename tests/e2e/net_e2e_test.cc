@@ -104,11 +104,12 @@ TEST_F(NetE2eTest, GuestPingsAHostBehindAKernelVxlanBridge) {
   ASSERT_TRUE(test_support::add_veth(k, "hk", h, "hh", &error)) << error;
   ASSERT_NO_FATAL_FAILURE(sh(q, "ip addr add 10.1.1.1/24 dev uq && ip link set uq up"));
   ASSERT_NO_FATAL_FAILURE(
-      sh(k, "ip addr add 10.1.1.2/24 dev uk && ip link set uk up && "
-            "ip link add vx0 type vxlan id 42 dstport 4789 local 10.1.1.2 remote 10.1.1.1 dev uk && "
-            "ip link add br0 type bridge && ip link set vx0 master br0 && "
-            "ip link set hk master br0 && ip link set vx0 up && ip link set hk up && "
-            "ip link set br0 up"));
+      sh(k,
+         "ip addr add 10.1.1.2/24 dev uk && ip link set uk up && "
+         "ip link add vx0 type vxlan id 42 dstport 4789 local 10.1.1.2 remote 10.1.1.1 dev uk && "
+         "ip link add br0 type bridge && ip link set vx0 master br0 && "
+         "ip link set hk master br0 && ip link set vx0 up && ip link set hk up && "
+         "ip link set br0 up"));
   ASSERT_NO_FATAL_FAILURE(sh(h, "ip addr add 10.0.0.2/24 dev hh && ip link set hh up"));
   const std::string sock =
       start_in(q, "q", {"--vxlan", "vni=42,local=10.1.1.1:4789,remote=10.1.1.2"});

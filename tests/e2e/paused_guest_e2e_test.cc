@@ -83,8 +83,8 @@ class PausedGuestE2eTest : public GuestLabTest {
       std::cout << "[ qswitch  ] port " << row.value("id", json()).dump() << " "
                 << row.value("macs", json::array()).dump();
       const json counters = row.value("counters", json::object());
-      for (const char* name : {"rx_frames", "tx_frames", "rx_paused", "rx_throttled",
-                               "drop_queue_full"}) {
+      for (const char* name :
+           {"rx_frames", "tx_frames", "rx_paused", "rx_throttled", "drop_queue_full"}) {
         std::cout << " " << name << "=" << counters.value(name, json()).dump();
       }
       std::cout << "\n";
@@ -153,10 +153,12 @@ TEST_F(PausedGuestE2eTest, PausedGuestDoesNotStopTheOthers) {
   // g3 and 16000-byte broadcast pings in the background; a broadcast ping that fails to send
   // (busybox ping stops at a send error) is started again until the time is up. g2: pings g1.
   const std::string g1_token = g1.send(
-      "arping -b -c 14 -w 16 -I eth0 " + g3.ip() + " >/tmp/arping.out 2>&1 &\n"
+      "arping -b -c 14 -w 16 -I eth0 " + g3.ip() +
+      " >/tmp/arping.out 2>&1 &\n"
       "(end=$(($(date +%s) + 14)); while [ $(date +%s) -lt $end ]; do "
       "ping -s 16000 -i 0.05 -w 1 10.0.0.255; done) >/tmp/bping.out 2>&1 &\n"
-      "timeout 90 iperf3 -c " + g2.ip() + " -t " + std::to_string(kIperfSeconds) +
+      "timeout 90 iperf3 -c " +
+      g2.ip() + " -t " + std::to_string(kIperfSeconds) +
       " -i 1 -f m --connect-timeout 10000; echo \"IPERF rc=$?\"\n"
       "wait\n"
       "echo ARPING $(grep -i sent /tmp/arping.out)\n"
@@ -173,7 +175,8 @@ TEST_F(PausedGuestE2eTest, PausedGuestDoesNotStopTheOthers) {
 
   ASSERT_TRUE(iperf.completed) << "iperf3 on g1 did not finish" << g1.diagnostics();
   EXPECT_NE(iperf.output.find("IPERF rc=0"), std::string::npos)
-      << "iperf3 failed, or timeout 90 stopped it (\"interrupt\"):\n" << iperf.output;
+      << "iperf3 failed, or timeout 90 stopped it (\"interrupt\"):\n"
+      << iperf.output;
   EXPECT_NE(iperf.output.find("iperf Done."), std::string::npos) << iperf.output;
   // Interval lines "[  5]   3.00-4.00   sec  11.2 MBytes ..." and the receiver summary.
   static const std::regex interval(
@@ -207,7 +210,8 @@ TEST_F(PausedGuestE2eTest, PausedGuestDoesNotStopTheOthers) {
   static const std::regex last_reply(R"(seq=(\d+) )");
   ASSERT_TRUE(std::regex_search(pings.output, m, last_reply)) << pings.output;
   EXPECT_GE(std::stoi(m[1].str()), kPingCount - kPingCount / 5)
-      << "g2's last pings to g1 got no reply:\n" << pings.output;
+      << "g2's last pings to g1 got no reply:\n"
+      << pings.output;
 
   // Still paused: g1 and g2 reach each other with no loss.
   ASSERT_EQ(qmp->status(&error, 10s), "paused") << error;
@@ -218,7 +222,8 @@ TEST_F(PausedGuestE2eTest, PausedGuestDoesNotStopTheOthers) {
     ASSERT_TRUE(r.completed) << guest->diagnostics();
     EXPECT_EQ(r.exit_code, 0) << guest->options().name << " with g3 paused:\n" << r.output;
     EXPECT_NE(r.output.find("5 packets transmitted, 5 packets received"), std::string::npos)
-        << guest->options().name << " with g3 paused:\n" << r.output;
+        << guest->options().name << " with g3 paused:\n"
+        << r.output;
   }
 
   // The switch dropped frames for the paused guest, and says so on its port.

@@ -61,7 +61,8 @@ constexpr auto kCommandTimeout = 60s;
 // Guest-side servers end by themselves after this many seconds (busybox timeout).
 constexpr int kGuestServerSeconds = 240;
 
-// --- host-side TCP on loopback --------------------------------------------------------------------
+// --- host-side TCP on loopback
+// --------------------------------------------------------------------
 
 // A port that was free on 127.0.0.1 a moment ago (bound to port 0, read back, closed).
 uint16_t free_loopback_port() {
@@ -106,7 +107,8 @@ TcpRead tcp_read_loopback(uint16_t port, std::chrono::milliseconds timeout) {
   char buf[512];
   while (Clock::now() < deadline && result.data.size() < 4096) {
     pollfd p{fd, POLLIN, 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1))) <= 0) continue;
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
@@ -214,7 +216,8 @@ std::string describe(const CtlResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
 }
 
-// --- DHCP lines ------------------------------------------------------------------------------------
+// --- DHCP lines
+// ------------------------------------------------------------------------------------
 
 // "ip=10.0.2.15 router=10.0.2.2 dns=10.0.2.3 ..." -> {ip: 10.0.2.15, ...}
 std::map<std::string, std::string> parse_fields(const std::string& line) {
@@ -234,7 +237,8 @@ std::string fresh_marker(const std::string& what) {
   return "QS-" + what + "-" + std::to_string(rd() % 1000000000u);
 }
 
-// --- the fixture -------------------------------------------------------------------------------------
+// --- the fixture
+// -------------------------------------------------------------------------------------
 
 class SlirpE2eTest : public ::testing::Test {
  protected:
@@ -315,16 +319,17 @@ class SlirpE2eTest : public ::testing::Test {
 
   // Starts a marker server on the guest's TCP `port`, bounded in time, output discarded.
   void serve_marker_in_guest(Guest& guest, int port, const std::string& marker) {
-    CommandResult r = guest.run("timeout " + std::to_string(kGuestServerSeconds) + " nc -ll -p " +
-                                    std::to_string(port) + " -e echo " + marker +
-                                    " </dev/null >/dev/null 2>&1 &",
-                                kCommandTimeout);
+    CommandResult r =
+        guest.run("timeout " + std::to_string(kGuestServerSeconds) + " nc -ll -p " +
+                      std::to_string(port) + " -e echo " + marker + " </dev/null >/dev/null 2>&1 &",
+                  kCommandTimeout);
     ASSERT_TRUE(r.completed) << guest.diagnostics();
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
   CtlResult ctl(size_t sw, const std::vector<std::string>& args) {
-    return run_ctl(switches_[sw].ctl, args, dir_.file("ctl." + std::to_string(++ctl_runs_) + ".err"));
+    return run_ctl(switches_[sw].ctl, args,
+                   dir_.file("ctl." + std::to_string(++ctl_runs_) + ".err"));
   }
 
   // `qswitch ctl --json hostfwd list`: host ports -> guest ports of the tcp forwards listed.
@@ -378,7 +383,8 @@ TEST_F(SlirpE2eTest, ZeroConfigGuestsGetDhcpAddressesAndPingEachOtherAndGateway)
   std::vector<std::string> tokens;
   for (size_t i : {g1, g2}) {
     const std::string peer = guests_[i == g1 ? g2 : g1]->ip();
-    tokens.push_back(guests_[i]->send("for ip in " + peer + " 10.0.2.2; do ping -c 3 -i 0.2 -w 20 "
+    tokens.push_back(guests_[i]->send("for ip in " + peer +
+                                      " 10.0.2.2; do ping -c 3 -i 0.2 -w 20 "
                                       "$ip >/tmp/ping.$ip 2>&1; echo \"PING $ip rc=$? $(grep "
                                       "'packets transmitted' /tmp/ping.$ip)\"; done"));
   }
@@ -392,7 +398,8 @@ TEST_F(SlirpE2eTest, ZeroConfigGuestsGetDhcpAddressesAndPingEachOtherAndGateway)
     for (const std::string& ip : {peer, std::string("10.0.2.2")}) {
       const std::string expected = "PING " + ip + " rc=0 3 packets transmitted, 3 packets received";
       EXPECT_NE(r.output.find(expected), std::string::npos)
-          << guest.options().name << ": expected '" << expected << "' in:\n" << r.output;
+          << guest.options().name << ": expected '" << expected << "' in:\n"
+          << r.output;
     }
   }
 
@@ -447,7 +454,8 @@ TEST_F(SlirpE2eTest, HostfwdAtStartAndAtRunTime) {
       << guest.diagnostics();
   // Before the runtime forward exists, its port is closed.
   r = tcp_read_loopback(port2, 2s);
-  EXPECT_EQ(r.connect_errno, ECONNREFUSED) << "127.0.0.1:" << port2 << " before add: " << describe(r);
+  EXPECT_EQ(r.connect_errno, ECONNREFUSED)
+      << "127.0.0.1:" << port2 << " before add: " << describe(r);
 
   const std::string spec2 = "tcp::" + std::to_string(port2) + "-:8001";
   CtlResult add = ctl(sw, {"hostfwd", "add", spec2});
@@ -474,8 +482,8 @@ TEST_F(SlirpE2eTest, HostfwdAtStartAndAtRunTime) {
 
   CtlResult remove = ctl(sw, {"hostfwd", "remove", "tcp::" + std::to_string(port2)});
   ASSERT_EQ(remove.exit_code, 0) << describe(remove);
-  std::cout << "[ hostfwd  ] duplicate add: " << dup.err << "[ hostfwd  ] removed "
-            << port2 << ", then: ";
+  std::cout << "[ hostfwd  ] duplicate add: " << dup.err << "[ hostfwd  ] removed " << port2
+            << ", then: ";
   r = tcp_read_loopback(port2, 2s);
   std::cout << describe(r) << "\n";
   EXPECT_EQ(r.connect_errno, ECONNREFUSED)
@@ -501,9 +509,9 @@ TEST_F(SlirpE2eTest, GuestReachesHostLoopbackAtGatewayUnlessRestricted) {
 
   size_t open_sw = 0, restricted_sw = 0, g1 = 0, g2 = 0;
   ASSERT_NO_FATAL_FAILURE(start_switch("open", "", &open_sw));
-  ASSERT_NO_FATAL_FAILURE(start_switch(
-      "restricted", "restrict=on,hostfwd=tcp::" + std::to_string(fwd_port) + "-:8000",
-      &restricted_sw));
+  ASSERT_NO_FATAL_FAILURE(
+      start_switch("restricted", "restrict=on,hostfwd=tcp::" + std::to_string(fwd_port) + "-:8000",
+                   &restricted_sw));
   ASSERT_NO_FATAL_FAILURE(start_guest(1, open_sw, &g1));
   ASSERT_NO_FATAL_FAILURE(start_guest(2, restricted_sw, &g2));
   ASSERT_NO_FATAL_FAILURE(wait_ready(*guests_[g1]));

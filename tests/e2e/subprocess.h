@@ -6,8 +6,8 @@
 // output(); wait_for() reads (poll, bounded by a deadline) until a predicate over that text holds.
 // The destructor ends the child by its own pid only: SIGTERM, up to 3 s of grace, then SIGKILL, and
 // always reaps it. The child also gets PR_SET_PDEATHSIG=SIGKILL, so a test that crashes or is
-// killed by a ctest timeout leaves no QEMU running. SIGPIPE is ignored process-wide so writing to a dead
-// child is an error, not a kill.
+// killed by a ctest timeout leaves no QEMU running. SIGPIPE is ignored process-wide so writing to a
+// dead child is an error, not a kill.
 #pragma once
 
 #include <sys/types.h>

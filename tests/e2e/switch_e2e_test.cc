@@ -43,8 +43,8 @@ class SwitchE2eTest : public GuestLabTest {};
 TEST_F(SwitchE2eTest, TwoGuestsLinkedDirectlyPingEachOther) {
   const std::string sock = dir_.file("direct.sock");
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(1, unix_netdev(sock, true))));
-  ASSERT_TRUE(wait_for_path(sock, 10s)) << "QEMU did not create " << sock
-                                        << guests_[0]->diagnostics();
+  ASSERT_TRUE(wait_for_path(sock, 10s))
+      << "QEMU did not create " << sock << guests_[0]->diagnostics();
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(sock, false))));
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
@@ -93,8 +93,8 @@ TEST_F(SwitchE2eTest, FiveGuestsEveryPairPings) {
 TEST_F(SwitchE2eTest, MixedBackendsReachEachOther) {
   const std::string guest_sock = dir_.file("g3.sock");
   ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(3, unix_netdev(guest_sock, true))));
-  ASSERT_TRUE(wait_for_path(guest_sock, 10s)) << "QEMU did not create " << guest_sock
-                                              << guests_[0]->diagnostics();
+  ASSERT_TRUE(wait_for_path(guest_sock, 10s))
+      << "QEMU did not create " << guest_sock << guests_[0]->diagnostics();
   ASSERT_NO_FATAL_FAILURE(
       start_switch({"--listen", "tcp:127.0.0.1:0", "--connect", "unix:" + guest_sock}));
   ASSERT_EQ(qswitch_.listening().size(), 1u) << qswitch_.stdout_text();
@@ -157,7 +157,8 @@ TEST_F(SwitchE2eTest, PortAddConnectBringsAServerOnGuestOntoARunningSwitch) {
   ASSERT_EQ(ports.status, 0) << ports.output;
   EXPECT_NE(ports.output.find("connect-1"), std::string::npos) << ports.output;
   EXPECT_NE(ports.output.find(guests_[2]->options().mac), std::string::npos)
-      << "g3's MAC is not listed on its port:\n" << ports.output;
+      << "g3's MAC is not listed on its port:\n"
+      << ports.output;
 
   CtlRun remove = run_ctl(ctl_sock, {"port", "remove", "connect-1"});
   ASSERT_EQ(remove.status, 0) << remove.output;
@@ -172,7 +173,8 @@ TEST_F(SwitchE2eTest, PortAddConnectBringsAServerOnGuestOntoARunningSwitch) {
   EXPECT_EQ(still.exit_code, 0) << still.output;
   CtlRun macs = run_ctl(ctl_sock, {"macs"});
   EXPECT_EQ(macs.output.find(guests_[2]->options().mac), std::string::npos)
-      << "g3's MAC is still in the table:\n" << macs.output;
+      << "g3's MAC is still in the table:\n"
+      << macs.output;
 }
 
 // A capture taken with `qswitch ctl capture` while two guests ping holds their ICMP echo
@@ -192,9 +194,9 @@ TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
     capture = run_ctl(ctl_sock, {"capture", "--filter", "icmp", "-w", pcap_file, "--count", "8",
                                  "--duration", "25"});
   });
-  ASSERT_TRUE(qswitch_.wait_for_stderr("capture", 10s).has_value() ||
-              wait_for_path(pcap_file, 10s))
-      << "the capture did not start:\n" << qswitch_.stderr_text();
+  ASSERT_TRUE(qswitch_.wait_for_stderr("capture", 10s).has_value() || wait_for_path(pcap_file, 10s))
+      << "the capture did not start:\n"
+      << qswitch_.stderr_text();
   std::this_thread::sleep_for(500ms);
   CommandResult ping = guests_[0]->run("ping -c 4 -i 0.2 -w 20 " + guests_[1]->ip(), kPingTimeout);
   capturer.join();
@@ -211,8 +213,8 @@ TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
   const u_char* data = nullptr;
   for (int i = 0; i < 100000 && pcap_next_ex(p, &h, &data) == 1; ++i) {
     // Ethernet, IPv4 with no options from the busybox guests, then the ICMP type.
-    const bool icmp = h->caplen >= 14 + 20 + 8 && data[12] == 0x08 && data[13] == 0x00 &&
-                      data[14 + 9] == 1;
+    const bool icmp =
+        h->caplen >= 14 + 20 + 8 && data[12] == 0x08 && data[13] == 0x00 && data[14 + 9] == 1;
     if (!icmp) {
       ++other;
       continue;
@@ -222,8 +224,8 @@ TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
     if (type == 0) ++replies;
   }
   pcap_close(p);
-  std::cout << "[ capture  ] " << requests << " echo requests, " << replies << " replies, "
-            << other << " other frames\n";
+  std::cout << "[ capture  ] " << requests << " echo requests, " << replies << " replies, " << other
+            << " other frames\n";
   EXPECT_GE(requests, 4) << capture.output;
   EXPECT_GE(replies, 4) << capture.output;
   EXPECT_EQ(other, 0) << "the icmp filter let other frames through";

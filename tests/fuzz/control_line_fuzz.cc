@@ -87,8 +87,7 @@ struct World {
     add_stubs(*slirp_port);
 
     tools::ControlHandlers handlers;
-    handlers.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds,
-                               tools::Takeover&) {
+    handlers.line_fds = [this](std::string_view line, std::vector<io::Fd>& fds, tools::Takeover&) {
       tools::Takeover takeover;  // never run: nothing streams on the fuzz connection
       return api.handle_line(line, &takeover, &fds);
     };
@@ -97,7 +96,7 @@ struct World {
     tools::ControlLimits limits;
     limits.max_line_size = kMaxLine;
     server = std::make_unique<tools::ControlServer>(loop->uv(), dir + "/control.sock",
-                                                       std::move(handlers), limits);
+                                                    std::move(handlers), limits);
     FUZZ_CHECK(server->ok());
   }
 
@@ -117,7 +116,8 @@ struct World {
         return tools::Reply::success({{"mode", mode}, {"address", spec->name}});
       }
       if (mode != "listen" && mode != "connect") {
-        return tools::Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
+        return tools::Reply::failure("port.add: mode '" + mode +
+                                     "': expected listen, connect or dgram");
       }
       auto ep = tools::parse_endpoint(address, error);
       if (!ep) return tools::Reply::failure("port.add: address " + error);

@@ -187,12 +187,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (extras & 8) c.bootfile = std::string(in.ConsumeIntegralInRange<size_t>(1, 127), 'b');
   if (extras & 16) c.tftp = true;
   if (extras & 32) {
-    for (int i = 0; i < 40; ++i) c.dnssearch.push_back("d" + std::to_string(i) + ".example.internal");
+    for (int i = 0; i < 40; ++i)
+      c.dnssearch.push_back("d" + std::to_string(i) + ".example.internal");
   }
   const size_t pins = in.ConsumeIntegralInRange<size_t>(0, 3);
   for (size_t i = 0; i < pins; ++i) {
     qswitch::slirp::Lease l;
-    l.mac = MacAddress{{0x52, 0x54, 0x00, 0, 0, static_cast<uint8_t>(in.ConsumeIntegral<uint8_t>() & 0xfe)}};
+    l.mac = MacAddress{
+        {0x52, 0x54, 0x00, 0, 0, static_cast<uint8_t>(in.ConsumeIntegral<uint8_t>() & 0xfe)}};
     l.addr = addr(p.net | in.ConsumeIntegralInRange<uint32_t>(4, 6));
     c.pinned.push_back(l);
   }
@@ -216,7 +218,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
       if ((fix & 1) && ihl >= 20 && 14 + ihl + 8 <= bytes.size()) {
         put16(ip + 2, static_cast<uint16_t>(std::min<size_t>(bytes.size() - 14, 0xffff)));
-        put16(ip + ihl + 4, static_cast<uint16_t>(std::min<size_t>(bytes.size() - 14 - ihl, 0xffff)));
+        put16(ip + ihl + 4,
+              static_cast<uint16_t>(std::min<size_t>(bytes.size() - 14 - ihl, 0xffff)));
       }
       if ((fix & 2) && ihl >= 20 && 14 + ihl <= bytes.size()) {
         put16(ip + 10, 0);

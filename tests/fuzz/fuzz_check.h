@@ -6,11 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define FUZZ_CHECK(...)                                                         \
-  do {                                                                          \
-    if (!(__VA_ARGS__)) {                                                       \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,     \
-                   #__VA_ARGS__);                                               \
-      std::abort();                                                             \
-    }                                                                           \
+#define FUZZ_CHECK(...)                                                                    \
+  do {                                                                                     \
+    if (!(__VA_ARGS__)) {                                                                  \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #__VA_ARGS__); \
+      std::abort();                                                                        \
+    }                                                                                      \
   } while (0)

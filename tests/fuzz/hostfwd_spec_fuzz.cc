@@ -1,7 +1,8 @@
-// tests/fuzz/hostfwd_spec_fuzz.cc: the hostfwd spec parsers (tools/qswitch/config/slirp_options_parse.h):
-// parse_hostfwd ("[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", from --slirp
-// hostfwd= and the control command hostfwd.add), parse_hostfwd_key (hostfwd.remove) and
-// check_hostfwd_guest, on arbitrary text.
+// tests/fuzz/hostfwd_spec_fuzz.cc: the hostfwd spec parsers
+// (tools/qswitch/config/slirp_options_parse.h): parse_hostfwd
+// ("[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", from --slirp hostfwd= and the control
+// command hostfwd.add), parse_hostfwd_key (hostfwd.remove) and check_hostfwd_guest, on arbitrary
+// text.
 //
 // Checked: a failure leaves `out` untouched and says why; an accepted spec has a guest port
 // 1..65535, prints (HostForward::to_string) as a spec that parses back to the same forward, and
@@ -22,9 +23,8 @@ namespace {
 using qswitch::slirp::HostForward;
 
 bool same(const HostForward& a, const HostForward& b) {
-  return a.udp == b.udp && a.host_addr.s_addr == b.host_addr.s_addr &&
-         a.host_port == b.host_port && a.guest_addr.s_addr == b.guest_addr.s_addr &&
-         a.guest_port == b.guest_port;
+  return a.udp == b.udp && a.host_addr.s_addr == b.host_addr.s_addr && a.host_port == b.host_port &&
+         a.guest_addr.s_addr == b.guest_addr.s_addr && a.guest_port == b.guest_port;
 }
 
 HostForward sentinel() {
@@ -56,8 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     HostForward key = sentinel();
     FUZZ_CHECK(qswitch::tools::parse_hostfwd_key(text, key, error2));
     FUZZ_CHECK(key.udp == f.udp && key.host_addr.s_addr == f.host_addr.s_addr &&
-               key.host_port == f.host_port && key.guest_addr.s_addr == 0 &&
-               key.guest_port == 0);
+               key.host_port == f.host_port && key.guest_addr.s_addr == 0 && key.guest_port == 0);
     std::string why;
     if (!qswitch::tools::check_hostfwd_guest(f, options, why)) FUZZ_CHECK(!why.empty());
   } else {

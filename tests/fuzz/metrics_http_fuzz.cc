@@ -94,8 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(h.size() <= limit);
       FUZZ_CHECK(std::string_view(bytes).substr(0, h.size()) == h);
       FUZZ_CHECK(h.size() >= 2 && h.back() == '\n');
-      FUZZ_CHECK(h[h.size() - 2] == '\n' || (h.size() >= 3 && h[h.size() - 2] == '\r' &&
-                                             h[h.size() - 3] == '\n'));
+      FUZZ_CHECK(h[h.size() - 2] == '\n' ||
+                 (h.size() >= 3 && h[h.size() - 2] == '\r' && h[h.size() - 3] == '\n'));
       FUZZ_CHECK(std::none_of(h.begin(), h.end(),
                               [](char c) { return bad_byte(static_cast<unsigned char>(c)); }));
       std::string_view line(h.data(), h.find('\n'));

@@ -81,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(bytes.size() >= 14 + (p->ipv6 ? 40u : 20u));
         FUZZ_CHECK(p->src >= begin && p->src + (p->ipv6 ? 16 : 4) <= end);
         FUZZ_CHECK(p->dst >= begin && p->dst + (p->ipv6 ? 16 : 4) <= end);
-        FUZZ_CHECK(p->l4 >= begin && p->l4 <= end && p->l4_size <= static_cast<size_t>(end - p->l4));
+        FUZZ_CHECK(p->l4 >= begin && p->l4 <= end &&
+                   p->l4_size <= static_cast<size_t>(end - p->l4));
         (void)qswitch::slirp::loopback_target(*p, options);
         r = qswitch::slirp::socket_request(*p, options);
         if (r.kind == SocketRequest::Kind::kFlow) FUZZ_CHECK(p->l4_size >= 4);

@@ -78,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(out.hostname.size() <= 255 && printable(out.hostname));
   FUZZ_CHECK(printable(out.domainname) && out.domainname.size() <= 253);
   FUZZ_CHECK(out.bootfile.size() <= 127 && printable(out.bootfile));
-  for (const std::string& d : out.dnssearch) FUZZ_CHECK(!d.empty() && d.size() <= 253 && printable(d));
+  for (const std::string& d : out.dnssearch)
+    FUZZ_CHECK(!d.empty() && d.size() <= 253 && printable(d));
   if (out.ipv6) {
     FUZZ_CHECK(out.ipv6_prefix_len <= 126);
     FUZZ_CHECK(in6_prefix(out.ipv6_host, out.ipv6_prefix, out.ipv6_prefix_len));
@@ -89,7 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string why;
     FUZZ_CHECK(qswitch::tools::check_hostfwd_guest(f, out, why));
     FUZZ_CHECK(f.guest_port >= 1);
-    if (f.host_port != 0) FUZZ_CHECK(sockets.insert({f.udp, f.host_addr.s_addr, f.host_port}).second);
+    if (f.host_port != 0)
+      FUZZ_CHECK(sockets.insert({f.udp, f.host_addr.s_addr, f.host_port}).second);
   }
   std::set<uint64_t> macs;
   std::set<uint32_t> addrs;

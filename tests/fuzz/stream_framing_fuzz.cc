@@ -55,8 +55,8 @@ void check_frame(Reference& ref, const Frame& f) {
   FUZZ_CHECK(f.wire >= f.chunk->data);
   FUZZ_CHECK(f.wire + qswitch::sw::kPrefixSize + f.size <= f.chunk->data + f.chunk->capacity);
   FUZZ_CHECK(qswitch::sw::load_be32(f.wire) == f.size);
-  FUZZ_CHECK(std::memcmp(f.data(), ref.stream.data() + ref.next + qswitch::sw::kPrefixSize,
-                         f.size) == 0);
+  FUZZ_CHECK(
+      std::memcmp(f.data(), ref.stream.data() + ref.next + qswitch::sw::kPrefixSize, f.size) == 0);
   ref.next += qswitch::sw::kPrefixSize + f.size;
 }
 

@@ -60,8 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // Scatter as recvmmsg does over {header, slot}.
       const size_t to_header = std::min<size_t>(dlen, kVxlanHeaderSize);
       if (to_header > 0) std::memcpy(header, bytes.data(), to_header);
-      const size_t to_slot =
-          std::min<size_t>(dlen - to_header, DatagramRx::slot_capacity());
+      const size_t to_slot = std::min<size_t>(dlen - to_header, DatagramRx::slot_capacity());
       if (to_slot > 0) std::memcpy(rx.slot(i), bytes.data() + to_header, to_slot);
       const bool truncated = dlen > kVxlanHeaderSize + DatagramRx::slot_capacity();
       const auto len = static_cast<uint32_t>(to_header + to_slot);

@@ -111,8 +111,8 @@ class CaptureTest : public SwitchFixture {
       }
       std::this_thread::sleep_for(50ms);
     }
-    return ::testing::AssertionFailure() << "capture.list never showed " << count
-                                         << " sessions; last reply: " << last.dump();
+    return ::testing::AssertionFailure()
+           << "capture.list never showed " << count << " sessions; last reply: " << last.dump();
   }
 
   // Sends `n` frames each way between the two clients; every one must arrive. Returns them in
@@ -170,9 +170,8 @@ TEST_F(CaptureTest, FilteredCaptureKeepsOnlyWhatItNames) {
   ASSERT_TRUE(start(&clients, &macs));
   const std::string file = tmp_.file("from0.pcap");
   QswitchProcess ctl;
-  ASSERT_TRUE(launch_capture(
-      &ctl, {"--filter", "ether src " + test_support::mac_to_string(macs[0]), "-w", file,
-             "--duration", "3"}));
+  ASSERT_TRUE(launch_capture(&ctl, {"--filter", "ether src " + test_support::mac_to_string(macs[0]),
+                                    "-w", file, "--duration", "3"}));
   ASSERT_TRUE(wait_sessions(1));
   std::vector<Bytes> from0, from1;
   ASSERT_TRUE(exchange(clients, macs, 4, &from0, &from1));
@@ -240,8 +239,7 @@ TEST_F(CaptureTest, UsageAndFilterErrorsExitWithMessages) {
   QswitchProcess bad;
   ASSERT_TRUE(launch_capture(&bad, {"--filter", "arp and (", "-w", file}));
   ASSERT_EQ(bad.wait_exit(5s), std::optional<int>(1));
-  EXPECT_NE(bad.stderr_text().find("bad capture filter"), std::string::npos)
-      << bad.stderr_text();
+  EXPECT_NE(bad.stderr_text().find("bad capture filter"), std::string::npos) << bad.stderr_text();
   ASSERT_TRUE(wait_sessions(0));
 }
 

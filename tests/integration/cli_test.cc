@@ -66,12 +66,12 @@ class CliTest : public SwitchFixture {
 };
 
 bool is_socket(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
 }
 
@@ -132,8 +132,7 @@ TEST_F(CliTest, LiveSocketIsAnErrorThatNamesIt) {
   ASSERT_TRUE(status) << "a second qswitch on a live socket did not exit";
   EXPECT_NE(*status, 0);
   const std::string out = second.stdout_text() + second.stderr_text();
-  EXPECT_NE(out.find(path), std::string::npos) << "the error should name " << path << ":\n"
-                                               << out;
+  EXPECT_NE(out.find(path), std::string::npos) << "the error should name " << path << ":\n" << out;
   // The first switch is untouched.
   EXPECT_TRUE(is_socket(path));
   ASSERT_TRUE(two_clients_exchange(endpoint_));
@@ -208,8 +207,8 @@ TEST_F(CliTest, CtlSockWithTheDataSocketUsesTheControlSocketBesideIt) {
 // A data socket not named NAME.sock, with its control socket PATH.ctl beside it: the same.
 TEST_F(CliTest, CtlSockWithADataSocketNamedOtherwiseFindsPathDotCtl) {
   const std::string data = tmp_.file("lab");
-  ASSERT_TRUE(start_switch({"--listen", "unix:" + data, "--control", "unix:" + data + ".ctl"},
-                           false));
+  ASSERT_TRUE(
+      start_switch({"--listen", "unix:" + data, "--control", "unix:" + data + ".ctl"}, false));
   expect_ctl_ports_through(data);
   EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}), nlohmann::json::array());
   EXPECT_EQ(data_connections_accepted(), 0u);
@@ -226,14 +225,16 @@ TEST_F(CliTest, CtlSockWithADataSocketWithoutControlBesideItSaysSo) {
   const std::string err = ctl.stderr_text();
   EXPECT_NE(err.find(tmp_.file("sw.sock") + " is a qswitch data socket"), std::string::npos) << err;
   EXPECT_NE(err.find(tmp_.file("sw.ctl")), std::string::npos)
-      << "the message should say where the control socket is expected:\n" << err;
+      << "the message should say where the control socket is expected:\n"
+      << err;
   EXPECT_EQ(err.find("without a complete reply"), std::string::npos) << err;
   EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}), nlohmann::json::array());
   EXPECT_EQ(data_connections_accepted(), 0u);
   // capture goes the same way.
   QswitchProcess cap;
-  ASSERT_EQ(run_client({"ctl", "--sock", tmp_.file("sw.sock"), "capture", "-w",
-                        tmp_.file("c.pcap"), "--count", "1"}, &cap),
+  ASSERT_EQ(run_client({"ctl", "--sock", tmp_.file("sw.sock"), "capture", "-w", tmp_.file("c.pcap"),
+                        "--count", "1"},
+                       &cap),
             std::optional<int>(1));
   EXPECT_NE(cap.stderr_text().find("is a qswitch data socket"), std::string::npos)
       << cap.stderr_text();

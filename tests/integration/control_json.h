@@ -54,7 +54,8 @@ inline nlohmann::json port_with_mac(const test_support::QswitchProcess& sw,
 }
 
 // The `ports` row of the first port of `kind` ("slirp", "dgram", ...), or a null json.
-inline nlohmann::json port_of_kind(const test_support::QswitchProcess& sw, const std::string& kind) {
+inline nlohmann::json port_of_kind(const test_support::QswitchProcess& sw,
+                                   const std::string& kind) {
   const nlohmann::json ports = control_result(sw, {{"cmd", "ports"}});
   for (const nlohmann::json& row : ports) {
     if (row.value("kind", "") == kind) return row;

@@ -141,9 +141,8 @@ class ControlTest : public SwitchFixture {
                                          Millis timeout = 5s) {
     LineResult r = c.request(line, timeout);
     if (!r.ok()) {
-      return ::testing::AssertionFailure()
-             << "no reply to " << line.substr(0, 200) << ": " << to_string(r.status) << " "
-             << r.error;
+      return ::testing::AssertionFailure() << "no reply to " << line.substr(0, 200) << ": "
+                                           << to_string(r.status) << " " << r.error;
     }
     *reply = json::parse(r.line, nullptr, false);
     if (reply->is_discarded() || !reply->is_object()) {
@@ -160,8 +159,8 @@ class ControlTest : public SwitchFixture {
       return ::testing::AssertionFailure() << request.dump() << " -> " << reply.dump();
     }
     if (request.contains("id") && reply.value("id", json()) != request["id"]) {
-      return ::testing::AssertionFailure() << "id not echoed: " << request.dump() << " -> "
-                                           << reply.dump();
+      return ::testing::AssertionFailure()
+             << "id not echoed: " << request.dump() << " -> " << reply.dump();
     }
     *result = reply.value("result", json());
     return ::testing::AssertionSuccess();
@@ -190,8 +189,8 @@ class ControlTest : public SwitchFixture {
       }
     }
     if (!id.is_null() && reply.value("id", json()) != id) {
-      return ::testing::AssertionFailure() << what << ": id " << id.dump() << " not echoed in "
-                                           << reply.dump();
+      return ::testing::AssertionFailure()
+             << what << ": id " << id.dump() << " not echoed in " << reply.dump();
     }
     return ::testing::AssertionSuccess();
   }
@@ -344,8 +343,7 @@ TEST_F(ControlTest, HostfwdAddListRemove) {
   EXPECT_TRUE(seg->flags & 0x02) << "want a SYN, flags " << int{seg->flags};
   ::close(fd);
 
-  ASSERT_TRUE(call_ok(c,
-                      {{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::" + p}}}, {"id", 4}},
+  ASSERT_TRUE(call_ok(c, {{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::" + p}}}, {"id", 4}},
                       &result));
   ASSERT_TRUE(call_ok(c, {{"cmd", "hostfwd.list"}, {"id", 5}}, &result));
   EXPECT_EQ(result, json::array());
@@ -387,14 +385,14 @@ TEST_F(ControlTest, BadRequestsGetErrorsAndChangeNothing) {
   EXPECT_TRUE(expect_error(c, "no spec", R"({"cmd":"hostfwd.add","id":16})", {"spec"}, 16));
   EXPECT_TRUE(expect_error(c, "port out of range", add_request("tcp::99999-:80", 17).dump(),
                            {"99999"}, 17));
-  EXPECT_TRUE(expect_error(c, "unknown protocol", add_request("sctp::8080-:80", 18).dump(),
-                           {"sctp"}, 18));
-  EXPECT_TRUE(expect_error(c, "garbage spec", add_request("nonsense", 19).dump(), {"nonsense"},
-                           19));
-  EXPECT_TRUE(expect_error(c, "host port in use",
-                           add_request("tcp::" + busy_s + "-:80", 20).dump(), {busy_s}, 20));
-  EXPECT_TRUE(expect_error(c, "duplicate forward", add_request("tcp::" + p + "-:81", 21).dump(),
-                           {p}, 21));
+  EXPECT_TRUE(
+      expect_error(c, "unknown protocol", add_request("sctp::8080-:80", 18).dump(), {"sctp"}, 18));
+  EXPECT_TRUE(
+      expect_error(c, "garbage spec", add_request("nonsense", 19).dump(), {"nonsense"}, 19));
+  EXPECT_TRUE(expect_error(c, "host port in use", add_request("tcp::" + busy_s + "-:80", 20).dump(),
+                           {busy_s}, 20));
+  EXPECT_TRUE(
+      expect_error(c, "duplicate forward", add_request("tcp::" + p + "-:81", 21).dump(), {p}, 21));
   EXPECT_TRUE(expect_error(
       c, "removing a forward that does not exist",
       json({{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::" + absent_s}}}, {"id", 22}})
@@ -433,7 +431,7 @@ TEST_F(ControlTest, SilentClientAndMidRequestDisconnectDoNotDisturb) {
     ControlClient half;
     ASSERT_TRUE(connect_control(&half));
     ASSERT_TRUE(half.send_raw(R"({"cmd":"hostfwd.add","args":{"sp)"));
-  }  // disconnects mid-request
+  }                              // disconnects mid-request
   ControlClient lingering_half;  // another half line, still connected
   ASSERT_TRUE(connect_control(&lingering_half));
   ASSERT_TRUE(lingering_half.send_raw(R"({"cmd":"vers)"));
@@ -489,14 +487,14 @@ TEST_F(ControlTest, HundredClientsAtOnce) {
 TEST_F(ControlTest, ControlSocketIsPrivate) {
   const mode_t old_umask = ::umask(022);  // qswitch must not rely on the caller's umask
   const bool started = start_with_control();
-  struct stat st{};
+  struct stat st {};
   const bool stat_ok = ::lstat(ctl_path_.c_str(), &st) == 0;
   ::umask(old_umask);
   ASSERT_TRUE(started);
   ASSERT_TRUE(stat_ok) << ctl_path_ << ": " << std::strerror(errno);
   EXPECT_TRUE(S_ISSOCK(st.st_mode)) << ctl_path_ << " is not a socket";
-  EXPECT_EQ(st.st_mode & 07777, 0600u) << ctl_path_ << " has mode " << std::oct
-                                       << (st.st_mode & 07777);
+  EXPECT_EQ(st.st_mode & 07777, 0600u)
+      << ctl_path_ << " has mode " << std::oct << (st.st_mode & 07777);
 
   // The default place: a "qswitch" directory qswitch creates under XDG_RUNTIME_DIR, 0700.
   const std::string xdg = tmp_.file("xdg");
@@ -516,8 +514,8 @@ TEST_F(ControlTest, ControlSocketIsPrivate) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0600u) << path << " has mode " << std::oct << (st.st_mode & 07777);
   ASSERT_EQ(::stat((xdg + "/qswitch").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 077, 0u) << xdg << "/qswitch has mode " << std::oct
-                                  << (st.st_mode & 07777) << ": others can reach the socket";
+  EXPECT_EQ(st.st_mode & 077, 0u) << xdg << "/qswitch has mode " << std::oct << (st.st_mode & 07777)
+                                  << ": others can reach the socket";
   std::string error;
   auto c = ControlClient::connect(path, &error);
   ASSERT_TRUE(c) << error;
@@ -543,16 +541,14 @@ TEST_F(ControlTest, CtlCommandListsForwardsAndExitsZero) {
   json reply = json::parse(r.out, nullptr, false);
   ASSERT_TRUE(reply.is_object()) << "--json should print the reply JSON:\n" << r.out;
   EXPECT_EQ(reply.value("ok", false), true) << r.out;
-  ASSERT_TRUE(reply.contains("result") && reply["result"].is_array() &&
-              reply["result"].size() == 1)
+  ASSERT_TRUE(reply.contains("result") && reply["result"].is_array() && reply["result"].size() == 1)
       << r.out;
   EXPECT_EQ(reply["result"][0].value("host_port", 0), port) << r.out;
 
   r = run_qswitch({"ctl", "--sock", ctl_path_, "raw", R"({"cmd":"version","id":3})"});
   ASSERT_EQ(r.status, std::optional<int>(0)) << r.err;
   reply = json::parse(r.out, nullptr, false);
-  EXPECT_TRUE(reply.is_object() && reply.value("ok", false) && reply.value("id", 0) == 3)
-      << r.out;
+  EXPECT_TRUE(reply.is_object() && reply.value("ok", false) && reply.value("id", 0) == 3) << r.out;
 
   // An error reply: exit 1, the message on stderr.
   r = run_qswitch({"ctl", "--sock", ctl_path_, "hostfwd", "add", "tcp::99999-:80"});
@@ -597,7 +593,7 @@ TEST_F(ControlTest, CtlUnknownCommandIsAnErrorReplyNamingIt) {
   EXPECT_EQ(r.status, std::optional<int>(1)) << r.out << r.err;
   EXPECT_NE(r.err.find("bogus"), std::string::npos) << "stderr should name it:\n" << r.err;
   EXPECT_NE(r.err.find("hostfwd.add"), std::string::npos) << "stderr should list commands:\n"
-                                                            << r.err;
+                                                          << r.err;
 }
 
 }  // namespace

@@ -386,8 +386,8 @@ TEST_F(DgramTest, ConnectedUdpPortStartedBeforeItsPeerCarriesFramesOnceThePeerBi
     ASSERT_TRUE(streams[0].send_frame(make_frame(kBroadcast, ms, 64, 100 + i)));
     for (int polls = 0; polls < 20 && !refused; ++polls) {
       const nlohmann::json row = dgram_port_row();
-      ASSERT_TRUE(row.is_object()) << "the dgram port is gone after an ICMP error: "
-                                   << ports_text();
+      ASSERT_TRUE(row.is_object())
+          << "the dgram port is gone after an ICMP error: " << ports_text();
       refused = row["counters"].value("drop_unreachable", uint64_t{0}) > 0;
       if (!refused) std::this_thread::sleep_for(10ms);
     }
@@ -507,7 +507,8 @@ TEST_F(DgramTest, UnixReceiverThatNeverReadsHoldsNobodyBack) {
 TEST_F(DgramTest, BadDgramValuesAreUsageErrors) {
   for (const std::string bad :
        {"unix:", "udp:localhost:5000", "udp:127.0.0.1", "udp:127.0.0.1:1-127.0.0.1:0",
-        "mcast:10.0.0.1:5000", "mcast:230.0.0.1:0", "mcast:230.0.0.1:5000,ttl=3", "tcp:1.2.3.4:5"}) {
+        "mcast:10.0.0.1:5000", "mcast:230.0.0.1:0", "mcast:230.0.0.1:5000,ttl=3",
+        "tcp:1.2.3.4:5"}) {
     QswitchProcess p;
     LaunchOptions o = launch_options({"--no-slirp", "--dgram", bad});
     ASSERT_FALSE(p.start(o, 5s)) << bad << " was accepted";

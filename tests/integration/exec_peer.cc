@@ -62,7 +62,8 @@ bool write_all(int fd, const uint8_t* data, size_t size) {
 }
 
 bool send_frame(int fd, bool stream, const std::vector<uint8_t>& frame) {
-  if (!stream) return ::send(fd, frame.data(), frame.size(), 0) == static_cast<ssize_t>(frame.size());
+  if (!stream)
+    return ::send(fd, frame.data(), frame.size(), 0) == static_cast<ssize_t>(frame.size());
   const uint32_t n = static_cast<uint32_t>(frame.size());
   const uint8_t len[4] = {static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
                           static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
@@ -98,11 +99,16 @@ int main(int argc, char** argv) {
   std::string device;
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--peer-mac") peer_mac_text = argv[++i];
-    else if (a == "--expect-seq") expect_seq = static_cast<uint32_t>(std::atoi(argv[++i]));
-    else if (a == "--timeout-ms") timeout_ms = std::atoi(argv[++i]);
-    else if (a == "-netdev") netdev = argv[++i];
-    else if (a == "-device") device = argv[++i];
+    if (a == "--peer-mac")
+      peer_mac_text = argv[++i];
+    else if (a == "--expect-seq")
+      expect_seq = static_cast<uint32_t>(std::atoi(argv[++i]));
+    else if (a == "--timeout-ms")
+      timeout_ms = std::atoi(argv[++i]);
+    else if (a == "-netdev")
+      netdev = argv[++i];
+    else if (a == "-device")
+      device = argv[++i];
   }
   const std::optional<Mac> peer = parse_mac(peer_mac_text);
   const std::string type = netdev.substr(0, netdev.find(','));
@@ -116,12 +122,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int fd = std::atoi(fd_text.c_str());
-  std::printf("netdev %s %s fd %d mac %s\n", type.c_str(), option_value(netdev, "id").c_str(),
-              fd, mac_text.c_str());
+  std::printf("netdev %s %s fd %d mac %s\n", type.c_str(), option_value(netdev, "id").c_str(), fd,
+              mac_text.c_str());
   int so_type = 0;
   socklen_t len = sizeof so_type;
   const bool is_socket = ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &so_type, &len) == 0;
-  std::printf("socket %s\n", !is_socket                ? "none"
+  std::printf("socket %s\n", !is_socket               ? "none"
                              : so_type == SOCK_DGRAM  ? "dgram"
                              : so_type == SOCK_STREAM ? "stream"
                                                       : "other");
@@ -167,7 +173,8 @@ int main(int argc, char** argv) {
       const std::optional<uint32_t> seq = frame_seq(f);
       std::printf("got src=%s dst=%s seq=%d len=%zu intact=%d\n",
                   mac_to_string(frame_src(f)).c_str(), mac_to_string(frame_dst(f)).c_str(),
-                  seq ? static_cast<int>(*seq) : -1, f.size(), frame_is_intact(f, f.size()) ? 1 : 0);
+                  seq ? static_cast<int>(*seq) : -1, f.size(),
+                  frame_is_intact(f, f.size()) ? 1 : 0);
       std::fflush(stdout);
       if (seq && *seq == expect_seq && frame_src(f) == *peer) {
         std::printf("done\n");

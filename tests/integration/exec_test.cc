@@ -35,8 +35,8 @@ using test_support::frame_is_intact;
 using test_support::frame_seq;
 using test_support::frame_src;
 using test_support::kBroadcastMac;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 using test_support::parse_mac;
 using test_support::test_mac;
 
@@ -145,8 +145,8 @@ class ExecTest : public SwitchFixture, public ::testing::WithParamInterface<std:
       if (rows.size() == count) return ::testing::AssertionSuccess();
       std::this_thread::sleep_for(50ms);
     }
-    return ::testing::AssertionFailure() << "ports still lists " << rows.size() << " (want "
-                                         << count << "): " << rows.dump();
+    return ::testing::AssertionFailure()
+           << "ports still lists " << rows.size() << " (want " << count << "): " << rows.dump();
   }
 
   LaunchOptions exec_options(std::vector<std::string> args) const {
@@ -182,7 +182,8 @@ TEST_P(ExecTest, FramesCrossBothWaysAndThePortGoesWhenTheProgramExits) {
                                        kPeerMac, "--", EXEC_PEER_BINARY, "--peer-mac",
                                        mac_to_string(client_mac), "--expect-seq", "3"}),
                          10s))
-      << exec.error() << "\n" << exec_report(exec);
+      << exec.error() << "\n"
+      << exec_report(exec);
   const std::string out = exec.stdout_text();
   EXPECT_NE(out.find("netdev " + type + " qs0 fd "), std::string::npos) << out;
   EXPECT_NE(out.find("mac " + std::string(kPeerMac)), std::string::npos) << out;
@@ -255,7 +256,8 @@ TEST_P(ExecTest, ExitStatusIsTheProgramsAndTheSignalThatKilledIt) {
   ASSERT_TRUE(exec.start(exec_options({"--switch", control_path(sw_), "--type", type, "--",
                                        "/bin/sh", "-c", "echo ready; exec sleep 30"}),
                          10s))
-      << exec.error() << "\n" << exec_report(exec);
+      << exec.error() << "\n"
+      << exec_report(exec);
   ASSERT_TRUE(wait_port_count(1));
   ASSERT_TRUE(exec.signal(SIGTERM));
   EXPECT_EQ(exec.wait_exit(10s), std::optional<int>(128 + SIGTERM)) << exec_report(exec);
@@ -314,7 +316,9 @@ TEST_F(ExecErrorsTest, BadPortAttachRequestsAreErrorsAndCreateNoPort) {
       {"dgram fd for stream", stream_req, {dg[0]}, "is a dgram socket but \"type\" is \"stream\""},
       {"bad type", R"({"cmd":"port.attach","args":{"type":"tap"}})", {dg[0]}, "\"tap\""},
       {"no type", R"({"cmd":"port.attach","args":{}})", {dg[0]}, "\"type\""},
-      {"bad name", R"({"cmd":"port.attach","args":{"type":"dgram","name":"a b"}})", {dg[0]},
+      {"bad name",
+       R"({"cmd":"port.attach","args":{"type":"dgram","name":"a b"}})",
+       {dg[0]},
        "\"name\""},
       {"unknown arg", R"({"cmd":"port.attach","args":{"type":"dgram","x":1}})", {dg[0]}, "'x'"},
       // Over the server's limit of 4 per line: a JSON error like any other (it was bare text).

@@ -132,8 +132,8 @@ class FdLimitTest : public SwitchFixture {
 };
 
 TEST_F(FdLimitTest, OutOfFdsTheListenersBackOffAndRecover) {
-  LaunchOptions o = launch_options({"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics",
-                                    "tcp:127.0.0.1:0"});
+  LaunchOptions o =
+      launch_options({"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics", "tcp:127.0.0.1:0"});
   o.nofile_limit = kFdLimit;
   endpoint_ = "unix:" + tmp_.file("sw.sock");
   ASSERT_TRUE(sw_.start(o)) << sw_.error();
@@ -206,9 +206,9 @@ TEST_F(FdLimitTest, OutOfFdsTheListenersBackOffAndRecover) {
 
   // Half the clients leave, or more: qswitch holds about a dozen fds of its own (stdio, epoll,
   // its signal pipe, three listening sockets...) and leaves 4 free, so with 64 it has room for
-  // fewer than 50 ports, and the new client and the waiting scrape need one more each. The ones left
-  // waiting are accepted, then the new one is served. (The first flood clients are the accepted
-  // ones: a listener accepts in order.)
+  // fewer than 50 ports, and the new client and the waiting scrape need one more each. The ones
+  // left waiting are accepted, then the new one is served. (The first flood clients are the
+  // accepted ones: a listener accepts in order.)
   const size_t fit = ports_exhausted > 3 ? ports_exhausted - 3 : 0;
   const size_t closed = std::max(kClients / 2, kClients - std::min(fit, kClients));
   ASSERT_LE(closed, flood.size());

@@ -18,8 +18,8 @@ using test_support::frame_is_intact;
 using test_support::frame_seq;
 using test_support::frame_src;
 using test_support::kBroadcastMac;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 using test_support::test_mac;
 
 class ForwardingTest : public SwitchFixture {};
@@ -162,7 +162,8 @@ TEST_F(ForwardingTest, JumboFrame65549CrossesAndLargerLengthClosesPort) {
     if (logged) {
       const std::string text = sw_.stderr_text().substr(log_from);
       EXPECT_NE(text.find("port " + std::to_string(xid) + " "), std::string::npos)
-          << "the log should name port " << xid << ":\n" << text;
+          << "the log should name port " << xid << ":\n"
+          << text;
     }
     auto snap = sw_.log_stats();
     ASSERT_TRUE(snap) << sw_.error();
@@ -171,8 +172,9 @@ TEST_F(ForwardingTest, JumboFrame65549CrossesAndLargerLengthClosesPort) {
     for (const auto& p : snap->closed_ports) {
       if (p.port == xid && p.get("rx_bytes") == hello_size) port = &p;
     }
-    ASSERT_NE(port, nullptr) << "no \"stats closed port " << xid << "\" line with rx_bytes="
-                             << hello_size << " in:\n" << snap->text;
+    ASSERT_NE(port, nullptr) << "no \"stats closed port " << xid
+                             << "\" line with rx_bytes=" << hello_size << " in:\n"
+                             << snap->text;
     EXPECT_EQ(port->get("drop_bad_length"), 1u) << "port " << xid;
     EXPECT_EQ(port->get("rx_frames"), 1u) << "port " << xid;
   }
@@ -201,8 +203,8 @@ TEST_F(ForwardingTest, StationMoveIsRelearned) {
   ASSERT_TRUE(c[2].send_frame(make_frame(kBroadcastMac, mac[1], 100, 2)));
   for (size_t i : {0u, 1u}) {
     RecvResult r = c[i].recv_frame(3s);
-    ASSERT_TRUE(r.ok() && frame_seq(r.frame) == 2u) << "client " << i << ": "
-                                                    << to_string(r.status);
+    ASSERT_TRUE(r.ok() && frame_seq(r.frame) == 2u)
+        << "client " << i << ": " << to_string(r.status);
   }
   ASSERT_TRUE(send_and_expect(c[0], c[2], mac[1], mac[0], 100, 3));
   EXPECT_TRUE(expect_silence(c[1], "B's old port"));

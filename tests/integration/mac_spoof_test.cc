@@ -15,8 +15,8 @@ namespace {
 
 using test_support::ipv4;
 using test_support::kBroadcastMac;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 using test_support::test_mac;
 
 constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};  // libslirp's for 10.0.2.2
@@ -37,8 +37,7 @@ TEST_F(MacSpoofTest, GuestCannotTakeTheGatewaysMac) {
   ASSERT_TRUE(c[0].send_frame(
       test_support::make_arp_request(victim, ipv4(10, 0, 2, 15), ipv4(10, 0, 2, 2))));
   RecvResult reply = c[0].recv_frame_matching(
-      [&](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == kSlirpMac; },
-      5s);
+      [&](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == kSlirpMac; }, 5s);
   ASSERT_TRUE(reply.ok()) << "no ARP reply from the gateway: " << to_string(reply.status);
 
   // The spoofer sends from the gateway's MAC, several times.
@@ -69,10 +68,10 @@ TEST_F(MacSpoofTest, GuestCannotTakeTheGatewaysMac) {
   EXPECT_FALSE(got_gateway_frame) << "the spoofer received a frame addressed to the gateway";
   // The victim did not see the spoofed frames either (they were dropped, not flooded).
   RecvResult leaked = c[0].recv_frame_matching(
-      [&](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == kSlirpMac &&
-                                                  test_support::frame_seq(f).has_value() &&
-                                                  *test_support::frame_seq(f) >= 100u &&
-                                                  *test_support::frame_seq(f) < 105u; },
+      [&](const std::vector<uint8_t>& f) {
+        return test_support::frame_src(f) == kSlirpMac && test_support::frame_seq(f).has_value() &&
+               *test_support::frame_seq(f) >= 100u && *test_support::frame_seq(f) < 105u;
+      },
       300ms);
   EXPECT_EQ(leaked.status, RecvResult::Status::kTimeout) << "a spoofed frame was forwarded";
 

@@ -244,8 +244,8 @@ TEST_F(MetricsTest, BarePortBindsTheLoopbackAddress) {
 }
 
 TEST_F(MetricsTest, MetricsEndpointThatIsNotTcpIsAUsageError) {
-  LaunchOptions o = launch_options({"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics",
-                                    "unix:" + tmp_.file("m.sock")});
+  LaunchOptions o = launch_options(
+      {"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics", "unix:" + tmp_.file("m.sock")});
   ASSERT_TRUE(sw_.launch(o)) << sw_.error();
   auto code = sw_.wait_exit(5000ms);
   ASSERT_TRUE(code.has_value()) << "qswitch did not exit";

@@ -35,8 +35,8 @@ TEST_F(MisdirectedControlTest, JsonRequestOnTheDataSocketGetsAnErrorLineAndIsCou
   auto wrong = ControlClient::connect(endpoint_, &error);
   ASSERT_TRUE(wrong) << "connect to " << endpoint_ << ": " << error;
   const LineResult reply = wrong->request(R"({"cmd":"stats"})");
-  ASSERT_TRUE(reply.ok()) << "no reply line on the data socket: " << to_string(reply.status)
-                          << " " << reply.error;
+  ASSERT_TRUE(reply.ok()) << "no reply line on the data socket: " << to_string(reply.status) << " "
+                          << reply.error;
   const json j = json::parse(reply.line, nullptr, false);
   ASSERT_TRUE(j.is_object()) << reply.line;
   EXPECT_EQ(j.value("ok", true), false) << reply.line;
@@ -50,8 +50,8 @@ TEST_F(MisdirectedControlTest, JsonRequestOnTheDataSocketGetsAnErrorLineAndIsCou
   EXPECT_EQ(after.status, LineResult::Status::kEof) << to_string(after.status) << " " << after.line;
 
   // Logged as what it is, not as a bogus frame length.
-  EXPECT_TRUE(sw_.wait_for_stderr("a control request (JSON) was written to this data socket", 3s,
-                                  log_from))
+  EXPECT_TRUE(
+      sw_.wait_for_stderr("a control request (JSON) was written to this data socket", 3s, log_from))
       << sw_.stderr_text().substr(log_from);
   EXPECT_EQ(sw_.stderr_text().find("protocol error", log_from), std::string::npos)
       << sw_.stderr_text().substr(log_from);

@@ -27,14 +27,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 using test_support::ControlClient;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 using test_support::test_mac;
 
 constexpr size_t kCycles = 500;
 
 struct PortLog {
-  size_t printed = 0;     // "qswitch: port N up: / first mac / down:" lines
+  size_t printed = 0;       // "qswitch: port N up: / first mac / down:" lines
   uint64_t suppressed = 0;  // sum of the summaries' N
   size_t summaries = 0;
 };

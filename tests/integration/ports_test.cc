@@ -49,8 +49,8 @@ class PortsTest : public SwitchFixture {
   }
   json ok_result(const json& request) {
     json reply = ask(request);
-    EXPECT_TRUE(reply.is_object() && reply.value("ok", false)) << request.dump() << " -> "
-                                                               << reply.dump();
+    EXPECT_TRUE(reply.is_object() && reply.value("ok", false))
+        << request.dump() << " -> " << reply.dump();
     return reply.is_object() && reply.contains("result") ? reply["result"] : json();
   }
   std::string error_of(const json& request) {
@@ -96,12 +96,14 @@ TEST_F(PortsTest, PortsMacsAndStatsMatchTheFramesThatCrossed) {
   const json a1 = port_row_with_mac(m[0]);
   const json b1 = port_row_with_mac(m[1]);
   const json s1 = ok_result({{"cmd", "stats"}});
-  EXPECT_EQ(a1["counters"]["rx_frames"].get<uint64_t>() - a0["counters"]["rx_frames"].get<uint64_t>(),
-            uint64_t{kFrames});
+  EXPECT_EQ(
+      a1["counters"]["rx_frames"].get<uint64_t>() - a0["counters"]["rx_frames"].get<uint64_t>(),
+      uint64_t{kFrames});
   EXPECT_EQ(a1["counters"]["rx_bytes"].get<uint64_t>() - a0["counters"]["rx_bytes"].get<uint64_t>(),
             uint64_t{kFrames} * 200);
-  EXPECT_EQ(b1["counters"]["tx_frames"].get<uint64_t>() - b0["counters"]["tx_frames"].get<uint64_t>(),
-            uint64_t{kFrames});
+  EXPECT_EQ(
+      b1["counters"]["tx_frames"].get<uint64_t>() - b0["counters"]["tx_frames"].get<uint64_t>(),
+      uint64_t{kFrames});
   EXPECT_EQ(s1["frames_in"].get<uint64_t>() - s0["frames_in"].get<uint64_t>(), uint64_t{kFrames});
   EXPECT_EQ(s1["unicast"].get<uint64_t>() - s0["unicast"].get<uint64_t>(), uint64_t{kFrames});
   EXPECT_EQ(s1["ports"], 3);
@@ -139,7 +141,8 @@ TEST_F(PortsTest, QueuedBytesShowWhatAPeerHasNotTakenYet) {
   // socket takes, less than half of its 1 MiB queue (no congestion, nothing dropped).
   constexpr int kFrames = 300;
   for (int i = 0; i < kFrames; ++i) {
-    ASSERT_TRUE(c[0].send_frame(test_support::make_frame(m[1], m[0], 1400, static_cast<uint32_t>(i))))
+    ASSERT_TRUE(
+        c[0].send_frame(test_support::make_frame(m[1], m[0], 1400, static_cast<uint32_t>(i))))
         << c[0].last_error();
   }
   json row;
@@ -172,8 +175,8 @@ TEST_F(PortsTest, PortAddedAtRunTimeCarriesFramesAndRemoveDisconnectsItsGuests) 
   ASSERT_TRUE(open_control());
 
   const std::string second = "unix:" + tmp_.file("second.sock");
-  const json added = ok_result({{"cmd", "port.add"},
-                                {"args", {{"mode", "listen"}, {"address", second}}}});
+  const json added =
+      ok_result({{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", second}}}});
   ASSERT_EQ(added["endpoint"], "listen-2") << added;
   std::string error;
   auto late = FrameClient::connect(second, &error);
@@ -205,8 +208,9 @@ TEST_F(PortsTest, PortAddConnectDialsAPeerAndRemovingItsPortStopsTheRedial) {
   std::string error;
   auto peer_listener = FrameListener::listen("unix:" + tmp_.file("peer.sock"), &error);
   ASSERT_TRUE(peer_listener) << error;
-  const json added = ok_result({{"cmd", "port.add"},
-                                {"args", {{"mode", "connect"}, {"address", peer_listener->endpoint()}}}});
+  const json added =
+      ok_result({{"cmd", "port.add"},
+                 {"args", {{"mode", "connect"}, {"address", peer_listener->endpoint()}}}});
   ASSERT_EQ(added["endpoint"], "connect-1") << added;
   auto peer = peer_listener->accept(5s, &error);
   ASSERT_TRUE(peer) << "qswitch did not dial: " << error;

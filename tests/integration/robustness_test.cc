@@ -20,8 +20,8 @@ using test_support::frame_is_intact;
 using test_support::frame_seq;
 using test_support::frame_src;
 using test_support::kBroadcastMac;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 using test_support::test_mac;
 
 class RobustnessTest : public SwitchFixture {};
@@ -112,8 +112,7 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   while (sent < kFrames) {
     // Pacing of the flood generator (not synchronisation): catch up to 20 frames per ms.
     const auto elapsed = std::chrono::duration_cast<Millis>(Clock::now() - start).count();
-    const uint32_t target =
-        std::min(kFrames, static_cast<uint32_t>(elapsed + 1) * kPerMs);
+    const uint32_t target = std::min(kFrames, static_cast<uint32_t>(elapsed + 1) * kPerMs);
     wire.clear();
     uint32_t seq = sent;
     while (seq < target) {
@@ -166,10 +165,10 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   EXPECT_TRUE(reader_error.empty()) << reader_error;
   EXPECT_EQ(a_rx, sent) << "the switch did not read every frame A sent: " << last_text;
   EXPECT_EQ(b_tx + b_drop, uint64_t{sent})
-      << "frames for B neither delivered nor counted (tx_frames " << b_tx
-      << ", drop_queue_full " << b_drop << "): " << last_text;
-  EXPECT_EQ(uint64_t{received.load()}, b_tx) << "B received " << received.load() << " of the " << b_tx
-                                      << " its port sent";
+      << "frames for B neither delivered nor counted (tx_frames " << b_tx << ", drop_queue_full "
+      << b_drop << "): " << last_text;
+  EXPECT_EQ(uint64_t{received.load()}, b_tx)
+      << "B received " << received.load() << " of the " << b_tx << " its port sent";
   EXPECT_EQ(out_of_order, 0u);
   EXPECT_EQ(corrupt, 0u);
   EXPECT_GT(max_rss, 0) << "could not read VmRSS";
@@ -187,9 +186,10 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   c[1].drain(0ms);
   ASSERT_TRUE(send_and_expect(c[0], c[1], mac[1], mac[0], 100, kFrames + 1));
   ASSERT_TRUE(send_and_expect(c[1], c[0], mac[0], mac[1], 100, kFrames + 2));
-  std::cerr << "sent=" << sent << " received_by_B=" << received.load() << " B.drop_queue_full="
-            << b_drop << " C.drop_queue_full=" << slow->get("drop_queue_full")
-            << " max_rss_kib=" << max_rss << "\n";
+  std::cerr << "sent=" << sent << " received_by_B=" << received.load()
+            << " B.drop_queue_full=" << b_drop
+            << " C.drop_queue_full=" << slow->get("drop_queue_full") << " max_rss_kib=" << max_rss
+            << "\n";
 }
 
 TEST_F(RobustnessTest, ConnectRedialsPeerThatRestarts) {
@@ -221,8 +221,8 @@ TEST_F(RobustnessTest, ConnectRedialsPeerThatRestarts) {
   const auto t0 = Clock::now();
   auto again = listener->accept(8s, &error);
   ASSERT_TRUE(again) << "qswitch did not redial within 8 s: " << error;
-  std::cerr << "redialled after "
-            << std::chrono::duration_cast<Millis>(Clock::now() - t0).count() << " ms\n";
+  std::cerr << "redialled after " << std::chrono::duration_cast<Millis>(Clock::now() - t0).count()
+            << " ms\n";
   ASSERT_TRUE(send_and_expect(*again, local[0], kBroadcastMac, pmac, 64, 3));
   ASSERT_TRUE(send_and_expect(local[0], *again, pmac, lmac, 64, 4));
   ASSERT_TRUE(send_and_expect(*again, local[0], lmac, pmac, 1000, 5));
@@ -242,8 +242,8 @@ TEST_F(RobustnessTest, DuplicateMacIsWarned) {
       const uint32_t seq = round * 2 + static_cast<uint32_t>(from);
       ASSERT_TRUE(c[from].send_frame(make_frame(kBroadcastMac, shared, 64, seq)));
       RecvResult r = c[2].recv_frame(3s);
-      ASSERT_TRUE(r.ok() && frame_seq(r.frame) == seq) << "round " << round << ": "
-                                                       << to_string(r.status);
+      ASSERT_TRUE(r.ok() && frame_seq(r.frame) == seq)
+          << "round " << round << ": " << to_string(r.status);
       c[1 - from].drain(0ms);
     }
   }
@@ -273,8 +273,8 @@ TEST_F(RobustnessTest, GarbageClosesOrIsDroppedAndOthersCarryOn) {
   std::mt19937 rng(12345);
   std::vector<uint8_t> junk(64 * 1024);
   for (auto& b : junk) b = static_cast<uint8_t>(rng());
-  const uint32_t first_length = (uint32_t{junk[0]} << 24) | (uint32_t{junk[1]} << 16) |
-                                (uint32_t{junk[2]} << 8) | junk[3];
+  const uint32_t first_length =
+      (uint32_t{junk[0]} << 24) | (uint32_t{junk[1]} << 16) | (uint32_t{junk[2]} << 8) | junk[3];
   ASSERT_TRUE(first_length < 14 || first_length > 65549)
       << "the fixed seed should start with an invalid length, got " << first_length;
   uint32_t gid = 0;

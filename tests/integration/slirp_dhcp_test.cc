@@ -155,8 +155,9 @@ class SlirpDhcpTest : public SwitchFixture {
     for (int i = 0; i < 100000; ++i) {
       RecvResult r = c.recv_frame(time_left(deadline));
       if (!r.ok()) {
-        return ::testing::AssertionFailure() << "waiting for the ARP reply from the gateway: "
-                                             << to_string(r.status) << " " << r.error;
+        return ::testing::AssertionFailure()
+               << "waiting for the ARP reply from the gateway: " << to_string(r.status) << " "
+               << r.error;
       }
       std::string why;
       auto arp = test_support::parse_arp(r.frame, &why);
@@ -191,9 +192,8 @@ class SlirpDhcpTest : public SwitchFixture {
       }
     }
     std::map<size_t, uint32_t> offered;
-    if (auto r = until_barrier(c, macs[0], [&](const auto& f) {
-          reply_to(f, DhcpType::kOffer, &offered);
-        });
+    if (auto r = until_barrier(c, macs[0],
+                               [&](const auto& f) { reply_to(f, DhcpType::kOffer, &offered); });
         !r) {
       return r;
     }
@@ -209,8 +209,7 @@ class SlirpDhcpTest : public SwitchFixture {
       }
     }
     acked->clear();
-    return until_barrier(c, macs[0],
-                         [&](const auto& f) { reply_to(f, DhcpType::kAck, acked); });
+    return until_barrier(c, macs[0], [&](const auto& f) { reply_to(f, DhcpType::kAck, acked); });
   }
 
   std::optional<ControlClient> ctl_;
@@ -269,8 +268,7 @@ TEST_F(SlirpDhcpTest, TwoHundredClientsGetDistinctAddresses) {
   EXPECT_EQ(distinct.size(), kClients);
   // The contract: each further MAC gets the next address.
   for (size_t i = 0; i < kClients; ++i) {
-    EXPECT_EQ(ipv4_to_string(address[i]),
-              ipv4_to_string(kFirstAddress + static_cast<uint32_t>(i)))
+    EXPECT_EQ(ipv4_to_string(address[i]), ipv4_to_string(kFirstAddress + static_cast<uint32_t>(i)))
         << "client " << i << " (the " << i + 1 << "th MAC to ask)";
   }
   EXPECT_LT(elapsed, 60s);
@@ -602,7 +600,6 @@ TEST_F(SlirpDhcpTest, ArpForGatewayIsAnswered) {
                                                        "one has";
 }
 
-
 // DHCP starvation (issue 9, defect 7): a guest that invents MACs on its one port gets no more
 // addresses than the per-port cap (default 8); the refusals are counted, and others still get
 // addresses.
@@ -660,7 +657,8 @@ TEST_F(SlirpDhcpTest, ReleaseAndDeclineFromAnotherPortChangeNothing) {
   ASSERT_TRUE(bc[0].send_frame(test_support::make_dhcp_frame(release)));
   ASSERT_TRUE(until_barrier(bc[0], b, [](const auto&) {}));
   row = lease_row(a);
-  ASSERT_FALSE(row.is_null()) << "after B's RELEASE, dhcp.leases does not list " << mac_to_string(a);
+  ASSERT_FALSE(row.is_null()) << "after B's RELEASE, dhcp.leases does not list "
+                              << mac_to_string(a);
   EXPECT_EQ(row.value("ip", ""), ipv4_to_string(a_addr)) << row.dump();
   EXPECT_EQ(row.value("state", ""), "bound") << "B released A's lease: " << row.dump();
   EXPECT_EQ(row.value("port", int64_t{-1}), a_port) << row.dump();
@@ -674,7 +672,8 @@ TEST_F(SlirpDhcpTest, ReleaseAndDeclineFromAnotherPortChangeNothing) {
   ASSERT_TRUE(bc[0].send_frame(test_support::make_dhcp_frame(decline)));
   ASSERT_TRUE(until_barrier(bc[0], b, [](const auto&) {}));
   row = lease_row(a);
-  ASSERT_FALSE(row.is_null()) << "after B's DECLINE, dhcp.leases does not list " << mac_to_string(a);
+  ASSERT_FALSE(row.is_null()) << "after B's DECLINE, dhcp.leases does not list "
+                              << mac_to_string(a);
   EXPECT_EQ(row.value("ip", ""), ipv4_to_string(a_addr)) << row.dump();
   EXPECT_EQ(row.value("state", ""), "bound") << row.dump();
   EXPECT_EQ(slirp_counter("dhcp_not_owner"), 2);
@@ -725,13 +724,12 @@ TEST_F(SlirpDhcpTest, ConfiguredCapHoldsAndAReusedPortIdStartsAtZero) {
     ASSERT_FALSE(row.is_null()) << mac_to_string(macs1[i]);
     EXPECT_EQ(row.value("ip", ""), ipv4_to_string(addr)) << row.dump();
     EXPECT_EQ(row.value("state", ""), "bound") << row.dump();
-    EXPECT_FALSE(row.contains("port")) << "a closed port's lease names a live port: "
-                                       << row.dump();
+    EXPECT_FALSE(row.contains("port")) << "a closed port's lease names a live port: " << row.dump();
   }
 
   // A bad value is refused at start: exit 2, naming it.
-  for (const char* bad : {"max-leases-per-port=-1", "max-leases-per-port=eight",
-                          "max-leases-per-port=65537"}) {
+  for (const char* bad :
+       {"max-leases-per-port=-1", "max-leases-per-port=eight", "max-leases-per-port=65537"}) {
     QswitchProcess p;
     ASSERT_TRUE(p.launch(launch_options({"--slirp", bad}))) << bad;
     EXPECT_EQ(p.wait_exit(5s), std::optional<int>(2)) << bad;
@@ -781,10 +779,9 @@ TEST_F(SlirpDhcpTest, SlirpKeepsAnsweringPastAReceiverThatNeverReads) {
       m.broadcast_flag = sent % kBroadcastEvery == kBroadcastEvery - 1;
       want_broadcast += m.broadcast_flag ? 1 : 0;
       FrameClient::append_wire(
-          &wire, test_support::make_udp_frame(kSlirpMac, mb, 0, ipv4(255, 255, 255, 255),
-                                              test_support::kDhcpClientPort,
-                                              test_support::kDhcpServerPort,
-                                              test_support::make_dhcp_payload(m)));
+          &wire, test_support::make_udp_frame(
+                     kSlirpMac, mb, 0, ipv4(255, 255, 255, 255), test_support::kDhcpClientPort,
+                     test_support::kDhcpServerPort, test_support::make_dhcp_payload(m)));
     }
     sent_broadcast += want_broadcast;
     if (!c[0].send_raw(wire, 2000ms)) {
@@ -837,7 +834,6 @@ TEST_F(SlirpDhcpTest, SlirpKeepsAnsweringPastAReceiverThatNeverReads) {
   EXPECT_EQ(stuck::counter(slirp, "rx_paused").value_or(0), 0u)
       << "the slirp port dropped frames for want of buffers: " << slirp.dump();
 }
-
 
 }  // namespace
 }  // namespace qswitch::integration

@@ -165,8 +165,8 @@ class SlirpNatTest : public SwitchFixture {
         },
         5s);
     if (!r.ok()) {
-      return ::testing::AssertionFailure() << "no ARP reply from 10.0.2.2 to "
-                                           << test_support::ipv4_to_string(ip);
+      return ::testing::AssertionFailure()
+             << "no ARP reply from 10.0.2.2 to " << test_support::ipv4_to_string(ip);
     }
     return ::testing::AssertionSuccess();
   }
@@ -262,8 +262,8 @@ class SlirpNatTest : public SwitchFixture {
     RecvResult r = guest_.recv_frame_matching(
         [](const std::vector<uint8_t>& f) {
           // ICMPv6 neighbour advertisement (136) for fec0::2.
-          return test_support::frame_ethertype(f) == kEthertypeIpv6 &&
-                 f.size() >= 14 + 40 + 24 && f[14 + 6] == kIpProtoIcmp6 && f[14 + 40] == 136 &&
+          return test_support::frame_ethertype(f) == kEthertypeIpv6 && f.size() >= 14 + 40 + 24 &&
+                 f[14 + 6] == kIpProtoIcmp6 && f[14 + 40] == 136 &&
                  std::memcmp(&f[14 + 40 + 8], kHostIp6.data(), 16) == 0;
         },
         5s);
@@ -285,8 +285,7 @@ class SlirpNatTest : public SwitchFixture {
     if (!c) return json();
     const test_support::LineResult r = c->request(request);
     const json reply = json::parse(r.line, nullptr, false);
-    if (!r.ok() || reply.is_discarded() || !reply.value("ok", false) ||
-        !reply.contains("result")) {
+    if (!r.ok() || reply.is_discarded() || !reply.value("ok", false) || !reply.contains("result")) {
       ADD_FAILURE() << "bad reply to " << request << ": " << r.line << " " << r.error;
       return json();
     }
@@ -347,8 +346,8 @@ TEST_F(SlirpNatTest, AHostSocketThatReportedAnErrorIsStillPolled) {
   // 1. The service is not up: the guest's datagram is refused, and the guest hears of it.
   constexpr uint16_t kGuestPort = 5555;
   const std::vector<uint8_t> ping = {'p', 'i', 'n', 'g'};
-  ASSERT_TRUE(guest_.send_frame(make_udp6_frame(slirp_mac6_, kGuestMac, kGuestIp6, kHostIp6,
-                                                kGuestPort, port, ping)));
+  ASSERT_TRUE(guest_.send_frame(
+      make_udp6_frame(slirp_mac6_, kGuestMac, kGuestIp6, kHostIp6, kGuestPort, port, ping)));
   RecvResult r = guest_.recv_frame_matching(
       [](const std::vector<uint8_t>& f) {
         // IPv6, next header ICMPv6, type 1 (destination unreachable).
@@ -364,26 +363,24 @@ TEST_F(SlirpNatTest, AHostSocketThatReportedAnErrorIsStillPolled) {
   ASSERT_GE(service, 0);
   ASSERT_EQ(::bind(service, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6), 0)
       << "bind [::1]:" << port << ": " << std::strerror(errno);
-  ASSERT_TRUE(guest_.send_frame(make_udp6_frame(slirp_mac6_, kGuestMac, kGuestIp6, kHostIp6,
-                                                kGuestPort, port, ping)));
+  ASSERT_TRUE(guest_.send_frame(
+      make_udp6_frame(slirp_mac6_, kGuestMac, kGuestIp6, kHostIp6, kGuestPort, port, ping)));
   pollfd pfd{service, POLLIN, 0};
   ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "the guest's datagram did not reach the service";
   uint8_t buf[64];
   sockaddr_in6 from{};
   socklen_t from_len = sizeof from;
-  const ssize_t got = ::recvfrom(service, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
-                                 &from_len);
+  const ssize_t got =
+      ::recvfrom(service, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
   ASSERT_EQ(got, static_cast<ssize_t>(ping.size()));
   const std::vector<uint8_t> pong = {'p', 'o', 'n', 'g'};
-  ASSERT_EQ(::sendto(service, pong.data(), pong.size(), 0, reinterpret_cast<sockaddr*>(&from),
-                     from_len),
-            static_cast<ssize_t>(pong.size()));
+  ASSERT_EQ(
+      ::sendto(service, pong.data(), pong.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len),
+      static_cast<ssize_t>(pong.size()));
   ::close(service);
   std::vector<uint8_t> payload;
   r = guest_.recv_frame_matching(
-      [&](const std::vector<uint8_t>& f) {
-        return udp6_payload(f, port, kGuestPort, &payload);
-      },
+      [&](const std::vector<uint8_t>& f) { return udp6_payload(f, port, kGuestPort, &payload); },
       5s);
   ASSERT_TRUE(r.ok()) << "the service's reply never reached the guest: libslirp's socket was not "
                          "polled again after its error";
@@ -422,24 +419,24 @@ TEST_F(SlirpNatTest, GuestTrafficToQswitchsOwnEndpointsIsDroppedAndCounted) {
   EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 1), 1) << ports().dump();
   EXPECT_FALSE(recv_tcp(guest_port, any_from(listen_port), 300ms).has_value())
       << "the guest got an answer from qswitch's own listener";
-  EXPECT_EQ(port_count(), ports_before) << "the guest's connection became a port: "
-                                        << ports().dump();
+  EXPECT_EQ(port_count(), ports_before)
+      << "the guest's connection became a port: " << ports().dump();
 
   // The metrics server; the loopback named directly (libslirp connects a guest to 127.0.0.1 as
   // asked); another address of the slirp network (older libslirp maps all of them, not only
   // 10.0.2.2, to the host's loopback).
   ASSERT_TRUE(send_tcp(kGateway, ++guest_port, metrics_port, test_support::kTcpSyn, 100, 0));
   EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 2), 2);
-  ASSERT_TRUE(send_tcp(ipv4(127, 0, 0, 1), ++guest_port, listen_port, test_support::kTcpSyn, 100,
-                       0));
+  ASSERT_TRUE(
+      send_tcp(ipv4(127, 0, 0, 1), ++guest_port, listen_port, test_support::kTcpSyn, 100, 0));
   EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 3), 3);
-  ASSERT_TRUE(send_tcp(ipv4(10, 0, 2, 100), ++guest_port, listen_port, test_support::kTcpSyn, 100,
-                       0));
+  ASSERT_TRUE(
+      send_tcp(ipv4(10, 0, 2, 100), ++guest_port, listen_port, test_support::kTcpSyn, 100, 0));
   EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 4), 4);
 
   // A datagram holding a valid frame to the learning UDP socket: no new peer port.
-  const std::vector<uint8_t> inner = test_support::make_frame(test_support::kBroadcastMac,
-                                                              test_mac(0x77), 64, 1);
+  const std::vector<uint8_t> inner =
+      test_support::make_frame(test_support::kBroadcastMac, test_mac(0x77), 64, 1);
   ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(kSlirpMac, kGuestMac, kGuestIp,
                                                              kGateway, 5000, dgram_port, inner)));
   EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 5), 5);
@@ -447,16 +444,18 @@ TEST_F(SlirpNatTest, GuestTrafficToQswitchsOwnEndpointsIsDroppedAndCounted) {
 
   // Another host service on the loopback is still reachable.
   ASSERT_TRUE(send_tcp(kGateway, ++guest_port, service_port, test_support::kTcpSyn, 100, 0));
-  EXPECT_TRUE(recv_tcp(guest_port, [](const TcpSegment& s) {
-    return (s.flags & test_support::kTcpSyn) != 0;
-  }, 5s).has_value()) << "no SYN-ACK from the test's own service";
+  EXPECT_TRUE(recv_tcp(
+                  guest_port,
+                  [](const TcpSegment& s) { return (s.flags & test_support::kTcpSyn) != 0; }, 5s)
+                  .has_value())
+      << "no SYN-ACK from the test's own service";
 
   // A listener added at run time is covered at once; once removed, its port is the host's again
   // (a SYN gets libslirp's RST for the refused connection).
   auto ctl = ControlClient::connect(sw_.control(), &error);
   ASSERT_TRUE(ctl.has_value()) << error;
-  const test_support::LineResult added = ctl->request(
-      R"({"cmd":"port.add","args":{"mode":"listen","address":"tcp:127.0.0.1:0"}})");
+  const test_support::LineResult added =
+      ctl->request(R"({"cmd":"port.add","args":{"mode":"listen","address":"tcp:127.0.0.1:0"}})");
   ASSERT_TRUE(added.ok()) << added.error;
   const json reply = json::parse(added.line, nullptr, false);
   ASSERT_TRUE(reply.is_object() && reply.value("ok", false)) << added.line;
@@ -464,15 +463,17 @@ TEST_F(SlirpNatTest, GuestTrafficToQswitchsOwnEndpointsIsDroppedAndCounted) {
   ASSERT_NE(added_port, 0) << added.line;
   ASSERT_TRUE(send_tcp(kGateway, ++guest_port, added_port, test_support::kTcpSyn, 100, 0));
   EXPECT_EQ(wait_slirp_counter("drop_own_endpoint", 6), 6);
-  const test_support::LineResult removed = ctl->request(
-      R"({"cmd":"port.remove","args":{"id":")" + reply["result"]["endpoint"].get<std::string>() +
-      R"("}})");
+  const test_support::LineResult removed =
+      ctl->request(R"({"cmd":"port.remove","args":{"id":")" +
+                   reply["result"]["endpoint"].get<std::string>() + R"("}})");
   ASSERT_TRUE(removed.ok() && removed.line.find("\"ok\":true") != std::string::npos)
       << removed.line;
   ASSERT_TRUE(send_tcp(kGateway, ++guest_port, added_port, test_support::kTcpSyn, 100, 0));
-  EXPECT_TRUE(recv_tcp(guest_port, [](const TcpSegment& s) {
-    return (s.flags & test_support::kTcpRst) != 0;
-  }, 5s).has_value()) << "a SYN to a removed listener's port was not passed to libslirp";
+  EXPECT_TRUE(recv_tcp(
+                  guest_port,
+                  [](const TcpSegment& s) { return (s.flags & test_support::kTcpRst) != 0; }, 5s)
+                  .has_value())
+      << "a SYN to a removed listener's port was not passed to libslirp";
   EXPECT_EQ(slirp_counter("drop_own_endpoint"), 6);
 }
 
@@ -504,8 +505,8 @@ class UdpService {
       uint8_t buf[256];
       sockaddr_in from{};
       socklen_t from_len = sizeof from;
-      const ssize_t got = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
-                                     &from_len);
+      const ssize_t got =
+          ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
       if (got < 0) break;
       sources_.push_back(ntohs(from.sin_port));
       payloads_.emplace_back(reinterpret_cast<const char*>(buf), static_cast<size_t>(got));
@@ -585,10 +586,11 @@ TEST_F(SlirpNatTest, AGuestOpening5000UdpFlowsHitsItsPortsCapAndTheSwitchKeepsSe
   }
   const json counts = slirp_sockets();
   const size_t fds_at_cap = open_fds(sw_.pid());
-  std::printf("[ info ] 5000 UDP flows from one guest: %zu reached the host, %lld refused; "
-              "qswitch fds %zu before, %zu at the cap; slirp.sockets %s\n",
-              received, static_cast<long long>(slirp_counter("drop_host_socket_cap")), fds_before,
-              fds_at_cap, counts.dump().c_str());
+  std::printf(
+      "[ info ] 5000 UDP flows from one guest: %zu reached the host, %lld refused; "
+      "qswitch fds %zu before, %zu at the cap; slirp.sockets %s\n",
+      received, static_cast<long long>(slirp_counter("drop_host_socket_cap")), fds_before,
+      fds_at_cap, counts.dump().c_str());
   EXPECT_EQ(static_cast<int64_t>(received), kCap);
   EXPECT_EQ(service.distinct_sources(), static_cast<size_t>(kCap)) << "one host socket per flow";
   EXPECT_EQ(slirp_counter("drop_host_socket_cap"), kFlows - kCap);
@@ -605,9 +607,9 @@ TEST_F(SlirpNatTest, AGuestOpening5000UdpFlowsHitsItsPortsCapAndTheSwitchKeepsSe
 
   // At the cap, an open flow still carries datagrams, both ways.
   const std::string again = "flow 0 again";
-  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(
-      kSlirpMac, kGuestMac, kGuestIp, kGateway, 20000,  service.port(),
-      std::vector<uint8_t>(again.begin(), again.end()))));
+  ASSERT_TRUE(guest_.send_frame(
+      test_support::make_udp_frame(kSlirpMac, kGuestMac, kGuestIp, kGateway, 20000, service.port(),
+                                   std::vector<uint8_t>(again.begin(), again.end()))));
   ASSERT_EQ(service.drain(5000ms), 1u);
   EXPECT_EQ(service.payloads().back(), again);
   EXPECT_EQ(service.sources().back(), service.sources().front()) << "not the flow's own socket";
@@ -661,9 +663,9 @@ TEST_F(SlirpNatTest, HostSocketCapsHoldPerSwitchAndPerPort) {
   auto flows = [&](FrameClient& c, const Mac& mac, uint32_t ip, uint16_t first, int n) {
     for (int i = 0; i < n; ++i) {
       const std::vector<uint8_t> payload = {'x'};
-      ASSERT_TRUE(c.send_frame(test_support::make_udp_frame(
-          kSlirpMac, mac, ip, kGateway, static_cast<uint16_t>(first + i), service.port(),
-          payload)));
+      ASSERT_TRUE(c.send_frame(test_support::make_udp_frame(kSlirpMac, mac, ip, kGateway,
+                                                            static_cast<uint16_t>(first + i),
+                                                            service.port(), payload)));
     }
   };
   // The first guest: 25 flows, 20 get through (its port's cap).
@@ -680,7 +682,6 @@ TEST_F(SlirpNatTest, HostSocketCapsHoldPerSwitchAndPerPort) {
   EXPECT_EQ(counts["max_host_sockets"].get<int64_t>(), 30) << counts.dump();
   EXPECT_EQ(sockets_of(counts, port_of(kGuestMac)), 20) << counts.dump();
   EXPECT_EQ(sockets_of(counts, port_of(kSecondMac)), 10) << counts.dump();
-
 }
 
 // TCP under a cap of one host socket: the connection that holds it keeps it (its SYN sent again
@@ -704,7 +705,9 @@ TEST_F(SlirpNatTest, AClosedConnectionGivesItsHostSocketBack) {
 
   ASSERT_TRUE(send_tcp(kGateway, 41002, tcp_port, test_support::kTcpSyn, 1000, 0));
   EXPECT_EQ(wait_slirp_counter("drop_host_socket_cap", 1), 1);
-  EXPECT_FALSE(recv_tcp(41002, [](const TcpSegment&) { return true; }, 300ms).has_value());
+  EXPECT_FALSE(recv_tcp(
+                   41002, [](const TcpSegment&) { return true; }, 300ms)
+                   .has_value());
   // The first SYN again (as if its SYN-ACK was lost) belongs to the open connection: the cap
   // does not drop it (the counter, read once the reset after it has been handled, stays 1).
   ASSERT_TRUE(send_tcp(kGateway, 41001, tcp_port, test_support::kTcpSyn, 1000, 0));
@@ -735,12 +738,14 @@ TEST_F(SlirpNatTest, PingsThroughNatCountAsHostSockets) {
   ASSERT_TRUE(join_guest());
   auto echo_reply = [&](uint32_t from, uint16_t seq, Millis timeout) {
     std::string why;
-    return guest_.recv_frame_matching(
-        [&](const std::vector<uint8_t>& f) {
-          const auto e = test_support::parse_icmp_echo(f);
-          return e && e->type == 0 && e->ip_src == from && e->seq == seq;
-        },
-        timeout).ok();
+    return guest_
+        .recv_frame_matching(
+            [&](const std::vector<uint8_t>& f) {
+              const auto e = test_support::parse_icmp_echo(f);
+              return e && e->type == 0 && e->ip_src == from && e->seq == seq;
+            },
+            timeout)
+        .ok();
   };
   const uint32_t loopback = ipv4(127, 0, 0, 1);
   ASSERT_TRUE(guest_.send_frame(
@@ -757,9 +762,8 @@ TEST_F(SlirpNatTest, PingsThroughNatCountAsHostSockets) {
 
   // A UDP flow takes the one socket; the next ping through NAT is refused, ...
   const std::vector<uint8_t> payload = {'u'};
-  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(kSlirpMac, kGuestMac, kGuestIp,
-                                                             kGateway, 20000, service.port(),
-                                                             payload)));
+  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(
+      kSlirpMac, kGuestMac, kGuestIp, kGateway, 20000, service.port(), payload)));
   ASSERT_EQ(service.drain(5000ms), 1u);
   ASSERT_TRUE(guest_.send_frame(
       test_support::make_icmp_echo_request(kSlirpMac, kGuestMac, kGuestIp, loopback, 7, 2)));
@@ -786,33 +790,39 @@ TEST_F(SlirpNatTest, AFlowOpenedRightAfterStartStaysOpen) {
   guest_ = std::move(c[0]);
   // The very first frame slirp sees opens the flow (no ARP first: libslirp answers nothing).
   const std::vector<uint8_t> one = {'1'};
-  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(kSlirpMac, kGuestMac, kGuestIp,
-                                                             kGateway, 20000, service.port(), one)));
+  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(
+      kSlirpMac, kGuestMac, kGuestIp, kGateway, 20000, service.port(), one)));
   ASSERT_EQ(service.drain(5000ms), 1u);
   // More slirp turns (an ARP exchange), then the same flow again: the same host socket.
   ASSERT_TRUE(guest_.send_frame(test_support::make_arp_request(kGuestMac, kGuestIp, kGateway)));
   std::string why;
-  ASSERT_TRUE(guest_.recv_frame_matching(
-      [&](const std::vector<uint8_t>& f) {
-        auto arp = test_support::parse_arp(f, &why);
-        return arp && arp->op == 2 && arp->sender_ip == kGateway;
-      },
-      5s).ok());
+  ASSERT_TRUE(guest_
+                  .recv_frame_matching(
+                      [&](const std::vector<uint8_t>& f) {
+                        auto arp = test_support::parse_arp(f, &why);
+                        return arp && arp->op == 2 && arp->sender_ip == kGateway;
+                      },
+                      5s)
+                  .ok());
   const json counts = slirp_sockets();
   EXPECT_EQ(counts["open"].get<int64_t>(), 1) << "the flow's socket was closed: " << counts.dump();
   const std::vector<uint8_t> two = {'2'};
-  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(kSlirpMac, kGuestMac, kGuestIp,
-                                                             kGateway, 20000, service.port(), two)));
+  ASSERT_TRUE(guest_.send_frame(test_support::make_udp_frame(
+      kSlirpMac, kGuestMac, kGuestIp, kGateway, 20000, service.port(), two)));
   ASSERT_EQ(service.drain(5000ms), 1u);
   ASSERT_EQ(service.sources().size(), 2u);
   EXPECT_EQ(service.sources()[0], service.sources()[1]) << "the flow got a new socket";
   ASSERT_TRUE(service.reply_to_last("pong"));
-  EXPECT_TRUE(guest_.recv_frame_matching(
-      [&](const std::vector<uint8_t>& f) {
-        auto u = test_support::parse_udp_frame(f, &why);
-        return u && u->dst_port == 20000 && std::string(u->payload.begin(), u->payload.end()) == "pong";
-      },
-      5s).ok()) << "the reply did not reach the guest";
+  EXPECT_TRUE(guest_
+                  .recv_frame_matching(
+                      [&](const std::vector<uint8_t>& f) {
+                        auto u = test_support::parse_udp_frame(f, &why);
+                        return u && u->dst_port == 20000 &&
+                               std::string(u->payload.begin(), u->payload.end()) == "pong";
+                      },
+                      5s)
+                  .ok())
+      << "the reply did not reach the guest";
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // tests/integration/socket_trust_test.cc: qswitch refuses a default socket directory that another
 // user could control, and `qswitch ctl` / `qswitch exec` refuse a control socket served by another
-// user before sending it anything (tools/qswitch/config/socket_trust.h; docs/control-protocol.md, "Who
-// trusts whom").
+// user before sending it anything (tools/qswitch/config/socket_trust.h; docs/control-protocol.md,
+// "Who trusts whom").
 //
 // These tests need root (label `root`): they make directories owned by uid 65534 (nobody) and run
 // a fake control server as that uid. Run as another user they fail saying so.
@@ -129,8 +129,8 @@ class ForeignServer {
     std::string got;
     if (!read_until(1, Clock::now() + 5s, got) || got != "R") {
       return ::testing::AssertionFailure()
-             << "the uid " << kNobody << " server did not start listening on " << path
-             << " (got '" << got << "'; exit codes: 10 setuid, 11 socket/bind/listen)";
+             << "the uid " << kNobody << " server did not start listening on " << path << " (got '"
+             << got << "'; exit codes: 10 setuid, 11 socket/bind/listen)";
     }
     return ::testing::AssertionSuccess();
   }
@@ -141,8 +141,8 @@ class ForeignServer {
     ::close(stop_w_);
     stop_w_ = -1;
     std::string text;
-    const bool complete = read_until(64, Clock::now() + 5s, text) && !text.empty() &&
-                          text.back() == '\n';
+    const bool complete =
+        read_until(64, Clock::now() + 5s, text) && !text.empty() && text.back() == '\n';
     if (pid_ > 0) {
       int status = 0;
       for (int i = 0; i < 500 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i) ::usleep(10'000);
@@ -184,8 +184,8 @@ class ForeignServer {
       if (n <= 0) continue;
       // The test closed its end: report, once the connections a client made before it are
       // counted (a client that connected and left at once may still be in the backlog).
-      const bool pending = (conn < 0 && (p[1].revents & POLLIN) != 0) ||
-                           (conn >= 0 && p[2].revents != 0);
+      const bool pending =
+          (conn < 0 && (p[1].revents & POLLIN) != 0) || (conn >= 0 && p[2].revents != 0);
       if (p[0].revents != 0 && !pending) break;
       if (conn < 0 && (p[1].revents & POLLIN) != 0) {
         conn = ::accept4(ls, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -338,9 +338,15 @@ class DefaultDirTest : public SocketTrustTest, public ::testing::WithParamInterf
       o.binary = kUnshare;
       // The binary is opened (fd 9) before /tmp is covered, and run through /proc/self/fd/9:
       // the build tree may itself be under /tmp (a CI clone in /tmp/ci).
-      o.args = {"--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+      o.args = {"--mount",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/sh",
+                "-c",
                 "exec 9<\"$1\" && mount --bind \"$0\" /tmp && shift && exec /proc/self/fd/9 \"$@\"",
-                fake_tmp_, qswitch_binary()};
+                fake_tmp_,
+                qswitch_binary()};
       for (std::string& a : args) o.args.push_back(std::move(a));
       o.env_unset.push_back("XDG_RUNTIME_DIR");
     }
@@ -372,7 +378,7 @@ TEST_P(DefaultDirTest, DaemonRefusesDirectoryOwnedByAnotherUser) {
   ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0) << std::strerror(errno);
   ASSERT_EQ(::chown(dir_.c_str(), kNobody, kNobody), 0) << std::strerror(errno);
   expect_daemon_refuses("uid " + std::to_string(kNobody));
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::lstat((dir_ + "/default.sock").c_str(), &st), 0)
       << "qswitch made a socket in another user's directory";
 }
@@ -381,7 +387,7 @@ TEST_P(DefaultDirTest, DaemonRefusesWorldWritableDirectory) {
   ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0) << std::strerror(errno);
   ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0) << std::strerror(errno);
   expect_daemon_refuses("0777");
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::lstat((dir_ + "/default.sock").c_str(), &st), 0)
       << "qswitch made a socket in a directory anyone can write";
 }
@@ -400,7 +406,7 @@ TEST_P(DefaultDirTest, DaemonRefusesSymlinkEvenToAGoodDirectory) {
   ASSERT_EQ(::mkdir(target.c_str(), 0700), 0) << std::strerror(errno);
   ASSERT_EQ(::symlink("elsewhere", dir_.c_str()), 0) << std::strerror(errno);
   expect_daemon_refuses("symbolic link");
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::lstat((target + "/default.sock").c_str(), &st), 0)
       << "qswitch followed the symbolic link";
 }
@@ -412,12 +418,12 @@ TEST_P(DefaultDirTest, DaemonCreatesAMissingDirectoryPrivateAndServes) {
   ::umask(old_umask);
   ASSERT_TRUE(launched) << p.error();
   ASSERT_TRUE(p.wait_ready(10s)) << p.error();
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::lstat(dir_.c_str(), &st), 0) << dir_ << ": " << std::strerror(errno);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_uid, ::geteuid());
-  EXPECT_EQ(st.st_mode & 07777, 0700u) << dir_seen_ << " has mode " << std::oct
-                                       << (st.st_mode & 07777);
+  EXPECT_EQ(st.st_mode & 07777, 0700u)
+      << dir_seen_ << " has mode " << std::oct << (st.st_mode & 07777);
   const Run r = run(qswitch({"ctl", "version"}));
   EXPECT_EQ(r.status, std::optional<int>(0)) << "stdout:\n" << r.out << "stderr:\n" << r.err;
 }
@@ -445,11 +451,13 @@ TEST_P(DefaultDirTest, ClientsRefuseADirectoryOwnedByAnotherUser) {
   EXPECT_NE(ctl.err.find(dir_seen_), std::string::npos) << "stderr should name the directory:\n"
                                                         << ctl.err;
   EXPECT_NE(ctl.err.find("uid " + std::to_string(kNobody)), std::string::npos)
-      << "stderr should name its owner:\n" << ctl.err;
+      << "stderr should name its owner:\n"
+      << ctl.err;
 
   const std::string ran = tmp_.file("program-ran");
   const Run exec = run(qswitch({"exec", "--", "/usr/bin/touch", ran}));
-  EXPECT_EQ(exec.status, std::optional<int>(1)) << "stdout:\n" << exec.out << "stderr:\n"
+  EXPECT_EQ(exec.status, std::optional<int>(1)) << "stdout:\n"
+                                                << exec.out << "stderr:\n"
                                                 << exec.err;
   EXPECT_NE(exec.err.find(dir_seen_), std::string::npos) << "stderr should name the directory:\n"
                                                          << exec.err;
@@ -491,7 +499,8 @@ class ControlPeerTest : public SocketTrustTest {
     EXPECT_EQ(r.status, std::optional<int>(1)) << "stdout:\n" << r.out << "stderr:\n" << r.err;
     EXPECT_NE(r.err.find(path_), std::string::npos) << "stderr should name the socket:\n" << r.err;
     EXPECT_NE(r.err.find("uid " + std::to_string(kNobody)), std::string::npos)
-        << "stderr should name the server's uid:\n" << r.err;
+        << "stderr should name the server's uid:\n"
+        << r.err;
   }
 
   ForeignServer server_;
@@ -518,8 +527,8 @@ TEST_F(ControlPeerTest, ExecRefusesAServerOfAnotherUidBeforeSendingAnFd) {
 }
 
 TEST_F(ControlPeerTest, CtlCaptureRefusesAServerOfAnotherUid) {
-  expect_refused(run(qswitch({"ctl", "--sock", path_, "capture", "-w", tmp_.file("x.pcap"),
-                              "--count", "1"})));
+  expect_refused(
+      run(qswitch({"ctl", "--sock", path_, "capture", "-w", tmp_.file("x.pcap"), "--count", "1"})));
   const std::optional<ForeignServer::Report> seen = server_.stop();
   ASSERT_TRUE(seen) << "the uid " << kNobody << " server did not report";
   EXPECT_EQ(seen->bytes, 0u) << "ctl capture sent the other user's server " << seen->bytes

@@ -86,20 +86,20 @@ std::optional<uint64_t> counter(const json& row, const std::string& name) {
 }
 
 SendFrames stream_sender(FrameClient& client) {
-  return [&client](std::span<const std::vector<uint8_t>> frames, Millis timeout,
-                   std::string* error) {
-    std::vector<uint8_t> wire;
-    for (const auto& f : frames) FrameClient::append_wire(&wire, f);
-    if (client.send_raw(wire, timeout)) return true;
-    *error = client.last_error();
-    return false;
-  };
+  return
+      [&client](std::span<const std::vector<uint8_t>> frames, Millis timeout, std::string* error) {
+        std::vector<uint8_t> wire;
+        for (const auto& f : frames) FrameClient::append_wire(&wire, f);
+        if (client.send_raw(wire, timeout)) return true;
+        *error = client.last_error();
+        return false;
+      };
 }
 
 SendFrames datagram_sender(int fd, std::vector<uint8_t> header, std::optional<sockaddr_storage> to,
                            socklen_t to_len) {
-  return [fd, header = std::move(header), to, to_len](
-             std::span<const std::vector<uint8_t>> frames, Millis timeout, std::string* error) {
+  return [fd, header = std::move(header), to, to_len](std::span<const std::vector<uint8_t>> frames,
+                                                      Millis timeout, std::string* error) {
     const auto deadline = Clock::now() + timeout;
     std::vector<uint8_t> datagram;
     for (const auto& f : frames) {

@@ -52,7 +52,7 @@ nlohmann::json row_of_kind(const nlohmann::json& rows, const std::string& kind);
 std::optional<uint64_t> counter(const nlohmann::json& row, const std::string& name);
 
 struct Traffic {
-  uint32_t unicast = 30000;       // A -> B frames
+  uint32_t unicast = 30000;  // A -> B frames
   size_t unicast_size = 200;
   uint32_t broadcast_every = 20;  // one broadcast after this many unicast frames
   size_t broadcast_size = 1500;   // S's 1 MiB queue overflows within the run
@@ -74,8 +74,8 @@ struct Outcome {
 };
 
 // Sends `frames` in order; false with *error when they could not all go within `timeout`.
-using SendFrames = std::function<bool(std::span<const std::vector<uint8_t>> frames,
-                                      Millis timeout, std::string* error)>;
+using SendFrames = std::function<bool(std::span<const std::vector<uint8_t>> frames, Millis timeout,
+                                      std::string* error)>;
 
 // A stream client's sender: the frames in QEMU's framing, one write.
 SendFrames stream_sender(FrameClient& client);
@@ -83,8 +83,7 @@ SendFrames stream_sender(FrameClient& client);
 // `to` (or, when `to` is empty, on a connected socket). On EAGAIN/ENOBUFS it polls for room; a
 // connected unix socket's poll waits for room at the peer.
 SendFrames datagram_sender(int fd, std::vector<uint8_t> header = {},
-                           std::optional<sockaddr_storage> to = std::nullopt,
-                           socklen_t to_len = 0);
+                           std::optional<sockaddr_storage> to = std::nullopt, socklen_t to_len = 0);
 
 // See the theory above. B's reader is `b`; mac_a/mac_b are the frames' source/destination.
 Outcome run_windowed(const SendFrames& send_a, FrameClient& b, const Mac& mac_a, const Mac& mac_b,

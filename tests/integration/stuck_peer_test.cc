@@ -28,8 +28,8 @@ using test_support::frame_is_intact;
 using test_support::frame_seq;
 using test_support::frame_src;
 using test_support::kBroadcastMac;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 using test_support::test_mac;
 
 class StuckPeerTest : public SwitchFixture {
@@ -40,7 +40,7 @@ class StuckPeerTest : public SwitchFixture {
 };
 
 struct Traffic {
-  uint32_t unicast = 20000;       // A -> B frames
+  uint32_t unicast = 20000;  // A -> B frames
   size_t unicast_size = 200;
   uint32_t broadcast_every = 20;  // one broadcast after this many unicast frames
   size_t broadcast_size = 1500;   // large, so S's 1 MiB output queue overflows in the run

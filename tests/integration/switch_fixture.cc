@@ -13,8 +13,8 @@ using test_support::frame_is_intact;
 using test_support::frame_seq;
 using test_support::frame_src;
 using test_support::kBroadcastMac;
-using test_support::make_frame;
 using test_support::mac_to_string;
+using test_support::make_frame;
 
 constexpr uint32_t kAnnounceSeqBase = 0x10000000;
 constexpr size_t kAnnounceSize = 64;
@@ -84,8 +84,7 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
 }
 
 ::testing::AssertionResult SwitchFixture::announce(std::vector<FrameClient>& clients,
-                                                   const std::vector<Mac>& macs,
-                                                   Millis timeout) {
+                                                   const std::vector<Mac>& macs, Millis timeout) {
   const size_t n = clients.size();
   if (n == 0 || macs.size() != n) return ::testing::AssertionFailure() << "announce: bad sizes";
   const auto deadline = Clock::now() + timeout;
@@ -96,8 +95,8 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
   const size_t last = n - 1;
   if (!clients[last].send_frame(
           make_frame(kBroadcastMac, macs[last], kAnnounceSize, kAnnounceSeqBase + last))) {
-    return ::testing::AssertionFailure() << "client " << last << " send: "
-                                         << clients[last].last_error();
+    return ::testing::AssertionFailure()
+           << "client " << last << " send: " << clients[last].last_error();
   }
   for (size_t j = 0; j < last; ++j) {
     RecvResult r = clients[j].recv_frame(time_left(deadline));
@@ -118,8 +117,8 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
   for (size_t i = 0; i < last; ++i) {
     if (!clients[i].send_frame(
             make_frame(kBroadcastMac, macs[i], kAnnounceSize, kAnnounceSeqBase + i))) {
-      return ::testing::AssertionFailure() << "client " << i << " send: "
-                                           << clients[i].last_error();
+      return ::testing::AssertionFailure()
+             << "client " << i << " send: " << clients[i].last_error();
     }
   }
   for (size_t j = 0; j < n; ++j) {
@@ -150,8 +149,7 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
       }
       if (seen[it->second]) {
         return ::testing::AssertionFailure()
-               << "client " << j << " received the broadcast of client " << it->second
-               << " twice";
+               << "client " << j << " received the broadcast of client " << it->second << " twice";
       }
       seen[it->second] = true;
       --missing;
@@ -182,10 +180,9 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
   }
   RecvResult r = to.recv_frame(timeout);
   if (!r.ok()) {
-    return ::testing::AssertionFailure() << "frame " << mac_to_string(src) << " -> "
-                                         << mac_to_string(dst) << " seq " << seq
-                                         << " not received: " << to_string(r.status) << " "
-                                         << r.error;
+    return ::testing::AssertionFailure()
+           << "frame " << mac_to_string(src) << " -> " << mac_to_string(dst) << " seq " << seq
+           << " not received: " << to_string(r.status) << " " << r.error;
   }
   const size_t expect_size = std::max(size, test_support::kMinPaddedSize);
   if (r.frame.size() != expect_size || !frame_is_intact(r.frame, size) ||
@@ -202,8 +199,8 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
                                                          const std::string& who, Millis window) {
   RecvResult r = client.recv_frame(window);
   if (r.status == RecvResult::Status::kTimeout) return ::testing::AssertionSuccess();
-  auto f = ::testing::AssertionFailure() << who << " should have received nothing but got "
-                                         << to_string(r.status);
+  auto f = ::testing::AssertionFailure()
+           << who << " should have received nothing but got " << to_string(r.status);
   if (r.ok()) {
     f << " (frame from " << mac_to_string(frame_src(r.frame)) << " to "
       << mac_to_string(test_support::frame_dst(r.frame)) << ", size " << r.frame.size() << ")";
@@ -232,8 +229,9 @@ template <typename Done>
     if (done(*snap)) return ::testing::AssertionSuccess();
     last = snap->text;
     if (std::chrono::steady_clock::now() >= deadline) {
-      return ::testing::AssertionFailure() << what << " within " << timeout.count() << " ms; last:\n"
-                                           << last;
+      return ::testing::AssertionFailure()
+             << what << " within " << timeout.count() << " ms; last:\n"
+             << last;
     }
     std::this_thread::sleep_for(10ms);  // polling the control API, bounded by the deadline
   }
@@ -242,14 +240,15 @@ template <typename Done>
 }  // namespace
 
 ::testing::AssertionResult SwitchFixture::wait_port_closed(uint32_t id, Millis timeout) {
-  return poll_ports(sw_, timeout, [id](const StatsSnapshot& s) { return s.port(id) == nullptr; },
-                    "port " + std::to_string(id) + " did not close");
+  return poll_ports(
+      sw_, timeout, [id](const StatsSnapshot& s) { return s.port(id) == nullptr; },
+      "port " + std::to_string(id) + " did not close");
 }
 
 ::testing::AssertionResult SwitchFixture::wait_port_count(size_t count, Millis timeout) {
-  return poll_ports(sw_, timeout,
-                    [count](const StatsSnapshot& s) { return s.ports.size() == count; },
-                    "`ports` did not list " + std::to_string(count) + " ports");
+  return poll_ports(
+      sw_, timeout, [count](const StatsSnapshot& s) { return s.ports.size() == count; },
+      "`ports` did not list " + std::to_string(count) + " ports");
 }
 
 }  // namespace qswitch::integration

@@ -51,7 +51,8 @@ class TapTest : public ::testing::Test {
  protected:
   void TearDown() override {
     if (HasFailure()) {
-      std::cerr << "--- qswitch stdout:\n" << sw_.stdout_text() << "--- qswitch stderr:\n"
+      std::cerr << "--- qswitch stdout:\n"
+                << sw_.stdout_text() << "--- qswitch stderr:\n"
                 << sw_.stderr_text() << "---\n";
     }
     sw_.kill_now();
@@ -205,7 +206,8 @@ TEST_F(TapTest, FramesForADownLinkAreCountedAndThePortStays) {
   FrameClient c;
   ASSERT_TRUE(client(&c));
   for (uint32_t i = 0; i < 3; ++i) {
-    ASSERT_TRUE(c.send_frame(test_support::make_frame(test_support::kBroadcastMac, test_mac(1), 80, i)));
+    ASSERT_TRUE(
+        c.send_frame(test_support::make_frame(test_support::kBroadcastMac, test_mac(1), 80, i)));
   }
   uint64_t link_down = 0;
   for (int i = 0; i < 50 && link_down < 3; ++i) {

@@ -68,8 +68,9 @@ class VxlanTest : public ::testing::Test {
   void TearDown() override {
     for (auto& s : switches_) {
       if (HasFailure()) {
-        std::cerr << "--- " << s->endpoint << " stdout:\n" << s->process.stdout_text()
-                  << "--- stderr:\n" << s->process.stderr_text() << "---\n";
+        std::cerr << "--- " << s->endpoint << " stdout:\n"
+                  << s->process.stdout_text() << "--- stderr:\n"
+                  << s->process.stderr_text() << "---\n";
       }
       s->process.kill_now();
     }
@@ -138,8 +139,9 @@ class VxlanTest : public ::testing::Test {
              "ip link set br0 up");
     }
     if (r) {
-      r = sh(h, "ip addr add 10.0.0.2/24 dev hh && ip -6 addr add fd00::2/64 dev hh nodad && "
-                "ip link set hh up");
+      r = sh(h,
+             "ip addr add 10.0.0.2/24 dev hh && ip -6 addr add fd00::2/64 dev hh nodad && "
+             "ip link set hh up");
     }
     if (!r) return r;
     *q_out = &q;
@@ -165,17 +167,17 @@ TEST_F(VxlanTest, HostBehindAKernelVxlanBridgeAnswersPing) {
 
   // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
   // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
-  EXPECT_EQ(test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1),
-                                      ipv4(10, 0, 0, 2), 15s),
-            "");
+  EXPECT_EQ(
+      test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1), ipv4(10, 0, 0, 2), 15s),
+      "");
   EXPECT_EQ(test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 15s), "");
   // A second ping: the kernel's FDB and ours have learned, unicast both ways.
-  EXPECT_EQ(test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1),
-                                      ipv4(10, 0, 0, 2), 10s),
-            "");
-  EXPECT_EQ(test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 10s,
-                                        nullptr, 2),
-            "");
+  EXPECT_EQ(
+      test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1), ipv4(10, 0, 0, 2), 10s),
+      "");
+  EXPECT_EQ(
+      test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 10s, nullptr, 2),
+      "");
   // The kernel learned our guest's MAC behind 10.1.1.1.
   EXPECT_TRUE(sh(*k, "bridge fdb show dev vx0 | grep -q '02:71:00:00:00:01 dst 10.1.1.1'"));
 
@@ -229,9 +231,8 @@ TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
     dst.sin_port = htons(4789);
     inet_pton(AF_INET, "10.1.1.1", &dst.sin_addr);
     const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) == 0 &&
-                    ::sendto(fd, bytes.data(), bytes.size(), 0,
-                             reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) ==
-                        static_cast<ssize_t>(bytes.size());
+                    ::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&dst),
+                             sizeof(dst)) == static_cast<ssize_t>(bytes.size());
     if (fd >= 0) ::close(fd);
     return ok;
   };
@@ -251,8 +252,9 @@ TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
     ASSERT_TRUE(stats.has_value()) << s->process.error();
     vx = vxlan_stats(*stats);
     ASSERT_NE(vx, nullptr) << "the vxlan port closed: " << stats->text;
-    if (vx->get("vxlan_unknown_remote") + vx->get("drop_bad_length") +
-            vx->get("vxlan_bad_header") + vx->get("vxlan_wrong_vni") >= 4) {
+    if (vx->get("vxlan_unknown_remote") + vx->get("drop_bad_length") + vx->get("vxlan_bad_header") +
+            vx->get("vxlan_wrong_vni") >=
+        4) {
       break;
     }
     std::this_thread::sleep_for(50ms);
@@ -276,15 +278,16 @@ TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
   }
   EXPECT_EQ(got, 0u);
   // Everything else still works: the stream ports, and the path to H across VXLAN.
-  ASSERT_TRUE(other.send_frame(test_support::make_frame(test_support::kBroadcastMac, test_mac(2), 80, 9)));
+  ASSERT_TRUE(
+      other.send_frame(test_support::make_frame(test_support::kBroadcastMac, test_mac(2), 80, 9)));
   auto r = s->client.recv_frame_matching(
       [](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == 9u; }, 3000ms);
   EXPECT_TRUE(r.ok()) << test_support::to_string(r.status);
   // The echo is ICMPv6: what is tested is forwarding through the port, the echo family is
   // incidental (IPv4 ICMP replies can fail machine-wide with a kernel ICMP socket leak).
-  EXPECT_EQ(test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1),
-                                      ipv4(10, 0, 0, 2), 15s),
-            "");
+  EXPECT_EQ(
+      test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 1), ipv4(10, 0, 0, 2), 15s),
+      "");
   EXPECT_EQ(test_support::ndp_and_ping6(s->client, test_mac(1), kGuestIp6, kHostIp6, 15s), "");
 }
 
@@ -307,7 +310,8 @@ TEST_F(VxlanTest, TwoSwitchesInTwoNamespacesForwardBetweenTheirStreamPorts) {
   auto seq_is = [](uint32_t want) {
     return [want](const std::vector<uint8_t>& f) { return test_support::frame_seq(f) == want; };
   };
-  ASSERT_TRUE(sa->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, ma, 100, 1)));
+  ASSERT_TRUE(
+      sa->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, ma, 100, 1)));
   auto r = sb->client.recv_frame_matching(seq_is(1), 5000ms);
   ASSERT_TRUE(r.ok()) << "broadcast A->B: " << test_support::to_string(r.status);
   EXPECT_TRUE(test_support::frame_is_intact(r.frame, 100));
@@ -336,7 +340,8 @@ TEST_F(VxlanTest, MeshOfThreeSwitchesDeliversABroadcastOnceAndUnicastToOneRemote
     return [src](const std::vector<uint8_t>& f) { return test_support::frame_src(f) == src; };
   };
   // A broadcast from 1 reaches 2 and 3 exactly once, and never comes back to 1.
-  ASSERT_TRUE(s[0]->client.send_frame(test_support::make_frame(test_support::kBroadcastMac, mac[0], 64, 1)));
+  ASSERT_TRUE(s[0]->client.send_frame(
+      test_support::make_frame(test_support::kBroadcastMac, mac[0], 64, 1)));
   for (int i = 1; i < 3; ++i) {
     auto r = s[i]->client.recv_frame_matching(from(mac[0]), 5000ms);
     ASSERT_TRUE(r.ok()) << "switch " << i + 1 << ": " << test_support::to_string(r.status);
@@ -354,11 +359,13 @@ TEST_F(VxlanTest, MeshOfThreeSwitchesDeliversABroadcastOnceAndUnicastToOneRemote
   ASSERT_TRUE(s[0]->client.send_frame(test_support::make_frame(mac[1], mac[0], 64, 3)));
   r = s[1]->client.recv_frame_matching(from(mac[0]), 5000ms);
   ASSERT_TRUE(r.ok()) << test_support::to_string(r.status);
-  EXPECT_FALSE(s[2]->client.recv_frame_matching(
-                   [](const std::vector<uint8_t>& f) {
-                     return test_support::frame_seq(f) == 2u || test_support::frame_seq(f) == 3u;
-                   },
-                   500ms)
+  EXPECT_FALSE(s[2]->client
+                   .recv_frame_matching(
+                       [](const std::vector<uint8_t>& f) {
+                         return test_support::frame_seq(f) == 2u ||
+                                test_support::frame_seq(f) == 3u;
+                       },
+                       500ms)
                    .ok())
       << "switch 3 got a unicast meant for another switch";
 }
@@ -445,8 +452,8 @@ TEST_F(VxlanTest, UnreachableRemotesDoNotCloseThePort) {
   ASSERT_TRUE(m.ok()) << m.error();
   Switch* a = nullptr;
   ASSERT_TRUE(start(
-      m, "a",
-      {"--vxlan", "vni=5,local=127.0.0.1:4789,remote=127.0.0.2:4789,remote=10.99.0.1:4789"}, &a));
+      m, "a", {"--vxlan", "vni=5,local=127.0.0.1:4789,remote=127.0.0.2:4789,remote=10.99.0.1:4789"},
+      &a));
   std::string error;
   auto ctl = test_support::ControlClient::connect(a->process.control(), &error);
   ASSERT_TRUE(ctl.has_value()) << error;
@@ -492,7 +499,6 @@ TEST_F(VxlanTest, UnreachableRemotesDoNotCloseThePort) {
   ASSERT_TRUE(after.is_object());
   EXPECT_EQ(after["id"], before["id"]) << "the vxlan port was replaced";
 }
-
 
 }  // namespace
 }  // namespace qswitch::integration

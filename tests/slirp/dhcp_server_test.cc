@@ -329,8 +329,8 @@ class DhcpServerTest : public ::testing::Test {
 size_t held_by(const DhcpServer& server, uint64_t key, int64_t now) {
   size_t n = 0;
   for (const DhcpServer::Lease& l : server.leases()) {
-    const bool live = l.state == DhcpServer::LeaseState::offered ||
-                      l.state == DhcpServer::LeaseState::bound;
+    const bool live =
+        l.state == DhcpServer::LeaseState::offered || l.state == DhcpServer::LeaseState::bound;
     if (l.held && l.port.key == key && live && l.expires_s > now && !l.pinned) ++n;
   }
   return n;

@@ -192,7 +192,7 @@ TEST(HostSocketBudgetTest, ZeroMeansNoCap) {
 
 TEST(HostSocketBudgetTest, OnlySocketsAGuestPacketOpensAreCounted) {
   HostSocketBudget b(1, 1);
-  b.registered(7);  // a host forward's listener, outside slirp_input
+  b.registered(7);   // a host forward's listener, outside slirp_input
   b.registered(-1);  // libslirp 4.7's tcp_connect, before its socket has an fd
   EXPECT_EQ(b.total(), 0u);
   b.unregistered(7);

@@ -106,7 +106,7 @@ TEST(LoopbackTargetTest, TheSlirpNetworkIsTheConfiguredOne) {
 }
 
 TEST(LoopbackTargetTest, OtherProtocolsAndLaterFragmentsHaveNoPort) {
-  EXPECT_FALSE(target(ipv4("10.0.2.2", 1, 0)).has_value());  // ICMP
+  EXPECT_FALSE(target(ipv4("10.0.2.2", 1, 0)).has_value());                  // ICMP
   EXPECT_FALSE(target(ipv4("10.0.2.2", 6, 80, 20, 5, 0x0010)).has_value());  // offset 16 bytes
   Bytes arp(42, 0);
   put16(arp, 12, 0x0806);

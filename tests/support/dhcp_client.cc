@@ -179,8 +179,7 @@ std::string check_dhcp_reply(const DhcpReply& r, DhcpType type, const Mac& mac, 
     auto got = r.addr_option(code);
     if (got != want) {
       add(std::string(name) + " (option " + std::to_string(code) + ") is " +
-          (got ? ipv4_to_string(*got) : std::string("absent")) + ", want " +
-          ipv4_to_string(want));
+          (got ? ipv4_to_string(*got) : std::string("absent")) + ", want " + ipv4_to_string(want));
     }
   };
   if (r.op != 2) add("op " + std::to_string(r.op) + ", want 2 (BOOTREPLY)");

@@ -74,7 +74,7 @@ struct DhcpReply {
   Mac chaddr{};
   std::map<uint8_t, std::vector<uint8_t>> options;  // code -> value (last one wins)
 
-  std::optional<DhcpType> type() const;      // option 53
+  std::optional<DhcpType> type() const;                     // option 53
   std::optional<uint32_t> addr_option(uint8_t code) const;  // first 4 bytes of a 4n-byte option
   std::optional<uint32_t> u32_option(uint8_t code) const;   // a 4-byte number (51 lease time)
 };
@@ -85,7 +85,7 @@ std::optional<DhcpReply> parse_dhcp_reply(std::span<const uint8_t> frame, std::s
 
 // What a reply from the slirp port's DHCP server must look like.
 struct DhcpExpect {
-  Mac server_mac{};       // Ethernet source
+  Mac server_mac{};        // Ethernet source
   uint32_t server_id = 0;  // option 54, also the IPv4 source
   uint32_t router = 0;     // option 3
   uint32_t dns = 0;        // option 6

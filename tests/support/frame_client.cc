@@ -113,9 +113,8 @@ std::optional<FrameClient> FrameClient::connect(const std::string& endpoint, std
   return connect(endpoint, Options{}, error, timeout);
 }
 
-std::optional<FrameClient> FrameClient::connect(const std::string& endpoint,
-                                                const Options& options, std::string* error,
-                                                Millis timeout) {
+std::optional<FrameClient> FrameClient::connect(const std::string& endpoint, const Options& options,
+                                                std::string* error, Millis timeout) {
   Address addr;
   if (!parse_endpoint(endpoint, &addr, error)) return std::nullopt;
   const auto deadline = Clock::now() + timeout;
@@ -391,8 +390,8 @@ std::optional<FrameClient> FrameListener::accept(Millis timeout, std::string* er
     }
     Millis left = time_left(deadline);
     if (left.count() == 0 || !wait_fd(fd_, POLLIN, left)) {
-      *error = "no connection on " + endpoint_ + " within " + std::to_string(timeout.count()) +
-               " ms";
+      *error =
+          "no connection on " + endpoint_ + " within " + std::to_string(timeout.count()) + " ms";
       return std::nullopt;
     }
   }

@@ -68,8 +68,7 @@ std::optional<Ipv4View> parse_ipv4_frame(std::span<const uint8_t> frame, std::st
   const size_t total = get16(ip, 2);
   if (v.header_size < kIpv4HeaderSize || total < v.header_size || total > ip.size()) {
     *why = "IPv4 header length " + std::to_string(v.header_size) + " / total length " +
-           std::to_string(total) + " do not fit the " + std::to_string(ip.size()) +
-           "-byte payload";
+           std::to_string(total) + " do not fit the " + std::to_string(ip.size()) + "-byte payload";
     return std::nullopt;
   }
   if (internet_checksum(ip.first(v.header_size)) != 0) {
@@ -91,8 +90,8 @@ std::optional<Ipv4View> parse_ipv4_frame(std::span<const uint8_t> frame, std::st
 
 std::string ipv4_to_string(uint32_t addr) {
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff,
-                (addr >> 8) & 0xff, addr & 0xff);
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
+                addr & 0xff);
   return buf;
 }
 
@@ -150,15 +149,14 @@ std::optional<UdpPacket> parse_udp_frame(std::span<const uint8_t> frame, std::st
     return std::nullopt;
   }
   auto udp = ip->datagram.subspan(ip->header_size);
-  if (udp.size() < kUdpHeaderSize || get16(udp, 4) < kUdpHeaderSize ||
-      get16(udp, 4) > udp.size()) {
+  if (udp.size() < kUdpHeaderSize || get16(udp, 4) < kUdpHeaderSize || get16(udp, 4) > udp.size()) {
     *why = "UDP length does not fit the IPv4 payload";
     return std::nullopt;
   }
   udp = udp.first(get16(udp, 4));
   if (get16(udp, 6) != 0) {
-    uint32_t pseudo = (ip->src >> 16) + (ip->src & 0xffff) + (ip->dst >> 16) +
-                      (ip->dst & 0xffff) + kIpProtoUdp + static_cast<uint32_t>(udp.size());
+    uint32_t pseudo = (ip->src >> 16) + (ip->src & 0xffff) + (ip->dst >> 16) + (ip->dst & 0xffff) +
+                      kIpProtoUdp + static_cast<uint32_t>(udp.size());
     if (internet_checksum(udp, pseudo) != 0) {
       *why = "bad UDP checksum";
       return std::nullopt;

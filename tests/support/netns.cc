@@ -84,7 +84,8 @@ CommandOutcome run_command(const std::vector<std::string>& argv,
   // Read until EOF or the deadline (a child that backgrounds something keeping the pipe open
   // cannot hold us past it).
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     pollfd p{pipe_fds[0], POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -104,9 +105,10 @@ CommandOutcome run_command(const std::vector<std::string>& argv,
 Netns::Netns(const std::string& tag) {
   name_ = "qs-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(g_counter++);
   if (::geteuid() != 0) {
-    error_ = "this test needs root: it creates a network namespace (ip netns add) and the "
-             "devices in it (taps, veths, bridges, vxlan devices), which takes CAP_SYS_ADMIN and "
-             "CAP_NET_ADMIN; run it as root (ctest -L root)";
+    error_ =
+        "this test needs root: it creates a network namespace (ip netns add) and the "
+        "devices in it (taps, veths, bridges, vxlan devices), which takes CAP_SYS_ADMIN and "
+        "CAP_NET_ADMIN; run it as root (ctest -L root)";
     return;
   }
   const CommandOutcome version = run_command({"ip", "-V"});
@@ -141,8 +143,8 @@ bool Netns::sh_ok(const std::string& script, std::string* error) const {
   const CommandOutcome r = sh(script);
   if (r.ok()) return true;
   if (error != nullptr) {
-    *error = "in netns " + name_ + ": `" + script + "` failed (status " +
-             std::to_string(r.status) + (r.timed_out ? ", timed out" : "") + "): " + r.output;
+    *error = "in netns " + name_ + ": `" + script + "` failed (status " + std::to_string(r.status) +
+             (r.timed_out ? ", timed out" : "") + "): " + r.output;
   }
   return false;
 }
@@ -190,9 +192,9 @@ bool add_veth(const Netns& a, const std::string& dev_a, const Netns& b, const st
                  error);
 }
 
-std::vector<uint8_t> make_icmp_echo_request(const Mac& eth_dst, const Mac& eth_src,
-                                            uint32_t ip_src, uint32_t ip_dst, uint16_t id,
-                                            uint16_t seq, size_t payload_size) {
+std::vector<uint8_t> make_icmp_echo_request(const Mac& eth_dst, const Mac& eth_src, uint32_t ip_src,
+                                            uint32_t ip_dst, uint16_t id, uint16_t seq,
+                                            size_t payload_size) {
   const size_t icmp_size = 8 + payload_size;
   const size_t ip_size = 20 + icmp_size;
   std::vector<uint8_t> f(14 + ip_size, 0);
@@ -251,8 +253,8 @@ std::optional<IcmpEcho> parse_icmp_echo(std::span<const uint8_t> frame) {
   return e;
 }
 
-std::string arp_resolve(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
-                        uint32_t target_ip, std::chrono::milliseconds timeout, Mac* target_mac) {
+std::string arp_resolve(FrameClient& client, const Mac& my_mac, uint32_t my_ip, uint32_t target_ip,
+                        std::chrono::milliseconds timeout, Mac* target_mac) {
   const auto deadline = Clock::now() + timeout;
   auto left = [&] {
     const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -292,9 +294,8 @@ std::string arp_resolve(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
   return "";
 }
 
-std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
-                         uint32_t target_ip, std::chrono::milliseconds timeout, Mac* target_mac,
-                         uint16_t seq) {
+std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip, uint32_t target_ip,
+                         std::chrono::milliseconds timeout, Mac* target_mac, uint16_t seq) {
   const auto deadline = Clock::now() + timeout;
   auto left = [&] {
     const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -311,8 +312,7 @@ std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
   std::optional<Mac> peer;
   {
     Mac answered{};
-    const std::string failure =
-        arp_resolve(client, my_mac, my_ip, target_ip, timeout, &answered);
+    const std::string failure = arp_resolve(client, my_mac, my_ip, target_ip, timeout, &answered);
     if (!failure.empty()) return failure;
     peer = answered;
   }
@@ -477,8 +477,8 @@ std::optional<Icmp6Message> parse_icmp6(std::span<const uint8_t> frame) {
 }
 
 std::string ndp_and_ping6(FrameClient& client, const Mac& my_mac, const Ipv6& my_ip,
-                          const Ipv6& target_ip, std::chrono::milliseconds timeout,
-                          Mac* target_mac, uint16_t seq) {
+                          const Ipv6& target_ip, std::chrono::milliseconds timeout, Mac* target_mac,
+                          uint16_t seq) {
   const auto deadline = Clock::now() + timeout;
   auto left = [&] {
     const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

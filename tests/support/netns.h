@@ -32,9 +32,9 @@
 namespace qswitch::test_support {
 
 struct CommandOutcome {
-  int status = -1;      // exit code; 128 + signal when killed; -1 when it could not run
+  int status = -1;  // exit code; 128 + signal when killed; -1 when it could not run
   bool timed_out = false;
-  std::string output;   // stdout and stderr, interleaved
+  std::string output;  // stdout and stderr, interleaved
   bool ok() const { return status == 0 && !timed_out; }
 };
 
@@ -82,9 +82,9 @@ bool add_veth(const Netns& a, const std::string& dev_a, const Netns& b, const st
               std::string* error);
 
 // Ethernet + IPv4 + ICMP echo request (type 8) with `payload_size` bytes of pattern.
-std::vector<uint8_t> make_icmp_echo_request(const Mac& eth_dst, const Mac& eth_src,
-                                            uint32_t ip_src, uint32_t ip_dst, uint16_t id,
-                                            uint16_t seq, size_t payload_size = 32);
+std::vector<uint8_t> make_icmp_echo_request(const Mac& eth_dst, const Mac& eth_src, uint32_t ip_src,
+                                            uint32_t ip_dst, uint16_t id, uint16_t seq,
+                                            size_t payload_size = 32);
 struct IcmpEcho {
   Mac eth_src{};
   Mac eth_dst{};
@@ -101,22 +101,35 @@ class FrameClient;
 // From a stream port: ARP for `target_ip` (a few requests, bounded by `timeout`), answering ARP
 // requests for `my_ip` meanwhile. Empty on success, else what did not arrive. *target_mac gets
 // the answering MAC when non-null.
-std::string arp_resolve(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
-                        uint32_t target_ip, std::chrono::milliseconds timeout,
-                        Mac* target_mac = nullptr);
+std::string arp_resolve(FrameClient& client, const Mac& my_mac, uint32_t my_ip, uint32_t target_ip,
+                        std::chrono::milliseconds timeout, Mac* target_mac = nullptr);
 // From a stream port: ARP for `target_ip`, then one ICMP echo to the MAC that answered; answers
 // ARP requests for `my_ip` meanwhile (the kernel may ask before it replies). Empty on success,
 // else what did not arrive. *target_mac gets the answering MAC when non-null.
-std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip,
-                         uint32_t target_ip, std::chrono::milliseconds timeout,
-                         Mac* target_mac = nullptr, uint16_t seq = 1);
+std::string arp_and_ping(FrameClient& client, const Mac& my_mac, uint32_t my_ip, uint32_t target_ip,
+                         std::chrono::milliseconds timeout, Mac* target_mac = nullptr,
+                         uint16_t seq = 1);
 
 // IPv6 addresses are 16 bytes in wire order.
 using Ipv6 = std::array<uint8_t, 16>;
 // fd00::<last> (a unique-local address for the namespaces tests make).
 constexpr Ipv6 ipv6_ula(uint16_t last) {
-  return Ipv6{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-              static_cast<uint8_t>(last >> 8), static_cast<uint8_t>(last)};
+  return Ipv6{0xfd,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              static_cast<uint8_t>(last >> 8),
+              static_cast<uint8_t>(last)};
 }
 std::string ipv6_to_string(const Ipv6& addr);
 
@@ -138,10 +151,10 @@ struct Icmp6Message {
   Ipv6 ip_src{};
   Ipv6 ip_dst{};
   uint8_t hop_limit = 0;
-  uint8_t type = 0;   // 128/129 echo request/reply, 135/136 neighbour solicitation/advertisement
-  uint16_t id = 0;    // echo
-  uint16_t seq = 0;   // echo
-  Ipv6 target{};      // NS/NA
+  uint8_t type = 0;  // 128/129 echo request/reply, 135/136 neighbour solicitation/advertisement
+  uint16_t id = 0;   // echo
+  uint16_t seq = 0;  // echo
+  Ipv6 target{};     // NS/NA
   std::optional<Mac> link_layer;  // NS source / NA target link-layer address option
 };
 // An ICMPv6 message of the types above carried directly in IPv6 (no extension headers), with a

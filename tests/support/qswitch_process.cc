@@ -58,8 +58,8 @@ void parse_counters(const std::string& rest, std::map<std::string, uint64_t>* ou
     size_t eq = tok.find('=');
     if (eq == std::string::npos || eq == 0) continue;
     const std::string value = tok.substr(eq + 1);
-    if (value.empty() || !std::all_of(value.begin(), value.end(),
-                                      [](unsigned char c) { return std::isdigit(c); })) {
+    if (value.empty() ||
+        !std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
       continue;
     }
     (*out)[tok.substr(0, eq)] = std::strtoull(value.c_str(), nullptr, 10);
@@ -115,8 +115,8 @@ StatsSnapshot parse_stats(const std::string& text) {
       p.closed = closed;
       std::string id;
       ss >> id >> p.endpoint;
-      if (id.empty() || !std::all_of(id.begin(), id.end(),
-                                     [](unsigned char c) { return std::isdigit(c); })) {
+      if (id.empty() ||
+          !std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isdigit(c); })) {
         continue;
       }
       p.port = static_cast<uint32_t>(std::strtoul(id.c_str(), nullptr, 10));
@@ -181,8 +181,8 @@ bool QswitchProcess::launch(const LaunchOptions& options) {
     error_ = std::string("pipe2: ") + std::strerror(errno);
     return false;
   }
-  int err_fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                      0644);
+  int err_fd =
+      ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (err_fd < 0 || null_fd < 0) {
     error_ = "open " + stderr_path_ + " or /dev/null: " + std::strerror(errno);
@@ -285,11 +285,10 @@ bool QswitchProcess::wait_ready(Millis timeout) {
   bool ready = false;
   read_stdout(timeout, true, &ready);
   if (ready) return true;
-  std::string state = running() ? "still running" : "exited with status " +
-                                                        std::to_string(exit_status_);
-  error_ = "qswitch did not print \"ready\" within " + std::to_string(timeout.count()) +
-           " ms (" + state + ")\n--- stdout ---\n" + stdout_text() + "--- stderr ---\n" +
-           stderr_text();
+  std::string state =
+      running() ? "still running" : "exited with status " + std::to_string(exit_status_);
+  error_ = "qswitch did not print \"ready\" within " + std::to_string(timeout.count()) + " ms (" +
+           state + ")\n--- stdout ---\n" + stdout_text() + "--- stderr ---\n" + stderr_text();
   return false;
 }
 
@@ -351,7 +350,7 @@ std::string QswitchProcess::stdout_text() const {
 std::string QswitchProcess::stderr_text() const { return read_file_from(stderr_path_, 0); }
 
 size_t QswitchProcess::stderr_size() const {
-  struct stat st{};
+  struct stat st {};
   if (::stat(stderr_path_.c_str(), &st) != 0) return 0;
   return static_cast<size_t>(st.st_size);
 }

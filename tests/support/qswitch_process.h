@@ -58,7 +58,7 @@ struct StatsSnapshot {
   std::vector<PortStats> closed_ports;  // "stats closed port" lines, in the order printed
   // From `stats` ("mac_entries", ...), or from "qswitch: stats switch ..." ("macs", ...).
   std::map<std::string, uint64_t> switch_counters;
-  std::string text;                     // the replies or stderr text the snapshot came from
+  std::string text;                             // the replies or stderr text the snapshot came from
   uint64_t sum(const std::string& name) const;  // over live and closed ports
   const PortStats* port(uint32_t id) const;     // a live port
   // The last closed-port line for `id` (port ids are reused), or nullptr.

@@ -18,8 +18,12 @@ constexpr size_t kPayloadOffset = kEthHeaderSize + 4;
 }  // namespace
 
 Mac test_mac(uint32_t index) {
-  return {0x02, 0x71, static_cast<uint8_t>(index >> 24), static_cast<uint8_t>(index >> 16),
-          static_cast<uint8_t>(index >> 8), static_cast<uint8_t>(index)};
+  return {0x02,
+          0x71,
+          static_cast<uint8_t>(index >> 24),
+          static_cast<uint8_t>(index >> 16),
+          static_cast<uint8_t>(index >> 8),
+          static_cast<uint8_t>(index)};
 }
 
 std::string mac_to_string(const Mac& mac) {

@@ -264,11 +264,11 @@ TEST(CopyRingTest, RandomPushesAndPopsMatchADequeModel) {
       if (step % 64 == 0) {
         ASSERT_TRUE(intact(held)) << "step " << step;
       } else if (!held.empty()) {
-        ASSERT_TRUE(std::equal(held.front().bytes.begin(), held.front().bytes.end(),
-                               held.front().copy))
+        ASSERT_TRUE(
+            std::equal(held.front().bytes.begin(), held.front().bytes.end(), held.front().copy))
             << "step " << step;
-        ASSERT_TRUE(std::equal(held.back().bytes.begin(), held.back().bytes.end(),
-                               held.back().copy))
+        ASSERT_TRUE(
+            std::equal(held.back().bytes.begin(), held.back().bytes.end(), held.back().copy))
             << "step " << step;
       }
     }

@@ -848,9 +848,9 @@ TEST(L2SwitchReliefTest, ReliefCopiesOnlyFromTheSenderThatRunsShort) {
   EXPECT_EQ(b.pool.free_count(), 1u)
       << "b's first chunk must be back (its frames were copied), its second still in use";
   std::vector<uint8_t> want = Sender::stream_of(kBroadcast, kB, 0, 8);
-  for (const auto& part : {Sender::stream_of(kBroadcast, kA, 0, 48),
-                           Sender::stream_of(kBroadcast, kB, 8, 8),
-                           Sender::stream_of(kBroadcast, kA, 48, 8)}) {
+  for (const auto& part :
+       {Sender::stream_of(kBroadcast, kA, 0, 48), Sender::stream_of(kBroadcast, kB, 8, 8),
+        Sender::stream_of(kBroadcast, kA, 48, 8)}) {
     want.insert(want.end(), part.begin(), part.end());
   }
   EXPECT_TRUE(described(stuck.tx) == want);

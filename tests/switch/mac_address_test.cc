@@ -55,17 +55,20 @@ TEST(MacAddressTest, RejectsMalformedText) {
            "52:54:00:12:34:-5",     // sign
            "52.54.00.12.34.56",     // wrong separator
            "52 54 00 12 34 56",
-           "525400123456",          // no separators
-           "52:54:00:12:34:56 ",    // trailing space
-           " 52:54:00:12:34:56",    // leading space
+           "525400123456",        // no separators
+           "52:54:00:12:34:56 ",  // trailing space
+           " 52:54:00:12:34:56",  // leading space
            "52::54:00:12:34:56",
-           "5:254:00:12:34:56",     // separators misplaced
+           "5:254:00:12:34:56",  // separators misplaced
            "0x52:54:00:12:34:5",
        }) {
     EXPECT_FALSE(MacAddress::parse(text).has_value()) << '"' << text << '"';
   }
   // Embedded NUL in an otherwise well-formed length.
-  EXPECT_FALSE(MacAddress::parse(std::string_view("52:54:00:12:34\0" "56", 17)).has_value());
+  EXPECT_FALSE(MacAddress::parse(std::string_view("52:54:00:12:34\0"
+                                                  "56",
+                                                  17))
+                   .has_value());
 }
 
 TEST(MacAddressTest, ReportsMulticastAndBroadcastBits) {

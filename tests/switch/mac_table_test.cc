@@ -171,7 +171,8 @@ TEST(MacTableTest, FlushPortRemovesOnlyThatPort) {
   EXPECT_EQ(t.size(), 3u);
   EXPECT_EQ(t.port_entry_count(1), 0u);
   EXPECT_EQ(t.port_entry_count(2), 3u);
-  for (uint64_t i = 0; i < 10; ++i) EXPECT_EQ(t.lookup(mac_from(0x525400000000 + i), 0, 1), kNoPort);
+  for (uint64_t i = 0; i < 10; ++i)
+    EXPECT_EQ(t.lookup(mac_from(0x525400000000 + i), 0, 1), kNoPort);
   for (uint64_t i = 10; i < 13; ++i) EXPECT_EQ(t.lookup(mac_from(0x525400000000 + i), 0, 1), 2u);
   EXPECT_EQ(t.flush_port(1), 0u);
   EXPECT_EQ(t.flush_port(99), 0u);
@@ -255,7 +256,8 @@ TEST(MacTableTest, RandomOperationsMatchMapModel) {
   MacTable t(config(kMax, kAge, kFlap, 12345));
   std::mt19937_64 rng(2024);
   std::vector<std::pair<MacAddress, uint16_t>> pool;
-  for (uint32_t i = 0; i < kMax; ++i) pool.emplace_back(mac_from(rng()), static_cast<uint16_t>(i % 3));
+  for (uint32_t i = 0; i < kMax; ++i)
+    pool.emplace_back(mac_from(rng()), static_cast<uint16_t>(i % 3));
   std::map<uint64_t, ModelEntry> model;
   Millis now = 0;
   for (int op = 0; op < 20'000; ++op) {

@@ -83,9 +83,9 @@ class FrameChecker {
       const uint8_t* end = f.chunk->data + f.chunk->capacity;
       if (f.wire < begin || f.wire + kPrefixSize + f.size > end) {
         return testing::AssertionFailure()
-               << "frame " << next_ << " is not inside its chunk (offset "
-               << (f.wire - begin) << ", wire size " << kPrefixSize + f.size
-               << ", chunk capacity " << f.chunk->capacity << ")";
+               << "frame " << next_ << " is not inside its chunk (offset " << (f.wire - begin)
+               << ", wire size " << kPrefixSize + f.size << ", chunk capacity " << f.chunk->capacity
+               << ")";
       }
       if (load_be32(f.wire) != f.size) {
         return testing::AssertionFailure() << "frame " << next_ << ": prefix says "
@@ -310,7 +310,8 @@ TEST(StreamRxBufferTest, RejectsBadLengthAfterHandingOutGoodFrames) {
        // the bad prefix at the latest.
       StreamRxBuffer rx;
       FrameChecker checker(s);
-      ASSERT_TRUE(feed(rx, s.bytes, 0, good_end, [](size_t p) { return p + 1; }, checker));
+      ASSERT_TRUE(feed(
+          rx, s.bytes, 0, good_end, [](size_t p) { return p + 1; }, checker));
       ASSERT_EQ(checker.next(), 3u);
       bool rejected = false;
       for (size_t pos = good_end; pos < good_end + kPrefixSize && !rejected; ++pos) {

@@ -160,9 +160,9 @@ TEST_F(StreamTxQueueTest, SameFramePushedTwiceIsNotTreatedAsAdjacentToItself) {
 }
 
 TEST_F(StreamTxQueueTest, PartialWriteAtEveryOffsetLeavesExactlyTheRemainingBytes) {
-  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(),
-                                            {14, 59, 60, 61, 100, 1514, 20, 300},
-                                            {0, 0, 0, 5, 0, 0, 0, 0}, nullptr);
+  const std::vector<Frame> frames =
+      lay_out(mem_.data(), mem_.size(), {14, 59, 60, 61, 100, 1514, 20, 300},
+              {0, 0, 0, 5, 0, 0, 0, 0}, nullptr);
   const std::vector<uint8_t> want = expected_stream(frames);
   // Where each frame ends in the stream, and its Ethernet bytes.
   std::vector<size_t> ends;
@@ -282,7 +282,8 @@ TEST_F(StreamTxQueueTest, EntryCapNeverRefuses64ByteFramesBeforeMaxBytes) {
     while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
     EXPECT_EQ(accepted, frames_count) << size << "-byte frame refused with " << q.queued_bytes()
                                       << " of " << q.max_bytes() << " bytes queued";
-    EXPECT_FALSE(q.push(frames[frames_count])) << "max_bytes exceeded with " << size << "-byte frames";
+    EXPECT_FALSE(q.push(frames[frames_count]))
+        << "max_bytes exceeded with " << size << "-byte frames";
   }
 }
 
@@ -397,8 +398,8 @@ TEST_F(StreamTxQueueTest, GrowsWhileWrappedWithPartialHead) {
     }
     const std::vector<uint8_t> want = expected_stream(pushed);
     const std::vector<uint8_t> got = gather(q);
-    ASSERT_TRUE(got == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(written),
-                                            want.end()))
+    ASSERT_TRUE(got ==
+                std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(written), want.end()))
         << "round " << round;
     const size_t n = got.size() / 3 + 1;
     q.consume(n);
@@ -534,8 +535,8 @@ TEST_F(StreamTxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
   }
   for (size_t n = 0; n <= want.size(); ++n) {
     TestChunk p;
-    std::vector<Frame> frames = lay_out(p.chunk->data, p.chunk->capacity, sizes,
-                                        {0, 0, 3, 0, 0, 1, 0}, p.chunk);
+    std::vector<Frame> frames =
+        lay_out(p.chunk->data, p.chunk->capacity, sizes, {0, 0, 3, 0, 0, 1, 0}, p.chunk);
     frames.push_back(fo[0]);
     StreamTxQueue q(1 << 20);
     for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
@@ -553,8 +554,8 @@ TEST_F(StreamTxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
     // Write the rest in two steps so a copied head frame is also left partially written.
     const size_t half = rest.size() / 2;
     const StreamTxQueue::Written w2 = q.consume(half);
-    ASSERT_TRUE(gather(q) == std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n + half),
-                                                  want.end()))
+    ASSERT_TRUE(gather(q) ==
+                std::vector<uint8_t>(want.begin() + static_cast<ptrdiff_t>(n + half), want.end()))
         << "n=" << n;
     const StreamTxQueue::Written w3 = q.consume(rest.size() - half);
     ASSERT_EQ(w1.frames + w2.frames + w3.frames, frames.size()) << "n=" << n;
@@ -594,8 +595,8 @@ TEST_F(StreamTxQueueTest, ConsumeAndClearAfterUnpinGiveTheCopySpaceBack) {
   // one full queue plus one frame) would refuse copies by the second round.
   TestChunk p;
   constexpr size_t kFrames = 40;
-  const std::vector<Frame> frames = lay_out(p.chunk->data, p.chunk->capacity,
-                                            std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
+  const std::vector<Frame> frames =
+      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
   const size_t max_bytes = kFrames * 1514;
   StreamTxQueue q(max_bytes);
   std::mt19937 rng(5);

@@ -222,9 +222,9 @@ class CaptureHubTest : public ::testing::Test {
 
 TEST_F(CaptureHubTest, WholeSwitchCaptureRecordsEachFrameOnceAsItEntered) {
   const uint64_t id = start(CaptureSpec{});
-  const Bytes f1 = eth(0xff, 0x0a, kArp, 1);            // floods to b and c
-  const Bytes f2 = eth(0x0a, 0x0b, kIpv4, 2, 1400);     // unicast to a (learned)
-  const Bytes f3 = eth(0x0b, 0x0c, kIpv4, 3, 20);       // short: 34 bytes, as received
+  const Bytes f1 = eth(0xff, 0x0a, kArp, 1);         // floods to b and c
+  const Bytes f2 = eth(0x0a, 0x0b, kIpv4, 2, 1400);  // unicast to a (learned)
+  const Bytes f3 = eth(0x0b, 0x0c, kIpv4, 3, 20);    // short: 34 bytes, as received
   send(a_, f1);
   send(b_, f2);
   send(c_, f3);
@@ -277,8 +277,7 @@ TEST_F(CaptureHubTest, BadFilterIsAnErrorNamingLibpcapsMessage) {
   spec.filter = "arp and (";
   std::string error;
   EXPECT_FALSE(hub_->validate(spec, error));
-  EXPECT_NE(error.find("bad capture filter 'arp and ('"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("bad capture filter 'arp and ('"), std::string::npos) << error;
   EXPECT_NE(error.find("syntax error"), std::string::npos) << error;  // libpcap's words
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -470,13 +469,13 @@ TEST_F(CaptureHubTest, CaptureStopEndsASessionAndItsFileStaysValid) {
   const Bytes f1 = eth(0xff, 0x0a, kArp, 1);
   send(a_, f1);
   turns(2);
-  nlohmann::json r = nlohmann::json::parse(
-      api.handle_line(R"({"cmd":"capture.stop","args":{"id":99}})"));
+  nlohmann::json r =
+      nlohmann::json::parse(api.handle_line(R"({"cmd":"capture.stop","args":{"id":99}})"));
   EXPECT_EQ(r["ok"], false) << r.dump();
   EXPECT_EQ(hub_->session_count(), 1u);
   const uint64_t id = hub_->list().at(0).id;
-  r = nlohmann::json::parse(api.handle_line(
-      R"({"cmd":"capture.stop","args":{"id":")" + std::to_string(id) + R"("}})"));
+  r = nlohmann::json::parse(
+      api.handle_line(R"({"cmd":"capture.stop","args":{"id":")" + std::to_string(id) + R"("}})"));
   EXPECT_EQ(r["ok"], true) << r.dump();
   EXPECT_EQ(hub_->session_count(), 0u);
   send(a_, eth(0xff, 0x0a, kArp, 2));  // after the stop: not recorded
@@ -495,12 +494,11 @@ TEST(CaptureCommandTest, BadArgumentsAreErrorRepliesThatChangeNothing) {
     CaptureHub hub(&loop, fabric);
     tools::ControlApi api;
     tools::register_capture_commands(api, hub);
-    for (const char* line :
-         {"{\"cmd\":\"capture\",\"args\":{\"filter\":\"bogus((\"}}",
-          "{\"cmd\":\"capture\",\"args\":{\"port\":3}}",
-          "{\"cmd\":\"capture\",\"args\":{\"port\":\"x\"}}",
-          "{\"cmd\":\"capture\",\"args\":{\"filter\":7}}",
-          "{\"cmd\":\"capture\",\"args\":{\"bogus\":1}}"}) {
+    for (const char* line : {"{\"cmd\":\"capture\",\"args\":{\"filter\":\"bogus((\"}}",
+                             "{\"cmd\":\"capture\",\"args\":{\"port\":3}}",
+                             "{\"cmd\":\"capture\",\"args\":{\"port\":\"x\"}}",
+                             "{\"cmd\":\"capture\",\"args\":{\"filter\":7}}",
+                             "{\"cmd\":\"capture\",\"args\":{\"bogus\":1}}"}) {
       tools::Takeover takeover;
       const nlohmann::json r = nlohmann::json::parse(api.handle_line(line, &takeover));
       EXPECT_EQ(r["ok"], false) << line;
@@ -533,9 +531,9 @@ TEST(CaptureCliTest, WriteTargetIsRequired) {
 TEST(CaptureCliTest, ParsesEveryOptionIntoTheRequest) {
   CaptureCliOptions o;
   std::string error;
-  ASSERT_TRUE(parse_capture_args({"--port", "3", "--filter", "arp or icmp", "-w", "-",
-                                  "--duration=1.5", "--count", "10"},
-                                 o, error))
+  ASSERT_TRUE(parse_capture_args(
+      {"--port", "3", "--filter", "arp or icmp", "-w", "-", "--duration=1.5", "--count", "10"}, o,
+      error))
       << error;
   EXPECT_EQ(o.port, 3u);
   EXPECT_EQ(o.write_path, "-");
@@ -552,8 +550,7 @@ TEST(CaptureCliTest, BadValuesNameThemselves) {
        {std::vector<std::string>{"-w", "f", "--port", "x"},
         std::vector<std::string>{"-w", "f", "--duration", "0"},
         std::vector<std::string>{"-w", "f", "--duration", "abc"},
-        std::vector<std::string>{"-w", "f", "--count", "-1"},
-        std::vector<std::string>{"-w"},
+        std::vector<std::string>{"-w", "f", "--count", "-1"}, std::vector<std::string>{"-w"},
         std::vector<std::string>{"-w", "f", "--frobnicate"}}) {
     CaptureCliOptions o;
     std::string error;

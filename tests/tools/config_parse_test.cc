@@ -28,7 +28,10 @@ TEST(ParseDecimalTest, RejectsAnythingButDigits) {
   for (const char* bad : {"", "-1", "+1", " 1", "1 ", "0x10", "1e3", "1.5", "12a", "٣"}) {
     EXPECT_FALSE(parse_decimal(bad)) << "'" << bad << "'";
   }
-  EXPECT_FALSE(parse_decimal(std::string("1\0" "2", 3)));
+  EXPECT_FALSE(
+      parse_decimal(std::string("1\0"
+                                "2",
+                                3)));
 }
 
 TEST(ParseDecimalSecondsTest, AcceptsDigitsWithAtMostOnePoint) {
@@ -51,7 +54,10 @@ TEST(ParseDecimalSecondsTest, RejectsAnythingButDigitsAndOnePoint) {
                           "1,5", "abc", "12a"}) {
     EXPECT_FALSE(parse_decimal_seconds(bad, 1e7)) << "'" << bad << "'";
   }
-  EXPECT_FALSE(parse_decimal_seconds(std::string("1\0" "2", 3), 1e7));
+  EXPECT_FALSE(parse_decimal_seconds(std::string("1\0"
+                                                 "2",
+                                                 3),
+                                     1e7));
 }
 
 TEST(MacAddressTest, ParsesColonOrDashInEitherCase) {

@@ -160,9 +160,8 @@ TEST_F(ControlApiTest, VersionSaysWhichQswitch) {
 }
 
 TEST_F(ControlApiTest, HandlerExceptionBecomesAnErrorReply) {
-  api_.add("broken", "reads a missing key the throwing way", [](const json& args) {
-    return Reply::success(args.at("missing"));
-  });
+  api_.add("broken", "reads a missing key the throwing way",
+           [](const json& args) { return Reply::success(args.at("missing")); });
   const std::string e = error_of(reply_of(api_, R"({"cmd":"broken"})"));
   EXPECT_NE(e.find("internal error in 'broken'"), std::string::npos) << e;
 }
@@ -180,7 +179,9 @@ TEST_F(ControlApiTest, TooLongAndBusyRepliesAreProtocolErrors) {
 
 TEST_F(ControlApiTest, InvalidUtf8InAResultIsReplacedNotThrown) {
   api_.add("bytes", "returns bad UTF-8", [](const json&) {
-    return Reply::success(std::string("a\xff" "b"));
+    return Reply::success(
+        std::string("a\xff"
+                    "b"));
   });
   const json r = reply_of(api_, R"({"cmd":"bytes"})");
   EXPECT_EQ(r["ok"], true);
@@ -209,7 +210,8 @@ TEST_F(ControlApiTest, DeeplyNestedRequestIsAnErrorReplyNotACrash) {
 
 TEST_F(ControlApiTest, ModeratelyNestedValuesStillWork) {
   const std::string nested = std::string(20, '[') + "1" + std::string(20, ']');
-  const json r = reply_of(api_, R"({"cmd":"echo","args":{"a":)" + nested + R"(},"id":)" + nested + "}");
+  const json r =
+      reply_of(api_, R"({"cmd":"echo","args":{"a":)" + nested + R"(},"id":)" + nested + "}");
   EXPECT_EQ(r["ok"], true);
   EXPECT_EQ(r["id"], json::parse(nested));
   EXPECT_EQ(r["result"]["a"], json::parse(nested));

@@ -142,7 +142,7 @@ class ControlServerTest : public ::testing::Test {
         ++lines_;
         std::string reply = std::string(line) + " fds=" + std::to_string(fds.size());
         for (const io::Fd& fd : fds) {
-          struct stat st{};
+          struct stat st {};
           ::fstat(fd.get(), &st);
           reply += " ino=" + std::to_string(st.st_ino);
           const int flags = ::fcntl(fd.get(), F_GETFD);
@@ -195,7 +195,7 @@ class ControlServerTest : public ::testing::Test {
 
 TEST_F(ControlServerTest, SocketIsPrivateAndRemovedWithTheServer) {
   start();
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -427,7 +427,7 @@ struct Pipe {
     w = -1;
   }
   ino_t ino() const {
-    struct stat st{};
+    struct stat st {};
     ::fstat(r, &st);
     return st.st_ino;
   }
@@ -466,8 +466,8 @@ TEST_F(ControlServerTest, FdsPassedWithALineReachThatLinesHandler) {
   ASSERT_TRUE(c.send_with_fds("keep\n", {a.w, b.w}));
   ASSERT_TRUE(c.send_all("after\n"));
   EXPECT_EQ(c.read_line(), "plain fds=0");
-  EXPECT_EQ(c.read_line(), "keep fds=2 ino=" + std::to_string(a.ino()) +
-                               " ino=" + std::to_string(b.ino()));
+  EXPECT_EQ(c.read_line(),
+            "keep fds=2 ino=" + std::to_string(a.ino()) + " ino=" + std::to_string(b.ino()));
   EXPECT_EQ(c.read_line(), "after fds=0");
   a.close_write();
   b.close_write();
@@ -554,8 +554,8 @@ TEST_F(ControlServerTest, PassingFdsLeaksNoneWhateverHappensToTheLine) {
     for (int i = 0; i < 50; ++i) {  // a handler that keeps none
       Pipe p;
       ASSERT_TRUE(c.send_with_fds("line" + std::to_string(i) + "\n", {p.r, p.w}));
-      ASSERT_EQ(c.read_line(), "line" + std::to_string(i) + " fds=2 ino=" + std::to_string(p.ino()) +
-                                   " ino=" + std::to_string(p.ino()));
+      ASSERT_EQ(c.read_line(), "line" + std::to_string(i) + " fds=2 ino=" +
+                                   std::to_string(p.ino()) + " ino=" + std::to_string(p.ino()));
     }
     Pipe p;
     // fds on a line that is too long.

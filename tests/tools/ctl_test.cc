@@ -44,8 +44,9 @@ TEST(CtlRequestTest, OtherWordsJoinIntoTheCommandName) {
 }
 
 TEST(CtlRequestTest, PortAddAndRemoveTakePositionalArguments) {
-  EXPECT_EQ(request_for({"port", "add", "listen", "unix:/x.sock"}),
-            json({{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", "unix:/x.sock"}}}}));
+  EXPECT_EQ(
+      request_for({"port", "add", "listen", "unix:/x.sock"}),
+      json({{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", "unix:/x.sock"}}}}));
   EXPECT_EQ(request_for({"port", "remove", "connect-2"}),
             json({{"cmd", "port.remove"}, {"args", {{"id", "connect-2"}}}}));
   std::string line, error;
@@ -77,9 +78,10 @@ TEST(CtlFormatTest, ListOfObjectsIsATableInReadableColumnOrder) {
                                       {"guest_addr", "10.0.2.15"},
                                       {"guest_port", 80},
                                       {"spec", "tcp:127.0.0.1:8080-10.0.2.15:80"}}});
-  EXPECT_EQ(format_ctl_result(rows),
-            "proto  host_addr  host_port  guest_addr  guest_port  spec\n"
-            "tcp    127.0.0.1  8080       10.0.2.15   80          tcp:127.0.0.1:8080-10.0.2.15:80\n");
+  EXPECT_EQ(
+      format_ctl_result(rows),
+      "proto  host_addr  host_port  guest_addr  guest_port  spec\n"
+      "tcp    127.0.0.1  8080       10.0.2.15   80          tcp:127.0.0.1:8080-10.0.2.15:80\n");
 }
 
 TEST(CtlFormatTest, TextObjectsStringsAndEmptyLists) {
@@ -116,8 +118,8 @@ class CtlRunTest : public ::testing::Test {
     path_ = dir_.file("sw.ctl");
     api_.add("fail", "always an error", [](const json&) { return Reply::failure("it failed"); });
     api_.add("rows", "a list", [](const json&) {
-      return Reply::success(json::array({json{{"mac", "52:54:00:00:00:01"}, {"ip", "10.0.2.15"},
-                                              {"pinned", false}}}));
+      return Reply::success(json::array(
+          {json{{"mac", "52:54:00:00:00:01"}, {"ip", "10.0.2.15"}, {"pinned", false}}}));
     });
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     uv_async_init(&loop_, &stop_, [](uv_async_t* a) { uv_stop(a->loop); });

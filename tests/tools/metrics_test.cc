@@ -84,10 +84,14 @@ bool parse_labels(const std::string& text, size_t& i, Labels& out, std::string& 
       }
       if (i >= text.size()) return (error = "dangling backslash"), false;
       const char esc = text[i++];
-      if (esc == '\\') value += '\\';
-      else if (esc == '"') value += '"';
-      else if (esc == 'n') value += '\n';
-      else return (error = std::string("bad escape \\") + esc), false;
+      if (esc == '\\')
+        value += '\\';
+      else if (esc == '"')
+        value += '"';
+      else if (esc == 'n')
+        value += '\n';
+      else
+        return (error = std::string("bad escape \\") + esc), false;
     }
     if (!out.emplace(key, value).second) return (error = "label repeated: " + key), false;
     if (i < text.size() && text[i] == ',') ++i;
@@ -177,7 +181,8 @@ Peer attach_peer(backends::SwitchLoop& loop, const std::string& describe) {
   int sv[2];
   EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
   Peer p;
-  p.port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, io::Fd::adopt(sv[0]), describe));
+  p.port =
+      &loop.adopt(std::make_unique<backends::StreamPort>(loop, io::Fd::adopt(sv[0]), describe));
   p.client = FrameClient(sv[1]);
   return p;
 }
@@ -205,7 +210,8 @@ TEST(MetricsTextTest, KindSpecificCountersAreFamiliesOfTheirPortsOnly) {
   io::Fd ours = io::Fd::adopt(sv[0]);
   io::Fd theirs = io::Fd::adopt(sv[1]);
   std::string error;
-  backends::LoopPort* d = backends::adopt_connected_dgram(loop, std::move(ours), "exec:test", error);
+  backends::LoopPort* d =
+      backends::adopt_connected_dgram(loop, std::move(ours), "exec:test", error);
   ASSERT_NE(d, nullptr) << error;
   // A frame through the dgram port, so it is a live port with traffic.
   const std::vector<uint8_t> f = make_frame(test_support::kBroadcastMac, test_mac(3), 64, 1);
@@ -241,8 +247,8 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
   constexpr size_t kBroadcasts = 5, kBroadcastSize = 100;
   constexpr size_t kUnicasts = 3, kUnicastSize = 80;
   for (uint32_t i = 0; i < kBroadcasts; ++i) {
-    ASSERT_TRUE(a.client.send_frame(make_frame(test_support::kBroadcastMac, test_mac(1),
-                                               kBroadcastSize, i)));
+    ASSERT_TRUE(a.client.send_frame(
+        make_frame(test_support::kBroadcastMac, test_mac(1), kBroadcastSize, i)));
   }
   ASSERT_EQ(pump_until_received(loop, b.client, kBroadcasts), kBroadcasts);
   for (uint32_t i = 0; i < kUnicasts; ++i) {
@@ -302,8 +308,7 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
   EXPECT_EQ(e.get(refused, lb), 0u);
   const size_t stream_extras = 1;
   EXPECT_EQ(std::size(sw::kSwitchCounters), 9u);
-  EXPECT_EQ(e.samples.size(),
-            (fields + stream_extras + 2) * 2 + std::size(sw::kSwitchCounters) + 3)
+  EXPECT_EQ(e.samples.size(), (fields + stream_extras + 2) * 2 + std::size(sw::kSwitchCounters) + 3)
       << text;
   for (const auto& [name, type] : e.types) {
     EXPECT_EQ(type == "counter", name.size() > 6 && name.substr(name.size() - 6) == "_total")
@@ -323,8 +328,8 @@ TEST(MetricsTextTest, ClosedPortLeavesTheExposition) {
   const Exposition e = parse_exposition(render_metrics(loop.snapshot()));
   ASSERT_EQ(e.error, "");
   EXPECT_EQ(e.get("qswitch_ports"), 1u);
-  EXPECT_TRUE(e.get("qswitch_port_up", {{"port", std::to_string(a.port->id())},
-                                        {"peer", "unix:/a (pid 1)"}}));
+  EXPECT_TRUE(e.get("qswitch_port_up",
+                    {{"port", std::to_string(a.port->id())}, {"peer", "unix:/a (pid 1)"}}));
   size_t up = 0;
   for (const Sample& s : e.samples) up += s.name == "qswitch_port_up" ? 1 : 0;
   EXPECT_EQ(up, 1u);

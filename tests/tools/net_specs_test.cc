@@ -32,8 +32,8 @@ TEST(NetSpecsTest, TapFdIsTaken) {
 }
 
 TEST(NetSpecsTest, BadTapValuesAreRefusedWithTheValueNamed) {
-  for (const char* bad : {"", ".", "..", "a/b", "a:b", "has space", "sixteen-chars-xx", "fd=",
-                          "fd=-1", "fd=x", "fd=99999999999"}) {
+  for (const char* bad : {"", ".", "..", "a/b", "a:b", "has space", "sixteen-chars-xx",
+                          "fd=", "fd=-1", "fd=x", "fd=99999999999"}) {
     std::string error;
     EXPECT_FALSE(parse_tap_spec(bad, error)) << bad;
     EXPECT_NE(error.find(bad), std::string::npos) << bad << ": " << error;
@@ -43,7 +43,8 @@ TEST(NetSpecsTest, BadTapValuesAreRefusedWithTheValueNamed) {
 
 TEST(NetSpecsTest, VxlanWithDefaultsAndSeveralRemotes) {
   std::string error;
-  const auto c = parse_vxlan_spec("vni=42,local=10.1.1.1,remote=10.1.1.2,remote=10.1.1.3:5000", error);
+  const auto c =
+      parse_vxlan_spec("vni=42,local=10.1.1.1,remote=10.1.1.2,remote=10.1.1.3:5000", error);
   ASSERT_TRUE(c) << error;
   EXPECT_EQ(c->vni, 42u);
   EXPECT_EQ(text(c->local), "10.1.1.1:4789");
@@ -131,14 +132,14 @@ TEST(NetSpecsTest, NulByteAnywhereIsRefused) {
   EXPECT_FALSE(parse_vxlan_spec("vni=1,local=10.0.0.1\0x,remote=10.0.0.2"s, error));
   EXPECT_FALSE(parse_tap_spec("qs\0"s, error));
   for (const std::string& spec :
-       {"mcast:230.0.0.1:12\0004,localaddr=127.0.0.1"s, "unix:/tmp/a\0b"s,
-        "udp:127.0.0.1:5000\0"s, "udp:127.0.0.1:5000-127.0.0.1\0:5001"s,
-        "mcast:230.0.0.1:1234,localaddr=127.0.0.1\0x"s}) {
+       {"mcast:230.0.0.1:12\0004,localaddr=127.0.0.1"s, "unix:/tmp/a\0b"s, "udp:127.0.0.1:5000\0"s,
+        "udp:127.0.0.1:5000-127.0.0.1\0:5001"s, "mcast:230.0.0.1:1234,localaddr=127.0.0.1\0x"s}) {
     error.clear();
     EXPECT_FALSE(parse_dgram_spec(spec, error)) << spec;
     EXPECT_NE(error.find("NUL"), std::string::npos) << error;
   }
-  for (const std::string& spec : {"unix:/tmp/a\0b"s, "tcp:127.0.0.1\0junk:80"s, "tcp:127.0.0.1:8\0"s}) {
+  for (const std::string& spec :
+       {"unix:/tmp/a\0b"s, "tcp:127.0.0.1\0junk:80"s, "tcp:127.0.0.1:8\0"s}) {
     error.clear();
     EXPECT_FALSE(parse_endpoint(spec, error)) << spec;
     EXPECT_NE(error.find("NUL"), std::string::npos) << error;

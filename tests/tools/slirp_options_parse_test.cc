@@ -379,8 +379,8 @@ TEST(SlirpOptionsParseTest, NulByteAnywhereIsRefused) {
         "hostfwd=tcp::8080-:80\0"s, "\0"s}) {
     EXPECT_NE(parse_error(text).find("NUL"), std::string::npos) << text;
   }
-  for (const std::string& spec : {"tcp::08-10.0.2.2\0:80"s, "tcp:127.0.0.1\0:80-:22"s,
-                                  "udp::53-:53\0"s}) {
+  for (const std::string& spec :
+       {"tcp::08-10.0.2.2\0:80"s, "tcp:127.0.0.1\0:80-:22"s, "udp::53-:53\0"s}) {
     slirp::HostForward f;
     f.guest_port = 4242;
     std::string error;

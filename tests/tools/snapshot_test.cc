@@ -37,8 +37,7 @@ backends::LoopPort& add_stream(backends::SwitchLoop& loop, const std::string& de
   int sv[2];
   EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
   peers.push_back(io::Fd::adopt(sv[1]));
-  return loop.adopt(
-      std::make_unique<backends::StreamPort>(loop, io::Fd::adopt(sv[0]), describe));
+  return loop.adopt(std::make_unique<backends::StreamPort>(loop, io::Fd::adopt(sv[0]), describe));
 }
 
 backends::LoopPort& add_dgram(backends::SwitchLoop& loop, const std::string& describe,
@@ -192,12 +191,10 @@ TEST(SwitchSnapshotTest, EveryCounterAppearsInTheTextTheJsonAndTheMetrics) {
       check(e.info.name, e.info.help, e.value);
       ++extras;
     }
-    EXPECT_EQ(row["counters"].size(), std::size(sw::kPortCounters) + p.extra.size())
-        << row.dump();
+    EXPECT_EQ(row["counters"].size(), std::size(sw::kPortCounters) + p.extra.size()) << row.dump();
   }
-  EXPECT_EQ(extras, 3u)
-      << "the dgram port's drop_unreachable and drop_too_big, the stream port's "
-         "drop_control_request";
+  EXPECT_EQ(extras, 3u) << "the dgram port's drop_unreachable and drop_too_big, the stream port's "
+                           "drop_control_request";
 
   const std::string& line = text.back();
   for (const auto& c : sw::kSwitchCounters) {

@@ -66,12 +66,12 @@ class SwitchdTest : public ::testing::Test {
   }
 
   std::vector<std::string> args(uint16_t metrics_port) const {
-    return {"--listen", "tcp:127.0.0.1:" + std::to_string(listen_port_),
-            "--listen", "unix:" + dir_.file("a.sock"),
-            "--dgram", "unix:" + dir_.file("b.dgram"),
+    return {"--listen",  "tcp:127.0.0.1:" + std::to_string(listen_port_),
+            "--listen",  "unix:" + dir_.file("a.sock"),
+            "--dgram",   "unix:" + dir_.file("b.dgram"),
             "--control", "unix:" + dir_.file("c.ctl"),
             "--metrics", "tcp:127.0.0.1:" + std::to_string(metrics_port),
-            "--guests", "0"};
+            "--guests",  "0"};
   }
 
   void expect_nothing_bound() const {

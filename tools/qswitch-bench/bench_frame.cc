@@ -64,8 +64,8 @@ FrameCheck classify_frame(const uint8_t* frame, uint32_t size, const ReceiverVie
   }
   uint64_t seq = get_be64(frame + 22);
   if (get_be32(frame + 30) != frame_check(seq, view.expect_from, size)) return out;
-  if (std::memcmp(frame + kBenchHeaderSize, view.pattern->body_for(seq),
-                  size - kBenchHeaderSize) != 0) {
+  if (std::memcmp(frame + kBenchHeaderSize, view.pattern->body_for(seq), size - kBenchHeaderSize) !=
+      0) {
     return out;
   }
   out.verdict = Verdict::kData;

@@ -55,8 +55,8 @@ int connect_socket(int family, const sockaddr* sa, socklen_t len, const std::str
     pollfd p{fd, POLLOUT, 0};
     int r = poll(&p, 1, kConnectTimeoutMs);
     if (r <= 0) {
-      error = what + ": connect: " + (r == 0 ? std::string("timed out after 5 s")
-                                             : errno_text(errno));
+      error =
+          what + ": connect: " + (r == 0 ? std::string("timed out after 5 s") : errno_text(errno));
       close(fd);
       return -1;
     }
@@ -150,8 +150,8 @@ BenchLink open_link(const PortAddr& addr, std::string& error) {
       sockaddr_un sun{};
       sun.sun_family = AF_UNIX;
       std::memcpy(sun.sun_path, addr.path.data(), addr.path.size());  // length checked at parse
-      int fd = connect_socket(AF_UNIX, reinterpret_cast<sockaddr*>(&sun), sizeof sun, addr.text,
-                              error);
+      int fd =
+          connect_socket(AF_UNIX, reinterpret_cast<sockaddr*>(&sun), sizeof sun, addr.text, error);
       if (fd < 0) return link;
       link.kind_ = BenchLink::Kind::kStream;
       link.fd_ = fd;
@@ -194,8 +194,8 @@ BenchLink open_link(const PortAddr& addr, std::string& error) {
       std::string local = addr.bind_path;
       if (local.empty()) {
         const char* tmp = std::getenv("TMPDIR");
-        std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                          "/qswitch-bench.XXXXXX";
+        std::string dir =
+            std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/qswitch-bench.XXXXXX";
         if (mkdtemp(dir.data()) == nullptr) {
           error = addr.text + ": mkdtemp " + dir + ": " + errno_text(errno);
           link.reset();

@@ -57,9 +57,12 @@ bool parse_host_port(std::string_view text, bool allow_port_zero, std::string& h
 
 std::string_view mode_name(BenchMode mode) {
   switch (mode) {
-    case BenchMode::kPair: return "pair";
-    case BenchMode::kBidir: return "bidir";
-    case BenchMode::kMesh: return "mesh";
+    case BenchMode::kPair:
+      return "pair";
+    case BenchMode::kBidir:
+      return "bidir";
+    case BenchMode::kMesh:
+      return "mesh";
   }
   return "?";
 }
@@ -135,59 +138,63 @@ std::optional<PortAddr> parse_port_addr(std::string_view text, std::string& erro
 }
 
 std::string bench_usage() {
-  return
-      "usage: qswitch-bench [options] TARGET\n"
-      "       qswitch-bench [options] --direct\n"
-      "Measures how many Ethernet frames per second a switch forwards between its own ports.\n"
-      "\n"
-      "TARGET, one address shared by every port, or a comma list with one address per port:\n"
-      "  unix:PATH        QEMU stream framing (4-byte big-endian length + frame) on a unix socket\n"
-      "  tcp:HOST:PORT    the same over TCP; HOST is numeric (127.0.0.1, [::1]) or localhost\n"
-      "  vde:DIR          a vde_switch through libvdeplug, one datagram per frame\n"
-      "  unixgram:PATH    one frame per unix datagram, no length prefix, sent to PATH; each port\n"
-      "                   binds its own socket in a private temp dir and the switch replies to\n"
-      "                   it (qswitch --dgram unix:PATH)\n"
-      "  udp:HOST:PORT    one frame per UDP datagram, sent to HOST:PORT; each port binds\n"
-      "                   127.0.0.1:0 ([::1]:0 for an IPv6 HOST) (qswitch --dgram udp:HOST:PORT)\n"
-      "  unixgram:LOCAL=REMOTE          the port binds LOCAL and sends to REMOTE\n"
-      "  udp:LHOST:LPORT-RHOST:RPORT    the port binds LHOST:LPORT and sends to RHOST:RPORT\n"
-      "                   for a switch that sends each port's frames to a fixed address, e.g.\n"
-      "                   QEMU -netdev dgram,local.path=Q,remote.path=B: unixgram:B=Q\n"
-      "  unix:A,unix:B    port 0 connects to A, port 1 to B (e.g. QEMU's hub: one\n"
-      "                   -netdev stream,server=on per hub port); the list length sets --ports\n"
-      "                   (any kinds above; paths in a list cannot hold ',' and unixgram paths\n"
-      "                   cannot hold '=')\n"
-      "  --direct         no switch: ports 0 and 1 joined by a stream socketpair, QEMU framing\n"
-      "                   (this machine's limit); --direct=stream is the same\n"
-      "  --direct=dgram   the same with a SOCK_DGRAM socketpair, one frame per datagram\n"
-      "\n"
-      "Options:\n"
-      "  --ports P        number of ports, 2..64 (default 2; --direct: exactly 2)\n"
-      "  --mode M         pair:  port 0 sends to port 1 (default)\n"
-      "                   bidir: ports 0 and 1 send to each other\n"
-      "                   mesh:  every port i sends to port (i+1)%P\n"
-      "  --size S         Ethernet frame bytes without FCS, 60..65549 (vde: ..9234,\n"
-      "                   udp: ..65507; default 64)\n"
-      "  --time T         measured seconds, fractions allowed, 0.01..3600 (default 3)\n"
-      "  --warmup T       seconds of traffic before measuring, 0..600 (default 0.5)\n"
-      "  --json           print one JSON object instead of the human line\n"
-      "  --help           this text\n"
-      "\n"
-      "Each port has the MAC 02:51:42:00:00:<index> and first sends one broadcast so a learning\n"
-      "switch learns it; 200 ms later the senders stream unicast frames to their receivers.\n"
-      "Receivers check every frame (destination, sender, sequence, checksum, payload pattern).\n"
-      "Report: rx frames/s and Gbit/s of Ethernet bytes received while measuring; loss =\n"
-      "frames sent minus frames received over the whole run (after a drain of up to 2 s);\n"
-      "reorder = frames that arrived after a later one; corrupt = frames addressed to a port\n"
-      "whose bytes are not what was sent; foreign = frames a port did not expect (flooded\n"
-      "unicast, other traffic) while measuring.\n"
-      "Datagram ports send and receive up to 64 frames per sendmmsg()/recvmmsg() call. Over UDP\n"
-      "a sender is not held back by a slow receiver, so a switch that cannot keep up shows\n"
-      "loss; over unix datagrams the sender waits instead.\n"
-      "JSON fields: target mode size ports seconds rx_frames tx_frames fps gbps loss_frames\n"
-      "loss_pct reordered corrupt foreign completed (and error when it did not complete).\n"
-      "Exit: 0 when the run completed, 1 when a connection failed or corrupt > 0,\n"
-      "2 on bad usage.\n";
+  return "usage: qswitch-bench [options] TARGET\n"
+         "       qswitch-bench [options] --direct\n"
+         "Measures how many Ethernet frames per second a switch forwards between its own ports.\n"
+         "\n"
+         "TARGET, one address shared by every port, or a comma list with one address per port:\n"
+         "  unix:PATH        QEMU stream framing (4-byte big-endian length + frame) on a unix "
+         "socket\n"
+         "  tcp:HOST:PORT    the same over TCP; HOST is numeric (127.0.0.1, [::1]) or localhost\n"
+         "  vde:DIR          a vde_switch through libvdeplug, one datagram per frame\n"
+         "  unixgram:PATH    one frame per unix datagram, no length prefix, sent to PATH; each "
+         "port\n"
+         "                   binds its own socket in a private temp dir and the switch replies to\n"
+         "                   it (qswitch --dgram unix:PATH)\n"
+         "  udp:HOST:PORT    one frame per UDP datagram, sent to HOST:PORT; each port binds\n"
+         "                   127.0.0.1:0 ([::1]:0 for an IPv6 HOST) (qswitch --dgram "
+         "udp:HOST:PORT)\n"
+         "  unixgram:LOCAL=REMOTE          the port binds LOCAL and sends to REMOTE\n"
+         "  udp:LHOST:LPORT-RHOST:RPORT    the port binds LHOST:LPORT and sends to RHOST:RPORT\n"
+         "                   for a switch that sends each port's frames to a fixed address, e.g.\n"
+         "                   QEMU -netdev dgram,local.path=Q,remote.path=B: unixgram:B=Q\n"
+         "  unix:A,unix:B    port 0 connects to A, port 1 to B (e.g. QEMU's hub: one\n"
+         "                   -netdev stream,server=on per hub port); the list length sets --ports\n"
+         "                   (any kinds above; paths in a list cannot hold ',' and unixgram paths\n"
+         "                   cannot hold '=')\n"
+         "  --direct         no switch: ports 0 and 1 joined by a stream socketpair, QEMU framing\n"
+         "                   (this machine's limit); --direct=stream is the same\n"
+         "  --direct=dgram   the same with a SOCK_DGRAM socketpair, one frame per datagram\n"
+         "\n"
+         "Options:\n"
+         "  --ports P        number of ports, 2..64 (default 2; --direct: exactly 2)\n"
+         "  --mode M         pair:  port 0 sends to port 1 (default)\n"
+         "                   bidir: ports 0 and 1 send to each other\n"
+         "                   mesh:  every port i sends to port (i+1)%P\n"
+         "  --size S         Ethernet frame bytes without FCS, 60..65549 (vde: ..9234,\n"
+         "                   udp: ..65507; default 64)\n"
+         "  --time T         measured seconds, fractions allowed, 0.01..3600 (default 3)\n"
+         "  --warmup T       seconds of traffic before measuring, 0..600 (default 0.5)\n"
+         "  --json           print one JSON object instead of the human line\n"
+         "  --help           this text\n"
+         "\n"
+         "Each port has the MAC 02:51:42:00:00:<index> and first sends one broadcast so a "
+         "learning\n"
+         "switch learns it; 200 ms later the senders stream unicast frames to their receivers.\n"
+         "Receivers check every frame (destination, sender, sequence, checksum, payload pattern).\n"
+         "Report: rx frames/s and Gbit/s of Ethernet bytes received while measuring; loss =\n"
+         "frames sent minus frames received over the whole run (after a drain of up to 2 s);\n"
+         "reorder = frames that arrived after a later one; corrupt = frames addressed to a port\n"
+         "whose bytes are not what was sent; foreign = frames a port did not expect (flooded\n"
+         "unicast, other traffic) while measuring.\n"
+         "Datagram ports send and receive up to 64 frames per sendmmsg()/recvmmsg() call. Over "
+         "UDP\n"
+         "a sender is not held back by a slow receiver, so a switch that cannot keep up shows\n"
+         "loss; over unix datagrams the sender waits instead.\n"
+         "JSON fields: target mode size ports seconds rx_frames tx_frames fps gbps loss_frames\n"
+         "loss_pct reordered corrupt foreign completed (and error when it did not complete).\n"
+         "Exit: 0 when the run completed, 1 when a connection failed or corrupt > 0,\n"
+         "2 on bad usage.\n";
 }
 
 ParseOutcome parse_bench_options(int argc, char** argv) {
@@ -307,8 +314,9 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
     if (opt.direct_dgram) opt.target_text = "direct-dgram";
   } else {
     if (!have_target) {
-      out.error = "missing TARGET: give unix:PATH, tcp:HOST:PORT, vde:DIR, unixgram:PATH, "
-                  "udp:HOST:PORT or --direct";
+      out.error =
+          "missing TARGET: give unix:PATH, tcp:HOST:PORT, vde:DIR, unixgram:PATH, "
+          "udp:HOST:PORT or --direct";
       return out;
     }
     opt.target_text = target;

@@ -238,13 +238,13 @@ void BenchPort::run_stream() {
     short events = POLLIN;
     if (plan_.sends) {
       bool pending = tx_off_ < tx_len_;
-      bool sending = ph == Phase::kWarmup || ph == Phase::kMeasure ||
-                     (ph == Phase::kDrain && pending);
+      bool sending =
+          ph == Phase::kWarmup || ph == Phase::kMeasure || (ph == Phase::kDrain && pending);
       if (ph == Phase::kDrain && !pending) tx_done_.store(true, std::memory_order_release);
       if (sending) {
         if (!pending) refill_tx();
-        ssize_t n = send(fd, tx_buf_.data() + tx_off_, tx_len_ - tx_off_,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(fd, tx_buf_.data() + tx_off_, tx_len_ - tx_off_, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
           tx_off_ += static_cast<size_t>(n);
           tx_bytes_ += static_cast<uint64_t>(n);
@@ -410,9 +410,9 @@ void BenchPort::run_dgram() {
 
 bool BenchPort::send_hello_vde() {
   VDECONN* conn = link_.vde();
-  return send_hello_frame(
-      [conn](const uint8_t* f, size_t n) { return vde_send(conn, f, n, 0); },
-      [](int err) { return std::string("vde_send: ") + std::strerror(err); }, "vde");
+  return send_hello_frame([conn](const uint8_t* f, size_t n) { return vde_send(conn, f, n, 0); },
+                          [](int err) { return std::string("vde_send: ") + std::strerror(err); },
+                          "vde");
 }
 
 void BenchPort::run_vde() {
@@ -474,8 +474,7 @@ void BenchPort::run_vde() {
     }
 
     if (!progress) {
-      pollfd pfd[2] = {{link_.fd(), nap ? short{POLLIN} : events, 0},
-                       {link_.ctl_fd(), POLLIN, 0}};
+      pollfd pfd[2] = {{link_.fd(), nap ? short{POLLIN} : events, 0}, {link_.ctl_fd(), POLLIN, 0}};
       int r = poll(pfd, 2, nap ? 1 : kIdlePollMs);
       if (r > 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
         char buf[256];

@@ -41,15 +41,14 @@ std::string rate_text(double fps) {
 
 std::string format_human(const BenchReport& r) {
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "%s %s size=%u ports=%u time=%.2fs rx=%s %.2f Gbit/s loss=%.2f%% lost=%llu "
-                "reorder=%llu corrupt=%llu foreign=%llu",
-                r.target.c_str(), std::string(mode_name(r.mode)).c_str(), r.size, r.ports,
-                r.seconds, rate_text(r.fps()).c_str(), r.gbps(), r.loss_pct(),
-                static_cast<unsigned long long>(r.loss_frames),
-                static_cast<unsigned long long>(r.reordered),
-                static_cast<unsigned long long>(r.corrupt),
-                static_cast<unsigned long long>(r.foreign));
+  std::snprintf(
+      buf, sizeof buf,
+      "%s %s size=%u ports=%u time=%.2fs rx=%s %.2f Gbit/s loss=%.2f%% lost=%llu "
+      "reorder=%llu corrupt=%llu foreign=%llu",
+      r.target.c_str(), std::string(mode_name(r.mode)).c_str(), r.size, r.ports, r.seconds,
+      rate_text(r.fps()).c_str(), r.gbps(), r.loss_pct(),
+      static_cast<unsigned long long>(r.loss_frames), static_cast<unsigned long long>(r.reordered),
+      static_cast<unsigned long long>(r.corrupt), static_cast<unsigned long long>(r.foreign));
   std::string line = buf;
   if (!r.completed) line += " FAILED: " + r.error;
   return line;

@@ -141,10 +141,10 @@ BenchReport run_bench(const BenchOptions& options) {
   for (auto& port : ports) {
     const PortResult& r = port->result();
     if (!r.error.empty() && report.error.empty()) {
-      report.error = "port " + std::to_string(port->plan().index) + " (" +
-                     (options.direct ? options.target_text
-                                     : options.addr_for(port->plan().index).text) +
-                     "): " + r.error;
+      report.error =
+          "port " + std::to_string(port->plan().index) + " (" +
+          (options.direct ? options.target_text : options.addr_for(port->plan().index).text) +
+          "): " + r.error;
     }
     const PortTotals& m = r.at_phase[static_cast<int>(Phase::kMeasure)];
     const PortTotals& d = r.at_phase[static_cast<int>(Phase::kDrain)];

@@ -138,9 +138,10 @@ Fd AcceptWatch::accept_one() {
       delay_ms_ = kMinBackoffMs;
       if (!room.full()) {  // only a listener allowed into the headroom gets here
         if (headroom_log_.allow(static_cast<sw::Millis>(uv_now(loop_)))) {
-          log_line("%s: out of file descriptors (fd limit %llu): a client got in on the %d fds "
-                   "kept for qswitch itself",
-                   name_.c_str(), static_cast<unsigned long long>(fd_limit()), kHeadroomFds);
+          log_line(
+              "%s: out of file descriptors (fd limit %llu): a client got in on the %d fds "
+              "kept for qswitch itself",
+              name_.c_str(), static_cast<unsigned long long>(fd_limit()), kHeadroomFds);
         }
       }
       if (!two_fds_free()) {
@@ -182,10 +183,11 @@ void AcceptWatch::back_off(int err) {
     } else {
       std::snprintf(what, sizeof what, "accept failed: %s", std::strerror(err));
     }
-    log_line("%s: %s; not accepting for %llu ms, connections wait in the backlog (back-off %llu "
-             "since start)",
-             name_.c_str(), what, static_cast<unsigned long long>(delay),
-             static_cast<unsigned long long>(counters_.accept_backoffs));
+    log_line(
+        "%s: %s; not accepting for %llu ms, connections wait in the backlog (back-off %llu "
+        "since start)",
+        name_.c_str(), what, static_cast<unsigned long long>(delay),
+        static_cast<unsigned long long>(counters_.accept_backoffs));
   }
   if (poll_.get() == nullptr) return;  // stopped
   if (polling_) {

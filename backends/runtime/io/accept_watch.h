@@ -1,5 +1,5 @@
-// backends/runtime/io/accept_watch.h: watches a listening socket and accepts from it, backing off when
-// the process runs out of file descriptors or memory. Every listener uses it: the stream
+// backends/runtime/io/accept_watch.h: watches a listening socket and accepts from it, backing off
+// when the process runs out of file descriptors or memory. Every listener uses it: the stream
 // listeners, the control server and the metrics server.
 //
 // Theory of operation

@@ -112,8 +112,9 @@ int bind_unix(int fd, int type, const sockaddr_un& sun, socklen_t len, std::stri
     }
     Fd probe = Fd::adopt(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
     if (probe.valid() && ::connect(probe.get(), addr, len) == 0) {
-      return failed(EADDRINUSE, path + " is in use by another process (is another qswitch "
-                                       "running?)");
+      return failed(EADDRINUSE, path +
+                                    " is in use by another process (is another qswitch "
+                                    "running?)");
     }
     ::unlink(path.c_str());
     if (::bind(fd, addr, len) != 0) return failed(errno, "bind " + path);
@@ -126,7 +127,8 @@ SocketResult listen_on(const Endpoint& ep) {
   if (ep.kind == Endpoint::Kind::kUnix) {
     sockaddr_un sun;
     socklen_t len;
-    if (!make_unix_addr(ep.path, sun, len)) return fail(ENAMETOOLONG, "unix socket path " + ep.path);
+    if (!make_unix_addr(ep.path, sun, len))
+      return fail(ENAMETOOLONG, "unix socket path " + ep.path);
     int raw = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (raw < 0) return fail(errno, "socket");
     Fd fd = Fd::adopt(raw);
@@ -175,7 +177,8 @@ SocketResult start_connect(const Endpoint& ep) {
   int family;
   if (ep.kind == Endpoint::Kind::kUnix) {
     auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
-    if (!make_unix_addr(ep.path, *sun, len)) return fail(ENAMETOOLONG, "unix socket path " + ep.path);
+    if (!make_unix_addr(ep.path, *sun, len))
+      return fail(ENAMETOOLONG, "unix socket path " + ep.path);
     family = AF_UNIX;
   } else {
     if (!make_inet_addr(ep, ss, len)) return fail(EINVAL, "address " + ep.host);

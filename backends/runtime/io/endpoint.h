@@ -1,5 +1,5 @@
-// backends/runtime/io/endpoint.h: where a stream port listens or dials, as a typed value, and the socket
-// calls that turn one into a non-blocking fd. Parsing text into an Endpoint is tools/' job.
+// backends/runtime/io/endpoint.h: where a stream port listens or dials, as a typed value, and the
+// socket calls that turn one into a non-blocking fd. Parsing text into an Endpoint is tools/' job.
 #pragma once
 
 #include <sys/socket.h>
@@ -15,8 +15,8 @@ namespace qswitch::io {
 struct Endpoint {
   enum class Kind { kUnix, kTcp };
   Kind kind = Kind::kUnix;
-  std::string path;  // kUnix
-  std::string host;  // kTcp: a numeric IPv4 or IPv6 address
+  std::string path;   // kUnix
+  std::string host;   // kTcp: a numeric IPv4 or IPv6 address
   uint16_t port = 0;  // kTcp; 0 when listening means "pick one"
 
   std::string to_string() const;  // "unix:/p" or "tcp:127.0.0.1:5000" / "tcp:[::1]:5000"

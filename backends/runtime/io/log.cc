@@ -1,5 +1,5 @@
-// backends/runtime/io/log.cc: formats the whole line first so one write() carries it (lines from one
-// process never interleave).
+// backends/runtime/io/log.cc: formats the whole line first so one write() carries it (lines from
+// one process never interleave).
 #include "backends/runtime/io/log.h"
 
 #include <unistd.h>

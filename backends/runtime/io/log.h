@@ -1,5 +1,5 @@
-// backends/runtime/io/log.h: one-line logs to stderr, prefixed "qswitch: ", and rate limiters so that
-// anything a peer can trigger (floods, garbage, connection churn) logs at most a few lines per
+// backends/runtime/io/log.h: one-line logs to stderr, prefixed "qswitch: ", and rate limiters so
+// that anything a peer can trigger (floods, garbage, connection churn) logs at most a few lines per
 // interval.
 #pragma once
 

@@ -30,8 +30,8 @@ OwnEndpoints::Registration OwnEndpoints::add(Transport transport, const sockaddr
     } else if (IN6_IS_ADDR_LOOPBACK(&a)) {
       e.v6 = true;
     } else if (IN6_IS_ADDR_V4MAPPED(&a)) {
-      const bool any = a.s6_addr[12] == 0 && a.s6_addr[13] == 0 && a.s6_addr[14] == 0 &&
-                       a.s6_addr[15] == 0;
+      const bool any =
+          a.s6_addr[12] == 0 && a.s6_addr[13] == 0 && a.s6_addr[14] == 0 && a.s6_addr[15] == 0;
       e.v4 = any || a.s6_addr[12] == 127;
     }
   }

@@ -1,5 +1,5 @@
-// backends/runtime/io/own_endpoints.h: the TCP and UDP ports the daemon itself has bound on a loopback or
-// wildcard address (stream listeners, --dgram and --vxlan sockets, the metrics server).
+// backends/runtime/io/own_endpoints.h: the TCP and UDP ports the daemon itself has bound on a
+// loopback or wildcard address (stream listeners, --dgram and --vxlan sockets, the metrics server).
 //
 // Theory of operation
 // - Why: a guest behind the slirp port reaches the host's loopback through NAT (libslirp maps
@@ -33,8 +33,7 @@ class OwnEndpoints {
    public:
     Registration() = default;
     ~Registration() { reset(); }
-    Registration(Registration&& other) noexcept
-        : owner_(other.owner_), key_(other.key_) {
+    Registration(Registration&& other) noexcept : owner_(other.owner_), key_(other.key_) {
       other.owner_ = nullptr;
     }
     Registration& operator=(Registration&& other) noexcept {

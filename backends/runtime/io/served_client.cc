@@ -68,8 +68,9 @@ ServedClient& ClientList::add(std::unique_ptr<ServedClient> client) {
 }
 
 std::unique_ptr<ServedClient> ClientList::release(ServedClient& client) {
-  auto at = std::find_if(clients_.begin(), clients_.end(),
-                         [&](const std::unique_ptr<ServedClient>& p) { return p.get() == &client; });
+  auto at =
+      std::find_if(clients_.begin(), clients_.end(),
+                   [&](const std::unique_ptr<ServedClient>& p) { return p.get() == &client; });
   if (at == clients_.end()) return nullptr;
   std::unique_ptr<ServedClient> gone = std::move(*at);
   *at = std::move(clients_.back());

@@ -1,4 +1,5 @@
-// backends/runtime/io/served_client.h: the accept/client skeleton the control and metrics servers share.
+// backends/runtime/io/served_client.h: the accept/client skeleton the control and metrics servers
+// share.
 //
 // Theory of operation
 // - A ServedClient is one accepted connection of a small server on the loop: its fd, a poll

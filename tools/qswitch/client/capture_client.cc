@@ -63,7 +63,8 @@ const char* capture_usage() {
          "  live capture of the whole switch (each frame once, as it enters) or of one port\n"
          "  (frames it sends and frames sent to it), as pcap\n"
          "  --port ID        one port (`qswitch ctl ports` lists them)\n"
-         "  --filter BPF     a pcap-filter(7) expression, e.g. 'arp' or 'ether src 52:54:00:12:34:56'\n"
+         "  --filter BPF     a pcap-filter(7) expression, e.g. 'arp' or 'ether src "
+         "52:54:00:12:34:56'\n"
          "  -w FILE          write to FILE (created mode 0600); -w - writes to stdout, e.g.\n"
          "                   qswitch ctl capture -w - | tshark -r -\n"
          "  --duration S     stop after S seconds (a decimal number)\n"
@@ -102,7 +103,8 @@ bool parse_capture_args(const std::vector<std::string>& args, CaptureCliOptions&
       if (!need("a port id")) return false;
       uint32_t id = 0;
       if (!parse_port_id(value, id)) {
-        error = "--port '" + value + "': expected a port id (a number; `qswitch ctl ports` lists them)";
+        error =
+            "--port '" + value + "': expected a port id (a number; `qswitch ctl ports` lists them)";
         return false;
       }
       o.port = id;
@@ -197,8 +199,8 @@ int run_ctl_capture(const std::string& sock, int argc, const char* const* argv) 
   io::Fd file;
   int out = STDOUT_FILENO;
   if (!to_stdout) {
-    file = io::Fd::adopt(
-        ::open(o.write_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    file =
+        io::Fd::adopt(::open(o.write_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!file.valid()) {
       std::fprintf(stderr, "qswitch ctl: cannot write %s: %s\n", o.write_path.c_str(),
                    std::strerror(errno));
@@ -212,7 +214,8 @@ int run_ctl_capture(const std::string& sock, int argc, const char* const* argv) 
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR at once
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
   std::signal(SIGPIPE, SIG_IGN);

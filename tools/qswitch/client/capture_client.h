@@ -1,4 +1,5 @@
-// tools/qswitch/client/capture_client.h: `qswitch ctl capture`, the client of the "capture" command.
+// tools/qswitch/client/capture_client.h: `qswitch ctl capture`, the client of the "capture"
+// command.
 //
 // Theory of operation
 // - `qswitch ctl capture [--port ID] [--filter BPF] -w FILE|- [--duration S] [--count N]` sends

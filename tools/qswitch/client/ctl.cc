@@ -66,12 +66,13 @@ const char* ctl_usage() {
 }
 
 bool is_socket(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() > suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string cannot_reach(const std::string& path, const std::string& why) {
@@ -180,10 +181,10 @@ std::string cell(const json& v) {
 // Known columns first, in a readable order, then any others alphabetically.
 std::vector<std::string> column_order(const json& rows) {
   static const char* kPreferred[] = {
-      "id",         "name",       "kind",       "endpoint",  "proto",     "host_addr",
-      "host_port",  "guest_addr", "guest_port", "mac",       "port",      "age_s",
-      "ip",         "pinned",     "state",      "peer",      "macs",      "rx_frames",
-      "tx_frames",  "drops",      "uptime_s",   "expires_in_s", "summary"};
+      "id",        "name",       "kind",       "endpoint",     "proto",  "host_addr",
+      "host_port", "guest_addr", "guest_port", "mac",          "port",   "age_s",
+      "ip",        "pinned",     "state",      "peer",         "macs",   "rx_frames",
+      "tx_frames", "drops",      "uptime_s",   "expires_in_s", "summary"};
   std::vector<std::string> keys;
   for (const json& row : rows) {
     for (const auto& [k, v] : row.items()) {
@@ -243,8 +244,11 @@ bool resolve_control_socket(const std::string& given, std::string& path, std::st
     path = control_path_for(arg);
     if (is_socket(path)) return true;
     if (is_socket(arg)) {
-      error = arg + " is a qswitch data socket (guests connect there), not its control socket; "
-              "the control socket is expected beside it at " + path + ", which does not exist "
+      error = arg +
+              " is a qswitch data socket (guests connect there), not its control socket; "
+              "the control socket is expected beside it at " +
+              path +
+              ", which does not exist "
               "(a switch started with --control PATH or --control none has it elsewhere or not "
               "at all: use --sock CONTROL_PATH)";
     } else {
@@ -294,8 +298,11 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
     return true;
   }
   if (words[0] == "port" && words.size() >= 2 && words[1] == "add") {
-    if (words.size() != 4 || (words[2] != "listen" && words[2] != "connect" && words[2] != "dgram")) {
-      error = "port add takes listen|connect|dgram and an address, e.g. port add listen unix:/tmp/lab2.sock";
+    if (words.size() != 4 ||
+        (words[2] != "listen" && words[2] != "connect" && words[2] != "dgram")) {
+      error =
+          "port add takes listen|connect|dgram and an address, e.g. port add listen "
+          "unix:/tmp/lab2.sock";
       return false;
     }
     request["cmd"] = "port.add";
@@ -305,7 +312,9 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
   }
   if (words[0] == "port" && words.size() >= 2 && words[1] == "remove") {
     if (words.size() != 3) {
-      error = "port remove takes a port id (see ports) or an endpoint id (listen-N, connect-N, dgram-N)";
+      error =
+          "port remove takes a port id (see ports) or an endpoint id (listen-N, connect-N, "
+          "dgram-N)";
       return false;
     }
     request["cmd"] = "port.remove";
@@ -437,8 +446,8 @@ int run_ctl(int argc, const char* const* argv) {
       }
       sock = value;
     } else if (words.empty() && arg == "capture" &&
-               !(i + 1 < argc && (std::string(argv[i + 1]) == "list" ||
-                                  std::string(argv[i + 1]) == "stop"))) {
+               !(i + 1 < argc &&
+                 (std::string(argv[i + 1]) == "list" || std::string(argv[i + 1]) == "stop"))) {
       // capture has its own options (--port, --filter, -w ...): capture_client.h.
       return run_ctl_capture(sock, argc - i - 1, argv + i + 1);
     } else if (arg.rfind("--", 0) == 0) {
@@ -465,7 +474,8 @@ int run_ctl(int argc, const char* const* argv) {
   if (raw || as_json) {
     std::printf("%s\n", reply_text.c_str());
     if (!ok && !raw && reply.is_object() && reply.contains("error") && reply["error"].is_string()) {
-      std::fprintf(stderr, "qswitch ctl: %s\n", reply["error"].get_ref<const std::string&>().c_str());
+      std::fprintf(stderr, "qswitch ctl: %s\n",
+                   reply["error"].get_ref<const std::string&>().c_str());
     }
     return ok ? 0 : 1;
   }

@@ -34,10 +34,10 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int kTimeoutMs = 10'000;            // the whole port.attach exchange
-constexpr size_t kMaxReplySize = size_t{64} * 1024;   // a port.attach reply is short
-constexpr int kWaitSliceMs = 200;             // how often the wait loop looks at the child
-constexpr size_t kMaxNameSize = 64;           // port.attach's limit on "name"
+constexpr int kTimeoutMs = 10'000;                   // the whole port.attach exchange
+constexpr size_t kMaxReplySize = size_t{64} * 1024;  // a port.attach reply is short
+constexpr int kWaitSliceMs = 200;                    // how often the wait loop looks at the child
+constexpr size_t kMaxNameSize = 64;                  // port.attach's limit on "name"
 
 volatile sig_atomic_t g_child = 0;  // the program's pid, for forward_signal
 
@@ -101,8 +101,7 @@ bool connect_control(const std::string& path, io::Fd& fd, std::string& error) {
       error = "no switch is running with control socket " + path + " (" + std::strerror(errno) +
               ")" + start_hint;
     } else {
-      error = "cannot connect to control socket " + path + ": " + std::strerror(errno) +
-              start_hint;
+      error = "cannot connect to control socket " + path + ": " + std::strerror(errno) + start_hint;
     }
     return false;
   }
@@ -365,8 +364,8 @@ int run_exec(int argc, char** argv) {
   const int64_t deadline = monotonic_ms() + kTimeoutMs;
   const std::string name = base_name(o.program[0]);
   std::string reply_text;
-  if (!send_with_fd(control.get(), attach_request_line(o.stream, name), switch_end.get(),
-                    deadline, error) ||
+  if (!send_with_fd(control.get(), attach_request_line(o.stream, name), switch_end.get(), deadline,
+                    error) ||
       !read_reply(control.get(), deadline, reply_text, error)) {
     std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());
     return 1;
@@ -374,15 +373,15 @@ int run_exec(int argc, char** argv) {
   switch_end.reset();  // the switch holds its own copy now
   const json reply = parse_json_line(reply_text);
   if (!reply.is_object() || !reply.contains("ok") || !reply["ok"].is_boolean()) {
-    std::fprintf(stderr, "qswitch exec: not a control reply from %s: %s\n",
-                 o.control_path.c_str(), reply_text.c_str());
+    std::fprintf(stderr, "qswitch exec: not a control reply from %s: %s\n", o.control_path.c_str(),
+                 reply_text.c_str());
     return 1;
   }
   if (!reply["ok"].get<bool>()) {
     const json& e = reply.contains("error") ? reply["error"] : json("(no error text)");
     std::fprintf(stderr, "qswitch exec: the switch at %s refused the port: %s\n",
-                 o.control_path.c_str(), e.is_string() ? e.get_ref<const std::string&>().c_str()
-                                                       : dump_json(e).c_str());
+                 o.control_path.c_str(),
+                 e.is_string() ? e.get_ref<const std::string&>().c_str() : dump_json(e).c_str());
     return 1;
   }
   const json& result = reply["result"];

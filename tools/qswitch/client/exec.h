@@ -1,5 +1,5 @@
-// tools/qswitch/client/exec.h: `qswitch exec`, a launcher that puts a QEMU guest on a running switch
-// with no socket path to pick and nothing left on disk.
+// tools/qswitch/client/exec.h: `qswitch exec`, a launcher that puts a QEMU guest on a running
+// switch with no socket path to pick and nothing left on disk.
 //
 // Theory of operation
 // - `qswitch exec [--switch NAME|PATH] [--type dgram|stream] [--mac MAC] -- PROGRAM ARGS...`
@@ -34,9 +34,9 @@
 namespace qswitch::tools {
 
 struct ExecOptions {
-  std::string control_path;     // resolved from --switch
-  bool stream = false;          // --type stream
-  std::string mac;              // --mac, or generated
+  std::string control_path;          // resolved from --switch
+  bool stream = false;               // --type stream
+  std::string mac;                   // --mac, or generated
   std::vector<std::string> program;  // PROGRAM ARGS... (not empty)
   bool help = false;
 };

@@ -39,7 +39,8 @@ void PcapStreamCutter::scan() {
     std::memcpy(&magic, buf_.data(), sizeof magic);
     if (magic == kPcapMagicMicro || magic == kPcapMagicNano) {
       swapped_ = false;
-    } else if (__builtin_bswap32(magic) == kPcapMagicMicro || __builtin_bswap32(magic) == kPcapMagicNano) {
+    } else if (__builtin_bswap32(magic) == kPcapMagicMicro ||
+               __builtin_bswap32(magic) == kPcapMagicNano) {
       swapped_ = true;
     } else {
       error_ = "the stream does not start with a pcap header";

@@ -1,5 +1,5 @@
-// tools/qswitch/client/pcap_stream.h: cutting a pcap byte stream (as the "capture" command sends it)
-// into whole units, so a reader can stop anywhere and still have written a valid pcap file.
+// tools/qswitch/client/pcap_stream.h: cutting a pcap byte stream (as the "capture" command sends
+// it) into whole units, so a reader can stop anywhere and still have written a valid pcap file.
 #pragma once
 
 #include <cstddef>
@@ -33,7 +33,7 @@ class PcapStreamCutter {
   void scan();
 
   std::string buf_;
-  size_t ready_ = 0;    // whole units at the front of buf_
+  size_t ready_ = 0;  // whole units at the front of buf_
   bool have_header_ = false;
   bool swapped_ = false;
   uint64_t records_ = 0;

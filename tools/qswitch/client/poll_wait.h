@@ -1,5 +1,5 @@
-// tools/qswitch/client/poll_wait.h: bounded waits for the command-line clients (qswitch ctl, qswitch
-// exec), which use blocking-style calls on non-blocking sockets with a deadline.
+// tools/qswitch/client/poll_wait.h: bounded waits for the command-line clients (qswitch ctl,
+// qswitch exec), which use blocking-style calls on non-blocking sockets with a deadline.
 #pragma once
 
 #include <poll.h>

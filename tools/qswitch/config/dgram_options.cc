@@ -52,15 +52,16 @@ std::optional<backends::DgramConfig> parse_dgram_spec(const std::string& text, s
   };
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {
     // Only a JSON string (port.add) can carry one; the socket calls would stop at it.
-    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " +
-            std::to_string(nul) + "); " + kAccepted;
+    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " + std::to_string(nul) +
+            "); " + kAccepted;
     return std::nullopt;
   }
   if (text.rfind("unix:", 0) == 0) {
     const std::string path = text.substr(5);
     auto* un = reinterpret_cast<sockaddr_un*>(&c.local);
     if (path.empty()) return bad("empty path");
-    if (path.size() >= sizeof un->sun_path) return bad("unix socket paths are limited to 107 bytes");
+    if (path.size() >= sizeof un->sun_path)
+      return bad("unix socket paths are limited to 107 bytes");
     un->sun_family = AF_UNIX;
     std::memcpy(un->sun_path, path.data(), path.size());
     c.local_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);

@@ -14,8 +14,7 @@ json parse_json_line(std::string_view line, bool* too_deep) {
   // The callback sees each array or object as it opens, with the number of enclosing ones;
   // returning false drops it, and the parser then stores nothing inside it (iteratively).
   const json::parser_callback_t limit = [&deep](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start ||
-         event == json::parse_event_t::array_start) &&
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
         depth >= kMaxJsonDepth) {
       deep = true;
       return false;

@@ -1,5 +1,5 @@
-// tools/qswitch/config/net_specs.cc: see the header. Each item is checked on its own, then the whole:
-// the first problem found is reported and nothing is returned.
+// tools/qswitch/config/net_specs.cc: see the header. Each item is checked on its own, then the
+// whole: the first problem found is reported and nothing is returned.
 #include "tools/qswitch/config/net_specs.h"
 
 #include <arpa/inet.h>
@@ -121,8 +121,10 @@ std::optional<backends::TapSpec> parse_tap_spec(const std::string& text, std::st
   }
   for (char c : text) {
     if (c == '/' || c == ':' || c == '=' || c == ',' ||
-        std::isspace(static_cast<unsigned char>(c)) != 0 || std::iscntrl(static_cast<unsigned char>(c)) != 0) {
-      error = "--tap '" + text + "': an interface name has no '/', ':', '=', ',' or whitespace "
+        std::isspace(static_cast<unsigned char>(c)) != 0 ||
+        std::iscntrl(static_cast<unsigned char>(c)) != 0) {
+      error = "--tap '" + text +
+              "': an interface name has no '/', ':', '=', ',' or whitespace "
               "(e.g. --tap qs0), or use fd=N";
       return std::nullopt;
     }
@@ -176,8 +178,8 @@ std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, s
         error = "--vxlan local=" + value + ": " + why;
         return std::nullopt;
       }
-      config.local_len = config.local.ss_family == AF_INET ? sizeof(sockaddr_in)
-                                                           : sizeof(sockaddr_in6);
+      config.local_len =
+          config.local.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
       have_local = true;
     } else if (key == "remote") {
       backends::VxlanRemote r;
@@ -193,7 +195,8 @@ std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, s
         return std::nullopt;
       }
       if (is_any(r.addr)) {
-        error = "--vxlan remote=" + value + ": a remote must be a real address, not the "
+        error = "--vxlan remote=" + value +
+                ": a remote must be a real address, not the "
                 "unspecified one";
         return std::nullopt;
       }
@@ -216,7 +219,9 @@ std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, s
   }
   if (!have_vni || !have_local || config.remotes.empty()) {
     error = std::string("--vxlan '") + text + "': missing " +
-            (!have_vni ? "vni=N" : !have_local ? "local=ADDR[:PORT]" : "remote=ADDR[:PORT]") +
+            (!have_vni     ? "vni=N"
+             : !have_local ? "local=ADDR[:PORT]"
+                           : "remote=ADDR[:PORT]") +
             "; " + kVxlanForm;
     return std::nullopt;
   }

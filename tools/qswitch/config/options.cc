@@ -25,12 +25,15 @@ const char* usage_text() {
          "  --connect unix:PATH|tcp:HOST:PORT  dial a QEMU started with -netdev stream,server=on\n"
          "                                     (or socket,listen=, or another qswitch); redials\n"
          "  --dgram unix:PATH                  QEMU -netdev dgram peers send here; each sender's\n"
-         "                                     address becomes a port (unix:PATH or udp:HOST:PORT)\n"
+         "                                     address becomes a port (unix:PATH or "
+         "udp:HOST:PORT)\n"
          "  --dgram udp:LHOST:LPORT-RHOST:RPORT  one port to one UDP peer (QEMU -netdev dgram\n"
-         "                                     with inet addresses, -netdev socket,udp=,localaddr=)\n"
+         "                                     with inet addresses, -netdev "
+         "socket,udp=,localaddr=)\n"
          "  --dgram mcast:GROUP:PORT[,localaddr=ADDR]  one port on a multicast group (QEMU\n"
          "                                     -netdev socket,mcast=GROUP:PORT)\n"
-         "  --tap NAME|fd=N                    a tap device (one that exists, e.g. made by root with\n"
+         "  --tap NAME|fd=N                    a tap device (one that exists, e.g. made by root "
+         "with\n"
          "                                     ip tuntap add NAME mode tap user USER, or created\n"
          "                                     where allowed), or an inherited tap fd\n"
          "  --vxlan vni=N,local=ADDR[:PORT],remote=ADDR[:PORT][,remote=...]\n"
@@ -40,14 +43,18 @@ const char* usage_text() {
          "  --mac-max N                        MAC table size (default 4096)\n"
          "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
          "  --guests N                         example QEMU argument lines to print (default 2)\n"
-         "  --slirp [KEY=VALUE,...]            add a NAT/DHCP/DNS port for the whole segment, with\n"
-         "                                     QEMU -netdev user's keys: net= host= dhcpstart= dns=\n"
+         "  --slirp [KEY=VALUE,...]            add a NAT/DHCP/DNS port for the whole segment, "
+         "with\n"
+         "                                     QEMU -netdev user's keys: net= host= dhcpstart= "
+         "dns=\n"
          "                                     hostname= domainname= dnssearch= tftp= bootfile=\n"
          "                                     restrict=on|off ipv6=on|off ipv6-net= ipv6-host=\n"
          "                                     ipv6-dns= mtu=\n"
-         "                                     hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT lease=MAC:IP\n"
+         "                                     hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT "
+         "lease=MAC:IP\n"
          "                                     (hostfwd without HADDR binds 127.0.0.1)\n"
-         "                                     max-leases-per-port=N (DHCP addresses a port may hold,\n"
+         "                                     max-leases-per-port=N (DHCP addresses a port may "
+         "hold,\n"
          "                                     default 8, 0: no cap)\n"
          "                                     max-host-sockets=N, max-host-sockets-per-port=N\n"
          "                                     (host sockets guests may open through NAT, in all\n"
@@ -92,8 +99,8 @@ std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string&
   const std::string accepted = "expected unix:PATH or tcp:HOST:PORT (HOST a numeric address)";
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {
     // Only a JSON string (port.add) can carry one; the socket calls would stop at it.
-    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " +
-            std::to_string(nul) + "); " + accepted;
+    error = "'" + text.substr(0, nul) + "' is followed by a NUL byte (byte " + std::to_string(nul) +
+            "); " + accepted;
     return std::nullopt;
   }
   io::Endpoint ep;
@@ -176,7 +183,7 @@ enum OptionId : int {
 
 struct OptionSpec {
   const char* name;
-  int has_arg;        // getopt_long's no_argument / required_argument / optional_argument
+  int has_arg;  // getopt_long's no_argument / required_argument / optional_argument
   OptionId id;
   const char* needs;  // "--NAME needs ..." when a required value is missing
 };
@@ -190,8 +197,7 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"dgram", required_argument, kDgram,
      "a value: unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT"},
     {"tap", required_argument, kTap, "a value: an interface name or fd=N"},
-    {"vxlan", required_argument, kVxlan,
-     "a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]"},
+    {"vxlan", required_argument, kVxlan, "a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]"},
     {"mac-age", required_argument, kMacAge, "a value in seconds"},
     {"mac-max", required_argument, kMacMax, "a value"},
     {"queue-size", required_argument, kQueueSize, "a value in bytes"},
@@ -199,8 +205,7 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"slirp", optional_argument, kSlirp, nullptr},
     {"no-slirp", optional_argument, kNoSlirp, nullptr},
     {"control", required_argument, kControl, "a value: unix:PATH or none"},
-    {"metrics", required_argument, kMetrics,
-     "a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)"},
+    {"metrics", required_argument, kMetrics, "a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)"},
     {"pcap", required_argument, kPcap, "a file name"},
 };
 
@@ -236,10 +241,18 @@ std::string apply_number(ParseState& st, const NumberOption& n, const std::strin
   const auto v = parse_decimal(value, n.min, n.max);
   if (!v) return "--" + std::string(spec_of(n.id)->name) + " '" + value + "': " + n.expected;
   switch (n.id) {
-    case kMacAge: st.o.mac_age_s = static_cast<uint32_t>(*v); break;
-    case kMacMax: st.o.mac_max = static_cast<uint32_t>(*v); break;
-    case kQueueSize: st.o.queue_size = *v; break;
-    default: st.o.guests = static_cast<uint32_t>(*v); break;
+    case kMacAge:
+      st.o.mac_age_s = static_cast<uint32_t>(*v);
+      break;
+    case kMacMax:
+      st.o.mac_max = static_cast<uint32_t>(*v);
+      break;
+    case kQueueSize:
+      st.o.queue_size = *v;
+      break;
+    default:
+      st.o.guests = static_cast<uint32_t>(*v);
+      break;
   }
   return "";
 }
@@ -301,22 +314,37 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
   }
   Options& o = st.o;
   switch (id) {
-    case kHelp: o.help = true; return "";
-    case kVersion: o.version = true; return "";
-    case kNoSlirp: st.no_slirp = true; return "";
-    case kListen: return apply_port(o.listen, "--listen", value, parse_endpoint);
-    case kConnect: return apply_port(o.connect, "--connect", value, parse_endpoint);
-    case kDgram: return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
-    case kTap: return apply_port(o.taps, "--tap", value, parse_tap_spec);
-    case kVxlan: return apply_port(o.vxlans, "--vxlan", value, parse_vxlan_spec);
-    case kSlirp: return apply_slirp(st, value);
-    case kMetrics: return apply_metrics(st, value);
-    case kControl: return apply_control(st, value);
+    case kHelp:
+      o.help = true;
+      return "";
+    case kVersion:
+      o.version = true;
+      return "";
+    case kNoSlirp:
+      st.no_slirp = true;
+      return "";
+    case kListen:
+      return apply_port(o.listen, "--listen", value, parse_endpoint);
+    case kConnect:
+      return apply_port(o.connect, "--connect", value, parse_endpoint);
+    case kDgram:
+      return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
+    case kTap:
+      return apply_port(o.taps, "--tap", value, parse_tap_spec);
+    case kVxlan:
+      return apply_port(o.vxlans, "--vxlan", value, parse_vxlan_spec);
+    case kSlirp:
+      return apply_slirp(st, value);
+    case kMetrics:
+      return apply_metrics(st, value);
+    case kControl:
+      return apply_control(st, value);
     case kPcap:
       if (value.empty()) return "--pcap needs a file name";
       o.pcap = value;
       return "";
-    default: return "";
+    default:
+      return "";
   }
 }
 
@@ -345,7 +373,8 @@ std::string finish_options(ParseState& st) {
       break;
     }
   }
-  for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i) beside = dgram_unix_path(o.dgram[i]);
+  for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i)
+    beside = dgram_unix_path(o.dgram[i]);
   if (!beside.empty()) {
     io::Endpoint ep;
     ep.kind = io::Endpoint::Kind::kUnix;
@@ -381,8 +410,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
     int index = -1;
     const int c = getopt_long(argc, args, "+:h", longopts.data(), &index);
     if (c == -1) {
-      if (optind < argc ||
-          (at < argc && optind == at + 1 && std::strcmp(argv[at], "--") == 0)) {
+      if (optind < argc || (at < argc && optind == at + 1 && std::strcmp(argv[at], "--") == 0)) {
         error = "unknown option '" + std::string(argv[optind < argc ? optind : at]) +
                 "' (see qswitch --help)";
       }
@@ -391,8 +419,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
     const std::string arg = argv[at];
     const OptionSpec* spec = index >= 0 ? &kOptionSpecs[index] : spec_of(c == ':' ? optopt : c);
     const std::string written = spec == nullptr ? "" : "--" + std::string(spec->name);
-    const bool exact = spec != nullptr && (arg == "-h" ? spec->id == kHelp
-                                                       : arg.substr(0, arg.find('=')) == written);
+    const bool exact = spec != nullptr &&
+                       (arg == "-h" ? spec->id == kHelp : arg.substr(0, arg.find('=')) == written);
     if (c == '?' || !exact) {
       error = "unknown option '" + arg + "' (see qswitch --help)";
       break;

@@ -146,7 +146,8 @@ bool split_items(std::string_view text, std::vector<Item>& items, std::string& e
   std::string current;
   auto finish = [&]() -> bool {
     if (current.empty()) {
-      error = "empty item in '" + std::string(text) + "' (two commas, or a comma at an end); "
+      error = "empty item in '" + std::string(text) +
+              "' (two commas, or a comma at an end); "
               "expected key=value items separated by commas";
       return false;
     }
@@ -180,8 +181,9 @@ std::string item_text(std::string_view key, std::string_view value) {
 
 bool parse_net(std::string_view value, slirp::SlirpOptions& o, std::string& error) {
   const std::string what = item_text("net", value);
-  const std::string accepted = "expected net=A.B.C.D/LEN (LEN 4..30) or net=A.B.C.D/MASK, e.g. "
-                               "net=10.0.2.0/24";
+  const std::string accepted =
+      "expected net=A.B.C.D/LEN (LEN 4..30) or net=A.B.C.D/MASK, e.g. "
+      "net=10.0.2.0/24";
   const size_t slash = value.find('/');
   const auto addr = parse_ipv4(value.substr(0, slash));
   if (!addr) {
@@ -223,8 +225,8 @@ bool parse_net(std::string_view value, slirp::SlirpOptions& o, std::string& erro
         return false;
       }
     } else {
-      error = what + ": '" + std::string(m) + "' is neither a prefix length nor a netmask; " +
-              accepted;
+      error =
+          what + ": '" + std::string(m) + "' is neither a prefix length nor a netmask; " + accepted;
       return false;
     }
   }
@@ -278,12 +280,13 @@ bool parse_lease(std::string_view value, slirp::Lease& lease, std::string& error
   }
   const auto mac = sw::MacAddress::parse(value.substr(0, colon));
   if (!mac) {
-    error = what + ": '" + std::string(value.substr(0, colon)) + "' is not a MAC address; " +
-            accepted;
+    error =
+        what + ": '" + std::string(value.substr(0, colon)) + "' is not a MAC address; " + accepted;
     return false;
   }
   if (mac->is_multicast() || mac->is_zero()) {
-    error = what + ": " + mac->to_string() + " is not a unicast MAC address (a guest's MAC has "
+    error = what + ": " + mac->to_string() +
+            " is not a unicast MAC address (a guest's MAC has "
             "the group bit clear and is not all zeros)";
     return false;
   }
@@ -340,8 +343,8 @@ bool parse_key_part(std::string_view part, const std::string& what, const char* 
   }
   const auto p = parse_uint(port);
   if (!p || *p > 65535) {
-    error = what + ": host port '" + std::string(port) + "' is not a port number 0..65535; " +
-            syntax;
+    error =
+        what + ": host port '" + std::string(port) + "' is not a port number 0..65535; " + syntax;
     return false;
   }
   f.host_port = static_cast<uint16_t>(*p);
@@ -432,14 +435,15 @@ bool check_ipv4_segment(const ItemMap& items, const slirp::SlirpOptions& o, std:
   for (const auto& [key, addr] : addrs) {
     const std::string problem = segment_problem(addr, o);
     if (problem.empty()) continue;
-    error = item_text(key, format_ipv4(addr)) +
-            (single_value(items, key) != nullptr ? "" : " (the default for net=" + net_text(o) + ")") +
-            ": " + problem + "; give " + key + "=ADDR inside the net";
+    error =
+        item_text(key, format_ipv4(addr)) +
+        (single_value(items, key) != nullptr ? "" : " (the default for net=" + net_text(o) + ")") +
+        ": " + problem + "; give " + key + "=ADDR inside the net";
     return false;
   }
   if (o.dns.s_addr == o.host.s_addr) {
-    error = item_text("dns", format_ipv4(o.dns)) + ": the DNS address must differ from host=" +
-            format_ipv4(o.host);
+    error = item_text("dns", format_ipv4(o.dns)) +
+            ": the DNS address must differ from host=" + format_ipv4(o.host);
     return false;
   }
   if (o.dhcp_start.s_addr == o.host.s_addr || o.dhcp_start.s_addr == o.dns.s_addr) {
@@ -510,7 +514,9 @@ struct KeySpec {
 
 const KeySpec kKeySpecs[] = {
     {"net", false,
-     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) { return parse_net(v, o, e); }},
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       return parse_net(v, o, e);
+     }},
     {"host", false,
      [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
        return apply_ipv4("host", v, o.host, e);
@@ -569,7 +575,8 @@ const KeySpec kKeySpecs[] = {
      [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
        struct stat st;
        if (v.empty() || ::stat(v.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-         e = "tftp='" + v + "': not an existing directory; expected tftp=DIR, the directory "
+         e = "tftp='" + v +
+             "': not an existing directory; expected tftp=DIR, the directory "
              "served over TFTP";
          return false;
        }
@@ -602,8 +609,8 @@ const KeySpec kKeySpecs[] = {
     {"max-leases-per-port", false,
      [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
        const auto n = parse_cap("max-leases-per-port", v, kMaxLeasesPerPortLimit,
-                               "DHCP addresses one switch port may hold at once",
-                               slirp::kDefaultMaxLeasesPerPort, e);
+                                "DHCP addresses one switch port may hold at once",
+                                slirp::kDefaultMaxLeasesPerPort, e);
        if (!n) return false;
        o.max_leases_per_port = *n;
        return true;
@@ -611,17 +618,18 @@ const KeySpec kKeySpecs[] = {
     {"max-host-sockets", false,
      [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
        const auto n = parse_cap("max-host-sockets", v, kMaxHostSocketsLimit,
-                               "host sockets all guests together may have open through NAT",
-                               slirp::kDefaultMaxHostSockets, e);
+                                "host sockets all guests together may have open through NAT",
+                                slirp::kDefaultMaxHostSockets, e);
        if (!n) return false;
        o.max_host_sockets = *n;
        return true;
      }},
     {"max-host-sockets-per-port", false,
      [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
-       const auto n = parse_cap("max-host-sockets-per-port", v, kMaxHostSocketsLimit,
-                               "host sockets the guests of one switch port may have open through NAT",
-                               slirp::kDefaultMaxHostSocketsPerPort, e);
+       const auto n =
+           parse_cap("max-host-sockets-per-port", v, kMaxHostSocketsLimit,
+                     "host sockets the guests of one switch port may have open through NAT",
+                     slirp::kDefaultMaxHostSocketsPerPort, e);
        if (!n) return false;
        o.max_host_sockets_per_port = *n;
        return true;
@@ -707,8 +715,8 @@ bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& 
   } else if (const auto a = parse_ipv4(gaddr)) {
     f.guest_addr = *a;
   } else {
-    error = what + ": guest address '" + std::string(gaddr) +
-            "' is not a numeric IPv4 address; " + kHostfwdSyntax;
+    error = what + ": guest address '" + std::string(gaddr) + "' is not a numeric IPv4 address; " +
+            kHostfwdSyntax;
     return false;
   }
   const auto p = parse_uint(gport);
@@ -770,8 +778,7 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
   slirp::SlirpOptions o = slirp::default_slirp_options();
   std::vector<Item> items;
   ItemMap by_key;
-  if (!text.empty() &&
-      (!split_items(text, items, error) || !collect_items(items, by_key, error))) {
+  if (!text.empty() && (!split_items(text, items, error) || !collect_items(items, by_key, error))) {
     return false;
   }
   // Pass 2: every key in the table's (QEMU's) order; `out` is untouched on error.

@@ -1,5 +1,5 @@
-// tools/qswitch/config/slirp_options_parse.h: the text of --slirp and of the control channel's hostfwd
-// specs, parsed into slirp::SlirpOptions / slirp::HostForward.
+// tools/qswitch/config/slirp_options_parse.h: the text of --slirp and of the control channel's
+// hostfwd specs, parsed into slirp::SlirpOptions / slirp::HostForward.
 //
 // Theory of operation
 // - The grammar is QEMU's "-netdev user" (net/slirp.c, net_init_slirp / net_slirp_init):

@@ -82,7 +82,8 @@ bool trust_dir_stat(const std::string& dir, const struct stat& st, std::string& 
     const std::string to = n > 0 ? " (to " + std::string(target, static_cast<size_t>(n)) + ")" : "";
     error = what + " is a symbolic link" + to +
             ", which qswitch does not follow: whoever made the link chooses where the sockets "
-            "go. " + kRequired + ". " + fix_text(dir, "rm ");
+            "go. " +
+            kRequired + ". " + fix_text(dir, "rm ");
     return false;
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -99,9 +100,10 @@ bool trust_dir_stat(const std::string& dir, const struct stat& st, std::string& 
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     error = what + " has mode " + mode_text(st.st_mode) +
             ": group or others can write it, so they can replace or impersonate the sockets in "
-            "it. " + kRequired + ". Fix: chmod 700 " + dir +
-            " (after checking it holds nothing you did not put there), or remove it (rm -r " +
-            dir + ") and run again";
+            "it. " +
+            kRequired + ". Fix: chmod 700 " + dir +
+            " (after checking it holds nothing you did not put there), or remove it (rm -r " + dir +
+            ") and run again";
     return false;
   }
   return true;
@@ -134,7 +136,7 @@ bool trust_socket_dir_for(const std::string& socket_path, DirUse use, std::strin
   }
   // Whether mkdir made it or something was there (EEXIST): the same check, without following
   // a symbolic link.
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) {
     if (errno == ENOENT && use == DirUse::kLookUp) return true;
     error = "cannot check the socket directory " + dir + ": " + std::strerror(errno);
@@ -148,16 +150,17 @@ bool trust_control_peer(int fd, const std::string& path, std::string& error) {
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
     const int err = len != sizeof cred ? EPROTO : errno;
-    error = "cannot tell who serves the control socket " + path + " (SO_PEERCRED: " +
-            std::strerror(err) + "); nothing was sent to it";
+    error = "cannot tell who serves the control socket " + path +
+            " (SO_PEERCRED: " + std::strerror(err) + "); nothing was sent to it";
     return false;
   }
   if (cred.uid == ::geteuid() || cred.uid == 0) return true;
   error = "refusing the control socket " + path + ": the process serving it (pid " +
-          std::to_string(cred.pid) + ") runs as " + user_text(cred.uid) + ", not as " +
-          you_text() + (::geteuid() == 0 ? "" : " nor as root") +
+          std::to_string(cred.pid) + ") runs as " + user_text(cred.uid) + ", not as " + you_text() +
+          (::geteuid() == 0 ? "" : " nor as root") +
           ", so it is not a switch of yours; nothing was sent to it. Check "
-          "who made it (ls -l " + path + ") and use the control socket of a switch you started";
+          "who made it (ls -l " +
+          path + ") and use the control socket of a switch you started";
   return false;
 }
 

@@ -67,7 +67,8 @@ class Attachment : public std::enable_shared_from_this<Attachment> {
   }
 
   void on_poll(int status) {
-    std::shared_ptr<Attachment> keep = shared_from_this();  // closing the port may drop the last ref
+    std::shared_ptr<Attachment> keep =
+        shared_from_this();  // closing the port may drop the last ref
     bool gone = status < 0;
     char buf[512];
     for (int i = 0; i < kReadsPerWake && !gone; ++i) {
@@ -99,11 +100,16 @@ struct AbandonGuard {
 
 const char* socket_type_name(int type) {
   switch (type) {
-    case SOCK_STREAM: return "stream";
-    case SOCK_DGRAM: return "dgram";
-    case SOCK_SEQPACKET: return "seqpacket";
-    case SOCK_RAW: return "raw";
-    default: return "unknown";
+    case SOCK_STREAM:
+      return "stream";
+    case SOCK_DGRAM:
+      return "dgram";
+    case SOCK_SEQPACKET:
+      return "seqpacket";
+    case SOCK_RAW:
+      return "raw";
+    default:
+      return "unknown";
   }
 }
 
@@ -119,7 +125,7 @@ const char* file_kind(mode_t mode) {
 // Checks that `fd` is a connected socket of `want_type`; false with `error` naming the problem.
 bool check_socket(int fd, int want_type, std::string& error) {
   const std::string want = socket_type_name(want_type);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     error = std::string("port.attach: cannot inspect the passed fd: ") + std::strerror(errno);
     return false;
@@ -238,13 +244,12 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
 }  // namespace
 
 void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
-  api.add_with_fds("port.attach",
-                   "a port on a socket passed with the request (SCM_RIGHTS), up while this "
-                   "connection is open; args: \"type\": dgram|stream, \"name\" (for logs); "
-                   "`qswitch exec` uses it",
-                   [&loop](const json& args, std::vector<io::Fd>& fds) {
-                     return attach(loop, args, fds);
-                   });
+  api.add_with_fds(
+      "port.attach",
+      "a port on a socket passed with the request (SCM_RIGHTS), up while this "
+      "connection is open; args: \"type\": dgram|stream, \"name\" (for logs); "
+      "`qswitch exec` uses it",
+      [&loop](const json& args, std::vector<io::Fd>& fds) { return attach(loop, args, fds); });
 }
 
 }  // namespace qswitch::tools

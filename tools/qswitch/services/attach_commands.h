@@ -1,6 +1,6 @@
-// tools/qswitch/services/attach_commands.h: `port.attach`, the server side of `qswitch exec`: a port on a
-// socket that the client passes over the control connection (SCM_RIGHTS), which lives exactly
-// as long as that connection.
+// tools/qswitch/services/attach_commands.h: `port.attach`, the server side of `qswitch exec`: a
+// port on a socket that the client passes over the control connection (SCM_RIGHTS), which lives
+// exactly as long as that connection.
 //
 // Theory of operation
 // - Request: {"cmd": "port.attach", "args": {"type": "dgram"|"stream", "name": TEXT (optional,

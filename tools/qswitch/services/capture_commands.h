@@ -1,4 +1,5 @@
-// tools/qswitch/services/capture_commands.h: live capture over the control channel, the server side.
+// tools/qswitch/services/capture_commands.h: live capture over the control channel, the server
+// side.
 //
 // Theory of operation
 // - "capture" {"port": ID (optional), "filter": "BPF" (optional)} validates the port and

@@ -76,7 +76,7 @@ class CaptureHub::Session {
       error = std::string("fopencookie: ") + std::strerror(errno);
       return false;
     }
-    setvbuf(f, nullptr, _IONBF, 0);  // every pcap_dump reaches the ring at once
+    setvbuf(f, nullptr, _IONBF, 0);       // every pcap_dump reaches the ring at once
     dumper_ = pcap_dump_fopen(dead_, f);  // writes the global header
     if (dumper_ == nullptr) {
       error = std::string("libpcap: pcap_dump_fopen: ") + pcap_geterr(dead_);
@@ -276,11 +276,12 @@ CaptureHub::~CaptureHub() {
   if (hook_installed_) fabric_.set_capture_hook(nullptr);
   for (auto& s : sessions_) {
     const CaptureInfo i = s->info();
-    io::log_line("capture %llu ended: switch stopping: captured=%llu dropped_slow=%llu "
-                 "filtered_out=%llu",
-                 static_cast<unsigned long long>(i.id), static_cast<unsigned long long>(i.captured),
-                 static_cast<unsigned long long>(i.dropped_slow),
-                 static_cast<unsigned long long>(i.filtered_out));
+    io::log_line(
+        "capture %llu ended: switch stopping: captured=%llu dropped_slow=%llu "
+        "filtered_out=%llu",
+        static_cast<unsigned long long>(i.id), static_cast<unsigned long long>(i.captured),
+        static_cast<unsigned long long>(i.dropped_slow),
+        static_cast<unsigned long long>(i.filtered_out));
   }
   sessions_.clear();
   check_.close();
@@ -358,13 +359,9 @@ std::vector<CaptureInfo> CaptureHub::list() const {
   return out;
 }
 
-void CaptureHub::ingress(const sw::Port& in, const sw::Frame& frame) {
-  record(in, frame, true);
-}
+void CaptureHub::ingress(const sw::Port& in, const sw::Frame& frame) { record(in, frame, true); }
 
-void CaptureHub::egress(const sw::Port& out, const sw::Frame& frame) {
-  record(out, frame, false);
-}
+void CaptureHub::egress(const sw::Port& out, const sw::Frame& frame) { record(out, frame, false); }
 
 void CaptureHub::record(const sw::Port& port, const sw::Frame& frame, bool is_ingress) {
   timespec now{};

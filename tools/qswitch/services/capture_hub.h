@@ -1,4 +1,5 @@
-// tools/qswitch/services/capture_hub.h: live packet capture of the switch, written as pcap by libpcap.
+// tools/qswitch/services/capture_hub.h: live packet capture of the switch, written as pcap by
+// libpcap.
 //
 // Theory of operation
 // - CaptureHub is the switch's CaptureHook (switch/l2_switch.h). It installs itself with
@@ -52,11 +53,11 @@ struct CaptureInfo {
   uint64_t id = 0;
   std::optional<sw::PortId> port;
   std::string filter;
-  std::string output;  // "control", "file:PATH", or what the caller named it
-  uint64_t captured = 0;      // records written to the ring
-  uint64_t dropped_slow = 0;  // frames that matched but did not fit: the consumer is too slow
-  uint64_t filtered_out = 0;  // frames of the session's port(s) the filter rejected
-  uint64_t buffered_size = 0; // bytes in the ring not yet written
+  std::string output;          // "control", "file:PATH", or what the caller named it
+  uint64_t captured = 0;       // records written to the ring
+  uint64_t dropped_slow = 0;   // frames that matched but did not fit: the consumer is too slow
+  uint64_t filtered_out = 0;   // frames of the session's port(s) the filter rejected
+  uint64_t buffered_size = 0;  // bytes in the ring not yet written
 };
 
 class CaptureHub : public sw::L2Switch::CaptureHook {
@@ -73,8 +74,7 @@ class CaptureHub : public sw::L2Switch::CaptureHook {
   bool validate(const CaptureSpec& spec, std::string& error) const;
   // Starts a session writing to `out` (made non-blocking here); returns its id, or 0 with
   // `error` set.
-  uint64_t attach(const CaptureSpec& spec, io::Fd out, std::string output_name,
-                  std::string& error);
+  uint64_t attach(const CaptureSpec& spec, io::Fd out, std::string output_name, std::string& error);
   // --pcap FILE: opens `path` (O_WRONLY|O_CREAT|O_TRUNC, 0600) and records the whole switch
   // from now until the hub is destroyed. False with `error` naming the path and why.
   bool start_file(const std::string& path, std::string& error);

@@ -57,8 +57,8 @@ void ControlApi::add_with_fds(std::string name, std::string summary, FdHandler h
 
 std::string ControlApi::too_long_reply(size_t limit) const {
   return reply_line(Reply::failure("request too long: a request is one line, and the rest of "
-                                   "this one was discarded; limit " + std::to_string(limit) +
-                                   " bytes"),
+                                   "this one was discarded; limit " +
+                                   std::to_string(limit) + " bytes"),
                     nullptr);
 }
 
@@ -70,7 +70,8 @@ std::string ControlApi::busy_reply(size_t max_clients) const {
 
 std::string ControlApi::too_many_fds_reply(size_t limit) const {
   return reply_line(Reply::failure("too many file descriptors with one request: the limit is " +
-                                   std::to_string(limit) + " (port.attach takes 1); all were "
+                                   std::to_string(limit) +
+                                   " (port.attach takes 1); all were "
                                    "closed and the request was not run"),
                     nullptr);
 }
@@ -85,21 +86,20 @@ std::string ControlApi::handle_line(std::string_view line, Takeover* takeover) {
 
 std::string ControlApi::handle_line(std::string_view line, Takeover* takeover,
                                     std::vector<io::Fd>* fds) {
-  const char* accepted = "expected one JSON object per line: {\"cmd\": NAME, \"args\": {...}, "
-                         "\"id\": ANY}";
+  const char* accepted =
+      "expected one JSON object per line: {\"cmd\": NAME, \"args\": {...}, "
+      "\"id\": ANY}";
   bool too_deep = false;
   json request = parse_json_line(line, &too_deep);
   if (request.is_discarded()) {
-    return reply_line(Reply::failure(std::string(line.find_first_not_of(" \t\r") ==
-                                                         std::string_view::npos
-                                                     ? "empty request"
-                                                 : too_deep
-                                                     ? "JSON nested more than " +
-                                                           std::to_string(kMaxJsonDepth) +
-                                                           " levels deep"
-                                                     : "malformed JSON") +
-                                     "; " + accepted),
-                      nullptr);
+    return reply_line(
+        Reply::failure(std::string(line.find_first_not_of(" \t\r") == std::string_view::npos
+                                       ? "empty request"
+                                   : too_deep ? "JSON nested more than " +
+                                                    std::to_string(kMaxJsonDepth) + " levels deep"
+                                              : "malformed JSON") +
+                       "; " + accepted),
+        nullptr);
   }
   if (!request.is_object()) {
     return reply_line(Reply::failure(std::string("request is a JSON ") + type_name(request) +
@@ -164,7 +164,8 @@ std::string ControlApi::handle_line(std::string_view line, Takeover* takeover,
   }
   if (reply.ok && reply.takeover) {
     if (takeover == nullptr) {
-      reply = Reply::failure("'" + cmd + "' streams on the control connection, which this "
+      reply = Reply::failure("'" + cmd +
+                             "' streams on the control connection, which this "
                              "transport cannot hand over");
     } else {
       *takeover = std::move(reply.takeover);

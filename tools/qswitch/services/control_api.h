@@ -1,5 +1,5 @@
-// tools/qswitch/services/control_api.h: the control protocol: JSON requests, one per line, dispatched to a
-// registry of named commands; one JSON reply line per request.
+// tools/qswitch/services/control_api.h: the control protocol: JSON requests, one per line,
+// dispatched to a registry of named commands; one JSON reply line per request.
 //
 // Theory of operation
 // - request: {"cmd": "hostfwd.add", "args": {...}, "id": <any, optional>}
@@ -13,8 +13,8 @@
 //   before they change anything, so a bad request never changes anything.
 // - JSON is parsed with nlohmann's non-throwing API (parse_json_line); replies are dumped with
 //   invalid UTF-8 replaced, never thrown. A request nested deeper than kMaxJsonDepth levels is
-//   an error reply: nothing recurses on it (copying or dumping a json value recurses per level). The transport (line splitting, limits) is
-//   tools/qswitch/services/control_server.h.
+//   an error reply: nothing recurses on it (copying or dumping a json value recurses per level).
+//   The transport (line splitting, limits) is tools/qswitch/services/control_server.h.
 // - A handler may return a Reply with a `takeover`: after the reply line is sent, the transport
 //   hands the connection's fd to it (the "capture" command streams pcap on it). A transport that
 //   cannot hand connections over uses handle_line(line), which turns such a reply into an error.
@@ -111,6 +111,5 @@ bool check_arg_names(const nlohmann::json& args, std::initializer_list<const cha
 // A required string argument.
 bool string_arg(const nlohmann::json& args, const char* name, const std::string& cmd,
                 std::string& out, std::string& error);
-
 
 }  // namespace qswitch::tools

@@ -12,7 +12,7 @@ namespace qswitch::tools {
 
 namespace {
 constexpr size_t kReadChunk = size_t{64} * 1024;
-constexpr size_t kReadPerWake = size_t{256} * 1024;  // per client per wake-up
+constexpr size_t kReadPerWake = size_t{256} * 1024;                // per client per wake-up
 constexpr size_t kKeepCapacity = io::ServedClient::kKeepCapacity;  // the line buffer's too
 // Room for this many fds in one recvmsg's control data; more (or a limit set higher) shows as
 // MSG_CTRUNC, and the kernel closes what did not fit.
@@ -35,16 +35,14 @@ void take_rights(msghdr& msg, std::vector<io::Fd>& out) {
 
 struct ControlServer::Client : io::ServedClient {
   Client(ControlServer* s, io::Fd fd) : ServedClient(s->loop_, std::move(fd)), server(s) {}
-  void on_event(int status, int events) override {
-    server->on_client_event(*this, status, events);
-  }
+  void on_event(int status, int events) override { server->on_client_event(*this, status, events); }
   void on_timer() override { server->on_idle(*this); }
 
   ControlServer* server;
-  std::string in;           // the current line so far
-  bool discarding = false;  // inside a line that was too long: drop up to the next '\n'
-  bool read_closed = false;  // the client shut its sending side
-  bool overflow = false;     // more than max_unread_size bytes of replies unread
+  std::string in;              // the current line so far
+  bool discarding = false;     // inside a line that was too long: drop up to the next '\n'
+  bool read_closed = false;    // the client shut its sending side
+  bool overflow = false;       // more than max_unread_size bytes of replies unread
   Takeover takeover;           // set: no more requests; hand the fd over once `out` is sent
   std::vector<io::Fd> in_fds;  // fds for the line in `in` (they came with its bytes so far)
   bool in_fds_over = false;    // that line came with too many fds (or truncated control data)
@@ -114,10 +112,11 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
   }
   if (c.overflow || c.pending() > limits_.max_unread_size) {
     if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
-      io::log_line("control %s: closed a client (%s) that left more than %zu bytes of replies "
-                   "unread",
-                   path_.c_str(), io::peer_name(c.fd.get(), io::Endpoint::Kind::kUnix).c_str(),
-                   limits_.max_unread_size);
+      io::log_line(
+          "control %s: closed a client (%s) that left more than %zu bytes of replies "
+          "unread",
+          path_.c_str(), io::peer_name(c.fd.get(), io::Endpoint::Kind::kUnix).c_str(),
+          limits_.max_unread_size);
     }
     close_client(c);
     return;
@@ -185,8 +184,8 @@ std::string ControlServer::too_long_reply() const {
   return handlers_.too_long ? handlers_.too_long(limits_.max_line_size) : "request too long";
 }
 
-void ControlServer::take_bytes(Client& c, const char* data, size_t size,
-                               std::vector<io::Fd>& fds, bool fds_truncated) {
+void ControlServer::take_bytes(Client& c, const char* data, size_t size, std::vector<io::Fd>& fds,
+                               bool fds_truncated) {
   while (size > 0 && !c.overflow && !c.takeover) {  // after a takeover: discarded
     const auto* nl = static_cast<const char*>(std::memchr(data, '\n', size));
     const size_t seg = nl != nullptr ? static_cast<size_t>(nl - data) : size;

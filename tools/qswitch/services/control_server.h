@@ -1,6 +1,6 @@
-// tools/qswitch/services/control_server.h: the control channel's transport: a unix-socket line server
-// on the switch's libuv loop. It knows nothing of JSON: it cuts each client's input into lines,
-// hands every line to a handler and writes the handler's reply line back, in order.
+// tools/qswitch/services/control_server.h: the control channel's transport: a unix-socket line
+// server on the switch's libuv loop. It knows nothing of JSON: it cuts each client's input into
+// lines, hands every line to a handler and writes the handler's reply line back, in order.
 //
 // Theory of operation
 // - One listening socket (io::listen_on: parent directories 0700, socket 0600, a stale socket
@@ -63,11 +63,11 @@
 namespace qswitch::tools {
 
 struct ControlLimits {
-  size_t max_line_size = 65536;       // bytes in one request line, without its '\n'
-  size_t max_unread_size = 1 << 20;   // queued reply bytes before a client is closed
+  size_t max_line_size = 65536;      // bytes in one request line, without its '\n'
+  size_t max_unread_size = 1 << 20;  // queued reply bytes before a client is closed
   size_t max_clients = 128;
   uint64_t idle_ms = uint64_t{5} * 60 * 1000;
-  size_t max_fds_per_line = 4;        // SCM_RIGHTS fds passed with one request line
+  size_t max_fds_per_line = 4;  // SCM_RIGHTS fds passed with one request line
 };
 
 // Takes over a client connection after its reply was sent (see "Takeover" above). The control
@@ -81,8 +81,7 @@ struct ControlHandlers {
   std::function<std::string(std::string_view line, Takeover& takeover)> line_takeover;
   // Used instead of both when set: as `line_takeover`, and `fds` holds the fds that arrived with
   // the line (usually none). The handler moves out the ones it keeps; the rest are closed.
-  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds,
-                            Takeover& takeover)>
+  std::function<std::string(std::string_view line, std::vector<io::Fd>& fds, Takeover& takeover)>
       line_fds;
   // The reply to a line over the limit.
   std::function<std::string(size_t limit)> too_long;

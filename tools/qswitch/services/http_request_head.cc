@@ -65,8 +65,8 @@ HttpRequestHead::Status HttpRequestHead::add(const char* data, size_t size) {
       line_checked_ = true;
       continue;
     }
-    const bool blank = (i >= 1 && in_[i - 1] == '\n') ||
-                       (i >= 2 && in_[i - 1] == '\r' && in_[i - 2] == '\n');
+    const bool blank =
+        (i >= 1 && in_[i - 1] == '\n') || (i >= 2 && in_[i - 1] == '\r' && in_[i - 2] == '\n');
     if (blank && i + 1 <= max_head_size_) {
       in_.resize(i + 1);
       return Status::kComplete;

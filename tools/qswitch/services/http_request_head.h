@@ -1,5 +1,5 @@
-// tools/qswitch/services/http_request_head.h: the metrics server's HTTP request parsing, as pure code
-// (no sockets, no loop): the request head read in pieces as reads deliver it, and where a
+// tools/qswitch/services/http_request_head.h: the metrics server's HTTP request parsing, as pure
+// code (no sockets, no loop): the request head read in pieces as reads deliver it, and where a
 // complete head is routed. metrics_server.cc does the I/O around it; the fuzz target
 // tests/fuzz/metrics_http_fuzz.cc drives it with arbitrary bytes and arbitrary read sizes.
 //
@@ -41,8 +41,8 @@ class HttpRequestHead {
 
  private:
   size_t max_head_size_;
-  std::string in_;            // the request head so far
-  size_t scanned_ = 0;        // bytes of in_ already checked
+  std::string in_;             // the request head so far
+  size_t scanned_ = 0;         // bytes of in_ already checked
   bool line_checked_ = false;  // the request line was complete and valid
 };
 

@@ -14,22 +14,20 @@ namespace qswitch::tools {
 
 namespace {
 constexpr size_t kDrainLimit = size_t{64} * 1024;  // input discarded after the response, per client
-constexpr uint64_t kLingerMs = 2000;       // wait for the client's close after the response
+constexpr uint64_t kLingerMs = 2000;               // wait for the client's close after the response
 }  // namespace
 
 struct MetricsServer::Client : io::ServedClient {
   enum class State { kHead, kResponding, kDraining };
   Client(MetricsServer* s, io::Fd fd)
       : ServedClient(s->loop_, std::move(fd)), server(s), head(s->limits_.max_head_size) {}
-  void on_event(int status, int events) override {
-    server->on_client_event(*this, status, events);
-  }
+  void on_event(int status, int events) override { server->on_client_event(*this, status, events); }
   void on_timer() override { server->on_timeout(*this); }
 
   MetricsServer* server;
   State state = State::kHead;
-  HttpRequestHead head;      // the request head so far (parsed as it arrives)
-  size_t drained = 0;        // (`out` holds the response)
+  HttpRequestHead head;  // the request head so far (parsed as it arrives)
+  size_t drained = 0;    // (`out` holds the response)
 };
 
 MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
@@ -79,7 +77,8 @@ void MetricsServer::on_timeout(Client& c) {
   if (c.state == Client::State::kHead) {
     static constexpr char kTimeout[] =
         "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    ssize_t ignored = ::send(c.fd.get(), kTimeout, sizeof kTimeout - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t ignored =
+        ::send(c.fd.get(), kTimeout, sizeof kTimeout - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)ignored;
     log_rejection("closed a client that sent no complete request in time", c.fd.get());
   }

@@ -1,6 +1,6 @@
-// tools/qswitch/services/metrics_server.h: the Prometheus scrape endpoint: a tiny HTTP/1.0-style server
-// on the switch's libuv loop that answers `GET /metrics` with a body rendered on demand. It knows
-// nothing of counters: the owner passes a function that renders the exposition text.
+// tools/qswitch/services/metrics_server.h: the Prometheus scrape endpoint: a tiny HTTP/1.0-style
+// server on the switch's libuv loop that answers `GET /metrics` with a body rendered on demand. It
+// knows nothing of counters: the owner passes a function that renders the exposition text.
 //
 // Theory of operation
 // - One listening tcp socket (io::listen_on; port 0 picks one, bound() names it) and one uv_poll

@@ -61,8 +61,8 @@ std::string render_metrics(const backends::SwitchSnapshot& snapshot) {
   std::vector<std::string> labels;  // {port="3",peer="..."}, one per port
   labels.reserve(ports.size());
   for (const backends::PortSnapshot& p : ports) {
-    labels.push_back("{port=\"" + std::to_string(p.id) + "\",peer=\"" +
-                     escape_label_value(p.peer) + "\"}");
+    labels.push_back("{port=\"" + std::to_string(p.id) + "\",peer=\"" + escape_label_value(p.peer) +
+                     "\"}");
   }
 
   std::string out;

@@ -1,5 +1,5 @@
-// tools/qswitch/services/metrics_text.h: the switch's counters in the Prometheus text exposition format,
-// version 0.0.4 (what `GET /metrics` on --metrics returns).
+// tools/qswitch/services/metrics_text.h: the switch's counters in the Prometheus text exposition
+// format, version 0.0.4 (what `GET /metrics` on --metrics returns).
 //
 // Theory of operation
 // - A pure function of a snapshot of the switch, taken on demand (on the loop, per scrape):

@@ -1,5 +1,5 @@
-// tools/qswitch/services/slirp_commands.cc: the slirp port's control commands. Each handler parses and
-// checks its arguments completely before it asks the port to change anything, so a bad request
+// tools/qswitch/services/slirp_commands.cc: the slirp port's control commands. Each handler parses
+// and checks its arguments completely before it asks the port to change anything, so a bad request
 // changes nothing; the port's own refusals (port in use, duplicate) come back as error replies.
 #include "tools/qswitch/services/slirp_commands.h"
 
@@ -15,12 +15,9 @@ using json = nlohmann::json;
 // A forward as listed; a guest address left to "the first DHCP address" is shown resolved.
 json hostfwd_json(slirp::HostForward f, const slirp::SlirpOptions& options) {
   if (f.guest_addr.s_addr == 0) f.guest_addr = options.dhcp_start;
-  return json{{"proto", f.udp ? "udp" : "tcp"},
-              {"host_addr", format_ipv4(f.host_addr)},
-              {"host_port", f.host_port},
-              {"guest_addr", format_ipv4(f.guest_addr)},
-              {"guest_port", f.guest_port},
-              {"spec", f.to_string()}};
+  return json{{"proto", f.udp ? "udp" : "tcp"}, {"host_addr", format_ipv4(f.host_addr)},
+              {"host_port", f.host_port},       {"guest_addr", format_ipv4(f.guest_addr)},
+              {"guest_port", f.guest_port},     {"spec", f.to_string()}};
 }
 
 bool same_key(const slirp::HostForward& a, const slirp::HostForward& b) {
@@ -61,7 +58,8 @@ void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t*
               return Reply::failure(error);
             }
             const size_t before = p->hostfwds().size();
-            if (!p->add_hostfwd(f, error)) return Reply::failure("hostfwd '" + spec + "': " + error);
+            if (!p->add_hostfwd(f, error))
+              return Reply::failure("hostfwd '" + spec + "': " + error);
             // The port's entry (it may have resolved a port 0 or the guest address).
             const slirp::HostForward& added =
                 p->hostfwds().size() > before ? p->hostfwds().back() : f;
@@ -88,9 +86,9 @@ void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t*
             }
             if (found == nullptr) {
               return Reply::failure("hostfwd '" + spec + "': no forward on " +
-                                    (key.udp ? "udp " : "tcp ") + format_ipv4(key.host_addr) +
-                                    ":" + std::to_string(key.host_port) + "; forwards now: " +
-                                    (now.empty() ? "none" : now));
+                                    (key.udp ? "udp " : "tcp ") + format_ipv4(key.host_addr) + ":" +
+                                    std::to_string(key.host_port) +
+                                    "; forwards now: " + (now.empty() ? "none" : now));
             }
             const slirp::HostForward victim = *found;  // the list changes below
             if (!p->remove_hostfwd(victim, error)) {
@@ -125,8 +123,10 @@ void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t*
               json row{{"sockets", h.sockets}};
               // The port's id while it is up; a closed port's sockets stay until libslirp
               // expires or closes them.
-              if (h.port != sw::kNoPort) row["port"] = h.port;
-              else row["port"] = nullptr;
+              if (h.port != sw::kNoPort)
+                row["port"] = h.port;
+              else
+                row["port"] = nullptr;
               ports.push_back(std::move(row));
             }
             return Reply::success(json{{"open", c.open},

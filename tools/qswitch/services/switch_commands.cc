@@ -61,7 +61,7 @@ std::vector<sw::MacEntryView> live_macs(const sw::L2Switch& fabric, sw::Millis n
 }
 
 std::map<sw::PortId, std::vector<std::string>> macs_by_port(const sw::L2Switch& fabric,
-                                                             sw::Millis now) {
+                                                            sw::Millis now) {
   std::map<sw::PortId, std::vector<std::string>> out;
   for (const sw::MacEntryView& e : live_macs(fabric, now)) {
     out[e.port].push_back(e.mac.to_string());
@@ -110,19 +110,17 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             return Reply::success(std::move(rows));
           });
 
-  api.add("macs", "the MAC address table: MAC, port, age in seconds",
-          [&loop](const json& args) {
-            std::string error;
-            if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
-            const sw::Millis now = loop.now();
-            json rows = json::array();
-            for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
-              rows.push_back({{"mac", e.mac.to_string()},
-                              {"port", e.port},
-                              {"age_s", (now - e.last_seen) / 1000}});
-            }
-            return Reply::success(std::move(rows));
-          });
+  api.add("macs", "the MAC address table: MAC, port, age in seconds", [&loop](const json& args) {
+    std::string error;
+    if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
+    const sw::Millis now = loop.now();
+    json rows = json::array();
+    for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
+      rows.push_back(
+          {{"mac", e.mac.to_string()}, {"port", e.port}, {"age_s", (now - e.last_seen) / 1000}});
+    }
+    return Reply::success(std::move(rows));
+  });
 
   api.add("stats",
           "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, the "
@@ -173,84 +171,86 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             return Reply::success(std::move(result));
           });
 
-  api.add("port.add",
-          "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
-          "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
-          "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
-          [&endpoints](const json& args) {
-            std::string error, mode, address;
-            if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
-                !string_arg(args, "mode", "port.add", mode, error) ||
-                !string_arg(args, "address", "port.add", address, error)) {
-              return Reply::failure(error);
-            }
-            if (mode == "dgram") {
-              auto spec = parse_dgram_spec(address, error);
-              if (!spec) return Reply::failure("port.add: address " + error);
-              const std::string id = endpoints.add_dgram(*spec, error);
-              if (id.empty()) return Reply::failure("port.add: " + error);
-              return Reply::success({{"endpoint", id},
-                                     {"mode", mode},
-                                     {"address", endpoints.dgrams().back().endpoint->bound()}});
-            }
-            if (mode != "listen" && mode != "connect") {
-              return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
-            }
-            auto ep = parse_endpoint(address, error);
-            if (!ep) return Reply::failure("port.add: address " + error);
-            if (mode == "listen") {
-              const std::string id = endpoints.add_listen(*ep, error);
-              if (id.empty()) return Reply::failure("port.add: " + error);
-              const auto& bound = endpoints.listeners().back().listener->endpoint();
-              return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
-            }
-            const std::string id = endpoints.add_connect(*ep);
-            return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", ep->to_string()}});
-          });
+  api.add(
+      "port.add",
+      "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
+      "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
+      "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
+      [&endpoints](const json& args) {
+        std::string error, mode, address;
+        if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
+            !string_arg(args, "mode", "port.add", mode, error) ||
+            !string_arg(args, "address", "port.add", address, error)) {
+          return Reply::failure(error);
+        }
+        if (mode == "dgram") {
+          auto spec = parse_dgram_spec(address, error);
+          if (!spec) return Reply::failure("port.add: address " + error);
+          const std::string id = endpoints.add_dgram(*spec, error);
+          if (id.empty()) return Reply::failure("port.add: " + error);
+          return Reply::success({{"endpoint", id},
+                                 {"mode", mode},
+                                 {"address", endpoints.dgrams().back().endpoint->bound()}});
+        }
+        if (mode != "listen" && mode != "connect") {
+          return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
+        }
+        auto ep = parse_endpoint(address, error);
+        if (!ep) return Reply::failure("port.add: address " + error);
+        if (mode == "listen") {
+          const std::string id = endpoints.add_listen(*ep, error);
+          if (id.empty()) return Reply::failure("port.add: " + error);
+          const auto& bound = endpoints.listeners().back().listener->endpoint();
+          return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
+        }
+        const std::string id = endpoints.add_connect(*ep);
+        return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", ep->to_string()}});
+      });
 
-  api.add("port.remove",
-          "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
-          "\"listen-N\" | \"connect-N\" | \"dgram-N\"}",
-          [&loop, &endpoints](const json& args) {
-            std::string error;
-            if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
-            if (!args.is_object() || !args.contains("id")) {
-              return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
-            }
-            std::string id;
-            const json& v = args["id"];
-            if (v.is_number_unsigned()) {
-              id = std::to_string(v.get<uint64_t>());
-            } else if (v.is_string()) {
-              id = v.get<std::string>();
-            } else {
-              return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
-            }
-            const std::string reason = "removed by control request";
-            const std::optional<uint64_t> number =
-                id.size() < 10 ? parse_decimal(id) : std::nullopt;  // else an endpoint id
-            if (number) {
-              const auto port_id = static_cast<sw::PortId>(*number);
-              backends::LoopPort* lp = loop.port(port_id);
-              if (lp == nullptr) {
-                return Reply::failure("port.remove: no port " + id + " (see ports)");
-              }
-              if (std::string(lp->kind()) == "slirp") {
-                return Reply::failure("port.remove: port " + id +
-                                      " is the slirp port; it cannot be removed at run time");
-              }
-              const std::string peer = lp->describe();
-              const std::string dialler = endpoints.connector_of(port_id);
-              if (!dialler.empty()) {
-                if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
-                return Reply::success({{"removed", port_id}, {"peer", peer}, {"endpoint", dialler}});
-              }
-              lp->close(reason);
-              return Reply::success({{"removed", port_id}, {"peer", peer}});
-            }
-            if (!endpoints.remove(id, reason, error)) return Reply::failure("port.remove: " + error);
-            return Reply::success({{"removed", id}});
-          });
+  api.add(
+      "port.remove",
+      "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
+      "\"listen-N\" | \"connect-N\" | \"dgram-N\"}",
+      [&loop, &endpoints](const json& args) {
+        std::string error;
+        if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
+        if (!args.is_object() || !args.contains("id")) {
+          return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
+        }
+        std::string id;
+        const json& v = args["id"];
+        if (v.is_number_unsigned()) {
+          id = std::to_string(v.get<uint64_t>());
+        } else if (v.is_string()) {
+          id = v.get<std::string>();
+        } else {
+          return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
+        }
+        const std::string reason = "removed by control request";
+        const std::optional<uint64_t> number =
+            id.size() < 10 ? parse_decimal(id) : std::nullopt;  // else an endpoint id
+        if (number) {
+          const auto port_id = static_cast<sw::PortId>(*number);
+          backends::LoopPort* lp = loop.port(port_id);
+          if (lp == nullptr) {
+            return Reply::failure("port.remove: no port " + id + " (see ports)");
+          }
+          if (std::string(lp->kind()) == "slirp") {
+            return Reply::failure("port.remove: port " + id +
+                                  " is the slirp port; it cannot be removed at run time");
+          }
+          const std::string peer = lp->describe();
+          const std::string dialler = endpoints.connector_of(port_id);
+          if (!dialler.empty()) {
+            if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
+            return Reply::success({{"removed", port_id}, {"peer", peer}, {"endpoint", dialler}});
+          }
+          lp->close(reason);
+          return Reply::success({{"removed", port_id}, {"peer", peer}});
+        }
+        if (!endpoints.remove(id, reason, error)) return Reply::failure("port.remove: " + error);
+        return Reply::success({{"removed", id}});
+      });
 }
 
 }  // namespace qswitch::tools
