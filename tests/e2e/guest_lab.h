@@ -142,7 +142,8 @@ class GuestLabTest : public ::testing::Test {
     }
   }
 
-  // Stats after SIGUSR1: every port saw traffic both ways, the switch learnt every guest's MAC.
+  // Stats read through the JSON control API: every port saw traffic both ways, the switch
+  // learnt every guest's MAC (mac_entries).
   void expect_stats_show_traffic(size_t port_count) {
     std::optional<test_support::StatsSnapshot> stats = qswitch_.stats(5s);
     ASSERT_TRUE(stats.has_value()) << qswitch_.error();
@@ -152,7 +153,7 @@ class GuestLabTest : public ::testing::Test {
       EXPECT_GT(port.get("tx_frames"), 0u) << "port " << id << "\n" << stats->text;
       EXPECT_EQ(port.get("drop_bad_length"), 0u) << "port " << id << "\n" << stats->text;
     }
-    auto macs = stats->switch_counters.find("macs");
+    auto macs = stats->switch_counters.find("mac_entries");
     ASSERT_NE(macs, stats->switch_counters.end()) << stats->text;
     EXPECT_EQ(macs->second, port_count) << stats->text;
   }
