@@ -74,7 +74,8 @@ bool StreamPort::refused_control_request(std::span<const uint8_t> bytes) {
   // Read what is left of the request (bounded), so that closing does not reset a TCP connection
   // before the peer has read the reply.
   uint8_t discard[512];
-  for (int i = 0; i<kReadsPerWake&& ::read(fd(), discard, sizeof discard)> 0; ++i) {
+  for (int i = 0; i < kReadsPerWake; ++i) {
+    if (::read(fd(), discard, sizeof discard) <= 0) break;
   }
   ::shutdown(fd(), SHUT_WR);
   close(
@@ -86,7 +87,7 @@ bool StreamPort::refused_control_request(std::span<const uint8_t> bytes) {
 void StreamPort::for_each_extra_counter(const ExtraCounterFn& f) const {
   f({"drop_control_request",
      "Control requests (JSON) written to this data socket by mistake: answered with an error "
-     "naming the control socket, and the port closed."},
+     "pointing at the control socket, and the port closed."},
     control_requests_);
 }
 
