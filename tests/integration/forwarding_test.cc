@@ -165,15 +165,15 @@ TEST_F(ForwardingTest, JumboFrame65549CrossesAndLargerLengthClosesPort) {
           << "the log should name port " << xid << ":\n"
           << text;
     }
-    auto snap = sw_.log_stats();
+    auto snap = sw_.stats();
     ASSERT_TRUE(snap) << sw_.error();
-    // qswitch prints a closed port's final counters as "stats closed port N ...".
+    // A closed port's final counters: `stats`' closed_ports.
     const test_support::PortStats* port = nullptr;
     for (const auto& p : snap->closed_ports) {
       if (p.port == xid && p.get("rx_bytes") == hello_size) port = &p;
     }
-    ASSERT_NE(port, nullptr) << "no \"stats closed port " << xid
-                             << "\" line with rx_bytes=" << hello_size << " in:\n"
+    ASSERT_NE(port, nullptr) << "no closed port " << xid << " with rx_bytes=" << hello_size
+                             << " in:\n"
                              << snap->text;
     EXPECT_EQ(port->get("drop_bad_length"), 1u) << "port " << xid;
     EXPECT_EQ(port->get("rx_frames"), 1u) << "port " << xid;

@@ -402,6 +402,21 @@ std::optional<nlohmann::json> control_request(const std::string& control, const 
   return std::move(reply["result"]);
 }
 
+// A `ports` row or a `stats` "closed_ports" row: id, "peer" (the endpoint) and "counters".
+std::optional<PortStats> port_stats_of(const nlohmann::json& row) {
+  if (!row.is_object() || !row.contains("id") || !row["id"].is_number_unsigned()) {
+    return std::nullopt;
+  }
+  PortStats p;
+  p.port = row["id"].get<uint32_t>();
+  p.endpoint = row.value("peer", "");
+  const nlohmann::json counters = row.value("counters", nlohmann::json::object());
+  for (const auto& [name, value] : counters.items()) {
+    if (value.is_number_unsigned()) p.counters[name] = value.get<uint64_t>();
+  }
+  return p;
+}
+
 }  // namespace
 
 std::optional<StatsSnapshot> QswitchProcess::stats(Millis timeout) {
@@ -412,33 +427,17 @@ std::optional<StatsSnapshot> QswitchProcess::stats(Millis timeout) {
   StatsSnapshot snap;
   snap.text = "ports: " + ports->dump() + "\nstats: " + sw->dump() + "\n";
   for (const nlohmann::json& row : *ports) {
-    if (!row.contains("id") || !row["id"].is_number_unsigned()) continue;  // a dialler waiting
-    PortStats p;
-    p.port = row["id"].get<uint32_t>();
-    p.endpoint = row.value("peer", "");
-    const nlohmann::json counters = row.value("counters", nlohmann::json::object());
-    for (const auto& [name, value] : counters.items()) {
-      if (value.is_number_unsigned()) p.counters[name] = value.get<uint64_t>();
-    }
-    snap.ports[p.port] = std::move(p);
+    std::optional<PortStats> p = port_stats_of(row);
+    if (p) snap.ports[p->port] = std::move(*p);  // a dialler still waiting has no id
+  }
+  for (const nlohmann::json& row : sw->value("closed_ports", nlohmann::json::array())) {
+    std::optional<PortStats> p = port_stats_of(row);
+    if (p) snap.closed_ports.push_back(std::move(*p));
   }
   for (const auto& [name, value] : sw->items()) {
     if (value.is_number_unsigned()) snap.switch_counters[name] = value.get<uint64_t>();
   }
   return snap;
-}
-
-std::optional<StatsSnapshot> QswitchProcess::log_stats(Millis timeout) {
-  const size_t from = stderr_size();
-  if (!signal(SIGUSR1)) return std::nullopt;
-  // The switch line is the last of the block (closed ports, ports, switch): all are in by then.
-  const std::optional<size_t> end = wait_for_stderr("qswitch: stats switch", timeout, from);
-  if (!end) {
-    error_ = "no \"qswitch: stats switch\" line within " + std::to_string(timeout.count()) +
-             " ms of SIGUSR1";
-    return std::nullopt;
-  }
-  return parse_stats(read_file_from(stderr_path_, from).substr(0, *end - from));
 }
 
 std::optional<uint32_t> QswitchProcess::port_id_for_mac(const std::string& mac, Millis timeout) {

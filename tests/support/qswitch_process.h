@@ -11,10 +11,9 @@
 //   "control ..." lines.
 // - signal(), wait_exit() and the destructor act only on this object's own pid, and only while
 //   it has not been reaped. The destructor SIGKILLs and reaps a child still running.
-// - stats() reads the live ports and the switch counters through the control socket (the `ports`
-//   and `stats` commands of the printed "control" endpoint); port_id_for_mac() reads the `macs`
-//   table. log_stats() is for tests whose subject is the log: it sends SIGUSR1 and parses the
-//   "qswitch: stats ..." lines printed after it (the only place closed ports' counters appear).
+// - stats() reads the live ports, the recently closed ports' final counters and the switch
+//   counters through the control socket (the `ports` and `stats` commands of the printed
+//   "control" endpoint); port_id_for_mac() reads the `macs` table.
 #pragma once
 
 #include <sys/types.h>
@@ -114,14 +113,11 @@ class QswitchProcess {
   // Counts lines of stderr containing `needle`.
   size_t count_stderr_lines(const std::string& needle) const;
 
-  // The live ports (`ports`: endpoint is a row's "peer", counters its "counters") and the switch
-  // counters (`stats`: its numeric fields), through the control socket; closed_ports stays
-  // empty. nullopt with error() when there is no control socket or no reply.
+  // The live ports (`ports`: endpoint is a row's "peer", counters its "counters"), the closed
+  // ports (`stats`' "closed_ports" rows, read the same way) and the switch counters (`stats`: its
+  // numeric fields), through the control socket. nullopt with error() when there is no control
+  // socket or no reply.
   std::optional<StatsSnapshot> stats(Millis timeout = Millis(3000));
-  // SIGUSR1, then waits for the "qswitch: stats switch" line and parses the stats lines printed
-  // after the signal (closed ports included). For tests of the log. nullopt with error() on
-  // timeout.
-  std::optional<StatsSnapshot> log_stats(Millis timeout = Millis(3000));
   // The port that has learned `mac` in the `macs` table, waiting until one has (or `timeout`).
   std::optional<uint32_t> port_id_for_mac(const std::string& mac, Millis timeout = Millis(3000));
 
