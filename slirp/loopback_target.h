@@ -25,7 +25,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/io/own_sockets.h"
 #include "slirp/guest_packet.h"
 #include "slirp/slirp_options.h"
 

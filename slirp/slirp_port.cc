@@ -446,7 +446,7 @@ SlirpPort::~SlirpPort() {
 
 std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
                                              const SlirpOptions& options, std::string& error,
-                                             const io::OwnEndpoints* own) {
+                                             const io::OwnSockets* own) {
   std::unique_ptr<SlirpPort> port(new SlirpPort(loop, options));
   port->own_ = own;
   rlimit nofile{};
@@ -526,7 +526,7 @@ std::string SlirpPort::describe() const {
 void SlirpPort::enqueue(const sw::Frame& frame) {
   if (closed() || !impl_ || impl_->slirp == nullptr) return;
   const std::optional<GuestPacket> packet = parse_guest_packet(frame.data(), frame.size);
-  if (packet && own_ != nullptr && to_own_endpoint(frame, *packet)) return;
+  if (packet && own_ != nullptr && to_own_socket(frame, *packet)) return;
   if (impl_->pending.size() >= kMaxPendingFrames ||
       impl_->pending_bytes + frame.size > kMaxPendingBytes) {
     counters_.drop_queue_full += 1;
@@ -543,7 +543,7 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   impl_->pending_bytes += frame.size;
 }
 
-bool SlirpPort::to_own_endpoint(const sw::Frame& frame, const GuestPacket& packet) {
+bool SlirpPort::to_own_socket(const sw::Frame& frame, const GuestPacket& packet) {
   const std::optional<LoopbackTarget> t = loopback_target(packet, options_);
   if (!t) return false;
   const char* what = nullptr;

@@ -27,7 +27,7 @@
 // - qswitch's own sockets: with restrict=off a guest reaches the host's loopback through NAT
 //   (slirp/loopback_target.h), so also the daemon's own listeners, --dgram/--vxlan sockets and
 //   metrics server there. enqueue() drops a guest's TCP or UDP packet whose destination port is
-//   one of those (io::OwnEndpoints, kept by the daemon as endpoints come and go), counts it
+//   one of those (io::OwnSockets, kept by the daemon as endpoints come and go), counts it
 //   (drop_own_endpoint) and logs the guest's MAC and the port at a limited rate. Host forwards
 //   are not in that set: through one a guest reaches only a guest, as it could directly.
 // - Host sockets: every UDP flow, TCP connection and ping a guest starts through NAT is a socket
@@ -49,7 +49,7 @@
 #include <vector>
 
 #include "backends/runtime/io/log.h"
-#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_options.h"
 
@@ -79,8 +79,7 @@ class SlirpPort final : public backends::LoopPort {
   // `own`: the daemon's own sockets that guests must not reach through NAT (may be null: no
   // check); it must outlive the port.
   static std::unique_ptr<SlirpPort> create(backends::SwitchLoop& loop, const SlirpOptions& options,
-                                           std::string& error,
-                                           const io::OwnEndpoints* own = nullptr);
+                                           std::string& error, const io::OwnSockets* own = nullptr);
   ~SlirpPort() override;
 
   void enqueue(const sw::Frame& frame) override;
@@ -114,11 +113,11 @@ class SlirpPort final : public backends::LoopPort {
   uint64_t shutdown_io() override;
 
   // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
-  bool to_own_endpoint(const sw::Frame& frame, const GuestPacket& packet);
+  bool to_own_socket(const sw::Frame& frame, const GuestPacket& packet);
 
   SlirpOptions options_;
   sw::MacAddress gateway_mac_;
-  const io::OwnEndpoints* own_ = nullptr;
+  const io::OwnSockets* own_ = nullptr;
   uint64_t drop_own_endpoint_ = 0;
   uint64_t drop_host_socket_cap_ = 0;
   io::RateLimit own_log_{1, 10'000};

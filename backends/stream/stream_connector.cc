@@ -15,8 +15,8 @@ constexpr uint64_t kFirstBackoffMs = 100;
 constexpr uint64_t kMaxBackoffMs = 5000;
 }  // namespace
 
-StreamConnector::StreamConnector(SwitchLoop& loop, io::Endpoint endpoint, std::string id)
-    : loop_(loop), endpoint_(std::move(endpoint)), id_(std::move(id)) {
+StreamConnector::StreamConnector(SwitchLoop& loop, io::SocketAddress address, std::string id)
+    : loop_(loop), address_(std::move(address)), id_(std::move(id)) {
   uv_timer_init(loop_.uv(), timer_.get());
   timer_.get()->data = this;
   dial();
@@ -39,7 +39,7 @@ void StreamConnector::close_port(const std::string& reason) {
 }
 
 void StreamConnector::dial() {
-  io::SocketResult r = io::start_connect(endpoint_);
+  io::SocketResult r = io::start_connect(address_);
   if (r.ok() && r.error == 0) {
     connected_fd(std::move(r.fd));
     return;
@@ -74,23 +74,23 @@ void StreamConnector::on_connect_ready() {
 void StreamConnector::connected_fd(io::Fd fd) {
   backoff_ms_ = 0;
   outage_logged_ = false;
-  std::string peer = endpoint_.to_string() + " (dialled)";
+  std::string peer = address_.to_string() + " (dialled)";
   auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
   port->set_endpoint_id(id_);
   port->set_close_hook([this](LoopPort&) {
     port_ = nullptr;
-    io::log_line("connect %s: connection lost, redialling", endpoint_.to_string().c_str());
+    io::log_line("connect %s: connection lost, redialling", address_.to_string().c_str());
     schedule_retry();
   });
   port_ = &loop_.adopt(std::move(port));
-  io::log_line("connect %s: connected as port %u", endpoint_.to_string().c_str(), port_->id());
+  io::log_line("connect %s: connected as port %u", address_.to_string().c_str(), port_->id());
 }
 
 void StreamConnector::failed(const std::string& why) {
   if (!outage_logged_) {
     outage_logged_ = true;
     io::log_line("connect %s: %s; retrying (up to every %llu ms) until it answers",
-                 endpoint_.to_string().c_str(), why.c_str(),
+                 address_.to_string().c_str(), why.c_str(),
                  static_cast<unsigned long long>(kMaxBackoffMs));
   }
   schedule_retry();

@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/runtime/switch_loop.h"
@@ -21,12 +21,12 @@ namespace qswitch::backends {
 class StreamConnector {
  public:
   // `id` names the dialler in ports' endpoint_id().
-  StreamConnector(SwitchLoop& loop, io::Endpoint endpoint, std::string id = {});
+  StreamConnector(SwitchLoop& loop, io::SocketAddress address, std::string id = {});
   ~StreamConnector();
   StreamConnector(const StreamConnector&) = delete;
   StreamConnector& operator=(const StreamConnector&) = delete;
 
-  const io::Endpoint& endpoint() const { return endpoint_; }
+  const io::SocketAddress& address() const { return address_; }
   bool connected() const { return port_ != nullptr; }
   LoopPort* port() const { return port_; }
   // Closes the connection for good (no redial): the connector is being removed.
@@ -40,7 +40,7 @@ class StreamConnector {
   void schedule_retry();
 
   SwitchLoop& loop_;
-  io::Endpoint endpoint_;
+  io::SocketAddress address_;
   io::Fd pending_;
   io::UvHandle<uv_poll_t> poll_;
   bool polling_ = false;

@@ -14,18 +14,18 @@
 
 namespace qswitch::backends {
 
-StreamListener::StreamListener(SwitchLoop& loop, io::Endpoint endpoint)
-    : loop_(loop), endpoint_(std::move(endpoint)), watch_(loop.uv()) {
-  io::SocketResult r = io::listen_on(endpoint_);
+StreamListener::StreamListener(SwitchLoop& loop, io::SocketAddress address)
+    : loop_(loop), address_(std::move(address)), watch_(loop.uv()) {
+  io::SocketResult r = io::listen_on(address_);
   if (!r.ok()) {
     error_ = r.message;
     return;
   }
   fd_ = std::move(r.fd);
-  if (endpoint_.kind == io::Endpoint::Kind::kTcp && endpoint_.port == 0) {
-    endpoint_.port = io::bound_port(fd_.get());
+  if (address_.kind == io::SocketAddress::Kind::kTcp && address_.port == 0) {
+    address_.port = io::bound_port(fd_.get());
   }
-  watch_.start(fd_.get(), "listen " + endpoint_.to_string(),
+  watch_.start(fd_.get(), "listen " + address_.to_string(),
                [this](io::Fd fd) { on_connection(std::move(fd)); });
 }
 
@@ -39,16 +39,17 @@ StreamListener::~StreamListener() {
   // Ports outlive the listener (they belong to the loop): stop them calling back into it.
   for (LoopPort* p : ports_) p->set_close_hook(nullptr);
   watch_.stop();
-  if (fd_.valid() && endpoint_.kind == io::Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
+  if (fd_.valid() && address_.kind == io::SocketAddress::Kind::kUnix)
+    ::unlink(address_.path.c_str());
 }
 
 void StreamListener::on_connection(io::Fd fd) {
   const int raw = fd.get();
-  if (endpoint_.kind == io::Endpoint::Kind::kTcp) {
+  if (address_.kind == io::SocketAddress::Kind::kTcp) {
     const int one = 1;
     ::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  std::string peer = endpoint_.to_string() + " (" + io::peer_name(raw, endpoint_.kind) + ")";
+  std::string peer = address_.to_string() + " (" + io::peer_name(raw, address_.kind) + ")";
   auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
   port->set_endpoint_id(id_);
   port->set_close_hook([this](LoopPort& p) { std::erase(ports_, &p); });

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backends/runtime/io/accept_watch.h"
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/switch_loop.h"
 
@@ -20,15 +20,15 @@ namespace qswitch::backends {
 class StreamListener {
  public:
   // Binds now; on failure error() says why (and nothing is left behind).
-  StreamListener(SwitchLoop& loop, io::Endpoint endpoint);
+  StreamListener(SwitchLoop& loop, io::SocketAddress address);
   ~StreamListener();
   StreamListener(const StreamListener&) = delete;
   StreamListener& operator=(const StreamListener&) = delete;
 
   bool ok() const { return fd_.valid(); }
   const std::string& error() const { return error_; }
-  // The endpoint as bound: a tcp port 0 is replaced by the port the kernel chose.
-  const io::Endpoint& endpoint() const { return endpoint_; }
+  // The address as bound: a tcp port 0 is replaced by the port the kernel chose.
+  const io::SocketAddress& address() const { return address_; }
   // Ports accepted here that are still up.
   const std::vector<LoopPort*>& ports() const { return ports_; }
   // Disconnects every guest accepted here (the listener is being removed).
@@ -42,7 +42,7 @@ class StreamListener {
   void on_connection(io::Fd fd);
 
   SwitchLoop& loop_;
-  io::Endpoint endpoint_;
+  io::SocketAddress address_;
   io::Fd fd_;
   std::string error_;
   io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes

@@ -13,7 +13,7 @@
 #include "backends/runtime/datagram_tx.h"
 #include "backends/runtime/socket_error.h"
 #include "backends/runtime/io/fd.h"
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/polled_port.h"
 #include "backends/vxlan/vxlan_header.h"
@@ -68,7 +68,7 @@ class VxlanPort final : public PolledPort {
   }
 
   const sockaddr_storage& bound() const { return bound_; }
-  void set_registration(io::OwnEndpoints::Registration r) { registration_ = std::move(r); }
+  void set_registration(io::OwnSockets::Registration r) { registration_ = std::move(r); }
 
   void enqueue(const sw::Frame& frame) override {
     if (closed()) return;
@@ -163,7 +163,7 @@ class VxlanPort final : public PolledPort {
         suppressed == 0 ? "" : (" (" + std::to_string(suppressed) + " more suppressed)").c_str());
   }
 
-  io::OwnEndpoints::Registration registration_;  // our bound address, while the socket is open
+  io::OwnSockets::Registration registration_;  // our bound address, while the socket is open
   uint32_t vni_;
   sockaddr_storage bound_;
   std::vector<VxlanRemote> remotes_;
@@ -355,7 +355,7 @@ std::string to_string(const VxlanConfig& config) {
 }
 
 std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
-                                          std::string& error, io::OwnEndpoints* own) {
+                                          std::string& error, io::OwnSockets* own) {
   if (config.vni > kVxlanMaxVni) {
     error = "vxlan vni " + std::to_string(config.vni) + " is outside 0.." +
             std::to_string(kVxlanMaxVni);

@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/switch_loop.h"
 #include "backends/vxlan/vxlan_config.h"
 
@@ -51,9 +51,9 @@ std::string to_string(const VxlanConfig& config);
 
 // Binds the socket and returns the port (not yet adopted by the loop), or nullptr with `error`
 // naming the bad value. With `own`, the bound address is registered there for as long as the
-// socket is open (guests behind NAT must not reach it; see io::OwnEndpoints).
+// socket is open (guests behind NAT must not reach it; see io::OwnSockets).
 std::unique_ptr<LoopPort> open_vxlan_port(SwitchLoop& loop, const VxlanConfig& config,
-                                          std::string& error, io::OwnEndpoints* own = nullptr);
+                                          std::string& error, io::OwnSockets* own = nullptr);
 
 // The address a port from open_vxlan_port() is bound to (the real port when 0 was asked);
 // nullptr's or another kind's: an empty sockaddr_storage.

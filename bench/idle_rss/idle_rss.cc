@@ -56,11 +56,11 @@ int measure(const std::string& binary, size_t ports) {
     std::fprintf(stderr, "qswitch-idle-rss: cannot create a temp dir\n");
     return 1;
   }
-  const std::string endpoint = "unix:" + tmp.file("sw.sock");
+  const std::string address = "unix:" + tmp.file("sw.sock");
   QswitchProcess sw;
   LaunchOptions o;
   o.binary = binary;
-  o.args = {"--listen", endpoint};
+  o.args = {"--listen", address};
   o.stderr_path = tmp.file("qswitch.stderr");
   if (!sw.start(o)) {
     std::fprintf(stderr, "qswitch-idle-rss: %s\n", sw.error().c_str());
@@ -73,7 +73,7 @@ int measure(const std::string& binary, size_t ports) {
   clients.reserve(ports);
   for (size_t i = 0; i < ports; ++i) {
     std::string error;
-    auto c = FrameClient::connect(endpoint, &error);
+    auto c = FrameClient::connect(address, &error);
     if (!c) {
       std::fprintf(stderr, "qswitch-idle-rss: client %zu: %s\n", i, error.c_str());
       return 1;

@@ -125,7 +125,7 @@ TEST_F(NetE2eTest, GuestPingsAHostBehindAKernelVxlanBridge) {
   ASSERT_TRUE(stats.has_value()) << switches_[0]->error();
   bool seen = false;
   for (const auto& [id, p] : stats->ports) {
-    if (p.endpoint.rfind("vxlan:", 0) != 0) continue;
+    if (p.peer.rfind("vxlan:", 0) != 0) continue;
     seen = true;
     EXPECT_GE(p.get("rx_frames"), 3u) << stats->text;
     EXPECT_GE(p.get("tx_frames"), 3u) << stats->text;

@@ -119,7 +119,7 @@ struct World {
         return tools::Reply::failure("port.add: mode '" + mode +
                                      "': expected listen, connect or dgram");
       }
-      auto ep = tools::parse_endpoint(address, error);
+      auto ep = tools::parse_socket_address(address, error);
       if (!ep) return tools::Reply::failure("port.add: address " + error);
       return tools::Reply::success({{"mode", mode}, {"address", ep->to_string()}});
     });

@@ -1,13 +1,13 @@
 // tests/fuzz/dgram_spec_fuzz.cc: the --dgram parser (tools/qswitch/config/dgram_options.h) and the
-// stream endpoint parser it builds on (parse_endpoint: --listen, --connect and the control
+// socket address parser it builds on (parse_socket_address: --listen, --connect and the control
 // command port.add), on arbitrary text.
 //
 // Checked: a failure says why; an accepted --dgram value is shown as written (name), its mode
 // and family agree with its kind (unix: a learning AF_UNIX socket whose path is the text after
 // "unix:", 1..107 bytes; udp: AF_INET or AF_INET6 with the address length of its family, a
 // connected one with a remote of the same family and a non-zero port; mcast: an IPv4 group in
-// 224.0.0.0/4 with a non-zero port); an accepted endpoint prints (to_string) as text that parses
-// back to the same endpoint, a tcp host is a numeric address, a unix path 1..107 bytes; and no
+// 224.0.0.0/4 with a non-zero port); an accepted address prints (to_string) as text that parses
+// back to the same address, a tcp host is a numeric address, a unix path 1..107 bytes; and no
 // accepted text holds a NUL byte (it cannot come from a command line, only from a JSON string,
 // and the socket calls would see only the part before it).
 #include <arpa/inet.h>
@@ -71,13 +71,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   error.clear();
-  const auto ep = qswitch::tools::parse_endpoint(text, error);
+  const auto ep = qswitch::tools::parse_socket_address(text, error);
   if (!ep) {
     FUZZ_CHECK(!error.empty());
     return 0;
   }
   FUZZ_CHECK(text.find('\0') == std::string::npos);
-  if (ep->kind == qswitch::io::Endpoint::Kind::kUnix) {
+  if (ep->kind == qswitch::io::SocketAddress::Kind::kUnix) {
     FUZZ_CHECK(!ep->path.empty() && ep->path.size() <= 107);
   } else {
     in6_addr scratch;
@@ -85,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                inet_pton(AF_INET6, ep->host.c_str(), &scratch) == 1);
   }
   std::string error2;
-  const auto again = qswitch::tools::parse_endpoint(ep->to_string(), error2);
+  const auto again = qswitch::tools::parse_socket_address(ep->to_string(), error2);
   FUZZ_CHECK(again && again->kind == ep->kind && again->path == ep->path &&
              again->host == ep->host && again->port == ep->port);
   return 0;

@@ -17,7 +17,7 @@
 #include <cstring>
 #include <string>
 
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "backends/vxlan/vxlan_port.h"
 #include "tests/fuzz/fuzz_check.h"

@@ -57,10 +57,10 @@ class CliTest : public SwitchFixture {
     EXPECT_EQ(reply["result"], nlohmann::json::array()) << ctl.stdout_text();
   }
   size_t runs_ = 0;
-  // Two clients on `endpoint` exchange a broadcast both ways.
-  ::testing::AssertionResult two_clients_exchange(const std::string& endpoint) {
+  // Two clients on `address` exchange a broadcast both ways.
+  ::testing::AssertionResult two_clients_exchange(const std::string& address) {
     std::vector<FrameClient> c;
-    if (auto r = connect_clients(2, &c, endpoint); !r) return r;
+    if (auto r = connect_clients(2, &c, address); !r) return r;
     return announce(c, {test_mac(1), test_mac(2)});
   }
 };
@@ -123,9 +123,9 @@ TEST_F(CliTest, StaleSocketFileIsReplaced) {
 
 TEST_F(CliTest, LiveSocketIsAnErrorThatNamesIt) {
   ASSERT_TRUE(start_switch());
-  const std::string path = endpoint_.substr(5);
+  const std::string path = address_.substr(5);
   QswitchProcess second;
-  LaunchOptions o = launch_options({"--listen", endpoint_});
+  LaunchOptions o = launch_options({"--listen", address_});
   o.stderr_path = tmp_.file("second.stderr");
   ASSERT_TRUE(second.launch(o)) << second.error();
   auto status = second.wait_exit(5s);
@@ -135,13 +135,13 @@ TEST_F(CliTest, LiveSocketIsAnErrorThatNamesIt) {
   EXPECT_NE(out.find(path), std::string::npos) << "the error should name " << path << ":\n" << out;
   // The first switch is untouched.
   EXPECT_TRUE(is_socket(path));
-  ASSERT_TRUE(two_clients_exchange(endpoint_));
+  ASSERT_TRUE(two_clients_exchange(address_));
 }
 
 TEST_F(CliTest, SigtermExitsZeroRemovesSocketAndPrintsStats) {
   ASSERT_TRUE(start_switch());
-  const std::string path = endpoint_.substr(5);
-  ASSERT_TRUE(two_clients_exchange(endpoint_));
+  const std::string path = address_.substr(5);
+  ASSERT_TRUE(two_clients_exchange(address_));
   ASSERT_TRUE(sw_.signal(SIGTERM));
   EXPECT_EQ(sw_.wait_exit(5s), std::optional<int>(0));
   EXPECT_FALSE(exists(path)) << path << " left behind";
@@ -151,7 +151,7 @@ TEST_F(CliTest, SigtermExitsZeroRemovesSocketAndPrintsStats) {
 
 TEST_F(CliTest, SigintExitsZeroAndRemovesSocket) {
   ASSERT_TRUE(start_switch());
-  const std::string path = endpoint_.substr(5);
+  const std::string path = address_.substr(5);
   ASSERT_TRUE(sw_.signal(SIGINT));
   EXPECT_EQ(sw_.wait_exit(5s), std::optional<int>(0));
   EXPECT_FALSE(exists(path)) << path << " left behind";
@@ -159,7 +159,7 @@ TEST_F(CliTest, SigintExitsZeroAndRemovesSocket) {
 
 TEST_F(CliTest, JoinLinesHaveDistinctMacsAndNameTheSocket) {
   ASSERT_TRUE(start_switch({"--guests", "3"}));
-  const std::string path = endpoint_.substr(5);
+  const std::string path = address_.substr(5);
   ASSERT_EQ(sw_.join_lines().size(), 3u) << sw_.stdout_text();
   std::set<std::string> macs;
   for (const std::string& line : sw_.join_lines()) {
@@ -196,11 +196,11 @@ TEST_F(CliTest, CtlSockWithTheDataSocketUsesTheControlSocketBesideIt) {
   ASSERT_TRUE(start_switch());
   ASSERT_EQ(sw_.control(), "unix:" + tmp_.file("sw.ctl")) << sw_.stdout_text();
   expect_ctl_ports_through(tmp_.file("sw.sock"));
-  expect_ctl_ports_through(endpoint_);  // "unix:" + the path
+  expect_ctl_ports_through(address_);  // "unix:" + the path
   expect_ctl_ports_through(tmp_.file("sw.ctl"));
   EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}), nlohmann::json::array());
   EXPECT_EQ(data_connections_accepted(), 0u);
-  ASSERT_TRUE(two_clients_exchange(endpoint_));  // the data socket still serves guests
+  ASSERT_TRUE(two_clients_exchange(address_));  // the data socket still serves guests
   EXPECT_EQ(data_connections_accepted(), 2u);
 }
 

@@ -121,7 +121,7 @@ class ControlTest : public SwitchFixture {
     const std::string want = "unix:" + tmp_.file("sw.ctl");
     if (sw_.control() != want) {
       return ::testing::AssertionFailure()
-             << "qswitch printed control endpoint \"" << sw_.control() << "\", want \"" << want
+             << "qswitch printed control address \"" << sw_.control() << "\", want \"" << want
              << "\" (a line \"control " << want << "\" before \"ready\")";
     }
     ctl_path_ = tmp_.file("sw.ctl");

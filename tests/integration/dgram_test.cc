@@ -82,7 +82,7 @@ class DgramTest : public SwitchFixture {
   // receive buffer, so the switch's queue for it fills early.
   ::testing::AssertionResult stuck_stream_client(FrameClient* out) {
     std::string error;
-    auto c = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto c = FrameClient::connect(address_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     if (!c) return ::testing::AssertionFailure() << error;
     *out = std::move(*c);
     return ::testing::AssertionSuccess();
@@ -201,7 +201,7 @@ class DgramTest : public SwitchFixture {
   // The stats line of the live port described as `peer`, or nullptr.
   static const test_support::PortStats* port_of(const StatsSnapshot& s, const std::string& peer) {
     for (const auto& [id, p] : s.ports) {
-      if (p.endpoint.find(peer) != std::string::npos) return &p;
+      if (p.peer.find(peer) != std::string::npos) return &p;
     }
     return nullptr;
   }

@@ -135,7 +135,7 @@ TEST_F(FdLimitTest, OutOfFdsTheListenersBackOffAndRecover) {
   LaunchOptions o =
       launch_options({"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics", "tcp:127.0.0.1:0"});
   o.nofile_limit = kFdLimit;
-  endpoint_ = "unix:" + tmp_.file("sw.sock");
+  address_ = "unix:" + tmp_.file("sw.sock");
   ASSERT_TRUE(sw_.start(o)) << sw_.error();
   uint16_t metrics_port = 0;
   for (const std::string& line : sw_.stdout_lines()) {

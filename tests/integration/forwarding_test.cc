@@ -122,7 +122,7 @@ TEST_F(ForwardingTest, JumboFrame65549CrossesAndLargerLengthClosesPort) {
     SCOPED_TRACE("bad length " + std::to_string(bad));
     const Mac xmac = test_mac(++index);
     std::string error;
-    auto x = FrameClient::connect(endpoint_, &error);
+    auto x = FrameClient::connect(address_, &error);
     ASSERT_TRUE(x) << error;
     // One good broadcast first, so the port is known (its id comes from the `macs` table).
     // Its size differs per round, so this port's counters are told apart from an earlier closed

@@ -161,7 +161,7 @@ TEST_F(MetricsTest, ScrapeShowsTheFramesTwoClientsExchanged) {
 
   // The peer label of a unix client is "unix:PATH (pid N)": our own pid.
   auto labels = [&](uint32_t id) {
-    return "{port=\"" + std::to_string(id) + "\",peer=\"" + endpoint_ + " (pid " +
+    return "{port=\"" + std::to_string(id) + "\",peer=\"" + address_ + " (pid " +
            std::to_string(::getpid()) + ")\"}";
   };
   auto get = [&](const std::string& key) -> uint64_t {
@@ -243,7 +243,7 @@ TEST_F(MetricsTest, BarePortBindsTheLoopbackAddress) {
   EXPECT_NE(port, 0);
 }
 
-TEST_F(MetricsTest, MetricsEndpointThatIsNotTcpIsAUsageError) {
+TEST_F(MetricsTest, MetricsAddressThatIsNotTcpIsAUsageError) {
   LaunchOptions o = launch_options(
       {"--listen", "unix:" + tmp_.file("sw.sock"), "--metrics", "unix:" + tmp_.file("m.sock")});
   ASSERT_TRUE(sw_.launch(o)) << sw_.error();

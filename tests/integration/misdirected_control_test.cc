@@ -32,8 +32,8 @@ TEST_F(MisdirectedControlTest, JsonRequestOnTheDataSocketGetsAnErrorLineAndIsCou
 
   // A plain unix socket client on the data socket, speaking the control protocol.
   std::string error;
-  auto wrong = ControlClient::connect(endpoint_, &error);
-  ASSERT_TRUE(wrong) << "connect to " << endpoint_ << ": " << error;
+  auto wrong = ControlClient::connect(address_, &error);
+  ASSERT_TRUE(wrong) << "connect to " << address_ << ": " << error;
   const LineResult reply = wrong->request(R"({"cmd":"stats"})");
   ASSERT_TRUE(reply.ok()) << "no reply line on the data socket: " << to_string(reply.status) << " "
                           << reply.error;
@@ -88,8 +88,8 @@ TEST_F(MisdirectedControlTest, OtherGarbageIsStillAProtocolError) {
   ASSERT_TRUE(start_switch());
   const size_t log_from = sw_.stderr_text().size();
   std::string error;
-  auto garbage = ControlClient::connect(endpoint_, &error);
-  ASSERT_TRUE(garbage) << "connect to " << endpoint_ << ": " << error;
+  auto garbage = ControlClient::connect(address_, &error);
+  ASSERT_TRUE(garbage) << "connect to " << address_ << ": " << error;
   ASSERT_TRUE(garbage->send_raw(std::string("{x\0\0", 4))) << garbage->last_error();
   const LineResult r = garbage->read_line(3s);
   EXPECT_EQ(r.status, LineResult::Status::kEof) << to_string(r.status) << " " << r.line;

@@ -81,7 +81,7 @@ TEST_F(PortLogTest, ConnectionChurnLogsABoundedNumberOfPortLines) {
 
   for (size_t i = 0; i < kCycles; ++i) {
     std::string error;
-    auto c = FrameClient::connect(endpoint_, &error);
+    auto c = FrameClient::connect(address_, &error);
     ASSERT_TRUE(c.has_value()) << "cycle " << i << ": " << error;
     const Mac m = test_mac(0x1000 + static_cast<uint32_t>(i));
     ASSERT_TRUE(c->send_frame(make_frame(mac[0], m, 64, static_cast<uint32_t>(i))))

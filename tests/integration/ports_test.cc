@@ -86,7 +86,7 @@ TEST_F(PortsTest, PortsMacsAndStatsMatchTheFramesThatCrossed) {
   EXPECT_EQ(a0["kind"], "stream");
   EXPECT_EQ(a0["state"], "up");
   EXPECT_EQ(a0["endpoint"], "listen-1");
-  EXPECT_NE(a0["peer"].get<std::string>().find(endpoint_.substr(5)), std::string::npos) << a0;
+  EXPECT_NE(a0["peer"].get<std::string>().find(address_.substr(5)), std::string::npos) << a0;
   const json s0 = ok_result({{"cmd", "stats"}});
 
   constexpr int kFrames = 50;
@@ -210,7 +210,7 @@ TEST_F(PortsTest, PortAddConnectDialsAPeerAndRemovingItsPortStopsTheRedial) {
   ASSERT_TRUE(peer_listener) << error;
   const json added =
       ok_result({{"cmd", "port.add"},
-                 {"args", {{"mode", "connect"}, {"address", peer_listener->endpoint()}}}});
+                 {"args", {{"mode", "connect"}, {"address", peer_listener->address()}}}});
   ASSERT_EQ(added["endpoint"], "connect-1") << added;
   auto peer = peer_listener->accept(5s, &error);
   ASSERT_TRUE(peer) << "qswitch did not dial: " << error;
@@ -243,7 +243,7 @@ TEST_F(PortsTest, BadPortRequestsGetErrorsAndChangeNothing) {
                 .find("udp:1"),
             std::string::npos);
   // The switch's own socket is live: listening there again must fail and leave it working.
-  EXPECT_NE(error_of({{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", endpoint_}}}})
+  EXPECT_NE(error_of({{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", address_}}}})
                 .find("in use"),
             std::string::npos);
   EXPECT_FALSE(error_of({{"cmd", "port.add"}, {"args", {{"mode", "listen"}}}}).empty());
@@ -259,7 +259,7 @@ TEST_F(PortsTest, BadPortRequestsGetErrorsAndChangeNothing) {
   for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i]["id"], before[i]["id"]);
   ASSERT_TRUE(send_and_expect(c[0], c[1], m[1], m[0], 100, 9));
   std::string error;
-  EXPECT_TRUE(FrameClient::connect(endpoint_, &error)) << "the switch socket stopped accepting";
+  EXPECT_TRUE(FrameClient::connect(address_, &error)) << "the switch socket stopped accepting";
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   ASSERT_TRUE(connect_clients(2, &c));
   {
     std::string error;
-    auto slow = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto slow = FrameClient::connect(address_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     ASSERT_TRUE(slow) << error;
     c.push_back(std::move(*slow));
   }
@@ -286,7 +286,7 @@ TEST_F(RobustnessTest, GarbageClosesOrIsDroppedAndOthersCarryOn) {
 
   // Valid framing, random contents (random MACs, multicast sources, random sizes).
   std::string error;
-  auto g = FrameClient::connect(endpoint_, &error);
+  auto g = FrameClient::connect(address_, &error);
   ASSERT_TRUE(g) << error;
   std::vector<uint8_t> wire;
   for (int i = 0; i < 500; ++i) {

@@ -214,10 +214,10 @@ class SlirpDhcpTest : public SwitchFixture {
 
   std::optional<ControlClient> ctl_;
 
-  // The live port whose endpoint names slirp, from a stats snapshot.
+  // The live port whose peer names slirp, from a stats snapshot.
   static const test_support::PortStats* slirp_port(const StatsSnapshot& s) {
     for (const auto& [id, p] : s.ports) {
-      if (p.endpoint.find("slirp") != std::string::npos) return &p;
+      if (p.peer.find("slirp") != std::string::npos) return &p;
     }
     return nullptr;
   }
@@ -548,7 +548,7 @@ TEST_F(SlirpDhcpTest, GarbageDhcpGetsNothingAndBreaksNothing) {
   auto stats = sw_.stats();
   ASSERT_TRUE(stats) << sw_.error();
   const auto* slirp = slirp_port(*stats);
-  ASSERT_NE(slirp, nullptr) << "no live port whose endpoint names slirp in:\n" << stats->text;
+  ASSERT_NE(slirp, nullptr) << "no live port whose peer names slirp in:\n" << stats->text;
   EXPECT_GT(slirp->get("rx_frames"), 0u) << "the slirp port's replies should be counted";
   EXPECT_GT(slirp->get("tx_frames"), 0u) << "frames sent to the slirp port should be counted";
   uint32_t gid = 0;
@@ -757,7 +757,7 @@ TEST_F(SlirpDhcpTest, SlirpKeepsAnsweringPastAReceiverThatNeverReads) {
   ASSERT_TRUE(connect_clients(1, &c));
   {
     std::string error;
-    auto s = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto s = FrameClient::connect(address_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     ASSERT_TRUE(s) << error;
     c.push_back(std::move(*s));
   }

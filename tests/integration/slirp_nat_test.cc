@@ -393,11 +393,11 @@ TEST_F(SlirpNatTest, AHostSocketThatReportedAnErrorIsStillPolled) {
 // peer. The slirp port drops guest traffic to the ports qswitch has bound on a loopback or
 // wildcard address, counts it (drop_own_endpoint), and follows listeners added and removed at
 // run time; other host services stay reachable.
-TEST_F(SlirpNatTest, GuestTrafficToQswitchsOwnEndpointsIsDroppedAndCounted) {
+TEST_F(SlirpNatTest, GuestTrafficToQswitchsOwnSocketsIsDroppedAndCounted) {
   std::string error;
   auto service = FrameListener::listen("tcp:127.0.0.1:0", &error);  // a host service of the test
   ASSERT_TRUE(service.has_value()) << error;
-  const uint16_t service_port = port_on_line(service->endpoint(), "tcp:");
+  const uint16_t service_port = port_on_line(service->address(), "tcp:");
   ASSERT_TRUE(start_switch({"--slirp", "--listen", "tcp:127.0.0.1:0", "--dgram", "udp:127.0.0.1:0",
                             "--metrics", "tcp:127.0.0.1:0"}));
   const std::string out = sw_.stdout_text();
@@ -691,7 +691,7 @@ TEST_F(SlirpNatTest, AClosedConnectionGivesItsHostSocketBack) {
   std::string error;
   auto tcp_service = FrameListener::listen("tcp:127.0.0.1:0", &error);
   ASSERT_TRUE(tcp_service.has_value()) << error;
-  const uint16_t tcp_port = port_on_line(tcp_service->endpoint(), "tcp:");
+  const uint16_t tcp_port = port_on_line(tcp_service->address(), "tcp:");
   ASSERT_TRUE(start_switch({"--slirp=max-host-sockets=1"}));
   ASSERT_TRUE(join_guest());
   auto syn_ack = [](const TcpSegment& s) {

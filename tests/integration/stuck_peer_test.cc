@@ -143,7 +143,7 @@ TEST_F(StuckPeerTest, StreamReceiverThatNeverReadsHoldsNobodyBack) {
   ASSERT_TRUE(connect_clients(2, &c));
   {
     std::string error;
-    auto stuck = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto stuck = FrameClient::connect(address_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     ASSERT_TRUE(stuck) << error;
     c.push_back(std::move(*stuck));
   }
@@ -167,7 +167,7 @@ TEST_F(StuckPeerTest, SlowReaderDoesNotStopTrafficToAThirdPort) {
   ASSERT_TRUE(connect_clients(2, &c));
   {
     std::string error;
-    auto slow = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto slow = FrameClient::connect(address_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     ASSERT_TRUE(slow) << error;
     c.push_back(std::move(*slow));
   }

@@ -60,8 +60,8 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
   if (tmp_.path().empty()) return ::testing::AssertionFailure() << "could not create a temp dir";
   std::vector<std::string> args;
   if (listen_default) {
-    endpoint_ = "unix:" + tmp_.file("sw.sock");
-    args = {"--listen", endpoint_};
+    address_ = "unix:" + tmp_.file("sw.sock");
+    args = {"--listen", address_};
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   if (!sw_.start(launch_options(args))) {
@@ -72,8 +72,8 @@ LaunchOptions SwitchFixture::launch_options(std::vector<std::string> args) const
 
 ::testing::AssertionResult SwitchFixture::connect_clients(size_t count,
                                                           std::vector<FrameClient>* out,
-                                                          const std::string& endpoint) {
-  const std::string& ep = endpoint.empty() ? endpoint_ : endpoint;
+                                                          const std::string& address) {
+  const std::string& ep = address.empty() ? address_ : address;
   for (size_t i = 0; i < count; ++i) {
     std::string error;
     auto c = FrameClient::connect(ep, &error);

@@ -51,7 +51,7 @@ class SwitchFixture : public ::testing::Test {
                                           bool listen_default = true);
   LaunchOptions launch_options(std::vector<std::string> args) const;
   ::testing::AssertionResult connect_clients(size_t count, std::vector<FrameClient>* out,
-                                             const std::string& endpoint = "");
+                                             const std::string& address = "");
   ::testing::AssertionResult announce(std::vector<FrameClient>& clients,
                                       const std::vector<Mac>& macs, Millis timeout = 10s);
   // Start, connect `count` clients with macs test_mac(1..count), announce.
@@ -74,7 +74,7 @@ class SwitchFixture : public ::testing::Test {
 
   TempDir tmp_;
   QswitchProcess sw_;
-  std::string endpoint_;  // "unix:<tmp>/sw.sock"
+  std::string address_;  // "unix:<tmp>/sw.sock"
 };
 
 }  // namespace qswitch::integration

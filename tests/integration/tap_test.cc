@@ -69,8 +69,8 @@ class TapTest : public ::testing::Test {
       const auto r = sh(prepare);
       if (!r) return r;
     }
-    endpoint_ = "unix:" + tmp_.file("sw.sock");
-    std::vector<std::string> args = {"--no-slirp", "--listen", endpoint_};
+    address_ = "unix:" + tmp_.file("sw.sock");
+    std::vector<std::string> args = {"--no-slirp", "--listen", address_};
     args.insert(args.end(), extra.begin(), extra.end());
     if (!sw_.start(ns_->launch_in(QSWITCH_BINARY, args, tmp_.file("qswitch.stderr")), 10000ms)) {
       return ::testing::AssertionFailure() << "qswitch did not start: " << sw_.error();
@@ -86,15 +86,15 @@ class TapTest : public ::testing::Test {
 
   ::testing::AssertionResult client(FrameClient* out) {
     std::string error;
-    auto c = FrameClient::connect(endpoint_, &error);
-    if (!c) return ::testing::AssertionFailure() << "connect " << endpoint_ << ": " << error;
+    auto c = FrameClient::connect(address_, &error);
+    if (!c) return ::testing::AssertionFailure() << "connect " << address_ << ": " << error;
     *out = std::move(*c);
     return ::testing::AssertionSuccess();
   }
 
   const test_support::PortStats* tap_stats(const test_support::StatsSnapshot& s) {
     for (const auto& [id, p] : s.ports) {
-      if (p.endpoint == "tap:qs0") return &p;
+      if (p.peer == "tap:qs0") return &p;
     }
     return nullptr;
   }
@@ -102,7 +102,7 @@ class TapTest : public ::testing::Test {
   test_support::TempDir tmp_;
   std::unique_ptr<Netns> ns_;  // destroyed after sw_: qswitch is gone before the namespace
   QswitchProcess sw_;
-  std::string endpoint_;
+  std::string address_;
 };
 
 TEST_F(TapTest, NamespaceKernelAnswersArpAndPingThroughACreatedTap) {
@@ -196,7 +196,7 @@ TEST_F(TapTest, DeletedTapClosesOnlyItsPort) {
   const auto stats = sw_.stats();
   ASSERT_TRUE(stats.has_value()) << sw_.error();
   bool closed_listed = false;
-  for (const auto& p : stats->closed_ports) closed_listed |= p.endpoint == "tap:qs0";
+  for (const auto& p : stats->closed_ports) closed_listed |= p.peer == "tap:qs0";
   EXPECT_TRUE(closed_listed) << stats->text;
 }
 
@@ -240,7 +240,7 @@ TEST_F(TapTest, TapSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
   FrameClient s;
   {
     std::string error;
-    auto c = FrameClient::connect(endpoint_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto c = FrameClient::connect(address_, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     ASSERT_TRUE(c) << error;
     s = std::move(*c);
   }

@@ -59,7 +59,7 @@ constexpr test_support::Ipv6 kHostIp6 = test_support::ipv6_ula(2);   // H, behin
 // One qswitch inside a namespace, listening on unix:<dir>/<name>.sock.
 struct Switch {
   QswitchProcess process;
-  std::string endpoint;
+  std::string address;
   FrameClient client;
 };
 
@@ -68,7 +68,7 @@ class VxlanTest : public ::testing::Test {
   void TearDown() override {
     for (auto& s : switches_) {
       if (HasFailure()) {
-        std::cerr << "--- " << s->endpoint << " stdout:\n"
+        std::cerr << "--- " << s->address << " stdout:\n"
                   << s->process.stdout_text() << "--- stderr:\n"
                   << s->process.stderr_text() << "---\n";
       }
@@ -93,15 +93,15 @@ class VxlanTest : public ::testing::Test {
     if (tmp_.path().empty()) return ::testing::AssertionFailure() << "no temp dir";
     switches_.push_back(std::make_unique<Switch>());
     Switch& s = *switches_.back();
-    s.endpoint = "unix:" + tmp_.file(name + ".sock");
-    std::vector<std::string> args = {"--no-slirp", "--listen", s.endpoint};
+    s.address = "unix:" + tmp_.file(name + ".sock");
+    std::vector<std::string> args = {"--no-slirp", "--listen", s.address};
     args.insert(args.end(), extra.begin(), extra.end());
     if (!s.process.start(n.launch_in(QSWITCH_BINARY, args, tmp_.file(name + ".stderr")), 10000ms)) {
       return ::testing::AssertionFailure() << name << " did not start: " << s.process.error();
     }
     std::string error;
-    auto c = FrameClient::connect(s.endpoint, &error);
-    if (!c) return ::testing::AssertionFailure() << "connect " << s.endpoint << ": " << error;
+    auto c = FrameClient::connect(s.address, &error);
+    if (!c) return ::testing::AssertionFailure() << "connect " << s.address << ": " << error;
     s.client = std::move(*c);
     *out = &s;
     return ::testing::AssertionSuccess();
@@ -109,7 +109,7 @@ class VxlanTest : public ::testing::Test {
 
   static const test_support::PortStats* vxlan_stats(const test_support::StatsSnapshot& s) {
     for (const auto& [id, p] : s.ports) {
-      if (p.endpoint.rfind("vxlan:", 0) == 0) return &p;
+      if (p.peer.rfind("vxlan:", 0) == 0) return &p;
     }
     return nullptr;
   }
@@ -201,7 +201,7 @@ TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
   FrameClient other;
   {
     std::string error;
-    auto c = FrameClient::connect(s->endpoint, &error);
+    auto c = FrameClient::connect(s->address, &error);
     ASSERT_TRUE(c) << error;
     other = std::move(*c);
   }
@@ -384,7 +384,7 @@ TEST_F(VxlanTest, VxlanSenderKeepsGoingPastAStreamReceiverThatNeverReads) {
   FrameClient s;
   {
     std::string error;
-    auto c = FrameClient::connect(q->endpoint, FrameClient::Options{.rcvbuf_size = 4096}, &error);
+    auto c = FrameClient::connect(q->address, FrameClient::Options{.rcvbuf_size = 4096}, &error);
     ASSERT_TRUE(c) << error;
     s = std::move(*c);
   }

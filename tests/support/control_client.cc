@@ -42,9 +42,9 @@ const char* to_string(LineResult::Status status) {
   return "?";
 }
 
-std::optional<ControlClient> ControlClient::connect(const std::string& path_or_endpoint,
+std::optional<ControlClient> ControlClient::connect(const std::string& path_or_address,
                                                     std::string* error, Millis timeout) {
-  std::string path = path_or_endpoint;
+  std::string path = path_or_address;
   if (path.rfind("unix:", 0) == 0) path = path.substr(5);
   sockaddr_un sun{};
   if (path.empty() || path.size() >= sizeof sun.sun_path) {

@@ -32,7 +32,7 @@ Millis time_left(Clock::time_point deadline) {
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-// A parsed endpoint, as sockaddr.
+// A parsed address (unix:PATH, tcp:HOST:PORT), as sockaddr.
 struct Address {
   sockaddr_storage storage{};
   socklen_t size = 0;
@@ -40,12 +40,12 @@ struct Address {
   std::string unix_path;
 };
 
-bool parse_endpoint(const std::string& endpoint, Address* out, std::string* error) {
-  if (endpoint.rfind("unix:", 0) == 0) {
-    std::string path = endpoint.substr(5);
+bool parse_socket_address(const std::string& address, Address* out, std::string* error) {
+  if (address.rfind("unix:", 0) == 0) {
+    std::string path = address.substr(5);
     sockaddr_un sun{};
     if (path.empty() || path.size() >= sizeof sun.sun_path) {
-      *error = "unix path empty or too long: " + endpoint;
+      *error = "unix path empty or too long: " + address;
       return false;
     }
     sun.sun_family = AF_UNIX;
@@ -56,11 +56,11 @@ bool parse_endpoint(const std::string& endpoint, Address* out, std::string* erro
     out->unix_path = path;
     return true;
   }
-  if (endpoint.rfind("tcp:", 0) == 0) {
-    std::string rest = endpoint.substr(4);
+  if (address.rfind("tcp:", 0) == 0) {
+    std::string rest = address.substr(4);
     size_t colon = rest.rfind(':');
     if (colon == std::string::npos) {
-      *error = "tcp endpoint without port: " + endpoint;
+      *error = "tcp address without port: " + address;
       return false;
     }
     std::string host = rest.substr(0, colon);
@@ -71,7 +71,7 @@ bool parse_endpoint(const std::string& endpoint, Address* out, std::string* erro
     long p = std::strtol(port.c_str(), &end, 10);
     if (port.empty() || *end != '\0' || p < 0 || p > 65535 ||
         inet_pton(AF_INET, host.c_str(), &sin.sin_addr) != 1) {
-      *error = "bad tcp endpoint (want tcp:IPV4:PORT): " + endpoint;
+      *error = "bad tcp address (want tcp:IPV4:PORT): " + address;
       return false;
     }
     sin.sin_port = htons(static_cast<uint16_t>(p));
@@ -80,7 +80,7 @@ bool parse_endpoint(const std::string& endpoint, Address* out, std::string* erro
     out->family = AF_INET;
     return true;
   }
-  *error = "endpoint must be unix:PATH or tcp:HOST:PORT: " + endpoint;
+  *error = "address must be unix:PATH or tcp:HOST:PORT: " + address;
   return false;
 }
 
@@ -108,15 +108,15 @@ const char* to_string(RecvResult::Status status) {
   return "?";
 }
 
-std::optional<FrameClient> FrameClient::connect(const std::string& endpoint, std::string* error,
+std::optional<FrameClient> FrameClient::connect(const std::string& address, std::string* error,
                                                 Millis timeout) {
-  return connect(endpoint, Options{}, error, timeout);
+  return connect(address, Options{}, error, timeout);
 }
 
-std::optional<FrameClient> FrameClient::connect(const std::string& endpoint, const Options& options,
+std::optional<FrameClient> FrameClient::connect(const std::string& address, const Options& options,
                                                 std::string* error, Millis timeout) {
   Address addr;
-  if (!parse_endpoint(endpoint, &addr, error)) return std::nullopt;
+  if (!parse_socket_address(address, &addr, error)) return std::nullopt;
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     int fd = ::socket(addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -147,7 +147,7 @@ std::optional<FrameClient> FrameClient::connect(const std::string& endpoint, con
         errno = ETIMEDOUT;
       }
     }
-    *error = errno_text(("connect " + endpoint).c_str());
+    *error = errno_text(("connect " + address).c_str());
     const bool retry = errno == EAGAIN || errno == ECONNREFUSED || errno == ENOENT;
     ::close(fd);
     if (!retry || time_left(deadline).count() == 0) return std::nullopt;
@@ -322,10 +322,9 @@ size_t FrameClient::drain(Millis window) {
   }
 }
 
-std::optional<FrameListener> FrameListener::listen(const std::string& endpoint,
-                                                   std::string* error) {
+std::optional<FrameListener> FrameListener::listen(const std::string& address, std::string* error) {
   Address addr;
-  if (!parse_endpoint(endpoint, &addr, error)) return std::nullopt;
+  if (!parse_socket_address(address, &addr, error)) return std::nullopt;
   int fd = ::socket(addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = errno_text("socket");
@@ -338,13 +337,13 @@ std::optional<FrameListener> FrameListener::listen(const std::string& endpoint,
   }
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.size) != 0 ||
       ::listen(fd, 512) != 0) {
-    *error = errno_text(("bind/listen " + endpoint).c_str());
+    *error = errno_text(("bind/listen " + address).c_str());
     ::close(fd);
     return std::nullopt;
   }
   FrameListener l;
   l.fd_ = fd;
-  l.endpoint_ = endpoint;
+  l.address_ = address;
   l.unix_path_ = addr.unix_path;
   if (addr.family == AF_INET) {
     sockaddr_in sin{};
@@ -352,7 +351,7 @@ std::optional<FrameListener> FrameListener::listen(const std::string& endpoint,
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
     char host[INET_ADDRSTRLEN] = {};
     inet_ntop(AF_INET, &sin.sin_addr, host, sizeof host);
-    l.endpoint_ = std::string("tcp:") + host + ":" + std::to_string(ntohs(sin.sin_port));
+    l.address_ = std::string("tcp:") + host + ":" + std::to_string(ntohs(sin.sin_port));
   }
   return l;
 }
@@ -361,14 +360,14 @@ FrameListener::~FrameListener() { close(); }
 
 FrameListener::FrameListener(FrameListener&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
-      endpoint_(std::move(other.endpoint_)),
+      address_(std::move(other.address_)),
       unix_path_(std::exchange(other.unix_path_, std::string())) {}
 
 FrameListener& FrameListener::operator=(FrameListener&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
-    endpoint_ = std::move(other.endpoint_);
+    address_ = std::move(other.address_);
     unix_path_ = std::exchange(other.unix_path_, std::string());
   }
   return *this;
@@ -391,7 +390,7 @@ std::optional<FrameClient> FrameListener::accept(Millis timeout, std::string* er
     Millis left = time_left(deadline);
     if (left.count() == 0 || !wait_fd(fd_, POLLIN, left)) {
       *error =
-          "no connection on " + endpoint_ + " within " + std::to_string(timeout.count()) + " ms";
+          "no connection on " + address_ + " within " + std::to_string(timeout.count()) + " ms";
       return std::nullopt;
     }
   }

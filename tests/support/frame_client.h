@@ -43,9 +43,9 @@ class FrameClient {
 
   // Connects to "unix:PATH" or "tcp:HOST:PORT" (numeric IPv4 HOST), retrying refused/again
   // until `timeout`. nullopt with *error set on failure.
-  static std::optional<FrameClient> connect(const std::string& endpoint, std::string* error,
+  static std::optional<FrameClient> connect(const std::string& address, std::string* error,
                                             Millis timeout = Millis(3000));
-  static std::optional<FrameClient> connect(const std::string& endpoint, const Options& options,
+  static std::optional<FrameClient> connect(const std::string& address, const Options& options,
                                             std::string* error, Millis timeout = Millis(3000));
   // Adopts a connected stream socket (made non-blocking here).
   explicit FrameClient(int fd);
@@ -108,8 +108,8 @@ RecvResult FrameClient::recv_frame_matching(Pred pred, Millis timeout, size_t* s
 class FrameListener {
  public:
   // Listens on "unix:PATH" (unlinking a stale file first) or "tcp:HOST:PORT" (port 0 allowed;
-  // endpoint() then names the real port).
-  static std::optional<FrameListener> listen(const std::string& endpoint, std::string* error);
+  // address() then names the real port).
+  static std::optional<FrameListener> listen(const std::string& address, std::string* error);
   FrameListener() = default;
   ~FrameListener();
   FrameListener(const FrameListener&) = delete;
@@ -120,11 +120,11 @@ class FrameListener {
   std::optional<FrameClient> accept(Millis timeout, std::string* error);
   // Closes the socket and, for unix:, removes the file.
   void close();
-  const std::string& endpoint() const { return endpoint_; }
+  const std::string& address() const { return address_; }
 
  private:
   int fd_ = -1;
-  std::string endpoint_;
+  std::string address_;
   std::string unix_path_;
 };
 

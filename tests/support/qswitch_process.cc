@@ -114,7 +114,7 @@ StatsSnapshot parse_stats(const std::string& text) {
       PortStats p;
       p.closed = closed;
       std::string id;
-      ss >> id >> p.endpoint;
+      ss >> id >> p.peer;
       if (id.empty() ||
           !std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isdigit(c); })) {
         continue;
@@ -402,14 +402,14 @@ std::optional<nlohmann::json> control_request(const std::string& control, const 
   return std::move(reply["result"]);
 }
 
-// A `ports` row or a `stats` "closed_ports" row: id, "peer" (the endpoint) and "counters".
+// A `ports` row or a `stats` "closed_ports" row: id, "peer" and "counters".
 std::optional<PortStats> port_stats_of(const nlohmann::json& row) {
   if (!row.is_object() || !row.contains("id") || !row["id"].is_number_unsigned()) {
     return std::nullopt;
   }
   PortStats p;
   p.port = row["id"].get<uint32_t>();
-  p.endpoint = row.value("peer", "");
+  p.peer = row.value("peer", "");
   const nlohmann::json counters = row.value("counters", nlohmann::json::object());
   for (const auto& [name, value] : counters.items()) {
     if (value.is_number_unsigned()) p.counters[name] = value.get<uint64_t>();

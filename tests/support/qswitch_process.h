@@ -13,7 +13,7 @@
 //   it has not been reaped. The destructor SIGKILLs and reaps a child still running.
 // - stats() reads the live ports, the recently closed ports' final counters and the switch
 //   counters through the control socket (the `ports` and `stats` commands of the printed
-//   "control" endpoint); port_id_for_mac() reads the `macs` table.
+//   "control" address); port_id_for_mac() reads the `macs` table.
 #pragma once
 
 #include <sys/types.h>
@@ -46,7 +46,7 @@ struct LaunchOptions {
 struct PortStats {
   uint32_t port = 0;
   bool closed = false;
-  std::string endpoint;
+  std::string peer;
   std::map<std::string, uint64_t> counters;
   uint64_t get(const std::string& name) const;  // 0 when absent
   bool has(const std::string& name) const { return counters.count(name) != 0; }
@@ -100,7 +100,7 @@ class QswitchProcess {
   const std::vector<std::string>& connecting() const { return connecting_; }
   // Full "join with: ..." lines.
   const std::vector<std::string>& join_lines() const { return join_lines_; }
-  // The endpoint from the "control X" line (e.g. "unix:/run/user/1000/qswitch/default.ctl"),
+  // The address from the "control X" line (e.g. "unix:/run/user/1000/qswitch/default.ctl"),
   // empty when qswitch printed none.
   const std::string& control() const { return control_; }
 
@@ -113,7 +113,7 @@ class QswitchProcess {
   // Counts lines of stderr containing `needle`.
   size_t count_stderr_lines(const std::string& needle) const;
 
-  // The live ports (`ports`: endpoint is a row's "peer", counters its "counters"), the closed
+  // The live ports (`ports`: peer is a row's "peer", counters its "counters"), the closed
   // ports (`stats`' "closed_ports" rows, read the same way) and the switch counters (`stats`: its
   // numeric fields), through the control socket. nullopt with error() when there is no control
   // socket or no reply.

@@ -35,13 +35,13 @@ sockaddr_storage inet(const char* host, uint16_t port) {
 }
 
 TEST(JoinLinesTest, StreamGuestOfAListener) {
-  io::Endpoint unix_ep;
-  unix_ep.kind = io::Endpoint::Kind::kUnix;
+  io::SocketAddress unix_ep;
+  unix_ep.kind = io::SocketAddress::Kind::kUnix;
   unix_ep.path = "/run/sw.sock";
   EXPECT_EQ(stream_netdev(unix_ep, false),
             "-netdev stream,id=n0,server=off,addr.type=unix,addr.path=/run/sw.sock");
-  io::Endpoint tcp;
-  tcp.kind = io::Endpoint::Kind::kTcp;
+  io::SocketAddress tcp;
+  tcp.kind = io::SocketAddress::Kind::kTcp;
   tcp.host = "::1";
   tcp.port = 4000;
   EXPECT_EQ(stream_netdev(tcp, false),

@@ -437,8 +437,8 @@ class MetricsServerTest : public ::testing::Test {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     loop_ready_ = true;
     uv_async_init(&loop_, &stop_, [](uv_async_t* a) { uv_stop(a->loop); });
-    io::Endpoint ep;
-    ep.kind = io::Endpoint::Kind::kTcp;
+    io::SocketAddress ep;
+    ep.kind = io::SocketAddress::Kind::kTcp;
     ep.host = "127.0.0.1";
     ep.port = 0;
     server_ = std::make_unique<tools::MetricsServer>(
@@ -656,19 +656,19 @@ TEST_F(MetricsServerTest, LargeBodyToASlowReaderDoesNotBlockOthers) {
   EXPECT_TRUE(r->body == body_);
 }
 
-TEST(MetricsServerBindTest, UnixEndpointAndBusyPortAreErrors) {
+TEST(MetricsServerBindTest, UnixAddressAndBusyPortAreErrors) {
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   {
-    io::Endpoint unix_ep;
-    unix_ep.kind = io::Endpoint::Kind::kUnix;
+    io::SocketAddress unix_ep;
+    unix_ep.kind = io::SocketAddress::Kind::kUnix;
     unix_ep.path = "/tmp/never-bound.sock";
     tools::MetricsServer bad(&loop, unix_ep, [] { return std::string(); });
     EXPECT_FALSE(bad.ok());
     EXPECT_NE(bad.error().find("tcp:"), std::string::npos) << bad.error();
 
-    io::Endpoint ep;
-    ep.kind = io::Endpoint::Kind::kTcp;
+    io::SocketAddress ep;
+    ep.kind = io::SocketAddress::Kind::kTcp;
     ep.host = "127.0.0.1";
     tools::MetricsServer first(&loop, ep, [] { return std::string(); });
     ASSERT_TRUE(first.ok()) << first.error();

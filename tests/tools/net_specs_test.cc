@@ -2,7 +2,7 @@
 // name what was wrong (and what --dgram and --listen/--connect refuse).
 #include "tools/qswitch/config/net_specs.h"
 
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/vxlan/vxlan_port.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/options.h"
@@ -141,7 +141,7 @@ TEST(NetSpecsTest, NulByteAnywhereIsRefused) {
   for (const std::string& spec :
        {"unix:/tmp/a\0b"s, "tcp:127.0.0.1\0junk:80"s, "tcp:127.0.0.1:8\0"s}) {
     error.clear();
-    EXPECT_FALSE(parse_endpoint(spec, error)) << spec;
+    EXPECT_FALSE(parse_socket_address(spec, error)) << spec;
     EXPECT_NE(error.find("NUL"), std::string::npos) << error;
   }
 }

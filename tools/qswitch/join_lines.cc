@@ -25,9 +25,9 @@ std::string host_of(const sockaddr_storage& ss) {
 
 }  // namespace
 
-std::string stream_netdev(const io::Endpoint& ep, bool server) {
+std::string stream_netdev(const io::SocketAddress& ep, bool server) {
   const std::string mode = server ? "server=on" : "server=off";
-  if (ep.kind == io::Endpoint::Kind::kUnix) {
+  if (ep.kind == io::SocketAddress::Kind::kUnix) {
     return "-netdev stream,id=n0," + mode + ",addr.type=unix,addr.path=" + ep.path;
   }
   return "-netdev stream,id=n0," + mode + ",addr.type=inet,addr.host=" + ep.host +

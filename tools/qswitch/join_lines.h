@@ -1,7 +1,7 @@
 // tools/qswitch/join_lines.h: how a QEMU guest joins this switch, as qswitch prints it at start
 // ("join with: -netdev ... -device virtio-net-pci,netdev=n0,mac=..."). Tests and users copy
-// these lines, so their text is fixed. Everything is made from typed values (endpoints,
-// sockaddrs, the --dgram config), never from another line's text.
+// these lines, so their text is fixed. Everything is made from typed values (socket
+// addresses, sockaddrs, the --dgram config), never from another line's text.
 #pragma once
 
 #include <sys/socket.h>
@@ -10,14 +10,14 @@
 #include <string>
 
 #include "backends/dgram/dgram_config.h"
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "switch/mac_address.h"
 
 namespace qswitch::tools {
 
 // "-netdev stream,id=n0,server=off,addr.type=unix,addr.path=PATH" (or inet HOST/PORT); `server`
 // is the guest's side: off for a guest of one of our listeners.
-std::string stream_netdev(const io::Endpoint& ep, bool server);
+std::string stream_netdev(const io::SocketAddress& ep, bool server);
 
 // The -netdev of a guest of a --dgram socket. `bound` is the socket's bound address (for udp,
 // with the real port when 0 was asked; ignored for unix and multicast). A unix guest gets its

@@ -60,16 +60,16 @@ bool Switchd::start(std::string& error) {
     error = "--pcap: " + error;
     return false;
   }
-  endpoints_ = std::make_unique<Endpoints>(*loop_, &own_endpoints_);
+  endpoints_ = std::make_unique<Endpoints>(*loop_, &own_sockets_);
   if (!start_ports(error) || !start_slirp(error)) return false;
   register_commands();
   if (!start_control(error) || !start_metrics(error)) return false;
-  for (const io::Endpoint& ep : options_.connect) endpoints_->add_connect(ep);
+  for (const io::SocketAddress& ep : options_.connect) endpoints_->add_connect(ep);
   return true;
 }
 
 bool Switchd::start_ports(std::string& error) {
-  for (const io::Endpoint& ep : options_.listen) {
+  for (const io::SocketAddress& ep : options_.listen) {
     if (endpoints_->add_listen(ep, error).empty()) return false;
   }
   for (const backends::DgramConfig& d : options_.dgram) {
@@ -89,7 +89,7 @@ bool Switchd::start_ports(std::string& error) {
   for (const backends::VxlanConfig& v : options_.vxlans) {
     std::string why;
     std::unique_ptr<backends::LoopPort> port =
-        backends::open_vxlan_port(*loop_, v, why, &own_endpoints_);
+        backends::open_vxlan_port(*loop_, v, why, &own_sockets_);
     if (!port) {
       error = "--vxlan: " + why;
       return false;
@@ -109,7 +109,7 @@ bool Switchd::start_slirp(std::string& error) {
   if (!options_.slirp) return true;
   std::string why;
   std::unique_ptr<slirp::SlirpPort> port =
-      slirp::SlirpPort::create(*loop_, *options_.slirp, why, &own_endpoints_);
+      slirp::SlirpPort::create(*loop_, *options_.slirp, why, &own_sockets_);
   if (!port) {
     error = "--slirp: " + why;
     return false;
@@ -172,8 +172,8 @@ bool Switchd::start_metrics(std::string& error) {
     error = "cannot serve metrics on " + options_.metrics->to_string() + ": " + metrics_->error();
     return false;
   }
-  metrics_registration_ = own_endpoints_.add(io::Transport::kTcp, metrics_->bound().host.c_str(),
-                                             metrics_->bound().port);
+  metrics_registration_ =
+      own_sockets_.add(io::Transport::kTcp, metrics_->bound().host.c_str(), metrics_->bound().port);
   if (options_.metrics->host != "127.0.0.1" && options_.metrics->host != "::1") {
     io::log_line("warning: metrics on %s can be read by anyone who can reach that address",
                  metrics_->bound().to_string().c_str());
@@ -184,10 +184,10 @@ bool Switchd::start_metrics(std::string& error) {
 
 void Switchd::print_join_lines(std::FILE* out) const {
   for (const auto& l : endpoints_->listeners()) {
-    std::fprintf(out, "listening %s\n", l.listener->endpoint().to_string().c_str());
+    std::fprintf(out, "listening %s\n", l.listener->address().to_string().c_str());
   }
   for (const auto& c : endpoints_->connectors()) {
-    std::fprintf(out, "connecting %s\n", c.connector->endpoint().to_string().c_str());
+    std::fprintf(out, "connecting %s\n", c.connector->address().to_string().c_str());
   }
   for (const auto& d : endpoints_->dgrams()) {
     std::fprintf(out, "dgram %s\n", d.endpoint->bound().c_str());
@@ -206,7 +206,7 @@ void Switchd::print_join_lines(std::FILE* out) const {
     const sw::MacAddress mac = random_guest_mac();
     std::string netdev;
     if (way < listeners.size()) {
-      netdev = stream_netdev(listeners[way].listener->endpoint(), false);
+      netdev = stream_netdev(listeners[way].listener->address(), false);
     } else {
       const size_t i = way - listeners.size();
       const std::vector<sockaddr_storage> udp = dgrams[i].endpoint->udp_addresses();

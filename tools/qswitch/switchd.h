@@ -20,7 +20,7 @@
 
 #include "tools/qswitch/services/capture_hub.h"
 #include "tools/qswitch/services/control_server.h"
-#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/io/own_sockets.h"
 #include "tools/qswitch/services/metrics_server.h"
 #include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_port.h"
@@ -58,7 +58,7 @@ class Switchd {
   // Members are destroyed in the reverse of this order; each comment says why it sits where
   // it does.
   // Outlives everything that registers in it (listeners, datagram and VXLAN sockets, metrics).
-  io::OwnEndpoints own_endpoints_;
+  io::OwnSockets own_sockets_;
   // The loop owns every port (tap, VXLAN and slirp ones directly): destroyed after all that
   // refers to it.
   std::unique_ptr<backends::SwitchLoop> loop_;
@@ -72,7 +72,7 @@ class Switchd {
   ControlApi api_;
   std::unique_ptr<tools::ControlServer> control_;
   std::unique_ptr<tools::MetricsServer> metrics_;
-  io::OwnEndpoints::Registration metrics_registration_;
+  io::OwnSockets::Registration metrics_registration_;
   // Points at control_ and metrics_: destroyed first, so no command sees a dead server.
   ServiceSockets services_;
 };

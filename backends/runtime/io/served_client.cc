@@ -83,7 +83,7 @@ ServedListener::~ServedListener() {
   watch_.stop();
 }
 
-bool ServedListener::listen(const Endpoint& ep) {
+bool ServedListener::listen(const SocketAddress& ep) {
   SocketResult r = listen_on(ep);
   if (!r.ok()) {
     error_ = r.message;

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "backends/runtime/io/accept_watch.h"
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
@@ -107,7 +107,7 @@ class ServedListener {
       : loop_(loop), watch_(loop, options), clients_(max_clients) {}
   virtual ~ServedListener();
   // Binds and listens on `ep`; false, with error() set, when that failed.
-  bool listen(const Endpoint& ep);
+  bool listen(const SocketAddress& ep);
   // Starts accepting into on_connection() (`name` starts the log lines).
   void start_accepting(std::string name);
   // A new client (over the limit too: clients_.full() says so).

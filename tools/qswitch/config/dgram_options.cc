@@ -17,11 +17,11 @@ constexpr const char* kAccepted =
     "expected unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or "
     "mcast:GROUP:PORT[,localaddr=ADDR] (numeric addresses)";
 
-// "HOST:PORT" / "[V6]:PORT" into a sockaddr, through the stream endpoint parser.
+// "HOST:PORT" / "[V6]:PORT" into a sockaddr, through the socket address parser.
 bool inet_address(const std::string& text, sockaddr_storage& ss, socklen_t& len,
                   std::string& error) {
   std::string why;
-  auto ep = parse_endpoint("tcp:" + text, why);
+  auto ep = parse_socket_address("tcp:" + text, why);
   if (!ep) {
     error = "'" + text + "' is not HOST:PORT with a numeric host";
     return false;

@@ -10,7 +10,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "tools/qswitch/config/config_parse.h"
 
@@ -92,7 +92,7 @@ bool is_any(const sockaddr_storage& a) {
   return IN6_IS_ADDR_UNSPECIFIED(&v6);
 }
 
-bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
+bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
   return io::sockaddr_text(a) == io::sockaddr_text(b);
 }
 
@@ -202,7 +202,7 @@ std::optional<backends::VxlanConfig> parse_vxlan_spec(const std::string& text, s
       }
       r.len = r.addr.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
       for (const backends::VxlanRemote& other : config.remotes) {
-        if (same_endpoint(other.addr, r.addr)) {
+        if (same_address(other.addr, r.addr)) {
           error = "--vxlan remote=" + value + ": given twice";
           return std::nullopt;
         }

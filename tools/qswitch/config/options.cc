@@ -95,7 +95,7 @@ std::string control_path_for_pid(int pid) {
   return default_socket_dir() + "/qswitch-" + std::to_string(pid) + ".ctl";
 }
 
-std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error) {
+std::optional<io::SocketAddress> parse_socket_address(const std::string& text, std::string& error) {
   const std::string accepted = "expected unix:PATH or tcp:HOST:PORT (HOST a numeric address)";
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {
     // Only a JSON string (port.add) can carry one; the socket calls would stop at it.
@@ -103,9 +103,9 @@ std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string&
             "); " + accepted;
     return std::nullopt;
   }
-  io::Endpoint ep;
+  io::SocketAddress ep;
   if (text.rfind("unix:", 0) == 0) {
-    ep.kind = io::Endpoint::Kind::kUnix;
+    ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = text.substr(5);
     if (ep.path.empty()) {
       error = "'" + text + "': empty path; " + accepted;
@@ -118,7 +118,7 @@ std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string&
     return ep;
   }
   if (text.rfind("tcp:", 0) == 0) {
-    ep.kind = io::Endpoint::Kind::kTcp;
+    ep.kind = io::SocketAddress::Kind::kTcp;
     std::string rest = text.substr(4);
     std::string port_text;
     if (!rest.empty() && rest[0] == '[') {
@@ -257,14 +257,14 @@ std::string apply_number(ParseState& st, const NumberOption& n, const std::strin
   return "";
 }
 
-// --metrics: tcp:HOST:PORT, or a bare port on the loopback address (the endpoint has no
+// --metrics: tcp:HOST:PORT, or a bare port on the loopback address (the metrics server has no
 // authentication).
 std::string apply_metrics(ParseState& st, const std::string& value) {
   const bool bare_port = !value.empty() && value.size() <= 5 &&
                          value.find_first_not_of("0123456789") == std::string::npos;
   std::string error;
-  auto ep = parse_endpoint(bare_port ? "tcp:127.0.0.1:" + value : value, error);
-  if (!ep || ep->kind != io::Endpoint::Kind::kTcp) {
+  auto ep = parse_socket_address(bare_port ? "tcp:127.0.0.1:" + value : value, error);
+  if (!ep || ep->kind != io::SocketAddress::Kind::kTcp) {
     return "--metrics '" + value +
            "': expected tcp:HOST:PORT or a port (e.g. tcp:127.0.0.1:9100, or 9100 for "
            "127.0.0.1:9100)";
@@ -279,8 +279,8 @@ std::string apply_control(ParseState& st, const std::string& value) {
     return "";
   }
   std::string error;
-  auto ep = parse_endpoint(value, error);
-  if (!ep || ep->kind != io::Endpoint::Kind::kUnix) {
+  auto ep = parse_socket_address(value, error);
+  if (!ep || ep->kind != io::SocketAddress::Kind::kUnix) {
     return "--control '" + value + "': expected unix:PATH or none";
   }
   st.o.control = *ep;
@@ -324,9 +324,9 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
       st.no_slirp = true;
       return "";
     case kListen:
-      return apply_port(o.listen, "--listen", value, parse_endpoint);
+      return apply_port(o.listen, "--listen", value, parse_socket_address);
     case kConnect:
-      return apply_port(o.connect, "--connect", value, parse_endpoint);
+      return apply_port(o.connect, "--connect", value, parse_socket_address);
     case kDgram:
       return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
     case kTap:
@@ -356,8 +356,8 @@ std::string finish_options(ParseState& st) {
   const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
                            o.taps.empty() && o.vxlans.empty();
   if (zero_config) {
-    io::Endpoint ep;
-    ep.kind = io::Endpoint::Kind::kUnix;
+    io::SocketAddress ep;
+    ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = default_socket_path();
     o.listen.push_back(ep);
     if (!st.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
@@ -367,8 +367,8 @@ std::string finish_options(ParseState& st) {
   // gets a per-process path from Switchd (control_path_for_pid), so two tcp-only switches never
   // fight over one name.
   std::string beside;
-  for (const io::Endpoint& l : o.listen) {
-    if (l.kind == io::Endpoint::Kind::kUnix) {
+  for (const io::SocketAddress& l : o.listen) {
+    if (l.kind == io::SocketAddress::Kind::kUnix) {
       beside = l.path;
       break;
     }
@@ -376,8 +376,8 @@ std::string finish_options(ParseState& st) {
   for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i)
     beside = dgram_unix_path(o.dgram[i]);
   if (!beside.empty()) {
-    io::Endpoint ep;
-    ep.kind = io::Endpoint::Kind::kUnix;
+    io::SocketAddress ep;
+    ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = control_path_for(beside);
     o.control = ep;
   }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backends/dgram/dgram_config.h"
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/tap/tap_config.h"
 #include "backends/vxlan/vxlan_config.h"
 #include "slirp/slirp_options.h"
@@ -17,8 +17,8 @@
 namespace qswitch::tools {
 
 struct Options {
-  std::vector<io::Endpoint> listen;
-  std::vector<io::Endpoint> connect;
+  std::vector<io::SocketAddress> listen;
+  std::vector<io::SocketAddress> connect;
   // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
   std::vector<backends::DgramConfig> dgram;
   std::vector<backends::TapSpec> taps;        // --tap NAME | fd=N
@@ -31,10 +31,10 @@ struct Options {
   std::optional<slirp::SlirpOptions> slirp;
   // The control socket: --control, else beside the first unix listener, else (set by main)
   // control_path_for_pid(). Unset with --control none.
-  std::optional<io::Endpoint> control;
+  std::optional<io::SocketAddress> control;
   bool control_disabled = false;
   // --metrics tcp:HOST:PORT: Prometheus text on GET /metrics.
-  std::optional<io::Endpoint> metrics;
+  std::optional<io::SocketAddress> metrics;
   // --pcap FILE: capture the whole switch from start.
   std::optional<std::string> pcap;
   bool help = false;
@@ -48,7 +48,7 @@ struct ParseResult {
 
 ParseResult parse_options(int argc, const char* const* argv);
 // "unix:PATH" or "tcp:HOST:PORT" ("tcp:[::1]:PORT" for IPv6). nullopt + error text otherwise.
-std::optional<io::Endpoint> parse_endpoint(const std::string& text, std::string& error);
+std::optional<io::SocketAddress> parse_socket_address(const std::string& text, std::string& error);
 // default_socket_dir()/default.sock: $XDG_RUNTIME_DIR/qswitch/default.sock, or
 // /tmp/qswitch-$UID/default.sock (socket_trust.h checks that directory before use).
 std::string default_socket_path();

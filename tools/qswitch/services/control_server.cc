@@ -54,8 +54,8 @@ ControlServer::ControlServer(uv_loop_t* loop, std::string path, ControlHandlers 
       path_(std::move(path)),
       handlers_(std::move(handlers)),
       limits_(limits) {
-  io::Endpoint ep;
-  ep.kind = io::Endpoint::Kind::kUnix;
+  io::SocketAddress ep;
+  ep.kind = io::SocketAddress::Kind::kUnix;
   ep.path = path_;
   if (listen(ep)) start_accepting("control " + path_);
 }
@@ -73,7 +73,7 @@ void ControlServer::on_connection(io::Fd fd) {
     io::ClientList::refuse(fd.get(), reply);
     if (log_limit_.allow(static_cast<sw::Millis>(now()))) {
       io::log_line("control %s: refused a client (%s): %zu clients already connected",
-                   path_.c_str(), io::peer_name(fd.get(), io::Endpoint::Kind::kUnix).c_str(),
+                   path_.c_str(), io::peer_name(fd.get(), io::SocketAddress::Kind::kUnix).c_str(),
                    clients_.size());
     }
     return;  // fd closes here
@@ -115,7 +115,7 @@ void ControlServer::on_client_event(Client& c, int status, int events) {
       io::log_line(
           "control %s: closed a client (%s) that left more than %zu bytes of replies "
           "unread",
-          path_.c_str(), io::peer_name(c.fd.get(), io::Endpoint::Kind::kUnix).c_str(),
+          path_.c_str(), io::peer_name(c.fd.get(), io::SocketAddress::Kind::kUnix).c_str(),
           limits_.max_unread_size);
     }
     close_client(c);

@@ -12,8 +12,8 @@ Endpoints::~Endpoints() {
   listeners_.clear();
 }
 
-std::string Endpoints::add_listen(const io::Endpoint& ep, std::string& error) {
-  if (ep.kind == io::Endpoint::Kind::kUnix &&
+std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& error) {
+  if (ep.kind == io::SocketAddress::Kind::kUnix &&
       !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
     error = "cannot listen on " + ep.to_string() + ": " + error;
     return "";
@@ -25,15 +25,15 @@ std::string Endpoints::add_listen(const io::Endpoint& ep, std::string& error) {
   }
   std::string id = "listen-" + std::to_string(next_listen_++);
   l->set_id(id);
-  io::OwnEndpoints::Registration r;
-  if (own_ != nullptr && l->endpoint().kind == io::Endpoint::Kind::kTcp) {
-    r = own_->add(io::Transport::kTcp, l->endpoint().host.c_str(), l->endpoint().port);
+  io::OwnSockets::Registration r;
+  if (own_ != nullptr && l->address().kind == io::SocketAddress::Kind::kTcp) {
+    r = own_->add(io::Transport::kTcp, l->address().host.c_str(), l->address().port);
   }
   listeners_.push_back({id, std::move(l), std::move(r)});
   return id;
 }
 
-std::string Endpoints::add_connect(const io::Endpoint& ep) {
+std::string Endpoints::add_connect(const io::SocketAddress& ep) {
   std::string id = "connect-" + std::to_string(next_connect_++);
   // The id must be set before the first dial, which the constructor starts.
   connectors_.push_back({id, std::make_unique<backends::StreamConnector>(loop_, ep, id)});
@@ -55,7 +55,7 @@ std::string Endpoints::add_dgram(const backends::DgramConfig& config, std::strin
     return "";
   }
   ++next_dgram_;
-  std::vector<io::OwnEndpoints::Registration> regs;
+  std::vector<io::OwnSockets::Registration> regs;
   if (own_ != nullptr) {
     for (const sockaddr_storage& a : d->udp_addresses()) {
       regs.push_back(own_->add(io::Transport::kUdp, a));

@@ -1,10 +1,15 @@
-// tools/qswitch/services/endpoints.h: the switch's listeners and diallers, by id.
+// tools/qswitch/services/endpoints.h: the switch's endpoints, by id. An endpoint is what ports
+// come from: a stream listener ("listen-N", one port per guest it accepts), a dialler
+// ("connect-N", one port while connected) or a datagram socket ("dgram-N", one port per peer).
+// That is the one meaning of "endpoint" in this code base (LoopPort::endpoint_id(), the
+// "endpoint" of `ports`, `port.add` and `port.remove`); where a socket listens or dials is an
+// io::SocketAddress, and the daemon's own bound sockets are io::OwnSockets.
 // Start-up (--listen, --connect) and the control commands port.add / port.remove go through
 // here, so a listener added at run time is the same kind of object as one given on the command
 // line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
 // A unix socket to be bound in the default socket directory is bound only once that directory
 // is known to be ours (created 0700 if missing; socket_trust.h).
-// Each TCP listener and UDP datagram socket is registered in the daemon's io::OwnEndpoints for
+// Each TCP listener and UDP datagram socket is registered in the daemon's io::OwnSockets for
 // as long as it exists, so the slirp port keeps guests away from it.
 #pragma once
 
@@ -13,8 +18,8 @@
 #include <vector>
 
 #include "backends/dgram/dgram_port.h"
-#include "backends/runtime/io/endpoint.h"
-#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/io/socket_address.h"
+#include "backends/runtime/io/own_sockets.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
 #include "backends/runtime/switch_loop.h"
@@ -24,13 +29,13 @@ namespace qswitch::tools {
 class Endpoints {
  public:
   // `own` (may be null) must outlive this object.
-  explicit Endpoints(backends::SwitchLoop& loop, io::OwnEndpoints* own = nullptr)
+  explicit Endpoints(backends::SwitchLoop& loop, io::OwnSockets* own = nullptr)
       : loop_(loop), own_(own) {}
   ~Endpoints();
 
   // The new id, or empty with `error` set (nothing is left bound).
-  std::string add_listen(const io::Endpoint& ep, std::string& error);
-  std::string add_connect(const io::Endpoint& ep);
+  std::string add_listen(const io::SocketAddress& ep, std::string& error);
+  std::string add_connect(const io::SocketAddress& ep);
   std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
   bool remove(const std::string& id, const std::string& reason, std::string& error);
@@ -40,7 +45,7 @@ class Endpoints {
   struct Listener {
     std::string id;
     std::unique_ptr<backends::StreamListener> listener;
-    io::OwnEndpoints::Registration registration;
+    io::OwnSockets::Registration registration;
   };
   struct Connector {
     std::string id;
@@ -49,7 +54,7 @@ class Endpoints {
   struct Dgram {
     std::string id;
     std::unique_ptr<backends::DgramEndpoint> endpoint;
-    std::vector<io::OwnEndpoints::Registration> registrations;
+    std::vector<io::OwnSockets::Registration> registrations;
   };
   const std::vector<Listener>& listeners() const { return listeners_; }
   const std::vector<Dgram>& dgrams() const { return dgrams_; }
@@ -57,7 +62,7 @@ class Endpoints {
 
  private:
   backends::SwitchLoop& loop_;
-  io::OwnEndpoints* own_;
+  io::OwnSockets* own_;
   std::vector<Listener> listeners_;
   std::vector<Connector> connectors_;
   std::vector<Dgram> dgrams_;

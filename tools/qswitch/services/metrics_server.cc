@@ -30,13 +30,13 @@ struct MetricsServer::Client : io::ServedClient {
   size_t drained = 0;    // (`out` holds the response)
 };
 
-MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
+MetricsServer::MetricsServer(uv_loop_t* loop, io::SocketAddress address,
                              std::function<std::string()> render, MetricsLimits limits)
     : ServedListener(loop, io::AcceptWatch::Options{}, limits.max_clients),
-      bound_(std::move(endpoint)),
+      bound_(std::move(address)),
       render_(std::move(render)),
       limits_(limits) {
-  if (bound_.kind != io::Endpoint::Kind::kTcp) {
+  if (bound_.kind != io::SocketAddress::Kind::kTcp) {
     error_ = "the metrics endpoint must be tcp:HOST:PORT, not " + bound_.to_string();
     return;
   }
@@ -48,7 +48,7 @@ MetricsServer::MetricsServer(uv_loop_t* loop, io::Endpoint endpoint,
 void MetricsServer::log_rejection(const char* what, int fd) {
   if (!log_limit_.allow(static_cast<sw::Millis>(now()))) return;
   io::log_line("metrics %s: %s (%s)", bound_.to_string().c_str(), what,
-               io::peer_name(fd, io::Endpoint::Kind::kTcp).c_str());
+               io::peer_name(fd, io::SocketAddress::Kind::kTcp).c_str());
 }
 
 void MetricsServer::on_connection(io::Fd fd) {

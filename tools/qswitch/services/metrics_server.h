@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "backends/runtime/io/accept_watch.h"
-#include "backends/runtime/io/endpoint.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/served_client.h"
@@ -54,12 +54,12 @@ struct MetricsLimits {
 
 class MetricsServer final : public io::ServedListener {
  public:
-  // Binds `endpoint` (tcp) now; on failure error() says why.
-  MetricsServer(uv_loop_t* loop, io::Endpoint endpoint, std::function<std::string()> render,
+  // Binds `address` (tcp) now; on failure error() says why.
+  MetricsServer(uv_loop_t* loop, io::SocketAddress address, std::function<std::string()> render,
                 MetricsLimits limits = {});
 
-  // The endpoint as bound: a port of 0 is replaced by the one the kernel picked.
-  const io::Endpoint& bound() const { return bound_; }
+  // The address as bound: a port of 0 is replaced by the one the kernel picked.
+  const io::SocketAddress& bound() const { return bound_; }
 
  private:
   struct Client;
@@ -80,7 +80,7 @@ class MetricsServer final : public io::ServedListener {
   void close_client(Client& c);
   void log_rejection(const char* what, int fd);
 
-  io::Endpoint bound_;
+  io::SocketAddress bound_;
   std::function<std::string()> render_;
   MetricsLimits limits_;
 };

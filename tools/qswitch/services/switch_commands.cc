@@ -99,7 +99,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
               if (c.connector->connected()) continue;
               rows.push_back({{"id", nullptr},
                               {"kind", "stream"},
-                              {"peer", c.connector->endpoint().to_string() + " (dialled)"},
+                              {"peer", c.connector->address().to_string() + " (dialled)"},
                               {"endpoint", c.id},
                               {"state", "connecting"},
                               {"macs", json::array()},
@@ -140,7 +140,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             }
             json listeners = json::array();
             for (const Endpoints::Listener& l : endpoints.listeners()) {
-              listeners.push_back(accept_row(l.id, l.listener->endpoint().to_string(),
+              listeners.push_back(accept_row(l.id, l.listener->address().to_string(),
                                              l.listener->accept_counters()));
             }
             if (services != nullptr && services->control != nullptr) {
@@ -195,12 +195,12 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
         if (mode != "listen" && mode != "connect") {
           return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
         }
-        auto ep = parse_endpoint(address, error);
+        auto ep = parse_socket_address(address, error);
         if (!ep) return Reply::failure("port.add: address " + error);
         if (mode == "listen") {
           const std::string id = endpoints.add_listen(*ep, error);
           if (id.empty()) return Reply::failure("port.add: " + error);
-          const auto& bound = endpoints.listeners().back().listener->endpoint();
+          const auto& bound = endpoints.listeners().back().listener->address();
           return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
         }
         const std::string id = endpoints.add_connect(*ep);

@@ -1,5 +1,5 @@
-// backends/runtime/io/own_endpoints.cc: see the header.
-#include "backends/runtime/io/own_endpoints.h"
+// backends/runtime/io/own_sockets.cc: see the header.
+#include "backends/runtime/io/own_sockets.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,12 +8,12 @@
 
 namespace qswitch::io {
 
-void OwnEndpoints::Registration::reset() {
+void OwnSockets::Registration::reset() {
   if (owner_ != nullptr) owner_->remove(key_);
   owner_ = nullptr;
 }
 
-OwnEndpoints::Registration OwnEndpoints::add(Transport transport, const sockaddr_storage& bound) {
+OwnSockets::Registration OwnSockets::add(Transport transport, const sockaddr_storage& bound) {
   Entry e{0, transport, 0, false, false};
   if (bound.ss_family == AF_INET) {
     const auto& in = reinterpret_cast<const sockaddr_in&>(bound);
@@ -41,8 +41,8 @@ OwnEndpoints::Registration OwnEndpoints::add(Transport transport, const sockaddr
   return Registration(this, e.key);
 }
 
-OwnEndpoints::Registration OwnEndpoints::add(Transport transport, const char* numeric_host,
-                                             uint16_t port) {
+OwnSockets::Registration OwnSockets::add(Transport transport, const char* numeric_host,
+                                         uint16_t port) {
   sockaddr_storage ss{};
   auto& in = reinterpret_cast<sockaddr_in&>(ss);
   auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
@@ -58,14 +58,14 @@ OwnEndpoints::Registration OwnEndpoints::add(Transport transport, const char* nu
   return add(transport, ss);
 }
 
-bool OwnEndpoints::reaches_loopback(Transport transport, bool ipv6, uint16_t port) const {
+bool OwnSockets::reaches_loopback(Transport transport, bool ipv6, uint16_t port) const {
   for (const Entry& e : entries_) {
     if (e.port == port && e.transport == transport && (ipv6 ? e.v6 : e.v4)) return true;
   }
   return false;
 }
 
-void OwnEndpoints::remove(uint64_t key) {
+void OwnSockets::remove(uint64_t key) {
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [key](const Entry& e) { return e.key == key; }),
                  entries_.end());

@@ -1,5 +1,6 @@
-// backends/runtime/io/endpoint.h: where a stream port listens or dials, as a typed value, and the
-// socket calls that turn one into a non-blocking fd. Parsing text into an Endpoint is tools/' job.
+// backends/runtime/io/socket_address.h: where a stream port listens or dials, as a typed value, and
+// the socket calls that turn one into a non-blocking fd. Parsing text into an SocketAddress is
+// tools/' job.
 #pragma once
 
 #include <sys/socket.h>
@@ -12,7 +13,7 @@
 
 namespace qswitch::io {
 
-struct Endpoint {
+struct SocketAddress {
   enum class Kind { kUnix, kTcp };
   Kind kind = Kind::kUnix;
   std::string path;   // kUnix
@@ -33,7 +34,7 @@ struct SocketResult {
 // Binds and listens. A unix socket file left by a dead process is replaced; one that still
 // accepts connections is an error ("... is in use by another process"). Missing parent
 // directories are created with mode 0700.
-SocketResult listen_on(const Endpoint& ep);
+SocketResult listen_on(const SocketAddress& ep);
 // Binds `fd`, a unix socket of `type` (SOCK_STREAM, SOCK_DGRAM), to the path in `sun` (`len`
 // its length). Missing parent directories are created with mode 0700. A socket file that
 // nobody answers on (left by a process that died) is replaced; one that answers is refused
@@ -46,11 +47,11 @@ uint16_t bound_port(int fd);
 uint16_t port_of(const sockaddr_storage& ss);
 // Starts a non-blocking connect. error == EINPROGRESS means: wait for writability, then
 // check connect_result().
-SocketResult start_connect(const Endpoint& ep);
+SocketResult start_connect(const SocketAddress& ep);
 int connect_result(int fd);  // 0 or the errno of a finished non-blocking connect
 // "127.0.0.1:5000", "[::1]:5000", a unix path ("@name" for the abstract namespace).
 std::string sockaddr_text(const sockaddr_storage& ss, socklen_t len = sizeof(sockaddr_storage));
 // "pid 1234" for a unix peer, "127.0.0.1:40312" for a tcp peer.
-std::string peer_name(int fd, Endpoint::Kind kind);
+std::string peer_name(int fd, SocketAddress::Kind kind);
 
 }  // namespace qswitch::io

@@ -1,4 +1,4 @@
-// backends/runtime/io/own_endpoints.h: the TCP and UDP ports the daemon itself has bound on a
+// backends/runtime/io/own_sockets.h: the TCP and UDP ports the daemon itself has bound on a
 // loopback or wildcard address (stream listeners, --dgram and --vxlan sockets, the metrics server).
 //
 // Theory of operation
@@ -26,7 +26,7 @@ namespace qswitch::io {
 
 enum class Transport : uint8_t { kTcp, kUdp };
 
-class OwnEndpoints {
+class OwnSockets {
  public:
   // Removes its address from the registry when destroyed. Move-only; empty when default-made.
   class Registration {
@@ -50,20 +50,21 @@ class OwnEndpoints {
     void reset();
 
    private:
-    friend class OwnEndpoints;
-    Registration(OwnEndpoints* owner, uint64_t key) : owner_(owner), key_(key) {}
-    OwnEndpoints* owner_ = nullptr;
+    friend class OwnSockets;
+    Registration(OwnSockets* owner, uint64_t key) : owner_(owner), key_(key) {}
+    OwnSockets* owner_ = nullptr;
     uint64_t key_ = 0;
   };
 
-  OwnEndpoints() = default;
-  OwnEndpoints(const OwnEndpoints&) = delete;
-  OwnEndpoints& operator=(const OwnEndpoints&) = delete;
+  OwnSockets() = default;
+  OwnSockets(const OwnSockets&) = delete;
+  OwnSockets& operator=(const OwnSockets&) = delete;
 
   // Records a bound socket's address (from getsockname). An address no loopback connection can
   // reach (or not IPv4/IPv6) gives an empty Registration.
   [[nodiscard]] Registration add(Transport transport, const sockaddr_storage& bound);
-  // The same for a numeric host ("127.0.0.1", "::", "::1") and port, as io::Endpoint holds them.
+  // The same for a numeric host ("127.0.0.1", "::", "::1") and port, as io::SocketAddress holds
+  // them.
   [[nodiscard]] Registration add(Transport transport, const char* numeric_host, uint16_t port);
 
   // True when a connection from the host's IPv4 (ipv6: IPv6) loopback to `port` would reach a

@@ -1,7 +1,7 @@
-// tests/backends/own_endpoints_test.cc: io::OwnEndpoints, the registry of the daemon's own
+// tests/backends/own_sockets_test.cc: io::OwnSockets, the registry of the daemon's own
 // loopback/wildcard sockets: which bound addresses a loopback connection reaches, and that a
 // Registration takes its address out when it goes.
-#include "backends/runtime/io/own_endpoints.h"
+#include "backends/runtime/io/own_sockets.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -27,8 +27,8 @@ sockaddr_storage addr(const char* host, uint16_t port) {
   return ss;
 }
 
-TEST(OwnEndpointsTest, ALoopbackListenerIsReachedOnlyByItsTransportFamilyAndPort) {
-  OwnEndpoints own;
+TEST(OwnSocketsTest, ALoopbackListenerIsReachedOnlyByItsTransportFamilyAndPort) {
+  OwnSockets own;
   auto r = own.add(Transport::kTcp, addr("127.0.0.1", 5000));
   EXPECT_TRUE(own.reaches_loopback(Transport::kTcp, false, 5000));
   EXPECT_FALSE(own.reaches_loopback(Transport::kUdp, false, 5000));
@@ -36,8 +36,8 @@ TEST(OwnEndpointsTest, ALoopbackListenerIsReachedOnlyByItsTransportFamilyAndPort
   EXPECT_FALSE(own.reaches_loopback(Transport::kTcp, false, 5001));
 }
 
-TEST(OwnEndpointsTest, WildcardAndLoopbackAddressesOfBothFamiliesCount) {
-  OwnEndpoints own;
+TEST(OwnSocketsTest, WildcardAndLoopbackAddressesOfBothFamiliesCount) {
+  OwnSockets own;
   auto a = own.add(Transport::kUdp, addr("0.0.0.0", 1));
   auto b = own.add(Transport::kUdp, addr("::", 2));
   auto c = own.add(Transport::kUdp, addr("::1", 3));
@@ -54,8 +54,8 @@ TEST(OwnEndpointsTest, WildcardAndLoopbackAddressesOfBothFamiliesCount) {
   EXPECT_EQ(own.size(), 5u);
 }
 
-TEST(OwnEndpointsTest, AddressesOffTheLoopbackAreNotKept) {
-  OwnEndpoints own;
+TEST(OwnSocketsTest, AddressesOffTheLoopbackAreNotKept) {
+  OwnSockets own;
   auto a = own.add(Transport::kTcp, addr("192.0.2.1", 80));
   auto b = own.add(Transport::kTcp, addr("2001:db8::1", 80));
   auto c = own.add(Transport::kTcp, addr("127.0.0.1", 0));  // not bound yet
@@ -67,25 +67,25 @@ TEST(OwnEndpointsTest, AddressesOffTheLoopbackAreNotKept) {
   EXPECT_FALSE(own.reaches_loopback(Transport::kTcp, false, 80));
 }
 
-TEST(OwnEndpointsTest, ARegistrationTakesItsAddressOutWhenItGoes) {
-  OwnEndpoints own;
-  OwnEndpoints::Registration kept = own.add(Transport::kTcp, "127.0.0.1", 7000);
+TEST(OwnSocketsTest, ARegistrationTakesItsAddressOutWhenItGoes) {
+  OwnSockets own;
+  OwnSockets::Registration kept = own.add(Transport::kTcp, "127.0.0.1", 7000);
   {
-    OwnEndpoints::Registration gone = own.add(Transport::kTcp, "::1", 7001);
+    OwnSockets::Registration gone = own.add(Transport::kTcp, "::1", 7001);
     EXPECT_TRUE(own.reaches_loopback(Transport::kTcp, true, 7001));
   }
   EXPECT_FALSE(own.reaches_loopback(Transport::kTcp, true, 7001));
   // Moving keeps the entry alive exactly once.
-  OwnEndpoints::Registration moved = std::move(kept);
+  OwnSockets::Registration moved = std::move(kept);
   kept.reset();  // the moved-from handle owns nothing
   EXPECT_TRUE(own.reaches_loopback(Transport::kTcp, false, 7000));
-  moved = OwnEndpoints::Registration();  // assigning drops the old entry
+  moved = OwnSockets::Registration();  // assigning drops the old entry
   EXPECT_FALSE(own.reaches_loopback(Transport::kTcp, false, 7000));
   EXPECT_EQ(own.size(), 0u);
 }
 
-TEST(OwnEndpointsTest, TwoSocketsOnOnePortStayUntilBothAreGone) {
-  OwnEndpoints own;
+TEST(OwnSocketsTest, TwoSocketsOnOnePortStayUntilBothAreGone) {
+  OwnSockets own;
   auto v4 = own.add(Transport::kUdp, "127.0.0.1", 4789);
   auto v6 = own.add(Transport::kUdp, "::1", 4789);
   v6.reset();

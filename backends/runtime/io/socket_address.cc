@@ -1,5 +1,5 @@
-// backends/runtime/io/endpoint.cc: non-blocking sockets for stream ports.
-#include "backends/runtime/io/endpoint.h"
+// backends/runtime/io/socket_address.cc: non-blocking sockets for stream ports.
+#include "backends/runtime/io/socket_address.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@ bool make_unix_addr(const std::string& path, sockaddr_un& sun, socklen_t& len) {
   return true;
 }
 
-bool make_inet_addr(const Endpoint& ep, sockaddr_storage& ss, socklen_t& len) {
+bool make_inet_addr(const SocketAddress& ep, sockaddr_storage& ss, socklen_t& len) {
   std::memset(&ss, 0, sizeof ss);
   auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
   if (inet_pton(AF_INET, ep.host.c_str(), &v4->sin_addr) == 1) {
@@ -88,7 +88,7 @@ std::string sockaddr_text(const sockaddr_storage& ss, socklen_t len) {
   }
 }
 
-std::string Endpoint::to_string() const {
+std::string SocketAddress::to_string() const {
   if (kind == Kind::kUnix) return "unix:" + path;
   if (host.find(':') != std::string::npos) return "tcp:[" + host + "]:" + std::to_string(port);
   return "tcp:" + host + ":" + std::to_string(port);
@@ -123,8 +123,8 @@ int bind_unix(int fd, int type, const sockaddr_un& sun, socklen_t len, std::stri
   return 0;
 }
 
-SocketResult listen_on(const Endpoint& ep) {
-  if (ep.kind == Endpoint::Kind::kUnix) {
+SocketResult listen_on(const SocketAddress& ep) {
+  if (ep.kind == SocketAddress::Kind::kUnix) {
     sockaddr_un sun;
     socklen_t len;
     if (!make_unix_addr(ep.path, sun, len))
@@ -171,11 +171,11 @@ uint16_t bound_port(int fd) {
   return 0;
 }
 
-SocketResult start_connect(const Endpoint& ep) {
+SocketResult start_connect(const SocketAddress& ep) {
   sockaddr_storage ss;
   socklen_t len;
   int family;
-  if (ep.kind == Endpoint::Kind::kUnix) {
+  if (ep.kind == SocketAddress::Kind::kUnix) {
     auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
     if (!make_unix_addr(ep.path, *sun, len))
       return fail(ENAMETOOLONG, "unix socket path " + ep.path);
@@ -210,8 +210,8 @@ int connect_result(int fd) {
   return err;
 }
 
-std::string peer_name(int fd, Endpoint::Kind kind) {
-  if (kind == Endpoint::Kind::kUnix) {
+std::string peer_name(int fd, SocketAddress::Kind kind) {
+  if (kind == SocketAddress::Kind::kUnix) {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
