@@ -143,152 +143,162 @@ void BenchLink::reset() {
   vde_ = nullptr;
 }
 
-BenchLink open_link(const PortAddr& addr, std::string& error) {
+namespace {
+
+// unix:PATH, tcp:HOST:PORT: a connected stream socket (TCP_NODELAY), or -1 with `error`.
+int open_stream(const PortAddr& addr, std::string& error) {
+  if (addr.kind == AddrKind::kUnix) {
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, addr.path.data(), addr.path.size());  // length checked at parse
+    return connect_socket(AF_UNIX, reinterpret_cast<sockaddr*>(&sun), sizeof sun, addr.text, error);
+  }
+  std::string host = addr.host == "localhost" ? "127.0.0.1" : addr.host;
+  sockaddr_in sin{};
+  sockaddr_in6 sin6{};
+  int fd = -1;
+  if (inet_pton(AF_INET, host.c_str(), &sin.sin_addr) == 1) {
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(addr.port);
+    fd = connect_socket(AF_INET, reinterpret_cast<sockaddr*>(&sin), sizeof sin, addr.text, error);
+  } else if (inet_pton(AF_INET6, host.c_str(), &sin6.sin6_addr) == 1) {
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_port = htons(addr.port);
+    fd =
+        connect_socket(AF_INET6, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6, addr.text, error);
+  } else {
+    error = addr.text + ": HOST must be a numeric IPv4/IPv6 address or localhost";
+    return -1;
+  }
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// udp:[LHOST:LPORT-]HOST:PORT: a bound and connected UDP socket.
+BenchLink open_udp(const PortAddr& addr, std::string& error) {
+  sockaddr_storage remote{};
+  socklen_t remote_len = 0;
+  if (!inet_address(addr.host, addr.port, remote, remote_len)) {
+    error = addr.text + ": HOST must be a numeric IPv4/IPv6 address or localhost";
+    return {};
+  }
+  sockaddr_storage local{};
+  socklen_t local_len = 0;
+  std::string bind_host = addr.bind_host;
+  if (bind_host.empty()) bind_host = remote.ss_family == AF_INET ? "127.0.0.1" : "::1";
+  if (!inet_address(bind_host, addr.bind_port, local, local_len) ||
+      local.ss_family != remote.ss_family) {
+    error = addr.text + ": LHOST must be a numeric address of the same family as RHOST";
+    return {};
+  }
+  int fd = socket(remote.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = addr.text + ": socket: " + errno_text(errno);
+    return {};
+  }
+  BenchLink link = BenchLink::from_fd(BenchLink::Kind::kDgram, fd);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+    error = addr.text + ": bind " + bind_host + ":" + std::to_string(addr.bind_port) + ": " +
+            errno_text(errno);
+    return {};
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&remote), remote_len) != 0) {
+    error = addr.text + ": connect: " + errno_text(errno);
+    return {};
+  }
+  set_dgram_buffers(fd);
+  return link;
+}
+
+}  // namespace
+
+BenchLink BenchLink::open_unixgram(const PortAddr& addr, std::string& error) {
   BenchLink link;
-  switch (addr.kind) {
-    case AddrKind::kUnix: {
-      sockaddr_un sun{};
-      sun.sun_family = AF_UNIX;
-      std::memcpy(sun.sun_path, addr.path.data(), addr.path.size());  // length checked at parse
-      int fd =
-          connect_socket(AF_UNIX, reinterpret_cast<sockaddr*>(&sun), sizeof sun, addr.text, error);
-      if (fd < 0) return link;
-      link.kind_ = BenchLink::Kind::kStream;
-      link.fd_ = fd;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = addr.text + ": socket: " + errno_text(errno);
+    return link;
+  }
+  link.kind_ = Kind::kDgram;
+  link.fd_ = fd;  // from here on, link.reset() cleans up whatever was made
+  std::string local = addr.bind_path;
+  if (local.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/qswitch-bench.XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) {
+      error = addr.text + ": mkdtemp " + dir + ": " + errno_text(errno);
+      link.reset();
       return link;
     }
-    case AddrKind::kTcp: {
-      std::string host = addr.host == "localhost" ? "127.0.0.1" : addr.host;
-      sockaddr_in sin{};
-      sockaddr_in6 sin6{};
-      int fd = -1;
-      if (inet_pton(AF_INET, host.c_str(), &sin.sin_addr) == 1) {
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(addr.port);
-        fd = connect_socket(AF_INET, reinterpret_cast<sockaddr*>(&sin), sizeof sin, addr.text,
-                            error);
-      } else if (inet_pton(AF_INET6, host.c_str(), &sin6.sin6_addr) == 1) {
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(addr.port);
-        fd = connect_socket(AF_INET6, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6, addr.text,
-                            error);
-      } else {
-        error = addr.text + ": HOST must be a numeric IPv4/IPv6 address or localhost";
-        return link;
-      }
-      if (fd < 0) return link;
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      link.kind_ = BenchLink::Kind::kStream;
-      link.fd_ = fd;
+    link.temp_dir_ = dir;
+    local = dir + "/port.sock";
+    if (local.size() > 107) {
+      error = addr.text + ": temp path " + local + " is longer than 107 bytes (set TMPDIR)";
+      link.reset();
       return link;
-    }
-    case AddrKind::kUnixgram: {
-      int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) {
-        error = addr.text + ": socket: " + errno_text(errno);
-        return link;
-      }
-      link.kind_ = BenchLink::Kind::kDgram;
-      link.fd_ = fd;  // from here on, link.reset() cleans up whatever was made
-      std::string local = addr.bind_path;
-      if (local.empty()) {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string dir =
-            std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/qswitch-bench.XXXXXX";
-        if (mkdtemp(dir.data()) == nullptr) {
-          error = addr.text + ": mkdtemp " + dir + ": " + errno_text(errno);
-          link.reset();
-          return link;
-        }
-        link.temp_dir_ = dir;
-        local = dir + "/port.sock";
-        if (local.size() > 107) {
-          error = addr.text + ": temp path " + local + " is longer than 107 bytes (set TMPDIR)";
-          link.reset();
-          return link;
-        }
-      }
-      sockaddr_un lsun = unix_address(local);
-      if (bind(fd, reinterpret_cast<sockaddr*>(&lsun), sizeof lsun) != 0) {
-        error = addr.text + ": bind " + local + ": " + errno_text(errno);
-        link.reset();
-        return link;
-      }
-      link.bound_path_ = local;
-      sockaddr_un rsun = unix_address(addr.path);
-      if (connect(fd, reinterpret_cast<sockaddr*>(&rsun), sizeof rsun) != 0) {
-        error = addr.text + ": connect " + addr.path + ": " + errno_text(errno) +
-                " (is the switch's datagram socket there?)";
-        link.reset();
-        return link;
-      }
-      set_dgram_buffers(fd);
-      return link;
-    }
-    case AddrKind::kUdp: {
-      sockaddr_storage remote{};
-      socklen_t remote_len = 0;
-      if (!inet_address(addr.host, addr.port, remote, remote_len)) {
-        error = addr.text + ": HOST must be a numeric IPv4/IPv6 address or localhost";
-        return link;
-      }
-      sockaddr_storage local{};
-      socklen_t local_len = 0;
-      std::string bind_host = addr.bind_host;
-      if (bind_host.empty()) bind_host = remote.ss_family == AF_INET ? "127.0.0.1" : "::1";
-      if (!inet_address(bind_host, addr.bind_port, local, local_len) ||
-          local.ss_family != remote.ss_family) {
-        error = addr.text + ": LHOST must be a numeric address of the same family as RHOST";
-        return link;
-      }
-      int fd = socket(remote.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) {
-        error = addr.text + ": socket: " + errno_text(errno);
-        return link;
-      }
-      link.kind_ = BenchLink::Kind::kDgram;
-      link.fd_ = fd;
-      if (bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
-        error = addr.text + ": bind " + bind_host + ":" + std::to_string(addr.bind_port) + ": " +
-                errno_text(errno);
-        link.reset();
-        return link;
-      }
-      if (connect(fd, reinterpret_cast<sockaddr*>(&remote), remote_len) != 0) {
-        error = addr.text + ": connect: " + errno_text(errno);
-        link.reset();
-        return link;
-      }
-      set_dgram_buffers(fd);
-      return link;
-    }
-    case AddrKind::kVde: {
-#if QSWITCH_BENCH_HAVE_VDE
-      std::string url = addr.path;
-      char descr[] = "qswitch-bench";
-      VDECONN* conn = vde_open(url.data(), descr, nullptr);
-      if (conn == nullptr) {
-        error = addr.text + ": vde_open: " + errno_text(errno);
-        return link;
-      }
-      link.kind_ = BenchLink::Kind::kVde;
-      link.vde_ = conn;
-      link.fd_ = vde_datafd(conn);
-      link.ctl_fd_ = vde_ctlfd(conn);
-      if (!set_nonblocking(link.fd_)) {
-        error = addr.text + ": cannot make the VDE data socket nonblocking: " + errno_text(errno);
-        link.reset();
-      }
-      return link;
-#else
-      error = addr.text + ": this qswitch-bench was built without libvdeplug (libvdeplug-dev)";
-      return link;
-#endif
     }
   }
-  error = addr.text + ": unknown address kind";
+  sockaddr_un lsun = unix_address(local);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&lsun), sizeof lsun) != 0) {
+    error = addr.text + ": bind " + local + ": " + errno_text(errno);
+    link.reset();
+    return link;
+  }
+  link.bound_path_ = local;
+  sockaddr_un rsun = unix_address(addr.path);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&rsun), sizeof rsun) != 0) {
+    error = addr.text + ": connect " + addr.path + ": " + errno_text(errno) +
+            " (is the switch's datagram socket there?)";
+    link.reset();
+    return link;
+  }
+  set_dgram_buffers(fd);
   return link;
+}
+
+BenchLink BenchLink::open_vde(const PortAddr& addr, std::string& error) {
+  BenchLink link;
+#if QSWITCH_BENCH_HAVE_VDE
+  std::string url = addr.path;
+  char descr[] = "qswitch-bench";
+  VDECONN* conn = vde_open(url.data(), descr, nullptr);
+  if (conn == nullptr) {
+    error = addr.text + ": vde_open: " + errno_text(errno);
+    return link;
+  }
+  link.kind_ = Kind::kVde;
+  link.vde_ = conn;
+  link.fd_ = vde_datafd(conn);
+  link.ctl_fd_ = vde_ctlfd(conn);
+  if (!set_nonblocking(link.fd_)) {
+    error = addr.text + ": cannot make the VDE data socket nonblocking: " + errno_text(errno);
+    link.reset();
+  }
+#else
+  error = addr.text + ": this qswitch-bench was built without libvdeplug (libvdeplug-dev)";
+#endif
+  return link;
+}
+
+BenchLink open_link(const PortAddr& addr, std::string& error) {
+  switch (addr.kind) {
+    case AddrKind::kUnix:
+    case AddrKind::kTcp: {
+      const int fd = open_stream(addr, error);
+      return fd < 0 ? BenchLink{} : BenchLink::from_fd(BenchLink::Kind::kStream, fd);
+    }
+    case AddrKind::kUnixgram:
+      return BenchLink::open_unixgram(addr, error);
+    case AddrKind::kUdp:
+      return open_udp(addr, error);
+    case AddrKind::kVde:
+      return BenchLink::open_vde(addr, error);
+  }
+  error = addr.text + ": unknown address kind";
+  return {};
 }
 
 bool open_direct_pair(bool dgram, BenchLink& a, BenchLink& b, std::string& error) {

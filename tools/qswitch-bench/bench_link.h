@@ -54,6 +54,9 @@ class BenchLink {
 
  private:
   friend BenchLink open_link(const PortAddr& addr, std::string& error);
+  // The kinds that own more than a socket (open_link's parts for them).
+  static BenchLink open_unixgram(const PortAddr& addr, std::string& error);
+  static BenchLink open_vde(const PortAddr& addr, std::string& error);
   Kind kind_ = Kind::kNone;
   int fd_ = -1;
   int ctl_fd_ = -1;

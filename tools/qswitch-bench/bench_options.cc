@@ -197,6 +197,105 @@ std::string bench_usage() {
          "2 on bad usage.\n";
 }
 
+namespace {
+
+bool takes_value(std::string_view name) {
+  return name == "--ports" || name == "--mode" || name == "--size" || name == "--time" ||
+         name == "--warmup";
+}
+
+// One option that takes a value (takes_value()); false with `error` when the value is bad.
+bool apply_value_option(std::string_view name, std::string_view v, BenchOptions& opt,
+                        std::string& error) {
+  if (name == "--ports") {
+    if (!parse_number(v, opt.ports) || opt.ports < 2 || opt.ports > kBenchMaxPorts) {
+      error = "bad --ports " + quote(v) + ": expected an integer 2..64";
+      return false;
+    }
+  } else if (name == "--mode") {
+    if (!parse_mode(v, opt.mode)) {
+      error = "bad --mode " + quote(v) + ": expected pair, bidir or mesh";
+      return false;
+    }
+  } else if (name == "--size") {
+    if (!parse_number(v, opt.size) || opt.size < kBenchMinFrameSize ||
+        opt.size > kBenchMaxFrameSize) {
+      error = "bad --size " + quote(v) + ": expected Ethernet frame bytes 60..65549";
+      return false;
+    }
+  } else if (name == "--time") {
+    if (!parse_number(v, opt.seconds) || !std::isfinite(opt.seconds) || opt.seconds < 0.01 ||
+        opt.seconds > 3600) {
+      error = "bad --time " + quote(v) + ": expected seconds 0.01..3600 (e.g. 3 or 0.5)";
+      return false;
+    }
+  } else if (name == "--warmup") {
+    if (!parse_number(v, opt.warmup) || !std::isfinite(opt.warmup) || opt.warmup < 0 ||
+        opt.warmup > 600) {
+      error = "bad --warmup " + quote(v) + ": expected seconds 0..600 (e.g. 0.5)";
+      return false;
+    }
+  }
+  return true;
+}
+
+// --direct[=stream|=dgram] and its constraints: no TARGET, two ports.
+bool check_direct(BenchOptions& opt, bool have_target, const std::string& target,
+                  std::string& error) {
+  if (have_target) {
+    error = "--direct takes no TARGET (got " + quote(target) + ")";
+    return false;
+  }
+  if (opt.ports != 2) {
+    error = "bad --ports " + std::to_string(opt.ports) + " with --direct: exactly 2";
+    return false;
+  }
+  if (opt.direct_dgram) opt.target_text = "direct-dgram";
+  return true;
+}
+
+// TARGET: one address, or a comma list of one per port; the frame size each kind carries.
+bool parse_target(BenchOptions& opt, const std::string& target, bool ports_given,
+                  std::string& error) {
+  opt.target_text = target;
+  std::string_view rest = target;
+  while (true) {
+    size_t comma = rest.find(',');
+    auto addr = parse_port_addr(rest.substr(0, comma), error);
+    if (!addr) return false;
+    opt.addrs.push_back(*addr);
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  if (opt.addrs.size() > 1) {
+    if (opt.addrs.size() > kBenchMaxPorts) {
+      error = "bad TARGET: " + std::to_string(opt.addrs.size()) + " addresses, at most 64";
+      return false;
+    }
+    if (ports_given && opt.ports != opt.addrs.size()) {
+      error = "bad --ports " + std::to_string(opt.ports) + ": TARGET lists " +
+              std::to_string(opt.addrs.size()) + " addresses, one per port";
+      return false;
+    }
+    opt.ports = static_cast<uint32_t>(opt.addrs.size());
+  }
+  for (const PortAddr& a : opt.addrs) {
+    if (a.kind == AddrKind::kVde && opt.size > kVdeMaxFrameSize) {
+      error = "bad --size " + std::to_string(opt.size) + " for " + quote(a.text) +
+              ": VDE carries frames of 60..9234 bytes";
+      return false;
+    }
+    if (a.kind == AddrKind::kUdp && opt.size > kUdpMaxFrameSize) {
+      error = "bad --size " + std::to_string(opt.size) + " for " + quote(a.text) +
+              ": a UDP datagram carries frames of 60..65507 bytes";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 ParseOutcome parse_bench_options(int argc, char** argv) {
   ParseOutcome out;
   BenchOptions opt;
@@ -217,24 +316,12 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
     }
     auto flag = [&](std::string_view n) {
       if (name != n) return false;
-      if (inline_value) {
-        out.error = std::string(n) + " takes no value (got " + quote(arg) + ")";
-      }
+      if (inline_value) out.error = std::string(n) + " takes no value (got " + quote(arg) + ")";
       return true;
-    };
-    // Returns the option's value, or nullopt with out.error set.
-    auto value = [&]() -> std::optional<std::string_view> {
-      if (inline_value) return inline_value;
-      if (i + 1 >= argc) {
-        out.error = std::string(name) + " needs a value";
-        return std::nullopt;
-      }
-      return std::string_view(argv[++i]);
     };
 
     if (flag("--help") || flag("-h")) {
-      if (!out.error.empty()) return out;
-      out.help = true;
+      out.help = out.error.empty();
       return out;
     }
     if (flag("--json")) {
@@ -249,111 +336,36 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
       }
       opt.direct = true;
       opt.direct_dgram = kind == "dgram";
-    } else if (name == "--ports") {
-      auto v = value();
-      if (!v) return out;
-      if (!parse_number(*v, opt.ports) || opt.ports < 2 || opt.ports > kBenchMaxPorts) {
-        out.error = "bad --ports " + quote(*v) + ": expected an integer 2..64";
+    } else if (takes_value(name)) {
+      if (!inline_value && i + 1 >= argc) {
+        out.error = std::string(name) + " needs a value";
         return out;
       }
-      ports_given = true;
-    } else if (name == "--mode") {
-      auto v = value();
-      if (!v) return out;
-      if (!parse_mode(*v, opt.mode)) {
-        out.error = "bad --mode " + quote(*v) + ": expected pair, bidir or mesh";
-        return out;
-      }
-    } else if (name == "--size") {
-      auto v = value();
-      if (!v) return out;
-      if (!parse_number(*v, opt.size) || opt.size < kBenchMinFrameSize ||
-          opt.size > kBenchMaxFrameSize) {
-        out.error = "bad --size " + quote(*v) + ": expected Ethernet frame bytes 60..65549";
-        return out;
-      }
-    } else if (name == "--time") {
-      auto v = value();
-      if (!v) return out;
-      if (!parse_number(*v, opt.seconds) || !std::isfinite(opt.seconds) || opt.seconds < 0.01 ||
-          opt.seconds > 3600) {
-        out.error = "bad --time " + quote(*v) + ": expected seconds 0.01..3600 (e.g. 3 or 0.5)";
-        return out;
-      }
-    } else if (name == "--warmup") {
-      auto v = value();
-      if (!v) return out;
-      if (!parse_number(*v, opt.warmup) || !std::isfinite(opt.warmup) || opt.warmup < 0 ||
-          opt.warmup > 600) {
-        out.error = "bad --warmup " + quote(*v) + ": expected seconds 0..600 (e.g. 0.5)";
-        return out;
-      }
+      const std::string_view v = inline_value ? *inline_value : std::string_view(argv[++i]);
+      if (!apply_value_option(name, v, opt, out.error)) return out;
+      ports_given |= name == "--ports";
     } else if (arg.starts_with("-") && arg.size() > 1) {
       out.error = "unknown option " + quote(arg) + " (see --help)";
       return out;
+    } else if (have_target) {
+      out.error = "unexpected argument " + quote(arg) + ": only one TARGET (use a comma list " +
+                  "for one address per port)";
+      return out;
     } else {
-      if (have_target) {
-        out.error = "unexpected argument " + quote(arg) + ": only one TARGET (use a comma list " +
-                    "for one address per port)";
-        return out;
-      }
       target = std::string(arg);
       have_target = true;
     }
   }
 
   if (opt.direct) {
-    if (have_target) {
-      out.error = "--direct takes no TARGET (got " + quote(target) + ")";
-      return out;
-    }
-    if (opt.ports != 2) {
-      out.error = "bad --ports " + std::to_string(opt.ports) + " with --direct: exactly 2";
-      return out;
-    }
-    if (opt.direct_dgram) opt.target_text = "direct-dgram";
-  } else {
-    if (!have_target) {
-      out.error =
-          "missing TARGET: give unix:PATH, tcp:HOST:PORT, vde:DIR, unixgram:PATH, "
-          "udp:HOST:PORT or --direct";
-      return out;
-    }
-    opt.target_text = target;
-    std::string_view rest = target;
-    while (true) {
-      size_t comma = rest.find(',');
-      std::string_view one = rest.substr(0, comma);
-      auto addr = parse_port_addr(one, out.error);
-      if (!addr) return out;
-      opt.addrs.push_back(*addr);
-      if (comma == std::string_view::npos) break;
-      rest = rest.substr(comma + 1);
-    }
-    if (opt.addrs.size() > 1) {
-      if (opt.addrs.size() > kBenchMaxPorts) {
-        out.error = "bad TARGET: " + std::to_string(opt.addrs.size()) + " addresses, at most 64";
-        return out;
-      }
-      if (ports_given && opt.ports != opt.addrs.size()) {
-        out.error = "bad --ports " + std::to_string(opt.ports) + ": TARGET lists " +
-                    std::to_string(opt.addrs.size()) + " addresses, one per port";
-        return out;
-      }
-      opt.ports = static_cast<uint32_t>(opt.addrs.size());
-    }
-    for (const PortAddr& a : opt.addrs) {
-      if (a.kind == AddrKind::kVde && opt.size > kVdeMaxFrameSize) {
-        out.error = "bad --size " + std::to_string(opt.size) + " for " + quote(a.text) +
-                    ": VDE carries frames of 60..9234 bytes";
-        return out;
-      }
-      if (a.kind == AddrKind::kUdp && opt.size > kUdpMaxFrameSize) {
-        out.error = "bad --size " + std::to_string(opt.size) + " for " + quote(a.text) +
-                    ": a UDP datagram carries frames of 60..65507 bytes";
-        return out;
-      }
-    }
+    if (!check_direct(opt, have_target, target, out.error)) return out;
+  } else if (!have_target) {
+    out.error =
+        "missing TARGET: give unix:PATH, tcp:HOST:PORT, vde:DIR, unixgram:PATH, "
+        "udp:HOST:PORT or --direct";
+    return out;
+  } else if (!parse_target(opt, target, ports_given, out.error)) {
+    return out;
   }
   out.options = opt;
   return out;

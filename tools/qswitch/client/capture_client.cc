@@ -164,24 +164,15 @@ std::string capture_request_line(const CaptureCliOptions& o) {
   return dump_json(request);
 }
 
-int run_ctl_capture(const std::string& sock, int argc, const char* const* argv) {
-  CaptureCliOptions o;
-  o.sock = sock;
-  std::vector<std::string> args(argv, argv + argc);
-  std::string error;
-  if (!parse_capture_args(args, o, error)) {
-    std::fprintf(stderr, "qswitch ctl: %s\n%s", error.c_str(), capture_usage());
-    return 2;
-  }
-  if (o.help) {
-    std::fputs(capture_usage(), stdout);
-    return 0;
-  }
-  io::Fd conn;
-  std::string reply_text, rest;
+namespace {
+
+// Sends the capture request; on success `conn` carries the pcap stream and `rest` holds its
+// first bytes (those that came with the reply). Prints why not, otherwise.
+bool start_capture(const CaptureCliOptions& o, io::Fd& conn, std::string& rest) {
+  std::string reply_text, error;
   if (!ctl_stream_request(o.sock, capture_request_line(o), conn, reply_text, rest, error)) {
     std::fprintf(stderr, "qswitch ctl: %s\n", error.c_str());
-    return 1;
+    return false;
   }
   const json reply = parse_json_line(reply_text);
   const bool ok = reply.is_object() && reply.contains("ok") && reply["ok"].is_boolean() &&
@@ -192,44 +183,49 @@ int run_ctl_capture(const std::string& sock, int argc, const char* const* argv) 
             ? reply["error"].get_ref<const std::string&>()
             : "not a control reply from " + o.sock + ": " + reply_text.substr(0, 200);
     std::fprintf(stderr, "qswitch ctl: %s\n", message.c_str());
-    return 1;
+    return false;
   }
+  return true;
+}
 
-  const bool to_stdout = o.write_path == "-";
-  io::Fd file;
+// SIGINT and SIGTERM set g_stop_signal (without SA_RESTART, so poll() returns EINTR at once)
+// while this object lives; SIGPIPE is ignored (a reader of stdout that goes away is EPIPE).
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+    std::signal(SIGPIPE, SIG_IGN);
+    g_stop_signal = 0;
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+// Where the capture goes: the pcap stream cut at record boundaries, written to `out`.
+struct CaptureSink {
   int out = STDOUT_FILENO;
-  if (!to_stdout) {
-    file =
-        io::Fd::adopt(::open(o.write_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!file.valid()) {
-      std::fprintf(stderr, "qswitch ctl: cannot write %s: %s\n", o.write_path.c_str(),
-                   std::strerror(errno));
-      return 1;
-    }
-    out = file.get();
-  }
-  const std::string target = to_stdout ? std::string("stdout") : o.write_path;
-
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR at once
-  struct sigaction old_int {
-  }, old_term{};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  std::signal(SIGPIPE, SIG_IGN);
-  g_stop_signal = 0;
-
+  std::string target;  // "stdout" or the file's path, for messages
   PcapStreamCutter cutter;
-  if (o.count) cutter.set_record_limit(*o.count);
-  const int64_t deadline =
-      o.duration_s ? monotonic_ms() + static_cast<int64_t>(std::llround(*o.duration_s * 1000)) : -1;
+  bool header_written = false;
+  uint64_t written_records = 0;
   std::string stop_reason;
   int status = 0;
-  uint64_t written_records = 0;
-  bool header_written = false;
-  auto write_ready = [&]() -> bool {
+
+  // Writes what the cutter has ready; false (stop_reason set) when the output failed.
+  bool write_ready() {
     const size_t n = cutter.ready_size();
     if (n == 0) return true;
     if (!write_all(out, cutter.data(), n)) {
@@ -245,72 +241,124 @@ int run_ctl_capture(const std::string& sock, int argc, const char* const* argv) 
     cutter.consume(n);
     written_records = cutter.record_count();
     return true;
-  };
-  bool running = cutter.feed(rest.data(), rest.size()) && write_ready();
+  }
+
+  // Bytes from the switch; false when the capture must stop.
+  bool feed(const char* data, size_t n) {
+    if (!cutter.feed(data, n)) {
+      stop_reason = cutter.error();
+      status = 1;
+      return false;
+    }
+    return write_ready();
+  }
+
+  // After the stream ended: a stream error not yet reported, and a valid (empty) pcap when
+  // nothing arrived at all.
+  void finish() {
+    if (!cutter.error().empty() && stop_reason.empty()) {
+      stop_reason = cutter.error();
+      status = 1;
+    }
+    if (!header_written && status == 0) {
+      static const uint32_t header[6] = {kPcapMagicMicro, 0x00040002, 0, 0, 65535, 1};
+      if (!write_all(out, reinterpret_cast<const char*>(header), sizeof header) && errno != EPIPE) {
+        status = 1;
+      }
+    }
+  }
+};
+
+// Copies the capture from `conn` into `sink` until --count, --duration (`deadline` in
+// monotonic ms, -1 for none), a stop signal, the end of the stream or an error.
+void copy_capture(int conn, int64_t deadline, CaptureSink& sink) {
   char buf[64 * 1024];
-  while (running) {
-    if (cutter.limit_reached()) {
-      stop_reason = "--count reached";
-      break;
+  for (;;) {
+    if (sink.cutter.limit_reached()) {
+      sink.stop_reason = "--count reached";
+      return;
     }
     if (g_stop_signal != 0) {
-      stop_reason = g_stop_signal == SIGINT ? "interrupted" : "terminated";
-      break;
+      sink.stop_reason = g_stop_signal == SIGINT ? "interrupted" : "terminated";
+      return;
     }
     int timeout = 200;  // a signal between the check and poll() waits at most this long
     if (deadline >= 0) {
       const int64_t left = deadline - monotonic_ms();
       if (left <= 0) {
-        stop_reason = "--duration reached";
-        break;
+        sink.stop_reason = "--duration reached";
+        return;
       }
       if (left < timeout) timeout = static_cast<int>(left);
     }
-    pollfd p{conn.get(), POLLIN, 0};
-    const int r = ::poll(&p, 1, timeout);
-    if (r <= 0) continue;
-    const ssize_t n = ::read(conn.get(), buf, sizeof buf);
+    pollfd p{conn, POLLIN, 0};
+    if (::poll(&p, 1, timeout) <= 0) continue;
+    const ssize_t n = ::read(conn, buf, sizeof buf);
     if (n > 0) {
-      if (!cutter.feed(buf, static_cast<size_t>(n))) {
-        stop_reason = cutter.error();
-        status = 1;
-        break;
-      }
-      running = write_ready();
+      if (!sink.feed(buf, static_cast<size_t>(n))) return;
       continue;
     }
     if (n == 0) {
-      stop_reason = "qswitch closed the capture";
-      break;
+      sink.stop_reason = "qswitch closed the capture";
+      return;
     }
     if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-    stop_reason = std::string("reading the capture: ") + std::strerror(errno);
-    status = 1;
-    break;
+    sink.stop_reason = std::string("reading the capture: ") + std::strerror(errno);
+    sink.status = 1;
+    return;
   }
-  if (!cutter.error().empty() && stop_reason.empty()) {
-    stop_reason = cutter.error();
-    status = 1;
+}
+
+}  // namespace
+
+int run_ctl_capture(const std::string& sock, int argc, const char* const* argv) {
+  CaptureCliOptions o;
+  o.sock = sock;
+  std::vector<std::string> args(argv, argv + argc);
+  std::string error;
+  if (!parse_capture_args(args, o, error)) {
+    std::fprintf(stderr, "qswitch ctl: %s\n%s", error.c_str(), capture_usage());
+    return 2;
   }
-  conn.reset();  // ends the session on the switch
-  if (!header_written && status == 0) {
-    // Nothing arrived (stopped at once): still leave a valid, empty pcap.
-    static const uint32_t header[6] = {kPcapMagicMicro, 0x00040002, 0, 0, 65535, 1};
-    if (!write_all(out, reinterpret_cast<const char*>(header), sizeof header) && errno != EPIPE) {
-      status = 1;
+  if (o.help) {
+    std::fputs(capture_usage(), stdout);
+    return 0;
+  }
+  io::Fd conn;
+  std::string rest;
+  if (!start_capture(o, conn, rest)) return 1;
+
+  CaptureSink sink;
+  io::Fd file;
+  if (o.write_path != "-") {
+    file =
+        io::Fd::adopt(::open(o.write_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!file.valid()) {
+      std::fprintf(stderr, "qswitch ctl: cannot write %s: %s\n", o.write_path.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    sink.out = file.get();
+  }
+  sink.target = o.write_path == "-" ? std::string("stdout") : o.write_path;
+  if (o.count) sink.cutter.set_record_limit(*o.count);
+  const int64_t deadline =
+      o.duration_s ? monotonic_ms() + static_cast<int64_t>(std::llround(*o.duration_s * 1000)) : -1;
+  {
+    const StopSignals stop_signals;
+    if (sink.feed(rest.data(), rest.size())) copy_capture(conn.get(), deadline, sink);
+    conn.reset();  // ends the session on the switch
+    sink.finish();
+    if (file.valid() && ::close(file.release()) != 0) {
+      std::fprintf(stderr, "qswitch ctl: closing %s: %s\n", o.write_path.c_str(),
+                   std::strerror(errno));
+      sink.status = 1;
     }
   }
-  if (file.valid() && ::close(file.release()) != 0) {
-    std::fprintf(stderr, "qswitch ctl: closing %s: %s\n", o.write_path.c_str(),
-                 std::strerror(errno));
-    status = 1;
-  }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
   std::fprintf(stderr, "qswitch ctl: capture stopped (%s): %llu packets written to %s\n",
-               stop_reason.c_str(), static_cast<unsigned long long>(written_records),
-               target.c_str());
-  return status;
+               sink.stop_reason.c_str(), static_cast<unsigned long long>(sink.written_records),
+               sink.target.c_str());
+  return sink.status;
 }
 
 }  // namespace qswitch::tools

@@ -335,6 +335,119 @@ std::string attach_request_line(bool stream, const std::string& name) {
   return dump_json(json{{"cmd", "port.attach"}, {"args", args}});
 }
 
+namespace {
+
+// Asks the switch at o.control_path to attach `switch_end` as a port (port.attach). On success
+// `control` is the connection the port lives by and `port_id` the switch's id for it;
+// otherwise prints why.
+bool attach_port(const ExecOptions& o, const std::string& name, io::Fd switch_end, io::Fd& control,
+                 std::string& port_id) {
+  std::string error;
+  if (!connect_control(o.control_path, control, error)) {
+    std::fprintf(stderr, "qswitch exec: %s\n", error.c_str());
+    return false;
+  }
+  const int64_t deadline = monotonic_ms() + kTimeoutMs;
+  std::string reply_text;
+  if (!send_with_fd(control.get(), attach_request_line(o.stream, name), switch_end.get(), deadline,
+                    error) ||
+      !read_reply(control.get(), deadline, reply_text, error)) {
+    std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());
+    return false;
+  }
+  switch_end.reset();  // the switch holds its own copy now
+  const json reply = parse_json_line(reply_text);
+  if (!reply.is_object() || !reply.contains("ok") || !reply["ok"].is_boolean()) {
+    std::fprintf(stderr, "qswitch exec: not a control reply from %s: %s\n", o.control_path.c_str(),
+                 reply_text.c_str());
+    return false;
+  }
+  if (!reply["ok"].get<bool>()) {
+    const json& e = reply.contains("error") ? reply["error"] : json("(no error text)");
+    std::fprintf(stderr, "qswitch exec: the switch at %s refused the port: %s\n",
+                 o.control_path.c_str(),
+                 e.is_string() ? e.get_ref<const std::string&>().c_str() : dump_json(e).c_str());
+    return false;
+  }
+  const json& result = reply["result"];
+  port_id = result.is_object() && result.contains("port") ? dump_json(result["port"]) : "?";
+  return true;
+}
+
+// Forks and executes `args` with `guest_fd` as its one inherited fd; forwards SIGINT, SIGTERM
+// and SIGHUP to it from then on. The child's pid, or -1 (printed) when fork failed.
+pid_t start_program(std::vector<std::string>& args, int guest_fd) {
+  std::vector<char*> cargv;
+  cargv.reserve(args.size() + 1);
+  for (std::string& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  // Signals wait until the pid is known: none is lost between fork and g_child.
+  sigset_t block;
+  sigset_t old;
+  sigemptyset(&block);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+  ::sigprocmask(SIG_BLOCK, &block, &old);
+  set_signal_handlers(true);
+  const pid_t launcher = ::getpid();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    set_signal_handlers(false);
+    // The program lives no longer than its launcher: without it the port is gone anyway.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != launcher) _exit(128 + SIGTERM);  // the launcher died before prctl
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    // The one fd the program inherits; everything else of ours is close-on-exec.
+    if (::fcntl(guest_fd, F_SETFD, 0) != 0) _exit(127);
+    ::execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "qswitch exec: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    _exit(127);
+  }
+  if (child < 0) {
+    std::fprintf(stderr, "qswitch exec: fork: %s\n", std::strerror(errno));
+    set_signal_handlers(false);
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    return -1;
+  }
+  g_child = child;
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  return child;
+}
+
+// Waits for the program, watching the control connection: it stays open (the port lives by
+// it), and EOF on it means the switch closed the port (said once; the program keeps running).
+// The program's wait status, or -1 when waitpid failed (printed).
+int wait_program(pid_t child, io::Fd& control, const std::string& port_id,
+                 const std::string& name) {
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(child, &status, control.valid() ? WNOHANG : 0);
+    if (r == child) return status;
+    if (r < 0 && errno != EINTR) {
+      std::fprintf(stderr, "qswitch exec: waitpid: %s\n", std::strerror(errno));
+      return -1;
+    }
+    if (r != 0 || !control.valid()) continue;  // EINTR
+    pollfd p{control.get(), POLLIN, 0};
+    if (::poll(&p, 1, kWaitSliceMs) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::recv(control.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN))) continue;
+    control.reset();
+    // The program's end of the pair closes as it exits, before it can be reaped, and a stream
+    // port closes on that: give an exiting program a moment before saying the switch did it.
+    for (int i = 0; i < 20; ++i) {
+      if (::waitpid(child, &status, WNOHANG) == child) return status;
+      ::usleep(10'000);
+    }
+    std::fprintf(stderr,
+                 "qswitch exec: the switch closed port %s (port removed or switch stopped); "
+                 "%s keeps running without its network\n",
+                 port_id.c_str(), name.c_str());
+  }
+}
+
+}  // namespace
+
 int run_exec(int argc, char** argv) {
   ExecOptions o;
   std::string error;
@@ -355,118 +468,25 @@ int run_exec(int argc, char** argv) {
   }
   io::Fd switch_end = io::Fd::adopt(pair[0]);
   io::Fd guest_end = io::Fd::adopt(pair[1]);
-
-  io::Fd control;
-  if (!connect_control(o.control_path, control, error)) {
-    std::fprintf(stderr, "qswitch exec: %s\n", error.c_str());
-    return 1;
-  }
-  const int64_t deadline = monotonic_ms() + kTimeoutMs;
   const std::string name = base_name(o.program[0]);
-  std::string reply_text;
-  if (!send_with_fd(control.get(), attach_request_line(o.stream, name), switch_end.get(), deadline,
-                    error) ||
-      !read_reply(control.get(), deadline, reply_text, error)) {
-    std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());
-    return 1;
-  }
-  switch_end.reset();  // the switch holds its own copy now
-  const json reply = parse_json_line(reply_text);
-  if (!reply.is_object() || !reply.contains("ok") || !reply["ok"].is_boolean()) {
-    std::fprintf(stderr, "qswitch exec: not a control reply from %s: %s\n", o.control_path.c_str(),
-                 reply_text.c_str());
-    return 1;
-  }
-  if (!reply["ok"].get<bool>()) {
-    const json& e = reply.contains("error") ? reply["error"] : json("(no error text)");
-    std::fprintf(stderr, "qswitch exec: the switch at %s refused the port: %s\n",
-                 o.control_path.c_str(),
-                 e.is_string() ? e.get_ref<const std::string&>().c_str() : dump_json(e).c_str());
-    return 1;
-  }
-  const json& result = reply["result"];
-  const std::string port_id =
-      result.is_object() && result.contains("port") ? dump_json(result["port"]) : "?";
+  io::Fd control;
+  std::string port_id;
+  if (!attach_port(o, name, std::move(switch_end), control, port_id)) return 1;
 
-  const std::string id = free_netdev_id(o.program);
   std::vector<std::string> args = o.program;
-  for (std::string& a : exec_netdev_args(o.stream, id, guest_end.get(), o.mac)) {
+  for (std::string& a :
+       exec_netdev_args(o.stream, free_netdev_id(o.program), guest_end.get(), o.mac)) {
     args.push_back(std::move(a));
   }
-  std::vector<char*> cargv;
-  cargv.reserve(args.size() + 1);
-  for (std::string& a : args) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
   std::fprintf(stderr, "qswitch exec: port %s on %s, %s, mac %s\n", port_id.c_str(),
                o.control_path.c_str(), o.stream ? "stream" : "dgram", o.mac.c_str());
-
-  // Signals wait until the pid is known: none is lost between fork and g_child.
-  sigset_t block;
-  sigset_t old;
-  sigemptyset(&block);
-  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
-  ::sigprocmask(SIG_BLOCK, &block, &old);
-  set_signal_handlers(true);
-  const pid_t launcher = ::getpid();
-  const pid_t child = ::fork();
-  if (child == 0) {
-    set_signal_handlers(false);
-    // The program lives no longer than its launcher: without it the port is gone anyway.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != launcher) _exit(128 + SIGTERM);  // the launcher died before prctl
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    // The one fd the program inherits; everything else of ours is close-on-exec.
-    if (::fcntl(guest_end.get(), F_SETFD, 0) != 0) _exit(127);
-    ::execvp(cargv[0], cargv.data());
-    std::fprintf(stderr, "qswitch exec: cannot run %s: %s\n", cargv[0], std::strerror(errno));
-    _exit(127);
-  }
-  if (child < 0) {
-    std::fprintf(stderr, "qswitch exec: fork: %s\n", std::strerror(errno));
-    set_signal_handlers(false);
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    return 1;
-  }
-  g_child = child;
-  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  const pid_t child = start_program(args, guest_end.get());
+  if (child < 0) return 1;
   guest_end.reset();
-
-  // Wait for the program, watching the control connection: it stays open (the port lives by
-  // it), and EOF on it means the switch closed the port.
-  int status = 0;
-  for (;;) {
-    const pid_t r = ::waitpid(child, &status, control.valid() ? WNOHANG : 0);
-    if (r == child) break;
-    if (r < 0 && errno != EINTR) {
-      std::fprintf(stderr, "qswitch exec: waitpid: %s\n", std::strerror(errno));
-      g_child = 0;
-      set_signal_handlers(false);
-      return 1;
-    }
-    if (r != 0 || !control.valid()) continue;  // EINTR
-    pollfd p{control.get(), POLLIN, 0};
-    if (::poll(&p, 1, kWaitSliceMs) <= 0) continue;
-    char buf[512];
-    const ssize_t n = ::recv(control.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN))) continue;
-    control.reset();
-    // The program's end of the pair closes as it exits, before it can be reaped, and a stream
-    // port closes on that: give an exiting program a moment before saying the switch did it.
-    bool exited = false;
-    for (int i = 0; i < 20 && !exited; ++i) {
-      const pid_t w = ::waitpid(child, &status, WNOHANG);
-      exited = w == child;
-      if (!exited) ::usleep(10'000);
-    }
-    if (exited) break;
-    std::fprintf(stderr,
-                 "qswitch exec: the switch closed port %s (port removed or switch stopped); "
-                 "%s keeps running without its network\n",
-                 port_id.c_str(), name.c_str());
-  }
+  const int status = wait_program(child, control, port_id, name);
   g_child = 0;
   set_signal_handlers(false);
-  return exit_code(status);
+  return status < 0 ? 1 : exit_code(status);
 }
 
 }  // namespace qswitch::tools

@@ -76,181 +76,204 @@ json accept_row(const std::string& endpoint, const std::string& address,
   return row;
 }
 
+// ports: the live ports, then one "connecting" row per dialler that is not up.
+Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {}, "ports", error)) return Reply::failure(error);
+  const backends::SwitchSnapshot snap = loop.snapshot();
+  auto macs = macs_by_port(loop.fabric(), snap.now);
+  json rows = json::array();
+  for (const backends::PortSnapshot& p : snap.ports) {
+    json row = port_row(p);
+    row["state"] = "up";
+    row["macs"] = macs[p.id];
+    row["uptime_s"] = (snap.now - p.up_since) / 1000;
+    row["queued_bytes"] = p.queued_bytes;
+    rows.push_back(std::move(row));
+  }
+  for (const Endpoints::Connector& c : endpoints.connectors()) {
+    if (c.connector->connected()) continue;
+    rows.push_back({{"id", nullptr},
+                    {"kind", "stream"},
+                    {"peer", c.connector->address().to_string() + " (dialled)"},
+                    {"endpoint", c.id},
+                    {"state", "connecting"},
+                    {"macs", json::array()},
+                    {"uptime_s", 0},
+                    {"queued_bytes", 0},
+                    {"counters", json::object()}});
+  }
+  return Reply::success(std::move(rows));
+}
+
+Reply macs_command(backends::SwitchLoop& loop, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
+  const sw::Millis now = loop.now();
+  json rows = json::array();
+  for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
+    rows.push_back(
+        {{"mac", e.mac.to_string()}, {"port", e.port}, {"age_s", (now - e.last_seen) / 1000}});
+  }
+  return Reply::success(std::move(rows));
+}
+
+// Each datagram socket's counters of datagrams dropped before they belonged to a port (a runt
+// from an unknown sender, our own multicast frames, ...).
+json dgram_socket_rows(const Endpoints& endpoints) {
+  json rows = json::array();
+  for (const Endpoints::Dgram& d : endpoints.dgrams()) {
+    json row = {{"endpoint", d.id}, {"address", d.endpoint->bound()}};
+    d.endpoint->counters().for_each([&](const char* name, uint64_t v) { row[name] = v; });
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// Every listening socket (stream listeners, control, metrics) with its accept counters.
+json listener_rows(const Endpoints& endpoints, const ServiceSockets* services) {
+  json rows = json::array();
+  for (const Endpoints::Listener& l : endpoints.listeners()) {
+    rows.push_back(
+        accept_row(l.id, l.listener->address().to_string(), l.listener->accept_counters()));
+  }
+  if (services != nullptr && services->control != nullptr) {
+    rows.push_back(accept_row("control", "unix:" + services->control->path(),
+                              services->control->accept_counters()));
+  }
+  if (services != nullptr && services->metrics != nullptr) {
+    rows.push_back(accept_row("metrics", services->metrics->bound().to_string(),
+                              services->metrics->accept_counters()));
+  }
+  return rows;
+}
+
+Reply stats_command(backends::SwitchLoop& loop, const Endpoints& endpoints,
+                    const ServiceSockets* services, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
+  const backends::SwitchSnapshot snap = loop.snapshot();
+  json listeners = listener_rows(endpoints, services);
+  uint64_t accept_backoffs = 0;
+  for (const json& row : listeners) accept_backoffs += row["accept_backoffs"].get<uint64_t>();
+  json result = {{"ports", snap.port_count()},
+                 {"mac_entries", snap.mac_entries},
+                 {"mac_capacity", snap.mac_capacity}};
+  snap.counters.for_each([&](const char* name, uint64_t v) { result[name] = v; });
+  result["queued_bytes"] = snap.queued_bytes();
+  result["dgram_sockets"] = dgram_socket_rows(endpoints);
+  result["accept_backoffs"] = accept_backoffs;
+  result["listeners"] = std::move(listeners);
+  // The last ports that closed, oldest first, as the stats text has them ("stats closed port
+  // ..."): a port closed for a protocol error is explained here.
+  json closed = json::array();
+  for (const backends::PortSnapshot& p : snap.closed_ports) closed.push_back(port_row(p));
+  result["closed_ports"] = std::move(closed);
+  return Reply::success(std::move(result));
+}
+
+Reply port_add_command(Endpoints& endpoints, const json& args) {
+  std::string error, mode, address;
+  if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
+      !string_arg(args, "mode", "port.add", mode, error) ||
+      !string_arg(args, "address", "port.add", address, error)) {
+    return Reply::failure(error);
+  }
+  if (mode == "dgram") {
+    auto spec = parse_dgram_spec(address, error);
+    if (!spec) return Reply::failure("port.add: address " + error);
+    const std::string id = endpoints.add_dgram(*spec, error);
+    if (id.empty()) return Reply::failure("port.add: " + error);
+    return Reply::success({{"endpoint", id},
+                           {"mode", mode},
+                           {"address", endpoints.dgrams().back().endpoint->bound()}});
+  }
+  if (mode != "listen" && mode != "connect") {
+    return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
+  }
+  auto addr = parse_socket_address(address, error);
+  if (!addr) return Reply::failure("port.add: address " + error);
+  if (mode == "listen") {
+    const std::string id = endpoints.add_listen(*addr, error);
+    if (id.empty()) return Reply::failure("port.add: " + error);
+    const auto& bound = endpoints.listeners().back().listener->address();
+    return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
+  }
+  const std::string id = endpoints.add_connect(*addr);
+  return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", addr->to_string()}});
+}
+
+// Closes port `port_id` (`id` as the request wrote it); a dialled port takes its dialler with it
+// (or it would come straight back).
+Reply remove_port(backends::SwitchLoop& loop, Endpoints& endpoints, sw::PortId port_id,
+                  const std::string& id, const std::string& reason) {
+  backends::LoopPort* lp = loop.port(port_id);
+  if (lp == nullptr) return Reply::failure("port.remove: no port " + id + " (see ports)");
+  if (std::string(lp->kind()) == "slirp") {
+    return Reply::failure("port.remove: port " + id +
+                          " is the slirp port; it cannot be removed at run time");
+  }
+  const std::string peer = lp->describe();
+  const std::string dialler = endpoints.connector_of(port_id);
+  if (!dialler.empty()) {
+    std::string error;
+    if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
+    return Reply::success({{"removed", port_id}, {"peer", peer}, {"endpoint", dialler}});
+  }
+  lp->close(reason);
+  return Reply::success({{"removed", port_id}, {"peer", peer}});
+}
+
+Reply port_remove_command(backends::SwitchLoop& loop, Endpoints& endpoints, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
+  if (!args.is_object() || !args.contains("id")) {
+    return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
+  }
+  std::string id;
+  const json& v = args["id"];
+  if (v.is_number_unsigned()) {
+    id = std::to_string(v.get<uint64_t>());
+  } else if (v.is_string()) {
+    id = v.get<std::string>();
+  } else {
+    return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
+  }
+  const std::optional<uint64_t> number =
+      id.size() < 10 ? parse_decimal(id) : std::nullopt;  // else an endpoint id
+  const std::string reason = "removed by control request";
+  if (number) return remove_port(loop, endpoints, static_cast<sw::PortId>(*number), id, reason);
+  if (!endpoints.remove(id, reason, error)) {
+    return Reply::failure("port.remove: " + error);
+  }
+  return Reply::success({{"removed", id}});
+}
+
 }  // namespace
 
 void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
                               const ServiceSockets* services) {
   api.add("ports", "every port: kind, peer, state, learned MACs, counters, uptime",
-          [&loop, &endpoints](const json& args) {
-            std::string error;
-            if (!check_arg_names(args, {}, "ports", error)) return Reply::failure(error);
-            const backends::SwitchSnapshot snap = loop.snapshot();
-            auto macs = macs_by_port(loop.fabric(), snap.now);
-            json rows = json::array();
-            for (const backends::PortSnapshot& p : snap.ports) {
-              json row = port_row(p);
-              row["state"] = "up";
-              row["macs"] = macs[p.id];
-              row["uptime_s"] = (snap.now - p.up_since) / 1000;
-              row["queued_bytes"] = p.queued_bytes;
-              rows.push_back(std::move(row));
-            }
-            for (const Endpoints::Connector& c : endpoints.connectors()) {
-              if (c.connector->connected()) continue;
-              rows.push_back({{"id", nullptr},
-                              {"kind", "stream"},
-                              {"peer", c.connector->address().to_string() + " (dialled)"},
-                              {"endpoint", c.id},
-                              {"state", "connecting"},
-                              {"macs", json::array()},
-                              {"uptime_s", 0},
-                              {"queued_bytes", 0},
-                              {"counters", json::object()}});
-            }
-            return Reply::success(std::move(rows));
-          });
-
-  api.add("macs", "the MAC address table: MAC, port, age in seconds", [&loop](const json& args) {
-    std::string error;
-    if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
-    const sw::Millis now = loop.now();
-    json rows = json::array();
-    for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
-      rows.push_back(
-          {{"mac", e.mac.to_string()}, {"port", e.port}, {"age_s", (now - e.last_seen) / 1000}});
-    }
-    return Reply::success(std::move(rows));
-  });
-
+          [&loop, &endpoints](const json& args) { return ports_command(loop, endpoints, args); });
+  api.add("macs", "the MAC address table: MAC, port, age in seconds",
+          [&loop](const json& args) { return macs_command(loop, args); });
   api.add("stats",
           "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, the "
           "counters of datagram sockets that belong to no port, and the final counters of the "
           "last ports that closed",
           [&loop, &endpoints, services](const json& args) {
-            std::string error;
-            if (!check_arg_names(args, {}, "stats", error)) return Reply::failure(error);
-            const backends::SwitchSnapshot snap = loop.snapshot();
-            // Datagrams dropped before they belonged to a port (a runt from an unknown sender,
-            // our own multicast frames, ...) are counted on their socket.
-            json sockets = json::array();
-            for (const Endpoints::Dgram& d : endpoints.dgrams()) {
-              json row = {{"endpoint", d.id}, {"address", d.endpoint->bound()}};
-              d.endpoint->counters().for_each([&](const char* name, uint64_t v) { row[name] = v; });
-              sockets.push_back(std::move(row));
-            }
-            json listeners = json::array();
-            for (const Endpoints::Listener& l : endpoints.listeners()) {
-              listeners.push_back(accept_row(l.id, l.listener->address().to_string(),
-                                             l.listener->accept_counters()));
-            }
-            if (services != nullptr && services->control != nullptr) {
-              listeners.push_back(accept_row("control", "unix:" + services->control->path(),
-                                             services->control->accept_counters()));
-            }
-            if (services != nullptr && services->metrics != nullptr) {
-              listeners.push_back(accept_row("metrics", services->metrics->bound().to_string(),
-                                             services->metrics->accept_counters()));
-            }
-            uint64_t accept_backoffs = 0;
-            for (const json& row : listeners) {
-              accept_backoffs += row["accept_backoffs"].get<uint64_t>();
-            }
-            json result = {{"ports", snap.port_count()},
-                           {"mac_entries", snap.mac_entries},
-                           {"mac_capacity", snap.mac_capacity}};
-            snap.counters.for_each([&](const char* name, uint64_t v) { result[name] = v; });
-            result["queued_bytes"] = snap.queued_bytes();
-            result["dgram_sockets"] = std::move(sockets);
-            result["accept_backoffs"] = accept_backoffs;
-            result["listeners"] = std::move(listeners);
-            // The last ports that closed, oldest first, as the stats text has them ("stats closed
-            // port ..."): a port closed for a protocol error is explained here.
-            json closed = json::array();
-            for (const backends::PortSnapshot& p : snap.closed_ports) closed.push_back(port_row(p));
-            result["closed_ports"] = std::move(closed);
-            return Reply::success(std::move(result));
+            return stats_command(loop, endpoints, services, args);
           });
-
-  api.add(
-      "port.add",
-      "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
-      "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
-      "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
-      [&endpoints](const json& args) {
-        std::string error, mode, address;
-        if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
-            !string_arg(args, "mode", "port.add", mode, error) ||
-            !string_arg(args, "address", "port.add", address, error)) {
-          return Reply::failure(error);
-        }
-        if (mode == "dgram") {
-          auto spec = parse_dgram_spec(address, error);
-          if (!spec) return Reply::failure("port.add: address " + error);
-          const std::string id = endpoints.add_dgram(*spec, error);
-          if (id.empty()) return Reply::failure("port.add: " + error);
-          return Reply::success({{"endpoint", id},
-                                 {"mode", mode},
-                                 {"address", endpoints.dgrams().back().endpoint->bound()}});
-        }
-        if (mode != "listen" && mode != "connect") {
-          return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
-        }
-        auto ep = parse_socket_address(address, error);
-        if (!ep) return Reply::failure("port.add: address " + error);
-        if (mode == "listen") {
-          const std::string id = endpoints.add_listen(*ep, error);
-          if (id.empty()) return Reply::failure("port.add: " + error);
-          const auto& bound = endpoints.listeners().back().listener->address();
-          return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
-        }
-        const std::string id = endpoints.add_connect(*ep);
-        return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", ep->to_string()}});
-      });
-
+  api.add("port.add",
+          "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
+          "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
+          "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
+          [&endpoints](const json& args) { return port_add_command(endpoints, args); });
   api.add(
       "port.remove",
       "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
       "\"listen-N\" | \"connect-N\" | \"dgram-N\"}",
-      [&loop, &endpoints](const json& args) {
-        std::string error;
-        if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
-        if (!args.is_object() || !args.contains("id")) {
-          return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
-        }
-        std::string id;
-        const json& v = args["id"];
-        if (v.is_number_unsigned()) {
-          id = std::to_string(v.get<uint64_t>());
-        } else if (v.is_string()) {
-          id = v.get<std::string>();
-        } else {
-          return Reply::failure("port.remove: \"id\" must be a port number or an endpoint id");
-        }
-        const std::string reason = "removed by control request";
-        const std::optional<uint64_t> number =
-            id.size() < 10 ? parse_decimal(id) : std::nullopt;  // else an endpoint id
-        if (number) {
-          const auto port_id = static_cast<sw::PortId>(*number);
-          backends::LoopPort* lp = loop.port(port_id);
-          if (lp == nullptr) {
-            return Reply::failure("port.remove: no port " + id + " (see ports)");
-          }
-          if (std::string(lp->kind()) == "slirp") {
-            return Reply::failure("port.remove: port " + id +
-                                  " is the slirp port; it cannot be removed at run time");
-          }
-          const std::string peer = lp->describe();
-          const std::string dialler = endpoints.connector_of(port_id);
-          if (!dialler.empty()) {
-            if (!endpoints.remove(dialler, reason, error)) return Reply::failure(error);
-            return Reply::success({{"removed", port_id}, {"peer", peer}, {"endpoint", dialler}});
-          }
-          lp->close(reason);
-          return Reply::success({{"removed", port_id}, {"peer", peer}});
-        }
-        if (!endpoints.remove(id, reason, error)) return Reply::failure("port.remove: " + error);
-        return Reply::success({{"removed", id}});
-      });
+      [&loop, &endpoints](const json& args) { return port_remove_command(loop, endpoints, args); });
 }
 
 }  // namespace qswitch::tools
