@@ -15,6 +15,7 @@
 // - A "count" counts items, a "size" bytes (house style); every drop reason has its own counter.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace qswitch::sw {
@@ -34,6 +35,13 @@ struct CounterField {
 
   constexpr CounterInfo info() const { return {name, help}; }
 };
+
+// f(name, value) for each counter of `table`, in table order: every counter struct's
+// for_each() is this over its own table.
+template <typename T, size_t N, typename F>
+void for_each_counter(const T& counters, const CounterField<T> (&table)[N], F&& f) {
+  for (const CounterField<T>& c : table) f(c.name, counters.*c.field);
+}
 
 // What each port counts; see kPortCounters for the meaning of each field.
 struct PortCounters {
@@ -91,7 +99,7 @@ inline constexpr CounterField<PortCounters> kPortCounters[] = {
 
 template <typename F>
 void PortCounters::for_each(F&& f) const {
-  for (const auto& c : kPortCounters) f(c.name, this->*c.field);
+  for_each_counter(*this, kPortCounters, f);
 }
 
 // What the switch counts as a whole; see kSwitchCounters for the meaning of each field.
@@ -133,7 +141,7 @@ inline constexpr CounterField<SwitchCounters> kSwitchCounters[] = {
 
 template <typename F>
 void SwitchCounters::for_each(F&& f) const {
-  for (const auto& c : kSwitchCounters) f(c.name, this->*c.field);
+  for_each_counter(*this, kSwitchCounters, f);
 }
 
 }  // namespace qswitch::sw

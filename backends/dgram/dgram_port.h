@@ -46,28 +46,43 @@
 #include "backends/dgram/dgram_config.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/switch_loop.h"
+#include "switch/counters.h"
 
 namespace qswitch::backends {
 
 class DgramSocket;
 
-// Counters of a socket that belong to no port (datagrams from no known peer).
+// Counters of a socket that belong to no port (datagrams from no known peer); see
+// kDgramSocketCounters for the meaning of each.
 struct DgramSocketCounters {
-  uint64_t drop_bad_length = 0;   // runt, empty or oversize datagram from a peer with no port
-  uint64_t drop_peer_limit = 0;   // a new peer while 256 ports exist
-  uint64_t drop_own = 0;          // our own multicast datagrams, looped back
-  uint64_t drop_unbound = 0;      // from an unbound unix socket: no address to answer
-  uint64_t drop_unreachable = 0;  // an ICMP error on a socket of many peers (learning)
+  uint64_t drop_bad_length = 0;
+  uint64_t drop_peer_limit = 0;
+  uint64_t drop_own = 0;
+  uint64_t drop_unbound = 0;
+  uint64_t drop_unreachable = 0;
 
+  // f(name, value) for each counter, in kDgramSocketCounters order.
   template <typename F>
-  void for_each(F&& f) const {
-    f("drop_bad_length", drop_bad_length);
-    f("drop_peer_limit", drop_peer_limit);
-    f("drop_own", drop_own);
-    f("drop_unbound", drop_unbound);
-    f("drop_unreachable", drop_unreachable);
-  }
+  void for_each(F&& f) const;
 };
+
+inline constexpr sw::CounterField<DgramSocketCounters> kDgramSocketCounters[] = {
+    {"drop_bad_length", "Runt, empty or oversize datagrams from a peer with no port.",
+     &DgramSocketCounters::drop_bad_length},
+    {"drop_peer_limit", "Datagrams from a new peer while the socket had 256 ports.",
+     &DgramSocketCounters::drop_peer_limit},
+    {"drop_own", "The socket's own multicast datagrams, looped back.",
+     &DgramSocketCounters::drop_own},
+    {"drop_unbound", "Datagrams from an unbound unix socket (no address to answer).",
+     &DgramSocketCounters::drop_unbound},
+    {"drop_unreachable", "ICMP errors on a socket of many peers (learning).",
+     &DgramSocketCounters::drop_unreachable},
+};
+
+template <typename F>
+void DgramSocketCounters::for_each(F&& f) const {
+  sw::for_each_counter(*this, kDgramSocketCounters, f);
+}
 
 // One --dgram: binds the socket, creates the ports (now for connected and multicast sockets,
 // on first contact for learning ones), closes them all and removes a unix path when destroyed.

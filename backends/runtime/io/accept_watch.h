@@ -47,22 +47,33 @@
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
+#include "switch/counters.h"
 
 namespace qswitch::io {
 
-// A listener's counters, by name (stats shows them per listener).
+// A listener's counters (stats shows them per listener); see kAcceptCounters.
 struct AcceptCounters {
-  uint64_t accepted = 0;         // connections accepted
-  uint64_t accept_backoffs = 0;  // times the listener stopped polling (out of fds, memory)
-  uint64_t accept_errors = 0;    // connections lost to an error of their own (ECONNABORTED)
+  uint64_t accepted = 0;
+  uint64_t accept_backoffs = 0;
+  uint64_t accept_errors = 0;
 
+  // f(name, value) for each counter, in kAcceptCounters order.
   template <typename F>
-  void for_each(F&& f) const {
-    f("accepted", accepted);
-    f("accept_backoffs", accept_backoffs);
-    f("accept_errors", accept_errors);
-  }
+  void for_each(F&& f) const;
 };
+
+inline constexpr sw::CounterField<AcceptCounters> kAcceptCounters[] = {
+    {"accepted", "Connections accepted.", &AcceptCounters::accepted},
+    {"accept_backoffs", "Times the listener stopped polling (out of fds or memory) and backed off.",
+     &AcceptCounters::accept_backoffs},
+    {"accept_errors", "Connections lost to an error of their own (ECONNABORTED).",
+     &AcceptCounters::accept_errors},
+};
+
+template <typename F>
+void AcceptCounters::for_each(F&& f) const {
+  sw::for_each_counter(*this, kAcceptCounters, f);
+}
 
 class AcceptWatch {
  public:
