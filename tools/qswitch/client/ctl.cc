@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "backends/runtime/io/fd.h"
 #include "tools/qswitch/client/capture_client.h"
@@ -70,9 +71,9 @@ bool is_socket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() > suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+// "NAME.sock", "NAME.ctl" with a NAME: a path that is only the suffix is not one.
+bool named_with_suffix(const std::string& s, std::string_view suffix) {
+  return s.size() > suffix.size() && s.ends_with(suffix);
 }
 
 std::string cannot_reach(const std::string& path, const std::string& why) {
@@ -240,7 +241,7 @@ bool all_objects(const json& a) {
 bool resolve_control_socket(const std::string& given, std::string& path, std::string& error) {
   std::string arg = given;
   if (arg.rfind("unix:", 0) == 0) arg = arg.substr(5);
-  if (ends_with(arg, ".sock")) {
+  if (named_with_suffix(arg, ".sock")) {
     path = control_path_for(arg);
     if (is_socket(path)) return true;
     if (is_socket(arg)) {
@@ -258,7 +259,7 @@ bool resolve_control_socket(const std::string& given, std::string& path, std::st
     }
     return false;
   }
-  if (!ends_with(arg, ".ctl") && is_socket(control_path_for(arg))) {
+  if (!named_with_suffix(arg, ".ctl") && is_socket(control_path_for(arg))) {
     path = control_path_for(arg);  // a data socket not named NAME.sock, its control beside it
     return true;
   }
