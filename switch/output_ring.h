@@ -19,8 +19,9 @@
 //   The CopyRing has room for everything the ring may hold plus one largest frame lost to a
 //   wrap, so a copy never fails (if it did, that frame and those after it would simply stay
 //   where they are).
-// - Plain C++: no syscalls, no exceptions (allocation failure aside, which only grow() and the
-//   first copy can meet).
+// - Plain C++: no syscalls, no exceptions (allocation failure aside, which only grow() and a
+//   copy into an empty CopyRing can meet: the CopyRing frees its buffer whenever it empties, so
+//   each episode of copying allocates it once; never once per frame).
 #pragma once
 
 #include <cstddef>
