@@ -1,5 +1,5 @@
-// tests/switch/stream_tx_queue_test.cc: StreamTxQueue framing, coalescing, partial writes and
-// bounds.
+// tests/switch/stream_tx_queue_test.cc: StreamTxQueue framing, coalescing, partial writes, and
+// how frames copied out by unpin() leave.
 //
 // Theory of operation
 // - Frames are laid out in memory the way a receive chunk holds them (4-byte big-endian prefix,
@@ -15,6 +15,9 @@
 //   read from its chunk instead of its copy shows up as wrong bytes; the bytes fill_iov()
 //   describes must be the same before and after, and the chunk references drop by exactly the
 //   frames copied. A random test checks unpin(), consume() and clear() against a deque model.
+// - The ring the frames wait in (byte bound, entry cap, growth and order, references, which frames
+//   unpin() copies, the copy space) is OutputRing's, tested in output_ring_test.cc; the tests
+//   here check what StreamTxQueue adds: the stream, its iovecs, partial writes and their head.
 #include "switch/stream_tx_queue.h"
 
 #include <gtest/gtest.h>
@@ -270,51 +273,6 @@ TEST_F(StreamTxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume
   EXPECT_EQ(pool.free_count(), 1u);
 }
 
-TEST_F(StreamTxQueueTest, EntryCapNeverRefuses64ByteFramesBeforeMaxBytes) {
-  // The entry cap is max_bytes / 64 entries: frames of 64 bytes and more are bounded by bytes.
-  for (uint32_t size : {64u, 65u, 1514u}) {
-    const size_t frames_count = 1050;
-    std::vector<uint32_t> sizes(frames_count + 1, size);
-    std::vector<uint8_t> mem(sizes.size() * (size + kPrefixSize));
-    const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), sizes, {}, nullptr);
-    StreamTxQueue q(frames_count * size);
-    size_t accepted = 0;
-    while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
-    EXPECT_EQ(accepted, frames_count) << size << "-byte frame refused with " << q.queued_bytes()
-                                      << " of " << q.max_bytes() << " bytes queued";
-    EXPECT_FALSE(q.push(frames[frames_count]))
-        << "max_bytes exceeded with " << size << "-byte frames";
-  }
-}
-
-TEST_F(StreamTxQueueTest, EntryCapBoundsTinyFrames) {
-  // 14-byte frames: the byte bound alone would admit 1050; the entry cap (max_bytes / 64)
-  // stops them earlier, but not before max_bytes / 64.
-  const size_t frames_count = 1050;
-  std::vector<uint32_t> sizes(frames_count, kMinFrameSize);
-  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, {}, nullptr);
-  const size_t max_bytes = frames_count * kMinFrameSize;
-  StreamTxQueue q(max_bytes);
-  size_t accepted = 0;
-  while (accepted < frames_count && q.push(frames[accepted])) ++accepted;
-  EXPECT_GE(accepted, max_bytes / 64);
-  EXPECT_LT(accepted, frames_count) << "no entry cap: 14-byte frames filled max_bytes";
-  // Writing one frame makes room for one more.
-  EXPECT_EQ(q.consume(kPrefixSize + kPadFrameSize).frames, 1u);
-  EXPECT_TRUE(q.push(frames[accepted]));
-  EXPECT_FALSE(q.push(frames[accepted]));
-}
-
-TEST_F(StreamTxQueueTest, EntryCapIsAtMost65536) {
-  // A huge max_bytes still caps entries at 65536 (bookkeeping bounded for a stuck peer).
-  std::vector<uint8_t> mem(kPrefixSize + kMinFrameSize);
-  const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), {kMinFrameSize}, {}, nullptr);
-  StreamTxQueue q(size_t{1} << 33);
-  size_t accepted = 0;
-  while (accepted < 65537 && q.push(frames[0])) ++accepted;
-  EXPECT_EQ(accepted, 65536u);
-}
-
 TEST_F(StreamTxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
   ChunkPool pool(16 * 1024, 1);
   RxChunk* chunk = pool.acquire();
@@ -344,43 +302,6 @@ TEST_F(StreamTxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
   EXPECT_EQ(pool.free_count(), 1u);
 }
 
-TEST_F(StreamTxQueueTest, DestructorReleasesChunkReferences) {
-  ChunkPool pool(16 * 1024, 1);
-  RxChunk* chunk = pool.acquire();
-  ASSERT_NE(chunk, nullptr);
-  const std::vector<Frame> frames = lay_out(chunk->data, chunk->capacity, {100, 30}, {}, chunk);
-  {
-    StreamTxQueue q(1 << 20);
-    for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
-    EXPECT_EQ(chunk->refs, 3u);
-  }
-  EXPECT_EQ(chunk->refs, 1u);
-  chunk_unref(chunk);
-}
-
-TEST_F(StreamTxQueueTest, GrowsBeyondInitialCapacityKeepingOrder) {
-  std::vector<uint32_t> sizes;
-  for (int i = 0; i < 3000; ++i) sizes.push_back(60 + i % 7);
-  const std::vector<Frame> frames = lay_out(mem_.data(), mem_.size(), sizes, {}, nullptr);
-  StreamTxQueue q(1 << 20);
-  for (const Frame& f : frames) ASSERT_TRUE(q.push(f)) << "refused at count " << q.count();
-  EXPECT_EQ(q.count(), frames.size());
-  EXPECT_TRUE(gather(q) == expected_stream(frames));
-
-  // Drain half, push more so the ring wraps, then check the whole stream again.
-  const size_t half_bytes = [&] {
-    size_t b = 0;
-    for (size_t i = 0; i < 1500; ++i) b += kPrefixSize + frames[i].size;
-    return b;
-  }();
-  EXPECT_EQ(q.consume(half_bytes).frames, 1500u);
-  for (size_t i = 0; i < 1500; ++i) ASSERT_TRUE(q.push(frames[i]));
-  std::vector<Frame> want(frames.begin() + 1500, frames.end());
-  want.insert(want.end(), frames.begin(), frames.begin() + 1500);
-  // The wrapped queue no longer ends adjacent to its start, so compare bytes only.
-  EXPECT_TRUE(gather(q) == expected_stream(want));
-}
-
 TEST_F(StreamTxQueueTest, GrowsWhileWrappedWithPartialHead) {
   std::vector<uint32_t> sizes;
   for (int i = 0; i < 600; ++i) sizes.push_back(60 + i % 11);
@@ -407,7 +328,7 @@ TEST_F(StreamTxQueueTest, GrowsWhileWrappedWithPartialHead) {
   }
 }
 
-// --- unpin(): copying frames out of a sender's chunks --------------------------------------------
+// --- unpin(): how frames copied out of a sender's chunks leave -----------------------------------
 
 // A pool with one chunk held by the test (the receiving port's own reference).
 struct TestChunk {
@@ -417,82 +338,10 @@ struct TestChunk {
   RxChunk* chunk;
 };
 
-// True when `p` points into the chunk's memory.
-bool in_chunk(const void* p, const TestChunk& c) {
-  const uint8_t* b = static_cast<const uint8_t*>(p);
-  return b >= c.chunk->data && b < c.chunk->data + c.chunk->capacity;
-}
-
 std::vector<iovec> iovs(StreamTxQueue& q) {
   std::vector<iovec> iov(kMaxIov);
   iov.resize(static_cast<size_t>(q.fill_iov(iov.data(), kMaxIov)));
   return iov;
-}
-
-TEST_F(StreamTxQueueTest, UnpinCopiesTheFramesUpToTheLastOneInThePoolAndNoFurther) {
-  TestChunk p;  // the sender that runs short
-  TestChunk o;  // another sender
-  const std::vector<Frame> fp = lay_out(p.chunk->data, p.chunk->capacity, {100, 200}, {}, p.chunk);
-  const std::vector<Frame> fo =
-      lay_out(o.chunk->data, o.chunk->capacity, {300, 400, 500, 600}, {}, o.chunk);
-  const std::vector<Frame> order = {fo[0], fp[0], fo[1], fp[1], fo[2], fo[3]};
-  StreamTxQueue q(1 << 20);
-  for (const Frame& f : order) ASSERT_TRUE(q.push(f));
-  const std::vector<uint8_t> want = expected_stream(order);
-  ASSERT_EQ(p.chunk->refs, 3u);
-  ASSERT_EQ(o.chunk->refs, 5u);
-
-  EXPECT_EQ(q.unpin(p.pool), 4u) << "the frames up to fp[1], the last of the pool, are copied";
-  EXPECT_EQ(p.chunk->refs, 1u) << "the queue still pins the sender's chunk";
-  EXPECT_EQ(o.chunk->refs, 3u) << "fo[0] and fo[1] were copied, fo[2] and fo[3] were not";
-  EXPECT_EQ(q.count(), order.size());
-  EXPECT_EQ(q.queued_bytes(), size_t{100 + 200 + 300 + 400 + 500 + 600});
-  // The sender reuses its chunk: the queue must not read from it any more.
-  std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
-  EXPECT_TRUE(gather(q) == want) << "unpin changed the bytes that leave";
-
-  // The four copies leave in one iovec; the frames after them still from their chunk.
-  const std::vector<iovec> iov = iovs(q);
-  ASSERT_EQ(iov.size(), 2u);
-  EXPECT_FALSE(in_chunk(iov[0].iov_base, p));
-  EXPECT_FALSE(in_chunk(iov[0].iov_base, o));
-  EXPECT_EQ(iov[0].iov_len, size_t{104 + 204 + 304 + 404});
-  EXPECT_EQ(iov[1].iov_base, fo[2].wire) << "a frame after the last one of the pool was copied";
-  EXPECT_EQ(iov[1].iov_len, size_t{504 + 604});
-
-  // Nothing more of the pool is queued: a second unpin copies nothing.
-  EXPECT_EQ(q.unpin(p.pool), 0u);
-  // The other pool's remaining frames can be copied too; the copies stay one run.
-  EXPECT_EQ(q.unpin(o.pool), 2u);
-  EXPECT_EQ(o.chunk->refs, 1u);
-  std::memset(o.chunk->data, 0xdd, o.chunk->capacity);
-  EXPECT_TRUE(gather(q) == want);
-  EXPECT_EQ(iovs(q).size(), 1u) << "adjacent copies must share one iovec";
-
-  const StreamTxQueue::Written w = q.consume(want.size());
-  EXPECT_EQ(w.frames, order.size());
-  EXPECT_EQ(w.bytes, uint64_t{100 + 200 + 300 + 400 + 500 + 600});
-  EXPECT_TRUE(q.empty());
-  EXPECT_EQ(q.queued_bytes(), 0u);
-}
-
-TEST_F(StreamTxQueueTest, UnpinOfAPoolWithNoQueuedFramesCopiesNothing) {
-  TestChunk p;
-  TestChunk o;
-  StreamTxQueue q(1 << 20);
-  EXPECT_EQ(q.unpin(p.pool), 0u) << "empty queue";
-  const std::vector<Frame> fo = lay_out(o.chunk->data, o.chunk->capacity, {300, 20}, {}, o.chunk);
-  for (const Frame& f : fo) ASSERT_TRUE(q.push(f));
-  const std::vector<iovec> before = iovs(q);
-  EXPECT_EQ(q.unpin(p.pool), 0u);
-  EXPECT_EQ(o.chunk->refs, 3u);
-  const std::vector<iovec> after = iovs(q);
-  ASSERT_EQ(after.size(), before.size());
-  for (size_t i = 0; i < after.size(); ++i) {
-    EXPECT_EQ(after[i].iov_base, before[i].iov_base) << i;
-    EXPECT_EQ(after[i].iov_len, before[i].iov_len) << i;
-  }
-  EXPECT_EQ(after[0].iov_base, fo[0].wire) << "still zero copy";
 }
 
 TEST_F(StreamTxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
@@ -566,67 +415,6 @@ TEST_F(StreamTxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
     ASSERT_EQ(q.queued_bytes(), 0u);
   }
   EXPECT_EQ(o.chunk->refs, 1u);
-}
-
-TEST_F(StreamTxQueueTest, UnpinLetsTheChunkGoBackToItsPool) {
-  ChunkPool pool(64 * 1024, 1);
-  RxChunk* chunk = pool.acquire();
-  ASSERT_NE(chunk, nullptr);
-  const std::vector<Frame> frames = lay_out(chunk->data, chunk->capacity, {1000, 30}, {}, chunk);
-  const std::vector<uint8_t> want = expected_stream(frames);
-  StreamTxQueue q(1 << 20);
-  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
-  chunk_unref(chunk);  // the receiving port moved on; only the queue holds the chunk
-  EXPECT_EQ(pool.acquire(), nullptr) << "the queue pins the pool's only chunk";
-  EXPECT_EQ(q.unpin(pool), 2u);
-  EXPECT_EQ(pool.free_count(), 1u) << "the chunk did not return to its pool";
-  RxChunk* again = pool.acquire();
-  ASSERT_EQ(again, chunk);
-  std::memset(again->data, 0xcc, again->capacity);  // reused for new input
-  EXPECT_TRUE(gather(q) == want);
-  EXPECT_EQ(q.consume(want.size()).frames, 2u);
-  EXPECT_EQ(again->refs, 1u);
-  chunk_unref(again);
-}
-
-TEST_F(StreamTxQueueTest, ConsumeAndClearAfterUnpinGiveTheCopySpaceBack) {
-  // Each round fills the queue to its bound with frames of one chunk, copies them all out and
-  // then writes or drops them. If written or dropped copies kept their space, the ring (room for
-  // one full queue plus one frame) would refuse copies by the second round.
-  TestChunk p;
-  constexpr size_t kFrames = 40;
-  const std::vector<Frame> frames =
-      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
-  const size_t max_bytes = kFrames * 1514;
-  StreamTxQueue q(max_bytes);
-  std::mt19937 rng(5);
-  for (int round = 0; round < 50; ++round) {
-    // Re-lay the frames: the chunk was overwritten at the end of the previous round.
-    lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(kFrames, 1514), {}, p.chunk);
-    // A partially written frame may be left over from the previous round (see below).
-    const size_t leftover = q.count();
-    for (size_t i = leftover; i < kFrames; ++i) ASSERT_TRUE(q.push(frames[i])) << "round " << round;
-    ASSERT_EQ(q.unpin(p.pool), kFrames - leftover) << "round " << round << ": copy refused";
-    ASSERT_EQ(p.chunk->refs, 1u) << "round " << round;
-    std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
-    const size_t total = gather(q).size();
-    switch (round % 3) {
-      case 0:  // written completely
-        ASSERT_EQ(q.consume(total).frames, kFrames) << "round " << round;
-        break;
-      case 1:  // partly written, the rest dropped
-        q.consume(total / 3);
-        q.clear();
-        break;
-      default: {  // written up to a point inside the last frame: that one stays for next round
-        q.consume(total - std::uniform_int_distribution<size_t>(1, 1000)(rng));
-        ASSERT_EQ(q.count(), 1u);
-        break;
-      }
-    }
-  }
-  q.clear();
-  EXPECT_TRUE(q.empty());
 }
 
 // A model entry: which frame, from which pool, and whether the queue holds it as a copy.
