@@ -4,9 +4,9 @@
 #include <arpa/inet.h>
 #include <slirp/libslirp.h>
 
+#include <sys/resource.h>
 #include <algorithm>
 #include <cstdlib>
-#include <sys/resource.h>
 
 #include <cstring>
 

@@ -15,10 +15,10 @@
 
 #include "backends/runtime/datagram_rx.h"
 #include "backends/runtime/datagram_tx.h"
-#include "backends/runtime/socket_error.h"
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/log.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/uv_handle.h"
+#include "backends/runtime/socket_error.h"
 
 namespace qswitch::backends {
 

@@ -11,8 +11,8 @@
 
 #include <string>
 
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/runtime/switch_loop.h"
 

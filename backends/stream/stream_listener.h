@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "backends/runtime/io/accept_watch.h"
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/switch_loop.h"
 
 namespace qswitch::backends {

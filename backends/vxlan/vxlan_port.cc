@@ -11,11 +11,11 @@
 
 #include "backends/runtime/datagram_rx.h"
 #include "backends/runtime/datagram_tx.h"
-#include "backends/runtime/socket_error.h"
 #include "backends/runtime/io/fd.h"
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/log.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/polled_port.h"
+#include "backends/runtime/socket_error.h"
 #include "backends/vxlan/vxlan_header.h"
 #include "switch/mac_table.h"
 

@@ -31,19 +31,19 @@
 #include <memory>
 #include <string>
 
-#include "tools/qswitch/services/capture_hub.h"
-#include "tools/qswitch/services/control_server.h"
 #include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_port.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/options.h"
+#include "tools/qswitch/config/slirp_options_parse.h"
 #include "tools/qswitch/services/attach_commands.h"
 #include "tools/qswitch/services/capture_commands.h"
+#include "tools/qswitch/services/capture_hub.h"
 #include "tools/qswitch/services/control_api.h"
-#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/services/control_server.h"
 #include "tools/qswitch/services/endpoints.h"
-#include "tools/qswitch/config/options.h"
 #include "tools/qswitch/services/slirp_commands.h"
-#include "tools/qswitch/config/slirp_options_parse.h"
 #include "tools/qswitch/services/switch_commands.h"
 
 namespace {

@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tools/qswitch/services/http_request_head.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tools/qswitch/services/http_request_head.h"
 
 namespace {
 

@@ -13,9 +13,9 @@
 //   prefix), prints "ready", then prints "got src=.. dst=.. seq=.. len=.. intact=0|1" for every
 //   frame that arrives. It exits 0 ("done") once a frame with --expect-seq from --peer-mac
 //   arrived, 3 ("timeout") after --timeout-ms (default 10000), 2 on bad arguments.
+#include <dirent.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 

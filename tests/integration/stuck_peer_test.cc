@@ -7,8 +7,8 @@
 // not time out); S's port counts what it could not take. State is read through the control API.
 // These are the stream ports' tests; the other kinds' are in their own files (dgram_test.cc,
 // tap_test.cc, vxlan_test.cc, slirp_dhcp_test.cc), on the helpers in stuck_peer.h.
-#include <nlohmann/json.hpp>
 #include <sys/socket.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>

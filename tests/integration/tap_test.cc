@@ -5,8 +5,8 @@
 // fd00::2): they ARP for it, then ping it over ICMPv6 (test_support::ndp_and_ping6).
 // Needs root and iproute2: without them the tests FAIL saying so. The stuck-receiver test sends
 // into the tap from a packet socket made inside the namespace (tests/integration/stuck_peer.h).
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>

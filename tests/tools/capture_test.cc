@@ -29,12 +29,12 @@
 #include <string>
 #include <vector>
 
-#include "tools/qswitch/services/control_server.h"
 #include "tests/support/temp_dir.h"
 #include "tools/qswitch/client/capture_client.h"
 #include "tools/qswitch/client/pcap_stream.h"
 #include "tools/qswitch/services/capture_commands.h"
 #include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/control_server.h"
 
 namespace qswitch::tools {
 namespace {

@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "tools/qswitch/services/control_server.h"
 #include "tests/support/temp_dir.h"
-#include "tools/qswitch/services/control_api.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/control_server.h"
 
 namespace qswitch::tools {
 namespace {

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "backends/dgram/dgram_port.h"
-#include "backends/stream/stream_port.h"
 #include "backends/runtime/switch_loop.h"
+#include "backends/stream/stream_port.h"
 #include "tests/support/frame_client.h"
 #include "tests/support/test_frames.h"
 #include "tools/qswitch/services/metrics_text.h"

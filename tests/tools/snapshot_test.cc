@@ -9,8 +9,8 @@
 #include "backends/runtime/switch_snapshot.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/socket.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <set>
@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "backends/dgram/dgram_port.h"
-#include "backends/stream/stream_port.h"
 #include "backends/runtime/switch_loop.h"
+#include "backends/stream/stream_port.h"
 #include "switch/counters.h"
 #include "tools/qswitch/services/control_api.h"
 #include "tools/qswitch/services/endpoints.h"

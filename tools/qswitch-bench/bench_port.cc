@@ -1,13 +1,13 @@
 // tools/qswitch-bench/bench_port.cc: the per-port send/receive loops (see bench_port.h).
 #include "tools/qswitch-bench/bench_port.h"
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #if QSWITCH_BENCH_HAVE_VDE
 extern "C" {  // libvdeplug.h has no extern "C" of its own

@@ -9,13 +9,13 @@
 #include "backends/runtime/io/log.h"
 #include "backends/tap/tap_port.h"
 #include "backends/vxlan/vxlan_port.h"
+#include "tools/qswitch/config/config_parse.h"
+#include "tools/qswitch/config/socket_trust.h"
+#include "tools/qswitch/join_lines.h"
 #include "tools/qswitch/services/attach_commands.h"
 #include "tools/qswitch/services/capture_commands.h"
-#include "tools/qswitch/config/config_parse.h"
-#include "tools/qswitch/join_lines.h"
 #include "tools/qswitch/services/metrics_text.h"
 #include "tools/qswitch/services/slirp_commands.h"
-#include "tools/qswitch/config/socket_trust.h"
 
 namespace qswitch::tools {
 

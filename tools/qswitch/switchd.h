@@ -18,15 +18,15 @@
 #include <string>
 #include <vector>
 
-#include "tools/qswitch/services/capture_hub.h"
-#include "tools/qswitch/services/control_server.h"
 #include "backends/runtime/io/own_sockets.h"
-#include "tools/qswitch/services/metrics_server.h"
 #include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_port.h"
-#include "tools/qswitch/services/control_api.h"
-#include "tools/qswitch/services/endpoints.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/services/capture_hub.h"
+#include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/control_server.h"
+#include "tools/qswitch/services/endpoints.h"
+#include "tools/qswitch/services/metrics_server.h"
 #include "tools/qswitch/services/switch_commands.h"
 
 namespace qswitch::tools {

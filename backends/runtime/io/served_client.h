@@ -29,9 +29,9 @@
 #include <vector>
 
 #include "backends/runtime/io/accept_watch.h"
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
+#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/uv_handle.h"
 
 namespace qswitch::io {

@@ -14,10 +14,10 @@
 #include <cstring>
 
 #include "switch/types.h"
-#include "tools/qswitch/config/config_parse.h"
-#include "tools/qswitch/config/json_line.h"
 #include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/client/pcap_stream.h"
+#include "tools/qswitch/config/config_parse.h"
+#include "tools/qswitch/config/json_line.h"
 
 namespace qswitch::tools {
 

@@ -17,9 +17,9 @@
 
 #include "backends/runtime/io/fd.h"
 #include "tools/qswitch/client/capture_client.h"
+#include "tools/qswitch/client/poll_wait.h"
 #include "tools/qswitch/config/json_line.h"
 #include "tools/qswitch/config/options.h"
-#include "tools/qswitch/client/poll_wait.h"
 #include "tools/qswitch/config/socket_trust.h"
 
 namespace qswitch::tools {

@@ -14,18 +14,18 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstdlib>
 #include <csignal>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/runtime/io/fd.h"
+#include "tools/qswitch/client/ctl.h"
+#include "tools/qswitch/client/poll_wait.h"
 #include "tools/qswitch/config/config_parse.h"
 #include "tools/qswitch/config/json_line.h"
-#include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/config/options.h"
-#include "tools/qswitch/client/poll_wait.h"
 #include "tools/qswitch/config/socket_trust.h"
 
 namespace qswitch::tools {

@@ -55,10 +55,10 @@
 #include <vector>
 
 #include "backends/runtime/io/accept_watch.h"
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/served_client.h"
+#include "backends/runtime/io/socket_address.h"
 
 namespace qswitch::tools {
 

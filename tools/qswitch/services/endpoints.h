@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "backends/dgram/dgram_port.h"
-#include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/io/own_sockets.h"
+#include "backends/runtime/io/socket_address.h"
+#include "backends/runtime/switch_loop.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
-#include "backends/runtime/switch_loop.h"
 
 namespace qswitch::tools {
 

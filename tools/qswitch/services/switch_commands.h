@@ -2,11 +2,11 @@
 // stats, port.add, port.remove. Registered in the same ControlApi as the slirp commands.
 #pragma once
 
-#include "tools/qswitch/services/control_server.h"
-#include "tools/qswitch/services/metrics_server.h"
 #include "backends/runtime/switch_loop.h"
 #include "tools/qswitch/services/control_api.h"
+#include "tools/qswitch/services/control_server.h"
 #include "tools/qswitch/services/endpoints.h"
+#include "tools/qswitch/services/metrics_server.h"
 
 namespace qswitch::tools {
 
