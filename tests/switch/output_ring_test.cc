@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "switch/frame.h"
+#include "tests/switch/queue_model.h"
 
 namespace qswitch::sw {
 namespace {
@@ -712,14 +713,6 @@ TEST(OutputRingTest, UnpinCopiesARingFullUpToItsEntryCapWithEveryPrefix) {
   }
 }
 
-// A model entry: which frame, from which pool (kPools: static storage), and whether the ring
-// holds it as a copy.
-struct QueuedModel {
-  size_t frame;
-  size_t pool;
-  bool copied;
-};
-
 TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
   constexpr size_t kPools = 3;
   constexpr size_t kFramesPerPool = 48;
@@ -751,7 +744,7 @@ TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
   // that copies do not read their chunk. This one checks order, counts, references and contents.
   const std::vector<Wire> want_of = wires_of(frames);
   OutputRing r(24 * 1024);  // entry cap 512
-  std::deque<QueuedModel> model;
+  std::deque<test::QueuedModel> model;
   uint64_t copied_total = 0;
   uint64_t refused = 0;
   uint64_t cleared = 0;
@@ -764,7 +757,7 @@ TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
     if (!filling && o < 55) o = 70 + o % 27;
     if (filling && o >= 70 && o < 97 && o % 3 != 0) o = o % 55;
     size_t queued = 0;
-    for (const QueuedModel& m : model) queued += frames[m.frame].size;
+    for (const test::QueuedModel& m : model) queued += frames[m.frame].size;
     if (o < 55) {
       const size_t i = std::uniform_int_distribution<size_t>(0, frames.size() - 1)(rng);
       const bool fits = queued + frames[i].size <= r.max_bytes() && model.size() < 512;
@@ -776,17 +769,8 @@ TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
       }
     } else if (o < 70) {
       const size_t k = std::uniform_int_distribution<size_t>(0, kPools - 1)(rng);
-      size_t first = 0;
-      while (first < model.size() && model[first].copied) ++first;
-      size_t want = 0;
-      for (size_t j = model.size(); j > first; --j) {
-        if (model[j - 1].pool == k) {
-          want = j - first;
-          break;
-        }
-      }
+      const size_t want = test::unpin_model(model, k);
       ASSERT_EQ(r.unpin(chunks[k]->pool), want) << "step " << step;
-      for (size_t j = first; j < first + want; ++j) model[j].copied = true;
       copied_total += want;
     } else if (o < 97) {
       const size_t n = std::uniform_int_distribution<size_t>(0, 8)(rng);
@@ -806,13 +790,13 @@ TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
       ++cleared;
     }
     queued = 0;
-    for (const QueuedModel& m : model) queued += frames[m.frame].size;
+    for (const test::QueuedModel& m : model) queued += frames[m.frame].size;
     ASSERT_EQ(r.count(), model.size()) << "step " << step;
     ASSERT_EQ(r.empty(), model.empty()) << "step " << step;
     ASSERT_EQ(r.queued_bytes(), queued) << "step " << step;
     for (size_t k = 0; k < kPools; ++k) {
       uint32_t pins = 0;
-      for (const QueuedModel& m : model) pins += (m.pool == k && !m.copied) ? 1 : 0;
+      for (const test::QueuedModel& m : model) pins += (m.pool == k && !m.copied) ? 1 : 0;
       ASSERT_EQ(chunks[k]->chunk->refs, 1 + pins) << "pool " << k << ", step " << step;
     }
     size_t breaks = 0;  // consecutive copies not adjacent: at most one, where the copies wrap

@@ -19,6 +19,7 @@
 //   unpin() copies, the copy space) is OutputRing's, tested in output_ring_test.cc; the tests
 //   here check what StreamTxQueue adds: the stream, its iovecs, partial writes and their head.
 #include "switch/stream_tx_queue.h"
+#include "tests/switch/queue_model.h"
 
 #include <gtest/gtest.h>
 
@@ -417,13 +418,6 @@ TEST_F(StreamTxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
   EXPECT_EQ(o.chunk->refs, 1u);
 }
 
-// A model entry: which frame, from which pool, and whether the queue holds it as a copy.
-struct QueuedModel {
-  size_t frame;
-  size_t pool;
-  bool copied;
-};
-
 TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   constexpr size_t kPools = 3;
   constexpr size_t kFramesPerPool = 48;
@@ -448,12 +442,12 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   // Frames are pushed repeatedly, so chunks are never overwritten here: the deterministic tests
   // above check that copies do not read their chunk. This one checks order, counts and refs.
   StreamTxQueue q(24 * 1024);  // entry cap 512
-  std::deque<QueuedModel> model;
+  std::deque<test::QueuedModel> model;
   size_t head_written = 0;  // bytes of the model's first frame already written
   auto wire_of = [&](size_t frame) { return kPrefixSize + ethernet_bytes(frames[frame]); };
   auto expected = [&] {
     std::vector<Frame> fs;
-    for (const QueuedModel& m : model) fs.push_back(frames[m.frame]);
+    for (const test::QueuedModel& m : model) fs.push_back(frames[m.frame]);
     std::vector<uint8_t> s = expected_stream(fs);
     s.erase(s.begin(), s.begin() + static_cast<ptrdiff_t>(head_written));
     return s;
@@ -471,7 +465,7 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     if (o < 55) {
       const size_t i = std::uniform_int_distribution<size_t>(0, frames.size() - 1)(rng);
       size_t queued = 0;
-      for (const QueuedModel& m : model) queued += frames[m.frame].size;
+      for (const test::QueuedModel& m : model) queued += frames[m.frame].size;
       if (q.push(frames[i])) {
         model.push_back({i, frame_pool[i], false});
       } else {
@@ -481,17 +475,8 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
       }
     } else if (o < 70) {
       const size_t k = std::uniform_int_distribution<size_t>(0, kPools - 1)(rng);
-      size_t first = 0;
-      while (first < model.size() && model[first].copied) ++first;
-      size_t want = 0;
-      for (size_t j = model.size(); j > first; --j) {
-        if (model[j - 1].pool == k) {
-          want = j - first;
-          break;
-        }
-      }
+      const size_t want = test::unpin_model(model, k);
       ASSERT_EQ(q.unpin(chunks[k]->pool), want) << "step " << step;
-      for (size_t j = first; j < first + want; ++j) model[j].copied = true;
       copied_total += want;
     } else if (o < 97) {
       const std::vector<uint8_t> rest = expected();
@@ -518,7 +503,7 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     ASSERT_EQ(q.count(), model.size()) << "step " << step;
     for (size_t k = 0; k < kPools; ++k) {
       uint32_t pins = 0;
-      for (const QueuedModel& m : model) pins += (m.pool == k && !m.copied) ? 1 : 0;
+      for (const test::QueuedModel& m : model) pins += (m.pool == k && !m.copied) ? 1 : 0;
       ASSERT_EQ(chunks[k]->chunk->refs, 1 + pins) << "pool " << k << ", step " << step;
     }
     ASSERT_TRUE(gather(q) == expected()) << "step " << step;
