@@ -339,6 +339,99 @@ def guest():
                                                              ("close", 5), ("close", -1)]))
 
 
+# ---- vhost_user_msg_fuzz ---------------------------------------------------------------------
+
+def vhu(request, payload=b"", flags=0x1):
+    return struct.pack("<III", request, flags, len(payload)) + payload
+
+
+def vhu_region(gpa, size, uaddr, offset):
+    return struct.pack("<QQQQ", gpa, size, uaddr, offset)
+
+
+def vhu_seed(messages, chunk=1 << 20):
+    """messages: (bytes, fd count); read as the port reads: the header, then the payload (never
+    past a message's end), in pieces of at most `chunk` bytes, the fds with the first piece."""
+    s = Seed()
+    for data, nfds in messages:
+        pieces = []
+        for part in (data[:12], data[12:]):
+            pieces += [part[i:i + chunk] for i in range(0, len(part), chunk)]
+        for i, piece in enumerate(pieces):
+            s.int(0, 300, len(piece)).int(0, 10, nfds if i == 0 else 0).bytes(piece)
+    return s.build()
+
+# What QEMU 7.2 sent at start-up, device start and stop (request, flags, fds, payload hex), the
+# capture tests/backends/vhost_user_msg_test.cc decodes (kQemu72Startup).
+QEMU72_CAPTURE = [
+    (1, 0x1, 0, ""),
+    (15, 0x1, 0, ""),
+    (16, 0x1, 0, "1800000000000000"),
+    (3, 0x1, 0, ""),
+    (1, 0x1, 0, ""),
+    (13, 0x1, 1, "0000000000000000"),
+    (14, 0x1, 1, "0000000000000000"),
+    (13, 0x1, 1, "0100000000000000"),
+    (14, 0x1, 1, "0100000000000000"),
+    (18, 0x1, 0, "0000000001000000"),
+    (18, 0x1, 0, "0100000001000000"),
+    (2, 0x1, 0, "0388007000000000"),
+    (5, 0x9, 2, "0200000000000000000000000000000000000c000000000000f0ffcf657f0000000000000000000000001000000000000000f0070000000000f00fd0657f00000000100000000000"),
+    (8, 0x1, 0, "0000000000010000"),
+    (10, 0x1, 0, "0000000000000000"),
+    (9, 0x1, 0, "000000000000000000f00fd0657f0000001010d0657f0000000010d0657f00000020100000000000"),
+    (12, 0x1, 1, "0000000000000000"),
+    (13, 0x1, 1, "0000000000000000"),
+    (8, 0x1, 0, "0100000000010000"),
+    (10, 0x1, 0, "0100000000000000"),
+    (9, 0x1, 0, "010000000000000000f010d0657f0000001011d0657f0000000011d0657f00000020110000000000"),
+    (12, 0x1, 1, "0100000000000000"),
+    (13, 0x1, 1, "0100000000000000"),
+    (5, 0x9, 2, "0200000000000000000000000000000000000d000000000000f0ffcf657f0000000000000000000000000f00000000000000f1070000000000f00ed0657f000000000f0000000000"),
+    (5, 0x9, 1, "01000000000000000000000000000000000000080000000000f0ffcf657f00000000000000000000"),
+    (11, 0x1, 0, "0000000000000000"),
+    (11, 0x1, 0, "0100000000000000"),
+    (18, 0x1, 0, "0000000001000000"),
+    (18, 0x1, 0, "0100000001000000"),
+]
+
+
+def vhost_user():
+    t = "vhost_user_msg_fuzz"
+    u64 = lambda v: struct.pack("<Q", v)
+    state = lambda i, n: struct.pack("<II", i, n)
+    table = lambda regions, count=None: struct.pack("<II", len(regions) if count is None else count, 0) + b"".join(regions)
+    r0 = vhu_region(0, 0xA0000, 0x7F0000000000, 0)
+    r1 = vhu_region(0x100000, 0x7FF00000, 0x7F0000100000, 0x100000)
+    addr = struct.pack("<IIQQQQ", 0, 0, 0x1000, 0x3000, 0x2000, 0)
+    # QEMU's start-up of a virtio-net vhost-user device, in order.
+    startup = [(vhu(1), 0), (vhu(15), 0), (vhu(16, u64(0x18)), 0), (vhu(3), 0), (vhu(1), 0),
+               (vhu(13, u64(0)), 1), (vhu(14, u64(0)), 1), (vhu(13, u64(1)), 1), (vhu(2, u64(0x17000BBAB)), 0),
+               (vhu(5, table([r0, r1]), flags=0x9), 2), (vhu(8, state(0, 256)), 0),
+               (vhu(10, state(0, 0)), 0), (vhu(9, addr), 0), (vhu(12, u64(0)), 1),
+               (vhu(13, u64(0)), 1), (vhu(18, state(0, 1)), 0), (vhu(20, u64(1500), flags=0x9), 0),
+               (vhu(11, state(0, 0)), 0)]
+    write(t, "qemu_startup", vhu_seed(startup))
+    write(t, "qemu72_capture", vhu_seed([(vhu(r, bytes.fromhex(h), flags=f), n) for r, f, n, h in QEMU72_CAPTURE]))
+    write(t, "qemu_startup_byte_by_byte", vhu_seed(startup[:9], chunk=1))
+    write(t, "qemu_startup_in_7_byte_reads", vhu_seed(startup, chunk=7))
+    write(t, "config_and_mem_slots",
+          vhu_seed([(vhu(24, struct.pack("<III", 0, 12, 0) + bytes(12)), 0),
+                    (vhu(25, struct.pack("<III", 0, 6, 1) + bytes(6)), 0), (vhu(36), 0),
+                    (vhu(37, bytes(8) + r1), 1), (vhu(38, bytes(8) + r1), 0), (vhu(21), 1),
+                    (vhu(14, u64(0x101)), 0)]))
+    regions8 = [vhu_region(i << 30, 1 << 20, 0x7F0000000000 + (i << 30), 0) for i in range(8)]
+    write(t, "eight_regions", vhu_seed([(vhu(5, table(regions8)), 8)]))
+    write(t, "overlapping_regions", vhu_seed([(vhu(5, table([r1, vhu_region(0x200000, 0x1000, 0, 0)])), 2)]))
+    write(t, "unknown_request", vhu_seed([(vhu(1), 0), (vhu(99), 0), (vhu(1), 3)]))
+    write(t, "region_count_mismatch", vhu_seed([(vhu(5, table([r0], count=2)), 1)]))
+    write(t, "fd_on_get_features", vhu_seed([(vhu(1), 1)]))
+    write(t, "too_many_fds", vhu_seed([(vhu(5, table([r0])), 9)]))
+    write(t, "bad_version", vhu_seed([(vhu(1, flags=0x2), 0)]))
+    write(t, "reply_flag_on_a_request", vhu_seed([(vhu(1, flags=0x5), 0)]))
+    write(t, "half_message_with_fds", vhu_seed([(vhu(5, table([r0, r1]))[:30], 2)]))
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -347,6 +440,7 @@ if __name__ == "__main__":
     vxlan()
     dhcp()
     guest()
+    vhost_user()
     metrics()
     control()
     specs()
