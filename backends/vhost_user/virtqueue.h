@@ -31,6 +31,10 @@
 //   flag of the descriptor pointing at it is ignored (2.7.5.3.2). A chain holds at most num
 //   buffer descriptors in all (2.7.5.3.1: "no chain longer than the Queue Size"; the one pointing
 //   at a table does not count). Zero-length descriptors are accepted and yield no piece.
+// - At most num chains are in flight (popped, not yet flushed back): a driver has num
+//   descriptors, so a further chain means it made a head available twice (kTooManyInFlight,
+//   as libvhost-user's "Virtqueue size exceeded"). That also bounds the used entries a batch
+//   fills to num, so fill() never overwrites an entry of its own batch.
 // - An error is final: the queue stops (every later call reports it) and the caller closes the
 //   port and counts ring_errors. No attempt to resynchronise with a guest that broke the ring.
 // - Used ring (2.7.8, 2.7.14): fill(i, head, len) writes the i-th entry past used_idx without
@@ -109,6 +113,7 @@ enum class RingError : uint8_t {
   kIndirectOutsideMemory,
   kNestedIndirect,
   kRxBufferTooSmall,
+  kTooManyInFlight,
 };
 const char* ring_error_text(RingError e);
 
@@ -221,6 +226,7 @@ class Virtqueue {
   uint16_t last_avail_idx_ = 0;
   uint16_t shadow_avail_idx_ = 0;  // avail->idx as last read
   uint16_t used_idx_ = 0;
+  uint32_t in_flight_ = 0;       // chains popped and not yet flushed back
   uint16_t signalled_used_ = 0;  // used_idx_ at the last interrupt need_notify() asked for
   bool signalled_used_valid_ = false;
   bool event_idx_ = false;

@@ -437,6 +437,22 @@ TEST(VirtqueueTest, AcceptsAvailIdxExactlyNumAhead) {
   EXPECT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kEmpty);
 }
 
+TEST(VirtqueueTest, RefusesMoreThanNumChainsInFlight) {
+  // Four chains held by the device; a fifth head can only be one made available twice.
+  Fixture f(4);
+  for (uint16_t i = 0; i < 4; ++i) {
+    f.d.desc(i, kGpaA, 4, 0);
+    f.d.offer(i);
+  }
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kChain);
+  f.q.push_used(0, 0);  // one back: one more may come
+  f.d.offer(0);
+  ASSERT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kChain);
+  f.d.offer(1);
+  EXPECT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kError);
+  EXPECT_EQ(f.q.error(), RingError::kTooManyInFlight);
+}
+
 TEST(VirtqueueTest, AcceptsAChainOfExactlyNumDescriptors) {
   Fixture f(8);
   for (uint16_t i = 0; i < 8; ++i) f.d.desc(i, kGpaA + i, 1, i < 7 ? kN : 0, i + 1);
