@@ -1,5 +1,6 @@
-// backends/vhost_user/guest_memory.cc: the memory table's validation and translations (pure
-// C++), and map(), the one function here that calls mmap.
+// backends/vhost_user/guest_memory.cc: the memory table's validation (the only one: the codec
+// checks the message's shape, not what the regions mean) and translations (pure C++), and map(),
+// the one function here that calls mmap.
 #include "backends/vhost_user/guest_memory.h"
 
 #include <sys/mman.h>
@@ -8,7 +9,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace qswitch::backends {
+namespace qswitch::backends::vhost_user {
 
 namespace {
 
@@ -36,7 +37,7 @@ const char* memory_error_text(MemoryError e) {
     case MemoryError::kOverlap:
       return "two memory regions overlap in guest-physical addresses";
     case MemoryError::kNoHostAddress:
-      return "a memory region without a host address";
+      return "not one non-null host address per memory region";
     case MemoryError::kFdCountMismatch:
       return "not one file descriptor per memory region";
     case MemoryError::kMappingTooLarge:
@@ -57,9 +58,9 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
 
 void GuestMemory::take(GuestMemory& other) {
   for (uint32_t i = 0; i < kMaxMemoryRegions; ++i) {
-    regions_[i] = other.regions_[i];
+    slots_[i] = other.slots_[i];
     maps_[i] = other.maps_[i];
-    other.regions_[i] = MemoryRegion{};
+    other.slots_[i] = Slot{};
     other.maps_[i] = Mapping{};
   }
   count_ = other.count_;
@@ -71,7 +72,7 @@ void GuestMemory::unmap() {
     if (m.base != nullptr) ::munmap(m.base, m.size);
     m = Mapping{};
   }
-  for (MemoryRegion& r : regions_) r = MemoryRegion{};
+  for (Slot& s : slots_) s = Slot{};
   count_ = 0;
 }
 
@@ -79,29 +80,32 @@ MemoryError GuestMemory::validate(std::span<const MemoryRegion> regions) {
   if (regions.size() > kMaxMemoryRegions) return MemoryError::kTooManyRegions;
   for (size_t i = 0; i < regions.size(); ++i) {
     const MemoryRegion& r = regions[i];
-    if (r.size == 0) return MemoryError::kEmptyRegion;
-    if (r.size - 1 > kU64Max - r.guest_phys_addr || r.size - 1 > kU64Max - r.user_addr) {
+    if (r.memory_size == 0) return MemoryError::kEmptyRegion;
+    const uint64_t last = r.memory_size - 1;
+    if (last > kU64Max - r.guest_phys_addr || last > kU64Max - r.userspace_addr) {
       return MemoryError::kAddressWraps;
     }
     for (size_t j = 0; j < i; ++j) {
       const MemoryRegion& o = regions[j];
       // Last bytes, not ends: a region may end at 2^64 - 1.
-      const uint64_t r_last = r.guest_phys_addr + (r.size - 1);
-      const uint64_t o_last = o.guest_phys_addr + (o.size - 1);
+      const uint64_t r_last = r.guest_phys_addr + last;
+      const uint64_t o_last = o.guest_phys_addr + (o.memory_size - 1);
       if (r.guest_phys_addr <= o_last && o.guest_phys_addr <= r_last) return MemoryError::kOverlap;
     }
   }
   return MemoryError::kNone;
 }
 
-MemoryError GuestMemory::over_buffers(std::span<const MemoryRegion> regions, GuestMemory& out) {
+MemoryError GuestMemory::over_buffers(std::span<const MemoryRegion> regions,
+                                      std::span<uint8_t* const> hosts, GuestMemory& out) {
   const MemoryError e = validate(regions);
   if (e != MemoryError::kNone) return e;
-  for (const MemoryRegion& r : regions) {
-    if (r.host == nullptr) return MemoryError::kNoHostAddress;
+  if (hosts.size() != regions.size()) return MemoryError::kNoHostAddress;
+  for (uint8_t* host : hosts) {
+    if (host == nullptr) return MemoryError::kNoHostAddress;
   }
   out.unmap();
-  for (size_t i = 0; i < regions.size(); ++i) out.regions_[i] = regions[i];
+  for (size_t i = 0; i < regions.size(); ++i) out.slots_[i] = Slot{regions[i], hosts[i]};
   out.count_ = static_cast<uint32_t>(regions.size());
   return MemoryError::kNone;
 }
@@ -115,10 +119,10 @@ MemoryError GuestMemory::map(std::span<const MemoryRegion> regions, std::span<co
   for (size_t i = 0; i < regions.size(); ++i) {
     const MemoryRegion& r = regions[i];
     static_assert(sizeof(size_t) == sizeof(uint64_t), "a 64-bit host maps any uint64_t length");
-    if (r.mmap_offset > kU64Max - r.size) {
+    if (r.mmap_offset > kU64Max - r.memory_size) {
       return MemoryError::kMappingTooLarge;  // `built` unmaps what it holds
     }
-    const size_t length = r.mmap_offset + r.size;
+    const size_t length = r.mmap_offset + r.memory_size;
     // From offset 0: mmap needs a page-aligned offset and QEMU's mmap_offset need not be one.
     void* base =
         ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i], 0);
@@ -127,8 +131,7 @@ MemoryError GuestMemory::map(std::span<const MemoryRegion> regions, std::span<co
       return MemoryError::kMmapFailed;
     }
     built.maps_[i] = Mapping{base, length};
-    built.regions_[i] = r;
-    built.regions_[i].host = static_cast<uint8_t*>(base) + r.mmap_offset;
+    built.slots_[i] = Slot{r, static_cast<uint8_t*>(base) + r.mmap_offset};
     built.count_ = static_cast<uint32_t>(i + 1);
   }
   out = std::move(built);
@@ -137,9 +140,9 @@ MemoryError GuestMemory::map(std::span<const MemoryRegion> regions, std::span<co
 
 uint8_t* GuestMemory::gpa_to_host(uint64_t gpa, uint64_t len) const {
   for (uint32_t i = 0; i < count_; ++i) {
-    const MemoryRegion& r = regions_[i];
-    if (range_inside(r.guest_phys_addr, r.size, gpa, len)) {
-      return r.host + (gpa - r.guest_phys_addr);
+    const Slot& s = slots_[i];
+    if (range_inside(s.region.guest_phys_addr, s.region.memory_size, gpa, len)) {
+      return s.host + (gpa - s.region.guest_phys_addr);
     }
   }
   return nullptr;
@@ -147,13 +150,13 @@ uint8_t* GuestMemory::gpa_to_host(uint64_t gpa, uint64_t len) const {
 
 uint8_t* GuestMemory::gpa_to_host_prefix(uint64_t gpa, uint64_t len, uint64_t* contiguous) const {
   for (uint32_t i = 0; i < count_; ++i) {
-    const MemoryRegion& r = regions_[i];
-    if (gpa < r.guest_phys_addr) continue;
-    const uint64_t off = gpa - r.guest_phys_addr;
-    if (off >= r.size) continue;
-    const uint64_t room = r.size - off;
+    const Slot& s = slots_[i];
+    if (gpa < s.region.guest_phys_addr) continue;
+    const uint64_t off = gpa - s.region.guest_phys_addr;
+    if (off >= s.region.memory_size) continue;
+    const uint64_t room = s.region.memory_size - off;
     *contiguous = len < room ? len : room;
-    return r.host + off;
+    return s.host + off;
   }
   *contiguous = 0;
   return nullptr;
@@ -183,8 +186,10 @@ TranslateError GuestMemory::translate(uint64_t gpa, uint64_t len, iovec* out, ui
 
 uint8_t* GuestMemory::ua_to_host(uint64_t ua, uint64_t len) const {
   for (uint32_t i = 0; i < count_; ++i) {
-    const MemoryRegion& r = regions_[i];
-    if (range_inside(r.user_addr, r.size, ua, len)) return r.host + (ua - r.user_addr);
+    const Slot& s = slots_[i];
+    if (range_inside(s.region.userspace_addr, s.region.memory_size, ua, len)) {
+      return s.host + (ua - s.region.userspace_addr);
+    }
   }
   return nullptr;
 }
@@ -192,10 +197,12 @@ uint8_t* GuestMemory::ua_to_host(uint64_t ua, uint64_t len) const {
 bool GuestMemory::holds_host_range(const void* p, size_t len) const {
   const auto a = reinterpret_cast<uintptr_t>(p);
   for (uint32_t i = 0; i < count_; ++i) {
-    const MemoryRegion& r = regions_[i];
-    if (range_inside(reinterpret_cast<uintptr_t>(r.host), r.size, a, len)) return true;
+    const Slot& s = slots_[i];
+    if (range_inside(reinterpret_cast<uintptr_t>(s.host), s.region.memory_size, a, len)) {
+      return true;
+    }
   }
   return false;
 }
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::backends::vhost_user

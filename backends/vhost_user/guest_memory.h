@@ -2,20 +2,26 @@
 // and the translation of the addresses a guest's rings carry into pointers in qswitch.
 //
 // Theory of operation
-// - The frontend (QEMU) describes guest RAM as up to kMaxMemoryRegions regions, each with its
-//   guest-physical address, its size, the address QEMU itself sees it at (user_addr, which
+// - The frontend (QEMU) describes guest RAM as up to kMaxMemoryRegions regions, each a
+//   vhost_user::MemoryRegion as the codec decodes it (vhost_user_msg.h): its guest-physical
+//   address, its size, the address QEMU itself sees it at (userspace_addr, which
 //   VHOST_USER_SET_VRING_ADDR uses for the rings) and an fd plus mmap_offset (QEMU's
-//   docs/interop/vhost-user.rst, "Memory regions description"). A GuestMemory holds that table and,
-//   per region, `host`: where the region's first byte is in this process.
-// - Two ways to build one: over_buffers() takes regions whose `host` the caller already set (the
-//   tests and the fuzz target use plain buffers; nothing is unmapped), map() mmaps each region's
-//   fd MAP_SHARED. mmap_offset need not be page aligned, so map() maps from file offset 0 for
-//   mmap_offset + size bytes and adds mmap_offset to the mapping's address (as QEMU's
-//   libvhost-user does). The GuestMemory owns those mappings (munmap in the destructor);
-//   move-only. The fds stay the caller's: a mapping outlives the fd it came from.
-// - Both validate the table first: at most kMaxMemoryRegions, no empty region, no range that
-//   wraps around 2^64 (guest-physical or user address), no two regions that overlap in
-//   guest-physical space. A refused table leaves `out` as it was.
+//   docs/interop/vhost-user.rst, "Memory regions description"). A GuestMemory holds that table
+//   and, per region, `host`: where the region's first byte is in this process.
+// - Two ways to build one: over_buffers() takes the regions and, separately, one host address
+//   per region that the caller already has (the tests and the fuzz targets use plain buffers;
+//   nothing is unmapped), map() mmaps each region's fd MAP_SHARED. mmap_offset need not be page
+//   aligned, so map() maps from file offset 0 for mmap_offset + memory_size bytes and adds
+//   mmap_offset to the mapping's address (as QEMU's libvhost-user does). The GuestMemory owns
+//   those mappings (munmap in the destructor); move-only. The fds stay the caller's: a mapping
+//   outlives the fd it came from. map() does not compare a region with its fd's size (a region
+//   past the end of its file faults, SIGBUS, when touched): whoever calls it checks that first.
+// - The one place the memory table's meaning is checked: the codec (vhost_user_msg.h) checks
+//   only the message's shape (the region count against the payload size, one fd per region);
+//   both ways in here check, before anything else: at most kMaxMemoryRegions, no empty region,
+//   no range that wraps around 2^64 (guest-physical or userspace address), no two regions that
+//   overlap in guest-physical space (userspace ranges may: QEMU may alias one block). A refused
+//   table leaves `out` as it was, and the MemoryError says why.
 // - Everything a guest hands over is untrusted. Every translation is overflow safe (a range is
 //   tested as offset < size and length <= size - offset, never as addr + len) and answers
 //   nullptr (or an error) rather than a pointer outside a region:
@@ -36,29 +42,19 @@
 #include <cstdint>
 #include <span>
 
-namespace qswitch::backends {
+#include "backends/vhost_user/vhost_user_msg.h"  // MemoryRegion, kMaxMemoryRegions
 
-// QEMU's VHOST_MEMORY_BASELINE_NREGIONS: what a frontend sends without the
-// CONFIGURE_MEM_SLOTS protocol feature (which qswitch does not offer).
-inline constexpr uint32_t kMaxMemoryRegions = 8;
-
-struct MemoryRegion {
-  uint64_t guest_phys_addr = 0;
-  uint64_t size = 0;         // bytes, > 0
-  uint64_t user_addr = 0;    // the frontend's virtual address of the first byte
-  uint64_t mmap_offset = 0;  // where the region starts in its fd
-  uint8_t* host = nullptr;  // the first byte in this process (set by over_buffers' caller or map())
-};
+namespace qswitch::backends::vhost_user {
 
 enum class MemoryError : uint8_t {
   kNone,
   kTooManyRegions,
   kEmptyRegion,
-  kAddressWraps,     // guest_phys_addr + size or user_addr + size beyond 2^64
+  kAddressWraps,     // guest_phys_addr + memory_size or userspace_addr + memory_size beyond 2^64
   kOverlap,          // two regions share guest-physical addresses
-  kNoHostAddress,    // over_buffers(): a region without `host`
+  kNoHostAddress,    // over_buffers(): not one non-null host address per region
   kFdCountMismatch,  // map(): not one fd per region
-  kMappingTooLarge,  // map(): mmap_offset + size does not fit
+  kMappingTooLarge,  // map(): mmap_offset + memory_size does not fit
   kMmapFailed,       // map(): mmap() refused (errno in *mmap_errno)
 };
 const char* memory_error_text(MemoryError e);
@@ -79,16 +75,19 @@ class GuestMemory {
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
 
-  // A table over memory the caller owns and keeps alive (each region's `host` set). Nothing is
-  // unmapped when `out` goes away.
-  static MemoryError over_buffers(std::span<const MemoryRegion> regions, GuestMemory& out);
-  // mmaps fds[i] (MAP_SHARED, read/write) for regions[i] (`host` ignored). On failure nothing
-  // stays mapped, `out` is untouched and, for kMmapFailed, *mmap_errno holds mmap's errno.
+  // A table over memory the caller owns and keeps alive: hosts[i] is where regions[i]'s first
+  // byte is (mmap_offset is not used). Nothing is unmapped when `out` goes away.
+  static MemoryError over_buffers(std::span<const MemoryRegion> regions,
+                                  std::span<uint8_t* const> hosts, GuestMemory& out);
+  // mmaps fds[i] (MAP_SHARED, read/write) for regions[i]. On failure nothing stays mapped, `out`
+  // is untouched and, for kMmapFailed, *mmap_errno holds mmap's errno.
   static MemoryError map(std::span<const MemoryRegion> regions, std::span<const int> fds,
                          GuestMemory& out, int* mmap_errno);
 
   uint32_t region_count() const { return count_; }
-  const MemoryRegion& region(uint32_t i) const { return regions_[i]; }
+  // Region i (< region_count()) as the frontend described it, and where its first byte is here.
+  const MemoryRegion& region(uint32_t i) const { return slots_[i].region; }
+  uint8_t* host(uint32_t i) const { return slots_[i].host; }
 
   // The host address of [gpa, gpa + len) when it lies inside one region (len 0: gpa inside a
   // region), else nullptr.
@@ -107,17 +106,22 @@ class GuestMemory {
   bool holds_host_range(const void* p, size_t len) const;
 
  private:
+  struct Slot {
+    MemoryRegion region;
+    uint8_t* host = nullptr;  // the region's first byte in this process
+  };
   struct Mapping {
     void* base = nullptr;
     size_t size = 0;
   };
+  // The table's semantic checks (the theory of operation's list), in that order.
   static MemoryError validate(std::span<const MemoryRegion> regions);
   void take(GuestMemory& other);
   void unmap();
 
-  MemoryRegion regions_[kMaxMemoryRegions] = {};
+  Slot slots_[kMaxMemoryRegions] = {};
   uint32_t count_ = 0;
   Mapping maps_[kMaxMemoryRegions] = {};  // what map() mapped (base nullptr: not ours)
 };
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::backends::vhost_user

@@ -367,39 +367,6 @@ ReadResult MessageReader::finish() {
   return r;
 }
 
-std::string validate_memory_regions(std::span<const MemoryRegion> regions) {
-  for (size_t i = 0; i < regions.size(); ++i) {
-    const MemoryRegion& a = regions[i];
-    const std::string at = "region " + std::to_string(i) + ": ";
-    if (a.memory_size == 0) return at + "size 0";
-    const uint64_t last = a.memory_size - 1;
-    if (a.guest_phys_addr > UINT64_MAX - last) {
-      return at + "guest address " + hex(a.guest_phys_addr) + " + size " + hex(a.memory_size) +
-             " wraps past 2^64";
-    }
-    if (a.userspace_addr > UINT64_MAX - last) {
-      return at + "user address " + hex(a.userspace_addr) + " + size " + hex(a.memory_size) +
-             " wraps past 2^64";
-    }
-    if (a.mmap_offset > UINT64_MAX - last) {
-      return at + "mmap offset " + hex(a.mmap_offset) + " + size " + hex(a.memory_size) +
-             " wraps past 2^64";
-    }
-    for (size_t j = 0; j < i; ++j) {
-      const MemoryRegion& b = regions[j];
-      // Inclusive ends: both ranges are non-empty and do not wrap (checked above for b).
-      const uint64_t a_end = a.guest_phys_addr + last;
-      const uint64_t b_end = b.guest_phys_addr + (b.memory_size - 1);
-      if (a.guest_phys_addr <= b_end && b.guest_phys_addr <= a_end) {
-        return at + "guest range " + hex(a.guest_phys_addr) + ".." + hex(a_end) +
-               " overlaps region " + std::to_string(j) + "'s " + hex(b.guest_phys_addr) + ".." +
-               hex(b_end);
-      }
-    }
-  }
-  return {};
-}
-
 size_t encode_u64_reply(Request request, uint64_t value, std::span<uint8_t> out) {
   const size_t n = write_header(request, kU64Size, out);
   if (n != 0) store64(out.data() + kHeaderSize, value);

@@ -23,8 +23,8 @@
 //   the request takes (none; exactly one; one per memory region; one unless bit 8 of a
 //   SET_VRING_KICK/CALL/ERR says "no fd"), the region count (1..kMaxMemoryRegions) against the
 //   payload size, the config size against the payload size, reserved bits of the vring index.
-//   Semantic checks of the memory table (overlaps, overflow) are validate_memory_regions(),
-//   called by whoever maps the regions, which must also check each region against its fd's size.
+//   That is all: what the regions mean (empty, wrapping past 2^64, overlapping) is checked in
+//   one place, GuestMemory (guest_memory.h), when the table is mapped.
 // - Accepted requests: GET/SET_FEATURES, GET/SET_PROTOCOL_FEATURES, SET_OWNER, RESET_OWNER,
 //   SET_MEM_TABLE, SET_VRING_NUM/ADDR/BASE, GET_VRING_BASE, SET_VRING_KICK/CALL/ERR,
 //   GET_QUEUE_NUM, SET_VRING_ENABLE, NET_SET_MTU, SET_BACKEND_REQ_FD (its fd is handed out like
@@ -68,8 +68,9 @@ inline constexpr uint32_t kFlagReply = 0x4;
 inline constexpr uint32_t kFlagNeedReply = 0x8;
 
 // ---- Limits ----------------------------------------------------------------------------------
-// SET_MEM_TABLE carries at most 8 regions (QEMU's VHOST_MEMORY_BASELINE_NREGIONS), one fd each;
-// no request carries more fds than that.
+// SET_MEM_TABLE carries at most 8 regions (QEMU's VHOST_MEMORY_BASELINE_NREGIONS: what a
+// front-end sends without the CONFIGURE_MEM_SLOTS protocol feature, which qswitch does not
+// offer), one fd each; no request carries more fds than that. GuestMemory holds as many.
 inline constexpr uint32_t kMaxMemoryRegions = 8;
 inline constexpr uint32_t kMaxFds = kMaxMemoryRegions;
 // ADD_MEM_REG's limit, answered to GET_MAX_MEM_SLOTS (QEMU's VHOST_USER_MAX_RAM_SLOTS is 512;
@@ -209,9 +210,10 @@ struct VringAddr {  // SET_VRING_ADDR (struct vhost_vring_addr)
   bool operator==(const VringAddr&) const = default;
 };
 
-struct MemoryRegion {  // one region of SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG
+// One region of SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG; also what GuestMemory takes.
+struct MemoryRegion {
   uint64_t guest_phys_addr = 0;
-  uint64_t memory_size = 0;
+  uint64_t memory_size = 0;     // bytes
   uint64_t userspace_addr = 0;  // the front-end's address; vring addresses are given in these
   uint64_t mmap_offset = 0;     // where the region starts in its fd
   bool operator==(const MemoryRegion&) const = default;
@@ -301,14 +303,6 @@ class MessageReader {
   bool failed_ = false;
   std::string error_;
 };
-
-// ---- Memory table validation ---------------------------------------------------------------
-// The checks of a set of regions before anything is mapped: each memory_size > 0, no wrap of
-// guest_phys_addr + size, userspace_addr + size or mmap_offset + size past 2^64, and no two
-// guest-physical ranges overlapping (userspace ranges may: QEMU may alias one block). Returns an
-// empty string when they pass, else what is wrong ("region 2: size 0"). Quadratic: meant for
-// kMaxMemoryRegions, fine up to a few hundred.
-std::string validate_memory_regions(std::span<const MemoryRegion> regions);
 
 // ---- Replies (back-end to front-end) ---------------------------------------------------------
 // Each writes a whole reply (header with version 1 and REPLY, then payload) to `out` and returns

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-namespace qswitch::backends {
+namespace qswitch::backends::vhost_user {
 
 namespace {
 
@@ -369,4 +369,4 @@ Virtqueue::RxPut Virtqueue::put_rx_mergeable(const uint8_t (&hdr)[kNetHdrMrgSize
   return {RxStatus::kDone, buffers};
 }
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::backends::vhost_user

@@ -71,7 +71,7 @@
 
 #include "backends/vhost_user/guest_memory.h"
 
-namespace qswitch::backends {
+namespace qswitch::backends::vhost_user {
 
 static_assert(std::endian::native == std::endian::little,
               "virtio 1.x rings are little-endian and read here in host order");
@@ -234,4 +234,4 @@ class Virtqueue {
   RingError error_ = RingError::kNotSetUp;
 };
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::backends::vhost_user

@@ -1,6 +1,7 @@
-// tests/backends/guest_memory_test.cc: the vhost-user memory table: validation, guest-physical
-// and frontend-address translation (one region, adjacent regions, holes, 64-bit wrap), and map()
-// over memfds with an mmap_offset that is not page aligned.
+// tests/backends/guest_memory_test.cc: the vhost-user memory table: validation (the module's only
+// semantic checks of a table: count, empty, wrap, overlap), guest-physical and frontend-address
+// translation (one region, adjacent regions, holes, 64-bit wrap), and map() over memfds with an
+// mmap_offset that is not page aligned.
 #include "backends/vhost_user/guest_memory.h"
 
 #include <gtest/gtest.h>
@@ -9,13 +10,22 @@
 
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <utility>
 #include <vector>
 
-namespace qswitch::backends {
+namespace qswitch::backends::vhost_user {
 namespace {
 
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+
+// over_buffers() with every region's first byte at `host` (for tables that are refused, or whose
+// regions the test does not read).
+MemoryError over_one_buffer(std::span<const MemoryRegion> regions, uint8_t* host,
+                            GuestMemory& out) {
+  const std::vector<uint8_t*> hosts(regions.size(), host);
+  return GuestMemory::over_buffers(regions, hosts, out);
+}
 
 // Three regions: A and B adjacent in guest-physical space (0x0..0x2000), C after a hole.
 struct ThreeRegions {
@@ -26,17 +36,20 @@ struct ThreeRegions {
 
   ThreeRegions() {
     const MemoryRegion regions[] = {
-        {0x0, 0x1000, 0x7f0000000000, 0, a.data()},
-        {0x1000, 0x1000, 0x7f0000100000, 0, b.data()},
-        {0x100000, 0x2000, 0x7f0000200000, 0, c.data()},
+        {0x0, 0x1000, 0x7f0000000000, 0},
+        {0x1000, 0x1000, 0x7f0000100000, 0},
+        {0x100000, 0x2000, 0x7f0000200000, 0},
     };
-    EXPECT_EQ(GuestMemory::over_buffers(regions, mem), MemoryError::kNone);
+    uint8_t* const hosts[] = {a.data(), b.data(), c.data()};
+    EXPECT_EQ(GuestMemory::over_buffers(regions, hosts, mem), MemoryError::kNone);
   }
 };
 
 TEST(GuestMemoryTest, TranslatesARangeInsideOneRegion) {
   ThreeRegions t;
   EXPECT_EQ(t.mem.region_count(), 3u);
+  EXPECT_EQ(t.mem.region(1), (MemoryRegion{0x1000, 0x1000, 0x7f0000100000, 0}));
+  EXPECT_EQ(t.mem.host(1), t.b.data());
   EXPECT_EQ(t.mem.gpa_to_host(0x10, 0x20), t.a.data() + 0x10);
   EXPECT_EQ(t.mem.gpa_to_host(0x1000, 0x1000), t.b.data());
   EXPECT_EQ(t.mem.gpa_to_host(0x101fff, 1), t.c.data() + 0x1fff);
@@ -110,33 +123,79 @@ TEST(GuestMemoryTest, HoldsHostRangeOnlyInsideARegion) {
 TEST(GuestMemoryTest, RefusesBadTablesAndLeavesTheOldOneInPlace) {
   std::vector<uint8_t> buf(0x1000);
   GuestMemory mem;
-  const MemoryRegion good[] = {{0x0, 0x1000, 0x1000, 0, buf.data()}};
-  ASSERT_EQ(GuestMemory::over_buffers(good, mem), MemoryError::kNone);
+  const MemoryRegion good[] = {{0x0, 0x1000, 0x1000, 0}};
+  ASSERT_EQ(over_one_buffer(good, buf.data(), mem), MemoryError::kNone);
 
-  const MemoryRegion empty[] = {{0x0, 0, 0x1000, 0, buf.data()}};
-  EXPECT_EQ(GuestMemory::over_buffers(empty, mem), MemoryError::kEmptyRegion);
-  const MemoryRegion wraps[] = {{kU64Max - 0x10, 0x1000, 0x1000, 0, buf.data()}};
-  EXPECT_EQ(GuestMemory::over_buffers(wraps, mem), MemoryError::kAddressWraps);
-  const MemoryRegion ua_wraps[] = {{0, 0x1000, kU64Max, 0, buf.data()}};
-  EXPECT_EQ(GuestMemory::over_buffers(ua_wraps, mem), MemoryError::kAddressWraps);
-  const MemoryRegion overlap[] = {{0x0, 0x1000, 0x1000, 0, buf.data()},
-                                  {0xfff, 0x10, 0x9000, 0, buf.data()}};
-  EXPECT_EQ(GuestMemory::over_buffers(overlap, mem), MemoryError::kOverlap);
-  const MemoryRegion no_host[] = {{0x0, 0x1000, 0x1000, 0, nullptr}};
-  EXPECT_EQ(GuestMemory::over_buffers(no_host, mem), MemoryError::kNoHostAddress);
+  const MemoryRegion empty[] = {{0x0, 0, 0x1000, 0}};
+  EXPECT_EQ(over_one_buffer(empty, buf.data(), mem), MemoryError::kEmptyRegion);
+  const MemoryRegion wraps[] = {{kU64Max - 0x10, 0x1000, 0x1000, 0}};
+  EXPECT_EQ(over_one_buffer(wraps, buf.data(), mem), MemoryError::kAddressWraps);
+  const MemoryRegion ua_wraps[] = {{0, 0x1000, kU64Max, 0}};
+  EXPECT_EQ(over_one_buffer(ua_wraps, buf.data(), mem), MemoryError::kAddressWraps);
+  const MemoryRegion overlap[] = {{0x0, 0x1000, 0x1000, 0}, {0xfff, 0x10, 0x9000, 0}};
+  EXPECT_EQ(over_one_buffer(overlap, buf.data(), mem), MemoryError::kOverlap);
+  EXPECT_EQ(over_one_buffer(good, nullptr, mem), MemoryError::kNoHostAddress);
+  uint8_t* const two_hosts[] = {buf.data(), buf.data()};
+  EXPECT_EQ(GuestMemory::over_buffers(good, two_hosts, mem), MemoryError::kNoHostAddress);
+  EXPECT_EQ(GuestMemory::over_buffers(good, {}, mem), MemoryError::kNoHostAddress);
   std::vector<MemoryRegion> nine;
-  for (uint64_t i = 0; i < 9; ++i) nine.push_back({i * 0x1000, 0x10, i * 0x1000, 0, buf.data()});
-  EXPECT_EQ(GuestMemory::over_buffers(nine, mem), MemoryError::kTooManyRegions);
+  for (uint64_t i = 0; i < 9; ++i) nine.push_back({i * 0x1000, 0x10, i * 0x1000, 0});
+  EXPECT_EQ(over_one_buffer(nine, buf.data(), mem), MemoryError::kTooManyRegions);
   // Ends at the very top of the address space: accepted.
-  const MemoryRegion top[] = {{kU64Max - 0xfff, 0x1000, 0x1000, 0, buf.data()}};
+  const MemoryRegion top[] = {{kU64Max - 0xfff, 0x1000, 0x1000, 0}};
   GuestMemory top_mem;
-  EXPECT_EQ(GuestMemory::over_buffers(top, top_mem), MemoryError::kNone);
+  EXPECT_EQ(over_one_buffer(top, buf.data(), top_mem), MemoryError::kNone);
   EXPECT_EQ(top_mem.gpa_to_host(kU64Max, 1), buf.data() + 0xfff);
 
   EXPECT_EQ(mem.region_count(), 1u);
   EXPECT_EQ(mem.gpa_to_host(0x10, 1), buf.data() + 0x10);
   EXPECT_STREQ(memory_error_text(MemoryError::kOverlap),
                "two memory regions overlap in guest-physical addresses");
+}
+
+// The cases the codec's validate_memory_regions() was tested with before the checks moved here.
+TEST(GuestMemoryTest, AcceptsQemuLikeTablesAndTheEmptyTable) {
+  std::vector<uint8_t> buf(0x10);
+  const MemoryRegion qemu[] = {{0, 0xa0000, 0x7f0000000000, 0},
+                               {0xc0000, 0x40000, 0x7f00000c0000, 0xc0000},
+                               {0x100000000, 0x40000000, 0x7f0040000000, 0}};
+  GuestMemory mem;
+  EXPECT_EQ(over_one_buffer(qemu, buf.data(), mem), MemoryError::kNone);
+  EXPECT_EQ(mem.region_count(), 3u);
+  EXPECT_EQ(over_one_buffer({}, buf.data(), mem), MemoryError::kNone);
+  EXPECT_EQ(mem.region_count(), 0u);
+  EXPECT_EQ(mem.gpa_to_host(0, 0), nullptr);
+}
+
+TEST(GuestMemoryTest, RefusesAnEmptyRegionAfterAGoodOne) {
+  std::vector<uint8_t> buf(0x10);
+  const MemoryRegion r[] = {{0, 4096, 0x1000, 0}, {8192, 0, 0x3000, 0}};
+  GuestMemory mem;
+  EXPECT_EQ(over_one_buffer(r, buf.data(), mem), MemoryError::kEmptyRegion);
+}
+
+TEST(GuestMemoryTest, RefusesGuestAndUserspaceRangesWrappingPast2To64) {
+  std::vector<uint8_t> buf(0x10);
+  GuestMemory mem;
+  const MemoryRegion gpa[] = {{0xfffffffffffff000, 0x2000, 0x1000, 0}};
+  EXPECT_EQ(over_one_buffer(gpa, buf.data(), mem), MemoryError::kAddressWraps);
+  const MemoryRegion user[] = {{0, 0x2000, 0xffffffffffffffff, 0}};
+  EXPECT_EQ(over_one_buffer(user, buf.data(), mem), MemoryError::kAddressWraps);
+  // A wrap in the second region, the first one fine.
+  const MemoryRegion second[] = {{0, 0x1000, 0x1000, 0}, {0x2000, 0x2000, kU64Max - 0xfff, 0}};
+  EXPECT_EQ(over_one_buffer(second, buf.data(), mem), MemoryError::kAddressWraps);
+}
+
+TEST(GuestMemoryTest, RefusesOverlapsFromBelowAndInsideButNotAdjacencyOrUserspaceAliases) {
+  std::vector<uint8_t> buf(0x10);
+  GuestMemory mem;
+  const MemoryRegion below[] = {{0x1000, 0x1000, 0x10000, 0}, {0x0, 0x1001, 0x20000, 0}};
+  EXPECT_EQ(over_one_buffer(below, buf.data(), mem), MemoryError::kOverlap);
+  const MemoryRegion inside[] = {{0x0, 0x10000, 0x10000, 0}, {0x4000, 0x10, 0x30000, 0}};
+  EXPECT_EQ(over_one_buffer(inside, buf.data(), mem), MemoryError::kOverlap);
+  // Adjacent is fine; the same userspace range twice (an alias) is fine.
+  const MemoryRegion adjacent[] = {{0x0, 0x1000, 0x10000, 0}, {0x1000, 0x1000, 0x10000, 0}};
+  EXPECT_EQ(over_one_buffer(adjacent, buf.data(), mem), MemoryError::kNone);
 }
 
 TEST(GuestMemoryTest, MapsMemfdsWithAnUnalignedOffsetAndMovesTheMapping) {
@@ -147,7 +206,7 @@ TEST(GuestMemoryTest, MapsMemfdsWithAnUnalignedOffsetAndMovesTheMapping) {
   for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<uint8_t>(i * 7 + 3);
   ASSERT_EQ(::write(fd, pattern.data(), pattern.size()), static_cast<ssize_t>(pattern.size()));
 
-  const MemoryRegion regions[] = {{0x40000, 0x1000, 0x7f0000000000, 100, nullptr}};
+  const MemoryRegion regions[] = {{0x40000, 0x1000, 0x7f0000000000, 100}};
   const int fds[] = {fd};
   GuestMemory mem;
   int err = 0;
@@ -169,8 +228,7 @@ TEST(GuestMemoryTest, MapsMemfdsWithAnUnalignedOffsetAndMovesTheMapping) {
 }
 
 TEST(GuestMemoryTest, MapRefusesAMissingFdAndABadFdWithoutMappingAnything) {
-  const MemoryRegion regions[] = {{0x0, 0x1000, 0x1000, 0, nullptr},
-                                  {0x1000, 0x1000, 0x2000, 0, nullptr}};
+  const MemoryRegion regions[] = {{0x0, 0x1000, 0x1000, 0}, {0x1000, 0x1000, 0x2000, 0}};
   GuestMemory mem;
   int err = 0;
   const int one_fd[] = {-1};
@@ -179,10 +237,17 @@ TEST(GuestMemoryTest, MapRefusesAMissingFdAndABadFdWithoutMappingAnything) {
   EXPECT_EQ(GuestMemory::map(regions, bad_fds, mem, &err), MemoryError::kMmapFailed);
   EXPECT_EQ(err, EBADF);
   EXPECT_EQ(mem.region_count(), 0u);
-  const MemoryRegion huge[] = {{0x0, 0x1000, 0x1000, kU64Max - 0x10, nullptr}};
+  const MemoryRegion huge[] = {{0x0, 0x1000, 0x1000, kU64Max - 0x10}};
   const int fd[] = {-1};
   EXPECT_EQ(GuestMemory::map(huge, fd, mem, &err), MemoryError::kMappingTooLarge);
+  // mmap_offset + memory_size past 2^64 (the codec's old validate_memory_regions() case).
+  const MemoryRegion off[] = {{0, 0x2000, 0x1000, 0xfffffffffffffff0}};
+  EXPECT_EQ(GuestMemory::map(off, fd, mem, &err), MemoryError::kMappingTooLarge);
+  // The semantic checks come first: an overlapping table is refused before any fd is looked at.
+  const MemoryRegion overlap[] = {{0x0, 0x1000, 0x1000, 0}, {0x800, 0x1000, 0x2000, 0}};
+  EXPECT_EQ(GuestMemory::map(overlap, one_fd, mem, &err), MemoryError::kOverlap);
+  EXPECT_EQ(mem.region_count(), 0u);
 }
 
 }  // namespace
-}  // namespace qswitch::backends
+}  // namespace qswitch::backends::vhost_user

@@ -14,7 +14,7 @@
 
 #include "backends/vhost_user/guest_memory.h"
 
-namespace qswitch::backends {
+namespace qswitch::backends::vhost_user {
 namespace {
 
 constexpr uint64_t kGpaA = 0x0;
@@ -33,11 +33,12 @@ struct TestGuest {
 
   TestGuest() {
     const MemoryRegion regions[] = {
-        {kGpaA, a.size(), kUaA, 0, a.data()},
-        {kGpaB, b.size(), kUaB, 0, b.data()},
-        {kGpaC, c.size(), kUaC, 0, c.data()},
+        {kGpaA, a.size(), kUaA, 0},
+        {kGpaB, b.size(), kUaB, 0},
+        {kGpaC, c.size(), kUaC, 0},
     };
-    EXPECT_EQ(GuestMemory::over_buffers(regions, mem), MemoryError::kNone);
+    uint8_t* const hosts[] = {a.data(), b.data(), c.data()};
+    EXPECT_EQ(GuestMemory::over_buffers(regions, hosts, mem), MemoryError::kNone);
   }
   uint8_t* at(uint64_t gpa) { return mem.gpa_to_host(gpa, 1); }
 };
@@ -501,8 +502,9 @@ TEST(VirtqueueTest, SetupRefusesARingMisalignedInHostMemory) {
   std::vector<uint8_t> buf(0x10000 + 16);
   uint8_t* base = buf.data() + (16 - reinterpret_cast<uintptr_t>(buf.data()) % 16) % 16;
   GuestMemory mem;
-  const MemoryRegion regions[] = {{0x0, 0x8000, 0x10000, 2, base + 2}};
-  ASSERT_EQ(GuestMemory::over_buffers(regions, mem), MemoryError::kNone);
+  const MemoryRegion regions[] = {{0x0, 0x8000, 0x10000, 2}};
+  uint8_t* const hosts[] = {base + 2};
+  ASSERT_EQ(GuestMemory::over_buffers(regions, hosts, mem), MemoryError::kNone);
   Virtqueue q;
   EXPECT_EQ(q.setup(mem, VringConfig{8, 0x10000, 0x10100, 0x10200, 0, false}),
             RingError::kMisalignedRing);
@@ -735,4 +737,4 @@ TEST(VirtqueueTest, MergeableRxBufferSmallerThanTheHeaderIsARingError) {
 }
 
 }  // namespace
-}  // namespace qswitch::backends
+}  // namespace qswitch::backends::vhost_user

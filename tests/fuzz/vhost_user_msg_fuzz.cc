@@ -1,6 +1,7 @@
 // tests/fuzz/vhost_user_msg_fuzz.cc: the vhost-user control-message reader
 // (backends/vhost_user/vhost_user_msg.h) fed as the port's recvmsg() loop feeds it: reads of
-// arbitrary size capped at write_space(), each with 0..10 fds attached.
+// arbitrary size capped at write_space(), each with 0..10 fds attached; each decoded memory table
+// then goes to GuestMemory (guest_memory.h), which holds the table's semantic checks.
 //
 // Input (FuzzedDataProvider): per read, its size and its fd count (from the back), then its bytes
 // (from the front). The fds are fake numbers (1000, 1001, ...) the target owns: nothing is ever
@@ -16,16 +17,20 @@
 //   take_pending_fds() at the end; none is invented, none is lost;
 // - after an error nothing more is yielded, the error text stays the same, and the fds of later
 //   commits come straight back;
-// - validate_memory_regions() agrees with a reference in 128-bit arithmetic; encode_config_reply()
-//   of a decoded config access fits kMaxReplySize.
+// - GuestMemory's verdict on a decoded memory table (over_buffers(); map() with fds of -1, which
+//   fails in mmap if nothing is refused first) is a reference's in 128-bit arithmetic, error
+//   kind included; encode_config_reply() of a decoded config access fits kMaxReplySize.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "backends/vhost_user/guest_memory.h"
 #include "backends/vhost_user/vhost_user_msg.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -44,22 +49,57 @@ uint64_t load64(const uint8_t* p) {
   return v;
 }
 
-// Reference for validate_memory_regions(): wide arithmetic, no early tricks.
-bool regions_ok(std::span<const MemoryRegion> r) {
-  using U128 = unsigned __int128;
-  const U128 limit = U128{1} << 64;
+using U128 = unsigned __int128;
+constexpr U128 kTwoTo64 = U128{1} << 64;
+
+// Reference for GuestMemory's semantic checks (guest_memory.h), in its order: wide arithmetic,
+// no early tricks.
+MemoryError reference_verdict(std::span<const MemoryRegion> r) {
+  if (r.size() > kMaxMemoryRegions) return MemoryError::kTooManyRegions;
   for (size_t i = 0; i < r.size(); ++i) {
-    if (r[i].memory_size == 0) return false;
-    if (U128{r[i].guest_phys_addr} + r[i].memory_size > limit) return false;
-    if (U128{r[i].userspace_addr} + r[i].memory_size > limit) return false;
-    if (U128{r[i].mmap_offset} + r[i].memory_size > limit) return false;
+    if (r[i].memory_size == 0) return MemoryError::kEmptyRegion;
+    if (U128{r[i].guest_phys_addr} + r[i].memory_size > kTwoTo64 ||
+        U128{r[i].userspace_addr} + r[i].memory_size > kTwoTo64) {
+      return MemoryError::kAddressWraps;
+    }
     for (size_t j = 0; j < i; ++j) {
       const U128 a0 = r[i].guest_phys_addr, a1 = a0 + r[i].memory_size;
       const U128 b0 = r[j].guest_phys_addr, b1 = b0 + r[j].memory_size;
-      if (a0 < b1 && b0 < a1) return false;
+      if (a0 < b1 && b0 < a1) return MemoryError::kOverlap;
     }
   }
-  return true;
+  return MemoryError::kNone;
+}
+
+// A decoded table through GuestMemory, as the port will hand it over.
+void check_guest_memory(const MemoryTable& t) {
+  const MemoryError want = reference_verdict(t.view());
+  // over_buffers(): every host address a dummy byte (nothing is translated).
+  static uint8_t dummy;
+  std::array<uint8_t*, kMaxMemoryRegions> hosts{};
+  hosts.fill(&dummy);
+  GuestMemory mem;
+  const MemoryError got =
+      GuestMemory::over_buffers(t.view(), std::span(hosts.data(), t.count), mem);
+  FUZZ_CHECK(got == want);
+  FUZZ_CHECK(mem.region_count() == (got == MemoryError::kNone ? t.count : 0));
+  if (got == MemoryError::kNone) {
+    for (uint32_t i = 0; i < t.count; ++i) FUZZ_CHECK(mem.region(i) == t.regions[i]);
+  }
+  // map(): after those checks, region 0's mmap_offset + memory_size must fit in 64 bits, then
+  // mmap() refuses fd -1 (EBADF) before any later region is looked at.
+  std::array<int, kMaxMemoryRegions> fds{};
+  fds.fill(-1);
+  GuestMemory mapped;
+  int err = 0;
+  MemoryError want_map = want;
+  if (want == MemoryError::kNone) {
+    const MemoryRegion& r0 = t.regions[0];
+    want_map = U128{r0.mmap_offset} + r0.memory_size >= kTwoTo64 ? MemoryError::kMappingTooLarge
+                                                                 : MemoryError::kMmapFailed;
+  }
+  FUZZ_CHECK(GuestMemory::map(t.view(), std::span(fds.data(), t.count), mapped, &err) == want_map);
+  FUZZ_CHECK(mapped.region_count() == 0);
 }
 
 void check_message(const Message& m, const std::vector<uint8_t>& raw) {
@@ -88,8 +128,7 @@ void check_message(const Message& m, const std::vector<uint8_t>& raw) {
       FUZZ_CHECK(t->regions[i].guest_phys_addr == load64(p + 8 + 32 * i));
       FUZZ_CHECK(t->regions[i].mmap_offset == load64(p + 8 + 32 * i + 24));
     }
-    const std::string why = validate_memory_regions(t->view());
-    FUZZ_CHECK(why.empty() == regions_ok(t->view()));
+    check_guest_memory(*t);
   } else if (const auto* r = std::get_if<MemoryRegion>(&m.payload)) {
     FUZZ_CHECK(m.size == 40 && r->guest_phys_addr == load64(p + 8));
     FUZZ_CHECK(m.request == Request::kAddMemReg ? m.fds.count == 1 : m.fds.count <= 1);

@@ -27,7 +27,7 @@
 
 namespace {
 
-using namespace qswitch::backends;
+using namespace qswitch::backends::vhost_user;
 
 constexpr uint64_t kRingGpa = 0x100000000;  // the ring region's guest-physical address
 constexpr uint64_t kRingUa = 0x7f0000000000;
@@ -41,6 +41,7 @@ struct Layout {
   std::vector<uint8_t> ring = std::vector<uint8_t>(kRingRegionSize);
   std::vector<std::vector<uint8_t>> data;
   std::vector<MemoryRegion> regions;
+  std::vector<uint8_t*> hosts;  // hosts[i]: where regions[i]'s first byte is
   uint32_t num = 0;
   uint64_t desc_off = 0, avail_off = 0, used_off = 0;
 };
@@ -153,7 +154,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto last_avail = in.ConsumeIntegral<uint16_t>();
   const auto used_start = in.ConsumeIntegral<uint16_t>();
 
-  l.regions.push_back({kRingGpa, kRingRegionSize, kRingUa, 0, l.ring.data()});
+  l.regions.push_back({kRingGpa, kRingRegionSize, kRingUa, 0});
+  l.hosts.push_back(l.ring.data());
   uint64_t end = 0;  // where the previous data region ended
   for (uint32_t r = 0; r < data_regions; ++r) {
     const uint32_t rsize = in.ConsumeIntegralInRange<uint32_t>(1, kMaxDataRegionSize);
@@ -169,13 +171,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
     }
     l.data.emplace_back(rsize, 0);
-    l.regions.push_back({gpa, rsize, kRingUa + 0x1000000ull * (r + 1), 0, nullptr});
+    l.regions.push_back({gpa, rsize, kRingUa + 0x1000000ull * (r + 1), 0});
     end = gpa + rsize;
   }
-  for (size_t r = 0; r < l.data.size(); ++r) l.regions[r + 1].host = l.data[r].data();
+  for (std::vector<uint8_t>& d : l.data) l.hosts.push_back(d.data());  // l.data is final
 
   GuestMemory mem;
-  const MemoryError me = GuestMemory::over_buffers(l.regions, mem);
+  const MemoryError me = GuestMemory::over_buffers(l.regions, l.hosts, mem);
   if (me != MemoryError::kNone) {
     FUZZ_CHECK(me == MemoryError::kOverlap || me == MemoryError::kAddressWraps);
     return 0;
