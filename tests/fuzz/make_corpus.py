@@ -339,6 +339,205 @@ def guest():
                                                              ("close", 5), ("close", -1)]))
 
 
+# ---- vhost_user_msg_fuzz ---------------------------------------------------------------------
+
+def vhu(request, payload=b"", flags=0x1):
+    return struct.pack("<III", request, flags, len(payload)) + payload
+
+
+def vhu_region(gpa, size, uaddr, offset):
+    return struct.pack("<QQQQ", gpa, size, uaddr, offset)
+
+
+def vhu_seed(messages, chunk=1 << 20):
+    """messages: (bytes, fd count); read as the port reads: the header, then the payload (never
+    past a message's end), in pieces of at most `chunk` bytes, the fds with the first piece."""
+    s = Seed()
+    for data, nfds in messages:
+        pieces = []
+        for part in (data[:12], data[12:]):
+            pieces += [part[i:i + chunk] for i in range(0, len(part), chunk)]
+        for i, piece in enumerate(pieces):
+            s.int(0, 300, len(piece)).int(0, 10, nfds if i == 0 else 0).bytes(piece)
+    return s.build()
+
+# What QEMU 7.2 sent at start-up, device start and stop (request, flags, fds, payload hex), the
+# capture tests/backends/vhost_user_msg_test.cc decodes (kQemu72Startup).
+QEMU72_CAPTURE = [
+    (1, 0x1, 0, ""),
+    (15, 0x1, 0, ""),
+    (16, 0x1, 0, "1800000000000000"),
+    (3, 0x1, 0, ""),
+    (1, 0x1, 0, ""),
+    (13, 0x1, 1, "0000000000000000"),
+    (14, 0x1, 1, "0000000000000000"),
+    (13, 0x1, 1, "0100000000000000"),
+    (14, 0x1, 1, "0100000000000000"),
+    (18, 0x1, 0, "0000000001000000"),
+    (18, 0x1, 0, "0100000001000000"),
+    (2, 0x1, 0, "0388007000000000"),
+    (5, 0x9, 2, "0200000000000000000000000000000000000c000000000000f0ffcf657f0000000000000000000000001000000000000000f0070000000000f00fd0657f00000000100000000000"),
+    (8, 0x1, 0, "0000000000010000"),
+    (10, 0x1, 0, "0000000000000000"),
+    (9, 0x1, 0, "000000000000000000f00fd0657f0000001010d0657f0000000010d0657f00000020100000000000"),
+    (12, 0x1, 1, "0000000000000000"),
+    (13, 0x1, 1, "0000000000000000"),
+    (8, 0x1, 0, "0100000000010000"),
+    (10, 0x1, 0, "0100000000000000"),
+    (9, 0x1, 0, "010000000000000000f010d0657f0000001011d0657f0000000011d0657f00000020110000000000"),
+    (12, 0x1, 1, "0100000000000000"),
+    (13, 0x1, 1, "0100000000000000"),
+    (5, 0x9, 2, "0200000000000000000000000000000000000d000000000000f0ffcf657f0000000000000000000000000f00000000000000f1070000000000f00ed0657f000000000f0000000000"),
+    (5, 0x9, 1, "01000000000000000000000000000000000000080000000000f0ffcf657f00000000000000000000"),
+    (11, 0x1, 0, "0000000000000000"),
+    (11, 0x1, 0, "0100000000000000"),
+    (18, 0x1, 0, "0000000001000000"),
+    (18, 0x1, 0, "0100000001000000"),
+]
+
+
+def vhost_user():
+    t = "vhost_user_msg_fuzz"
+    u64 = lambda v: struct.pack("<Q", v)
+    state = lambda i, n: struct.pack("<II", i, n)
+    table = lambda regions, count=None: struct.pack("<II", len(regions) if count is None else count, 0) + b"".join(regions)
+    r0 = vhu_region(0, 0xA0000, 0x7F0000000000, 0)
+    r1 = vhu_region(0x100000, 0x7FF00000, 0x7F0000100000, 0x100000)
+    addr = struct.pack("<IIQQQQ", 0, 0, 0x1000, 0x3000, 0x2000, 0)
+    # QEMU's start-up of a virtio-net vhost-user device, in order.
+    startup = [(vhu(1), 0), (vhu(15), 0), (vhu(16, u64(0x18)), 0), (vhu(3), 0), (vhu(1), 0),
+               (vhu(13, u64(0)), 1), (vhu(14, u64(0)), 1), (vhu(13, u64(1)), 1), (vhu(2, u64(0x17000BBAB)), 0),
+               (vhu(5, table([r0, r1]), flags=0x9), 2), (vhu(8, state(0, 256)), 0),
+               (vhu(10, state(0, 0)), 0), (vhu(9, addr), 0), (vhu(12, u64(0)), 1),
+               (vhu(13, u64(0)), 1), (vhu(18, state(0, 1)), 0), (vhu(20, u64(1500), flags=0x9), 0),
+               (vhu(11, state(0, 0)), 0)]
+    write(t, "qemu_startup", vhu_seed(startup))
+    write(t, "qemu72_capture", vhu_seed([(vhu(r, bytes.fromhex(h), flags=f), n) for r, f, n, h in QEMU72_CAPTURE]))
+    write(t, "qemu_startup_byte_by_byte", vhu_seed(startup[:9], chunk=1))
+    write(t, "qemu_startup_in_7_byte_reads", vhu_seed(startup, chunk=7))
+    write(t, "config_and_mem_slots",
+          vhu_seed([(vhu(24, struct.pack("<III", 0, 12, 0) + bytes(12)), 0),
+                    (vhu(25, struct.pack("<III", 0, 6, 1) + bytes(6)), 0), (vhu(36), 0),
+                    (vhu(37, bytes(8) + r1), 1), (vhu(38, bytes(8) + r1), 0), (vhu(21), 1),
+                    (vhu(14, u64(0x101)), 0)]))
+    regions8 = [vhu_region(i << 30, 1 << 20, 0x7F0000000000 + (i << 30), 0) for i in range(8)]
+    write(t, "eight_regions", vhu_seed([(vhu(5, table(regions8)), 8)]))
+    write(t, "overlapping_regions", vhu_seed([(vhu(5, table([r1, vhu_region(0x200000, 0x1000, 0, 0)])), 2)]))
+    write(t, "unknown_request", vhu_seed([(vhu(1), 0), (vhu(99), 0), (vhu(1), 3)]))
+    write(t, "region_count_mismatch", vhu_seed([(vhu(5, table([r0], count=2)), 1)]))
+    write(t, "fd_on_get_features", vhu_seed([(vhu(1), 1)]))
+    write(t, "too_many_fds", vhu_seed([(vhu(5, table([r0])), 9)]))
+    write(t, "bad_version", vhu_seed([(vhu(1, flags=0x2), 0)]))
+    write(t, "reply_flag_on_a_request", vhu_seed([(vhu(1, flags=0x5), 0)]))
+    write(t, "half_message_with_fds", vhu_seed([(vhu(5, table([r0, r1]))[:30], 2)]))
+
+# ---- virtqueue_fuzz --------------------------------------------------------------------------
+# Mirrors virtqueue_fuzz.cc's reads. A descriptor is ("buf", region, off, len, flags, next),
+# ("table", region, off, flags, next, [leaf descriptors], len or None for 16 * entries),
+# ("raw", addr, len, flags, next) or ("empty", flags, next).
+VQ_F_NEXT, VQ_F_WRITE = 1, 2
+
+
+def vq_descriptor(s, d, num, sizes):
+    kind = {"buf": 0, "table": 1, "raw": 2, "empty": 3}[d[0]]
+    s.int(0, 3, kind)
+    if d[0] == "buf":
+        _, r, off, length, flags, nxt = d
+        s.int(0, 7, flags).int(0, num, nxt).int(0, len(sizes) - 1, r).int(0, sizes[r], off)
+        s.int(0, sizes[r] + 64, length)
+    elif d[0] == "table":
+        _, r, off, flags, nxt, leaves, length = d
+        s.int(0, 7, flags).int(0, num, nxt).int(0, len(sizes) - 1, r).int(0, sizes[r], off)
+        s.int(0, num + 1, len(leaves)).bool(length is not None)
+        if length is not None:
+            s.int(0, 0x400, length)
+        for e, leaf in enumerate(leaves):
+            if off + 16 * (e + 1) <= sizes[r]:
+                vq_descriptor(s, leaf, num, sizes)
+    elif d[0] == "raw":
+        _, addr, length, flags, nxt = d
+        s.int(0, 7, flags).int(0, num, nxt).int(0, 2**64 - 1, addr).int(0, 2**32 - 1, length)
+    else:
+        _, flags, nxt = d
+        s.int(0, 7, flags).int(0, num, nxt)
+
+
+def vq_seed(num, descs, heads, ops, regions=((0x4000, 0, 0),), event_idx=False, start=0,
+            placement=None, probe=(0, 0x4000, 0x100)):
+    """regions: (size, place 0 adjacent / 1 gap / 2 anywhere, gap or address).
+    ops: ("pop", cap) | ("rx", cap, len, cut) | ("notify", cap, no_interrupt, used_event)
+    | ("disable", cap) | ("enable", cap) | ("offer", cap, [heads], index, descriptor)."""
+    s = Seed().int(1, 3, len(regions)).int(0, 8, num.bit_length() - 1)
+    s.bool(placement is not None)
+    if placement is not None:
+        for off in placement:
+            s.int(0, 0x3000, off)
+    s.bool(event_idx).int(0, 65535, start).int(0, 65535, start)
+    sizes = []
+    for size, place, where in regions:
+        s.int(1, 0x4000, size).int(0, 2, place)
+        if place == 1:
+            s.int(0, 0x10000, where)
+        elif place == 2:
+            s.int(0, 2**64 - 1, where)
+        sizes.append(size)
+    s.int(0, len(regions) - 1, probe[0]).int(0, 0x8000, probe[1]).int(0, 0xC000, probe[2])
+    for i in range(num):
+        vq_descriptor(s, descs[i] if i < len(descs) else ("empty", 0, 0), num, sizes)
+    s.int(0, num + 1, len(heads))
+    for h in heads:
+        s.int(0, num, h)
+    for op in ops:
+        s.int(1, 64, op[1])
+        code = ["pop", "rx", "notify", "disable", "enable", "offer"].index(op[0])
+        s.int(0, 5, code)
+        if op[0] == "rx":
+            s.int(0, 3000, op[2]).int(0, op[2], op[3])
+        elif op[0] == "notify":
+            s.int(0, 1, op[2]).int(0, 65535, op[3])
+        elif op[0] == "offer":
+            s.int(0, num, len(op[2]))
+            for h in op[2]:
+                s.int(0, num, h)
+            s.int(0, num - 1, op[3])
+            vq_descriptor(s, op[4], num, sizes)
+    return s.build()
+
+
+def virtqueue():
+    t = "virtqueue_fuzz"
+    N, W = VQ_F_NEXT, VQ_F_WRITE
+    tx = [("buf", 0, 0x100 * i, 64 + i, 0, 0) for i in range(8)]
+    write(t, "tx_single_descriptors", vq_seed(8, tx, [0, 1, 2, 3], [("pop", 16)] * 5 + [("notify", 16, 0, 0)]))
+    chains = [("buf", 0, 0x10, 14, N, 1), ("buf", 0, 0x200, 1500, W, 0),
+              ("table", 0, 0x1000, 0, 0, [("buf", 0, 0x20, 12, N, 1), ("buf", 0, 0x40, 100, N, 2),
+                                           ("buf", 0, 0x800, 1000, W, 0)], None),
+              ("buf", 0, 0x300, 20, N, 4), ("table", 0, 0x1100, W, 0, [("buf", 0, 0x900, 64, W, 0)], None)]
+    write(t, "chains_and_indirect_tables", vq_seed(8, chains, [0, 2, 3], [("pop", 16)] * 4 + [("enable", 16)]))
+    rx = [("buf", i % 2, 0xe00 if i == 0 else 0x200 * i, 512, W, 0) for i in range(8)]
+    write(t, "mergeable_rx_across_adjacent_regions",
+          vq_seed(8, rx, [0, 1, 2, 3, 4], [("rx", 8, 1400, 700), ("notify", 8, 0, 2), ("rx", 8, 3000, 10),
+                                           ("enable", 8), ("offer", 8, [5, 6, 7], 0, ("buf", 1, 0, 600, W, 0)),
+                                           ("rx", 8, 1514, 0), ("notify", 8, 0, 3)],
+                  regions=((0x1000, 0, 0), (0x2000, 0, 0)), event_idx=True))
+    wrap = [("buf", 0, 0x40 * i, 100, W, 0) for i in range(4)]
+    write(t, "indices_wrap_at_65535",
+          vq_seed(4, wrap, [0, 1, 2, 3], [("pop", 4), ("pop", 4), ("rx", 4, 100, 50),
+                                         ("offer", 4, [0, 1], 1, ("buf", 0, 0, 100, W, 0)), ("pop", 4),
+                                         ("rx", 4, 60, 60), ("disable", 4), ("enable", 4)],
+                  event_idx=True, start=65534))
+    loop = [("buf", 0, 0, 4, N, 1), ("buf", 0, 4, 4, N, 0)]
+    write(t, "descriptor_loop", vq_seed(8, loop, [0], [("pop", 64), ("pop", 64)]))
+    hostile = ((0x1000, 0, 0), (0x1000, 1, 0x1000), (0x800, 2, 0xFFFFFFFFFFFFF800))
+    write(t, "buffer_wrapping_2_64", vq_seed(8, [("raw", 0xFFFFFFFFFFFFFFF0, 0x20, 0, 0)], [0], [("pop", 8)],
+                                             regions=hostile))
+    write(t, "indirect_with_next", vq_seed(8, [("table", 0, 0x10, N, 1, [], 24)], [0], [("pop", 8)],
+                                           regions=hostile))
+    write(t, "buffer_into_a_hole", vq_seed(8, [("buf", 1, 0xff0, 0x20, 0, 0)], [0], [("pop", 8)],
+                                           regions=hostile))
+    write(t, "rings_placed_anywhere", vq_seed(4, wrap, [0, 1], [("pop", 4), ("pop", 4)],
+                                              placement=(0x100, 0x42, 0x204)))
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -347,6 +546,8 @@ if __name__ == "__main__":
     vxlan()
     dhcp()
     guest()
+    vhost_user()
+    virtqueue()
     metrics()
     control()
     specs()
