@@ -23,6 +23,8 @@
 #include <cstring>
 #include <vector>
 
+#include "tests/switch/queue_test_support.h"
+
 namespace qswitch::backends {
 namespace {
 
@@ -30,33 +32,8 @@ using sw::Frame;
 using sw::kPadFrameSize;
 using sw::kPrefixSize;
 
-// A pool with one chunk held by the test (the receiving port's own reference).
-struct TestChunk {
-  explicit TestChunk(uint32_t size = 256 * 1024) : pool(size, 4), chunk(pool.acquire()) {}
-  ~TestChunk() { sw::chunk_unref(chunk); }
-  sw::ChunkPool pool;
-  sw::RxChunk* chunk;
-};
-
-// Writes frames into the chunk (prefix + pattern bytes), gaps[i] bytes of 0xee before frame i.
-std::vector<Frame> lay_out(TestChunk& c, const std::vector<uint32_t>& sizes,
-                           const std::vector<uint32_t>& gaps = {}, uint32_t salt = 0) {
-  uint8_t* mem = c.chunk->data;
-  std::memset(mem, 0xa5, c.chunk->capacity);
-  std::vector<Frame> frames;
-  size_t at = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    at += i < gaps.size() ? gaps[i] : 0;
-    EXPECT_LE(at + kPrefixSize + sizes[i], c.chunk->capacity) << "test layout too large";
-    sw::store_be32(mem + at, sizes[i]);
-    for (uint32_t j = 0; j < sizes[i]; ++j) {
-      mem[at + kPrefixSize + j] = static_cast<uint8_t>(i * 41 + j * 3 + salt + 1);
-    }
-    frames.push_back(Frame{mem + at, sizes[i], c.chunk});
-    at += kPrefixSize + sizes[i];
-  }
-  return frames;
-}
+using sw::test::lay_out;
+using sw::test::TestChunk;
 
 // The datagram that must leave for a frame: its bytes, zero-padded to 60.
 std::vector<uint8_t> datagram_of(const Frame& f) {

@@ -29,48 +29,13 @@
 #include <vector>
 
 #include "switch/frame.h"
-#include "tests/switch/queue_model.h"
+#include "tests/switch/queue_test_support.h"
 
 namespace qswitch::sw {
 namespace {
 
-// A pool with one chunk held by the test (the receiving port's own reference).
-struct TestChunk {
-  explicit TestChunk(uint32_t size = 256 * 1024) : pool(size, 4), chunk(pool.acquire()) {}
-  ~TestChunk() { chunk_unref(chunk); }
-  TestChunk(const TestChunk&) = delete;
-  TestChunk& operator=(const TestChunk&) = delete;
-  ChunkPool pool;
-  RxChunk* chunk;
-};
-
-// Writes frames into `mem` (prefix + pattern bytes), gaps[i] bytes of 0xee before frame i; the
-// frames pin `chunk` (nullptr: static storage).
-std::vector<Frame> lay_out(uint8_t* mem, size_t mem_size, RxChunk* chunk,
-                           const std::vector<uint32_t>& sizes,
-                           const std::vector<uint32_t>& gaps = {}, uint32_t salt = 0) {
-  std::memset(mem, 0xa5, mem_size);
-  std::vector<Frame> frames;
-  size_t at = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    const uint32_t gap = i < gaps.size() ? gaps[i] : 0;
-    std::memset(mem + at, 0xee, gap);
-    at += gap;
-    EXPECT_LE(at + kPrefixSize + sizes[i], mem_size) << "test layout too large";
-    store_be32(mem + at, sizes[i]);
-    for (uint32_t j = 0; j < sizes[i]; ++j) {
-      mem[at + kPrefixSize + j] = static_cast<uint8_t>(i * 41 + j * 3 + salt + 1);
-    }
-    frames.push_back(Frame{mem + at, sizes[i], chunk});
-    at += kPrefixSize + sizes[i];
-  }
-  return frames;
-}
-
-std::vector<Frame> lay_out(TestChunk& c, const std::vector<uint32_t>& sizes,
-                           const std::vector<uint32_t>& gaps = {}, uint32_t salt = 0) {
-  return lay_out(c.chunk->data, c.chunk->capacity, c.chunk, sizes, gaps, salt);
-}
+using test::lay_out;
+using test::TestChunk;
 
 // A frame's wire bytes: the length prefix, then the Ethernet bytes.
 using Wire = std::vector<uint8_t>;

@@ -19,7 +19,6 @@
 //   unpin() copies, the copy space) is OutputRing's, tested in output_ring_test.cc; the tests
 //   here check what StreamTxQueue adds: the stream, its iovecs, partial writes and their head.
 #include "switch/stream_tx_queue.h"
-#include "tests/switch/queue_model.h"
 
 #include <gtest/gtest.h>
 
@@ -30,28 +29,14 @@
 #include <random>
 #include <vector>
 
+#include "tests/switch/queue_test_support.h"
 namespace qswitch::sw {
 namespace {
 
-// Writes frames into `mem` (prefix + pattern bytes). gaps[i] bytes of 0xee precede frame i.
+// The shared layout (queue_test_support.h), in this file's argument order.
 std::vector<Frame> lay_out(uint8_t* mem, size_t mem_size, const std::vector<uint32_t>& sizes,
                            const std::vector<uint32_t>& gaps, RxChunk* chunk) {
-  std::memset(mem, 0xa5, mem_size);
-  std::vector<Frame> frames;
-  size_t at = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    const uint32_t gap = i < gaps.size() ? gaps[i] : 0;
-    std::memset(mem + at, 0xee, gap);
-    at += gap;
-    EXPECT_LE(at + kPrefixSize + sizes[i], mem_size) << "test layout too large";
-    store_be32(mem + at, sizes[i]);
-    for (uint32_t j = 0; j < sizes[i]; ++j) {
-      mem[at + kPrefixSize + j] = static_cast<uint8_t>(i * 41 + j * 3 + 1);
-    }
-    frames.push_back(Frame{mem + at, sizes[i], chunk});
-    at += kPrefixSize + sizes[i];
-  }
-  return frames;
+  return test::lay_out(mem, mem_size, chunk, sizes, gaps);
 }
 
 // The stream of bytes a stream peer must receive for `frames`.
