@@ -58,8 +58,16 @@ std::string dgram_netdev(const backends::DgramConfig& config, const sockaddr_sto
          ",remote.port=" + std::to_string(io::port_of(bound));
 }
 
-std::string join_line(const std::string& netdev, const sw::MacAddress& mac) {
-  return "join with: " + netdev + " -device virtio-net-pci,netdev=n0,mac=" + mac.to_string();
+std::string vhost_user_netdev(const io::SocketAddress& ep) {
+  return "-object memory-backend-memfd,id=qsmem,size=" + std::string(kVhostUserMemory) +
+         ",share=on -machine memory-backend=qsmem -chardev socket,id=qsc0,path=" + ep.path +
+         " -netdev vhost-user,id=n0,chardev=qsc0";
+}
+
+std::string join_line(const std::string& netdev, const sw::MacAddress& mac,
+                      const std::string& device_options) {
+  return "join with: " + netdev + " -device virtio-net-pci,netdev=n0,mac=" + mac.to_string() +
+         device_options;
 }
 
 }  // namespace qswitch::tools

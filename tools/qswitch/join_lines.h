@@ -25,7 +25,19 @@ std::string stream_netdev(const io::SocketAddress& ep, bool server);
 std::string dgram_netdev(const backends::DgramConfig& config, const sockaddr_storage& bound,
                          const sw::MacAddress& mac);
 
-// "join with: NETDEV -device virtio-net-pci,netdev=n0,mac=MAC".
-std::string join_line(const std::string& netdev, const sw::MacAddress& mac);
+// A vhost-user guest's memory: shared (the switch maps it), as large as the guest's RAM. QEMU
+// takes the RAM size from the backend when -m is left out; with -m they must be equal.
+inline constexpr const char* kVhostUserMemory = "1G";
+// What a vhost-user guest adds: its RAM as a shared memfd, the chardev to our socket `ep` and
+// the vhost-user netdev.
+std::string vhost_user_netdev(const io::SocketAddress& ep);
+// The -device option a vhost-user guest needs under TCG: QEMU 7.2 crashes (vhost_net_start ->
+// msix_set_vector_notifiers) when the driver starts a vhost-user NIC with MSI-X without KVM.
+// Under KVM MSI-X works and is faster; the option is harmless there (legacy interrupts).
+inline constexpr const char* kVhostUserTcgDevice = ",vectors=0";
+
+// "join with: NETDEV -device virtio-net-pci,netdev=n0,mac=MAC[DEVICE_OPTIONS]".
+std::string join_line(const std::string& netdev, const sw::MacAddress& mac,
+                      const std::string& device_options = "");
 
 }  // namespace qswitch::tools

@@ -75,6 +75,9 @@ bool Switchd::start_ports(std::string& error) {
   for (const backends::DgramConfig& d : options_.dgram) {
     if (endpoints_->add_dgram(d, error).empty()) return false;
   }
+  for (const io::SocketAddress& ep : options_.vhost_user) {
+    if (endpoints_->add_vhost_user(ep, error).empty()) return false;
+  }
   for (const backends::TapSpec& t : options_.taps) {
     std::string why;
     std::string name;  // the one asked for, or (fd=N) the one the kernel reported
@@ -192,27 +195,42 @@ void Switchd::print_join_lines(std::FILE* out) const {
   for (const auto& d : endpoints_->dgrams()) {
     std::fprintf(out, "dgram %s\n", d.endpoint->bound().c_str());
   }
+  for (const auto& v : endpoints_->vhost_users()) {
+    std::fprintf(out, "vhost-user %s\n", v.listener->address().to_string().c_str());
+  }
   for (const std::string& line : port_lines_) std::fprintf(out, "%s\n", line.c_str());
   if (control_) std::fprintf(out, "control unix:%s\n", control_->path().c_str());
   if (metrics_) std::fprintf(out, "metrics %s\n", metrics_->bound().to_string().c_str());
   if (slirp_port_ != nullptr) std::fprintf(out, "%s\n", slirp_port_->describe().c_str());
   // Guests take turns over the listeners, then the datagram sockets (in start-up order, which
-  // is options_.dgram's).
+  // is options_.dgram's), then the vhost-user sockets.
   const auto& listeners = endpoints_->listeners();
   const auto& dgrams = endpoints_->dgrams();
-  const size_t ways = listeners.size() + dgrams.size();
+  const auto& vhost_users = endpoints_->vhost_users();
+  const size_t ways = listeners.size() + dgrams.size() + vhost_users.size();
+  if (!vhost_users.empty() && options_.guests > 0) {
+    std::fprintf(out,
+                 "vhost-user guests: size=%s must equal the guest's -m (or leave -m out); "
+                 "vectors=0 is for TCG (QEMU 7.2 crashes with MSI-X there), drop it under KVM\n",
+                 kVhostUserMemory);
+  }
   for (uint32_t g = 0; g < options_.guests && ways > 0; ++g) {
     const size_t way = g % ways;
     const sw::MacAddress mac = random_guest_mac();
     std::string netdev;
+    std::string device_options;
     if (way < listeners.size()) {
       netdev = stream_netdev(listeners[way].listener->address(), false);
+    } else if (way >= listeners.size() + dgrams.size()) {
+      const size_t i = way - listeners.size() - dgrams.size();
+      netdev = vhost_user_netdev(vhost_users[i].listener->address());
+      device_options = kVhostUserTcgDevice;
     } else {
       const size_t i = way - listeners.size();
       const std::vector<sockaddr_storage> udp = dgrams[i].endpoint->udp_addresses();
       netdev = dgram_netdev(options_.dgram[i], udp.empty() ? sockaddr_storage{} : udp.front(), mac);
     }
-    std::fprintf(out, "%s\n", join_line(netdev, mac).c_str());
+    std::fprintf(out, "%s\n", join_line(netdev, mac, device_options).c_str());
   }
   std::fprintf(out, "ready\n");
   std::fflush(out);

@@ -47,6 +47,7 @@ const char* ctl_usage() {
          "  stats                 switch-wide counters\n"
          "  port add listen|connect unix:PATH|tcp:HOST:PORT\n"
          "  port add dgram unix:PATH|udp:...|mcast:...   a datagram socket (as --dgram)\n"
+         "  port add vhost-user unix:PATH     a vhost-user socket (as --vhost-user)\n"
          "  port remove ID        a port id, or an endpoint id (listen-N, connect-N, dgram-N)\n"
          "  capture [--port ID] [--filter BPF] -w FILE|- [--duration S] [--count N]\n"
          "                        live pcap of the whole switch or one port (capture --help)\n"
@@ -299,10 +300,10 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
     return true;
   }
   if (words[0] == "port" && words.size() >= 2 && words[1] == "add") {
-    if (words.size() != 4 ||
-        (words[2] != "listen" && words[2] != "connect" && words[2] != "dgram")) {
+    if (words.size() != 4 || (words[2] != "listen" && words[2] != "connect" &&
+                              words[2] != "dgram" && words[2] != "vhost-user")) {
       error =
-          "port add takes listen|connect|dgram and an address, e.g. port add listen "
+          "port add takes listen|connect|dgram|vhost-user and an address, e.g. port add listen "
           "unix:/tmp/lab2.sock";
       return false;
     }
@@ -315,7 +316,7 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
     if (words.size() != 3) {
       error =
           "port remove takes a port id (see ports) or an endpoint id (listen-N, connect-N, "
-          "dgram-N)";
+          "dgram-N, vhost-user-N)";
       return false;
     }
     request["cmd"] = "port.remove";

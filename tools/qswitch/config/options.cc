@@ -32,6 +32,8 @@ const char* usage_text() {
          "socket,udp=,localaddr=)\n"
          "  --dgram mcast:GROUP:PORT[,localaddr=ADDR]  one port on a multicast group (QEMU\n"
          "                                     -netdev socket,mcast=GROUP:PORT)\n"
+         "  --vhost-user unix:PATH              vhost-user front-ends (QEMU -netdev vhost-user,\n"
+         "                                     DPDK virtio-user) connect here; each is a port\n"
          "  --tap NAME|fd=N                    a tap device (one that exists, e.g. made by root "
          "with\n"
          "                                     ip tuntap add NAME mode tap user USER, or created\n"
@@ -67,7 +69,8 @@ const char* usage_text() {
          "  --pcap FILE                        capture every frame from start to FILE (pcap)\n"
          "  --help, --version\n"
          "\n"
-         "With no port option (--listen, --connect, --dgram, --tap, --vxlan), listens on\n"
+         "With no port option (--listen, --connect, --dgram, --vhost-user, --tap, --vxlan),\n"
+         "listens on "
          "unix:$XDG_RUNTIME_DIR/qswitch/default.sock\n"
          "(/tmp/qswitch-$UID/default.sock when XDG_RUNTIME_DIR is unset) and adds a slirp port.\n"
          "\n"
@@ -168,6 +171,7 @@ enum OptionId : int {
   kListen,
   kConnect,
   kDgram,
+  kVhostUser,
   kTap,
   kVxlan,
   kMacAge,
@@ -196,6 +200,7 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"connect", required_argument, kConnect, "a value: unix:PATH or tcp:HOST:PORT"},
     {"dgram", required_argument, kDgram,
      "a value: unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT"},
+    {"vhost-user", required_argument, kVhostUser, "a value: unix:PATH"},
     {"tap", required_argument, kTap, "a value: an interface name or fd=N"},
     {"vxlan", required_argument, kVxlan, "a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]"},
     {"mac-age", required_argument, kMacAge, "a value in seconds"},
@@ -297,6 +302,18 @@ std::string apply_slirp(ParseState& st, const std::string& value) {
 }
 
 // Parses one port option's value into its list; `flag` is how the error names it.
+// --vhost-user: a unix socket address (vhost-user passes fds, which only unix sockets carry).
+std::optional<io::SocketAddress> parse_unix_address(const std::string& text, std::string& error) {
+  auto address = parse_socket_address(text, error);
+  if (address && address->kind != io::SocketAddress::Kind::kUnix) {
+    error = "'" + text +
+            "': expected unix:PATH (vhost-user passes file descriptors, which only "
+            "unix sockets carry)";
+    return std::nullopt;
+  }
+  return address;
+}
+
 template <typename T, typename Parse>
 std::string apply_port(std::vector<T>& to, const char* flag, const std::string& value,
                        Parse parse) {
@@ -329,6 +346,8 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
       return apply_port(o.connect, "--connect", value, parse_socket_address);
     case kDgram:
       return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
+    case kVhostUser:
+      return apply_port(o.vhost_user, "--vhost-user", value, parse_unix_address);
     case kTap:
       return apply_port(o.taps, "--tap", value, parse_tap_spec);
     case kVxlan:
@@ -354,7 +373,7 @@ std::string finish_options(ParseState& st) {
   if (st.no_slirp && o.slirp) return "--slirp and --no-slirp contradict each other";
   // Zero configuration: no port of any kind asked for.
   const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
-                           o.taps.empty() && o.vxlans.empty();
+                           o.vhost_user.empty() && o.taps.empty() && o.vxlans.empty();
   if (zero_config) {
     io::SocketAddress ep;
     ep.kind = io::SocketAddress::Kind::kUnix;
@@ -363,9 +382,9 @@ std::string finish_options(ParseState& st) {
     if (!st.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
   }
   if (o.control || o.control_disabled) return "";
-  // Beside the first unix listener, else beside the first unix --dgram. A switch with neither
-  // gets a per-process path from Switchd (control_path_for_pid), so two tcp-only switches never
-  // fight over one name.
+  // Beside the first unix listener, else the first unix --dgram, else the first --vhost-user.
+  // A switch with none of them gets a per-process path from Switchd (control_path_for_pid), so
+  // two tcp-only switches never fight over one name.
   std::string beside;
   for (const io::SocketAddress& l : o.listen) {
     if (l.kind == io::SocketAddress::Kind::kUnix) {
@@ -375,6 +394,7 @@ std::string finish_options(ParseState& st) {
   }
   for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i)
     beside = dgram_unix_path(o.dgram[i]);
+  if (beside.empty() && !o.vhost_user.empty()) beside = o.vhost_user.front().path;
   if (!beside.empty()) {
     io::SocketAddress ep;
     ep.kind = io::SocketAddress::Kind::kUnix;

@@ -21,6 +21,8 @@ struct Options {
   std::vector<io::SocketAddress> connect;
   // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
   std::vector<backends::DgramConfig> dgram;
+  // --vhost-user unix:PATH: vhost-user front-ends connect here (backends/vhost_user/).
+  std::vector<io::SocketAddress> vhost_user;
   std::vector<backends::TapSpec> taps;        // --tap NAME | fd=N
   std::vector<backends::VxlanConfig> vxlans;  // --vxlan vni=N,local=..,remote=..
   uint32_t mac_age_s = 300;

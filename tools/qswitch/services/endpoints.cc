@@ -8,6 +8,7 @@ namespace qswitch::tools {
 
 Endpoints::~Endpoints() {
   dgrams_.clear();
+  vhost_users_.clear();
   connectors_.clear();
   listeners_.clear();
 }
@@ -30,6 +31,23 @@ std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& erro
     r = own_->add(io::Transport::kTcp, l->address().host.c_str(), l->address().port);
   }
   listeners_.push_back({id, std::move(l), std::move(r)});
+  return id;
+}
+
+std::string Endpoints::add_vhost_user(const io::SocketAddress& ep, std::string& error) {
+  if (ep.kind == io::SocketAddress::Kind::kUnix &&
+      !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
+    error = "cannot listen for vhost-user on " + ep.to_string() + ": " + error;
+    return "";
+  }
+  auto l = std::make_unique<backends::vhost_user::VhostUserListener>(loop_, ep);
+  if (!l->ok()) {
+    error = "cannot listen for vhost-user on " + ep.to_string() + ": " + l->error();
+    return "";
+  }
+  std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
+  l->set_id(id);
+  vhost_users_.push_back({id, std::move(l)});
   return id;
 }
 
@@ -73,6 +91,13 @@ bool Endpoints::remove(const std::string& id, const std::string& reason, std::st
       return true;
     }
   }
+  for (size_t i = 0; i < vhost_users_.size(); ++i) {
+    if (vhost_users_[i].id == id) {
+      vhost_users_[i].listener->close_ports(reason);
+      vhost_users_.erase(vhost_users_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
   for (size_t i = 0; i < connectors_.size(); ++i) {
     if (connectors_[i].id == id) {
       connectors_[i].connector->close_port(reason);
@@ -87,7 +112,8 @@ bool Endpoints::remove(const std::string& id, const std::string& reason, std::st
       return true;
     }
   }
-  error = "no endpoint '" + id + "' (see ports: endpoints are listen-N, connect-N and dgram-N)";
+  error = "no endpoint '" + id +
+          "' (see ports: endpoints are listen-N, connect-N, dgram-N and vhost-user-N)";
   return false;
 }
 

@@ -1,16 +1,17 @@
 // tools/qswitch/services/endpoints.h: the switch's endpoints, by id. An endpoint is what ports
 // come from: a stream listener ("listen-N", one port per guest it accepts), a dialler
-// ("connect-N", one port while connected) or a datagram socket ("dgram-N", one port per peer).
+// ("connect-N", one port while connected), a datagram socket ("dgram-N", one port per peer) or
+// a vhost-user listener ("vhost-user-N", one port per front-end it accepts).
 // That is the one meaning of "endpoint" in this code base (LoopPort::endpoint_id(), the
 // "endpoint" of `ports`, `port.add` and `port.remove`); where a socket listens or dials is an
 // io::SocketAddress, and the daemon's own bound sockets are io::OwnSockets.
 // Start-up (--listen, --connect) and the control commands port.add / port.remove go through
 // here, so a listener added at run time is the same kind of object as one given on the command
-// line. Ids are "listen-N", "connect-N" and "dgram-N", never reused while the switch runs.
-// A unix socket to be bound in the default socket directory is bound only once that directory
-// is known to be ours (created 0700 if missing; socket_trust.h).
-// Each TCP listener and UDP datagram socket is registered in the daemon's io::OwnSockets for
-// as long as it exists, so the slirp port keeps guests away from it.
+// line. Ids are "listen-N", "connect-N", "dgram-N" and "vhost-user-N", never reused while the
+// switch runs. A unix socket to be bound in the default socket directory is bound only once that
+// directory is known to be ours (created 0700 if missing; socket_trust.h). Each TCP listener and
+// UDP datagram socket is registered in the daemon's io::OwnSockets for as long as it exists, so the
+// slirp port keeps guests away from it.
 #pragma once
 
 #include <memory>
@@ -23,6 +24,7 @@
 #include "backends/runtime/switch_loop.h"
 #include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
+#include "backends/vhost_user/vhost_user_listener.h"
 
 namespace qswitch::tools {
 
@@ -36,6 +38,7 @@ class Endpoints {
   // The new id, or empty with `error` set (nothing is left bound).
   std::string add_listen(const io::SocketAddress& ep, std::string& error);
   std::string add_connect(const io::SocketAddress& ep);
+  std::string add_vhost_user(const io::SocketAddress& ep, std::string& error);
   std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
   bool remove(const std::string& id, const std::string& reason, std::string& error);
@@ -46,6 +49,10 @@ class Endpoints {
     std::string id;
     std::unique_ptr<backends::StreamListener> listener;
     io::OwnSockets::Registration registration;
+  };
+  struct VhostUser {
+    std::string id;
+    std::unique_ptr<backends::vhost_user::VhostUserListener> listener;
   };
   struct Connector {
     std::string id;
@@ -59,6 +66,7 @@ class Endpoints {
   const std::vector<Listener>& listeners() const { return listeners_; }
   const std::vector<Dgram>& dgrams() const { return dgrams_; }
   const std::vector<Connector>& connectors() const { return connectors_; }
+  const std::vector<VhostUser>& vhost_users() const { return vhost_users_; }
 
  private:
   backends::SwitchLoop& loop_;
@@ -66,9 +74,11 @@ class Endpoints {
   std::vector<Listener> listeners_;
   std::vector<Connector> connectors_;
   std::vector<Dgram> dgrams_;
+  std::vector<VhostUser> vhost_users_;
   unsigned next_dgram_ = 1;
   unsigned next_listen_ = 1;
   unsigned next_connect_ = 1;
+  unsigned next_vhost_user_ = 1;
 };
 
 }  // namespace qswitch::tools

@@ -137,6 +137,10 @@ json listener_rows(const Endpoints& endpoints, const ServiceSockets* services) {
     rows.push_back(
         accept_row(l.id, l.listener->address().to_string(), l.listener->accept_counters()));
   }
+  for (const Endpoints::VhostUser& v : endpoints.vhost_users()) {
+    rows.push_back(
+        accept_row(v.id, v.listener->address().to_string(), v.listener->accept_counters()));
+  }
   if (services != nullptr && services->control != nullptr) {
     rows.push_back(accept_row("control", "unix:" + services->control->path(),
                               services->control->accept_counters()));
@@ -188,11 +192,21 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
                            {"mode", mode},
                            {"address", endpoints.dgrams().back().endpoint->bound()}});
   }
-  if (mode != "listen" && mode != "connect") {
-    return Reply::failure("port.add: mode '" + mode + "': expected listen, connect or dgram");
+  if (mode != "listen" && mode != "connect" && mode != "vhost-user") {
+    return Reply::failure("port.add: mode '" + mode +
+                          "': expected listen, connect, dgram or vhost-user");
   }
   auto addr = parse_socket_address(address, error);
   if (!addr) return Reply::failure("port.add: address " + error);
+  if (mode == "vhost-user") {
+    if (addr->kind != io::SocketAddress::Kind::kUnix) {
+      return Reply::failure("port.add: address '" + address +
+                            "': vhost-user takes unix:PATH (it passes file descriptors)");
+    }
+    const std::string id = endpoints.add_vhost_user(*addr, error);
+    if (id.empty()) return Reply::failure("port.add: " + error);
+    return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", addr->to_string()}});
+  }
   if (mode == "listen") {
     const std::string id = endpoints.add_listen(*addr, error);
     if (id.empty()) return Reply::failure("port.add: " + error);

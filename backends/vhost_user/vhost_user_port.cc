@@ -1,0 +1,718 @@
+// backends/vhost_user/vhost_user_port.cc: see the header.
+#include "backends/vhost_user/vhost_user_port.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <variant>
+
+#include "backends/runtime/datagram_rx.h"
+#include "backends/runtime/datagram_tx.h"
+#include "backends/runtime/io/log.h"
+#include "backends/runtime/io/uv_handle.h"
+#include "backends/vhost_user/guest_memory.h"
+#include "backends/vhost_user/vhost_user_msg.h"
+#include "backends/vhost_user/virtqueue.h"
+
+namespace qswitch::backends::vhost_user {
+
+namespace {
+
+// What GET_FEATURES answers for now: the ring features and mergeable buffers, no offloads (no
+// CSUM, no TSO: frames must cross to ports that take only plain frames, and software
+// segmentation is not there yet), no multiqueue.
+constexpr uint64_t kPortFeatures = feature::kVersion1 | feature::kRingIndirectDesc |
+                                   feature::kRingEventIdx | feature::kNetMrgRxbuf |
+                                   feature::kNetMtu | feature::kNetMac | feature::kNetStatus |
+                                   feature::kProtocolFeatures;
+static_assert((kPortFeatures & ~feature::kOffered & ~feature::kNetStatus) == 0);
+
+constexpr uint32_t kRxQueue = 0;  // the guest's receive queue: we write into it
+constexpr uint32_t kTxQueue = 1;  // the guest's transmit queue: we read from it
+constexpr uint32_t kQueues = 2;
+constexpr uint32_t kChainsPerWake = 256;   // transmit chains taken per wake-up (then next turn)
+constexpr uint32_t kMaxPieces = 256;       // iovec pieces of one chain (QEMU's limit is 1024)
+constexpr uint32_t kMessagesPerWake = 64;  // control messages handled per wake-up
+constexpr uint32_t kLegacyHdrSize = 10;    // struct virtio_net_hdr without num_buffers
+// Receive chunks: transmit bursts from a fast guest wait in output queues (up to --queue-size
+// each) before the chunks come back; more chunks than a datagram port keeps, none touched
+// until used.
+constexpr uint32_t kRxChunks = 32;
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
+}
+
+class VhostUserPort;
+
+struct Queue {
+  VringConfig config;
+  Virtqueue vq;
+  io::Fd kick;
+  io::Fd call;
+  io::UvHandle<uv_poll_t> kick_poll;
+  bool enabled = false;
+  bool running = false;
+};
+
+class VhostUserPort final : public LoopPort {
+ public:
+  VhostUserPort(SwitchLoop& loop, io::Fd socket, std::string peer)
+      : LoopPort(loop),
+        socket_(std::move(socket)),
+        peer_(std::move(peer)),
+        rx_(kRxChunks),
+        tx_(loop.config().queue_size) {
+    rx_.set_pressure(&loop.fabric());
+    uv_poll_init_socket(loop.uv(), socket_poll_.get(), socket_.get());
+    socket_poll_.get()->data = this;
+    uv_poll_start(socket_poll_.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
+      if (h->data != nullptr) static_cast<VhostUserPort*>(h->data)->on_socket(status);
+    });
+    uv_idle_init(loop.uv(), more_.get());
+    more_.get()->data = this;
+  }
+
+  void enqueue(const sw::Frame& frame) override {
+    if (closed()) return;
+    if (!queues_[kRxQueue].running) {
+      not_running_ += 1;
+      return;
+    }
+    queue_output(tx_, frame);
+  }
+
+  void flush() override {
+    if (closed()) return;
+    Queue& q = queues_[kRxQueue];
+    if (!q.running) return;
+    bool wrote = false;
+    for (;;) {
+      if (tx_.empty()) break;
+      const RxStatus s = put_one(q);
+      if (s == RxStatus::kDone) {
+        wrote = true;
+        continue;
+      }
+      if (s == RxStatus::kError) {
+        ring_error(q);
+        return;
+      }
+      // No buffer: ask for a kick; buffers that came meanwhile are tried at once.
+      if (q.vq.enable_notification()) continue;
+      rx_no_room_ += 1;
+      break;
+    }
+    if (wrote) notify(q);
+  }
+
+  std::string describe() const override { return peer_; }
+  const char* kind() const override { return "vhost-user"; }
+  size_t queued_bytes() const override { return tx_.queued_bytes(); }
+  bool congested(sw::Millis now) override { return output_congested(tx_, now); }
+  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+
+  void for_each_extra_counter(const ExtraCounterFn& f) const override {
+    f({"vhost_kicks", "Kicks (eventfd notifications) received from the guest."}, kicks_);
+    f({"vhost_interrupts", "Interrupts (call eventfd signals) sent to the guest."}, interrupts_);
+    f({"vhost_descriptors", "Descriptors taken from the guest's rings."}, descriptors_);
+    f({"vhost_rx_no_room", "Times frames for the guest waited for it to post receive buffers."},
+      rx_no_room_);
+    f({"vhost_rx_too_large",
+       "Frames for the guest dropped because one receive buffer could not hold them (no "
+       "mergeable buffers)."},
+      rx_too_large_);
+    f({"vhost_not_running", "Frames for the guest dropped before its receive queue ran."},
+      not_running_);
+    f({"vhost_ring_errors", "Malformed rings (the port was closed)."}, ring_errors_);
+    f({"vhost_protocol_errors", "Malformed or refused vhost-user messages (the port was closed)."},
+      protocol_errors_);
+  }
+
+  bool retry_paused_read() override {
+    if (still_throttled(throttled_by_)) return true;
+    if (rx_.available() == 0) return true;
+    paused_ = false;
+    drain_tx();
+    return false;
+  }
+
+ private:
+  using RxStatus = Virtqueue::RxStatus;
+
+  // ---- Shutdown -------------------------------------------------------------------------------
+  uint64_t shutdown_io() override {
+    socket_poll_.get()->data = nullptr;
+    uv_poll_stop(socket_poll_.get());
+    socket_poll_.close();
+    more_.get()->data = nullptr;
+    uv_idle_stop(more_.get());
+    more_.close();
+    for (Queue& q : queues_) stop_queue(q);
+    for (int fd : reader_.take_pending_fds().view()) ::close(fd);
+    socket_.reset();
+    return tx_.clear();
+  }
+
+  // ---- Control messages -----------------------------------------------------------------------
+  void on_socket(int status) {
+    if (status < 0) {
+      close(std::string("vhost-user socket poll error: ") + uv_strerror(status));
+      return;
+    }
+    for (uint32_t m = 0; m < kMessagesPerWake && !closed(); ++m) {
+      const std::span<uint8_t> space = reader_.write_space();
+      iovec iov{space.data(), space.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(socket_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        close("vhost-user socket read error: " + errno_text(errno));
+        return;
+      }
+      FdList fds;
+      bool too_many_fds = false;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int fd = -1;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          if (fds.count < kMaxFds) {
+            fds.fd[fds.count++] = fd;
+          } else {
+            ::close(fd);
+            too_many_fds = true;
+          }
+        }
+      }
+      if (n == 0) {
+        for (int fd : fds.view()) ::close(fd);
+        close("front-end closed the connection");
+        return;
+      }
+      if (too_many_fds || (msg.msg_flags & MSG_CTRUNC) != 0) {
+        for (int fd : fds.view()) ::close(fd);
+        protocol_error("more file descriptors than any message carries (at most " +
+                       std::to_string(kMaxFds) + ")");
+        return;
+      }
+      ReadResult r = reader_.commit(static_cast<size_t>(n), fds.view());
+      if (r.status == ReadResult::Status::kError) {
+        for (int fd : r.fds_to_close) ::close(fd);
+        protocol_error(r.error);
+        return;
+      }
+      if (r.status == ReadResult::Status::kMessage) handle(r.message);
+    }
+  }
+
+  void protocol_error(const std::string& why) {
+    protocol_errors_ += 1;
+    close("vhost-user protocol error: " + why);
+  }
+
+  bool send_reply(std::span<const uint8_t> bytes) {
+    const ssize_t n =
+        ::send(socket_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(bytes.size())) return true;
+    protocol_error(n < 0 ? "reply not sent: " + errno_text(errno)
+                         : "reply not sent whole (the front-end is not reading)");
+    return false;
+  }
+
+  void reply_u64(Request request, uint64_t value) {
+    std::array<uint8_t, kMaxReplySize> out{};
+    send_reply({out.data(), encode_u64_reply(request, value, out)});
+  }
+
+  // Takes ownership of every fd in `m`, whatever happens.
+  void handle(Message& m) {
+    std::array<io::Fd, kMaxFds> fds;
+    for (uint32_t i = 0; i < m.fds.count; ++i) fds[i] = io::Fd::adopt(m.fds.fd[i]);
+    bool acked = false;  // the request has a reply of its own
+    std::string error;
+    switch (m.request) {
+      case Request::kGetFeatures:
+        reply_u64(m.request, kPortFeatures);
+        acked = true;
+        break;
+      case Request::kSetFeatures: {
+        const uint64_t f = std::get<uint64_t>(m.payload);
+        if ((f & ~kPortFeatures) != 0) {
+          error = "SET_FEATURES " + hex(f) + " asks for features not offered (" +
+                  hex(f & ~kPortFeatures) + "; offered " + hex(kPortFeatures) + ")";
+          break;
+        }
+        features_ = f;
+        if ((f & feature::kProtocolFeatures) == 0) {
+          for (Queue& q : queues_) q.enabled = true;
+        }
+        for (Queue& q : queues_) start_if_ready(q);
+        break;
+      }
+      case Request::kGetProtocolFeatures:
+        reply_u64(m.request, protocol_feature::kOffered);
+        acked = true;
+        break;
+      case Request::kSetProtocolFeatures: {
+        const uint64_t f = std::get<uint64_t>(m.payload);
+        if ((f & ~protocol_feature::kOffered) != 0) {
+          error = "SET_PROTOCOL_FEATURES " + hex(f) + " asks for protocol features not offered (" +
+                  hex(protocol_feature::kOffered) + ")";
+          break;
+        }
+        protocol_features_ = f;
+        break;
+      }
+      case Request::kSetOwner:
+      case Request::kSetConfig:  // nothing in the config space is writable
+      case Request::kNetSetMtu:  // the guest's MTU: frames are checked against kMaxFrameSize
+        break;
+      case Request::kResetOwner:
+        for (Queue& q : queues_) stop_queue(q);
+        features_ = 0;
+        break;
+      case Request::kSetMemTable:
+        error = set_mem_table(std::get<MemoryTable>(m.payload), fds);
+        break;
+      case Request::kSetVringNum:
+      case Request::kSetVringBase:
+      case Request::kSetVringEnable:
+      case Request::kGetVringBase: {
+        const VringState s = std::get<VringState>(m.payload);
+        if (s.index >= kQueues) {
+          error = std::string(request_name(m.request)) + " for queue " + std::to_string(s.index) +
+                  " (there are " + std::to_string(kQueues) + ")";
+          break;
+        }
+        Queue& q = queues_[s.index];
+        if (m.request == Request::kSetVringNum) {
+          q.config.num = s.num;
+        } else if (m.request == Request::kSetVringBase) {
+          q.config.last_avail_idx = static_cast<uint16_t>(s.num);
+        } else if (m.request == Request::kSetVringEnable) {
+          q.enabled = s.num != 0;
+          if (q.enabled) {
+            start_if_ready(q);
+          } else {
+            pause_queue(q);
+          }
+        } else {
+          // GET_VRING_BASE stops the ring (vhost-user.rst) and says where it stopped.
+          const uint16_t base = q.running ? q.vq.last_avail_idx() : q.config.last_avail_idx;
+          stop_queue(q);
+          q.config.last_avail_idx = base;
+          std::array<uint8_t, kMaxReplySize> out{};
+          send_reply({out.data(), encode_vring_state_reply(m.request, {s.index, base}, out)});
+          acked = true;
+        }
+        break;
+      }
+      case Request::kSetVringAddr: {
+        const VringAddr& a = std::get<VringAddr>(m.payload);
+        if (a.index >= kQueues) {
+          error = "SET_VRING_ADDR for queue " + std::to_string(a.index);
+          break;
+        }
+        Queue& q = queues_[a.index];
+        q.config.desc_addr = a.desc_user_addr;
+        q.config.avail_addr = a.avail_user_addr;
+        q.config.used_addr = a.used_user_addr;
+        break;
+      }
+      case Request::kSetVringKick:
+      case Request::kSetVringCall:
+      case Request::kSetVringErr: {
+        const VringFile& v = std::get<VringFile>(m.payload);
+        if (v.index >= kQueues) {
+          error = std::string(request_name(m.request)) + " for queue " + std::to_string(v.index);
+          break;
+        }
+        Queue& q = queues_[v.index];
+        if (m.request == Request::kSetVringKick) {
+          if (v.no_fd) {
+            error = "SET_VRING_KICK without an fd (polling mode) is not supported";
+            break;
+          }
+          stop_queue(q);
+          q.kick = std::move(fds[0]);
+          start_if_ready(q);
+        } else if (m.request == Request::kSetVringCall) {
+          q.call = v.no_fd ? io::Fd() : std::move(fds[0]);
+        }
+        // SET_VRING_ERR: we never report ring errors that way (the port closes); its fd goes.
+        break;
+      }
+      case Request::kGetQueueNum:
+        reply_u64(m.request, 1);
+        acked = true;
+        break;
+      case Request::kSetBackendReqFd:
+        break;  // no back-end requests are made; the fd is closed
+      case Request::kGetConfig: {
+        NetConfig c;
+        const auto space = encode_net_config(c);
+        std::array<uint8_t, kMaxReplySize> out{};
+        send_reply(
+            {out.data(), encode_config_reply(std::get<DeviceConfig>(m.payload), space, out)});
+        acked = true;
+        break;
+      }
+      case Request::kGetMaxMemSlots:
+        reply_u64(m.request, kMaxRamSlots);
+        acked = true;
+        break;
+      default:
+        error = std::string(request_name(m.request)) +
+                " (its protocol feature was not negotiated: CONFIGURE_MEM_SLOTS is not offered)";
+        break;
+    }
+    if (closed()) return;
+    if (!error.empty()) {
+      if (m.need_reply() && !acked) {
+        std::array<uint8_t, kMaxReplySize> out{};
+        const size_t n = encode_reply_ack(m.request, false, out);
+        (void)::send(socket_.get(), out.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+      protocol_error(error);
+      return;
+    }
+    if (m.need_reply() && !acked && (protocol_features_ & protocol_feature::kReplyAck) != 0) {
+      std::array<uint8_t, kMaxReplySize> out{};
+      send_reply({out.data(), encode_reply_ack(m.request, true, out)});
+    }
+  }
+
+  std::string set_mem_table(const MemoryTable& table, std::array<io::Fd, kMaxFds>& fds) {
+    std::array<int, kMaxFds> raw{};
+    for (uint32_t i = 0; i < table.count; ++i) {
+      const MemoryRegion& r = table.regions[i];
+      struct stat st {};
+      if (::fstat(fds[i].get(), &st) != 0) {
+        return "memory region " + std::to_string(i) + ": fstat: " + errno_text(errno);
+      }
+      const uint64_t file_size = st.st_size < 0 ? 0 : static_cast<uint64_t>(st.st_size);
+      if (r.mmap_offset > file_size || r.memory_size > file_size - r.mmap_offset) {
+        return "memory region " + std::to_string(i) + " (offset " + hex(r.mmap_offset) + ", size " +
+               hex(r.memory_size) + ") lies beyond its file (" + hex(file_size) + " bytes)";
+      }
+      raw[i] = fds[i].get();
+    }
+    GuestMemory fresh;
+    int map_errno = 0;
+    const MemoryError e =
+        GuestMemory::map(table.view(), {raw.data(), table.count}, fresh, &map_errno);
+    if (e != MemoryError::kNone) {
+      std::string why = std::string("memory table refused: ") + memory_error_text(e);
+      if (e == MemoryError::kMmapFailed) why += ": " + errno_text(map_errno);
+      return why;
+    }
+    // The running rings point into the old mapping: set them up again in the new one, from
+    // where they are.
+    for (Queue& q : queues_) {
+      if (q.running) q.config.last_avail_idx = q.vq.last_avail_idx();
+    }
+    memory_ = std::move(fresh);
+    have_memory_ = true;
+    for (Queue& q : queues_) {
+      if (!q.running) continue;
+      q.running = false;
+      start_if_ready(q);
+      if (closed()) break;
+    }
+    return {};
+  }
+
+  // ---- Queues ---------------------------------------------------------------------------------
+  void start_if_ready(Queue& q) {
+    if (closed() || q.running || !q.kick.valid() || !q.enabled || !have_memory_) return;
+    q.config.event_idx = (features_ & feature::kRingEventIdx) != 0;
+    const RingError e = q.vq.setup(memory_, q.config);
+    if (e != RingError::kNone) {
+      ring_error(q);
+      return;
+    }
+    q.running = true;
+    q.kick_poll.renew();
+    uv_poll_init(loop_.uv(), q.kick_poll.get(), q.kick.get());
+    q.kick_poll.get()->data = this;
+    auto cb = [](uv_poll_t* h, int status, int) {
+      if (h->data == nullptr) return;
+      auto* self = static_cast<VhostUserPort*>(h->data);
+      self->on_kick(h, status);
+    };
+    uv_poll_start(q.kick_poll.get(), UV_READABLE, cb);
+    // Buffers may be waiting already (a queue restarted, or a guest that never waits for us).
+    if (&q == &queues_[kTxQueue]) {
+      drain_tx();
+    } else {
+      flush();
+    }
+  }
+
+  // Disabled (SET_VRING_ENABLE 0): stop reading the ring, keep its state.
+  void pause_queue(Queue& q) {
+    if (!q.running) return;
+    q.config.last_avail_idx = q.vq.last_avail_idx();
+    q.running = false;
+    q.kick_poll.close();
+  }
+
+  void stop_queue(Queue& q) {
+    pause_queue(q);
+    q.kick.reset();
+  }
+
+  void on_kick(uv_poll_t* h, int status) {
+    Queue& q = h == queues_[kTxQueue].kick_poll.get() ? queues_[kTxQueue] : queues_[kRxQueue];
+    if (status < 0) {
+      close(std::string("vhost-user kick fd poll error: ") + uv_strerror(status));
+      return;
+    }
+    uint64_t count = 0;
+    while (::read(q.kick.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
+      kicks_ += 1;
+    }
+    if (&q == &queues_[kTxQueue]) {
+      drain_tx();
+    } else {
+      flush();
+    }
+  }
+
+  void notify(Queue& q) {
+    if (!q.vq.need_notify() || !q.call.valid()) return;
+    const uint64_t one = 1;
+    if (::write(q.call.get(), &one, sizeof one) == static_cast<ssize_t>(sizeof one)) {
+      interrupts_ += 1;
+    }
+  }
+
+  void ring_error(Queue& q) {
+    ring_errors_ += 1;
+    const uint32_t index = &q == &queues_[kTxQueue] ? kTxQueue : kRxQueue;
+    close("vhost-user ring error on queue " + std::to_string(index) + ": " +
+          ring_error_text(q.vq.error()));
+  }
+
+  // ---- Guest to switch ------------------------------------------------------------------------
+  uint32_t header_size() const {
+    return (features_ & (feature::kVersion1 | feature::kNetMrgRxbuf)) != 0 ? kNetHdrMrgSize
+                                                                           : kLegacyHdrSize;
+  }
+
+  void drain_tx() {
+    uv_idle_stop(more_.get());
+    Queue& q = queues_[kTxQueue];
+    if (closed() || !q.running || paused_) return;
+    const uint32_t hdr = header_size();
+    uint32_t budget = kChainsPerWake;
+    q.vq.disable_notification();
+    bool empty = false;
+    while (budget > 0 && !empty) {
+      const uint32_t slots = rx_.available();
+      if (slots == 0) {
+        counters_.rx_paused += 1;
+        pause();
+        return;
+      }
+      uint32_t got = 0;
+      uint32_t used = 0;
+      while (used < slots && budget > 0) {
+        Chain chain{iov_};
+        const Virtqueue::Pop p = q.vq.pop(chain);
+        if (p == Virtqueue::Pop::kError) {
+          ring_error(q);
+          return;
+        }
+        if (p == Virtqueue::Pop::kEmpty) {
+          if (q.vq.enable_notification()) {
+            q.vq.disable_notification();
+            continue;
+          }
+          empty = true;
+          break;
+        }
+        --budget;
+        descriptors_ += chain.descriptor_count;
+        q.vq.fill(used++, chain.head, 0);
+        if (copy_frame(chain, hdr, rx_.slot(got))) {
+          loop_.burst()[got] = rx_.frame(got, chain.readable_size - hdr);
+          ++got;
+        }
+      }
+      q.vq.flush(used);
+      if (used > 0) notify(q);
+      if (got > 0) {
+        rx_.advance(got);
+        const sw::PortId congested =
+            loop_.fabric().receive(*this, loop_.burst().first(got), loop_.now());
+        if (closed()) return;
+        if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) {
+          throttled_by_ = congested;
+          counters_.rx_throttled += 1;
+          pause();
+          return;
+        }
+      }
+    }
+    // Out of budget with chains left: go on next turn (notifications stay off meanwhile).
+    if (!empty) {
+      uv_idle_start(more_.get(), [](uv_idle_t* h) {
+        if (h->data != nullptr) static_cast<VhostUserPort*>(h->data)->drain_tx();
+      });
+    }
+  }
+
+  void pause() {
+    paused_ = true;
+    loop_.pause_read(*this);
+  }
+
+  // Copies the chain's readable bytes after the `hdr`-byte virtio-net header into `slot`.
+  bool copy_frame(const Chain& chain, uint32_t hdr, uint8_t* slot) {
+    const uint32_t total = chain.readable_size;
+    if (total < hdr + sw::kMinFrameSize || total - hdr > sw::kMaxFrameSize) {
+      counters_.drop_bad_length += 1;
+      if (bad_length_log_.allow(loop_.now())) {
+        io::log_line("port %u %s: dropped a %u-byte frame from the guest (frames are %u..%u bytes)",
+                     id(), peer_.c_str(), total < hdr ? 0U : total - hdr, sw::kMinFrameSize,
+                     sw::kMaxFrameSize);
+      }
+      return false;
+    }
+    uint32_t skip = hdr;
+    uint8_t* out = slot;
+    for (const iovec& v : chain.readable()) {
+      const auto* p = static_cast<const uint8_t*>(v.iov_base);
+      size_t len = v.iov_len;
+      if (skip >= len) {
+        skip -= static_cast<uint32_t>(len);
+        continue;
+      }
+      p += skip;
+      len -= skip;
+      skip = 0;
+      std::memcpy(out, p, len);
+      out += len;
+    }
+    return true;
+  }
+
+  // ---- Switch to guest ------------------------------------------------------------------------
+  RxStatus put_one(Queue& q) {
+    const uint8_t* data = tx_.data(0);
+    const uint32_t size = tx_.size(0);
+    if ((features_ & feature::kNetMrgRxbuf) != 0) {
+      static constexpr uint8_t kZeroHdr[kNetHdrMrgSize] = {};
+      const ConstPiece piece{data, size};
+      Chain scratch{iov_};
+      const Virtqueue::RxPut put = q.vq.put_rx_mergeable(kZeroHdr, {&piece, 1}, 0, scratch);
+      if (put.status == RxStatus::kDone) {
+        descriptors_ += put.buffers;
+        q.vq.flush(put.buffers);
+        sent(1, size);
+      } else if (put.status == RxStatus::kTooLarge) {
+        rx_too_large_ += 1;
+        tx_.pop(1);
+        return RxStatus::kDone;
+      }
+      return put.status;
+    }
+    // One buffer per frame: the header (num_buffers 1 for a virtio 1 driver) and the frame.
+    Chain chain{iov_};
+    const Virtqueue::Pop p = q.vq.pop(chain);
+    if (p == Virtqueue::Pop::kError) return RxStatus::kError;
+    if (p == Virtqueue::Pop::kEmpty) return RxStatus::kNoRoom;
+    descriptors_ += chain.descriptor_count;
+    const uint32_t hdr = header_size();
+    if (chain.writable_size < hdr + size) {
+      // Too small for the frame: the buffer goes back empty (the driver counts a length error).
+      q.vq.push_used(chain.head, 0);
+      rx_too_large_ += 1;
+      tx_.pop(1);
+      return RxStatus::kDone;
+    }
+    uint8_t header[kNetHdrMrgSize] = {};
+    if (hdr == kNetHdrMrgSize) header[kNetHdrNumBuffersOffset] = 1;
+    const uint8_t* src[2] = {header, data};
+    const uint32_t len[2] = {hdr, size};
+    uint32_t part = 0, done = 0;
+    for (const iovec& v : chain.writable()) {
+      auto* dst = static_cast<uint8_t*>(v.iov_base);
+      size_t room = v.iov_len;
+      while (room > 0 && part < 2) {
+        const size_t n = std::min<size_t>(room, len[part] - done);
+        std::memcpy(dst, src[part] + done, n);
+        dst += n;
+        room -= n;
+        done += static_cast<uint32_t>(n);
+        if (done == len[part]) {
+          ++part;
+          done = 0;
+        }
+      }
+      if (part == 2) break;
+    }
+    q.vq.push_used(chain.head, hdr + size);
+    sent(1, size);
+    return RxStatus::kDone;
+  }
+
+  void sent(uint32_t frames, uint32_t bytes) {
+    output_progressed();
+    tx_.pop(frames);
+    counters_.tx_frames += frames;
+    counters_.tx_bytes += bytes;
+  }
+
+  io::Fd socket_;
+  io::UvHandle<uv_poll_t> socket_poll_;
+  io::UvHandle<uv_idle_t> more_;  // runs while the transmit queue has more than one wake's share
+  std::string peer_;
+  MessageReader reader_;
+  uint64_t features_ = 0;
+  uint64_t protocol_features_ = 0;
+  GuestMemory memory_;
+  bool have_memory_ = false;
+  std::array<Queue, kQueues> queues_;
+  DatagramRx rx_;
+  DatagramTx tx_;
+  bool paused_ = false;
+  sw::PortId throttled_by_ = sw::kNoPort;
+  std::array<iovec, kMaxPieces> iov_{};
+  uint64_t kicks_ = 0;
+  uint64_t interrupts_ = 0;
+  uint64_t descriptors_ = 0;
+  uint64_t rx_no_room_ = 0;
+  uint64_t rx_too_large_ = 0;
+  uint64_t not_running_ = 0;
+  uint64_t ring_errors_ = 0;
+  uint64_t protocol_errors_ = 0;
+  io::RateLimit bad_length_log_{3, 10'000};
+};
+
+}  // namespace
+
+std::unique_ptr<LoopPort> make_vhost_user_port(SwitchLoop& loop, io::Fd socket, std::string peer) {
+  return std::make_unique<VhostUserPort>(loop, std::move(socket), std::move(peer));
+}
+
+}  // namespace qswitch::backends::vhost_user
