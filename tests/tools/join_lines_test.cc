@@ -69,6 +69,17 @@ TEST(JoinLinesTest, ConnectedUdpGuestBindsOurRemote) {
             "remote.type=inet,remote.host=127.0.0.1,remote.port=5000");
 }
 
+TEST(JoinLinesTest, VhostUserGuestSharesItsMemoryAndTurnsMsixOffForTcg) {
+  io::SocketAddress ep;
+  ep.kind = io::SocketAddress::Kind::kUnix;
+  ep.path = "/run/vu.sock";
+  EXPECT_EQ(join_line(vhost_user_netdev(ep), kMac, kVhostUserTcgDevice),
+            "join with: -object memory-backend-memfd,id=qsmem,size=1G,share=on "
+            "-machine memory-backend=qsmem -chardev socket,id=qsc0,path=/run/vu.sock "
+            "-netdev vhost-user,id=n0,chardev=qsc0 "
+            "-device virtio-net-pci,netdev=n0,mac=52:54:00:12:ab:34,vectors=0");
+}
+
 TEST(JoinLinesTest, MulticastGuestJoinsTheGroup) {
   EXPECT_EQ(dgram_netdev(dgram("mcast:230.0.0.1:1234"), sockaddr_storage{}, kMac),
             "-netdev socket,id=n0,mcast=230.0.0.1:1234");

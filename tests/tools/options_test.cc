@@ -75,6 +75,24 @@ TEST(OptionsTest, MissingAndBadValuesSayWhatIsAccepted) {
   EXPECT_EQ(error_of({"--slirp", "--slirp"}), "--slirp given twice: put every key in one --slirp");
 }
 
+TEST(OptionsTest, VhostUserTakesUnixSocketsOnlyAndIsAPortOption) {
+  ParseResult r = parse({"--vhost-user", "unix:/tmp/vu.sock", "--vhost-user=unix:/tmp/vu2.sock"});
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->vhost_user.size(), 2u);
+  EXPECT_EQ(r.options->vhost_user[1].path, "/tmp/vu2.sock");
+  // A port option: no default listener, no zero-configuration slirp port.
+  EXPECT_TRUE(r.options->listen.empty());
+  EXPECT_FALSE(r.options->slirp);
+  // With no other unix socket, the control socket goes beside the first vhost-user one.
+  ASSERT_TRUE(r.options->control);
+  EXPECT_EQ(r.options->control->path, "/tmp/vu.ctl");
+  EXPECT_EQ(error_of({"--vhost-user"}), "--vhost-user needs a value: unix:PATH");
+  EXPECT_EQ(error_of({"--vhost-user", "tcp:127.0.0.1:5000"}),
+            "--vhost-user 'tcp:127.0.0.1:5000': expected unix:PATH (vhost-user passes file "
+            "descriptors, which only unix sockets carry)");
+  EXPECT_NE(error_of({"--vhost-user", "bogus"}).find("--vhost-user "), std::string::npos);
+}
+
 TEST(OptionsTest, HelpAndVersionIgnoreAValue) {
   EXPECT_TRUE(parse({"-h"}).options->help);
   EXPECT_TRUE(parse({"--help=x"}).options->help);
