@@ -79,18 +79,27 @@ TEST(OptionsTest, VhostUserTakesUnixSocketsOnlyAndIsAPortOption) {
   ParseResult r = parse({"--vhost-user", "unix:/tmp/vu.sock", "--vhost-user=unix:/tmp/vu2.sock"});
   ASSERT_TRUE(r.options) << r.error;
   ASSERT_EQ(r.options->vhost_user.size(), 2u);
-  EXPECT_EQ(r.options->vhost_user[1].path, "/tmp/vu2.sock");
+  EXPECT_EQ(r.options->vhost_user[1].address.path, "/tmp/vu2.sock");
+  EXPECT_FALSE(r.options->vhost_user[1].dial);
   // A port option: no default listener, no zero-configuration slirp port.
   EXPECT_TRUE(r.options->listen.empty());
   EXPECT_FALSE(r.options->slirp);
   // With no other unix socket, the control socket goes beside the first vhost-user one.
   ASSERT_TRUE(r.options->control);
   EXPECT_EQ(r.options->control->path, "/tmp/vu.ctl");
-  EXPECT_EQ(error_of({"--vhost-user"}), "--vhost-user needs a value: unix:PATH");
+  r = parse({"--vhost-user", "connect:/tmp/qemu-vu.sock", "--listen", "unix:/tmp/x.sock"});
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->vhost_user.size(), 1u);
+  EXPECT_TRUE(r.options->vhost_user[0].dial);
+  EXPECT_EQ(r.options->vhost_user[0].address.path, "/tmp/qemu-vu.sock");
+  EXPECT_EQ(error_of({"--vhost-user"}), "--vhost-user needs a value: unix:PATH or connect:PATH");
+  const std::string accepted =
+      "expected unix:PATH (qswitch listens) or connect:PATH (qswitch dials a QEMU chardev with "
+      "server=on); vhost-user passes file descriptors, which only unix sockets carry";
   EXPECT_EQ(error_of({"--vhost-user", "tcp:127.0.0.1:5000"}),
-            "--vhost-user 'tcp:127.0.0.1:5000': expected unix:PATH (vhost-user passes file "
-            "descriptors, which only unix sockets carry)");
-  EXPECT_NE(error_of({"--vhost-user", "bogus"}).find("--vhost-user "), std::string::npos);
+            "--vhost-user 'tcp:127.0.0.1:5000': " + accepted);
+  EXPECT_EQ(error_of({"--vhost-user", "connect:"}),
+            "--vhost-user 'connect:': empty path; " + accepted);
 }
 
 TEST(OptionsTest, HelpAndVersionIgnoreAValue) {

@@ -65,6 +65,9 @@ bool Switchd::start(std::string& error) {
   register_commands();
   if (!start_control(error) || !start_metrics(error)) return false;
   for (const io::SocketAddress& ep : options_.connect) endpoints_->add_connect(ep);
+  for (const backends::vhost_user::VhostUserSpec& v : options_.vhost_user) {
+    if (v.dial) endpoints_->add_vhost_user(v, error);
+  }
   return true;
 }
 
@@ -75,8 +78,8 @@ bool Switchd::start_ports(std::string& error) {
   for (const backends::DgramConfig& d : options_.dgram) {
     if (endpoints_->add_dgram(d, error).empty()) return false;
   }
-  for (const io::SocketAddress& ep : options_.vhost_user) {
-    if (endpoints_->add_vhost_user(ep, error).empty()) return false;
+  for (const backends::vhost_user::VhostUserSpec& v : options_.vhost_user) {
+    if (!v.dial && endpoints_->add_vhost_user(v, error).empty()) return false;
   }
   for (const backends::TapSpec& t : options_.taps) {
     std::string why;
@@ -190,7 +193,11 @@ void Switchd::print_join_lines(std::FILE* out) const {
     std::fprintf(out, "listening %s\n", l.listener->address().to_string().c_str());
   }
   for (const auto& c : endpoints_->connectors()) {
-    std::fprintf(out, "connecting %s\n", c.connector->address().to_string().c_str());
+    if (c.id.rfind("vhost-user-", 0) == 0) {
+      std::fprintf(out, "vhost-user connect:%s\n", c.connector->address().path.c_str());
+    } else {
+      std::fprintf(out, "connecting %s\n", c.connector->address().to_string().c_str());
+    }
   }
   for (const auto& d : endpoints_->dgrams()) {
     std::fprintf(out, "dgram %s\n", d.endpoint->bound().c_str());

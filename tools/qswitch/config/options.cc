@@ -32,8 +32,10 @@ const char* usage_text() {
          "socket,udp=,localaddr=)\n"
          "  --dgram mcast:GROUP:PORT[,localaddr=ADDR]  one port on a multicast group (QEMU\n"
          "                                     -netdev socket,mcast=GROUP:PORT)\n"
-         "  --vhost-user unix:PATH              vhost-user front-ends (QEMU -netdev vhost-user,\n"
-         "                                     DPDK virtio-user) connect here; each is a port\n"
+         "  --vhost-user unix:PATH|connect:PATH  vhost-user front-ends (QEMU -netdev vhost-user,\n"
+         "                                     DPDK virtio-user) connect here, or (connect:) "
+         "qswitch\n"
+         "                                     dials a QEMU -chardev socket,server=on; redials\n"
          "  --tap NAME|fd=N                    a tap device (one that exists, e.g. made by root "
          "with\n"
          "                                     ip tuntap add NAME mode tap user USER, or created\n"
@@ -96,6 +98,31 @@ std::string default_control_path() { return control_path_for(default_socket_path
 
 std::string control_path_for_pid(int pid) {
   return default_socket_dir() + "/qswitch-" + std::to_string(pid) + ".ctl";
+}
+
+std::optional<backends::vhost_user::VhostUserSpec> parse_vhost_user_spec(const std::string& text,
+                                                                         std::string& error) {
+  const std::string accepted =
+      "expected unix:PATH (qswitch listens) or connect:PATH (qswitch dials a QEMU chardev with "
+      "server=on); vhost-user passes file descriptors, which only unix sockets carry";
+  backends::vhost_user::VhostUserSpec spec;
+  std::string address = text;
+  if (text.rfind("connect:", 0) == 0) {
+    spec.dial = true;
+    address = "unix:" + text.substr(8);
+  } else if (text.rfind("unix:", 0) != 0) {
+    error = "'" + text + "': " + accepted;
+    return std::nullopt;
+  }
+  std::string why;
+  auto ep = parse_socket_address(address, why);
+  if (!ep) {
+    error = "'" + text +
+            "': " + (why.find("empty path") != std::string::npos ? "empty path; " + accepted : why);
+    return std::nullopt;
+  }
+  spec.address = *ep;
+  return spec;
 }
 
 std::optional<io::SocketAddress> parse_socket_address(const std::string& text, std::string& error) {
@@ -200,7 +227,7 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"connect", required_argument, kConnect, "a value: unix:PATH or tcp:HOST:PORT"},
     {"dgram", required_argument, kDgram,
      "a value: unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT"},
-    {"vhost-user", required_argument, kVhostUser, "a value: unix:PATH"},
+    {"vhost-user", required_argument, kVhostUser, "a value: unix:PATH or connect:PATH"},
     {"tap", required_argument, kTap, "a value: an interface name or fd=N"},
     {"vxlan", required_argument, kVxlan, "a value: vni=N,local=ADDR[:PORT],remote=ADDR[:PORT]"},
     {"mac-age", required_argument, kMacAge, "a value in seconds"},
@@ -302,18 +329,6 @@ std::string apply_slirp(ParseState& st, const std::string& value) {
 }
 
 // Parses one port option's value into its list; `flag` is how the error names it.
-// --vhost-user: a unix socket address (vhost-user passes fds, which only unix sockets carry).
-std::optional<io::SocketAddress> parse_unix_address(const std::string& text, std::string& error) {
-  auto address = parse_socket_address(text, error);
-  if (address && address->kind != io::SocketAddress::Kind::kUnix) {
-    error = "'" + text +
-            "': expected unix:PATH (vhost-user passes file descriptors, which only "
-            "unix sockets carry)";
-    return std::nullopt;
-  }
-  return address;
-}
-
 template <typename T, typename Parse>
 std::string apply_port(std::vector<T>& to, const char* flag, const std::string& value,
                        Parse parse) {
@@ -347,7 +362,7 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
     case kDgram:
       return apply_port(o.dgram, "--dgram", value, parse_dgram_spec);
     case kVhostUser:
-      return apply_port(o.vhost_user, "--vhost-user", value, parse_unix_address);
+      return apply_port(o.vhost_user, "--vhost-user", value, parse_vhost_user_spec);
     case kTap:
       return apply_port(o.taps, "--tap", value, parse_tap_spec);
     case kVxlan:
@@ -394,7 +409,9 @@ std::string finish_options(ParseState& st) {
   }
   for (size_t i = 0; beside.empty() && i < o.dgram.size(); ++i)
     beside = dgram_unix_path(o.dgram[i]);
-  if (beside.empty() && !o.vhost_user.empty()) beside = o.vhost_user.front().path;
+  for (size_t i = 0; beside.empty() && i < o.vhost_user.size(); ++i) {
+    if (!o.vhost_user[i].dial) beside = o.vhost_user[i].address.path;
+  }
   if (!beside.empty()) {
     io::SocketAddress ep;
     ep.kind = io::SocketAddress::Kind::kUnix;

@@ -11,6 +11,7 @@
 #include "backends/dgram/dgram_config.h"
 #include "backends/runtime/io/socket_address.h"
 #include "backends/tap/tap_config.h"
+#include "backends/vhost_user/vhost_user_config.h"
 #include "backends/vxlan/vxlan_config.h"
 #include "slirp/slirp_options.h"
 
@@ -21,8 +22,8 @@ struct Options {
   std::vector<io::SocketAddress> connect;
   // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
   std::vector<backends::DgramConfig> dgram;
-  // --vhost-user unix:PATH: vhost-user front-ends connect here (backends/vhost_user/).
-  std::vector<io::SocketAddress> vhost_user;
+  // --vhost-user unix:PATH | connect:PATH (backends/vhost_user/).
+  std::vector<backends::vhost_user::VhostUserSpec> vhost_user;
   std::vector<backends::TapSpec> taps;        // --tap NAME | fd=N
   std::vector<backends::VxlanConfig> vxlans;  // --vxlan vni=N,local=..,remote=..
   uint32_t mac_age_s = 300;
@@ -51,6 +52,9 @@ struct ParseResult {
 ParseResult parse_options(int argc, const char* const* argv);
 // "unix:PATH" or "tcp:HOST:PORT" ("tcp:[::1]:PORT" for IPv6). nullopt + error text otherwise.
 std::optional<io::SocketAddress> parse_socket_address(const std::string& text, std::string& error);
+// --vhost-user and `port add vhost-user`: "unix:PATH" (listen) or "connect:PATH" (dial).
+std::optional<backends::vhost_user::VhostUserSpec> parse_vhost_user_spec(const std::string& text,
+                                                                         std::string& error);
 // default_socket_dir()/default.sock: $XDG_RUNTIME_DIR/qswitch/default.sock, or
 // /tmp/qswitch-$UID/default.sock (socket_trust.h checks that directory before use).
 std::string default_socket_path();

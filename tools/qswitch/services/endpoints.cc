@@ -1,6 +1,8 @@
 // tools/qswitch/services/endpoints.cc: see the header.
 #include "tools/qswitch/services/endpoints.h"
 
+#include "backends/stream/stream_port.h"
+#include "backends/vhost_user/vhost_user_port.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/socket_trust.h"
 
@@ -34,7 +36,19 @@ std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& erro
   return id;
 }
 
-std::string Endpoints::add_vhost_user(const io::SocketAddress& ep, std::string& error) {
+std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec& spec,
+                                      std::string& error) {
+  const io::SocketAddress& ep = spec.address;
+  if (spec.dial) {
+    std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
+    backends::SwitchLoop& loop = loop_;
+    auto factory = [&loop](io::Fd fd, std::string peer) {
+      return backends::vhost_user::make_vhost_user_port(loop, std::move(fd),
+                                                        "vhost-user:" + std::move(peer));
+    };
+    connectors_.push_back({id, std::make_unique<backends::Dialler>(loop_, ep, factory, id)});
+    return id;
+  }
   if (ep.kind == io::SocketAddress::Kind::kUnix &&
       !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
     error = "cannot listen for vhost-user on " + ep.to_string() + ": " + error;
@@ -54,7 +68,11 @@ std::string Endpoints::add_vhost_user(const io::SocketAddress& ep, std::string& 
 std::string Endpoints::add_connect(const io::SocketAddress& ep) {
   std::string id = "connect-" + std::to_string(next_connect_++);
   // The id must be set before the first dial, which the constructor starts.
-  connectors_.push_back({id, std::make_unique<backends::StreamConnector>(loop_, ep, id)});
+  backends::SwitchLoop& loop = loop_;
+  auto factory = [&loop](io::Fd fd, std::string peer) -> std::unique_ptr<backends::LoopPort> {
+    return std::make_unique<backends::StreamPort>(loop, std::move(fd), std::move(peer));
+  };
+  connectors_.push_back({id, std::make_unique<backends::Dialler>(loop_, ep, factory, id)});
   return id;
 }
 

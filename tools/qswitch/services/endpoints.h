@@ -19,11 +19,12 @@
 #include <vector>
 
 #include "backends/dgram/dgram_port.h"
+#include "backends/runtime/dialler.h"
 #include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/io/socket_address.h"
 #include "backends/runtime/switch_loop.h"
-#include "backends/stream/stream_connector.h"
 #include "backends/stream/stream_listener.h"
+#include "backends/vhost_user/vhost_user_config.h"
 #include "backends/vhost_user/vhost_user_listener.h"
 
 namespace qswitch::tools {
@@ -38,7 +39,7 @@ class Endpoints {
   // The new id, or empty with `error` set (nothing is left bound).
   std::string add_listen(const io::SocketAddress& ep, std::string& error);
   std::string add_connect(const io::SocketAddress& ep);
-  std::string add_vhost_user(const io::SocketAddress& ep, std::string& error);
+  std::string add_vhost_user(const backends::vhost_user::VhostUserSpec& spec, std::string& error);
   std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
   bool remove(const std::string& id, const std::string& reason, std::string& error);
@@ -56,7 +57,7 @@ class Endpoints {
   };
   struct Connector {
     std::string id;
-    std::unique_ptr<backends::StreamConnector> connector;
+    std::unique_ptr<backends::Dialler> connector;  // a stream or (vhost-user-N) vhost-user port
   };
   struct Dgram {
     std::string id;

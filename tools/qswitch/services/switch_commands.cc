@@ -196,17 +196,17 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
     return Reply::failure("port.add: mode '" + mode +
                           "': expected listen, connect, dgram or vhost-user");
   }
+  if (mode == "vhost-user") {
+    auto spec = parse_vhost_user_spec(address, error);
+    if (!spec) return Reply::failure("port.add: address " + error);
+    const std::string id = endpoints.add_vhost_user(*spec, error);
+    if (id.empty()) return Reply::failure("port.add: " + error);
+    return Reply::success({{"endpoint", id},
+                           {"mode", mode},
+                           {"address", (spec->dial ? "connect:" : "unix:") + spec->address.path}});
+  }
   auto addr = parse_socket_address(address, error);
   if (!addr) return Reply::failure("port.add: address " + error);
-  if (mode == "vhost-user") {
-    if (addr->kind != io::SocketAddress::Kind::kUnix) {
-      return Reply::failure("port.add: address '" + address +
-                            "': vhost-user takes unix:PATH (it passes file descriptors)");
-    }
-    const std::string id = endpoints.add_vhost_user(*addr, error);
-    if (id.empty()) return Reply::failure("port.add: " + error);
-    return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", addr->to_string()}});
-  }
   if (mode == "listen") {
     const std::string id = endpoints.add_listen(*addr, error);
     if (id.empty()) return Reply::failure("port.add: " + error);

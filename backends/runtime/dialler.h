@@ -1,7 +1,10 @@
-// backends/stream/stream_connector.h: dials a stream peer and keeps dialling.
+// backends/runtime/dialler.h: dials a unix or tcp socket, makes the connection a port (through
+// the factory its owner gives: a stream port for --connect, a vhost-user port for --vhost-user
+// connect:) and keeps dialling.
 //
-// Serves a QEMU started with "-netdev stream,server=on" or "-netdev socket,listen=", or another
-// qswitch. QEMU 7.2's stream clients cannot reconnect, so qswitch is the side that redials: when
+// Serves a QEMU started with "-netdev stream,server=on" or "-netdev socket,listen=", another
+// qswitch, or a QEMU vhost-user chardev with server=on. QEMU 7.2's stream clients cannot
+// reconnect, so qswitch is the side that redials: when
 // the connection fails or the port closes, it waits (100 ms, doubling up to 5 s; reset once a
 // connection is up) and tries again, forever. Each state change is logged once: connected,
 // lost, and the first failure of an outage (not every retry).
@@ -9,6 +12,8 @@
 
 #include <uv.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "backends/runtime/io/fd.h"
@@ -18,13 +23,16 @@
 
 namespace qswitch::backends {
 
-class StreamConnector {
+class Dialler {
  public:
-  // `id` names the dialler in ports' endpoint_id().
-  StreamConnector(SwitchLoop& loop, io::SocketAddress address, std::string id = {});
-  ~StreamConnector();
-  StreamConnector(const StreamConnector&) = delete;
-  StreamConnector& operator=(const StreamConnector&) = delete;
+  // Makes the port of a connected socket; `peer` is what its describe() should say.
+  using PortFactory = std::function<std::unique_ptr<LoopPort>(io::Fd fd, std::string peer)>;
+
+  // `id` names the dialler in ports' endpoint_id(). Dials at once.
+  Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id = {});
+  ~Dialler();
+  Dialler(const Dialler&) = delete;
+  Dialler& operator=(const Dialler&) = delete;
 
   const io::SocketAddress& address() const { return address_; }
   bool connected() const { return port_ != nullptr; }
@@ -41,6 +49,7 @@ class StreamConnector {
 
   SwitchLoop& loop_;
   io::SocketAddress address_;
+  PortFactory factory_;
   io::Fd pending_;
   io::UvHandle<uv_poll_t> poll_;
   bool polling_ = false;

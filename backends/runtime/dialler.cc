@@ -1,12 +1,11 @@
-// backends/stream/stream_connector.cc: see the header.
-#include "backends/stream/stream_connector.h"
+// backends/runtime/dialler.cc: see the header.
+#include "backends/runtime/dialler.h"
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
 
 #include "backends/runtime/io/log.h"
-#include "backends/stream/stream_port.h"
 
 namespace qswitch::backends {
 
@@ -15,21 +14,21 @@ constexpr uint64_t kFirstBackoffMs = 100;
 constexpr uint64_t kMaxBackoffMs = 5000;
 }  // namespace
 
-StreamConnector::StreamConnector(SwitchLoop& loop, io::SocketAddress address, std::string id)
-    : loop_(loop), address_(std::move(address)), id_(std::move(id)) {
+Dialler::Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id)
+    : loop_(loop), address_(std::move(address)), factory_(std::move(factory)), id_(std::move(id)) {
   uv_timer_init(loop_.uv(), timer_.get());
   timer_.get()->data = this;
   dial();
 }
 
-StreamConnector::~StreamConnector() {
+Dialler::~Dialler() {
   close_port("switch shutting down");  // before the timer goes: close_port() stops it
   if (polling_) uv_poll_stop(poll_.get());
   poll_.close();
   timer_.close();
 }
 
-void StreamConnector::close_port(const std::string& reason) {
+void Dialler::close_port(const std::string& reason) {
   uv_timer_stop(timer_.get());
   if (port_ == nullptr) return;
   LoopPort* p = port_;
@@ -38,7 +37,7 @@ void StreamConnector::close_port(const std::string& reason) {
   p->close(reason);
 }
 
-void StreamConnector::dial() {
+void Dialler::dial() {
   io::SocketResult r = io::start_connect(address_);
   if (r.ok() && r.error == 0) {
     connected_fd(std::move(r.fd));
@@ -55,11 +54,11 @@ void StreamConnector::dial() {
   poll_.get()->data = this;
   polling_ = true;
   uv_poll_start(poll_.get(), UV_WRITABLE, [](uv_poll_t* h, int, int) {
-    if (h->data != nullptr) static_cast<StreamConnector*>(h->data)->on_connect_ready();
+    if (h->data != nullptr) static_cast<Dialler*>(h->data)->on_connect_ready();
   });
 }
 
-void StreamConnector::on_connect_ready() {
+void Dialler::on_connect_ready() {
   uv_poll_stop(poll_.get());
   polling_ = false;
   const int err = io::connect_result(pending_.get());
@@ -71,11 +70,11 @@ void StreamConnector::on_connect_ready() {
   connected_fd(std::move(fd));
 }
 
-void StreamConnector::connected_fd(io::Fd fd) {
+void Dialler::connected_fd(io::Fd fd) {
   backoff_ms_ = 0;
   outage_logged_ = false;
   std::string peer = address_.to_string() + " (dialled)";
-  auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
+  std::unique_ptr<LoopPort> port = factory_(std::move(fd), std::move(peer));
   port->set_endpoint_id(id_);
   port->set_close_hook([this](LoopPort&) {
     port_ = nullptr;
@@ -86,7 +85,7 @@ void StreamConnector::connected_fd(io::Fd fd) {
   io::log_line("connect %s: connected as port %u", address_.to_string().c_str(), port_->id());
 }
 
-void StreamConnector::failed(const std::string& why) {
+void Dialler::failed(const std::string& why) {
   if (!outage_logged_) {
     outage_logged_ = true;
     io::log_line("connect %s: %s; retrying (up to every %llu ms) until it answers",
@@ -96,11 +95,10 @@ void StreamConnector::failed(const std::string& why) {
   schedule_retry();
 }
 
-void StreamConnector::schedule_retry() {
+void Dialler::schedule_retry() {
   backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
   uv_timer_start(
-      timer_.get(), [](uv_timer_t* h) { static_cast<StreamConnector*>(h->data)->dial(); },
-      backoff_ms_, 0);
+      timer_.get(), [](uv_timer_t* h) { static_cast<Dialler*>(h->data)->dial(); }, backoff_ms_, 0);
 }
 
 }  // namespace qswitch::backends

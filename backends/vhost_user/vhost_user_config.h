@@ -1,0 +1,17 @@
+// backends/vhost_user/vhost_user_config.h: where a vhost-user endpoint is (--vhost-user,
+// `port add vhost-user`), as the parsers above see it: free of uv.h.
+#pragma once
+
+#include "backends/runtime/io/socket_address.h"
+
+namespace qswitch::backends::vhost_user {
+
+struct VhostUserSpec {
+  io::SocketAddress address;  // always a unix socket: vhost-user passes fds
+  // false (unix:PATH): qswitch listens, QEMU's chardev dials (-chardev socket,path=PATH);
+  // true (connect:PATH): QEMU listens (-chardev socket,path=PATH,server=on) and qswitch dials,
+  // redialling when the connection ends (backends/runtime/dialler.h).
+  bool dial = false;
+};
+
+}  // namespace qswitch::backends::vhost_user
