@@ -669,6 +669,42 @@ TEST(VhostUserFrontendTest, WithoutEventIdxNoNotifySuppressesKicks) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(p.be->pop_tx().has_value());
 }
 
+TEST(VhostUserFrontendTest, UsedEventWrittenAfterConsumingLetsTheBackendSkipInterrupts) {
+  Pair p(default_options());
+  ASSERT_EQ(p.bring_up(), "");
+  const uint8_t hdr[12] = {};
+  ASSERT_EQ(p.be->put_rx(test_frame(60, 1), hdr).status, vh::Virtqueue::RxStatus::kDone);
+  ASSERT_TRUE(p.fe->receive(Millis(2000)).ok());  // used_event = 1
+  const uint64_t interrupts = p.fe->counters().interrupts;
+  iovec iov[8];
+  vh::Chain scratch;
+  scratch.iov = iov;
+  const vh::ConstPiece piece{hdr, sizeof hdr};
+  // Frame 2 crosses used_event: interrupt. Frame 3, with the driver not caught up: none.
+  for (bool want : {true, false}) {
+    ASSERT_EQ(p.be->vq[0].put_rx_mergeable(hdr, {&piece, 1}, 0, scratch).status,
+              vh::Virtqueue::RxStatus::kDone);
+    p.be->vq[0].flush(1);
+    EXPECT_EQ(p.be->vq[0].need_notify(), want);
+    if (want) p.be->interrupt(0);
+  }
+  ASSERT_TRUE(p.fe->receive(Millis(2000)).ok());
+  ASSERT_TRUE(p.fe->receive(Millis(2000)).ok());
+  EXPECT_EQ(p.fe->counters().interrupts, interrupts + 1);
+  EXPECT_EQ(p.fe->counters().frames_received, 3u);
+}
+
+TEST(VhostUserFrontendTest, TheBackendsErrorEventfdIsSeen) {
+  Pair p(default_options());
+  ASSERT_EQ(p.bring_up(), "");
+  EXPECT_FALSE(p.fe->vring_error_signalled(1));
+  const uint64_t one = 1;
+  ASSERT_EQ(write(p.be->err[1], &one, sizeof one), 8);
+  EXPECT_FALSE(p.fe->vring_error_signalled(0));
+  EXPECT_TRUE(p.fe->vring_error_signalled(1));
+  EXPECT_FALSE(p.fe->vring_error_signalled(1));
+}
+
 // ---- Hostile rings ---------------------------------------------------------------------------
 
 TEST(VhostUserFrontendTest, HostileDescriptorsMakeTheBackendReportTheRingError) {

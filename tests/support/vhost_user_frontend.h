@@ -151,8 +151,9 @@ class VhostUserFrontend {
     uint64_t wanted_protocol_features = vu::kPReplyAck | vu::kPNetMtu;
     uint32_t rx_buffer_size = 2048 + vu::kNetHdrSize;
     uint32_t rx_buffer_count = 0;  // 0: queue_size
-    uint32_t tx_slot_size = 4096;  // per TX chain: 32-byte indirect table, header, frame
-    bool need_reply_all = false;   // NEED_REPLY on every request that takes no reply
+    // Per TX chain (rounded up to 16): a 32-byte indirect table, the header, the frame.
+    uint32_t tx_slot_size = 4096;
+    bool need_reply_all = false;  // NEED_REPLY on every request that takes no reply
     vu::Millis reply_timeout = vu::Millis(3000);
   };
 
