@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -707,49 +708,60 @@ TEST(VhostUserFrontendTest, TheBackendsErrorEventfdIsSeen) {
 
 // ---- Hostile rings ---------------------------------------------------------------------------
 
-TEST(VhostUserFrontendTest, HostileDescriptorsMakeTheBackendReportTheRingError) {
-  struct Case {
-    const char* name;
-    vh::RingError want;
-    void (*make)(VhostUserFrontend& fe, uint64_t buf);
+TEST(VhostUserFrontendTest, HostileTxRingsMakeTheBackendReportTheRingError) {
+  using H = VhostUserFrontend::HostileTx;
+  const std::pair<H, vh::RingError> cases[] = {
+      {H::kOutsideMemory, vh::RingError::kBufferOutsideMemory},
+      {H::kLoop, vh::RingError::kChainTooLong},
+      {H::kIndirectBadLength, vh::RingError::kIndirectBadLength},
+      {H::kAvailIdxTooFar, vh::RingError::kAvailIdxTooFar},
   };
-  const Case cases[] = {
-      {"outside memory", vh::RingError::kBufferOutsideMemory,
-       [](VhostUserFrontend& fe, uint64_t) {
-         fe.write_desc(1, 0, 0x4000'0000'0000, 64, 0, 0);
-         fe.push_avail(1, 0);
-       }},
-      {"loop", vh::RingError::kChainTooLong,
-       [](VhostUserFrontend& fe, uint64_t buf) {
-         // Zero-length descriptors yield no iovec piece, so the walk runs into the loop check.
-         fe.write_desc(1, 0, buf, 0, vu::kDescNext, 1);
-         fe.write_desc(1, 1, buf, 0, vu::kDescNext, 0);
-         fe.push_avail(1, 0);
-       }},
-      {"indirect length", vh::RingError::kIndirectBadLength,
-       [](VhostUserFrontend& fe, uint64_t buf) {
-         fe.write_desc(1, 0, buf, 17, vu::kDescIndirect, 0);
-         fe.push_avail(1, 0);
-       }},
-      {"avail idx far ahead", vh::RingError::kAvailIdxTooFar,
-       [](VhostUserFrontend& fe, uint64_t) { fe.set_avail_idx(1, 257); }},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
+  for (const auto& [kind, want] : cases) {
+    SCOPED_TRACE(static_cast<int>(kind));
     Pair p(default_options());
     ASSERT_EQ(p.bring_up(), "");
+    // A good frame first, still in flight: the hostile chain must not disturb it.
+    ASSERT_EQ(p.fe->send(test_frame(60, 1)), "");
+    ASSERT_TRUE(p.be->pop_tx().has_value());
     p.be->kicks(1);
-    const uint64_t buf = p.fe->alloc(256, 16);
-    ASSERT_NE(buf, 0u);
-    c.make(*p.fe, buf);
-    p.fe->kick(1);
+    p.fe->break_tx(kind);
     EXPECT_EQ(p.be->kicks(1), 1u);
     iovec iov[8];
     vh::Chain chain;
     chain.iov = iov;
     EXPECT_EQ(p.be->vq[1].pop(chain), vh::Virtqueue::Pop::kError);
-    EXPECT_EQ(p.be->vq[1].error(), c.want) << vh::ring_error_text(p.be->vq[1].error());
+    EXPECT_EQ(p.be->vq[1].error(), want) << vh::ring_error_text(p.be->vq[1].error());
   }
+}
+
+TEST(VhostUserFrontendTest, RawDescriptorsReachTheBackendAsWritten) {
+  // The primitives break_tx() is made of: a descriptor crossing from the first region into the
+  // second is two pieces for the back-end; one ending past guest memory is refused.
+  VhostUserFrontend::Options o;
+  o.memory_layout = VhostUserFrontend::MemoryLayout::kTwoRegionsTwoFds;
+  Pair p(o);
+  ASSERT_EQ(p.bring_up(), "");
+  const uint64_t boundary = o.guest_phys_base + o.memory_size / 2;
+  const std::vector<uint8_t> bytes = test_frame(100, 5);
+  ASSERT_TRUE(p.fe->write_guest(boundary - 40, bytes));
+  p.fe->write_desc(1, 7, boundary - 40, 100, 0, 0);
+  p.fe->push_avail(1, 7);
+  iovec iov[8];
+  vh::Chain chain;
+  chain.iov = iov;
+  ASSERT_EQ(p.be->vq[1].pop(chain), vh::Virtqueue::Pop::kChain);
+  EXPECT_EQ(chain.head, 7u);
+  ASSERT_EQ(chain.readable_count, 2u);
+  std::vector<uint8_t> seen;
+  for (const iovec& v : chain.readable()) {
+    const auto* b = static_cast<const uint8_t*>(v.iov_base);
+    seen.insert(seen.end(), b, b + v.iov_len);
+  }
+  EXPECT_EQ(seen, bytes);
+  p.fe->write_desc(1, 8, o.guest_phys_base + o.memory_size - 10, 11, 0, 0);
+  p.fe->push_avail(1, 8);
+  EXPECT_EQ(p.be->vq[1].pop(chain), vh::Virtqueue::Pop::kError);
+  EXPECT_EQ(p.be->vq[1].error(), vh::RingError::kBufferOutsideMemory);
 }
 
 TEST(VhostUserFrontendTest, ABadUsedEntryIsAReceiveErrorNotACrash) {

@@ -624,6 +624,34 @@ void VhostUserFrontend::write_desc(uint32_t q, uint16_t index, uint64_t addr, ui
   put16(d + 14, next);
 }
 
+void VhostUserFrontend::break_tx(HostileTx kind) {
+  constexpr uint32_t kTx = vu::kTxQueue;
+  // Two descriptor indices no chain in flight uses (when there are two free ones).
+  const uint16_t a = tx_free_.empty() ? 0 : tx_free_.back();
+  const uint16_t b = tx_free_.size() < 2 ? static_cast<uint16_t>((a + 1) % options_.queue_size)
+                                         : tx_free_[tx_free_.size() - 2];
+  const uint64_t slot = tx_pool_ + uint64_t{a} * options_.tx_slot_size;
+  switch (kind) {
+    case HostileTx::kOutsideMemory:
+      write_desc(kTx, a, options_.guest_phys_base + options_.memory_size, 64, 0, 0);
+      push_avail(kTx, a);
+      break;
+    case HostileTx::kLoop:
+      write_desc(kTx, a, slot, 0, vu::kDescNext, b);
+      write_desc(kTx, b, slot, 0, vu::kDescNext, a);
+      push_avail(kTx, a);
+      break;
+    case HostileTx::kIndirectBadLength:
+      write_desc(kTx, a, slot, 17, vu::kDescIndirect, 0);
+      push_avail(kTx, a);
+      break;
+    case HostileTx::kAvailIdxTooFar:
+      set_avail_idx(kTx, static_cast<uint16_t>(rings_[kTx].avail_idx + options_.queue_size + 1));
+      break;
+  }
+  kick(kTx);
+}
+
 void VhostUserFrontend::push_avail(uint32_t q, uint16_t head) {
   Ring& r = rings_[q];
   put16(r.avail_host + 4 + 2 * uint64_t{r.avail_idx % options_.queue_size}, head);

@@ -38,10 +38,13 @@
 //   (every request does with Options::need_reply_all) and the ack is read and checked.
 // - Errors: nothing here throws or aborts on what the back-end does. A missing, late, short or
 //   malformed reply, a closed socket or a bad used entry is an error string (empty: success) or
-//   a status; every wait is a poll() bounded by a deadline, no sleep.
-// - Hostile helpers (write_desc, push_avail, set_avail_idx, kick, write_guest, alloc) let a test
-//   break the ring on purpose; they bypass the free list, so the queue they touch is not to be
-//   used normally afterwards. send_message()/read_reply() send any request with any payload.
+//   a status; every wait is a poll() bounded by a deadline (only connect(), while the socket
+//   does not exist yet or refuses, retries every 10 ms, as FrameClient does).
+// - Hostile helpers let a test break the ring on purpose: break_tx() for the usual ways (a
+//   buffer outside memory, a loop, a bad indirect table, avail idx too far ahead), and the
+//   primitives it is made of (write_desc, push_avail, set_avail_idx, kick, write_guest, alloc);
+//   they bypass the free list, so the queue they touch is not to be used normally afterwards.
+//   send_message()/read_reply() send any request with any payload.
 // - Counters (Counters): kicks written, kicks suppressed, call-eventfd reads that returned a
 //   value (interrupts), frames sent and received, messages sent.
 #pragma once
@@ -254,6 +257,15 @@ class VhostUserFrontend {
   bool vring_error_signalled(uint32_t q);
 
   // ---- Hostile helpers (bypass the free lists) ----
+  enum class HostileTx {
+    kOutsideMemory,      // one descriptor whose 64 bytes start at the end of guest memory
+    kLoop,               // two zero-length descriptors chained to each other
+    kIndirectBadLength,  // an INDIRECT descriptor of 17 bytes (not a multiple of 16)
+    kAvailIdxTooFar,     // avail->idx published queue_size + 1 past the current one
+  };
+  // Breaks the TX ring as `kind` says, then kicks whatever the device asked. The device should
+  // refuse the ring (qswitch: close the port, count ring_errors).
+  void break_tx(HostileTx kind);
   void write_desc(uint32_t q, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags,
                   uint16_t next);
   // Writes ring[avail_idx % size] = head and publishes avail_idx + 1 (release).
