@@ -644,8 +644,8 @@ class VhostUserPort final : public LoopPort {
     descriptors_ += chain.descriptor_count;
     const uint32_t hdr = header_size();
     if (chain.writable_size < hdr + size) {
-      // Too small for the frame: the buffer goes back empty (the driver counts a length error).
-      q.vq.push_used(chain.head, 0);
+      // Too small for the frame: the frame is dropped, the buffer stays the guest's.
+      q.vq.undo_pop();
       rx_too_large_ += 1;
       tx_.pop(1);
       return RxStatus::kDone;

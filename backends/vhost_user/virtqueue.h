@@ -169,6 +169,13 @@ class Virtqueue {
   // Takes the next available chain into `chain` (see above). kEmpty when the driver has made
   // none available; kError when the ring is broken (error() says why; final).
   Pop pop(Chain& chain);
+  // Gives back the chain the last pop() took (nothing filled for it yet): the next pop() takes
+  // it again. For a caller that finds the chain unusable for what it holds now (a frame larger
+  // than one receive buffer) and drops that instead of the guest's buffer.
+  void undo_pop() {
+    --last_avail_idx_;
+    --in_flight_;
+  }
   // Chains available and not yet popped (reads avail->idx); 0 after an error.
   uint16_t available_count();
 

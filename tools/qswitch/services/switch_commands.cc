@@ -242,7 +242,9 @@ Reply port_remove_command(backends::SwitchLoop& loop, Endpoints& endpoints, cons
   std::string error;
   if (!check_arg_names(args, {"id"}, "port.remove", error)) return Reply::failure(error);
   if (!args.is_object() || !args.contains("id")) {
-    return Reply::failure("port.remove: missing \"id\": a port id or listen-N/connect-N");
+    return Reply::failure(
+        "port.remove: missing \"id\": a port id or an endpoint id (listen-N, connect-N, dgram-N, "
+        "vhost-user-N)");
   }
   std::string id;
   const json& v = args["id"];
@@ -279,14 +281,15 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
             return stats_command(loop, endpoints, services, args);
           });
   api.add("port.add",
-          "add a listener, a dialler or a datagram socket: {\"mode\": \"listen\"|\"connect\", "
-          "\"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"} or {\"mode\": \"dgram\", \"address\": "
-          "\"unix:PATH\"|\"udp:...\"|\"mcast:...\"}",
+          "add a listener, a dialler, a datagram socket or a vhost-user socket: {\"mode\": "
+          "\"listen\"|\"connect\", \"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"}, {\"mode\": "
+          "\"dgram\", \"address\": \"unix:PATH\"|\"udp:...\"|\"mcast:...\"} or {\"mode\": "
+          "\"vhost-user\", \"address\": \"unix:PATH\"|\"connect:PATH\"}",
           [&endpoints](const json& args) { return port_add_command(endpoints, args); });
   api.add(
       "port.remove",
       "disconnect a port, or remove an endpoint and its guests: {\"id\": PORT | "
-      "\"listen-N\" | \"connect-N\" | \"dgram-N\"}",
+      "\"listen-N\" | \"connect-N\" | \"dgram-N\" | \"vhost-user-N\"}",
       [&loop, &endpoints](const json& args) { return port_remove_command(loop, endpoints, args); });
 }
 

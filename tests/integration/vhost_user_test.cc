@@ -1,0 +1,484 @@
+// tests/integration/vhost_user_test.cc: qswitch's vhost-user ports against a front-end driven
+// by the test itself (tests/support/vhost_user_frontend.h: shared memfd guest memory, split
+// rings, the vhost-user messages in QEMU 7.2's order), over real unix sockets.
+//
+// Each test starts qswitch with its stream listener (SwitchFixture) and a --vhost-user socket
+// (or a connect: one), connects front-ends and stream clients, and asserts what crossed: frames
+// byte-exact both ways, counters read through the control API (`ports` rows, `stats`' closed
+// ports), ports that close on a broken ring or a bad message while every other port keeps
+// forwarding. Every wait has a deadline.
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/control_json.h"
+#include "tests/integration/switch_fixture.h"
+#include "tests/support/control_client.h"
+#include "tests/support/vhost_user_frontend.h"
+
+namespace qswitch::integration {
+namespace {
+
+using test_support::frame_is_intact;
+using test_support::make_frame;
+using test_support::test_mac;
+using test_support::VhostUserFrontend;
+namespace vu = test_support::vu;
+
+const Mac kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+class VhostUserTest : public SwitchFixture {
+ protected:
+  std::string vu_path() { return tmp_.file("vu.sock"); }
+
+  ::testing::AssertionResult start(std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), {"--vhost-user", "unix:" + vu_path()});
+    return start_switch(extra);
+  }
+
+  // A front-end connected to qswitch's vhost-user socket, its device started.
+  std::unique_ptr<VhostUserFrontend> guest(VhostUserFrontend::Options options = {},
+                                           bool start_device = true) {
+    std::string error;
+    auto g = VhostUserFrontend::create(options, &error);
+    EXPECT_TRUE(g) << error;
+    if (!g) return nullptr;
+    error = g->connect(vu_path(), 5s);
+    if (error.empty()) error = g->handshake();
+    if (error.empty() && start_device) error = g->start();
+    EXPECT_EQ(error, "");
+    return error.empty() ? std::move(g) : nullptr;
+  }
+
+  // `from` sends `frame`; `to` (a stream client) must receive it byte-exact.
+  static ::testing::AssertionResult guest_to_stream(VhostUserFrontend& from, FrameClient& to,
+                                                    const std::vector<uint8_t>& frame,
+                                                    VhostUserFrontend::SendOptions options = {}) {
+    const std::string error = from.send(frame, options);
+    if (!error.empty()) return ::testing::AssertionFailure() << "send: " << error;
+    RecvResult r = to.recv_frame(5s);
+    if (!r.ok()) return ::testing::AssertionFailure() << "stream client: " << r.error;
+    // A stream port pads to 60 bytes.
+    if (r.frame.size() < frame.size() ||
+        !std::equal(frame.begin(), frame.end(), r.frame.begin())) {
+      return ::testing::AssertionFailure()
+             << "frame of " << frame.size() << " bytes arrived as " << r.frame.size() << " bytes";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  static ::testing::AssertionResult stream_to_guest(FrameClient& from, VhostUserFrontend& to,
+                                                    const std::vector<uint8_t>& frame) {
+    if (!from.send_frame(frame)) return ::testing::AssertionFailure() << "send_frame failed";
+    VhostUserFrontend::Received r = to.receive(5s);
+    if (!r.ok()) return ::testing::AssertionFailure() << "receive: " << r.error;
+    if (r.frame != frame) {
+      return ::testing::AssertionFailure()
+             << "frame of " << frame.size() << " bytes arrived as " << r.frame.size()
+             << " bytes (or with other contents)";
+    }
+    for (uint32_t i = 0; i < 10 && i < to.header_size(); ++i) {
+      if (r.header[i] != 0) return ::testing::AssertionFailure() << "header byte " << i << " set";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // The `ports` row of the first vhost-user port.
+  nlohmann::json vhost_row() { return port_of_kind(sw_, "vhost-user"); }
+
+  // How many closed ports `stats` remembers now.
+  size_t closed_count() {
+    const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+    return stats.is_object() ? stats["closed_ports"].size() : 0;
+  }
+
+  // The row of the port that closed after `stats` remembered `before` closed ports, waiting
+  // until it is there.
+  nlohmann::json next_closed_port(size_t before, Millis timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+      if (stats.is_object() && stats["closed_ports"].size() > before) {
+        return stats["closed_ports"][before];
+      }
+      ::poll(nullptr, 0, 20);
+    }
+    ADD_FAILURE() << "no port closed within the deadline";
+    return nlohmann::json();
+  }
+};
+
+TEST_F(VhostUserTest, FramesCrossBothWaysBetweenAGuestAndAStreamPort) {
+  ASSERT_TRUE(start());
+  VhostUserFrontend::Options options;
+  options.memory_size = 32 << 20;
+  options.tx_slot_size = 66000;
+  auto g = guest(options);
+  ASSERT_TRUE(g);
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  ASSERT_TRUE(wait_port_count(2));  // the stream client's port is up before the first flood
+  FrameClient& s = clients[0];
+  const Mac gm = test_mac(1), sm = test_mac(2);
+  // The guest's broadcast teaches the switch its MAC; the stream client's the same.
+  ASSERT_TRUE(guest_to_stream(*g, s, make_frame(kBroadcast, gm, 60, 1)));
+  ASSERT_TRUE(stream_to_guest(s, *g, make_frame(kBroadcast, sm, 60, 2)));
+  uint32_t seq = 10;
+  for (size_t size : {size_t{14}, size_t{60}, size_t{1514}, size_t{2048}, size_t{9014},
+                      size_t{65549}}) {
+    ASSERT_TRUE(guest_to_stream(*g, s, make_frame(sm, gm, size, ++seq))) << size;
+    // Toward the guest a frame may take several 2060-byte mergeable buffers.
+    ASSERT_TRUE(stream_to_guest(s, *g, make_frame(gm, sm, size, ++seq))) << size;
+  }
+  const nlohmann::json row = vhost_row();
+  EXPECT_EQ(row["endpoint"], "vhost-user-1") << row;
+  EXPECT_EQ(port_counter(row, "rx_frames"), 7u) << row;
+  EXPECT_EQ(port_counter(row, "tx_frames"), 7u) << row;
+  EXPECT_GT(port_counter(row, "vhost_kicks"), 0u) << row;
+  EXPECT_GE(port_counter(row, "vhost_descriptors"), 14u) << row;
+  EXPECT_EQ(port_counter(row, "vhost_ring_errors"), 0u) << row;
+  EXPECT_EQ(port_counter(row, "vhost_protocol_errors"), 0u) << row;
+  EXPECT_GT(g->counters().interrupts, 0u);
+}
+
+TEST_F(VhostUserTest, EveryDescriptorLayoutAndMemoryLayoutCarriesFrames) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  FrameClient& s = clients[0];
+  const Mac sm = test_mac(100);
+  uint32_t seq = 0;
+  uint32_t index = 0;
+  for (auto memory : {VhostUserFrontend::MemoryLayout::kOneRegion,
+                      VhostUserFrontend::MemoryLayout::kTwoRegionsOneFd,
+                      VhostUserFrontend::MemoryLayout::kTwoRegionsTwoFds}) {
+    VhostUserFrontend::Options options;
+    options.memory_layout = memory;
+    auto g = guest(options);
+    ASSERT_TRUE(g);
+    const Mac gm = test_mac(++index);
+    for (auto layout : {VhostUserFrontend::TxLayout::kOneDescriptor,
+                        VhostUserFrontend::TxLayout::kHeaderThenFrame,
+                        VhostUserFrontend::TxLayout::kIndirect}) {
+      VhostUserFrontend::SendOptions send;
+      send.layout = layout;
+      ASSERT_TRUE(guest_to_stream(*g, s, make_frame(kBroadcast, gm, 1514, ++seq), send))
+          << "memory layout " << static_cast<int>(memory) << " tx layout "
+          << static_cast<int>(layout);
+    }
+    ASSERT_TRUE(stream_to_guest(s, *g, make_frame(gm, sm, 1514, ++seq)));
+    g->close();
+    ASSERT_TRUE(wait_port_count(1));  // the stream client's port only
+  }
+}
+
+TEST_F(VhostUserTest, GuestsWithoutEventIdxOrMergeableBuffersWork) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  FrameClient& s = clients[0];
+  const Mac sm = test_mac(100);
+  VhostUserFrontend::Options options;
+  options.wanted_features = vu::kFVersion1 | vu::kFProtocolFeatures;  // no EVENT_IDX, MRG_RXBUF
+  auto g = guest(options);
+  ASSERT_TRUE(g);
+  EXPECT_FALSE(g->has(vu::kFMrgRxbuf));
+  EXPECT_FALSE(g->has(vu::kFEventIdx));
+  const Mac gm = test_mac(1);
+  ASSERT_TRUE(guest_to_stream(*g, s, make_frame(kBroadcast, gm, 60, 1)));
+  for (uint32_t i = 0; i < 300; ++i) {  // more than the ring holds: buffers are re-posted
+    ASSERT_TRUE(stream_to_guest(s, *g, make_frame(gm, sm, 60 + i, 100 + i))) << i;
+  }
+  // One buffer per frame: a frame larger than a buffer (2048 + 12) is dropped and counted.
+  ASSERT_TRUE(s.send_frame(make_frame(gm, sm, 4000, 999)));
+  ASSERT_TRUE(stream_to_guest(s, *g, make_frame(gm, sm, 1514, 1000)));
+  const nlohmann::json row = vhost_row();
+  EXPECT_EQ(port_counter(row, "vhost_rx_too_large"), 1u) << row;
+  EXPECT_EQ(port_counter(row, "tx_frames"), 301u) << row;
+}
+
+TEST_F(VhostUserTest, TwoGuestsReachEachOther) {
+  ASSERT_TRUE(start({"--guests", "0"}));
+  auto a = guest();
+  auto b = guest();
+  ASSERT_TRUE(a && b);
+  const Mac am = test_mac(1), bm = test_mac(2);
+  ASSERT_EQ(a->send(make_frame(kBroadcast, am, 60, 1)), "");
+  VhostUserFrontend::Received r = b->receive(5s);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(frame_is_intact(r.frame, 60));
+  for (uint32_t i = 0; i < 200; ++i) {
+    ASSERT_EQ(b->send(make_frame(am, bm, 1514, 10 + i)), "");
+    r = a->receive(5s);
+    ASSERT_TRUE(r.ok()) << i << ": " << r.error;
+    ASSERT_EQ(r.frame, make_frame(am, bm, 1514, 10 + i)) << i;
+  }
+}
+
+TEST_F(VhostUserTest, GetVringBaseSaysWhereTheQueuesStopped) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  auto g = guest();
+  ASSERT_TRUE(g);
+  const Mac gm = test_mac(1);
+  for (uint32_t i = 0; i < 5; ++i) {
+    ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, gm, 100, i)));
+  }
+  std::array<uint32_t, 2> bases{};
+  ASSERT_EQ(g->stop(&bases), "");
+  EXPECT_EQ(bases[vu::kTxQueue], 5u);  // five chains taken from the transmit queue
+  // A stopped queue takes nothing more: a chain made available and kicked is not forwarded.
+  std::vector<uint8_t> chain(g->header_size(), 0);
+  const std::vector<uint8_t> frame = make_frame(kBroadcast, gm, 100, 6);
+  chain.insert(chain.end(), frame.begin(), frame.end());
+  const uint64_t gpa = g->alloc(chain.size(), 16);
+  ASSERT_NE(gpa, 0u);
+  ASSERT_TRUE(g->write_guest(gpa, chain));
+  g->write_desc(vu::kTxQueue, 0, gpa, static_cast<uint32_t>(chain.size()), 0, 0);
+  g->push_avail(vu::kTxQueue, 0);
+  g->kick(vu::kTxQueue);
+  EXPECT_TRUE(expect_silence(clients[0], "stream client"));
+}
+
+TEST_F(VhostUserTest, FramesBeforeTheDeviceStartsAreDroppedAndCounted) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  auto g = guest({}, false);  // handshake only: no rings yet
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(wait_port_count(2));
+  ASSERT_TRUE(clients[0].send_frame(make_frame(kBroadcast, test_mac(2), 60, 1)));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  uint64_t not_running = 0;
+  while (not_running == 0 && std::chrono::steady_clock::now() < deadline) {
+    const nlohmann::json row = vhost_row();
+    not_running = row.is_object() ? port_counter(row, "vhost_not_running") : 0;
+  }
+  EXPECT_EQ(not_running, 1u);
+  ASSERT_EQ(g->start(), "");
+  ASSERT_TRUE(stream_to_guest(clients[0], *g, make_frame(kBroadcast, test_mac(2), 60, 2)));
+}
+
+TEST_F(VhostUserTest, AGuestThatPostsNoBuffersCostsOnlyItsOwnFrames) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(2, &clients));
+  VhostUserFrontend::Options options;
+  options.rx_buffer_count = 8;
+  auto g = guest(options);
+  ASSERT_TRUE(g);
+  const Mac gm = test_mac(1), am = test_mac(2), bm = test_mac(3);
+  std::vector<Mac> macs = {am, bm};
+  ASSERT_TRUE(announce(clients, macs));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(g->receive(5s).ok());  // the two announcements
+  ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, gm, 60, 1)));
+  ASSERT_TRUE(clients[1].recv_frame(5s).ok());  // the broadcast reached the other client too
+  // 2000 frames of 1514 bytes toward a guest that takes 8 and then nothing: well past the 1 MiB
+  // queue, so frames are dropped once it is full.
+  std::vector<uint8_t> wire;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    FrameClient::append_wire(&wire, make_frame(gm, am, 1514, 1000 + i));
+  }
+  ASSERT_TRUE(clients[0].send_raw(wire, 10s));
+  // Meanwhile the two stream clients still reach each other.
+  ASSERT_TRUE(send_and_expect(clients[1], clients[0], am, bm, 1514, 5));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  nlohmann::json row;
+  while (std::chrono::steady_clock::now() < deadline) {
+    row = vhost_row();
+    if (row.is_object() && port_counter(row, "drop_queue_full") > 0) break;
+    ::poll(nullptr, 0, 20);
+  }
+  EXPECT_GT(port_counter(row, "drop_queue_full"), 0u) << row;
+  EXPECT_GT(port_counter(row, "vhost_rx_no_room"), 0u) << row;
+  // The guest takes its frames now: the first ones arrive in order.
+  for (uint32_t i = 0; i < 20; ++i) {
+    VhostUserFrontend::Received r = g->receive(5s);
+    ASSERT_TRUE(r.ok()) << i << ": " << r.error;
+    ASSERT_EQ(r.frame, make_frame(gm, am, 1514, 1000 + i)) << i;
+  }
+}
+
+TEST_F(VhostUserTest, ABrokenRingClosesThatPortOnly) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  const Mac sm = test_mac(100);
+  uint32_t index = 0;
+  for (auto kind : {VhostUserFrontend::HostileTx::kOutsideMemory,
+                    VhostUserFrontend::HostileTx::kLoop,
+                    VhostUserFrontend::HostileTx::kIndirectBadLength,
+                    VhostUserFrontend::HostileTx::kAvailIdxTooFar}) {
+    SCOPED_TRACE(static_cast<int>(kind));
+    auto bad = guest();
+    auto good = guest();
+    ASSERT_TRUE(bad && good);
+    const Mac gm = test_mac(++index);
+    ASSERT_TRUE(guest_to_stream(*good, clients[0], make_frame(kBroadcast, gm, 60, 1)));
+    const size_t before = closed_count();
+    bad->break_tx(kind);
+    const nlohmann::json closed = next_closed_port(before);
+    EXPECT_EQ(closed.value("kind", ""), "vhost-user") << closed;
+    EXPECT_EQ(port_counter(closed, "vhost_ring_errors"), 1u) << closed;
+    ASSERT_TRUE(wait_port_count(2));  // the stream client and the good guest
+    // The other guest still forwards both ways.
+    ASSERT_TRUE(guest_to_stream(*good, clients[0], make_frame(sm, gm, 1514, 2)));
+    ASSERT_TRUE(stream_to_guest(clients[0], *good, make_frame(gm, sm, 1514, 3)));
+    good->close();
+    ASSERT_TRUE(wait_port_count(1));
+  }
+  const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+  uint64_t ring_errors = 0;
+  for (const nlohmann::json& p : stats["closed_ports"]) {
+    ring_errors += p["counters"].value("vhost_ring_errors", uint64_t{0});
+  }
+  EXPECT_EQ(ring_errors, 4u) << stats;
+}
+
+TEST_F(VhostUserTest, BadMessagesCloseThatPortWithTheReason) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  struct Case {
+    const char* what;
+    uint32_t request;
+    std::vector<uint8_t> payload;
+  };
+  auto u64 = [](uint64_t v) {
+    std::vector<uint8_t> b(8);
+    std::memcpy(b.data(), &v, 8);
+    return b;
+  };
+  const std::vector<Case> cases = {
+      {"unknown request", 9999, {}},
+      {"SET_LOG_BASE (not offered)", 6, u64(0)},
+      {"SET_FEATURES with bits not offered", vu::kSetFeatures, u64(uint64_t{1} << 22)},
+      {"SET_VRING_NUM for queue 5", vu::kSetVringNum, {5, 0, 0, 0, 0, 1, 0, 0}},
+      {"GET_FEATURES with a payload it does not take", vu::kGetFeatures, u64(1)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto g = guest({}, false);
+    ASSERT_TRUE(g);
+    const size_t before = closed_count();
+    ASSERT_EQ(g->send_message(c.request, c.payload), "");
+    const nlohmann::json closed = next_closed_port(before);
+    EXPECT_EQ(port_counter(closed, "vhost_protocol_errors"), 1u) << closed;
+    ASSERT_TRUE(wait_port_count(1));
+    // The switch goes on: the next guest works.
+    auto next = guest();
+    ASSERT_TRUE(next);
+    ASSERT_TRUE(guest_to_stream(*next, clients[0], make_frame(kBroadcast, test_mac(7), 60, 1)));
+    next->close();
+    ASSERT_TRUE(wait_port_count(1));
+  }
+}
+
+TEST_F(VhostUserTest, AMemoryTableBeyondItsFileIsRefused) {
+  ASSERT_TRUE(start());
+  auto g = guest({}, false);
+  ASSERT_TRUE(g);
+  const size_t before = closed_count();
+  // One region of 1 MiB over a memfd of 4 KiB: mapping it would fault when touched.
+  const int fd = ::memfd_create("small", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 4096), 0);
+  std::vector<uint8_t> table(8 + 32, 0);
+  const uint32_t count = 1;
+  const uint64_t gpa = 0, size = 1 << 20, ua = 0x7f0000000000, offset = 0;
+  std::memcpy(table.data(), &count, 4);
+  std::memcpy(table.data() + 8, &gpa, 8);
+  std::memcpy(table.data() + 16, &size, 8);
+  std::memcpy(table.data() + 24, &ua, 8);
+  std::memcpy(table.data() + 32, &offset, 8);
+  const int fds[1] = {fd};
+  ASSERT_EQ(g->send_message(vu::kSetMemTable, table, fds, vu::kFlagNeedReply), "");
+  ::close(fd);
+  // The refusal is acknowledged as a failure (u64 1), then the port closes.
+  const test_support::VuReply reply = g->read_reply(5s);
+  ASSERT_TRUE(reply.ok()) << reply.error;
+  ASSERT_TRUE(reply.u64().has_value());
+  EXPECT_EQ(*reply.u64(), 1u);
+  const nlohmann::json closed = next_closed_port(before);
+  EXPECT_EQ(port_counter(closed, "vhost_protocol_errors"), 1u) << closed;
+}
+
+TEST_F(VhostUserTest, AGuestThatVanishesIsForgottenAndANewOneWorks) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  for (uint32_t round = 0; round < 5; ++round) {
+    auto g = guest();
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, test_mac(1), 60, round)));
+    ASSERT_TRUE(stream_to_guest(clients[0], *g, make_frame(test_mac(1), test_mac(2), 60, round)));
+    g.reset();  // socket, eventfds and memory go at once, mid-session
+    ASSERT_TRUE(wait_port_count(1)) << "round " << round;
+  }
+}
+
+TEST_F(VhostUserTest, QswitchDialsAFrontEndThatListensAndRedials) {
+  const std::string path = tmp_.file("qemu-vu.sock");
+  std::string error;
+  auto g = VhostUserFrontend::create({}, &error);
+  ASSERT_TRUE(g) << error;
+  ASSERT_EQ(g->listen(path), "");
+  ASSERT_TRUE(start_switch({"--vhost-user", "connect:" + path}));
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  for (uint32_t round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    ASSERT_EQ(g->accept(10s), "");
+    ASSERT_EQ(g->handshake(), "");
+    ASSERT_EQ(g->start(), "");
+    ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, test_mac(1), 60, round)));
+    ASSERT_TRUE(stream_to_guest(clients[0], *g, make_frame(test_mac(1), test_mac(2), 60, round)));
+    const nlohmann::json row = vhost_row();
+    EXPECT_EQ(row["endpoint"], "vhost-user-1") << row;
+    // The front-end drops the connection (a QEMU restarting its chardev): qswitch redials.
+    g->close();
+  }
+}
+
+TEST_F(VhostUserTest, PortAddAndRemoveAVhostUserSocketAtRunTime) {
+  ASSERT_TRUE(start_switch());
+  const std::string path = tmp_.file("added.sock");
+  const nlohmann::json added =
+      control_result(sw_, {{"cmd", "port.add"},
+                           {"args", {{"mode", "vhost-user"}, {"address", "unix:" + path}}}});
+  ASSERT_EQ(added["endpoint"], "vhost-user-1") << added;
+  std::string error;
+  auto g = VhostUserFrontend::create({}, &error);
+  ASSERT_TRUE(g) << error;
+  ASSERT_EQ(g->connect(path, 5s), "");
+  ASSERT_EQ(g->handshake(), "");
+  ASSERT_EQ(g->start(), "");
+  ASSERT_TRUE(wait_port_count(1));
+  const nlohmann::json listeners = control_result(sw_, {{"cmd", "stats"}})["listeners"];
+  bool listed = false;
+  for (const nlohmann::json& l : listeners) listed |= l.value("endpoint", "") == "vhost-user-1";
+  EXPECT_TRUE(listed) << listeners;
+  // A tcp address is refused with what would be accepted.
+  auto c = test_support::ControlClient::connect(sw_.control(), &error);
+  ASSERT_TRUE(c) << error;
+  const test_support::LineResult r =
+      c->request(R"({"cmd":"port.add","args":{"mode":"vhost-user","address":"tcp:127.0.0.1:1"}})");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_NE(r.line.find("expected unix:PATH (qswitch listens) or connect:PATH"), std::string::npos)
+      << r.line;
+  // Removing the endpoint disconnects its guest and removes the socket file.
+  const nlohmann::json removed =
+      control_result(sw_, {{"cmd", "port.remove"}, {"args", {{"id", "vhost-user-1"}}}});
+  ASSERT_TRUE(removed.is_object()) << removed;
+  ASSERT_TRUE(wait_port_count(0));
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << path << " is still there";
+}
+
+}  // namespace
+}  // namespace qswitch::integration
