@@ -64,8 +64,7 @@ class VhostUserTest : public SwitchFixture {
     RecvResult r = to.recv_frame(5s);
     if (!r.ok()) return ::testing::AssertionFailure() << "stream client: " << r.error;
     // A stream port pads to 60 bytes.
-    if (r.frame.size() < frame.size() ||
-        !std::equal(frame.begin(), frame.end(), r.frame.begin())) {
+    if (r.frame.size() < frame.size() || !std::equal(frame.begin(), frame.end(), r.frame.begin())) {
       return ::testing::AssertionFailure()
              << "frame of " << frame.size() << " bytes arrived as " << r.frame.size() << " bytes";
     }
@@ -78,9 +77,8 @@ class VhostUserTest : public SwitchFixture {
     VhostUserFrontend::Received r = to.receive(5s);
     if (!r.ok()) return ::testing::AssertionFailure() << "receive: " << r.error;
     if (r.frame != frame) {
-      return ::testing::AssertionFailure()
-             << "frame of " << frame.size() << " bytes arrived as " << r.frame.size()
-             << " bytes (or with other contents)";
+      return ::testing::AssertionFailure() << "frame of " << frame.size() << " bytes arrived as "
+                                           << r.frame.size() << " bytes (or with other contents)";
     }
     for (uint32_t i = 0; i < 10 && i < to.header_size(); ++i) {
       if (r.header[i] != 0) return ::testing::AssertionFailure() << "header byte " << i << " set";
@@ -129,8 +127,8 @@ TEST_F(VhostUserTest, FramesCrossBothWaysBetweenAGuestAndAStreamPort) {
   ASSERT_TRUE(guest_to_stream(*g, s, make_frame(kBroadcast, gm, 60, 1)));
   ASSERT_TRUE(stream_to_guest(s, *g, make_frame(kBroadcast, sm, 60, 2)));
   uint32_t seq = 10;
-  for (size_t size : {size_t{14}, size_t{60}, size_t{1514}, size_t{2048}, size_t{9014},
-                      size_t{65549}}) {
+  for (size_t size :
+       {size_t{14}, size_t{60}, size_t{1514}, size_t{2048}, size_t{9014}, size_t{65549}}) {
     ASSERT_TRUE(guest_to_stream(*g, s, make_frame(sm, gm, size, ++seq))) << size;
     // Toward the guest a frame may take several 2060-byte mergeable buffers.
     ASSERT_TRUE(stream_to_guest(s, *g, make_frame(gm, sm, size, ++seq))) << size;
@@ -162,9 +160,9 @@ TEST_F(VhostUserTest, EveryDescriptorLayoutAndMemoryLayoutCarriesFrames) {
     auto g = guest(options);
     ASSERT_TRUE(g);
     const Mac gm = test_mac(++index);
-    for (auto layout : {VhostUserFrontend::TxLayout::kOneDescriptor,
-                        VhostUserFrontend::TxLayout::kHeaderThenFrame,
-                        VhostUserFrontend::TxLayout::kIndirect}) {
+    for (auto layout :
+         {VhostUserFrontend::TxLayout::kOneDescriptor,
+          VhostUserFrontend::TxLayout::kHeaderThenFrame, VhostUserFrontend::TxLayout::kIndirect}) {
       VhostUserFrontend::SendOptions send;
       send.layout = layout;
       ASSERT_TRUE(guest_to_stream(*g, s, make_frame(kBroadcast, gm, 1514, ++seq), send))
@@ -311,10 +309,10 @@ TEST_F(VhostUserTest, ABrokenRingClosesThatPortOnly) {
   ASSERT_TRUE(connect_clients(1, &clients));
   const Mac sm = test_mac(100);
   uint32_t index = 0;
-  for (auto kind : {VhostUserFrontend::HostileTx::kOutsideMemory,
-                    VhostUserFrontend::HostileTx::kLoop,
-                    VhostUserFrontend::HostileTx::kIndirectBadLength,
-                    VhostUserFrontend::HostileTx::kAvailIdxTooFar}) {
+  for (auto kind :
+       {VhostUserFrontend::HostileTx::kOutsideMemory, VhostUserFrontend::HostileTx::kLoop,
+        VhostUserFrontend::HostileTx::kIndirectBadLength,
+        VhostUserFrontend::HostileTx::kAvailIdxTooFar}) {
     SCOPED_TRACE(static_cast<int>(kind));
     auto bad = guest();
     auto good = guest();
@@ -449,9 +447,8 @@ TEST_F(VhostUserTest, QswitchDialsAFrontEndThatListensAndRedials) {
 TEST_F(VhostUserTest, PortAddAndRemoveAVhostUserSocketAtRunTime) {
   ASSERT_TRUE(start_switch());
   const std::string path = tmp_.file("added.sock");
-  const nlohmann::json added =
-      control_result(sw_, {{"cmd", "port.add"},
-                           {"args", {{"mode", "vhost-user"}, {"address", "unix:" + path}}}});
+  const nlohmann::json added = control_result(
+      sw_, {{"cmd", "port.add"}, {"args", {{"mode", "vhost-user"}, {"address", "unix:" + path}}}});
   ASSERT_EQ(added["endpoint"], "vhost-user-1") << added;
   std::string error;
   auto g = VhostUserFrontend::create({}, &error);
