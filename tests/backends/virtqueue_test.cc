@@ -158,6 +158,25 @@ TEST(VirtqueueTest, PopsOneReadableDescriptorAndPushesItBack) {
   EXPECT_EQ(f.d.used_elem(0), std::make_pair(3u, 0u));
 }
 
+TEST(VirtqueueTest, UndoPopHandsTheSameChainOutAgain) {
+  Fixture f(2);
+  f.d.desc(0, kGpaA, 64, kW);
+  f.d.desc(1, kGpaA + 64, 64, kW);
+  f.d.offer(0);
+  f.d.offer(1);
+  ASSERT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kChain);
+  EXPECT_EQ(f.chain.head, 0);
+  f.q.undo_pop();
+  EXPECT_EQ(f.q.last_avail_idx(), 0);
+  // Both chains can be in flight again: the undone one no longer counts.
+  ASSERT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kChain);
+  EXPECT_EQ(f.chain.head, 0);
+  ASSERT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kChain);
+  EXPECT_EQ(f.chain.head, 1);
+  EXPECT_EQ(f.q.pop(f.chain), Virtqueue::Pop::kEmpty);
+  EXPECT_TRUE(f.q.ready());
+}
+
 TEST(VirtqueueTest, WalksAReadThenWriteChainInOrderFollowingNext) {
   Fixture f;
   f.d.desc(0, kGpaA + 0x10, 14, kN, 5);
