@@ -13,10 +13,10 @@
 #include <cstring>
 #include <variant>
 
-#include "backends/runtime/datagram_rx.h"
 #include "backends/runtime/datagram_tx.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
+#include "backends/runtime/packed_rx.h"
 #include "backends/vhost_user/guest_memory.h"
 #include "backends/vhost_user/vhost_user_msg.h"
 #include "backends/vhost_user/virtqueue.h"
@@ -41,10 +41,9 @@ constexpr uint32_t kChainsPerWake = 256;   // transmit chains taken per wake-up 
 constexpr uint32_t kMaxPieces = 256;       // iovec pieces of one chain (QEMU's limit is 1024)
 constexpr uint32_t kMessagesPerWake = 64;  // control messages handled per wake-up
 constexpr uint32_t kLegacyHdrSize = 10;    // struct virtio_net_hdr without num_buffers
-// Receive chunks: transmit bursts from a fast guest wait in output queues (up to --queue-size
-// each) before the chunks come back; more chunks than a datagram port keeps, none touched
-// until used.
-constexpr uint32_t kRxChunks = 32;
+// Receive chunks (PackedRx, 256 KiB each): a fast guest's frames wait in output queues (up to
+// --queue-size each) before their chunks come back; none is touched until used.
+constexpr uint32_t kRxChunks = 64;
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -142,7 +141,10 @@ class VhostUserPort final : public LoopPort {
 
   bool retry_paused_read() override {
     if (still_throttled(throttled_by_)) return true;
-    if (rx_.available() == 0) return true;
+    if (need_chunk_) {
+      if (!rx_.chunk_available() || !rx_.next_chunk()) return true;
+      need_chunk_ = false;
+    }
     paused_ = false;
     drain_tx();
     return false;
@@ -523,56 +525,57 @@ class VhostUserPort final : public LoopPort {
     Queue& q = queues_[kTxQueue];
     if (closed() || !q.running || paused_) return;
     const uint32_t hdr = header_size();
+    const std::span<sw::Frame> burst = loop_.burst();
     uint32_t budget = kChainsPerWake;
-    q.vq.disable_notification();
+    uint32_t got = 0;   // frames in burst[]
+    uint32_t used = 0;  // used entries filled, not yet flushed
     bool empty = false;
-    while (budget > 0 && !empty) {
-      const uint32_t slots = rx_.available();
-      if (slots == 0) {
-        counters_.rx_paused += 1;
-        pause();
+    q.vq.disable_notification();
+    while (budget > 0) {
+      Chain chain{iov_};
+      const Virtqueue::Pop p = q.vq.pop(chain);
+      if (p == Virtqueue::Pop::kError) {
+        ring_error(q);
         return;
       }
-      uint32_t got = 0;
-      uint32_t used = 0;
-      while (used < slots && budget > 0) {
-        Chain chain{iov_};
-        const Virtqueue::Pop p = q.vq.pop(chain);
-        if (p == Virtqueue::Pop::kError) {
-          ring_error(q);
-          return;
+      if (p == Virtqueue::Pop::kEmpty) {
+        // Ask for a kick; chains that came meanwhile are taken now.
+        if (q.vq.enable_notification()) {
+          q.vq.disable_notification();
+          continue;
         }
-        if (p == Virtqueue::Pop::kEmpty) {
-          if (q.vq.enable_notification()) {
-            q.vq.disable_notification();
-            continue;
-          }
-          empty = true;
-          break;
-        }
-        --budget;
-        descriptors_ += chain.descriptor_count;
-        q.vq.fill(used++, chain.head, 0);
-        if (copy_frame(chain, hdr, rx_.slot(got))) {
-          loop_.burst()[got] = rx_.frame(got, chain.readable_size - hdr);
-          ++got;
-        }
+        empty = true;
+        break;
       }
-      q.vq.flush(used);
-      if (used > 0) notify(q);
-      if (got > 0) {
-        rx_.advance(got);
-        const sw::PortId congested =
-            loop_.fabric().receive(*this, loop_.burst().first(got), loop_.now());
-        if (closed()) return;
-        if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) {
-          throttled_by_ = congested;
-          counters_.rx_throttled += 1;
-          pause();
-          return;
+      if (frame_length_ok(chain, hdr)) {
+        const uint32_t len = chain.readable_size - hdr;
+        uint8_t* dst = rx_.reserve(len);
+        if (dst == nullptr) {
+          // The chunk is full: what it holds goes to the switch, then a fresh chunk.
+          q.vq.undo_pop();
+          if (!forward(q, got, used)) return;
+          got = used = 0;
+          if (!rx_.next_chunk()) {
+            need_chunk_ = true;
+            counters_.rx_paused += 1;
+            pause();
+            return;
+          }
+          continue;
         }
+        copy_frame(chain, hdr, dst);
+        burst[got++] = rx_.commit(len);
+      }
+      --budget;
+      descriptors_ += chain.descriptor_count;
+      q.vq.fill(used++, chain.head, 0);
+      // The burst is full, or every descriptor of a small ring is in flight.
+      if (got == burst.size() || used == q.vq.num()) {
+        if (!forward(q, got, used)) return;
+        got = used = 0;
       }
     }
+    if (!forward(q, got, used)) return;
     // Out of budget with chains left: go on next turn (notifications stay off meanwhile).
     if (!empty) {
       uv_idle_start(more_.get(), [](uv_idle_t* h) {
@@ -581,25 +584,46 @@ class VhostUserPort final : public LoopPort {
     }
   }
 
+  // Hands the `used` chains back to the guest and the `got` frames to the switch; false when
+  // that closed the port or a congested destination paused this one.
+  bool forward(Queue& q, uint32_t got, uint32_t used) {
+    if (used > 0) {
+      q.vq.flush(used);
+      notify(q);
+    }
+    if (got == 0) return true;
+    const sw::PortId congested =
+        loop_.fabric().receive(*this, loop_.burst().first(got), loop_.now());
+    if (closed()) return false;
+    if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) {
+      throttled_by_ = congested;
+      counters_.rx_throttled += 1;
+      pause();
+      return false;
+    }
+    return true;
+  }
+
   void pause() {
     paused_ = true;
     loop_.pause_read(*this);
   }
 
-  // Copies the chain's readable bytes after the `hdr`-byte virtio-net header into `slot`.
-  bool copy_frame(const Chain& chain, uint32_t hdr, uint8_t* slot) {
+  bool frame_length_ok(const Chain& chain, uint32_t hdr) {
     const uint32_t total = chain.readable_size;
-    if (total < hdr + sw::kMinFrameSize || total - hdr > sw::kMaxFrameSize) {
-      counters_.drop_bad_length += 1;
-      if (bad_length_log_.allow(loop_.now())) {
-        io::log_line("port %u %s: dropped a %u-byte frame from the guest (frames are %u..%u bytes)",
-                     id(), peer_.c_str(), total < hdr ? 0U : total - hdr, sw::kMinFrameSize,
-                     sw::kMaxFrameSize);
-      }
-      return false;
+    if (total >= hdr + sw::kMinFrameSize && total - hdr <= sw::kMaxFrameSize) return true;
+    counters_.drop_bad_length += 1;
+    if (bad_length_log_.allow(loop_.now())) {
+      io::log_line("port %u %s: dropped a %u-byte frame from the guest (frames are %u..%u bytes)",
+                   id(), peer_.c_str(), total < hdr ? 0U : total - hdr, sw::kMinFrameSize,
+                   sw::kMaxFrameSize);
     }
+    return false;
+  }
+
+  // Copies the chain's readable bytes after the `hdr`-byte virtio-net header to `out`.
+  static void copy_frame(const Chain& chain, uint32_t hdr, uint8_t* out) {
     uint32_t skip = hdr;
-    uint8_t* out = slot;
     for (const iovec& v : chain.readable()) {
       const auto* p = static_cast<const uint8_t*>(v.iov_base);
       size_t len = v.iov_len;
@@ -613,7 +637,6 @@ class VhostUserPort final : public LoopPort {
       std::memcpy(out, p, len);
       out += len;
     }
-    return true;
   }
 
   // ---- Switch to guest ------------------------------------------------------------------------
@@ -693,9 +716,10 @@ class VhostUserPort final : public LoopPort {
   GuestMemory memory_;
   bool have_memory_ = false;
   std::array<Queue, kQueues> queues_;
-  DatagramRx rx_;
+  PackedRx rx_;  // frames from the guest, copied out of its memory
   DatagramTx tx_;
   bool paused_ = false;
+  bool need_chunk_ = false;  // paused until a receive chunk is free
   sw::PortId throttled_by_ = sw::kNoPort;
   std::array<iovec, kMaxPieces> iov_{};
   uint64_t kicks_ = 0;
