@@ -38,6 +38,7 @@ constexpr int kTimeoutMs = 10'000;                   // the whole port.attach ex
 constexpr size_t kMaxReplySize = size_t{64} * 1024;  // a port.attach reply is short
 constexpr int kWaitSliceMs = 200;                    // how often the wait loop looks at the child
 constexpr size_t kMaxNameSize = 64;                  // port.attach's limit on "name"
+constexpr int kVhostUserConnectMs = 60'000;          // QEMU connects its vhost-user NIC at start
 
 volatile sig_atomic_t g_child = 0;  // the program's pid, for forward_signal
 
@@ -204,8 +205,8 @@ int exit_code(int status) {
 }  // namespace
 
 const char* exec_usage() {
-  return "usage: qswitch exec [--switch NAME|PATH] [--type dgram|stream] [--mac MAC] -- "
-         "PROGRAM [ARGS...]\n"
+  return "usage: qswitch exec [--switch NAME|PATH] [--type dgram|stream|vhost-user] [--mac MAC] "
+         "-- PROGRAM [ARGS...]\n"
          "  runs PROGRAM (qemu-system-x86_64 ...) with one NIC on a running switch: a socketpair\n"
          "  whose one end goes to the switch over its control socket, the other to QEMU as\n"
          "    -netdev dgram,id=qs0,local.type=fd,local.str=N   (or stream,...,addr.type=fd)\n"
@@ -215,7 +216,9 @@ const char* exec_usage() {
          "                  socket ($XDG_RUNTIME_DIR/qswitch/ or /tmp/qswitch-$UID/)\n"
          "  --switch PATH   a control socket (PATH.ctl), or a switch socket (PATH.sock: the\n"
          "                  control socket beside it). Default: the default switch's\n"
-         "  --type T        dgram (default) or stream: the QEMU netdev and the port kind\n"
+         "  --type T        dgram (default), stream or vhost-user: the QEMU netdev and the port\n"
+         "                  kind; vhost-user adds the guest's RAM as a shared memfd (its -m),\n"
+         "                  a chardev to a private socket and vectors=0 unless under KVM\n"
          "  --mac MAC       the guest's MAC (default: a random 52:54:00:xx:xx:xx)\n"
          "  SIGINT/SIGTERM/SIGHUP are passed to PROGRAM; the exit status is PROGRAM's\n"
          "  (128+N if signal N ended it), 1 if the switch cannot be reached or refuses the\n"
@@ -269,8 +272,8 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
       }
       switch_arg = value;
     } else if (arg == "--type") {
-      if (value != "dgram" && value != "stream") {
-        error = "--type '" + value + "': expected dgram or stream";
+      if (value != "dgram" && value != "stream" && value != "vhost-user") {
+        error = "--type '" + value + "': expected dgram, stream or vhost-user";
         return false;
       }
       type = value;
@@ -290,7 +293,9 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
     return false;
   }
   o.control_path = exec_control_path(switch_arg);
-  o.stream = type == "stream";
+  o.type = type == "stream"       ? ExecType::kStream
+           : type == "vhost-user" ? ExecType::kVhostUser
+                                  : ExecType::kDgram;
   o.mac = mac.empty() ? random_guest_mac().to_string() : mac;
   return true;
 }
@@ -319,8 +324,21 @@ std::string free_netdev_id(const std::vector<std::string>& program) {
   return "qs" + std::to_string(used.size() + 1);  // not reached
 }
 
-std::vector<std::string> exec_netdev_args(bool stream, const std::string& id, int fd,
+const char* exec_type_name(ExecType type) {
+  switch (type) {
+    case ExecType::kStream:
+      return "stream";
+    case ExecType::kVhostUser:
+      return "vhost-user";
+    case ExecType::kDgram:
+      break;
+  }
+  return "dgram";
+}
+
+std::vector<std::string> exec_netdev_args(ExecType type, const std::string& id, int fd,
                                           const std::string& mac) {
+  const bool stream = type == ExecType::kStream;
   const std::string n = std::to_string(fd);
   // QEMU 7.2 qapi/net.json: NetdevDgramOptions local/remote, NetdevStreamOptions addr; an fd is
   // SocketAddress type "fd" with "str" the number or the name of a monitor fd.
@@ -329,8 +347,97 @@ std::vector<std::string> exec_netdev_args(bool stream, const std::string& id, in
   return {"-netdev", netdev, "-device", "virtio-net-pci,netdev=" + id + ",mac=" + mac};
 }
 
-std::string attach_request_line(bool stream, const std::string& name) {
-  json args = {{"type", stream ? "stream" : "dgram"}};
+namespace {
+
+// The comma-separated items of a QEMU option value ("size=1G,slots=2" -> {"size=1G", ...}).
+std::vector<std::string> option_items(const std::string& spec) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t end = spec.find(',', start);
+    if (end == std::string::npos) end = spec.size();
+    items.push_back(spec.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+bool is_option(const std::string& arg, const char* name) {
+  return arg == std::string("-") + name || arg == std::string("--") + name;
+}
+
+}  // namespace
+
+bool program_uses_kvm(const std::vector<std::string>& program) {
+  bool kvm = false;
+  for (size_t i = 0; i < program.size(); ++i) {
+    const std::string& a = program[i];
+    if (is_option(a, "enable-kvm")) kvm = true;
+    if (i + 1 >= program.size()) continue;
+    if (is_option(a, "accel")) {
+      for (const std::string& item : option_items(program[i + 1])) {
+        if (item == "kvm" || item == "accel=kvm") kvm = true;
+        if (item == "tcg" || item == "accel=tcg") kvm = false;
+      }
+    }
+    if (is_option(a, "machine") || is_option(a, "M")) {
+      for (const std::string& item : option_items(program[i + 1])) {
+        // accel=kvm:tcg tries KVM first.
+        if (item.rfind("accel=", 0) == 0) kvm = item.rfind("accel=kvm", 0) == 0;
+      }
+    }
+  }
+  return kvm;
+}
+
+std::string program_memory_size(const std::vector<std::string>& program) {
+  std::string size = "128M";  // QEMU's default for x86 machines
+  for (size_t i = 0; i + 1 < program.size(); ++i) {
+    if (!is_option(program[i], "m")) continue;
+    for (std::string item : option_items(program[i + 1])) {
+      if (item.rfind("size=", 0) == 0) item = item.substr(5);
+      if (item.empty() || item.find('=') != std::string::npos) continue;
+      // A bare number is MiB for -m, bytes for a memory backend's size=.
+      const bool bare = item.find_first_not_of("0123456789") == std::string::npos;
+      size = bare ? item + "M" : item;
+      break;
+    }
+  }
+  return size;
+}
+
+std::vector<std::string> exec_vhost_user_args(const std::vector<std::string>& program,
+                                              const std::string& id, const std::string& socket_path,
+                                              const std::string& mac) {
+  std::vector<std::string> args;
+  bool has_backend = false;
+  for (size_t i = 0; i + 1 < program.size(); ++i) {
+    if (!is_option(program[i], "machine") && !is_option(program[i], "M")) continue;
+    for (const std::string& item : option_items(program[i + 1])) {
+      has_backend = has_backend || item.rfind("memory-backend=", 0) == 0;
+    }
+  }
+  const std::string mem = id + "mem";
+  if (!has_backend) {
+    args = {
+        "-object",
+        "memory-backend-memfd,id=" + mem + ",size=" + program_memory_size(program) + ",share=on",
+        "-machine", "memory-backend=" + mem};
+  }
+  const std::string chardev = id + "chr";
+  for (const std::string& a :
+       {std::string("-chardev"), "socket,id=" + chardev + ",path=" + socket_path,
+        std::string("-netdev"), "vhost-user,id=" + id + ",chardev=" + chardev,
+        std::string("-device"),
+        "virtio-net-pci,netdev=" + id + ",mac=" + mac +
+            (program_uses_kvm(program) ? "" : ",vectors=0")}) {
+    args.push_back(a);
+  }
+  return args;
+}
+
+std::string attach_request_line(ExecType type, const std::string& name) {
+  json args = {{"type", exec_type_name(type)}};
   if (!name.empty()) args["name"] = name;
   return dump_json(json{{"cmd", "port.attach"}, {"args", args}});
 }
@@ -349,7 +456,7 @@ bool attach_port(const ExecOptions& o, const std::string& name, io::Fd switch_en
   }
   const int64_t deadline = monotonic_ms() + kTimeoutMs;
   std::string reply_text;
-  if (!send_with_fd(control.get(), attach_request_line(o.stream, name), switch_end.get(), deadline,
+  if (!send_with_fd(control.get(), attach_request_line(o.type, name), switch_end.get(), deadline,
                     error) ||
       !read_reply(control.get(), deadline, reply_text, error)) {
     std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());
@@ -396,8 +503,9 @@ pid_t start_program(std::vector<std::string>& args, int guest_fd) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != launcher) _exit(128 + SIGTERM);  // the launcher died before prctl
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    // The one fd the program inherits; everything else of ours is close-on-exec.
-    if (::fcntl(guest_fd, F_SETFD, 0) != 0) _exit(127);
+    // The one fd the program inherits (none for vhost-user); everything else of ours is
+    // close-on-exec.
+    if (guest_fd >= 0 && ::fcntl(guest_fd, F_SETFD, 0) != 0) _exit(127);
     ::execvp(cargv[0], cargv.data());
     std::fprintf(stderr, "qswitch exec: cannot run %s: %s\n", cargv[0], std::strerror(errno));
     _exit(127);
@@ -446,6 +554,102 @@ int wait_program(pid_t child, io::Fd& control, const std::string& port_id,
   }
 }
 
+// --type vhost-user (see the header): listen in a private directory, start PROGRAM pointed
+// there, accept its connection, then attach that socket.
+int run_exec_vhost_user(const ExecOptions& o, const std::string& name) {
+  std::string error;
+  {
+    io::Fd probe;  // the switch answers before anything starts
+    if (!connect_control(o.control_path, probe, error)) {
+      std::fprintf(stderr, "qswitch exec: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir =
+      std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/qswitch-exec-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) {
+    std::fprintf(stderr, "qswitch exec: mkdtemp %s: %s\n", dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  const std::string path = dir + "/vhost-user.sock";
+  auto cleanup = [&] {
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+  };
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  io::Fd listener = io::Fd::adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (path.size() >= sizeof sun.sun_path || !listener.valid()) {
+    std::fprintf(stderr, "qswitch exec: cannot make a socket at %s\n", path.c_str());
+    cleanup();
+    return 1;
+  }
+  std::memcpy(sun.sun_path, path.data(), path.size());
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 ||
+      ::listen(listener.get(), 1) != 0) {
+    std::fprintf(stderr, "qswitch exec: listen on %s: %s\n", path.c_str(), std::strerror(errno));
+    cleanup();
+    return 1;
+  }
+  std::vector<std::string> args = o.program;
+  for (std::string& a : exec_vhost_user_args(o.program, free_netdev_id(o.program), path, o.mac)) {
+    args.push_back(std::move(a));
+  }
+  const pid_t child = start_program(args, -1);
+  if (child < 0) {
+    cleanup();
+    return 1;
+  }
+  auto stop_child = [&](int code) {
+    ::kill(child, SIGTERM);
+    int ignored = 0;
+    while (::waitpid(child, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    g_child = 0;
+    set_signal_handlers(false);
+    return code;
+  };
+  // QEMU connects as it starts (its vhost-user netdev waits for the connection).
+  io::Fd conn;
+  const int64_t deadline = monotonic_ms() + kVhostUserConnectMs;
+  while (!conn.valid()) {
+    int status = 0;
+    const pid_t r = ::waitpid(child, &status, WNOHANG);
+    if (r == child) {
+      cleanup();
+      g_child = 0;
+      set_signal_handlers(false);
+      std::fprintf(stderr, "qswitch exec: %s exited before it connected its vhost-user NIC\n",
+                   name.c_str());
+      return exit_code(status);
+    }
+    if (monotonic_ms() > deadline) {
+      cleanup();
+      std::fprintf(stderr,
+                   "qswitch exec: %s did not connect to %s within %d s (is it a QEMU with a "
+                   "vhost-user netdev?); stopping it\n",
+                   name.c_str(), path.c_str(), kVhostUserConnectMs / 1000);
+      return stop_child(1);
+    }
+    pollfd p{listener.get(), POLLIN, 0};
+    if (::poll(&p, 1, kWaitSliceMs) > 0) {
+      conn = io::Fd::adopt(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    }
+  }
+  cleanup();
+  listener.reset();
+  io::Fd control;
+  std::string port_id;
+  if (!attach_port(o, name, std::move(conn), control, port_id)) return stop_child(1);
+  std::fprintf(stderr, "qswitch exec: port %s on %s, vhost-user, mac %s\n", port_id.c_str(),
+               o.control_path.c_str(), o.mac.c_str());
+  const int status = wait_program(child, control, port_id, name);
+  g_child = 0;
+  set_signal_handlers(false);
+  return status < 0 ? 1 : exit_code(status);
+}
+
 }  // namespace
 
 int run_exec(int argc, char** argv) {
@@ -460,26 +664,28 @@ int run_exec(int argc, char** argv) {
     return 0;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  const std::string name = base_name(o.program[0]);
+  if (o.type == ExecType::kVhostUser) return run_exec_vhost_user(o, name);
 
+  const bool stream = o.type == ExecType::kStream;
   int pair[2] = {-1, -1};
-  if (::socketpair(AF_UNIX, (o.stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, pair) != 0) {
+  if (::socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, pair) != 0) {
     std::fprintf(stderr, "qswitch exec: socketpair: %s\n", std::strerror(errno));
     return 1;
   }
   io::Fd switch_end = io::Fd::adopt(pair[0]);
   io::Fd guest_end = io::Fd::adopt(pair[1]);
-  const std::string name = base_name(o.program[0]);
   io::Fd control;
   std::string port_id;
   if (!attach_port(o, name, std::move(switch_end), control, port_id)) return 1;
 
   std::vector<std::string> args = o.program;
   for (std::string& a :
-       exec_netdev_args(o.stream, free_netdev_id(o.program), guest_end.get(), o.mac)) {
+       exec_netdev_args(o.type, free_netdev_id(o.program), guest_end.get(), o.mac)) {
     args.push_back(std::move(a));
   }
   std::fprintf(stderr, "qswitch exec: port %s on %s, %s, mac %s\n", port_id.c_str(),
-               o.control_path.c_str(), o.stream ? "stream" : "dgram", o.mac.c_str());
+               o.control_path.c_str(), exec_type_name(o.type), o.mac.c_str());
   const pid_t child = start_program(args, guest_end.get());
   if (child < 0) return 1;
   guest_end.reset();

@@ -2,7 +2,8 @@
 // switch with no socket path to pick and nothing left on disk.
 //
 // Theory of operation
-// - `qswitch exec [--switch NAME|PATH] [--type dgram|stream] [--mac MAC] -- PROGRAM ARGS...`
+// - `qswitch exec [--switch NAME|PATH] [--type dgram|stream|vhost-user] [--mac MAC] --
+//   PROGRAM ARGS...`
 //   finds the switch's control socket as `qswitch ctl` does (default: default_control_path();
 //   NAME: DIR/NAME.ctl beside the default socket; a PATH ending in .sock: the control socket
 //   beside that switch socket (control_path_for); any other PATH: the control socket itself).
@@ -18,6 +19,13 @@
 //     -device virtio-net-pci,netdev=ID,mac=MAC
 //   ID is qs0, or the first qsN no -netdev/-nic id= in ARGS uses; MAC is --mac or a fresh random
 //   52:54:00:xx:xx:xx.
+// - --type vhost-user: QEMU's vhost-user chardev cannot take a socket fd (it passes fds, which
+//   QEMU 7.2 allows only on a unix socket it connected or accepted itself), so the launcher
+//   first checks that the switch answers, then listens on a socket in a private directory it
+//   creates (mkdtemp, 0700), starts PROGRAM with exec_vhost_user_args() pointing there, accepts
+//   QEMU's connection (while PROGRAM runs, up to 60 s), removes the socket and the directory,
+//   and sends the accepted socket with port.attach "type": "vhost-user". QEMU waits for the
+//   vhost-user replies meanwhile; nothing is left on disk once the port is up.
 // - While PROGRAM runs the launcher keeps the control connection open: the switch closes the
 //   port when it closes. SIGINT/SIGTERM/SIGHUP are forwarded to PROGRAM. If the switch closes
 //   the connection first (port removed, switch stopped) one line says so; PROGRAM keeps running.
@@ -33,9 +41,12 @@
 
 namespace qswitch::tools {
 
+enum class ExecType { kDgram, kStream, kVhostUser };
+const char* exec_type_name(ExecType type);  // "dgram", "stream", "vhost-user"
+
 struct ExecOptions {
-  std::string control_path;          // resolved from --switch
-  bool stream = false;               // --type stream
+  std::string control_path;  // resolved from --switch
+  ExecType type = ExecType::kDgram;
   std::string mac;                   // --mac, or generated
   std::vector<std::string> program;  // PROGRAM ARGS... (not empty)
   bool help = false;
@@ -47,11 +58,24 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& options, st
 std::string exec_control_path(const std::string& switch_arg);
 // The -netdev id to use: "qs0", or the first "qsN" that no -netdev/-nic id= in `program` uses.
 std::string free_netdev_id(const std::vector<std::string>& program);
-// The arguments appended to PROGRAM for the inherited fd `fd`.
-std::vector<std::string> exec_netdev_args(bool stream, const std::string& id, int fd,
+// The arguments appended to PROGRAM for the inherited fd `fd` (dgram, stream).
+std::vector<std::string> exec_netdev_args(ExecType type, const std::string& id, int fd,
                                           const std::string& mac);
+// --type vhost-user: the arguments appended to PROGRAM for a vhost-user NIC whose chardev
+// connects to `socket_path`: the guest's RAM as a shared memfd (as large as PROGRAM's -m, or
+// 128M, QEMU's default, without one; left out when PROGRAM already names a memory-backend=),
+// the chardev, the netdev and the device, with vectors=0 unless PROGRAM runs under KVM.
+std::vector<std::string> exec_vhost_user_args(const std::vector<std::string>& program,
+                                              const std::string& id, const std::string& socket_path,
+                                              const std::string& mac);
+// Whether PROGRAM's arguments select KVM (-enable-kvm, -accel kvm, -machine ...,accel=kvm):
+// QEMU's default accelerator is TCG.
+bool program_uses_kvm(const std::vector<std::string>& program);
+// PROGRAM's RAM size as a memory backend's size= value ("256M" for -m 256, "1G" for -m 1G or
+// -m size=1G,...), or "128M" without -m.
+std::string program_memory_size(const std::vector<std::string>& program);
 // The port.attach request line for `name` (the program's base name).
-std::string attach_request_line(bool stream, const std::string& name);
+std::string attach_request_line(ExecType type, const std::string& name);
 const char* exec_usage();
 
 // argv[0] is "exec".

@@ -17,6 +17,7 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/stream/stream_port.h"
+#include "backends/vhost_user/vhost_user_port.h"
 
 namespace qswitch::tools {
 
@@ -194,11 +195,11 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
   if (!check_arg_names(args, {"type", "name"}, "port.attach", error)) return Reply::failure(error);
   std::string type;
   if (!string_arg(args, "type", "port.attach", type, error)) {
-    return Reply::failure(error + ": \"dgram\" or \"stream\"");
+    return Reply::failure(error + ": \"dgram\", \"stream\" or \"vhost-user\"");
   }
-  if (type != "dgram" && type != "stream") {
+  if (type != "dgram" && type != "stream" && type != "vhost-user") {
     return Reply::failure("port.attach: \"type\" is \"" + type +
-                          "\"; expected \"dgram\" or \"stream\"");
+                          "\"; expected \"dgram\", \"stream\" or \"vhost-user\"");
   }
   std::string name;
   if (auto at = args.find("name"); at != args.end()) {
@@ -230,7 +231,12 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
       return Reply::failure(std::string("port.attach: cannot make the socket non-blocking: ") +
                             std::strerror(errno));
     }
-    port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, std::move(fd), peer));
+    if (type == "vhost-user") {
+      // The front-end's connection (QEMU's vhost-user chardev, accepted by the launcher).
+      port = &loop.adopt(backends::vhost_user::make_vhost_user_port(loop, std::move(fd), peer));
+    } else {
+      port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, std::move(fd), peer));
+    }
   }
   auto attachment = std::make_shared<Attachment>(loop.uv(), *port);
   port->set_close_hook([attachment](backends::LoopPort&) { attachment->on_port_closed(); });
@@ -247,7 +253,7 @@ void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
   api.add_with_fds(
       "port.attach",
       "a port on a socket passed with the request (SCM_RIGHTS), up while this "
-      "connection is open; args: \"type\": dgram|stream, \"name\" (for logs); "
+      "connection is open; args: \"type\": dgram|stream|vhost-user, \"name\" (for logs); "
       "`qswitch exec` uses it",
       [&loop](const json& args, std::vector<io::Fd>& fds) { return attach(loop, args, fds); });
 }
