@@ -13,6 +13,13 @@
 //   prefix), prints "ready", then prints "got src=.. dst=.. seq=.. len=.. intact=0|1" for every
 //   frame that arrives. It exits 0 ("done") once a frame with --expect-seq from --peer-mac
 //   arrived, 3 ("timeout") after --timeout-ms (default 10000), 2 on bad arguments.
+// - With a vhost-user NIC (`exec --type vhost-user`) it finds
+//     -object memory-backend-memfd,...,size=S,share=on  -machine memory-backend=...
+//     -chardev socket,id=C,path=P  -netdev vhost-user,id=ID,chardev=C
+//     -device virtio-net-pci,netdev=ID,mac=MAC[,vectors=0]
+//   prints "netdev vhost-user ID path P mac MAC vectors V memory S", connects to P as a
+//   vhost-user front-end (tests/support/vhost_user_frontend.h: what QEMU and the guest's driver
+//   would do), and exchanges the same frames through the rings.
 #include <dirent.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,6 +34,7 @@
 #include <vector>
 
 #include "tests/support/test_frames.h"
+#include "tests/support/vhost_user_frontend.h"
 
 namespace {
 
@@ -88,6 +96,48 @@ size_t extra_sockets(int keep) {
   return n;
 }
 
+// The vhost-user side of main(): connect to `path`, send the two frames, receive until
+// `expect_seq` from `peer` arrives.
+int run_vhost_user(const std::string& path, const Mac& own, const Mac& peer, uint32_t expect_seq,
+                   int64_t timeout_ms) {
+  using namespace qswitch::test_support;
+  std::string error;
+  auto g = VhostUserFrontend::create({}, &error);
+  if (g) error = g->connect(path, vu::Millis(5000));
+  if (error.empty()) error = g->handshake();
+  if (error.empty()) error = g->start();
+  if (!error.empty()) {
+    std::printf("vhost-user: %s\n", error.c_str());
+    return 6;
+  }
+  std::printf("extra_sockets %zu\n", extra_sockets(g->socket_fd()));
+  const bool ok = g->send(make_frame(kBroadcastMac, own, 60, 1)).empty() &&
+                  g->send(make_frame(peer, own, 300, 2)).empty();
+  std::printf("%s\nready\n", ok ? "sent" : "send failed");
+  std::fflush(stdout);
+  const int64_t deadline = now_ms() + timeout_ms;
+  while (now_ms() < deadline) {
+    const VhostUserFrontend::Received r = g->receive(vu::Millis(deadline - now_ms()));
+    if (r.status == VhostUserFrontend::Received::Status::kError) {
+      std::printf("vhost-user: %s\n", r.error.c_str());
+      return 4;
+    }
+    if (!r.ok()) continue;
+    const std::vector<uint8_t>& f = r.frame;
+    const std::optional<uint32_t> seq = frame_seq(f);
+    std::printf("got src=%s dst=%s seq=%d len=%zu intact=%d\n", mac_to_string(frame_src(f)).c_str(),
+                mac_to_string(frame_dst(f)).c_str(), seq ? static_cast<int>(*seq) : -1, f.size(),
+                frame_is_intact(f, f.size()) ? 1 : 0);
+    std::fflush(stdout);
+    if (seq && *seq == expect_seq && frame_src(f) == peer) {
+      std::printf("done\n");
+      return 0;
+    }
+  }
+  std::printf("timeout\n");
+  return 3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +147,8 @@ int main(int argc, char** argv) {
   int64_t timeout_ms = 10'000;
   std::string netdev;
   std::string device;
+  std::string chardev;
+  std::string memory;
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--peer-mac")
@@ -109,9 +161,32 @@ int main(int argc, char** argv) {
       netdev = argv[++i];
     else if (a == "-device")
       device = argv[++i];
+    else if (a == "-chardev")
+      chardev = argv[++i];
+    else if (a == "-object")
+      memory = argv[++i];
   }
   const std::optional<Mac> peer = parse_mac(peer_mac_text);
   const std::string type = netdev.substr(0, netdev.find(','));
+  if (type == "vhost-user") {
+    const std::optional<Mac> peer = parse_mac(peer_mac_text);
+    const std::string mac_text = option_value(device, "mac");
+    const std::optional<Mac> own = parse_mac(mac_text);
+    const std::string path = option_value(chardev, "path");
+    if (!peer || !own || path.empty() ||
+        option_value(netdev, "chardev") != option_value(chardev, "id")) {
+      std::printf("bad arguments: peer-mac '%s' netdev '%s' chardev '%s' device '%s'\n",
+                  peer_mac_text.c_str(), netdev.c_str(), chardev.c_str(), device.c_str());
+      return 2;
+    }
+    std::printf(
+        "netdev vhost-user %s path %s mac %s vectors %s memory %s share %s\n",
+        option_value(netdev, "id").c_str(), path.c_str(), mac_text.c_str(),
+        option_value(device, "vectors").empty() ? "msix" : option_value(device, "vectors").c_str(),
+        option_value(memory, "size").c_str(), option_value(memory, "share").c_str());
+    std::fflush(stdout);
+    return run_vhost_user(path, *own, *peer, expect_seq, timeout_ms);
+  }
   const bool stream = type == "stream";
   const std::string fd_text = option_value(netdev, stream ? "addr.str" : "local.str");
   const std::string mac_text = option_value(device, "mac");

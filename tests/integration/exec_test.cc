@@ -287,6 +287,97 @@ TEST_P(ExecTest, PortRemovedByTheSwitchClosesTheLaunchersConnection) {
 INSTANTIATE_TEST_SUITE_P(Types, ExecTest, ::testing::Values("dgram", "stream"),
                          [](const auto& info) { return info.param; });
 
+class ExecVhostUserTest : public ExecTest {};
+
+// qswitch exec --type vhost-user: the launcher listens in a private directory, the program (QEMU,
+// here exec_peer acting as QEMU's vhost-user front-end) connects there, the launcher attaches
+// the connection; frames cross both ways through the program's rings.
+TEST_F(ExecVhostUserTest, FramesCrossBothWaysAndNothingIsLeftOnDisk) {
+  ASSERT_TRUE(start_switch({"--no-slirp"}));
+  ASSERT_TRUE(open_control());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  FrameClient& client = clients[0];
+  const Mac client_mac = test_mac(1);
+  const Mac peer_mac = *parse_mac(kPeerMac);
+  ASSERT_TRUE(wait_port_count(1));
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string tmp = tmpdir != nullptr && tmpdir[0] == '/' ? tmpdir : "/tmp";
+
+  QswitchProcess exec;
+  ASSERT_TRUE(
+      exec.start(exec_options({"--switch", control_path(sw_), "--type", "vhost-user", "--mac",
+                               kPeerMac, "--", EXEC_PEER_BINARY, "-m", "64", "--peer-mac",
+                               mac_to_string(client_mac), "--expect-seq", "3"}),
+                 20s))
+      << exec.error() << "\n"
+      << exec_report(exec);
+  const std::string out = exec.stdout_text();
+  EXPECT_NE(out.find("netdev vhost-user qs0 path " + tmp + "/qswitch-exec-"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("mac " + std::string(kPeerMac) + " vectors 0 memory 64M share on"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("extra_sockets 0\n"), std::string::npos) << "the launcher leaked fds: " << out;
+  EXPECT_NE(out.find("sent\n"), std::string::npos) << out;
+
+  RecvResult b = client.recv_frame_matching(
+      [&](const std::vector<uint8_t>& f) { return frame_src(f) == peer_mac; }, 5s);
+  ASSERT_TRUE(b.ok()) << to_string(b.status) << " " << b.error << "\n" << exec_report(exec);
+  EXPECT_EQ(frame_seq(b.frame), 1u);
+  RecvResult u = client.recv_frame(5s);
+  ASSERT_TRUE(u.ok()) << to_string(u.status) << " " << u.error;
+  EXPECT_EQ(frame_dst(u.frame), client_mac);
+  EXPECT_EQ(frame_seq(u.frame), 2u);
+  EXPECT_TRUE(frame_is_intact(u.frame, 300));
+
+  json rows = ports();
+  json exec_row;
+  for (const json& r : rows) {
+    if (r.value("peer", "").rfind("exec:exec_peer", 0) == 0) exec_row = r;
+  }
+  ASSERT_TRUE(exec_row.is_object()) << rows.dump();
+  EXPECT_EQ(exec_row.value("kind", ""), "vhost-user");
+  // The private socket and its directory are gone once the port is up.
+  const size_t at = out.find(" path ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string path = out.substr(at + 6, out.find(' ', at + 6) - (at + 6));
+  const std::string dir = path.substr(0, path.rfind('/'));
+  EXPECT_NE(::access(dir.c_str(), F_OK), 0) << dir << " is still there";
+
+  ASSERT_TRUE(client.send_frame(make_frame(peer_mac, client_mac, 200, 3)));
+  const std::optional<int> code = exec.wait_exit(10s);
+  ASSERT_TRUE(code.has_value()) << "exec did not exit\n" << exec_report(exec);
+  EXPECT_EQ(*code, 0) << exec_report(exec);
+  EXPECT_NE(exec.stdout_text().find("got src=" + mac_to_string(client_mac) + " dst=" + kPeerMac +
+                                    " seq=3 len=200 intact=1"),
+            std::string::npos)
+      << exec_report(exec);
+  ASSERT_TRUE(wait_port_count(1));
+}
+
+// A program that exits before it connects: its exit status, no port, nothing left behind.
+TEST_F(ExecVhostUserTest, AProgramThatNeverConnectsEndsTheLauncherWithItsStatus) {
+  ASSERT_TRUE(start_switch({"--no-slirp"}));
+  ASSERT_TRUE(open_control());
+  QswitchProcess exec;
+  // The shell names the directory it was pointed at (the -chardev argument), then exits.
+  ASSERT_TRUE(exec.launch(exec_options(
+      {"--switch", control_path(sw_), "--type", "vhost-user", "--", "/bin/sh", "-c",
+       "for a in \"$@\"; do case $a in socket,*) echo \"$a\" >&2;; esac; done; exit 7", "sh"})));
+  EXPECT_EQ(exec.wait_exit(10s), std::optional<int>(7)) << exec_report(exec);
+  EXPECT_TRUE(exec.wait_for_stderr("exited before it connected its vhost-user NIC", 1s))
+      << exec_report(exec);
+  EXPECT_TRUE(wait_port_count(0));
+  const std::string err = exec.stderr_text();
+  const size_t at = err.find("path=");
+  ASSERT_NE(at, std::string::npos) << err;
+  const std::string path = err.substr(at + 5, err.find('\n', at) - (at + 5));
+  const std::string dir = path.substr(0, path.rfind('/'));
+  EXPECT_NE(dir.find("/qswitch-exec-"), std::string::npos) << dir;
+  EXPECT_NE(::access(dir.c_str(), F_OK), 0) << dir << " is still there";
+}
+
 class ExecErrorsTest : public ExecTest {};
 
 TEST_F(ExecErrorsTest, BadPortAttachRequestsAreErrorsAndCreateNoPort) {

@@ -29,23 +29,24 @@ TEST(ExecArgsTest, MemorySizeFollowsMinusM) {
   EXPECT_EQ(program_memory_size({"qemu-system-x86_64", "-m", "256"}), "256M");
   EXPECT_EQ(program_memory_size({"qemu-system-x86_64", "-m", "1G"}), "1G");
   EXPECT_EQ(program_memory_size({"qemu-system-x86_64", "-m", "size=2G,slots=2,maxmem=8G"}), "2G");
-  EXPECT_EQ(program_memory_size({"qemu-system-x86_64", "-m", "512", "-m", "768"}), "768M");  // the last
+  EXPECT_EQ(program_memory_size({"qemu-system-x86_64", "-m", "512", "-m", "768"}),
+            "768M");  // the last
 }
 
 TEST(ExecArgsTest, VhostUserSharesTheGuestsMemoryAndTurnsMsixOffUnderTcg) {
   const Args tcg = {"qemu-system-x86_64", "-m", "256", "-accel", "tcg"};
-  EXPECT_EQ(exec_vhost_user_args(tcg, "qs0", "/tmp/d/vhost-user.sock", "52:54:00:12:34:56"),
-            (Args{"-object", "memory-backend-memfd,id=qs0mem,size=256M,share=on", "-machine",
-                  "memory-backend=qs0mem", "-chardev",
-                  "socket,id=qs0chr,path=/tmp/d/vhost-user.sock", "-netdev",
-                  "vhost-user,id=qs0,chardev=qs0chr", "-device",
-                  "virtio-net-pci,netdev=qs0,mac=52:54:00:12:34:56,vectors=0"}));
+  EXPECT_EQ(
+      exec_vhost_user_args(tcg, "qs0", "/tmp/d/vhost-user.sock", "52:54:00:12:34:56"),
+      (Args{"-object", "memory-backend-memfd,id=qs0mem,size=256M,share=on", "-machine",
+            "memory-backend=qs0mem", "-chardev", "socket,id=qs0chr,path=/tmp/d/vhost-user.sock",
+            "-netdev", "vhost-user,id=qs0,chardev=qs0chr", "-device",
+            "virtio-net-pci,netdev=qs0,mac=52:54:00:12:34:56,vectors=0"}));
   // Under KVM MSI-X stays on; a guest that already has a memory backend keeps it.
   const Args kvm = {"qemu-system-x86_64", "-enable-kvm", "-machine", "q35,memory-backend=ram"};
-  EXPECT_EQ(exec_vhost_user_args(kvm, "qs1", "/p", "52:54:00:00:00:01"),
-            (Args{"-chardev", "socket,id=qs1chr,path=/p", "-netdev",
-                  "vhost-user,id=qs1,chardev=qs1chr", "-device",
-                  "virtio-net-pci,netdev=qs1,mac=52:54:00:00:00:01"}));
+  EXPECT_EQ(
+      exec_vhost_user_args(kvm, "qs1", "/p", "52:54:00:00:00:01"),
+      (Args{"-chardev", "socket,id=qs1chr,path=/p", "-netdev", "vhost-user,id=qs1,chardev=qs1chr",
+            "-device", "virtio-net-pci,netdev=qs1,mac=52:54:00:00:00:01"}));
 }
 
 TEST(ExecArgsTest, TypeVhostUserIsParsedAndAttachedByName) {
