@@ -172,14 +172,15 @@ bool complete_checksum(uint8_t* frame, uint32_t size, uint32_t csum_start, uint3
                        bool udp) {
   if (csum_start >= size) return false;
   if (uint64_t{csum_start} + csum_offset + 2 > size) return false;
-  uint16_t csum = static_cast<uint16_t>(~checksum_fold(checksum_add(0, frame + csum_start,
-                                                                    size - csum_start)));
+  uint16_t csum =
+      static_cast<uint16_t>(~checksum_fold(checksum_add(0, frame + csum_start, size - csum_start)));
   if (udp && csum == 0) csum = 0xffff;
   store_be16(frame + csum_start + csum_offset, csum);
   return true;
 }
 
 OffloadError check_plain_frame(uint32_t size, const OffloadInfo& info) {
+  if (size < kEthHeaderSize) return OffloadError::kTruncatedHeaders;
   if (size > kMaxFrameSize) return OffloadError::kFrameTooLarge;
   if (info.hdr_len > size) return OffloadError::kHdrLenPastFrame;
   if (info.needs_csum &&
@@ -189,8 +190,7 @@ OffloadError check_plain_frame(uint32_t size, const OffloadInfo& info) {
   return OffloadError::kOk;
 }
 
-void write_plain_frame(const uint8_t* frame, uint32_t size, const OffloadInfo& info,
-                       uint8_t* out) {
+void write_plain_frame(const uint8_t* frame, uint32_t size, const OffloadInfo& info, uint8_t* out) {
   std::memcpy(out, frame, size);
   if (info.needs_csum) {
     complete_checksum(out, size, info.csum_start, info.csum_offset,

@@ -58,9 +58,9 @@ enum class GsoType : uint8_t { kNone, kTcpV4, kTcpV6 };
 // A frame's offload state.
 struct OffloadInfo {
   GsoType gso_type = GsoType::kNone;
-  bool ecn = false;       // VIRTIO_NET_HDR_GSO_ECN: the guest's TCP uses ECN (CWR may be set)
-  uint16_t gso_size = 0;  // payload bytes per segment (the MSS); meaningful with a gso_type
-  uint16_t hdr_len = 0;   // the guest's hint of its header length; never trusted
+  bool ecn = false;         // VIRTIO_NET_HDR_GSO_ECN: the guest's TCP uses ECN (CWR may be set)
+  uint16_t gso_size = 0;    // payload bytes per segment (the MSS); meaningful with a gso_type
+  uint16_t hdr_len = 0;     // the guest's hint of its header length; never trusted
   bool needs_csum = false;  // the checksum at csum_start + csum_offset is to be completed
   uint16_t csum_start = 0;  // from the start of the Ethernet header
   uint16_t csum_offset = 0;
@@ -130,9 +130,9 @@ struct TcpSegmentation {
   uint32_t gso_size = 0;
   uint32_t segment_count = 0;  // 1 when not cut (payload_size <= gso_size)
   bool ipv6 = false;
-  bool cut = false;             // false: the frame goes out whole, its checksum completed
-  bool needs_csum = false;      // the frame's NEEDS_CSUM (for the whole-frame case)
-  uint16_t csum_offset = 0;     // (csum_start is l4_offset when needs_csum)
+  bool cut = false;          // false: the frame goes out whole, its checksum completed
+  bool needs_csum = false;   // the frame's NEEDS_CSUM (for the whole-frame case)
+  uint16_t csum_offset = 0;  // (csum_start is l4_offset when needs_csum)
 
   // Bytes of segment `index` (< segment_count).
   uint32_t segment_size(uint32_t index) const {
@@ -155,8 +155,9 @@ uint32_t write_tcp_segment(const uint8_t* frame, const TcpSegmentation& plan, ui
 
 // The software fallback for one frame toward a port that takes no offloads: `next(size)` is
 // asked for room for each output frame in turn (uint8_t*, nullptr when there is none: kNoRoom,
-// the frames written so far stay written). gso_type NONE: one frame, its checksum completed when
-// NEEDS_CSUM (as UDP when csum_offset is UDP's, 6). TCP GSO: the segments, as above.
+// the frames written so far stay written). gso_type NONE: one frame of at least an Ethernet
+// header, its checksum completed when NEEDS_CSUM (as UDP when csum_offset is UDP's, 6). TCP GSO:
+// the segments, as above.
 template <typename Next>
 OffloadError software_offload(const uint8_t* frame, uint32_t size, const OffloadInfo& info,
                               Next&& next);
@@ -164,8 +165,7 @@ OffloadError software_offload(const uint8_t* frame, uint32_t size, const Offload
 // ---- implementation of the template ----
 
 OffloadError check_plain_frame(uint32_t size, const OffloadInfo& info);
-void write_plain_frame(const uint8_t* frame, uint32_t size, const OffloadInfo& info,
-                       uint8_t* out);
+void write_plain_frame(const uint8_t* frame, uint32_t size, const OffloadInfo& info, uint8_t* out);
 
 template <typename Next>
 OffloadError software_offload(const uint8_t* frame, uint32_t size, const OffloadInfo& info,

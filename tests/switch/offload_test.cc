@@ -148,8 +148,9 @@ Input build(const Spec& s) {
     // What a guest leaves: the pseudo-header sum, folded, not inverted (tcp_v4_send_check).
     put16(f, l4 + 16, ref_pseudo(f, l3, s.v6, tcp_len));
   } else {
-    put16(f, l4 + 16, static_cast<uint16_t>(
-                          ~ref_fold(ref_pseudo(f, l3, s.v6, tcp_len) + ref_sum(f, l4, f.size()))));
+    put16(f, l4 + 16,
+          static_cast<uint16_t>(
+              ~ref_fold(ref_pseudo(f, l3, s.v6, tcp_len) + ref_sum(f, l4, f.size()))));
   }
   in.info.gso_type = s.v6 ? GsoType::kTcpV6 : GsoType::kTcpV4;
   in.info.gso_size = s.gso_size;
@@ -190,7 +191,8 @@ void check_segments(const Spec& s, const Input& in, const std::vector<Bytes>& se
     EXPECT_TRUE(std::equal(g.begin(), g.begin() + static_cast<long>(l3), in.frame.begin()));
     if (s.v6) {
       EXPECT_EQ(be16(g, l3 + 4), g.size() - l3 - 40);
-      EXPECT_TRUE(std::equal(g.begin() + static_cast<long>(l3), g.begin() + static_cast<long>(l3 + 4),
+      EXPECT_TRUE(std::equal(g.begin() + static_cast<long>(l3),
+                             g.begin() + static_cast<long>(l3 + 4),
                              in.frame.begin() + static_cast<long>(l3)));
       EXPECT_TRUE(std::equal(g.begin() + static_cast<long>(l3 + 6),
                              g.begin() + static_cast<long>(l4),
@@ -297,11 +299,11 @@ TEST(OffloadSegmentTest, FlagsOtherThanFinPshCwrStayOnEverySegment) {
 // TCP 4096 -> 80 seq 0x01020304 ack 0x0a0b0c0d flags CWR|ACK|PSH|FIN window 0x2000; payload
 // 64 x 0x11, 64 x 0x22, 8 x 0x33; gso_size 64. The guest's TCP field holds the pseudo-header
 // sum 0x0a00+0x0001+0x0a00+0x0002+0x0006+0x009c (156 TCP bytes) = 0x14a5.
-const Bytes kHandInputHeaders = {
-    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00,
-    0x45, 0x00, 0x00, 0xb0, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0x14, 0x12, 0x0a, 0x00,
-    0x00, 0x01, 0x0a, 0x00, 0x00, 0x02, 0x10, 0x00, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04,
-    0x0a, 0x0b, 0x0c, 0x0d, 0x50, 0x99, 0x20, 0x00, 0x14, 0xa5, 0x00, 0x00};
+const Bytes kHandInputHeaders = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00,
+                                 0x01, 0x08, 0x00, 0x45, 0x00, 0x00, 0xb0, 0x12, 0x34, 0x40, 0x00,
+                                 0x40, 0x06, 0x14, 0x12, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00,
+                                 0x02, 0x10, 0x00, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, 0x0a, 0x0b,
+                                 0x0c, 0x0d, 0x50, 0x99, 0x20, 0x00, 0x14, 0xa5, 0x00, 0x00};
 // Segment 0: total length 0x68, id 0x1234, IP checksum 0x145a, seq +0, flags CWR|ACK (FIN, PSH
 // cleared), TCP checksum: pseudo-header 0a00+0001+0a00+0002+0006+0054 = 0x145d; header words
 // 1000+0050+0102+0304+0a0b+0c0d+5090+2000 = 0x9afe; payload 32 x 0x1111 = 0x22220; total
@@ -353,8 +355,8 @@ TEST(OffloadSegmentTest, PlanSaysHowManyAndHowBig) {
   s.payload = 3000;
   Input in = build(s);
   TcpSegmentation plan;
-  ASSERT_EQ(plan_tcp_segmentation(in.frame.data(), static_cast<uint32_t>(in.frame.size()),
-                                  in.info, &plan),
+  ASSERT_EQ(plan_tcp_segmentation(in.frame.data(), static_cast<uint32_t>(in.frame.size()), in.info,
+                                  &plan),
             OffloadError::kOk);
   EXPECT_TRUE(plan.cut);
   EXPECT_EQ(plan.segment_count, 3u);
@@ -411,8 +413,7 @@ TEST(OffloadRefusalTest, EveryMalformedFrameIsRefusedByName) {
   };
   EXPECT_EQ(with([](Input& in) { in.info.gso_size = 0; }), OffloadError::kGsoSizeOutOfRange);
   EXPECT_EQ(with([](Input& in) { in.info.gso_size = 63; }), OffloadError::kGsoSizeOutOfRange);
-  EXPECT_EQ(with([](Input& in) { in.info.gso_size = 0xffff; }),
-            OffloadError::kGsoSizeOutOfRange);
+  EXPECT_EQ(with([](Input& in) { in.info.gso_size = 0xffff; }), OffloadError::kGsoSizeOutOfRange);
   EXPECT_EQ(with([](Input& in) { in.info.hdr_len = static_cast<uint16_t>(in.frame.size() + 1); }),
             OffloadError::kHdrLenPastFrame);
   EXPECT_EQ(with([](Input& in) { in.info.csum_offset = 6; }), OffloadError::kCsumNotTcp);
@@ -435,11 +436,12 @@ TEST(OffloadRefusalTest, EveryMalformedFrameIsRefusedByName) {
             OffloadError::kFrameTooLarge);
   EXPECT_EQ(with([](Input& in) { in.info.gso_type = GsoType::kNone, in.info.csum_start = 0xfff0; }),
             OffloadError::kCsumOutOfFrame);
+  EXPECT_EQ(with([](Input& in) { in.info.gso_type = GsoType::kNone, in.frame.resize(13); }),
+            OffloadError::kTruncatedHeaders);  // not even an Ethernet header
   TcpSegmentation plan;
   Input none = good;
   none.info.gso_type = GsoType::kNone;
-  EXPECT_EQ(plan_tcp_segmentation(none.frame.data(), 100, none.info, &plan),
-            OffloadError::kNotGso);
+  EXPECT_EQ(plan_tcp_segmentation(none.frame.data(), 100, none.info, &plan), OffloadError::kNotGso);
 }
 
 TEST(OffloadRefusalTest, HeadersCutShortAnywhereAreTruncated) {
@@ -485,10 +487,9 @@ TEST(OffloadRefusalTest, NoRoomStopsAndKeepsWhatWasWritten) {
   Input in = build(s);
   int asked = 0;
   Bytes room(2000);
-  OffloadError e = software_offload(in.frame.data(), static_cast<uint32_t>(in.frame.size()),
-                                    in.info, [&](uint32_t) -> uint8_t* {
-                                      return ++asked <= 2 ? room.data() : nullptr;
-                                    });
+  OffloadError e =
+      software_offload(in.frame.data(), static_cast<uint32_t>(in.frame.size()), in.info,
+                       [&](uint32_t) -> uint8_t* { return ++asked <= 2 ? room.data() : nullptr; });
   EXPECT_EQ(e, OffloadError::kNoRoom);
   EXPECT_EQ(asked, 3);
 }
@@ -604,12 +605,12 @@ TEST(OffloadChecksumTest, Rfc1071Example) {
 
 // A real TCP/IPv4 frame (10.0.0.1:4096 -> 10.0.0.2:80, PSH|ACK, "hello, qswitch!": an odd TCP
 // length) whose TCP checksum 0x8b89 was computed outside this code base.
-const Bytes kRealFrame = {
-    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00,
-    0x45, 0x00, 0x00, 0x37, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06, 0x26, 0xbe, 0x0a, 0x00,
-    0x00, 0x01, 0x0a, 0x00, 0x00, 0x02, 0x10, 0x00, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04,
-    0x0a, 0x0b, 0x0c, 0x0d, 0x50, 0x18, 0x20, 0x00, 0x8b, 0x89, 0x00, 0x00, 'h',  'e',
-    'l',  'l',  'o',  ',',  ' ',  'q',  's',  'w',  'i',  't',  'c',  'h',  '!'};
+const Bytes kRealFrame = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
+                          0x08, 0x00, 0x45, 0x00, 0x00, 0x37, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06,
+                          0x26, 0xbe, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00, 0x02, 0x10, 0x00,
+                          0x00, 0x50, 0x01, 0x02, 0x03, 0x04, 0x0a, 0x0b, 0x0c, 0x0d, 0x50, 0x18,
+                          0x20, 0x00, 0x8b, 0x89, 0x00, 0x00, 'h',  'e',  'l',  'l',  'o',  ',',
+                          ' ',  'q',  's',  'w',  'i',  't',  'c',  'h',  '!'};
 
 TEST(OffloadChecksumTest, CompletesARealTcpV4ChecksumFromThePseudoHeaderSeed) {
   Bytes f = kRealFrame;
@@ -649,11 +650,16 @@ TEST(OffloadChecksumTest, ZeroStaysZeroForTcpAndBecomesFfffForUdp) {
   ASSERT_TRUE(complete_checksum(b.data(), 4, 0, 2, true));
   EXPECT_EQ(be16(b, 2), 0xffff);
   // software_offload() applies UDP's rule to csum_offset 6 only.
-  Bytes udp = {0xff, 0xff, 0, 0, 0, 0, 0x00, 0x00};
+  Bytes udp(20, 0);
+  udp[0] = udp[1] = 0xff;
   OffloadInfo info;
   info.needs_csum = true;
   info.csum_offset = 6;
-  EXPECT_EQ(run(Input{udp, info})[0], (Bytes{0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff}));
+  Bytes expected = udp;
+  expected[6] = expected[7] = 0xff;
+  EXPECT_EQ(run(Input{udp, info}).at(0), expected);
+  info.csum_offset = 16;  // TCP's: 0 stays
+  EXPECT_EQ(run(Input{udp, info}).at(0), udp);
 }
 
 TEST(OffloadChecksumTest, RefusesStartOrFieldOutsideTheFrame) {
