@@ -538,6 +538,50 @@ def virtqueue():
     write(t, "rings_placed_anywhere", vq_seed(4, wrap, [0, 1], [("pop", 4), ("pop", 4)],
                                               placement=(0x100, 0x42, 0x204)))
 
+
+# ---- offload_fuzz ----------------------------------------------------------------------------
+# byte 0: fix-ups (offload_fuzz.cc), then a 12-byte virtio_net_hdr (little-endian), then the frame.
+def vnet_hdr(flags, gso, hdr_len, gso_size, start, offset):
+    return struct.pack("<BBHHHHH", flags, gso, hdr_len, gso_size, start, offset, 1)
+
+
+def tcp_frame(payload, v6=False, vlan=False, ip_options=b"", tcp_options=b"", flags=0x99):
+    e = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
+    if vlan:
+        e += b"\x81\x00\x00\x07"
+    tcp = struct.pack(">HHIIBBHHH", 4096, 80, 0x01020304, 0x0a0b0c0d, (5 + len(tcp_options) // 4) << 4,
+                      flags, 0x2000, 0, 0) + tcp_options
+    if v6:
+        ip = struct.pack(">IHBB", 0x60000000, len(tcp) + len(payload), 6, 64) + bytes(range(32))
+        e += b"\x86\xdd"
+    else:
+        ihl = 5 + len(ip_options) // 4
+        ip = struct.pack(">BBHHHBBH", 0x40 | ihl, 0, ihl * 4 + len(tcp) + len(payload), 0x1234, 0x4000,
+                         64, 6, 0) + b"\x0a\x00\x00\x01\x0a\x00\x00\x02" + ip_options
+        ip = ip[:10] + struct.pack(">H", 0xFFFF ^ csum(ip)) + ip[12:]
+        e += b"\x08\x00"
+    return e + ip + tcp + payload, len(e) + len(ip)
+
+
+def offload():
+    t = "offload_fuzz"
+    pay = b"\x11" * 64 + b"\x22" * 64 + b"\x33" * 8
+    f, l4 = tcp_frame(pay)
+    write(t, "tso4_three_segments", b"\x00" + vnet_hdr(1, 1, l4 + 20, 64, l4, 16) + f)
+    f, l4 = tcp_frame(bytes(range(256)) + b"xyz", vlan=True, ip_options=b"\x94\x04\x00\x00",
+                      tcp_options=b"\x01\x01\x08\x0a" + b"\x00" * 8)
+    write(t, "tso4_vlan_ip_and_tcp_options", b"\x00" + vnet_hdr(1, 0x81, 0, 100, l4, 16) + f)
+    f, l4 = tcp_frame(bytes(range(200)) * 2, v6=True)
+    write(t, "tso6", b"\x00" + vnet_hdr(1, 4, 0, 128, l4, 16) + f)
+    write(t, "tso6_without_needs_csum", b"\x00" + vnet_hdr(0, 4, 0, 64, 0, 0) + f)
+    f, l4 = tcp_frame(b"")
+    write(t, "tso4_padded_to_1024_segments", b"\x03" + vnet_hdr(1, 1, 65535, 64, l4, 16) + f)
+    f, l4 = tcp_frame(b"short", flags=0x18)
+    write(t, "tso4_not_cut", b"\x00" + vnet_hdr(1, 1, 0, 1448, l4, 16) + f)
+    udp = b"\x02" * 12 + b"\x08\x00" + b"\x45" + b"\x00" * 8 + b"\x11" + b"\x00" * 10 + b"\x00\x35" * 4 + b"abc"
+    write(t, "csum_only_udp", b"\x10" + vnet_hdr(1, 0, 0, 0, 34, 6) + udp)
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -548,6 +592,7 @@ if __name__ == "__main__":
     guest()
     vhost_user()
     virtqueue()
+    offload()
     metrics()
     control()
     specs()
