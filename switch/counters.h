@@ -112,6 +112,9 @@ struct SwitchCounters {
   uint64_t dup_mac_warnings = 0;
   uint64_t mac_spoofs = 0;
   uint64_t chunk_reliefs = 0;
+  uint64_t gso_cut = 0;
+  uint64_t gso_segments = 0;
+  uint64_t gso_dropped = 0;
   // Kept by the MAC table (MacTable::eviction_count()); L2Switch::counters() copies it in.
   uint64_t mac_evictions = 0;
 
@@ -137,6 +140,13 @@ inline constexpr CounterField<SwitchCounters> kSwitchCounters[] = {
     {"dup_mac_warnings",
      "Duplicate-MAC events that were logged as a warning (the rest were rate-limited).",
      &SwitchCounters::dup_mac_warnings},
+    {"gso_cut",
+     "Large TCP segments from a guest cut in software for ports that take only ordinary frames.",
+     &SwitchCounters::gso_cut},
+    {"gso_segments", "Frames those cuts produced.", &SwitchCounters::gso_segments},
+    {"gso_dropped",
+     "Large TCP segments not delivered to ports that needed them cut (no segment memory left).",
+     &SwitchCounters::gso_dropped},
 };
 
 template <typename F>

@@ -60,15 +60,38 @@ inline void chunk_ref(RxChunk* c) {
 }
 void chunk_unref(RxChunk* c);
 
+// What a frame still needs done before it is an ordinary frame: a TCP segment larger than the
+// MTU that a guest left to "hardware" segmentation (virtio-net's HOST_TSO4/6; switch/offload.h
+// holds the full state, its checks and the software fallback). All zero for an ordinary frame.
+// A port that takes such frames whole says so (Port::offload_caps()); toward any other the
+// switch cuts them (L2Switch), so no port kind needs a case of its own.
+struct FrameOffload {
+  static constexpr uint8_t kGsoTcpV4 = 1;
+  static constexpr uint8_t kGsoTcpV6 = 2;
+  static constexpr uint8_t kGsoEcn = 0x80;  // with a type: the guest's TCP uses ECN
+  static constexpr uint8_t kNeedsCsum = 1;  // flags: the TCP checksum is left to complete
+
+  uint16_t gso_size = 0;  // payload bytes per segment
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
+  uint8_t gso = 0;  // 0: none; kGsoTcpV4 or kGsoTcpV6, | kGsoEcn
+  uint8_t flags = 0;
+  bool any() const { return gso != 0; }
+  bool operator==(const FrameOffload&) const = default;
+};
+
 struct Frame {
   const uint8_t* wire = nullptr;  // 4-byte big-endian length, then `size` bytes
   uint32_t size = 0;              // Ethernet frame length, kMinFrameSize..kMaxFrameSize
   RxChunk* chunk = nullptr;       // pins `wire`; nullptr for static storage
+  FrameOffload offload;           // zero but for a large TCP segment a guest left to cut
 
   const uint8_t* data() const { return wire + kPrefixSize; }
   const uint8_t* dst() const { return data(); }
   const uint8_t* src() const { return data() + 6; }
 };
+
+static_assert(sizeof(Frame) == 32);
 
 inline void store_be32(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 24);

@@ -3,7 +3,64 @@
 
 namespace qswitch::sw {
 
-L2Switch::L2Switch(const SwitchConfig& config) : config_(config), macs_(config.mac) {}
+namespace {
+constexpr uint32_t kSegChunkSize = 256 * 1024;
+constexpr uint32_t kSegChunks = 16;
+}  // namespace
+
+L2Switch::L2Switch(const SwitchConfig& config)
+    : config_(config), macs_(config.mac), seg_pool_(kSegChunkSize, kSegChunks) {
+  seg_pool_.set_pressure(this);
+  segs_.reserve(kMaxSegmentCount);
+}
+
+L2Switch::~L2Switch() {
+  drop_segments();
+  chunk_unref(seg_chunk_);
+  seg_chunk_ = nullptr;
+  seg_pool_.set_pressure(nullptr);  // nobody is left to relieve it
+}
+
+void L2Switch::drop_segments() {
+  for (const Frame& s : segs_) chunk_unref(s.chunk);
+  segs_.clear();
+  seg_source_ = nullptr;
+  seg_failed_ = false;
+}
+
+bool L2Switch::cut(const Frame& frame) {
+  if (seg_source_ == frame.wire) return !seg_failed_;
+  drop_segments();
+  seg_source_ = frame.wire;
+  const OffloadInfo info = offload_info(frame.offload);
+  const OffloadError e = software_offload(frame.data(), frame.size, info, [&](uint32_t size) {
+    const uint32_t need = (kPrefixSize + size + 7) & ~uint32_t{7};
+    if (seg_chunk_ == nullptr || need > kSegChunkSize - seg_used_) {
+      chunk_unref(seg_chunk_);  // its segments hold their own references
+      seg_chunk_ = seg_pool_.acquire();
+      seg_used_ = 0;
+      if (seg_chunk_ == nullptr) return static_cast<uint8_t*>(nullptr);
+    }
+    uint8_t* wire = seg_chunk_->data + seg_used_;
+    seg_used_ += need;
+    store_be32(wire, size);
+    chunk_ref(seg_chunk_);
+    segs_.push_back(Frame{wire, size, seg_chunk_, {}});
+    return wire + kPrefixSize;
+  });
+  if (e != OffloadError::kOk) {
+    // Out of segment memory (the ports checked the frame when it came in): the ports that
+    // need it cut do without it; TCP resends.
+    ++counters_.gso_dropped;
+    for (const Frame& s : segs_) chunk_unref(s.chunk);
+    segs_.clear();
+    seg_failed_ = true;
+    return false;
+  }
+  ++counters_.gso_cut;
+  counters_.gso_segments += segs_.size();
+  return true;
+}
 
 PortId L2Switch::attach(Port& port) {
   PortId id;
@@ -42,6 +99,15 @@ void L2Switch::detach(Port& port) {
 }
 
 void L2Switch::output(Port& out, const Frame& frame) {
+  if (frame.offload.any() && !out.takes(frame.offload)) {
+    if (!cut(frame)) return;
+    for (const Frame& s : segs_) queue(out, s);
+    return;
+  }
+  queue(out, frame);
+}
+
+void L2Switch::queue(Port& out, const Frame& frame) {
   if (capture_ != nullptr) capture_->egress(out, frame);
   out.enqueue(frame);
   if (!out.flush_pending_) {
@@ -100,6 +166,8 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       if (p != nullptr && p != &in) output(*p, f);
     }
   }
+  // Segments are queued (each pinned); the next burst's frames may reuse these addresses.
+  if (seg_source_ != nullptr) drop_segments();
   return congested;
 }
 

@@ -22,7 +22,13 @@
 // - Receive memory: the switch is every pool's ChunkPressure (frame.h). relieve() has every
 //   port copy out the frames it holds in that pool's chunks, so a port that stops reading
 //   never keeps another port's input.
-// - Single-threaded; no allocation per frame (the flush list is reserved per attached port).
+// - Offloads (frame.h FrameOffload, offload.h): a large TCP segment a guest left to "hardware"
+//   goes whole to a port that takes it (Port::takes()) and, toward every other port, as the
+//   segments Linux's GSO would make. They are cut once per frame, when the first port that needs
+//   them is served, into chunks of the switch's own pool (a flood reuses them), and each segment
+//   is queued like any received frame (it pins its chunk). Capture sees what each port gets.
+// - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
+//   segment list once for the most segments a frame can make).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +38,7 @@
 #include "switch/counters.h"
 #include "switch/frame.h"
 #include "switch/mac_table.h"
+#include "switch/offload.h"
 #include "switch/port.h"
 #include "switch/types.h"
 
@@ -67,6 +74,8 @@ class L2Switch : public ChunkPressure {
   explicit L2Switch(const SwitchConfig& config);
   L2Switch(const L2Switch&) = delete;
   L2Switch& operator=(const L2Switch&) = delete;
+
+  ~L2Switch() override;
 
   void set_events(Events* events) { events_ = events; }
   // nullptr: no capture, and the data path pays one pointer test per frame.
@@ -109,6 +118,10 @@ class L2Switch : public ChunkPressure {
 
  private:
   void output(Port& out, const Frame& frame);
+  void queue(Port& out, const Frame& frame);
+  // Cuts `frame` into segs_ (once per frame); false when it could not.
+  bool cut(const Frame& frame);
+  void drop_segments();
   void note_duplicate(const MacAddress& mac, PortId was, Port& now, Millis now_ms);
 
   SwitchConfig config_;
@@ -122,6 +135,13 @@ class L2Switch : public ChunkPressure {
   CaptureHook* capture_ = nullptr;
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
+  // Software segmentation (see the theory above).
+  ChunkPool seg_pool_;
+  RxChunk* seg_chunk_ = nullptr;  // where the next segment goes (one reference held)
+  uint32_t seg_used_ = 0;
+  std::vector<Frame> segs_;              // the current frame's segments, one reference each
+  const uint8_t* seg_source_ = nullptr;  // the frame segs_ were cut from (this burst)
+  bool seg_failed_ = false;
 };
 
 }  // namespace qswitch::sw

@@ -302,4 +302,35 @@ uint32_t write_tcp_segment(const uint8_t* frame, const TcpSegmentation& plan, ui
   return seg_size;
 }
 
+FrameOffload frame_offload(const OffloadInfo& info) {
+  FrameOffload o;
+  o.gso = info.gso_type == GsoType::kTcpV4   ? FrameOffload::kGsoTcpV4
+          : info.gso_type == GsoType::kTcpV6 ? FrameOffload::kGsoTcpV6
+                                             : uint8_t{0};
+  if (o.gso != 0) {
+    if (info.ecn) o.gso |= FrameOffload::kGsoEcn;
+    o.gso_size = info.gso_size;
+  }
+  if (info.needs_csum) {
+    o.flags = FrameOffload::kNeedsCsum;
+    o.csum_start = info.csum_start;
+    o.csum_offset = info.csum_offset;
+  }
+  return o;
+}
+
+OffloadInfo offload_info(const FrameOffload& offload) {
+  OffloadInfo info;
+  const uint8_t type = offload.gso & ~FrameOffload::kGsoEcn;
+  info.gso_type = type == FrameOffload::kGsoTcpV4   ? GsoType::kTcpV4
+                  : type == FrameOffload::kGsoTcpV6 ? GsoType::kTcpV6
+                                                    : GsoType::kNone;
+  info.ecn = (offload.gso & FrameOffload::kGsoEcn) != 0;
+  info.gso_size = offload.gso_size;
+  info.needs_csum = (offload.flags & FrameOffload::kNeedsCsum) != 0;
+  info.csum_start = offload.csum_start;
+  info.csum_offset = offload.csum_offset;
+  return info;
+}
+
 }  // namespace qswitch::sw

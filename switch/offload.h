@@ -38,6 +38,8 @@
 
 #include <cstdint>
 
+#include "switch/frame.h"
+
 namespace qswitch::sw {
 
 // virtio_net_hdr sizes: without and with num_buffers.
@@ -93,6 +95,11 @@ enum class OffloadError : uint8_t {
 };
 
 const char* offload_error_text(OffloadError e);
+
+// The compact form frames carry through the switch (frame.h) and back. hdr_len and data_valid
+// do not travel (hdr_len is recomputed where a header is written; data_valid is per port).
+FrameOffload frame_offload(const OffloadInfo& info);
+OffloadInfo offload_info(const FrameOffload& offload);
 
 // Reads a virtio_net_hdr of `size` bytes (10 or 12; more is ignored). On error `*out` is left
 // unchanged. Refuses what virtio_net_hdr_to_skb() refuses (unknown gso types, ECN without one,

@@ -38,7 +38,7 @@ bool OutputRing::grow() {
 bool OutputRing::push(const Frame& frame) {
   if (queued_bytes_ + frame.size > max_bytes_) return false;
   if (count_ == ring_.size() && !grow()) return false;
-  slot(count_) = Entry{frame.wire, frame.size, frame.chunk};
+  slot(count_) = Entry{frame.wire, frame.size, frame.chunk, frame.offload};
   chunk_ref(frame.chunk);
   ++count_;
   queued_bytes_ += frame.size;

@@ -35,9 +35,10 @@ namespace qswitch::sw {
 class OutputRing {
  public:
   struct Entry {
-    const uint8_t* wire;  // length prefix, then `size` bytes (in a chunk, or in the CopyRing)
-    uint32_t size;        // Ethernet frame length
-    RxChunk* chunk;       // the pinned chunk; nullptr once copied (or for static storage)
+    const uint8_t* wire;   // length prefix, then `size` bytes (in a chunk, or in the CopyRing)
+    uint32_t size;         // Ethernet frame length
+    RxChunk* chunk;        // the pinned chunk; nullptr once copied (or for static storage)
+    FrameOffload offload;  // a large TCP segment's, for ports that take them (frame.h)
   };
   // What leaving frames amount to, as tx_frames and tx_bytes count them.
   struct Written {

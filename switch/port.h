@@ -38,6 +38,22 @@ class Port {
   // go of those chunks (frame.h: the pool's port runs short of receive memory).
   virtual void release_chunks(const ChunkPool& /*pool*/) {}
 
+  // Offloaded frames this port takes whole (FrameOffload): kTakesTso4, kTakesTso6, kTakesEcn
+  // (a vhost-user guest that negotiated GUEST_TSO4/6, GUEST_ECN). Toward a port without them
+  // the switch cuts large TCP segments in software. 0 (the default): ordinary frames only.
+  static constexpr uint8_t kTakesTso4 = 1;
+  static constexpr uint8_t kTakesTso6 = 2;
+  static constexpr uint8_t kTakesEcn = 4;
+  uint8_t offload_caps() const { return offload_caps_; }
+  bool takes(const FrameOffload& o) const {
+    const uint8_t type = o.gso & ~FrameOffload::kGsoEcn;
+    const uint8_t need = (type == FrameOffload::kGsoTcpV4   ? kTakesTso4
+                          : type == FrameOffload::kGsoTcpV6 ? kTakesTso6
+                                                            : uint8_t{0xff}) |
+                         ((o.gso & FrameOffload::kGsoEcn) != 0 ? kTakesEcn : uint8_t{0});
+    return (offload_caps_ & need) == need;
+  }
+
   PortId id() const { return id_; }
   PortCounters& counters() { return counters_; }
   const PortCounters& counters() const { return counters_; }
@@ -49,7 +65,11 @@ class Port {
   bool has_first_mac_ = false;
 
  protected:
+  void set_offload_caps(uint8_t caps) { offload_caps_ = caps; }
   PortCounters counters_;
+
+ private:
+  uint8_t offload_caps_ = 0;
 };
 
 }  // namespace qswitch::sw

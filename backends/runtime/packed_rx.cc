@@ -22,7 +22,7 @@ sw::Frame PackedRx::commit(uint32_t len) {
   sw::store_be32(wire, len);
   used_ += footprint(len);
   if (used_ > kChunkSize) used_ = kChunkSize;  // the last frame's padding may pass the end
-  return sw::Frame{wire, len, chunk_};
+  return sw::Frame{wire, len, chunk_, {}};
 }
 
 bool PackedRx::next_chunk() {

@@ -20,18 +20,21 @@
 #include "backends/vhost_user/guest_memory.h"
 #include "backends/vhost_user/vhost_user_msg.h"
 #include "backends/vhost_user/virtqueue.h"
+#include "switch/offload.h"
 
 namespace qswitch::backends::vhost_user {
 
 namespace {
 
-// What GET_FEATURES answers for now: the ring features and mergeable buffers, no offloads (no
-// CSUM, no TSO: frames must cross to ports that take only plain frames, and software
-// segmentation is not there yet), no multiqueue.
-constexpr uint64_t kPortFeatures = feature::kVersion1 | feature::kRingIndirectDesc |
-                                   feature::kRingEventIdx | feature::kNetMrgRxbuf |
-                                   feature::kNetMtu | feature::kNetMac | feature::kNetStatus |
-                                   feature::kProtocolFeatures;
+// What GET_FEATURES answers: the ring features, mergeable buffers and the offloads both ways
+// (the switch cuts large segments for ports that take only ordinary frames: switch/offload.h);
+// no multiqueue.
+constexpr uint64_t kPortFeatures =
+    feature::kVersion1 | feature::kRingIndirectDesc | feature::kRingEventIdx |
+    feature::kNetMrgRxbuf | feature::kNetMtu | feature::kNetMac | feature::kNetStatus |
+    feature::kProtocolFeatures | feature::kNetCsum | feature::kNetHostTso4 | feature::kNetHostTso6 |
+    feature::kNetHostEcn | feature::kNetGuestCsum | feature::kNetGuestTso4 |
+    feature::kNetGuestTso6 | feature::kNetGuestEcn;
 static_assert((kPortFeatures & ~feature::kOffered & ~feature::kNetStatus) == 0);
 
 constexpr uint32_t kRxQueue = 0;  // the guest's receive queue: we write into it
@@ -41,11 +44,23 @@ constexpr uint32_t kChainsPerWake = 256;   // transmit chains taken per wake-up 
 constexpr uint32_t kMaxPieces = 256;       // iovec pieces of one chain (QEMU's limit is 1024)
 constexpr uint32_t kMessagesPerWake = 64;  // control messages handled per wake-up
 constexpr uint32_t kLegacyHdrSize = 10;    // struct virtio_net_hdr without num_buffers
+constexpr uint16_t kUdpCsumOffset = 6;     // a checksum field 6 bytes into L4: UDP's
 // Receive chunks (PackedRx, 256 KiB each): a fast guest's frames wait in output queues (up to
 // --queue-size each) before their chunks come back; none is touched until used.
 constexpr uint32_t kRxChunks = 64;
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// The large segments a guest with these features takes whole (virtio 1.2 5.1.3.1: GUEST_TSO4/6
+// and GUEST_ECN need GUEST_CSUM).
+uint8_t offload_caps_for(uint64_t f) {
+  if ((f & feature::kNetGuestCsum) == 0) return 0;
+  uint8_t caps = 0;
+  if ((f & feature::kNetGuestTso4) != 0) caps |= sw::Port::kTakesTso4;
+  if ((f & feature::kNetGuestTso6) != 0) caps |= sw::Port::kTakesTso6;
+  if ((f & feature::kNetGuestEcn) != 0) caps |= sw::Port::kTakesEcn;
+  return caps;
+}
 
 std::string hex(uint64_t v) {
   char buf[24];
@@ -134,6 +149,15 @@ class VhostUserPort final : public LoopPort {
       rx_too_large_);
     f({"vhost_not_running", "Frames for the guest dropped before its receive queue ran."},
       not_running_);
+    f({"vhost_gso_frames",
+       "Large TCP segments (TSO) received from the guest; the switch cuts them for ports that "
+       "take only ordinary frames (gso_cut)."},
+      gso_frames_);
+    f({"vhost_csum_completed", "Checksums the guest left to complete (CSUM) completed here."},
+      csum_completed_);
+    f({"vhost_bad_offload",
+       "Frames from the guest dropped for a virtio-net header Linux would refuse too."},
+      bad_offload_);
     f({"vhost_ring_errors", "Malformed rings (the port was closed)."}, ring_errors_);
     f({"vhost_protocol_errors", "Malformed or refused vhost-user messages (the port was closed)."},
       protocol_errors_);
@@ -263,6 +287,7 @@ class VhostUserPort final : public LoopPort {
           break;
         }
         features_ = f;
+        set_offload_caps(offload_caps_for(f));
         if ((f & feature::kProtocolFeatures) == 0) {
           for (Queue& q : queues_) q.enabled = true;
         }
@@ -564,7 +589,11 @@ class VhostUserPort final : public LoopPort {
           continue;
         }
         copy_frame(chain, hdr, dst);
-        burst[got++] = rx_.commit(len);
+        sw::FrameOffload offload;
+        if (take_offload(chain, hdr, dst, len, offload)) {
+          burst[got] = rx_.commit(len);
+          burst[got++].offload = offload;
+        }
       }
       --budget;
       descriptors_ += chain.descriptor_count;
@@ -621,6 +650,55 @@ class VhostUserPort final : public LoopPort {
     return false;
   }
 
+  // The frame's virtio_net_hdr (read from guest memory once, into a local copy) applied to the
+  // frame already copied to `frame`: a checksum left to complete is completed here, in our copy;
+  // a large TCP segment is checked (its headers, every length) and keeps its state in `offload`
+  // for the switch to cut or pass on. false: a header or frame that Linux would refuse too
+  // (dropped, vhost_bad_offload).
+  bool take_offload(const Chain& chain, uint32_t hdr, uint8_t* frame, uint32_t len,
+                    sw::FrameOffload& offload) {
+    uint8_t bytes[kNetHdrMrgSize] = {};
+    copy_prefix(chain, hdr, bytes);
+    sw::OffloadInfo info;
+    sw::OffloadError e = sw::decode_virtio_net_hdr(bytes, hdr, &info);
+    if (e == sw::OffloadError::kOk && info.gso_type != sw::GsoType::kNone) {
+      sw::TcpSegmentation plan;
+      e = sw::plan_tcp_segmentation(frame, len, info, &plan);
+      if (e == sw::OffloadError::kOk && plan.cut) {
+        gso_frames_ += 1;
+        offload = sw::frame_offload(info);
+        return true;
+      }
+      // Not larger than one segment: an ordinary frame (as Linux marks it).
+    }
+    if (e == sw::OffloadError::kOk && info.needs_csum) {
+      if (sw::complete_checksum(frame, len, info.csum_start, info.csum_offset,
+                                info.csum_offset == kUdpCsumOffset)) {
+        csum_completed_ += 1;
+      } else {
+        e = sw::OffloadError::kCsumOutOfFrame;
+      }
+    }
+    if (e == sw::OffloadError::kOk) return true;
+    bad_offload_ += 1;
+    if (bad_offload_log_.allow(loop_.now())) {
+      io::log_line("port %u %s: dropped a %u-byte frame with a bad virtio-net header: %s", id(),
+                   peer_.c_str(), len, sw::offload_error_text(e));
+    }
+    return false;
+  }
+
+  // The first n readable bytes of the chain (n <= its readable size).
+  static void copy_prefix(const Chain& chain, uint32_t n, uint8_t* out) {
+    for (const iovec& v : chain.readable()) {
+      if (n == 0) break;
+      const size_t take = std::min<size_t>(n, v.iov_len);
+      std::memcpy(out, v.iov_base, take);
+      out += take;
+      n -= static_cast<uint32_t>(take);
+    }
+  }
+
   // Copies the chain's readable bytes after the `hdr`-byte virtio-net header to `out`.
   static void copy_frame(const Chain& chain, uint32_t hdr, uint8_t* out) {
     uint32_t skip = hdr;
@@ -640,14 +718,30 @@ class VhostUserPort final : public LoopPort {
   }
 
   // ---- Switch to guest ------------------------------------------------------------------------
+  // The virtio_net_hdr for a frame toward the guest: zero for an ordinary frame; for a large
+  // segment (only queued here when the guest takes it: offload_caps()) its GSO state, hdr_len
+  // its headers' size.
+  static void rx_header(const uint8_t* data, uint32_t size, const sw::FrameOffload& offload,
+                        uint8_t (&out)[kNetHdrMrgSize]) {
+    std::memset(out, 0, sizeof out);
+    if (!offload.any()) return;
+    sw::OffloadInfo info = sw::offload_info(offload);
+    sw::TcpSegmentation plan;
+    if (sw::plan_tcp_segmentation(data, size, info, &plan) == sw::OffloadError::kOk) {
+      info.hdr_len = static_cast<uint16_t>(plan.header_size);
+    }
+    sw::encode_virtio_net_hdr(info, out, kNetHdrMrgSize);
+  }
+
   RxStatus put_one(Queue& q) {
     const uint8_t* data = tx_.data(0);
     const uint32_t size = tx_.size(0);
+    uint8_t header[kNetHdrMrgSize];
+    rx_header(data, size, tx_.at(0).offload, header);
     if ((features_ & feature::kNetMrgRxbuf) != 0) {
-      static constexpr uint8_t kZeroHdr[kNetHdrMrgSize] = {};
       const ConstPiece piece{data, size};
       Chain scratch{iov_};
-      const Virtqueue::RxPut put = q.vq.put_rx_mergeable(kZeroHdr, {&piece, 1}, 0, scratch);
+      const Virtqueue::RxPut put = q.vq.put_rx_mergeable(header, {&piece, 1}, 0, scratch);
       if (put.status == RxStatus::kDone) {
         descriptors_ += put.buffers;
         q.vq.flush(put.buffers);
@@ -673,7 +767,6 @@ class VhostUserPort final : public LoopPort {
       tx_.pop(1);
       return RxStatus::kDone;
     }
-    uint8_t header[kNetHdrMrgSize] = {};
     if (hdr == kNetHdrMrgSize) header[kNetHdrNumBuffersOffset] = 1;
     const uint8_t* src[2] = {header, data};
     const uint32_t len[2] = {hdr, size};
@@ -730,6 +823,10 @@ class VhostUserPort final : public LoopPort {
   uint64_t not_running_ = 0;
   uint64_t ring_errors_ = 0;
   uint64_t protocol_errors_ = 0;
+  uint64_t gso_frames_ = 0;
+  uint64_t csum_completed_ = 0;
+  uint64_t bad_offload_ = 0;
+  io::RateLimit bad_offload_log_{3, 10'000};
   io::RateLimit bad_length_log_{3, 10'000};
 };
 

@@ -133,7 +133,8 @@ class Testpmd {
     if (out < 0 || null_fd < 0) {
       if (out >= 0) ::close(out);
       if (null_fd >= 0) ::close(null_fd);
-      return ::testing::AssertionFailure() << "open " << output_path << ": " << std::strerror(errno);
+      return ::testing::AssertionFailure()
+             << "open " << output_path << ": " << std::strerror(errno);
     }
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
@@ -272,8 +273,8 @@ class DpdkVirtioUserTest : public SwitchFixture {
     };
     args.insert(args.end(), forward_args.begin(), forward_args.end());
     args.push_back("-a");  // start forwarding at once
-    if (auto r = testpmd_.launch(args, {{"XDG_RUNTIME_DIR", tmp_.path()}},
-                                 tmp_.file("testpmd.out"));
+    if (auto r =
+            testpmd_.launch(args, {{"XDG_RUNTIME_DIR", tmp_.path()}}, tmp_.file("testpmd.out"));
         !r) {
       return r;
     }
@@ -379,8 +380,8 @@ TEST_F(DpdkVirtioUserTest, MacswapReturnsEveryFrameSwappedIntactAndInOrder) {
         [](const std::vector<uint8_t>& f) { return frame_seq(f).value_or(0) < kProbeSeqBase; }, 5s,
         &skipped);
     late_probes += skipped;
-    ASSERT_TRUE(r.ok()) << "frame " << received << " (of " << sent << " sent) did not come back: "
-                        << to_string(r.status) << " " << r.error;
+    ASSERT_TRUE(r.ok()) << "frame " << received << " (of " << sent
+                        << " sent) did not come back: " << to_string(r.status) << " " << r.error;
     const std::vector<uint8_t>& f = r.frame;
     ASSERT_EQ(frame_seq(f), received) << "out of order or lost";
     ASSERT_EQ(frame_src(f), kTestpmdMac) << "frame " << received;
@@ -437,8 +438,9 @@ TEST_F(DpdkVirtioUserTest, TxonlyFramesReachTheStreamClientWellFormed) {
   const auto deadline = Clock::now() + kStartTimeout;
   for (size_t i = 0; i < kFrames; ++i) {
     RecvResult r = client.recv_frame(time_left(deadline));
-    ASSERT_TRUE(r.ok()) << "received " << i << " of " << kFrames << " frames: "
-                        << to_string(r.status) << " " << r.error << "\ntestpmd output:\n"
+    ASSERT_TRUE(r.ok()) << "received " << i << " of " << kFrames
+                        << " frames: " << to_string(r.status) << " " << r.error
+                        << "\ntestpmd output:\n"
                         << tail(testpmd_.output());
     const std::vector<uint8_t>& f = r.frame;
     // testpmd's txonly default: 64 bytes of Ethernet, IPv4 (no options) and UDP.

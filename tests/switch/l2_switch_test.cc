@@ -91,7 +91,7 @@ class FrameFactory {
     std::memcpy(b.data() + 10, src.bytes.data(), 6);
     b[16] = 0x08;  // IPv4 ethertype, for realism only
     store_be32(b.data() + 4 + 14, tag);
-    return Frame{b.data(), size, nullptr};
+    return Frame{b.data(), size, nullptr, {}};
   }
 
  private:
@@ -718,7 +718,7 @@ class Sender {
       at[17] = 0x00;
       for (uint32_t j = 14; j < kFrameSize; ++j) at[4 + j] = static_cast<uint8_t>(next_tag * 7 + j);
       store_be32(at + 4 + 14, next_tag++);
-      burst.push_back(Frame{at, kFrameSize, c});
+      burst.push_back(Frame{at, kFrameSize, c, {}});
       at += kPrefixSize + kFrameSize;
     }
     sw.receive(in, burst, now);
@@ -878,4 +878,133 @@ TEST(L2SwitchReliefTest, APortThatGoesAwayLeavesNoChunkPinnedInAStuckQueue) {
   stuck.tx.clear();
 }
 
+}  // namespace qswitch::sw
+
+namespace qswitch::sw {
+namespace {
+
+// A port that keeps a copy of every frame and its offload state; `caps` as a port kind sets them.
+class CopyingPort : public Port {
+ public:
+  explicit CopyingPort(uint8_t caps) { set_offload_caps(caps); }
+  void enqueue(const Frame& frame) override {
+    frames.emplace_back(frame.data(), frame.data() + frame.size);
+    offloads.push_back(frame.offload);
+  }
+  void flush() override {}
+  std::string describe() const override { return "copying"; }
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<FrameOffload> offloads;
+};
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t be32(const uint8_t* p) { return load_be32(p); }
+
+// Ethernet, IPv4 (20), TCP (20, PSH|ACK), `payload` bytes: one TCPv4 segment a guest left to
+// TSO with gso_size `mss`.
+Frame tso_frame(std::vector<uint8_t>& b, const MacAddress& dst, const MacAddress& src,
+                uint32_t payload, uint16_t mss) {
+  const uint32_t size = 14 + 20 + 20 + payload;
+  b.assign(kPrefixSize + size, 0);
+  uint8_t* f = b.data() + kPrefixSize;
+  store_be32(b.data(), size);
+  std::memcpy(f, dst.bytes.data(), 6);
+  std::memcpy(f + 6, src.bytes.data(), 6);
+  f[12] = 0x08;
+  uint8_t* ip = f + 14;
+  ip[0] = 0x45;
+  ip[2] = static_cast<uint8_t>((20 + 20 + payload) >> 8);
+  ip[3] = static_cast<uint8_t>(20 + 20 + payload);
+  ip[4] = 0x12;  // id 0x1234
+  ip[5] = 0x34;
+  ip[6] = 0x40;  // DF
+  ip[8] = 64;
+  ip[9] = 6;
+  const uint8_t addrs[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+  std::memcpy(ip + 12, addrs, 8);
+  uint8_t* tcp = ip + 20;
+  tcp[0] = 0x9c;  // port 40000 -> 5201
+  tcp[1] = 0x40;
+  tcp[2] = 0x14;
+  tcp[3] = 0x51;
+  store_be32(tcp + 4, 1000);  // seq
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x18;  // PSH|ACK
+  for (uint32_t i = 0; i < payload; ++i) tcp[20 + i] = static_cast<uint8_t>(i * 7);
+  Frame frame{b.data(), size, nullptr, {}};
+  frame.offload.gso = FrameOffload::kGsoTcpV4;
+  frame.offload.gso_size = mss;
+  frame.offload.flags = FrameOffload::kNeedsCsum;
+  frame.offload.csum_start = 34;
+  frame.offload.csum_offset = 16;
+  return frame;
+}
+
+TEST(L2SwitchOffloadTest, ALargeSegmentGoesWholeToAPortThatTakesItAndCutToTheOthers) {
+  L2Switch sw(SwitchConfig{});
+  FakePort in("in");
+  CopyingPort plain(0);
+  CopyingPort tso(Port::kTakesTso4);
+  CopyingPort tso6_only(Port::kTakesTso6);
+  sw.attach(in);
+  sw.attach(plain);
+  sw.attach(tso);
+  sw.attach(tso6_only);
+  std::vector<uint8_t> bytes;
+  const Frame big = tso_frame(bytes, kBroadcast, kA, 4000, 1448);
+  EXPECT_EQ(sw.receive(in, big, 0), kNoPort);
+
+  // Whole, with its offload state, to the port that takes TCPv4 segments.
+  ASSERT_EQ(tso.frames.size(), 1u);
+  EXPECT_EQ(tso.frames[0].size(), big.size);
+  EXPECT_EQ(tso.offloads[0], big.offload);
+  // Cut, as three ordinary frames, to the others (a TSO6 port takes no TCPv4 segment).
+  for (CopyingPort* p : {&plain, &tso6_only}) {
+    ASSERT_EQ(p->frames.size(), 3u);
+    const uint32_t sizes[3] = {1448, 1448, 1104};
+    uint32_t seq = 1000;
+    for (size_t i = 0; i < 3; ++i) {
+      const std::vector<uint8_t>& s = p->frames[i];
+      ASSERT_EQ(s.size(), 54u + sizes[i]) << i;
+      EXPECT_FALSE(p->offloads[i].any());
+      EXPECT_EQ(be16(&s[14 + 2]), 40u + sizes[i]) << "IPv4 total length of segment " << i;
+      EXPECT_EQ(be16(&s[14 + 4]), 0x1234u + i) << "IPv4 id of segment " << i;
+      EXPECT_EQ(be32(&s[34 + 4]), seq) << "TCP seq of segment " << i;
+      EXPECT_EQ(s[34 + 13] & 0x08, i == 2 ? 0x08 : 0) << "PSH only on the last segment";
+      EXPECT_EQ(std::memcmp(&s[54], &bytes[kPrefixSize + 54 + (seq - 1000)], sizes[i]), 0);
+      seq += sizes[i];
+    }
+  }
+  EXPECT_EQ(plain.frames, tso6_only.frames);  // cut once, the same segments for both
+  const SwitchCounters c = sw.counters();
+  EXPECT_EQ(c.gso_cut, 1u);
+  EXPECT_EQ(c.gso_segments, 3u);
+  EXPECT_EQ(c.gso_dropped, 0u);
+
+  // The next frame is cut afresh (not the cached segments of the first).
+  std::vector<uint8_t> bytes2;
+  const Frame second = tso_frame(bytes2, kBroadcast, kA, 2000, 1000);
+  sw.receive(in, second, 1);
+  ASSERT_EQ(plain.frames.size(), 5u);
+  EXPECT_EQ(plain.frames[3].size(), 54u + 1000);
+  EXPECT_EQ(sw.counters().gso_cut, 2u);
+}
+
+TEST(L2SwitchOffloadTest, EcnSegmentsNeedAPortThatTakesEcn) {
+  L2Switch sw(SwitchConfig{});
+  FakePort in("in");
+  CopyingPort no_ecn(Port::kTakesTso4);
+  CopyingPort ecn(Port::kTakesTso4 | Port::kTakesEcn);
+  sw.attach(in);
+  sw.attach(no_ecn);
+  sw.attach(ecn);
+  std::vector<uint8_t> bytes;
+  Frame big = tso_frame(bytes, kBroadcast, kA, 3000, 1448);
+  big.offload.gso |= FrameOffload::kGsoEcn;
+  sw.receive(in, big, 0);
+  EXPECT_EQ(ecn.frames.size(), 1u);
+  EXPECT_EQ(no_ecn.frames.size(), 3u);
+}
+
+}  // namespace
 }  // namespace qswitch::sw
