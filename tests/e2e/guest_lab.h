@@ -77,14 +77,20 @@ class GuestLabTest : public ::testing::Test {
   // Starts qswitch with `args` and --no-slirp (an isolated segment: only the guests' ports); a
   // fatal failure (check with ASSERT_NO_FATAL_FAILURE) when it does not come up.
   void start_switch(const std::vector<std::string>& args) {
+    ASSERT_NO_FATAL_FAILURE(start_switch_as(qswitch_, args, "qswitch.log"));
+  }
+  // The same with another QswitchProcess (a second switch, or one started after the first has
+  // gone), its stderr in `log_name` under the temp dir.
+  void start_switch_as(QswitchProcess& process, const std::vector<std::string>& args,
+                       const std::string& log_name) {
     ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
         << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
     LaunchOptions options;
     options.binary = qswitch_binary();
     options.args = args;
     options.args.push_back("--no-slirp");
-    options.stderr_path = dir_.file("qswitch.log");
-    ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
+    options.stderr_path = dir_.file(log_name);
+    ASSERT_TRUE(process.start(options, 10s)) << process.error();
   }
 
   // Starts one guest (no waiting). Fatal failure if QEMU cannot be started.
