@@ -15,6 +15,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,16 @@ inline bool wait_for_path(const std::string& path, std::chrono::milliseconds tim
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(20ms);
   }
+  return true;
+}
+
+// "N packets transmitted, M packets received" in busybox ping's output.
+inline bool ping_counts(const std::string& output, int* transmitted, int* received) {
+  static const std::regex counts(R"((\d+) packets transmitted, (\d+) packets received)");
+  std::smatch m;
+  if (!std::regex_search(output, m, counts)) return false;
+  *transmitted = std::stoi(m[1].str());
+  *received = std::stoi(m[2].str());
   return true;
 }
 

@@ -104,16 +104,6 @@ std::string vhost_counter_text(const json& row) {
   return text;
 }
 
-// "N packets transmitted, M packets received" in busybox ping's output.
-bool ping_counts(const std::string& output, int* transmitted, int* received) {
-  static const std::regex counts(R"((\d+) packets transmitted, (\d+) packets received)");
-  std::smatch m;
-  if (!std::regex_search(output, m, counts)) return false;
-  *transmitted = std::stoi(m[1].str());
-  *received = std::stoi(m[2].str());
-  return true;
-}
-
 class VhostUserE2eTest : public GuestLabTest {
  protected:
   // The `ports` rows of qswitch_ (or `process`); nullopt with a failure.
@@ -302,8 +292,8 @@ TEST_F(VhostUserE2eTest, RestartedSwitchTakesBackReconnectingGuests) {
   std::cout << "[ qswitch  ] first switch exited " << *status << "\n";
 
   QswitchProcess restarted;
-  ASSERT_NO_FATAL_FAILURE(start_switch_as(restarted, {"--vhost-user", "unix:" + vsock},
-                                          "qswitch-restarted.log"));
+  ASSERT_NO_FATAL_FAILURE(
+      start_switch_as(restarted, {"--vhost-user", "unix:" + vsock}, "qswitch-restarted.log"));
   ASSERT_FALSE(restarted.control().empty()) << restarted.stdout_text();
   // QEMU's chardev dials again every second (reconnect=1): poll `ports` until both are back.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -368,11 +358,11 @@ TEST_F(VhostUserE2eTest, PausedVhostUserGuestDoesNotStopTheOthers) {
 
   // g1 floods g2 (unicast: g2's MAC is learned, g1 knows its address) with 8000-byte pings, 50
   // a second in each of two loops (six frames each), for 12 s; g3 pings g1 all along.
-  const std::string g1_token = g1.send(
-      "for n in 1 2; do ping -q -s 8000 -i 0.02 -w 12 " + g2.ip() +
-      " >/tmp/flood.$n 2>&1 & done; wait\n"
-      "echo FLOOD $(awk '/packets transmitted/ {n += $1} END {print n + 0}' /tmp/flood.*) "
-      "packets transmitted");
+  const std::string g1_token =
+      g1.send("for n in 1 2; do ping -q -s 8000 -i 0.02 -w 12 " + g2.ip() +
+              " >/tmp/flood.$n 2>&1 & done; wait\n"
+              "echo FLOOD $(awk '/packets transmitted/ {n += $1} END {print n + 0}' /tmp/flood.*) "
+              "packets transmitted");
   constexpr int kPingCount = 45;
   const std::string g3_token =
       g3.send("ping -c " + std::to_string(kPingCount) + " -i 0.3 -w 30 " + g1.ip() +
