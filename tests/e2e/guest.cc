@@ -81,13 +81,24 @@ std::vector<std::string> accelerator_args() {
   return {"-accel", "tcg", "-cpu", "qemu64"};
 }
 
+bool accelerator_is_tcg() { return accelerator_args()[1] == "tcg"; }
+
 std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::string& log_dir,
                                     std::string* error) {
+  if (!options.vhost_user_socket.empty() && options.memory_mib <= 0) {
+    *error =
+        "guest " + options.name + ": a vhost-user guest needs memory_mib (the shared memfd's size)";
+    return nullptr;
+  }
   std::string image = guest_image_dir();
   std::vector<std::string> argv = options.launcher;
-  for (const char* a : {kQemu, "-nodefaults", "-no-user-config", "-display", "none", "-m", "256",
-                        "-smp", "1", "-no-reboot"}) {
+  for (const char* a :
+       {kQemu, "-nodefaults", "-no-user-config", "-display", "none", "-smp", "1", "-no-reboot"}) {
     argv.emplace_back(a);
+  }
+  if (options.memory_mib > 0) {
+    argv.emplace_back("-m");
+    argv.push_back(std::to_string(options.memory_mib));
   }
   for (const std::string& a : accelerator_args()) argv.push_back(a);
   // quiet loglevel=1: no kernel text on the console. panic=-1 with -no-reboot: a dead guest ends
@@ -103,7 +114,20 @@ std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::stri
         std::string("chardev:s0")}) {
     argv.push_back(a);
   }
-  if (!options.netdev.empty()) {
+  if (!options.vhost_user_socket.empty()) {
+    const std::string size = std::to_string(options.memory_mib) + "M";
+    for (const std::string& a :
+         {std::string("-object"), "memory-backend-memfd,id=mem,size=" + size + ",share=on",
+          std::string("-machine"), std::string("memory-backend=mem"), std::string("-chardev"),
+          "socket,id=c0,path=" + options.vhost_user_socket +
+              (options.vhost_user_reconnect ? ",reconnect=1" : ""),
+          std::string("-netdev"), std::string("vhost-user,id=n0,chardev=c0"),
+          std::string("-device"),
+          "virtio-net-pci,netdev=n0,mac=" + options.mac +
+              (accelerator_is_tcg() ? ",vectors=0" : "")}) {
+      argv.push_back(a);
+    }
+  } else if (!options.netdev.empty()) {
     for (const std::string& a : {std::string("-netdev"), options.netdev, std::string("-device"),
                                  "virtio-net-pci,netdev=n0,mac=" + options.mac}) {
       argv.push_back(a);
@@ -113,6 +137,7 @@ std::unique_ptr<Guest> Guest::start(const GuestOptions& options, const std::stri
     argv.emplace_back("-qmp");
     argv.push_back("unix:" + options.qmp_path + ",server=on,wait=off");
   }
+  for (const std::string& a : options.extra_args) argv.push_back(a);
   std::unique_ptr<Guest> guest(new Guest());
   guest->options_ = options;
   guest->log_path_ = log_dir + "/" + options.name + ".qemu.log";

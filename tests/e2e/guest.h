@@ -1,8 +1,9 @@
 // tests/e2e/guest.h: one real QEMU guest (tools/make-guest-image) driven over its serial console.
 //
 // Theory of operation: start() runs qemu-system-x86_64 with the test kernel and initrd, no default
-// devices, no display, 256 MiB, the serial port on QEMU's stdio (pipes held by the test, see
-// Subprocess) and one virtio-net NIC on the -netdev the test gives (its id must be n0). The guest's
+// devices, no display, 256 MiB (options.memory_mib), the serial port on QEMU's stdio (pipes held
+// by the test, see Subprocess) and one virtio-net NIC on the -netdev the test gives (its id must
+// be n0), or on a vhost-user socket (options.vhost_user_socket, see GuestOptions). The guest's
 // /init reads qs.ip/qs.mtu/qs.name from the kernel command line, configures eth0 and prints
 // "QS-READY <name> <ip>"; wait_ready() waits for that line with a bounded timeout. With
 // qs.ip=dhcp (ip_cidr "dhcp") the guest first runs udhcpc, which prints
@@ -16,6 +17,7 @@
 // Accelerator: KVM only where it works: /dev/kvm usable and no /sys/module/kvm_pvm (under the PVM
 // hypervisor QEMU aborts with -cpu host); otherwise TCG with -cpu qemu64.
 // With options.qmp_path the guest also has a QMP monitor there (see QmpClient in qmp_client.h).
+// options.extra_args go last on QEMU's command line, as they are (a NIC from a join line).
 // The destructor ends this guest's QEMU by its pid (Subprocess). With a launcher (`qswitch exec`)
 // that pid is the launcher's, which passes SIGTERM on to QEMU.
 #pragma once
@@ -42,6 +44,21 @@ struct GuestOptions {
   // When set, QEMU serves QMP on this unix socket (-qmp unix:PATH,server=on,wait=off), for tests
   // that pause and resume the guest (`stop`, `cont`).
   std::string qmp_path;
+  // -m in MiB; 0 leaves -m out (QEMU then takes the size of a -machine memory-backend given in
+  // extra_args).
+  int memory_mib = 256;
+  // When set, the NIC is vhost-user on this unix socket (qswitch --vhost-user) and `netdev` is not
+  // used. The back-end reads the rings in the guest's memory, so that memory is shared: a memfd
+  // backend (share=on) the size of -m (memory_mib; QEMU requires them equal), then
+  // -chardev socket (reconnect=1 with vhost_user_reconnect: QEMU dials again every second after
+  // the back-end goes away), -netdev vhost-user and the virtio-net device. Under TCG the device
+  // gets vectors=0 (QEMU 7.2 segfaults with MSI-X on a vhost-user NIC there); under KVM MSI-X
+  // stays on.
+  std::string vhost_user_socket;
+  bool vhost_user_reconnect = false;
+  // Added at the end of QEMU's command line as they are, e.g. the words of a printed join line
+  // (leave `netdev` and vhost_user_socket empty then, and memory_mib 0 if they hold the memory).
+  std::vector<std::string> extra_args;
 };
 
 struct CommandResult {
@@ -58,6 +75,8 @@ std::string e2e_report_path();
 std::string missing_e2e_prerequisites();
 // {"-accel", "kvm", "-cpu", "host"} or {"-accel", "tcg", "-cpu", "qemu64"}, see above.
 std::vector<std::string> accelerator_args();
+// accelerator_args() chose TCG.
+bool accelerator_is_tcg();
 
 class Guest {
  public:

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,6 +67,16 @@ inline bool wait_for_path(const std::string& path, std::chrono::milliseconds tim
   return true;
 }
 
+// "N packets transmitted, M packets received" in busybox ping's output.
+inline bool ping_counts(const std::string& output, int* transmitted, int* received) {
+  static const std::regex counts(R"((\d+) packets transmitted, (\d+) packets received)");
+  std::smatch m;
+  if (!std::regex_search(output, m, counts)) return false;
+  *transmitted = std::stoi(m[1].str());
+  *received = std::stoi(m[2].str());
+  return true;
+}
+
 class GuestLabTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -77,14 +88,20 @@ class GuestLabTest : public ::testing::Test {
   // Starts qswitch with `args` and --no-slirp (an isolated segment: only the guests' ports); a
   // fatal failure (check with ASSERT_NO_FATAL_FAILURE) when it does not come up.
   void start_switch(const std::vector<std::string>& args) {
+    ASSERT_NO_FATAL_FAILURE(start_switch_as(qswitch_, args, "qswitch.log"));
+  }
+  // The same with another QswitchProcess (a second switch, or one started after the first has
+  // gone), its stderr in `log_name` under the temp dir.
+  void start_switch_as(QswitchProcess& process, const std::vector<std::string>& args,
+                       const std::string& log_name) {
     ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
         << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
     LaunchOptions options;
     options.binary = qswitch_binary();
     options.args = args;
     options.args.push_back("--no-slirp");
-    options.stderr_path = dir_.file("qswitch.log");
-    ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
+    options.stderr_path = dir_.file(log_name);
+    ASSERT_TRUE(process.start(options, 10s)) << process.error();
   }
 
   // Starts one guest (no waiting). Fatal failure if QEMU cannot be started.

@@ -92,16 +92,6 @@ class PausedGuestE2eTest : public GuestLabTest {
   }
 };
 
-// "N packets transmitted, M packets received" in busybox ping's output.
-bool ping_counts(const std::string& output, int* transmitted, int* received) {
-  static const std::regex counts(R"((\d+) packets transmitted, (\d+) packets received)");
-  std::smatch m;
-  if (!std::regex_search(output, m, counts)) return false;
-  *transmitted = std::stoi(m[1].str());
-  *received = std::stoi(m[2].str());
-  return true;
-}
-
 // iperf3's transfer figure in bytes ("135 MBytes", "512 KBytes", "0.00 Bytes").
 double transfer_bytes(const std::string& value, const std::string& unit) {
   double v = std::stod(value);
