@@ -135,7 +135,8 @@ void check_cut(const Bytes& in, const Ref& r, const sw::OffloadInfo& info,
     const Bytes& g = out[k];
     FUZZ_CHECK(g.size() > r.headers && g.size() <= r.headers + info.gso_size);
     FUZZ_CHECK(k + 1 == out.size() || g.size() == r.headers + info.gso_size);
-    FUZZ_CHECK(be32(&g[r.l4 + 4]) == static_cast<uint32_t>(be32(&in[r.l4 + 4]) + k * info.gso_size));
+    FUZZ_CHECK(be32(&g[r.l4 + 4]) ==
+               static_cast<uint32_t>(be32(&in[r.l4 + 4]) + k * info.gso_size));
     const uint32_t tcp_len = static_cast<uint32_t>(g.size() - r.l4);
     uint32_t pseudo = 0;
     if (r.v6) {
@@ -172,22 +173,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sw::encode_virtio_net_hdr(info, again, sizeof again);
     sw::OffloadInfo back;
     FUZZ_CHECK(sw::decode_virtio_net_hdr(again, sizeof again, &back) == sw::OffloadError::kOk);
-    FUZZ_CHECK(back.gso_type == info.gso_type && back.gso_size == (back.gso_type ==
-               sw::GsoType::kNone ? 0 : info.gso_size));
+    FUZZ_CHECK(back.gso_type == info.gso_type &&
+               back.gso_size == (back.gso_type == sw::GsoType::kNone ? 0 : info.gso_size));
     FUZZ_CHECK(back.needs_csum == info.needs_csum && back.data_valid == info.data_valid);
   }
 
   std::vector<Bytes> out;
-  const sw::OffloadError e =
-      sw::software_offload(frame.data(), static_cast<uint32_t>(frame.size()), info,
-                           [&](uint32_t n) {
-                             out.emplace_back(n);
-                             return out.back().data();
-                           });
+  const sw::OffloadError e = sw::software_offload(frame.data(), static_cast<uint32_t>(frame.size()),
+                                                  info, [&](uint32_t n) {
+                                                    out.emplace_back(n);
+                                                    return out.back().data();
+                                                  });
   FUZZ_CHECK(e != sw::OffloadError::kNoRoom);
   if (info.gso_type == sw::GsoType::kNone) {
-    const bool csum_fits = !info.needs_csum || (info.csum_start < frame.size() &&
-                                                info.csum_start + info.csum_offset + 2u <= frame.size());
+    const bool csum_fits =
+        !info.needs_csum ||
+        (info.csum_start < frame.size() && info.csum_start + info.csum_offset + 2u <= frame.size());
     const bool ok = frame.size() >= sw::kMinFrameSize && frame.size() <= sw::kMaxFrameSize &&
                     info.hdr_len <= frame.size() && csum_fits;
     FUZZ_CHECK(ok == (e == sw::OffloadError::kOk));
