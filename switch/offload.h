@@ -24,10 +24,14 @@
 //   payload length; TCP seq + index * gso_size; FIN and PSH only on the last segment, CWR only
 //   on the first; the TCP checksum of each segment computed in full (pseudo-header, header,
 //   payload). For a guest that seeded the pseudo-header honestly that is Linux's result byte
-//   for byte; Linux adjusts the guest's seed, so a wrong seed gives a wrong checksum there and
-//   the right one here.
+//   for byte (tests/switch/offload_kernel_test.cc compares with the kernel through two taps);
+//   Linux adjusts the guest's seed, so a wrong seed gives a wrong checksum there and the right
+//   one here.
 // - A GSO frame whose payload is not more than gso_size is not cut (Linux marks it non-GSO):
-//   it goes out unchanged but for its checksum completion, as a non-GSO frame would.
+//   it goes out unchanged but for its checksum completion, as a non-GSO frame would. One known
+//   difference from Linux there: skb_checksum_help() stores a zero result as 0xffff for any
+//   protocol; complete_checksum() keeps TCP's 0 (the same one's complement zero to a receiver)
+//   and uses 0xffff for UDP only, where 0 would mean "no checksum".
 // - Every byte of the frame and header is the guest's: every refusal is a named OffloadError,
 //   nothing is read or written outside the frame or the caller's room. gso_size is at least
 //   kMinGsoSize, which caps one frame at kMaxSegmentCount segments (a 64 KiB frame cut into
