@@ -32,6 +32,127 @@ namespace vu = test_support::vu;
 
 const Mac kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
+// ---- TCP frames with offloads, built and checked here (independently of switch/offload.h) ----
+
+uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t get32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+void put16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+// The one's complement sum of `n` bytes (RFC 1071), not folded.
+uint64_t sum_bytes(const uint8_t* p, size_t n, uint64_t sum = 0) {
+  for (size_t i = 0; i + 1 < n; i += 2) sum += get16(p + i);
+  if (n % 2 != 0) sum += uint32_t{p[n - 1]} << 8;
+  return sum;
+}
+uint16_t fold(uint64_t sum) {
+  while (sum >> 16 != 0) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+// The pseudo-header sum of a TCP segment of `l4_len` bytes in the IP packet at `ip`.
+uint64_t pseudo_sum(const uint8_t* ip, bool v6, uint32_t l4_len) {
+  uint64_t sum = v6 ? sum_bytes(ip + 8, 32) : sum_bytes(ip + 12, 8);
+  return sum + 6 + l4_len;
+}
+
+struct TcpFrame {
+  std::vector<uint8_t> bytes;
+  uint32_t l4 = 0;  // TCP header offset
+  uint32_t payload = 0;
+  bool v6 = false;
+};
+
+// Ethernet, IPv4 or IPv6, TCP (20 bytes, ACK|PSH), `payload` patterned bytes; the TCP checksum
+// field holds the pseudo-header sum (folded, not inverted), as a guest leaves it for CSUM/TSO.
+TcpFrame tcp_frame(const Mac& dst, const Mac& src, bool v6, uint32_t payload) {
+  TcpFrame t;
+  t.v6 = v6;
+  t.payload = payload;
+  const uint32_t ip_len = v6 ? 40 : 20;
+  t.l4 = 14 + ip_len;
+  t.bytes.assign(t.l4 + 20 + payload, 0);
+  std::copy(dst.begin(), dst.end(), t.bytes.begin());
+  std::copy(src.begin(), src.end(), t.bytes.begin() + 6);
+  uint8_t* f = t.bytes.data();
+  uint8_t* ip = f + 14;
+  if (v6) {
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    ip[0] = 0x60;
+    put16(ip + 4, 20 + payload);
+    ip[6] = 6;
+    ip[7] = 64;
+    ip[8] = 0xfd;
+    ip[23] = 1;
+    ip[24] = 0xfd;
+    ip[39] = 2;
+  } else {
+    f[12] = 0x08;
+    ip[0] = 0x45;
+    put16(ip + 2, 20 + 20 + payload);
+    put16(ip + 4, 0x4242);
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = 6;
+    const uint8_t a[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+    std::memcpy(ip + 12, a, 8);
+    put16(ip + 10, static_cast<uint16_t>(~fold(sum_bytes(ip, 20))));
+  }
+  uint8_t* tcp = f + t.l4;
+  put16(tcp, 40000);
+  put16(tcp + 2, 5201);
+  tcp[4] = 0x10;  // seq 0x10000000
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x18;
+  put16(tcp + 14, 65535);
+  for (uint32_t i = 0; i < payload; ++i) tcp[20 + i] = static_cast<uint8_t>(i * 13 + i / 251);
+  put16(tcp + 16, fold(pseudo_sum(ip, v6, 20 + payload)));
+  return t;
+}
+
+// The virtio_net_hdr of a frame whose checksum (and, with gso_size, segmentation) is left to
+// the switch: flags NEEDS_CSUM, gso_type TCPV4 (1) / TCPV6 (4) or NONE, hdr_len, gso_size,
+// csum_start, csum_offset (little-endian).
+std::array<uint8_t, vu::kNetHdrSize> offload_header(const TcpFrame& t, uint16_t gso_size) {
+  std::array<uint8_t, vu::kNetHdrSize> h{};
+  h[0] = 1;
+  h[1] = gso_size == 0 ? 0 : (t.v6 ? 4 : 1);
+  const uint16_t hdr_len = static_cast<uint16_t>(t.l4 + 20);
+  const uint16_t fields[4] = {hdr_len, gso_size, static_cast<uint16_t>(t.l4), 16};
+  for (int i = 0; i < 4; ++i) {
+    h[2 + 2 * i] = static_cast<uint8_t>(fields[i]);
+    h[3 + 2 * i] = static_cast<uint8_t>(fields[i] >> 8);
+  }
+  return h;
+}
+
+// `segment` is a whole, ordinary TCP frame: right lengths, IPv4 header checksum, TCP checksum.
+::testing::AssertionResult valid_tcp_frame(const std::vector<uint8_t>& segment, bool v6,
+                                           uint32_t l4, uint32_t payload) {
+  if (segment.size() != l4 + 20 + payload) {
+    return ::testing::AssertionFailure() << segment.size() << " bytes, want " << l4 + 20 + payload;
+  }
+  const uint8_t* ip = segment.data() + 14;
+  if (v6 ? get16(ip + 4) != 20 + payload : get16(ip + 2) != 40 + payload) {
+    return ::testing::AssertionFailure() << "IP length";
+  }
+  if (!v6 && fold(sum_bytes(ip, 20)) != 0xffff) {
+    return ::testing::AssertionFailure() << "IPv4 header checksum";
+  }
+  const uint64_t tcp_sum =
+      sum_bytes(segment.data() + l4, 20 + payload, pseudo_sum(ip, v6, 20 + payload));
+  if (fold(tcp_sum) != 0xffff) return ::testing::AssertionFailure() << "TCP checksum";
+  return ::testing::AssertionSuccess();
+}
+
+const uint64_t kHostOffloads = vu::kFCsum | vu::kFHostTso4 | vu::kFHostTso6;
+const uint64_t kGuestOffloads = vu::kFGuestCsum | vu::kFGuestTso4 | vu::kFGuestTso6;
+
 class VhostUserTest : public SwitchFixture {
  protected:
   std::string vu_path() { return tmp_.file("vu.sock"); }
@@ -475,6 +596,143 @@ TEST_F(VhostUserTest, PortAddAndRemoveAVhostUserSocketAtRunTime) {
   ASSERT_TRUE(removed.is_object()) << removed;
   ASSERT_TRUE(wait_port_count(0));
   EXPECT_NE(::access(path.c_str(), F_OK), 0) << path << " is still there";
+}
+
+TEST_F(VhostUserTest, LargeTcpSegmentsAreCutForAStreamPortIntoValidFrames) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  VhostUserFrontend::Options options;
+  options.memory_size = 32 << 20;
+  options.tx_slot_size = 66000;
+  options.wanted_features |= kHostOffloads;
+  auto g = guest(options);
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(g->has(vu::kFHostTso4) && g->has(vu::kFHostTso6) && g->has(vu::kFCsum));
+  const Mac gm = test_mac(1), sm = test_mac(2);
+  ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, gm, 60, 1)));
+  ASSERT_TRUE(stream_to_guest(clients[0], *g, make_frame(gm, sm, 60, 2)));
+  for (const bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "TCPv6" : "TCPv4");
+    const uint32_t payload = v6 ? 30000 : 60000;
+    const uint16_t mss = 1448;
+    const TcpFrame t = tcp_frame(sm, gm, v6, payload);
+    VhostUserFrontend::SendOptions send;
+    send.header = offload_header(t, mss);
+    ASSERT_EQ(g->send(t.bytes, send), "");
+    std::vector<uint8_t> joined;
+    uint32_t seq = 0x10000000;
+    const uint32_t count = (payload + mss - 1) / mss;
+    for (uint32_t i = 0; i < count; ++i) {
+      RecvResult r = clients[0].recv_frame(5s);
+      ASSERT_TRUE(r.ok()) << "segment " << i << ": " << r.error;
+      const uint32_t part = i + 1 < count ? mss : payload - mss * (count - 1);
+      ASSERT_TRUE(valid_tcp_frame(r.frame, v6, t.l4, part)) << "segment " << i;
+      EXPECT_EQ(get32(r.frame.data() + t.l4 + 4), seq) << "segment " << i;
+      EXPECT_EQ(r.frame[t.l4 + 13] & 0x08, i + 1 == count ? 0x08 : 0) << "PSH, segment " << i;
+      if (!v6) {
+        EXPECT_EQ(get16(r.frame.data() + 18), 0x4242 + i) << "IPv4 id, segment " << i;
+      }
+      joined.insert(joined.end(), r.frame.begin() + t.l4 + 20, r.frame.end());
+      seq += part;
+    }
+    EXPECT_TRUE(
+        std::equal(joined.begin(), joined.end(), t.bytes.begin() + t.l4 + 20, t.bytes.end()));
+    EXPECT_EQ(joined.size(), payload);
+  }
+  const nlohmann::json row = vhost_row();
+  EXPECT_EQ(port_counter(row, "vhost_gso_frames"), 2u) << row;
+  EXPECT_EQ(port_counter(row, "vhost_bad_offload"), 0u) << row;
+  const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+  EXPECT_EQ(stats["gso_cut"], 2u) << stats;
+  EXPECT_EQ(stats["gso_segments"], (60000u + 1447) / 1448 + (30000u + 1447) / 1448) << stats;
+}
+
+TEST_F(VhostUserTest, ALargeSegmentCrossesWholeToAGuestThatTakesIt) {
+  ASSERT_TRUE(start({"--guests", "0"}));
+  VhostUserFrontend::Options sender;
+  sender.memory_size = 32 << 20;
+  sender.tx_slot_size = 66000;
+  sender.wanted_features |= kHostOffloads;
+  VhostUserFrontend::Options receiver;
+  receiver.memory_size = 32 << 20;
+  receiver.wanted_features |= kGuestOffloads;
+  auto a = guest(sender);
+  auto b = guest(receiver);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(b->has(vu::kFGuestTso4));
+  const Mac am = test_mac(1), bm = test_mac(2);
+  ASSERT_EQ(b->send(make_frame(kBroadcast, bm, 60, 1)), "");
+  ASSERT_TRUE(a->receive(5s).ok());
+  const TcpFrame t = tcp_frame(bm, am, false, 60000);
+  VhostUserFrontend::SendOptions send;
+  send.header = offload_header(t, 1448);
+  ASSERT_EQ(a->send(t.bytes, send), "");
+  const VhostUserFrontend::Received r = b->receive(5s);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.frame, t.bytes);  // whole, its checksum still the guest's pseudo-header sum
+  EXPECT_GT(r.buffers, 1u);     // over several mergeable buffers
+  EXPECT_EQ(r.header[0], 1);    // NEEDS_CSUM
+  EXPECT_EQ(r.header[1], 1);    // GSO TCPV4
+  EXPECT_EQ(r.header[2] | r.header[3] << 8, 54);  // hdr_len
+  EXPECT_EQ(r.header[4] | r.header[5] << 8, 1448);
+  EXPECT_EQ(r.header[6] | r.header[7] << 8, 34);  // csum_start
+  EXPECT_EQ(r.header[8] | r.header[9] << 8, 16);  // csum_offset
+  const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+  EXPECT_EQ(stats["gso_cut"], 0u) << stats;
+}
+
+TEST_F(VhostUserTest, AChecksumLeftToTheSwitchIsCompleted) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  VhostUserFrontend::Options options;
+  options.wanted_features |= vu::kFCsum;
+  auto g = guest(options);
+  ASSERT_TRUE(g);
+  const Mac gm = test_mac(1), sm = test_mac(2);
+  for (const bool v6 : {false, true}) {
+    for (const uint32_t payload : {0u, 1u, 101u, 1400u}) {
+      const TcpFrame t = tcp_frame(sm, gm, v6, payload);
+      VhostUserFrontend::SendOptions send;
+      send.header = offload_header(t, 0);
+      ASSERT_EQ(g->send(t.bytes, send), "");
+      RecvResult r = clients[0].recv_frame(5s);
+      ASSERT_TRUE(r.ok()) << r.error;
+      r.frame.resize(t.bytes.size());  // a stream port pads to 60 bytes
+      EXPECT_TRUE(valid_tcp_frame(r.frame, v6, t.l4, payload)) << payload;
+    }
+  }
+  EXPECT_EQ(port_counter(vhost_row(), "vhost_csum_completed"), 8u);
+}
+
+TEST_F(VhostUserTest, BadOffloadHeadersAreDroppedAndCountedAndThePortStays) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  VhostUserFrontend::Options options;
+  options.wanted_features |= kHostOffloads;
+  auto g = guest(options);
+  ASSERT_TRUE(g);
+  const Mac gm = test_mac(1), sm = test_mac(2);
+  const TcpFrame t = tcp_frame(sm, gm, false, 3000);
+  std::vector<std::array<uint8_t, vu::kNetHdrSize>> bad;
+  bad.push_back(offload_header(t, 1448));
+  bad.back()[1] = 3;  // GSO UDP: not offered
+  bad.push_back(offload_header(t, 0));
+  bad.back()[1] = 1;  // TCPV4 with gso_size 0
+  bad.push_back(offload_header(t, 1448));
+  bad.back()[1] = 4;  // TCPV6 on an IPv4 frame
+  bad.push_back(offload_header(t, 1448));
+  bad.back()[6] = 0xff;  // csum_start past the frame
+  for (const auto& header : bad) {
+    VhostUserFrontend::SendOptions send;
+    send.header = header;
+    ASSERT_EQ(g->send(t.bytes, send), "");
+  }
+  // A good frame after them arrives first: the bad ones were dropped, the port stays.
+  ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(sm, gm, 100, 5)));
+  EXPECT_EQ(port_counter(vhost_row(), "vhost_bad_offload"), 4u);
 }
 
 }  // namespace
