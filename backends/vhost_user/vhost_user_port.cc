@@ -1,6 +1,7 @@
 // backends/vhost_user/vhost_user_port.cc: see the header.
 #include "backends/vhost_user/vhost_user_port.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,6 +51,17 @@ constexpr uint16_t kUdpCsumOffset = 6;     // a checksum field 6 bytes into L4: 
 constexpr uint32_t kRxChunks = 64;
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// Kick and call fds are the front-end's (eventfds from QEMU): make sure that reading or writing
+// one never blocks the loop, whatever a hostile front-end passed. false with `error`.
+bool set_nonblocking(int fd, std::string& error) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    error = "an eventfd that cannot be made non-blocking: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
 
 // The large segments a guest with these features takes whole (virtio 1.2 5.1.3.1: GUEST_TSO4/6
 // and GUEST_ECN need GUEST_CSUM).
@@ -378,10 +390,12 @@ class VhostUserPort final : public LoopPort {
             error = "SET_VRING_KICK without an fd (polling mode) is not supported";
             break;
           }
+          if (!set_nonblocking(fds[0].get(), error)) break;
           stop_queue(q);
           q.kick = std::move(fds[0]);
           start_if_ready(q);
         } else if (m.request == Request::kSetVringCall) {
+          if (!v.no_fd && !set_nonblocking(fds[0].get(), error)) break;
           q.call = v.no_fd ? io::Fd() : std::move(fds[0]);
         }
         // SET_VRING_ERR: we never report ring errors that way (the port closes); its fd goes.
@@ -476,9 +490,14 @@ class VhostUserPort final : public LoopPort {
       ring_error(q);
       return;
     }
-    q.running = true;
     q.kick_poll.renew();
-    uv_poll_init(loop_.uv(), q.kick_poll.get(), q.kick.get());
+    const int init = uv_poll_init(loop_.uv(), q.kick_poll.get(), q.kick.get());
+    if (init != 0) {
+      // Not an eventfd, pipe or socket (a regular file cannot be polled).
+      protocol_error(std::string("the kick fd cannot be polled: ") + uv_strerror(init));
+      return;
+    }
+    q.running = true;
     q.kick_poll.get()->data = this;
     auto cb = [](uv_poll_t* h, int status, int) {
       if (h->data == nullptr) return;
@@ -513,10 +532,10 @@ class VhostUserPort final : public LoopPort {
       close(std::string("vhost-user kick fd poll error: ") + uv_strerror(status));
       return;
     }
+    // One read empties an eventfd (its counter); anything else the front-end passed as a kick fd
+    // is non-blocking (SET_VRING_KICK), so a read never blocks the loop.
     uint64_t count = 0;
-    while (::read(q.kick.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
-      kicks_ += 1;
-    }
+    if (::read(q.kick.get(), &count, sizeof count) > 0) kicks_ += 1;
     if (&q == &queues_[kTxQueue]) {
       drain_tx();
     } else {

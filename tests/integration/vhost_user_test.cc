@@ -7,6 +7,7 @@
 // byte-exact both ways, counters read through the control API (`ports` rows, `stats`' closed
 // ports), ports that close on a broken ring or a bad message while every other port keeps
 // forwarding. Every wait has a deadline.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -733,6 +734,63 @@ TEST_F(VhostUserTest, BadOffloadHeadersAreDroppedAndCountedAndThePortStays) {
   // A good frame after them arrives first: the bad ones were dropped, the port stays.
   ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(sm, gm, 100, 5)));
   EXPECT_EQ(port_counter(vhost_row(), "vhost_bad_offload"), 4u);
+}
+
+// A front-end's kick and call fds are untrusted too: a regular file cannot be polled (the port
+// closes, a protocol error), and a blocking pipe never blocks the switch.
+TEST_F(VhostUserTest, HostileKickAndCallFdsNeverBlockTheSwitch) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  const Mac gm = test_mac(1), sm = test_mac(2);
+  auto u64_for = [](uint64_t v) {
+    std::vector<uint8_t> b(8);
+    std::memcpy(b.data(), &v, 8);
+    return b;
+  };
+  {
+    auto g = guest();
+    ASSERT_TRUE(g);
+    // A call fd that is a full, blocking pipe: interrupts cannot be written.
+    int call[2];
+    ASSERT_EQ(::pipe2(call, O_NONBLOCK | O_CLOEXEC), 0);
+    const std::vector<uint8_t> chunk(4096, 0);
+    for (int i = 0; i < 1024 && ::write(call[1], chunk.data(), chunk.size()) > 0; ++i) {
+    }
+    ASSERT_EQ(::fcntl(call[1], F_SETFL, 0), 0);  // blocking again, and full
+    ASSERT_EQ(g->send_message(vu::kSetVringCall, u64_for(vu::kRxQueue), {&call[1], 1}), "");
+    // A kick fd that is a blocking pipe with 8 bytes in it: a second read would block.
+    int kick[2];
+    ASSERT_EQ(::pipe2(kick, O_CLOEXEC), 0);
+    ASSERT_EQ(::write(kick[1], "abcdefgh", 8), 8);
+    ASSERT_EQ(g->send_message(vu::kSetVringKick, u64_for(vu::kRxQueue), {&kick[0], 1}), "");
+    ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, gm, 60, 1)));
+    // Frames toward the guest: the interrupt cannot be written, nothing blocks; the guest finds
+    // them in its used ring, and the switch answers.
+    for (uint32_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(clients[0].send_frame(make_frame(gm, sm, 100, 10 + i)));
+      const VhostUserFrontend::Received r = g->receive(5s);
+      ASSERT_TRUE(r.ok()) << r.error;
+      EXPECT_EQ(r.frame, make_frame(gm, sm, 100, 10 + i));
+    }
+    EXPECT_TRUE(control_result(sw_, {{"cmd", "ports"}}).is_array());
+    ::close(call[0]);
+    ::close(call[1]);
+    ::close(kick[0]);
+    ::close(kick[1]);
+  }
+  ASSERT_TRUE(wait_port_count(1));
+  // A kick fd that is a regular file (a memfd): it cannot be polled; that port closes.
+  auto g = guest();
+  ASSERT_TRUE(g);
+  const size_t before = closed_count();
+  const int file = ::memfd_create("kick", MFD_CLOEXEC);
+  ASSERT_GE(file, 0);
+  ASSERT_EQ(g->send_message(vu::kSetVringKick, u64_for(vu::kTxQueue), {&file, 1}), "");
+  ::close(file);
+  const nlohmann::json closed = next_closed_port(before);
+  EXPECT_EQ(port_counter(closed, "vhost_protocol_errors"), 1u) << closed;
+  ASSERT_TRUE(wait_port_count(1));
 }
 
 }  // namespace
