@@ -3,6 +3,8 @@
 // the one function here that calls mmap.
 #include "backends/vhost_user/guest_memory.h"
 
+#include "backends/vhost_user/sigbus_guard.h"
+
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -44,6 +46,8 @@ const char* memory_error_text(MemoryError e) {
       return "a memory region's mmap_offset + size does not fit in the address space";
     case MemoryError::kMmapFailed:
       return "mmap of a memory region failed";
+    case MemoryError::kTooManyMappings:
+      return "too many guest memory mappings in this process (4096)";
   }
   return "unknown memory error";
 }
@@ -69,11 +73,19 @@ void GuestMemory::take(GuestMemory& other) {
 
 void GuestMemory::unmap() {
   for (Mapping& m : maps_) {
+    unguard_mapping(m.guard);
     if (m.base != nullptr) ::munmap(m.base, m.size);
     m = Mapping{};
   }
   for (Slot& s : slots_) s = Slot{};
   count_ = 0;
+}
+
+bool GuestMemory::faulted() const {
+  for (const Mapping& m : maps_) {
+    if (mapping_faulted(m.guard)) return true;
+  }
+  return false;
 }
 
 MemoryError GuestMemory::validate(std::span<const MemoryRegion> regions) {
@@ -130,7 +142,9 @@ MemoryError GuestMemory::map(std::span<const MemoryRegion> regions, std::span<co
       if (mmap_errno != nullptr) *mmap_errno = errno;
       return MemoryError::kMmapFailed;
     }
-    built.maps_[i] = Mapping{base, length};
+    const int guard = guard_mapping(base, length);
+    built.maps_[i] = Mapping{base, length, guard};
+    if (guard < 0) return MemoryError::kTooManyMappings;  // `built` unmaps it
     built.slots_[i] = Slot{r, static_cast<uint8_t*>(base) + r.mmap_offset};
     built.count_ = static_cast<uint32_t>(i + 1);
   }

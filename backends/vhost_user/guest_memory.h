@@ -16,6 +16,9 @@
 //   those mappings (munmap in the destructor); move-only. The fds stay the caller's: a mapping
 //   outlives the fd it came from. map() does not compare a region with its fd's size (a region
 //   past the end of its file faults, SIGBUS, when touched): whoever calls it checks that first.
+//   A front-end that shrinks the file later would make the same fault: every mapping is
+//   registered with the SIGBUS guard (sigbus_guard.h), which turns that fault into zeros and
+//   faulted() true, for the port to close.
 // - The one place the memory table's meaning is checked: the codec (vhost_user_msg.h) checks
 //   only the message's shape (the region count against the payload size, one fd per region);
 //   both ways in here check, before anything else: at most kMaxMemoryRegions, no empty region,
@@ -56,6 +59,7 @@ enum class MemoryError : uint8_t {
   kFdCountMismatch,  // map(): not one fd per region
   kMappingTooLarge,  // map(): mmap_offset + memory_size does not fit
   kMmapFailed,       // map(): mmap() refused (errno in *mmap_errno)
+  kTooManyMappings,  // map(): every slot of the SIGBUS guard is taken (sigbus_guard.h)
 };
 const char* memory_error_text(MemoryError e);
 
@@ -102,6 +106,9 @@ class GuestMemory {
                            uint32_t* count) const;
   // The host address of the frontend's [ua, ua + len) when it lies inside one region.
   uint8_t* ua_to_host(uint64_t ua, uint64_t len) const;
+  // Whether an access touched a page the front-end removed from under a mapping (it shrank the
+  // file; sigbus_guard.h): the access read zeros, and the memory is not to be trusted any more.
+  bool faulted() const;
   // Whether host bytes [p, p + len) lie inside one region (the fuzz target's invariant).
   bool holds_host_range(const void* p, size_t len) const;
 
@@ -113,6 +120,7 @@ class GuestMemory {
   struct Mapping {
     void* base = nullptr;
     size_t size = 0;
+    int guard = -1;  // its slot in the SIGBUS guard
   };
   // The table's semantic checks (the theory of operation's list), in that order.
   static MemoryError validate(std::span<const MemoryRegion> regions);

@@ -140,6 +140,7 @@ class VhostUserPort final : public LoopPort {
       rx_no_room_ += 1;
       break;
     }
+    if (memory_gone()) return;
     if (wrote) notify(q);
   }
 
@@ -541,6 +542,7 @@ class VhostUserPort final : public LoopPort {
     } else {
       flush();
     }
+    if (!closed()) memory_gone();
   }
 
   void notify(Queue& q) {
@@ -549,6 +551,15 @@ class VhostUserPort final : public LoopPort {
     if (::write(q.call.get(), &one, sizeof one) == static_cast<ssize_t>(sizeof one)) {
       interrupts_ += 1;
     }
+  }
+
+  // The front-end shrank a memory region's file under its mapping (sigbus_guard.h): what was
+  // read from the vanished pages is zeros. Closes the port; true then.
+  bool memory_gone() {
+    if (!have_memory_ || !memory_.faulted()) return false;
+    ring_errors_ += 1;
+    close("vhost-user guest memory vanished: the front-end shrank a memory region's file");
+    return true;
   }
 
   void ring_error(Queue& q) {
@@ -635,6 +646,7 @@ class VhostUserPort final : public LoopPort {
   // Hands the `used` chains back to the guest and the `got` frames to the switch; false when
   // that closed the port or a congested destination paused this one.
   bool forward(Queue& q, uint32_t got, uint32_t used) {
+    if (memory_gone()) return false;  // what was copied may be zeros: forward none of it
     if (used > 0) {
       q.vq.flush(used);
       notify(q);

@@ -793,5 +793,28 @@ TEST_F(VhostUserTest, HostileKickAndCallFdsNeverBlockTheSwitch) {
   ASSERT_TRUE(wait_port_count(1));
 }
 
+// A front-end that shrinks the file behind the memory it shared (a hostile one: QEMU seals its
+// memfds) makes the switch's next access fault: that port closes, the switch goes on.
+TEST_F(VhostUserTest, AFrontEndThatShrinksItsMemoryLosesOnlyItsPort) {
+  ASSERT_TRUE(start());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  auto g = guest();
+  ASSERT_TRUE(g);
+  const Mac gm = test_mac(1), sm = test_mac(2);
+  ASSERT_TRUE(guest_to_stream(*g, clients[0], make_frame(kBroadcast, gm, 60, 1)));
+  const size_t before = closed_count();
+  ASSERT_TRUE(g->shrink_memory());
+  g->kick(vu::kTxQueue);
+  const nlohmann::json closed = next_closed_port(before);
+  EXPECT_EQ(port_counter(closed, "vhost_ring_errors"), 1u) << closed;
+  ASSERT_TRUE(wait_port_count(1));
+  // The switch goes on: a new guest works.
+  auto next = guest();
+  ASSERT_TRUE(next);
+  ASSERT_TRUE(guest_to_stream(*next, clients[0], make_frame(kBroadcast, test_mac(3), 60, 2)));
+  ASSERT_TRUE(stream_to_guest(clients[0], *next, make_frame(test_mac(3), sm, 60, 3)));
+}
+
 }  // namespace
 }  // namespace qswitch::integration

@@ -667,6 +667,12 @@ void VhostUserFrontend::set_avail_idx(uint32_t q, uint16_t idx) {
 
 uint16_t VhostUserFrontend::avail_idx(uint32_t q) const { return rings_[q].avail_idx; }
 
+bool VhostUserFrontend::shrink_memory() {
+  bool ok = true;
+  for (const int fd : memfds_) ok = ::ftruncate(fd, 0) == 0 && ok;
+  return ok;
+}
+
 void VhostUserFrontend::kick(uint32_t q) {
   const uint64_t one = 1;
   if (write(rings_[q].kick, &one, sizeof one) == sizeof one) ++counters_.kicks;

@@ -275,6 +275,10 @@ class VhostUserFrontend {
   uint16_t avail_idx(uint32_t q) const;
   // Writes queue q's kick eventfd, whatever the device asked.
   void kick(uint32_t q);
+  // Truncates every memfd behind guest memory to 0 bytes (a hostile front-end shrinking what
+  // the back-end mapped). The guest memory is gone for this process too: touch nothing of it
+  // afterwards (no send, receive or ring helper), only kick() and close().
+  bool shrink_memory();
   // Guest memory: a fresh block of `size` bytes aligned to `align` (0 when none is left), and
   // copies in and out by guest-physical address (false when outside memory; may span regions).
   uint64_t alloc(uint64_t size, uint64_t align);
