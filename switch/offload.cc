@@ -333,4 +333,42 @@ OffloadInfo offload_info(const FrameOffload& offload) {
   return info;
 }
 
+OffloadError take_frame_offload(const uint8_t* hdr, uint32_t hdr_size, uint8_t* frame,
+                                uint32_t size, FrameOffload* out, bool* csum_completed) {
+  *out = FrameOffload{};
+  *csum_completed = false;
+  OffloadInfo info;
+  OffloadError e = decode_virtio_net_hdr(hdr, hdr_size, &info);
+  if (e != OffloadError::kOk) return e;
+  if (info.gso_type != GsoType::kNone) {
+    TcpSegmentation plan;
+    e = plan_tcp_segmentation(frame, size, info, &plan);
+    if (e != OffloadError::kOk) return e;
+    if (plan.cut) {
+      *out = frame_offload(info);
+      return OffloadError::kOk;
+    }
+  }
+  if (!info.needs_csum) return OffloadError::kOk;
+  constexpr uint16_t kUdpCsumOffset = 6;
+  if (!complete_checksum(frame, size, info.csum_start, info.csum_offset,
+                         info.csum_offset == kUdpCsumOffset)) {
+    return OffloadError::kCsumOutOfFrame;
+  }
+  *csum_completed = true;
+  return OffloadError::kOk;
+}
+
+void frame_offload_header(const uint8_t* frame, uint32_t size, const FrameOffload& offload,
+                          uint8_t* hdr, uint32_t hdr_size) {
+  for (uint32_t i = 0; i < hdr_size; ++i) hdr[i] = 0;
+  if (!offload.any()) return;
+  OffloadInfo info = offload_info(offload);
+  TcpSegmentation plan;
+  if (plan_tcp_segmentation(frame, size, info, &plan) == OffloadError::kOk) {
+    info.hdr_len = static_cast<uint16_t>(plan.header_size);
+  }
+  encode_virtio_net_hdr(info, hdr, hdr_size);
+}
+
 }  // namespace qswitch::sw

@@ -100,6 +100,19 @@ enum class OffloadError : uint8_t {
 
 const char* offload_error_text(OffloadError e);
 
+// What a port does with the virtio_net_hdr (`hdr_size` bytes) of a frame it received into
+// memory of its own (a vhost-user guest's frame copied out of its ring, a tap's read): checks
+// it as Linux would (decode_virtio_net_hdr, plan_tcp_segmentation), completes a checksum left
+// to do in `frame`, and for a large TCP segment fills `*out` for the switch (a segment no
+// larger than gso_size is an ordinary frame, as Linux treats it). *csum_completed says whether
+// a checksum was completed. On an error the frame is to be dropped.
+OffloadError take_frame_offload(const uint8_t* hdr, uint32_t hdr_size, uint8_t* frame,
+                                uint32_t size, FrameOffload* out, bool* csum_completed);
+// The virtio_net_hdr (`hdr_size` bytes, num_buffers 0) of a frame going to a port that takes
+// offloads: zero for an ordinary frame; a large segment's GSO state, hdr_len its headers' size.
+void frame_offload_header(const uint8_t* frame, uint32_t size, const FrameOffload& offload,
+                          uint8_t* hdr, uint32_t hdr_size);
+
 // The compact form frames carry through the switch (frame.h) and back. hdr_len and data_valid
 // do not travel (hdr_len is recomputed where a header is written; data_valid is per port).
 FrameOffload frame_offload(const OffloadInfo& info);

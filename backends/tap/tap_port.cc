@@ -17,6 +17,7 @@
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/polled_port.h"
+#include "switch/offload.h"
 
 namespace qswitch::backends {
 
@@ -33,11 +34,15 @@ bool device_gone(int err) {
 
 class TapPort final : public PolledPort {
  public:
-  TapPort(SwitchLoop& loop, io::Fd fd, std::string name)
+  // `vnet_hdr`: the bytes of virtio_net_hdr before each frame (0: none); `offloads`: the
+  // kernel exchanges large TCP segments and partial checksums with us (TUNSETOFFLOAD).
+  TapPort(SwitchLoop& loop, io::Fd fd, std::string name, uint32_t vnet_hdr, bool offloads)
       : PolledPort(loop, std::move(fd), FdKind::kOther),
         name_(std::move(name)),
-        tx_(loop.config().queue_size) {
+        tx_(loop.config().queue_size),
+        vnet_hdr_(vnet_hdr) {
     rx_.set_pressure(&loop.fabric());
+    if (offloads) set_offload_caps(kTakesTso4 | kTakesTso6 | kTakesEcn);
   }
 
   void enqueue(const sw::Frame& frame) override {
@@ -48,8 +53,16 @@ class TapPort final : public PolledPort {
   void flush() override {
     if (closed()) return;
     for (int n = 0; n < kMaxWritesPerFlush && !tx_.empty(); ++n) {
-      iovec iov[2];
-      const int count = tx_.iov(0, iov);
+      iovec iov[3];
+      uint8_t hdr[sw::kVirtioNetHdrMrgSize];
+      int count = 0;
+      if (vnet_hdr_ != 0) {
+        // Zero for an ordinary frame; a large segment's state (queued here only when the
+        // kernel takes them: offload_caps()).
+        sw::frame_offload_header(tx_.data(0), tx_.size(0), tx_.at(0).offload, hdr, vnet_hdr_);
+        iov[count++] = iovec{hdr, vnet_hdr_};
+      }
+      count += tx_.iov(0, iov + count);
       const ssize_t written = ::writev(fd(), iov, count);
       if (written < 0) {
         const int err = errno;
@@ -87,6 +100,15 @@ class TapPort final : public PolledPort {
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"tap_link_down", "Frames for the tap device dropped because its link was down."},
       link_down_);
+    f({"tap_gso_frames",
+       "Large TCP segments (TSO) read from the tap; the switch cuts them for ports that take only "
+       "ordinary frames (gso_cut)."},
+      gso_frames_);
+    f({"tap_csum_completed", "Checksums the kernel left to complete, completed here."},
+      csum_completed_);
+    f({"tap_bad_offload",
+       "Frames from the tap dropped for a virtio-net header Linux would refuse."},
+      bad_offload_);
   }
 
  private:
@@ -108,9 +130,12 @@ class TapPort final : public PolledPort {
       return;
     }
     uint32_t got = 0;  // valid frames, in slots 0..got-1
+    uint8_t hdr[sw::kVirtioNetHdrMrgSize] = {};
     for (uint32_t i = 0; i < n; ++i) {
-      const ssize_t len = ::read(fd(), rx_.slot(got), DatagramRx::slot_capacity());
-      if (len < 0) {
+      iovec iov[2] = {{hdr, vnet_hdr_}, {rx_.slot(got), DatagramRx::slot_capacity()}};
+      const ssize_t got_bytes =
+          vnet_hdr_ != 0 ? ::readv(fd(), iov, 2) : ::read(fd(), rx_.slot(got), iov[1].iov_len);
+      if (got_bytes < 0) {
         const int err = errno;
         if (err == EAGAIN || err == EINTR) break;
         forward(got);
@@ -118,7 +143,9 @@ class TapPort final : public PolledPort {
                                : "tap " + name_ + " read error: " + errno_text(err));
         return;
       }
-      if (static_cast<size_t>(len) < sw::kMinFrameSize) {
+      // Without its header (a read shorter than the header is no frame either).
+      const ssize_t len = got_bytes - static_cast<ssize_t>(vnet_hdr_);
+      if (len < static_cast<ssize_t>(sw::kMinFrameSize)) {
         // The slot is reused for the next read.
         counters_.drop_bad_length += 1;
         if (bad_length_log_.allow(loop_.now())) {
@@ -127,10 +154,32 @@ class TapPort final : public PolledPort {
         }
         continue;
       }
+      sw::FrameOffload offload;
+      if (vnet_hdr_ != 0 &&
+          !take_offload(hdr, rx_.slot(got), static_cast<uint32_t>(len), offload)) {
+        continue;  // the slot is reused for the next read
+      }
       loop_.burst()[got] = rx_.frame(got, static_cast<uint32_t>(len));
+      loop_.burst()[got].offload = offload;
       ++got;
     }
     forward(got);
+  }
+
+  // The kernel's virtio_net_hdr for the frame read into `frame` (switch/offload.h).
+  bool take_offload(const uint8_t* hdr, uint8_t* frame, uint32_t len, sw::FrameOffload& offload) {
+    bool completed = false;
+    const sw::OffloadError e =
+        sw::take_frame_offload(hdr, vnet_hdr_, frame, len, &offload, &completed);
+    if (offload.any()) gso_frames_ += 1;
+    if (completed) csum_completed_ += 1;
+    if (e == sw::OffloadError::kOk) return true;
+    bad_offload_ += 1;
+    if (bad_offload_log_.allow(loop_.now())) {
+      io::log_line("port %u tap %s: dropped a %u-byte frame with a bad virtio-net header: %s", id(),
+                   name_.c_str(), len, sw::offload_error_text(e));
+    }
+    return false;
   }
 
   void forward(uint32_t count) {
@@ -146,6 +195,11 @@ class TapPort final : public PolledPort {
   std::string name_;
   DatagramRx rx_;
   DatagramTx tx_;
+  uint32_t vnet_hdr_ = 0;
+  uint64_t gso_frames_ = 0;
+  uint64_t csum_completed_ = 0;
+  uint64_t bad_offload_ = 0;
+  io::RateLimit bad_offload_log_{3, 10'000};
   uint64_t link_down_ = 0;
   io::RateLimit link_down_log_{1, 10'000};
   io::RateLimit bad_length_log_{3, 10'000};
@@ -197,7 +251,7 @@ std::unique_ptr<TapPort> adopt_fd(SwitchLoop& loop, int raw, std::string& error)
     error = "tap fd=" + std::to_string(raw) + ": fcntl: " + errno_text(errno);
     return nullptr;
   }
-  return std::make_unique<TapPort>(loop, io::Fd::adopt(raw), name);
+  return std::make_unique<TapPort>(loop, io::Fd::adopt(raw), name, 0, false);
 }
 
 std::unique_ptr<TapPort> open_by_name(SwitchLoop& loop, const TapSpec& spec, std::string& error) {
@@ -213,13 +267,13 @@ std::unique_ptr<TapPort> open_by_name(SwitchLoop& loop, const TapSpec& spec, std
   // First try to create it exclusively, so we know whether the device is ours to set up.
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, spec.name.c_str(), IFNAMSIZ - 1);
-  ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL);
+  ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_TUN_EXCL);
   bool created = ::ioctl(fd.get(), TUNSETIFF, &ifr) == 0;
   if (!created) {
     const int excl_err = errno;
     ifr = ifreq{};
     std::strncpy(ifr.ifr_name, spec.name.c_str(), IFNAMSIZ - 1);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
       const int err = errno;
       std::string hint;
@@ -243,7 +297,17 @@ std::unique_ptr<TapPort> open_by_name(SwitchLoop& loop, const TapSpec& spec, std
       return nullptr;
     }
   }
-  return std::make_unique<TapPort>(loop, std::move(fd), name);
+  // Each frame comes and goes with a 12-byte virtio_net_hdr, and the kernel may hand us (and
+  // take from us) TCP segments up to 64 KiB with their checksum left to do, as it does with
+  // QEMU's tap backend: large segments cross to vhost-user guests whole.
+  int hdr_size = static_cast<int>(sw::kVirtioNetHdrMrgSize);
+  if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_size) < 0) {
+    error = "tap " + name + ": TUNSETVNETHDRSZ: " + errno_text(errno);
+    return nullptr;
+  }
+  const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  const bool offloaded = ::ioctl(fd.get(), TUNSETOFFLOAD, offloads) == 0;
+  return std::make_unique<TapPort>(loop, std::move(fd), name, sw::kVirtioNetHdrMrgSize, offloaded);
 }
 
 }  // namespace

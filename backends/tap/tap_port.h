@@ -10,6 +10,13 @@
 //     device is not persistent and disappears when qswitch exits. Addresses stay the user's.
 //   * fd=N adopts an inherited fd; TUNGETIFF must say it is a tap with IFF_NO_PI.
 //   The fd is non-blocking and close-on-exec.
+// - Offloads (a tap qswitch opens by name): IFF_VNET_HDR with a 12-byte virtio_net_hdr before
+//   every frame (TUNSETVNETHDRSZ) and TUNSETOFFLOAD (CSUM, TSO4, TSO6, TSO_ECN), as QEMU's tap
+//   backend sets them: the kernel hands over TCP segments up to 64 KiB with their checksum left
+//   to do, and takes them. A checksum left to do is completed in our copy; a large segment goes
+//   whole to ports that take it (a vhost-user guest, another tap) and is cut by the switch for
+//   the others (switch/offload.h). Counted: tap_gso_frames, tap_csum_completed, tap_bad_offload.
+//   An inherited fd=N stays as it was opened: without a vnet header (refused with one).
 // - Reading: on each wake-up, up to DatagramRx::kSlots read()s, one frame each, straight into
 //   consecutive DatagramRx slots (zero copy), forwarded as one burst. A read shorter than 14
 //   bytes is dropped and counted (drop_bad_length); the port stays up.

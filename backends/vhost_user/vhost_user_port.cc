@@ -45,7 +45,6 @@ constexpr uint32_t kChainsPerWake = 256;   // transmit chains taken per wake-up 
 constexpr uint32_t kMaxPieces = 256;       // iovec pieces of one chain (QEMU's limit is 1024)
 constexpr uint32_t kMessagesPerWake = 64;  // control messages handled per wake-up
 constexpr uint32_t kLegacyHdrSize = 10;    // struct virtio_net_hdr without num_buffers
-constexpr uint16_t kUdpCsumOffset = 6;     // a checksum field 6 bytes into L4: UDP's
 // Receive chunks (PackedRx, 256 KiB each): a fast guest's frames wait in output queues (up to
 // --queue-size each) before their chunks come back; none is touched until used.
 constexpr uint32_t kRxChunks = 64;
@@ -690,26 +689,10 @@ class VhostUserPort final : public LoopPort {
                     sw::FrameOffload& offload) {
     uint8_t bytes[kNetHdrMrgSize] = {};
     copy_prefix(chain, hdr, bytes);
-    sw::OffloadInfo info;
-    sw::OffloadError e = sw::decode_virtio_net_hdr(bytes, hdr, &info);
-    if (e == sw::OffloadError::kOk && info.gso_type != sw::GsoType::kNone) {
-      sw::TcpSegmentation plan;
-      e = sw::plan_tcp_segmentation(frame, len, info, &plan);
-      if (e == sw::OffloadError::kOk && plan.cut) {
-        gso_frames_ += 1;
-        offload = sw::frame_offload(info);
-        return true;
-      }
-      // Not larger than one segment: an ordinary frame (as Linux marks it).
-    }
-    if (e == sw::OffloadError::kOk && info.needs_csum) {
-      if (sw::complete_checksum(frame, len, info.csum_start, info.csum_offset,
-                                info.csum_offset == kUdpCsumOffset)) {
-        csum_completed_ += 1;
-      } else {
-        e = sw::OffloadError::kCsumOutOfFrame;
-      }
-    }
+    bool completed = false;
+    const sw::OffloadError e = sw::take_frame_offload(bytes, hdr, frame, len, &offload, &completed);
+    if (offload.any()) gso_frames_ += 1;
+    if (completed) csum_completed_ += 1;
     if (e == sw::OffloadError::kOk) return true;
     bad_offload_ += 1;
     if (bad_offload_log_.allow(loop_.now())) {
@@ -749,26 +732,13 @@ class VhostUserPort final : public LoopPort {
   }
 
   // ---- Switch to guest ------------------------------------------------------------------------
-  // The virtio_net_hdr for a frame toward the guest: zero for an ordinary frame; for a large
-  // segment (only queued here when the guest takes it: offload_caps()) its GSO state, hdr_len
-  // its headers' size.
-  static void rx_header(const uint8_t* data, uint32_t size, const sw::FrameOffload& offload,
-                        uint8_t (&out)[kNetHdrMrgSize]) {
-    std::memset(out, 0, sizeof out);
-    if (!offload.any()) return;
-    sw::OffloadInfo info = sw::offload_info(offload);
-    sw::TcpSegmentation plan;
-    if (sw::plan_tcp_segmentation(data, size, info, &plan) == sw::OffloadError::kOk) {
-      info.hdr_len = static_cast<uint16_t>(plan.header_size);
-    }
-    sw::encode_virtio_net_hdr(info, out, kNetHdrMrgSize);
-  }
-
   RxStatus put_one(Queue& q) {
     const uint8_t* data = tx_.data(0);
     const uint32_t size = tx_.size(0);
+    // Zero for an ordinary frame; a large segment's state (queued here only when the guest
+    // takes it: offload_caps()).
     uint8_t header[kNetHdrMrgSize];
-    rx_header(data, size, tx_.at(0).offload, header);
+    sw::frame_offload_header(data, size, tx_.at(0).offload, header, kNetHdrMrgSize);
     if ((features_ & feature::kNetMrgRxbuf) != 0) {
       const ConstPiece piece{data, size};
       Chain scratch{iov_};
