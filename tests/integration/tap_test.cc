@@ -336,7 +336,9 @@ TEST_F(TapTest, LargeTcpSegmentsCrossBetweenTwoTapsWhole) {
   EXPECT_GT(sender->get("tap_gso_frames"), 0u) << stats->text;
   EXPECT_EQ(sender->get("tap_bad_offload"), 0u) << stats->text;
   EXPECT_EQ(receiver->get("tap_bad_offload"), 0u) << stats->text;
-  EXPECT_GT(receiver->get("tx_bytes"), 64u << 20) << stats->text;
+  // iperf3 ends with some data still in flight: most of it, in frames far larger than the MTU.
+  EXPECT_GT(receiver->get("tx_bytes"), 32u << 20) << stats->text;
+  EXPECT_LT(receiver->get("tx_frames") * 3000, receiver->get("tx_bytes")) << stats->text;
   // Whole: the receiving tap takes the kernel's large segments, nothing was cut.
   EXPECT_EQ(stats->switch_counters.count("gso_cut") ? stats->switch_counters.at("gso_cut") : 1u, 0u)
       << stats->text;
