@@ -3,7 +3,8 @@
 // live in its own memory, which QEMU shares with us, and we read and write them directly.
 //
 // Theory of operation
-// - The connection: one unix stream socket per front-end (accepted by VhostUserListener) carries
+// - The connection: one unix stream socket per front-end (accepted by a backends::Listener, or
+// dialled) carries
 //   the control messages (vhost_user_msg.h decodes them, with their fds). The port answers them
 //   in order, on the loop, as they come: features, protocol features (REPLY_ACK, NET_MTU), the
 //   memory table (each fd checked with fstat, then mapped: GuestMemory), and per virtqueue its

@@ -8,6 +8,24 @@
 
 namespace qswitch::tools {
 
+namespace {
+
+// What a listener or a dialler makes of a connection (backends/runtime/listener.h, dialler.h).
+backends::Listener::PortFactory stream_port_factory(backends::SwitchLoop& loop) {
+  return [&loop](io::Fd fd, std::string peer) -> std::unique_ptr<backends::LoopPort> {
+    return std::make_unique<backends::StreamPort>(loop, std::move(fd), std::move(peer));
+  };
+}
+
+backends::Listener::PortFactory vhost_user_port_factory(backends::SwitchLoop& loop) {
+  return [&loop](io::Fd fd, std::string peer) {
+    return backends::vhost_user::make_vhost_user_port(loop, std::move(fd),
+                                                      "vhost-user " + std::move(peer));
+  };
+}
+
+}  // namespace
+
 Endpoints::~Endpoints() {
   dgrams_.clear();
   vhost_users_.clear();
@@ -21,7 +39,7 @@ std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& erro
     error = "cannot listen on " + ep.to_string() + ": " + error;
     return "";
   }
-  auto l = std::make_unique<backends::StreamListener>(loop_, ep);
+  auto l = std::make_unique<backends::Listener>(loop_, ep, stream_port_factory(loop_));
   if (!l->ok()) {
     error = "cannot listen on " + ep.to_string() + ": " + l->error();
     return "";
@@ -41,20 +59,20 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
   const io::SocketAddress& ep = spec.address;
   if (spec.dial) {
     std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
-    backends::SwitchLoop& loop = loop_;
-    auto factory = [&loop](io::Fd fd, std::string peer) {
-      return backends::vhost_user::make_vhost_user_port(loop, std::move(fd),
-                                                        "vhost-user:" + std::move(peer));
-    };
-    connectors_.push_back({id, std::make_unique<backends::Dialler>(loop_, ep, factory, id)});
+    connectors_.push_back(
+        {id, std::make_unique<backends::Dialler>(loop_, ep, vhost_user_port_factory(loop_), id)});
     return id;
   }
-  if (ep.kind == io::SocketAddress::Kind::kUnix &&
-      !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
+  if (ep.kind != io::SocketAddress::Kind::kUnix) {
+    error =
+        "vhost-user listens on unix sockets only (it passes file descriptors): " + ep.to_string();
+    return "";
+  }
+  if (!trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
     error = "cannot listen for vhost-user on " + ep.to_string() + ": " + error;
     return "";
   }
-  auto l = std::make_unique<backends::vhost_user::VhostUserListener>(loop_, ep);
+  auto l = std::make_unique<backends::Listener>(loop_, ep, vhost_user_port_factory(loop_));
   if (!l->ok()) {
     error = "cannot listen for vhost-user on " + ep.to_string() + ": " + l->error();
     return "";
@@ -68,11 +86,8 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
 std::string Endpoints::add_connect(const io::SocketAddress& ep) {
   std::string id = "connect-" + std::to_string(next_connect_++);
   // The id must be set before the first dial, which the constructor starts.
-  backends::SwitchLoop& loop = loop_;
-  auto factory = [&loop](io::Fd fd, std::string peer) -> std::unique_ptr<backends::LoopPort> {
-    return std::make_unique<backends::StreamPort>(loop, std::move(fd), std::move(peer));
-  };
-  connectors_.push_back({id, std::make_unique<backends::Dialler>(loop_, ep, factory, id)});
+  connectors_.push_back(
+      {id, std::make_unique<backends::Dialler>(loop_, ep, stream_port_factory(loop_), id)});
   return id;
 }
 

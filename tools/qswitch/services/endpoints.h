@@ -22,10 +22,9 @@
 #include "backends/runtime/dialler.h"
 #include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/io/socket_address.h"
+#include "backends/runtime/listener.h"
 #include "backends/runtime/switch_loop.h"
-#include "backends/stream/stream_listener.h"
 #include "backends/vhost_user/vhost_user_config.h"
-#include "backends/vhost_user/vhost_user_listener.h"
 
 namespace qswitch::tools {
 
@@ -48,12 +47,12 @@ class Endpoints {
 
   struct Listener {
     std::string id;
-    std::unique_ptr<backends::StreamListener> listener;
+    std::unique_ptr<backends::Listener> listener;  // of stream ports
     io::OwnSockets::Registration registration;
   };
   struct VhostUser {
     std::string id;
-    std::unique_ptr<backends::vhost_user::VhostUserListener> listener;
+    std::unique_ptr<backends::Listener> listener;  // of vhost-user ports
   };
   struct Connector {
     std::string id;

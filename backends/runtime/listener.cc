@@ -1,5 +1,5 @@
-// backends/stream/stream_listener.cc: see the header.
-#include "backends/stream/stream_listener.h"
+// backends/runtime/listener.cc: see the header.
+#include "backends/runtime/listener.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,12 +10,10 @@
 #include <cstring>
 #include <memory>
 
-#include "backends/stream/stream_port.h"
-
 namespace qswitch::backends {
 
-StreamListener::StreamListener(SwitchLoop& loop, io::SocketAddress address)
-    : loop_(loop), address_(std::move(address)), watch_(loop.uv()) {
+Listener::Listener(SwitchLoop& loop, io::SocketAddress address, PortFactory factory)
+    : loop_(loop), address_(std::move(address)), factory_(std::move(factory)), watch_(loop.uv()) {
   io::SocketResult r = io::listen_on(address_);
   if (!r.ok()) {
     error_ = r.message;
@@ -29,13 +27,13 @@ StreamListener::StreamListener(SwitchLoop& loop, io::SocketAddress address)
                [this](io::Fd fd) { on_connection(std::move(fd)); });
 }
 
-void StreamListener::close_ports(const std::string& reason) {
+void Listener::close_ports(const std::string& reason) {
   // close() runs the hook that erases the port from ports_: take them from a copy.
   const std::vector<LoopPort*> copy = ports_;
   for (LoopPort* p : copy) p->close(reason);
 }
 
-StreamListener::~StreamListener() {
+Listener::~Listener() {
   // Ports outlive the listener (they belong to the loop): stop them calling back into it.
   for (LoopPort* p : ports_) p->set_close_hook(nullptr);
   watch_.stop();
@@ -43,14 +41,14 @@ StreamListener::~StreamListener() {
     ::unlink(address_.path.c_str());
 }
 
-void StreamListener::on_connection(io::Fd fd) {
+void Listener::on_connection(io::Fd fd) {
   const int raw = fd.get();
   if (address_.kind == io::SocketAddress::Kind::kTcp) {
     const int one = 1;
     ::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   std::string peer = address_.to_string() + " (" + io::peer_name(raw, address_.kind) + ")";
-  auto port = std::make_unique<StreamPort>(loop_, std::move(fd), std::move(peer));
+  std::unique_ptr<LoopPort> port = factory_(std::move(fd), std::move(peer));
   port->set_endpoint_id(id_);
   port->set_close_hook([this](LoopPort& p) { std::erase(ports_, &p); });
   ports_.push_back(&loop_.adopt(std::move(port)));

@@ -1,12 +1,18 @@
-// backends/stream/stream_listener.h: accepts stream connections; each one becomes a StreamPort.
-// Serves QEMU's "-netdev stream,server=off,addr.type=unix|inet" and "-netdev socket,connect=".
+// backends/runtime/listener.h: accepts connections on a unix or tcp socket; each one becomes a
+// port at once, made by the factory its owner gives: a StreamPort for --listen (QEMU's
+// "-netdev stream,server=off,addr.type=unix|inet" and "-netdev socket,connect="), a vhost-user
+// port for --vhost-user unix:PATH (QEMU's vhost-user chardev, DPDK's virtio-user), as the
+// Dialler (dialler.h) does for the other direction.
 // Accepting goes through io::AcceptWatch (at most kAcceptsPerWake per wake-up; out of fds, the
 // listener backs off and the pending connection stays in the backlog, counted in
-// accept_counters()). The unix socket file is removed when the listener is destroyed.
+// accept_counters()). TCP connections get TCP_NODELAY. The unix socket file is removed when the
+// listener is destroyed.
 #pragma once
 
 #include <uv.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,13 +23,16 @@
 
 namespace qswitch::backends {
 
-class StreamListener {
+class Listener {
  public:
+  // Makes the port of an accepted connection; `peer` is what its describe() should say.
+  using PortFactory = std::function<std::unique_ptr<LoopPort>(io::Fd fd, std::string peer)>;
+
   // Binds now; on failure error() says why (and nothing is left behind).
-  StreamListener(SwitchLoop& loop, io::SocketAddress address);
-  ~StreamListener();
-  StreamListener(const StreamListener&) = delete;
-  StreamListener& operator=(const StreamListener&) = delete;
+  Listener(SwitchLoop& loop, io::SocketAddress address, PortFactory factory);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
 
   bool ok() const { return fd_.valid(); }
   const std::string& error() const { return error_; }
@@ -31,7 +40,7 @@ class StreamListener {
   const io::SocketAddress& address() const { return address_; }
   // Ports accepted here that are still up.
   const std::vector<LoopPort*>& ports() const { return ports_; }
-  // Disconnects every guest accepted here (the listener is being removed).
+  // Disconnects every peer accepted here (the listener is being removed).
   void close_ports(const std::string& reason);
   // Name given to the ports' endpoint_id().
   void set_id(std::string id) { id_ = std::move(id); }
@@ -43,6 +52,7 @@ class StreamListener {
 
   SwitchLoop& loop_;
   io::SocketAddress address_;
+  PortFactory factory_;
   io::Fd fd_;
   std::string error_;
   io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
