@@ -16,6 +16,7 @@
 #include "backends/runtime/datagram_tx.h"
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/log.h"
+#include "backends/runtime/offload_intake.h"
 #include "backends/runtime/polled_port.h"
 #include "switch/offload.h"
 
@@ -103,12 +104,12 @@ class TapPort final : public PolledPort {
     f({"tap_gso_frames",
        "Large TCP segments (TSO) read from the tap; the switch cuts them for ports that take only "
        "ordinary frames (gso_cut)."},
-      gso_frames_);
+      intake_.gso_frames());
     f({"tap_csum_completed", "Checksums the kernel left to complete, completed here."},
-      csum_completed_);
+      intake_.csum_completed());
     f({"tap_bad_offload",
        "Frames from the tap dropped for a virtio-net header Linux would refuse."},
-      bad_offload_);
+      intake_.bad_offload());
   }
 
  private:
@@ -154,9 +155,11 @@ class TapPort final : public PolledPort {
         }
         continue;
       }
+      // The kernel's virtio_net_hdr: a checksum left to do is completed in the slot, a large
+      // segment keeps its state for the switch, a bad header drops the frame.
       sw::FrameOffload offload;
-      if (vnet_hdr_ != 0 &&
-          !take_offload(hdr, rx_.slot(got), static_cast<uint32_t>(len), offload)) {
+      if (vnet_hdr_ != 0 && !intake_.take(hdr, vnet_hdr_, rx_.slot(got), static_cast<uint32_t>(len),
+                                          offload, loop_.now(), id(), "tap ", name_)) {
         continue;  // the slot is reused for the next read
       }
       loop_.burst()[got] = rx_.frame(got, static_cast<uint32_t>(len));
@@ -164,22 +167,6 @@ class TapPort final : public PolledPort {
       ++got;
     }
     forward(got);
-  }
-
-  // The kernel's virtio_net_hdr for the frame read into `frame` (switch/offload.h).
-  bool take_offload(const uint8_t* hdr, uint8_t* frame, uint32_t len, sw::FrameOffload& offload) {
-    bool completed = false;
-    const sw::OffloadError e =
-        sw::take_frame_offload(hdr, vnet_hdr_, frame, len, &offload, &completed);
-    if (offload.any()) gso_frames_ += 1;
-    if (completed) csum_completed_ += 1;
-    if (e == sw::OffloadError::kOk) return true;
-    bad_offload_ += 1;
-    if (bad_offload_log_.allow(loop_.now())) {
-      io::log_line("port %u tap %s: dropped a %u-byte frame with a bad virtio-net header: %s", id(),
-                   name_.c_str(), len, sw::offload_error_text(e));
-    }
-    return false;
   }
 
   void forward(uint32_t count) {
@@ -196,10 +183,7 @@ class TapPort final : public PolledPort {
   DatagramRx rx_;
   DatagramTx tx_;
   uint32_t vnet_hdr_ = 0;
-  uint64_t gso_frames_ = 0;
-  uint64_t csum_completed_ = 0;
-  uint64_t bad_offload_ = 0;
-  io::RateLimit bad_offload_log_{3, 10'000};
+  OffloadIntake intake_;  // the kernel's virtio-net headers (vnet_hdr_ != 0)
   uint64_t link_down_ = 0;
   io::RateLimit link_down_log_{1, 10'000};
   io::RateLimit bad_length_log_{3, 10'000};

@@ -17,6 +17,7 @@
 #include "backends/runtime/datagram_tx.h"
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
+#include "backends/runtime/offload_intake.h"
 #include "backends/runtime/packed_rx.h"
 #include "backends/vhost_user/guest_memory.h"
 #include "backends/vhost_user/vhost_user_msg.h"
@@ -164,12 +165,12 @@ class VhostUserPort final : public LoopPort {
     f({"vhost_gso_frames",
        "Large TCP segments (TSO) received from the guest; the switch cuts them for ports that "
        "take only ordinary frames (gso_cut)."},
-      gso_frames_);
+      intake_.gso_frames());
     f({"vhost_csum_completed", "Checksums the guest left to complete (CSUM) completed here."},
-      csum_completed_);
+      intake_.csum_completed());
     f({"vhost_bad_offload",
        "Frames from the guest dropped for a virtio-net header Linux would refuse too."},
-      bad_offload_);
+      intake_.bad_offload());
     f({"vhost_ring_errors", "Malformed rings (the port was closed)."}, ring_errors_);
     f({"vhost_protocol_errors", "Malformed or refused vhost-user messages (the port was closed)."},
       protocol_errors_);
@@ -617,9 +618,12 @@ class VhostUserPort final : public LoopPort {
           }
           continue;
         }
-        copy_frame(chain, hdr, dst);
+        uint8_t header[kNetHdrMrgSize] = {};
+        copy_chain(chain, hdr, header, dst);
         sw::FrameOffload offload;
-        if (take_offload(chain, hdr, dst, len, offload)) {
+        // A checksum left to do is completed in our copy; a large segment is checked and keeps
+        // its state for the switch; a header Linux would refuse drops the frame.
+        if (intake_.take(header, hdr, dst, len, offload, loop_.now(), id(), "", peer_)) {
           burst[got] = rx_.commit(len);
           burst[got++].offload = offload;
         }
@@ -680,52 +684,21 @@ class VhostUserPort final : public LoopPort {
     return false;
   }
 
-  // The frame's virtio_net_hdr (read from guest memory once, into a local copy) applied to the
-  // frame already copied to `frame`: a checksum left to complete is completed here, in our copy;
-  // a large TCP segment is checked (its headers, every length) and keeps its state in `offload`
-  // for the switch to cut or pass on. false: a header or frame that Linux would refuse too
-  // (dropped, vhost_bad_offload).
-  bool take_offload(const Chain& chain, uint32_t hdr, uint8_t* frame, uint32_t len,
-                    sw::FrameOffload& offload) {
-    uint8_t bytes[kNetHdrMrgSize] = {};
-    copy_prefix(chain, hdr, bytes);
-    bool completed = false;
-    const sw::OffloadError e = sw::take_frame_offload(bytes, hdr, frame, len, &offload, &completed);
-    if (offload.any()) gso_frames_ += 1;
-    if (completed) csum_completed_ += 1;
-    if (e == sw::OffloadError::kOk) return true;
-    bad_offload_ += 1;
-    if (bad_offload_log_.allow(loop_.now())) {
-      io::log_line("port %u %s: dropped a %u-byte frame with a bad virtio-net header: %s", id(),
-                   peer_.c_str(), len, sw::offload_error_text(e));
-    }
-    return false;
-  }
-
-  // The first n readable bytes of the chain (n <= its readable size).
-  static void copy_prefix(const Chain& chain, uint32_t n, uint8_t* out) {
-    for (const iovec& v : chain.readable()) {
-      if (n == 0) break;
-      const size_t take = std::min<size_t>(n, v.iov_len);
-      std::memcpy(out, v.iov_base, take);
-      out += take;
-      n -= static_cast<uint32_t>(take);
-    }
-  }
-
-  // Copies the chain's readable bytes after the `hdr`-byte virtio-net header to `out`.
-  static void copy_frame(const Chain& chain, uint32_t hdr, uint8_t* out) {
+  // Copies the chain's readable bytes in one walk: the first `hdr` (the virtio-net header) to
+  // `header`, the rest (the frame) to `out`. Guest memory is read once: what the switch checks
+  // and forwards is this copy, whatever the guest writes meanwhile.
+  static void copy_chain(const Chain& chain, uint32_t hdr, uint8_t* header, uint8_t* out) {
     uint32_t skip = hdr;
     for (const iovec& v : chain.readable()) {
       const auto* p = static_cast<const uint8_t*>(v.iov_base);
       size_t len = v.iov_len;
-      if (skip >= len) {
-        skip -= static_cast<uint32_t>(len);
-        continue;
+      if (skip > 0) {
+        const size_t h = std::min<size_t>(skip, len);
+        std::memcpy(header + (hdr - skip), p, h);
+        skip -= static_cast<uint32_t>(h);
+        p += h;
+        len -= h;
       }
-      p += skip;
-      len -= skip;
-      skip = 0;
       std::memcpy(out, p, len);
       out += len;
     }
@@ -824,10 +797,7 @@ class VhostUserPort final : public LoopPort {
   uint64_t not_running_ = 0;
   uint64_t ring_errors_ = 0;
   uint64_t protocol_errors_ = 0;
-  uint64_t gso_frames_ = 0;
-  uint64_t csum_completed_ = 0;
-  uint64_t bad_offload_ = 0;
-  io::RateLimit bad_offload_log_{3, 10'000};
+  OffloadIntake intake_;  // the guest's virtio-net headers
   io::RateLimit bad_length_log_{3, 10'000};
 };
 
