@@ -554,6 +554,15 @@ int wait_program(pid_t child, io::Fd& control, const std::string& port_id,
   }
 }
 
+// Waits for the program (wait_program), then restores the signals: the launcher's exit status.
+int finish_program(pid_t child, io::Fd& control, const std::string& port_id,
+                   const std::string& name) {
+  const int status = wait_program(child, control, port_id, name);
+  g_child = 0;
+  set_signal_handlers(false);
+  return status < 0 ? 1 : exit_code(status);
+}
+
 // --type vhost-user (see the header): listen in a private directory, start PROGRAM pointed
 // there, accept its connection, then attach that socket.
 int run_exec_vhost_user(const ExecOptions& o, const std::string& name) {
@@ -644,10 +653,7 @@ int run_exec_vhost_user(const ExecOptions& o, const std::string& name) {
   if (!attach_port(o, name, std::move(conn), control, port_id)) return stop_child(1);
   std::fprintf(stderr, "qswitch exec: port %s on %s, vhost-user, mac %s\n", port_id.c_str(),
                o.control_path.c_str(), o.mac.c_str());
-  const int status = wait_program(child, control, port_id, name);
-  g_child = 0;
-  set_signal_handlers(false);
-  return status < 0 ? 1 : exit_code(status);
+  return finish_program(child, control, port_id, name);
 }
 
 }  // namespace
@@ -689,10 +695,7 @@ int run_exec(int argc, char** argv) {
   const pid_t child = start_program(args, guest_end.get());
   if (child < 0) return 1;
   guest_end.reset();
-  const int status = wait_program(child, control, port_id, name);
-  g_child = 0;
-  set_signal_handlers(false);
-  return status < 0 ? 1 : exit_code(status);
+  return finish_program(child, control, port_id, name);
 }
 
 }  // namespace qswitch::tools

@@ -33,17 +33,25 @@ Endpoints::~Endpoints() {
   listeners_.clear();
 }
 
-std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& error) {
+std::unique_ptr<backends::Listener> Endpoints::bind_listener(
+    const io::SocketAddress& ep, backends::Listener::PortFactory factory, const char* what,
+    std::string& error) {
   if (ep.kind == io::SocketAddress::Kind::kUnix &&
       !trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
-    error = "cannot listen on " + ep.to_string() + ": " + error;
-    return "";
+    error = std::string("cannot listen") + what + " on " + ep.to_string() + ": " + error;
+    return nullptr;
   }
-  auto l = std::make_unique<backends::Listener>(loop_, ep, stream_port_factory(loop_));
+  auto l = std::make_unique<backends::Listener>(loop_, ep, std::move(factory));
   if (!l->ok()) {
-    error = "cannot listen on " + ep.to_string() + ": " + l->error();
-    return "";
+    error = std::string("cannot listen") + what + " on " + ep.to_string() + ": " + l->error();
+    return nullptr;
   }
+  return l;
+}
+
+std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& error) {
+  auto l = bind_listener(ep, stream_port_factory(loop_), "", error);
+  if (!l) return "";
   std::string id = "listen-" + std::to_string(next_listen_++);
   l->set_id(id);
   io::OwnSockets::Registration r;
@@ -68,15 +76,8 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
         "vhost-user listens on unix sockets only (it passes file descriptors): " + ep.to_string();
     return "";
   }
-  if (!trust_socket_dir_for(ep.path, DirUse::kCreate, error)) {
-    error = "cannot listen for vhost-user on " + ep.to_string() + ": " + error;
-    return "";
-  }
-  auto l = std::make_unique<backends::Listener>(loop_, ep, vhost_user_port_factory(loop_));
-  if (!l->ok()) {
-    error = "cannot listen for vhost-user on " + ep.to_string() + ": " + l->error();
-    return "";
-  }
+  auto l = bind_listener(ep, vhost_user_port_factory(loop_), " for vhost-user", error);
+  if (!l) return "";
   std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
   l->set_id(id);
   vhost_users_.push_back({id, std::move(l)});

@@ -69,6 +69,12 @@ class Endpoints {
   const std::vector<VhostUser>& vhost_users() const { return vhost_users_; }
 
  private:
+  // A listener on `ep` whose connections `factory` makes ports of, the socket directory checked
+  // first; nullptr with `error` ("cannot listen<what> on ADDRESS: why").
+  std::unique_ptr<backends::Listener> bind_listener(const io::SocketAddress& ep,
+                                                    backends::Listener::PortFactory factory,
+                                                    const char* what, std::string& error);
+
   backends::SwitchLoop& loop_;
   io::OwnSockets* own_;
   std::vector<Listener> listeners_;
