@@ -4,21 +4,18 @@
 namespace qswitch::sw {
 
 namespace {
-constexpr uint32_t kSegChunkSize = 256 * 1024;
-constexpr uint32_t kSegChunks = 16;
+constexpr uint32_t kSegChunks = 16;  // of PackedFrames::kChunkSize bytes
 }  // namespace
 
 L2Switch::L2Switch(const SwitchConfig& config)
-    : config_(config), macs_(config.mac), seg_pool_(kSegChunkSize, kSegChunks) {
-  seg_pool_.set_pressure(this);
+    : config_(config), macs_(config.mac), seg_memory_(kSegChunks) {
+  seg_memory_.set_pressure(this);
   segs_.reserve(kMaxSegmentCount);
 }
 
 L2Switch::~L2Switch() {
   drop_segments();
-  chunk_unref(seg_chunk_);
-  seg_chunk_ = nullptr;
-  seg_pool_.set_pressure(nullptr);  // nobody is left to relieve it
+  seg_memory_.set_pressure(nullptr);  // nobody is left to relieve it
 }
 
 void L2Switch::drop_segments() {
@@ -34,26 +31,20 @@ bool L2Switch::cut(const Frame& frame) {
   seg_source_ = frame.wire;
   const OffloadInfo info = offload_info(frame.offload);
   const OffloadError e = software_offload(frame.data(), frame.size, info, [&](uint32_t size) {
-    const uint32_t need = (kPrefixSize + size + 7) & ~uint32_t{7};
-    if (seg_chunk_ == nullptr || need > kSegChunkSize - seg_used_) {
-      chunk_unref(seg_chunk_);  // its segments hold their own references
-      seg_chunk_ = seg_pool_.acquire();
-      seg_used_ = 0;
-      if (seg_chunk_ == nullptr) return static_cast<uint8_t*>(nullptr);
-    }
-    uint8_t* wire = seg_chunk_->data + seg_used_;
-    seg_used_ += need;
-    store_be32(wire, size);
-    chunk_ref(seg_chunk_);
-    segs_.push_back(Frame{wire, size, seg_chunk_, {}});
-    return wire + kPrefixSize;
+    uint8_t* out = seg_memory_.reserve(size);
+    // A full chunk goes (its segments hold their own references) for a fresh one.
+    if (out == nullptr && seg_memory_.next_chunk()) out = seg_memory_.reserve(size);
+    if (out == nullptr) return out;
+    segs_.push_back(seg_memory_.commit(size));
+    chunk_ref(segs_.back().chunk);
+    return out;
   });
   if (e != OffloadError::kOk) {
     // Out of segment memory (the ports checked the frame when it came in): the ports that
     // need it cut do without it; TCP resends.
     ++counters_.gso_dropped;
-    for (const Frame& s : segs_) chunk_unref(s.chunk);
-    segs_.clear();
+    drop_segments();
+    seg_source_ = frame.wire;
     seg_failed_ = true;
     return false;
   }

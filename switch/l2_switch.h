@@ -39,6 +39,7 @@
 #include "switch/frame.h"
 #include "switch/mac_table.h"
 #include "switch/offload.h"
+#include "switch/packed_frames.h"
 #include "switch/port.h"
 #include "switch/types.h"
 
@@ -136,9 +137,7 @@ class L2Switch : public ChunkPressure {
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
   // Software segmentation (see the theory above).
-  ChunkPool seg_pool_;
-  RxChunk* seg_chunk_ = nullptr;  // where the next segment goes (one reference held)
-  uint32_t seg_used_ = 0;
+  PackedFrames seg_memory_;
   std::vector<Frame> segs_;              // the current frame's segments, one reference each
   const uint8_t* seg_source_ = nullptr;  // the frame segs_ were cut from (this burst)
   bool seg_failed_ = false;

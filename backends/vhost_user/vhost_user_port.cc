@@ -18,11 +18,11 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/runtime/offload_intake.h"
-#include "backends/runtime/packed_rx.h"
 #include "backends/vhost_user/guest_memory.h"
 #include "backends/vhost_user/vhost_user_msg.h"
 #include "backends/vhost_user/virtqueue.h"
 #include "switch/offload.h"
+#include "switch/packed_frames.h"
 
 namespace qswitch::backends::vhost_user {
 
@@ -46,7 +46,8 @@ constexpr uint32_t kChainsPerWake = 256;   // transmit chains taken per wake-up 
 constexpr uint32_t kMaxPieces = 256;       // iovec pieces of one chain (QEMU's limit is 1024)
 constexpr uint32_t kMessagesPerWake = 64;  // control messages handled per wake-up
 constexpr uint32_t kLegacyHdrSize = 10;    // struct virtio_net_hdr without num_buffers
-// Receive chunks (PackedRx, 256 KiB each): a fast guest's frames wait in output queues (up to
+// Receive chunks (sw::PackedFrames, 256 KiB each): a fast guest's frames wait in output queues (up
+// to
 // --queue-size each) before their chunks come back; none is touched until used.
 constexpr uint32_t kRxChunks = 64;
 
@@ -783,7 +784,7 @@ class VhostUserPort final : public LoopPort {
   GuestMemory memory_;
   bool have_memory_ = false;
   std::array<Queue, kQueues> queues_;
-  PackedRx rx_;  // frames from the guest, copied out of its memory
+  sw::PackedFrames rx_;  // frames from the guest, copied out of its memory
   DatagramTx tx_;
   bool paused_ = false;
   bool need_chunk_ = false;  // paused until a receive chunk is free

@@ -23,11 +23,11 @@
 //   A kick on the transmit queue takes up to kChainsPerWake chains in bursts of at most the
 //   loop's burst size (notifications off meanwhile, so the guest does not kick for buffers we
 //   are about to see; EVENT_IDX when negotiated): each frame is copied out of guest memory into
-//   a receive chunk, packed (PackedRx: a 64-byte frame pins 72 bytes of chunk, not a slot of
-//   the largest frame's size), its descriptor goes straight back to the used ring (never more
-//   in flight than the ring's size), and the burst goes to the switch. More than one wake-up's
-//   share continues on the next loop turn (a uv_idle handle); an empty ring turns notifications
-//   back on and looks once more, so no frame waits for a kick that is not coming.
+//   a receive chunk, packed (sw::PackedFrames: a 64-byte frame pins 72 bytes of chunk, not a slot
+//   of the largest frame's size), its descriptor goes straight back to the used ring (never more in
+//   flight than the ring's size), and the burst goes to the switch. More than one wake-up's share
+//   continues on the next loop turn (a uv_idle handle); an empty ring turns notifications back on
+//   and looks once more, so no frame waits for a kick that is not coming.
 // - Output to the guest: a DatagramTx queue bounded by --queue-size, written in flush() into
 //   the receive queue's buffers, one copy: with VIRTIO_NET_F_MRG_RXBUF a frame may take several
 //   buffers (Virtqueue::put_rx_mergeable), without it one buffer that must hold it all (else the

@@ -1,5 +1,6 @@
-// backends/runtime/packed_rx.h: receive memory for ports that copy each frame in from somewhere
-// else (a vhost-user guest's buffers): frames packed one after another in a chunk.
+// switch/packed_frames.h: frames written one after another into chunks, each with its length
+// prefix: the receive memory of ports that copy each frame in from somewhere else (a vhost-user
+// guest's buffers), and where the switch writes the segments it cuts (l2_switch.h).
 //
 // Theory of operation
 // - Frames must sit in switch chunks with their 4-byte length prefix in front (switch/frame.h),
@@ -12,9 +13,9 @@
 // - Usage per burst: reserve(len) gives where a frame of `len` bytes goes in the current chunk,
 //   or nullptr when it does not fit there. commit(len) writes the prefix and returns the frame.
 //   When reserve() says no, the caller hands the frames it has to the switch first (they point
-//   into the current chunk), then next_chunk() lets go of the chunk and takes a fresh one; false
-//   when every chunk is still held by output queues (stop taking frames until they drain, as
-//   the other kinds do).
+//   into the current chunk), or takes its own references on them (the switch's segments), then
+//   next_chunk() lets go of the chunk and takes a fresh one; false when every chunk is still
+//   held by output queues (stop taking frames until they drain, as the other kinds do).
 // - The receiver holds one reference on its current chunk; a chunk goes back to the pool when
 //   that reference and every output's are gone. Pages of a chunk are touched only as frames
 //   are written (chunks are not zeroed).
@@ -24,36 +25,36 @@
 
 #include "switch/frame.h"
 
-namespace qswitch::backends {
+namespace qswitch::sw {
 
-class PackedRx {
+class PackedFrames {
  public:
   static constexpr uint32_t kChunkSize = 256 * 1024;
-  static_assert(kChunkSize >= 3 * sw::kMaxWireSize);
+  static_assert(kChunkSize >= 3 * kMaxWireSize);
 
-  explicit PackedRx(uint32_t max_chunks);
-  ~PackedRx();
-  PackedRx(const PackedRx&) = delete;
-  PackedRx& operator=(const PackedRx&) = delete;
+  explicit PackedFrames(uint32_t max_chunks);
+  ~PackedFrames();
+  PackedFrames(const PackedFrames&) = delete;
+  PackedFrames& operator=(const PackedFrames&) = delete;
 
   // Where the `len` bytes of a frame go (len <= kMaxFrameSize), or nullptr when the current
   // chunk has no room for it (or there is none yet): see next_chunk().
   uint8_t* reserve(uint32_t len) const;
   // The frame of `len` bytes just written where reserve(len) said; the next reserve() goes
   // after it.
-  sw::Frame commit(uint32_t len);
+  Frame commit(uint32_t len);
   // Lets go of the current chunk (hand its frames to the switch first) and takes a fresh one;
   // false when none is free.
   bool next_chunk();
   // A fresh chunk could be had now (retrying after next_chunk() said no).
   bool chunk_available() const { return pool_.available_count() > 0; }
   // Who relieves this receiver's pool when it runs short (switch/frame.h).
-  void set_pressure(sw::ChunkPressure* pressure) { pool_.set_pressure(pressure); }
+  void set_pressure(ChunkPressure* pressure) { pool_.set_pressure(pressure); }
 
  private:
-  sw::ChunkPool pool_;
-  sw::RxChunk* chunk_ = nullptr;
+  ChunkPool pool_;
+  RxChunk* chunk_ = nullptr;
   uint32_t used_ = 0;  // bytes of chunk_ taken by committed frames
 };
 
-}  // namespace qswitch::backends
+}  // namespace qswitch::sw
