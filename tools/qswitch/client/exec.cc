@@ -300,19 +300,33 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
   return true;
 }
 
+namespace {
+
+// The comma-separated items of a QEMU option value ("size=1G,slots=2" -> {"size=1G", ...}).
+std::vector<std::string> option_items(const std::string& spec) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t end = spec.find(',', start);
+    if (end == std::string::npos) end = spec.size();
+    items.push_back(spec.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+bool is_option(const std::string& arg, const char* name) {
+  return arg == std::string("-") + name || arg == std::string("--") + name;
+}
+
+}  // namespace
+
 std::string free_netdev_id(const std::vector<std::string>& program) {
   std::vector<std::string> used;
   for (size_t i = 0; i + 1 < program.size(); ++i) {
-    const std::string& opt = program[i];
-    if (opt != "-netdev" && opt != "--netdev" && opt != "-nic" && opt != "--nic") continue;
-    const std::string& spec = program[i + 1];
-    size_t start = 0;
-    while (start <= spec.size()) {  // each ','-separated key=value (bounded by the string)
-      size_t end = spec.find(',', start);
-      if (end == std::string::npos) end = spec.size();
-      const std::string item = spec.substr(start, end - start);
+    if (!is_option(program[i], "netdev") && !is_option(program[i], "nic")) continue;
+    for (const std::string& item : option_items(program[i + 1])) {
       if (item.rfind("id=", 0) == 0) used.push_back(item.substr(3));
-      start = end + 1;
     }
   }
   for (size_t n = 0; n <= used.size(); ++n) {  // at most used.size() of them can be taken
@@ -346,27 +360,6 @@ std::vector<std::string> exec_netdev_args(ExecType type, const std::string& id, 
                               : "dgram,id=" + id + ",local.type=fd,local.str=" + n;
   return {"-netdev", netdev, "-device", "virtio-net-pci,netdev=" + id + ",mac=" + mac};
 }
-
-namespace {
-
-// The comma-separated items of a QEMU option value ("size=1G,slots=2" -> {"size=1G", ...}).
-std::vector<std::string> option_items(const std::string& spec) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= spec.size()) {
-    size_t end = spec.find(',', start);
-    if (end == std::string::npos) end = spec.size();
-    items.push_back(spec.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
-}
-
-bool is_option(const std::string& arg, const char* name) {
-  return arg == std::string("-") + name || arg == std::string("--") + name;
-}
-
-}  // namespace
 
 bool program_uses_kvm(const std::vector<std::string>& program) {
   bool kvm = false;
