@@ -134,7 +134,7 @@ struct SlirpPort::Impl {
   void emit(uint8_t* wire, uint32_t size) {
     sw::store_be32(wire, size);
     chunk_used += sw::kPrefixSize + size;
-    const sw::Frame f{wire, size, chunk, {}};
+    const sw::Frame f{wire, size, 0, chunk, {}};
     loop.fabric().receive(port, f, now());
   }
 

@@ -115,6 +115,8 @@ struct SwitchCounters {
   uint64_t gso_cut = 0;
   uint64_t gso_segments = 0;
   uint64_t gso_dropped = 0;
+  uint64_t split_copies = 0;
+  uint64_t split_dropped = 0;
   // Kept by the MAC table (MacTable::eviction_count()); L2Switch::counters() copies it in.
   uint64_t mac_evictions = 0;
 
@@ -147,6 +149,14 @@ inline constexpr CounterField<SwitchCounters> kSwitchCounters[] = {
     {"gso_dropped",
      "Large TCP segments not delivered to ports that needed them cut (no segment memory left).",
      &SwitchCounters::gso_dropped},
+    {"split_copies",
+     "Frames lent from a guest's memory (zero copy) copied whole for a port that takes only "
+     "contiguous frames.",
+     &SwitchCounters::split_copies},
+    {"split_dropped",
+     "Frames lent from a guest's memory not delivered to ports that needed them copied (no "
+     "memory left).",
+     &SwitchCounters::split_dropped},
 };
 
 template <typename F>

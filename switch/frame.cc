@@ -70,7 +70,9 @@ RxChunk* ChunkPool::acquire() {
 
 namespace qswitch::sw {
 
-const uint8_t* CopyRing::push(const uint8_t* bytes, size_t size) {
+const uint8_t* CopyRing::push(const uint8_t* bytes, size_t first, const uint8_t* more,
+                              size_t more_size) {
+  const size_t size = first + more_size;
   size_t at;
   if (used_ == 0) {
     if (size > capacity_) return nullptr;  // before allocating: an empty ring holds no buffer
@@ -92,7 +94,8 @@ const uint8_t* CopyRing::push(const uint8_t* bytes, size_t size) {
     if (head_ - tail_ < size) return nullptr;
     at = tail_;
   }
-  std::memcpy(buf_ + at, bytes, size);
+  std::memcpy(buf_ + at, bytes, first);
+  if (more_size > 0) std::memcpy(buf_ + at + first, more, more_size);
   tail_ = at + size;
   used_ += size;
   return buf_ + at;

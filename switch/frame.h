@@ -22,6 +22,16 @@
 //   the chunks. Zero copy stays the normal case; the copy is paid only by queues that sit on a
 //   sender's memory while it runs out. A pool whose port goes away asks for the same relief for
 //   the chunks still held, so a stuck queue cannot keep a whole chunk per departed port.
+// - Split frames (zero copy out of a vhost-user guest's memory): a frame may leave its bytes
+//   where the sender has them. Then `chunk` is a loan (one per frame, its ChunkOwner is the
+//   sending port) and only the frame's first `head` bytes follow the prefix, in the loan's own
+//   memory; the other size - head bytes are at chunk->tail, in the sender's (guest) memory. Every
+//   decision the switch and the ports make reads the head (MACs, VLAN tag, IP headers: the head
+//   holds at least kSplitHead bytes), a copy the guest cannot change afterwards; the tail is
+//   payload, written out as it is at the time of the write. Only ports that say they take split
+//   frames (Port::takes_split(): they write with iovecs) get them; for any other the switch makes
+//   one contiguous copy per frame. When the last reference goes, the owner gives the guest its
+//   buffer back. An owner's loans are relieved like a pool's chunks (output queues copy them).
 #pragma once
 
 #include <cstddef>
@@ -37,22 +47,36 @@ inline constexpr uint32_t kMaxFrameSize = 65535 + 14;
 inline constexpr uint32_t kPadFrameSize = 60;  // IEEE 802.3 minimum without FCS
 inline constexpr uint32_t kPrefixSize = 4;
 inline constexpr uint32_t kMaxWireSize = kPrefixSize + kMaxFrameSize;
+// The least a split frame's head holds (see the theory above): an Ethernet header with two VLAN
+// tags, an IPv6 header and a TCP header with options.
+inline constexpr uint32_t kSplitHead = 128;
 
-class ChunkPool;
+class ChunkOwner;
 
 // Who relieves a pool that runs short of free chunks (the switch: see L2Switch::relieve()).
 class ChunkPressure {
  public:
   virtual ~ChunkPressure() = default;
   // Release, by copying what they hold, every chunk of `pool` that output queues still pin.
-  virtual void relieve(const ChunkPool& pool) = 0;
+  virtual void relieve(const ChunkOwner& pool) = 0;
 };
 
 struct RxChunk {
   uint8_t* data = nullptr;
   uint32_t capacity = 0;  // bytes in `data`
   uint32_t refs = 0;
-  ChunkPool* pool = nullptr;  // nullptr once orphaned
+  ChunkOwner* pool = nullptr;     // nullptr once orphaned (a ChunkPool's chunk only)
+  const uint8_t* tail = nullptr;  // a loan: where its split frame goes on (see the theory)
+};
+
+// Whom a chunk goes back to when its last reference goes: a ChunkPool, or a port that lends
+// split frames (the theory above).
+class ChunkOwner {
+ public:
+  virtual void recycle(RxChunk* c) = 0;
+
+ protected:
+  ~ChunkOwner() = default;
 };
 
 inline void chunk_ref(RxChunk* c) {
@@ -81,14 +105,18 @@ struct FrameOffload {
 };
 
 struct Frame {
-  const uint8_t* wire = nullptr;  // 4-byte big-endian length, then `size` bytes
+  const uint8_t* wire = nullptr;  // 4-byte big-endian length, then `size` bytes (split: `head`)
   uint32_t size = 0;              // Ethernet frame length, kMinFrameSize..kMaxFrameSize
+  uint32_t head = 0;              // 0: whole; else split: bytes at data(), >= kSplitHead
   RxChunk* chunk = nullptr;       // pins `wire`; nullptr for static storage
   FrameOffload offload;           // zero but for a large TCP segment a guest left to cut
 
   const uint8_t* data() const { return wire + kPrefixSize; }
   const uint8_t* dst() const { return data(); }
   const uint8_t* src() const { return data() + 6; }
+  bool split() const { return head != 0; }
+  // A split frame's other size - head bytes (in the sender's memory).
+  const uint8_t* tail() const { return chunk->tail; }
 };
 
 static_assert(sizeof(Frame) == 32);
@@ -105,7 +133,7 @@ inline uint32_t load_be32(const uint8_t* p) {
 
 // A receiving port's chunks. Chunks are `chunk_size` bytes of memory obtained without zeroing, so
 // pages an idle port never touches cost no RSS.
-class ChunkPool {
+class ChunkPool final : public ChunkOwner {
  public:
   ChunkPool(uint32_t chunk_size, uint32_t max_chunks);
   // Relieves itself (when it has a pressure handler, which must outlive it), frees idle chunks,
@@ -127,8 +155,7 @@ class ChunkPool {
   uint32_t available_count() const { return free_count() + max_chunks_ - allocated_count(); }
 
  private:
-  friend void chunk_unref(RxChunk* c);
-  void recycle(RxChunk* c) { free_.push_back(c); }
+  void recycle(RxChunk* c) override { free_.push_back(c); }
 
   uint32_t chunk_size_;
   uint32_t max_chunks_;
@@ -151,8 +178,10 @@ class CopyRing {
   CopyRing(const CopyRing&) = delete;
   CopyRing& operator=(const CopyRing&) = delete;
 
-  // Copies `size` bytes to the back of the ring; nullptr when they do not fit.
-  const uint8_t* push(const uint8_t* bytes, size_t size);
+  // Copies `size` bytes, then `more_size` bytes from `more` (a split frame's tail), to the back
+  // of the ring as one copy; nullptr when they do not fit.
+  const uint8_t* push(const uint8_t* bytes, size_t size, const uint8_t* more = nullptr,
+                      size_t more_size = 0);
   // The oldest copy, `copy` (as push() returned it) of `size` bytes, is no longer needed.
   void pop(const uint8_t* copy, size_t size);
   bool empty() const { return used_ == 0; }

@@ -1,6 +1,8 @@
 // switch/l2_switch.cc: learning and forwarding (see the header).
 #include "switch/l2_switch.h"
 
+#include <cstring>
+
 namespace qswitch::sw {
 
 namespace {
@@ -23,6 +25,27 @@ void L2Switch::drop_segments() {
   segs_.clear();
   seg_source_ = nullptr;
   seg_failed_ = false;
+}
+
+// A split frame's one contiguous copy, for the ports that do not take split frames (frame.h).
+// It goes where cut segments go (a split frame has no offload to cut).
+bool L2Switch::join(const Frame& frame) {
+  if (seg_source_ == frame.wire) return !seg_failed_;
+  drop_segments();
+  seg_source_ = frame.wire;
+  uint8_t* out = seg_memory_.reserve(frame.size);
+  if (out == nullptr && seg_memory_.next_chunk()) out = seg_memory_.reserve(frame.size);
+  if (out == nullptr) {
+    ++counters_.split_dropped;
+    seg_failed_ = true;
+    return false;
+  }
+  std::memcpy(out, frame.data(), frame.head);
+  std::memcpy(out + frame.head, frame.tail(), frame.size - frame.head);
+  segs_.push_back(seg_memory_.commit(frame.size));
+  chunk_ref(segs_.back().chunk);
+  ++counters_.split_copies;
+  return true;
 }
 
 bool L2Switch::cut(const Frame& frame) {
@@ -95,6 +118,10 @@ void L2Switch::output(Port& out, const Frame& frame) {
     for (const Frame& s : segs_) queue(out, s);
     return;
   }
+  if (frame.split() && !out.takes_split()) {
+    if (join(frame)) queue(out, segs_.front());
+    return;
+  }
   queue(out, frame);
 }
 
@@ -162,7 +189,7 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
   return congested;
 }
 
-void L2Switch::relieve(const ChunkPool& pool) {
+void L2Switch::relieve(const ChunkOwner& pool) {
   ++counters_.chunk_reliefs;
   for (Port* p : ports_) {
     if (p != nullptr) p->release_chunks(pool);

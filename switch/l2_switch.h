@@ -27,6 +27,9 @@
 //   segments Linux's GSO would make. They are cut once per frame, when the first port that needs
 //   them is served, into chunks of the switch's own pool (a flood reuses them), and each segment
 //   is queued like any received frame (it pins its chunk). Capture sees what each port gets.
+// - Split frames (frame.h: zero copy out of a vhost-user guest) go as they are to ports that
+//   take them (Port::takes_split()); for the others, one contiguous copy is made per frame, in
+//   the same memory and the same way as cut segments (split_copies).
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
 //   segment list once for the most segments a frame can make).
 #pragma once
@@ -89,7 +92,7 @@ class L2Switch : public ChunkPressure {
   // Pins `mac` to the attached `port` until it detaches (see the theory above).
   void pin_mac(Port& port, const MacAddress& mac, Millis now) { macs_.pin(mac, 0, port.id_, now); }
   // ChunkPressure: every attached port releases what it holds of `pool`.
-  void relieve(const ChunkPool& pool) override;
+  void relieve(const ChunkOwner& pool) override;
 
   // Returns the id of a known-unicast destination that was congested() after taking a frame
   // of this burst (the input should pause reading until it is not), or kNoPort.
@@ -122,6 +125,9 @@ class L2Switch : public ChunkPressure {
   void queue(Port& out, const Frame& frame);
   // Cuts `frame` into segs_ (once per frame); false when it could not.
   bool cut(const Frame& frame);
+  // Copies split `frame` (frame.h) into segs_ as one frame (once per frame); false when it
+  // could not.
+  bool join(const Frame& frame);
   void drop_segments();
   void note_duplicate(const MacAddress& mac, PortId was, Port& now, Millis now_ms);
 

@@ -38,7 +38,7 @@ bool OutputRing::grow() {
 bool OutputRing::push(const Frame& frame) {
   if (queued_bytes_ + frame.size > max_bytes_) return false;
   if (count_ == ring_.size() && !grow()) return false;
-  slot(count_) = Entry{frame.wire, frame.size, frame.chunk, frame.offload};
+  slot(count_) = Entry{frame.wire, frame.size, frame.head, frame.chunk, frame.offload};
   chunk_ref(frame.chunk);
   ++count_;
   queued_bytes_ += frame.size;
@@ -72,7 +72,7 @@ uint64_t OutputRing::clear() {
   return dropped;
 }
 
-size_t OutputRing::unpin(const ChunkPool& pool) {
+size_t OutputRing::unpin(const ChunkOwner& pool) {
   size_t last = count_;
   for (size_t i = count_; i > copied_count_; --i) {
     const RxChunk* c = at(i - 1).chunk;
@@ -85,9 +85,12 @@ size_t OutputRing::unpin(const ChunkPool& pool) {
   size_t copied = 0;
   while (copied_count_ <= last) {
     Entry& e = slot(copied_count_);
-    const uint8_t* copy = copies_.push(e.wire, kPrefixSize + e.size);
+    const uint8_t* copy =
+        e.head == 0 ? copies_.push(e.wire, kPrefixSize + e.size)
+                    : copies_.push(e.wire, kPrefixSize + e.head, e.tail(), e.size - e.head);
     if (copy == nullptr) break;
     e.wire = copy;
+    e.head = 0;
     chunk_unref(e.chunk);
     e.chunk = nullptr;
     ++copied_count_;

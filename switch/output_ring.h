@@ -10,15 +10,16 @@
 //   frames, the smallest a guest's stack sends in bulk; at most 65536 entries, 1.5 MiB), then
 //   never shrinks: no allocation per frame once warm. Beyond the entry cap, push() refuses too.
 // - Every entry keeps the frame's wire view (length prefix, then the Ethernet bytes), so a queue
-//   can send it with the prefix (stream) or without (datagram) straight from the chunk.
+//   can send it with the prefix (stream) or without (datagram) straight from the chunk. A split
+//   frame (frame.h) is two pieces: the prefix and head from its loan, then the tail.
 // - unpin(pool) lets go of a sender's chunks (frame.h: a pool running short asks for it): the
 //   frames from the first not yet copied one up to the last one in `pool`'s chunks are copied,
-//   prefix included, in order, into the ring's CopyRing and their chunk references dropped.
-//   Copied frames are therefore always a prefix of the ring, the CopyRing releases them in the
-//   order it took them, and copies stay adjacent, so a run of them still leaves in one iovec.
-//   The CopyRing has room for everything the ring may hold plus one largest frame lost to a
-//   wrap, so a copy never fails (if it did, that frame and those after it would simply stay
-//   where they are).
+//   prefix included (a split frame's head and tail joined), in order, into the ring's CopyRing and
+//   their chunk references dropped. Copied frames are therefore always a prefix of the ring, the
+//   CopyRing releases them in the order it took them, and copies stay adjacent, so a run of them
+//   still leaves in one iovec. The CopyRing has room for everything the ring may hold plus one
+//   largest frame lost to a wrap, so a copy never fails (if it did, that frame and those after it
+//   would simply stay where they are).
 // - Plain C++: no syscalls, no exceptions (allocation failure aside, which only grow() and a
 //   copy into an empty CopyRing can meet: the CopyRing frees its buffer whenever it empties, so
 //   each episode of copying allocates it once; never once per frame).
@@ -37,8 +38,12 @@ class OutputRing {
   struct Entry {
     const uint8_t* wire;   // length prefix, then `size` bytes (in a chunk, or in the CopyRing)
     uint32_t size;         // Ethernet frame length
+    uint32_t head;         // 0, or a split frame's (frame.h): `head` bytes at wire, then tail()
     RxChunk* chunk;        // the pinned chunk; nullptr once copied (or for static storage)
     FrameOffload offload;  // a large TCP segment's, for ports that take them (frame.h)
+
+    const uint8_t* data() const { return wire + kPrefixSize; }
+    const uint8_t* tail() const { return chunk->tail; }
   };
   // What leaving frames amount to, as tx_frames and tx_bytes count them.
   struct Written {
@@ -62,7 +67,7 @@ class OutputRing {
   uint64_t clear();
   // Copies out the queued frames that pin chunks of `pool` (see above); returns how many
   // frames were copied.
-  size_t unpin(const ChunkPool& pool);
+  size_t unpin(const ChunkOwner& pool);
 
   bool empty() const { return count_ == 0; }
   size_t count() const { return count_; }

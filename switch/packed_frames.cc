@@ -22,7 +22,7 @@ Frame PackedFrames::commit(uint32_t len) {
   store_be32(wire, len);
   used_ += footprint(len);
   if (used_ > kChunkSize) used_ = kChunkSize;  // the last frame's padding may pass the end
-  return Frame{wire, len, chunk_, {}};
+  return Frame{wire, len, 0, chunk_, {}};
 }
 
 bool PackedFrames::next_chunk() {

@@ -36,7 +36,7 @@ class Port {
   virtual bool congested(Millis /*now*/) { return false; }
   // Copy every queued frame that pins a chunk of `pool` into memory of the port's own and let
   // go of those chunks (frame.h: the pool's port runs short of receive memory).
-  virtual void release_chunks(const ChunkPool& /*pool*/) {}
+  virtual void release_chunks(const ChunkOwner& /*pool*/) {}
 
   // Offloaded frames this port takes whole (FrameOffload): kTakesTso4, kTakesTso6, kTakesEcn
   // (a vhost-user guest that negotiated GUEST_TSO4/6, GUEST_ECN). Toward a port without them
@@ -54,6 +54,10 @@ class Port {
     return (offload_caps_ & need) == need;
   }
 
+  // Takes split frames (frame.h: a head, then a tail in a guest's memory), writing them with
+  // iovecs. Toward a port that does not, the switch makes one contiguous copy of such a frame.
+  bool takes_split() const { return takes_split_; }
+
   PortId id() const { return id_; }
   PortCounters& counters() { return counters_; }
   const PortCounters& counters() const { return counters_; }
@@ -66,10 +70,12 @@ class Port {
 
  protected:
   void set_offload_caps(uint8_t caps) { offload_caps_ = caps; }
+  void set_takes_split(bool takes) { takes_split_ = takes; }
   PortCounters counters_;
 
  private:
   uint8_t offload_caps_ = 0;
+  bool takes_split_ = false;
 };
 
 }  // namespace qswitch::sw

@@ -60,7 +60,7 @@ StreamRxBuffer::Status StreamRxBuffer::drain(std::span<Frame> out, size_t& count
       return Status::kBadLength;
     }
     if (fill_ - parse_ < kPrefixSize + size) break;
-    out[count++] = Frame{wire, size, chunk_, {}};
+    out[count++] = Frame{wire, size, 0, chunk_, {}};
     parse_ += kPrefixSize + size;
   }
   // A complete prefix with a bad length must be caught even when `out` is full, so that

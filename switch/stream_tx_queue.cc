@@ -40,7 +40,10 @@ int StreamTxQueue::fill_iov(iovec* iov, int max) {
     const OutputRing::Entry& e = ring_.at(i);
     const int before = n;
     bool ok;
-    if (e.size >= kPadFrameSize) {
+    if (e.head != 0) {
+      // A split frame (frame.h, never shorter than its head): prefix and head, then the tail.
+      ok = add(e.wire, kPrefixSize + e.head) && add(e.tail(), e.size - e.head);
+    } else if (e.size >= kPadFrameSize) {
       ok = add(e.wire, kPrefixSize + e.size);
     } else {
       ok = add(kPadPrefix, kPrefixSize) && add(e.wire + kPrefixSize, e.size) &&

@@ -44,7 +44,7 @@ class StreamTxQueue {
   }
   // Copies out the queued frames that pin chunks of `pool` (OutputRing::unpin()); returns how
   // many frames were copied.
-  size_t unpin(const ChunkPool& pool) { return ring_.unpin(pool); }
+  size_t unpin(const ChunkOwner& pool) { return ring_.unpin(pool); }
 
   bool empty() const { return ring_.empty(); }
   size_t count() const { return ring_.count(); }

@@ -154,6 +154,7 @@ class DgramPort final : public LoopPort {
       peer_ = *peer;
       peer_len_ = peer_len;
     }
+    set_takes_split(true);  // sent with iovecs (DatagramTx::iov)
   }
   ~DgramPort() override = default;
 
@@ -169,7 +170,7 @@ class DgramPort final : public LoopPort {
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
   bool retry_paused_read() override { return socket_->retry(*this); }
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
-  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+  void release_chunks(const sw::ChunkOwner& pool) override { release_output(tx_, pool); }
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"drop_unreachable",
        "Frames for the port lost because the peer was unreachable (an ICMP error, no route)."},

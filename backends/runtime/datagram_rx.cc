@@ -27,7 +27,7 @@ uint8_t* DatagramRx::slot(uint32_t i) const {
 sw::Frame DatagramRx::frame(uint32_t i, uint32_t len) const {
   uint8_t* data = slot(i);
   sw::store_be32(data - sw::kPrefixSize, len);
-  return sw::Frame{data - sw::kPrefixSize, len, chunk_, {}};
+  return sw::Frame{data - sw::kPrefixSize, len, 0, chunk_, {}};
 }
 
 void DatagramRx::advance(uint32_t n) { next_ += n; }

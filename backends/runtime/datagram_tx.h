@@ -27,10 +27,13 @@ class DatagramTx : public sw::OutputRing {
  public:
   using OutputRing::OutputRing;
 
-  // Fills out[0..1] for the i-th queued frame (i < count()); returns 1, or 2 with padding.
+  // Fills out[0..1] for the i-th queued frame (i < count()); returns 1, or 2 with padding or for
+  // a split frame (frame.h: head, then tail).
   int iov(size_t i, iovec out[2]) const;
-  // The i-th queued frame's Ethernet bytes (for ports that pick a destination per frame).
-  const uint8_t* data(size_t i) const { return at(i).wire + sw::kPrefixSize; }
+  // The i-th queued frame's Ethernet bytes (for ports that pick a destination per frame); only
+  // its first head_size(i) bytes are there (the rest of a split frame is at at(i).tail()).
+  const uint8_t* data(size_t i) const { return at(i).data(); }
+  uint32_t head_size(size_t i) const { return at(i).head != 0 ? at(i).head : at(i).size; }
   uint32_t size(size_t i) const { return at(i).size; }
 };
 

@@ -110,7 +110,7 @@ class LoopPort : public sw::Port {
     return congested_for(queue.queued_bytes(), queue.max_bytes(), now);
   }
   template <typename Queue>
-  void release_output(Queue& queue, const sw::ChunkPool& pool) {
+  void release_output(Queue& queue, const sw::ChunkOwner& pool) {
     counters_.tx_copied += queue.unpin(pool);
   }
   void output_progressed() { last_progress_ = now(); }

@@ -21,6 +21,7 @@ StreamPort::StreamPort(SwitchLoop& loop, io::Fd fd, std::string peer)
       peer_(std::move(peer)),
       tx_(loop.config().queue_size) {
   rx_.set_pressure(&loop.fabric());
+  set_takes_split(true);  // written with writev (StreamTxQueue)
 }
 
 StreamPort::~StreamPort() = default;

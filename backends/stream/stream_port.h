@@ -49,7 +49,7 @@ class StreamPort final : public PolledPort {
   const char* kind() const override { return "stream"; }
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
   bool congested(sw::Millis now) override;
-  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+  void release_chunks(const sw::ChunkOwner& pool) override { release_output(tx_, pool); }
   void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
   // What the peer is told when it wrote a control request (JSON) into this data socket.

@@ -44,6 +44,7 @@ class TapPort final : public PolledPort {
         vnet_hdr_(vnet_hdr) {
     rx_.set_pressure(&loop.fabric());
     if (offloads) set_offload_caps(kTakesTso4 | kTakesTso6 | kTakesEcn);
+    set_takes_split(true);  // written with writev (DatagramTx::iov)
   }
 
   void enqueue(const sw::Frame& frame) override {
@@ -96,7 +97,7 @@ class TapPort final : public PolledPort {
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
 
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
-  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+  void release_chunks(const sw::ChunkOwner& pool) override { release_output(tx_, pool); }
 
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"tap_link_down", "Frames for the tap device dropped because its link was down."},

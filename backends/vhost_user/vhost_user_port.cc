@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
+#include <memory>
 #include <variant>
 
 #include "backends/runtime/datagram_tx.h"
@@ -19,6 +20,7 @@
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/runtime/offload_intake.h"
 #include "backends/vhost_user/guest_memory.h"
+#include "backends/vhost_user/tx_loans.h"
 #include "backends/vhost_user/vhost_user_msg.h"
 #include "backends/vhost_user/virtqueue.h"
 #include "switch/offload.h"
@@ -46,6 +48,7 @@ constexpr uint32_t kChainsPerWake = 256;   // transmit chains taken per wake-up 
 constexpr uint32_t kMaxPieces = 256;       // iovec pieces of one chain (QEMU's limit is 1024)
 constexpr uint32_t kMessagesPerWake = 64;  // control messages handled per wake-up
 constexpr uint32_t kLegacyHdrSize = 10;    // struct virtio_net_hdr without num_buffers
+constexpr uint64_t kLoanCheckMs = 100;     // how often lent frames are checked on (check_loans())
 // Receive chunks (sw::PackedFrames, 256 KiB each): a fast guest's frames wait in output queues (up
 // to
 // --queue-size each) before their chunks come back; none is touched until used.
@@ -93,7 +96,7 @@ struct Queue {
   bool running = false;
 };
 
-class VhostUserPort final : public LoopPort {
+class VhostUserPort final : public LoopPort, private TxLoans::Lender {
  public:
   VhostUserPort(SwitchLoop& loop, io::Fd socket, std::string peer)
       : LoopPort(loop),
@@ -109,6 +112,11 @@ class VhostUserPort final : public LoopPort {
     });
     uv_idle_init(loop.uv(), more_.get());
     more_.get()->data = this;
+    uv_idle_init(loop.uv(), publish_.get());
+    publish_.get()->data = this;
+    uv_timer_init(loop.uv(), loan_check_.get());
+    loan_check_.get()->data = this;
+    set_takes_split(true);  // put_one() copies a frame from its pieces
   }
 
   void enqueue(const sw::Frame& frame) override {
@@ -149,12 +157,16 @@ class VhostUserPort final : public LoopPort {
   const char* kind() const override { return "vhost-user"; }
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
-  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+  void release_chunks(const sw::ChunkOwner& pool) override { release_output(tx_, pool); }
 
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"vhost_kicks", "Kicks (eventfd notifications) received from the guest."}, kicks_);
     f({"vhost_interrupts", "Interrupts (call eventfd signals) sent to the guest."}, interrupts_);
     f({"vhost_descriptors", "Descriptors taken from the guest's rings."}, descriptors_);
+    f({"vhost_tx_lent",
+       "Frames from the guest lent to the switch out of its memory (zero copy), their buffers "
+       "handed back once every output wrote them."},
+      lent_);
     f({"vhost_rx_no_room", "Times frames for the guest waited for it to post receive buffers."},
       rx_no_room_);
     f({"vhost_rx_too_large",
@@ -200,6 +212,12 @@ class VhostUserPort final : public LoopPort {
     uv_idle_stop(more_.get());
     more_.close();
     for (Queue& q : queues_) stop_queue(q);
+    publish_.get()->data = nullptr;
+    uv_idle_stop(publish_.get());
+    publish_.close();
+    loan_check_.get()->data = nullptr;
+    uv_timer_stop(loan_check_.get());
+    loan_check_.close();
     for (int fd : reader_.take_pending_fds().view()) ::close(fd);
     socket_.reset();
     return tx_.clear();
@@ -458,6 +476,8 @@ class VhostUserPort final : public LoopPort {
       }
       raw[i] = fds[i].get();
     }
+    bool sealed = true;
+    for (uint32_t i = 0; i < table.count; ++i) sealed = sealed && sealed_against_shrinking(raw[i]);
     GuestMemory fresh;
     int map_errno = 0;
     const MemoryError e =
@@ -468,12 +488,13 @@ class VhostUserPort final : public LoopPort {
       return why;
     }
     // The running rings point into the old mapping: set them up again in the new one, from
-    // where they are.
+    // where they are (the transmit queue's lent buffers handed back first).
+    end_loans();
     for (Queue& q : queues_) {
       if (q.running) q.config.last_avail_idx = q.vq.last_avail_idx();
     }
-    memory_ = std::move(fresh);
-    have_memory_ = true;
+    memory_ = std::make_shared<GuestMemory>(std::move(fresh));
+    lendable_ = sealed;
     for (Queue& q : queues_) {
       if (!q.running) continue;
       q.running = false;
@@ -485,9 +506,9 @@ class VhostUserPort final : public LoopPort {
 
   // ---- Queues ---------------------------------------------------------------------------------
   void start_if_ready(Queue& q) {
-    if (closed() || q.running || !q.kick.valid() || !q.enabled || !have_memory_) return;
+    if (closed() || q.running || !q.kick.valid() || !q.enabled || memory_ == nullptr) return;
     q.config.event_idx = (features_ & feature::kRingEventIdx) != 0;
-    const RingError e = q.vq.setup(memory_, q.config);
+    const RingError e = q.vq.setup(*memory_, q.config);
     if (e != RingError::kNone) {
       ring_error(q);
       return;
@@ -507,6 +528,9 @@ class VhostUserPort final : public LoopPort {
       self->on_kick(h, status);
     };
     uv_poll_start(q.kick_poll.get(), UV_READABLE, cb);
+    if (&q == &queues_[kTxQueue] && lendable_) {
+      loans_ = TxLoans::create(q.vq.num(), memory_, this);
+    }
     // Buffers may be waiting already (a queue restarted, or a guest that never waits for us).
     if (&q == &queues_[kTxQueue]) {
       drain_tx();
@@ -518,6 +542,7 @@ class VhostUserPort final : public LoopPort {
   // Disabled (SET_VRING_ENABLE 0): stop reading the ring, keep its state.
   void pause_queue(Queue& q) {
     if (!q.running) return;
+    if (&q == &queues_[kTxQueue]) end_loans();
     q.config.last_avail_idx = q.vq.last_avail_idx();
     q.running = false;
     q.kick_poll.close();
@@ -557,7 +582,7 @@ class VhostUserPort final : public LoopPort {
   // The front-end shrank a memory region's file under its mapping (sigbus_guard.h): what was
   // read from the vanished pages is zeros. Closes the port; true then.
   bool memory_gone() {
-    if (!have_memory_ || !memory_.faulted()) return false;
+    if (memory_ == nullptr || !memory_->faulted()) return false;
     ring_errors_ += 1;
     close("vhost-user guest memory vanished: the front-end shrank a memory region's file");
     return true;
@@ -583,8 +608,7 @@ class VhostUserPort final : public LoopPort {
     const uint32_t hdr = header_size();
     const std::span<sw::Frame> burst = loop_.burst();
     uint32_t budget = kChainsPerWake;
-    uint32_t got = 0;   // frames in burst[]
-    uint32_t used = 0;  // used entries filled, not yet flushed
+    uint32_t got = 0;  // frames in burst[]
     bool empty = false;
     q.vq.disable_notification();
     while (budget > 0) {
@@ -603,14 +627,23 @@ class VhostUserPort final : public LoopPort {
         empty = true;
         break;
       }
-      if (frame_length_ok(chain, hdr)) {
-        const uint32_t len = chain.readable_size - hdr;
+      const bool length_ok = frame_length_ok(chain, hdr);
+      const uint32_t len = length_ok ? chain.readable_size - hdr : 0;
+      const uint8_t* in_place = length_ok && loans_ != nullptr && len >= TxLoans::kMinLend
+                                    ? ordinary_frame(chain, hdr)
+                                    : nullptr;
+      if (in_place != nullptr && loans_->lend(chain.head, in_place, len, burst[got])) {
+        // Zero copy: the buffer goes back to the guest once every output wrote the frame
+        // (returned()).
+        ++got;
+        ++lent_;
+      } else if (length_ok) {
         uint8_t* dst = rx_.reserve(len);
         if (dst == nullptr) {
           // The chunk is full: what it holds goes to the switch, then a fresh chunk.
           q.vq.undo_pop();
-          if (!forward(q, got, used)) return;
-          got = used = 0;
+          if (!forward(q, got)) return;
+          got = 0;
           if (!rx_.next_chunk()) {
             need_chunk_ = true;
             counters_.rx_paused += 1;
@@ -628,17 +661,28 @@ class VhostUserPort final : public LoopPort {
           burst[got] = rx_.commit(len);
           burst[got++].offload = offload;
         }
+        q.vq.fill(unpublished_++, chain.head, 0);
+      } else {
+        q.vq.fill(unpublished_++, chain.head, 0);
       }
       --budget;
       descriptors_ += chain.descriptor_count;
-      q.vq.fill(used++, chain.head, 0);
       // The burst is full, or every descriptor of a small ring is in flight.
-      if (got == burst.size() || used == q.vq.num()) {
-        if (!forward(q, got, used)) return;
-        got = used = 0;
+      if (got == burst.size() || unpublished_ == q.vq.num()) {
+        if (!forward(q, got)) return;
+        got = 0;
       }
     }
-    if (!forward(q, got, used)) return;
+    if (!forward(q, got)) return;
+    if (loans_ != nullptr && loans_->outstanding() > 0 &&
+        uv_is_active(reinterpret_cast<uv_handle_t*>(loan_check_.get())) == 0) {
+      uv_timer_start(
+          loan_check_.get(),
+          [](uv_timer_t* h) {
+            if (h->data != nullptr) static_cast<VhostUserPort*>(h->data)->check_loans();
+          },
+          kLoanCheckMs, 0);
+    }
     // Out of budget with chains left: go on next turn (notifications stay off meanwhile).
     if (!empty) {
       uv_idle_start(more_.get(), [](uv_idle_t* h) {
@@ -647,18 +691,19 @@ class VhostUserPort final : public LoopPort {
     }
   }
 
-  // Hands the `used` chains back to the guest and the `got` frames to the switch; false when
-  // that closed the port or a congested destination paused this one.
-  bool forward(Queue& q, uint32_t got, uint32_t used) {
-    if (memory_gone()) return false;  // what was copied may be zeros: forward none of it
-    if (used > 0) {
-      q.vq.flush(used);
-      notify(q);
+  // Hands the `got` frames to the switch and the chains done with back to the guest; false
+  // when that closed the port or a congested destination paused this one.
+  bool forward(Queue& q, uint32_t got) {
+    const std::span<sw::Frame> frames = loop_.burst().first(got);
+    if (memory_gone()) {  // what was copied may be zeros: forward none of it
+      drop_loans(frames);
+      return false;
     }
-    if (got == 0) return true;
-    const sw::PortId congested =
-        loop_.fabric().receive(*this, loop_.burst().first(got), loop_.now());
+    sw::PortId congested = sw::kNoPort;
+    if (got > 0) congested = loop_.fabric().receive(*this, frames, loop_.now());
+    drop_loans(frames);  // the outputs that queued a lent frame hold it now
     if (closed()) return false;
+    publish(q);
     if (congested != sw::kNoPort && throttled_by_ == sw::kNoPort) {
       throttled_by_ = congested;
       counters_.rx_throttled += 1;
@@ -666,6 +711,88 @@ class VhostUserPort final : public LoopPort {
       return false;
     }
     return true;
+  }
+
+  // Our references on the frames we lent (tx_loans.h); a frame no output kept comes back now.
+  static void drop_loans(std::span<const sw::Frame> frames) {
+    for (const sw::Frame& f : frames) {
+      if (f.split()) sw::chunk_unref(f.chunk);
+    }
+  }
+
+  // TxLoans::Lender: every output is done with the frame lent from chain `head`.
+  void returned(uint16_t head) override {
+    Queue& q = queues_[kTxQueue];
+    if (!q.running) return;  // cannot happen: the loans end before the queue stops
+    q.vq.fill(unpublished_++, head, 0);
+    ++returns_;
+    // Published on the next loop turn, with every other buffer that came back meanwhile (or
+    // sooner by drain_tx()).
+    uv_idle_start(publish_.get(), [](uv_idle_t* h) {
+      uv_idle_stop(h);
+      auto* self = static_cast<VhostUserPort*>(h->data);
+      if (self != nullptr && self->queues_[kTxQueue].running)
+        self->publish(self->queues_[kTxQueue]);
+    });
+  }
+
+  // Publishes the transmit queue's used entries filled so far (buffers back to the guest).
+  void publish(Queue& q) {
+    if (unpublished_ == 0) return;
+    q.vq.flush(unpublished_);
+    unpublished_ = 0;
+    notify(q);
+  }
+
+  // Every kLoanCheckMs while frames are lent: when none came back since the last look, or half
+  // the ring is out, an output is sitting on the guest's buffers (a stuck peer, a paused guest):
+  // the queues copy them out, so the guest can go on sending to everyone else.
+  void check_loans() {
+    if (closed() || loans_ == nullptr) return;
+    const bool stalled = returns_ == returns_at_check_;
+    returns_at_check_ = returns_;
+    if (stalled || loans_->outstanding() >= queues_[kTxQueue].vq.num() / 2) {
+      loop_.fabric().relieve(*loans_);
+      publish(queues_[kTxQueue]);
+    }
+    if (loans_->outstanding() > 0) {
+      uv_timer_start(
+          loan_check_.get(),
+          [](uv_timer_t* h) {
+            if (h->data != nullptr) static_cast<VhostUserPort*>(h->data)->check_loans();
+          },
+          kLoanCheckMs, 0);
+    }
+  }
+
+  // The transmit queue stops lending (it stops, or the memory table changes): the queues copy
+  // what was lent out, which hands every buffer back while the ring is still ours, then the
+  // loans are let go (tx_loans.h).
+  void end_loans() {
+    if (loans_ == nullptr) return;
+    uv_timer_stop(loan_check_.get());
+    if (loans_->outstanding() > 0) loop_.fabric().relieve(*loans_);
+    if (queues_[kTxQueue].running) publish(queues_[kTxQueue]);
+    loans_->end();
+    loans_ = nullptr;
+  }
+
+  // Where the chain's frame lies in one piece of guest memory, when its virtio-net header asks
+  // for nothing (no checksum to complete, no segment to cut: flags and gso_type zero, as
+  // sw::take_frame_offload's fast path): a frame that can be lent as it is. Else nullptr.
+  static const uint8_t* ordinary_frame(const Chain& chain, uint32_t hdr) {
+    const std::span<iovec> r = chain.readable();
+    if (r.empty() || r[0].iov_len < 2) return nullptr;
+    const auto* h = static_cast<const uint8_t*>(r[0].iov_base);
+    if (h[0] != 0 || h[1] != 0) return nullptr;
+    size_t skip = hdr;
+    size_t i = 0;
+    while (i < r.size() && skip >= r[i].iov_len) {
+      skip -= r[i].iov_len;
+      ++i;
+    }
+    if (i + 1 != r.size()) return nullptr;  // the frame is in more than one piece
+    return static_cast<const uint8_t*>(r[i].iov_base) + skip;
   }
 
   void pause() {
@@ -713,10 +840,14 @@ class VhostUserPort final : public LoopPort {
     // takes it: offload_caps()).
     uint8_t header[kNetHdrMrgSize];
     sw::frame_offload_header(data, size, tx_.at(0).offload, header, kNetHdrMrgSize);
+    // The frame's bytes: one piece, or a split frame's head and tail (switch/frame.h).
+    const uint32_t head = tx_.head_size(0);
+    const ConstPiece pieces[2] = {{data, head},
+                                  {tx_.at(0).head != 0 ? tx_.at(0).tail() : nullptr, size - head}};
+    const uint32_t piece_count = head == size ? 1 : 2;
     if ((features_ & feature::kNetMrgRxbuf) != 0) {
-      const ConstPiece piece{data, size};
       Chain scratch{iov_};
-      const Virtqueue::RxPut put = q.vq.put_rx_mergeable(header, {&piece, 1}, 0, scratch);
+      const Virtqueue::RxPut put = q.vq.put_rx_mergeable(header, {pieces, piece_count}, 0, scratch);
       if (put.status == RxStatus::kDone) {
         descriptors_ += put.buffers;
         q.vq.flush(put.buffers);
@@ -743,13 +874,14 @@ class VhostUserPort final : public LoopPort {
       return RxStatus::kDone;
     }
     if (hdr == kNetHdrMrgSize) header[kNetHdrNumBuffersOffset] = 1;
-    const uint8_t* src[2] = {header, data};
-    const uint32_t len[2] = {hdr, size};
+    const uint8_t* src[3] = {header, pieces[0].data, pieces[1].data};
+    const uint32_t len[3] = {hdr, pieces[0].size, pieces[1].size};
+    const uint32_t parts = 1 + piece_count;
     uint32_t part = 0, done = 0;
     for (const iovec& v : chain.writable()) {
       auto* dst = static_cast<uint8_t*>(v.iov_base);
       size_t room = v.iov_len;
-      while (room > 0 && part < 2) {
+      while (room > 0 && part < parts) {
         const size_t n = std::min<size_t>(room, len[part] - done);
         std::memcpy(dst, src[part] + done, n);
         dst += n;
@@ -760,7 +892,7 @@ class VhostUserPort final : public LoopPort {
           done = 0;
         }
       }
-      if (part == 2) break;
+      if (part == parts) break;
     }
     q.vq.push_used(chain.head, hdr + size);
     sent(1, size);
@@ -781,8 +913,14 @@ class VhostUserPort final : public LoopPort {
   MessageReader reader_;
   uint64_t features_ = 0;
   uint64_t protocol_features_ = 0;
-  GuestMemory memory_;
-  bool have_memory_ = false;
+  std::shared_ptr<GuestMemory> memory_;  // shared with the TxLoans that lend from it
+  bool lendable_ = false;                // every region sealed against shrinking (tx_loans.h)
+  TxLoans* loans_ = nullptr;             // while the transmit queue runs with lendable memory
+  uint32_t unpublished_ = 0;         // used entries of the transmit queue filled, not yet published
+  uint64_t returns_ = 0;             // lent buffers handed back (returned())
+  uint64_t returns_at_check_ = 0;    // returns_ at the last check_loans()
+  io::UvHandle<uv_idle_t> publish_;  // publishes buffers handed back outside drain_tx()
+  io::UvHandle<uv_timer_t> loan_check_;  // runs while frames are lent (check_loans())
   std::array<Queue, kQueues> queues_;
   sw::PackedFrames rx_;  // frames from the guest, copied out of its memory
   DatagramTx tx_;
@@ -793,6 +931,7 @@ class VhostUserPort final : public LoopPort {
   uint64_t kicks_ = 0;
   uint64_t interrupts_ = 0;
   uint64_t descriptors_ = 0;
+  uint64_t lent_ = 0;
   uint64_t rx_no_room_ = 0;
   uint64_t rx_too_large_ = 0;
   uint64_t not_running_ = 0;

@@ -22,12 +22,18 @@
 // - No thread and no polling: each running queue's kick eventfd is one uv_poll on the loop.
 //   A kick on the transmit queue takes up to kChainsPerWake chains in bursts of at most the
 //   loop's burst size (notifications off meanwhile, so the guest does not kick for buffers we
-//   are about to see; EVENT_IDX when negotiated): each frame is copied out of guest memory into
-//   a receive chunk, packed (sw::PackedFrames: a 64-byte frame pins 72 bytes of chunk, not a slot
-//   of the largest frame's size), its descriptor goes straight back to the used ring (never more in
-//   flight than the ring's size), and the burst goes to the switch. More than one wake-up's share
-//   continues on the next loop turn (a uv_idle handle); an empty ring turns notifications back on
-//   and looks once more, so no frame waits for a kick that is not coming.
+//   are about to see; EVENT_IDX when negotiated). A frame of at least TxLoans::kMinLend bytes
+//   whose virtio-net header asks for nothing and whose bytes lie in one piece is lent to the
+//   switch where it is (zero copy: tx_loans.h, switch/frame.h "Split frames"), when the memory is
+//   sealed against shrinking; its buffer goes back to the guest once every output wrote it (used
+//   entries published on the next loop turn). A stuck output that sits on lent frames is
+//   relieved (its queue copies them) when none came back for kLoanCheckMs or half the ring is
+//   out, and before the ring stops or the memory table changes. Every other frame is copied out
+//   of guest memory into a receive chunk, packed (sw::PackedFrames: a 64-byte frame pins 72
+//   bytes of chunk, not a slot of the largest frame's size), and its descriptor goes straight
+//   back to the used ring; the burst goes to the switch. More than one wake-up's share
+//   continues on the next loop turn (a uv_idle handle); an empty ring turns notifications back
+//   on and looks once more, so no frame waits for a kick that is not coming.
 // - Output to the guest: a DatagramTx queue bounded by --queue-size, written in flush() into
 //   the receive queue's buffers, one copy: with VIRTIO_NET_F_MRG_RXBUF a frame may take several
 //   buffers (Virtqueue::put_rx_mergeable), without it one buffer that must hold it all (else the
@@ -43,14 +49,15 @@
 //   closes this port with the ring error named (`vhost_ring_errors`). A frame shorter than an
 //   Ethernet header or longer than kMaxFrameSize is dropped (drop_bad_length) and the port
 //   stays.
-// - Offloads are not negotiated yet (no TSO, no checksum offload: the guest sends plain frames
-//   of at most its MTU), nor multiqueue; the 12-byte virtio-net header (10 bytes for a legacy
-//   driver without MRG_RXBUF) is skipped on the way in and written as zeros on the way out.
+// - Offloads (CSUM, HOST/GUEST TSO4/6, ECN) through backends::OffloadIntake on the way in (a
+//   checksum left to do is completed in our copy, a large segment keeps its state for the
+//   switch) and sw::frame_offload_header() on the way out; no multiqueue.
 // - Flow control as the other kinds: reading the transmit queue pauses while a unicast
 //   destination is congested or every receive chunk is held by output queues, and resumes from
 //   the loop's check phase (retry_paused_read()); the guest's own ring is the buffer meanwhile.
 // - Counters beyond the common ones (for_each_extra_counter): vhost_kicks, vhost_interrupts,
-//   vhost_descriptors, vhost_rx_no_room, vhost_rx_too_large, vhost_not_running,
+//   vhost_descriptors, vhost_tx_lent, vhost_gso_frames, vhost_csum_completed, vhost_bad_offload,
+//   vhost_rx_no_room, vhost_rx_too_large, vhost_not_running,
 //   vhost_ring_errors, vhost_protocol_errors.
 #pragma once
 

@@ -65,6 +65,7 @@ class VxlanPort final : public PolledPort {
     encode_vxlan_header(vni_, tx_header_);
     rx_.set_pressure(&loop.fabric());
     describe_ = "vxlan:vni=" + std::to_string(vni_) + ",local=" + sockaddr_text(bound_);
+    set_takes_split(true);  // sent with iovecs (DatagramTx::iov); remotes picked by the head
   }
 
   const sockaddr_storage& bound() const { return bound_; }
@@ -82,7 +83,7 @@ class VxlanPort final : public PolledPort {
   size_t queued_bytes() const override { return tx_.queued_bytes(); }
 
   bool congested(sw::Millis now) override { return output_congested(tx_, now); }
-  void release_chunks(const sw::ChunkPool& pool) override { release_output(tx_, pool); }
+  void release_chunks(const sw::ChunkOwner& pool) override { release_output(tx_, pool); }
 
   void for_each_extra_counter(const ExtraCounterFn& f) const override {
     f({"vxlan_bad_header", "Datagrams dropped for a VXLAN header without the I flag."},

@@ -27,7 +27,7 @@ void BM_DatagramQueueBurst(benchmark::State& state) {
   for (size_t i = 0; i < kBurst; ++i) {
     uint8_t* wire = chunk->data + i * (sw::kPrefixSize + frame_size);
     sw::store_be32(wire, frame_size);
-    frames.push_back(sw::Frame{wire, frame_size, chunk, {}});
+    frames.push_back(sw::Frame{wire, frame_size, 0, chunk, {}});
   }
   DatagramTx q(1 << 20);
   iovec iov[2 * kBurst];

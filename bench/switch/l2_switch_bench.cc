@@ -54,7 +54,7 @@ class FrameBurst {
       uint8_t* wire = storage_.data() + i * (kPrefixSize + kFrameSize);
       store_be32(wire, kFrameSize);
       wire[kPrefixSize + 12] = 0x08;  // EtherType IPv4; the switch does not look
-      frames_.push_back(Frame{wire, kFrameSize, nullptr, {}});
+      frames_.push_back(Frame{wire, kFrameSize, 0, nullptr, {}});
     }
   }
   void set(size_t i, const MacAddress& dst, const MacAddress& src) {

@@ -30,7 +30,7 @@ void BM_StreamQueueBurst(benchmark::State& state) {
   for (size_t i = 0; i < kBurst; ++i) {
     uint8_t* wire = chunk->data + i * (kPrefixSize + frame_size);
     store_be32(wire, frame_size);
-    frames.push_back(Frame{wire, frame_size, chunk, {}});
+    frames.push_back(Frame{wire, frame_size, 0, chunk, {}});
   }
   StreamTxQueue q(1 << 20);
   iovec iov[kIov];

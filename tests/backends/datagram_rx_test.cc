@@ -169,14 +169,14 @@ TEST(DatagramRxTest, ReusesItsChunkWhenNoOutputHoldsIt) {
 
 class ReleasingPressure : public sw::ChunkPressure {
  public:
-  void relieve(const sw::ChunkPool& pool) override {
+  void relieve(const sw::ChunkOwner& pool) override {
     ++calls;
     pools.push_back(&pool);
     for (sw::RxChunk* c : held) sw::chunk_unref(c);
     held.clear();
   }
   int calls = 0;
-  std::vector<const sw::ChunkPool*> pools;
+  std::vector<const sw::ChunkOwner*> pools;
   std::vector<sw::RxChunk*> held;  // the "output queues'" references
 };
 
@@ -195,7 +195,7 @@ TEST(DatagramRxTest, AsksItsPressureHandlerForReliefWhenRunningShort) {
     rx.advance(n);
   }
   EXPECT_GT(pressure.calls, 0);
-  for (const sw::ChunkPool* p : pressure.pools) EXPECT_EQ(p, pressure.pools[0]);
+  for (const sw::ChunkOwner* p : pressure.pools) EXPECT_EQ(p, pressure.pools[0]);
   for (sw::RxChunk* c : pressure.held) sw::chunk_unref(c);
 }
 

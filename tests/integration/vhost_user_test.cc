@@ -816,5 +816,206 @@ TEST_F(VhostUserTest, AFrontEndThatShrinksItsMemoryLosesOnlyItsPort) {
   ASSERT_TRUE(stream_to_guest(clients[0], *next, make_frame(test_mac(3), sm, 60, 3)));
 }
 
+// ---- Zero copy: frames lent out of sealed guest memory (backends/vhost_user/tx_loans.h) ----
+
+// Waits until `row_of()`'s counter `name` is at least `want`; returns the last value seen.
+template <typename RowFn>
+uint64_t wait_counter(RowFn row_of, const std::string& name, uint64_t want, Millis timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  uint64_t seen = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const nlohmann::json row = row_of();
+    seen = row.is_object() ? port_counter(row, name) : 0;
+    if (seen >= want) break;
+    ::poll(nullptr, 0, 10);
+  }
+  return seen;
+}
+
+// Takes back the TX buffers the device used until none is in flight, or `timeout`.
+bool all_buffers_back(VhostUserFrontend& g, Millis timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    g.reclaim_tx();
+    if (g.tx_in_flight() == 0) return true;
+    ::poll(nullptr, 0, 10);
+  }
+  return false;
+}
+
+TEST_F(VhostUserTest, LentFramesReachStreamPortsGuestsAndSlirpWhole) {
+  ASSERT_TRUE(start({"--slirp", "restrict=on"}));
+  VhostUserFrontend::Options sealed;
+  sealed.memory_size = 32 << 20;
+  sealed.tx_slot_size = 66000;
+  sealed.seal_memory = true;
+  auto a = guest(sealed);
+  VhostUserFrontend::Options plain;
+  plain.memory_size = 32 << 20;
+  auto b = guest(plain);
+  ASSERT_TRUE(a && b);
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  ASSERT_TRUE(wait_port_count(4));
+  FrameClient& s = clients[0];
+  const Mac am = test_mac(1), bm = test_mac(2), sm = test_mac(3);
+  ASSERT_TRUE(guest_to_stream(*a, s, make_frame(kBroadcast, am, 60, 1)));  // copied: < 512 B
+  ASSERT_TRUE(b->receive(5s).ok());
+  ASSERT_TRUE(stream_to_guest(s, *b, make_frame(kBroadcast, sm, 60, 2)));
+  ASSERT_TRUE(a->receive(5s).ok());
+  ASSERT_EQ(b->send(make_frame(kBroadcast, bm, 60, 3)), "");
+  ASSERT_TRUE(a->receive(5s).ok());
+  ASSERT_TRUE(s.recv_frame(5s).ok());
+  uint32_t seq = 10;
+  uint64_t lent = 0;
+  // To the stream port, in every descriptor layout: a frame whose bytes are in one piece after
+  // the header is lent (all three layouts put it so).
+  for (const auto layout :
+       {VhostUserFrontend::TxLayout::kOneDescriptor, VhostUserFrontend::TxLayout::kHeaderThenFrame,
+        VhostUserFrontend::TxLayout::kIndirect}) {
+    for (size_t size : {size_t{511}, size_t{512}, size_t{1514}, size_t{9014}, size_t{65549}}) {
+      VhostUserFrontend::SendOptions o;
+      o.layout = layout;
+      ASSERT_TRUE(guest_to_stream(*a, s, make_frame(sm, am, size, ++seq), o)) << size;
+      if (size >= 512) ++lent;
+    }
+  }
+  // To a guest: copied from the lender's memory into its buffers (mergeable, several).
+  for (size_t size : {size_t{1514}, size_t{9014}}) {
+    const std::vector<uint8_t> f = make_frame(bm, am, size, ++seq);
+    ASSERT_EQ(a->send(f), "");
+    const VhostUserFrontend::Received r = b->receive(5s);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.frame, f) << size;
+    ++lent;
+  }
+  // A broadcast: the stream port and the guest take the lent frame; the slirp port (which
+  // takes only contiguous frames) gets the switch's copy.
+  const std::vector<uint8_t> flood = make_frame(kBroadcast, am, 1514, ++seq);
+  ASSERT_TRUE(guest_to_stream(*a, s, flood));
+  const VhostUserFrontend::Received r = b->receive(5s);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.frame, flood);
+  ++lent;
+  EXPECT_EQ(wait_counter([&] { return port_with_mac(sw_, am); }, "vhost_tx_lent", lent), lent);
+  const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+  EXPECT_EQ(stats["split_copies"], 1u) << stats;
+  EXPECT_EQ(stats["split_dropped"], 0u) << stats;
+  // Every buffer came back once written.
+  EXPECT_TRUE(all_buffers_back(*a)) << a->tx_in_flight() << " still out";
+  // Memory that is not sealed is never lent from.
+  EXPECT_EQ(port_counter(port_with_mac(sw_, bm), "vhost_tx_lent"), 0u);
+}
+
+// A stream peer that stops reading sits on lent frames: after a while its queue copies them
+// out (relief), the guest gets its buffers back and goes on sending; everyone else still hears
+// it.
+TEST_F(VhostUserTest, BuffersLentToAStuckPortComeBackAndTheGuestGoesOn) {
+  ASSERT_TRUE(start());
+  VhostUserFrontend::Options sealed;
+  sealed.memory_size = 32 << 20;
+  sealed.queue_size = 64;
+  sealed.seal_memory = true;
+  auto a = guest(sealed);
+  ASSERT_TRUE(a);
+  std::string error;
+  FrameClient::Options small;
+  small.rcvbuf_size = 4096;
+  std::optional<FrameClient> stuck = FrameClient::connect(address_, small, &error);
+  ASSERT_TRUE(stuck) << error;
+  std::optional<FrameClient> other = FrameClient::connect(address_, &error);
+  ASSERT_TRUE(other) << error;
+  ASSERT_TRUE(wait_port_count(3));
+  const Mac am = test_mac(1), stuck_mac = test_mac(2), other_mac = test_mac(3);
+  ASSERT_TRUE(stuck->send_frame(make_frame(kBroadcast, stuck_mac, 60, 1)));
+  ASSERT_TRUE(a->receive(5s).ok());
+  ASSERT_TRUE(other->send_frame(make_frame(kBroadcast, other_mac, 60, 2)));
+  ASSERT_TRUE(a->receive(5s).ok());
+  ASSERT_TRUE(other->recv_frame(5s).ok());  // the stuck client's broadcast
+  // 600 frames of 1514 bytes to the peer that reads nothing: far more than the 64-entry ring,
+  // which only comes back because the stuck queue lets go of the lent buffers.
+  uint32_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (sent < 600 && std::chrono::steady_clock::now() < deadline) {
+    if (a->send(make_frame(stuck_mac, am, 1514, 100 + sent)).empty()) {
+      ++sent;
+    } else {
+      ::poll(nullptr, 0, 5);  // the ring is full: wait for buffers
+    }
+  }
+  EXPECT_EQ(sent, 600u) << "the guest's buffers stayed with the stuck port";
+  const nlohmann::json stats = control_result(sw_, {{"cmd", "stats"}});
+  EXPECT_GE(stats["chunk_reliefs"].get<uint64_t>(), 1u) << stats;
+  EXPECT_GT(port_counter(port_with_mac(sw_, am), "vhost_tx_lent"), 0u);
+  // The other stream client still gets the guest's frames.
+  ASSERT_TRUE(guest_to_stream(*a, *other, make_frame(other_mac, am, 1514, 5000)));
+  EXPECT_TRUE(all_buffers_back(*a)) << a->tx_in_flight() << " still out";
+}
+
+// The switch decides on a lent frame's head, which it copied: a guest that rewrites its buffer
+// after sending cannot make the frame leave with another source MAC than the one the switch
+// learned (and checked) it from.
+TEST_F(VhostUserTest, AGuestRewritingALentFrameCannotChangeItsHead) {
+  ASSERT_TRUE(start());
+  VhostUserFrontend::Options sealed;
+  sealed.memory_size = 32 << 20;
+  sealed.seal_memory = true;
+  auto a = guest(sealed);
+  ASSERT_TRUE(a);
+  std::string error;
+  FrameClient::Options small;
+  small.rcvbuf_size = 4096;
+  std::optional<FrameClient> slow = FrameClient::connect(address_, small, &error);
+  ASSERT_TRUE(slow) << error;
+  std::optional<FrameClient> filler = FrameClient::connect(address_, &error);
+  ASSERT_TRUE(filler) << error;
+  ASSERT_TRUE(wait_port_count(3));
+  const Mac am = test_mac(1), slow_mac = test_mac(2), filler_mac = test_mac(3);
+  ASSERT_TRUE(slow->send_frame(make_frame(kBroadcast, slow_mac, 60, 1)));
+  ASSERT_TRUE(a->receive(5s).ok());
+  ASSERT_TRUE(filler->send_frame(make_frame(kBroadcast, filler_mac, 60, 2)));
+  ASSERT_TRUE(a->receive(5s).ok());
+  // Fill the socket toward `slow` (which reads nothing yet), and then some, so that what
+  // follows waits in qswitch's queue (about 450 KB fit in the socket; the queue holds 1 MiB).
+  std::vector<uint8_t> wire;
+  for (uint32_t i = 0; i < 450; ++i) {
+    FrameClient::append_wire(&wire, make_frame(slow_mac, filler_mac, 1514, 100 + i));
+  }
+  ASSERT_TRUE(filler->send_raw(wire, 10s));
+  const uint64_t to_slow = 1 + 450;
+  const auto queued = [&] {
+    const nlohmann::json row = port_with_mac(sw_, slow_mac);
+    return row.is_object() ? row["queued_bytes"].get<uint64_t>() : 0;
+  };
+  const auto fill_deadline = std::chrono::steady_clock::now() + 5s;
+  while (queued() < 100'000 && std::chrono::steady_clock::now() < fill_deadline) {
+    ::poll(nullptr, 0, 10);
+  }
+  ASSERT_GE(queued(), 100'000u) << "frames toward the slow client do not wait in qswitch";
+  const std::vector<uint8_t> original = make_frame(slow_mac, am, 1000, 7);
+  ASSERT_EQ(a->send(original), "");
+  ASSERT_EQ(wait_counter([&] { return port_with_mac(sw_, am); }, "vhost_tx_lent", 1), 1u);
+  // The frame is lent and queued: the guest rewrites its source MAC and a payload byte.
+  const Mac forged = test_mac(9);
+  ASSERT_TRUE(a->write_guest(a->last_tx_frame_gpa() + 6, forged));
+  const uint8_t byte = 0x5a;
+  ASSERT_TRUE(a->write_guest(a->last_tx_frame_gpa() + 900, {&byte, 1}));
+  // Now `slow` reads everything; the guest's frame is the one of 1000 bytes.
+  bool found = false;
+  for (uint64_t i = 0; i < to_slow + 1 && !found; ++i) {
+    RecvResult r = slow->recv_frame(5s);
+    ASSERT_TRUE(r.ok()) << r.error;
+    if (r.frame.size() != original.size()) continue;
+    found = true;
+    EXPECT_EQ(test_support::frame_src(r.frame), am) << "the forged source left the switch";
+    EXPECT_TRUE(std::equal(original.begin(), original.begin() + 128, r.frame.begin()));
+  }
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(all_buffers_back(*a)) << a->tx_in_flight() << " still out";
+  const nlohmann::json ports = control_result(sw_, {{"cmd", "ports"}});
+  EXPECT_EQ(ports.dump().find(test_support::mac_to_string(forged)), std::string::npos)
+      << "the forged MAC was learned: " << ports.dump();
+}
+
 }  // namespace
 }  // namespace qswitch::integration

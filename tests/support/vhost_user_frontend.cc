@@ -154,10 +154,14 @@ std::string VhostUserFrontend::init() {
   const uint64_t fd_size = o.memory_size / static_cast<uint64_t>(fd_count);
   std::vector<uint8_t*> maps;
   for (int i = 0; i < fd_count; ++i) {
-    const int fd = memfd_create("qswitch-test-guest", MFD_CLOEXEC);
+    const int fd = memfd_create("qswitch-test-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return errno_text("memfd_create");
     memfds_.push_back(fd);
     if (ftruncate(fd, static_cast<off_t>(fd_size)) != 0) return errno_text("ftruncate");
+    // As QEMU's memory-backend-memfd (seal=on, its default) does.
+    if (o.seal_memory && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+      return errno_text("fcntl F_ADD_SEALS");
+    }
     void* m = mmap(nullptr, fd_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) return errno_text("mmap");
     mappings_.emplace_back(m, fd_size);
@@ -752,6 +756,7 @@ std::string VhostUserFrontend::queue_tx(std::span<const uint8_t> frame,
   const uint64_t frame_at = hdr_at + hdr;
   write_guest(hdr_at, std::span<const uint8_t>(options.header.data(), hdr));
   write_guest(frame_at, frame);
+  last_tx_frame_gpa_ = frame_at;
   const auto frame_len = static_cast<uint32_t>(frame.size());
   constexpr uint32_t kTx = vu::kTxQueue;
   switch (options.layout) {

@@ -157,6 +157,9 @@ class VhostUserFrontend {
     // Per TX chain (rounded up to 16): a 32-byte indirect table, the header, the frame.
     uint32_t tx_slot_size = 4096;
     bool need_reply_all = false;  // NEED_REPLY on every request that takes no reply
+    // Seal each memfd against shrinking and growing, as QEMU's memory-backend-memfd does by
+    // default (qswitch lends frames out of such memory only: zero copy).
+    bool seal_memory = false;
     vu::Millis reply_timeout = vu::Millis(3000);
   };
 
@@ -285,6 +288,8 @@ class VhostUserFrontend {
   bool write_guest(uint64_t gpa, std::span<const uint8_t> bytes);
   bool read_guest(uint64_t gpa, std::span<uint8_t> out) const;
   uint64_t guest_phys_base() const { return options_.guest_phys_base; }
+  // Where the frame of the last queue_tx() lies (guest-physical).
+  uint64_t last_tx_frame_gpa() const { return last_tx_frame_gpa_; }
   uint64_t guest_memory_size() const { return options_.memory_size; }
   // Ring addresses (guest-physical) of queue q, for tests that look at them.
   uint64_t desc_gpa(uint32_t q) const { return rings_[q].desc; }
@@ -335,6 +340,7 @@ class VhostUserFrontend {
   uint64_t bump_ = 0;  // next free guest-physical address
   Ring rings_[2];
   uint64_t tx_pool_ = 0;  // guest-physical: queue_size slots of tx_slot_size
+  uint64_t last_tx_frame_gpa_ = 0;
   uint64_t rx_pool_ = 0;  // rx_buffer_count buffers of rx_buffer_size
   uint32_t rx_count_ = 0;
   std::vector<uint16_t> tx_free_;       // free TX descriptor indices

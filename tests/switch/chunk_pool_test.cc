@@ -19,9 +19,10 @@ namespace {
 
 class RecordingPressure : public ChunkPressure {
  public:
-  void relieve(const ChunkPool& pool) override {
-    pools.push_back(&pool);
-    available_at_call.push_back(pool.available_count());
+  void relieve(const ChunkOwner& pool) override {
+    const auto& chunk_pool = dynamic_cast<const ChunkPool&>(pool);
+    pools.push_back(&chunk_pool);
+    available_at_call.push_back(chunk_pool.available_count());
     if (action) action();
   }
   std::vector<const ChunkPool*> pools;

@@ -63,7 +63,7 @@ class FakePort : public Port {
     congested_asked_at = now;
     return is_congested;
   }
-  void release_chunks(const ChunkPool& pool) override { released.push_back(&pool); }
+  void release_chunks(const ChunkOwner& pool) override { released.push_back(&pool); }
 
   std::vector<uint32_t> tags() const {
     std::vector<uint32_t> t;
@@ -74,7 +74,7 @@ class FakePort : public Port {
   std::vector<Got> got;
   int flush_count = 0;
   bool is_congested = false;
-  std::vector<const ChunkPool*> released;
+  std::vector<const ChunkOwner*> released;
   mutable Millis congested_asked_at = -1;
 
  private:
@@ -91,7 +91,7 @@ class FrameFactory {
     std::memcpy(b.data() + 10, src.bytes.data(), 6);
     b[16] = 0x08;  // IPv4 ethertype, for realism only
     store_be32(b.data() + 4 + 14, tag);
-    return Frame{b.data(), size, nullptr, {}};
+    return Frame{b.data(), size, 0, nullptr, {}};
   }
 
  private:
@@ -684,7 +684,7 @@ class QueuePort : public Port {
   }
   void flush() override {}  // the peer never reads
   std::string describe() const override { return name_; }
-  void release_chunks(const ChunkPool& pool) override { counters_.tx_copied += tx.unpin(pool); }
+  void release_chunks(const ChunkOwner& pool) override { counters_.tx_copied += tx.unpin(pool); }
 
  private:
   std::string name_;
@@ -718,7 +718,7 @@ class Sender {
       at[17] = 0x00;
       for (uint32_t j = 14; j < kFrameSize; ++j) at[4 + j] = static_cast<uint8_t>(next_tag * 7 + j);
       store_be32(at + 4 + 14, next_tag++);
-      burst.push_back(Frame{at, kFrameSize, c, {}});
+      burst.push_back(Frame{at, kFrameSize, 0, c, {}});
       at += kPrefixSize + kFrameSize;
     }
     sw.receive(in, burst, now);
@@ -931,7 +931,7 @@ Frame tso_frame(std::vector<uint8_t>& b, const MacAddress& dst, const MacAddress
   tcp[12] = 5 << 4;
   tcp[13] = 0x18;  // PSH|ACK
   for (uint32_t i = 0; i < payload; ++i) tcp[20 + i] = static_cast<uint8_t>(i * 7);
-  Frame frame{b.data(), size, nullptr, {}};
+  Frame frame{b.data(), size, 0, nullptr, {}};
   frame.offload.gso = FrameOffload::kGsoTcpV4;
   frame.offload.gso_size = mss;
   frame.offload.flags = FrameOffload::kNeedsCsum;

@@ -44,7 +44,7 @@ inline std::vector<Frame> lay_out(uint8_t* mem, size_t mem_size, RxChunk* chunk,
     for (uint32_t j = 0; j < sizes[i]; ++j) {
       mem[at + kPrefixSize + j] = static_cast<uint8_t>(i * 41 + j * 3 + salt + 1);
     }
-    frames.push_back(Frame{mem + at, sizes[i], chunk, {}});
+    frames.push_back(Frame{mem + at, sizes[i], 0, chunk, {}});
     at += kPrefixSize + sizes[i];
   }
   return frames;

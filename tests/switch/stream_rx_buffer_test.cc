@@ -251,7 +251,7 @@ TEST(StreamRxBufferTest, AppendsAfterFramesAlreadyInOutSpan) {
   std::memcpy(space.data(), s.bytes.data(), s.bytes.size());
   std::array<Frame, 4> out;
   static const uint8_t kOther[4 + 14] = {0, 0, 0, 14};
-  out[0] = Frame{kOther, 14, nullptr, {}};
+  out[0] = Frame{kOther, 14, 0, nullptr, {}};
   size_t count = 1;
   ASSERT_EQ(rx.commit(s.bytes.size(), out, count), StreamRxBuffer::Status::kOk);
   ASSERT_EQ(count, 3u);

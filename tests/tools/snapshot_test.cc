@@ -140,7 +140,7 @@ TEST(SwitchSnapshotTest, StatsTextIsOneLinePerClosedPortPortAndSwitch) {
   EXPECT_EQ(lines[2],
             "stats switch ports=1 macs=5 frames_in=6 unicast=0 flooded=0 mac_moves=0 "
             "dup_mac_events=0 mac_evictions=7 mac_spoofs=0 chunk_reliefs=0 dup_mac_warnings=8 "
-            "gso_cut=0 gso_segments=0 gso_dropped=0");
+            "gso_cut=0 gso_segments=0 gso_dropped=0 split_copies=0 split_dropped=0");
 }
 
 TEST(SwitchSnapshotTest, EveryCounterAppearsInTheTextTheJsonAndTheMetrics) {

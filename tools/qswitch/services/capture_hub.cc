@@ -106,7 +106,18 @@ class CaptureHub::Session {
     h.ts = ts;
     h.len = frame.size;
     h.caplen = std::min<uint32_t>(frame.size, kSnapLen);
-    if (has_filter_ && pcap_offline_filter(&program_, &h, frame.data()) == 0) {
+    const uint8_t* bytes = frame.data();
+    if (frame.split()) {
+      // A frame lent from a guest's memory (switch/frame.h): its bytes in one piece, as
+      // pcap wants them.
+      if (hub_.joined_.empty()) hub_.joined_.resize(kSnapLen);  // once
+      std::memcpy(hub_.joined_.data(), frame.data(), std::min(frame.head, h.caplen));
+      if (h.caplen > frame.head) {
+        std::memcpy(hub_.joined_.data() + frame.head, frame.tail(), h.caplen - frame.head);
+      }
+      bytes = hub_.joined_.data();
+    }
+    if (has_filter_ && pcap_offline_filter(&program_, &h, bytes) == 0) {
       ++filtered_out_;
       return;
     }
@@ -114,7 +125,7 @@ class CaptureHub::Session {
       ++dropped_slow_;
       return;
     }
-    pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, frame.data());
+    pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, bytes);
     ++captured_;
   }
 

@@ -106,6 +106,7 @@ class CaptureHub : public sw::L2Switch::CaptureHook {
   io::UvHandle<uv_check_t> check_;
   bool check_started_ = false;
   bool hook_installed_ = false;
+  std::vector<uint8_t> joined_;  // a split frame's bytes in one piece (Session::offer)
 };
 
 }  // namespace qswitch::tools
