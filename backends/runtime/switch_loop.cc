@@ -11,6 +11,8 @@ namespace {
 constexpr size_t kBurstFrames = 256;
 constexpr uint64_t kAgeIntervalMs = 1000;
 constexpr uint64_t kPausedRecheckMs = 20;
+// Rounds of retrying paused ports and flushing what they forwarded, per check phase.
+constexpr int kResumeRounds = 4;
 }  // namespace
 
 void LoopPort::close(const std::string& reason) {
@@ -113,6 +115,8 @@ SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(conf
   uv_unref(age_timer_.handle());
   uv_timer_init(&loop_, paused_timer_.get());
   paused_timer_.get()->data = this;
+  uv_idle_init(&loop_, resume_idle_.get());
+  resume_idle_.get()->data = this;
 
   auto on_stop = [](uv_signal_t* h, int) { static_cast<SwitchLoop*>(h->data)->stop(); };
   uv_signal_init(&loop_, sigint_.get());
@@ -144,6 +148,7 @@ SwitchLoop::~SwitchLoop() {
   check_.close();
   age_timer_.close();
   paused_timer_.close();
+  resume_idle_.close();
   sigint_.close();
   sigterm_.close();
   sigusr1_.close();
@@ -191,15 +196,31 @@ void SwitchLoop::on_check() {
     if (turn_hooks_[i]) turn_hooks_[i]();
   }
   fabric_.flush();
-  if (!paused_.empty()) {
+  // A port that resumes reads and forwards at once, and may pause again on a destination that
+  // the flush after it then empties: nothing would wake it then (its peer's notifications are
+  // off, the destination has nothing left to write) but the recheck timer. So retry again while
+  // a round resumed someone, and when the rounds run out with ports still paused, let the loop
+  // turn once more without blocking (resume_idle_).
+  bool resumed = false;
+  for (int round = 0; round < kResumeRounds && !paused_.empty(); ++round) {
     // retry_paused_read() may read and flush again; it may also close the port (which removes
     // it from paused_), so walk a copy.
     std::vector<LoopPort*> again;
     again.swap(paused_);
+    resumed = false;
     for (LoopPort* p : again) {
-      if (!p->closed() && p->retry_paused_read()) pause_read(*p);
+      if (p->closed()) continue;
+      if (p->retry_paused_read()) {
+        pause_read(*p);
+      } else {
+        resumed = true;
+      }
     }
     fabric_.flush();
+    if (!resumed) break;
+  }
+  if (resumed && !paused_.empty()) {
+    uv_idle_start(resume_idle_.get(), [](uv_idle_t* h) { uv_idle_stop(h); });
   }
   if (paused_.empty() && uv_is_active(paused_timer_.handle())) uv_timer_stop(paused_timer_.get());
   retired_.clear();

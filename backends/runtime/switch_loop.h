@@ -207,6 +207,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   io::UvHandle<uv_check_t> check_;
   io::UvHandle<uv_timer_t> age_timer_;
   io::UvHandle<uv_timer_t> paused_timer_;  // runs while ports are paused: a stuck peer wakes nobody
+  io::UvHandle<uv_idle_t> resume_idle_;    // one more turn without blocking (on_check())
   io::UvHandle<uv_signal_t> sigint_;
   io::UvHandle<uv_signal_t> sigterm_;
   io::UvHandle<uv_signal_t> sigusr1_;
