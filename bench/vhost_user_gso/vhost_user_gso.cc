@@ -21,7 +21,11 @@
 //   Linux's TCP sends with a 1448-byte MSS under its 64 KiB GSO limit) from the sender's MAC to the
 //   sink's, its TCP checksum field the pseudo-header sum, as a guest leaves it for the device;
 //   the header: NEEDS_CSUM, gso_type TCPV4, hdr_len 54, gso_size --mss, csum_start 34,
-//   csum_offset 16 (virtio 1.2 section 5.1.6.2).
+//   csum_offset 16 (virtio 1.2 section 5.1.6.2). With --plain the header is all zero (an
+//   ordinary frame: --payload 1460 makes the 1514-byte frame of the zero-copy rows; its TCP
+//   checksum field keeps the pseudo-header sum, which nothing on the way checks), and with
+//   --seal the sender's memfd is sealed against shrinking, as QEMU's memory-backend-memfd's
+//   is, so qswitch lends such frames out of it instead of copying them (vhost_tx_lent).
 // - Start: the sender connects and starts its device, then the sink, which sends one broadcast
 //   frame so qswitch learns its MAC (the segments are known unicast, never flooded); the sender
 //   must receive that frame within 5 s, which shows the path works.
@@ -32,7 +36,7 @@
 //   head back only once every output is done with the frame. Stops after --time seconds, then
 //   drains the sink until it has been quiet for 200 ms (at most 2 s more).
 // - The sink checks what it counts: a vhost-user frame must be the segment's size with gso_type
-//   TCPV4; a stream frame must be 14..1514 bytes. Others are counted as bad.
+//   TCPV4 (none with --plain); a stream frame must be 14..1514 bytes. Others are counted as bad.
 // - Output: one line, JSON with --json, of what the generator saw (segments sent, frames and
 //   bytes at the sink, seconds). The switch's view (its counters and CPU) is the caller's.
 // - Every wait has a deadline; no address but unix sockets is used. Exit 0, or 1 with the reason
@@ -88,26 +92,32 @@ struct Options {
   double seconds = 5;
   uint32_t payload = 45 * 1448;
   uint32_t mss = 1448;
+  bool plain = false;  // an ordinary frame: no offload asked in its virtio-net header
+  bool seal = false;   // the sender's memfd sealed against shrinking (qswitch lends from it)
   bool json = false;
 };
 
 const char kUsage[] =
     "usage: qswitch-vhost-user-gso --tx PATH --rx vhost-user:PATH|stream:PATH [--time S]\n"
-    "                              [--payload BYTES] [--mss BYTES] [--json]\n"
+    "                              [--payload BYTES] [--mss BYTES] [--plain] [--seal] [--json]\n"
     "  --tx PATH       qswitch's --vhost-user unix socket for the sender (CSUM, HOST_TSO4)\n"
     "  --rx KIND:PATH  the sink: a second vhost-user front-end (GUEST_CSUM, GUEST_TSO4,\n"
     "                  MRG_RXBUF) or a stream peer of qswitch --listen unix:PATH\n"
     "  --time S        seconds of sending, 0.1..120 (default 5)\n"
     "  --payload B     TCP payload per segment, 1..65481 (default 65160 = 45 x 1448)\n"
     "  --mss B         gso_size, 536..9000 (default 1448)\n"
+    "  --plain         send the frame as an ordinary one (virtio-net header all zero: no\n"
+    "                  checksum or segmentation left to qswitch); --payload 1460 makes 1514 B\n"
+    "  --seal          seal the sender's memory against shrinking, as QEMU's memfd backend\n"
+    "                  does: qswitch lends ordinary frames of 512 B or more out of it (zero copy)\n"
     "  --json          one JSON line instead of text\n";
 
 std::optional<Options> parse_args(int argc, char** argv, std::string* error) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
-    if (name == "--json") {
-      o.json = true;
+    if (name == "--json" || name == "--plain" || name == "--seal") {
+      (name == "--json" ? o.json : name == "--plain" ? o.plain : o.seal) = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -187,6 +197,7 @@ Segment make_segment(const Options& o) {
   const auto partial = static_cast<uint16_t>(~ts::internet_checksum({}, pseudo));
   seg.frame[34 + 16] = static_cast<uint8_t>(partial >> 8);
   seg.frame[34 + 17] = static_cast<uint8_t>(partial);
+  if (o.plain) return seg;  // an all-zero header: nothing left to do
   // virtio_net_hdr (little-endian): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset.
   auto& h = seg.send.header;
   h[0] = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
@@ -203,8 +214,9 @@ Segment make_segment(const Options& o) {
 // A started front-end on `path` with `features` wanted on top of the defaults (nullptr, *error).
 std::unique_ptr<VhostUserFrontend> start_frontend(const std::string& path, uint64_t features,
                                                   uint64_t memory_size, uint32_t tx_slot_size,
-                                                  std::string* error) {
+                                                  bool seal, std::string* error) {
   VhostUserFrontend::Options options;
+  options.seal_memory = seal;
   options.memory_size = memory_size;
   options.queue_size = kQueueSize;
   options.rx_buffer_size = kRxBufferSize;
@@ -248,8 +260,8 @@ class Sink {
 
 class VhostUserSink final : public Sink {
  public:
-  VhostUserSink(std::unique_ptr<VhostUserFrontend> f, size_t segment_size)
-      : f_(std::move(f)), segment_size_(segment_size) {}
+  VhostUserSink(std::unique_ptr<VhostUserFrontend> f, size_t segment_size, uint8_t gso_type)
+      : f_(std::move(f)), segment_size_(segment_size), gso_type_(gso_type) {}
   std::string learn() override {
     return f_->send(ts::make_frame(ts::kBroadcastMac, kSinkMac, 60, 1));
   }
@@ -266,13 +278,14 @@ class VhostUserSink final : public Sink {
       ++n;
       ++count->frames;
       count->bytes += r.frame.size();
-      if (r.frame.size() != segment_size_ || r.header[1] != 1) ++count->bad;
+      if (r.frame.size() != segment_size_ || r.header[1] != gso_type_) ++count->bad;
     }
   }
 
  private:
   std::unique_ptr<VhostUserFrontend> f_;
   size_t segment_size_;
+  uint8_t gso_type_;  // what every frame's header must say: TCPV4 (1), or none (0) with --plain
 };
 
 class StreamSink final : public Sink {
@@ -334,9 +347,9 @@ class StreamSink final : public Sink {
 std::unique_ptr<Sink> open_sink(const Options& o, size_t segment_size, std::string* error) {
   if (o.sink == Options::Sink::kVhostUser) {
     auto f = start_frontend(o.rx_path, vu::kFGuestCsum | vu::kFGuestTso4 | vu::kFMrgRxbuf, 8 << 20,
-                            4096, error);
+                            4096, false, error);
     if (!f) return nullptr;
-    return std::make_unique<VhostUserSink>(std::move(f), segment_size);
+    return std::make_unique<VhostUserSink>(std::move(f), segment_size, o.plain ? 0 : 1);
   }
   std::optional<FrameClient> c = FrameClient::connect("unix:" + o.rx_path, error, Millis(5000));
   if (!c) return nullptr;
@@ -363,7 +376,7 @@ int main(int argc, char** argv) {
   // A TX slot: the 32-byte indirect table, the header, the segment (rounded up to 16).
   const auto slot = static_cast<uint32_t>((32 + vu::kNetHdrSize + seg.frame.size() + 15) / 16 * 16);
   const uint64_t memory = uint64_t{kQueueSize} * (slot + kRxBufferSize) + (4 << 20);
-  auto tx = start_frontend(o.tx_path, vu::kFCsum | vu::kFHostTso4, memory, slot, &error);
+  auto tx = start_frontend(o.tx_path, vu::kFCsum | vu::kFHostTso4, memory, slot, o.seal, &error);
   if (!tx) return fail("sender: " + error);
   std::unique_ptr<Sink> sink = open_sink(o, seg.frame.size(), &error);
   if (!sink) return fail(error);
