@@ -628,6 +628,8 @@ void Session::start(uint16_t feature_mask, uint32_t num) {
     if (mem_ok_) std::memset(mem_ + desc_off(q), 0, kQueueArea);
     queues_[q].reset(num);
   }
+  TRACE("  %c: features %#llx, queue size %u\n", 'A' + self_,
+        static_cast<unsigned long long>(features_), num);
   send_u64(static_cast<uint32_t>(vh::Request::kSetFeatures), features_);
   const bool ack = (protocol_ & pfeat::kReplyAck) != 0;
   const uint32_t need = vh::kVersion | (ack ? vh::kFlagNeedReply : 0);
