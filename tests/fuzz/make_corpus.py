@@ -582,6 +582,178 @@ def offload():
     write(t, "csum_only_udp", b"\x10" + vnet_hdr(1, 0, 0, 0, 34, 6) + udp)
 
 
+# ---- vhost_user_session_fuzz -------------------------------------------------------------------
+# Mirrors vhost_user_session_fuzz.cc's reads: each session's memory layout, then operations
+# (session, code, the operation's own numbers). Frames are built by the target from a few numbers.
+VUS_OPS = {"handshake": 0, "start": 1, "frame": 2, "post_rx": 4, "kick": 5, "turns": 6, "message": 8,
+           "stop": 9, "enable": 10, "sink_frame": 11, "poke": 12, "raw": 13, "close": 14, "shrink": 15}
+VUS_ALL_FEATURES = 0x7FFF  # every bit of kFeatureList
+# kFeatureList's bit of each feature
+VUS_F = {"version1": 0, "indirect": 1, "event_idx": 2, "mrg_rxbuf": 3, "csum": 4, "guest_csum": 5,
+         "host_tso4": 6, "host_tso6": 7, "guest_tso4": 8, "guest_tso6": 9, "host_ecn": 10,
+         "guest_ecn": 11, "mac": 12, "mtu": 13, "protocol_features": 14}
+VUS_DST = {"broadcast": 0, "other": 1, "sink": 2, "self": 3}
+
+
+def vus_features(*without):
+    m = VUS_ALL_FEATURES
+    for name in without:
+        m &= ~(1 << VUS_F[name])
+    return m
+
+
+def vus_frame(s, kind="tcp4", dst="other", payload=64, vlan=False, options=False, raw=b"", tcp_flags=0x18):
+    """kind: raw, tcp4, tcp6, udp4 (build_frame())."""
+    s.int(0, 4, VUS_DST[dst]).bool(False).bool(vlan)
+    if vlan:
+        s.int(0, 65535, 7)
+    k = ["raw", "tcp4", "tcp6", "udp4"].index(kind)
+    s.int(0, 3, k)
+    if k == 0:
+        s.int(0, 1600, len(raw)).int(0, 65535, 0x0806).bytes(raw)
+        return
+    big = payload > 1600
+    s.bool(big).int(0, 65535 if big else 1600, payload)
+    if k != 3:
+        s.int(0, 255, tcp_flags)
+    s.bool(options)
+
+
+def vus_op(s, session, name):
+    s.bool(session == 1).int(0, 15, VUS_OPS[name])
+    return s
+
+
+def vus_seed(ops, layouts=((0, 0, 0), (0, 0, 0))):
+    """layouts: per session (0 one region / 1 two adjacent / 2 two with a hole, split index, gpa base index).
+    ops: (session, name, args...):
+      handshake(protocol mask: 1 REPLY_ACK, 2 NET_MTU)  start(feature mask, log2 num)
+      frame(header: (0,) zero | (1, ecn, gso_size) GSO | (2,) csum | (3, flags, type, l, g, s, o) raw,
+            layout 0 one / 1 header+frame / (2, pieces) / (3, pieces) indirect, writable_tail, kick, **frame)
+      post_rx(buffers: [(class 0..4, extra, two pieces)], kick)  kick(tx)  turns(n)  stop()
+      enable(tx, on)  sink_frame(**frame)  poke(offset, bytes)  raw(bytes, fds)  close()  shrink(size)"""
+    s = Seed()
+    for layout, split, base in layouts:
+        s.int(0, 2, layout)
+        if layout > 0:
+            s.int(0, 15, split)
+        s.int(0, 3, base)
+    for op in ops:
+        who, name, args = op[0], op[1], op[2:]
+        vus_op(s, who, name)
+        if name == "handshake":
+            s.int(0, 255, args[0])
+        elif name == "start":
+            s.int(0, 65535, args[0]).int(0, 8, args[1])
+        elif name == "frame":
+            header, layout, tail, kick, frame = args
+            vus_frame(s, **frame)
+            s.int(0, 3, header[0])
+            if header[0] == 1 and frame.get("kind", "tcp4") in ("tcp4", "tcp6"):
+                s.bool(header[1]).int(0, 9000, header[2])
+            elif header[0] == 3:
+                s.int(0, 255, header[1]).int(0, 255, header[2])
+                for v in header[3:]:
+                    s.int(0, 65535, v)
+            if isinstance(layout, tuple):
+                s.int(0, 3, layout[0]).int(2 if layout[0] == 2 else 1, 7 if layout[0] == 2 else 4, layout[1])
+            else:
+                s.int(0, 3, layout)
+            s.bool(tail).bool(kick)
+        elif name == "post_rx":
+            buffers, kick = args
+            s.int(1, 16, len(buffers))
+            for cls, extra, two in buffers:
+                s.int(0, 4, cls)
+                if cls == 0:
+                    s.int(0, 200, extra)
+                s.bool(two)
+            s.bool(kick)
+        elif name == "kick":
+            s.bool(args[0])
+        elif name == "turns":
+            s.int(1, 4, args[0])
+        elif name == "enable":
+            s.bool(args[0]).bool(args[1])
+        elif name == "sink_frame":
+            vus_frame(s, **args[0])
+        elif name == "poke":
+            s.int(0, 0x80000 - 1, args[0]).int(0, 64, len(args[1])).bytes(args[1])
+        elif name == "raw":
+            s.int(0, 300, len(args[0])).int(0, 3, args[1]).bytes(args[0])
+        elif name == "shrink":
+            s.int(0, 0x80000, args[0])
+    return s.build()
+
+
+def vhost_user_session():
+    t = "vhost_user_session_fuzz"
+    A, B = 0, 1
+    rx8 = [(2, 0, False)] * 8
+    up = [(A, "handshake", 3), (B, "handshake", 3), (A, "start", VUS_ALL_FEATURES, 8),
+          (B, "start", VUS_ALL_FEATURES, 8), (A, "post_rx", rx8, True), (B, "post_rx", rx8, True),
+          (A, "turns", 2)]
+    plain = ((0,), 0, False, True)
+    write(t, "handshake_and_frames", vus_seed(up + [
+        (A, "frame") + plain + (dict(kind="raw", dst="broadcast", raw=bytes(46)),),
+        (A, "turns", 2),
+        (B, "frame") + plain + (dict(kind="tcp4", dst="other", payload=100),),
+        (A, "turns", 2),
+        (A, "frame", (0,), 1, False, True, dict(kind="udp4", dst="sink", payload=200)),
+        (B, "frame", (0,), 1, False, True, dict(kind="tcp6", dst="other", payload=1400)),
+        (A, "turns", 3),
+        (A, "stop",), (A, "turns", 1)]))
+    # A large TCP segment from A: cut by the switch for the sink, whole into B's mergeable buffers
+    # (B takes TSO); B restarts without GUEST_ECN: a segment with ECN is cut for it, one without
+    # goes whole into a 64 KiB buffer.
+    gso = ((1, False, 1448), 0, False, True)
+    write(t, "tso_cut_and_whole", vus_seed(up + [
+        (A, "frame") + gso + (dict(kind="tcp4", dst="broadcast", payload=6000, options=True),),
+        (A, "turns", 3),
+        (B, "start", vus_features("guest_ecn"), 6),
+        (B, "post_rx", [(4, 0, False), (1, 0, True), (2, 0, False)], True),
+        (A, "frame") + gso + (dict(kind="tcp4", dst="other", payload=3000),),
+        (A, "frame", (1, True, 700), (3, 3), False, True, dict(kind="tcp6", dst="other", payload=2000, vlan=True)),
+        (A, "turns", 3),
+        (A, "frame", (2,), (2, 5), True, True, dict(kind="udp4", dst="other", payload=900)),
+        (A, "turns", 2)]))
+    # No VERSION_1 and no MRG_RXBUF: 10-byte headers, one buffer per frame (too small ones drop).
+    legacy = vus_features("version1", "mrg_rxbuf")
+    write(t, "legacy_header_no_mergeable", vus_seed([
+        (A, "handshake", 1), (B, "handshake", 0), (A, "start", legacy, 4), (B, "start", legacy, 2),
+        (B, "post_rx", [(0, 100, False), (3, 0, True)], True), (A, "turns", 1),
+        (A, "frame") + plain + (dict(kind="tcp4", dst="other", payload=60),),
+        (A, "frame") + plain + (dict(kind="tcp4", dst="other", payload=1000),),
+        (A, "turns", 2), (B, "post_rx", [(2, 0, False)] * 3, True), (B, "kick", False),
+        (A, "turns", 2)]))
+    # Two memory regions (adjacent, or with a hole) and no PROTOCOL_FEATURES (rings enabled at once).
+    write(t, "two_regions_event_idx", vus_seed([
+        (A, "start", vus_features("protocol_features"), 3), (B, "handshake", 3),
+        (B, "start", VUS_ALL_FEATURES, 5),
+        (B, "post_rx", [(3, 0, True)] * 4, False), (A, "post_rx", [(2, 0, True)] * 4, True), (A, "turns", 1),
+        (A, "frame", (0,), (3, 2), False, True, dict(kind="tcp4", dst="other", payload=1200)),
+        (B, "frame", (0,), (2, 3), False, True, dict(kind="udp4", dst="other", payload=3000)),
+        (A, "turns", 2), (B, "enable", True, False), (B, "enable", True, True), (A, "turns", 2)],
+        layouts=((1, 3, 0), (2, 5, 2))))
+    # The sink sends to both guests (broadcast, then unicast once their MACs are known).
+    write(t, "sink_to_guests", vus_seed(up + [
+        (A, "sink_frame", dict(kind="tcp4", dst="broadcast", payload=500)),
+        (A, "turns", 2),
+        (A, "frame") + plain + (dict(kind="raw", dst="sink", raw=bytes(50)),),
+        (B, "frame") + plain + (dict(kind="raw", dst="sink", raw=bytes(50)),),
+        (A, "turns", 2),
+        (A, "sink_frame", dict(kind="udp4", dst="other", payload=300)),
+        (A, "sink_frame", dict(kind="udp4", dst="self", payload=30)),
+        (A, "turns", 2)]))
+    # Hostile guests: a ring poked, memory shrunk under the port, raw bytes, a reconnect.
+    write(t, "hostile_ring_shrink_reconnect", vus_seed(up + [
+        (A, "poke", 0x1002, b"\xff\x00"), (A, "kick", True), (A, "turns", 1),
+        (B, "shrink", 0x1000), (B, "kick", True), (B, "turns", 1),
+        (A, "raw", bytes.fromhex("010000000100000000000000"), 1), (A, "turns", 1),
+        (A, "close",), (A, "turns", 1), (A, "close",), (A, "handshake", 3),
+        (A, "start", VUS_ALL_FEATURES, 8), (A, "turns", 1)]))
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -592,6 +764,7 @@ if __name__ == "__main__":
     guest()
     vhost_user()
     virtqueue()
+    vhost_user_session()
     offload()
     metrics()
     control()
