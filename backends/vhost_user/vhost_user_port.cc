@@ -173,7 +173,9 @@ class VhostUserPort final : public LoopPort, private TxLoans::Lender {
        "Frames for the guest dropped because one receive buffer could not hold them (no "
        "mergeable buffers)."},
       rx_too_large_);
-    f({"vhost_not_running", "Frames for the guest dropped before its receive queue ran."},
+    f({"vhost_not_running",
+       "Frames for the guest dropped while its receive queue did not run (or queued when its "
+       "device restarted)."},
       not_running_);
     f({"vhost_gso_frames",
        "Large TCP segments (TSO) received from the guest; the switch cuts them for ports that "
@@ -218,7 +220,8 @@ class VhostUserPort final : public LoopPort, private TxLoans::Lender {
     loan_check_.get()->data = nullptr;
     uv_timer_stop(loan_check_.get());
     loan_check_.close();
-    for (int fd : reader_.take_pending_fds().view()) ::close(fd);
+    const FdList pending = reader_.take_pending_fds();  // a message cut short: its fds
+    for (int fd : pending.view()) ::close(fd);
     socket_.reset();
     return tx_.clear();
   }
@@ -320,6 +323,10 @@ class VhostUserPort final : public LoopPort, private TxLoans::Lender {
         }
         features_ = f;
         set_offload_caps(offload_caps_for(f));
+        // A device (re)start: frames still queued from before were checked against the old
+        // features (their offload state, their header size) and belong to the guest before
+        // its reset.
+        not_running_ += tx_.clear();
         if ((f & feature::kProtocolFeatures) == 0) {
           for (Queue& q : queues_) q.enabled = true;
         }
@@ -347,6 +354,8 @@ class VhostUserPort final : public LoopPort, private TxLoans::Lender {
       case Request::kResetOwner:
         for (Queue& q : queues_) stop_queue(q);
         features_ = 0;
+        set_offload_caps(0);
+        not_running_ += tx_.clear();
         break;
       case Request::kSetMemTable:
         error = set_mem_table(std::get<MemoryTable>(m.payload), fds);

@@ -177,12 +177,17 @@ TEST_F(VhostUserE2eTest, TwoVhostUserGuestsAndAStreamGuestEveryPairPings) {
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
   expect_ports_up(3);
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
-  // Echo requests of 1442-byte frames from g1 to the stream guest and the other vhost-user
-  // guest: ordinary frames (ICMP, no checksum left to do), which leave g1's memory without a
-  // copy, as QEMU's memory-backend-memfd is sealed (backends/vhost_user/tx_loans.h).
+  // At MTU 9000, echo requests of 8042-byte frames from g1 to the other vhost-user guest and to
+  // the stream guest: ordinary frames (ICMP, no checksum left to do) of 2 KiB and more, which
+  // leave g1's memory without a copy, as QEMU's memory-backend-memfd is sealed
+  // (backends/vhost_user/tx_loans.h); the replies leave g2's the same way.
+  for (auto& g : guests_) {
+    const CommandResult r = g->run("ip link set eth0 mtu 9000", kPingTimeout);
+    ASSERT_TRUE(r.completed && r.exit_code == 0) << r.output << g->diagnostics();
+  }
   for (size_t peer : {size_t{1}, size_t{2}}) {
     const CommandResult big =
-        guests_[0]->run("ping -c 3 -s 1400 -i 0.2 -w 20 " + guests_[peer]->ip(), kPingTimeout);
+        guests_[0]->run("ping -c 3 -s 8000 -i 0.2 -w 20 " + guests_[peer]->ip(), kPingTimeout);
     ASSERT_TRUE(big.completed) << guests_[0]->diagnostics();
     EXPECT_NE(big.output.find("3 packets transmitted, 3 packets received"), std::string::npos)
         << big.output;
