@@ -36,7 +36,8 @@
 //   head back only once every output is done with the frame. Stops after --time seconds, then
 //   drains the sink until it has been quiet for 200 ms (at most 2 s more).
 // - The sink checks what it counts: a vhost-user frame must be the segment's size with gso_type
-//   TCPV4 (none with --plain); a stream frame must be 14..1514 bytes. Others are counted as bad.
+//   TCPV4 (none with --plain); a stream frame must be 14..1514 bytes (with --plain: the frame's
+//   size). Others are counted as bad.
 // - Output: one line, JSON with --json, of what the generator saw (segments sent, frames and
 //   bytes at the sink, seconds). The switch's view (its counters and CPU) is the caller's.
 // - Every wait has a deadline; no address but unix sockets is used. Exit 0, or 1 with the reason
@@ -290,7 +291,9 @@ class VhostUserSink final : public Sink {
 
 class StreamSink final : public Sink {
  public:
-  explicit StreamSink(FrameClient client) : client_(std::move(client)), buffer_(1 << 20) {}
+  // `expect`: every frame's size, or 0 for cut segments (14..kMaxStreamFrame bytes).
+  StreamSink(FrameClient client, uint32_t expect)
+      : client_(std::move(client)), buffer_(1 << 20), expect_(expect) {}
   std::string learn() override {
     return client_.send_frame(ts::make_frame(ts::kBroadcastMac, kSinkMac, 60, 1))
                ? ""
@@ -329,7 +332,7 @@ class StreamSink final : public Sink {
         ++n;
         ++count->frames;
         count->bytes += len;
-        if (len > kMaxStreamFrame) ++count->bad;
+        if (expect_ != 0 ? len != expect_ : len > kMaxStreamFrame) ++count->bad;
         at += 4 + size_t{len};
       }
       std::memmove(buffer_.data(), buffer_.data() + at, have_ - at);
@@ -342,6 +345,7 @@ class StreamSink final : public Sink {
   FrameClient client_;
   std::vector<uint8_t> buffer_;
   size_t have_ = 0;
+  uint32_t expect_;
 };
 
 std::unique_ptr<Sink> open_sink(const Options& o, size_t segment_size, std::string* error) {
@@ -353,7 +357,8 @@ std::unique_ptr<Sink> open_sink(const Options& o, size_t segment_size, std::stri
   }
   std::optional<FrameClient> c = FrameClient::connect("unix:" + o.rx_path, error, Millis(5000));
   if (!c) return nullptr;
-  return std::make_unique<StreamSink>(std::move(*c));
+  return std::make_unique<StreamSink>(std::move(*c),
+                                      o.plain ? static_cast<uint32_t>(segment_size) : 0);
 }
 
 int fail(const std::string& why) {
