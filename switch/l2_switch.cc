@@ -27,14 +27,23 @@ void L2Switch::drop_segments() {
   seg_failed_ = false;
 }
 
+uint8_t* L2Switch::add_segment(uint32_t size) {
+  uint8_t* out = seg_memory_.reserve(size);
+  // A full chunk goes (its segments hold their own references) for a fresh one.
+  if (out == nullptr && seg_memory_.next_chunk()) out = seg_memory_.reserve(size);
+  if (out == nullptr) return out;
+  segs_.push_back(seg_memory_.commit(size));
+  chunk_ref(segs_.back().chunk);
+  return out;
+}
+
 // A split frame's one contiguous copy, for the ports that do not take split frames (frame.h).
 // It goes where cut segments go (a split frame has no offload to cut).
 bool L2Switch::join(const Frame& frame) {
   if (seg_source_ == frame.wire) return !seg_failed_;
   drop_segments();
   seg_source_ = frame.wire;
-  uint8_t* out = seg_memory_.reserve(frame.size);
-  if (out == nullptr && seg_memory_.next_chunk()) out = seg_memory_.reserve(frame.size);
+  uint8_t* out = add_segment(frame.size);
   if (out == nullptr) {
     ++counters_.split_dropped;
     seg_failed_ = true;
@@ -42,8 +51,6 @@ bool L2Switch::join(const Frame& frame) {
   }
   std::memcpy(out, frame.data(), frame.head);
   std::memcpy(out + frame.head, frame.tail(), frame.size - frame.head);
-  segs_.push_back(seg_memory_.commit(frame.size));
-  chunk_ref(segs_.back().chunk);
   ++counters_.split_copies;
   return true;
 }
@@ -53,15 +60,8 @@ bool L2Switch::cut(const Frame& frame) {
   drop_segments();
   seg_source_ = frame.wire;
   const OffloadInfo info = offload_info(frame.offload);
-  const OffloadError e = software_offload(frame.data(), frame.size, info, [&](uint32_t size) {
-    uint8_t* out = seg_memory_.reserve(size);
-    // A full chunk goes (its segments hold their own references) for a fresh one.
-    if (out == nullptr && seg_memory_.next_chunk()) out = seg_memory_.reserve(size);
-    if (out == nullptr) return out;
-    segs_.push_back(seg_memory_.commit(size));
-    chunk_ref(segs_.back().chunk);
-    return out;
-  });
+  const OffloadError e = software_offload(frame.data(), frame.size, info,
+                                          [&](uint32_t size) { return add_segment(size); });
   if (e != OffloadError::kOk) {
     // Out of segment memory (the ports checked the frame when it came in): the ports that
     // need it cut do without it; TCP resends.

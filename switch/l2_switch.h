@@ -125,6 +125,9 @@ class L2Switch : public ChunkPressure {
   void queue(Port& out, const Frame& frame);
   // Cuts `frame` into segs_ (once per frame); false when it could not.
   bool cut(const Frame& frame);
+  // Room for a `size`-byte frame at the end of segs_, in segment memory (the new frame already
+  // pinned and in segs_: write its bytes there); nullptr when no chunk is free.
+  uint8_t* add_segment(uint32_t size);
   // Copies split `frame` (frame.h) into segs_ as one frame (once per frame); false when it
   // could not.
   bool join(const Frame& frame);
