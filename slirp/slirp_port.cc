@@ -235,7 +235,8 @@ struct SlirpPort::Impl {
 
   // The switch port `f` came in on: the one its source MAC was learned on just now.
   DhcpPort origin_of(const sw::Frame& f) {
-    const sw::PortId id = loop.fabric().macs().lookup(sw::MacAddress::from_wire(f.src()), 0, now());
+    const sw::PortId id = loop.fabric().macs().lookup(sw::MacAddress::from_wire(f.src()),
+                                                      port.vlans().untagged, now());
     const backends::LoopPort* p = loop.port(id);
     if (p == nullptr) return DhcpPort{};
     return DhcpPort{p->serial(), id};

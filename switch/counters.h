@@ -60,6 +60,9 @@ struct PortCounters {
   uint64_t drop_mac_spoof = 0;
   uint64_t tx_copied = 0;
   uint64_t congestion_timeouts = 0;
+  uint64_t drop_vlan_tagged = 0;
+  uint64_t drop_vlan_untagged = 0;
+  uint64_t drop_vlan_not_member = 0;
 
   // f(name, value) for each counter, in kPortCounters order.
   template <typename F>
@@ -95,6 +98,15 @@ inline constexpr CounterField<PortCounters> kPortCounters[] = {
     {"congestion_timeouts",
      "Times the port stayed congested past the bound and stopped holding its senders back.",
      &PortCounters::congestion_timeouts},
+    {"drop_vlan_tagged", "Frames received with an 802.1Q VLAN tag on an access port.",
+     &PortCounters::drop_vlan_tagged},
+    {"drop_vlan_untagged",
+     "Frames received untagged (or priority-tagged) on a trunk port without a native VLAN.",
+     &PortCounters::drop_vlan_untagged},
+    {"drop_vlan_not_member",
+     "Frames received on a trunk port tagged for a VLAN it does not carry (or with a tag cut "
+     "short).",
+     &PortCounters::drop_vlan_not_member},
 };
 
 template <typename F>
@@ -117,6 +129,9 @@ struct SwitchCounters {
   uint64_t gso_dropped = 0;
   uint64_t split_copies = 0;
   uint64_t split_dropped = 0;
+  uint64_t vlan_tag_pushes = 0;
+  uint64_t vlan_tag_pops = 0;
+  uint64_t vlan_dropped = 0;
   // Kept by the MAC table (MacTable::eviction_count()); L2Switch::counters() copies it in.
   uint64_t mac_evictions = 0;
 
@@ -157,6 +172,18 @@ inline constexpr CounterField<SwitchCounters> kSwitchCounters[] = {
      "Frames lent from a guest's memory not delivered to ports that needed them copied (no "
      "memory left).",
      &SwitchCounters::split_dropped},
+    {"vlan_tag_pushes",
+     "Frames given an 802.1Q tag (once per frame) for the trunk ports that carry their VLAN "
+     "tagged.",
+     &SwitchCounters::vlan_tag_pushes},
+    {"vlan_tag_pops",
+     "Frames stripped of their 802.1Q tag (once per frame) for the ports that carry their VLAN "
+     "untagged.",
+     &SwitchCounters::vlan_tag_pops},
+    {"vlan_dropped",
+     "Frames not delivered to ports that needed a VLAN tag pushed or popped (no memory left, or "
+     "the tagged frame would exceed 65549 bytes).",
+     &SwitchCounters::vlan_dropped},
 };
 
 template <typename F>

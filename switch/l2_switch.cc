@@ -1,6 +1,7 @@
 // switch/l2_switch.cc: learning and forwarding (see the header).
 #include "switch/l2_switch.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace qswitch::sw {
@@ -16,6 +17,7 @@ L2Switch::L2Switch(const SwitchConfig& config)
 }
 
 L2Switch::~L2Switch() {
+  drop_variants();
   drop_segments();
   seg_memory_.set_pressure(nullptr);  // nobody is left to relieve it
 }
@@ -27,14 +29,95 @@ void L2Switch::drop_segments() {
   seg_failed_ = false;
 }
 
-uint8_t* L2Switch::add_segment(uint32_t size) {
+uint8_t* L2Switch::reserve_frame(uint32_t size, Frame* frame) {
   uint8_t* out = seg_memory_.reserve(size);
-  // A full chunk goes (its segments hold their own references) for a fresh one.
+  // A full chunk goes (its frames hold their own references) for a fresh one.
   if (out == nullptr && seg_memory_.next_chunk()) out = seg_memory_.reserve(size);
   if (out == nullptr) return out;
-  segs_.push_back(seg_memory_.commit(size));
-  chunk_ref(segs_.back().chunk);
+  *frame = seg_memory_.commit(size);
+  chunk_ref(frame->chunk);
   return out;
+}
+
+uint8_t* L2Switch::add_segment(uint32_t size) {
+  Frame f;
+  uint8_t* out = reserve_frame(size, &f);
+  if (out != nullptr) segs_.push_back(f);
+  return out;
+}
+
+namespace {
+
+// `size` bytes of `frame` from `offset` on, into `out`, wherever they are (split frames: the
+// head, then the tail in the sender's memory).
+void copy_frame_bytes(const Frame& frame, uint32_t offset, uint32_t size, uint8_t* out) {
+  if (frame.split() && offset + size > frame.head) {
+    if (offset < frame.head) {
+      const uint32_t n = frame.head - offset;
+      std::memcpy(out, frame.data() + offset, n);
+      out += n;
+      offset += n;
+      size -= n;
+    }
+    std::memcpy(out, frame.tail() + (offset - frame.head), size);
+    return;
+  }
+  std::memcpy(out, frame.data() + offset, size);
+}
+
+}  // namespace
+
+const Frame* L2Switch::variant(const Frame& frame, const Ingress& ingress, bool tagged) {
+  VariantState& state = variant_state_[tagged ? 1 : 0];
+  if (state == VariantState::kMade) return &variants_[tagged ? 1 : 0];
+  if (state == VariantState::kFailed) return nullptr;
+  variants_used_ = true;
+  // The MACs, then the tag (tagged), then everything after the arrived tag (if any).
+  const uint32_t rest_at = ingress.form == Form::kUntagged ? 12 : 12 + kVlanTagSize;
+  const uint32_t rest = frame.size - rest_at;
+  const uint32_t tag = tagged ? kVlanTagSize : 0;
+  const uint32_t size = 12 + tag + rest;
+  const uint32_t padded = std::max(size, tagged ? size : kPadFrameSize);
+  const int32_t shift = static_cast<int32_t>(12 + tag) - static_cast<int32_t>(rest_at);
+  FrameOffload offload = frame.offload;
+  const bool csum_ok = offload == FrameOffload{} || offload.csum_start >= rest_at;
+  Frame* v = &variants_[tagged ? 1 : 0];
+  uint8_t* out = padded <= kMaxFrameSize && csum_ok ? reserve_frame(padded, v) : nullptr;
+  if (out == nullptr) {
+    ++counters_.vlan_dropped;
+    state = VariantState::kFailed;
+    return nullptr;
+  }
+  copy_frame_bytes(frame, 0, 12, out);
+  if (tagged) {
+    const uint16_t priority = ingress.form == Form::kUntagged ? 0 : ingress.tci & ~kVlanIdMask;
+    const uint16_t tci = static_cast<uint16_t>(priority | ingress.vlan);
+    out[12] = static_cast<uint8_t>(kTpidVlan >> 8);
+    out[13] = static_cast<uint8_t>(kTpidVlan & 0xff);
+    out[14] = static_cast<uint8_t>(tci >> 8);
+    out[15] = static_cast<uint8_t>(tci & 0xff);
+    ++counters_.vlan_tag_pushes;
+  } else {
+    ++counters_.vlan_tag_pops;
+  }
+  copy_frame_bytes(frame, rest_at, rest, out + 12 + tag);
+  if (padded > size) std::memset(out + size, 0, padded - size);
+  if (offload != FrameOffload{}) {
+    offload.csum_start = static_cast<uint16_t>(offload.csum_start + shift);
+  }
+  v->offload = offload;
+  state = VariantState::kMade;
+  return v;
+}
+
+void L2Switch::drop_variants() {
+  for (int i = 0; i < 2; ++i) {
+    if (variant_state_[i] == VariantState::kMade) chunk_unref(variants_[i].chunk);
+    variant_state_[i] = VariantState::kNone;
+  }
+  variants_used_ = false;
+  // Segments cut from a variant: its memory may hold another frame's variant next.
+  if (seg_source_ != nullptr) drop_segments();
 }
 
 // A split frame's one contiguous copy, for the ports that do not take split frames (frame.h).
@@ -112,6 +195,93 @@ void L2Switch::detach(Port& port) {
   --attached_count_;
 }
 
+void L2Switch::set_vlans(Port& port, const VlanMembership& vlans, Millis now) {
+  if (port.vlans_ == vlans) return;
+  const bool attached = port.id_ < ports_.size() && ports_[port.id_] == &port;
+  std::vector<MacAddress> pinned;
+  if (attached) {
+    macs_.for_each([&](const MacEntryView& e) {
+      if (e.port == port.id_ && e.pinned) pinned.push_back(e.mac);
+    });
+    macs_.flush_port(port.id_);
+  }
+  port.vlans_ = vlans;
+  for (const MacAddress& mac : pinned) pin_mac(port, mac, now);
+}
+
+bool L2Switch::classify(Port& in, const Frame& frame, Ingress& ingress) {
+  const uint8_t* d = frame.data();
+  const VlanMembership& m = in.vlans_;
+  const bool tag = d[12] == (kTpidVlan >> 8) && d[13] == (kTpidVlan & 0xff);
+  if (!tag) {
+    if (m.untagged == 0) {
+      in.counters_.drop_vlan_untagged += 1;
+      return false;
+    }
+    ingress.vlan = m.untagged;
+    ingress.form = Form::kUntagged;
+    return true;
+  }
+  if (frame.size < 12 + kVlanTagSize + 2) {  // the tag and the EtherType after it
+    in.counters_.drop_vlan_not_member += 1;
+    return false;
+  }
+  const uint16_t tci = static_cast<uint16_t>((d[14] << 8) | d[15]);
+  const uint16_t vid = tci & kVlanIdMask;
+  ingress.tci = tci;
+  if (vid == 0) {  // a priority tag: the frame is untagged as far as VLANs go
+    if (m.untagged == 0) {
+      in.counters_.drop_vlan_untagged += 1;
+      return false;
+    }
+    ingress.vlan = m.untagged;
+    ingress.form = Form::kPriorityTagged;
+    return true;
+  }
+  if (!m.trunk) {
+    in.counters_.drop_vlan_tagged += 1;
+    return false;
+  }
+  if (vid > kMaxVlanId || !m.carries(vid)) {
+    in.counters_.drop_vlan_not_member += 1;
+    return false;
+  }
+  ingress.vlan = vid;
+  ingress.form = Form::kTagged;
+  return true;
+}
+
+void L2Switch::send(Port& out, const Frame& frame, const Ingress& ingress) {
+  const bool tagged = out.vlans_.tags(ingress.vlan);
+  if (ingress.form == (tagged ? Form::kTagged : Form::kUntagged)) {
+    output(out, frame);
+    return;
+  }
+  if (const Frame* v = variant(frame, ingress, tagged)) output(out, *v);
+}
+
+void L2Switch::flood(Port& in, const Frame& frame, const Ingress& ingress) {
+  bool other[2] = {false, false};  // some port takes the frame untagged / tagged, not as it came
+  for (Port* p : ports_) {
+    if (p == nullptr || p == &in || !p->vlans_.carries(ingress.vlan)) continue;
+    const bool tagged = p->vlans_.tags(ingress.vlan);
+    if (ingress.form == (tagged ? Form::kTagged : Form::kUntagged)) {
+      output(*p, frame);
+    } else {
+      other[tagged ? 1 : 0] = true;
+    }
+  }
+  for (int t = 0; t < 2; ++t) {
+    if (!other[t]) continue;
+    const Frame* v = variant(frame, ingress, t == 1);
+    if (v == nullptr) continue;
+    for (Port* p : ports_) {
+      if (p == nullptr || p == &in || !p->vlans_.carries(ingress.vlan)) continue;
+      if (p->vlans_.tags(ingress.vlan) == (t == 1)) output(*p, *v);
+    }
+  }
+}
+
 void L2Switch::output(Port& out, const Frame& frame) {
   if (frame.offload.any() && !out.takes(frame.offload)) {
     if (!cut(frame)) return;
@@ -138,6 +308,7 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
   const PortId in_id = in.id_;
   PortId congested = kNoPort;
   for (const Frame& f : frames) {
+    if (variants_used_) drop_variants();
     ++counters_.frames_in;
     if (capture_ != nullptr) capture_->ingress(in, f);
     in.counters_.rx_frames += 1;
@@ -147,7 +318,9 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       in.counters_.drop_bad_source += 1;
       continue;
     }
-    const LearnOutcome learned = macs_.learn(src, 0, in_id, now);
+    Ingress ingress;
+    if (!classify(in, f, ingress)) continue;
+    const LearnOutcome learned = macs_.learn(src, ingress.vlan, in_id, now);
     if (learned.result == LearnResult::kPinned) {
       in.counters_.drop_mac_spoof += 1;
       ++counters_.mac_spoofs;
@@ -166,7 +339,7 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
 
     const MacAddress dst = MacAddress::from_wire(f.dst());
     if (!dst.is_multicast()) {
-      const PortId out_id = macs_.lookup(dst, 0, now);
+      const PortId out_id = macs_.lookup(dst, ingress.vlan, now);
       if (out_id == in_id) {
         in.counters_.drop_same_port += 1;
         continue;
@@ -174,16 +347,15 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       if (out_id != kNoPort) {
         ++counters_.unicast;
         Port& out = *ports_[out_id];
-        output(out, f);
+        send(out, f, ingress);
         if (out.congested(now)) congested = out_id;
         continue;
       }
     }
     ++counters_.flooded;
-    for (Port* p : ports_) {
-      if (p != nullptr && p != &in) output(*p, f);
-    }
+    flood(in, f, ingress);
   }
+  if (variants_used_) drop_variants();
   // Segments are queued (each pinned); the next burst's frames may reuse these addresses.
   if (seg_source_ != nullptr) drop_segments();
   return congested;

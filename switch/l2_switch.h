@@ -30,6 +30,22 @@
 // - Split frames (frame.h: zero copy out of a vhost-user guest) go as they are to ports that
 //   take them (Port::takes_split()); for the others, one contiguous copy is made per frame, in
 //   the same memory and the same way as cut segments (split_copies).
+// - VLANs (vlan.h, IEEE 802.1Q): each port carries the VLANs of its VlanMembership (access VLAN 1
+//   by default). A frame is classified on input from its head (bytes 12..15): untagged (or
+//   priority-tagged, VID 0) frames belong to the port's untagged VLAN (none on a trunk without a
+//   native VLAN: drop_vlan_untagged); a tagged frame on an access port is dropped
+//   (drop_vlan_tagged), on a trunk it must carry that VLAN (drop_vlan_not_member). Learning,
+//   lookup and flooding are per VLAN (the MAC table's key holds the VLAN id); a frame never
+//   leaves through a port that does not carry its VLAN.
+// - A frame leaves a trunk tagged (but on its native VLAN) and an access port untagged. When
+//   that is not how it arrived, the switch makes the other form once per frame, in the same
+//   memory as cut segments, and every port that needs it gets that one copy: a tag pushed (TCI =
+//   the VLAN, priority 0, or the priority-tagged frame's priority) or popped (a result shorter
+//   than 60 bytes padded with zeros); a tagged frame leaving tagged is not touched, so its
+//   priority bits survive. Counters vlan_tag_pushes, vlan_tag_pops, vlan_dropped (no memory, or
+//   a push past kMaxFrameSize). An offloaded frame's csum_start moves with the tag; a split
+//   frame's other form is a whole copy. A flood serves the ports taking the frame as it arrived
+//   first, then each other form, so each form is cut (offload) or joined (split) once.
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
 //   segment list once for the most segments a frame can make).
 #pragma once
@@ -89,8 +105,16 @@ class L2Switch : public ChunkPressure {
   PortId attach(Port& port);
   // Forgets the port and every MAC learned on it. Its id may be reused.
   void detach(Port& port);
-  // Pins `mac` to the attached `port` until it detaches (see the theory above).
-  void pin_mac(Port& port, const MacAddress& mac, Millis now) { macs_.pin(mac, 0, port.id_, now); }
+  // Pins `mac` to the attached `port`, in the port's untagged VLAN (a port of the switch's own
+  // is an access port; a trunk without a native VLAN pins nothing), until it detaches (see the
+  // theory above).
+  void pin_mac(Port& port, const MacAddress& mac, Millis now) {
+    if (port.vlans_.untagged != 0) macs_.pin(mac, port.vlans_.untagged, port.id_, now);
+  }
+  // Sets the VLANs `port` carries (vlan.h), attached or not. An attached port's learned MACs are
+  // forgotten (they were learned in its old VLANs); its pinned MACs move to its new untagged
+  // VLAN.
+  void set_vlans(Port& port, const VlanMembership& vlans, Millis now);
   // ChunkPressure: every attached port releases what it holds of `pool`.
   void relieve(const ChunkOwner& pool) override;
 
@@ -121,6 +145,25 @@ class L2Switch : public ChunkPressure {
   }
 
  private:
+  // How a frame arrived (see VLANs in the theory above).
+  enum class Form : uint8_t { kUntagged, kTagged, kPriorityTagged };
+  struct Ingress {
+    uint16_t vlan = 0;
+    uint16_t tci = 0;  // the tag's, when it had one
+    Form form = Form::kUntagged;
+  };
+  // The frame's VLAN on `in`; false (counted on `in`) when `in` does not take it.
+  bool classify(Port& in, const Frame& frame, Ingress& ingress);
+  // Sends `frame` to `out` in the form `out` takes it for the frame's VLAN.
+  void send(Port& out, const Frame& frame, const Ingress& ingress);
+  void flood(Port& in, const Frame& frame, const Ingress& ingress);
+  // The frame tagged (or untagged) for its VLAN, made once per frame; nullptr when it could not
+  // be made (counted).
+  const Frame* variant(const Frame& frame, const Ingress& ingress, bool tagged);
+  void drop_variants();
+  // Room for a `size`-byte frame in segment memory: `*frame` is set and holds one reference
+  // (write its bytes at the returned address); nullptr when no chunk is free.
+  uint8_t* reserve_frame(uint32_t size, Frame* frame);
   void output(Port& out, const Frame& frame);
   void queue(Port& out, const Frame& frame);
   // Cuts `frame` into segs_ (once per frame); false when it could not.
@@ -150,6 +193,11 @@ class L2Switch : public ChunkPressure {
   std::vector<Frame> segs_;              // the current frame's segments, one reference each
   const uint8_t* seg_source_ = nullptr;  // the frame segs_ were cut from (this burst)
   bool seg_failed_ = false;
+  // The current frame's other VLAN forms: [0] untagged, [1] tagged (see the theory above).
+  enum class VariantState : uint8_t { kNone, kMade, kFailed };
+  Frame variants_[2];
+  VariantState variant_state_[2] = {VariantState::kNone, VariantState::kNone};
+  bool variants_used_ = false;
 };
 
 }  // namespace qswitch::sw

@@ -14,6 +14,7 @@
 #include "switch/counters.h"
 #include "switch/frame.h"
 #include "switch/types.h"
+#include "switch/vlan.h"
 
 namespace qswitch::sw {
 
@@ -58,6 +59,10 @@ class Port {
   // iovecs. Toward a port that does not, the switch makes one contiguous copy of such a frame.
   bool takes_split() const { return takes_split_; }
 
+  // The VLANs this port carries (vlan.h); access VLAN 1 unless set through
+  // L2Switch::set_vlans().
+  const VlanMembership& vlans() const { return vlans_; }
+
   PortId id() const { return id_; }
   PortCounters& counters() { return counters_; }
   const PortCounters& counters() const { return counters_; }
@@ -67,6 +72,7 @@ class Port {
   PortId id_ = kNoPort;
   bool flush_pending_ = false;
   bool has_first_mac_ = false;
+  VlanMembership vlans_;
 
  protected:
   void set_offload_caps(uint8_t caps) { offload_caps_ = caps; }

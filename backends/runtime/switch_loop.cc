@@ -47,6 +47,7 @@ PortSnapshot LoopPort::snapshot() const {
   s.first_mac = first_mac_;
   s.up_since = up_since_;
   s.queued_bytes = queued_bytes();
+  s.vlans = vlans();
   s.counters = counters_;
   for_each_extra_counter([&](const sw::CounterInfo& info, uint64_t value) {
     s.extra.push_back({info, value});

@@ -20,6 +20,7 @@
 
 #include "switch/counters.h"
 #include "switch/types.h"
+#include "switch/vlan.h"
 
 namespace qswitch::backends {
 
@@ -31,13 +32,14 @@ struct ExtraCounter {
 
 struct PortSnapshot {
   sw::PortId id = sw::kNoPort;
-  uint64_t serial = 0;      // LoopPort::serial(): never reused, unlike the id
-  const char* kind = "";    // LoopPort::kind(): "stream", "dgram", ...
-  std::string peer;         // describe()
-  std::string endpoint;     // LoopPort::endpoint_id(), empty for most
-  std::string first_mac;    // empty until the port sent a frame
-  sw::Millis up_since = 0;  // loop time of adopt()
-  size_t queued_bytes = 0;  // queued to the port, not yet taken by its peer
+  uint64_t serial = 0;       // LoopPort::serial(): never reused, unlike the id
+  const char* kind = "";     // LoopPort::kind(): "stream", "dgram", ...
+  std::string peer;          // describe()
+  std::string endpoint;      // LoopPort::endpoint_id(), empty for most
+  std::string first_mac;     // empty until the port sent a frame
+  sw::Millis up_since = 0;   // loop time of adopt()
+  size_t queued_bytes = 0;   // queued to the port, not yet taken by its peer
+  sw::VlanMembership vlans;  // the VLANs the port carries
   sw::PortCounters counters;
   std::vector<ExtraCounter> extra;  // the kind's own counters, in the kind's order
 };

@@ -5,6 +5,7 @@
 // its connection end while everyone else carries on.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,11 +122,23 @@ TEST_F(PortsTest, PortsMacsAndStatsMatchTheFramesThatCrossed) {
       if (e["mac"] == mac_to_string(m[i])) {
         found = true;
         EXPECT_EQ(e["port"], row["id"]) << e;
+        EXPECT_EQ(e["vlan"], 1) << e;  // no VLAN settings: every port is on VLAN 1
         EXPECT_LE(e["age_s"].get<int64_t>(), 5);
       }
     }
     EXPECT_TRUE(found) << mac_to_string(m[i]) << " missing from " << macs;
+    EXPECT_EQ(row["vlan"], json({{"mode", "access"}, {"vlan", 1}})) << row;
   }
+  // `vlans`: VLAN 1 alone, carried untagged by the three clients' ports, with their three MACs.
+  const json vlans = ok_result({{"cmd", "vlans"}});
+  ASSERT_TRUE(vlans.is_array() && vlans.size() == 1u) << vlans;
+  EXPECT_EQ(vlans[0]["vlan"], 1);
+  EXPECT_EQ(vlans[0]["macs"], 3);
+  EXPECT_EQ(vlans[0]["tagged_ports"], json::array());
+  json ids = json::array();
+  for (size_t i = 0; i < 3; ++i) ids.push_back(port_row_with_mac(m[i])["id"]);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(vlans[0]["untagged_ports"], ids) << vlans;
 }
 
 // `ports` shows per port the bytes queued to it that its peer has not taken yet, `stats` their

@@ -213,7 +213,7 @@ TEST_F(L2SwitchTest, FloodsUnknownUnicast) {
 
 TEST_F(L2SwitchTest, LearnsSourceAndSendsKnownUnicastToThatPortOnly) {
   send(a_, kBroadcast, kA, 1);
-  EXPECT_EQ(sw_.macs().lookup(kA, 0, now_), a_.id());
+  EXPECT_EQ(sw_.macs().lookup(kA, kDefaultVlan, now_), a_.id());
   clear_got();
   send(c_, kA, kC, 2);
   EXPECT_EQ(a_.tags(), Tags{2});
@@ -272,7 +272,7 @@ TEST_F(L2SwitchTest, RelearnsAStationThatMoved) {
   send(a_, kBroadcast, kA, 1);
   now_ += 100;
   send(b_, kBroadcast, kA, 2);  // the guest moved (or migrated) to port b
-  EXPECT_EQ(sw_.macs().lookup(kA, 0, now_), b_.id());
+  EXPECT_EQ(sw_.macs().lookup(kA, kDefaultVlan, now_), b_.id());
   EXPECT_EQ(sw_.counters().mac_moves, 1u);
   clear_got();
   send(c_, kA, kC, 3);
@@ -308,15 +308,15 @@ TEST_F(L2SwitchTest, DetachForgetsThePortsMacsAndReusesItsId) {
   send(b_, kBroadcast, kB, 1);
   send(b_, kBroadcast, kD, 2);  // two MACs behind b
   send(*d, kBroadcast, kC, 3);
-  ASSERT_EQ(sw_.macs().lookup(kB, 0, now_), b_.id());
+  ASSERT_EQ(sw_.macs().lookup(kB, kDefaultVlan, now_), b_.id());
   const PortId b_id = b_.id();
 
   sw_.detach(b_);
   EXPECT_EQ(sw_.port_count(), 3u);
   EXPECT_EQ(sw_.port(b_id), nullptr);
-  EXPECT_EQ(sw_.macs().lookup(kB, 0, now_), kNoPort);
-  EXPECT_EQ(sw_.macs().lookup(kD, 0, now_), kNoPort);
-  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), d_id);
+  EXPECT_EQ(sw_.macs().lookup(kB, kDefaultVlan, now_), kNoPort);
+  EXPECT_EQ(sw_.macs().lookup(kD, kDefaultVlan, now_), kNoPort);
+  EXPECT_EQ(sw_.macs().lookup(kC, kDefaultVlan, now_), d_id);
   EXPECT_EQ(sw_.macs().port_entry_count(b_id), 0u);
 
   // Frames to b's old MACs flood to the remaining ports, never to b.
@@ -337,7 +337,7 @@ TEST_F(L2SwitchTest, DetachForgetsThePortsMacsAndReusesItsId) {
   EXPECT_EQ(e.tags(), Tags{5});
   send(e, kC, kB, 6);
   EXPECT_EQ(c_.tags(), (Tags{4, 6}));
-  EXPECT_EQ(sw_.macs().lookup(kB, 0, now_), b_id);
+  EXPECT_EQ(sw_.macs().lookup(kB, kDefaultVlan, now_), b_id);
 
   // A port detached after it got frames but before flush() is not flushed (it may be gone).
   EXPECT_EQ(d->flush_count, 0);
@@ -561,7 +561,7 @@ TEST_F(L2SwitchTest, DropsAFrameFromAnotherPortWithAPinnedSourceAndReportsTheOwn
   EXPECT_EQ(events_.spoofs[1].owner, c_.id());
   // A spoofed frame is not a port's first MAC, and the MAC stays with its owner.
   EXPECT_TRUE(events_.first_macs.empty());
-  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), c_.id());
+  EXPECT_EQ(sw_.macs().lookup(kC, kDefaultVlan, now_), c_.id());
 
   // Traffic to the gateway's MAC still reaches the gateway only.
   send(a_, kC, kA, 3);
@@ -591,8 +591,8 @@ TEST_F(L2SwitchTest, APinnedMacNeverAgesOutOfTheSwitch) {
   send(a_, kBroadcast, kA, 1);
   now_ += 10 * test_config().mac.age_ms;
   sw_.expire(now_);
-  EXPECT_EQ(sw_.macs().lookup(kA, 0, now_), kNoPort);
-  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), c_.id());
+  EXPECT_EQ(sw_.macs().lookup(kA, kDefaultVlan, now_), kNoPort);
+  EXPECT_EQ(sw_.macs().lookup(kC, kDefaultVlan, now_), c_.id());
   clear_got();
   send(a_, kC, kA, 2);
   EXPECT_EQ(c_.tags(), Tags{2}) << "a frame to the gateway was flooded";
@@ -612,14 +612,14 @@ TEST_F(L2SwitchTest, APinnedMacIsReleasedWhenItsPortDetaches) {
   send(a_, kBroadcast, kD, 2);
   EXPECT_EQ(a_.counters().drop_mac_spoof, 1u) << "the pin outlived its port";
   EXPECT_EQ(b_.tags(), Tags{2});
-  EXPECT_EQ(sw_.macs().lookup(kD, 0, now_), a_.id());
+  EXPECT_EQ(sw_.macs().lookup(kD, kDefaultVlan, now_), a_.id());
 }
 
 TEST_F(L2SwitchTest, PinningAMacAGuestAlreadyUsesTakesItBack) {
   send(a_, kBroadcast, kC, 1);  // a guest on a sends from what will be the gateway's MAC
-  ASSERT_EQ(sw_.macs().lookup(kC, 0, now_), a_.id());
+  ASSERT_EQ(sw_.macs().lookup(kC, kDefaultVlan, now_), a_.id());
   sw_.pin_mac(c_, kC, now_);
-  EXPECT_EQ(sw_.macs().lookup(kC, 0, now_), c_.id());
+  EXPECT_EQ(sw_.macs().lookup(kC, kDefaultVlan, now_), c_.id());
   clear_got();
   send(b_, kC, kB, 2);
   EXPECT_EQ(c_.tags(), Tags{2});

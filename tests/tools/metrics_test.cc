@@ -307,7 +307,7 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
   EXPECT_EQ(e.get(refused, la), 0u);
   EXPECT_EQ(e.get(refused, lb), 0u);
   const size_t stream_extras = 1;
-  EXPECT_EQ(std::size(sw::kSwitchCounters), 14u);
+  EXPECT_EQ(std::size(sw::kSwitchCounters), 17u);
   EXPECT_EQ(e.samples.size(), (fields + stream_extras + 2) * 2 + std::size(sw::kSwitchCounters) + 3)
       << text;
   for (const auto& [name, type] : e.types) {

@@ -43,7 +43,8 @@ const char* ctl_usage() {
          "  dhcp leases\n"
          "  slirp sockets         host sockets guests hold through NAT, and their caps\n"
          "  ports                 every port: kind, peer, state, MACs, counters, uptime\n"
-         "  macs                  the MAC address table\n"
+         "  macs                  the MAC address table (MAC, VLAN, port, age)\n"
+         "  vlans                 every VLAN: its untagged and tagged ports, its MACs\n"
          "  stats                 switch-wide counters\n"
          "  port add listen|connect unix:PATH|tcp:HOST:PORT\n"
          "  port add dgram unix:PATH|udp:...|mcast:...   a datagram socket (as --dgram)\n"
@@ -183,10 +184,10 @@ std::string cell(const json& v) {
 // Known columns first, in a readable order, then any others alphabetically.
 std::vector<std::string> column_order(const json& rows) {
   static const char* kPreferred[] = {
-      "id",        "name",       "kind",       "endpoint",     "proto",  "host_addr",
-      "host_port", "guest_addr", "guest_port", "mac",          "port",   "age_s",
-      "ip",        "pinned",     "state",      "peer",         "macs",   "rx_frames",
-      "tx_frames", "drops",      "uptime_s",   "expires_in_s", "summary"};
+      "id",        "name",       "kind",       "endpoint", "proto",        "host_addr",
+      "host_port", "guest_addr", "guest_port", "mac",      "port",         "age_s",
+      "ip",        "pinned",     "state",      "peer",     "vlan",         "macs",
+      "rx_frames", "tx_frames",  "drops",      "uptime_s", "expires_in_s", "summary"};
   std::vector<std::string> keys;
   for (const json& row : rows) {
     for (const auto& [k, v] : row.items()) {
@@ -372,6 +373,16 @@ json compact_port_rows(const json& rows) {
       for (const json& m : r["macs"]) macs += (macs.empty() ? "" : ",") + cell(m);
     }
     row["macs"] = macs;
+    if (r.contains("vlan") && r["vlan"].is_object()) {
+      const json& v = r["vlan"];
+      if (v.value("mode", "") == "trunk") {
+        std::string text = "trunk " + cell(v.value("tagged", json("")));
+        if (v.contains("native") && !v["native"].is_null()) text += " native " + cell(v["native"]);
+        row["vlan"] = text;
+      } else {
+        row["vlan"] = "access " + cell(v.value("vlan", json(1)));
+      }
+    }
     const json& c = r["counters"];
     for (const char* k : {"rx_frames", "tx_frames"}) row[k] = c.contains(k) ? c[k] : json(0);
     for (auto it = c.begin(); it != c.end(); ++it) {

@@ -69,6 +69,15 @@ std::map<sw::PortId, std::vector<std::string>> macs_by_port(const sw::L2Switch& 
   return out;
 }
 
+// A port's VLAN membership: {"mode": "access", "vlan": N} or {"mode": "trunk", "tagged":
+// "10,20-29", "native": N | null}.
+json vlan_json(const sw::VlanMembership& m) {
+  if (!m.trunk) return {{"mode", "access"}, {"vlan", m.untagged}};
+  return {{"mode", "trunk"},
+          {"tagged", m.tagged.to_string()},
+          {"native", m.untagged != 0 ? json(m.untagged) : json(nullptr)}};
+}
+
 json accept_row(const std::string& endpoint, const std::string& address,
                 const io::AcceptCounters& counters) {
   json row = {{"endpoint", endpoint}, {"address", address}};
@@ -87,6 +96,7 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
     json row = port_row(p);
     row["state"] = "up";
     row["macs"] = macs[p.id];
+    row["vlan"] = vlan_json(p.vlans);
     row["uptime_s"] = (snap.now - p.up_since) / 1000;
     row["queued_bytes"] = p.queued_bytes;
     rows.push_back(std::move(row));
@@ -112,8 +122,38 @@ Reply macs_command(backends::SwitchLoop& loop, const json& args) {
   const sw::Millis now = loop.now();
   json rows = json::array();
   for (const sw::MacEntryView& e : live_macs(loop.fabric(), now)) {
-    rows.push_back(
-        {{"mac", e.mac.to_string()}, {"port", e.port}, {"age_s", (now - e.last_seen) / 1000}});
+    rows.push_back({{"mac", e.mac.to_string()},
+                    {"vlan", e.vlan},
+                    {"port", e.port},
+                    {"age_s", (now - e.last_seen) / 1000}});
+  }
+  return Reply::success(std::move(rows));
+}
+
+// vlans: every VLAN some port carries, with the ports that carry it untagged (access ports, a
+// trunk's native VLAN) and tagged, and its live MAC entries.
+Reply vlans_command(backends::SwitchLoop& loop, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {}, "vlans", error)) return Reply::failure(error);
+  const backends::SwitchSnapshot snap = loop.snapshot();
+  struct Vlan {
+    std::vector<sw::PortId> untagged;
+    std::vector<sw::PortId> tagged;
+    size_t macs = 0;
+  };
+  std::map<uint16_t, Vlan> vlans;
+  for (const backends::PortSnapshot& p : snap.ports) {
+    if (p.vlans.untagged != 0) vlans[p.vlans.untagged].untagged.push_back(p.id);
+    if (p.vlans.trunk)
+      p.vlans.tagged.for_each([&](uint16_t v) { vlans[v].tagged.push_back(p.id); });
+  }
+  for (const sw::MacEntryView& e : live_macs(loop.fabric(), snap.now)) ++vlans[e.vlan].macs;
+  json rows = json::array();
+  for (const auto& [id, v] : vlans) {
+    rows.push_back({{"vlan", id},
+                    {"untagged_ports", v.untagged},
+                    {"tagged_ports", v.tagged},
+                    {"macs", v.macs}});
   }
   return Reply::success(std::move(rows));
 }
@@ -271,8 +311,11 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
                               const ServiceSockets* services) {
   api.add("ports", "every port: kind, peer, state, learned MACs, counters, uptime",
           [&loop, &endpoints](const json& args) { return ports_command(loop, endpoints, args); });
-  api.add("macs", "the MAC address table: MAC, port, age in seconds",
+  api.add("macs", "the MAC address table: MAC, VLAN, port, age in seconds",
           [&loop](const json& args) { return macs_command(loop, args); });
+  api.add("vlans",
+          "every VLAN a port carries: the ports carrying it untagged and tagged, its MAC entries",
+          [&loop](const json& args) { return vlans_command(loop, args); });
   api.add("stats",
           "switch-wide counters, MAC table fill and evictions, duplicate-MAC warnings, the "
           "counters of datagram sockets that belong to no port, and the final counters of the "
