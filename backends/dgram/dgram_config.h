@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "switch/vlan.h"
+
 namespace qswitch::backends {
 
 struct DgramConfig {
@@ -20,6 +22,7 @@ struct DgramConfig {
   sockaddr_storage mcast_if{};  // kMulticast: interface address (AF_INET, any = default)
   std::string name;             // how it is shown: "unix:/run/sw.dgram", "udp:127.0.0.1:5000"
   std::string endpoint_id;      // set on every port of the socket ("dgram-1"), may be empty
+  sw::VlanMembership vlans;     // of every port of the socket (switch/vlan.h)
 };
 
 }  // namespace qswitch::backends

@@ -279,7 +279,7 @@ LoopPort* DgramSocket::make_fixed_port(std::string peer) {
   DgramPort* p = port.get();
   p->set_endpoint_id(config_.endpoint_id);
   ports_.push_back(p);
-  loop_.adopt(std::move(port));
+  loop_.adopt(std::move(port), config_.vlans);
   return p;
 }
 
@@ -527,7 +527,7 @@ DgramPort* DgramSocket::port_for(const sockaddr_storage& from, socklen_t len, bo
   DgramPort* p = port.get();
   p->set_endpoint_id(config_.endpoint_id);
   ports_.push_back(p);
-  loop_.adopt(std::move(port));
+  loop_.adopt(std::move(port), config_.vlans);
   return last_port_ = p;
 }
 

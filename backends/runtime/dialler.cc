@@ -14,8 +14,13 @@ constexpr uint64_t kFirstBackoffMs = 100;
 constexpr uint64_t kMaxBackoffMs = 5000;
 }  // namespace
 
-Dialler::Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id)
-    : loop_(loop), address_(std::move(address)), factory_(std::move(factory)), id_(std::move(id)) {
+Dialler::Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id,
+                 const sw::VlanMembership& vlans)
+    : loop_(loop),
+      address_(std::move(address)),
+      factory_(std::move(factory)),
+      id_(std::move(id)),
+      vlans_(vlans) {
   uv_timer_init(loop_.uv(), timer_.get());
   timer_.get()->data = this;
   dial();
@@ -81,7 +86,7 @@ void Dialler::connected_fd(io::Fd fd) {
     io::log_line("connect %s: connection lost, redialling", address_.to_string().c_str());
     schedule_retry();
   });
-  port_ = &loop_.adopt(std::move(port));
+  port_ = &loop_.adopt(std::move(port), vlans_);
   io::log_line("connect %s: connected as port %u", address_.to_string().c_str(), port_->id());
 }
 

@@ -28,8 +28,10 @@ class Dialler {
   // Makes the port of a connected socket; `peer` is what its describe() should say.
   using PortFactory = std::function<std::unique_ptr<LoopPort>(io::Fd fd, std::string peer)>;
 
-  // `id` names the dialler in ports' endpoint_id(). Dials at once.
-  Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id = {});
+  // `id` names the dialler in ports' endpoint_id(); `vlans` are its ports' (switch/vlan.h).
+  // Dials at once.
+  Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id = {},
+          const sw::VlanMembership& vlans = {});
   ~Dialler();
   Dialler(const Dialler&) = delete;
   Dialler& operator=(const Dialler&) = delete;
@@ -37,6 +39,8 @@ class Dialler {
   const io::SocketAddress& address() const { return address_; }
   bool connected() const { return port_ != nullptr; }
   LoopPort* port() const { return port_; }
+  // The VLANs of the port of each connection (switch/vlan.h).
+  const sw::VlanMembership& vlans() const { return vlans_; }
   // Closes the connection for good (no redial): the connector is being removed.
   void close_port(const std::string& reason);
 
@@ -58,6 +62,7 @@ class Dialler {
   bool outage_logged_ = false;
   LoopPort* port_ = nullptr;
   std::string id_;
+  sw::VlanMembership vlans_;
 };
 
 }  // namespace qswitch::backends

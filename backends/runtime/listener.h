@@ -44,6 +44,9 @@ class Listener {
   void close_ports(const std::string& reason);
   // Name given to the ports' endpoint_id().
   void set_id(std::string id) { id_ = std::move(id); }
+  // The VLANs of the ports accepted from now on (switch/vlan.h).
+  void set_vlans(const sw::VlanMembership& vlans) { vlans_ = vlans; }
+  const sw::VlanMembership& vlans() const { return vlans_; }
   // Accepts, back-offs for lack of fds, ... (stats shows them).
   const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
@@ -58,6 +61,7 @@ class Listener {
   io::AcceptWatch watch_;  // after fd_: stops polling before the fd closes
   std::vector<LoopPort*> ports_;
   std::string id_;
+  sw::VlanMembership vlans_;
 };
 
 }  // namespace qswitch::backends

@@ -157,15 +157,22 @@ SwitchLoop::~SwitchLoop() {
   uv_loop_close(&loop_);
 }
 
-LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port) {
+LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port, const sw::VlanMembership& vlans) {
   LoopPort& p = *port;
   p.up_since_ = now();
   p.serial_ = ++last_serial_;
+  fabric_.set_vlans(p, vlans, now());
   const sw::PortId id = fabric_.attach(p);
   if (ports_.size() <= id) ports_.resize(id + 1);
   ports_[id] = std::move(port);
   if (const auto mac = p.own_mac()) fabric_.pin_mac(p, *mac, now());
-  if (port_log_.allow(now())) io::log_line("port %u up: %s", p.id(), p.describe().c_str());
+  if (port_log_.allow(now())) {
+    if (vlans.is_default()) {
+      io::log_line("port %u up: %s", p.id(), p.describe().c_str());
+    } else {
+      io::log_line("port %u up: %s (%s)", p.id(), p.describe().c_str(), vlans.to_string().c_str());
+    }
+  }
   return p;
 }
 

@@ -4,11 +4,14 @@
 
 #include <string>
 
+#include "switch/vlan.h"
+
 namespace qswitch::backends {
 
 struct TapSpec {
-  std::string name;  // interface name (at most 15 bytes); ignored when fd >= 0
-  int fd = -1;       // an inherited tap fd, taken over by the port
+  std::string name;          // interface name (at most 15 bytes); ignored when fd >= 0
+  int fd = -1;               // an inherited tap fd, taken over by the port
+  sw::VlanMembership vlans;  // switch/vlan.h
 };
 
 }  // namespace qswitch::backends

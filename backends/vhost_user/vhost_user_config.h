@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backends/runtime/io/socket_address.h"
+#include "switch/vlan.h"
 
 namespace qswitch::backends::vhost_user {
 
@@ -12,6 +13,7 @@ struct VhostUserSpec {
   // true (connect:PATH): QEMU listens (-chardev socket,path=PATH,server=on) and qswitch dials,
   // redialling when the connection ends (backends/runtime/dialler.h).
   bool dial = false;
+  sw::VlanMembership vlans;  // of the port (switch/vlan.h)
 };
 
 }  // namespace qswitch::backends::vhost_user

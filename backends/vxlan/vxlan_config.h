@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "switch/vlan.h"
+
 namespace qswitch::backends {
 
 struct VxlanRemote {
@@ -20,6 +22,9 @@ struct VxlanConfig {
   sockaddr_storage local{};  // bound address; port 0 picks one (shown by describe())
   socklen_t local_len = 0;
   std::vector<VxlanRemote> remotes;  // same family as local; at least one, at most kVxlanMaxRemotes
+  // The port's VLANs (switch/vlan.h): vlan=N puts the VNI on VLAN N, as a hardware VTEP maps a
+  // VNI to a VLAN (frames inside VXLAN are untagged).
+  sw::VlanMembership vlans;
 };
 
 inline constexpr size_t kVxlanMaxRemotes = 64;

@@ -125,8 +125,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint64_t before = 0;
     for (const CheckingPort& p : ports) before += p.got;
     const bool short_tag = d[12] == 0x81 && d[13] == 0x00 && len < 18;
-    const bool admitted = !short_tag && (vid != 0 ? m.trunk && m.carries(vid) && vid <= kMaxVlanId
-                                                  : m.untagged != 0);
+    const bool admitted =
+        !short_tag && (vid != 0 ? m.trunk && m.carries(vid) && vid <= kMaxVlanId : m.untagged != 0);
     Frame f{wire.data(), len, 0, nullptr, {}};
     sw.receive(in, f, now);
     sw.flush();

@@ -90,7 +90,7 @@ bool Switchd::start_ports(std::string& error) {
       return false;
     }
     port_lines_.push_back("tap " + name);
-    loop_->adopt(std::move(port));
+    loop_->adopt(std::move(port), t.vlans);
   }
   for (const backends::VxlanConfig& v : options_.vxlans) {
     std::string why;
@@ -106,7 +106,7 @@ bool Switchd::start_ports(std::string& error) {
       line += " remote=" + io::sockaddr_text(r.addr, r.len);
     }
     port_lines_.push_back(line);
-    loop_->adopt(std::move(port));
+    loop_->adopt(std::move(port), v.vlans);
   }
   return true;
 }

@@ -49,11 +49,13 @@ std::unique_ptr<backends::Listener> Endpoints::bind_listener(
   return l;
 }
 
-std::string Endpoints::add_listen(const io::SocketAddress& ep, std::string& error) {
+std::string Endpoints::add_listen(const io::SocketAddress& ep, const sw::VlanMembership& vlans,
+                                  std::string& error) {
   auto l = bind_listener(ep, stream_port_factory(loop_), "", error);
   if (!l) return "";
   std::string id = "listen-" + std::to_string(next_listen_++);
   l->set_id(id);
+  l->set_vlans(vlans);
   io::OwnSockets::Registration r;
   if (own_ != nullptr && l->address().kind == io::SocketAddress::Kind::kTcp) {
     r = own_->add(io::Transport::kTcp, l->address().host.c_str(), l->address().port);
@@ -67,8 +69,8 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
   const io::SocketAddress& ep = spec.address;
   if (spec.dial) {
     std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
-    connectors_.push_back(
-        {id, std::make_unique<backends::Dialler>(loop_, ep, vhost_user_port_factory(loop_), id)});
+    connectors_.push_back({id, std::make_unique<backends::Dialler>(
+                                   loop_, ep, vhost_user_port_factory(loop_), id, spec.vlans)});
     return id;
   }
   if (ep.kind != io::SocketAddress::Kind::kUnix) {
@@ -80,15 +82,16 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
   if (!l) return "";
   std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
   l->set_id(id);
+  l->set_vlans(spec.vlans);
   vhost_users_.push_back({id, std::move(l)});
   return id;
 }
 
-std::string Endpoints::add_connect(const io::SocketAddress& ep) {
+std::string Endpoints::add_connect(const io::SocketAddress& ep, const sw::VlanMembership& vlans) {
   std::string id = "connect-" + std::to_string(next_connect_++);
-  // The id must be set before the first dial, which the constructor starts.
+  // The id and VLANs must be set before the first dial, which the constructor starts.
   connectors_.push_back(
-      {id, std::make_unique<backends::Dialler>(loop_, ep, stream_port_factory(loop_), id)});
+      {id, std::make_unique<backends::Dialler>(loop_, ep, stream_port_factory(loop_), id, vlans)});
   return id;
 }
 

@@ -36,8 +36,13 @@ class Endpoints {
   ~Endpoints();
 
   // The new id, or empty with `error` set (nothing is left bound).
-  std::string add_listen(const io::SocketAddress& ep, std::string& error);
-  std::string add_connect(const io::SocketAddress& ep);
+  // The ports come on `vlans` (switch/vlan.h); vhost-user and dgram ports on their spec's.
+  std::string add_listen(const io::SocketAddress& ep, const sw::VlanMembership& vlans,
+                         std::string& error);
+  std::string add_listen(const io::SocketAddress& ep, std::string& error) {
+    return add_listen(ep, {}, error);
+  }
+  std::string add_connect(const io::SocketAddress& ep, const sw::VlanMembership& vlans = {});
   std::string add_vhost_user(const backends::vhost_user::VhostUserSpec& spec, std::string& error);
   std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).

@@ -23,6 +23,7 @@
 #include "tools/qswitch/config/config_parse.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/config/vlan_keys.h"
 
 namespace qswitch::tools {
 
@@ -216,16 +217,45 @@ Reply stats_command(backends::SwitchLoop& loop, const Endpoints& endpoints,
   return Reply::success(std::move(result));
 }
 
+// The VLANs of a port being added: keys in the address ("unix:/x,vlan=10") and the arguments
+// "vlan", "trunk" and "native" (numbers or strings), together.
+bool port_add_vlans(const json& args, std::string& address, sw::VlanMembership& vlans,
+                    std::string& error) {
+  VlanKeys keys;
+  std::string rest;
+  if (!take_vlan_keys(address, rest, keys, error)) return false;
+  for (const char* key : {"vlan", "trunk", "native"}) {
+    auto it = args.find(key);
+    if (it == args.end()) continue;
+    std::string value;
+    if (it->is_number_unsigned()) {
+      value = std::to_string(it->get<uint64_t>());
+    } else if (it->is_string()) {
+      value = it->get<std::string>();
+    } else {
+      error = std::string("\"") + key + "\" must be a VLAN id or list (a number or a string)";
+      return false;
+    }
+    if (!keys.set(key, value, error)) return false;
+  }
+  if (!keys.resolve(vlans, error)) return false;
+  address = std::move(rest);
+  return true;
+}
+
 Reply port_add_command(Endpoints& endpoints, const json& args) {
   std::string error, mode, address;
-  if (!check_arg_names(args, {"mode", "address"}, "port.add", error) ||
+  if (!check_arg_names(args, {"mode", "address", "vlan", "trunk", "native"}, "port.add", error) ||
       !string_arg(args, "mode", "port.add", mode, error) ||
       !string_arg(args, "address", "port.add", address, error)) {
     return Reply::failure(error);
   }
+  sw::VlanMembership vlans;
+  if (!port_add_vlans(args, address, vlans, error)) return Reply::failure("port.add: " + error);
   if (mode == "dgram") {
     auto spec = parse_dgram_spec(address, error);
     if (!spec) return Reply::failure("port.add: address " + error);
+    spec->vlans = vlans;
     const std::string id = endpoints.add_dgram(*spec, error);
     if (id.empty()) return Reply::failure("port.add: " + error);
     return Reply::success({{"endpoint", id},
@@ -239,6 +269,7 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
   if (mode == "vhost-user") {
     auto spec = parse_vhost_user_spec(address, error);
     if (!spec) return Reply::failure("port.add: address " + error);
+    spec->vlans = vlans;
     const std::string id = endpoints.add_vhost_user(*spec, error);
     if (id.empty()) return Reply::failure("port.add: " + error);
     return Reply::success({{"endpoint", id},
@@ -248,13 +279,19 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
   auto addr = parse_socket_address(address, error);
   if (!addr) return Reply::failure("port.add: address " + error);
   if (mode == "listen") {
-    const std::string id = endpoints.add_listen(*addr, error);
+    const std::string id = endpoints.add_listen(*addr, vlans, error);
     if (id.empty()) return Reply::failure("port.add: " + error);
     const auto& bound = endpoints.listeners().back().listener->address();
-    return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", bound.to_string()}});
+    return Reply::success({{"endpoint", id},
+                           {"mode", mode},
+                           {"address", bound.to_string()},
+                           {"vlan", vlan_json(vlans)}});
   }
-  const std::string id = endpoints.add_connect(*addr);
-  return Reply::success({{"endpoint", id}, {"mode", mode}, {"address", addr->to_string()}});
+  const std::string id = endpoints.add_connect(*addr, vlans);
+  return Reply::success({{"endpoint", id},
+                         {"mode", mode},
+                         {"address", addr->to_string()},
+                         {"vlan", vlan_json(vlans)}});
 }
 
 // Closes port `port_id` (`id` as the request wrote it); a dialled port takes its dialler with it
@@ -327,7 +364,9 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
           "add a listener, a dialler, a datagram socket or a vhost-user socket: {\"mode\": "
           "\"listen\"|\"connect\", \"address\": \"unix:PATH\"|\"tcp:HOST:PORT\"}, {\"mode\": "
           "\"dgram\", \"address\": \"unix:PATH\"|\"udp:...\"|\"mcast:...\"} or {\"mode\": "
-          "\"vhost-user\", \"address\": \"unix:PATH\"|\"connect:PATH\"}",
+          "\"vhost-user\", \"address\": \"unix:PATH\"|\"connect:PATH\"}; its ports' VLANs: "
+          "\"vlan\": N (access), or \"trunk\": \"10,20-29\" and \"native\": N, or the same "
+          "keys in the address (\"unix:PATH,vlan=10\")",
           [&endpoints](const json& args) { return port_add_command(endpoints, args); });
   api.add(
       "port.remove",
