@@ -73,6 +73,11 @@ TEST(OptionsTest, MissingAndBadValuesSayWhatIsAccepted) {
             "--control 'tcp:1.2.3.4:5': expected unix:PATH or none");
   EXPECT_EQ(error_of({"--slirp", "--no-slirp"}), "--slirp and --no-slirp contradict each other");
   EXPECT_EQ(error_of({"--slirp", "--slirp"}), "--slirp given twice: put every key in one --slirp");
+  // The tap and vxlan parsers name the option themselves: once, not twice.
+  EXPECT_EQ(error_of({"--tap", "fd=x"}),
+            "--tap fd=x: fd must be a number >= 0 (fd=N, an inherited tap fd)");
+  EXPECT_EQ(error_of({"--vxlan", "vni=x"}),
+            "--vxlan vni=x: the VNI is a number in 0..16777215 (24 bits)");
 }
 
 TEST(OptionsTest, VhostUserTakesUnixSocketsOnlyAndIsAPortOption) {

@@ -334,7 +334,8 @@ std::string apply_port(std::vector<T>& to, const char* flag, const std::string& 
                        Parse parse) {
   std::string error;
   auto spec = parse(value, error);
-  if (!spec) return std::string(flag) + " " + error;
+  // parse_tap_spec and parse_vxlan_spec name the option themselves.
+  if (!spec) return error.rfind(flag, 0) == 0 ? error : std::string(flag) + " " + error;
   to.push_back(*spec);
   return "";
 }
