@@ -433,6 +433,12 @@ TEST_F(LabFileTest, ABadValueOfEachKindIsNamedWithWhatWouldBeAccepted) {
       {"[[listen]]\naddress = \"unix:/x\"\nname = \"a b\"\n",
        "3:8",
        {"listen[0].name: 'a b' is not a name"}},
+      {"[switch]\npcap = \"a\\u0000b\"\n",
+       "2:8",
+       {"switch.pcap: a NUL byte (\\u0000) is not accepted in any value"}},
+      {"[[slirp]]\nhostfwd = [\"tcp::1-:1\", \"tcp::2-:2\\u0000\"]\n",
+       "2:25",
+       {"slirp[0].hostfwd[1]: a NUL byte"}},
   };
   for (const Case& c : cases) EXPECT_TRUE(fails_at(c.text, c.where, c.words));
 }

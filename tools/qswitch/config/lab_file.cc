@@ -313,13 +313,19 @@ bool Reader::check_table(const toml::table& t, const std::string& path,
                   "expected " + kind_text(spec->kind) + " (" + spec->accepts + "), got " +
                       type_of(*e.node));
     }
-    if (spec->kind == Kind::kStrings) {
+    if (spec->kind == Kind::kString || spec->kind == Kind::kStrings) {
       const auto items = items_of(*e.node);
       for (size_t i = 0; i < items.size(); ++i) {
+        const std::string item_path =
+            e.node->is_array() ? key_path + "[" + std::to_string(i) + "]" : key_path;
         if (!items[i]->is_string()) {
           return fail(
-              *items[i], key_path + "[" + std::to_string(i) + "]",
+              *items[i], item_path,
               "expected a string (" + std::string(spec->accepts) + "), got " + type_of(*items[i]));
+        }
+        // "\u0000" is valid TOML; the C library would stop reading a path or name at it.
+        if (str(*items[i]).find('\0') != std::string::npos) {
+          return fail(*items[i], item_path, "a NUL byte (\\u0000) is not accepted in any value");
         }
       }
     }
