@@ -49,10 +49,10 @@ constexpr const char* kNameAccepts =
     "a name of 1..32 letters, digits, '.', '_' or '-', not starting with '.' or '-'";
 
 constexpr KeySpec kSwitchKeys[] = {
-    {"mac-age", Kind::kInteger, "seconds, 1..1000000 (default 300)"},
-    {"mac-max", Kind::kInteger, "MAC table entries, 16..1000000 (default 4096)"},
+    {"mac-age", Kind::kInteger, "seconds, 1..1000000, default 300"},
+    {"mac-max", Kind::kInteger, "MAC table entries, 16..1000000, default 4096"},
     {"queue-size", Kind::kInteger, "bytes per port's output queue, 65550..1073741824"},
-    {"guests", Kind::kInteger, "example QEMU lines to print, 0..64 (default 2)"},
+    {"guests", Kind::kInteger, "example QEMU lines to print, 0..64, default 2"},
     {"control", Kind::kString, "unix:PATH or none"},
     {"metrics", Kind::kString, "tcp:HOST:PORT, or a port on 127.0.0.1 (\"9100\")"},
     {"pcap", Kind::kString, "a pcap file name"},
