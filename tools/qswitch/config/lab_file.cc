@@ -668,6 +668,128 @@ bool Reader::finish() {
   return true;
 }
 
+// --- what toml++ 3.3.0 must not see ---------------------------------------------------------
+
+// toml++ 3.3.0 (Debian 12) reaches __builtin_unreachable(), undefined behaviour, when it asks
+// whether one of these characters is whitespace (is_non_ascii_horizontal_whitespace has no case
+// for them), which it does wherever it looks for the end of a key or value or skips blanks, in
+// strings too after a line-ending backslash (found by lab_file_fuzz: "a = 1\u020c").
+bool unsafe_for_toml(uint32_t c) {
+  return (c >= 0xA1 && c <= 0x499) || (c >= 0x2C5E && c <= 0x3057 && c != 0x3000) ||
+         (c >= 0xFB26 && c <= 0xFEFE);
+}
+
+// So they never reach it: each goes in as itself plus kShield, a character of plane 15 (private
+// use: to TOML as good as any other non-ASCII character, and one code point, so every line and
+// column stays the same), and comes back out of every string value and message. A file holding
+// plane 15 characters of its own is refused.
+constexpr uint32_t kShield = 0xF0000;
+
+// The code point of the UTF-8 sequence at s[i] and its length; 0 when it is not one.
+size_t utf8_at(std::string_view s, size_t i, uint32_t& c) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char lead = b(0);
+  size_t n = 0;
+  if (lead < 0x80) {
+    c = lead;
+    return 1;
+  }
+  if ((lead & 0xE0) == 0xC0) {
+    n = 2;
+    c = lead & 0x1F;
+  } else if ((lead & 0xF0) == 0xE0) {
+    n = 3;
+    c = lead & 0x0F;
+  } else if ((lead & 0xF8) == 0xF0) {
+    n = 4;
+    c = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    c = (c << 6) | (b(k) & 0x3F);
+  }
+  return n;
+}
+
+void append_utf8(std::string& out, uint32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+// `text` with every unsafe character shielded; false with `where` ("LINE:COLUMN") at a plane 15
+// character. Bytes that are not UTF-8 pass as they are (toml++ refuses them).
+bool shield(std::string_view text, std::string& out, std::string& where) {
+  size_t line = 1;
+  size_t column = 1;
+  for (size_t i = 0; i < text.size();) {
+    uint32_t c = 0;
+    const size_t n = utf8_at(text, i, c);
+    if (n == 0) {
+      out += text[i++];
+      continue;
+    }
+    if (c >= kShield && c <= kShield + 0xFFFF) {
+      where = std::to_string(line) + ":" + std::to_string(column);
+      return false;
+    }
+    if (unsafe_for_toml(c)) {
+      append_utf8(out, c + kShield);
+    } else {
+      out.append(text.substr(i, n));
+    }
+    i += n;
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return true;
+}
+
+std::string unshield(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    uint32_t c = 0;
+    const size_t n = utf8_at(s, i, c);
+    if (n == 4 && c >= kShield && unsafe_for_toml(c - kShield)) {
+      append_utf8(out, c - kShield);
+    } else {
+      out.append(s.substr(i, n == 0 ? 1 : n));
+    }
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
+// Every string value of the tree, unshielded (toml++ nests at most 256 deep).
+void unshield_values(toml::node& n) {
+  if (toml::value<std::string>* v = n.as_string()) {
+    v->get() = unshield(v->get());
+  } else if (toml::array* a = n.as_array()) {
+    for (toml::node& e : *a) unshield_values(e);
+  } else if (toml::table* t = n.as_table()) {
+    for (auto&& [k, v] : *t) unshield_values(v);
+  }
+}
+
 // --- writing ----------------------------------------------------------------------------------
 
 // A TOML basic string (TOML 1.0: '"' and '\' escaped, control characters as \uXXXX).
@@ -771,16 +893,25 @@ void write_dgram(std::string& out, const backends::DgramConfig& d) {
 
 LabFileResult parse_lab_file(std::string_view text, const std::string& source) {
   LabFileResult result;
-  toml::parse_result parsed = toml::parse(text, std::string_view(source));
+  std::string shielded;
+  std::string where;
+  if (!shield(text, shielded, where)) {
+    result.error = source + ":" + where +
+                   ": a character of Unicode plane 15 (private use, U+F0000..U+FFFFF), which "
+                   "qswitch keeps for itself; no lab file value needs one";
+    return result;
+  }
+  toml::parse_result parsed = toml::parse(shielded, std::string_view(source));
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
     result.error = source + ":" + position_text(e.source().begin) +
-                   ": TOML syntax: " + std::string(e.description());
+                   ": TOML syntax: " + unshield(e.description());
     return result;
   }
+  if (shielded != text) unshield_values(parsed.table());
   Reader reader(source);
   if (!reader.read(parsed.table())) {
-    result.error = reader.take_error();
+    result.error = unshield(reader.take_error());
     return result;
   }
   result.lab = reader.take_lab();

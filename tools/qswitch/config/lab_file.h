@@ -4,7 +4,9 @@
 // Theory of operation
 // - The text is parsed by toml++ (Debian's libtomlplusplus-dev, header-only here, built with
 //   TOML_EXCEPTIONS=0: a syntax error is a parse_result, no exception crosses our code; only
-//   lab_file.cc includes it). Then a fixed schema is walked: [switch], [[listen]], [[connect]],
+//   lab_file.cc includes it; the non-ASCII characters toml++ 3.3.0 mishandles (undefined
+//   behaviour, lab_file.cc) reach it shielded and come back out unchanged). Then a fixed schema
+//   is walked: [switch], [[listen]], [[connect]],
 //   [[dgram]], [[vhost-user]], [[tap]], [[vxlan]], [[slirp]] (at most one until VLANs), [[guest]].
 //   A key or table outside the schema, a value of the wrong TOML type, a missing key, a bad value
 //   and a duplicate name or MAC are errors; the first one found (in file order) is reported.
