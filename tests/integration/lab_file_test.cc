@@ -25,7 +25,7 @@ bool exists(const std::string& path) {
 class LabFileSwitchTest : public SwitchFixture {
  protected:
   std::string write(const std::string& name, const std::string& text) {
-    const std::string path = tmp_.file(name);
+    std::string path = tmp_.file(name);
     std::ofstream(path) << text;
     return path;
   }

@@ -48,6 +48,7 @@ LabFile lab_of(std::string_view text) {
 LabFileResult configure(std::vector<std::string> args) {
   args.insert(args.begin(), "qswitch");
   std::vector<const char*> argv;
+  argv.reserve(args.size());
   for (const std::string& a : args) argv.push_back(a.c_str());
   return parse_configuration(static_cast<int>(argv.size()), argv.data());
 }
@@ -55,7 +56,7 @@ LabFileResult configure(std::vector<std::string> args) {
 class LabFileTest : public ::testing::Test {
  protected:
   std::string write(const std::string& text, const std::string& name = "lab.toml") {
-    const std::string path = tmp_.file(name);
+    std::string path = tmp_.file(name);
     std::ofstream(path) << text;
     return path;
   }
