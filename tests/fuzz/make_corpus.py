@@ -296,6 +296,35 @@ def specs():
         write("net_specs_fuzz", "seed%d" % i, s)
 
 
+# ---- lab_file_fuzz -------------------------------------------------------------------------
+def lab_file():
+    t = "lab_file_fuzz"
+    files = {
+        "empty": "",
+        "switch": '[switch]\nmac-age = 300\nmac-max = 4096\nqueue-size = 1048576\nguests = 2\n'
+                  'control = "none"\nmetrics = "9100"\npcap = "lab.pcap"\nslirp = false\n',
+        "ports": '[[listen]]\naddress = "unix:/tmp/lab.sock"\nname = "web"\n\n'
+                 '[[connect]]\naddress = "tcp:[::1]:5555"\n\n'
+                 '[[dgram]]\naddress = "udp:127.0.0.1:5000"\nremote = "127.0.0.1:5001"\n\n'
+                 '[[dgram]]\naddress = "mcast:239.0.0.1:5000"\nlocaladdr = "127.0.0.1"\n\n'
+                 '[[vhost-user]]\naddress = "connect:/tmp/vu.sock"\n\n'
+                 '[[tap]]\nifname = "qs0"\n\n[[tap]]\nfd = 3\n\n'
+                 '[[vxlan]]\nvni = 42\nlocal = "127.0.0.1:0"\nremote = ["127.0.0.2", "127.0.0.3:4790"]\n',
+        "slirp": '[[slirp]]\nname = "nat"\nnet = "10.0.5.0/24"\nhost = "10.0.5.1"\ndns = "10.0.5.53"\n'
+                 'dhcpstart = "10.0.5.100"\nipv6 = true\nipv6-net = "fd00::/64"\nhostname = "a,b"\n'
+                 'dnssearch = ["lab.example"]\nrestrict = true\nmtu = 9000\nmax-leases-per-port = 2\n'
+                 'max-host-sockets = 100\nmax-host-sockets-per-port = 10\n'
+                 'hostfwd = ["tcp::8080-:80", "udp:0.0.0.0:5353-10.0.5.20:53"]\n'
+                 'lease = ["52:54:00:00:00:20:10.0.5.20"]\n',
+        "guests": '[[guest]]\nname = "web1"\nmac = "52:54:00:00:00:01"\n\n'
+                  '[[guest]]\nname = "db"\nmac = "52:54:00:00:00:02"\n',
+        "inline": 'switch = { mac-age = 60 }\nlisten = [{ address = "unix:/x", name = "x" }]\n',
+        "errors": '[switch]\nmac-age = "300"\n[vlans]\n[[slirp]]\n[[slirp]]\n',
+    }
+    for name, text in files.items():
+        write(t, name, text)
+
+
 # ---- slirp_guest_fuzz ----------------------------------------------------------------------
 def ipv4_frame(proto, l4, src=b"\x0a\x00\x02\x0f", dst=b"\x0a\x00\x02\x02", frag=0):
     ip = struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(l4), 0, frag, 64, proto, 0) + src + dst
@@ -769,5 +798,6 @@ if __name__ == "__main__":
     metrics()
     control()
     specs()
+    lab_file()
     for t in sorted(os.listdir(OUT)):
         print("%-22s %d seeds" % (t, len(os.listdir(os.path.join(OUT, t)))))

@@ -73,6 +73,11 @@ TEST(OptionsTest, MissingAndBadValuesSayWhatIsAccepted) {
             "--control 'tcp:1.2.3.4:5': expected unix:PATH or none");
   EXPECT_EQ(error_of({"--slirp", "--no-slirp"}), "--slirp and --no-slirp contradict each other");
   EXPECT_EQ(error_of({"--slirp", "--slirp"}), "--slirp given twice: put every key in one --slirp");
+  // The tap and vxlan parsers name the option themselves: once, not twice.
+  EXPECT_EQ(error_of({"--tap", "fd=x"}),
+            "--tap fd=x: fd must be a number >= 0 (fd=N, an inherited tap fd)");
+  EXPECT_EQ(error_of({"--vxlan", "vni=x"}),
+            "--vxlan vni=x: the VNI is a number in 0..16777215 (24 bits)");
 }
 
 TEST(OptionsTest, VhostUserTakesUnixSocketsOnlyAndIsAPortOption) {
@@ -100,6 +105,56 @@ TEST(OptionsTest, VhostUserTakesUnixSocketsOnlyAndIsAPortOption) {
             "--vhost-user 'tcp:127.0.0.1:5000': " + accepted);
   EXPECT_EQ(error_of({"--vhost-user", "connect:"}),
             "--vhost-user 'connect:': empty path; " + accepted);
+}
+
+// What a lab file said (lab_file.h), then the command line on top of it.
+TEST(OptionsTest, ACommandLineOnTopOfABaseAddsPortsAndReplacesValues) {
+  Options base;
+  ASSERT_EQ(apply_option_value(base, "listen", "unix:/tmp/base.sock"), "");
+  ASSERT_EQ(apply_option_value(base, "mac-age", "60"), "");
+  ASSERT_EQ(apply_option_value(base, "slirp", "mtu=1400"), "");
+  ASSERT_EQ(apply_option_value(base, "control", "none"), "");
+  EXPECT_EQ(apply_option_value(base, "mac-max", "1"),
+            "--mac-max '1': expected a number of entries from 16 to 1000000");
+  std::vector<const char*> args = {"qswitch",   "--listen",  "unix:/tmp/argv.sock",
+                                   "--mac-age", "90",        "--slirp",
+                                   "mtu=1500",  "--control", "unix:/tmp/argv.ctl"};
+  ParseResult r = parse_options(static_cast<int>(args.size()), args.data(), base);
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->listen.size(), 2u);
+  EXPECT_EQ(r.options->listen[0].path, "/tmp/base.sock");
+  EXPECT_EQ(r.options->mac_age_s, 90u);
+  ASSERT_TRUE(r.options->slirp);
+  EXPECT_EQ(r.options->slirp->mtu, 1500u);
+  EXPECT_FALSE(r.options->control_disabled);
+  EXPECT_EQ(r.options->control->path, "/tmp/argv.ctl");
+  // --no-slirp removes the base's slirp port; --control none its control socket.
+  args = {"qswitch", "--no-slirp", "--control", "none"};
+  base.control_disabled = false;
+  ASSERT_EQ(apply_option_value(base, "control", "unix:/tmp/base.ctl"), "");
+  r = parse_options(static_cast<int>(args.size()), args.data(), base);
+  ASSERT_TRUE(r.options) << r.error;
+  EXPECT_FALSE(r.options->slirp);
+  EXPECT_TRUE(r.options->control_disabled);
+  EXPECT_FALSE(r.options->control);
+  // A base without slirp (`slirp = false`) and --slirp: the command line wins.
+  Options no_slirp;
+  no_slirp.no_slirp = true;
+  args = {"qswitch", "--slirp"};
+  r = parse_options(static_cast<int>(args.size()), args.data(), no_slirp);
+  ASSERT_TRUE(r.options) << r.error;
+  EXPECT_TRUE(r.options->slirp);
+}
+
+TEST(OptionsTest, ConfigAndCheck) {
+  const ParseResult r = parse({"--config", "lab.toml", "--check"});
+  ASSERT_TRUE(r.options) << r.error;
+  EXPECT_EQ(r.options->config, std::optional<std::string>("lab.toml"));
+  EXPECT_TRUE(r.options->check);
+  EXPECT_EQ(error_of({"--config", "a", "--config=b"}),
+            "--config given twice: one lab file at a time");
+  EXPECT_EQ(error_of({"--config"}), "--config needs a lab file name (TOML, see docs/lab-file.md)");
+  EXPECT_EQ(error_of({"--check=x"}), "unknown option '--check=x' (see qswitch --help)");
 }
 
 TEST(OptionsTest, HelpAndVersionIgnoreAValue) {

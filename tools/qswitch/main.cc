@@ -1,14 +1,18 @@
 // tools/qswitch/main.cc: the qswitch program. "qswitch ctl ..." is the control client (ctl.cc),
 // "qswitch exec ..." runs a guest on a running switch (exec.cc). Otherwise: parses the command
-// line (options.h), starts the daemon (switchd.h: all or nothing, exit status 1 with a message
-// on the first failure), prints how a guest joins, then runs until SIGINT/SIGTERM.
-// Exit status: 0 ok, 1 start-up failure, 2 usage error.
+// line (options.h) on top of the lab file it names, if any (--config, lab_file.h); for --check
+// prints the resolved configuration and exits; else starts the daemon (switchd.h: all or
+// nothing, exit status 1 with a message on the first failure), prints how a guest joins, then
+// runs until SIGINT/SIGTERM.
+// Exit status: 0 ok (--check: the configuration is valid), 1 start-up failure, 2 usage error
+// (an invalid command line or lab file).
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/client/exec.h"
+#include "tools/qswitch/config/lab_file.h"
 #include "tools/qswitch/config/options.h"
 #include "tools/qswitch/switchd.h"
 
@@ -16,21 +20,26 @@ int main(int argc, char** argv) {
   using namespace qswitch;
   if (argc >= 2 && std::string(argv[1]) == "ctl") return tools::run_ctl(argc - 1, argv + 1);
   if (argc >= 2 && std::string(argv[1]) == "exec") return tools::run_exec(argc - 1, argv + 1);
-  const tools::ParseResult parsed = tools::parse_options(argc, argv);
-  if (!parsed.options) {
+  const tools::LabFileResult parsed = tools::parse_configuration(argc, argv);
+  if (!parsed.lab) {
     std::fprintf(stderr, "qswitch: %s\n", parsed.error.c_str());
     return 2;
   }
-  if (parsed.options->help) {
+  const tools::Options& options = parsed.lab->options;
+  if (options.help) {
     std::fputs(tools::usage_text(), stdout);
     return 0;
   }
-  if (parsed.options->version) {
+  if (options.version) {
     std::printf("qswitch %s\n", qswitch::kVersion);
     return 0;
   }
+  if (options.check) {
+    std::fputs(tools::format_lab_file(*parsed.lab).c_str(), stdout);
+    return 0;
+  }
   std::string error;
-  const std::unique_ptr<tools::Switchd> daemon = tools::Switchd::create(*parsed.options, error);
+  const std::unique_ptr<tools::Switchd> daemon = tools::Switchd::create(options, error);
   if (!daemon) {
     std::fprintf(stderr, "qswitch: %s\n", error.c_str());
     return 1;

@@ -69,6 +69,13 @@ const char* usage_text() {
          "  --metrics [tcp:HOST:]PORT          Prometheus metrics on GET /metrics (a bare PORT\n"
          "                                     binds 127.0.0.1)\n"
          "  --pcap FILE                        capture every frame from start to FILE (pcap)\n"
+         "  --config FILE                      a lab file (TOML, docs/lab-file.md) that says all\n"
+         "                                     of the above; options given beside it apply on "
+         "top:\n"
+         "                                     port options add ports, the others replace the\n"
+         "                                     file's value\n"
+         "  --check                            print the resolved configuration as a lab file and\n"
+         "                                     exit (0 when valid, 2 with the error otherwise)\n"
          "  --help, --version\n"
          "\n"
          "With no port option (--listen, --connect, --dgram, --vhost-user, --tap, --vxlan),\n"
@@ -210,6 +217,8 @@ enum OptionId : int {
   kControl,
   kMetrics,
   kPcap,
+  kConfig,
+  kCheck,
 };
 
 struct OptionSpec {
@@ -239,6 +248,8 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"control", required_argument, kControl, "a value: unix:PATH or none"},
     {"metrics", required_argument, kMetrics, "a value: tcp:HOST:PORT (e.g. tcp:127.0.0.1:9100)"},
     {"pcap", required_argument, kPcap, "a file name"},
+    {"config", required_argument, kConfig, "a lab file name (TOML, see docs/lab-file.md)"},
+    {"check", no_argument, kCheck, nullptr},
 };
 
 const OptionSpec* spec_of(int id) {
@@ -263,10 +274,12 @@ constexpr NumberOption kNumberOptions[] = {
     {kGuests, 0, 64, "expected a number from 0 to 64"},
 };
 
-// What parse_options keeps between options besides Options itself.
+// What parse_options keeps between options besides Options itself: which of --slirp and
+// --no-slirp this command line gave (the base's may be overridden, not contradicted).
 struct ParseState {
   Options o;
-  bool no_slirp = false;
+  bool slirp_given = false;
+  bool no_slirp_given = false;
 };
 
 std::string apply_number(ParseState& st, const NumberOption& n, const std::string& value) {
@@ -308,6 +321,7 @@ std::string apply_metrics(ParseState& st, const std::string& value) {
 std::string apply_control(ParseState& st, const std::string& value) {
   if (value == "none") {
     st.o.control_disabled = true;
+    st.o.control.reset();
     return "";
   }
   std::string error;
@@ -316,15 +330,18 @@ std::string apply_control(ParseState& st, const std::string& value) {
     return "--control '" + value + "': expected unix:PATH or none";
   }
   st.o.control = *ep;
+  st.o.control_disabled = false;
   return "";
 }
 
 std::string apply_slirp(ParseState& st, const std::string& value) {
-  if (st.o.slirp) return "--slirp given twice: put every key in one --slirp";
+  if (st.slirp_given) return "--slirp given twice: put every key in one --slirp";
   slirp::SlirpOptions so;
   std::string error;
   if (!parse_slirp_options(value, so, error)) return "--slirp " + error;
   st.o.slirp = std::move(so);
+  st.o.no_slirp = false;
+  st.slirp_given = true;
   return "";
 }
 
@@ -334,7 +351,8 @@ std::string apply_port(std::vector<T>& to, const char* flag, const std::string& 
                        Parse parse) {
   std::string error;
   auto spec = parse(value, error);
-  if (!spec) return std::string(flag) + " " + error;
+  // parse_tap_spec and parse_vxlan_spec name the option themselves.
+  if (!spec) return error.rfind(flag, 0) == 0 ? error : std::string(flag) + " " + error;
   to.push_back(*spec);
   return "";
 }
@@ -353,7 +371,8 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
       o.version = true;
       return "";
     case kNoSlirp:
-      st.no_slirp = true;
+      st.o.no_slirp = true;
+      st.no_slirp_given = true;
       return "";
     case kListen:
       return apply_port(o.listen, "--listen", value, parse_socket_address);
@@ -377,6 +396,14 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
       if (value.empty()) return "--pcap needs a file name";
       o.pcap = value;
       return "";
+    case kConfig:
+      if (o.config) return "--config given twice: one lab file at a time";
+      if (value.empty()) return "--config needs a lab file name";
+      o.config = value;
+      return "";
+    case kCheck:
+      o.check = true;
+      return "";
     default:
       return "";
   }
@@ -385,7 +412,8 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
 // After every option: zero configuration and the default control socket.
 std::string finish_options(ParseState& st) {
   Options& o = st.o;
-  if (st.no_slirp && o.slirp) return "--slirp and --no-slirp contradict each other";
+  if (st.no_slirp_given && st.slirp_given) return "--slirp and --no-slirp contradict each other";
+  if (o.no_slirp) o.slirp.reset();
   // Zero configuration: no port of any kind asked for.
   const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
                            o.vhost_user.empty() && o.taps.empty() && o.vxlans.empty();
@@ -394,7 +422,7 @@ std::string finish_options(ParseState& st) {
     ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = default_socket_path();
     o.listen.push_back(ep);
-    if (!st.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
+    if (!o.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
   }
   if (o.control || o.control_disabled) return "";
   // Beside the first unix listener, else the first unix --dgram, else the first --vhost-user.
@@ -432,6 +460,21 @@ std::string finish_options(ParseState& st) {
 // - --slirp takes the next argument as its value when it does not start with "--" (getopt's
 //   optional arguments only come as --slirp=VALUE).
 ParseResult parse_options(int argc, const char* const* argv) {
+  return parse_options(argc, argv, Options{});
+}
+
+std::string apply_option_value(Options& o, std::string_view name, const std::string& value) {
+  for (const OptionSpec& s : kOptionSpecs) {
+    if (s.name != name) continue;
+    ParseState st{std::move(o)};
+    std::string error = apply_option(st, s.id, value);
+    o = std::move(st.o);
+    return error;
+  }
+  return "unknown option --" + std::string(name);
+}
+
+ParseResult parse_options(int argc, const char* const* argv, const Options& base) {
   ParseResult result;
   std::vector<option> longopts;
   for (const OptionSpec& s : kOptionSpecs) longopts.push_back({s.name, s.has_arg, nullptr, s.id});
@@ -440,7 +483,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
   char* const* args = const_cast<char* const*>(argv);
   opterr = 0;
   optind = 0;  // glibc: 0 restarts the scan from argv[1] with fresh internal state
-  ParseState st;
+  ParseState st{base};
   std::string error;
   for (;;) {
     const int at = optind == 0 ? 1 : optind;  // the argument getopt is about to read

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/dgram/dgram_config.h"
@@ -32,6 +33,7 @@ struct Options {
   uint32_t guests = 2;
   // The slirp port: on with no arguments at all (zero configuration), or with --slirp.
   std::optional<slirp::SlirpOptions> slirp;
+  bool no_slirp = false;  // --no-slirp (a lab file's `slirp = false`): none, even then
   // The control socket: --control, else beside the first unix listener, else (set by main)
   // control_path_for_pid(). Unset with --control none.
   std::optional<io::SocketAddress> control;
@@ -42,6 +44,10 @@ struct Options {
   std::optional<std::string> pcap;
   bool help = false;
   bool version = false;
+  // --config FILE: a lab file (lab_file.h) under the rest of the command line. --check: print
+  // the resolved configuration and exit.
+  std::optional<std::string> config;
+  bool check = false;
 };
 
 struct ParseResult {
@@ -50,6 +56,14 @@ struct ParseResult {
 };
 
 ParseResult parse_options(int argc, const char* const* argv);
+// The command line on top of `base` (what a lab file said, before any default): a port option
+// adds a port, a single-value option replaces the base's value (--slirp its slirp port,
+// --no-slirp removes it, --control none its control socket); then the defaults, as above.
+ParseResult parse_options(int argc, const char* const* argv, const Options& base);
+// One option by its long name ("listen", "mac-age"), applied to `o` as the command line applies
+// it, without the defaults; the lab file sets its values through this, so a file and argv accept
+// the same text. An error names the option as "--NAME"; "" when applied.
+std::string apply_option_value(Options& o, std::string_view name, const std::string& value);
 // "unix:PATH" or "tcp:HOST:PORT" ("tcp:[::1]:PORT" for IPv6). nullopt + error text otherwise.
 std::optional<io::SocketAddress> parse_socket_address(const std::string& text, std::string& error);
 // --vhost-user and `port add vhost-user`: "unix:PATH" (listen) or "connect:PATH" (dial).

@@ -1,0 +1,627 @@
+// tests/tools/lab_file_test.cc: the lab file (lab_file.h): every table and key read into the
+// same typed options the command line gives, every error class with its file:line:column and key
+// path, the command line on top of a file, and --check's output read back.
+#include "tools/qswitch/config/lab_file.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "backends/runtime/io/socket_address.h"
+#include "tests/support/temp_dir.h"
+#include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/slirp_options_parse.h"
+
+namespace qswitch::tools {
+namespace {
+
+LabFileResult parse(std::string_view text) { return parse_lab_file(text, "lab.toml"); }
+
+// "lab.toml:LINE:COL: PATH: " starts the error, and `words` are in it.
+::testing::AssertionResult fails_at(std::string_view text, const std::string& where,
+                                    const std::vector<std::string>& words = {}) {
+  const LabFileResult r = parse(text);
+  if (r.lab) return ::testing::AssertionFailure() << "accepted:\n" << text;
+  if (r.error.rfind("lab.toml:" + where + ": ", 0) != 0) {
+    return ::testing::AssertionFailure()
+           << "expected lab.toml:" << where << ": ..., got: " << r.error;
+  }
+  for (const std::string& w : words) {
+    if (r.error.find(w) == std::string::npos) {
+      return ::testing::AssertionFailure() << "'" << w << "' not in: " << r.error;
+    }
+  }
+  return ::testing::AssertionSuccess() << r.error;
+}
+
+LabFile lab_of(std::string_view text) {
+  LabFileResult r = parse(text);
+  EXPECT_TRUE(r.lab) << r.error;
+  return r.lab ? std::move(*r.lab) : LabFile{};
+}
+
+// parse_configuration over `args` (argv[0] added).
+LabFileResult configure(std::vector<std::string> args) {
+  args.insert(args.begin(), "qswitch");
+  std::vector<const char*> argv;
+  argv.reserve(args.size());
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return parse_configuration(static_cast<int>(argv.size()), argv.data());
+}
+
+class LabFileTest : public ::testing::Test {
+ protected:
+  std::string write(const std::string& text, const std::string& name = "lab.toml") {
+    std::string path = tmp_.file(name);
+    std::ofstream(path) << text;
+    return path;
+  }
+  test_support::TempDir tmp_;
+};
+
+constexpr std::string_view kEveryKey = R"(# every table and key
+[switch]
+mac-age = 60
+mac-max = 128
+queue-size = 200000
+guests = 0
+control = "unix:/tmp/lab-test.ctl"
+metrics = "tcp:127.0.0.1:9100"
+pcap = "/tmp/lab-test.pcap"
+slirp = true
+
+[[listen]]
+address = "unix:/tmp/lab-test.sock"
+name = "web"
+
+[[listen]]
+address = "tcp:127.0.0.1:0"
+
+[[connect]]
+address = "tcp:[::1]:5555"
+name = "uplink"
+
+[[dgram]]
+address = "unix:/tmp/lab-test.dgram"
+name = "d0"
+
+[[dgram]]
+address = "udp:127.0.0.1:5000"
+remote = "127.0.0.1:5001"
+
+[[dgram]]
+address = "mcast:239.1.2.3:5000"
+localaddr = "127.0.0.1"
+
+[[vhost-user]]
+address = "unix:/tmp/lab-test.vu"
+
+[[vhost-user]]
+address = "connect:/tmp/lab-test-qemu.vu"
+name = "vu1"
+
+[[tap]]
+ifname = "qs0"
+name = "host-tap"
+
+[[tap]]
+fd = 7
+
+[[vxlan]]
+vni = 42
+local = "127.0.0.1:0"
+remote = ["127.0.0.2", "127.0.0.3:4790"]
+name = "dc2"
+
+[[slirp]]
+name = "nat"
+net = "10.0.5.0/24"
+host = "10.0.5.1"
+dns = "10.0.5.53"
+dhcpstart = "10.0.5.100"
+ipv6 = true
+ipv6-net = "fd00:5::/64"
+ipv6-host = "fd00:5::1"
+ipv6-dns = "fd00:5::53"
+hostname = "lab,guest"
+domainname = "lab.example"
+dnssearch = ["lab.example", "example"]
+tftp = "/tmp"
+bootfile = "pxelinux.0"
+restrict = true
+mtu = 9000
+max-leases-per-port = 2
+max-host-sockets = 100
+max-host-sockets-per-port = 10
+hostfwd = ["tcp::8080-:80", "udp:0.0.0.0:5353-10.0.5.20:53"]
+lease = ["52:54:00:00:00:20:10.0.5.20"]
+
+[[guest]]
+name = "web1"
+mac = "52:54:00:00:00:01"
+
+[[guest]]
+name = "db"
+mac = "52:54:00:00:00:02"
+)";
+
+TEST_F(LabFileTest, ReadsEveryKeyOfEveryTable) {
+  const LabFile lab = lab_of(kEveryKey);
+  const Options& o = lab.options;
+  EXPECT_EQ(o.mac_age_s, 60u);
+  EXPECT_EQ(o.mac_max, 128u);
+  EXPECT_EQ(o.queue_size, 200000u);
+  EXPECT_EQ(o.guests, 0u);
+  ASSERT_TRUE(o.control);
+  EXPECT_EQ(o.control->path, "/tmp/lab-test.ctl");
+  ASSERT_TRUE(o.metrics);
+  EXPECT_EQ(o.metrics->to_string(), "tcp:127.0.0.1:9100");
+  EXPECT_EQ(o.pcap, std::optional<std::string>("/tmp/lab-test.pcap"));
+  ASSERT_EQ(o.listen.size(), 2u);
+  EXPECT_EQ(o.listen[0].to_string(), "unix:/tmp/lab-test.sock");
+  EXPECT_EQ(o.listen[1].to_string(), "tcp:127.0.0.1:0");
+  ASSERT_EQ(o.connect.size(), 1u);
+  EXPECT_EQ(o.connect[0].to_string(), "tcp:[::1]:5555");
+  ASSERT_EQ(o.dgram.size(), 3u);
+  EXPECT_EQ(dgram_unix_path(o.dgram[0]), "/tmp/lab-test.dgram");
+  EXPECT_EQ(o.dgram[1].mode, backends::DgramConfig::Mode::kConnected);
+  EXPECT_EQ(io::sockaddr_text(o.dgram[1].remote), "127.0.0.1:5001");
+  EXPECT_EQ(o.dgram[2].mode, backends::DgramConfig::Mode::kMulticast);
+  EXPECT_EQ(o.dgram[2].name, "mcast:239.1.2.3:5000,localaddr=127.0.0.1");
+  ASSERT_EQ(o.vhost_user.size(), 2u);
+  EXPECT_FALSE(o.vhost_user[0].dial);
+  EXPECT_TRUE(o.vhost_user[1].dial);
+  EXPECT_EQ(o.vhost_user[1].address.path, "/tmp/lab-test-qemu.vu");
+  ASSERT_EQ(o.taps.size(), 2u);
+  EXPECT_EQ(o.taps[0].name, "qs0");
+  EXPECT_EQ(o.taps[1].fd, 7);
+  ASSERT_EQ(o.vxlans.size(), 1u);
+  EXPECT_EQ(o.vxlans[0].vni, 42u);
+  ASSERT_EQ(o.vxlans[0].remotes.size(), 2u);
+  EXPECT_EQ(io::sockaddr_text(o.vxlans[0].remotes[0].addr), "127.0.0.2:4789");
+  EXPECT_EQ(io::sockaddr_text(o.vxlans[0].remotes[1].addr), "127.0.0.3:4790");
+  ASSERT_TRUE(o.slirp);
+  const slirp::SlirpOptions& s = *o.slirp;
+  EXPECT_EQ(format_ipv4(s.net), "10.0.5.0");
+  EXPECT_EQ(format_ipv4(s.host), "10.0.5.1");
+  EXPECT_EQ(format_ipv4(s.dns), "10.0.5.53");
+  EXPECT_EQ(format_ipv4(s.dhcp_start), "10.0.5.100");
+  EXPECT_EQ(format_ipv6(s.ipv6_host), "fd00:5::1");
+  EXPECT_EQ(format_ipv6(s.ipv6_dns), "fd00:5::53");
+  EXPECT_EQ(s.hostname, "lab,guest");  // a comma in a value stays one
+  EXPECT_EQ(s.domainname, "lab.example");
+  EXPECT_EQ(s.dnssearch, (std::vector<std::string>{"lab.example", "example"}));
+  EXPECT_EQ(s.tftp, "/tmp");
+  EXPECT_EQ(s.bootfile, "pxelinux.0");
+  EXPECT_TRUE(s.restrict);
+  EXPECT_EQ(s.mtu, 9000u);
+  EXPECT_EQ(s.max_leases_per_port, 2u);
+  EXPECT_EQ(s.max_host_sockets, std::optional<uint32_t>(100));
+  EXPECT_EQ(s.max_host_sockets_per_port, 10u);
+  ASSERT_EQ(s.hostfwd.size(), 2u);
+  EXPECT_EQ(s.hostfwd[0].to_string(), "tcp:127.0.0.1:8080-:80");
+  EXPECT_EQ(s.hostfwd[1].to_string(), "udp:0.0.0.0:5353-10.0.5.20:53");
+  ASSERT_EQ(s.leases.size(), 1u);
+  EXPECT_EQ(format_ipv4(s.leases[0].addr), "10.0.5.20");
+  EXPECT_EQ(lab.names.listen, (std::vector<std::string>{"web", ""}));
+  EXPECT_EQ(lab.names.connect, (std::vector<std::string>{"uplink"}));
+  EXPECT_EQ(lab.names.dgram, (std::vector<std::string>{"d0", "", ""}));
+  EXPECT_EQ(lab.names.vhost_user, (std::vector<std::string>{"", "vu1"}));
+  EXPECT_EQ(lab.names.taps, (std::vector<std::string>{"host-tap", ""}));
+  EXPECT_EQ(lab.names.vxlans, (std::vector<std::string>{"dc2"}));
+  EXPECT_EQ(lab.names.slirp, "nat");
+  ASSERT_EQ(lab.guests.size(), 2u);
+  EXPECT_EQ(lab.guests[1].name, "db");
+  EXPECT_EQ(lab.guests[1].mac.to_string(), "52:54:00:00:00:02");
+}
+
+TEST_F(LabFileTest, AFileAndTheSameCommandLineGiveTheSameConfiguration) {
+  const std::string file = write(R"([switch]
+mac-age = 30
+metrics = "9100"
+control = "none"
+[[listen]]
+address = "unix:/tmp/lab-same.sock"
+[[dgram]]
+address = "udp:127.0.0.1:5000-127.0.0.1:5001"
+[[vxlan]]
+vni = 7
+local = "127.0.0.1"
+remote = "127.0.0.2"
+[[slirp]]
+net = "10.9.0.0/16"
+hostfwd = "tcp::2222-:22"
+)");
+  const LabFileResult from_file = configure({"--config", file});
+  const LabFileResult from_argv =
+      configure({"--mac-age", "30", "--metrics", "9100", "--control", "none", "--listen",
+                 "unix:/tmp/lab-same.sock", "--dgram", "udp:127.0.0.1:5000-127.0.0.1:5001",
+                 "--vxlan", "vni=7,local=127.0.0.1,remote=127.0.0.2", "--slirp",
+                 "net=10.9.0.0/16,hostfwd=tcp::2222-:22"});
+  ASSERT_TRUE(from_file.lab) << from_file.error;
+  ASSERT_TRUE(from_argv.lab) << from_argv.error;
+  EXPECT_EQ(format_lab_file(*from_file.lab), format_lab_file(*from_argv.lab));
+}
+
+TEST_F(LabFileTest, SwitchSlirpFalseIsNoSlirpAndTrueTheDefaultSlirpPort) {
+  const LabFileResult none = configure({"--config", write("[switch]\nslirp = false\n")});
+  ASSERT_TRUE(none.lab) << none.error;
+  EXPECT_FALSE(none.lab->options.slirp);
+  ASSERT_EQ(none.lab->options.listen.size(), 1u);  // zero configuration's default listener
+  EXPECT_EQ(none.lab->options.listen[0].path, default_socket_path());
+
+  const LabFile on = lab_of("[switch]\nslirp = true\n[[listen]]\naddress = \"unix:/tmp/x.sock\"\n");
+  ASSERT_TRUE(on.options.slirp);
+  EXPECT_EQ(format_ipv4(on.options.slirp->net), "10.0.2.0");
+}
+
+TEST_F(LabFileTest, AnEmptyFileIsZeroConfiguration) {
+  const LabFileResult r = configure({"--config", write("# nothing\n")});
+  ASSERT_TRUE(r.lab) << r.error;
+  ASSERT_EQ(r.lab->options.listen.size(), 1u);
+  EXPECT_EQ(r.lab->options.listen[0].path, default_socket_path());
+  EXPECT_TRUE(r.lab->options.slirp);
+  ASSERT_TRUE(r.lab->options.control);
+  EXPECT_EQ(r.lab->options.control->path, default_control_path());
+}
+
+TEST_F(LabFileTest, ASyntaxErrorGivesTomlsPositionAndDescription) {
+  EXPECT_TRUE(fails_at("[switch]\nmac-age = 300\nmac-max = \n", "3:11", {"TOML syntax"}));
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\n", "2:19", {"TOML syntax", "string"}));
+  EXPECT_TRUE(fails_at("[switch]\nguests = 1\nguests = 2\n", "3:10", {"TOML syntax", "guests"}));
+}
+
+// toml++ 3.3.0 has undefined behaviour when it asks whether some non-ASCII characters are
+// whitespace (lab_file_fuzz found it; UBSan builds see it). They reach it shielded, and come back
+// out of values and messages as they were written.
+TEST_F(LabFileTest, NonAsciiCharactersAreReadAsWritten) {
+  // Outside strings: TOML's syntax error, at toml++'s position, naming the character.
+  EXPECT_TRUE(fails_at("[switch]\nmac-age = 3\u00e9\n", "2:12", {"TOML syntax", "\u00e9"}));
+  EXPECT_TRUE(fails_at("c\u020cti = 1\n", "1:2", {"TOML syntax"}));
+  EXPECT_TRUE(fails_at("\u3001 = 1\n", "1:1", {"TOML syntax"}));
+  // In an unknown key, shown as written.
+  EXPECT_TRUE(fails_at("[switch]\n\"m\u00e9\" = 1\n", "2:1", {"switch.m\u00e9: unknown key"}));
+  // In comments and strings, including after a line-ending backslash.
+  const LabFile lab = lab_of(
+      "\xEF\xBB\xBF# caf\u00e9 \u3001 \ufb30\n[[slirp]]\nhostname = \"caf\u00e9\"  # \u00e9\n"
+      "bootfile = '\u3001\ufefe'\ndomainname = \"\"\"x.\\  \n  \u00e9x\"\"\"\n"
+      "dnssearch = ['\'\'a.b\u00e9\'\'\']\n");
+  ASSERT_TRUE(lab.options.slirp);
+  EXPECT_EQ(lab.options.slirp->hostname, "caf\u00e9");
+  EXPECT_EQ(lab.options.slirp->bootfile, "\u3001\ufefe");
+  EXPECT_EQ(lab.options.slirp->domainname, "x.\u00e9x");
+  EXPECT_EQ(lab.options.slirp->dnssearch, std::vector<std::string>{"a.b\u00e9"});
+  // A value refused with one in it shows it as written.
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"\u0416:x\"\n", "2:11", {"'\u0416:x'"}));
+  // Plane 15 is kept for the shield.
+  EXPECT_TRUE(fails_at("# \U000F0041\n", "1:3", {"Unicode plane 15"}));
+}
+
+TEST_F(LabFileTest, UnknownTablesAndKeysListWhatIsAccepted) {
+  EXPECT_TRUE(fails_at("[switch]\n[vlans]\n", "2:2",
+                       {"vlans: unknown table", "[switch], [[listen]], [[connect]]", "[[guest]]"}));
+  EXPECT_TRUE(fails_at("mac-age = 5\n", "1:1",
+                       {"mac-age: unknown key at the top level", "belongs in [switch]"}));
+  EXPECT_TRUE(fails_at("[switch]\nmac-age = 5\n  macage = 5\n", "3:3",
+                       {"switch.macage: unknown key; accepted: mac-age, mac-max, queue-size"}));
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\n[[listen]]\nadress = \"unix:/y\"\n",
+                       "4:1", {"listen[1].adress: unknown key; accepted: address, name"}));
+  EXPECT_TRUE(fails_at("[[connect]]\naddress = \"unix:/x\"\nvlan = 10\n", "3:1",
+                       {"connect[0].vlan: unknown key"}));
+  EXPECT_TRUE(fails_at("[[dgram]]\naddress = \"unix:/x\"\npeer = 1\n", "3:1",
+                       {"address, remote, localaddr, name"}));
+  EXPECT_TRUE(fails_at("[[vhost-user]]\naddress = \"unix:/x\"\nqueues = 2\n", "3:1",
+                       {"vhost-user[0].queues"}));
+  EXPECT_TRUE(fails_at("[[tap]]\nname = \"t\"\ndevice = \"qs0\"\n", "3:1",
+                       {"tap[0].device", "ifname, fd, name"}));
+  EXPECT_TRUE(fails_at("[[vxlan]]\nvni = 1\nremotes = []\n", "3:1", {"vni, local, remote, name"}));
+  EXPECT_TRUE(
+      fails_at("[[slirp]]\nhostfwds = []\n", "2:1", {"slirp[0].hostfwds", "hostfwd, lease"}));
+  EXPECT_TRUE(fails_at("[[guest]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nvlan = 3\n", "4:1",
+                       {"guest[0].vlan", "name, mac"}));
+  // A sub-table is a key too.
+  EXPECT_TRUE(
+      fails_at("[switch]\n[switch.limits]\nx = 1\n", "2:9", {"switch.limits: unknown key"}));
+}
+
+TEST_F(LabFileTest, AValueOfTheWrongTypeSaysWhatWasExpected) {
+  EXPECT_TRUE(
+      fails_at("[switch]\nmac-age = \"300\"\n", "2:11",
+               {"switch.mac-age: expected an integer (seconds, 1..1000000", "got a string"}));
+  EXPECT_TRUE(fails_at("[switch]\nslirp = \"off\"\n", "2:9",
+                       {"switch.slirp: expected a boolean", "got a string"}));
+  EXPECT_TRUE(fails_at("[switch]\ncontrol = 5\n", "2:11",
+                       {"switch.control: expected a string (unix:PATH or none), got an integer"}));
+  EXPECT_TRUE(fails_at("[switch]\nqueue-size = 1.5\n", "2:14", {"got a floating-point number"}));
+  EXPECT_TRUE(fails_at("[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1\"\nremote = [\"127.0.0.2\", 3]\n",
+                       "4:24", {"vxlan[0].remote[1]: expected a string", "got an integer"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nrestrict = \"on\"\n", "2:12",
+                       {"slirp[0].restrict: expected a boolean", "got a string"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nmtu = true\n", "2:7", {"slirp[0].mtu: expected an integer"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nhostfwd = 8080\n", "2:11",
+                       {"slirp[0].hostfwd: expected an array of strings"}));
+  EXPECT_TRUE(fails_at("switch = 1\n", "1:10", {"switch: expected a table ([switch])"}));
+  EXPECT_TRUE(fails_at("[listen]\naddress = \"unix:/x\"\n", "1:1",
+                       {"listen: expected an array of tables ([[listen]]), got a table"}));
+  EXPECT_TRUE(fails_at("listen = [1, 2]\n", "1:10", {"got an array of other things"}));
+  EXPECT_TRUE(fails_at("[[guest]]\nname = \"a\"\nmac = 0x525400000001\n", "3:7",
+                       {"guest[0].mac: expected a string"}));
+}
+
+TEST_F(LabFileTest, AMissingKeyIsNamedAtItsTable) {
+  EXPECT_TRUE(fails_at("[[listen]]\nname = \"a\"\n", "1:1",
+                       {"listen[0]: missing key address (unix:PATH or tcp:HOST:PORT)"}));
+  EXPECT_TRUE(
+      fails_at("\n[[tap]]\nname = \"a\"\n", "2:1", {"tap[0]: missing key ifname", "or fd"}));
+  EXPECT_TRUE(fails_at("[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1\"\n", "1:1",
+                       {"vxlan[0]: missing key remote"}));
+  EXPECT_TRUE(fails_at("[[guest]]\nname = \"a\"\n", "1:1", {"guest[0]: missing key mac"}));
+}
+
+// One bad value of each kind: the key's path, the value and what would be accepted, at the value.
+TEST_F(LabFileTest, ABadValueOfEachKindIsNamedWithWhatWouldBeAccepted) {
+  struct Case {
+    const char* text;
+    const char* where;
+    std::vector<std::string> words;
+  };
+  const Case cases[] = {
+      {"[switch]\nmac-age = 0\n",
+       "2:11",
+       {"switch.mac-age: '0': expected whole seconds from 1 to 1000000"}},
+      {"[switch]\nmac-age = 1000001\n", "2:11", {"'1000001'"}},
+      {"[switch]\nmac-max = -5\n", "2:11", {"switch.mac-max: '-5': expected a number of entries"}},
+      {"[switch]\nqueue-size = 10\n", "2:14", {"switch.queue-size: '10'", "65550"}},
+      {"[switch]\nguests = 65\n", "2:10", {"switch.guests: '65'", "0 to 64"}},
+      {"[switch]\ncontrol = \"tcp:127.0.0.1:1\"\n",
+       "2:11",
+       {"switch.control: 'tcp:127.0.0.1:1': expected unix:PATH or none"}},
+      {"[switch]\nmetrics = \"unix:/m\"\n", "2:11", {"switch.metrics: 'unix:/m'", "tcp:HOST:PORT"}},
+      {"[switch]\npcap = \"\"\n", "2:8", {"switch.pcap: needs a file name"}},
+      {"[[listen]]\naddress = \"udp:x\"\n",
+       "2:11",
+       {"listen[0].address: 'udp:x': expected unix:PATH or tcp:HOST:PORT"}},
+      {"[[connect]]\naddress = \"tcp:localhost:80\"\n",
+       "2:11",
+       {"connect[0].address:", "'localhost' is not a numeric IPv4 or IPv6 address"}},
+      {"[[dgram]]\naddress = \"tcp:127.0.0.1:1\"\n",
+       "2:11",
+       {"dgram[0].address: 'tcp:127.0.0.1:1'", "expected unix:PATH, udp:HOST:PORT"}},
+      {"[[dgram]]\naddress = \"udp:127.0.0.1:5000\"\nremote = \"127.0.0.1:0\"\n",
+       "3:10",
+       {"dgram[0].remote:", "the remote port cannot be 0"}},
+      {"[[dgram]]\naddress = \"unix:/d\"\nremote = \"127.0.0.1:5\"\n",
+       "3:10",
+       {"dgram[0].remote: only with a udp:LHOST:LPORT address"}},
+      {"[[dgram]]\naddress = \"mcast:239.0.0.1:5000\"\nlocaladdr = \"x\"\n",
+       "3:13",
+       {"dgram[0].localaddr:", "localaddr 'x' is not a numeric IPv4 address"}},
+      {"[[vhost-user]]\naddress = \"tcp:127.0.0.1:1\"\n",
+       "2:11",
+       {"vhost-user[0].address: 'tcp:127.0.0.1:1': expected unix:PATH", "connect:PATH"}},
+      {"[[tap]]\nifname = \"a/b\"\n",
+       "2:10",
+       {"tap[0].ifname: 'a/b': an interface name has no '/'"}},
+      {"[[tap]]\nifname = \"fd=3\"\n", "2:10", {"tap[0].ifname: 'fd=3' is not an interface name"}},
+      {"[[tap]]\nfd = -1\n", "2:6", {"tap[0].fd: fd=-1: fd must be a number >= 0"}},
+      {"[[tap]]\nifname = \"qs0\"\nfd = 3\n", "3:6", {"tap[0].fd: give ifname or fd, not both"}},
+      {"[[vxlan]]\nvni = 16777216\nlocal = \"127.0.0.1\"\nremote = \"127.0.0.2\"\n",
+       "2:7",
+       {"vxlan[0].vni: vni=16777216: the VNI is a number in 0..16777215"}},
+      {"[[vxlan]]\nvni = 1\nlocal = \"host\"\nremote = \"127.0.0.2\"\n",
+       "3:9",
+       {"vxlan[0].local: local=host: 'host' is not a numeric IPv4 address"}},
+      {"[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1,remote=127.0.0.9\"\nremote = \"127.0.0.2\"\n",
+       "3:9",
+       {"vxlan[0].local:", "is not ADDR[:PORT] (no ',')"}},
+      {"[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1\"\nremote = [\"127.0.0.2\", \"0.0.0.0\"]\n",
+       "4:24",
+       {"vxlan[0].remote[1]: remote=0.0.0.0:", "not the unspecified one"}},
+      {"[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1\"\nremote = [\"127.0.0.2\", \"127.0.0.2\"]\n",
+       "4:24",
+       {"vxlan[0].remote[1]:", "given twice"}},
+      {"[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1\"\nremote = [\"[::1]\"]\n",
+       "4:11",
+       {"vxlan[0].remote[0]:", "not the same address family"}},
+      {"[[vxlan]]\nvni = 1\nlocal = \"127.0.0.1\"\nremote = []\n",
+       "4:10",
+       {"vxlan[0].remote: expected at least one remote"}},
+      {"[[slirp]]\nnet = \"10.0.0.0/31\"\n",
+       "2:7",
+       {"slirp[0].net: net=10.0.0.0/31: prefix length 31 is outside 4..30"}},
+      {"[[slirp]]\nhost = \"10.0.3.2\"\n", "2:8", {"slirp[0].host:", "10.0.3.2"}},
+      {"[[slirp]]\nipv6 = false\nipv6-host = \"fec0::9\"\n",
+       "3:13",
+       {"slirp[0].ipv6-host:", "IPv6 is off"}},
+      {"[[slirp]]\ndomainname = \"a..b\"\n", "2:14", {"slirp[0].domainname:", "domain name"}},
+      {"[[slirp]]\ndnssearch = [\"ok.example\", \"\"]\n", "2:28", {"slirp[0].dnssearch[1]:"}},
+      {"[[slirp]]\ntftp = \"/nonexistent-lab-dir\"\n",
+       "2:8",
+       {"slirp[0].tftp:", "not an existing directory"}},
+      {"[[slirp]]\nmtu = 67\n", "2:7", {"slirp[0].mtu: mtu=67: expected a number 68..65520"}},
+      {"[[slirp]]\nmax-host-sockets = -1\n", "2:20", {"slirp[0].max-host-sockets:", "0..1048576"}},
+      {"[[slirp]]\nhostfwd = [\"tcp::8080-:80\", \"tcp::8081\"]\n",
+       "2:29",
+       {"slirp[0].hostfwd[1]: hostfwd 'tcp::8081': no '-' between"}},
+      {"[[slirp]]\nlease = [\"52:54:00:00:00:01\"]\n",
+       "2:10",
+       {"slirp[0].lease[0]: lease=52:54:00:00:00:01", "expected lease=MAC:IP"}},
+      {"[[guest]]\nname = \"-web\"\nmac = \"52:54:00:00:00:01\"\n",
+       "2:8",
+       {"guest[0].name: '-web' is not a name of 1..32"}},
+      {"[[guest]]\nname = \"web\"\nmac = \"01:00:5e:00:00:01\"\n",
+       "3:7",
+       {"guest[0].mac: '01:00:5e:00:00:01' is not a unicast MAC address"}},
+      {"[[guest]]\nname = \"web\"\nmac = \"52:54:00:00:01\"\n", "3:7", {"not a unicast MAC"}},
+      {"[[listen]]\naddress = \"unix:/x\"\nname = \"a b\"\n",
+       "3:8",
+       {"listen[0].name: 'a b' is not a name"}},
+      {"[switch]\npcap = \"a\\u0000b\"\n",
+       "2:8",
+       {"switch.pcap: a NUL byte (\\u0000) is not accepted in any value"}},
+      {"[[slirp]]\nhostfwd = [\"tcp::1-:1\", \"tcp::2-:2\\u0000\"]\n",
+       "2:25",
+       {"slirp[0].hostfwd[1]: a NUL byte"}},
+  };
+  for (const Case& c : cases) EXPECT_TRUE(fails_at(c.text, c.where, c.words));
+}
+
+// The slirp checks that depend on other keys point at the key whose value is refused, wherever
+// the keys are in the file.
+TEST_F(LabFileTest, ASlirpErrorPointsAtTheItemRefused) {
+  // The lease is checked against net, written after it.
+  EXPECT_TRUE(
+      fails_at("[[slirp]]\nlease = [\"52:54:00:00:00:01:10.0.2.30\"]\nnet = \"10.1.0.0/24\"\n",
+               "2:10", {"slirp[0].lease[0]:", "10.0.2.30"}));
+  // Fine alone, refused with the first lease's address.
+  EXPECT_TRUE(fails_at(
+      "[[slirp]]\nlease = [\"52:54:00:00:00:01:10.0.2.30\", \"52:54:00:00:00:02:10.0.2.30\"]\n",
+      "2:41", {"slirp[0].lease[1]:", "already pinned"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nhostfwd = [\"tcp::80-10.0.2.2:80\"]\n", "2:12",
+                       {"slirp[0].hostfwd[0]:", "the slirp host address"}));
+}
+
+TEST_F(LabFileTest, NamesAndMacsAreUnique) {
+  EXPECT_TRUE(
+      fails_at("[[listen]]\naddress = \"unix:/a\"\nname = \"web\"\n"
+               "[[connect]]\naddress = \"unix:/b\"\nname = \"web\"\n",
+               "6:8", {"connect[0].name: 'web' already names listen[0]"}));
+  EXPECT_TRUE(
+      fails_at("[[guest]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\n"
+               "[[guest]]\nname = \"a\"\nmac = \"52:54:00:00:00:02\"\n",
+               "5:8", {"guest[1].name: 'a' already names guest[0]"}));
+  EXPECT_TRUE(
+      fails_at("[[guest]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\n"
+               "[[guest]]\nname = \"b\"\nmac = \"52:54:00:00:00:01\"\n",
+               "6:7", {"guest[1].mac: 52:54:00:00:00:01 is already the MAC of guest[0]"}));
+  // A guest may share its port's name.
+  const LabFile lab = lab_of(
+      "[[listen]]\naddress = \"unix:/a\"\nname = \"web\"\n[[guest]]\nname = \"web\"\n"
+      "mac = \"52:54:00:00:00:01\"\n");
+  EXPECT_EQ(lab.guests.size(), 1u);
+}
+
+TEST_F(LabFileTest, OneSlirpTableUntilVlans) {
+  EXPECT_TRUE(fails_at("[[slirp]]\n[[slirp]]\nnet = \"10.1.0.0/24\"\n", "2:1",
+                       {"slirp[1]: one [[slirp]] table for now", "VLANs"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\n[switch]\nslirp = false\n", "3:9",
+                       {"switch.slirp: false, but the [[slirp]] table at line 1"}));
+}
+
+TEST_F(LabFileTest, TheCommandLineAddsPortsAndReplacesValues) {
+  const std::string file = write(R"([switch]
+mac-age = 60
+control = "unix:/tmp/lab-file.ctl"
+[[listen]]
+address = "unix:/tmp/lab-file.sock"
+name = "web"
+[[slirp]]
+net = "10.7.0.0/24"
+)");
+  const LabFileResult r = configure({"--listen", "unix:/tmp/lab-argv.sock", "--config", file,
+                                     "--mac-age", "90", "--slirp", "net=10.8.0.0/24"});
+  ASSERT_TRUE(r.lab) << r.error;
+  const Options& o = r.lab->options;
+  ASSERT_EQ(o.listen.size(), 2u);
+  EXPECT_EQ(o.listen[0].path, "/tmp/lab-file.sock");
+  EXPECT_EQ(o.listen[1].path, "/tmp/lab-argv.sock");
+  EXPECT_EQ(r.lab->names.listen, (std::vector<std::string>{"web", ""}));
+  EXPECT_EQ(o.mac_age_s, 90u);
+  ASSERT_TRUE(o.control);
+  EXPECT_EQ(o.control->path, "/tmp/lab-file.ctl");
+  ASSERT_TRUE(o.slirp);
+  EXPECT_EQ(format_ipv4(o.slirp->net), "10.8.0.0");
+
+  const LabFileResult off = configure({"--config", file, "--no-slirp", "--control", "none"});
+  ASSERT_TRUE(off.lab) << off.error;
+  EXPECT_FALSE(off.lab->options.slirp);
+  EXPECT_TRUE(off.lab->names.slirp.empty());
+  EXPECT_TRUE(off.lab->options.control_disabled);
+  EXPECT_FALSE(off.lab->options.control);
+
+  const std::string none = write("[switch]\nslirp = false\ncontrol = \"none\"\n", "none.toml");
+  const LabFileResult on =
+      configure({"--config", none, "--slirp", "--control", "unix:/tmp/lab-argv.ctl"});
+  ASSERT_TRUE(on.lab) << on.error;
+  EXPECT_TRUE(on.lab->options.slirp);
+  EXPECT_FALSE(on.lab->options.control_disabled);
+  EXPECT_EQ(on.lab->options.control->path, "/tmp/lab-argv.ctl");
+}
+
+TEST_F(LabFileTest, CommandLineErrorsBesideAFileAreStillCommandLineErrors) {
+  const std::string file = write("[[listen]]\naddress = \"unix:/tmp/lab-x.sock\"\n");
+  EXPECT_EQ(configure({"--config", file, "--mac-age", "0"}).error,
+            "--mac-age '0': expected whole seconds from 1 to 1000000");
+  EXPECT_EQ(configure({"--config", file, "--config", file}).error,
+            "--config given twice: one lab file at a time");
+  EXPECT_EQ(configure({"--config", file, "--slirp", "--no-slirp"}).error,
+            "--slirp and --no-slirp contradict each other");
+  EXPECT_NE(configure({"--config"}).error.find("--config needs a lab file name"),
+            std::string::npos);
+}
+
+TEST_F(LabFileTest, AMissingOrUnreadableFileIsAClearError) {
+  const std::string missing = tmp_.file("missing.toml");
+  EXPECT_EQ(configure({"--config", missing}).error,
+            missing + ": cannot read the lab file: No such file or directory");
+  EXPECT_EQ(configure({"--config", tmp_.path()}).error,
+            tmp_.path() + ": not a regular file; expected a lab file (TOML, docs/lab-file.md)");
+  const std::string big = write(std::string(size_t{1} << 21, '#'), "big.toml");
+  EXPECT_NE(configure({"--config", big}).error.find("larger than 1 MiB"), std::string::npos);
+}
+
+TEST_F(LabFileTest, AnErrorNamesTheFileAsGiven) {
+  const std::string file = write("[switch]\nmac-age = 0\n", "bad.toml");
+  EXPECT_EQ(configure({"--config", file}).error,
+            file + ":2:11: switch.mac-age: '0': expected whole seconds from 1 to 1000000");
+}
+
+// --check's output, read back with --config, prints the same again, and holds the same options.
+TEST_F(LabFileTest, CheckOutputReadsBackToTheSameConfiguration) {
+  const std::vector<std::vector<std::string>> command_lines = {
+      {"--config", write(std::string(kEveryKey))},
+      {},  // zero configuration
+      {"--listen", "tcp:[::1]:0", "--vxlan", "vni=5,local=[::1]:0,remote=[::2],remote=[::3]:99",
+       "--dgram", "mcast:239.0.0.1:7000", "--slirp",
+       "ipv6=off,restrict=on,hostfwd=udp:127.0.0.1:0-:53,dnssearch=a.b", "--tap", "qs1",
+       "--vhost-user", "connect:/tmp/q\"uote\\d.vu"},
+  };
+  for (size_t i = 0; i < command_lines.size(); ++i) {
+    SCOPED_TRACE(i);
+    const LabFileResult first = configure(command_lines[i]);
+    ASSERT_TRUE(first.lab) << first.error;
+    const std::string text = format_lab_file(*first.lab);
+    const LabFileResult again = configure({"--config", write(text, "check.toml")});
+    ASSERT_TRUE(again.lab) << again.error << "\n" << text;
+    EXPECT_EQ(format_lab_file(*again.lab), text);
+    const Options& a = first.lab->options;
+    const Options& b = again.lab->options;
+    EXPECT_EQ(a.listen.size(), b.listen.size());
+    EXPECT_EQ(a.dgram.size(), b.dgram.size());
+    EXPECT_EQ(a.vxlans.size(), b.vxlans.size());
+    EXPECT_EQ(a.slirp.has_value(), b.slirp.has_value());
+    EXPECT_EQ(a.control.has_value(), b.control.has_value());
+    EXPECT_EQ(a.mac_max, b.mac_max);
+    EXPECT_EQ(first.lab->guests.size(), again.lab->guests.size());
+  }
+}
+
+TEST_F(LabFileTest, CheckOutputWritesEveryDefault) {
+  const LabFileResult r = configure({"--listen", "unix:/tmp/lab-d.sock", "--slirp"});
+  ASSERT_TRUE(r.lab) << r.error;
+  const std::string text = format_lab_file(*r.lab);
+  for (const char* line :
+       {"mac-age = 300\n", "mac-max = 4096\n", "queue-size = 1048576\n", "guests = 2\n",
+        "control = \"unix:/tmp/lab-d.ctl\"\n", "[[listen]]\naddress = \"unix:/tmp/lab-d.sock\"\n",
+        "net = \"10.0.2.0/24\"\n", "dhcpstart = \"10.0.2.15\"\n", "ipv6-net = \"fec0::/64\"\n",
+        "restrict = false\n", "mtu = 1500\n", "max-leases-per-port = 8\n", "hostfwd = []\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " not in:\n" << text;
+  }
+}
+
+}  // namespace
+}  // namespace qswitch::tools
