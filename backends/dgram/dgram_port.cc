@@ -836,7 +836,8 @@ std::vector<sockaddr_storage> DgramEndpoint::udp_addresses() const {
 const DgramSocketCounters& DgramEndpoint::counters() const { return socket_->counters(); }
 void DgramEndpoint::close_ports(const std::string& reason) { socket_->close_ports(reason); }
 
-LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error) {
+LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error,
+                                const sw::VlanMembership& vlans) {
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
@@ -861,6 +862,7 @@ LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, s
   config.mode = DgramConfig::Mode::kConnected;
   config.family = ss.ss_family == AF_UNSPEC ? AF_UNIX : ss.ss_family;
   config.name = peer;
+  config.vlans = vlans;
   // local_len stays 0: nothing of ours to unlink.
   auto socket = std::make_shared<DgramSocket>(loop, std::move(config), std::move(fd), io::Fd());
   return socket->make_fixed_port(std::move(peer));

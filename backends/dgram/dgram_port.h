@@ -112,7 +112,8 @@ class DgramEndpoint {
 
 // A port on an already connected datagram socket (a socketpair end handed over by
 // `qswitch exec`). `fd` is made non-blocking. The port owns the socket and is adopted by the
-// loop; returns nullptr with `error` set when fd is not a datagram socket.
-LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error);
+// loop on `vlans`; returns nullptr with `error` set when fd is not a datagram socket.
+LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error,
+                                const sw::VlanMembership& vlans = {});
 
 }  // namespace qswitch::backends

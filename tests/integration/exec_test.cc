@@ -240,6 +240,46 @@ TEST_P(ExecTest, FramesCrossBothWaysAndThePortGoesWhenTheProgramExits) {
   ASSERT_TRUE(send_and_expect(client, more[0], kBroadcastMac, client_mac, 64, 9));
 }
 
+// --vlan: the program's port is an access port of that VLAN (the switch's --listen ...,vlan=
+// puts a client there too): frames cross within VLAN 10 and never reach VLAN 1's client.
+TEST_P(ExecTest, VlanPutsTheProgramsPortOnThatVlanOnly) {
+  const std::string type = GetParam();
+  const std::string v10 = "unix:" + tmp_.path() + "/v10.sock";
+  ASSERT_TRUE(start_switch({"--no-slirp", "--listen", v10 + ",vlan=10"}));
+  ASSERT_TRUE(open_control());
+  std::vector<FrameClient> in_vlan1, in_vlan10;
+  ASSERT_TRUE(connect_clients(1, &in_vlan1));
+  ASSERT_TRUE(connect_clients(1, &in_vlan10, v10));
+  ASSERT_TRUE(wait_port_count(2));
+  const Mac client_mac = test_mac(1);
+  const Mac peer_mac = *parse_mac(kPeerMac);
+
+  QswitchProcess exec;
+  ASSERT_TRUE(
+      exec.start(exec_options({"--switch", control_path(sw_), "--type", type, "--mac", kPeerMac,
+                               "--vlan", "10", "--", EXEC_PEER_BINARY, "--peer-mac",
+                               mac_to_string(client_mac), "--expect-seq", "3"}),
+                 10s))
+      << exec.error() << "\n"
+      << exec_report(exec);
+  RecvResult b = in_vlan10[0].recv_frame_matching(
+      [&](const std::vector<uint8_t>& f) { return frame_src(f) == peer_mac; }, 5s);
+  ASSERT_TRUE(b.ok()) << to_string(b.status) << " " << b.error << "\n" << exec_report(exec);
+  EXPECT_EQ(frame_dst(b.frame), kBroadcastMac);
+  EXPECT_TRUE(frame_is_intact(b.frame, 60));
+  json exec_row;
+  for (const json& r : ports()) {
+    if (r.value("peer", "").rfind("exec:exec_peer", 0) == 0) exec_row = r;
+  }
+  ASSERT_TRUE(exec_row.is_object()) << ports().dump();
+  EXPECT_EQ(exec_row["vlan"], json({{"mode", "access"}, {"vlan", 10}})) << exec_row.dump();
+  EXPECT_TRUE(expect_silence(in_vlan1[0], "VLAN 1's client"));
+  ASSERT_TRUE(in_vlan10[0].send_frame(make_frame(peer_mac, client_mac, 200, 3)));
+  const std::optional<int> code = exec.wait_exit(10s);
+  ASSERT_TRUE(code.has_value()) << "exec did not exit\n" << exec_report(exec);
+  EXPECT_EQ(*code, 0) << exec_report(exec);
+}
+
 TEST_P(ExecTest, ExitStatusIsTheProgramsAndTheSignalThatKilledIt) {
   const std::string type = GetParam();
   ASSERT_TRUE(start_switch({"--no-slirp"}));
@@ -482,6 +522,31 @@ TEST_F(ExecErrorsTest, BadArgumentsExitTwoWithTheUsage) {
     EXPECT_NE(exec.stderr_text().find("usage: qswitch exec"), std::string::npos)
         << args[0] << ": " << exec.stderr_text();
   }
+}
+
+TEST_F(ExecErrorsTest, BadVlanArgumentsExitTwoAndAttachNothing) {
+  ASSERT_TRUE(start_switch({"--no-slirp"}));
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--vlan", "0"},
+                                              {"--vlan", "10", "--trunk", "20"},
+                                              {"--native", "5"},
+                                              {"--trunk", "10,x"}}) {
+    QswitchProcess exec;
+    std::vector<std::string> args = {"exec", "--switch", control_path(sw_)};
+    args.insert(args.end(), bad.begin(), bad.end());
+    args.insert(args.end(), {"--", "/bin/true"});
+    LaunchOptions o;
+    o.binary = qswitch_binary();
+    o.args = args;
+    o.stderr_path = tmp_.file("exec-bad.stderr");
+    ASSERT_TRUE(exec.launch(o)) << exec.error();
+    const std::optional<int> code = exec.wait_exit(10s);
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 2) << bad[0] << " " << bad[1];
+    EXPECT_NE(exec.stderr_text().find(bad[0]), std::string::npos) << exec.stderr_text();
+  }
+  const auto stats = sw_.stats();
+  ASSERT_TRUE(stats) << sw_.error();
+  EXPECT_EQ(stats->ports.size(), 0u);
 }
 
 }  // namespace

@@ -310,8 +310,8 @@ TEST_F(LabFileTest, UnknownTablesAndKeysListWhatIsAccepted) {
                        {"switch.macage: unknown key; accepted: mac-age, mac-max, queue-size"}));
   EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\n[[listen]]\nadress = \"unix:/y\"\n",
                        "4:1", {"listen[1].adress: unknown key; accepted: address, name"}));
-  EXPECT_TRUE(fails_at("[[connect]]\naddress = \"unix:/x\"\nvlan = 10\n", "3:1",
-                       {"connect[0].vlan: unknown key"}));
+  EXPECT_TRUE(fails_at("[[connect]]\naddress = \"unix:/x\"\ncolour = 10\n", "3:1",
+                       {"connect[0].colour: unknown key", "name, vlan, trunk, native"}));
   EXPECT_TRUE(fails_at("[[dgram]]\naddress = \"unix:/x\"\npeer = 1\n", "3:1",
                        {"address, remote, localaddr, name"}));
   EXPECT_TRUE(fails_at("[[vhost-user]]\naddress = \"unix:/x\"\nqueues = 2\n", "3:1",
@@ -608,6 +608,69 @@ TEST_F(LabFileTest, CheckOutputReadsBackToTheSameConfiguration) {
     EXPECT_EQ(a.mac_max, b.mac_max);
     EXPECT_EQ(first.lab->guests.size(), again.lab->guests.size());
   }
+}
+
+// VLAN keys (vlan_keys.h) on every port table, as on every port option.
+TEST_F(LabFileTest, EveryPortTableTakesVlanKeys) {
+  const LabFile lab = lab_of(R"(
+[[listen]]
+address = "unix:/tmp/v10.sock"
+vlan = 10
+[[listen]]
+address = "unix:/tmp/trunk.sock"
+trunk = "10,20-22"
+native = 1
+[[connect]]
+address = "unix:/tmp/c.sock"
+trunk = "30"
+[[dgram]]
+address = "unix:/tmp/d.sock"
+vlan = 20
+[[vhost-user]]
+address = "unix:/tmp/vu.sock"
+vlan = 4094
+[[tap]]
+ifname = "qs0"
+trunk = "10,20"
+[[vxlan]]
+vni = 42
+vlan = 10
+local = "127.0.0.1:0"
+remote = "127.0.0.2"
+)");
+  const Options& o = lab.options;
+  ASSERT_EQ(o.listen.size(), 2u);
+  EXPECT_EQ(o.listen[0].vlans, sw::VlanMembership::access(10));
+  EXPECT_EQ(o.listen[0].path, "/tmp/v10.sock");
+  EXPECT_EQ(o.listen[1].vlans.to_string(), "trunk 10,20-22 native 1");
+  EXPECT_EQ(o.connect[0].vlans.to_string(), "trunk 30");
+  EXPECT_EQ(o.dgram[0].vlans, sw::VlanMembership::access(20));
+  EXPECT_EQ(o.vhost_user[0].vlans, sw::VlanMembership::access(4094));
+  EXPECT_EQ(o.taps[0].vlans.to_string(), "trunk 10,20");
+  EXPECT_EQ(o.taps[0].name, "qs0");
+  EXPECT_EQ(o.vxlans[0].vlans, sw::VlanMembership::access(10));
+  EXPECT_EQ(o.vxlans[0].vni, 42u);
+  // --check writes them, and they read back.
+  const std::string text = format_lab_file(lab);
+  EXPECT_NE(text.find("vlan = 10\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("trunk = \"10,20-22\"\nnative = 1\n"), std::string::npos) << text;
+  const LabFile again = lab_of(text);
+  EXPECT_EQ(again.options.listen[1].vlans, o.listen[1].vlans);
+  EXPECT_EQ(again.options.vxlans[0].vlans, o.vxlans[0].vlans);
+  EXPECT_EQ(format_lab_file(again), text);
+}
+
+TEST_F(LabFileTest, ABadVlanKeyIsNamedAtItsPosition) {
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nvlan = 4095\n", "3:8",
+                       {"listen[0].vlan: vlan=4095", "(1..4094)"}));
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\ntrunk = \"10,x\"\n", "3:9",
+                       {"listen[0].trunk:", "\"x\" is not a VLAN id"}));
+  EXPECT_TRUE(fails_at("[[dgram]]\naddress = \"unix:/x\"\nvlan = 10\ntrunk = \"20\"\n", "3:8",
+                       {"dgram[0]: vlan=", "exclude each other"}));
+  EXPECT_TRUE(fails_at("[[tap]]\nifname = \"qs0\"\nnative = 3\n", "3:10",
+                       {"tap[0]: native=3: a native VLAN is a trunk's"}));
+  EXPECT_TRUE(
+      fails_at("[[listen]]\naddress = \"unix:/x\"\nvlan = \"10\"\n", "3:8", {"listen[0].vlan"}));
 }
 
 TEST_F(LabFileTest, CheckOutputWritesEveryDefault) {

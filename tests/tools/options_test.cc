@@ -157,6 +157,40 @@ TEST(OptionsTest, ConfigAndCheck) {
   EXPECT_EQ(error_of({"--check=x"}), "unknown option '--check=x' (see qswitch --help)");
 }
 
+TEST(OptionsTest, EveryPortOptionTakesVlanKeys) {
+  const ParseResult r =
+      parse({"--listen", "unix:/tmp/a.sock,vlan=10", "--connect", "tcp:127.0.0.1:5000,trunk=10,20",
+             "--dgram", "mcast:239.0.0.1:7000,vlan=30,localaddr=127.0.0.1", "--vhost-user",
+             "unix:/tmp/vu.sock,trunk=5-7,native=1", "--tap", "qs0,vlan=40", "--vxlan",
+             "vni=42,vlan=50,local=127.0.0.1:0,remote=127.0.0.2", "--listen", "unix:/tmp/b.sock"});
+  ASSERT_TRUE(r.options) << r.error;
+  const Options& o = *r.options;
+  EXPECT_EQ(o.listen[0].path, "/tmp/a.sock");
+  EXPECT_EQ(o.listen[0].vlans, sw::VlanMembership::access(10));
+  EXPECT_EQ(o.listen[1].vlans, sw::VlanMembership::access(1));
+  EXPECT_EQ(o.connect[0].port, 5000);
+  EXPECT_EQ(o.connect[0].vlans.to_string(), "trunk 10,20");
+  EXPECT_EQ(o.dgram[0].vlans, sw::VlanMembership::access(30));
+  EXPECT_EQ(o.dgram[0].mode, backends::DgramConfig::Mode::kMulticast);
+  EXPECT_EQ(o.vhost_user[0].vlans.to_string(), "trunk 5-7 native 1");
+  EXPECT_EQ(o.taps[0].name, "qs0");
+  EXPECT_EQ(o.taps[0].vlans, sw::VlanMembership::access(40));
+  EXPECT_EQ(o.vxlans[0].vlans, sw::VlanMembership::access(50));
+  // The control socket still goes beside the first unix listener, keys or not.
+  ASSERT_TRUE(o.control);
+  EXPECT_EQ(o.control->path, "/tmp/a.ctl");
+}
+
+TEST(OptionsTest, BadVlanKeysNameTheOptionTheKeyAndTheRange) {
+  EXPECT_EQ(error_of({"--listen", "unix:/tmp/a.sock,vlan=0"}),
+            "--listen 'unix:/tmp/a.sock,vlan=0': vlan=0: \"0\" is not a VLAN id (1..4094)");
+  EXPECT_NE(error_of({"--tap", "qs0,vlan=1,trunk=2"}).find("exclude each other"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of({"--dgram", "unix:/tmp/d,native=2"}).find("native=2: a native VLAN is a trunk's"),
+      std::string::npos);
+}
+
 TEST(OptionsTest, HelpAndVersionIgnoreAValue) {
   EXPECT_TRUE(parse({"-h"}).options->help);
   EXPECT_TRUE(parse({"--help=x"}).options->help);

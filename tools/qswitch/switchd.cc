@@ -64,7 +64,7 @@ bool Switchd::start(std::string& error) {
   if (!start_ports(error) || !start_slirp(error)) return false;
   register_commands();
   if (!start_control(error) || !start_metrics(error)) return false;
-  for (const io::SocketAddress& ep : options_.connect) endpoints_->add_connect(ep);
+  for (const StreamEndpoint& ep : options_.connect) endpoints_->add_connect(ep, ep.vlans);
   for (const backends::vhost_user::VhostUserSpec& v : options_.vhost_user) {
     if (v.dial) endpoints_->add_vhost_user(v, error);
   }
@@ -72,8 +72,8 @@ bool Switchd::start(std::string& error) {
 }
 
 bool Switchd::start_ports(std::string& error) {
-  for (const io::SocketAddress& ep : options_.listen) {
-    if (endpoints_->add_listen(ep, error).empty()) return false;
+  for (const StreamEndpoint& ep : options_.listen) {
+    if (endpoints_->add_listen(ep, ep.vlans, error).empty()) return false;
   }
   for (const backends::DgramConfig& d : options_.dgram) {
     if (endpoints_->add_dgram(d, error).empty()) return false;

@@ -27,6 +27,7 @@
 #include "tools/qswitch/config/json_line.h"
 #include "tools/qswitch/config/options.h"
 #include "tools/qswitch/config/socket_trust.h"
+#include "tools/qswitch/config/vlan_keys.h"
 
 namespace qswitch::tools {
 
@@ -206,7 +207,7 @@ int exit_code(int status) {
 
 const char* exec_usage() {
   return "usage: qswitch exec [--switch NAME|PATH] [--type dgram|stream|vhost-user] [--mac MAC] "
-         "-- PROGRAM [ARGS...]\n"
+         "[--vlan N | --trunk LIST [--native N]] -- PROGRAM [ARGS...]\n"
          "  runs PROGRAM (qemu-system-x86_64 ...) with one NIC on a running switch: a socketpair\n"
          "  whose one end goes to the switch over its control socket, the other to QEMU as\n"
          "    -netdev dgram,id=qs0,local.type=fd,local.str=N   (or stream,...,addr.type=fd)\n"
@@ -220,6 +221,9 @@ const char* exec_usage() {
          "                  kind; vhost-user adds the guest's RAM as a shared memfd (its -m),\n"
          "                  a chardev to a private socket and vectors=0 unless under KVM\n"
          "  --mac MAC       the guest's MAC (default: a random 52:54:00:xx:xx:xx)\n"
+         "  --vlan N        the port is an access port of VLAN N (1..4094; default 1)\n"
+         "  --trunk LIST    the port is a trunk of the VLANs in LIST (10,20-29): the guest tags\n"
+         "                  its frames itself (eth0.10); --native N: untagged frames are VLAN N\n"
          "  SIGINT/SIGTERM/SIGHUP are passed to PROGRAM; the exit status is PROGRAM's\n"
          "  (128+N if signal N ended it), 1 if the switch cannot be reached or refuses the\n"
          "  port, 2 on bad arguments, 127 if PROGRAM cannot be run\n";
@@ -241,6 +245,7 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
   std::string switch_arg;
   std::string type = "dgram";
   std::string mac;
+  VlanKeys vlan_keys;
   int i = 1;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -258,7 +263,8 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
     if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
-    } else if (arg == "--switch" || arg == "--type" || arg == "--mac") {
+    } else if (arg == "--switch" || arg == "--type" || arg == "--mac" || arg == "--vlan" ||
+               arg == "--trunk" || arg == "--native") {
       if (i + 1 >= argc) {
         error = arg + " needs a value";
         return false;
@@ -282,6 +288,12 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
         error = "--mac '" + value + "': expected a unicast MAC like 52:54:00:12:34:56";
         return false;
       }
+    } else if (arg == "--vlan" || arg == "--trunk" || arg == "--native") {
+      if (!vlan_keys.set(arg.substr(2), value, error)) {
+        error = arg + ": " + error;
+        return false;
+      }
+      o.vlan_keys.emplace_back(arg.substr(2), value);
     } else {
       error = "unknown option '" + std::string(argv[i]) + "'";
       return false;
@@ -292,6 +304,8 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
     error = "no program to run: put it after --, e.g. qswitch exec -- qemu-system-x86_64 ...";
     return false;
   }
+  sw::VlanMembership vlans;
+  if (!vlan_keys.resolve(vlans, error)) return false;
   o.control_path = exec_control_path(switch_arg);
   o.type = type == "stream"       ? ExecType::kStream
            : type == "vhost-user" ? ExecType::kVhostUser
@@ -429,9 +443,11 @@ std::vector<std::string> exec_vhost_user_args(const std::vector<std::string>& pr
   return args;
 }
 
-std::string attach_request_line(ExecType type, const std::string& name) {
+std::string attach_request_line(ExecType type, const std::string& name,
+                                const std::vector<std::pair<std::string, std::string>>& vlan_keys) {
   json args = {{"type", exec_type_name(type)}};
   if (!name.empty()) args["name"] = name;
+  for (const auto& [key, value] : vlan_keys) args[key] = value;
   return dump_json(json{{"cmd", "port.attach"}, {"args", args}});
 }
 
@@ -449,8 +465,8 @@ bool attach_port(const ExecOptions& o, const std::string& name, io::Fd switch_en
   }
   const int64_t deadline = monotonic_ms() + kTimeoutMs;
   std::string reply_text;
-  if (!send_with_fd(control.get(), attach_request_line(o.type, name), switch_end.get(), deadline,
-                    error) ||
+  if (!send_with_fd(control.get(), attach_request_line(o.type, name, o.vlan_keys), switch_end.get(),
+                    deadline, error) ||
       !read_reply(control.get(), deadline, reply_text, error)) {
     std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());
     return false;

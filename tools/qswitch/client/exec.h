@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qswitch::tools {
@@ -47,7 +48,9 @@ const char* exec_type_name(ExecType type);  // "dgram", "stream", "vhost-user"
 struct ExecOptions {
   std::string control_path;  // resolved from --switch
   ExecType type = ExecType::kDgram;
-  std::string mac;                   // --mac, or generated
+  std::string mac;  // --mac, or generated
+  // --vlan N, --trunk LIST, --native N (checked): the port's VLANs, sent with port.attach.
+  std::vector<std::pair<std::string, std::string>> vlan_keys;
   std::vector<std::string> program;  // PROGRAM ARGS... (not empty)
   bool help = false;
 };
@@ -75,7 +78,9 @@ bool program_uses_kvm(const std::vector<std::string>& program);
 // -m size=1G,...), or "128M" without -m.
 std::string program_memory_size(const std::vector<std::string>& program);
 // The port.attach request line for `name` (the program's base name).
-std::string attach_request_line(ExecType type, const std::string& name);
+std::string attach_request_line(
+    ExecType type, const std::string& name,
+    const std::vector<std::pair<std::string, std::string>>& vlan_keys = {});
 const char* exec_usage();
 
 // argv[0] is "exec".

@@ -26,6 +26,7 @@
 #include "backends/runtime/io/socket_address.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/slirp_options_parse.h"
+#include "tools/qswitch/config/vlan_keys.h"
 
 namespace qswitch::tools {
 
@@ -62,6 +63,9 @@ constexpr KeySpec kSwitchKeys[] = {
 constexpr KeySpec kListenKeys[] = {
     {"address", Kind::kString, "unix:PATH or tcp:HOST:PORT", true},
     {"name", Kind::kString, kNameAccepts},
+    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
+    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
+    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
 constexpr KeySpec kDgramKeys[] = {
@@ -70,17 +74,26 @@ constexpr KeySpec kDgramKeys[] = {
     {"remote", Kind::kString, "RHOST:RPORT, the one peer of a udp: address"},
     {"localaddr", Kind::kString, "the interface address of an mcast: address"},
     {"name", Kind::kString, kNameAccepts},
+    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
+    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
+    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
 constexpr KeySpec kVhostUserKeys[] = {
     {"address", Kind::kString, "unix:PATH (qswitch listens) or connect:PATH (qswitch dials)", true},
     {"name", Kind::kString, kNameAccepts},
+    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
+    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
+    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
 constexpr KeySpec kTapKeys[] = {
     {"ifname", Kind::kString, "a tap interface name (1..15 bytes)"},
     {"fd", Kind::kInteger, "an inherited tap file descriptor, >= 0"},
     {"name", Kind::kString, kNameAccepts},
+    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
+    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
+    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
 constexpr KeySpec kVxlanKeys[] = {
@@ -88,6 +101,9 @@ constexpr KeySpec kVxlanKeys[] = {
     {"local", Kind::kString, "ADDR[:PORT] (port default 4789, IPv6 as [ADDR]:PORT)", true},
     {"remote", Kind::kStrings, "ADDR[:PORT] of each remote VTEP, 1..64 of them", true},
     {"name", Kind::kString, kNameAccepts},
+    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
+    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
+    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
 // The --slirp keys, in the order parse_slirp_options applies them (QEMU's, net first): a prefix
@@ -290,6 +306,9 @@ class Reader {
              const std::string& path);
   // A port's `name`, or "" when it has none; false on a bad or repeated name.
   bool port_name(const toml::table& t, const std::string& path, std::string& out);
+  // A port's vlan, trunk and native keys as the option's ",vlan=N" items (vlan_keys.h), or ""
+  // when it has none; false on a bad value or a contradiction.
+  bool vlan_items(const toml::table& t, const std::string& path, std::string& out);
   bool finish();
 
   std::string source_;
@@ -344,6 +363,24 @@ bool Reader::apply(std::string_view option, const std::string& value, const toml
   const std::string error = apply_option_value(lab_.options, option, value);
   if (error.empty()) return true;
   return fail(at, path, without_flag(error, option));
+}
+
+bool Reader::vlan_items(const toml::table& t, const std::string& path, std::string& out) {
+  VlanKeys keys;
+  std::string error;
+  const toml::node* first = nullptr;
+  for (const char* key : {"vlan", "trunk", "native"}) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) continue;
+    if (first == nullptr) first = n;
+    const std::string value =
+        std::string_view(key) == "trunk" ? str(*n) : std::to_string(integer(*n));
+    if (!keys.set(key, value, error)) return fail(*n, path + "." + key, error);
+    out += std::string(",") + key + "=" + value;
+  }
+  sw::VlanMembership m;
+  if (first != nullptr && !keys.resolve(m, error)) return fail(*first, path, error);
+  return true;
 }
 
 bool Reader::port_name(const toml::table& t, const std::string& path, std::string& out) {
@@ -441,9 +478,10 @@ bool Reader::read_port(std::string_view kind, const toml::table& t, const std::s
     return false;
   }
   std::string name;
-  if (!port_name(t, path, name)) return false;
+  std::string vlans;
+  if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
   const toml::node& address = *t.get("address");
-  if (!apply(kind, str(address), address, path + ".address")) return false;
+  if (!apply(kind, str(address) + vlans, address, path + ".address")) return false;
   PortNames& names = lab_.names;
   (kind == "listen"    ? names.listen
    : kind == "connect" ? names.connect
@@ -457,7 +495,8 @@ bool Reader::read_port(std::string_view kind, const toml::table& t, const std::s
 bool Reader::read_dgram(const toml::table& t, const std::string& path) {
   if (!check_table(t, path, kDgramKeys)) return false;
   std::string name;
-  if (!port_name(t, path, name)) return false;
+  std::string vlans;
+  if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
   const toml::node& address = *t.get("address");
   std::string text = str(address);
   Options scratch;
@@ -488,8 +527,8 @@ bool Reader::read_dgram(const toml::table& t, const std::string& path) {
     extra = localaddr;
     extra_path = path + ".localaddr";
   }
-  if (extra != nullptr && !apply("dgram", text, *extra, extra_path)) return false;
-  if (extra == nullptr && !apply("dgram", text, address, path + ".address")) return false;
+  if (extra != nullptr && !apply("dgram", text + vlans, *extra, extra_path)) return false;
+  if (extra == nullptr && !apply("dgram", text + vlans, address, path + ".address")) return false;
   lab_.names.dgram.push_back(name);
   return true;
 }
@@ -497,7 +536,8 @@ bool Reader::read_dgram(const toml::table& t, const std::string& path) {
 bool Reader::read_tap(const toml::table& t, const std::string& path) {
   if (!check_table(t, path, kTapKeys)) return false;
   std::string name;
-  if (!port_name(t, path, name)) return false;
+  std::string vlans;
+  if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
   const toml::node* ifname = t.get("ifname");
   const toml::node* fd = t.get("fd");
   if (ifname == nullptr && fd == nullptr) {
@@ -513,8 +553,8 @@ bool Reader::read_tap(const toml::table& t, const std::string& path) {
       return fail(*ifname, path + ".ifname",
                   "'" + str(*ifname) + "' is not an interface name; an inherited fd is fd = N");
     }
-    if (!apply("tap", str(*ifname), *ifname, path + ".ifname")) return false;
-  } else if (!apply("tap", "fd=" + std::to_string(integer(*fd)), *fd, path + ".fd")) {
+    if (!apply("tap", str(*ifname) + vlans, *ifname, path + ".ifname")) return false;
+  } else if (!apply("tap", "fd=" + std::to_string(integer(*fd)) + vlans, *fd, path + ".fd")) {
     return false;
   }
   lab_.names.taps.push_back(name);
@@ -526,7 +566,8 @@ bool Reader::read_tap(const toml::table& t, const std::string& path) {
 bool Reader::read_vxlan(const toml::table& t, const std::string& path) {
   if (!check_table(t, path, kVxlanKeys)) return false;
   std::string name;
-  if (!port_name(t, path, name)) return false;
+  std::string vlans;
+  if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
   const toml::node& vni = *t.get("vni");
   const toml::node& local = *t.get("local");
   const std::vector<const toml::node*> remotes = items_of(*t.get("remote"));
@@ -549,7 +590,7 @@ bool Reader::read_vxlan(const toml::table& t, const std::string& path) {
   Options scratch;
   const std::string error = without_flag(apply_option_value(scratch, "vxlan", text), "vxlan");
   if (error.empty()) {
-    if (!apply("vxlan", text, vni, path + ".vni")) return false;
+    if (!apply("vxlan", text + vlans, vni, path + ".vni")) return false;
     lab_.names.vxlans.push_back(name);
     return true;
   }
@@ -825,6 +866,17 @@ int prefix_length(in_addr mask) {
   return n;
 }
 
+// A port's VLAN keys, when it is not on the default (access VLAN 1).
+void write_vlans(std::string& out, const sw::VlanMembership& m) {
+  if (m.is_default()) return;
+  if (!m.trunk) {
+    out += "vlan = " + std::to_string(m.untagged) + "\n";
+    return;
+  }
+  out += "trunk = \"" + m.tagged.to_string() + "\"\n";
+  if (m.untagged != 0) out += "native = " + std::to_string(m.untagged) + "\n";
+}
+
 void write_name(std::string& out, const std::vector<std::string>& names, size_t i) {
   if (i < names.size() && !names[i].empty()) out += "name = " + quoted(names[i]) + "\n";
 }
@@ -1018,15 +1070,18 @@ std::string format_lab_file(const LabFile& lab) {
   if (!o.slirp) out += "slirp = false\n";
   for (size_t i = 0; i < o.listen.size(); ++i) {
     out += "\n[[listen]]\naddress = " + quoted(o.listen[i].to_string()) + "\n";
+    write_vlans(out, o.listen[i].vlans);
     write_name(out, names.listen, i);
   }
   for (size_t i = 0; i < o.connect.size(); ++i) {
     out += "\n[[connect]]\naddress = " + quoted(o.connect[i].to_string()) + "\n";
+    write_vlans(out, o.connect[i].vlans);
     write_name(out, names.connect, i);
   }
   for (size_t i = 0; i < o.dgram.size(); ++i) {
     out += "\n[[dgram]]\n";
     write_dgram(out, o.dgram[i]);
+    write_vlans(out, o.dgram[i].vlans);
     write_name(out, names.dgram, i);
   }
   for (size_t i = 0; i < o.vhost_user.size(); ++i) {
@@ -1034,6 +1089,7 @@ std::string format_lab_file(const LabFile& lab) {
     out +=
         "\n[[vhost-user]]\naddress = " + quoted((v.dial ? "connect:" : "unix:") + v.address.path) +
         "\n";
+    write_vlans(out, v.vlans);
     write_name(out, names.vhost_user, i);
   }
   for (size_t i = 0; i < o.taps.size(); ++i) {
@@ -1043,6 +1099,7 @@ std::string format_lab_file(const LabFile& lab) {
     } else {
       out += "ifname = " + quoted(o.taps[i].name) + "\n";
     }
+    write_vlans(out, o.taps[i].vlans);
     write_name(out, names.taps, i);
   }
   for (size_t i = 0; i < o.vxlans.size(); ++i) {
@@ -1052,6 +1109,7 @@ std::string format_lab_file(const LabFile& lab) {
     std::vector<std::string> remotes;
     for (const backends::VxlanRemote& r : v.remotes) remotes.push_back(io::sockaddr_text(r.addr));
     out += "remote = " + quoted_list(remotes) + "\n";
+    write_vlans(out, v.vlans);
     write_name(out, names.vxlans, i);
   }
   if (o.slirp) write_slirp(out, *o.slirp, names.slirp);

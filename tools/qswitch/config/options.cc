@@ -6,6 +6,7 @@
 #include "tools/qswitch/config/net_specs.h"
 #include "tools/qswitch/config/slirp_options_parse.h"
 #include "tools/qswitch/config/socket_trust.h"
+#include "tools/qswitch/config/vlan_keys.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <type_traits>
 
 namespace qswitch::tools {
 
@@ -346,14 +348,23 @@ std::string apply_slirp(ParseState& st, const std::string& value) {
 }
 
 // Parses one port option's value into its list; `flag` is how the error names it.
+// The VLAN keys (vlan=, trunk=, native=: vlan_keys.h) come out of the value first.
 template <typename T, typename Parse>
 std::string apply_port(std::vector<T>& to, const char* flag, const std::string& value,
                        Parse parse) {
   std::string error;
-  auto spec = parse(value, error);
+  std::string rest;
+  sw::VlanMembership vlans;
+  if (!take_vlan_keys(value, rest, vlans, error)) {
+    return std::string(flag) + " '" + value + "': " + error;
+  }
+  auto spec = parse(rest, error);
   // parse_tap_spec and parse_vxlan_spec name the option themselves.
   if (!spec) return error.rfind(flag, 0) == 0 ? error : std::string(flag) + " " + error;
-  to.push_back(*spec);
+  T item{};  // the spec itself, or (--listen, --connect) a StreamEndpoint around its address
+  static_cast<std::remove_cvref_t<decltype(*spec)>&>(item) = *spec;
+  item.vlans = vlans;
+  to.push_back(std::move(item));
   return "";
 }
 
@@ -421,7 +432,7 @@ std::string finish_options(ParseState& st) {
     io::SocketAddress ep;
     ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = default_socket_path();
-    o.listen.push_back(ep);
+    o.listen.push_back(StreamEndpoint{ep, {}});
     if (!o.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
   }
   if (o.control || o.control_disabled) return "";

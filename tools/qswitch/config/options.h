@@ -18,9 +18,15 @@
 
 namespace qswitch::tools {
 
+// A --listen or --connect address, with the VLANs of its ports (",vlan=10", vlan_keys.h).
+struct StreamEndpoint : io::SocketAddress {
+  sw::VlanMembership vlans;
+};
+
 struct Options {
-  std::vector<io::SocketAddress> listen;
-  std::vector<io::SocketAddress> connect;
+  // Every port option takes the VLAN keys (vlan_keys.h): each spec carries its `vlans`.
+  std::vector<StreamEndpoint> listen;
+  std::vector<StreamEndpoint> connect;
   // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
   std::vector<backends::DgramConfig> dgram;
   // --vhost-user unix:PATH | connect:PATH (backends/vhost_user/).

@@ -18,6 +18,8 @@
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/stream/stream_port.h"
 #include "backends/vhost_user/vhost_user_port.h"
+#include "tools/qswitch/config/json_line.h"
+#include "tools/qswitch/services/switch_commands.h"
 
 namespace qswitch::tools {
 
@@ -192,7 +194,11 @@ bool name_ok(const std::string& name) {
 
 Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& fds) {
   std::string error;
-  if (!check_arg_names(args, {"type", "name"}, "port.attach", error)) return Reply::failure(error);
+  if (!check_arg_names(args, {"type", "name", "vlan", "trunk", "native"}, "port.attach", error)) {
+    return Reply::failure(error);
+  }
+  sw::VlanMembership vlans;
+  if (!vlan_args(args, nullptr, vlans, error)) return Reply::failure("port.attach: " + error);
   std::string type;
   if (!string_arg(args, "type", "port.attach", type, error)) {
     return Reply::failure(error + ": \"dgram\", \"stream\" or \"vhost-user\"");
@@ -223,7 +229,7 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
   const std::string peer = peer_name(fd.get(), name);
   backends::LoopPort* port = nullptr;
   if (want_type == SOCK_DGRAM) {
-    port = backends::adopt_connected_dgram(loop, std::move(fd), peer, error);
+    port = backends::adopt_connected_dgram(loop, std::move(fd), peer, error, vlans);
     if (port == nullptr) return Reply::failure("port.attach: " + error);
   } else {
     const int flags = ::fcntl(fd.get(), F_GETFL);
@@ -233,9 +239,10 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
     }
     if (type == "vhost-user") {
       // The front-end's connection (QEMU's vhost-user chardev, accepted by the launcher).
-      port = &loop.adopt(backends::vhost_user::make_vhost_user_port(loop, std::move(fd), peer));
+      port =
+          &loop.adopt(backends::vhost_user::make_vhost_user_port(loop, std::move(fd), peer), vlans);
     } else {
-      port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, std::move(fd), peer));
+      port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, std::move(fd), peer), vlans);
     }
   }
   auto attachment = std::make_shared<Attachment>(loop.uv(), *port);
@@ -253,8 +260,8 @@ void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
   api.add_with_fds(
       "port.attach",
       "a port on a socket passed with the request (SCM_RIGHTS), up while this "
-      "connection is open; args: \"type\": dgram|stream|vhost-user, \"name\" (for logs); "
-      "`qswitch exec` uses it",
+      "connection is open; args: \"type\": dgram|stream|vhost-user, \"name\" (for logs), its "
+      "VLANs (\"vlan\": N, or \"trunk\": \"10,20\" and \"native\": N); `qswitch exec` uses it",
       [&loop](const json& args, std::vector<io::Fd>& fds) { return attach(loop, args, fds); });
 }
 

@@ -217,32 +217,6 @@ Reply stats_command(backends::SwitchLoop& loop, const Endpoints& endpoints,
   return Reply::success(std::move(result));
 }
 
-// The VLANs of a port being added: keys in the address ("unix:/x,vlan=10") and the arguments
-// "vlan", "trunk" and "native" (numbers or strings), together.
-bool port_add_vlans(const json& args, std::string& address, sw::VlanMembership& vlans,
-                    std::string& error) {
-  VlanKeys keys;
-  std::string rest;
-  if (!take_vlan_keys(address, rest, keys, error)) return false;
-  for (const char* key : {"vlan", "trunk", "native"}) {
-    auto it = args.find(key);
-    if (it == args.end()) continue;
-    std::string value;
-    if (it->is_number_unsigned()) {
-      value = std::to_string(it->get<uint64_t>());
-    } else if (it->is_string()) {
-      value = it->get<std::string>();
-    } else {
-      error = std::string("\"") + key + "\" must be a VLAN id or list (a number or a string)";
-      return false;
-    }
-    if (!keys.set(key, value, error)) return false;
-  }
-  if (!keys.resolve(vlans, error)) return false;
-  address = std::move(rest);
-  return true;
-}
-
 Reply port_add_command(Endpoints& endpoints, const json& args) {
   std::string error, mode, address;
   if (!check_arg_names(args, {"mode", "address", "vlan", "trunk", "native"}, "port.add", error) ||
@@ -251,7 +225,7 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
     return Reply::failure(error);
   }
   sw::VlanMembership vlans;
-  if (!port_add_vlans(args, address, vlans, error)) return Reply::failure("port.add: " + error);
+  if (!vlan_args(args, &address, vlans, error)) return Reply::failure("port.add: " + error);
   if (mode == "dgram") {
     auto spec = parse_dgram_spec(address, error);
     if (!spec) return Reply::failure("port.add: address " + error);
@@ -343,6 +317,30 @@ Reply port_remove_command(backends::SwitchLoop& loop, Endpoints& endpoints, cons
 }
 
 }  // namespace
+
+bool vlan_args(const json& args, std::string* address, sw::VlanMembership& vlans,
+               std::string& error) {
+  VlanKeys keys;
+  std::string rest;
+  if (address != nullptr && !take_vlan_keys(*address, rest, keys, error)) return false;
+  for (const char* key : {"vlan", "trunk", "native"}) {
+    auto it = args.find(key);
+    if (it == args.end()) continue;
+    std::string value;
+    if (it->is_number_unsigned()) {
+      value = std::to_string(it->get<uint64_t>());
+    } else if (it->is_string()) {
+      value = it->get<std::string>();
+    } else {
+      error = std::string("\"") + key + "\" must be a VLAN id or list (a number or a string)";
+      return false;
+    }
+    if (!keys.set(key, value, error)) return false;
+  }
+  if (!keys.resolve(vlans, error)) return false;
+  if (address != nullptr) *address = std::move(rest);
+  return true;
+}
 
 void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
                               const ServiceSockets* services) {

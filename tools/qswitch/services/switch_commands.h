@@ -16,6 +16,12 @@ struct ServiceSockets {
   const tools::MetricsServer* metrics = nullptr;
 };
 
+// The VLAN keys of a request that makes ports (port.add, port.attach): keys in `*address`
+// ("unix:/x,vlan=10", taken out of it; null: none there) and the arguments "vlan", "trunk" and
+// "native" (numbers or strings), together (vlan_keys.h). False with `error` naming the key.
+bool vlan_args(const nlohmann::json& args, std::string* address, sw::VlanMembership& vlans,
+               std::string& error);
+
 // `services` (may be null) must outlive the commands; its pointers may change at any time.
 void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
                               const ServiceSockets* services = nullptr);
