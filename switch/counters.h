@@ -90,7 +90,9 @@ inline constexpr CounterField<PortCounters> kPortCounters[] = {
     {"rx_throttled", "Times reading paused because a unicast destination was congested.",
      &PortCounters::rx_throttled},
     {"dup_mac", "Duplicate-MAC (flapping) events involving the port.", &PortCounters::dup_mac},
-    {"drop_mac_spoof", "Frames received with a source MAC pinned to another port.",
+    {"drop_mac_spoof",
+     "Frames received with a source MAC the port may not use (pinned to another port, or not one "
+     "of a secured port's own), or a secured port's ARP naming another sender MAC.",
      &PortCounters::drop_mac_spoof},
     {"tx_copied",
      "Queued frames copied out of a sender's receive memory because the sender ran short.",

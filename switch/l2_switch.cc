@@ -209,6 +209,40 @@ void L2Switch::set_vlans(Port& port, const VlanMembership& vlans, Millis now) {
   for (const MacAddress& mac : pinned) pin_mac(port, mac, now);
 }
 
+void L2Switch::set_security(Port& port, const PortSecurity& security) {
+  const bool attached = port.id_ < ports_.size() && ports_[port.id_] == &port;
+  if (attached) macs_.flush_port(port.id_);
+  port.security_ = security;
+  port.held_macs_.clear();
+  if (!security.enabled) return;
+  port.held_macs_.reserve(std::max<size_t>(security.max_macs, security.macs.size()));
+  port.held_macs_ = security.macs;
+}
+
+void L2Switch::security_drop(Port& in, const MacAddress& src, SecurityDrop why) {
+  in.counters_.drop_mac_spoof += 1;
+  ++counters_.mac_spoofs;
+  if (events_ != nullptr) events_->on_port_security(in, src, why);
+}
+
+bool L2Switch::secure_source(Port& in, const Frame& frame, const Ingress& ingress,
+                             const MacAddress& src, bool* held) {
+  *held = std::find(in.held_macs_.begin(), in.held_macs_.end(), src) != in.held_macs_.end();
+  if (!*held && in.held_macs_.size() >= in.security_.max_macs) {
+    security_drop(in, src, SecurityDrop::kNotItsMac);
+    return false;
+  }
+  // ARP (after the tag, if any): the sender hardware address is the frame's source.
+  const uint8_t* d = frame.data();
+  const uint32_t l3 = ingress.form == Form::kUntagged ? 14 : 14 + kVlanTagSize;
+  if (d[l3 - 2] == 0x08 && d[l3 - 1] == 0x06 &&
+      (frame.size < l3 + 14 || std::memcmp(d + l3 + 8, src.bytes.data(), 6) != 0)) {
+    security_drop(in, src, SecurityDrop::kArpSenderMac);
+    return false;
+  }
+  return true;
+}
+
 bool L2Switch::classify(Port& in, const Frame& frame, Ingress& ingress) {
   const uint8_t* d = frame.data();
   const VlanMembership& m = in.vlans_;
@@ -320,6 +354,9 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     }
     Ingress ingress;
     if (!classify(in, f, ingress)) continue;
+    const bool secured = in.security_.enabled;
+    bool held = true;
+    if (secured && !secure_source(in, f, ingress, src, &held)) continue;
     const LearnOutcome learned = macs_.learn(src, ingress.vlan, in_id, now);
     if (learned.result == LearnResult::kPinned) {
       in.counters_.drop_mac_spoof += 1;
@@ -331,6 +368,11 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     if (learned.result == LearnResult::kMoved) {
       ++counters_.mac_moves;
       if (learned.flapping) note_duplicate(src, learned.previous_port, in, now);
+    }
+    if (secured) {
+      if (!held) in.held_macs_.push_back(src);  // first seen (capacity reserved)
+      // A secured port's MAC is pinned where it uses it (once per VLAN: then it refreshes).
+      if (learned.result != LearnResult::kRefreshed) macs_.pin(src, ingress.vlan, in_id, now);
     }
     if (!in.has_first_mac_) {
       in.has_first_mac_ = true;

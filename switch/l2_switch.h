@@ -46,6 +46,8 @@
 //   a push past kMaxFrameSize). An offloaded frame's csum_start moves with the tag; a split
 //   frame's other form is a whole copy. A flood serves the ports taking the frame as it arrived
 //   first, then each other form, so each form is cut (offload) or joined (split) once.
+// - Port security (port_security.h): a secured port's frames are checked before learning (its own
+//   MACs only, ARP naming its MAC); its MACs are pinned in the VLANs it uses them.
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
 //   segment list once for the most segments a frame can make).
 #pragma once
@@ -60,6 +62,7 @@
 #include "switch/offload.h"
 #include "switch/packed_frames.h"
 #include "switch/port.h"
+#include "switch/port_security.h"
 #include "switch/types.h"
 
 namespace qswitch::sw {
@@ -79,6 +82,8 @@ class L2Switch : public ChunkPressure {
     virtual void on_duplicate_mac(const MacAddress& mac, Port& was, Port& now, uint64_t count) = 0;
     // A frame from `in` used `mac`, pinned to `owner` (the frame was dropped). Rate-limit here.
     virtual void on_mac_spoof(Port& /*in*/, const MacAddress& /*mac*/, Port& /*owner*/) {}
+    // A secured port's frame from `mac` was dropped for `why` (port_security.h). Rate-limit here.
+    virtual void on_port_security(Port& /*in*/, const MacAddress& /*mac*/, SecurityDrop /*why*/) {}
   };
 
   // Sees frames as they cross the switch, for live capture. ingress() gets every frame a port
@@ -115,6 +120,9 @@ class L2Switch : public ChunkPressure {
   // forgotten (they were learned in its old VLANs); its pinned MACs move to its new untagged
   // VLAN.
   void set_vlans(Port& port, const VlanMembership& vlans, Millis now);
+  // Sets `port`'s security (port_security.h), attached or not. An attached port's learned MACs are
+  // forgotten; it holds the given MACs again and learns its own anew.
+  void set_security(Port& port, const PortSecurity& security);
   // ChunkPressure: every attached port releases what it holds of `pool`.
   void relieve(const ChunkOwner& pool) override;
 
@@ -154,6 +162,11 @@ class L2Switch : public ChunkPressure {
   };
   // The frame's VLAN on `in`; false (counted on `in`) when `in` does not take it.
   bool classify(Port& in, const Frame& frame, Ingress& ingress);
+  // A secured port's frame before learning: false (counted, reported) when `in` may not send it.
+  // *held: `src` is already one of the port's MACs.
+  bool secure_source(Port& in, const Frame& frame, const Ingress& ingress, const MacAddress& src,
+                     bool* held);
+  void security_drop(Port& in, const MacAddress& src, SecurityDrop why);
   // Sends `frame` to `out` in the form `out` takes it for the frame's VLAN.
   void send(Port& out, const Frame& frame, const Ingress& ingress);
   void flood(Port& in, const Frame& frame, const Ingress& ingress);

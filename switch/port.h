@@ -10,9 +10,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "switch/counters.h"
 #include "switch/frame.h"
+#include "switch/port_security.h"
 #include "switch/types.h"
 #include "switch/vlan.h"
 
@@ -62,6 +64,10 @@ class Port {
   // The VLANs this port carries (vlan.h); access VLAN 1 unless set through
   // L2Switch::set_vlans().
   const VlanMembership& vlans() const { return vlans_; }
+  // Port security (port_security.h); off unless set through L2Switch::set_security(). held_macs():
+  // the MACs a secured port may send from so far (given, then first seen).
+  const PortSecurity& security() const { return security_; }
+  const std::vector<MacAddress>& held_macs() const { return held_macs_; }
 
   PortId id() const { return id_; }
   PortCounters& counters() { return counters_; }
@@ -73,6 +79,8 @@ class Port {
   bool flush_pending_ = false;
   bool has_first_mac_ = false;
   VlanMembership vlans_;
+  PortSecurity security_;
+  std::vector<MacAddress> held_macs_;  // reserved for security_.max_macs
 
  protected:
   void set_offload_caps(uint8_t caps) { offload_caps_ = caps; }

@@ -14,7 +14,10 @@
 // - an access port never gets a tagged frame; a trunk gets a tagged frame only for a VLAN it
 //   carries tagged (not its native one), untagged frames only of its native VLAN;
 // - a frame whose tag was popped is at least 60 bytes; its payload is the input's without the
-//   tag.
+//   tag;
+// - from a secured port (port_security.h; the last port when byte 0's low bit is set) only frames
+//   from its held MACs, never more than max_macs of them, and ARP naming the frame's source.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -55,12 +58,22 @@ class CheckingPort : public Port {
     FUZZ_CHECK(size >= in_rest_size || (!tagged && f.size == kPadFrameSize));
     FUZZ_CHECK(std::memcmp(d + at, in_rest, in_rest_size < size ? in_rest_size : size) == 0);
     FUZZ_CHECK(std::memcmp(d, in_macs, 12) == 0);
+    // From a secured port only its own MACs, at most max_macs of them, and ARP naming them.
+    if (input->security().enabled) {
+      const std::vector<MacAddress>& held = input->held_macs();
+      FUZZ_CHECK(held.size() <= input->security().max_macs);
+      FUZZ_CHECK(std::find(held.begin(), held.end(), MacAddress::from_wire(d + 6)) != held.end());
+      const uint32_t l3 = tagged ? 18 : 14;
+      if (f.size >= l3 + 14 && d[l3 - 2] == 0x08 && d[l3 - 1] == 0x06) {
+        FUZZ_CHECK(std::memcmp(d + l3 + 8, d + 6, 6) == 0);
+      }
+    }
     ++got;
   }
   void flush() override {}
   std::string describe() const override { return "fuzz"; }
 
-  static inline const Port* input = nullptr;
+  static inline const Port* input = nullptr;  // the port the frame came in on
   static inline uint16_t expected_vlan = 0;
   static inline const uint8_t* in_macs = nullptr;
   static inline const uint8_t* in_rest = nullptr;
@@ -98,6 +111,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 0; i < kPorts; ++i) {
     sw.set_vlans(ports[i], membership(data[0] >> (2 * (i % 4))), 0);
     sw.attach(ports[i]);
+  }
+  // The last port is secured (two MACs) when byte 0's low bit says so.
+  if ((data[0] & 1) != 0) {
+    PortSecurity s;
+    s.enabled = true;
+    s.max_macs = 2;
+    sw.set_security(ports[kPorts - 1], s);
   }
   std::vector<uint8_t> wire(kPrefixSize + kMaxFrameSize);
   size_t pos = 1;
