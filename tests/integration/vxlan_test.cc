@@ -191,6 +191,42 @@ TEST_F(VxlanTest, HostBehindAKernelVxlanBridgeAnswersPing) {
   EXPECT_EQ(vx->get("vxlan_unknown_remote"), 0u);
 }
 
+// vlan= maps the VNI to one VLAN, as a hardware VTEP does: the host behind the kernel's vxlan
+// device answers a client on an access port of VLAN 10, untagged both ways, and the client on
+// VLAN 1 (the default listener) reaches nothing through the VXLAN port.
+TEST_F(VxlanTest, AVniMapsToOneVlan) {
+  Netns* q = nullptr;
+  Netns* k = nullptr;
+  ASSERT_TRUE(kernel_topology(&q, &k));
+  Switch* s = nullptr;
+  const std::string v10 = "unix:" + tmp_.file("v10.sock");
+  ASSERT_TRUE(start(*q, "q",
+                    {"--listen", v10 + ",vlan=10", "--vxlan",
+                     "vni=42,vlan=10,local=10.1.1.1:4789,remote=10.1.1.2"},
+                    &s));
+  std::string error;
+  auto in_vlan10 = FrameClient::connect(v10, &error);
+  ASSERT_TRUE(in_vlan10) << error;
+  EXPECT_EQ(
+      test_support::arp_resolve(*in_vlan10, test_mac(2), ipv4(10, 0, 0, 1), ipv4(10, 0, 0, 2), 15s),
+      "");
+  EXPECT_EQ(test_support::ndp_and_ping6(*in_vlan10, test_mac(2), kGuestIp6, kHostIp6, 15s), "");
+  // VLAN 1's client: its ARP request never leaves through the VXLAN port, no answer comes.
+  EXPECT_NE(
+      test_support::arp_resolve(s->client, test_mac(1), ipv4(10, 0, 0, 3), ipv4(10, 0, 0, 2), 2s),
+      "");
+  const auto stats = s->process.stats();
+  ASSERT_TRUE(stats.has_value()) << s->process.error();
+  const auto* vx = vxlan_stats(*stats);
+  ASSERT_NE(vx, nullptr) << stats->text;
+  EXPECT_GE(vx->get("rx_frames"), 2u);
+  // Only VLAN 10's frames went out: the ARP request, the neighbour solicitation, the echo.
+  EXPECT_LE(vx->get("tx_frames"), 4u) << stats->text;
+  // The kernel learned VLAN 10's guest behind us, never VLAN 1's.
+  EXPECT_TRUE(sh(*k, "bridge fdb show dev vx0 | grep -q '02:71:00:00:00:02 dst 10.1.1.1'"));
+  EXPECT_TRUE(sh(*k, "! bridge fdb show dev vx0 | grep -q '02:71:00:00:00:01'"));
+}
+
 TEST_F(VxlanTest, BadDatagramsAreDroppedAndCountedAndNothingElseNotices) {
   Netns* q = nullptr;
   Netns* k = nullptr;
