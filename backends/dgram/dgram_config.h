@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "switch/port_security.h"
 #include "switch/vlan.h"
 
 namespace qswitch::backends {
@@ -23,6 +24,7 @@ struct DgramConfig {
   std::string name;             // how it is shown: "unix:/run/sw.dgram", "udp:127.0.0.1:5000"
   std::string endpoint_id;      // set on every port of the socket ("dgram-1"), may be empty
   sw::VlanMembership vlans;     // of every port of the socket (switch/vlan.h)
+  sw::PortSecurity security;    // of every port of the socket (switch/port_security.h)
 };
 
 }  // namespace qswitch::backends

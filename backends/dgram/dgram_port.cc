@@ -279,7 +279,7 @@ LoopPort* DgramSocket::make_fixed_port(std::string peer) {
   DgramPort* p = port.get();
   p->set_endpoint_id(config_.endpoint_id);
   ports_.push_back(p);
-  loop_.adopt(std::move(port), config_.vlans);
+  loop_.adopt(std::move(port), config_.vlans, config_.security);
   return p;
 }
 
@@ -527,7 +527,7 @@ DgramPort* DgramSocket::port_for(const sockaddr_storage& from, socklen_t len, bo
   DgramPort* p = port.get();
   p->set_endpoint_id(config_.endpoint_id);
   ports_.push_back(p);
-  loop_.adopt(std::move(port), config_.vlans);
+  loop_.adopt(std::move(port), config_.vlans, config_.security);
   return last_port_ = p;
 }
 
@@ -837,7 +837,7 @@ const DgramSocketCounters& DgramEndpoint::counters() const { return socket_->cou
 void DgramEndpoint::close_ports(const std::string& reason) { socket_->close_ports(reason); }
 
 LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error,
-                                const sw::VlanMembership& vlans) {
+                                const sw::VlanMembership& vlans, const sw::PortSecurity& security) {
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
@@ -863,6 +863,7 @@ LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, s
   config.family = ss.ss_family == AF_UNSPEC ? AF_UNIX : ss.ss_family;
   config.name = peer;
   config.vlans = vlans;
+  config.security = security;
   // local_len stays 0: nothing of ours to unlink.
   auto socket = std::make_shared<DgramSocket>(loop, std::move(config), std::move(fd), io::Fd());
   return socket->make_fixed_port(std::move(peer));

@@ -114,6 +114,7 @@ class DgramEndpoint {
 // `qswitch exec`). `fd` is made non-blocking. The port owns the socket and is adopted by the
 // loop on `vlans`; returns nullptr with `error` set when fd is not a datagram socket.
 LoopPort* adopt_connected_dgram(SwitchLoop& loop, io::Fd fd, std::string peer, std::string& error,
-                                const sw::VlanMembership& vlans = {});
+                                const sw::VlanMembership& vlans = {},
+                                const sw::PortSecurity& security = {});
 
 }  // namespace qswitch::backends

@@ -15,12 +15,13 @@ constexpr uint64_t kMaxBackoffMs = 5000;
 }  // namespace
 
 Dialler::Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id,
-                 const sw::VlanMembership& vlans)
+                 const sw::VlanMembership& vlans, const sw::PortSecurity& security)
     : loop_(loop),
       address_(std::move(address)),
       factory_(std::move(factory)),
       id_(std::move(id)),
-      vlans_(vlans) {
+      vlans_(vlans),
+      security_(security) {
   uv_timer_init(loop_.uv(), timer_.get());
   timer_.get()->data = this;
   dial();
@@ -86,7 +87,7 @@ void Dialler::connected_fd(io::Fd fd) {
     io::log_line("connect %s: connection lost, redialling", address_.to_string().c_str());
     schedule_retry();
   });
-  port_ = &loop_.adopt(std::move(port), vlans_);
+  port_ = &loop_.adopt(std::move(port), vlans_, security_);
   io::log_line("connect %s: connected as port %u", address_.to_string().c_str(), port_->id());
 }
 

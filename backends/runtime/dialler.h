@@ -28,10 +28,10 @@ class Dialler {
   // Makes the port of a connected socket; `peer` is what its describe() should say.
   using PortFactory = std::function<std::unique_ptr<LoopPort>(io::Fd fd, std::string peer)>;
 
-  // `id` names the dialler in ports' endpoint_id(); `vlans` are its ports' (switch/vlan.h).
-  // Dials at once.
+  // `id` names the dialler in ports' endpoint_id(); `vlans` and `security` are its ports'
+  // (switch/vlan.h, switch/port_security.h). Dials at once.
   Dialler(SwitchLoop& loop, io::SocketAddress address, PortFactory factory, std::string id = {},
-          const sw::VlanMembership& vlans = {});
+          const sw::VlanMembership& vlans = {}, const sw::PortSecurity& security = {});
   ~Dialler();
   Dialler(const Dialler&) = delete;
   Dialler& operator=(const Dialler&) = delete;
@@ -63,6 +63,7 @@ class Dialler {
   LoopPort* port_ = nullptr;
   std::string id_;
   sw::VlanMembership vlans_;
+  sw::PortSecurity security_;
 };
 
 }  // namespace qswitch::backends

@@ -51,7 +51,7 @@ void Listener::on_connection(io::Fd fd) {
   std::unique_ptr<LoopPort> port = factory_(std::move(fd), std::move(peer));
   port->set_endpoint_id(id_);
   port->set_close_hook([this](LoopPort& p) { std::erase(ports_, &p); });
-  ports_.push_back(&loop_.adopt(std::move(port), vlans_));
+  ports_.push_back(&loop_.adopt(std::move(port), vlans_, security_));
 }
 
 }  // namespace qswitch::backends

@@ -47,6 +47,8 @@ class Listener {
   // The VLANs of the ports accepted from now on (switch/vlan.h).
   void set_vlans(const sw::VlanMembership& vlans) { vlans_ = vlans; }
   const sw::VlanMembership& vlans() const { return vlans_; }
+  // The port security of the ports accepted from now on (switch/port_security.h).
+  void set_security(const sw::PortSecurity& security) { security_ = security; }
   // Accepts, back-offs for lack of fds, ... (stats shows them).
   const io::AcceptCounters& accept_counters() const { return watch_.counters(); }
 
@@ -62,6 +64,7 @@ class Listener {
   std::vector<LoopPort*> ports_;
   std::string id_;
   sw::VlanMembership vlans_;
+  sw::PortSecurity security_;
 };
 
 }  // namespace qswitch::backends

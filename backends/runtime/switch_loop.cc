@@ -48,6 +48,9 @@ PortSnapshot LoopPort::snapshot() const {
   s.up_since = up_since_;
   s.queued_bytes = queued_bytes();
   s.vlans = vlans();
+  s.secured = security().enabled;
+  s.max_macs = security().max_macs;
+  s.held_macs = held_macs();
   s.counters = counters_;
   for_each_extra_counter([&](const sw::CounterInfo& info, uint64_t value) {
     s.extra.push_back({info, value});
@@ -157,20 +160,25 @@ SwitchLoop::~SwitchLoop() {
   uv_loop_close(&loop_);
 }
 
-LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port, const sw::VlanMembership& vlans) {
+LoopPort& SwitchLoop::adopt(std::unique_ptr<LoopPort> port, const sw::VlanMembership& vlans,
+                            const sw::PortSecurity& security) {
   LoopPort& p = *port;
   p.up_since_ = now();
   p.serial_ = ++last_serial_;
   fabric_.set_vlans(p, vlans, now());
+  fabric_.set_security(p, security);
   const sw::PortId id = fabric_.attach(p);
   if (ports_.size() <= id) ports_.resize(id + 1);
   ports_[id] = std::move(port);
   if (const auto mac = p.own_mac()) fabric_.pin_mac(p, *mac, now());
   if (port_log_.allow(now())) {
-    if (vlans.is_default()) {
+    std::string notes;
+    if (!vlans.is_default()) notes = vlans.to_string();
+    if (security.enabled) notes += std::string(notes.empty() ? "" : ", ") + "port security";
+    if (notes.empty()) {
       io::log_line("port %u up: %s", p.id(), p.describe().c_str());
     } else {
-      io::log_line("port %u up: %s (%s)", p.id(), p.describe().c_str(), vlans.to_string().c_str());
+      io::log_line("port %u up: %s (%s)", p.id(), p.describe().c_str(), notes.c_str());
     }
   }
   return p;

@@ -150,9 +150,11 @@ class SwitchLoop : private sw::L2Switch::Events {
   const LoopConfig& config() const { return config_; }
   sw::Millis now() { return static_cast<sw::Millis>(uv_now(&loop_)); }
 
-  // Takes ownership, puts the port on `vlans` (switch/vlan.h; default: access VLAN 1), attaches
-  // it to the switch, logs "port N up: <describe()>".
-  LoopPort& adopt(std::unique_ptr<LoopPort> port, const sw::VlanMembership& vlans = {});
+  // Takes ownership, puts the port on `vlans` (switch/vlan.h; default: access VLAN 1) with
+  // `security` (switch/port_security.h; default: off), attaches it to the switch, logs "port N
+  // up: <describe()>".
+  LoopPort& adopt(std::unique_ptr<LoopPort> port, const sw::VlanMembership& vlans = {},
+                  const sw::PortSecurity& security = {});
   // The registry (see the theory above): the live port with this id, or nullptr.
   LoopPort* port(sw::PortId id) const { return id < ports_.size() ? ports_[id].get() : nullptr; }
   // f(LoopPort&) for every live port, by id.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "switch/counters.h"
+#include "switch/mac_address.h"
 #include "switch/types.h"
 #include "switch/vlan.h"
 
@@ -40,6 +41,10 @@ struct PortSnapshot {
   sw::Millis up_since = 0;   // loop time of adopt()
   size_t queued_bytes = 0;   // queued to the port, not yet taken by its peer
   sw::VlanMembership vlans;  // the VLANs the port carries
+  // Port security (switch/port_security.h): on or off, how many MACs, the ones it holds.
+  bool secured = false;
+  uint32_t max_macs = 0;
+  std::vector<sw::MacAddress> held_macs;
   sw::PortCounters counters;
   std::vector<ExtraCounter> extra;  // the kind's own counters, in the kind's order
 };

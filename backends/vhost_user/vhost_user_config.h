@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backends/runtime/io/socket_address.h"
+#include "switch/port_security.h"
 #include "switch/vlan.h"
 
 namespace qswitch::backends::vhost_user {
@@ -13,7 +14,8 @@ struct VhostUserSpec {
   // true (connect:PATH): QEMU listens (-chardev socket,path=PATH,server=on) and qswitch dials,
   // redialling when the connection ends (backends/runtime/dialler.h).
   bool dial = false;
-  sw::VlanMembership vlans;  // of the port (switch/vlan.h)
+  sw::VlanMembership vlans;   // of the port (switch/vlan.h)
+  sw::PortSecurity security;  // of the port (switch/port_security.h)
 };
 
 }  // namespace qswitch::backends::vhost_user

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "switch/port_security.h"
 #include "switch/vlan.h"
 
 namespace qswitch::backends {
@@ -25,6 +26,7 @@ struct VxlanConfig {
   // The port's VLANs (switch/vlan.h): vlan=N puts the VNI on VLAN N, as a hardware VTEP maps a
   // VNI to a VLAN (frames inside VXLAN are untagged).
   sw::VlanMembership vlans;
+  sw::PortSecurity security;  // switch/port_security.h (for every remote's frames together)
 };
 
 inline constexpr size_t kVxlanMaxRemotes = 64;

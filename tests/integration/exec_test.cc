@@ -280,6 +280,41 @@ TEST_P(ExecTest, VlanPutsTheProgramsPortOnThatVlanOnly) {
   EXPECT_EQ(*code, 0) << exec_report(exec);
 }
 
+// --port-security: the program's port holds the guest's MAC (--mac) from the start; frames from
+// it cross, and `ports` shows the port secured with that MAC.
+TEST_P(ExecTest, PortSecurityHoldsTheGuestsMacFromTheStart) {
+  const std::string type = GetParam();
+  ASSERT_TRUE(start_switch({"--no-slirp"}));
+  ASSERT_TRUE(open_control());
+  std::vector<FrameClient> clients;
+  ASSERT_TRUE(connect_clients(1, &clients));
+  ASSERT_TRUE(wait_port_count(1));
+  const Mac client_mac = test_mac(1);
+  const Mac peer_mac = *parse_mac(kPeerMac);
+  QswitchProcess exec;
+  ASSERT_TRUE(
+      exec.start(exec_options({"--switch", control_path(sw_), "--type", type, "--mac", kPeerMac,
+                               "--port-security", "--", EXEC_PEER_BINARY, "--peer-mac",
+                               mac_to_string(client_mac), "--expect-seq", "3"}),
+                 10s))
+      << exec.error() << "\n"
+      << exec_report(exec);
+  RecvResult b = clients[0].recv_frame_matching(
+      [&](const std::vector<uint8_t>& f) { return frame_src(f) == peer_mac; }, 5s);
+  ASSERT_TRUE(b.ok()) << to_string(b.status) << " " << b.error << "\n" << exec_report(exec);
+  json exec_row;
+  for (const json& r : ports()) {
+    if (r.value("peer", "").rfind("exec:exec_peer", 0) == 0) exec_row = r;
+  }
+  ASSERT_TRUE(exec_row.is_object()) << ports().dump();
+  EXPECT_EQ(exec_row["port_security"], json({{"max_macs", 1}, {"macs", {kPeerMac}}}))
+      << exec_row.dump();
+  ASSERT_TRUE(clients[0].send_frame(make_frame(peer_mac, client_mac, 200, 3)));
+  const std::optional<int> code = exec.wait_exit(10s);
+  ASSERT_TRUE(code.has_value()) << "exec did not exit\n" << exec_report(exec);
+  EXPECT_EQ(*code, 0) << exec_report(exec);
+}
+
 TEST_P(ExecTest, ExitStatusIsTheProgramsAndTheSignalThatKilledIt) {
   const std::string type = GetParam();
   ASSERT_TRUE(start_switch({"--no-slirp"}));

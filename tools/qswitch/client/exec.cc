@@ -207,7 +207,7 @@ int exit_code(int status) {
 
 const char* exec_usage() {
   return "usage: qswitch exec [--switch NAME|PATH] [--type dgram|stream|vhost-user] [--mac MAC] "
-         "[--vlan N | --trunk LIST [--native N]] -- PROGRAM [ARGS...]\n"
+         "[--vlan N | --trunk LIST [--native N]] [--port-security] -- PROGRAM [ARGS...]\n"
          "  runs PROGRAM (qemu-system-x86_64 ...) with one NIC on a running switch: a socketpair\n"
          "  whose one end goes to the switch over its control socket, the other to QEMU as\n"
          "    -netdev dgram,id=qs0,local.type=fd,local.str=N   (or stream,...,addr.type=fd)\n"
@@ -224,6 +224,7 @@ const char* exec_usage() {
          "  --vlan N        the port is an access port of VLAN N (1..4094; default 1)\n"
          "  --trunk LIST    the port is a trunk of the VLANs in LIST (10,20-29): the guest tags\n"
          "                  its frames itself (eth0.10); --native N: untagged frames are VLAN N\n"
+         "  --port-security the guest may send only from its MAC (--mac, or the generated one)\n"
          "  SIGINT/SIGTERM/SIGHUP are passed to PROGRAM; the exit status is PROGRAM's\n"
          "  (128+N if signal N ended it), 1 if the switch cannot be reached or refuses the\n"
          "  port, 2 on bad arguments, 127 if PROGRAM cannot be run\n";
@@ -246,6 +247,7 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
   std::string type = "dgram";
   std::string mac;
   VlanKeys vlan_keys;
+  bool port_security = false;
   int i = 1;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -256,6 +258,10 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
     if (arg == "--help" || arg == "-h") {
       o.help = true;
       return true;
+    }
+    if (arg == "--port-security") {
+      port_security = true;
+      continue;
     }
     if (arg.empty() || arg[0] != '-') break;  // PROGRAM without "--"
     std::string value;
@@ -293,7 +299,7 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
         error = arg + ": " + error;
         return false;
       }
-      o.vlan_keys.emplace_back(arg.substr(2), value);
+      o.port_keys.emplace_back(arg.substr(2), value);
     } else {
       error = "unknown option '" + std::string(argv[i]) + "'";
       return false;
@@ -311,6 +317,10 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
            : type == "vhost-user" ? ExecType::kVhostUser
                                   : ExecType::kDgram;
   o.mac = mac.empty() ? random_guest_mac().to_string() : mac;
+  if (port_security) {  // the guest may send from its MAC only
+    o.port_keys.emplace_back("port-security", "on");
+    o.port_keys.emplace_back("mac", o.mac);
+  }
   return true;
 }
 
@@ -444,10 +454,10 @@ std::vector<std::string> exec_vhost_user_args(const std::vector<std::string>& pr
 }
 
 std::string attach_request_line(ExecType type, const std::string& name,
-                                const std::vector<std::pair<std::string, std::string>>& vlan_keys) {
+                                const std::vector<std::pair<std::string, std::string>>& port_keys) {
   json args = {{"type", exec_type_name(type)}};
   if (!name.empty()) args["name"] = name;
-  for (const auto& [key, value] : vlan_keys) args[key] = value;
+  for (const auto& [key, value] : port_keys) args[key] = value;
   return dump_json(json{{"cmd", "port.attach"}, {"args", args}});
 }
 
@@ -465,7 +475,7 @@ bool attach_port(const ExecOptions& o, const std::string& name, io::Fd switch_en
   }
   const int64_t deadline = monotonic_ms() + kTimeoutMs;
   std::string reply_text;
-  if (!send_with_fd(control.get(), attach_request_line(o.type, name, o.vlan_keys), switch_end.get(),
+  if (!send_with_fd(control.get(), attach_request_line(o.type, name, o.port_keys), switch_end.get(),
                     deadline, error) ||
       !read_reply(control.get(), deadline, reply_text, error)) {
     std::fprintf(stderr, "qswitch exec: %s: %s\n", o.control_path.c_str(), error.c_str());

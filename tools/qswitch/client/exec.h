@@ -49,8 +49,9 @@ struct ExecOptions {
   std::string control_path;  // resolved from --switch
   ExecType type = ExecType::kDgram;
   std::string mac;  // --mac, or generated
-  // --vlan N, --trunk LIST, --native N (checked): the port's VLANs, sent with port.attach.
-  std::vector<std::pair<std::string, std::string>> vlan_keys;
+  // --vlan N, --trunk LIST, --native N (checked), --port-security (with the guest's MAC): the
+  // port's VLANs and security, sent with port.attach as string arguments.
+  std::vector<std::pair<std::string, std::string>> port_keys;
   std::vector<std::string> program;  // PROGRAM ARGS... (not empty)
   bool help = false;
 };
@@ -80,7 +81,7 @@ std::string program_memory_size(const std::vector<std::string>& program);
 // The port.attach request line for `name` (the program's base name).
 std::string attach_request_line(
     ExecType type, const std::string& name,
-    const std::vector<std::pair<std::string, std::string>>& vlan_keys = {});
+    const std::vector<std::pair<std::string, std::string>>& port_keys = {});
 const char* exec_usage();
 
 // argv[0] is "exec".

@@ -194,11 +194,16 @@ bool name_ok(const std::string& name) {
 
 Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& fds) {
   std::string error;
-  if (!check_arg_names(args, {"type", "name", "vlan", "trunk", "native"}, "port.attach", error)) {
+  if (!check_arg_names(
+          args, {"type", "name", "vlan", "trunk", "native", "port-security", "mac", "max-macs"},
+          "port.attach", error)) {
     return Reply::failure(error);
   }
   sw::VlanMembership vlans;
-  if (!vlan_args(args, nullptr, vlans, error)) return Reply::failure("port.attach: " + error);
+  sw::PortSecurity security;
+  if (!port_args(args, nullptr, vlans, security, error)) {
+    return Reply::failure("port.attach: " + error);
+  }
   std::string type;
   if (!string_arg(args, "type", "port.attach", type, error)) {
     return Reply::failure(error + ": \"dgram\", \"stream\" or \"vhost-user\"");
@@ -229,7 +234,7 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
   const std::string peer = peer_name(fd.get(), name);
   backends::LoopPort* port = nullptr;
   if (want_type == SOCK_DGRAM) {
-    port = backends::adopt_connected_dgram(loop, std::move(fd), peer, error, vlans);
+    port = backends::adopt_connected_dgram(loop, std::move(fd), peer, error, vlans, security);
     if (port == nullptr) return Reply::failure("port.attach: " + error);
   } else {
     const int flags = ::fcntl(fd.get(), F_GETFL);
@@ -239,10 +244,11 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
     }
     if (type == "vhost-user") {
       // The front-end's connection (QEMU's vhost-user chardev, accepted by the launcher).
-      port =
-          &loop.adopt(backends::vhost_user::make_vhost_user_port(loop, std::move(fd), peer), vlans);
+      port = &loop.adopt(backends::vhost_user::make_vhost_user_port(loop, std::move(fd), peer),
+                         vlans, security);
     } else {
-      port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, std::move(fd), peer), vlans);
+      port = &loop.adopt(std::make_unique<backends::StreamPort>(loop, std::move(fd), peer), vlans,
+                         security);
     }
   }
   auto attachment = std::make_shared<Attachment>(loop.uv(), *port);
@@ -261,7 +267,8 @@ void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
       "port.attach",
       "a port on a socket passed with the request (SCM_RIGHTS), up while this "
       "connection is open; args: \"type\": dgram|stream|vhost-user, \"name\" (for logs), its "
-      "VLANs (\"vlan\": N, or \"trunk\": \"10,20\" and \"native\": N); `qswitch exec` uses it",
+      "VLANs (\"vlan\": N, or \"trunk\": \"10,20\" and \"native\": N), its port security "
+      "(\"port-security\": true, \"mac\": MAC, \"max-macs\": N); `qswitch exec` uses it",
       [&loop](const json& args, std::vector<io::Fd>& fds) { return attach(loop, args, fds); });
 }
 

@@ -50,12 +50,13 @@ std::unique_ptr<backends::Listener> Endpoints::bind_listener(
 }
 
 std::string Endpoints::add_listen(const io::SocketAddress& ep, const sw::VlanMembership& vlans,
-                                  std::string& error) {
+                                  std::string& error, const sw::PortSecurity& security) {
   auto l = bind_listener(ep, stream_port_factory(loop_), "", error);
   if (!l) return "";
   std::string id = "listen-" + std::to_string(next_listen_++);
   l->set_id(id);
   l->set_vlans(vlans);
+  l->set_security(security);
   io::OwnSockets::Registration r;
   if (own_ != nullptr && l->address().kind == io::SocketAddress::Kind::kTcp) {
     r = own_->add(io::Transport::kTcp, l->address().host.c_str(), l->address().port);
@@ -69,8 +70,9 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
   const io::SocketAddress& ep = spec.address;
   if (spec.dial) {
     std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
-    connectors_.push_back({id, std::make_unique<backends::Dialler>(
-                                   loop_, ep, vhost_user_port_factory(loop_), id, spec.vlans)});
+    connectors_.push_back(
+        {id, std::make_unique<backends::Dialler>(loop_, ep, vhost_user_port_factory(loop_), id,
+                                                 spec.vlans, spec.security)});
     return id;
   }
   if (ep.kind != io::SocketAddress::Kind::kUnix) {
@@ -83,15 +85,17 @@ std::string Endpoints::add_vhost_user(const backends::vhost_user::VhostUserSpec&
   std::string id = "vhost-user-" + std::to_string(next_vhost_user_++);
   l->set_id(id);
   l->set_vlans(spec.vlans);
+  l->set_security(spec.security);
   vhost_users_.push_back({id, std::move(l)});
   return id;
 }
 
-std::string Endpoints::add_connect(const io::SocketAddress& ep, const sw::VlanMembership& vlans) {
+std::string Endpoints::add_connect(const io::SocketAddress& ep, const sw::VlanMembership& vlans,
+                                   const sw::PortSecurity& security) {
   std::string id = "connect-" + std::to_string(next_connect_++);
-  // The id and VLANs must be set before the first dial, which the constructor starts.
-  connectors_.push_back(
-      {id, std::make_unique<backends::Dialler>(loop_, ep, stream_port_factory(loop_), id, vlans)});
+  // The id, VLANs and security must be set before the first dial, which the constructor starts.
+  connectors_.push_back({id, std::make_unique<backends::Dialler>(
+                                 loop_, ep, stream_port_factory(loop_), id, vlans, security)});
   return id;
 }
 

@@ -36,13 +36,15 @@ class Endpoints {
   ~Endpoints();
 
   // The new id, or empty with `error` set (nothing is left bound).
-  // The ports come on `vlans` (switch/vlan.h); vhost-user and dgram ports on their spec's.
+  // The ports come on `vlans` (switch/vlan.h) with `security` (switch/port_security.h);
+  // vhost-user and dgram ports with their spec's.
   std::string add_listen(const io::SocketAddress& ep, const sw::VlanMembership& vlans,
-                         std::string& error);
+                         std::string& error, const sw::PortSecurity& security = {});
   std::string add_listen(const io::SocketAddress& ep, std::string& error) {
     return add_listen(ep, {}, error);
   }
-  std::string add_connect(const io::SocketAddress& ep, const sw::VlanMembership& vlans = {});
+  std::string add_connect(const io::SocketAddress& ep, const sw::VlanMembership& vlans = {},
+                          const sw::PortSecurity& security = {});
   std::string add_vhost_user(const backends::vhost_user::VhostUserSpec& spec, std::string& error);
   std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).

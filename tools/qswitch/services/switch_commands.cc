@@ -23,6 +23,7 @@
 #include "tools/qswitch/config/config_parse.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/config/security_keys.h"
 #include "tools/qswitch/config/vlan_keys.h"
 
 namespace qswitch::tools {
@@ -98,6 +99,13 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
     row["state"] = "up";
     row["macs"] = macs[p.id];
     row["vlan"] = vlan_json(p.vlans);
+    if (p.secured) {
+      json held = json::array();
+      for (const sw::MacAddress& m : p.held_macs) held.push_back(m.to_string());
+      row["port_security"] = {{"max_macs", p.max_macs}, {"macs", std::move(held)}};
+    } else {
+      row["port_security"] = nullptr;
+    }
     row["uptime_s"] = (snap.now - p.up_since) / 1000;
     row["queued_bytes"] = p.queued_bytes;
     rows.push_back(std::move(row));
@@ -219,17 +227,23 @@ Reply stats_command(backends::SwitchLoop& loop, const Endpoints& endpoints,
 
 Reply port_add_command(Endpoints& endpoints, const json& args) {
   std::string error, mode, address;
-  if (!check_arg_names(args, {"mode", "address", "vlan", "trunk", "native"}, "port.add", error) ||
+  if (!check_arg_names(
+          args, {"mode", "address", "vlan", "trunk", "native", "port-security", "mac", "max-macs"},
+          "port.add", error) ||
       !string_arg(args, "mode", "port.add", mode, error) ||
       !string_arg(args, "address", "port.add", address, error)) {
     return Reply::failure(error);
   }
   sw::VlanMembership vlans;
-  if (!vlan_args(args, &address, vlans, error)) return Reply::failure("port.add: " + error);
+  sw::PortSecurity security;
+  if (!port_args(args, &address, vlans, security, error)) {
+    return Reply::failure("port.add: " + error);
+  }
   if (mode == "dgram") {
     auto spec = parse_dgram_spec(address, error);
     if (!spec) return Reply::failure("port.add: address " + error);
     spec->vlans = vlans;
+    spec->security = security;
     const std::string id = endpoints.add_dgram(*spec, error);
     if (id.empty()) return Reply::failure("port.add: " + error);
     return Reply::success({{"endpoint", id},
@@ -244,6 +258,7 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
     auto spec = parse_vhost_user_spec(address, error);
     if (!spec) return Reply::failure("port.add: address " + error);
     spec->vlans = vlans;
+    spec->security = security;
     const std::string id = endpoints.add_vhost_user(*spec, error);
     if (id.empty()) return Reply::failure("port.add: " + error);
     return Reply::success({{"endpoint", id},
@@ -253,7 +268,7 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
   auto addr = parse_socket_address(address, error);
   if (!addr) return Reply::failure("port.add: address " + error);
   if (mode == "listen") {
-    const std::string id = endpoints.add_listen(*addr, vlans, error);
+    const std::string id = endpoints.add_listen(*addr, vlans, error, security);
     if (id.empty()) return Reply::failure("port.add: " + error);
     const auto& bound = endpoints.listeners().back().listener->address();
     return Reply::success({{"endpoint", id},
@@ -261,7 +276,7 @@ Reply port_add_command(Endpoints& endpoints, const json& args) {
                            {"address", bound.to_string()},
                            {"vlan", vlan_json(vlans)}});
   }
-  const std::string id = endpoints.add_connect(*addr, vlans);
+  const std::string id = endpoints.add_connect(*addr, vlans, security);
   return Reply::success({{"endpoint", id},
                          {"mode", mode},
                          {"address", addr->to_string()},
@@ -318,11 +333,43 @@ Reply port_remove_command(backends::SwitchLoop& loop, Endpoints& endpoints, cons
 
 }  // namespace
 
-bool vlan_args(const json& args, std::string* address, sw::VlanMembership& vlans,
-               std::string& error) {
+bool port_args(const json& args, std::string* address, sw::VlanMembership& vlans,
+               sw::PortSecurity& security, std::string& error) {
   VlanKeys keys;
+  SecurityKeys secure;
   std::string rest;
-  if (address != nullptr && !take_vlan_keys(*address, rest, keys, error)) return false;
+  std::string without_security;
+  if (address != nullptr && (!take_security_keys(*address, without_security, secure, error) ||
+                             !take_vlan_keys(without_security, rest, keys, error))) {
+    return false;
+  }
+  if (auto it = args.find("port-security"); it != args.end()) {
+    if (!it->is_boolean() && !it->is_string()) {
+      error = "\"port-security\" must be true, false, \"on\" or \"off\"";
+      return false;
+    }
+    const std::string value =
+        it->is_boolean() ? (it->get<bool>() ? "on" : "off") : it->get<std::string>();
+    if (!secure.set("port-security", value, error)) return false;
+  }
+  if (auto it = args.find("mac"); it != args.end()) {
+    const json list = it->is_array() ? *it : json::array({*it});
+    for (const json& m : list) {
+      if (!m.is_string()) {
+        error = "\"mac\" must be a MAC or a list of MACs (strings)";
+        return false;
+      }
+      if (!secure.set("mac", m.get<std::string>(), error)) return false;
+    }
+  }
+  if (auto it = args.find("max-macs"); it != args.end()) {
+    if (!it->is_number_unsigned()) {
+      error = "\"max-macs\" must be a number from 1 to " + std::to_string(sw::kMaxSecuredMacs);
+      return false;
+    }
+    if (!secure.set("max-macs", std::to_string(it->get<uint64_t>()), error)) return false;
+  }
+  if (!secure.resolve(security, error)) return false;
   for (const char* key : {"vlan", "trunk", "native"}) {
     auto it = args.find(key);
     if (it == args.end()) continue;
