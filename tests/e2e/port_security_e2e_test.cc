@@ -1,0 +1,91 @@
+// tests/e2e/port_security_e2e_test.cc: port security with real guests (switch/port_security.h).
+// g1 runs under `qswitch exec --port-security` (its port holds its MAC from the start), g2 on
+// a plain listener. g1 pings g2; then g1 changes its MAC with `ip link set eth0 address` and
+// loses connectivity (not one reply) while its port's drop_mac_spoof counts the frames; back on
+// its own MAC, it pings again.
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+#include "tests/e2e/guest_lab.h"
+#include "tests/support/control_client.h"
+
+namespace qswitch::e2e {
+namespace {
+
+using nlohmann::json;
+using test_support::ControlClient;
+
+class PortSecurityE2eTest : public GuestLabTest {
+ protected:
+  std::string run(Guest& g, const std::string& command) {
+    const CommandResult r = g.run(command, kPingTimeout);
+    EXPECT_TRUE(r.completed) << g.options().name << ": " << command << g.diagnostics();
+    return r.output;
+  }
+  int ping(Guest& from, const std::string& ip) {
+    const std::string out = run(from, "ping -c 3 -i 0.2 -w 6 " + ip + " 2>&1");
+    int transmitted = 0;
+    int received = 0;
+    if (!ping_counts(out, &transmitted, &received)) {
+      ADD_FAILURE() << from.options().name << " ping " << ip << ": " << out;
+      return -1;
+    }
+    std::cout << "[ ping     ] " << from.options().name << " -> " << ip << ": " << received << "/"
+              << transmitted << "\n";
+    return received;
+  }
+  // The exec'd guest's `ports` row.
+  json exec_row(ControlClient& ctl) {
+    const test_support::LineResult r = ctl.request(R"({"cmd":"ports"})");
+    const json reply = r.ok() ? json::parse(r.line, nullptr, false) : json();
+    if (!reply.is_object() || !reply.value("ok", false)) {
+      ADD_FAILURE() << "ports: " << r.line;
+      return json();
+    }
+    for (const json& row : reply["result"]) {
+      if (row.value("peer", "").rfind("exec:", 0) == 0) return row;
+    }
+    ADD_FAILURE() << "no exec port in " << reply.dump();
+    return json();
+  }
+};
+
+TEST_F(PortSecurityE2eTest, AGuestThatChangesItsMacLosesConnectivityAndTheCounterShowsIt) {
+  const std::string sock = dir_.file("sw.sock");
+  ASSERT_NO_FATAL_FAILURE(start_switch({"--listen", "unix:" + sock}));
+  const std::string ctl_path = dir_.file("sw.ctl");
+  GuestOptions g1 = guest_options(1, "");
+  g1.launcher = {qswitch_binary(), "exec",  "--switch", ctl_path,          "--type",
+                 "stream",         "--mac", g1.mac,     "--port-security", "--"};
+  ASSERT_NO_FATAL_FAILURE(start_guest(g1));
+  ASSERT_NO_FATAL_FAILURE(start_guest(guest_options(2, unix_netdev(sock, false))));
+  ASSERT_NO_FATAL_FAILURE(wait_all_ready());
+  Guest& guest1 = *guests_[0];
+  const std::string g2_ip = guests_[1]->ip();
+
+  std::string error;
+  std::optional<ControlClient> ctl = ControlClient::connect(ctl_path, &error);
+  ASSERT_TRUE(ctl.has_value()) << error;
+  json row = exec_row(*ctl);
+  EXPECT_EQ(row["port_security"], json({{"max_macs", 1}, {"macs", {g1.mac}}})) << row.dump();
+
+  EXPECT_EQ(ping(guest1, g2_ip), 3);
+  const uint64_t before = exec_row(*ctl)["counters"].value("drop_mac_spoof", uint64_t{0});
+  run(guest1,
+      "ip link set eth0 down && ip link set eth0 address 52:54:00:e2:00:99 && ip link set eth0 up "
+      "&& ip addr show eth0 | grep -i 52:54:00:e2:00:99");
+  EXPECT_EQ(ping(guest1, g2_ip), 0);  // its ARP requests and pings never leave the switch
+  const uint64_t after = exec_row(*ctl)["counters"].value("drop_mac_spoof", uint64_t{0});
+  EXPECT_GT(after, before) << exec_row(*ctl).dump();
+  std::cout << "[ spoof    ] drop_mac_spoof " << before << " -> " << after << "\n";
+
+  // Back on its own MAC, it reaches g2 again.
+  run(guest1,
+      "ip link set eth0 down && ip link set eth0 address " + g1.mac + " && ip link set eth0 up");
+  EXPECT_EQ(ping(guest1, g2_ip), 3);
+}
+
+}  // namespace
+}  // namespace qswitch::e2e
