@@ -293,6 +293,13 @@ SwitchSnapshot SwitchLoop::snapshot() {
   s.closed_ports.assign(closed_ports_.begin(), closed_ports_.end());
   s.counters = fabric_.counters();
   s.mac_entries = fabric_.macs().size();
+  for (const PortSnapshot& p : s.ports) {
+    if (p.vlans.untagged != 0) ++s.vlans[p.vlans.untagged].ports;
+    if (p.vlans.trunk) p.vlans.tagged.for_each([&](uint16_t v) { ++s.vlans[v].ports; });
+  }
+  fabric_.macs().for_each([&](const sw::MacEntryView& e) {
+    if (fabric_.macs().lookup(e.mac, e.vlan, s.now) == e.port) ++s.vlans[e.vlan].macs;
+  });
   s.mac_capacity = fabric_.macs().capacity();
   return s;
 }

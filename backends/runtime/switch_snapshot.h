@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,12 @@ struct SwitchSnapshot {
   sw::SwitchCounters counters;
   size_t mac_entries = 0;
   size_t mac_capacity = 0;
+  // Per VLAN some port carries (switch/vlan.h): its ports and its live MAC entries.
+  struct Vlan {
+    size_t ports = 0;
+    size_t macs = 0;
+  };
+  std::map<uint16_t, Vlan> vlans;
 
   size_t port_count() const { return ports.size(); }
   // The sum of the ports' queued_bytes.

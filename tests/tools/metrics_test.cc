@@ -308,7 +308,13 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
   EXPECT_EQ(e.get(refused, lb), 0u);
   const size_t stream_extras = 1;
   EXPECT_EQ(std::size(sw::kSwitchCounters), 17u);
-  EXPECT_EQ(e.samples.size(), (fields + stream_extras + 2) * 2 + std::size(sw::kSwitchCounters) + 3)
+  // Per VLAN (both ports on VLAN 1): its ports and its MAC entries, the two peers' MACs.
+  EXPECT_EQ(e.types.count("qswitch_vlan_ports") == 1 ? e.types.at("qswitch_vlan_ports") : "",
+            "gauge");
+  EXPECT_EQ(e.get("qswitch_vlan_ports", Labels{{"vlan", "1"}}), 2u);
+  EXPECT_EQ(e.get("qswitch_vlan_macs", Labels{{"vlan", "1"}}), 2u);
+  EXPECT_EQ(e.samples.size(),
+            (fields + stream_extras + 2) * 2 + std::size(sw::kSwitchCounters) + 3 + 2)
       << text;
   for (const auto& [name, type] : e.types) {
     EXPECT_EQ(type == "counter", name.size() > 6 && name.substr(name.size() - 6) == "_total")

@@ -122,6 +122,14 @@ std::string render_metrics(const backends::SwitchSnapshot& snapshot) {
     family(out, g.name, "gauge", g.help);
     sample(out, g.name, "", g.value);
   }
+  family(out, "qswitch_vlan_ports", "gauge", "Ports that carry the VLAN (untagged or tagged).");
+  for (const auto& [vlan, v] : snapshot.vlans) {
+    sample(out, "qswitch_vlan_ports", "{vlan=\"" + std::to_string(vlan) + "\"}", v.ports);
+  }
+  family(out, "qswitch_vlan_macs", "gauge", "Live MAC table entries in the VLAN.");
+  for (const auto& [vlan, v] : snapshot.vlans) {
+    sample(out, "qswitch_vlan_macs", "{vlan=\"" + std::to_string(vlan) + "\"}", v.macs);
+  }
   return out;
 }
 
