@@ -97,12 +97,12 @@ const char* state_name(slirp::DhcpServer::LeaseState s) {
 Reply hostfwd_add_command(const SlirpPorts& ports, const json& args) {
   const std::string cmd = "hostfwd.add";
   std::string error, spec;
-  if (!check_arg_names(args, {"spec", "vlan"}, cmd, error) ||
-      !string_arg(args, "spec", cmd, spec, error)) {
+  if (!check_arg_names(args, {"spec", "vlan"}, cmd, error)) return Reply::failure(error);
+  // No slirp port, or no VLAN where one is needed: say so before judging the spec.
+  slirp::SlirpPort* port = pick(ports, args, cmd, error);
+  if (port == nullptr || !string_arg(args, "spec", cmd, spec, error)) {
     return Reply::failure(error);
   }
-  slirp::SlirpPort* port = pick(ports, args, cmd, error);
-  if (port == nullptr) return Reply::failure(error);
   slirp::SlirpPort& p = *port;
   slirp::HostForward f;
   if (!parse_hostfwd(spec, f, error) || !check_hostfwd_guest(f, p.options(), error)) {
@@ -130,12 +130,12 @@ Reply hostfwd_add_command(const SlirpPorts& ports, const json& args) {
 Reply hostfwd_remove_command(const SlirpPorts& ports, const json& args) {
   const std::string cmd = "hostfwd.remove";
   std::string error, spec;
-  if (!check_arg_names(args, {"spec", "vlan"}, cmd, error) ||
-      !string_arg(args, "spec", cmd, spec, error)) {
+  if (!check_arg_names(args, {"spec", "vlan"}, cmd, error)) return Reply::failure(error);
+  // No slirp port, or no VLAN where one is needed: say so before judging the spec.
+  slirp::SlirpPort* port = pick(ports, args, cmd, error);
+  if (port == nullptr || !string_arg(args, "spec", cmd, spec, error)) {
     return Reply::failure(error);
   }
-  slirp::SlirpPort* port = pick(ports, args, cmd, error);
-  if (port == nullptr) return Reply::failure(error);
   slirp::SlirpPort& p = *port;
   slirp::HostForward key;
   if (!parse_hostfwd_key(spec, key, error)) return Reply::failure(error);
