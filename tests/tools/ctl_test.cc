@@ -168,7 +168,7 @@ class CtlRunTest : public ::testing::Test {
     int code;
     std::string out, err;
   };
-  Run run(std::vector<std::string> args) {
+  Run run(const std::vector<std::string>& args) {
     std::vector<const char*> argv{"ctl"};
     for (const std::string& a : args) argv.push_back(a.c_str());
     ::testing::internal::CaptureStdout();

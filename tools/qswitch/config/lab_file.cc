@@ -106,8 +106,9 @@ constexpr KeySpec kVxlanKeys[] = {
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
-// The --slirp keys, in the order parse_slirp_options applies them (QEMU's, net first): a prefix
-// of its items in this order fails exactly when the whole does at or before the prefix's end.
+// The --slirp keys, in the order parse_slirp_options applies them (vlan, then QEMU's, net first):
+// a prefix of its items in this order fails exactly when the whole does at or before the
+// prefix's end.
 constexpr KeySpec kSlirpKeys[] = {
     {"vlan", Kind::kInteger, "the VLAN this slirp port serves, 1..4094 (default 1)"},
     {"net", Kind::kString, "A.B.C.D/LEN (LEN 4..30)"},
