@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "switch/mac_address.h"
+#include "switch/vlan.h"
 
 namespace qswitch::slirp {
 
@@ -43,6 +44,9 @@ inline constexpr uint32_t kDefaultMaxHostSockets = 4096;
 inline constexpr uint32_t kDefaultMaxHostSocketsPerPort = 1024;
 
 struct SlirpOptions {
+  // The VLAN this slirp port serves, as an access port (vlan=, 1..4094): its gateway MAC is
+  // pinned there, its DHCP pool and host forwards are that VLAN's. One slirp port per VLAN.
+  uint16_t vlan = sw::kDefaultVlan;
   in_addr net{};           // network address, default 10.0.2.0
   in_addr netmask{};       // default 255.255.255.0 (from net=10.0.2.0/24)
   in_addr host{};          // the gateway, default 10.0.2.2 (the host's loopback seen from guests)

@@ -1,15 +1,25 @@
-// slirp/slirp_port.h: the libslirp port: NAT, DNS, TFTP and host forwarding for the whole
+// slirp/slirp_port.h: the libslirp port: NAT, DNS, TFTP and host forwarding for one VLAN's
 // segment, plus qswitch's own DHCP server. It is one more switch Port: forwarding has no special
 // case for it (gvisor-tap-vsock and QEMU's hub do the same).
 //
 // Theory of operation
+// - One port per VLAN: the daemon adopts each as an access port of SlirpOptions::vlan, so its
+//   gateway MAC is pinned in that VLAN only and it sees only that VLAN's frames. Each port is
+//   its own libslirp instance (Slirp*) with its own DhcpServer, host forwards, host socket
+//   budget, poll handles and chunks: nothing here is global. What libslirp itself shares
+//   between instances is harmless: its clock (curtime, a global it refreshes from
+//   clock_get_ns, which is uv_hrtime() for every instance) and its cache of the host's DNS
+//   servers. Two instances may even serve the same net: their frames never meet (VLANs), and
+//   the same gateway MAC in two VLANs is two MAC table entries. What two instances cannot share
+//   is a host socket: a host forward binds a host port for its instance alone.
 // - Guest -> slirp: enqueue() gets frames the switch sends here. DHCP client messages go to
 //   DhcpServer (libslirp's own server has 16 fixed slots and no per-MAC leases, so it is
 //   disabled with SlirpConfig.disable_dhcp); everything else is slirp_input().
 // - DHCP needs the switch port a message came in on (its per-port cap, and RELEASE / DECLINE
 //   only from the port that holds the lease; dhcp_server.h, "Ports"). The switch learns a
 //   frame's source MAC on its input port right before it hands the frame here, so enqueue()
-//   looks that MAC up in the MAC table and keeps the port's serial (never reused, unlike its
+//   looks that MAC up in the MAC table, in this port's VLAN (the frame's: an access port gets
+//   only its VLAN's frames), and keeps the port's serial (never reused, unlike its
 //   id) with the frame. Only DHCP frames pay for the lookup.
 // - Slirp -> guests: libslirp calls send_packet; the frame is written, with its stream prefix,
 //   into a chunk this port owns and handed to the switch like any received frame. DHCP replies

@@ -43,7 +43,10 @@ void check_names(const LabFile& lab) {
   for (const auto* list : {&n.listen, &n.connect, &n.dgram, &n.vhost_user, &n.taps, &n.vxlans}) {
     for (const std::string& name : *list) FUZZ_CHECK(name.empty() || ports.insert(name).second);
   }
-  FUZZ_CHECK(n.slirp.empty() || (o.slirp && ports.insert(n.slirp).second));
+  FUZZ_CHECK(n.slirp.size() == o.slirp.size());
+  for (const std::string& name : n.slirp) FUZZ_CHECK(name.empty() || ports.insert(name).second);
+  // One slirp port per VLAN, and no two forwards of different ports on one host socket.
+  FUZZ_CHECK(qswitch::tools::check_slirp_ports(o.slirp).empty());
   std::set<std::string> guests;
   std::set<uint64_t> macs;
   for (const auto& g : lab.guests) {

@@ -282,7 +282,8 @@ def specs():
                            "hostfwd=tcp::8080-:80,hostfwd=udp::5353-10.0.2.15:53",
                            "lease=52:54:00:12:34:56:10.0.2.20,lease=52:54:00:12:34:57:10.0.2.21",
                            "bootfile=pxelinux.0,tftp=/tmp", "hostname=a,,b", "net=172.16.0.0",
-                           "net=10.0.2.0/30"]):
+                           "net=10.0.2.0/30", "vlan=10,net=10.0.10.0/24,hostfwd=tcp::8080-:80",
+                           "vlan=4094"]):
         write("slirp_options_fuzz", "seed%d" % i, s)
     for i, s in enumerate(["unix:/tmp/q.dgram", "udp:127.0.0.1:5000", "udp:127.0.0.1:5000-127.0.0.1:5001",
                            "udp:[::1]:5000-[::1]:5001", "mcast:230.0.0.1:1234,localaddr=127.0.0.1",
@@ -316,6 +317,9 @@ def lab_file():
                  'max-host-sockets = 100\nmax-host-sockets-per-port = 10\n'
                  'hostfwd = ["tcp::8080-:80", "udp:0.0.0.0:5353-10.0.5.20:53"]\n'
                  'lease = ["52:54:00:00:00:20:10.0.5.20"]\n',
+        "slirp_vlans": '[[slirp]]\nvlan = 10\nnet = "10.0.10.0/24"\nhostfwd = ["tcp::8080-:80"]\n\n'
+                       '[[slirp]]\nvlan = 20\nnet = "10.0.20.0/24"\nrestrict = true\n'
+                       'hostfwd = ["tcp::8081-:80"]\n',
         "guests": '[[guest]]\nname = "web1"\nmac = "52:54:00:00:00:01"\n\n'
                   '[[guest]]\nname = "db"\nmac = "52:54:00:00:00:02"\n',
         "inline": 'switch = { mac-age = 60 }\nlisten = [{ address = "unix:/x", name = "x" }]\n',

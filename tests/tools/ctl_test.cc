@@ -35,6 +35,28 @@ TEST(CtlRequestTest, HostfwdAddAndRemoveCarryTheSpec) {
             json({{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::8080"}}}}));
 }
 
+// A switch with slirp ports on several VLANs: vlan=N, before or after the spec, picks one.
+TEST(CtlRequestTest, SlirpCommandsTakeAVlan) {
+  const json add = {{"cmd", "hostfwd.add"}, {"args", {{"spec", "tcp::8080-:80"}, {"vlan", "10"}}}};
+  EXPECT_EQ(request_for({"hostfwd", "add", "tcp::8080-:80", "vlan=10"}), add);
+  EXPECT_EQ(request_for({"hostfwd", "add", "vlan=10", "tcp::8080-:80"}), add);
+  EXPECT_EQ(request_for({"hostfwd", "remove", "tcp::8080", "vlan=20"}),
+            json({{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::8080"}, {"vlan", "20"}}}}));
+  EXPECT_EQ(request_for({"hostfwd", "list", "vlan=10"}),
+            json({{"cmd", "hostfwd.list"}, {"args", {{"vlan", "10"}}}}));
+  EXPECT_EQ(request_for({"dhcp", "leases", "vlan=10"}),
+            json({{"cmd", "dhcp.leases"}, {"args", {{"vlan", "10"}}}}));
+  EXPECT_EQ(request_for({"slirp", "sockets", "vlan=10"}),
+            json({{"cmd", "slirp.sockets"}, {"args", {{"vlan", "10"}}}}));
+  EXPECT_EQ(request_for({"usernet", "vlan=10"}),
+            json({{"cmd", "usernet"}, {"args", {{"vlan", "10"}}}}));
+  // Two specs, or vlan= twice (the second is taken for a spec): a usage error.
+  std::string line, error;
+  EXPECT_FALSE(build_ctl_request({"hostfwd", "add", "tcp::1-:1", "tcp::2-:2"}, line, error));
+  EXPECT_NE(error.find("vlan=N"), std::string::npos) << error;
+  EXPECT_FALSE(build_ctl_request({"hostfwd", "add", "vlan=1", "vlan=2"}, line, error));
+}
+
 TEST(CtlRequestTest, OtherWordsJoinIntoTheCommandName) {
   EXPECT_EQ(request_for({"hostfwd", "list"}), json({{"cmd", "hostfwd.list"}}));
   EXPECT_EQ(request_for({"dhcp", "leases"}), json({{"cmd", "dhcp.leases"}}));
@@ -146,7 +168,7 @@ class CtlRunTest : public ::testing::Test {
     int code;
     std::string out, err;
   };
-  Run run(std::vector<std::string> args) {
+  Run run(const std::vector<std::string>& args) {
     std::vector<const char*> argv{"ctl"};
     for (const std::string& a : args) argv.push_back(a.c_str());
     ::testing::internal::CaptureStdout();

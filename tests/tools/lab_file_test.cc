@@ -184,8 +184,9 @@ TEST_F(LabFileTest, ReadsEveryKeyOfEveryTable) {
   ASSERT_EQ(o.vxlans[0].remotes.size(), 2u);
   EXPECT_EQ(io::sockaddr_text(o.vxlans[0].remotes[0].addr), "127.0.0.2:4789");
   EXPECT_EQ(io::sockaddr_text(o.vxlans[0].remotes[1].addr), "127.0.0.3:4790");
-  ASSERT_TRUE(o.slirp);
-  const slirp::SlirpOptions& s = *o.slirp;
+  ASSERT_EQ(o.slirp.size(), 1u);
+  const slirp::SlirpOptions& s = o.slirp[0];
+  EXPECT_EQ(s.vlan, 1u);
   EXPECT_EQ(format_ipv4(s.net), "10.0.5.0");
   EXPECT_EQ(format_ipv4(s.host), "10.0.5.1");
   EXPECT_EQ(format_ipv4(s.dns), "10.0.5.53");
@@ -213,7 +214,7 @@ TEST_F(LabFileTest, ReadsEveryKeyOfEveryTable) {
   EXPECT_EQ(lab.names.vhost_user, (std::vector<std::string>{"", "vu1"}));
   EXPECT_EQ(lab.names.taps, (std::vector<std::string>{"host-tap", ""}));
   EXPECT_EQ(lab.names.vxlans, (std::vector<std::string>{"dc2"}));
-  EXPECT_EQ(lab.names.slirp, "nat");
+  EXPECT_EQ(lab.names.slirp, (std::vector<std::string>{"nat"}));
   ASSERT_EQ(lab.guests.size(), 2u);
   EXPECT_EQ(lab.guests[1].name, "db");
   EXPECT_EQ(lab.guests[1].mac.to_string(), "52:54:00:00:00:02");
@@ -250,13 +251,14 @@ hostfwd = "tcp::2222-:22"
 TEST_F(LabFileTest, SwitchSlirpFalseIsNoSlirpAndTrueTheDefaultSlirpPort) {
   const LabFileResult none = configure({"--config", write("[switch]\nslirp = false\n")});
   ASSERT_TRUE(none.lab) << none.error;
-  EXPECT_FALSE(none.lab->options.slirp);
+  EXPECT_TRUE(none.lab->options.slirp.empty());
   ASSERT_EQ(none.lab->options.listen.size(), 1u);  // zero configuration's default listener
   EXPECT_EQ(none.lab->options.listen[0].path, default_socket_path());
 
   const LabFile on = lab_of("[switch]\nslirp = true\n[[listen]]\naddress = \"unix:/tmp/x.sock\"\n");
-  ASSERT_TRUE(on.options.slirp);
-  EXPECT_EQ(format_ipv4(on.options.slirp->net), "10.0.2.0");
+  ASSERT_EQ(on.options.slirp.size(), 1u);
+  EXPECT_EQ(format_ipv4(on.options.slirp[0].net), "10.0.2.0");
+  EXPECT_EQ(on.names.slirp.size(), 1u);
 }
 
 TEST_F(LabFileTest, AnEmptyFileIsZeroConfiguration) {
@@ -264,7 +266,7 @@ TEST_F(LabFileTest, AnEmptyFileIsZeroConfiguration) {
   ASSERT_TRUE(r.lab) << r.error;
   ASSERT_EQ(r.lab->options.listen.size(), 1u);
   EXPECT_EQ(r.lab->options.listen[0].path, default_socket_path());
-  EXPECT_TRUE(r.lab->options.slirp);
+  EXPECT_EQ(r.lab->options.slirp.size(), 1u);
   ASSERT_TRUE(r.lab->options.control);
   EXPECT_EQ(r.lab->options.control->path, default_control_path());
 }
@@ -290,11 +292,11 @@ TEST_F(LabFileTest, NonAsciiCharactersAreReadAsWritten) {
       "\xEF\xBB\xBF# caf\u00e9 \u3001 \ufb30\n[[slirp]]\nhostname = \"caf\u00e9\"  # \u00e9\n"
       "bootfile = '\u3001\ufefe'\ndomainname = \"\"\"x.\\  \n  \u00e9x\"\"\"\n"
       "dnssearch = ['\'\'a.b\u00e9\'\'\']\n");
-  ASSERT_TRUE(lab.options.slirp);
-  EXPECT_EQ(lab.options.slirp->hostname, "caf\u00e9");
-  EXPECT_EQ(lab.options.slirp->bootfile, "\u3001\ufefe");
-  EXPECT_EQ(lab.options.slirp->domainname, "x.\u00e9x");
-  EXPECT_EQ(lab.options.slirp->dnssearch, std::vector<std::string>{"a.b\u00e9"});
+  ASSERT_EQ(lab.options.slirp.size(), 1u);
+  EXPECT_EQ(lab.options.slirp[0].hostname, "caf\u00e9");
+  EXPECT_EQ(lab.options.slirp[0].bootfile, "\u3001\ufefe");
+  EXPECT_EQ(lab.options.slirp[0].domainname, "x.\u00e9x");
+  EXPECT_EQ(lab.options.slirp[0].dnssearch, std::vector<std::string>{"a.b\u00e9"});
   // A value refused with one in it shows it as written.
   EXPECT_TRUE(fails_at("[[listen]]\naddress = \"\u0416:x\"\n", "2:11", {"'\u0416:x'"}));
   // Plane 15 is kept for the shield.
@@ -505,9 +507,64 @@ TEST_F(LabFileTest, NamesAndMacsAreUnique) {
   EXPECT_EQ(lab.guests.size(), 1u);
 }
 
-TEST_F(LabFileTest, OneSlirpTableUntilVlans) {
-  EXPECT_TRUE(fails_at("[[slirp]]\n[[slirp]]\nnet = \"10.1.0.0/24\"\n", "2:1",
-                       {"slirp[1]: one [[slirp]] table for now", "VLANs"}));
+// [[slirp]] repeats, one table per VLAN (the vlan key, default 1), each its own slirp port.
+TEST_F(LabFileTest, OneSlirpTablePerVlan) {
+  const LabFile lab = lab_of(R"([[slirp]]
+vlan = 10
+name = "nat10"
+net = "10.0.10.0/24"
+hostfwd = "tcp::8080-:80"
+
+[[slirp]]
+vlan = 20
+net = "10.0.20.0/24"
+restrict = true
+hostfwd = "tcp::8081-:80"
+
+[[slirp]]
+net = "10.0.2.0/24"
+)");
+  const Options& o = lab.options;
+  ASSERT_EQ(o.slirp.size(), 3u);
+  EXPECT_EQ(o.slirp[0].vlan, 10u);
+  EXPECT_EQ(format_ipv4(o.slirp[0].dhcp_start), "10.0.10.15");
+  EXPECT_EQ(o.slirp[1].vlan, 20u);
+  EXPECT_TRUE(o.slirp[1].restrict);
+  EXPECT_EQ(o.slirp[2].vlan, 1u);
+  EXPECT_EQ(lab.names.slirp, (std::vector<std::string>{"nat10", "", ""}));
+  // --check writes each with its VLAN, and reads back the same.
+  const std::string text = format_lab_file(lab);
+  EXPECT_NE(text.find("[[slirp]]\nname = \"nat10\"\nvlan = 10\nnet = \"10.0.10.0/24\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("[[slirp]]\nvlan = 20\nnet = \"10.0.20.0/24\"\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("[[slirp]]\nvlan = 1\nnet = \"10.0.2.0/24\"\n"), std::string::npos) << text;
+  const LabFile again = lab_of(text);
+  EXPECT_EQ(format_lab_file(again), text);
+}
+
+TEST_F(LabFileTest, SlirpTablesForOneVlanOrOneHostSocketAreNamedAtTheirPosition) {
+  // The second table for VLAN 10, at its vlan key, naming the first.
+  EXPECT_TRUE(fails_at("[[slirp]]\nvlan = 10\n[[slirp]]\nnet = \"10.1.0.0/24\"\nvlan = 10\n", "5:8",
+                       {"slirp[1].vlan: VLAN 10 has a slirp port already, slirp[0] (line 1)",
+                        "one [[slirp]] per VLAN"}));
+  // Without a vlan key both are VLAN 1: at the second table.
+  EXPECT_TRUE(
+      fails_at("[[slirp]]\n[[slirp]]\nnet = \"10.1.0.0/24\"\n", "2:1",
+               {"slirp[1]: VLAN 1 (the default) has a slirp port already, slirp[0] (line 1)"}));
+  // A forward on a host socket another table's forward binds: at the forward.
+  EXPECT_TRUE(
+      fails_at("[[slirp]]\nvlan = 10\nhostfwd = [\"tcp::8080-:80\"]\n"
+               "[[slirp]]\nvlan = 20\nhostfwd = [\"udp::8080-:80\", \"tcp:0.0.0.0:8080-:22\"]\n",
+               "6:29",
+               {"slirp[1].hostfwd[1]: 'tcp:0.0.0.0:8080-:22' binds tcp port 8080 on the host, as "
+                "slirp[0] (line 1)'s hostfwd 'tcp:127.0.0.1:8080-:80' does"}));
+  // A bad VLAN id, at the key.
+  EXPECT_TRUE(fails_at("[[slirp]]\nnet = \"10.1.0.0/24\"\nvlan = 4095\n", "3:8",
+                       {"slirp[0].vlan: vlan=4095:", "(1..4094)"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nvlan = 0\n", "2:8", {"slirp[0].vlan: vlan=0:", "(1..4094)"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nvlan = \"10\"\n", "2:8",
+                       {"slirp[0].vlan: expected an integer", "1..4094"}));
   EXPECT_TRUE(fails_at("[[slirp]]\n[switch]\nslirp = false\n", "3:9",
                        {"switch.slirp: false, but the [[slirp]] table at line 1"}));
 }
@@ -533,12 +590,12 @@ net = "10.7.0.0/24"
   EXPECT_EQ(o.mac_age_s, 90u);
   ASSERT_TRUE(o.control);
   EXPECT_EQ(o.control->path, "/tmp/lab-file.ctl");
-  ASSERT_TRUE(o.slirp);
-  EXPECT_EQ(format_ipv4(o.slirp->net), "10.8.0.0");
+  ASSERT_EQ(o.slirp.size(), 1u);
+  EXPECT_EQ(format_ipv4(o.slirp[0].net), "10.8.0.0");
 
   const LabFileResult off = configure({"--config", file, "--no-slirp", "--control", "none"});
   ASSERT_TRUE(off.lab) << off.error;
-  EXPECT_FALSE(off.lab->options.slirp);
+  EXPECT_TRUE(off.lab->options.slirp.empty());
   EXPECT_TRUE(off.lab->names.slirp.empty());
   EXPECT_TRUE(off.lab->options.control_disabled);
   EXPECT_FALSE(off.lab->options.control);
@@ -547,9 +604,36 @@ net = "10.7.0.0/24"
   const LabFileResult on =
       configure({"--config", none, "--slirp", "--control", "unix:/tmp/lab-argv.ctl"});
   ASSERT_TRUE(on.lab) << on.error;
-  EXPECT_TRUE(on.lab->options.slirp);
+  EXPECT_EQ(on.lab->options.slirp.size(), 1u);
   EXPECT_FALSE(on.lab->options.control_disabled);
   EXPECT_EQ(on.lab->options.control->path, "/tmp/lab-argv.ctl");
+}
+
+// A --slirp replaces the file's [[slirp]] of its VLAN (keeping its name) and adds one for
+// another VLAN.
+TEST_F(LabFileTest, ACommandLineSlirpReplacesTheFilesTableOfItsVlan) {
+  const std::string file = write(R"([[listen]]
+address = "unix:/tmp/lab-sv.sock"
+[[slirp]]
+vlan = 10
+name = "nat10"
+net = "10.0.10.0/24"
+[[slirp]]
+vlan = 20
+net = "10.0.20.0/24"
+)");
+  const LabFileResult r =
+      configure({"--config", file, "--slirp", "vlan=10,net=10.1.10.0/24", "--slirp", "vlan=30"});
+  ASSERT_TRUE(r.lab) << r.error;
+  const Options& o = r.lab->options;
+  ASSERT_EQ(o.slirp.size(), 3u);
+  EXPECT_EQ(format_ipv4(o.slirp[0].net), "10.1.10.0");
+  EXPECT_EQ(format_ipv4(o.slirp[1].net), "10.0.20.0");
+  EXPECT_EQ(o.slirp[2].vlan, 30u);
+  EXPECT_EQ(r.lab->names.slirp, (std::vector<std::string>{"nat10", "", ""}));
+  EXPECT_NE(configure({"--config", file, "--slirp", "vlan=20", "--slirp", "vlan=20,mtu=1400"})
+                .error.find("are both for VLAN 20"),
+            std::string::npos);
 }
 
 TEST_F(LabFileTest, CommandLineErrorsBesideAFileAreStillCommandLineErrors) {
@@ -589,6 +673,8 @@ TEST_F(LabFileTest, CheckOutputReadsBackToTheSameConfiguration) {
        "--dgram", "mcast:239.0.0.1:7000", "--slirp",
        "ipv6=off,restrict=on,hostfwd=udp:127.0.0.1:0-:53,dnssearch=a.b", "--tap", "qs1",
        "--vhost-user", "connect:/tmp/q\"uote\\d.vu"},
+      {"--listen", "unix:/tmp/lab-v.sock,vlan=10", "--slirp", "vlan=10,net=10.0.10.0/24", "--slirp",
+       "vlan=20,net=10.0.20.0/24,hostfwd=tcp::8080-:80"},
   };
   for (size_t i = 0; i < command_lines.size(); ++i) {
     SCOPED_TRACE(i);
@@ -603,7 +689,7 @@ TEST_F(LabFileTest, CheckOutputReadsBackToTheSameConfiguration) {
     EXPECT_EQ(a.listen.size(), b.listen.size());
     EXPECT_EQ(a.dgram.size(), b.dgram.size());
     EXPECT_EQ(a.vxlans.size(), b.vxlans.size());
-    EXPECT_EQ(a.slirp.has_value(), b.slirp.has_value());
+    EXPECT_EQ(a.slirp.size(), b.slirp.size());
     EXPECT_EQ(a.control.has_value(), b.control.has_value());
     EXPECT_EQ(a.mac_max, b.mac_max);
     EXPECT_EQ(first.lab->guests.size(), again.lab->guests.size());
@@ -680,8 +766,9 @@ TEST_F(LabFileTest, CheckOutputWritesEveryDefault) {
   for (const char* line :
        {"mac-age = 300\n", "mac-max = 4096\n", "queue-size = 1048576\n", "guests = 2\n",
         "control = \"unix:/tmp/lab-d.ctl\"\n", "[[listen]]\naddress = \"unix:/tmp/lab-d.sock\"\n",
-        "net = \"10.0.2.0/24\"\n", "dhcpstart = \"10.0.2.15\"\n", "ipv6-net = \"fec0::/64\"\n",
-        "restrict = false\n", "mtu = 1500\n", "max-leases-per-port = 8\n", "hostfwd = []\n"}) {
+        "vlan = 1\n", "net = \"10.0.2.0/24\"\n", "dhcpstart = \"10.0.2.15\"\n",
+        "ipv6-net = \"fec0::/64\"\n", "restrict = false\n", "mtu = 1500\n",
+        "max-leases-per-port = 8\n", "hostfwd = []\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << " not in:\n" << text;
   }
 }

@@ -3,6 +3,7 @@
 // getopt's own messages.
 #include "tools/qswitch/config/options.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -33,18 +34,82 @@ TEST(OptionsTest, TakesValuesAfterEqualsOrAsTheNextArgument) {
   EXPECT_EQ(r.options->guests, 0u);
   ASSERT_TRUE(r.options->control);
   EXPECT_EQ(r.options->control->path, "/tmp/x.ctl");
-  EXPECT_FALSE(r.options->slirp);
+  EXPECT_TRUE(r.options->slirp.empty());
 }
 
 TEST(OptionsTest, SlirpTakesTheNextArgumentUnlessItIsAnOption) {
   ParseResult r = parse({"--listen", "unix:/tmp/x.sock", "--slirp", "mtu=1400"});
   ASSERT_TRUE(r.options) << r.error;
-  ASSERT_TRUE(r.options->slirp);
-  EXPECT_EQ(r.options->slirp->mtu, 1400u);
+  ASSERT_EQ(r.options->slirp.size(), 1u);
+  EXPECT_EQ(r.options->slirp[0].mtu, 1400u);
+  EXPECT_EQ(r.options->slirp[0].vlan, 1u);
   r = parse({"--slirp", "--listen", "unix:/tmp/x.sock"});
   ASSERT_TRUE(r.options) << r.error;
-  EXPECT_TRUE(r.options->slirp);
+  EXPECT_EQ(r.options->slirp.size(), 1u);
   EXPECT_EQ(r.options->listen.size(), 1u);
+}
+
+TEST(OptionsTest, SlirpRepeatsOncePerVlan) {
+  ParseResult r =
+      parse({"--listen", "unix:/tmp/x.sock,vlan=10", "--slirp", "vlan=10,net=10.0.10.0/24",
+             "--slirp=net=10.0.20.0/24,vlan=20", "--slirp"});
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->slirp.size(), 3u);
+  EXPECT_EQ(r.options->slirp[0].vlan, 10u);
+  EXPECT_EQ(r.options->slirp[1].vlan, 20u);
+  EXPECT_EQ(r.options->slirp[2].vlan, 1u);
+  // Each with its own net, and its addresses moved into it.
+  EXPECT_EQ(r.options->slirp[0].dhcp_start.s_addr, htonl(0x0a000a0f));  // 10.0.10.15
+  EXPECT_EQ(r.options->slirp[1].dhcp_start.s_addr, htonl(0x0a00140f));  // 10.0.20.15
+  EXPECT_EQ(r.options->slirp[2].dhcp_start.s_addr, htonl(0x0a00020f));  // 10.0.2.15
+  // The same net on two VLANs is fine: their frames never meet.
+  EXPECT_TRUE(parse({"--slirp", "vlan=10", "--slirp", "vlan=20"}).options);
+}
+
+TEST(OptionsTest, TwoSlirpPortsForOneVlanAreAnErrorNamingBoth) {
+  EXPECT_EQ(error_of({"--slirp", "vlan=10,net=10.0.10.0/24", "--slirp", "mtu=1400,vlan=10"}),
+            "'--slirp vlan=10,net=10.0.10.0/24' and '--slirp mtu=1400,vlan=10' are both for VLAN "
+            "10: one slirp port per VLAN (put every key of a VLAN's port in one --slirp, give "
+            "another port its own vlan=N)");
+  // No vlan= is VLAN 1.
+  EXPECT_EQ(error_of({"--slirp", "--slirp", "vlan=1"}),
+            "'--slirp' and '--slirp vlan=1' are both for VLAN 1: one slirp port per VLAN (put "
+            "every key of a VLAN's port in one --slirp, give another port its own vlan=N)");
+}
+
+TEST(OptionsTest, BadSlirpVlansSayWhatIsAccepted) {
+  for (const char* bad : {"0", "4095", "x", "-1", ""}) {
+    const std::string text = "vlan=" + std::string(bad);
+    const std::string e = error_of({"--slirp", text.c_str()});
+    EXPECT_EQ(e.rfind("--slirp ", 0), 0u) << e;
+    EXPECT_NE(e.find("1..4094"), std::string::npos) << bad << ": " << e;
+  }
+  EXPECT_EQ(error_of({"--slirp", "vlan=5000"}),
+            "--slirp vlan=5000: \"5000\" is not a VLAN id (1..4094) (the VLAN this slirp port "
+            "serves, e.g. vlan=10)");
+  EXPECT_NE(error_of({"--slirp", "vlan=10,vlan=20"}).find("'vlan' given twice"), std::string::npos);
+}
+
+// Two slirp ports' host forwards on one host socket would fail the second bind at start:
+// refused before anything starts, naming both.
+TEST(OptionsTest, SlirpPortsMayNotForwardTheSameHostSocket) {
+  EXPECT_EQ(error_of({"--slirp", "vlan=10,hostfwd=tcp::8080-:80", "--slirp",
+                      "vlan=20,hostfwd=tcp:127.0.0.1:8080-:22"}),
+            "--slirp vlan=10 hostfwd 'tcp:127.0.0.1:8080-:80' and --slirp vlan=20 hostfwd "
+            "'tcp:127.0.0.1:8080-:22' both bind tcp port 8080 on the host; give one of them "
+            "another host port");
+  // 0.0.0.0 takes the port on every address, the loopback's too.
+  EXPECT_NE(error_of({"--slirp", "vlan=10,hostfwd=tcp:0.0.0.0:8080-:80", "--slirp",
+                      "vlan=20,hostfwd=tcp::8080-:80"})
+                .find("both bind tcp port 8080"),
+            std::string::npos);
+  // Another protocol, another port or two specific addresses: no clash.
+  EXPECT_TRUE(parse({"--slirp", "vlan=10,hostfwd=tcp::8080-:80", "--slirp",
+                     "vlan=20,hostfwd=udp::8080-:80,hostfwd=tcp::8081-:80"})
+                  .options);
+  EXPECT_TRUE(parse({"--slirp", "vlan=10,hostfwd=tcp:127.0.0.1:8080-:80", "--slirp",
+                     "vlan=20,hostfwd=tcp:127.0.0.2:8080-:80"})
+                  .options);
 }
 
 TEST(OptionsTest, ZeroConfigurationListensOnTheDefaultSocketWithSlirp) {
@@ -52,8 +117,9 @@ TEST(OptionsTest, ZeroConfigurationListensOnTheDefaultSocketWithSlirp) {
   ASSERT_TRUE(r.options) << r.error;
   ASSERT_EQ(r.options->listen.size(), 1u);
   EXPECT_EQ(r.options->listen[0].path, default_socket_path());
-  EXPECT_TRUE(r.options->slirp);
-  EXPECT_FALSE(parse({"--no-slirp"}).options->slirp);
+  ASSERT_EQ(r.options->slirp.size(), 1u);
+  EXPECT_EQ(r.options->slirp[0].vlan, 1u);
+  EXPECT_TRUE(parse({"--no-slirp"}).options->slirp.empty());
 }
 
 TEST(OptionsTest, UnknownArgumentsAreNamed) {
@@ -72,7 +138,6 @@ TEST(OptionsTest, MissingAndBadValuesSayWhatIsAccepted) {
   EXPECT_EQ(error_of({"--control", "tcp:1.2.3.4:5"}),
             "--control 'tcp:1.2.3.4:5': expected unix:PATH or none");
   EXPECT_EQ(error_of({"--slirp", "--no-slirp"}), "--slirp and --no-slirp contradict each other");
-  EXPECT_EQ(error_of({"--slirp", "--slirp"}), "--slirp given twice: put every key in one --slirp");
   // The tap and vxlan parsers name the option themselves: once, not twice.
   EXPECT_EQ(error_of({"--tap", "fd=x"}),
             "--tap fd=x: fd must be a number >= 0 (fd=N, an inherited tap fd)");
@@ -88,7 +153,7 @@ TEST(OptionsTest, VhostUserTakesUnixSocketsOnlyAndIsAPortOption) {
   EXPECT_FALSE(r.options->vhost_user[1].dial);
   // A port option: no default listener, no zero-configuration slirp port.
   EXPECT_TRUE(r.options->listen.empty());
-  EXPECT_FALSE(r.options->slirp);
+  EXPECT_TRUE(r.options->slirp.empty());
   // With no other unix socket, the control socket goes beside the first vhost-user one.
   ASSERT_TRUE(r.options->control);
   EXPECT_EQ(r.options->control->path, "/tmp/vu.ctl");
@@ -124,8 +189,8 @@ TEST(OptionsTest, ACommandLineOnTopOfABaseAddsPortsAndReplacesValues) {
   ASSERT_EQ(r.options->listen.size(), 2u);
   EXPECT_EQ(r.options->listen[0].path, "/tmp/base.sock");
   EXPECT_EQ(r.options->mac_age_s, 90u);
-  ASSERT_TRUE(r.options->slirp);
-  EXPECT_EQ(r.options->slirp->mtu, 1500u);
+  ASSERT_EQ(r.options->slirp.size(), 1u);
+  EXPECT_EQ(r.options->slirp[0].mtu, 1500u);
   EXPECT_FALSE(r.options->control_disabled);
   EXPECT_EQ(r.options->control->path, "/tmp/argv.ctl");
   // --no-slirp removes the base's slirp port; --control none its control socket.
@@ -134,7 +199,7 @@ TEST(OptionsTest, ACommandLineOnTopOfABaseAddsPortsAndReplacesValues) {
   ASSERT_EQ(apply_option_value(base, "control", "unix:/tmp/base.ctl"), "");
   r = parse_options(static_cast<int>(args.size()), args.data(), base);
   ASSERT_TRUE(r.options) << r.error;
-  EXPECT_FALSE(r.options->slirp);
+  EXPECT_TRUE(r.options->slirp.empty());
   EXPECT_TRUE(r.options->control_disabled);
   EXPECT_FALSE(r.options->control);
   // A base without slirp (`slirp = false`) and --slirp: the command line wins.
@@ -143,7 +208,33 @@ TEST(OptionsTest, ACommandLineOnTopOfABaseAddsPortsAndReplacesValues) {
   args = {"qswitch", "--slirp"};
   r = parse_options(static_cast<int>(args.size()), args.data(), no_slirp);
   ASSERT_TRUE(r.options) << r.error;
-  EXPECT_TRUE(r.options->slirp);
+  EXPECT_EQ(r.options->slirp.size(), 1u);
+}
+
+// A base's slirp ports (a lab file's [[slirp]] tables) and the command line's: a --slirp
+// replaces the base's port of its VLAN and adds one for a VLAN the base has none on.
+TEST(OptionsTest, ACommandLineSlirpReplacesTheBasesPortOfItsVlan) {
+  Options base;
+  ASSERT_EQ(apply_option_value(base, "listen", "unix:/tmp/base.sock"), "");
+  ASSERT_EQ(apply_option_value(base, "slirp", "vlan=10,mtu=1400"), "");
+  ASSERT_EQ(apply_option_value(base, "slirp", "vlan=20,mtu=1400"), "");
+  ASSERT_EQ(base.slirp.size(), 2u);
+  std::vector<const char*> args = {"qswitch", "--slirp", "vlan=20,mtu=9000", "--slirp", "vlan=30"};
+  ParseResult r = parse_options(static_cast<int>(args.size()), args.data(), base);
+  ASSERT_TRUE(r.options) << r.error;
+  ASSERT_EQ(r.options->slirp.size(), 3u);
+  EXPECT_EQ(r.options->slirp[0].vlan, 10u);
+  EXPECT_EQ(r.options->slirp[0].mtu, 1400u);
+  EXPECT_EQ(r.options->slirp[1].vlan, 20u);
+  EXPECT_EQ(r.options->slirp[1].mtu, 9000u);
+  EXPECT_EQ(r.options->slirp[2].vlan, 30u);
+  // A forward of the command line's port that clashes with one of the base's.
+  ASSERT_EQ(apply_option_value(base, "slirp", "vlan=40,hostfwd=tcp::8080-:80"), "");
+  args = {"qswitch", "--slirp", "vlan=50,hostfwd=tcp::8080-:22"};
+  r = parse_options(static_cast<int>(args.size()), args.data(), base);
+  EXPECT_NE(r.error.find("--slirp vlan=40 hostfwd 'tcp:127.0.0.1:8080-:80' and --slirp vlan=50"),
+            std::string::npos)
+      << r.error;
 }
 
 TEST(OptionsTest, ConfigAndCheck) {

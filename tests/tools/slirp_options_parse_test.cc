@@ -54,6 +54,25 @@ TEST(SlirpOptionsParseTest, EmptyTextGivesQemuDefaults) {
   EXPECT_TRUE(o.hostfwd.empty());
   EXPECT_TRUE(o.leases.empty());
   EXPECT_EQ(o.max_leases_per_port, 8u);
+  EXPECT_EQ(o.vlan, 1u);
+}
+
+// vlan= (qswitch's own key): the VLAN the port serves, independent of every other key.
+TEST(SlirpOptionsParseTest, VlanTakesAVlanIdAndNothingElse) {
+  EXPECT_EQ(parse_ok("vlan=10").vlan, 10u);
+  EXPECT_EQ(parse_ok("vlan=1").vlan, 1u);
+  EXPECT_EQ(parse_ok("net=10.0.20.0/24,vlan=4094").vlan, 4094u);
+  EXPECT_EQ(v4(parse_ok("vlan=20,net=10.0.20.0/24").dhcp_start), "10.0.20.15");
+  EXPECT_EQ(parse_error("vlan=4095"),
+            "vlan=4095: \"4095\" is not a VLAN id (1..4094) (the VLAN this slirp port serves, "
+            "e.g. vlan=10)");
+  for (const char* bad : {"vlan=0", "vlan=", "vlan=ten", "vlan=+10", "vlan=00010"}) {
+    const std::string error = parse_error(bad);
+    EXPECT_EQ(error.rfind("vlan=", 0), 0u) << bad << ": " << error;
+    EXPECT_NE(error.find("1..4094"), std::string::npos) << bad << ": " << error;
+  }
+  EXPECT_NE(parse_error("vlan=10,vlan=20").find("'vlan' given twice (vlan=10 and vlan=20)"),
+            std::string::npos);
 }
 
 TEST(SlirpOptionsParseTest, DefaultSlirpOptionsMatchParsedDefaults) {
@@ -261,9 +280,9 @@ TEST(SlirpOptionsParseTest, HostnameOver255BytesIsRejected) {
 TEST(SlirpOptionsParseTest, UnknownKeyIsNamedAndAcceptedKeysListed) {
   const std::string error = parse_error("net=10.0.2.0/24,hostfw=tcp::1-:2");
   EXPECT_NE(error.find("'hostfw'"), std::string::npos) << error;
-  for (const char* key : {"net", "host", "dhcpstart", "dns", "hostname", "domainname", "dnssearch",
-                          "tftp", "bootfile", "restrict", "ipv6-net", "ipv6-host", "ipv6-dns",
-                          "mtu", "hostfwd", "lease", "max-leases-per-port"}) {
+  for (const char* key : {"vlan", "net", "host", "dhcpstart", "dns", "hostname", "domainname",
+                          "dnssearch", "tftp", "bootfile", "restrict", "ipv6-net", "ipv6-host",
+                          "ipv6-dns", "mtu", "hostfwd", "lease", "max-leases-per-port"}) {
     EXPECT_NE(error.find(key), std::string::npos) << key << " missing from: " << error;
   }
 }

@@ -1,6 +1,6 @@
 // tests/tools/switchd_test.cc: the daemon object's start-up is all or nothing. A failure late in
-// start-up (the metrics port is taken) leaves no socket bound and no socket file behind; so does
-// destroying a daemon that started.
+// start-up (the metrics port is taken, a slirp port's host forward cannot bind) leaves no socket
+// bound and no socket file behind; so does destroying a daemon that started.
 #include "tools/qswitch/switchd.h"
 
 #include <arpa/inet.h>
@@ -96,6 +96,35 @@ TEST_F(SwitchdTest, StartUpFailureLeavesNothingBound) {
   EXPECT_EQ(d, nullptr);
   EXPECT_NE(error.find("cannot serve metrics on tcp:127.0.0.1:"), std::string::npos) << error;
   expect_nothing_bound();
+}
+
+// Slirp ports start one after another: when the second one's host forward cannot bind (another
+// program holds the port), the start fails naming that port's VLAN, and the first one's forward
+// is released with everything else.
+TEST_F(SwitchdTest, ASlirpPortThatCannotStartReleasesTheOnesBeforeIt) {
+  const int taken = tcp_socket(0, true);  // held by someone else
+  ASSERT_GE(taken, 0);
+  const int probe = tcp_socket(0, false);  // free a moment ago, for the first port's forward
+  ASSERT_GE(probe, 0);
+  const uint16_t first_port = port_of(probe);
+  ::close(probe);
+  std::vector<std::string> a = args(0);
+  a.insert(
+      a.end(),
+      {"--slirp",
+       "vlan=10,net=10.0.10.0/24,restrict=on,hostfwd=tcp::" + std::to_string(first_port) + "-:80",
+       "--slirp",
+       "vlan=20,net=10.0.20.0/24,restrict=on,hostfwd=tcp::" + std::to_string(port_of(taken)) +
+           "-:80"});
+  std::string error;
+  std::unique_ptr<Switchd> d = Switchd::create(options_for(a), error);
+  ::close(taken);
+  EXPECT_EQ(d, nullptr);
+  EXPECT_EQ(error.rfind("--slirp vlan=20: cannot forward tcp:127.0.0.1:", 0), 0u) << error;
+  expect_nothing_bound();
+  const int again = tcp_socket(first_port, true);
+  EXPECT_GE(again, 0) << "VLAN 10's forward on 127.0.0.1:" << first_port << " is still bound";
+  if (again >= 0) ::close(again);
 }
 
 TEST_F(SwitchdTest, DestroyingAStartedDaemonReleasesEverything) {

@@ -111,17 +111,25 @@ bool Switchd::start_ports(std::string& error) {
   return true;
 }
 
+// Each slirp port is its own libslirp instance on its VLAN. The options were checked as a set
+// (check_slirp_ports: one per VLAN, no two forwards on one host socket); a host forward that
+// still cannot bind (another program holds the port) fails the start, and what was made is
+// released with the half-built daemon.
 bool Switchd::start_slirp(std::string& error) {
-  if (!options_.slirp) return true;
-  std::string why;
-  std::unique_ptr<slirp::SlirpPort> port =
-      slirp::SlirpPort::create(*loop_, *options_.slirp, why, &own_sockets_);
-  if (!port) {
-    error = "--slirp: " + why;
-    return false;
+  for (const slirp::SlirpOptions& options : options_.slirp) {
+    std::string why;
+    std::unique_ptr<slirp::SlirpPort> port =
+        slirp::SlirpPort::create(*loop_, options, why, &own_sockets_);
+    if (!port) {
+      error = (options_.slirp.size() > 1 || options.vlan != sw::kDefaultVlan
+                   ? "--slirp vlan=" + std::to_string(options.vlan) + ": "
+                   : std::string("--slirp: ")) +
+              why;
+      return false;
+    }
+    slirp_ports_.push_back(port.get());
+    loop_->adopt(std::move(port), sw::VlanMembership::access(options.vlan));
   }
-  slirp_port_ = port.get();
-  loop_->adopt(std::move(port));
   return true;
 }
 
@@ -129,16 +137,7 @@ void Switchd::register_commands() {
   register_switch_commands(api_, *loop_, *endpoints_, &services_);
   register_capture_commands(api_, *capture_);
   register_attach_commands(api_, *loop_);
-  if (slirp_port_ != nullptr) {
-    register_slirp_commands(api_, *slirp_port_, loop_->uv());
-    return;
-  }
-  for (const char* name : {"hostfwd.add", "hostfwd.remove", "hostfwd.list", "usernet",
-                           "dhcp.leases", "slirp.sockets"}) {
-    api_.add(name, "needs a slirp port (this switch has none)", [](const nlohmann::json&) {
-      return Reply::failure("this switch has no slirp port (start qswitch with --slirp)");
-    });
-  }
+  register_slirp_commands(api_, slirp_ports_, loop_->uv());
 }
 
 bool Switchd::start_control(std::string& error) {
@@ -208,7 +207,11 @@ void Switchd::print_join_lines(std::FILE* out) const {
   for (const std::string& line : port_lines_) std::fprintf(out, "%s\n", line.c_str());
   if (control_) std::fprintf(out, "control unix:%s\n", control_->path().c_str());
   if (metrics_) std::fprintf(out, "metrics %s\n", metrics_->bound().to_string().c_str());
-  if (slirp_port_ != nullptr) std::fprintf(out, "%s\n", slirp_port_->describe().c_str());
+  for (const slirp::SlirpPort* p : slirp_ports_) {
+    const uint16_t vlan = p->vlans().untagged;
+    std::fprintf(out, "%s%s\n", p->describe().c_str(),
+                 vlan == sw::kDefaultVlan ? "" : (" vlan=" + std::to_string(vlan)).c_str());
+  }
   // Guests take turns over the listeners, then the datagram sockets (in start-up order, which
   // is options_.dgram's), then the vhost-user sockets.
   const auto& listeners = endpoints_->listeners();

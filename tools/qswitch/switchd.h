@@ -3,10 +3,11 @@
 //
 // Theory of operation
 // - create() starts everything in the order qswitch always has: raise the fd limit, the loop,
-//   --pcap, the --listen and --dgram sockets, the taps, the VXLAN ports, the slirp port, the
-//   control commands and socket, the metrics server, then the --connect diallers. All or
-//   nothing: the first failure returns nullptr with the message, and what was already bound is
-//   released (unix socket files removed) as the half-built object is destroyed.
+//   --pcap, the --listen and --dgram sockets, the taps, the VXLAN ports, the slirp ports (one
+//   per VLAN, each an access port of its VLAN), the control commands and socket, the metrics
+//   server, then the --connect diallers. All or nothing: the first failure returns nullptr with the
+//   message, and what was already bound is released (unix socket files removed) as the half-built
+//   object is destroyed.
 // - print_join_lines() says where it listens and how a guest joins, then "ready"; tests parse
 //   these lines, so their text is fixed (join_lines.h).
 // - run() runs the loop until SIGINT/SIGTERM and prints the port counters.
@@ -40,7 +41,8 @@ class Switchd {
   Switchd& operator=(const Switchd&) = delete;
 
   // "listening ...", "connecting ...", "dgram ...", "tap ...", "vxlan ...", "control ...",
-  // "metrics ...", the slirp line, `options.guests` "join with: ..." lines, then "ready".
+  // "metrics ...", a "slirp ..." line per slirp port (ending " vlan=N" when N is not 1),
+  // `options.guests` "join with: ..." lines, then "ready".
   void print_join_lines(std::FILE* out) const;
   // Until SIGINT/SIGTERM; then the per-port counters go to stderr.
   void run();
@@ -65,8 +67,8 @@ class Switchd {
   std::unique_ptr<Endpoints> endpoints_;
   // After the control server (capture sessions came from it), before the endpoints and loop.
   std::unique_ptr<tools::CaptureHub> capture_;
-  slirp::SlirpPort* slirp_port_ = nullptr;  // owned by loop_; null without --slirp
-  std::vector<std::string> port_lines_;     // "tap qs0", "vxlan vni=..": printed before "ready"
+  std::vector<slirp::SlirpPort*> slirp_ports_;  // owned by loop_; in options_.slirp's order
+  std::vector<std::string> port_lines_;         // "tap qs0", "vxlan vni=..": printed before "ready"
   // The commands; their handlers refer to the loop, endpoints, capture and services_. Outlives
   // the control server, which calls them.
   ControlApi api_;

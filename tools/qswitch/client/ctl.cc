@@ -34,14 +34,16 @@ constexpr size_t kMaxReplySize = 64u << 20;
 const char* ctl_usage() {
   return "usage: qswitch ctl [--sock PATH] [--json] COMMAND...\n"
          "commands:\n"
-         "  hostfwd add [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT\n"
+         "  hostfwd add [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT [vlan=N]\n"
          "                        forward a host port to a guest (no HOSTADDR: 127.0.0.1;\n"
          "                        no GUESTADDR: the first DHCP address)\n"
-         "  hostfwd remove [tcp|udp]:[HOSTADDR]:HOSTPORT\n"
-         "  hostfwd list\n"
-         "  usernet               libslirp's connection table\n"
-         "  dhcp leases\n"
-         "  slirp sockets         host sockets guests hold through NAT, and their caps\n"
+         "  hostfwd remove [tcp|udp]:[HOSTADDR]:HOSTPORT [vlan=N]\n"
+         "  hostfwd list [vlan=N]\n"
+         "  usernet [vlan=N]      libslirp's connection table\n"
+         "  dhcp leases [vlan=N]\n"
+         "  slirp sockets [vlan=N]  host sockets guests hold through NAT, and their caps\n"
+         "                        (vlan=N: the slirp port of VLAN N; needed, and only then,\n"
+         "                        on a switch with a slirp port on several VLANs)\n"
          "  ports                 every port: kind, peer, state, MACs, counters, uptime\n"
          "  macs                  the MAC address table (MAC, VLAN, port, age)\n"
          "  vlans                 every VLAN: its untagged and tagged ports, its MACs\n"
@@ -291,13 +293,31 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
   }
   json request = json::object();
   if (words[0] == "hostfwd" && words.size() >= 2 && (words[1] == "add" || words[1] == "remove")) {
-    if (words.size() != 3) {
-      error = "hostfwd " + words[1] + " takes one spec, e.g. hostfwd " + words[1] +
-              (words[1] == "add" ? " tcp::8080-:80" : " tcp::8080");
+    // One spec, and vlan=N (before or after it) for a switch with several slirp ports. A spec
+    // never holds '='.
+    json args = json::object();
+    std::vector<std::string> specs;
+    for (size_t i = 2; i < words.size(); ++i) {
+      if (words[i].rfind("vlan=", 0) == 0) {
+        if (args.contains("vlan")) {
+          error = "hostfwd " + words[1] + ": vlan= given twice";
+          return false;
+        }
+        args["vlan"] = words[i].substr(5);
+      } else {
+        specs.push_back(words[i]);
+      }
+    }
+    if (specs.size() != 1) {
+      error = "hostfwd " + words[1] +
+              " takes one spec and, on a switch with several slirp ports, " +
+              "vlan=N, e.g. hostfwd " + words[1] +
+              (words[1] == "add" ? " tcp::8080-:80" : " tcp::8080") + " vlan=10";
       return false;
     }
+    args["spec"] = specs.front();
     request["cmd"] = "hostfwd." + words[1];
-    request["args"] = json{{"spec", words[2]}};
+    request["args"] = std::move(args);
     line = dump_json(request);
     return true;
   }

@@ -106,9 +106,11 @@ constexpr KeySpec kVxlanKeys[] = {
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
 };
 
-// The --slirp keys, in the order parse_slirp_options applies them (QEMU's, net first): a prefix
-// of its items in this order fails exactly when the whole does at or before the prefix's end.
+// The --slirp keys, in the order parse_slirp_options applies them (vlan, then QEMU's, net first):
+// a prefix of its items in this order fails exactly when the whole does at or before the
+// prefix's end.
 constexpr KeySpec kSlirpKeys[] = {
+    {"vlan", Kind::kInteger, "the VLAN this slirp port serves, 1..4094 (default 1)"},
     {"net", Kind::kString, "A.B.C.D/LEN (LEN 4..30)"},
     {"host", Kind::kString, "an IPv4 address in net"},
     {"dns", Kind::kString, "an IPv4 address in net"},
@@ -316,7 +318,7 @@ class Reader {
   LabFile lab_;
   std::map<std::string, std::string, std::less<>> port_names_;  // name -> path of its table
   const toml::node* switch_slirp_ = nullptr;                    // [switch] slirp = ...
-  const toml::node* slirp_table_ = nullptr;                     // the [[slirp]] table
+  std::vector<const toml::table*> slirp_tables_;  // the [[slirp]] tables, as options.slirp
 };
 
 bool Reader::check_table(const toml::table& t, const std::string& path,
@@ -456,11 +458,6 @@ bool Reader::read_array(std::string_view name, const toml::node& n) {
     } else if (name == "vxlan") {
       ok = read_vxlan(t, path);
     } else if (name == "slirp") {
-      if (i > 0) {
-        return fail(t.source().begin, path,
-                    "one [[slirp]] table for now (one slirp port per VLAN comes with VLANs, issue "
-                    "12); put every key in the first");
-      }
       ok = read_slirp(t, path);
     } else {
       ok = read_guest(t, path);
@@ -607,7 +604,8 @@ bool Reader::read_vxlan(const toml::table& t, const std::string& path) {
 
 // [[slirp]]: its keys become --slirp items (",," for a comma in a value), in the parser's order.
 // When the whole is refused, the shortest refused prefix (found by bisection) ends with the item
-// to blame.
+// to blame. One table per VLAN; a host forward on a host socket an earlier table's forward binds
+// already is refused at its own position (check_slirp_ports in options.h, table by table).
 bool Reader::read_slirp(const toml::table& t, const std::string& path) {
   if (!check_table(t, path, kSlirpKeys)) return false;
   std::string name;
@@ -660,9 +658,35 @@ bool Reader::read_slirp(const toml::table& t, const std::string& path) {
     if (items.empty()) return fail(t.source().begin, path, error);
     return fail(*items[lo - 1].node, items[lo - 1].path, error);
   }
-  lab_.options.slirp = std::move(options);
-  lab_.names.slirp = name;
-  slirp_table_ = &t;
+  for (size_t j = 0; j < lab_.options.slirp.size(); ++j) {
+    const slirp::SlirpOptions& other = lab_.options.slirp[j];
+    const std::string other_path = "slirp[" + std::to_string(j) + "] (line " +
+                                   std::to_string(slirp_tables_[j]->source().begin.line) + ")";
+    if (other.vlan == options.vlan) {
+      const toml::node* vlan = t.get("vlan");
+      return fail(vlan != nullptr ? vlan->source().begin : t.source().begin,
+                  vlan != nullptr ? path + ".vlan" : path,
+                  "VLAN " + std::to_string(options.vlan) +
+                      (vlan != nullptr ? "" : " (the default)") + " has a slirp port already, " +
+                      other_path + "; one [[slirp]] per VLAN (give this one another vlan = N)");
+    }
+    size_t k = 0;  // options.hostfwd[k] came from the k-th hostfwd item
+    for (const Item& item : items) {
+      if (item.text.rfind("hostfwd=", 0) != 0) continue;
+      const slirp::HostForward& mine = options.hostfwd[k++];
+      for (const slirp::HostForward& theirs : other.hostfwd) {
+        if (!hostfwds_clash(mine, theirs)) continue;
+        return fail(*item.node, item.path,
+                    "'" + mine.to_string() + "' binds " + (mine.udp ? "udp" : "tcp") + " port " +
+                        std::to_string(mine.host_port) + " on the host, as " + other_path +
+                        "'s hostfwd '" + theirs.to_string() +
+                        "' does; give one of them another host port");
+      }
+    }
+  }
+  lab_.options.slirp.push_back(std::move(options));
+  lab_.names.slirp.push_back(name);
+  slirp_tables_.push_back(&t);
   return true;
 }
 
@@ -696,15 +720,16 @@ bool Reader::read_guest(const toml::table& t, const std::string& path) {
 bool Reader::finish() {
   if (switch_slirp_ == nullptr) return true;
   if (!boolean(*switch_slirp_)) {
-    if (slirp_table_ != nullptr) {
+    if (!slirp_tables_.empty()) {
       return fail(*switch_slirp_, "switch.slirp",
                   "false, but the [[slirp]] table at line " +
-                      std::to_string(slirp_table_->source().begin.line) +
+                      std::to_string(slirp_tables_.front()->source().begin.line) +
                       " asks for one; drop one of them");
     }
     lab_.options.no_slirp = true;
-  } else if (!lab_.options.slirp) {
-    lab_.options.slirp = slirp::default_slirp_options();
+  } else if (lab_.options.slirp.empty()) {
+    lab_.options.slirp.push_back(slirp::default_slirp_options());
+    lab_.names.slirp.emplace_back();
   }
   return true;
 }
@@ -884,6 +909,7 @@ void write_name(std::string& out, const std::vector<std::string>& names, size_t 
 void write_slirp(std::string& out, const slirp::SlirpOptions& s, const std::string& name) {
   out += "\n[[slirp]]\n";
   if (!name.empty()) out += "name = " + quoted(name) + "\n";
+  out += "vlan = " + std::to_string(s.vlan) + "\n";
   out +=
       "net = " + quoted(format_ipv4(s.net) + "/" + std::to_string(prefix_length(s.netmask))) + "\n";
   out += "host = " + quoted(format_ipv4(s.host)) + "\n";
@@ -1033,7 +1059,7 @@ LabFileResult parse_configuration(int argc, const char* const* argv) {
   n.vhost_user.resize(r.vhost_user.size());
   n.taps.resize(r.taps.size());
   n.vxlans.resize(r.vxlans.size());
-  if (!r.slirp) n.slirp.clear();
+  n.slirp.resize(r.slirp.size());
   return result;
 }
 
@@ -1067,7 +1093,7 @@ std::string format_lab_file(const LabFile& lab) {
   } else {
     out += "# pcap: none\n";
   }
-  if (!o.slirp) out += "slirp = false\n";
+  if (o.slirp.empty()) out += "slirp = false\n";
   for (size_t i = 0; i < o.listen.size(); ++i) {
     out += "\n[[listen]]\naddress = " + quoted(o.listen[i].to_string()) + "\n";
     write_vlans(out, o.listen[i].vlans);
@@ -1112,7 +1138,9 @@ std::string format_lab_file(const LabFile& lab) {
     write_vlans(out, v.vlans);
     write_name(out, names.vxlans, i);
   }
-  if (o.slirp) write_slirp(out, *o.slirp, names.slirp);
+  for (size_t i = 0; i < o.slirp.size(); ++i) {
+    write_slirp(out, o.slirp[i], i < names.slirp.size() ? names.slirp[i] : std::string());
+  }
   for (const LabGuest& g : lab.guests) {
     out += "\n[[guest]]\nname = " + quoted(g.name) + "\nmac = " + quoted(g.mac.to_string()) + "\n";
   }

@@ -7,7 +7,7 @@
 //   lab_file.cc includes it; the non-ASCII characters toml++ 3.3.0 mishandles (undefined
 //   behaviour, lab_file.cc) reach it shielded and come back out unchanged). Then a fixed schema
 //   is walked: [switch], [[listen]], [[connect]],
-//   [[dgram]], [[vhost-user]], [[tap]], [[vxlan]], [[slirp]] (at most one until VLANs), [[guest]].
+//   [[dgram]], [[vhost-user]], [[tap]], [[vxlan]], [[slirp]] (one per VLAN), [[guest]].
 //   A key or table outside the schema, a value of the wrong TOML type, a missing key, a bad value
 //   and a duplicate name or MAC are errors; the first one found (in file order) is reported.
 // - Values go through the command line's own parsers (apply_option_value in options.h, and
@@ -54,7 +54,7 @@ struct PortNames {
   std::vector<std::string> vhost_user;
   std::vector<std::string> taps;
   std::vector<std::string> vxlans;
-  std::string slirp;
+  std::vector<std::string> slirp;
 };
 
 struct LabFile {

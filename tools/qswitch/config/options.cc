@@ -13,8 +13,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 namespace qswitch::tools {
 
@@ -52,9 +54,11 @@ const char* usage_text() {
          "  --mac-max N                        MAC table size (default 4096)\n"
          "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
          "  --guests N                         example QEMU argument lines to print (default 2)\n"
-         "  --slirp [KEY=VALUE,...]            add a NAT/DHCP/DNS port for the whole segment, "
-         "with\n"
-         "                                     QEMU -netdev user's keys: net= host= dhcpstart= "
+         "  --slirp [KEY=VALUE,...]            add a NAT/DHCP/DNS port to one VLAN: vlan=N (an\n"
+         "                                     access port, default 1); repeat --slirp for other\n"
+         "                                     VLANs, one port each (its own DHCP pool, forwards\n"
+         "                                     and leases); the other keys are QEMU -netdev\n"
+         "                                     user's: net= host= dhcpstart= "
          "dns=\n"
          "                                     hostname= domainname= dnssearch= tftp= bootfile=\n"
          "                                     restrict=on|off ipv6=on|off ipv6-net= ipv6-host=\n"
@@ -279,11 +283,12 @@ constexpr NumberOption kNumberOptions[] = {
     {kGuests, 0, 64, "expected a number from 0 to 64"},
 };
 
-// What parse_options keeps between options besides Options itself: which of --slirp and
-// --no-slirp this command line gave (the base's may be overridden, not contradicted).
+// What parse_options keeps between options besides Options itself: the --slirp options this
+// command line gave (their VLAN and text, for a repeat's error) and whether it gave --no-slirp
+// (the base's may be overridden, not contradicted).
 struct ParseState {
   Options o;
-  bool slirp_given = false;
+  std::vector<std::pair<uint16_t, std::string>> slirp_given;
   bool no_slirp_given = false;
 };
 
@@ -339,14 +344,34 @@ std::string apply_control(ParseState& st, const std::string& value) {
   return "";
 }
 
+// "--slirp KEYS" as written ("--slirp" alone for none).
+std::string slirp_text(const std::string& value) {
+  return value.empty() ? std::string("--slirp") : "--slirp " + value;
+}
+
+// One slirp port per VLAN: a second --slirp for a VLAN this command line already gave is an
+// error; one for a VLAN the base (a lab file) has replaces that one.
 std::string apply_slirp(ParseState& st, const std::string& value) {
-  if (st.slirp_given) return "--slirp given twice: put every key in one --slirp";
   slirp::SlirpOptions so;
   std::string error;
   if (!parse_slirp_options(value, so, error)) return "--slirp " + error;
-  st.o.slirp = std::move(so);
+  for (const auto& [vlan, text] : st.slirp_given) {
+    if (vlan != so.vlan) continue;
+    return "'" + slirp_text(text) + "' and '" + slirp_text(value) + "' are both for VLAN " +
+           std::to_string(vlan) +
+           ": one slirp port per VLAN (put every key of a VLAN's port in one --slirp, give "
+           "another port its own vlan=N)";
+  }
+  const auto same_vlan =
+      std::find_if(st.o.slirp.begin(), st.o.slirp.end(),
+                   [&](const slirp::SlirpOptions& s) { return s.vlan == so.vlan; });
+  if (same_vlan != st.o.slirp.end()) {
+    *same_vlan = std::move(so);
+  } else {
+    st.o.slirp.push_back(std::move(so));
+  }
   st.o.no_slirp = false;
-  st.slirp_given = true;
+  st.slirp_given.emplace_back(st.o.slirp.back().vlan, value);
   return "";
 }
 
@@ -426,8 +451,10 @@ std::string apply_option(ParseState& st, OptionId id, const std::string& value) 
 // After every option: zero configuration and the default control socket.
 std::string finish_options(ParseState& st) {
   Options& o = st.o;
-  if (st.no_slirp_given && st.slirp_given) return "--slirp and --no-slirp contradict each other";
-  if (o.no_slirp) o.slirp.reset();
+  if (st.no_slirp_given && !st.slirp_given.empty()) {
+    return "--slirp and --no-slirp contradict each other";
+  }
+  if (o.no_slirp) o.slirp.clear();
   // Zero configuration: no port of any kind asked for.
   const bool zero_config = o.listen.empty() && o.connect.empty() && o.dgram.empty() &&
                            o.vhost_user.empty() && o.taps.empty() && o.vxlans.empty();
@@ -436,8 +463,9 @@ std::string finish_options(ParseState& st) {
     ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = default_socket_path();
     o.listen.push_back(StreamEndpoint{ep, {}});
-    if (!o.no_slirp && !o.slirp) o.slirp = slirp::default_slirp_options();
+    if (!o.no_slirp && o.slirp.empty()) o.slirp.push_back(slirp::default_slirp_options());
   }
+  if (std::string clash = check_slirp_ports(o.slirp); !clash.empty()) return clash;
   if (o.control || o.control_disabled) return "";
   // Beside the first unix listener, else the first unix --dgram, else the first --vhost-user.
   // A switch with none of them gets a per-process path from Switchd (control_path_for_pid), so
@@ -477,10 +505,40 @@ ParseResult parse_options(int argc, const char* const* argv) {
   return parse_options(argc, argv, Options{});
 }
 
+bool hostfwds_clash(const slirp::HostForward& a, const slirp::HostForward& b) {
+  // Port 0 asks the kernel for a free port: it never clashes (the slirp port refuses it anyway).
+  if (a.udp != b.udp || a.host_port != b.host_port || a.host_port == 0) return false;
+  return a.host_addr.s_addr == b.host_addr.s_addr || a.host_addr.s_addr == INADDR_ANY ||
+         b.host_addr.s_addr == INADDR_ANY;
+}
+
+std::string check_slirp_ports(const std::vector<slirp::SlirpOptions>& ports) {
+  const auto name = [](const slirp::SlirpOptions& s) {
+    return "--slirp vlan=" + std::to_string(s.vlan);
+  };
+  for (size_t i = 0; i < ports.size(); ++i) {
+    for (size_t j = i + 1; j < ports.size(); ++j) {
+      if (ports[i].vlan == ports[j].vlan) {
+        return name(ports[j]) + " given twice: one slirp port per VLAN";
+      }
+      for (const slirp::HostForward& a : ports[i].hostfwd) {
+        for (const slirp::HostForward& b : ports[j].hostfwd) {
+          if (!hostfwds_clash(a, b)) continue;
+          return name(ports[i]) + " hostfwd '" + a.to_string() + "' and " + name(ports[j]) +
+                 " hostfwd '" + b.to_string() + "' both bind " + (a.udp ? "udp" : "tcp") +
+                 " port " + std::to_string(a.host_port) +
+                 " on the host; give one of them another host port";
+        }
+      }
+    }
+  }
+  return "";
+}
+
 std::string apply_option_value(Options& o, std::string_view name, const std::string& value) {
   for (const OptionSpec& s : kOptionSpecs) {
     if (s.name != name) continue;
-    ParseState st{std::move(o)};
+    ParseState st{std::move(o), {}, false};
     std::string error = apply_option(st, s.id, value);
     o = std::move(st.o);
     return error;
@@ -497,7 +555,7 @@ ParseResult parse_options(int argc, const char* const* argv, const Options& base
   char* const* args = const_cast<char* const*>(argv);
   opterr = 0;
   optind = 0;  // glibc: 0 restarts the scan from argv[1] with fresh internal state
-  ParseState st{base};
+  ParseState st{base, {}, false};
   std::string error;
   for (;;) {
     const int at = optind == 0 ? 1 : optind;  // the argument getopt is about to read

@@ -37,8 +37,9 @@ struct Options {
   uint32_t mac_max = 4096;
   uint64_t queue_size = 1 << 20;
   uint32_t guests = 2;
-  // The slirp port: on with no arguments at all (zero configuration), or with --slirp.
-  std::optional<slirp::SlirpOptions> slirp;
+  // The slirp ports, one per VLAN (SlirpOptions::vlan, each VLAN at most once; check_slirp_ports
+  // below): one on VLAN 1 with no arguments at all (zero configuration), or one per --slirp.
+  std::vector<slirp::SlirpOptions> slirp;
   bool no_slirp = false;  // --no-slirp (a lab file's `slirp = false`): none, even then
   // The control socket: --control, else beside the first unix listener, else (set by main)
   // control_path_for_pid(). Unset with --control none.
@@ -63,13 +64,21 @@ struct ParseResult {
 
 ParseResult parse_options(int argc, const char* const* argv);
 // The command line on top of `base` (what a lab file said, before any default): a port option
-// adds a port, a single-value option replaces the base's value (--slirp its slirp port,
-// --no-slirp removes it, --control none its control socket); then the defaults, as above.
+// adds a port, a single-value option replaces the base's value (--control none its control
+// socket); a --slirp replaces the base's slirp port of the same VLAN and adds one for another,
+// --no-slirp removes them all; then the defaults, as above.
 ParseResult parse_options(int argc, const char* const* argv, const Options& base);
 // One option by its long name ("listen", "mac-age"), applied to `o` as the command line applies
 // it, without the defaults; the lab file sets its values through this, so a file and argv accept
 // the same text. An error names the option as "--NAME"; "" when applied.
 std::string apply_option_value(Options& o, std::string_view name, const std::string& value);
+// The slirp ports as a set: each VLAN at most once, and no two host forwards of different slirp
+// ports on one host socket (same protocol and port, same address or one of them 0.0.0.0: the
+// second bind would fail at start). "" when they fit together, else what clashes, naming both
+// ports as "--slirp vlan=N".
+std::string check_slirp_ports(const std::vector<slirp::SlirpOptions>& ports);
+// Whether two host forwards would bind the same host socket (the check above, for one pair).
+bool hostfwds_clash(const slirp::HostForward& a, const slirp::HostForward& b);
 // "unix:PATH" or "tcp:HOST:PORT" ("tcp:[::1]:PORT" for IPv6). nullopt + error text otherwise.
 std::optional<io::SocketAddress> parse_socket_address(const std::string& text, std::string& error);
 // --vhost-user and `port add vhost-user`: "unix:PATH" (listen) or "connect:PATH" (dial).

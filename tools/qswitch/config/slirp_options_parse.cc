@@ -501,7 +501,8 @@ bool apply_lease(const std::string& spec, slirp::SlirpOptions& o, std::string& e
 }
 
 // One --slirp key: its name, whether it repeats, how its value is applied, and a check that
-// runs after its turn. Applied in this order, which is QEMU's (net_slirp_init): net first
+// runs after its turn. Applied in this order, which is QEMU's (net_slirp_init) after vlan
+// (qswitch's own, independent of the rest): net first
 // (moving host, dns and dhcpstart into it), the IPv4 addresses, IPv6, the names and files
 // offered over DHCP/TFTP (QEMU's limits: 255 bytes; the BOOTP file field is 128 bytes, RFC
 // 951), the caps, then the forwards and leases, which are checked against the final net.
@@ -513,6 +514,17 @@ struct KeySpec {
 };
 
 const KeySpec kKeySpecs[] = {
+    {"vlan", false,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       uint16_t id = 0;
+       std::string why;
+       if (!sw::parse_vlan_id(v, id, why)) {
+         e = item_text("vlan", v) + ": " + why + " (the VLAN this slirp port serves, e.g. vlan=10)";
+         return false;
+       }
+       o.vlan = id;
+       return true;
+     }},
     {"net", false,
      [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
        return parse_net(v, o, e);

@@ -22,11 +22,11 @@
 
 namespace qswitch::tools {
 
-// Keys: net, host, dhcpstart, dns, hostname, domainname, dnssearch (repeatable), tftp, bootfile,
-// restrict, ipv6, ipv6-net, ipv6-host, ipv6-dns, mtu, hostfwd (repeatable), lease (repeatable),
-// max-leases-per-port (qswitch's own: DHCP addresses one switch port may hold, 0..65536, 0: no
-// cap).
-// An empty text gives the defaults.
+// Keys: vlan (qswitch's own: the VLAN the port serves, 1..4094, default 1), net, host, dhcpstart,
+// dns, hostname, domainname, dnssearch (repeatable), tftp, bootfile, restrict, ipv6, ipv6-net,
+// ipv6-host, ipv6-dns, mtu, hostfwd (repeatable), lease (repeatable), max-leases-per-port
+// (qswitch's own: DHCP addresses one switch port may hold, 0..65536, 0: no cap). An empty text
+// gives the defaults.
 bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::string& error);
 
 // "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" (QEMU's hostfwd). An empty protocol is

@@ -1,9 +1,15 @@
-// tools/qswitch/services/slirp_commands.cc: the slirp port's control commands. Each handler parses
-// and checks its arguments completely before it asks the port to change anything, so a bad request
-// changes nothing; the port's own refusals (port in use, duplicate) come back as error replies.
+// tools/qswitch/services/slirp_commands.cc: the slirp ports' control commands. Each handler picks
+// the port (the "vlan" argument, or the only one), parses and checks its arguments completely
+// before it asks the port to change anything, so a bad request changes nothing; the port's own
+// refusals (port in use, duplicate) come back as error replies.
 #include "tools/qswitch/services/slirp_commands.h"
 
+#include <algorithm>
+#include <string>
+
 #include "slirp/dhcp_server.h"
+#include "switch/vlan.h"
+#include "tools/qswitch/config/options.h"
 #include "tools/qswitch/config/slirp_options_parse.h"
 
 namespace qswitch::tools {
@@ -11,6 +17,56 @@ namespace qswitch::tools {
 namespace {
 
 using json = nlohmann::json;
+using SlirpPorts = std::vector<slirp::SlirpPort*>;
+
+uint16_t vlan_of(const slirp::SlirpPort& p) { return p.vlans().untagged; }
+
+// "VLAN 10", "VLANs 10 and 20", "VLANs 10, 20 and 30": the VLANs with a slirp port, ascending.
+std::string vlans_text(const SlirpPorts& ports) {
+  std::vector<uint16_t> ids;
+  for (const slirp::SlirpPort* p : ports) ids.push_back(vlan_of(*p));
+  std::sort(ids.begin(), ids.end());
+  std::string s = ids.size() == 1 ? "VLAN " : "VLANs ";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) s += i + 1 == ids.size() ? " and " : ", ";
+    s += std::to_string(ids[i]);
+  }
+  return s;
+}
+
+// The slirp port `args` is for: "vlan" names it, else it is the only one. nullptr with `error`.
+slirp::SlirpPort* pick(const SlirpPorts& ports, const json& args, const std::string& cmd,
+                       std::string& error) {
+  if (ports.empty()) {
+    error = "this switch has no slirp port (start qswitch with --slirp)";
+    return nullptr;
+  }
+  const auto it = args.find("vlan");
+  if (it == args.end()) {
+    if (ports.size() == 1) return ports.front();
+    error = cmd + ": this switch has slirp ports on " + vlans_text(ports) +
+            ": say which with vlan=N (JSON: \"vlan\": N)";
+    return nullptr;
+  }
+  uint16_t vlan = 0;
+  std::string why;
+  if (it->is_number_unsigned() && it->get<uint64_t>() <= sw::kMaxVlanId) {
+    vlan = static_cast<uint16_t>(it->get<uint64_t>());
+  } else if (it->is_string()) {
+    if (!sw::parse_vlan_id(it->get_ref<const std::string&>(), vlan, why)) vlan = 0;
+  }
+  if (vlan < sw::kMinVlanId) {
+    error = cmd + ": \"vlan\" is " + it->dump() +
+            ", not a VLAN id (a number 1..4094); the slirp ports are on " + vlans_text(ports);
+    return nullptr;
+  }
+  for (slirp::SlirpPort* p : ports) {
+    if (vlan_of(*p) == vlan) return p;
+  }
+  error = cmd + ": no slirp port on VLAN " + std::to_string(vlan) + "; this switch has " +
+          (ports.size() == 1 ? "one" : "them") + " on " + vlans_text(ports);
+  return nullptr;
+}
 
 // A forward as listed; a guest address left to "the first DHCP address" is shown resolved.
 json hostfwd_json(slirp::HostForward f, const slirp::SlirpOptions& options) {
@@ -38,15 +94,31 @@ const char* state_name(slirp::DhcpServer::LeaseState s) {
   return "unknown";
 }
 
-Reply hostfwd_add_command(slirp::SlirpPort& p, const json& args) {
+Reply hostfwd_add_command(const SlirpPorts& ports, const json& args) {
   const std::string cmd = "hostfwd.add";
   std::string error, spec;
-  if (!check_arg_names(args, {"spec"}, cmd, error) || !string_arg(args, "spec", cmd, spec, error)) {
+  if (!check_arg_names(args, {"spec", "vlan"}, cmd, error)) return Reply::failure(error);
+  // No slirp port, or no VLAN where one is needed: say so before judging the spec.
+  slirp::SlirpPort* port = pick(ports, args, cmd, error);
+  if (port == nullptr || !string_arg(args, "spec", cmd, spec, error)) {
     return Reply::failure(error);
   }
+  slirp::SlirpPort& p = *port;
   slirp::HostForward f;
   if (!parse_hostfwd(spec, f, error) || !check_hostfwd_guest(f, p.options(), error)) {
     return Reply::failure(error);
+  }
+  // Another VLAN's slirp port on the same host socket: say whose, rather than "in use".
+  for (const slirp::SlirpPort* other : ports) {
+    if (other == port) continue;
+    for (const slirp::HostForward& h : other->hostfwds()) {
+      if (!hostfwds_clash(f, h)) continue;
+      return Reply::failure("hostfwd '" + spec + "': " + (f.udp ? "udp" : "tcp") + " port " +
+                            std::to_string(f.host_port) +
+                            " on the host is forwarded by the slirp port on VLAN " +
+                            std::to_string(vlan_of(*other)) + " already ('" + h.to_string() +
+                            "'); give another host port");
+    }
   }
   const size_t before = p.hostfwds().size();
   if (!p.add_hostfwd(f, error)) return Reply::failure("hostfwd '" + spec + "': " + error);
@@ -55,12 +127,16 @@ Reply hostfwd_add_command(slirp::SlirpPort& p, const json& args) {
   return Reply::success(hostfwd_json(added, p.options()));
 }
 
-Reply hostfwd_remove_command(slirp::SlirpPort& p, const json& args) {
+Reply hostfwd_remove_command(const SlirpPorts& ports, const json& args) {
   const std::string cmd = "hostfwd.remove";
   std::string error, spec;
-  if (!check_arg_names(args, {"spec"}, cmd, error) || !string_arg(args, "spec", cmd, spec, error)) {
+  if (!check_arg_names(args, {"spec", "vlan"}, cmd, error)) return Reply::failure(error);
+  // No slirp port, or no VLAN where one is needed: say so before judging the spec.
+  slirp::SlirpPort* port = pick(ports, args, cmd, error);
+  if (port == nullptr || !string_arg(args, "spec", cmd, spec, error)) {
     return Reply::failure(error);
   }
+  slirp::SlirpPort& p = *port;
   slirp::HostForward key;
   if (!parse_hostfwd_key(spec, key, error)) return Reply::failure(error);
   const slirp::HostForward* found = nullptr;
@@ -80,18 +156,23 @@ Reply hostfwd_remove_command(slirp::SlirpPort& p, const json& args) {
   return Reply::success(hostfwd_json(victim, p.options()));
 }
 
-Reply hostfwd_list_command(slirp::SlirpPort& p, const json& args) {
+Reply hostfwd_list_command(const SlirpPorts& ports, const json& args) {
   std::string error;
-  if (!check_arg_names(args, {}, "hostfwd.list", error)) return Reply::failure(error);
+  if (!check_arg_names(args, {"vlan"}, "hostfwd.list", error)) return Reply::failure(error);
+  const slirp::SlirpPort* port = pick(ports, args, "hostfwd.list", error);
+  if (port == nullptr) return Reply::failure(error);
+  const slirp::SlirpPort& p = *port;
   json list = json::array();
   for (const slirp::HostForward& f : p.hostfwds()) list.push_back(hostfwd_json(f, p.options()));
   return Reply::success(std::move(list));
 }
 
-Reply slirp_sockets_command(slirp::SlirpPort& p, const json& args) {
+Reply slirp_sockets_command(const SlirpPorts& slirp_ports, const json& args) {
   std::string error;
-  if (!check_arg_names(args, {}, "slirp.sockets", error)) return Reply::failure(error);
-  const slirp::HostSocketCounts c = p.host_sockets();
+  if (!check_arg_names(args, {"vlan"}, "slirp.sockets", error)) return Reply::failure(error);
+  const slirp::SlirpPort* port = pick(slirp_ports, args, "slirp.sockets", error);
+  if (port == nullptr) return Reply::failure(error);
+  const slirp::HostSocketCounts c = port->host_sockets();
   json ports = json::array();
   for (const slirp::HostSocketCounts::Holder& h : c.by_port) {
     json row{{"sockets", h.sockets}};
@@ -110,9 +191,20 @@ Reply slirp_sockets_command(slirp::SlirpPort& p, const json& args) {
                              {"ports", std::move(ports)}});
 }
 
-Reply dhcp_leases_command(slirp::SlirpPort& p, uv_loop_t* loop, const json& args) {
+Reply usernet_command(const SlirpPorts& ports, const json& args) {
   std::string error;
-  if (!check_arg_names(args, {}, "dhcp.leases", error)) return Reply::failure(error);
+  if (!check_arg_names(args, {"vlan"}, "usernet", error)) return Reply::failure(error);
+  const slirp::SlirpPort* port = pick(ports, args, "usernet", error);
+  if (port == nullptr) return Reply::failure(error);
+  return Reply::success(json{{"text", port->connection_info()}});
+}
+
+Reply dhcp_leases_command(const SlirpPorts& ports, uv_loop_t* loop, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {"vlan"}, "dhcp.leases", error)) return Reply::failure(error);
+  const slirp::SlirpPort* port = pick(ports, args, "dhcp.leases", error);
+  if (port == nullptr) return Reply::failure(error);
+  const slirp::SlirpPort& p = *port;
   const int64_t now_s = loop != nullptr ? static_cast<int64_t>(uv_now(loop) / 1000) : 0;
   json list = json::array();
   for (const slirp::DhcpServer::Lease& l : p.dhcp().leases()) {
@@ -134,29 +226,34 @@ Reply dhcp_leases_command(slirp::SlirpPort& p, uv_loop_t* loop, const json& args
 
 }  // namespace
 
-void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t* loop) {
-  slirp::SlirpPort* p = &port;
+void register_slirp_commands(ControlApi& api, const std::vector<slirp::SlirpPort*>& ports,
+                             uv_loop_t* loop) {
+  // Each handler keeps its own copy of the list (a few pointers; it never changes after start).
+  const std::string which =
+      "; \"vlan\": N picks the slirp port of VLAN N (needed when there are several)";
   api.add("hostfwd.add",
           "forward a host port to a guest: {\"spec\": \"[tcp|udp]:[HOSTADDR]:HOSTPORT-"
-          "[GUESTADDR]:GUESTPORT\"}",
-          [p](const json& args) { return hostfwd_add_command(*p, args); });
+          "[GUESTADDR]:GUESTPORT\"}" +
+              which,
+          [ports](const json& args) { return hostfwd_add_command(ports, args); });
   api.add("hostfwd.remove",
-          "stop forwarding a host port: {\"spec\": \"[tcp|udp]:[HOSTADDR]:HOSTPORT\"}",
-          [p](const json& args) { return hostfwd_remove_command(*p, args); });
-  api.add("hostfwd.list", "the host forwards, one per row",
-          [p](const json& args) { return hostfwd_list_command(*p, args); });
-  api.add("usernet", "libslirp's connection table (QEMU's \"info usernet\")",
-          [p](const json& args) {
-            std::string error;
-            if (!check_arg_names(args, {}, "usernet", error)) return Reply::failure(error);
-            return Reply::success(json{{"text", p->connection_info()}});
-          });
-  api.add("slirp.sockets",
-          "the host sockets guests have open through NAT: in all, the caps, per switch port",
-          [p](const json& args) { return slirp_sockets_command(*p, args); });
+          "stop forwarding a host port: {\"spec\": \"[tcp|udp]:[HOSTADDR]:HOSTPORT\"}" + which,
+          [ports](const json& args) { return hostfwd_remove_command(ports, args); });
+  api.add("hostfwd.list", "the host forwards, one per row" + which,
+          [ports](const json& args) { return hostfwd_list_command(ports, args); });
+  api.add("usernet", "libslirp's connection table (QEMU's \"info usernet\")" + which,
+          [ports](const json& args) { return usernet_command(ports, args); });
+  api.add(
+      "slirp.sockets",
+      "the host sockets guests have open through NAT: in all, the caps, per switch port" + which,
+      [ports](const json& args) { return slirp_sockets_command(ports, args); });
   api.add("dhcp.leases",
-          "every MAC's DHCP address, pinned or not, its state and the port holding it",
-          [p, loop](const json& args) { return dhcp_leases_command(*p, loop, args); });
+          "every MAC's DHCP address, pinned or not, its state and the port holding it" + which,
+          [ports, loop](const json& args) { return dhcp_leases_command(ports, loop, args); });
+}
+
+void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t* loop) {
+  register_slirp_commands(api, std::vector<slirp::SlirpPort*>{&port}, loop);
 }
 
 }  // namespace qswitch::tools
