@@ -746,6 +746,41 @@ remote = "127.0.0.2"
   EXPECT_EQ(format_lab_file(again), text);
 }
 
+TEST_F(LabFileTest, PortTablesTakePortSecurityKeysAndCheckWritesThem) {
+  const LabFile lab = lab_of(R"(
+[[listen]]
+address = "unix:/tmp/g1.sock"
+port-security = true
+[[listen]]
+address = "unix:/tmp/g2.sock"
+mac = ["52:54:00:00:00:01", "52:54:00:00:00:02"]
+max-macs = 3
+[[vhost-user]]
+address = "unix:/tmp/vu.sock"
+mac = "52:54:00:00:00:09"
+)");
+  const Options& o = lab.options;
+  EXPECT_TRUE(o.listen[0].security.enabled);
+  EXPECT_EQ(o.listen[0].security.max_macs, 1u);
+  EXPECT_EQ(o.listen[1].security.macs.size(), 2u);
+  EXPECT_EQ(o.listen[1].security.max_macs, 3u);
+  EXPECT_TRUE(o.vhost_user[0].security.enabled);
+  const std::string text = format_lab_file(lab);
+  EXPECT_NE(text.find("port-security = true\nmac = [\"52:54:00:00:00:01\", \"52:54:00:00:00:02\"]\n"
+                      "max-macs = 3\n"),
+            std::string::npos)
+      << text;
+  const LabFile again = lab_of(text);
+  EXPECT_EQ(again.options.listen[1].security, o.listen[1].security);
+  EXPECT_EQ(again.options.vhost_user[0].security, o.vhost_user[0].security);
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nmax-macs = 0\n", "3:12",
+                       {"listen[0].max-macs: max-macs=0"}));
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nmac = [\"52:54:00:00:00:01\", \"x\"]\n",
+                       "3:29", {"listen[0].mac[1]: mac=x"}));
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nport-security = false\nmax-macs = 2\n",
+                       "3:17", {"listen[0]: port-security=off contradicts"}));
+}
+
 TEST_F(LabFileTest, ABadVlanKeyIsNamedAtItsPosition) {
   EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nvlan = 4095\n", "3:8",
                        {"listen[0].vlan: vlan=4095", "(1..4094)"}));

@@ -282,6 +282,25 @@ TEST(OptionsTest, BadVlanKeysNameTheOptionTheKeyAndTheRange) {
       std::string::npos);
 }
 
+TEST(OptionsTest, EveryPortOptionTakesPortSecurityKeys) {
+  const ParseResult r = parse({"--listen", "unix:/tmp/a.sock,port-security=on,vlan=10", "--dgram",
+                               "unix:/tmp/d.sock,mac=52:54:00:00:00:07", "--tap", "qs0,max-macs=3",
+                               "--listen", "unix:/tmp/b.sock"});
+  ASSERT_TRUE(r.options) << r.error;
+  const Options& o = *r.options;
+  EXPECT_EQ(o.listen[0].path, "/tmp/a.sock");
+  EXPECT_TRUE(o.listen[0].security.enabled);
+  EXPECT_EQ(o.listen[0].security.max_macs, 1u);
+  EXPECT_EQ(o.listen[0].vlans, sw::VlanMembership::access(10));
+  EXPECT_FALSE(o.listen[1].security.enabled);
+  EXPECT_EQ(o.dgram[0].security.macs,
+            std::vector<sw::MacAddress>{*sw::MacAddress::parse("52:54:00:00:00:07")});
+  EXPECT_EQ(o.taps[0].security.max_macs, 3u);
+  EXPECT_NE(error_of({"--listen", "unix:/tmp/a.sock,max-macs=0"})
+                .find("--listen 'unix:/tmp/a.sock,max-macs=0': max-macs=0: expected a number"),
+            std::string::npos);
+}
+
 TEST(OptionsTest, HelpAndVersionIgnoreAValue) {
   EXPECT_TRUE(parse({"-h"}).options->help);
   EXPECT_TRUE(parse({"--help=x"}).options->help);

@@ -64,7 +64,9 @@ bool Switchd::start(std::string& error) {
   if (!start_ports(error) || !start_slirp(error)) return false;
   register_commands();
   if (!start_control(error) || !start_metrics(error)) return false;
-  for (const StreamEndpoint& ep : options_.connect) endpoints_->add_connect(ep, ep.vlans);
+  for (const StreamEndpoint& ep : options_.connect) {
+    endpoints_->add_connect(ep, ep.vlans, ep.security);
+  }
   for (const backends::vhost_user::VhostUserSpec& v : options_.vhost_user) {
     if (v.dial) endpoints_->add_vhost_user(v, error);
   }
@@ -73,7 +75,7 @@ bool Switchd::start(std::string& error) {
 
 bool Switchd::start_ports(std::string& error) {
   for (const StreamEndpoint& ep : options_.listen) {
-    if (endpoints_->add_listen(ep, ep.vlans, error).empty()) return false;
+    if (endpoints_->add_listen(ep, ep.vlans, error, ep.security).empty()) return false;
   }
   for (const backends::DgramConfig& d : options_.dgram) {
     if (endpoints_->add_dgram(d, error).empty()) return false;
@@ -90,7 +92,7 @@ bool Switchd::start_ports(std::string& error) {
       return false;
     }
     port_lines_.push_back("tap " + name);
-    loop_->adopt(std::move(port), t.vlans);
+    loop_->adopt(std::move(port), t.vlans, t.security);
   }
   for (const backends::VxlanConfig& v : options_.vxlans) {
     std::string why;
@@ -106,7 +108,7 @@ bool Switchd::start_ports(std::string& error) {
       line += " remote=" + io::sockaddr_text(r.addr, r.len);
     }
     port_lines_.push_back(line);
-    loop_->adopt(std::move(port), v.vlans);
+    loop_->adopt(std::move(port), v.vlans, v.security);
   }
   return true;
 }

@@ -25,6 +25,7 @@
 #include "backends/runtime/io/fd.h"
 #include "backends/runtime/io/socket_address.h"
 #include "tools/qswitch/config/dgram_options.h"
+#include "tools/qswitch/config/security_keys.h"
 #include "tools/qswitch/config/slirp_options_parse.h"
 #include "tools/qswitch/config/vlan_keys.h"
 
@@ -66,6 +67,9 @@ constexpr KeySpec kListenKeys[] = {
     {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
     {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
+    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
+    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
+    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kDgramKeys[] = {
@@ -77,6 +81,9 @@ constexpr KeySpec kDgramKeys[] = {
     {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
     {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
+    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
+    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
+    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kVhostUserKeys[] = {
@@ -85,6 +92,9 @@ constexpr KeySpec kVhostUserKeys[] = {
     {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
     {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
+    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
+    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
+    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kTapKeys[] = {
@@ -94,6 +104,9 @@ constexpr KeySpec kTapKeys[] = {
     {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
     {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
+    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
+    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
+    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kVxlanKeys[] = {
@@ -104,6 +117,9 @@ constexpr KeySpec kVxlanKeys[] = {
     {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
     {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
     {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
+    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
+    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
+    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 // The --slirp keys, in the order parse_slirp_options applies them (vlan, then QEMU's, net first):
@@ -382,6 +398,35 @@ bool Reader::vlan_items(const toml::table& t, const std::string& path, std::stri
   }
   sw::VlanMembership m;
   if (first != nullptr && !keys.resolve(m, error)) return fail(*first, path, error);
+  // Port security: port-security (a boolean), mac (one or a list), max-macs.
+  SecurityKeys secure;
+  first = nullptr;
+  if (const toml::node* n = t.get("port-security")) {
+    first = n;
+    const std::string value = n->as_boolean()->get() ? "on" : "off";
+    if (!secure.set("port-security", value, error)) return fail(*n, path + ".port-security", error);
+    out += ",port-security=" + value;
+  }
+  if (const toml::node* list = t.get("mac")) {
+    if (first == nullptr) first = list;
+    const std::vector<const toml::node*> macs = items_of(*list);
+    for (size_t i = 0; i < macs.size(); ++i) {
+      const std::string& value = str(*macs[i]);
+      if (!secure.set("mac", value, error)) {
+        return fail(*macs[i],
+                    path + ".mac" + (list->is_array() ? "[" + std::to_string(i) + "]" : ""), error);
+      }
+      out += ",mac=" + value;
+    }
+  }
+  if (const toml::node* n = t.get("max-macs")) {
+    if (first == nullptr) first = n;
+    const std::string value = std::to_string(integer(*n));
+    if (!secure.set("max-macs", value, error)) return fail(*n, path + ".max-macs", error);
+    out += ",max-macs=" + value;
+  }
+  sw::PortSecurity security;
+  if (first != nullptr && !secure.resolve(security, error)) return fail(*first, path, error);
   return true;
 }
 
@@ -902,6 +947,18 @@ void write_vlans(std::string& out, const sw::VlanMembership& m) {
   if (m.untagged != 0) out += "native = " + std::to_string(m.untagged) + "\n";
 }
 
+// A port's security keys, when it is secured.
+void write_security(std::string& out, const sw::PortSecurity& s) {
+  if (!s.enabled) return;
+  out += "port-security = true\n";
+  if (!s.macs.empty()) {
+    std::vector<std::string> macs;
+    for (const sw::MacAddress& m : s.macs) macs.push_back(m.to_string());
+    out += "mac = " + quoted_list(macs) + "\n";
+  }
+  out += "max-macs = " + std::to_string(s.max_macs) + "\n";
+}
+
 void write_name(std::string& out, const std::vector<std::string>& names, size_t i) {
   if (i < names.size() && !names[i].empty()) out += "name = " + quoted(names[i]) + "\n";
 }
@@ -1097,17 +1154,20 @@ std::string format_lab_file(const LabFile& lab) {
   for (size_t i = 0; i < o.listen.size(); ++i) {
     out += "\n[[listen]]\naddress = " + quoted(o.listen[i].to_string()) + "\n";
     write_vlans(out, o.listen[i].vlans);
+    write_security(out, o.listen[i].security);
     write_name(out, names.listen, i);
   }
   for (size_t i = 0; i < o.connect.size(); ++i) {
     out += "\n[[connect]]\naddress = " + quoted(o.connect[i].to_string()) + "\n";
     write_vlans(out, o.connect[i].vlans);
+    write_security(out, o.connect[i].security);
     write_name(out, names.connect, i);
   }
   for (size_t i = 0; i < o.dgram.size(); ++i) {
     out += "\n[[dgram]]\n";
     write_dgram(out, o.dgram[i]);
     write_vlans(out, o.dgram[i].vlans);
+    write_security(out, o.dgram[i].security);
     write_name(out, names.dgram, i);
   }
   for (size_t i = 0; i < o.vhost_user.size(); ++i) {
@@ -1116,6 +1176,7 @@ std::string format_lab_file(const LabFile& lab) {
         "\n[[vhost-user]]\naddress = " + quoted((v.dial ? "connect:" : "unix:") + v.address.path) +
         "\n";
     write_vlans(out, v.vlans);
+    write_security(out, v.security);
     write_name(out, names.vhost_user, i);
   }
   for (size_t i = 0; i < o.taps.size(); ++i) {
@@ -1126,6 +1187,7 @@ std::string format_lab_file(const LabFile& lab) {
       out += "ifname = " + quoted(o.taps[i].name) + "\n";
     }
     write_vlans(out, o.taps[i].vlans);
+    write_security(out, o.taps[i].security);
     write_name(out, names.taps, i);
   }
   for (size_t i = 0; i < o.vxlans.size(); ++i) {
@@ -1136,6 +1198,7 @@ std::string format_lab_file(const LabFile& lab) {
     for (const backends::VxlanRemote& r : v.remotes) remotes.push_back(io::sockaddr_text(r.addr));
     out += "remote = " + quoted_list(remotes) + "\n";
     write_vlans(out, v.vlans);
+    write_security(out, v.security);
     write_name(out, names.vxlans, i);
   }
   for (size_t i = 0; i < o.slirp.size(); ++i) {

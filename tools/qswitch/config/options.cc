@@ -4,6 +4,7 @@
 #include "tools/qswitch/config/config_parse.h"
 #include "tools/qswitch/config/dgram_options.h"
 #include "tools/qswitch/config/net_specs.h"
+#include "tools/qswitch/config/security_keys.h"
 #include "tools/qswitch/config/slirp_options_parse.h"
 #include "tools/qswitch/config/socket_trust.h"
 #include "tools/qswitch/config/vlan_keys.h"
@@ -49,7 +50,8 @@ const char* usage_text() {
          "                                     every remote: Linux vxlan devices, OVS, qswitch\n"
          "  Every port option takes ,vlan=N (an access port of VLAN N, 1..4094, default 1) or\n"
          "  ,trunk=LIST[,native=N] (tagged VLANs as 10,20-29; untagged frames VLAN N), e.g.\n"
-         "  --listen unix:/tmp/web.sock,vlan=10 (docs/vlans.md)\n"
+         "  --listen unix:/tmp/web.sock,vlan=10 (docs/vlans.md); and ,port-security=on,\n"
+         "  ,mac=MAC (repeatable), ,max-macs=N: the port sends only from its own MACs\n"
          "  --mac-age SECONDS                  forget a MAC not seen for this long (default 300)\n"
          "  --mac-max N                        MAC table size (default 4096)\n"
          "  --queue-size BYTES                 output queue bound per port (default 1048576)\n"
@@ -376,14 +378,19 @@ std::string apply_slirp(ParseState& st, const std::string& value) {
 }
 
 // Parses one port option's value into its list; `flag` is how the error names it.
-// The VLAN keys (vlan=, trunk=, native=: vlan_keys.h) come out of the value first.
+// The port security keys (port-security=, mac=, max-macs=: security_keys.h) and the VLAN keys
+// (vlan=, trunk=, native=: vlan_keys.h) come out of the value first.
 template <typename T, typename Parse>
 std::string apply_port(std::vector<T>& to, const char* flag, const std::string& value,
                        Parse parse) {
   std::string error;
+  std::string without_security;
   std::string rest;
+  SecurityKeys secure;
+  sw::PortSecurity security;
   sw::VlanMembership vlans;
-  if (!take_vlan_keys(value, rest, vlans, error)) {
+  if (!take_security_keys(value, without_security, secure, error) ||
+      !secure.resolve(security, error) || !take_vlan_keys(without_security, rest, vlans, error)) {
     return std::string(flag) + " '" + value + "': " + error;
   }
   auto spec = parse(rest, error);
@@ -392,6 +399,7 @@ std::string apply_port(std::vector<T>& to, const char* flag, const std::string& 
   T item{};  // the spec itself, or (--listen, --connect) a StreamEndpoint around its address
   static_cast<std::remove_cvref_t<decltype(*spec)>&>(item) = *spec;
   item.vlans = vlans;
+  item.security = security;
   to.push_back(std::move(item));
   return "";
 }
@@ -462,7 +470,7 @@ std::string finish_options(ParseState& st) {
     io::SocketAddress ep;
     ep.kind = io::SocketAddress::Kind::kUnix;
     ep.path = default_socket_path();
-    o.listen.push_back(StreamEndpoint{ep, {}});
+    o.listen.push_back(StreamEndpoint{ep, {}, {}});
     if (!o.no_slirp && o.slirp.empty()) o.slirp.push_back(slirp::default_slirp_options());
   }
   if (std::string clash = check_slirp_ports(o.slirp); !clash.empty()) return clash;

@@ -18,13 +18,16 @@
 
 namespace qswitch::tools {
 
-// A --listen or --connect address, with the VLANs of its ports (",vlan=10", vlan_keys.h).
+// A --listen or --connect address, with the VLANs (",vlan=10", vlan_keys.h) and port security
+// (",port-security=on", security_keys.h) of its ports.
 struct StreamEndpoint : io::SocketAddress {
   sw::VlanMembership vlans;
+  sw::PortSecurity security;
 };
 
 struct Options {
-  // Every port option takes the VLAN keys (vlan_keys.h): each spec carries its `vlans`.
+  // Every port option takes the VLAN keys (vlan_keys.h) and the port security keys
+  // (security_keys.h): each spec carries its `vlans` and `security`.
   std::vector<StreamEndpoint> listen;
   std::vector<StreamEndpoint> connect;
   // --dgram: datagram sockets (QEMU -netdev dgram, -netdev socket,udp=|mcast=).
