@@ -3,6 +3,8 @@
 // "3s" or "64k" are rejected with a message rather than read as 3 or 64.
 #include "tools/qswitch-bench/bench_options.h"
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -21,6 +23,42 @@ bool parse_number(std::string_view text, T& out) {
 }
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// --vlan without PORTS until the port count is known: every port.
+constexpr uint64_t kAllPorts = ~uint64_t{0};
+constexpr uint32_t kVlanGrowth = 4;  // an 802.1Q tag
+
+// VID[:PORTS], PORTS a comma list of port indexes, each once.
+bool parse_vlan(std::string_view text, BenchOptions& opt, std::string& error) {
+  auto bad = [&](const std::string& why) {
+    error = "bad --vlan " + quote(text) + ": " + why;
+    return false;
+  };
+  size_t colon = text.find(':');
+  uint32_t vid = 0;
+  if (!parse_number(text.substr(0, colon), vid) || vid < 1 || vid > kBenchMaxVlan) {
+    return bad("expected VID[:PORTS] with VID 1..4094 (e.g. 10, or 10:0 to tag port 0 only)");
+  }
+  uint64_t ports = kAllPorts;
+  if (colon != std::string_view::npos) {
+    ports = 0;
+    std::string_view rest = text.substr(colon + 1);
+    while (true) {
+      size_t comma = rest.find(',');
+      uint32_t index = 0;
+      if (!parse_number(rest.substr(0, comma), index) || index >= kBenchMaxPorts) {
+        return bad("expected PORTS as port indexes 0..63 separated by commas (e.g. 10:0,2)");
+      }
+      if (((ports >> index) & 1) != 0) return bad("port " + std::to_string(index) + " twice");
+      ports |= uint64_t{1} << index;
+      if (comma == std::string_view::npos) break;
+      rest = rest.substr(comma + 1);
+    }
+  }
+  opt.vlan = static_cast<uint16_t>(vid);
+  opt.vlan_ports = ports;
+  return true;
+}
 
 bool parse_mode(std::string_view text, BenchMode& mode) {
   if (text == "pair") {
@@ -65,6 +103,21 @@ std::string_view mode_name(BenchMode mode) {
       return "mesh";
   }
   return "?";
+}
+
+std::string vlan_text(const BenchOptions& options) {
+  if (options.vlan == 0) return "";
+  std::string text = std::to_string(options.vlan);
+  std::string list;
+  bool all = true;
+  for (uint32_t i = 0; i < options.ports; ++i) {
+    if (options.vlan_of(i) == 0) {
+      all = false;
+      continue;
+    }
+    list += (list.empty() ? ":" : ",") + std::to_string(i);
+  }
+  return all ? text : text + list;
 }
 
 std::optional<PortAddr> parse_port_addr(std::string_view text, std::string& error) {
@@ -175,6 +228,15 @@ std::string bench_usage() {
          "                   udp: ..65507; default 64)\n"
          "  --time T         measured seconds, fractions allowed, 0.01..3600 (default 3)\n"
          "  --warmup T       seconds of traffic before measuring, 0..600 (default 0.5)\n"
+         "  --vlan VID[:PORTS]  ports send and expect IEEE 802.1Q-tagged frames (TPID 0x8100,\n"
+         "                   TCI = VID 1..4094, priority 0): every port, or only the port indexes\n"
+         "                   in PORTS (10:0 tags port 0 only; a switch with port 0 on a trunk and\n"
+         "                   port 1 on an access port of VLAN 10 pops the tag of 0 -> 1 and "
+         "pushes\n"
+         "                   it on 1 -> 0). --size is the size on the sending wire: a frame "
+         "arrives\n"
+         "                   4 bytes shorter on an untagged port (padded with zeros to 60) and 4\n"
+         "                   bytes longer on a tagged one. --direct: every port or none\n"
          "  --json           print one JSON object instead of the human line\n"
          "  --help           this text\n"
          "\n"
@@ -191,8 +253,9 @@ std::string bench_usage() {
          "UDP\n"
          "a sender is not held back by a slow receiver, so a switch that cannot keep up shows\n"
          "loss; over unix datagrams the sender waits instead.\n"
-         "JSON fields: target mode size ports seconds rx_frames tx_frames fps gbps loss_frames\n"
-         "loss_pct reordered corrupt foreign completed (and error when it did not complete).\n"
+         "JSON fields: target mode size ports vlan tagged_ports seconds rx_frames tx_frames fps\n"
+         "gbps loss_frames loss_pct reordered corrupt foreign completed (and error when it did\n"
+         "not complete); vlan is null without --vlan, tagged_ports the indexes of tagged ports.\n"
          "Exit: 0 when the run completed, 1 when a connection failed or corrupt > 0,\n"
          "2 on bad usage.\n";
 }
@@ -201,7 +264,7 @@ namespace {
 
 bool takes_value(std::string_view name) {
   return name == "--ports" || name == "--mode" || name == "--size" || name == "--time" ||
-         name == "--warmup";
+         name == "--warmup" || name == "--vlan";
 }
 
 // One option that takes a value (takes_value()); false with `error` when the value is bad.
@@ -235,6 +298,8 @@ bool apply_value_option(std::string_view name, std::string_view v, BenchOptions&
       error = "bad --warmup " + quote(v) + ": expected seconds 0..600 (e.g. 0.5)";
       return false;
     }
+  } else if (name == "--vlan") {
+    return parse_vlan(v, opt, error);
   }
   return true;
 }
@@ -294,6 +359,41 @@ bool parse_target(BenchOptions& opt, const std::string& target, bool ports_given
   return true;
 }
 
+// --vlan against the final port count and target: listed ports exist; --direct tags both ports
+// or none; with some ports tagged and some not, a frame pushed on the way still fits.
+bool check_vlan(BenchOptions& opt, std::string_view arg, std::string& error) {
+  if (opt.vlan == 0) return true;
+  const uint64_t all =
+      opt.ports >= 64 ? ~uint64_t{0} : (uint64_t{1} << opt.ports) - 1;  // ports 0..P-1
+  if (opt.vlan_ports == kAllPorts) opt.vlan_ports = all;
+  if ((opt.vlan_ports & ~all) != 0) {
+    error = "bad --vlan " + quote(arg) + ": no port " +
+            std::to_string(std::countr_zero(opt.vlan_ports & ~all)) + " (ports are 0.." +
+            std::to_string(opt.ports - 1) + ")";
+    return false;
+  }
+  if (opt.vlan_ports == all) return true;
+  if (opt.direct) {
+    error = "bad --vlan " + quote(arg) +
+            " with --direct: no switch pushes or pops the tag between the two ports; give "
+            "--vlan VID to tag both";
+    return false;
+  }
+  uint32_t max = kBenchMaxFrameSize;
+  for (const PortAddr& a : opt.addrs) {
+    if (a.kind == AddrKind::kVde) max = std::min(max, kVdeMaxFrameSize);
+    if (a.kind == AddrKind::kUdp) max = std::min(max, kUdpMaxFrameSize);
+  }
+  if (opt.size + kVlanGrowth > max) {
+    error = "bad --size " + std::to_string(opt.size) + " with --vlan " + quote(arg) +
+            ": a frame from an untagged port arrives 4 bytes longer on a tagged one, and this "
+            "transport carries at most " +
+            std::to_string(max) + ": expected 60.." + std::to_string(max - kVlanGrowth);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 ParseOutcome parse_bench_options(int argc, char** argv) {
@@ -302,6 +402,7 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
   bool ports_given = false;
   std::string target;
   bool have_target = false;
+  std::string vlan_arg;  // the last --vlan, for messages
 
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -344,6 +445,7 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
       const std::string_view v = inline_value ? *inline_value : std::string_view(argv[++i]);
       if (!apply_value_option(name, v, opt, out.error)) return out;
       ports_given |= name == "--ports";
+      if (name == "--vlan") vlan_arg = std::string(v);
     } else if (arg.starts_with("-") && arg.size() > 1) {
       out.error = "unknown option " + quote(arg) + " (see --help)";
       return out;
@@ -367,6 +469,7 @@ ParseOutcome parse_bench_options(int argc, char** argv) {
   } else if (!parse_target(opt, target, ports_given, out.error)) {
     return out;
   }
+  if (!check_vlan(opt, vlan_arg, out.error)) return out;
   out.options = opt;
   return out;
 }

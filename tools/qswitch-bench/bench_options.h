@@ -12,6 +12,11 @@
 //   127.0.0.1:0 / [::1]:0 (udp:HOST:PORT). The two-sided forms name the bound address too
 //   (unixgram:LOCAL=REMOTE, udp:LHOST:LPORT-RHOST:RPORT), for a switch that sends to a fixed
 //   address per port, as QEMU's "-netdev dgram" does.
+// - --vlan VID[:PORTS] makes every port (or the listed port indexes) send and expect 802.1Q-tagged
+//   frames of VLAN VID (bench_frame.h). --size stays the size on the sending wire, so a frame
+//   from an untagged port arrives 4 bytes longer on a tagged one: with some ports tagged and
+//   others not, --size leaves room for that under the transport's limit. --direct has no switch
+//   to push or pop a tag, so there --vlan tags both ports or none.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +54,7 @@ inline constexpr uint32_t kVdeMaxFrameSize = 9216 + 14 + 4;
 // The largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header).
 inline constexpr uint32_t kUdpMaxFrameSize = 65507;
 inline constexpr uint32_t kBenchMaxPorts = 64;
+inline constexpr uint16_t kBenchMaxVlan = 4094;  // IEEE 802.1Q: 0 and 4095 are reserved
 
 struct BenchOptions {
   bool direct = false;
@@ -61,6 +67,13 @@ struct BenchOptions {
   double seconds = 3.0;
   double warmup = 0.5;
   bool json = false;
+  uint16_t vlan = 0;        // --vlan VID: 1..4094; 0: every port untagged
+  uint64_t vlan_ports = 0;  // bit i set: port i tags (every port when --vlan names none)
+
+  // The VID port `index` tags its frames with, 0 when it sends and expects them untagged.
+  uint16_t vlan_of(uint32_t index) const {
+    return index < 64 && ((vlan_ports >> index) & 1) != 0 ? vlan : 0;
+  }
 
   // The address port `index` connects to.
   const PortAddr& addr_for(uint32_t index) const {
@@ -77,6 +90,8 @@ struct ParseOutcome {
 ParseOutcome parse_bench_options(int argc, char** argv);
 std::optional<PortAddr> parse_port_addr(std::string_view text, std::string& error);
 std::string_view mode_name(BenchMode mode);
+// "10" when every port tags, "10:0,2" when some do, "" without --vlan.
+std::string vlan_text(const BenchOptions& options);
 std::string bench_usage();
 
 }  // namespace qswitch::tools

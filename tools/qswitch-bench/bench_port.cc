@@ -49,13 +49,16 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
     : plan_(plan),
       link_(std::move(link)),
       shared_(shared),
-      pattern_(plan.size),
+      tx_pattern_(plan.size - tag_size(plan.vlan)),
+      rx_pattern_(plan.rx_sent_size),
       wire_size_(4 + plan.size) {
   view_.own = port_mac(plan_.index);
   view_.expect_from = plan_.expect_from;
   view_.expect_mac = port_mac(plan_.expect_from);
-  view_.size = plan_.size;
-  view_.pattern = &pattern_;
+  view_.vlan = plan_.vlan;
+  view_.size = plan_.rx_size;
+  view_.sent_size = plan_.rx_sent_size;
+  view_.pattern = &rx_pattern_;
 
   if (link_.kind() == BenchLink::Kind::kStream) {
     size_t slots = std::max<size_t>(4, kTxChunkSize / wire_size_);
@@ -64,7 +67,8 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
       for (size_t i = 0; i < slots; ++i) {
         uint8_t* w = tx_buf_.data() + i * wire_size_;
         put_be32(w, plan_.size);
-        fill_frame_header(w + 4, port_mac(plan_.send_to), plan_.index, FrameKind::kData);
+        fill_frame_header(w + 4, port_mac(plan_.send_to), plan_.index, FrameKind::kData,
+                          plan_.vlan);
       }
     }
     rx_buf_.assign(kRxReadSize + kMaxWireSize, 0);
@@ -75,13 +79,13 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
       tx_iov_.assign(kDgramBurst, iovec{});
       for (unsigned i = 0; i < kDgramBurst; ++i) {
         uint8_t* f = tx_buf_.data() + size_t{i} * plan_.size;
-        fill_frame_header(f, port_mac(plan_.send_to), plan_.index, FrameKind::kData);
+        fill_frame_header(f, port_mac(plan_.send_to), plan_.index, FrameKind::kData, plan_.vlan);
         tx_iov_[i] = iovec{f, plan_.size};
         tx_msgs_[i].msg_hdr.msg_iov = &tx_iov_[i];
         tx_msgs_[i].msg_hdr.msg_iovlen = 1;
       }
     }
-    rx_slot_size_ = std::max(plan_.size, kBenchMinFrameSize) + 64;
+    rx_slot_size_ = std::max({plan_.size, plan_.rx_size, kBenchMinFrameSize}) + 64;
     rx_buf_.assign(size_t{kDgramBurst} * rx_slot_size_, 0);
     rx_msgs_.assign(kDgramBurst, mmsghdr{});
     rx_iov_.assign(kDgramBurst, iovec{});
@@ -93,7 +97,8 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
   } else {
     if (plan_.sends) {
       tx_buf_.assign(plan_.size, 0);
-      fill_frame_header(tx_buf_.data(), port_mac(plan_.send_to), plan_.index, FrameKind::kData);
+      fill_frame_header(tx_buf_.data(), port_mac(plan_.send_to), plan_.index, FrameKind::kData,
+                        plan_.vlan);
     }
     rx_buf_.assign(kMaxWireSize, 0);
   }
@@ -134,7 +139,7 @@ void BenchPort::refill_tx() {
   size_t slots = tx_buf_.size() / wire_size_;
   for (size_t i = 0; i < slots; ++i) {
     fill_frame_data(tx_buf_.data() + i * wire_size_ + 4, plan_.size, plan_.index, next_tx_seq_++,
-                    pattern_);
+                    tx_pattern_, plan_.vlan);
   }
   tx_len_ = tx_buf_.size();
   tx_off_ = 0;
@@ -195,9 +200,9 @@ bool BenchPort::parse_stream() {
 bool BenchPort::send_hello_stream() {
   uint8_t wire[4 + kBenchMinFrameSize] = {};
   put_be32(wire, kBenchMinFrameSize);
-  fill_frame_header(wire + 4, kBroadcastMac, plan_.index, FrameKind::kHello);
-  BodyPattern hello_pattern(kBenchMinFrameSize);
-  fill_frame_data(wire + 4, kBenchMinFrameSize, plan_.index, 0, hello_pattern);
+  fill_frame_header(wire + 4, kBroadcastMac, plan_.index, FrameKind::kHello, plan_.vlan);
+  BodyPattern hello_pattern(kBenchMinFrameSize - tag_size(plan_.vlan));
+  fill_frame_data(wire + 4, kBenchMinFrameSize, plan_.index, 0, hello_pattern, plan_.vlan);
   size_t off = 0;
   int64_t deadline = monotonic_ns() + int64_t{kHelloTimeoutMs} * 1'000'000;
   while (off < sizeof wire) {
@@ -299,9 +304,9 @@ void BenchPort::run_stream() {
 template <typename Send, typename ErrorText>
 bool BenchPort::send_hello_frame(Send send_one, ErrorText error_text, const char* socket_kind) {
   uint8_t frame[kBenchMinFrameSize] = {};
-  fill_frame_header(frame, kBroadcastMac, plan_.index, FrameKind::kHello);
-  BodyPattern hello_pattern(kBenchMinFrameSize);
-  fill_frame_data(frame, kBenchMinFrameSize, plan_.index, 0, hello_pattern);
+  fill_frame_header(frame, kBroadcastMac, plan_.index, FrameKind::kHello, plan_.vlan);
+  BodyPattern hello_pattern(kBenchMinFrameSize - tag_size(plan_.vlan));
+  fill_frame_data(frame, kBenchMinFrameSize, plan_.index, 0, hello_pattern, plan_.vlan);
   int64_t deadline = monotonic_ns() + int64_t{kHelloTimeoutMs} * 1'000'000;
   while (true) {
     ssize_t n = send_one(frame, sizeof frame);
@@ -329,7 +334,7 @@ bool BenchPort::send_hello_dgram() {
 void BenchPort::refill_dgram() {
   for (unsigned i = 0; i < kDgramBurst; ++i) {
     fill_frame_data(tx_buf_.data() + size_t{i} * plan_.size, plan_.size, plan_.index,
-                    next_tx_seq_++, pattern_);
+                    next_tx_seq_++, tx_pattern_, plan_.vlan);
   }
   tx_ready_ = kDgramBurst;
   tx_sent_ = 0;
@@ -430,7 +435,8 @@ void BenchPort::run_vde() {
     if (plan_.sends && (ph == Phase::kWarmup || ph == Phase::kMeasure)) {
       for (int k = 0; k < kVdeBurst; ++k) {
         if (!frame_ready) {
-          fill_frame_data(tx_buf_.data(), plan_.size, plan_.index, next_tx_seq_, pattern_);
+          fill_frame_data(tx_buf_.data(), plan_.size, plan_.index, next_tx_seq_, tx_pattern_,
+                          plan_.vlan);
           frame_ready = true;
         }
         ssize_t n = vde_send(conn, tx_buf_.data(), plan_.size, 0);

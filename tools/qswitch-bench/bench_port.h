@@ -12,6 +12,9 @@
 //   back up into the switch; frames are cut out of the stream by their length prefix (a partial
 //   frame stays at the front of the buffer until the rest arrives). A length outside 14..65549
 //   is a protocol error.
+// - With --vlan the port's frames carry an 802.1Q tag (PortPlan::vlan): headers, hellos included,
+//   are built tagged once per slot, so the loops below do not know about tags; what it receives
+//   may be longer or shorter than what its sender sent (PortPlan::rx_size, bench_frame.h).
 // - VDE links: one vde_send()/vde_recv() per frame (VDE is a datagram per frame), up to 64 of each
 //   per turn.
 // - Datagram links (unixgram, udp, --direct=dgram): one frame per datagram, no length prefix.
@@ -56,11 +59,16 @@ struct RunShared {
 
 struct PortPlan {
   uint32_t index = 0;
-  uint32_t size = 0;  // Ethernet frame bytes of every data frame
+  uint32_t size = 0;  // Ethernet frame bytes of every data frame it sends, its tag included
+  uint16_t vlan = 0;  // the VID of the 802.1Q tag on every frame it sends and receives; 0: none
   bool sends = false;
   uint32_t send_to = 0;
   bool receives = false;
   uint32_t expect_from = 0;
+  // What arrives from expect_from: bytes on this port's wire (tag and padding included), and
+  // the sender's frame without its tag (what the check word and the body cover).
+  uint32_t rx_size = 0;
+  uint32_t rx_sent_size = 0;
 };
 
 struct PortTotals {
@@ -117,7 +125,8 @@ class BenchPort {
   PortPlan plan_;
   BenchLink link_;
   RunShared& shared_;
-  BodyPattern pattern_;
+  BodyPattern tx_pattern_;  // for the frames it sends, untagged
+  BodyPattern rx_pattern_;  // for the frames it receives, as their sender built them
   ReceiverView view_;
   uint32_t wire_size_;  // stream: 4 + size
 

@@ -40,34 +40,45 @@ std::string rate_text(double fps) {
 }  // namespace
 
 std::string format_human(const BenchReport& r) {
+  std::string line = r.target + " " + std::string(mode_name(r.mode)) +
+                     " size=" + std::to_string(r.size) + " ports=" + std::to_string(r.ports);
+  if (!r.vlan_text.empty()) line += " vlan=" + r.vlan_text;
   char buf[512];
   std::snprintf(
       buf, sizeof buf,
-      "%s %s size=%u ports=%u time=%.2fs rx=%s %.2f Gbit/s loss=%.2f%% lost=%llu "
-      "reorder=%llu corrupt=%llu foreign=%llu",
-      r.target.c_str(), std::string(mode_name(r.mode)).c_str(), r.size, r.ports, r.seconds,
-      rate_text(r.fps()).c_str(), r.gbps(), r.loss_pct(),
+      " time=%.2fs rx=%s %.2f Gbit/s loss=%.2f%% lost=%llu reorder=%llu corrupt=%llu "
+      "foreign=%llu",
+      r.seconds, rate_text(r.fps()).c_str(), r.gbps(), r.loss_pct(),
       static_cast<unsigned long long>(r.loss_frames), static_cast<unsigned long long>(r.reordered),
       static_cast<unsigned long long>(r.corrupt), static_cast<unsigned long long>(r.foreign));
-  std::string line = buf;
+  line += buf;
   if (!r.completed) line += " FAILED: " + r.error;
   return line;
 }
 
 std::string format_json(const BenchReport& r) {
+  std::string out =
+      "{\"target\":" + json_string(r.target) + ",\"mode\":\"" + std::string(mode_name(r.mode)) +
+      "\",\"size\":" + std::to_string(r.size) + ",\"ports\":" + std::to_string(r.ports) +
+      ",\"vlan\":" + (r.vlan != 0 ? std::to_string(r.vlan) : "null") + ",\"tagged_ports\":[";
+  bool first = true;
+  for (uint32_t i = 0; i < r.ports && i < 64; ++i) {
+    if (((r.vlan_ports >> i) & 1) == 0) continue;
+    out += (first ? "" : ",") + std::to_string(i);
+    first = false;
+  }
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "\"size\":%u,\"ports\":%u,\"seconds\":%.6f,\"rx_frames\":%llu,\"tx_frames\":%llu,"
-                "\"fps\":%.1f,\"gbps\":%.6f,\"loss_frames\":%llu,\"loss_pct\":%.6f,"
-                "\"reordered\":%llu,\"corrupt\":%llu,\"foreign\":%llu",
-                r.size, r.ports, r.seconds, static_cast<unsigned long long>(r.rx_frames),
+                "],\"seconds\":%.6f,\"rx_frames\":%llu,\"tx_frames\":%llu,\"fps\":%.1f,"
+                "\"gbps\":%.6f,\"loss_frames\":%llu,\"loss_pct\":%.6f,\"reordered\":%llu,"
+                "\"corrupt\":%llu,\"foreign\":%llu",
+                r.seconds, static_cast<unsigned long long>(r.rx_frames),
                 static_cast<unsigned long long>(r.tx_frames), r.fps(), r.gbps(),
                 static_cast<unsigned long long>(r.loss_frames), r.loss_pct(),
                 static_cast<unsigned long long>(r.reordered),
                 static_cast<unsigned long long>(r.corrupt),
                 static_cast<unsigned long long>(r.foreign));
-  std::string out = "{\"target\":" + json_string(r.target) + ",\"mode\":\"" +
-                    std::string(mode_name(r.mode)) + "\"," + buf;
+  out += buf;
   out += r.completed ? std::string(",\"completed\":true")
                      : ",\"completed\":false,\"error\":" + json_string(r.error);
   return out + "}";

@@ -32,6 +32,7 @@ std::vector<PortPlan> plan_ports(const BenchOptions& options) {
   for (uint32_t i = 0; i < options.ports; ++i) {
     plans[i].index = i;
     plans[i].size = options.size;
+    plans[i].vlan = options.vlan_of(i);
   }
   auto link = [&](uint32_t from, uint32_t to) {
     plans[from].sends = true;
@@ -56,6 +57,11 @@ std::vector<PortPlan> plan_ports(const BenchOptions& options) {
   for (PortPlan& p : plans) {
     if (!p.receives) p.expect_from = p.index;
   }
+  for (PortPlan& p : plans) {
+    const PortPlan& from = plans[p.expect_from];
+    p.rx_size = received_frame_size(from.size, from.vlan, p.vlan);
+    p.rx_sent_size = from.size - tag_size(from.vlan);
+  }
   return plans;
 }
 
@@ -65,6 +71,9 @@ BenchReport run_bench(const BenchOptions& options) {
   report.mode = options.mode;
   report.size = options.size;
   report.ports = options.ports;
+  report.vlan = options.vlan;
+  report.vlan_ports = options.vlan != 0 ? options.vlan_ports : 0;
+  report.vlan_text = vlan_text(options);
 
   std::vector<BenchLink> links(options.ports);
   if (options.direct) {

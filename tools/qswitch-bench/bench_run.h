@@ -11,6 +11,8 @@
 // - Results: rates come from the measurement window only (frames received between the moments
 //   the receiving port saw "measure" and "drain", over the main thread's measured duration).
 //   Loss is over the whole run: data frames sent minus data frames received, per receiver.
+// - --vlan: plan_ports() gives each port its tag and what it receives from its sender: the
+//   sender's untagged frame, tagged again or padded to 60 (received_frame_size, bench_frame.h).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,9 @@ struct BenchReport {
   BenchMode mode = BenchMode::kPair;
   uint32_t size = 0;
   uint32_t ports = 0;
+  uint16_t vlan = 0;         // --vlan VID, 0 without
+  uint64_t vlan_ports = 0;   // bit i: port i tagged
+  std::string vlan_text;     // as vlan_text(): "10", "10:0", "" without --vlan
   double seconds = 0;        // measured window, as timed
   uint64_t rx_frames = 0;    // in the window
   uint64_t tx_frames = 0;    // in the window
