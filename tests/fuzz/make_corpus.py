@@ -330,6 +330,35 @@ def lab_file():
 
 
 # ---- slirp_guest_fuzz ----------------------------------------------------------------------
+def vlan_switch():
+    # vlan_switch_fuzz: byte 0 picks the five ports' memberships (two bits each: access 10,
+    # access 20, trunk 10,20 native 1, trunk 10,30) and, in its low bit, whether the last port is
+    # secured; then frames: a port byte, a 16-bit size, the bytes.
+    t = "vlan_switch_fuzz"
+
+    def frame(dst, src, ethertype, payload, tag=None):
+        b = bytes(dst) + bytes(src)
+        if tag is not None:
+            b += b"\x81\x00" + struct.pack(">H", tag)
+        return b + struct.pack(">H", ethertype) + payload
+
+    def rec(port, f):
+        return bytes([port]) + struct.pack(">H", len(f)) + f
+
+    bc = b"\xff" * 6
+    mac = lambda i: bytes([0x52, 0x54, 0, 0, 0, i])
+    write(t, "access_flood", bytes([0b00000000]) + rec(0, frame(bc, mac(1), 0x0800, bytes(50))) +
+          rec(1, frame(mac(1), mac(2), 0x0800, bytes(50))))
+    write(t, "trunk_push_pop", bytes([0b10100010]) + rec(0, frame(bc, mac(1), 0x0800, bytes(60))) +
+          rec(1, frame(bc, mac(2), 0x0800, bytes(40), tag=10)) +
+          rec(1, frame(mac(1), mac(2), 0x0800, bytes(30), tag=(5 << 13) | 10)))
+    write(t, "native_and_prio", bytes([0b11100110]) + rec(1, frame(bc, mac(3), 0x0806, bytes(28))) +
+          rec(0, frame(bc, mac(4), 0x0800, bytes(46), tag=3 << 13)) +
+          rec(3, frame(bc, mac(5), 0x0800, bytes(46), tag=30)))
+    write(t, "short_tag", bytes([0b10101010]) + rec(2, bc + mac(6) + b"\x81\x00\x00\x0a") +
+          rec(0, frame(bc, mac(7), 0x88a8, bytes(50))))
+
+
 def ipv4_frame(proto, l4, src=b"\x0a\x00\x02\x0f", dst=b"\x0a\x00\x02\x02", frag=0):
     ip = struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(l4), 0, frag, 64, proto, 0) + src + dst
     return eth(dst=b"\x52\x55\x0a\x00\x02\x02", payload=b"\x08\x00" + ip + l4)
@@ -803,5 +832,6 @@ if __name__ == "__main__":
     control()
     specs()
     lab_file()
+    vlan_switch()
     for t in sorted(os.listdir(OUT)):
         print("%-22s %d seeds" % (t, len(os.listdir(os.path.join(OUT, t)))))
