@@ -128,6 +128,27 @@ class GuestLabTest : public ::testing::Test {
     std::cout << line << accelerator_args()[1] << "\n";
   }
 
+  // Runs `command` in `g` and returns its output; a failure when it does not complete.
+  std::string run_in(Guest& g, const std::string& command) {
+    const CommandResult r = g.run(command, kPingTimeout);
+    EXPECT_TRUE(r.completed) << g.options().name << ": " << command << g.diagnostics();
+    return r.output;
+  }
+  // `from` pings `ip` (3 requests, 6 s at most): the number of replies (-1, with a failure, when
+  // ping printed no counts).
+  int ping_replies(Guest& from, const std::string& ip) {
+    const std::string out = run_in(from, "ping -c 3 -i 0.2 -w 6 " + ip + " 2>&1");
+    int transmitted = 0;
+    int received = 0;
+    if (!ping_counts(out, &transmitted, &received)) {
+      ADD_FAILURE() << from.options().name << " ping " << ip << ": " << out;
+      return -1;
+    }
+    std::cout << "[ ping     ] " << from.options().name << " -> " << ip << ": " << received << "/"
+              << transmitted << "\n";
+    return received;
+  }
+
   // Every guest pings every other guest (3 echo requests each); all replies must arrive.
   void expect_every_pair_pings() {
     std::vector<std::string> tokens;

@@ -19,23 +19,6 @@ using test_support::ControlClient;
 
 class PortSecurityE2eTest : public GuestLabTest {
  protected:
-  std::string run(Guest& g, const std::string& command) {
-    const CommandResult r = g.run(command, kPingTimeout);
-    EXPECT_TRUE(r.completed) << g.options().name << ": " << command << g.diagnostics();
-    return r.output;
-  }
-  int ping(Guest& from, const std::string& ip) {
-    const std::string out = run(from, "ping -c 3 -i 0.2 -w 6 " + ip + " 2>&1");
-    int transmitted = 0;
-    int received = 0;
-    if (!ping_counts(out, &transmitted, &received)) {
-      ADD_FAILURE() << from.options().name << " ping " << ip << ": " << out;
-      return -1;
-    }
-    std::cout << "[ ping     ] " << from.options().name << " -> " << ip << ": " << received << "/"
-              << transmitted << "\n";
-    return received;
-  }
   // The exec'd guest's `ports` row.
   json exec_row(ControlClient& ctl) {
     const test_support::LineResult r = ctl.request(R"({"cmd":"ports"})");
@@ -71,20 +54,21 @@ TEST_F(PortSecurityE2eTest, AGuestThatChangesItsMacLosesConnectivityAndTheCounte
   json row = exec_row(*ctl);
   EXPECT_EQ(row["port_security"], json({{"max_macs", 1}, {"macs", {g1.mac}}})) << row.dump();
 
-  EXPECT_EQ(ping(guest1, g2_ip), 3);
+  EXPECT_EQ(ping_replies(guest1, g2_ip), 3);
   const uint64_t before = exec_row(*ctl)["counters"].value("drop_mac_spoof", uint64_t{0});
-  run(guest1,
+  run_in(
+      guest1,
       "ip link set eth0 down && ip link set eth0 address 52:54:00:e2:00:99 && ip link set eth0 up "
       "&& ip addr show eth0 | grep -i 52:54:00:e2:00:99");
-  EXPECT_EQ(ping(guest1, g2_ip), 0);  // its ARP requests and pings never leave the switch
+  EXPECT_EQ(ping_replies(guest1, g2_ip), 0);  // its ARP requests and pings never leave the switch
   const uint64_t after = exec_row(*ctl)["counters"].value("drop_mac_spoof", uint64_t{0});
   EXPECT_GT(after, before) << exec_row(*ctl).dump();
   std::cout << "[ spoof    ] drop_mac_spoof " << before << " -> " << after << "\n";
 
   // Back on its own MAC, it reaches g2 again.
-  run(guest1,
-      "ip link set eth0 down && ip link set eth0 address " + g1.mac + " && ip link set eth0 up");
-  EXPECT_EQ(ping(guest1, g2_ip), 3);
+  run_in(guest1,
+         "ip link set eth0 down && ip link set eth0 address " + g1.mac + " && ip link set eth0 up");
+  EXPECT_EQ(ping_replies(guest1, g2_ip), 3);
 }
 
 }  // namespace

@@ -12,28 +12,7 @@
 namespace qswitch::e2e {
 namespace {
 
-class VlanE2eTest : public GuestLabTest {
- protected:
-  // Runs `command` in `g` and returns its output; fails the test when it does not complete.
-  std::string run(Guest& g, const std::string& command) {
-    const CommandResult r = g.run(command, kPingTimeout);
-    EXPECT_TRUE(r.completed) << g.options().name << ": " << command << g.diagnostics();
-    return r.output;
-  }
-  // `from` pings `ip` (3 requests): the number of replies.
-  int ping(Guest& from, const std::string& ip) {
-    const std::string out = run(from, "ping -c 3 -i 0.2 -w 6 " + ip + " 2>&1");
-    int transmitted = 0;
-    int received = 0;
-    if (!ping_counts(out, &transmitted, &received)) {
-      ADD_FAILURE() << from.options().name << " ping " << ip << ": " << out;
-      return -1;
-    }
-    std::cout << "[ ping     ] " << from.options().name << " -> " << ip << ": " << received << "/"
-              << transmitted << "\n";
-    return received;
-  }
-};
+using VlanE2eTest = GuestLabTest;
 
 TEST_F(VlanE2eTest, AccessPortsKeepVlansApartAndATrunkGuestReachesBothWithItsOwnTags) {
   const std::string v10 = dir_.file("v10.sock");
@@ -59,23 +38,23 @@ TEST_F(VlanE2eTest, AccessPortsKeepVlansApartAndATrunkGuestReachesBothWithItsOwn
   expect_ports_up(4);
 
   // g3's second address, in VLAN 20's own subnet; g4's tagged sub-interfaces.
-  run(guest3, "ip addr add 10.0.20.3/24 dev eth0");
+  run_in(guest3, "ip addr add 10.0.20.3/24 dev eth0");
   const std::string vlan_setup =
       "for v in 10 20; do (ip link add link eth0 name eth0.$v type vlan id $v 2>/dev/null || "
       "vconfig add eth0 $v) && ip addr add 10.0.$v.4/24 dev eth0.$v && ip link set eth0.$v up "
       "|| echo QS-VLAN-FAILED $v; done; ip -o addr show | grep eth0\\.";
-  const std::string setup = run(guest4, vlan_setup);
+  const std::string setup = run_in(guest4, vlan_setup);
   ASSERT_EQ(setup.find("QS-VLAN-FAILED"), std::string::npos) << setup << guest4.diagnostics();
   ASSERT_NE(setup.find("10.0.10.4/24"), std::string::npos) << setup;
   ASSERT_NE(setup.find("10.0.20.4/24"), std::string::npos) << setup;
 
-  EXPECT_EQ(ping(guest1, "10.0.10.2"), 3);  // within VLAN 10
-  EXPECT_EQ(ping(guest1, "10.0.10.3"), 0);  // g3 is in VLAN 20: not one reply
-  EXPECT_EQ(ping(guest4, "10.0.10.1"), 3);  // the trunk guest, tagged 10
-  EXPECT_EQ(ping(guest4, "10.0.20.3"), 3);  // and tagged 20
-  EXPECT_EQ(ping(guest2, "10.0.10.4"), 3);  // back to the trunk guest from VLAN 10
+  EXPECT_EQ(ping_replies(guest1, "10.0.10.2"), 3);  // within VLAN 10
+  EXPECT_EQ(ping_replies(guest1, "10.0.10.3"), 0);  // g3 is in VLAN 20: not one reply
+  EXPECT_EQ(ping_replies(guest4, "10.0.10.1"), 3);  // the trunk guest, tagged 10
+  EXPECT_EQ(ping_replies(guest4, "10.0.20.3"), 3);  // and tagged 20
+  EXPECT_EQ(ping_replies(guest2, "10.0.10.4"), 3);  // back to the trunk guest from VLAN 10
   // g1's ARP table holds g2 (and g4) but never g3: its requests never reached VLAN 20.
-  const std::string arp = run(guest1, "cat /proc/net/arp");
+  const std::string arp = run_in(guest1, "cat /proc/net/arp");
   EXPECT_NE(arp.find(guest2.options().mac), std::string::npos) << arp;
   EXPECT_EQ(arp.find(guest3.options().mac), std::string::npos) << arp;
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/control_json.h"
 #include "tests/integration/switch_fixture.h"
 #include "tests/support/control_client.h"
 
@@ -23,35 +24,9 @@ using test_support::test_mac;
 
 class PortSecurityTest : public SwitchFixture {
  protected:
-  json result(const json& request) {
-    if (!ctl_) {
-      std::string error;
-      ctl_ = ControlClient::connect(sw_.control(), &error);
-      if (!ctl_) {
-        ADD_FAILURE() << "control connect: " << error;
-        return json();
-      }
-    }
-    const test_support::LineResult r = ctl_->request(request.dump());
-    json reply = r.ok() ? json::parse(r.line, nullptr, false) : json();
-    EXPECT_TRUE(reply.is_object() && reply.value("ok", false))
-        << request.dump() << " -> " << r.line;
-    return reply.is_object() && reply.contains("result") ? reply["result"] : json();
-  }
-  // Waits until port `id`'s drop_mac_spoof is `value`.
   ::testing::AssertionResult wait_spoofs(uint32_t id, uint64_t value) {
-    uint64_t seen = 0;
-    for (int i = 0; i < 100; ++i) {
-      const auto s = sw_.stats();
-      if (s && s->port(id) != nullptr && (seen = s->port(id)->get("drop_mac_spoof")) == value) {
-        return ::testing::AssertionSuccess();
-      }
-      (void)result({{"cmd", "version"}});  // one round trip, then look again
-    }
-    return ::testing::AssertionFailure() << "port " << id << " drop_mac_spoof stayed " << seen;
+    return wait_port_counter(id, "drop_mac_spoof", value);
   }
-
-  std::optional<ControlClient> ctl_;
 };
 
 // An ARP request from `src` whose sender hardware address is `sender`.
@@ -72,8 +47,8 @@ std::vector<uint8_t> arp_request(const Mac& src, const Mac& sender) {
 TEST_F(PortSecurityTest, ASecuredPortKeepsItsOneMacAndNobodyElseGetsIt) {
   ASSERT_TRUE(start_switch({"--no-slirp"}));
   const std::string secured = "unix:" + tmp_.path() + "/secured.sock";
-  result({{"cmd", "port.add"},
-          {"args", {{"mode", "listen"}, {"address", secured + ",port-security=on"}}}});
+  control_result(sw_, {{"cmd", "port.add"},
+                       {"args", {{"mode", "listen"}, {"address", secured + ",port-security=on"}}}});
   std::vector<FrameClient> s, o;
   ASSERT_TRUE(connect_clients(1, &s, secured));
   ASSERT_TRUE(connect_clients(2, &o));
@@ -109,7 +84,7 @@ TEST_F(PortSecurityTest, ASecuredPortKeepsItsOneMacAndNobodyElseGetsIt) {
   ASSERT_TRUE(o[1].recv_frame(3s).ok());
 
   // `ports`: the secured port holds A, one MAC at most; the others are not secured.
-  for (const json& row : result({{"cmd", "ports"}})) {
+  for (const json& row : control_result(sw_, {{"cmd", "ports"}})) {
     if (row["id"] == s_id) {
       EXPECT_EQ(row["port_security"], json({{"max_macs", 1}, {"macs", {mac_to_string(a)}}})) << row;
     } else {
@@ -122,8 +97,9 @@ TEST_F(PortSecurityTest, AGivenMacIsHeldBeforeTheGuestSpeaksAndBadKeysAreRefused
   ASSERT_TRUE(start_switch({"--no-slirp"}));
   const Mac given = test_mac(7);
   const std::string secured = "unix:" + tmp_.path() + "/given.sock";
-  result({{"cmd", "port.add"},
-          {"args", {{"mode", "listen"}, {"address", secured}, {"mac", mac_to_string(given)}}}});
+  control_result(
+      sw_, {{"cmd", "port.add"},
+            {"args", {{"mode", "listen"}, {"address", secured}, {"mac", mac_to_string(given)}}}});
   std::vector<FrameClient> s, o;
   ASSERT_TRUE(connect_clients(1, &s, secured));
   ASSERT_TRUE(connect_clients(1, &o));
@@ -142,7 +118,7 @@ TEST_F(PortSecurityTest, AGivenMacIsHeldBeforeTheGuestSpeaksAndBadKeysAreRefused
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(json::parse(r.line).value("ok", true)) << r.line;
   }
-  EXPECT_EQ(result({{"cmd", "ports"}}).size(), 2u);  // nothing was added
+  EXPECT_EQ(control_result(sw_, {{"cmd", "ports"}}).size(), 2u);  // nothing was added
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // tests/integration/switch_fixture.cc: see switch_fixture.h.
 #include "tests/integration/switch_fixture.h"
 
+#include "tests/integration/control_json.h"
+
 #include <iostream>
 #include <map>
 #include <thread>
@@ -249,6 +251,20 @@ template <typename Done>
   return poll_ports(
       sw_, timeout, [count](const StatsSnapshot& s) { return s.ports.size() == count; },
       "`ports` did not list " + std::to_string(count) + " ports");
+}
+
+::testing::AssertionResult SwitchFixture::wait_port_counter(uint32_t id, const std::string& name,
+                                                            uint64_t value) {
+  uint64_t seen = 0;
+  for (int i = 0; i < 100; ++i) {
+    const auto s = sw_.stats();
+    if (s && s->port(id) != nullptr && (seen = s->port(id)->get(name)) >= value) {
+      return ::testing::AssertionSuccess();
+    }
+    (void)control_result(sw_, {{"cmd", "version"}});  // one round trip, then look again
+  }
+  return ::testing::AssertionFailure()
+         << "port " << id << " " << name << " stayed " << seen << " (want " << value << ")";
 }
 
 }  // namespace qswitch::integration

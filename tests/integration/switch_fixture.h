@@ -71,6 +71,10 @@ class SwitchFixture : public ::testing::Test {
   ::testing::AssertionResult wait_port_closed(uint32_t id, Millis timeout = 5s);
   // Waits until `ports` lists exactly `count` ports, or `timeout`.
   ::testing::AssertionResult wait_port_count(size_t count, Millis timeout = 5s);
+  // Waits until port `id`'s counter `name` (read through `ports`) is at least `value`: 100
+  // looks, each after a control round trip.
+  ::testing::AssertionResult wait_port_counter(uint32_t id, const std::string& name,
+                                               uint64_t value);
 
   TempDir tmp_;
   QswitchProcess sw_;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/control_json.h"
 #include "tests/integration/switch_fixture.h"
 #include "tests/support/control_client.h"
 
@@ -38,27 +39,11 @@ Bytes tagged(const Bytes& frame, uint16_t tci) {
 
 class VlanTest : public SwitchFixture {
  protected:
-  // The reply's result to `request`, failing the test on an error reply.
-  json result(const json& request) {
-    if (!ctl_) {
-      std::string error;
-      ctl_ = ControlClient::connect(sw_.control(), &error);
-      if (!ctl_) {
-        ADD_FAILURE() << "control connect: " << error;
-        return json();
-      }
-    }
-    const test_support::LineResult r = ctl_->request(request.dump());
-    json reply = r.ok() ? json::parse(r.line, nullptr, false) : json();
-    EXPECT_TRUE(reply.is_object() && reply.value("ok", false))
-        << request.dump() << " -> " << r.line;
-    return reply.is_object() && reply.contains("result") ? reply["result"] : json();
-  }
   // A listener at <tmp>/NAME.sock whose ports carry what `keys` says ("vlan=10").
   std::string add_listener(const std::string& name, const std::string& keys) {
     const std::string address = "unix:" + tmp_.path() + "/" + name + ".sock";
-    result(
-        {{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", address + "," + keys}}}});
+    control_result(sw_, {{"cmd", "port.add"},
+                         {"args", {{"mode", "listen"}, {"address", address + "," + keys}}}});
     return address;
   }
   // Client `c` receives exactly `want`.
@@ -73,20 +58,6 @@ class VlanTest : public SwitchFixture {
     }
     return ::testing::AssertionSuccess();
   }
-  // Waits until port `id`'s counter `name` is at least `value`.
-  ::testing::AssertionResult wait_counter(uint32_t id, const std::string& name, uint64_t value) {
-    uint64_t seen = 0;
-    for (int i = 0; i < 100; ++i) {
-      const auto s = sw_.stats();
-      if (s && s->port(id) != nullptr && (seen = s->port(id)->get(name)) >= value) {
-        return ::testing::AssertionSuccess();
-      }
-      (void)ctl_->request(json({{"cmd", "version"}}).dump());  // one round trip, then look again
-    }
-    return ::testing::AssertionFailure() << "port " << id << " " << name << " stayed " << seen;
-  }
-
-  std::optional<ControlClient> ctl_;
 };
 
 TEST_F(VlanTest, AccessPortsATrunkAndItsNativeVlanForwardAsAnEightOhTwoDotOneQBridge) {
@@ -144,13 +115,13 @@ TEST_F(VlanTest, AccessPortsATrunkAndItsNativeVlanForwardAsAnEightOhTwoDotOneQBr
   ASSERT_TRUE(port_id(mt, &t_id));
   ASSERT_TRUE(a[0].send_frame(tagged(make_frame(kBroadcastMac, ma, 100, 7), 10)));
   ASSERT_TRUE(t[0].send_frame(tagged(make_frame(kBroadcastMac, mt, 100, 8), 30)));
-  EXPECT_TRUE(wait_counter(a_id, "drop_vlan_tagged", 1));
-  EXPECT_TRUE(wait_counter(t_id, "drop_vlan_not_member", 1));
+  EXPECT_TRUE(wait_port_counter(a_id, "drop_vlan_tagged", 1));
+  EXPECT_TRUE(wait_port_counter(t_id, "drop_vlan_not_member", 1));
   EXPECT_TRUE(expect_silence(a[1], "a[1]"));
   EXPECT_TRUE(expect_silence(b[0], "VLAN 20's client"));
 
   // What the control API says.
-  for (const json& row : result({{"cmd", "ports"}})) {
+  for (const json& row : control_result(sw_, {{"cmd", "ports"}})) {
     if (row["id"] == t_id) {
       EXPECT_EQ(row["vlan"], json({{"mode", "trunk"}, {"tagged", "10,20"}, {"native", 1}})) << row;
     }
@@ -160,7 +131,7 @@ TEST_F(VlanTest, AccessPortsATrunkAndItsNativeVlanForwardAsAnEightOhTwoDotOneQBr
   }
   // The trunk's MAC was seen in VLANs 20 and 1: two entries, one per VLAN, no move.
   int t_rows = 0;
-  for (const json& row : result({{"cmd", "macs"}})) {
+  for (const json& row : control_result(sw_, {{"cmd", "macs"}})) {
     if (row["mac"] == mac_to_string(mt)) {
       ++t_rows;
       EXPECT_TRUE(row["vlan"] == 20 || row["vlan"] == 1) << row;
@@ -168,8 +139,8 @@ TEST_F(VlanTest, AccessPortsATrunkAndItsNativeVlanForwardAsAnEightOhTwoDotOneQBr
     }
   }
   EXPECT_EQ(t_rows, 2);
-  EXPECT_EQ(result({{"cmd", "stats"}})["mac_moves"], 0);
-  const json vlans = result({{"cmd", "vlans"}});
+  EXPECT_EQ(control_result(sw_, {{"cmd", "stats"}})["mac_moves"], 0);
+  const json vlans = control_result(sw_, {{"cmd", "vlans"}});
   ASSERT_EQ(vlans.size(), 3u) << vlans;
   EXPECT_EQ(vlans[0]["vlan"], 1);
   EXPECT_EQ(vlans[1]["vlan"], 10);

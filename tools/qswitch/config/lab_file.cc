@@ -61,8 +61,9 @@ constexpr KeySpec kSwitchKeys[] = {
     {"slirp", Kind::kBoolean, "true (a slirp port, [[slirp]] for its settings) or false (none)"},
 };
 
-constexpr KeySpec kListenKeys[] = {
-    {"address", Kind::kString, "unix:PATH or tcp:HOST:PORT", true},
+// The keys every port table takes besides its own: its name, its VLANs (vlan_keys.h) and its
+// port security (security_keys.h).
+constexpr KeySpec kPortKeys[] = {
     {"name", Kind::kString, kNameAccepts},
     {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
     {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
@@ -70,6 +71,10 @@ constexpr KeySpec kListenKeys[] = {
     {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
     {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
     {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
+};
+
+constexpr KeySpec kListenKeys[] = {
+    {"address", Kind::kString, "unix:PATH or tcp:HOST:PORT", true},
 };
 
 constexpr KeySpec kDgramKeys[] = {
@@ -77,49 +82,21 @@ constexpr KeySpec kDgramKeys[] = {
      "unix:PATH, udp:HOST:PORT, udp:LHOST:LPORT-RHOST:RPORT or mcast:GROUP:PORT", true},
     {"remote", Kind::kString, "RHOST:RPORT, the one peer of a udp: address"},
     {"localaddr", Kind::kString, "the interface address of an mcast: address"},
-    {"name", Kind::kString, kNameAccepts},
-    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
-    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
-    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
-    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
-    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
-    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kVhostUserKeys[] = {
     {"address", Kind::kString, "unix:PATH (qswitch listens) or connect:PATH (qswitch dials)", true},
-    {"name", Kind::kString, kNameAccepts},
-    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
-    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
-    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
-    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
-    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
-    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kTapKeys[] = {
     {"ifname", Kind::kString, "a tap interface name (1..15 bytes)"},
     {"fd", Kind::kInteger, "an inherited tap file descriptor, >= 0"},
-    {"name", Kind::kString, kNameAccepts},
-    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
-    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
-    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
-    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
-    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
-    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 constexpr KeySpec kVxlanKeys[] = {
     {"vni", Kind::kInteger, "a VNI, 0..16777215", true},
     {"local", Kind::kString, "ADDR[:PORT] (port default 4789, IPv6 as [ADDR]:PORT)", true},
     {"remote", Kind::kStrings, "ADDR[:PORT] of each remote VTEP, 1..64 of them", true},
-    {"name", Kind::kString, kNameAccepts},
-    {"vlan", Kind::kInteger, "the VLAN of an access port, 1..4094 (default 1)"},
-    {"trunk", Kind::kString, "a trunk's tagged VLANs, as \"10,20-29\""},
-    {"native", Kind::kInteger, "a trunk's untagged VLAN, 1..4094"},
-    {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
-    {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
-    {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
 };
 
 // The --slirp keys, in the order parse_slirp_options applies them (vlan, then QEMU's, net first):
@@ -310,7 +287,9 @@ class Reader {
 
  private:
   // Every key of `t` in `specs` and of its type, every required one there.
-  bool check_table(const toml::table& t, const std::string& path, std::span<const KeySpec> specs);
+  // `common`: keys taken besides `specs` (kPortKeys for the port tables).
+  bool check_table(const toml::table& t, const std::string& path, std::span<const KeySpec> specs,
+                   std::span<const KeySpec> common = {});
   bool read_switch(const toml::node& n);
   bool read_array(std::string_view name, const toml::node& n);
   bool read_port(std::string_view kind, const toml::table& t, const std::string& path);
@@ -338,12 +317,14 @@ class Reader {
 };
 
 bool Reader::check_table(const toml::table& t, const std::string& path,
-                         std::span<const KeySpec> specs) {
+                         std::span<const KeySpec> specs, std::span<const KeySpec> common) {
   for (const Entry& e : in_file_order(t)) {
     const std::string key_path = path + "." + std::string(e.key);
     const KeySpec* spec = find_key(specs, e.key);
+    if (spec == nullptr) spec = find_key(common, e.key);
     if (spec == nullptr) {
-      return fail(e.key_at, key_path, "unknown key; accepted: " + key_list(specs));
+      const std::string more = common.empty() ? "" : ", " + key_list(common);
+      return fail(e.key_at, key_path, "unknown key; accepted: " + key_list(specs) + more);
     }
     if (!has_kind(*e.node, spec->kind)) {
       return fail(*e.node, key_path,
@@ -516,7 +497,8 @@ bool Reader::read_array(std::string_view name, const toml::node& n) {
 bool Reader::read_port(std::string_view kind, const toml::table& t, const std::string& path) {
   if (!check_table(t, path,
                    kind == "vhost-user" ? std::span<const KeySpec>(kVhostUserKeys)
-                                        : std::span<const KeySpec>(kListenKeys))) {
+                                        : std::span<const KeySpec>(kListenKeys),
+                   kPortKeys)) {
     return false;
   }
   std::string name;
@@ -535,7 +517,7 @@ bool Reader::read_port(std::string_view kind, const toml::table& t, const std::s
 // [[dgram]]: address is the --dgram text; remote and localaddr the structured way of writing its
 // udp:LOCAL-REMOTE and mcast:GROUP:PORT,localaddr=ADDR forms.
 bool Reader::read_dgram(const toml::table& t, const std::string& path) {
-  if (!check_table(t, path, kDgramKeys)) return false;
+  if (!check_table(t, path, kDgramKeys, kPortKeys)) return false;
   std::string name;
   std::string vlans;
   if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
@@ -576,7 +558,7 @@ bool Reader::read_dgram(const toml::table& t, const std::string& path) {
 }
 
 bool Reader::read_tap(const toml::table& t, const std::string& path) {
-  if (!check_table(t, path, kTapKeys)) return false;
+  if (!check_table(t, path, kTapKeys, kPortKeys)) return false;
   std::string name;
   std::string vlans;
   if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
@@ -606,7 +588,7 @@ bool Reader::read_tap(const toml::table& t, const std::string& path) {
 // [[vxlan]]: its keys become the --vxlan text. The parser's messages start with the item they
 // are about ("vni=..", "local=..", "remote=ADDR: .."), which says which key to point at.
 bool Reader::read_vxlan(const toml::table& t, const std::string& path) {
-  if (!check_table(t, path, kVxlanKeys)) return false;
+  if (!check_table(t, path, kVxlanKeys, kPortKeys)) return false;
   std::string name;
   std::string vlans;
   if (!port_name(t, path, name) || !vlan_items(t, path, vlans)) return false;
