@@ -9,10 +9,11 @@
 //
 // Checks beyond the sanitizers, for every frame a port is handed:
 // - it is 14..kMaxFrameSize bytes, never handed to the port it came from;
-// - its VLAN as that port sees it (its tag's VID, or the port's untagged VLAN) is the VLAN the
-//   frame was classified into on input (computed here, independently): VLANs never leak;
-// - an access port never gets a tagged frame; a trunk gets a tagged frame only for a VLAN it
-//   carries tagged (not its native one), untagged frames only of its native VLAN;
+// - the port carries the VLAN the frame was classified into on input (computed here,
+//   independently): VLANs never leak;
+// - it has an outer tag exactly when the port carries that VLAN tagged (a trunk, not its native
+//   VLAN), and the tag names that VLAN; else it is the input without its outer tag (the inner tag
+//   of a double-tagged input is payload);
 // - a frame whose tag was popped is at least 60 bytes; its payload is the input's without the
 //   tag;
 // - from a secured port (port_security.h; the last port when byte 0's low bit is set) only frames
@@ -41,17 +42,16 @@ class CheckingPort : public Port {
     FUZZ_CHECK(this != input);
     FUZZ_CHECK(!f.split());
     const uint8_t* d = f.data();
-    const bool tagged = d[12] == 0x81 && d[13] == 0x00;
     const VlanMembership& m = vlans();
-    uint16_t vlan = m.untagged;
+    FUZZ_CHECK(m.carries(expected_vlan));
+    // Tagged exactly when this port carries the frame's VLAN tagged, and then the outer tag names
+    // that VLAN; otherwise the frame is the input without its outer tag (a double-tagged input's
+    // inner tag is payload).
+    const bool tagged = m.tags(expected_vlan);
     if (tagged) {
-      FUZZ_CHECK(f.size >= 18);
-      vlan = static_cast<uint16_t>(((d[14] << 8) | d[15]) & kVlanIdMask);
-      FUZZ_CHECK(m.trunk && m.tagged.has(vlan) && vlan != m.untagged);
-    } else {
-      FUZZ_CHECK(m.untagged != 0);
+      FUZZ_CHECK(f.size >= 18 && d[12] == 0x81 && d[13] == 0x00);
+      FUZZ_CHECK((((d[14] << 8) | d[15]) & kVlanIdMask) == expected_vlan);
     }
-    FUZZ_CHECK(vlan == expected_vlan);
     // The payload after the MACs and any tag is the input's (a pop pads to 60 bytes).
     const uint32_t at = tagged ? 16 : 12;
     const uint32_t size = f.size - at;

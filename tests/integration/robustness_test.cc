@@ -44,8 +44,8 @@ bool names_port(const std::string& line, uint32_t id) {
 // Asserted: the switch reads every frame A sends (A's port rx_frames == sent; A's writes never
 // time out); every frame for B is either delivered to B, in order and intact, or counted in B's
 // drop_queue_full (delivered + dropped == sent, delivered == B's tx_frames); C's port counts
-// drop_queue_full > 0; A and B still reach each other afterwards; qswitch's VmRSS stays under
-// 64 MiB throughout.
+// drop_queue_full > 0; A and B still reach each other afterwards; qswitch's VmRSS grows by less
+// than 56 MiB over its RSS before the load (a sanitizer build's binary alone is ~60 MiB).
 TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   ASSERT_TRUE(start_switch());
   std::vector<FrameClient> c;
@@ -69,6 +69,10 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   const uint64_t a_rx0 = before->port(aid)->get("rx_frames");
   const uint64_t b_tx0 = before->port(bid)->get("tx_frames");
   const uint64_t b_drop0 = before->port(bid)->get("drop_queue_full");
+  // What the switch holds because of the load is measured over its RSS once it is up with its
+  // three ports: the binary itself (tens of MiB in a sanitizer build) is not the question.
+  const long rss0 = sw_.rss_kib().value_or(0);
+  ASSERT_GT(rss0, 0) << "could not read VmRSS";
 
   constexpr size_t kFrameSize = 200;
   constexpr uint32_t kPerMs = 20;
@@ -172,7 +176,8 @@ TEST_F(RobustnessTest, SlowReceiverDoesNotSlowOthers) {
   EXPECT_EQ(out_of_order, 0u);
   EXPECT_EQ(corrupt, 0u);
   EXPECT_GT(max_rss, 0) << "could not read VmRSS";
-  EXPECT_LT(max_rss, 64 * 1024) << "qswitch VmRSS peaked at " << max_rss << " KiB";
+  EXPECT_LT(max_rss - rss0, 56 * 1024)
+      << "qswitch VmRSS peaked at " << max_rss << " KiB, from " << rss0 << " KiB before the load";
 
   auto snap = sw_.stats();
   ASSERT_TRUE(snap) << sw_.error();
