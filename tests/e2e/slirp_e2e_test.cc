@@ -44,6 +44,7 @@
 
 #include "tests/e2e/guest.h"
 #include "tests/e2e/subprocess.h"
+#include "tests/support/loopback_port.h"
 #include "tests/support/qswitch_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -63,23 +64,6 @@ constexpr int kGuestServerSeconds = 240;
 
 // --- host-side TCP on loopback
 // --------------------------------------------------------------------
-
-// A port that was free on 127.0.0.1 a moment ago (bound to port 0, read back, closed).
-uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 struct TcpRead {
   int connect_errno = 0;  // 0: connected
@@ -430,9 +414,9 @@ TEST_F(SlirpE2eTest, ZeroConfigGuestsGetDhcpAddressesAndPingEachOtherAndGateway)
 // A forward given at start keeps working while another is added, used, listed and removed
 // through the control socket; the removed one then refuses connections.
 TEST_F(SlirpE2eTest, HostfwdAtStartAndAtRunTime) {
-  const uint16_t port1 = free_loopback_port();
-  uint16_t port2 = free_loopback_port();
-  for (int i = 0; i < 10 && port2 == port1; ++i) port2 = free_loopback_port();
+  const uint16_t port1 = test_support::free_loopback_tcp_port();
+  uint16_t port2 = test_support::free_loopback_tcp_port();
+  for (int i = 0; i < 10 && port2 == port1; ++i) port2 = test_support::free_loopback_tcp_port();
   ASSERT_NE(port1, 0);
   ASSERT_NE(port2, 0);
   ASSERT_NE(port1, port2);
@@ -503,7 +487,7 @@ TEST_F(SlirpE2eTest, HostfwdAtStartAndAtRunTime) {
 TEST_F(SlirpE2eTest, GuestReachesHostLoopbackAtGatewayUnlessRestricted) {
   LoopbackMarkerServer host_server(fresh_marker("HOST"));
   ASSERT_NE(host_server.port(), 0) << "cannot listen on 127.0.0.1";
-  const uint16_t fwd_port = free_loopback_port();
+  const uint16_t fwd_port = test_support::free_loopback_tcp_port();
   ASSERT_NE(fwd_port, 0);
   const std::string fwd_marker = fresh_marker("RESTRICTED-FWD");
 

@@ -27,6 +27,7 @@
 #include "tests/integration/switch_fixture.h"
 #include "tests/support/control_client.h"
 #include "tests/support/ip_frames.h"
+#include "tests/support/loopback_port.h"
 
 namespace qswitch::integration {
 namespace {
@@ -45,23 +46,6 @@ constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};
 std::string lower(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return s;
-}
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-uint16_t free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sin;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0) {
-    port = ntohs(sin.sin_port);
-  }
-  ::close(fd);
-  return port;
 }
 
 // A listening TCP socket on 127.0.0.1 (its port in *port), holding that port busy; -1 on error.
@@ -289,7 +273,7 @@ TEST_F(ControlTest, HostfwdAddListRemove) {
   ASSERT_TRUE(connect_clients(1, &guest));
   const Mac gmac = test_mac(0x601);
 
-  const uint16_t port = free_tcp_port();
+  const uint16_t port = test_support::free_loopback_tcp_port();
   ASSERT_NE(port, 0);
   const std::string p = std::to_string(port);
   json result;
@@ -355,7 +339,7 @@ TEST_F(ControlTest, BadRequestsGetErrorsAndChangeNothing) {
   ASSERT_TRUE(start_with_control());
   ControlClient c;
   ASSERT_TRUE(connect_control(&c));
-  const uint16_t port = free_tcp_port();
+  const uint16_t port = test_support::free_loopback_tcp_port();
   ASSERT_NE(port, 0);
   const std::string p = std::to_string(port);
   json before;
@@ -366,7 +350,7 @@ TEST_F(ControlTest, BadRequestsGetErrorsAndChangeNothing) {
   uint16_t busy_port = 0;
   const int busy = listen_tcp(&busy_port);
   ASSERT_GE(busy, 0) << "could not bind a TCP port on 127.0.0.1";
-  uint16_t absent = free_tcp_port();
+  uint16_t absent = test_support::free_loopback_tcp_port();
   if (absent == port) absent = static_cast<uint16_t>(port + 1);
   const std::string busy_s = std::to_string(busy_port);
   const std::string absent_s = std::to_string(absent);
@@ -524,7 +508,7 @@ TEST_F(ControlTest, ControlSocketIsPrivate) {
 
 TEST_F(ControlTest, CtlCommandListsForwardsAndExitsZero) {
   ASSERT_TRUE(start_with_control());
-  const uint16_t port = free_tcp_port();
+  const uint16_t port = test_support::free_loopback_tcp_port();
   ASSERT_NE(port, 0);
   const std::string p = std::to_string(port);
   Run r = run_qswitch({"ctl", "--sock", ctl_path_, "hostfwd", "add", "tcp::" + p + "-:80"});

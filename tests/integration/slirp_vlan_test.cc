@@ -28,6 +28,7 @@
 #include "tests/support/control_client.h"
 #include "tests/support/dhcp_client.h"
 #include "tests/support/ip_frames.h"
+#include "tests/support/loopback_port.h"
 
 namespace qswitch::integration {
 namespace {
@@ -55,23 +56,6 @@ const DhcpExpect kExpect20{.server_mac = kGatewayMac20,
                            .router = ipv4(10, 0, 20, 2),
                            .dns = ipv4(10, 0, 20, 3),
                            .netmask = ipv4(255, 255, 255, 0)};
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-uint16_t free_tcp_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sin;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0) {
-    port = ntohs(sin.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 // A connected TCP socket to 127.0.0.1:`port` (blocking connect: the loopback answers at once);
 // -1 when refused.
@@ -277,7 +261,7 @@ TEST_F(SlirpVlanTest, AHostForwardReachesOnlyItsVlansGuest) {
   ASSERT_TRUE(
       frames_before_arp_reply(g20, kGuestMac20, ipv4(10, 0, 20, 15), ipv4(10, 0, 20, 2), &ignored));
 
-  const uint16_t port = free_tcp_port();
+  const uint16_t port = test_support::free_loopback_tcp_port();
   ASSERT_NE(port, 0);
   const std::string p = std::to_string(port);
   const json added =
@@ -366,7 +350,7 @@ TEST_F(SlirpVlanTest, ACommandWithoutAVlanNamesTheVlansThatHaveASlirpPort) {
   c = run_ctl({"dhcp", "leases", "vlan=10"});
   EXPECT_EQ(c.status, std::optional<int>(0)) << c.err;
   EXPECT_EQ(c.out, "(none)\n");
-  const uint16_t port = free_tcp_port();
+  const uint16_t port = test_support::free_loopback_tcp_port();
   ASSERT_NE(port, 0);
   const std::string p = std::to_string(port);
   c = run_ctl({"hostfwd", "add", "tcp::" + p + "-:80", "vlan=10"});
