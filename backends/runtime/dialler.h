@@ -41,6 +41,10 @@ class Dialler {
   LoopPort* port() const { return port_; }
   // The VLANs of the port of each connection (switch/vlan.h).
   const sw::VlanMembership& vlans() const { return vlans_; }
+  // The VLANs and port security of the ports of later connections (a reload changes them; the
+  // caller applies them to port() itself).
+  void set_vlans(const sw::VlanMembership& vlans) { vlans_ = vlans; }
+  void set_security(const sw::PortSecurity& security) { security_ = security; }
   // Closes the connection for good (no redial): the connector is being removed.
   void close_port(const std::string& reason);
 

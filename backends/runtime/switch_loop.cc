@@ -136,6 +136,21 @@ SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(conf
       SIGUSR1);
 }
 
+void SwitchLoop::on_sighup(std::function<void()> handler) {
+  sighup_handler_ = std::move(handler);
+  if (sighup_started_) return;
+  uv_signal_init(&loop_, sighup_.get());
+  sighup_.get()->data = this;
+  uv_signal_start(
+      sighup_.get(),
+      [](uv_signal_t* h, int) {
+        auto* self = static_cast<SwitchLoop*>(h->data);
+        if (self->sighup_handler_) self->sighup_handler_();
+      },
+      SIGHUP);
+  sighup_started_ = true;
+}
+
 SwitchLoop::~SwitchLoop() {
   // Ports first (they close their handles), then ours, then let libuv run the close callbacks.
   // close() retires the port (moves it out of its slot), so take them from the back.
@@ -156,6 +171,7 @@ SwitchLoop::~SwitchLoop() {
   sigint_.close();
   sigterm_.close();
   sigusr1_.close();
+  sighup_.close();
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
 }

@@ -175,6 +175,10 @@ class SwitchLoop : private sw::L2Switch::Events {
   size_t add_turn_hook(std::function<void()> hook);
   void remove_turn_hook(size_t id);
 
+  // SIGHUP runs `handler` on the loop (qswitch reloads its lab file); until this is called,
+  // SIGHUP keeps its default action.
+  void on_sighup(std::function<void()> handler);
+
   // Runs until stop(); returns 0.
   int run();
   void stop();
@@ -215,6 +219,9 @@ class SwitchLoop : private sw::L2Switch::Events {
   io::UvHandle<uv_signal_t> sigint_;
   io::UvHandle<uv_signal_t> sigterm_;
   io::UvHandle<uv_signal_t> sigusr1_;
+  io::UvHandle<uv_signal_t> sighup_;  // started by on_sighup()
+  bool sighup_started_ = false;
+  std::function<void()> sighup_handler_;
 };
 
 template <typename Queue>

@@ -3,12 +3,13 @@
 // line (options.h) on top of the lab file it names, if any (--config, lab_file.h); for --check
 // prints the resolved configuration and exits; else starts the daemon (switchd.h: all or
 // nothing, exit status 1 with a message on the first failure), prints how a guest joins, then
-// runs until SIGINT/SIGTERM.
+// runs until SIGINT/SIGTERM (SIGHUP, like `qswitch ctl reload`, applies the lab file again).
 // Exit status: 0 ok (--check: the configuration is valid), 1 start-up failure, 2 usage error
 // (an invalid command line or lab file).
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/client/exec.h"
@@ -20,12 +21,12 @@ int main(int argc, char** argv) {
   using namespace qswitch;
   if (argc >= 2 && std::string(argv[1]) == "ctl") return tools::run_ctl(argc - 1, argv + 1);
   if (argc >= 2 && std::string(argv[1]) == "exec") return tools::run_exec(argc - 1, argv + 1);
-  const tools::LabFileResult parsed = tools::parse_configuration(argc, argv);
+  tools::LabFileResult parsed = tools::parse_configuration(argc, argv);
   if (!parsed.lab) {
     std::fprintf(stderr, "qswitch: %s\n", parsed.error.c_str());
     return 2;
   }
-  const tools::Options& options = parsed.lab->options;
+  const tools::Options options = parsed.lab->options;
   if (options.help) {
     std::fputs(tools::usage_text(), stdout);
     return 0;
@@ -39,7 +40,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::string error;
-  const std::unique_ptr<tools::Switchd> daemon = tools::Switchd::create(options, error);
+  // The command line is kept: `ctl reload` and SIGHUP parse it again (the --config file anew).
+  std::vector<std::string> args(argv, argv + argc);
+  const std::unique_ptr<tools::Switchd> daemon =
+      tools::Switchd::create(std::move(*parsed.lab), std::move(args), error);
   if (!daemon) {
     std::fprintf(stderr, "qswitch: %s\n", error.c_str());
     return 1;

@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <iterator>
+#include <map>
 
 #include "backends/runtime/io/accept_watch.h"
 #include "backends/runtime/io/log.h"
@@ -41,16 +44,67 @@ void raise_fd_limit() {
   }
 }
 
+size_t index_of(LabPortKind kind) { return static_cast<size_t>(kind); }
+
+std::string item_text(const ReloadItem& item) {
+  std::string text = item.label();
+  for (size_t i = 0; i < item.what.size(); ++i) text += (i == 0 ? ": " : ", ") + item.what[i];
+  return text;
+}
+
+nlohmann::json item_list(const std::vector<ReloadItem>& items) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const ReloadItem& item : items) list.push_back(item_text(item));
+  return list;
+}
+
+// "added 1, removed 1, changed 2, restarted 0, unchanged 3" (the SIGHUP log line).
+std::string reload_summary(const nlohmann::json& result) {
+  std::string text;
+  for (const char* key : {"added", "removed", "changed", "restarted", "unchanged"}) {
+    const size_t n = result.contains(key) ? result[key].size() : 0;
+    text += (text.empty() ? "" : ", ") + std::string(key) + " " + std::to_string(n);
+  }
+  return text;
+}
+
+bool same_key(const slirp::HostForward& a, const slirp::HostForward& b) {
+  return a.udp == b.udp && a.host_addr.s_addr == b.host_addr.s_addr && a.host_port == b.host_port;
+}
+
+bool has_key(const std::vector<slirp::HostForward>& list, const slirp::HostForward& f) {
+  return std::any_of(list.begin(), list.end(),
+                     [&](const slirp::HostForward& g) { return same_key(f, g); });
+}
+
+// Removes the live forward on `f`'s host socket (the port may have resolved its port 0).
+bool remove_forward(slirp::SlirpPort& port, const slirp::HostForward& f, std::string& error) {
+  for (const slirp::HostForward& live : port.hostfwds()) {
+    if (!same_key(live, f)) continue;
+    const slirp::HostForward victim = live;  // the list changes below
+    return port.remove_hostfwd(victim, error);
+  }
+  return true;  // gone already (hostfwd.remove)
+}
+
 }  // namespace
 
-Switchd::Switchd(const Options& options) : options_(options) {}
+Switchd::Switchd(LabFile lab, std::vector<std::string> argv)
+    : lab_(std::move(lab)), argv_(std::move(argv)), running_(std::size(kLabPortKinds)) {}
 
-std::unique_ptr<Switchd> Switchd::create(const Options& options, std::string& error) {
+std::unique_ptr<Switchd> Switchd::create(LabFile lab, std::vector<std::string> argv,
+                                         std::string& error) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  std::unique_ptr<Switchd> d(new Switchd(options));
+  std::unique_ptr<Switchd> d(new Switchd(std::move(lab), std::move(argv)));
   if (!d->start(error)) return nullptr;  // destroying d releases what was bound
   return d;
+}
+
+std::unique_ptr<Switchd> Switchd::create(const Options& options, std::string& error) {
+  LabFile lab;
+  lab.options = options;
+  return create(std::move(lab), {}, error);
 }
 
 bool Switchd::start(std::string& error) {
@@ -61,54 +115,40 @@ bool Switchd::start(std::string& error) {
     return false;
   }
   endpoints_ = std::make_unique<Endpoints>(*loop_, &own_sockets_);
+  for (const LabPortKind kind : kLabPortKinds) {
+    running_[index_of(kind)].resize(lab_port_count(options_, kind));
+  }
   if (!start_ports(error) || !start_slirp(error)) return false;
   register_commands();
   if (!start_control(error) || !start_metrics(error)) return false;
-  for (const StreamEndpoint& ep : options_.connect) {
-    endpoints_->add_connect(ep, ep.vlans, ep.security);
+  // The diallers last: they may reach this switch's own sockets.
+  for (const LabPortKind kind : {LabPortKind::kConnect, LabPortKind::kVhostUser}) {
+    for (size_t i = 0; i < lab_port_count(options_, kind); ++i) {
+      if (kind == LabPortKind::kVhostUser && !options_.vhost_user[i].dial) continue;
+      Opened opened;
+      if (!open_entry(kind, options_, i, opened, error)) return false;
+      running_[index_of(kind)][i] = adopt(kind, options_, i, opened);
+    }
   }
-  for (const backends::vhost_user::VhostUserSpec& v : options_.vhost_user) {
-    if (v.dial) endpoints_->add_vhost_user(v, error);
-  }
+  publish_names();
+  loop_->on_sighup([this] {
+    // A success logs its own line (reload()).
+    const Reply r = reload();
+    if (!r.ok) io::log_line("SIGHUP: %s", r.error.c_str());
+  });
   return true;
 }
 
 bool Switchd::start_ports(std::string& error) {
-  for (const StreamEndpoint& ep : options_.listen) {
-    if (endpoints_->add_listen(ep, ep.vlans, error, ep.security).empty()) return false;
-  }
-  for (const backends::DgramConfig& d : options_.dgram) {
-    if (endpoints_->add_dgram(d, error).empty()) return false;
-  }
-  for (const backends::vhost_user::VhostUserSpec& v : options_.vhost_user) {
-    if (!v.dial && endpoints_->add_vhost_user(v, error).empty()) return false;
-  }
-  for (const backends::TapSpec& t : options_.taps) {
-    std::string why;
-    std::string name;  // the one asked for, or (fd=N) the one the kernel reported
-    std::unique_ptr<backends::LoopPort> port = backends::open_tap_port(*loop_, t, why, &name);
-    if (!port) {
-      error = "--tap: " + why;
-      return false;
+  for (const LabPortKind kind : {LabPortKind::kListen, LabPortKind::kDgram, LabPortKind::kVhostUser,
+                                 LabPortKind::kTap, LabPortKind::kVxlan}) {
+    for (size_t i = 0; i < lab_port_count(options_, kind); ++i) {
+      if (kind == LabPortKind::kVhostUser && options_.vhost_user[i].dial) continue;
+      Opened opened;
+      if (!open_entry(kind, options_, i, opened, error)) return false;
+      if (!opened.line.empty()) port_lines_.push_back(opened.line);
+      running_[index_of(kind)][i] = adopt(kind, options_, i, opened);
     }
-    port_lines_.push_back("tap " + name);
-    loop_->adopt(std::move(port), t.vlans, t.security);
-  }
-  for (const backends::VxlanConfig& v : options_.vxlans) {
-    std::string why;
-    std::unique_ptr<backends::LoopPort> port =
-        backends::open_vxlan_port(*loop_, v, why, &own_sockets_);
-    if (!port) {
-      error = "--vxlan: " + why;
-      return false;
-    }
-    std::string line = "vxlan vni=" + std::to_string(v.vni) +
-                       " local=" + io::sockaddr_text(backends::vxlan_bound_local(*port));
-    for (const backends::VxlanRemote& r : v.remotes) {
-      line += " remote=" + io::sockaddr_text(r.addr, r.len);
-    }
-    port_lines_.push_back(line);
-    loop_->adopt(std::move(port), v.vlans, v.security);
   }
   return true;
 }
@@ -118,21 +158,143 @@ bool Switchd::start_ports(std::string& error) {
 // still cannot bind (another program holds the port) fails the start, and what was made is
 // released with the half-built daemon.
 bool Switchd::start_slirp(std::string& error) {
-  for (const slirp::SlirpOptions& options : options_.slirp) {
-    std::string why;
-    std::unique_ptr<slirp::SlirpPort> port =
-        slirp::SlirpPort::create(*loop_, options, why, &own_sockets_);
-    if (!port) {
-      error = (options_.slirp.size() > 1 || options.vlan != sw::kDefaultVlan
-                   ? "--slirp vlan=" + std::to_string(options.vlan) + ": "
-                   : std::string("--slirp: ")) +
-              why;
-      return false;
-    }
-    slirp_ports_.push_back(port.get());
-    loop_->adopt(std::move(port), sw::VlanMembership::access(options.vlan));
+  for (size_t i = 0; i < options_.slirp.size(); ++i) {
+    Opened opened;
+    if (!open_entry(LabPortKind::kSlirp, options_, i, opened, error)) return false;
+    running_[index_of(LabPortKind::kSlirp)][i] = adopt(LabPortKind::kSlirp, options_, i, opened);
   }
+  refresh_slirp_ports();
   return true;
+}
+
+bool Switchd::open_entry(LabPortKind kind, const Options& o, size_t i, Opened& out,
+                         std::string& error) {
+  switch (kind) {
+    case LabPortKind::kListen:
+      out.endpoint =
+          endpoints_->add_listen(o.listen[i], o.listen[i].vlans, error, o.listen[i].security);
+      return !out.endpoint.empty();
+    case LabPortKind::kConnect:
+      out.endpoint =
+          endpoints_->add_connect(o.connect[i], o.connect[i].vlans, o.connect[i].security);
+      return true;
+    case LabPortKind::kDgram:
+      out.endpoint = endpoints_->add_dgram(o.dgram[i], error);
+      return !out.endpoint.empty();
+    case LabPortKind::kVhostUser:
+      out.endpoint = endpoints_->add_vhost_user(o.vhost_user[i], error);
+      return !out.endpoint.empty();
+    case LabPortKind::kTap: {
+      std::string why;
+      std::string name;  // the one asked for, or (fd=N) the one the kernel reported
+      out.port = backends::open_tap_port(*loop_, o.taps[i], why, &name);
+      if (!out.port) {
+        error = "--tap: " + why;
+        return false;
+      }
+      out.line = "tap " + name;
+      return true;
+    }
+    case LabPortKind::kVxlan: {
+      const backends::VxlanConfig& v = o.vxlans[i];
+      std::string why;
+      out.port = backends::open_vxlan_port(*loop_, v, why, &own_sockets_);
+      if (!out.port) {
+        error = "--vxlan: " + why;
+        return false;
+      }
+      out.line = "vxlan vni=" + std::to_string(v.vni) +
+                 " local=" + io::sockaddr_text(backends::vxlan_bound_local(*out.port));
+      for (const backends::VxlanRemote& r : v.remotes) {
+        out.line += " remote=" + io::sockaddr_text(r.addr, r.len);
+      }
+      return true;
+    }
+    case LabPortKind::kSlirp: {
+      const slirp::SlirpOptions& options = o.slirp[i];
+      std::string why;
+      std::unique_ptr<slirp::SlirpPort> port =
+          slirp::SlirpPort::create(*loop_, options, why, &own_sockets_);
+      if (!port) {
+        error = (o.slirp.size() > 1 || options.vlan != sw::kDefaultVlan
+                     ? "--slirp vlan=" + std::to_string(options.vlan) + ": "
+                     : std::string("--slirp: ")) +
+                why;
+        return false;
+      }
+      out.slirp = port.get();
+      out.port = std::move(port);
+      return true;
+    }
+  }
+  return false;
+}
+
+Switchd::Handle Switchd::adopt(LabPortKind kind, const Options& o, size_t i, Opened& opened) {
+  Handle h;
+  h.endpoint = opened.endpoint;
+  if (!opened.port) return h;
+  switch (kind) {
+    case LabPortKind::kTap:
+      h.serial = loop_->adopt(std::move(opened.port), o.taps[i].vlans, o.taps[i].security).serial();
+      break;
+    case LabPortKind::kVxlan:
+      h.serial =
+          loop_->adopt(std::move(opened.port), o.vxlans[i].vlans, o.vxlans[i].security).serial();
+      break;
+    case LabPortKind::kSlirp:
+      h.serial = loop_->adopt(std::move(opened.port), sw::VlanMembership::access(o.slirp[i].vlan))
+                     .serial();
+      h.slirp = opened.slirp;
+      break;
+    default:
+      break;
+  }
+  return h;
+}
+
+backends::LoopPort* Switchd::port_by_serial(uint64_t serial) const {
+  backends::LoopPort* found = nullptr;
+  if (serial == 0) return nullptr;
+  loop_->for_each_port([&](backends::LoopPort& p) {
+    if (p.serial() == serial) found = &p;
+  });
+  return found;
+}
+
+bool Switchd::live(const Handle& h) const {
+  if (!h.endpoint.empty()) return endpoints_->has(h.endpoint);
+  return port_by_serial(h.serial) != nullptr;
+}
+
+void Switchd::stop(const Handle& h, const std::string& reason) {
+  std::string ignored;  // an endpoint `port.remove` took already
+  if (!h.endpoint.empty()) endpoints_->remove(h.endpoint, reason, ignored);
+  if (backends::LoopPort* p = port_by_serial(h.serial)) p->close(reason);
+}
+
+void Switchd::refresh_slirp_ports() {
+  slirp_ports_.clear();
+  for (const Handle& h : running_[index_of(LabPortKind::kSlirp)]) {
+    if (h.slirp != nullptr && port_by_serial(h.serial) != nullptr) slirp_ports_.push_back(h.slirp);
+  }
+}
+
+void Switchd::publish_names() {
+  std::map<std::string, std::string> by_endpoint;
+  std::map<uint64_t, std::string> by_serial;
+  for (const LabPortKind kind : kLabPortKinds) {
+    const std::vector<std::string>& names = lab_port_names(lab_.names, kind);
+    const std::vector<Handle>& handles = running_[index_of(kind)];
+    for (size_t i = 0; i < handles.size() && i < names.size(); ++i) {
+      if (names[i].empty()) continue;
+      if (!handles[i].endpoint.empty()) by_endpoint[handles[i].endpoint] = names[i];
+      if (handles[i].serial != 0) by_serial[handles[i].serial] = names[i];
+    }
+  }
+  std::map<uint64_t, std::string> guests;
+  for (const LabGuest& g : lab_.guests) guests[g.mac.key()] = g.name;
+  endpoints_->set_names(std::move(by_endpoint), std::move(by_serial), std::move(guests));
 }
 
 void Switchd::register_commands() {
@@ -140,6 +302,15 @@ void Switchd::register_commands() {
   register_capture_commands(api_, *capture_);
   register_attach_commands(api_, *loop_);
   register_slirp_commands(api_, slirp_ports_, loop_->uv());
+  api_.add("reload",
+           "read the lab file (--config) again and apply what changed: ports added, removed, "
+           "restarted or changed in place (VLANs, port security, slirp host forwards, names); "
+           "the rest keeps running untouched. An invalid file changes nothing",
+           [this](const nlohmann::json& args) {
+             std::string error;
+             if (!check_arg_names(args, {}, "reload", error)) return Reply::failure(error);
+             return reload();
+           });
 }
 
 bool Switchd::start_control(std::string& error) {
@@ -246,6 +417,150 @@ void Switchd::print_join_lines(std::FILE* out) const {
   }
   std::fprintf(out, "ready\n");
   std::fflush(out);
+}
+
+Reply Switchd::reload() {
+  if (argv_.empty() || !options_.config) {
+    return Reply::failure(
+        "reload: this qswitch was started without --config, so there is no lab file to read "
+        "again (start it with --config FILE)");
+  }
+  const std::string& file = *options_.config;
+  std::vector<const char*> argv;
+  for (const std::string& a : argv_) argv.push_back(a.c_str());
+  LabFileResult parsed = parse_configuration(static_cast<int>(argv.size()), argv.data());
+  if (!parsed.lab) return Reply::failure("reload: " + parsed.error + "; nothing was changed");
+  LabFile next = std::move(*parsed.lab);
+  ReloadPlan plan = plan_reload(lab_, next);
+  if (!plan.error.empty()) return Reply::failure("reload: " + file + ": " + plan.error);
+  // A configured port that is not running (closed after an error, taken by port.remove, or a
+  // restart that failed) starts again, with the new settings.
+  for (std::vector<ReloadItem>* list : {&plan.unchanged, &plan.changed}) {
+    for (auto it = list->begin(); it != list->end();) {
+      if (live(running_[index_of(it->kind)][it->old_index])) {
+        ++it;
+        continue;
+      }
+      it->what = {"was not running"};
+      it->hostfwd_add.clear();
+      it->hostfwd_remove.clear();
+      plan.restarted.push_back(std::move(*it));
+      it = list->erase(it);
+    }
+  }
+  const Options& o = next.options;
+  std::vector<std::vector<Handle>> handles(std::size(kLabPortKinds));
+  for (const LabPortKind kind : kLabPortKinds)
+    handles[index_of(kind)].resize(lab_port_count(o, kind));
+
+  // 1. Everything new that binds or opens, before anything changes: on the first failure, what
+  //    was made is released and the running switch is as it was. New host forwards on host
+  //    sockets no removed forward frees go here too.
+  std::vector<std::pair<const ReloadItem*, Opened>> opened;
+  std::vector<std::pair<slirp::SlirpPort*, slirp::HostForward>> forwards_added;
+  std::string error;
+  const auto undo = [&](const std::string& why) {
+    for (auto& [item, made] : opened) {
+      std::string ignored;
+      if (!made.endpoint.empty()) endpoints_->remove(made.endpoint, "reload failed", ignored);
+    }
+    for (auto& [port, f] : forwards_added) {
+      std::string ignored;
+      remove_forward(*port, f, ignored);
+    }
+    return Reply::failure("reload: " + file + ": " + why + "; nothing was changed");
+  };
+  for (const ReloadItem& item : plan.added) {
+    Opened made;
+    if (!open_entry(item.kind, o, item.new_index, made, error)) {
+      return undo("cannot start " + item.label() + ": " + error);
+    }
+    opened.emplace_back(&item, std::move(made));
+  }
+  for (const ReloadItem& item : plan.changed) {
+    slirp::SlirpPort* port = running_[index_of(item.kind)][item.old_index].slirp;
+    if (port == nullptr) continue;
+    for (const slirp::HostForward& f : item.hostfwd_add) {
+      if (has_key(item.hostfwd_remove, f)) continue;
+      if (!port->add_hostfwd(f, error)) {
+        return undo(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
+      }
+      forwards_added.emplace_back(port, f);
+    }
+  }
+
+  // 2. Removals, then restarts (stopped, then started with the new settings).
+  const std::string reason = "removed by reload of " + file;
+  for (const ReloadItem& item : plan.removed) {
+    stop(running_[index_of(item.kind)][item.old_index], reason);
+  }
+  std::vector<std::string> failures;
+  for (const ReloadItem& item : plan.restarted) {
+    stop(running_[index_of(item.kind)][item.old_index], "restarted by reload of " + file);
+    Opened made;
+    if (!open_entry(item.kind, o, item.new_index, made, error)) {
+      failures.push_back("cannot restart " + item.label() + ": " + error + " (it is stopped)");
+      continue;
+    }
+    handles[index_of(item.kind)][item.new_index] = adopt(item.kind, o, item.new_index, made);
+  }
+
+  // 3. In-place changes; unchanged ports keep their handles.
+  for (const ReloadItem& item : plan.unchanged) {
+    handles[index_of(item.kind)][item.new_index] = running_[index_of(item.kind)][item.old_index];
+  }
+  for (const ReloadItem& item : plan.changed) {
+    const Handle h = running_[index_of(item.kind)][item.old_index];
+    handles[index_of(item.kind)][item.new_index] = h;
+    const bool vlans = std::find(item.what.begin(), item.what.end(), "vlan") != item.what.end();
+    const bool security =
+        std::find(item.what.begin(), item.what.end(), "port-security") != item.what.end();
+    const sw::VlanMembership v = lab_port_vlans(o, item.kind, item.new_index);
+    const sw::PortSecurity sec = lab_port_security(o, item.kind, item.new_index);
+    if (!h.endpoint.empty() && (vlans || security)) {
+      endpoints_->set_membership(h.endpoint, vlans ? &v : nullptr, security ? &sec : nullptr);
+    } else if (backends::LoopPort* p = port_by_serial(h.serial);
+               p != nullptr && h.slirp == nullptr) {
+      if (vlans) loop_->fabric().set_vlans(*p, v, loop_->now());
+      if (security) loop_->fabric().set_security(*p, sec);
+    }
+    if (h.slirp == nullptr) continue;
+    for (const slirp::HostForward& f : item.hostfwd_remove) {
+      if (!remove_forward(*h.slirp, f, error)) {
+        failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
+      }
+    }
+    for (const slirp::HostForward& f : item.hostfwd_add) {
+      if (!has_key(item.hostfwd_remove, f)) continue;  // added in step 1
+      if (!h.slirp->add_hostfwd(f, error)) {
+        failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
+      }
+    }
+  }
+
+  // 4. The new ports join.
+  for (auto& [item, made] : opened) {
+    handles[index_of(item->kind)][item->new_index] = adopt(item->kind, o, item->new_index, made);
+  }
+  lab_ = std::move(next);
+  running_ = std::move(handles);
+  refresh_slirp_ports();
+  register_slirp_commands(api_, slirp_ports_, loop_->uv());
+  publish_names();
+  nlohmann::json result = {{"config", file},
+                           {"added", item_list(plan.added)},
+                           {"removed", item_list(plan.removed)},
+                           {"changed", item_list(plan.changed)},
+                           {"restarted", item_list(plan.restarted)},
+                           {"unchanged", item_list(plan.unchanged)}};
+  if (!failures.empty()) {
+    std::string text;
+    for (const std::string& f : failures) text += (text.empty() ? "" : "; ") + f;
+    return Reply::failure("reload: " + file + ": applied, except: " + text + " (" +
+                          reload_summary(result) + ")");
+  }
+  io::log_line("reload of %s: %s", file.c_str(), reload_summary(result).c_str());
+  return Reply::success(std::move(result));
 }
 
 void Switchd::run() {

@@ -11,6 +11,16 @@
 // - print_join_lines() says where it listens and how a guest joins, then "ready"; tests parse
 //   these lines, so their text is fixed (join_lines.h).
 // - run() runs the loop until SIGINT/SIGTERM and prints the port counters.
+// - reload() (the `reload` control command, and SIGHUP) applies the lab file again: the same
+//   command line is parsed once more (parse_configuration: the --config file read anew, the
+//   rest of argv on top), the result diffed against the running configuration by identity
+//   (reload_plan.h), and the plan applied: first everything new that binds a socket or opens a
+//   device is made (if one fails, what was made is released and nothing changes), then
+//   removals, restarts, in-place changes (VLANs, port security, slirp host forwards, names), and
+//   the new ports join. An invalid file or a setting that cannot change live changes nothing.
+//   Only what came from the configuration is managed: endpoints added by `port.add` stay.
+//   `running_` ties each configured port to what runs it (an endpoint id, a port serial, a
+//   slirp port), in the order of lab_.options' lists.
 // - Destruction order is the members' declaration order, reversed (see the members).
 #pragma once
 
@@ -22,19 +32,25 @@
 #include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/switch_loop.h"
 #include "slirp/slirp_port.h"
+#include "tools/qswitch/config/lab_file.h"
 #include "tools/qswitch/config/options.h"
 #include "tools/qswitch/services/capture_hub.h"
 #include "tools/qswitch/services/control_api.h"
 #include "tools/qswitch/services/control_server.h"
 #include "tools/qswitch/services/endpoints.h"
 #include "tools/qswitch/services/metrics_server.h"
+#include "tools/qswitch/services/reload_plan.h"
 #include "tools/qswitch/services/switch_commands.h"
 
 namespace qswitch::tools {
 
 class Switchd {
  public:
-  // The running daemon, or nullptr with `error` set (without the "qswitch: " prefix).
+  // The running daemon, or nullptr with `error` set (without the "qswitch: " prefix). `argv`
+  // is the command line `lab` came from (parse_configuration), kept for reload(); a switch
+  // made from bare Options cannot reload.
+  static std::unique_ptr<Switchd> create(LabFile lab, std::vector<std::string> argv,
+                                         std::string& error);
   static std::unique_ptr<Switchd> create(const Options& options, std::string& error);
   ~Switchd() = default;
   Switchd(const Switchd&) = delete;
@@ -46,17 +62,49 @@ class Switchd {
   void print_join_lines(std::FILE* out) const;
   // Until SIGINT/SIGTERM; then the per-port counters go to stderr.
   void run();
+  // Reads the configuration again and applies what changed (see the theory above). The reply
+  // of the `reload` command: {"config", "added", "removed", "changed", "restarted",
+  // "unchanged"}, each a list of "KIND IDENTITY[: what]" texts; or an error saying why, when
+  // nothing was changed.
+  Reply reload();
 
  private:
-  explicit Switchd(const Options& options);
+  // What runs one configured port: an endpoint (listen, connect, dgram, vhost-user), a port of
+  // its own (tap, VXLAN: its serial) or a slirp port.
+  struct Handle {
+    std::string endpoint;
+    uint64_t serial = 0;
+    slirp::SlirpPort* slirp = nullptr;
+  };
+  // What open_entry() made: an endpoint (already live), or a port not yet adopted.
+  struct Opened {
+    std::string endpoint;
+    std::unique_ptr<backends::LoopPort> port;
+    slirp::SlirpPort* slirp = nullptr;  // port, when it is a slirp port
+    std::string line;                   // "tap qs0", "vxlan vni=..": printed before "ready"
+  };
+
+  Switchd(LabFile lab, std::vector<std::string> argv);
   bool start(std::string& error);
   bool start_ports(std::string& error);
   bool start_slirp(std::string& error);
   void register_commands();
   bool start_control(std::string& error);
   bool start_metrics(std::string& error);
+  // Opens entry `i` of `kind` in `o`; adopt() makes it run. False with `error`.
+  bool open_entry(LabPortKind kind, const Options& o, size_t i, Opened& out, std::string& error);
+  Handle adopt(LabPortKind kind, const Options& o, size_t i, Opened& opened);
+  bool live(const Handle& h) const;
+  void stop(const Handle& h, const std::string& reason);
+  backends::LoopPort* port_by_serial(uint64_t serial) const;
+  // The names the control API shows (Endpoints::set_names), from lab_ and running_.
+  void publish_names();
+  void refresh_slirp_ports();
 
-  const Options options_;
+  LabFile lab_;  // the running configuration
+  const Options& options_ = lab_.options;
+  std::vector<std::string> argv_;             // what it came from; empty: no reload
+  std::vector<std::vector<Handle>> running_;  // by LabPortKind, aligned with lab_.options
   // Members are destroyed in the reverse of this order; each comment says why it sits where
   // it does.
   // Outlives everything that registers in it (listeners, datagram and VXLAN sockets, metrics).
@@ -67,7 +115,7 @@ class Switchd {
   std::unique_ptr<Endpoints> endpoints_;
   // After the control server (capture sessions came from it), before the endpoints and loop.
   std::unique_ptr<tools::CaptureHub> capture_;
-  std::vector<slirp::SlirpPort*> slirp_ports_;  // owned by loop_; in options_.slirp's order
+  std::vector<slirp::SlirpPort*> slirp_ports_;  // owned by loop_; the live ones, by VLAN order
   std::vector<std::string> port_lines_;         // "tap qs0", "vxlan vni=..": printed before "ready"
   // The commands; their handlers refer to the loop, endpoints, capture and services_. Outlives
   // the control server, which calls them.

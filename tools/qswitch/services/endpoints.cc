@@ -1,6 +1,8 @@
 // tools/qswitch/services/endpoints.cc: see the header.
 #include "tools/qswitch/services/endpoints.h"
 
+#include <algorithm>
+
 #include "backends/stream/stream_port.h"
 #include "backends/vhost_user/vhost_user_port.h"
 #include "tools/qswitch/config/dgram_options.h"
@@ -156,6 +158,59 @@ bool Endpoints::remove(const std::string& id, const std::string& reason, std::st
   error = "no endpoint '" + id +
           "' (see ports: endpoints are listen-N, connect-N, dgram-N and vhost-user-N)";
   return false;
+}
+
+bool Endpoints::set_membership(const std::string& id, const sw::VlanMembership* vlans,
+                               const sw::PortSecurity* security) {
+  bool found = false;
+  for (Listener& l : listeners_) {
+    if (l.id != id) continue;
+    if (vlans != nullptr) l.listener->set_vlans(*vlans);
+    if (security != nullptr) l.listener->set_security(*security);
+    found = true;
+  }
+  for (VhostUser& v : vhost_users_) {
+    if (v.id != id) continue;
+    if (vlans != nullptr) v.listener->set_vlans(*vlans);
+    if (security != nullptr) v.listener->set_security(*security);
+    found = true;
+  }
+  for (Connector& c : connectors_) {
+    if (c.id != id) continue;
+    if (vlans != nullptr) c.connector->set_vlans(*vlans);
+    if (security != nullptr) c.connector->set_security(*security);
+    found = true;
+  }
+  if (!found) return false;
+  sw::L2Switch& fabric = loop_.fabric();
+  const sw::Millis now = loop_.now();
+  loop_.for_each_port([&](backends::LoopPort& p) {
+    if (p.endpoint_id() != id) return;
+    if (vlans != nullptr) fabric.set_vlans(p, *vlans, now);
+    if (security != nullptr) fabric.set_security(p, *security);
+  });
+  return true;
+}
+
+bool Endpoints::has(const std::string& id) const {
+  const auto is = [&id](const auto& e) { return e.id == id; };
+  return std::any_of(listeners_.begin(), listeners_.end(), is) ||
+         std::any_of(vhost_users_.begin(), vhost_users_.end(), is) ||
+         std::any_of(connectors_.begin(), connectors_.end(), is) ||
+         std::any_of(dgrams_.begin(), dgrams_.end(), is);
+}
+
+std::string Endpoints::name_of(const std::string& endpoint, uint64_t serial) const {
+  if (auto it = endpoint_names_.find(endpoint); !endpoint.empty() && it != endpoint_names_.end()) {
+    return it->second;
+  }
+  if (auto it = serial_names_.find(serial); it != serial_names_.end()) return it->second;
+  return "";
+}
+
+std::string Endpoints::guest_name(const sw::MacAddress& mac) const {
+  const auto it = guest_names_.find(mac.key());
+  return it == guest_names_.end() ? std::string() : it->second;
 }
 
 std::string Endpoints::connector_of(sw::PortId port_id) const {

@@ -14,6 +14,7 @@
 // slirp port keeps guests away from it.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,8 +50,31 @@ class Endpoints {
   std::string add_dgram(const backends::DgramConfig& config, std::string& error);
   // Removes a listener (disconnecting the guests it accepted) or a dialler (and its port).
   bool remove(const std::string& id, const std::string& reason, std::string& error);
+  // Whether endpoint `id` exists (a reload asks: `port.remove` may have taken it).
+  bool has(const std::string& id) const;
   // The dialler that owns port `port_id`, if any (so removing its port stops the redial).
   std::string connector_of(sw::PortId port_id) const;
+  // A reload's in-place change (reload_plan.h): the VLANs and/or (non-null) port security of
+  // endpoint `id`'s future ports and of its live ones (L2Switch::set_vlans / set_security: the
+  // live ports' learned MACs are forgotten and learned again). False if there is no such
+  // endpoint or it is a datagram socket (whose ports take their settings when made).
+  bool set_membership(const std::string& id, const sw::VlanMembership* vlans,
+                      const sw::PortSecurity* security);
+
+  // Names from the lab file (`name = "..."` on a port table, [[guest]]), for the control API:
+  // an endpoint's by its id, a port's of its own (tap, VXLAN, slirp) by its serial, a guest's
+  // by its MAC (MacAddress::key()). Switchd sets them at start and after every reload.
+  void set_names(std::map<std::string, std::string> by_endpoint,
+                 std::map<uint64_t, std::string> by_serial,
+                 std::map<uint64_t, std::string> guests) {
+    endpoint_names_ = std::move(by_endpoint);
+    serial_names_ = std::move(by_serial);
+    guest_names_ = std::move(guests);
+  }
+  // The name of endpoint `endpoint` ("" for none) or, failing that, of the port `serial`.
+  std::string name_of(const std::string& endpoint, uint64_t serial) const;
+  // The [[guest]] name of `mac`, "" for none.
+  std::string guest_name(const sw::MacAddress& mac) const;
 
   struct Listener {
     std::string id;
@@ -88,6 +112,9 @@ class Endpoints {
   std::vector<Connector> connectors_;
   std::vector<Dgram> dgrams_;
   std::vector<VhostUser> vhost_users_;
+  std::map<std::string, std::string> endpoint_names_;
+  std::map<uint64_t, std::string> serial_names_;
+  std::map<uint64_t, std::string> guest_names_;  // by MacAddress::key()
   unsigned next_dgram_ = 1;
   unsigned next_listen_ = 1;
   unsigned next_connect_ = 1;

@@ -1,8 +1,12 @@
 // tools/qswitch/services/switch_commands.cc: see the header.
 //
-// ports:       [{"id","kind","peer","endpoint","state","macs":[..],"uptime_s","counters":{..}}],
-//              plus one {"id":null,"state":"connecting",...} row per dialler that is not up.
-// macs:        [{"mac","port","age_s"}], by port then MAC (a hardware switch's mac table).
+// ports:       [{"id","kind","peer","endpoint","name","guests","state","macs":[..],"uptime_s",
+//              "counters":{..}}], plus one {"id":null,"state":"connecting",...} row per dialler
+//              that is not up. "name": the lab file's name of the port's endpoint (or of the
+//              port itself: tap, VXLAN, slirp), null for none; "guests": the [[guest]] names of
+//              the MACs learned on it.
+// macs:        [{"mac","vlan","port","age_s","guest"}], by port then MAC (a hardware switch's
+//              mac table); "guest": the [[guest]] name of the MAC, null for none.
 // stats:       switch-wide counters and MAC table fill; "dgram_sockets": the counters of each
 //              --dgram socket for datagrams that belong to no port; "listeners": each listening
 //              socket (stream listeners, control, metrics) with its io::AcceptCounters, and
@@ -87,6 +91,23 @@ json accept_row(const std::string& endpoint, const std::string& address,
   return row;
 }
 
+json name_json(const std::string& name) { return name.empty() ? json(nullptr) : json(name); }
+
+// A `ports` row's lab file names: "name", its endpoint's (or its own: a tap, VXLAN or slirp
+// port's) `name = "..."`, null for none; "guests", the [[guest]] names of the MACs it learned.
+void add_names(json& row, const Endpoints& endpoints, const std::string& endpoint, uint64_t serial,
+               const std::vector<std::string>& macs) {
+  row["name"] = name_json(endpoints.name_of(endpoint, serial));
+  json guests = json::array();
+  for (const std::string& text : macs) {
+    const std::optional<sw::MacAddress> mac = sw::MacAddress::parse(text);
+    if (!mac) continue;
+    const std::string guest = endpoints.guest_name(*mac);
+    if (!guest.empty()) guests.push_back(guest);
+  }
+  row["guests"] = std::move(guests);
+}
+
 // ports: the live ports, then one "connecting" row per dialler that is not up.
 Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, const json& args) {
   std::string error;
@@ -96,6 +117,7 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
   json rows = json::array();
   for (const backends::PortSnapshot& p : snap.ports) {
     json row = port_row(p);
+    add_names(row, endpoints, p.endpoint, p.serial, macs[p.id]);
     row["state"] = "up";
     row["macs"] = macs[p.id];
     row["vlan"] = vlan_json(p.vlans);
@@ -116,6 +138,7 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
                     {"kind", "stream"},
                     {"peer", c.connector->address().to_string() + " (dialled)"},
                     {"endpoint", c.id},
+                    {"name", name_json(endpoints.name_of(c.id, 0))},
                     {"state", "connecting"},
                     {"macs", json::array()},
                     {"uptime_s", 0},
@@ -125,7 +148,8 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
   return Reply::success(std::move(rows));
 }
 
-Reply macs_command(backends::SwitchLoop& loop, const json& args) {
+// macs: the table, each entry with "guest", the [[guest]] name of its MAC (null: none).
+Reply macs_command(backends::SwitchLoop& loop, const Endpoints& endpoints, const json& args) {
   std::string error;
   if (!check_arg_names(args, {}, "macs", error)) return Reply::failure(error);
   const sw::Millis now = loop.now();
@@ -134,7 +158,8 @@ Reply macs_command(backends::SwitchLoop& loop, const json& args) {
     rows.push_back({{"mac", e.mac.to_string()},
                     {"vlan", e.vlan},
                     {"port", e.port},
-                    {"age_s", (now - e.last_seen) / 1000}});
+                    {"age_s", (now - e.last_seen) / 1000},
+                    {"guest", name_json(endpoints.guest_name(e.mac))}});
   }
   return Reply::success(std::move(rows));
 }
@@ -394,7 +419,7 @@ void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpo
   api.add("ports", "every port: kind, peer, state, learned MACs, counters, uptime",
           [&loop, &endpoints](const json& args) { return ports_command(loop, endpoints, args); });
   api.add("macs", "the MAC address table: MAC, VLAN, port, age in seconds",
-          [&loop](const json& args) { return macs_command(loop, args); });
+          [&loop, &endpoints](const json& args) { return macs_command(loop, endpoints, args); });
   api.add("vlans",
           "every VLAN a port carries: the ports carrying it untagged and tagged, its MAC entries",
           [&loop](const json& args) { return vlans_command(loop, args); });
