@@ -146,6 +146,9 @@ TEST_F(ReloadTest, KeepsUnchangedPortsConnectionsAndTheirMacs) {
   EXPECT_EQ(a_after["id"], a_before["id"]);
   EXPECT_EQ(b_after["id"], b_before["id"]);
   EXPECT_EQ(a_after["name"], "alpha") << a_after;
+  const json stats = control_result(sw_, {{"cmd", "stats"}});
+  EXPECT_EQ(stats["listeners"][0].value("address", ""), sock("a.sock")) << stats["listeners"];
+  EXPECT_EQ(stats["listeners"][0]["name"], "alpha") << stats["listeners"];
   EXPECT_GE(a_after["uptime_s"].get<uint64_t>(), a_before["uptime_s"].get<uint64_t>());
   EXPECT_GE(port_counter(b_after, "rx_frames"), port_counter(b_before, "rx_frames"));
   std::vector<std::string> kept;

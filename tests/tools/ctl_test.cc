@@ -106,6 +106,19 @@ TEST(CtlFormatTest, ListOfObjectsIsATableInReadableColumnOrder) {
       "tcp    127.0.0.1  8080       10.0.2.15   80          tcp:127.0.0.1:8080-10.0.2.15:80\n");
 }
 
+TEST(CtlFormatTest, AColumnNullInEveryRowIsLeftOut) {
+  // `macs` on a switch whose lab file names no guest: no "guest" column.
+  const json unnamed = json::array({json{{"mac", "02:00:00:00:00:01"}, {"guest", nullptr}}});
+  EXPECT_EQ(format_ctl_result(unnamed), "mac\n02:00:00:00:00:01\n");
+  // One named: the column is there, the other row's cell says null.
+  const json named = json::array({json{{"mac", "02:00:00:00:00:01"}, {"guest", "web1"}},
+                                  json{{"mac", "02:00:00:00:00:02"}, {"guest", nullptr}}});
+  EXPECT_EQ(format_ctl_result(named),
+            "mac                guest\n"
+            "02:00:00:00:00:01  web1\n"
+            "02:00:00:00:00:02  null\n");
+}
+
 TEST(CtlFormatTest, TextObjectsStringsAndEmptyLists) {
   EXPECT_EQ(format_ctl_result(json{{"text", "Protocol[State] FD\n"}}), "Protocol[State] FD\n");
   EXPECT_EQ(format_ctl_result("hi"), "hi\n");

@@ -53,6 +53,7 @@ const char* ctl_usage() {
          "  port add dgram unix:PATH|udp:...|mcast:...   a datagram socket (as --dgram)\n"
          "  port add vhost-user unix:PATH     a vhost-user socket (as --vhost-user)\n"
          "  port remove ID        a port id, or an endpoint id (listen-N, connect-N, dgram-N)\n"
+         "  reload                read the lab file (--config) again and apply what changed\n"
          "  capture [--port ID] [--filter BPF] -w FILE|- [--duration S] [--count N]\n"
          "                        live pcap of the whole switch or one port (capture --help)\n"
          "  capture list          the capture sessions running, with their counters\n"
@@ -386,7 +387,7 @@ json compact_port_rows(const json& rows) {
   for (const json& r : rows) {
     json row = json::object();
     uint64_t drops = 0;
-    for (const char* k : {"id", "kind", "endpoint", "state", "peer", "uptime_s"}) {
+    for (const char* k : {"id", "name", "kind", "endpoint", "state", "peer", "uptime_s"}) {
       if (r.contains(k)) row[k] = r[k];
     }
     std::string macs;
@@ -415,6 +416,27 @@ json compact_port_rows(const json& rows) {
   return out;
 }
 
+// A column that is null in every row (a lab file's names on a switch without one) is left out.
+json without_null_columns(const json& rows) {
+  std::vector<std::string> keys;
+  for (const json& r : rows) {
+    for (auto it = r.begin(); it != r.end(); ++it) {
+      if (!it->is_null() && std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
+        keys.push_back(it.key());
+      }
+    }
+  }
+  json out = json::array();
+  for (const json& r : rows) {
+    json row = json::object();
+    for (auto it = r.begin(); it != r.end(); ++it) {
+      if (std::find(keys.begin(), keys.end(), it.key()) != keys.end()) row[it.key()] = *it;
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 bool looks_like_port_rows(const json& rows) {
   for (const json& r : rows) {
     if (!r.is_object() || !r.contains("counters") || !r["counters"].is_object()) return false;
@@ -432,7 +454,8 @@ std::string format_ctl_result(const json& result) {
   if (result.is_array()) {
     if (result.empty()) return "(none)\n";
     if (all_objects(result)) {
-      return table(looks_like_port_rows(result) ? compact_port_rows(result) : result);
+      return table(
+          without_null_columns(looks_like_port_rows(result) ? compact_port_rows(result) : result));
     }
     std::string out;
     for (const json& v : result) out += cell(v) + "\n";

@@ -139,6 +139,7 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
                     {"peer", c.connector->address().to_string() + " (dialled)"},
                     {"endpoint", c.id},
                     {"name", name_json(endpoints.name_of(c.id, 0))},
+                    {"guests", json::array()},
                     {"state", "connecting"},
                     {"macs", json::array()},
                     {"uptime_s", 0},
@@ -197,7 +198,9 @@ Reply vlans_command(backends::SwitchLoop& loop, const json& args) {
 json dgram_socket_rows(const Endpoints& endpoints) {
   json rows = json::array();
   for (const Endpoints::Dgram& d : endpoints.dgrams()) {
-    json row = {{"endpoint", d.id}, {"address", d.endpoint->bound()}};
+    json row = {{"endpoint", d.id},
+                {"name", name_json(endpoints.name_of(d.id, 0))},
+                {"address", d.endpoint->bound()}};
     d.endpoint->counters().for_each([&](const char* name, uint64_t v) { row[name] = v; });
     rows.push_back(std::move(row));
   }
@@ -210,10 +213,12 @@ json listener_rows(const Endpoints& endpoints, const ServiceSockets* services) {
   for (const Endpoints::Listener& l : endpoints.listeners()) {
     rows.push_back(
         accept_row(l.id, l.listener->address().to_string(), l.listener->accept_counters()));
+    rows.back()["name"] = name_json(endpoints.name_of(l.id, 0));
   }
   for (const Endpoints::VhostUser& v : endpoints.vhost_users()) {
     rows.push_back(
         accept_row(v.id, v.listener->address().to_string(), v.listener->accept_counters()));
+    rows.back()["name"] = name_json(endpoints.name_of(v.id, 0));
   }
   if (services != nullptr && services->control != nullptr) {
     rows.push_back(accept_row("control", "unix:" + services->control->path(),
