@@ -1,14 +1,17 @@
 // tests/integration/reload_test.cc: `qswitch ctl reload` and SIGHUP (docs/lab-file.md,
 // "Reload") over real sockets: a qswitch started from a lab file, clients exchanging frames, the
 // file edited, then reloaded. Connected clients keep their ports, ids and learned MACs and their
-// frames still cross; an added listener accepts, a removed one refuses; a VLAN change applies to
-// the live port; a slirp host forward appears. An invalid file, a setting that cannot change
-// live, and a new listener that cannot bind change nothing.
+// frames still cross; an added listener accepts, a removed one refuses; a VLAN or port security
+// change applies to the live port; a slirp host forward appears; slirp ports restart, join and
+// leave with their control commands following; a datagram socket restarts for a VLAN change. An
+// invalid file, a setting that cannot change live, and a new listener that cannot bind change
+// nothing.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <string>
@@ -187,6 +190,106 @@ TEST_F(ReloadTest, KeepsUnchangedPortsConnectionsAndTheirMacs) {
   const json forwards = control_result(sw_, {{"cmd", "hostfwd.list"}});
   ASSERT_EQ(forwards.size(), 1u) << forwards;
   EXPECT_EQ(forwards[0].value("host_port", 0), fwd_port) << forwards;
+}
+
+TEST_F(ReloadTest, PortSecurityTurnsOnForALiveConnection) {
+  ASSERT_FALSE(dir().empty());
+  write_lab(header("slirp = false") + listen("a.sock") + listen("b.sock"));
+  ASSERT_TRUE(sw_.start(launch_options({"--config", lab_path()}))) << sw_.error();
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c, sock("a.sock")));
+  ASSERT_TRUE(connect_clients(1, &c, sock("b.sock")));
+  ASSERT_TRUE(announce(c, {test_mac(1), test_mac(2)}));
+  uint32_t b_id = 0;
+  ASSERT_TRUE(port_id(test_mac(2), &b_id));
+  // b's ports may send only from test_mac(2) from now on, the live one too.
+  write_lab(header("slirp = false") + listen("a.sock") +
+            listen("b.sock", "port-security = true\nmac = [\"" +
+                                 test_support::mac_to_string(test_mac(2)) + "\"]"));
+  const json r = reload();
+  ASSERT_TRUE(r.value("ok", false)) << r;
+  EXPECT_EQ(r["result"]["changed"], json::array({"listen " + sock("b.sock") + ": port-security"}))
+      << r;
+  ASSERT_TRUE(send_and_expect(c[1], c[0], test_mac(1), test_mac(2), 200, 1));
+  ASSERT_TRUE(c[1].send_frame(test_support::make_frame(test_mac(1), test_mac(9), 200, 2)));
+  ASSERT_TRUE(wait_port_counter(b_id, "drop_mac_spoof", 1));
+  ASSERT_TRUE(expect_silence(c[0], "a, from b's spoofed MAC"));
+  uint32_t again = 0;
+  ASSERT_TRUE(port_id(test_mac(2), &again));
+  EXPECT_EQ(again, b_id);
+}
+
+TEST_F(ReloadTest, SlirpPortsRestartAndJoinAndTheirCommandsFollow) {
+  ASSERT_FALSE(dir().empty());
+  const uint16_t fwd = test_support::free_loopback_tcp_port();
+  ASSERT_NE(fwd, 0);
+  const std::string forward = "hostfwd = [\"tcp:127.0.0.1:" + std::to_string(fwd) + "-:80\"]\n";
+  write_lab(header() + listen("a.sock") + "[[slirp]]\nrestrict = true\n" + forward);
+  ASSERT_TRUE(sw_.start(launch_options({"--config", lab_path()}))) << sw_.error();
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c, sock("a.sock")));
+  const json slirp_before = port_of_kind(sw_, "slirp");
+  // restrict off: the VLAN 1 slirp port restarts (its forward with it); a second one on VLAN 20.
+  write_lab(header() + listen("a.sock") + "[[slirp]]\n" + forward +
+            "\n[[slirp]]\nvlan = 20\nnet = \"10.0.20.0/24\"\nname = \"nat20\"\n");
+  const json r = reload();
+  ASSERT_TRUE(r.value("ok", false)) << r;
+  EXPECT_EQ(r["result"]["restarted"], json::array({"slirp vlan=1: settings"})) << r;
+  EXPECT_EQ(r["result"]["added"], json::array({"slirp vlan=20"})) << r;
+  EXPECT_EQ(r["result"]["unchanged"], json::array({"listen " + sock("a.sock")})) << r;
+  // The commands reach the new ports, by VLAN.
+  const json v1 = control_result(sw_, {{"cmd", "hostfwd.list"}, {"args", {{"vlan", 1}}}});
+  ASSERT_EQ(v1.size(), 1u) << v1;
+  EXPECT_EQ(v1[0].value("host_port", 0), fwd);
+  const json v20 = control_result(sw_, {{"cmd", "usernet"}, {"args", {{"vlan", 20}}}});
+  EXPECT_TRUE(v20.is_object()) << v20;
+  std::vector<std::string> slirp_rows;
+  for (const json& row : control_result(sw_, {{"cmd", "ports"}})) {
+    if (row.value("kind", "") != "slirp") continue;
+    slirp_rows.push_back(row.value("peer", "") + " " + row["vlan"].dump() + " " +
+                         row["name"].dump());
+  }
+  EXPECT_EQ(slirp_rows.size(), 2u);
+  EXPECT_NE(slirp_before.value("peer", ""), "");
+  // The new VLAN 1 port no longer restricts: its describe() lacks restrict=on.
+  for (const std::string& row : slirp_rows) EXPECT_EQ(row.find("restrict=on"), std::string::npos);
+  EXPECT_EQ(std::count_if(slirp_rows.begin(), slirp_rows.end(),
+                          [](const std::string& row) {
+                            return row.find("{\"mode\":\"access\",\"vlan\":20} \"nat20\"") !=
+                                   std::string::npos;
+                          }),
+            1)
+      << slirp_rows[0] << "\n"
+      << slirp_rows[1];
+  // The client on a.sock kept its connection through it all.
+  ASSERT_TRUE(expect_silence(c[0], "a's client"));
+  // Back to one slirp port: VLAN 20's goes, and the commands say it is gone.
+  write_lab(header() + listen("a.sock") + "[[slirp]]\n" + forward);
+  const json back = reload();
+  ASSERT_TRUE(back.value("ok", false)) << back;
+  EXPECT_EQ(back["result"]["removed"], json::array({"slirp vlan=20"})) << back;
+  const json gone = reply_of({{"cmd", "usernet"}, {"args", {{"vlan", 20}}}});
+  EXPECT_FALSE(gone.value("ok", true)) << gone;
+  EXPECT_NE(gone.value("error", "").find("no slirp port on VLAN 20"), std::string::npos) << gone;
+}
+
+TEST_F(ReloadTest, ADatagramSocketRestartsForAVlanChange) {
+  ASSERT_FALSE(dir().empty());
+  const std::string dgram = "[[dgram]]\naddress = \"" + sock("d.dgram") + "\"\n";
+  write_lab(header("slirp = false") + listen("a.sock") + dgram);
+  ASSERT_TRUE(sw_.start(launch_options({"--config", lab_path()}))) << sw_.error();
+  const json r = reload();
+  ASSERT_TRUE(r.value("ok", false)) << r;
+  EXPECT_EQ(r["result"]["unchanged"].size(), 2u) << r;
+  write_lab(header("slirp = false") + listen("a.sock") + dgram + "vlan = 7\n");
+  const json changed = reload();
+  ASSERT_TRUE(changed.value("ok", false)) << changed;
+  EXPECT_EQ(changed["result"]["restarted"], json::array({"dgram " + sock("d.dgram") + ": vlan"}))
+      << changed;
+  const json stats = control_result(sw_, {{"cmd", "stats"}});
+  ASSERT_EQ(stats["dgram_sockets"].size(), 1u) << stats;
+  EXPECT_EQ(stats["dgram_sockets"][0].value("endpoint", ""), "dgram-2") << stats;
+  EXPECT_TRUE(exists(dir() + "/d.dgram"));
 }
 
 TEST_F(ReloadTest, AnInvalidFileChangesNothingAndTheReplySaysWhere) {
