@@ -115,8 +115,9 @@ class Switchd {
   std::unique_ptr<Endpoints> endpoints_;
   // After the control server (capture sessions came from it), before the endpoints and loop.
   std::unique_ptr<tools::CaptureHub> capture_;
-  std::vector<slirp::SlirpPort*> slirp_ports_;  // owned by loop_; the live ones, by VLAN order
-  std::vector<std::string> port_lines_;         // "tap qs0", "vxlan vni=..": printed before "ready"
+  std::vector<slirp::SlirpPort*>
+      slirp_ports_;                      // owned by loop_; the live ones, in options_.slirp's order
+  std::vector<std::string> port_lines_;  // "tap qs0", "vxlan vni=..": printed before "ready"
   // The commands; their handlers refer to the loop, endpoints, capture and services_. Outlives
   // the control server, which calls them.
   ControlApi api_;
