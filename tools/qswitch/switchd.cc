@@ -510,32 +510,7 @@ Reply Switchd::reload() {
     handles[index_of(item.kind)][item.new_index] = running_[index_of(item.kind)][item.old_index];
   }
   for (const ReloadItem& item : plan.changed) {
-    const Handle h = running_[index_of(item.kind)][item.old_index];
-    handles[index_of(item.kind)][item.new_index] = h;
-    const bool vlans = std::find(item.what.begin(), item.what.end(), "vlan") != item.what.end();
-    const bool security =
-        std::find(item.what.begin(), item.what.end(), "port-security") != item.what.end();
-    const sw::VlanMembership v = lab_port_vlans(o, item.kind, item.new_index);
-    const sw::PortSecurity sec = lab_port_security(o, item.kind, item.new_index);
-    if (!h.endpoint.empty() && (vlans || security)) {
-      endpoints_->set_membership(h.endpoint, vlans ? &v : nullptr, security ? &sec : nullptr);
-    } else if (backends::LoopPort* p = port_by_serial(h.serial);
-               p != nullptr && h.slirp == nullptr) {
-      if (vlans) loop_->fabric().set_vlans(*p, v, loop_->now());
-      if (security) loop_->fabric().set_security(*p, sec);
-    }
-    if (h.slirp == nullptr) continue;
-    for (const slirp::HostForward& f : item.hostfwd_remove) {
-      if (!remove_forward(*h.slirp, f, error)) {
-        failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
-      }
-    }
-    for (const slirp::HostForward& f : item.hostfwd_add) {
-      if (!has_key(item.hostfwd_remove, f)) continue;  // added in step 1
-      if (!h.slirp->add_hostfwd(f, error)) {
-        failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
-      }
-    }
+    handles[index_of(item.kind)][item.new_index] = change_in_place(item, o, failures);
   }
 
   // 4. The new ports join.
@@ -561,6 +536,39 @@ Reply Switchd::reload() {
   }
   io::log_line("reload of %s: %s", file.c_str(), reload_summary(result).c_str());
   return Reply::success(std::move(result));
+}
+
+// A `changed` item: the new VLANs and port security to the endpoint and its live ports (or to a
+// tap or VXLAN port), a slirp port's forwards removed and added (the new ones on host sockets
+// no removed forward frees were added before anything changed). Failures go to `failures`.
+Switchd::Handle Switchd::change_in_place(const ReloadItem& item, const Options& o,
+                                         std::vector<std::string>& failures) {
+  std::string error;
+  Handle h = running_[index_of(item.kind)][item.old_index];
+  const bool vlans = std::find(item.what.begin(), item.what.end(), "vlan") != item.what.end();
+  const bool security =
+      std::find(item.what.begin(), item.what.end(), "port-security") != item.what.end();
+  const sw::VlanMembership v = lab_port_vlans(o, item.kind, item.new_index);
+  const sw::PortSecurity sec = lab_port_security(o, item.kind, item.new_index);
+  if (!h.endpoint.empty() && (vlans || security)) {
+    endpoints_->set_membership(h.endpoint, vlans ? &v : nullptr, security ? &sec : nullptr);
+  } else if (backends::LoopPort* p = port_by_serial(h.serial); p != nullptr && h.slirp == nullptr) {
+    if (vlans) loop_->fabric().set_vlans(*p, v, loop_->now());
+    if (security) loop_->fabric().set_security(*p, sec);
+  }
+  if (h.slirp == nullptr) return h;
+  for (const slirp::HostForward& f : item.hostfwd_remove) {
+    if (!remove_forward(*h.slirp, f, error)) {
+      failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
+    }
+  }
+  for (const slirp::HostForward& f : item.hostfwd_add) {
+    if (!has_key(item.hostfwd_remove, f)) continue;  // added already, in reload()
+    if (!h.slirp->add_hostfwd(f, error)) {
+      failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);
+    }
+  }
+  return h;
 }
 
 void Switchd::run() {

@@ -94,6 +94,8 @@ class Switchd {
   // Opens entry `i` of `kind` in `o`; adopt() makes it run. False with `error`.
   bool open_entry(LabPortKind kind, const Options& o, size_t i, Opened& out, std::string& error);
   Handle adopt(LabPortKind kind, const Options& o, size_t i, Opened& opened);
+  Handle change_in_place(const ReloadItem& item, const Options& o,
+                         std::vector<std::string>& failures);
   bool live(const Handle& h) const;
   void stop(const Handle& h, const std::string& reason);
   backends::LoopPort* port_by_serial(uint64_t serial) const;
