@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tools/qswitch/client/ctl.h"
 #include "tools/qswitch/client/exec.h"
 #include "tools/qswitch/config/lab_file.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/join_lines.h"
 #include "tools/qswitch/switchd.h"
 
 int main(int argc, char** argv) {
@@ -35,7 +37,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (options.check) {
-    std::fputs(tools::format_lab_file(*parsed.lab).c_str(), stdout);
+    std::vector<std::string> joins;
+    for (const tools::LabGuest& g : parsed.lab->guests) {
+      joins.push_back(tools::lab_guest_join_line(*parsed.lab, g));
+    }
+    std::fputs(tools::format_lab_file(*parsed.lab, joins).c_str(), stdout);
     return 0;
   }
   std::string error;
