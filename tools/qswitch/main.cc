@@ -1,7 +1,8 @@
 // tools/qswitch/main.cc: the qswitch program. "qswitch ctl ..." is the control client (ctl.cc),
 // "qswitch exec ..." runs a guest on a running switch (exec.cc). Otherwise: parses the command
 // line (options.h) on top of the lab file it names, if any (--config, lab_file.h); for --check
-// prints the resolved configuration and exits; else starts the daemon (switchd.h: all or
+// prints the resolved configuration, each [[guest]] with its join line (join_lines.h), and
+// exits; else starts the daemon (switchd.h: all or
 // nothing, exit status 1 with a message on the first failure), prints how a guest joins, then
 // runs until SIGINT/SIGTERM.
 // Exit status: 0 ok (--check: the configuration is valid), 1 start-up failure, 2 usage error
