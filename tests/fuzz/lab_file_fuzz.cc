@@ -3,7 +3,8 @@
 //
 // Checked: a refused text gives one line "fuzz.toml:LINE:COLUMN: ..." (LINE and COLUMN from 1);
 // an accepted one holds no NUL byte in any string qswitch would hand to the C library (pcap,
-// names), has unique guest names and MACs (unicast) and unique port names, one name per port; and
+// names), has unique guest names and MACs (unicast) and unique port names, one name per port, each
+// guest's port one it can join (guest_port) and its ip dhcp or a CIDR; and
 // format_lab_file's text of it (--check) is accepted again and formats to the same text.
 #include <cstdint>
 #include <cstdio>
@@ -52,6 +53,14 @@ void check_names(const LabFile& lab) {
   for (const auto& g : lab.guests) {
     FUZZ_CHECK(!g.name.empty() && g.name.size() <= 32 && guests.insert(g.name).second);
     FUZZ_CHECK(!g.mac.is_multicast() && !g.mac.is_zero() && macs.insert(g.mac.key()).second);
+    // A guest's port is a named [[listen]], [[dgram]] or [[vhost-user]]; its ip is dhcp or a
+    // CIDR, and there only with a port.
+    if (g.port.empty()) {
+      FUZZ_CHECK(g.ip.empty() && !qswitch::tools::guest_port(lab, g));
+    } else {
+      FUZZ_CHECK(qswitch::tools::guest_port(lab, g).has_value());
+      FUZZ_CHECK(g.ip == "dhcp" || g.ip.find('/') != std::string::npos);
+    }
   }
 }
 

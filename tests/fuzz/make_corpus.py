@@ -322,6 +322,16 @@ def lab_file():
                        'hostfwd = ["tcp::8081-:80"]\n',
         "guests": '[[guest]]\nname = "web1"\nmac = "52:54:00:00:00:01"\n\n'
                   '[[guest]]\nname = "db"\nmac = "52:54:00:00:00:02"\n',
+        "guest_ports": '[[guest]]\nname = "web1"\nmac = "52:54:00:00:00:01"\nport = "web"\n'
+                       'ip = "dhcp"\n\n[[guest]]\nname = "db1"\nmac = "52:54:00:00:00:02"\n'
+                       'port = "db"\nip = "10.0.20.10/24"\n\n'
+                       '[[listen]]\naddress = "unix:web.sock"\nname = "web"\nvlan = 10\n'
+                       'port-security = true\n\n'
+                       '[[dgram]]\naddress = "unix:db.dgram"\nname = "db"\nvlan = 20\n'
+                       'mac = "52:54:00:00:00:02"\n\n'
+                       '[[vhost-user]]\naddress = "unix:vu.sock"\nname = "vu"\n\n'
+                       '[[tap]]\nifname = "qslab0"\nname = "trunk"\ntrunk = "10,20"\nnative = 30\n',
+        "example_lab": open(os.path.join(HERE, "..", "..", "docs", "lab-example.toml")).read(),
         "inline": 'switch = { mac-age = 60 }\nlisten = [{ address = "unix:/x", name = "x" }]\n',
         "errors": '[switch]\nmac-age = "300"\n[vlans]\n[[slirp]]\n[[slirp]]\n',
     }

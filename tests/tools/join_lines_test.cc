@@ -87,5 +87,58 @@ TEST(JoinLinesTest, MulticastGuestJoinsTheGroup) {
             "join with: -netdev x -device virtio-net-pci,netdev=n0,mac=52:54:00:12:ab:34");
 }
 
+// A lab file's [[guest]] joins its named port with its own MAC (what --check writes under it).
+TEST(JoinLinesTest, ALabGuestJoinsItsNamedPortWithItsMac) {
+  const LabFileResult r = parse_lab_file(R"([[listen]]
+name = "web"
+address = "unix:/run/lab/web.sock"
+[[listen]]
+name = "t"
+address = "tcp:127.0.0.1:5555"
+[[dgram]]
+name = "d"
+address = "udp:127.0.0.1:6000"
+[[vhost-user]]
+name = "vu"
+address = "unix:/run/lab/vu.sock"
+[[guest]]
+name = "a"
+mac = "52:54:00:0a:00:01"
+port = "web"
+[[guest]]
+name = "b"
+mac = "52:54:00:0a:00:02"
+port = "t"
+[[guest]]
+name = "c"
+mac = "52:54:00:0a:00:03"
+port = "d"
+[[guest]]
+name = "e"
+mac = "52:54:00:0a:00:04"
+port = "vu"
+[[guest]]
+name = "f"
+mac = "52:54:00:0a:00:05"
+)",
+                                         "lab.toml");
+  ASSERT_TRUE(r.lab) << r.error;
+  const LabFile& lab = *r.lab;
+  EXPECT_EQ(lab_guest_join_line(lab, lab.guests[0]),
+            "join with: -netdev stream,id=n0,server=off,addr.type=unix,addr.path=/run/lab/web.sock "
+            "-device virtio-net-pci,netdev=n0,mac=52:54:00:0a:00:01");
+  EXPECT_EQ(lab_guest_join_line(lab, lab.guests[1]),
+            "join with: -netdev stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,"
+            "addr.port=5555 -device virtio-net-pci,netdev=n0,mac=52:54:00:0a:00:02");
+  EXPECT_EQ(lab_guest_join_line(lab, lab.guests[2]),
+            "join with: -netdev dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=0,"
+            "remote.type=inet,remote.host=127.0.0.1,remote.port=6000 -device "
+            "virtio-net-pci,netdev=n0,mac=52:54:00:0a:00:03");
+  EXPECT_EQ(lab_guest_join_line(lab, lab.guests[3]),
+            "join with: " + vhost_user_netdev(lab.options.vhost_user[0].address) +
+                " -device virtio-net-pci,netdev=n0,mac=52:54:00:0a:00:04" + kVhostUserTcgDevice);
+  EXPECT_EQ(lab_guest_join_line(lab, lab.guests[4]), "");  // no port
+}
+
 }  // namespace
 }  // namespace qswitch::tools

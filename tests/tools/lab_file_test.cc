@@ -507,6 +507,190 @@ TEST_F(LabFileTest, NamesAndMacsAreUnique) {
   EXPECT_EQ(lab.guests.size(), 1u);
 }
 
+// [[guest]] port and ip: the port is found by name wherever its table is (here after the guest),
+// ip defaults to dhcp with a port, and --check writes both back (with the join lines given).
+TEST_F(LabFileTest, AGuestNamesItsPortAndHowItGetsItsAddress) {
+  const LabFile lab = lab_of(R"([[guest]]
+name = "web1"
+mac = "52:54:00:0a:00:01"
+port = "web"
+
+[[guest]]
+name = "db1"
+mac = "52:54:00:14:00:01"
+port = "db"
+ip = "10.0.20.10/24"
+
+[[guest]]
+name = "vu1"
+mac = "52:54:00:00:00:03"
+port = "vu"
+ip = "dhcp"
+
+[[guest]]
+name = "spare"
+mac = "52:54:00:00:00:04"
+
+[[listen]]
+name = "web"
+address = "unix:/tmp/web.sock"
+vlan = 10
+
+[[dgram]]
+name = "db"
+address = "udp:127.0.0.1:5000"
+vlan = 20
+
+[[vhost-user]]
+name = "vu"
+address = "unix:/tmp/vu.sock"
+)");
+  ASSERT_EQ(lab.guests.size(), 4u);
+  EXPECT_EQ(lab.guests[0].port, "web");
+  EXPECT_EQ(lab.guests[0].ip, "dhcp");  // the default with a port
+  EXPECT_EQ(lab.guests[1].port, "db");
+  EXPECT_EQ(lab.guests[1].ip, "10.0.20.10/24");
+  EXPECT_EQ(lab.guests[2].ip, "dhcp");
+  EXPECT_EQ(lab.guests[3].port, "");  // name and mac only, as before
+  EXPECT_EQ(lab.guests[3].ip, "");
+  const auto web = guest_port(lab, lab.guests[0]);
+  ASSERT_TRUE(web);
+  EXPECT_EQ(web->kind, GuestPort::Kind::kListen);
+  EXPECT_EQ(web->index, 0u);
+  const auto db = guest_port(lab, lab.guests[1]);
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->kind, GuestPort::Kind::kDgram);
+  const auto vu = guest_port(lab, lab.guests[2]);
+  ASSERT_TRUE(vu);
+  EXPECT_EQ(vu->kind, GuestPort::Kind::kVhostUser);
+  EXPECT_FALSE(guest_port(lab, lab.guests[3]));
+
+  const std::string text = format_lab_file(lab, {"join with: A", "", "join with: C"});
+  EXPECT_NE(text.find("name = \"web1\"\nmac = \"52:54:00:0a:00:01\"\nport = \"web\"\nip = "
+                      "\"dhcp\"\n# join with: A\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("port = \"db\"\nip = \"10.0.20.10/24\"\n\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("name = \"spare\"\nmac = \"52:54:00:00:00:04\"\n"), std::string::npos)
+      << text;
+  EXPECT_EQ(
+      text.find("join with: C\n\n[[guest]]\nname = \"spare\"\nmac = \"52:54:00:00:00:04\"\nport"),
+      std::string::npos)
+      << text;
+  const LabFile again = lab_of(text);
+  ASSERT_EQ(again.guests.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(again.guests[i].port, lab.guests[i].port);
+    EXPECT_EQ(again.guests[i].ip, lab.guests[i].ip);
+  }
+}
+
+TEST_F(LabFileTest, AGuestsPortMustBeANamedPortAGuestCanJoin) {
+  const std::string listen = "[[listen]]\nname = \"web\"\naddress = \"unix:/a\"\n";
+  const std::string guest = "[[guest]]\nname = \"g\"\nmac = \"52:54:00:00:00:01\"\n";
+  EXPECT_TRUE(fails_at(
+      listen + "[[listen]]\nname = \"db\"\naddress = \"unix:/b\"\n" + guest + "port = \"x\"\n",
+      "10:8", {"guest[0].port: no port named 'x' (names: db, web)"}));
+  EXPECT_TRUE(fails_at(guest + "port = \"x\"\n", "4:8",
+                       {"guest[0].port: no port named 'x'", "no port table has a name"}));
+  EXPECT_TRUE(fails_at(guest + "port = \"t\"\n[[tap]]\nname = \"t\"\nifname = \"qs0\"\n", "4:8",
+                       {"guest[0].port: 't' is tap[0], which a QEMU guest cannot join",
+                        "[[listen]], [[vhost-user]] or [[dgram]]"}));
+  EXPECT_TRUE(fails_at(guest + "port = \"up\"\n[[connect]]\nname = \"up\"\naddress = \"unix:/c\"\n",
+                       "4:8", {"'up' is connect[0], which a QEMU guest cannot join"}));
+  EXPECT_TRUE(fails_at(guest + "port = \"nat\"\n[[slirp]]\nname = \"nat\"\n", "4:8",
+                       {"'nat' is slirp[0], which a QEMU guest cannot join"}));
+  // Ports whose join line is not known before start.
+  EXPECT_TRUE(
+      fails_at(guest + "port = \"w\"\n[[listen]]\nname = \"w\"\naddress = \"tcp:127.0.0.1:0\"\n",
+               "4:8", {"'w' (listen[0]) listens on tcp port 0, picked at start"}));
+  EXPECT_TRUE(
+      fails_at(guest + "port = \"d\"\n[[dgram]]\nname = \"d\"\naddress = \"udp:127.0.0.1:0\"\n",
+               "4:8", {"'d' (dgram[0]) binds udp port 0, picked at start"}));
+  EXPECT_TRUE(
+      fails_at(guest + "port = \"v\"\n[[vhost-user]]\nname = \"v\"\naddress = \"connect:/v\"\n",
+               "4:8", {"'v' (vhost-user[0]) dials the guest's QEMU"}));
+  // A port held to other MACs (mac = , max-macs reached) would drop every frame of the guest.
+  EXPECT_TRUE(
+      fails_at("[[listen]]\nname = \"db\"\naddress = \"unix:/b\"\nmac = \"52:54:00:00:00:09\"\n" +
+                   guest + "port = \"db\"\n",
+               "7:7",
+               {"guest[0].mac: 52:54:00:00:00:01 is not a MAC its port 'db'",
+                "mac = 52:54:00:00:00:09, max-macs = 1"}));
+  // ... but one with room for another MAC, or its own MAC in the list, is fine.
+  EXPECT_EQ(lab_of("[[listen]]\nname = \"db\"\naddress = \"unix:/b\"\nmac = \"52:54:00:00:00:09\"\n"
+                   "max-macs = 2\n" +
+                   guest + "port = \"db\"\n")
+                .guests.size(),
+            1u);
+  EXPECT_EQ(
+      lab_of("[[listen]]\nname = \"db\"\naddress = \"unix:/b\"\nmac = \"52:54:00:00:00:01\"\n" +
+             guest + "port = \"db\"\n")
+          .guests.size(),
+      1u);
+  EXPECT_TRUE(fails_at(listen + guest + "port = 3\n", "7:8",
+                       {"guest[0].port: expected a string (the name of the [[listen]]"}));
+}
+
+TEST_F(LabFileTest, AGuestsIpIsDhcpOrAnIpv4AddressWithItsPrefix) {
+  const std::string head =
+      "[[listen]]\nname = \"web\"\naddress = \"unix:/a\"\n"
+      "[[guest]]\nname = \"g\"\nmac = \"52:54:00:00:00:01\"\nport = \"web\"\n";
+  for (const char* bad : {"10.0.0.1", "10.0.0.1/0", "10.0.0.1/33", "10.0.0/24", "DHCP", "",
+                          "10.0.0.1/24x", "fd00::1/64", "10.0.0.1/+4"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(fails_at(head + "ip = \"" + bad + "\"\n", "8:6",
+                         {"guest[0].ip: '" + std::string(bad) +
+                          "' is not \"dhcp\" or an IPv4 "
+                          "address with its prefix length"}));
+  }
+  EXPECT_EQ(lab_of(head + "ip = \"10.0.0.1/32\"\n").guests[0].ip, "10.0.0.1/32");
+  // An address without a port says what is missing.
+  EXPECT_TRUE(fails_at("[[guest]]\nname = \"g\"\nmac = \"52:54:00:00:00:01\"\nip = \"dhcp\"\n",
+                       "4:6", {"guest[0].ip: an address for a guest without a port"}));
+  // Two guests with one static address.
+  EXPECT_TRUE(fails_at(head + "ip = \"10.0.0.1/24\"\n[[guest]]\nname = \"h\"\n"
+                              "mac = \"52:54:00:00:00:02\"\nport = \"web\"\nip = \"10.0.0.1/16\"\n",
+                       "13:6", {"guest[1].ip: 10.0.0.1 is already the address of guest[0] ('g')"}));
+  // Many DHCP guests are fine.
+  EXPECT_EQ(lab_of(head + "[[guest]]\nname = \"h\"\nmac = \"52:54:00:00:00:02\"\nport = \"web\"\n")
+                .guests.size(),
+            2u);
+}
+
+// docs/lab-example.toml, the lab README.md and tools/demo --lab show, parses to what its
+// comments say.
+TEST_F(LabFileTest, TheExampleLabParses) {
+  const LabFileResult r = read_lab_file(std::string(QS_SOURCE_DIR) + "/docs/lab-example.toml");
+  ASSERT_TRUE(r.lab) << r.error;
+  const LabFile& lab = *r.lab;
+  const Options& o = lab.options;
+  ASSERT_EQ(o.listen.size(), 3u);
+  EXPECT_EQ(lab.names.listen, (std::vector<std::string>{"web", "db", "mgmt"}));
+  EXPECT_EQ(o.listen[0].vlans.untagged, 10);
+  EXPECT_TRUE(o.listen[0].security.enabled);
+  EXPECT_EQ(o.listen[1].vlans.untagged, 20);
+  EXPECT_EQ(o.listen[2].vlans.untagged, 30);
+  ASSERT_EQ(o.taps.size(), 1u);
+  EXPECT_TRUE(o.taps[0].vlans.trunk);
+  EXPECT_EQ(o.taps[0].vlans.tagged.to_string(), "10,20");
+  EXPECT_EQ(o.taps[0].vlans.untagged, 30);
+  ASSERT_EQ(o.slirp.size(), 1u);  // NAT for the web tier only
+  EXPECT_EQ(o.slirp[0].vlan, 10);
+  ASSERT_EQ(o.slirp[0].hostfwd.size(), 1u);
+  EXPECT_EQ(o.slirp[0].hostfwd[0].to_string(), "tcp:127.0.0.1:8080-10.0.10.10:80");
+  ASSERT_EQ(lab.guests.size(), 3u);
+  EXPECT_EQ(lab.guests[0].name, "web1");
+  EXPECT_EQ(lab.guests[0].port, "web");
+  EXPECT_EQ(lab.guests[0].ip, "dhcp");
+  EXPECT_EQ(lab.guests[1].port, "web");
+  EXPECT_EQ(lab.guests[2].name, "db1");
+  EXPECT_EQ(lab.guests[2].port, "db");
+  EXPECT_EQ(lab.guests[2].ip, "10.0.20.10/24");
+  ASSERT_EQ(o.slirp[0].leases.size(), 1u);
+  EXPECT_EQ(o.slirp[0].leases[0].mac, lab.guests[0].mac);  // web1's fixed lease
+}
+
 // [[slirp]] repeats, one table per VLAN (the vlan key, default 1), each its own slirp port.
 TEST_F(LabFileTest, OneSlirpTablePerVlan) {
   const LabFile lab = lab_of(R"([[slirp]]
@@ -692,7 +876,11 @@ TEST_F(LabFileTest, CheckOutputReadsBackToTheSameConfiguration) {
     EXPECT_EQ(a.slirp.size(), b.slirp.size());
     EXPECT_EQ(a.control.has_value(), b.control.has_value());
     EXPECT_EQ(a.mac_max, b.mac_max);
-    EXPECT_EQ(first.lab->guests.size(), again.lab->guests.size());
+    ASSERT_EQ(first.lab->guests.size(), again.lab->guests.size());
+    for (size_t g = 0; g < first.lab->guests.size(); ++g) {
+      EXPECT_EQ(first.lab->guests[g].port, again.lab->guests[g].port);
+      EXPECT_EQ(first.lab->guests[g].ip, again.lab->guests[g].ip);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "tools/qswitch/config/dgram_options.h"
 
@@ -68,6 +69,24 @@ std::string join_line(const std::string& netdev, const sw::MacAddress& mac,
                       const std::string& device_options) {
   return "join with: " + netdev + " -device virtio-net-pci,netdev=n0,mac=" + mac.to_string() +
          device_options;
+}
+
+std::string lab_guest_join_line(const LabFile& lab, const LabGuest& guest) {
+  const std::optional<GuestPort> port = guest_port(lab, guest);
+  if (!port) return "";
+  const Options& o = lab.options;
+  switch (port->kind) {
+    case GuestPort::Kind::kListen:
+      return join_line(stream_netdev(o.listen[port->index], false), guest.mac);
+    case GuestPort::Kind::kDgram: {
+      const backends::DgramConfig& d = o.dgram[port->index];
+      return join_line(dgram_netdev(d, d.local, guest.mac), guest.mac);
+    }
+    case GuestPort::Kind::kVhostUser:
+      return join_line(vhost_user_netdev(o.vhost_user[port->index].address), guest.mac,
+                       kVhostUserTcgDevice);
+  }
+  return "";
 }
 
 }  // namespace qswitch::tools

@@ -12,6 +12,7 @@
 #include "backends/dgram/dgram_config.h"
 #include "backends/runtime/io/socket_address.h"
 #include "switch/mac_address.h"
+#include "tools/qswitch/config/lab_file.h"
 
 namespace qswitch::tools {
 
@@ -39,5 +40,10 @@ inline constexpr const char* kVhostUserTcgDevice = ",vectors=0";
 // "join with: NETDEV -device virtio-net-pci,netdev=n0,mac=MAC[DEVICE_OPTIONS]".
 std::string join_line(const std::string& netdev, const sw::MacAddress& mac,
                       const std::string& device_options = "");
+
+// The join line of a lab file's [[guest]] on its port (guest.port), with its MAC: what
+// `qswitch --check` writes under the guest (the lab file resolved it: a port whose join line is
+// known before start); "" for a guest without a port.
+std::string lab_guest_join_line(const LabFile& lab, const LabGuest& guest);
 
 }  // namespace qswitch::tools

@@ -1,7 +1,8 @@
 // tools/qswitch/main.cc: the qswitch program. "qswitch ctl ..." is the control client (ctl.cc),
 // "qswitch exec ..." runs a guest on a running switch (exec.cc). Otherwise: parses the command
 // line (options.h) on top of the lab file it names, if any (--config, lab_file.h); for --check
-// prints the resolved configuration and exits; else starts the daemon (switchd.h: all or
+// prints the resolved configuration, each [[guest]] with its join line (join_lines.h), and
+// exits; else starts the daemon (switchd.h: all or
 // nothing, exit status 1 with a message on the first failure), prints how a guest joins, then
 // runs until SIGINT/SIGTERM (SIGHUP, like `qswitch ctl reload`, applies the lab file again).
 // Exit status: 0 ok (--check: the configuration is valid), 1 start-up failure, 2 usage error
@@ -15,6 +16,7 @@
 #include "tools/qswitch/client/exec.h"
 #include "tools/qswitch/config/lab_file.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/join_lines.h"
 #include "tools/qswitch/switchd.h"
 
 int main(int argc, char** argv) {
@@ -36,7 +38,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (options.check) {
-    std::fputs(tools::format_lab_file(*parsed.lab).c_str(), stdout);
+    std::vector<std::string> joins;
+    for (const tools::LabGuest& g : parsed.lab->guests) {
+      joins.push_back(tools::lab_guest_join_line(*parsed.lab, g));
+    }
+    std::fputs(tools::format_lab_file(*parsed.lab, joins).c_str(), stdout);
     return 0;
   }
   std::string error;

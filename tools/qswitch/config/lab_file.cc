@@ -130,6 +130,8 @@ constexpr KeySpec kSlirpKeys[] = {
 constexpr KeySpec kGuestKeys[] = {
     {"name", Kind::kString, kNameAccepts, true},
     {"mac", Kind::kString, "a unicast MAC address, e.g. 52:54:00:12:34:56", true},
+    {"port", Kind::kString, "the name of the [[listen]], [[vhost-user]] or [[dgram]] it joins"},
+    {"ip", Kind::kString, "\"dhcp\" or an IPv4 address with its prefix length, \"10.0.20.10/24\""},
 };
 
 // The top level: [switch] is one table, the others arrays of tables.
@@ -248,6 +250,20 @@ bool valid_name(std::string_view name) {
   });
 }
 
+// "A.B.C.D/LEN", LEN 1..32.
+bool valid_ipv4_cidr(const std::string& text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string len = text.substr(slash + 1);
+  if (len.empty() || len.size() > 2 ||
+      !std::all_of(len.begin(), len.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const int n = std::stoi(len);
+  in_addr addr{};
+  return n >= 1 && n <= 32 && ::inet_pton(AF_INET, text.substr(0, slash).c_str(), &addr) == 1;
+}
+
 std::string position_text(const toml::source_position& p) {
   return std::to_string(p.line) + ":" + std::to_string(p.column);
 }
@@ -298,6 +314,9 @@ class Reader {
   bool read_vxlan(const toml::table& t, const std::string& path);
   bool read_slirp(const toml::table& t, const std::string& path);
   bool read_guest(const toml::table& t, const std::string& path);
+  // Every guest's port (known once the whole file is read): one a QEMU guest can join.
+  bool resolve_guests();
+  bool resolve_guest(size_t i);
   // `value` of `option` (its argv spelling) into the options; an error is reported at `at`.
   bool apply(std::string_view option, const std::string& value, const toml::node& at,
              const std::string& path);
@@ -314,6 +333,7 @@ class Reader {
   std::map<std::string, std::string, std::less<>> port_names_;  // name -> path of its table
   const toml::node* switch_slirp_ = nullptr;                    // [switch] slirp = ...
   std::vector<const toml::table*> slirp_tables_;  // the [[slirp]] tables, as options.slirp
+  std::vector<const toml::table*> guest_tables_;  // the [[guest]] tables, as lab_.guests
 };
 
 bool Reader::check_table(const toml::table& t, const std::string& path,
@@ -740,11 +760,119 @@ bool Reader::read_guest(const toml::table& t, const std::string& path) {
       return fail(mac_node, path + ".mac", mac->to_string() + " is already the MAC of " + other);
     }
   }
-  lab_.guests.push_back(LabGuest{str(name), *mac});
+  LabGuest guest{str(name), *mac, "", ""};
+  const toml::node* ip = t.get("ip");
+  if (const toml::node* port = t.get("port")) {
+    guest.port = str(*port);
+    guest.ip = ip != nullptr ? str(*ip) : "dhcp";
+  } else if (ip != nullptr) {
+    return fail(*ip, path + ".ip",
+                "an address for a guest without a port; give it port = \"NAME\" (the port table "
+                "it joins) too");
+  }
+  if (ip != nullptr && guest.ip != "dhcp") {
+    if (!valid_ipv4_cidr(guest.ip)) {
+      return fail(*ip, path + ".ip",
+                  "'" + guest.ip +
+                      "' is not \"dhcp\" or an IPv4 address with its prefix length 1..32 "
+                      "(\"10.0.20.10/24\")");
+    }
+    const std::string addr = guest.ip.substr(0, guest.ip.find('/'));
+    for (size_t i = 0; i < lab_.guests.size(); ++i) {
+      const std::string& other = lab_.guests[i].ip;
+      if (other != "dhcp" && other.substr(0, other.find('/')) == addr) {
+        return fail(*ip, path + ".ip",
+                    addr + " is already the address of guest[" + std::to_string(i) + "] ('" +
+                        lab_.guests[i].name + "')");
+      }
+    }
+  }
+  lab_.guests.push_back(std::move(guest));
+  guest_tables_.push_back(&t);
+  return true;
+}
+
+bool Reader::resolve_guests() {
+  for (size_t i = 0; i < lab_.guests.size(); ++i) {
+    if (!lab_.guests[i].port.empty() && !resolve_guest(i)) return false;
+  }
+  return true;
+}
+
+// The port must be a [[listen]], [[dgram]] or [[vhost-user]] table whose join line is known
+// before qswitch starts, and a secured one must let the guest send from its MAC.
+bool Reader::resolve_guest(size_t i) {
+  const LabGuest& guest = lab_.guests[i];
+  const std::string path = "guest[" + std::to_string(i) + "]";
+  const toml::node& port_node = *guest_tables_[i]->get("port");
+  const std::string at = path + ".port";
+  const std::string name = "'" + guest.port + "'";
+  const auto named = port_names_.find(guest.port);
+  if (named == port_names_.end()) {
+    std::string names;
+    for (const auto& [n, p] : port_names_) names += (names.empty() ? "" : ", ") + n;
+    return fail(port_node, at,
+                "no port named " + name +
+                    (names.empty() ? " (no port table has a name: give the guest's one name = \"" +
+                                         guest.port + "\")"
+                                   : " (names: " + names + ")"));
+  }
+  const std::string& table = named->second;  // "listen[0]"
+  const std::optional<GuestPort> port = guest_port(lab_, guest);
+  if (!port) {
+    return fail(port_node, at,
+                name + " is " + table + ", which a QEMU guest cannot join; a guest joins a " +
+                    "[[listen]], [[vhost-user]] or [[dgram]] port");
+  }
+  const Options& o = lab_.options;
+  const sw::PortSecurity* security = nullptr;
+  std::string why_not;  // why the guest's join line is not known before start
+  switch (port->kind) {
+    case GuestPort::Kind::kListen: {
+      const StreamEndpoint& l = o.listen[port->index];
+      if (l.kind == io::SocketAddress::Kind::kTcp && l.port == 0) {
+        why_not = "listens on tcp port 0, picked at start";
+      }
+      security = &l.security;
+      break;
+    }
+    case GuestPort::Kind::kDgram: {
+      const backends::DgramConfig& d = o.dgram[port->index];
+      if (d.family != AF_UNIX && d.mode != backends::DgramConfig::Mode::kMulticast &&
+          io::port_of(d.local) == 0) {
+        why_not = "binds udp port 0, picked at start";
+      }
+      security = &d.security;
+      break;
+    }
+    case GuestPort::Kind::kVhostUser: {
+      const backends::vhost_user::VhostUserSpec& v = o.vhost_user[port->index];
+      if (v.dial) why_not = "dials the guest's QEMU (connect:), which must then serve the socket";
+      security = &v.security;
+      break;
+    }
+  }
+  if (!why_not.empty()) {
+    return fail(port_node, at,
+                name + " (" + table + ") " + why_not +
+                    "; a lab guest needs a port whose join line is known before start (a fixed "
+                    "port, a unix: path)");
+  }
+  if (security->enabled && !security->macs.empty() && security->macs.size() >= security->max_macs &&
+      std::find(security->macs.begin(), security->macs.end(), guest.mac) == security->macs.end()) {
+    std::string macs;
+    for (const sw::MacAddress& m : security->macs)
+      macs += (macs.empty() ? "" : ", ") + m.to_string();
+    return fail(*guest_tables_[i]->get("mac"), path + ".mac",
+                guest.mac.to_string() + " is not a MAC its port " + name + " (" + table +
+                    ") lets it send from (mac = " + macs +
+                    ", max-macs = " + std::to_string(security->max_macs) + ")");
+  }
   return true;
 }
 
 bool Reader::finish() {
+  if (!resolve_guests()) return false;
   if (switch_slirp_ == nullptr) return true;
   if (!boolean(*switch_slirp_)) {
     if (!slirp_tables_.empty()) {
@@ -1102,7 +1230,7 @@ LabFileResult parse_configuration(int argc, const char* const* argv) {
   return result;
 }
 
-std::string format_lab_file(const LabFile& lab) {
+std::string format_lab_file(const LabFile& lab, const std::vector<std::string>& guest_joins) {
   const Options& o = lab.options;
   const PortNames& names = lab.names;
   std::string out =
@@ -1186,10 +1314,27 @@ std::string format_lab_file(const LabFile& lab) {
   for (size_t i = 0; i < o.slirp.size(); ++i) {
     write_slirp(out, o.slirp[i], i < names.slirp.size() ? names.slirp[i] : std::string());
   }
-  for (const LabGuest& g : lab.guests) {
+  for (size_t i = 0; i < lab.guests.size(); ++i) {
+    const LabGuest& g = lab.guests[i];
     out += "\n[[guest]]\nname = " + quoted(g.name) + "\nmac = " + quoted(g.mac.to_string()) + "\n";
+    if (!g.port.empty()) out += "port = " + quoted(g.port) + "\nip = " + quoted(g.ip) + "\n";
+    if (i < guest_joins.size() && !guest_joins[i].empty()) out += "# " + guest_joins[i] + "\n";
   }
   return out;
+}
+
+std::optional<GuestPort> guest_port(const LabFile& lab, const LabGuest& guest) {
+  if (guest.port.empty()) return std::nullopt;
+  const auto find = [&](const std::vector<std::string>& names) -> std::optional<size_t> {
+    const auto it = std::find(names.begin(), names.end(), guest.port);
+    if (it == names.end()) return std::nullopt;
+    return static_cast<size_t>(it - names.begin());
+  };
+  const PortNames& n = lab.names;
+  if (const auto i = find(n.listen)) return GuestPort{GuestPort::Kind::kListen, *i};
+  if (const auto i = find(n.dgram)) return GuestPort{GuestPort::Kind::kDgram, *i};
+  if (const auto i = find(n.vhost_user)) return GuestPort{GuestPort::Kind::kVhostUser, *i};
+  return std::nullopt;
 }
 
 }  // namespace qswitch::tools

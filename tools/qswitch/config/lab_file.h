@@ -27,7 +27,13 @@
 //   written as TOML basic strings: a value from argv that is not UTF-8 cannot be read back.
 // - Names (`name = "web"` on a port table, [[guest]]) are checked (1..32 of A-Z a-z 0-9 . _ -, not
 //   starting with . or -) and unique among ports and among guests, and kept for the control API's
-//   later use (issue 13); nothing else reads them yet.
+//   later use (issue 13).
+// - A [[guest]] may name the port it joins (`port = "web"`: a [[listen]], [[vhost-user]] or
+//   [[dgram]] table whose join line is known before start: not tcp or udp port 0, not a
+//   connect: vhost-user, and a secured port must not hold other MACs only) and say how it
+//   configures itself (`ip = "dhcp"` or "A.B.C.D/LEN"). Ports are resolved after the whole file
+//   is read, so [[guest]] may come first. qswitch itself only checks and echoes them (--check
+//   writes each guest's join line as a comment); tools/demo --lab boots guests from them.
 #pragma once
 
 #include <optional>
@@ -43,6 +49,8 @@ namespace qswitch::tools {
 struct LabGuest {
   std::string name;
   sw::MacAddress mac;
+  std::string port;  // the name of the port table it joins; "" when the file gave none
+  std::string ip;    // "dhcp" or "A.B.C.D/LEN"; "dhcp" by default with a port, "" without
 };
 
 // The names a lab file gave its ports: one per entry of Options' list of the same name, "" for
@@ -75,6 +83,18 @@ LabFileResult read_lab_file(const std::string& path);
 // The command line, with the lab file it names (--config) under it, resolved.
 LabFileResult parse_configuration(int argc, const char* const* argv);
 // A resolved configuration as lab file text, every default written out (--check).
-std::string format_lab_file(const LabFile& lab);
+// `guest_joins`, when given, holds each guest's join line (join_lines.h: lab_guest_join_line),
+// written as a comment under its [[guest]] table.
+std::string format_lab_file(const LabFile& lab, const std::vector<std::string>& guest_joins = {});
+
+// The port a guest joins (LabGuest::port): which of Options' lists and the index in it.
+struct GuestPort {
+  enum class Kind { kListen, kDgram, kVhostUser };
+  Kind kind;
+  size_t index;
+};
+// The port named `guest.port` among the lab's [[listen]], [[dgram]] and [[vhost-user]] tables;
+// empty when the guest has none or the name is not one of those.
+std::optional<GuestPort> guest_port(const LabFile& lab, const LabGuest& guest);
 
 }  // namespace qswitch::tools
