@@ -117,7 +117,10 @@ TEST_F(PortSecurityE2eTest, AGuestThatChangesItsIpLosesConnectivityAndTheCounter
       << security.dump();
 
   EXPECT_EQ(ping_replies(guest, "10.0.2.2"), 3);
-  const uint64_t before = guest_row()["counters"].value("drop_ip_spoof", uint64_t{0});
+  // Its own traffic so far (DHCP from 0.0.0.0, ARP probes and announcements, pings) was never
+  // taken for spoofing. (The test guest has no IPv6 address: IPv6 is unit-tested.)
+  const uint64_t before = guest_row()["counters"].value("drop_ip_spoof", uint64_t{1});
+  EXPECT_EQ(before, 0u) << guest_row().dump();
   run_in(guest,
          "ip addr del 10.0.2.15/24 dev eth0 && ip addr add 10.0.2.99/24 dev eth0 && "
          "ip -4 addr show eth0 | grep 10.0.2.99");
