@@ -267,6 +267,48 @@ TEST_F(PortSecurityTest, ASecuredPortSendsOnlyFromTheAddressTheSlirpPortsDhcpLea
   EXPECT_TRUE(nothing_from(o[0], a));
 }
 
+TEST_F(PortSecurityTest, ALeaseHoldsInTheVlanOfTheSlirpPortThatGaveIt) {
+  // Two slirp ports, VLAN 10 and VLAN 20; the secured guest is on VLAN 10.
+  ASSERT_TRUE(start_switch({"--slirp", "vlan=10,net=10.0.10.0/24,restrict=on", "--slirp",
+                            "vlan=20,net=10.0.20.0/24,restrict=on"}));
+  const std::string secured = "unix:" + tmp_.path() + "/secured10.sock";
+  const std::string plain = "unix:" + tmp_.path() + "/plain10.sock";
+  control_result(
+      sw_,
+      {{"cmd", "port.add"},
+       {"args", {{"mode", "listen"}, {"address", secured + ",vlan=10"}, {"port-security", true}}}});
+  control_result(
+      sw_, {{"cmd", "port.add"}, {"args", {{"mode", "listen"}, {"address", plain + ",vlan=10"}}}});
+  std::vector<FrameClient> s, o;
+  ASSERT_TRUE(connect_clients(1, &s, secured));
+  const Mac a = test_mac(1);
+  const test_support::DhcpExpect expect10{.server_mac = {0x52, 0x55, 0x0a, 0x00, 0x0a, 0x02},
+                                          .server_id = ipv4(10, 0, 10, 2),
+                                          .router = ipv4(10, 0, 10, 2),
+                                          .dns = ipv4(10, 0, 10, 3),
+                                          .netmask = ipv4(255, 255, 255, 0)};
+  std::string why;
+  const std::optional<test_support::DhcpExchange> ex =
+      test_support::run_dhcp_exchange(s[0], a, 0x5ec1001u, false, expect10, 5s, &why);
+  ASSERT_TRUE(ex.has_value()) << why;
+  ASSERT_EQ(ipv4_to_string(ex->address()), "10.0.10.15");
+  uint32_t s_id = 0;
+  ASSERT_TRUE(port_id(a, &s_id));
+  ASSERT_TRUE(wait_allowed(s_id, "10.0.10.15", "dhcp", true));
+  const json security = port_row(s_id)["port_security"];
+  EXPECT_EQ(security["addresses"][0],
+            json({{"address", "10.0.10.15"}, {"from", "dhcp"}, {"vlan", 10}}))
+      << security;
+  ASSERT_TRUE(connect_clients(1, &o, plain));
+  ASSERT_TRUE(wait_port_count(4));  // two slirp ports, s, o
+  ASSERT_TRUE(s[0].send_frame(udp_from(a, ex->address(), 1)));
+  EXPECT_EQ(next_from(o[0], a), udp_from(a, ex->address(), 1));
+  // VLAN 20's first address is not its (nor anything VLAN 20's slirp port gave).
+  ASSERT_TRUE(s[0].send_frame(udp_from(a, ipv4(10, 0, 20, 15), 2)));
+  EXPECT_TRUE(wait_port_counter(s_id, "drop_ip_spoof", 1));
+  EXPECT_TRUE(nothing_from(o[0], a));
+}
+
 TEST_F(PortSecurityTest, WithoutASlirpPortOnlyMacsAreCheckedUnlessIpIsGiven) {
   ASSERT_TRUE(start_switch({"--no-slirp"}));
   const std::string plain = "unix:" + tmp_.path() + "/plain.sock";
