@@ -400,7 +400,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
   void shutdown() {
     if (hooked) loop.remove_turn_hook(hook_id);
     hooked = false;
-    if (serving) loop.fabric().addresses().withdraw(port.options_.vlan);
+    if (serving) loop.fabric().addresses().withdraw(port.options_.vlan, &port);
     serving = false;
     if (port.dhcp_) port.dhcp_->set_lease_events(nullptr);
     lease_timer.close();
@@ -560,7 +560,7 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   port->dhcp_->set_lease_events(&impl);
   sw::IpAddress prefix6;
   if (options.ipv6) prefix6 = sw::IpAddress::v6(options.ipv6_prefix.s6_addr);
-  loop.fabric().addresses().serve(options.vlan, prefix6, options.ipv6_prefix_len);
+  loop.fabric().addresses().serve(options.vlan, prefix6, options.ipv6_prefix_len, port.get());
   impl.serving = true;
   return port;
 }

@@ -5,11 +5,12 @@
 
 namespace qswitch::sw {
 
-void AddressBook::serve(uint16_t vlan, const IpAddress& prefix6, uint8_t prefix6_len) {
+void AddressBook::serve(uint16_t vlan, const IpAddress& prefix6, uint8_t prefix6_len,
+                        const void* owner) {
   if (vlan < kMinVlanId || vlan > kMaxVlanId) return;
   served_.add(vlan);
-  Prefix p{vlan, prefix6.is_v6() ? prefix6 : IpAddress{},
-           prefix6.is_v6() ? prefix6_len : uint8_t{0}};
+  const Prefix p{vlan, prefix6.is_v6() ? prefix6 : IpAddress{},
+                 prefix6.is_v6() ? prefix6_len : uint8_t{0}, owner};
   for (Prefix& q : prefixes_) {
     if (q.vlan == vlan) {
       q = p;
@@ -19,8 +20,9 @@ void AddressBook::serve(uint16_t vlan, const IpAddress& prefix6, uint8_t prefix6
   prefixes_.push_back(p);
 }
 
-void AddressBook::withdraw(uint16_t vlan) {
-  if (vlan > kMaxVlanId) return;
+void AddressBook::withdraw(uint16_t vlan, const void* owner) {
+  const Prefix* mine = prefix_of(vlan);
+  if (mine == nullptr || mine->owner != owner) return;
   served_.remove(vlan);
   prefixes_.erase(std::remove_if(prefixes_.begin(), prefixes_.end(),
                                  [vlan](const Prefix& p) { return p.vlan == vlan; }),

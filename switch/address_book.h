@@ -8,7 +8,9 @@
 //   ACKs it (static lease=MAC:IP leases too, once ACKed), and unbinds it when the lease is
 //   released, declined, expires or goes to another MAC. withdraw() forgets the VLAN and its
 //   leases (the slirp port went). One slirp port per VLAN, so one DHCP server per VLAN: a MAC
-//   has at most one lease in a VLAN.
+//   has at most one lease in a VLAN. Each serve() names its owner (the slirp port): a port that
+//   replaces another (a reload that makes the new one before the old one goes) owns the VLAN
+//   from then on, and the old one's withdraw() leaves it served.
 // - SLAAC (RFC 4862): a guest's IPv6 address in a served VLAN is its MAC's modified EUI-64
 //   interface id under the slirp port's /64 prefix (libslirp advertises vprefix_addr6 /
 //   vprefix_len, default fec0::/64); nothing is stored per guest. A prefix length other than 64
@@ -35,11 +37,13 @@ namespace qswitch::sw {
 
 class AddressBook {
  public:
-  // `vlan` has a slirp port whose DHCP server binds leases here; `prefix6` (kNone: IPv6 off) of
-  // length `prefix6_len` is the prefix its router advertisements give.
-  void serve(uint16_t vlan, const IpAddress& prefix6, uint8_t prefix6_len);
-  // `vlan` has no slirp port any more: it and its leases are forgotten.
-  void withdraw(uint16_t vlan);
+  // `vlan` has a slirp port (`owner`) whose DHCP server binds leases here; `prefix6` (kNone: IPv6
+  // off) of length `prefix6_len` is the prefix its router advertisements give.
+  void serve(uint16_t vlan, const IpAddress& prefix6, uint8_t prefix6_len,
+             const void* owner = nullptr);
+  // `owner` no longer serves `vlan`: when it is the VLAN's owner, the VLAN and its leases are
+  // forgotten; otherwise (another one serves it now) nothing changes.
+  void withdraw(uint16_t vlan, const void* owner = nullptr);
   bool serves(uint16_t vlan) const { return vlan <= kMaxVlanId && served_.has(vlan); }
   // `mac`'s DHCP lease in `vlan` is `addr` (IPv4); replaces what it had.
   void bind(uint16_t vlan, const MacAddress& mac, const IpAddress& addr);
@@ -58,6 +62,7 @@ class AddressBook {
     uint16_t vlan = 0;
     IpAddress prefix;  // kNone: the VLAN has no IPv6
     uint8_t len = 0;
+    const void* owner = nullptr;
   };
   static uint64_t key(uint16_t vlan, const MacAddress& mac) {
     return (uint64_t{vlan} << 48) | mac.key();

@@ -408,6 +408,23 @@ TEST_F(PortIpSecurityTest, TheUnspecifiedSourceIsForDhcpOnly) {
                       SecurityDrop::kIpSource, ip("0.0.0.0")));
 }
 
+TEST_F(PortIpSecurityTest, ASlirpPortThatReplacedAnotherKeepsTheVlanServed) {
+  int old_port = 0, new_port = 0;
+  sw_.addresses().serve(kDefaultVlan, ip("fec0::"), 64, &old_port);
+  sw_.addresses().bind(kDefaultVlan, mac(1), ip("10.0.2.15"));
+  sw_.addresses().serve(kDefaultVlan, ip("fec1::"), 64, &new_port);  // a reload made a new one
+  sw_.addresses().withdraw(kDefaultVlan, &old_port);                 // then the old one went
+  EXPECT_TRUE(sw_.addresses().serves(kDefaultVlan));
+  EXPECT_EQ(sw_.addresses().slaac(kDefaultVlan, mac(1)), IpAddress::eui64(ip6("fec1::"), mac(1)));
+  sw_.set_security(a_, secured());
+  EXPECT_TRUE(crosses(ipv4_from(mac(1), ip4("10.0.2.15"))));
+  EXPECT_TRUE(
+      dropped(ipv4_from(mac(1), ip4("10.0.2.16")), SecurityDrop::kIpSource, ip("10.0.2.16")));
+  sw_.addresses().withdraw(kDefaultVlan, &new_port);
+  EXPECT_FALSE(sw_.addresses().serves(kDefaultVlan));
+  EXPECT_FALSE(sw_.addresses().lease(kDefaultVlan, mac(1)).has_value());
+}
+
 TEST_F(PortIpSecurityTest, ALeaseBelongsToItsMacAndVlan) {
   serve_vlan();
   serve_vlan(10);
