@@ -320,6 +320,7 @@ size_t DhcpServer::answer(const Request& req, const DhcpPort& from, int64_t now_
         return 0;
       }
       if (r->state != State::bound || r->expires_s <= now_s) {
+        retract(*r);
         r->state = State::offered;
         r->expires_s = now_s + config_.offer_hold_s;
         hold_for(*r, from);
@@ -362,6 +363,7 @@ size_t DhcpServer::answer(const Request& req, const DhcpPort& from, int64_t now_
       r->state = State::bound;
       r->expires_s = now_s + config_.lease_time_s;
       hold_for(*r, from);
+      announce(*r);
       const size_t n = build_reply(req, kAck, r->addr, reply, reply_capacity);
       if (n != 0) ++counters_.ack;
       return n;
@@ -371,6 +373,7 @@ size_t DhcpServer::answer(const Request& req, const DhcpPort& from, int64_t now_
       Record* r = find_by_mac(req.mac);
       const bool ours = !req.has_server_id || req.server_id == server_;
       if (r != nullptr && ours && r->addr == req.ciaddr && may_free(*r, from)) {
+        retract(*r);
         r->state = r->pinned ? State::reserved : State::released;
         r->freed_s = now_s;
         r->expires_s = 0;
@@ -384,6 +387,7 @@ size_t DhcpServer::answer(const Request& req, const DhcpPort& from, int64_t now_
       const bool ours = !req.has_server_id || req.server_id == server_;
       if (r != nullptr && ours && req.has_requested && r->addr == req.requested &&
           may_free(*r, from)) {
+        retract(*r);
         unhold(*r);
         if (r->pinned) {
           r->state = State::reserved;  // the configuration says this address; keep offering it
@@ -470,6 +474,7 @@ DhcpServer::Record* DhcpServer::choose_for(const sw::MacAddress& mac, int64_t no
     }
   }
   if (best == nullptr) return nullptr;
+  retract(*best);  // an expired lease the owner has not expired yet
   if (best->state != State::declined) by_mac_.erase(best->mac.key());
   unhold(*best);
   best->mac = mac;
@@ -635,6 +640,32 @@ size_t DhcpServer::build_reply(const Request& req, uint8_t type, uint32_t yiaddr
   uint16_t csum = fold(sum16(udp, udp_size, sum));
   store16(udp + 6, csum == 0 ? 0xffff : csum);
   return kEthSize + ip_size;
+}
+
+void DhcpServer::announce(Record& r) {
+  next_expiry_s_ = std::min(next_expiry_s_, r.expires_s);
+  if (r.announced) return;  // a renewal
+  r.announced = true;
+  if (events_ != nullptr) events_->bound(r.mac, net_order(r.addr));
+}
+
+void DhcpServer::retract(Record& r) {
+  if (!r.announced) return;
+  r.announced = false;
+  if (events_ != nullptr) events_->ended(r.mac, net_order(r.addr));
+}
+
+void DhcpServer::expire(int64_t now_s) {
+  int64_t next = std::numeric_limits<int64_t>::max();
+  for (Record& r : records_) {
+    if (!r.announced) continue;
+    if (r.state != State::bound || r.expires_s <= now_s) {
+      retract(r);
+    } else {
+      next = std::min(next, r.expires_s);
+    }
+  }
+  next_expiry_s_ = next;
 }
 
 std::vector<DhcpServer::Lease> DhcpServer::leases() const {

@@ -44,6 +44,13 @@
 //   without bound; per port that holds something, the list of its counted holds (at most its
 //   cap; with no cap, at most every record). New records and a port's first hold are the only
 //   allocations in handle().
+// - Bound leases, for port security (switch/address_book.h): the LeaseEvents the owner sets hear
+//   bound() when a REQUEST is ACKed (static lease=MAC:IP leases too: they count once bound) and
+//   ended() when that lease stops being the MAC's: RELEASE, DECLINE, a new offer after it
+//   expired, the address going to another MAC, or expire() finding its time up. Expiry is lazy
+//   in the server (a record's expires_s is compared when it is next looked at), so the owner
+//   calls expire() by the time next_expiry_s() says. A renewal (another ACK for the same MAC and
+//   address) is not a new bound().
 #pragma once
 
 #include <netinet/in.h>
@@ -95,7 +102,23 @@ struct DhcpPort {
 
 class DhcpServer {
  public:
+  // Hears which leases are bound (see the theory above). Called from handle() and expire().
+  class LeaseEvents {
+   public:
+    virtual ~LeaseEvents() = default;
+    virtual void bound(const sw::MacAddress& mac, in_addr addr) = 0;
+    virtual void ended(const sw::MacAddress& mac, in_addr addr) = 0;
+  };
+
   explicit DhcpServer(const DhcpConfig& config);
+
+  // nullptr: nobody listens. Leases bound before are not replayed.
+  void set_lease_events(LeaseEvents* events) { events_ = events; }
+  // Ends (telling the LeaseEvents) every bound lease whose time is up at `now_s`; O(records).
+  void expire(int64_t now_s);
+  // When the earliest bound lease the LeaseEvents heard of ends (INT64_MAX: none); it may be
+  // earlier than that (a lease renewed since), never later.
+  int64_t next_expiry_s() const { return next_expiry_s_; }
 
   // Is this Ethernet frame (no length prefix) a DHCP client message for us: IPv4, UDP, first
   // fragment, destination port 67, any destination IP? Reads at most 14 + 60 + 4 bytes; called
@@ -150,10 +173,11 @@ class DhcpServer {
     uint32_t addr = 0;   // host byte order, like every address below
     bool pinned = false;
     State state = State::offered;
-    int64_t expires_s = 0;  // offered / bound / declined: end of the hold
-    int64_t freed_s = 0;    // released: when
-    bool held = false;      // offered or bound through `holder` (Lease::held)
-    bool counted = false;   // in holdings_[holder.key]: counts against that port's cap
+    int64_t expires_s = 0;   // offered / bound / declined: end of the hold
+    int64_t freed_s = 0;     // released: when
+    bool held = false;       // offered or bound through `holder` (Lease::held)
+    bool counted = false;    // in holdings_[holder.key]: counts against that port's cap
+    bool announced = false;  // LeaseEvents::bound() said so, ended() not yet
     DhcpPort holder;
   };
   struct Request;  // a parsed client message (dhcp_server.cc)
@@ -176,6 +200,9 @@ class DhcpServer {
   // RELEASE / DECLINE / withdrawal of `r` from `from`: true when `from` holds it; false (counted
   // not_owner when another port does) otherwise.
   bool may_free(const Record& r, const DhcpPort& from);
+  // LeaseEvents: `r` is bound now (ACK) / is no longer its MAC's lease.
+  void announce(Record& r);
+  void retract(Record& r);
 
   size_t answer(const Request& req, const DhcpPort& from, int64_t now_s, uint8_t* reply,
                 size_t reply_capacity);
@@ -192,6 +219,8 @@ class DhcpServer {
   // DhcpPort::key -> records_ indexes of the holds that count against it; no empty lists.
   std::unordered_map<uint64_t, std::vector<size_t>> holdings_;
   Counters counters_;
+  LeaseEvents* events_ = nullptr;
+  int64_t next_expiry_s_ = INT64_MAX;
 };
 
 }  // namespace qswitch::slirp

@@ -50,7 +50,7 @@ int prefix_len(in_addr mask) { return __builtin_popcount(ntohl(mask.s_addr)); }
 }  // namespace
 
 // Everything that touches libslirp or libuv handles for it.
-struct SlirpPort::Impl {
+struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
   struct PollFd {
     io::UvHandle<uv_poll_t> poll;
     int fd = -1;
@@ -84,6 +84,11 @@ struct SlirpPort::Impl {
   HostSocketBudget sockets;
   io::UvHandle<uv_prepare_t> prepare;
   io::UvHandle<uv_timer_t> timeout;
+  // Port security's address book (switch/address_book.h): the DHCP server's bound leases, in
+  // this port's VLAN; lease_timer runs expire() when the earliest one ends.
+  io::UvHandle<uv_timer_t> lease_timer;
+  int64_t lease_timer_s = INT64_MAX;  // when it fires (loop seconds); INT64_MAX: stopped
+  bool serving = false;               // the VLAN is in the address book
   size_t hook_id = 0;
   bool hooked = false;
 
@@ -114,6 +119,34 @@ struct SlirpPort::Impl {
   static const SlirpCb kCallbacks;
 
   sw::Millis now() { return loop.now(); }
+
+  static sw::IpAddress ipv4(in_addr a) {
+    return sw::IpAddress::v4(reinterpret_cast<const uint8_t*>(&a.s_addr));
+  }
+  void bound(const sw::MacAddress& mac, in_addr addr) override {
+    loop.fabric().addresses().bind(port.options_.vlan, mac, ipv4(addr));
+  }
+  void ended(const sw::MacAddress& mac, in_addr addr) override {
+    loop.fabric().addresses().unbind(port.options_.vlan, mac, ipv4(addr));
+  }
+  // The timer for the DHCP server's next lease end, if that is earlier than the one set.
+  void arm_lease_timer() {
+    const int64_t next = port.dhcp_->next_expiry_s();
+    if (next == INT64_MAX || next >= lease_timer_s) return;
+    lease_timer_s = next;
+    const int64_t now_s = now() / 1000;
+    const auto delay_ms = static_cast<uint64_t>(next > now_s ? (next - now_s) * 1000 : 0);
+    uv_timer_start(
+        lease_timer.get(),
+        [](uv_timer_t* h) {
+          auto* self = static_cast<Impl*>(h->data);
+          if (self == nullptr) return;
+          self->lease_timer_s = INT64_MAX;
+          self->port.dhcp_->expire(self->now() / 1000);
+          self->arm_lease_timer();
+        },
+        delay_ms + 1000, 0);  // a second late: the server's clock counts whole seconds
+  }
 
   // Space for one outgoing frame of up to `size` bytes, prefix included; nullptr when every
   // chunk is still queued on some output (the frame is dropped: TCP retransmits, as libslirp's
@@ -252,6 +285,7 @@ struct SlirpPort::Impl {
     const uint64_t not_owner = port.dhcp_->counters().not_owner;
     const size_t n =
         port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize, 1500, from);
+    arm_lease_timer();
     if (n >= sw::kMinFrameSize) emit(wire, static_cast<uint32_t>(n));
     const bool refused = port.dhcp_->counters().over_port_cap != over_cap;
     if ((refused || port.dhcp_->counters().not_owner != not_owner) && dhcp_log.allow(now())) {
@@ -366,6 +400,10 @@ struct SlirpPort::Impl {
   void shutdown() {
     if (hooked) loop.remove_turn_hook(hook_id);
     hooked = false;
+    if (serving) loop.fabric().addresses().withdraw(port.options_.vlan, &port);
+    serving = false;
+    if (port.dhcp_) port.dhcp_->set_lease_events(nullptr);
+    lease_timer.close();
     for (auto& p : polls) {
       if (!p) continue;
       p->poll.get()->data = nullptr;
@@ -516,6 +554,14 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   impl.timeout.get()->data = &impl;
   impl.hook_id = loop.add_turn_hook([&impl] { impl.service(); });
   impl.hooked = true;
+  // Port security: this VLAN's addresses are the ones its DHCP server and prefix give.
+  uv_timer_init(loop.uv(), impl.lease_timer.get());
+  impl.lease_timer.get()->data = &impl;
+  port->dhcp_->set_lease_events(&impl);
+  sw::IpAddress prefix6;
+  if (options.ipv6) prefix6 = sw::IpAddress::v6(options.ipv6_prefix.s6_addr);
+  loop.fabric().addresses().serve(options.vlan, prefix6, options.ipv6_prefix_len, port.get());
+  impl.serving = true;
   return port;
 }
 

@@ -58,6 +58,7 @@ struct PortCounters {
   uint64_t rx_throttled = 0;
   uint64_t dup_mac = 0;
   uint64_t drop_mac_spoof = 0;
+  uint64_t drop_ip_spoof = 0;
   uint64_t tx_copied = 0;
   uint64_t congestion_timeouts = 0;
   uint64_t drop_vlan_tagged = 0;
@@ -94,6 +95,10 @@ inline constexpr CounterField<PortCounters> kPortCounters[] = {
      "Frames received with a source MAC the port may not use (pinned to another port, or not one "
      "of a secured port's own), or a secured port's ARP naming another sender MAC.",
      &PortCounters::drop_mac_spoof},
+    {"drop_ip_spoof",
+     "Frames a secured port sent from an IP address it was not given (IPv4 or IPv6 source, ARP "
+     "sender, neighbour advertisement target), or whose IP headers the switch could not read.",
+     &PortCounters::drop_ip_spoof},
     {"tx_copied",
      "Queued frames copied out of a sender's receive memory because the sender ran short.",
      &PortCounters::tx_copied},
@@ -125,6 +130,7 @@ struct SwitchCounters {
   uint64_t dup_mac_events = 0;
   uint64_t dup_mac_warnings = 0;
   uint64_t mac_spoofs = 0;
+  uint64_t ip_spoofs = 0;
   uint64_t chunk_reliefs = 0;
   uint64_t gso_cut = 0;
   uint64_t gso_segments = 0;
@@ -186,6 +192,10 @@ inline constexpr CounterField<SwitchCounters> kSwitchCounters[] = {
      "Frames not delivered to ports that needed a VLAN tag pushed or popped (no memory left, or "
      "the tagged frame would exceed 65549 bytes).",
      &SwitchCounters::vlan_dropped},
+    {"ip_spoofs",
+     "Frames secured ports sent from IP addresses they were not given (every port's "
+     "drop_ip_spoof).",
+     &SwitchCounters::ip_spoofs},
 };
 
 template <typename F>

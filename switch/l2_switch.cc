@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace qswitch::sw {
 
@@ -219,10 +220,52 @@ void L2Switch::set_security(Port& port, const PortSecurity& security) {
   port.held_macs_ = security.macs;
 }
 
-void L2Switch::security_drop(Port& in, const MacAddress& src, SecurityDrop why) {
-  in.counters_.drop_mac_spoof += 1;
-  ++counters_.mac_spoofs;
-  if (events_ != nullptr) events_->on_port_security(in, src, why);
+void L2Switch::security_drop(Port& in, const MacAddress& src, SecurityDrop why,
+                             const IpAddress& addr) {
+  if (is_ip_drop(why)) {
+    in.counters_.drop_ip_spoof += 1;
+    ++counters_.ip_spoofs;
+  } else {
+    in.counters_.drop_mac_spoof += 1;
+    ++counters_.mac_spoofs;
+  }
+  if (events_ != nullptr) events_->on_port_security(in, src, why, addr);
+}
+
+bool L2Switch::checks_ip(const Port& port) const {
+  if (!port.security_.enabled) return false;
+  if (!port.security_.ips.empty()) return true;
+  const VlanMembership& m = port.vlans_;
+  if (m.untagged != 0 && addresses_.serves(m.untagged)) return true;
+  bool any = false;
+  if (m.trunk) m.tagged.for_each([&](uint16_t v) { any = any || addresses_.serves(v); });
+  return any;
+}
+
+std::vector<L2Switch::AllowedAddress> L2Switch::allowed_addresses(const Port& port) const {
+  std::vector<AllowedAddress> out;
+  if (!port.security_.enabled) return out;
+  for (const IpAddress& a : port.security_.ips)
+    out.push_back({a, AllowedAddress::Source::kGiven, 0});
+  auto in_vlan = [&](uint16_t vlan) {
+    if (!addresses_.serves(vlan)) return;
+    for (const MacAddress& mac : port.held_macs_) {
+      if (const std::optional<IpAddress> a = addresses_.lease(vlan, mac)) {
+        out.push_back({*a, AllowedAddress::Source::kLease, vlan});
+      }
+      if (const std::optional<IpAddress> a = addresses_.slaac(vlan, mac)) {
+        out.push_back({*a, AllowedAddress::Source::kSlaac, vlan});
+      }
+    }
+  };
+  const VlanMembership& m = port.vlans_;
+  if (m.untagged != 0) in_vlan(m.untagged);
+  if (m.trunk) {
+    m.tagged.for_each([&](uint16_t v) {
+      if (v != m.untagged) in_vlan(v);
+    });
+  }
+  return out;
 }
 
 bool L2Switch::secure_source(Port& in, const Frame& frame, const Ingress& ingress,
@@ -238,6 +281,14 @@ bool L2Switch::secure_source(Port& in, const Frame& frame, const Ingress& ingres
   if (d[l3 - 2] == 0x08 && d[l3 - 1] == 0x06 &&
       (frame.size < l3 + 14 || std::memcmp(d + l3 + 8, src.bytes.data(), 6) != 0)) {
     security_drop(in, src, SecurityDrop::kArpSenderMac);
+    return false;
+  }
+  // IP (port_security.h), from the head only: a split frame's tail is the guest's to change.
+  if (in.security_.ips.empty() && !addresses_.serves(ingress.vlan)) return true;
+  const uint32_t readable = frame.split() ? std::min(frame.head, frame.size) : frame.size;
+  const IpVerdict v = check_ip(d, readable, l3, src, ingress.vlan, in.security_, addresses_);
+  if (!v.ok) {
+    security_drop(in, src, v.why, v.addr);
     return false;
   }
   return true;

@@ -47,7 +47,11 @@
 //   frame's other form is a whole copy. A flood serves the ports taking the frame as it arrived
 //   first, then each other form, so each form is cut (offload) or joined (split) once.
 // - Port security (port_security.h): a secured port's frames are checked before learning (its own
-//   MACs only, ARP naming its MAC); its MACs are pinned in the VLANs it uses them.
+//   MACs only, ARP naming its MAC; then, in a VLAN a slirp port serves or on a port with ip=
+//   addresses, its IP sources, ARP sender IPs and neighbour advertisement targets); its MACs are
+//   pinned in the VLANs it uses them. The address book (address_book.h) is what the slirp ports'
+//   DHCP servers and IPv6 prefixes say each VLAN's guests were given; an unsecured port never
+//   reads it.
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
 //   segment list once for the most segments a frame can make).
 #pragma once
@@ -82,8 +86,10 @@ class L2Switch : public ChunkPressure {
     virtual void on_duplicate_mac(const MacAddress& mac, Port& was, Port& now, uint64_t count) = 0;
     // A frame from `in` used `mac`, pinned to `owner` (the frame was dropped). Rate-limit here.
     virtual void on_mac_spoof(Port& /*in*/, const MacAddress& /*mac*/, Port& /*owner*/) {}
-    // A secured port's frame from `mac` was dropped for `why` (port_security.h). Rate-limit here.
-    virtual void on_port_security(Port& /*in*/, const MacAddress& /*mac*/, SecurityDrop /*why*/) {}
+    // A secured port's frame from `mac` was dropped for `why` (port_security.h); `addr` is the IP
+    // address it claimed (kNone for the MAC drops and unreadable headers). Rate-limit here.
+    virtual void on_port_security(Port& /*in*/, const MacAddress& /*mac*/, SecurityDrop /*why*/,
+                                  const IpAddress& /*addr*/) {}
   };
 
   // Sees frames as they cross the switch, for live capture. ingress() gets every frame a port
@@ -123,6 +129,22 @@ class L2Switch : public ChunkPressure {
   // Sets `port`'s security (port_security.h), attached or not. An attached port's learned MACs are
   // forgotten; it holds the given MACs again and learns its own anew.
   void set_security(Port& port, const PortSecurity& security);
+  // The addresses the switch gave guests (address_book.h): the slirp ports fill it.
+  AddressBook& addresses() { return addresses_; }
+  const AddressBook& addresses() const { return addresses_; }
+  // Does port security check `port`'s IP sources in some VLAN (it is secured, and has ip=
+  // addresses or carries a VLAN a slirp port serves)?
+  bool checks_ip(const Port& port) const;
+  // What a secured `port` may send from besides link-local and unspecified sources: its ip=
+  // addresses, then, in each VLAN it carries that a slirp port serves, each of its MACs' DHCP
+  // lease and SLAAC address. Allocates: for the control plane.
+  struct AllowedAddress {
+    enum class Source : uint8_t { kGiven, kLease, kSlaac };
+    IpAddress addr;
+    Source source = Source::kGiven;
+    uint16_t vlan = 0;  // 0 for kGiven (every VLAN)
+  };
+  std::vector<AllowedAddress> allowed_addresses(const Port& port) const;
   // ChunkPressure: every attached port releases what it holds of `pool`.
   void relieve(const ChunkOwner& pool) override;
 
@@ -166,7 +188,7 @@ class L2Switch : public ChunkPressure {
   // *held: `src` is already one of the port's MACs.
   bool secure_source(Port& in, const Frame& frame, const Ingress& ingress, const MacAddress& src,
                      bool* held);
-  void security_drop(Port& in, const MacAddress& src, SecurityDrop why);
+  void security_drop(Port& in, const MacAddress& src, SecurityDrop why, const IpAddress& addr = {});
   // Sends `frame` to `out` in the form `out` takes it for the frame's VLAN.
   void send(Port& out, const Frame& frame, const Ingress& ingress);
   void flood(Port& in, const Frame& frame, const Ingress& ingress);
@@ -192,6 +214,7 @@ class L2Switch : public ChunkPressure {
 
   SwitchConfig config_;
   MacTable macs_;
+  AddressBook addresses_;
   std::vector<Port*> ports_;  // indexed by PortId, nullptr for free ids
   std::vector<PortId> free_ids_;
   std::vector<Port*> flush_list_;

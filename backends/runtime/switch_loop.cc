@@ -291,14 +291,17 @@ void SwitchLoop::on_mac_spoof(sw::Port& in, const sw::MacAddress& mac, sw::Port&
       static_cast<unsigned long long>(suppressed));
 }
 
-void SwitchLoop::on_port_security(sw::Port& in, const sw::MacAddress& mac, sw::SecurityDrop why) {
+void SwitchLoop::on_port_security(sw::Port& in, const sw::MacAddress& mac, sw::SecurityDrop why,
+                                  const sw::IpAddress& addr) {
   if (!spoof_log_.allow(now())) return;
   const uint64_t suppressed = spoof_log_.take_suppressed();
+  const std::string claimed =
+      addr.family == sw::IpAddress::Family::kNone ? std::string() : ", address " + addr.to_string();
   io::log_line(
-      "warning: port %u (%s, port security) sent %s (mac %s): frame dropped (drop_mac_spoof; "
-      "%llu similar lines suppressed)",
+      "warning: port %u (%s, port security) sent %s (mac %s%s): frame dropped (%s; %llu similar "
+      "lines suppressed)",
       in.id(), in.describe().c_str(), sw::security_drop_text(why), mac.to_string().c_str(),
-      static_cast<unsigned long long>(suppressed));
+      claimed.c_str(), sw::security_drop_counter(why), static_cast<unsigned long long>(suppressed));
 }
 
 SwitchSnapshot SwitchLoop::snapshot() {

@@ -195,7 +195,8 @@ class SwitchLoop : private sw::L2Switch::Events {
   void on_duplicate_mac(const sw::MacAddress& mac, sw::Port& was, sw::Port& now,
                         uint64_t count) override;
   void on_mac_spoof(sw::Port& in, const sw::MacAddress& mac, sw::Port& owner) override;
-  void on_port_security(sw::Port& in, const sw::MacAddress& mac, sw::SecurityDrop why) override;
+  void on_port_security(sw::Port& in, const sw::MacAddress& mac, sw::SecurityDrop why,
+                        const sw::IpAddress& addr) override;
 
   LoopConfig config_;
   uv_loop_t loop_;

@@ -17,7 +17,10 @@
 // never below 576); yiaddr 0 or an address the server may hand out. After every message: the
 // lease table holds each MAC and each address at most once, at most max(max_leases, pinned)
 // records, no port holds more unpinned unexpired addresses than max_leases_per_port, and the
-// counters add up to the messages is_dhcp_request() claimed.
+// counters add up to the messages is_dhcp_request() claimed. Lease events (what port security's
+// address book hears): bound() only for an address and a MAC not bound already, ended() only for
+// a binding heard before, an ACK with an address leaves that address bound to the client's MAC,
+// every binding heard is a bound lease of the table, and after expire(now) an unexpired one.
 #include <arpa/inet.h>
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -156,6 +159,22 @@ void check_reply(const uint8_t* req, const uint8_t* r, size_t n, size_t capacity
   if (type == 6) FUZZ_CHECK(yiaddr == 0);
 }
 
+// The bindings DhcpServer::LeaseEvents announced: address (network order) -> MAC key.
+class Bindings : public DhcpServer::LeaseEvents {
+ public:
+  void bound(const MacAddress& mac, in_addr a) override {
+    FUZZ_CHECK(by_addr.count(a.s_addr) == 0);
+    for (const auto& [addr, key] : by_addr) FUZZ_CHECK(key != mac.key());
+    by_addr[a.s_addr] = mac.key();
+  }
+  void ended(const MacAddress& mac, in_addr a) override {
+    const auto it = by_addr.find(a.s_addr);
+    FUZZ_CHECK(it != by_addr.end() && it->second == mac.key());
+    by_addr.erase(it);
+  }
+  std::map<uint32_t, uint64_t> by_addr;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -200,6 +219,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   c.max_leases_per_port = in.ConsumeIntegralInRange<uint32_t>(0, 4);
   DhcpServer server(c);
+  Bindings bindings;
+  server.set_lease_events(&bindings);
 
   int64_t now = 1000;
   uint64_t claimed = 0;
@@ -236,6 +257,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (DhcpServer::is_dhcp_request(frame.get(), bytes.size())) ++claimed;
     const size_t n = server.handle(frame.get(), bytes.size(), now, reply.get(), capacity, from);
     if (n != 0) check_reply(frame.get(), reply.get(), n, capacity, c, p);
+    // An ACK that gives an address (option 53 comes first) leaves it bound to chaddr.
+    const uint8_t* bootp = n >= 42 + 243 ? reply.get() + 42 : nullptr;
+    if (bootp != nullptr && bootp[240] == 53 && bootp[242] == 5 && get32(bootp + 16) != 0) {
+      const auto it = bindings.by_addr.find(htonl(get32(bootp + 16)));
+      FUZZ_CHECK(it != bindings.by_addr.end() &&
+                 it->second == MacAddress::from_wire(bootp + 28).key());
+    }
+    const bool swept = (fix & 8) != 0;
+    if (swept) server.expire(now);
 
     const auto& k = server.counters();
     FUZZ_CHECK(k.discover + k.request + k.release + k.decline + k.inform + k.ignored +
@@ -256,6 +286,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       for (const auto& [key, held] : per_port) FUZZ_CHECK(held <= c.max_leases_per_port);
     }
+    for (const auto& [a, key] : bindings.by_addr) {
+      bool found = false;
+      for (const auto& l : leases) {
+        if (l.addr.s_addr == a && l.mac.key() == key && l.state == DhcpServer::LeaseState::bound) {
+          found = !swept || l.expires_s > now;
+        }
+      }
+      FUZZ_CHECK(found);
+    }
+    if (swept) FUZZ_CHECK(server.next_expiry_s() > now);
     std::set<uint64_t> macs;
     std::set<uint32_t> addrs;
     for (const auto& l : leases) {

@@ -367,6 +367,33 @@ def vlan_switch():
           rec(3, frame(bc, mac(5), 0x0800, bytes(46), tag=30)))
     write(t, "short_tag", bytes([0b10101010]) + rec(2, bc + mac(6) + b"\x81\x00\x00\x0a") +
           rec(0, frame(bc, mac(7), 0x88a8, bytes(50))))
+    # The secured last port (byte 0's low bit; its bits 0-1 = 3: a trunk of 10 and 30, as port 0;
+    # ports 1-3 access 10) tagging for VLAN 10, which has a slirp port: its lease 10.0.2.15 for
+    # mac 1, another address, a DHCP discover from 0.0.0.0, ARP, IPv6 from its SLAAC address and
+    # neighbour advertisements; then the same port as an access port of VLAN 20 (bits 0-1 = 1),
+    # where only its ip= addresses hold.
+    def ip4(src, proto=17, l4=bytes(8)):
+        return struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(l4), 0, 0, 64, proto, 0) + src + \
+            b"\x0a\x00\x02\x02" + l4
+    def arp(sender_mac, sender_ip):
+        return b"\x00\x01\x08\x00\x06\x04\x00\x01" + sender_mac + sender_ip + bytes(6) + \
+            b"\x0a\x00\x02\x02"
+    def ip6(src, nh, l4):
+        return struct.pack(">IHBB", 0x60000000, len(l4), nh, 255) + src + \
+            bytes.fromhex("ff02" + "00" * 13 + "01") + l4
+    slaac = bytes.fromhex("fec0000000000000" + "505400fffe000001")
+    na = bytes([136, 0, 0, 0, 0x20, 0, 0, 0])
+    gw6 = bytes.fromhex("fec0" + "00" * 13 + "02")
+    frames = [(0x0800, ip4(b"\x0a\x00\x02\x0f")), (0x0800, ip4(b"\x0a\x00\x02\x63")),
+              (0x0800, ip4(b"\x0a\x00\x09\x09")),
+              (0x0800, ip4(bytes(4), 17, b"\x00\x44\x00\x43" + bytes(4))),
+              (0x0806, arp(mac(1), b"\x0a\x00\x02\x0f")), (0x0806, arp(mac(1), b"\x0a\x00\x02\x02")),
+              (0x86dd, ip6(slaac, 17, bytes(8))), (0x86dd, ip6(slaac, 58, na + slaac)),
+              (0x86dd, ip6(slaac, 58, na + gw6))]
+    write(t, "secured_ip_vlan10", bytes([0b00000011]) +
+          b"".join(rec(4, frame(bc, mac(1), et, p, tag=10)) for et, p in frames))
+    write(t, "secured_ip_vlan20", bytes([0b00000001]) +
+          b"".join(rec(4, frame(bc, mac(1), et, p)) for et, p in frames))
 
 
 def ipv4_frame(proto, l4, src=b"\x0a\x00\x02\x0f", dst=b"\x0a\x00\x02\x02", frag=0):

@@ -17,7 +17,13 @@
 // - a frame whose tag was popped is at least 60 bytes; its payload is the input's without the
 //   tag;
 // - from a secured port (port_security.h; the last port when byte 0's low bit is set) only frames
-//   from its held MACs, never more than max_macs of them, and ARP naming the frame's source.
+//   from its held MACs, never more than max_macs of them, and ARP naming the frame's source;
+//   and only the IP sources it was given (address_book.h; VLAN 10 is served by a "slirp port"
+//   with prefix fec0::/64 and leased 10.0.2.15 to 52:54:00:00:00:01, and the port has ip=
+//   10.0.9.9 and 2001:db8::9, so every VLAN is checked): IPv4 from those (0.0.0.0 only as UDP
+//   68 -> 67), ARP sender IPs from those or 0.0.0.0, IPv6 from link-local, ::, 2001:db8::9 or
+//   the SLAAC address in VLAN 10, neighbour advertisements (found right after the IPv6 header)
+//   for link-local or those addresses.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -67,11 +73,61 @@ class CheckingPort : public Port {
       if (f.size >= l3 + 14 && d[l3 - 2] == 0x08 && d[l3 - 1] == 0x06) {
         FUZZ_CHECK(std::memcmp(d + l3 + 8, d + 6, 6) == 0);
       }
+      check_ip(d, f.size, l3);
     }
     ++got;
   }
   void flush() override {}
   std::string describe() const override { return "fuzz"; }
+
+  // The IP rules (see the top), computed here from the fixed address plan.
+  static bool v4_allowed(const uint8_t* a, const uint8_t* src_mac) {
+    static const uint8_t kLease[4] = {10, 0, 2, 15}, kGiven[4] = {10, 0, 9, 9};
+    static const uint8_t kLeaseMac[6] = {0x52, 0x54, 0, 0, 0, 1};
+    if (std::memcmp(a, kGiven, 4) == 0) return true;
+    return expected_vlan == 10 && std::memcmp(a, kLease, 4) == 0 &&
+           std::memcmp(src_mac, kLeaseMac, 6) == 0;
+  }
+  static bool v6_allowed(const uint8_t* a, const uint8_t* m) {
+    static const uint8_t kGiven[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+    if (std::memcmp(a, kGiven, 16) == 0) return true;
+    const uint8_t slaac[16] = {
+        0xfe, 0xc0, 0,    0,    0,    0,    0,   0, static_cast<uint8_t>(m[0] ^ 2),
+        m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
+    return expected_vlan == 10 && std::memcmp(a, slaac, 16) == 0;
+  }
+  static bool link_local(const uint8_t* a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
+  static bool zero(const uint8_t* a, size_t n) {
+    return std::all_of(a, a + n, [](uint8_t b) { return b == 0; });
+  }
+  static void check_ip(const uint8_t* d, uint32_t size, uint32_t l3) {
+    const uint16_t type = static_cast<uint16_t>((d[l3 - 2] << 8) | d[l3 - 1]);
+    const uint8_t* src_mac = d + 6;
+    if (type == 0x0800) {
+      FUZZ_CHECK(size >= l3 + 20);
+      const uint8_t* ip = d + l3;
+      if (zero(ip + 12, 4)) {
+        const uint32_t ihl = (ip[0] & 0x0fu) * 4;
+        FUZZ_CHECK(ip[9] == 17 && ihl >= 20 && size >= l3 + ihl + 4);
+        FUZZ_CHECK(ip[ihl] == 0 && ip[ihl + 1] == 68 && ip[ihl + 2] == 0 && ip[ihl + 3] == 67);
+      } else {
+        FUZZ_CHECK(v4_allowed(ip + 12, src_mac));
+      }
+    } else if (type == 0x0806) {
+      FUZZ_CHECK(size >= l3 + 28);
+      FUZZ_CHECK(zero(d + l3 + 14, 4) || v4_allowed(d + l3 + 14, src_mac));
+    } else if (type == 0x86dd) {
+      FUZZ_CHECK(size >= l3 + 40);
+      const uint8_t* src = d + l3 + 8;
+      FUZZ_CHECK(link_local(src) || zero(src, 16) || v6_allowed(src, src_mac));
+      // A neighbour advertisement right after the header (extension headers: port_security_test).
+      if (d[l3 + 6] == 58 && size >= l3 + 41 && d[l3 + 40] == 136) {
+        FUZZ_CHECK(size >= l3 + 40 + 24);
+        const uint8_t* target = d + l3 + 48;
+        FUZZ_CHECK(link_local(target) || v6_allowed(target, src_mac));
+      }
+    }
+  }
 
   static inline const Port* input = nullptr;  // the port the frame came in on
   static inline uint16_t expected_vlan = 0;
@@ -117,7 +173,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     PortSecurity s;
     s.enabled = true;
     s.max_macs = 2;
+    s.ips = {*IpAddress::parse("10.0.9.9"), *IpAddress::parse("2001:db8::9")};
     sw.set_security(ports[kPorts - 1], s);
+    sw.addresses().serve(10, *IpAddress::parse("fec0::"), 64);
+    sw.addresses().bind(10, MacAddress{{0x52, 0x54, 0, 0, 0, 1}}, *IpAddress::parse("10.0.2.15"));
   }
   std::vector<uint8_t> wire(kPrefixSize + kMaxFrameSize);
   size_t pos = 1;

@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qswitch::slirp {
@@ -1004,6 +1005,107 @@ TEST_F(LongSearchListDhcpServerTest, ReplyFitsTheClientsMaximumMessageSize) {
   // A reply buffer too small for even the minimum message: no reply, nothing written past it.
   EXPECT_FALSE(send(build(ClientMessage{.mac = guest_mac(4)}), 341).has_value());
   EXPECT_TRUE(send(build(ClientMessage{.mac = guest_mac(4)}), 342).has_value());
+}
+
+// What the LeaseEvents hear, as "+MAC IP" (bound) and "-MAC IP" (ended).
+class LeaseLog : public DhcpServer::LeaseEvents {
+ public:
+  void bound(const sw::MacAddress& mac, in_addr addr) override {
+    lines.push_back("+" + mac.to_string() + " " + text(addr));
+  }
+  void ended(const sw::MacAddress& mac, in_addr addr) override {
+    lines.push_back("-" + mac.to_string() + " " + text(addr));
+  }
+  std::vector<std::string> take() { return std::exchange(lines, {}); }
+  std::vector<std::string> lines;
+};
+
+class DhcpLeaseEventsTest : public DhcpServerTest {
+ protected:
+  void SetUp() override { server_->set_lease_events(&log_); }
+  void reconfigure(const DhcpConfig& c) {
+    DhcpServerTest::reconfigure(c);
+    server_->set_lease_events(&log_);
+  }
+  using Lines = std::vector<std::string>;
+  LeaseLog log_;
+  const std::string m1_ = guest_mac(1).to_string();
+  const std::string m2_ = guest_mac(2).to_string();
+};
+
+TEST_F(DhcpLeaseEventsTest, AnAckBindsAndARenewalIsNotANewBinding) {
+  ASSERT_TRUE(discover(guest_mac(1)).has_value());
+  EXPECT_TRUE(log_.take().empty());  // an offer binds nothing
+  EXPECT_EQ(server_->next_expiry_s(), INT64_MAX);
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  EXPECT_EQ(log_.take(), Lines{"+" + m1_ + " 10.0.2.15"});
+  EXPECT_EQ(server_->next_expiry_s(), now_ + 86400);
+  now_ += 43200;
+  ASSERT_EQ(type_of(renew(guest_mac(1), ip("10.0.2.15"))), 5);
+  EXPECT_TRUE(log_.take().empty());
+  // An INFORM binds nothing either.
+  ClientMessage inform{.type = 8, .mac = guest_mac(2), .ciaddr = ip("10.0.2.77")};
+  ASSERT_TRUE(send(build(inform)).has_value());
+  EXPECT_TRUE(log_.take().empty());
+}
+
+TEST_F(DhcpLeaseEventsTest, ReleaseAndDeclineEndTheLease) {
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  ASSERT_EQ(text(lease(guest_mac(2))), "10.0.2.16");
+  log_.take();
+  release(guest_mac(1), ip("10.0.2.15"));
+  EXPECT_EQ(log_.take(), Lines{"-" + m1_ + " 10.0.2.15"});
+  decline(guest_mac(2), ip("10.0.2.16"));
+  EXPECT_EQ(log_.take(), Lines{"-" + m2_ + " 10.0.2.16"});
+  // Bound again after the release: a new binding.
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  EXPECT_EQ(log_.take(), Lines{"+" + m1_ + " 10.0.2.15"});
+}
+
+TEST_F(DhcpLeaseEventsTest, ExpireEndsLeasesWhoseTimeIsUpAndNamesTheNextEnd) {
+  DhcpConfig c = test_config();
+  c.lease_time_s = 100;
+  reconfigure(c);
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  now_ += 50;
+  ASSERT_EQ(text(lease(guest_mac(2))), "10.0.2.16");
+  log_.take();
+  const int64_t start = now_ - 50;
+  EXPECT_EQ(server_->next_expiry_s(), start + 100);
+  server_->expire(start + 99);
+  EXPECT_TRUE(log_.take().empty());
+  server_->expire(start + 100);
+  EXPECT_EQ(log_.take(), Lines{"-" + m1_ + " 10.0.2.15"});
+  EXPECT_EQ(server_->next_expiry_s(), start + 150);
+  server_->expire(start + 150);
+  EXPECT_EQ(log_.take(), Lines{"-" + m2_ + " 10.0.2.16"});
+  EXPECT_EQ(server_->next_expiry_s(), INT64_MAX);
+}
+
+TEST_F(DhcpLeaseEventsTest, AnExpiredLeaseEndsWhenTheServerNoticesItBeforeExpireDoes) {
+  DhcpConfig c = test_config();
+  c.pool_last = ip("10.0.2.15");
+  c.lease_time_s = 100;
+  reconfigure(c);
+  ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
+  log_.take();
+  now_ += 200;  // expired; nobody called expire()
+  // The one address goes to MAC 2: MAC 1's lease ends first.
+  ASSERT_EQ(text(lease(guest_mac(2))), "10.0.2.15");
+  EXPECT_EQ(log_.take(), (Lines{"-" + m1_ + " 10.0.2.15", "+" + m2_ + " 10.0.2.15"}));
+  // The same MAC asking again after its lease expired: a new offer ends the old binding.
+  now_ += 200;
+  ASSERT_TRUE(discover(guest_mac(2)).has_value());
+  EXPECT_EQ(log_.take(), Lines{"-" + m2_ + " 10.0.2.15"});
+}
+
+TEST_F(DhcpLeaseEventsTest, AStaticLeaseCountsOnceBound) {
+  DhcpConfig c = test_config();
+  c.pinned.push_back(Lease{guest_mac(7), ip("10.0.2.20")});
+  reconfigure(c);
+  EXPECT_TRUE(log_.take().empty());
+  ASSERT_EQ(text(lease(guest_mac(7))), "10.0.2.20");
+  EXPECT_EQ(log_.take(), Lines{"+" + guest_mac(7).to_string() + " 10.0.2.20"});
 }
 
 TEST(DhcpConfigTest, FromDerivesThePoolAndOptionsFromSlirpOptions) {

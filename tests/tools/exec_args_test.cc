@@ -62,5 +62,20 @@ TEST(ExecArgsTest, TypeVhostUserIsParsedAndAttachedByName) {
   EXPECT_EQ(error, "--type 'vhost': expected dgram, stream or vhost-user");
 }
 
+TEST(ExecArgsTest, IpAddressesTurnPortSecurityOnAndGoAsAList) {
+  ExecOptions o;
+  std::string error;
+  const char* argv[] = {"exec",          "--mac", "52:54:00:00:00:05", "--ip", "10.0.2.50",
+                        "--ip=fec0::50", "--",    "qemu-system-x86_64"};
+  ASSERT_TRUE(parse_exec_args(8, argv, o, error)) << error;
+  EXPECT_EQ(attach_request_line(o.type, "", o.port_keys),
+            R"({"args":{"ip":["10.0.2.50","fec0::50"],"mac":"52:54:00:00:00:05",)"
+            R"("port-security":"on","type":"dgram"},"cmd":"port.attach"})");
+  const char* bad[] = {"exec", "--ip", "10.0.2", "--", "qemu-system-x86_64"};
+  EXPECT_FALSE(parse_exec_args(5, bad, o, error));
+  EXPECT_EQ(error,
+            "--ip: ip=10.0.2: expected a unicast IPv4 or IPv6 address like 10.0.2.15 or fec0::15");
+}
+
 }  // namespace
 }  // namespace qswitch::tools

@@ -969,6 +969,30 @@ mac = "52:54:00:00:00:09"
                        "3:17", {"listen[0]: port-security=off contradicts"}));
 }
 
+TEST_F(LabFileTest, PortTablesTakeIpAddressesAndCheckWritesThem) {
+  const LabFile lab = lab_of(R"(
+[[listen]]
+address = "unix:/tmp/g1.sock"
+ip = ["10.0.2.50", "fec0::50"]
+[[dgram]]
+address = "unix:/tmp/d.sock"
+ip = "192.0.2.1"
+)");
+  const Options& o = lab.options;
+  EXPECT_TRUE(o.listen[0].security.enabled);
+  EXPECT_EQ(o.listen[0].security.ips.size(), 2u);
+  EXPECT_EQ(o.dgram[0].security.ips.at(0).to_string(), "192.0.2.1");
+  const std::string text = format_lab_file(lab);
+  EXPECT_NE(text.find("max-macs = 1\nip = [\"10.0.2.50\", \"fec0::50\"]\n"), std::string::npos)
+      << text;
+  const LabFile again = lab_of(text);
+  EXPECT_EQ(again.options.listen[0].security, o.listen[0].security);
+  EXPECT_EQ(again.options.dgram[0].security, o.dgram[0].security);
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nip = [\"10.0.2.1\", \"x\"]\n", "3:19",
+                       {"listen[0].ip[1]: ip=x: expected a unicast IPv4 or IPv6 address"}));
+  EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nip = 5\n", "3:6", {"listen[0].ip"}));
+}
+
 TEST_F(LabFileTest, ABadVlanKeyIsNamedAtItsPosition) {
   EXPECT_TRUE(fails_at("[[listen]]\naddress = \"unix:/x\"\nvlan = 4095\n", "3:8",
                        {"listen[0].vlan: vlan=4095", "(1..4094)"}));

@@ -307,7 +307,7 @@ TEST(MetricsTextTest, CountersEqualTheFramesThatCrossedAndLabelsRoundTrip) {
   EXPECT_EQ(e.get(refused, la), 0u);
   EXPECT_EQ(e.get(refused, lb), 0u);
   const size_t stream_extras = 1;
-  EXPECT_EQ(std::size(sw::kSwitchCounters), 17u);
+  EXPECT_EQ(std::size(sw::kSwitchCounters), 18u);
   // Per VLAN (both ports on VLAN 1): its ports and its MAC entries, the two peers' MACs.
   EXPECT_EQ(e.types.count("qswitch_vlan_ports") == 1 ? e.types.at("qswitch_vlan_ports") : "",
             "gauge");

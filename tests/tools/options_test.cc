@@ -301,6 +301,27 @@ TEST(OptionsTest, EveryPortOptionTakesPortSecurityKeys) {
             std::string::npos);
 }
 
+TEST(OptionsTest, EveryPortOptionTakesIpAddresses) {
+  const ParseResult r =
+      parse({"--listen", "unix:/tmp/a.sock,ip=10.0.2.50,ip=fec0::50", "--dgram",
+             "unix:/tmp/d.sock,ip=192.0.2.1", "--tap", "qs0,ip=192.0.2.2", "--vhost-user",
+             "unix:/tmp/vu.sock,ip=192.0.2.3", "--connect", "unix:/tmp/c.sock,ip=192.0.2.4"});
+  ASSERT_TRUE(r.options) << r.error;
+  const Options& o = *r.options;
+  EXPECT_TRUE(o.listen[0].security.enabled);
+  EXPECT_EQ(o.listen[0].security.ips,
+            (std::vector<sw::IpAddress>{*sw::IpAddress::parse("10.0.2.50"),
+                                        *sw::IpAddress::parse("fec0::50")}));
+  EXPECT_EQ(o.dgram[0].security.ips.at(0).to_string(), "192.0.2.1");
+  EXPECT_EQ(o.taps[0].security.ips.at(0).to_string(), "192.0.2.2");
+  EXPECT_EQ(o.vhost_user[0].security.ips.at(0).to_string(), "192.0.2.3");
+  EXPECT_EQ(o.connect[0].security.ips.at(0).to_string(), "192.0.2.4");
+  EXPECT_NE(error_of({"--listen", "unix:/tmp/a.sock,ip=10.0.2.300"})
+                .find("--listen 'unix:/tmp/a.sock,ip=10.0.2.300': ip=10.0.2.300: expected a "
+                      "unicast IPv4 or IPv6 address"),
+            std::string::npos);
+}
+
 TEST(OptionsTest, HelpAndVersionIgnoreAValue) {
   EXPECT_TRUE(parse({"-h"}).options->help);
   EXPECT_TRUE(parse({"--help=x"}).options->help);

@@ -132,7 +132,7 @@ TEST(SwitchSnapshotTest, StatsTextIsOneLinePerClosedPortPortAndSwitch) {
   const std::string zeros =
       " tx_frames=0 tx_bytes=0 drop_queue_full=0 drop_bad_length=0 drop_bad_source=0 "
       "drop_same_port=0 drop_port_closed=0 rx_paused=0 rx_throttled=0 dup_mac=0 "
-      "drop_mac_spoof=0 tx_copied=0 congestion_timeouts=2 drop_vlan_tagged=0 "
+      "drop_mac_spoof=0 drop_ip_spoof=0 tx_copied=0 congestion_timeouts=2 drop_vlan_tagged=0 "
       "drop_vlan_untagged=0 drop_vlan_not_member=0";
   const std::vector<std::string> lines = backends::stats_text(s);
   ASSERT_EQ(lines.size(), 3u);
@@ -142,7 +142,7 @@ TEST(SwitchSnapshotTest, StatsTextIsOneLinePerClosedPortPortAndSwitch) {
             "stats switch ports=1 macs=5 frames_in=6 unicast=0 flooded=0 mac_moves=0 "
             "dup_mac_events=0 mac_evictions=7 mac_spoofs=0 chunk_reliefs=0 dup_mac_warnings=8 "
             "gso_cut=0 gso_segments=0 gso_dropped=0 split_copies=0 split_dropped=0 "
-            "vlan_tag_pushes=0 vlan_tag_pops=0 vlan_dropped=0");
+            "vlan_tag_pushes=0 vlan_tag_pops=0 vlan_dropped=0 ip_spoofs=0");
 }
 
 TEST(SwitchSnapshotTest, EveryCounterAppearsInTheTextTheJsonAndTheMetrics) {

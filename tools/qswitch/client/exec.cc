@@ -26,6 +26,7 @@
 #include "tools/qswitch/config/config_parse.h"
 #include "tools/qswitch/config/json_line.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/config/security_keys.h"
 #include "tools/qswitch/config/socket_trust.h"
 #include "tools/qswitch/config/vlan_keys.h"
 
@@ -207,7 +208,8 @@ int exit_code(int status) {
 
 const char* exec_usage() {
   return "usage: qswitch exec [--switch NAME|PATH] [--type dgram|stream|vhost-user] [--mac MAC] "
-         "[--vlan N | --trunk LIST [--native N]] [--port-security] -- PROGRAM [ARGS...]\n"
+         "[--vlan N | --trunk LIST [--native N]] [--port-security] [--ip ADDR]... -- PROGRAM "
+         "[ARGS...]\n"
          "  runs PROGRAM (qemu-system-x86_64 ...) with one NIC on a running switch: a socketpair\n"
          "  whose one end goes to the switch over its control socket, the other to QEMU as\n"
          "    -netdev dgram,id=qs0,local.type=fd,local.str=N   (or stream,...,addr.type=fd)\n"
@@ -225,6 +227,10 @@ const char* exec_usage() {
          "  --trunk LIST    the port is a trunk of the VLANs in LIST (10,20-29): the guest tags\n"
          "                  its frames itself (eth0.10); --native N: untagged frames are VLAN N\n"
          "  --port-security the guest may send only from its MAC (--mac, or the generated one)\n"
+         "                  and, where the switch gives addresses, from those (its DHCP lease,\n"
+         "                  its SLAAC address) and link-local ones\n"
+         "  --ip ADDR       an IPv4 or IPv6 address it may send from besides (repeatable);\n"
+         "                  implies --port-security\n"
          "  SIGINT/SIGTERM/SIGHUP are passed to PROGRAM; the exit status is PROGRAM's\n"
          "  (128+N if signal N ended it), 1 if the switch cannot be reached or refuses the\n"
          "  port, 2 on bad arguments, 127 if PROGRAM cannot be run\n";
@@ -248,6 +254,8 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
   std::string mac;
   VlanKeys vlan_keys;
   bool port_security = false;
+  SecurityKeys ip_keys;  // --ip, checked here as the switch will
+  std::vector<std::string> ips;
   int i = 1;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -270,7 +278,7 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
     } else if (arg == "--switch" || arg == "--type" || arg == "--mac" || arg == "--vlan" ||
-               arg == "--trunk" || arg == "--native") {
+               arg == "--trunk" || arg == "--native" || arg == "--ip") {
       if (i + 1 >= argc) {
         error = arg + " needs a value";
         return false;
@@ -300,6 +308,12 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
         return false;
       }
       o.port_keys.emplace_back(arg.substr(2), value);
+    } else if (arg == "--ip") {
+      if (!ip_keys.set("ip", value, error)) {
+        error = "--ip: " + error;
+        return false;
+      }
+      ips.push_back(value);
     } else {
       error = "unknown option '" + std::string(argv[i]) + "'";
       return false;
@@ -317,10 +331,11 @@ bool parse_exec_args(int argc, const char* const* argv, ExecOptions& o, std::str
            : type == "vhost-user" ? ExecType::kVhostUser
                                   : ExecType::kDgram;
   o.mac = mac.empty() ? random_guest_mac().to_string() : mac;
-  if (port_security) {  // the guest may send from its MAC only
+  if (port_security || !ips.empty()) {  // the guest may send from its MAC only
     o.port_keys.emplace_back("port-security", "on");
     o.port_keys.emplace_back("mac", o.mac);
   }
+  for (const std::string& ip : ips) o.port_keys.emplace_back("ip", ip);
   return true;
 }
 
@@ -457,7 +472,13 @@ std::string attach_request_line(ExecType type, const std::string& name,
                                 const std::vector<std::pair<std::string, std::string>>& port_keys) {
   json args = {{"type", exec_type_name(type)}};
   if (!name.empty()) args["name"] = name;
-  for (const auto& [key, value] : port_keys) args[key] = value;
+  for (const auto& [key, value] : port_keys) {
+    if (key == "ip") {
+      args[key].push_back(value);  // repeatable: a list
+    } else {
+      args[key] = value;
+    }
+  }
   return dump_json(json{{"cmd", "port.attach"}, {"args", args}});
 }
 

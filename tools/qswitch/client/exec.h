@@ -49,8 +49,9 @@ struct ExecOptions {
   std::string control_path;  // resolved from --switch
   ExecType type = ExecType::kDgram;
   std::string mac;  // --mac, or generated
-  // --vlan N, --trunk LIST, --native N (checked), --port-security (with the guest's MAC): the
-  // port's VLANs and security, sent with port.attach as string arguments.
+  // --vlan N, --trunk LIST, --native N (checked), --port-security (with the guest's MAC), --ip
+  // ADDR (repeatable): the port's VLANs and security, sent with port.attach as string arguments
+  // ("ip" as a list of them).
   std::vector<std::pair<std::string, std::string>> port_keys;
   std::vector<std::string> program;  // PROGRAM ARGS... (not empty)
   bool help = false;

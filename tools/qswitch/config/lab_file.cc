@@ -71,6 +71,8 @@ constexpr KeySpec kPortKeys[] = {
     {"port-security", Kind::kBoolean, "true: the port sends only from its own MACs"},
     {"mac", Kind::kStrings, "the port's own MACs (unicast, 52:54:00:12:34:56)"},
     {"max-macs", Kind::kInteger, "how many MACs the port may send from, 1..64"},
+    {"ip", Kind::kStrings,
+     "addresses the port may send from besides DHCP/SLAAC (10.0.2.15, fec0::15)"},
 };
 
 constexpr KeySpec kListenKeys[] = {
@@ -425,6 +427,18 @@ bool Reader::vlan_items(const toml::table& t, const std::string& path, std::stri
     const std::string value = std::to_string(integer(*n));
     if (!secure.set("max-macs", value, error)) return fail(*n, path + ".max-macs", error);
     out += ",max-macs=" + value;
+  }
+  if (const toml::node* list = t.get("ip")) {
+    if (first == nullptr) first = list;
+    const std::vector<const toml::node*> ips = items_of(*list);
+    for (size_t i = 0; i < ips.size(); ++i) {
+      const std::string& value = str(*ips[i]);
+      if (!secure.set("ip", value, error)) {
+        return fail(*ips[i], path + ".ip" + (list->is_array() ? "[" + std::to_string(i) + "]" : ""),
+                    error);
+      }
+      out += ",ip=" + value;
+    }
   }
   sw::PortSecurity security;
   if (first != nullptr && !secure.resolve(security, error)) return fail(*first, path, error);
@@ -1067,6 +1081,11 @@ void write_security(std::string& out, const sw::PortSecurity& s) {
     out += "mac = " + quoted_list(macs) + "\n";
   }
   out += "max-macs = " + std::to_string(s.max_macs) + "\n";
+  if (!s.ips.empty()) {
+    std::vector<std::string> ips;
+    for (const sw::IpAddress& a : s.ips) ips.push_back(a.to_string());
+    out += "ip = " + quoted_list(ips) + "\n";
+  }
 }
 
 void write_name(std::string& out, const std::vector<std::string>& names, size_t i) {

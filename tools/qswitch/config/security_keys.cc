@@ -6,7 +6,7 @@
 namespace qswitch::tools {
 
 bool SecurityKeys::is_security_key(std::string_view key) {
-  return key == "port-security" || key == "mac" || key == "max-macs";
+  return key == "port-security" || key == "mac" || key == "max-macs" || key == "ip";
 }
 
 bool SecurityKeys::set(std::string_view key, std::string_view value, std::string& error) {
@@ -54,15 +54,38 @@ bool SecurityKeys::set(std::string_view key, std::string_view value, std::string
     max_macs_ = n;
     return true;
   }
-  error = item + ": unknown key (expected port-security=, mac= or max-macs=)";
+  if (key == "ip") {
+    const std::optional<sw::IpAddress> ip = sw::IpAddress::parse(value);
+    if (!ip || ip->is_unspecified() || ip->is_multicast() ||
+        (ip->is_v4() && ip->bytes[0] == 255 && ip->bytes[1] == 255 && ip->bytes[2] == 255 &&
+         ip->bytes[3] == 255)) {
+      error = item + ": expected a unicast IPv4 or IPv6 address like 10.0.2.15 or fec0::15";
+      return false;
+    }
+    if (ip->is_v6_link_local()) {
+      error = item + ": link-local IPv6 addresses (fe80::/10) are always allowed; give another";
+      return false;
+    }
+    if (std::find(ips_.begin(), ips_.end(), *ip) != ips_.end()) {
+      error = item + ": this address is given twice";
+      return false;
+    }
+    if (ips_.size() >= sw::kMaxSecuredIps) {
+      error = item + ": at most " + std::to_string(sw::kMaxSecuredIps) + " ip= addresses per port";
+      return false;
+    }
+    ips_.push_back(*ip);
+    return true;
+  }
+  error = item + ": unknown key (expected port-security=, mac=, max-macs= or ip=)";
   return false;
 }
 
 bool SecurityKeys::resolve(sw::PortSecurity& out, std::string& error) const {
-  const bool finer = !macs_.empty() || max_macs_.has_value();
+  const bool finer = !macs_.empty() || max_macs_.has_value() || !ips_.empty();
   if (on_ == false && finer) {
-    error = "port-security=off contradicts " + std::string(macs_.empty() ? "max-macs=" : "mac=") +
-            " (which turns it on)";
+    const char* which = !macs_.empty() ? "mac=" : max_macs_ ? "max-macs=" : "ip=";
+    error = "port-security=off contradicts " + std::string(which) + " (which turns it on)";
     return false;
   }
   if (max_macs_ && *max_macs_ < macs_.size()) {
@@ -74,6 +97,7 @@ bool SecurityKeys::resolve(sw::PortSecurity& out, std::string& error) const {
   s.enabled = on_.value_or(false) || finer;
   if (s.enabled) {
     s.macs = macs_;
+    s.ips = ips_;
     s.max_macs = max_macs_.value_or(std::max<uint32_t>(1, static_cast<uint32_t>(macs_.size())));
   }
   out = s;

@@ -195,7 +195,8 @@ bool name_ok(const std::string& name) {
 Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& fds) {
   std::string error;
   if (!check_arg_names(
-          args, {"type", "name", "vlan", "trunk", "native", "port-security", "mac", "max-macs"},
+          args,
+          {"type", "name", "vlan", "trunk", "native", "port-security", "mac", "max-macs", "ip"},
           "port.attach", error)) {
     return Reply::failure(error);
   }
@@ -268,7 +269,8 @@ void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
       "a port on a socket passed with the request (SCM_RIGHTS), up while this "
       "connection is open; args: \"type\": dgram|stream|vhost-user, \"name\" (for logs), its "
       "VLANs (\"vlan\": N, or \"trunk\": \"10,20\" and \"native\": N), its port security "
-      "(\"port-security\": true, \"mac\": MAC, \"max-macs\": N); `qswitch exec` uses it",
+      "(\"port-security\": true, \"mac\": MAC, \"max-macs\": N, \"ip\": ADDR or a list); "
+      "`qswitch exec` uses it",
       [&loop](const json& args, std::vector<io::Fd>& fds) { return attach(loop, args, fds); });
 }
 

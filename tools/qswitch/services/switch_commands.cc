@@ -84,6 +84,33 @@ json vlan_json(const sw::VlanMembership& m) {
           {"native", m.untagged != 0 ? json(m.untagged) : json(nullptr)}};
 }
 
+// A port's security (switch/port_security.h), null when it is not secured: its MACs, whether its
+// IP sources are checked (in some VLAN: a slirp port serves it, or ip= was given) and the
+// addresses it may send from besides link-local ones: {"address", "from": "ip=" | "dhcp" |
+// "slaac", "vlan"} (no "vlan" for ip=, which holds in every VLAN).
+json port_security_json(const backends::PortSnapshot& p, const sw::L2Switch& fabric) {
+  if (!p.secured) return nullptr;
+  json held = json::array();
+  for (const sw::MacAddress& m : p.held_macs) held.push_back(m.to_string());
+  json out = {{"max_macs", p.max_macs}, {"macs", std::move(held)}};
+  const sw::Port* port = fabric.port(p.id);
+  json addresses = json::array();
+  if (port != nullptr) {
+    for (const sw::L2Switch::AllowedAddress& a : fabric.allowed_addresses(*port)) {
+      using Source = sw::L2Switch::AllowedAddress::Source;
+      json row = {{"address", a.addr.to_string()},
+                  {"from", a.source == Source::kGiven   ? "ip="
+                           : a.source == Source::kLease ? "dhcp"
+                                                        : "slaac"}};
+      if (a.source != Source::kGiven) row["vlan"] = a.vlan;
+      addresses.push_back(std::move(row));
+    }
+  }
+  out["ip_check"] = port != nullptr && fabric.checks_ip(*port);
+  out["addresses"] = std::move(addresses);
+  return out;
+}
+
 json accept_row(const std::string& endpoint, const std::string& address,
                 const io::AcceptCounters& counters) {
   json row = {{"endpoint", endpoint}, {"address", address}};
@@ -121,13 +148,7 @@ Reply ports_command(backends::SwitchLoop& loop, const Endpoints& endpoints, cons
     row["state"] = "up";
     row["macs"] = macs[p.id];
     row["vlan"] = vlan_json(p.vlans);
-    if (p.secured) {
-      json held = json::array();
-      for (const sw::MacAddress& m : p.held_macs) held.push_back(m.to_string());
-      row["port_security"] = {{"max_macs", p.max_macs}, {"macs", std::move(held)}};
-    } else {
-      row["port_security"] = nullptr;
-    }
+    row["port_security"] = port_security_json(p, loop.fabric());
     row["uptime_s"] = (snap.now - p.up_since) / 1000;
     row["queued_bytes"] = p.queued_bytes;
     rows.push_back(std::move(row));
@@ -258,7 +279,8 @@ Reply stats_command(backends::SwitchLoop& loop, const Endpoints& endpoints,
 Reply port_add_command(Endpoints& endpoints, const json& args) {
   std::string error, mode, address;
   if (!check_arg_names(
-          args, {"mode", "address", "vlan", "trunk", "native", "port-security", "mac", "max-macs"},
+          args,
+          {"mode", "address", "vlan", "trunk", "native", "port-security", "mac", "max-macs", "ip"},
           "port.add", error) ||
       !string_arg(args, "mode", "port.add", mode, error) ||
       !string_arg(args, "address", "port.add", address, error)) {
@@ -390,6 +412,16 @@ bool port_args(const json& args, std::string* address, sw::VlanMembership& vlans
         return false;
       }
       if (!secure.set("mac", m.get<std::string>(), error)) return false;
+    }
+  }
+  if (auto it = args.find("ip"); it != args.end()) {
+    const json list = it->is_array() ? *it : json::array({*it});
+    for (const json& a : list) {
+      if (!a.is_string()) {
+        error = "\"ip\" must be an IPv4 or IPv6 address or a list of them (strings)";
+        return false;
+      }
+      if (!secure.set("ip", a.get<std::string>(), error)) return false;
     }
   }
   if (auto it = args.find("max-macs"); it != args.end()) {

@@ -19,13 +19,14 @@ struct ServiceSockets {
 // The VLAN and port security keys of a request that makes ports (port.add, port.attach): keys in
 // `*address` ("unix:/x,vlan=10,port-security=on", taken out of it; null: none there) and the
 // arguments "vlan", "trunk", "native" (numbers or strings), "port-security" (true/false or
-// "on"/"off"), "mac" (a string or a list of them) and "max-macs" (a number), together
+// "on"/"off"), "mac" (a string or a list of them), "max-macs" (a number) and "ip" (a string
+// or a list of them), together
 // (vlan_keys.h, security_keys.h). False with `error` naming the key.
 bool port_args(const nlohmann::json& args, std::string* address, sw::VlanMembership& vlans,
                sw::PortSecurity& security, std::string& error);
 // The argument names port_args() reads.
-inline constexpr const char* kPortArgNames[] = {"vlan",          "trunk", "native",
-                                                "port-security", "mac",   "max-macs"};
+inline constexpr const char* kPortArgNames[] = {"vlan", "trunk",    "native", "port-security",
+                                                "mac",  "max-macs", "ip"};
 
 // `services` (may be null) must outlive the commands; its pointers may change at any time.
 void register_switch_commands(ControlApi& api, backends::SwitchLoop& loop, Endpoints& endpoints,
