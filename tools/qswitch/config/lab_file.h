@@ -26,8 +26,9 @@
 //   filled in (--check); parse_lab_file() reads it back to the same configuration. Strings are
 //   written as TOML basic strings: a value from argv that is not UTF-8 cannot be read back.
 // - Names (`name = "web"` on a port table, [[guest]]) are checked (1..32 of A-Z a-z 0-9 . _ -, not
-//   starting with . or -) and unique among ports and among guests, and kept for the control API's
-//   later use (issue 13).
+//   starting with . or -) and unique among ports and among guests; the control API shows them
+//   (`ports` "name" and "guests", `macs` "guest", `stats`; switchd.cc publishes them at start and
+//   reload).
 // - A [[guest]] may name the port it joins (`port = "web"`: a [[listen]], [[vhost-user]] or
 //   [[dgram]] table whose join line is known before start: not tcp or udp port 0, not a
 //   connect: vhost-user, and a secured port must not hold other MACs only) and say how it
