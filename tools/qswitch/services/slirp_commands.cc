@@ -228,7 +228,8 @@ Reply dhcp_leases_command(const SlirpPorts& ports, uv_loop_t* loop, const json& 
 
 void register_slirp_commands(ControlApi& api, const std::vector<slirp::SlirpPort*>& ports,
                              uv_loop_t* loop) {
-  // Each handler keeps its own copy of the list (a few pointers; it never changes after start).
+  // Each handler keeps its own copy of the list (a few pointers); Switchd registers them again
+  // when a reload adds, restarts or removes a slirp port.
   const std::string which =
       "; \"vlan\": N picks the slirp port of VLAN N (needed when there are several)";
   api.add("hostfwd.add",
