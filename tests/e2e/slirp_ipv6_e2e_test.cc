@@ -148,22 +148,22 @@ class SlirpIpv6E2eTest : public ::testing::Test {
     return result;
   }
 
-  // Waits (20 s at most) for the guest's SLAAC address in fec0::/64 (DAD done) and returns
-  // {global, link-local}, "" where missing.
+  // Waits (20 s at most) for the guest's SLAAC address in fec0::/64 (DAD done; the kernel calls
+  // fec0:: "scope site") and returns {SLAAC, link-local}, "" where missing.
   std::pair<std::string, std::string> ipv6_addresses(Guest& g) {
     const CommandResult r = g.run(
-        "n=0; while [ $n -lt 100 ] && ! ip -6 -o addr show dev eth0 scope global | "
-        "grep -v tentative | grep -q fec0:; do sleep 0.2; n=$((n+1)); done; "
+        "n=0; while [ $n -lt 100 ] && ! ip -6 -o addr show dev eth0 | "
+        "grep -v tentative | grep -q 'inet6 fec0:'; do sleep 0.2; n=$((n+1)); done; "
         "ip -6 -o addr show dev eth0",
         kCommandTimeout);
     EXPECT_TRUE(r.completed) << g.diagnostics();
-    static const std::regex global(R"(inet6 (fec0:[0-9a-f:]+)/64 scope global)");
+    static const std::regex global(R"(inet6 (fec0:[0-9a-f:]+)/64 scope)");
     static const std::regex link(R"(inet6 (fe80:[0-9a-f:]+)/64 scope link)");
     std::smatch m;
     std::pair<std::string, std::string> out;
     if (std::regex_search(r.output, m, global)) out.first = m[1].str();
     if (std::regex_search(r.output, m, link)) out.second = m[1].str();
-    std::cout << "[ ipv6     ] " << g.options().name << ": global " << out.first << ", link "
+    std::cout << "[ ipv6     ] " << g.options().name << ": SLAAC " << out.first << ", link "
               << out.second << "\n";
     EXPECT_NE(out.first, "") << g.options().name << " has no SLAAC address in fec0::/64:\n"
                              << r.output << g.diagnostics();
