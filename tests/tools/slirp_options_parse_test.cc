@@ -442,8 +442,10 @@ TEST(HostfwdParseTest, Ipv6BadSpecsNameTheBadPart) {
       {"tcp:[::1]:80:80-[fec0::15]:80", "expected"},
       {"tcp:[::1]:8080-[fec0::15]:80]", "guest side"},
       // Unbracketed IPv6 is a hint, not a guess.
-      {"tcp::8080-fec0::15:80", "guest side"},
-      {"tcp:::1:8080-[fec0::15]:80", "expected"},
+      {"tcp::8080-fec0::15:80",
+       "guest side 'fec0::15:80' is not [GUESTADDR]:GUESTPORT; an IPv6 "
+       "address goes in brackets"},
+      {"tcp:::1:8080-[fec0::15]:80", "an IPv6 address goes in brackets"},
       // Host addresses that cannot be bound.
       {"tcp:[fe80::1]:8080-[fec0::15]:80", "link-local"},
       {"tcp:[ff02::1]:8080-[fec0::15]:80", "multicast"},
@@ -486,7 +488,8 @@ TEST(HostfwdParseTest, Ipv6KeyForRemove) {
   EXPECT_FALSE(parse_hostfwd_key("tcp:[::1]8080", k, error));
   EXPECT_NE(error.find("[::1]8080"), std::string::npos) << error;
   EXPECT_FALSE(parse_hostfwd_key("tcp:::1:8080", k, error));
-  EXPECT_NE(error.find("brackets"), std::string::npos) << error;
+  EXPECT_NE(error.find("an IPv6 address goes in brackets, e.g. [::1]:8080"), std::string::npos)
+      << error;
   EXPECT_FALSE(parse_hostfwd_key("tcp:[fe80::1]:8080", k, error));
   EXPECT_NE(error.find("link-local"), std::string::npos) << error;
 }

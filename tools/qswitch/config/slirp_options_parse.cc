@@ -339,6 +339,15 @@ bool split_addr_port(std::string_view text, std::string_view& addr, bool& bracke
   return port.find(':') == std::string_view::npos && port.find(']') == std::string_view::npos;
 }
 
+// "ADDR:PORT" text that split_addr_port() refused and that looks like an unbracketed IPv6
+// address with a port ("::1:8080"): a hint, else "".
+std::string bracket_hint(std::string_view text) {
+  if (text.empty() || text.front() == '[' || std::count(text.begin(), text.end(), ':') < 2) {
+    return "";
+  }
+  return "an IPv6 address goes in brackets, e.g. [::1]:8080; ";
+}
+
 // Empty when `text` (a bracketed address) is an IPv6 address a forward's host side can bind,
 // else why not. The address is stored in `out`.
 std::string host_addr6_problem(std::string_view text, in6_addr& out) {
@@ -363,7 +372,9 @@ bool parse_key_part(std::string_view part, const std::string& what, const char* 
   bool bracketed = false;
   if (c1 == std::string_view::npos ||
       !split_addr_port(part.substr(c1 + 1), addr, bracketed, port)) {
-    error = what + ": " + syntax;
+    error = what + ": " +
+            (c1 == std::string_view::npos ? std::string() : bracket_hint(part.substr(c1 + 1))) +
+            syntax;
     return false;
   }
   if (addr_empty != nullptr) *addr_empty = addr.empty() && !bracketed;
@@ -772,7 +783,7 @@ bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& 
   bool gbracketed = false;
   if (!split_addr_port(guest, gaddr, gbracketed, gport)) {
     error = what + ": the guest side '" + std::string(guest) + "' is not [GUESTADDR]:GUESTPORT; " +
-            kHostfwdSyntax;
+            bracket_hint(guest) + kHostfwdSyntax;
     return false;
   }
   if (gbracketed) {
