@@ -30,6 +30,12 @@ std::string dotted(in_addr a) {
   return buf;
 }
 
+std::string text6(const in6_addr& a) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  inet_ntop(AF_INET6, &a, buf, sizeof buf);
+  return buf;
+}
+
 }  // namespace
 
 SlirpOptions default_slirp_options() {
@@ -56,15 +62,35 @@ uint32_t effective_max_host_sockets(const SlirpOptions& options, uint64_t fd_lim
                                        : kDefaultMaxHostSockets;
 }
 
+std::string HostForward::host_addr_text() const {
+  return ipv6 ? text6(host_addr6) : dotted(host_addr);
+}
+
+std::string HostForward::guest_addr_text() const {
+  if (ipv6) return text6(guest_addr6);
+  return guest_addr.s_addr != 0 ? dotted(guest_addr) : "";
+}
+
+bool HostForward::same_host_socket(const HostForward& other) const {
+  if (udp != other.udp || ipv6 != other.ipv6 || host_port != other.host_port) return false;
+  return ipv6 ? IN6_ARE_ADDR_EQUAL(&host_addr6, &other.host_addr6)
+              : host_addr.s_addr == other.host_addr.s_addr;
+}
+
+bool HostForward::host_any() const {
+  return ipv6 ? IN6_IS_ADDR_UNSPECIFIED(&host_addr6) : host_addr.s_addr == INADDR_ANY;
+}
+
 std::string HostForward::to_string() const {
   // A guest address of 0.0.0.0 ("the first DHCP address") prints empty, as the user wrote it;
-  // the host address always prints, because empty there means 127.0.0.1, not 0.0.0.0.
+  // the host address always prints, because empty there means 127.0.0.1, not 0.0.0.0. IPv6
+  // addresses print in brackets.
   std::string s = udp ? "udp:" : "tcp:";
-  s += dotted(host_addr);
+  s += ipv6 ? "[" + host_addr_text() + "]" : host_addr_text();
   s += ':';
   s += std::to_string(host_port);
   s += '-';
-  if (guest_addr.s_addr != 0) s += dotted(guest_addr);
+  s += ipv6 ? "[" + guest_addr_text() + "]" : guest_addr_text();
   s += ':';
   s += std::to_string(guest_port);
   return s;

@@ -18,12 +18,26 @@ namespace qswitch::slirp {
 
 struct HostForward {
   bool udp = false;
+  // Both sides are IPv6 (host_addr6, guest_addr6; added with slirp_add_hostxfwd), else both are
+  // IPv4 (host_addr, guest_addr). libslirp 4.7 rewrites a forwarded connection's source only
+  // within one family, so a forward never mixes them.
+  bool ipv6 = false;
   in_addr host_addr{};  // default 127.0.0.1
+  in6_addr host_addr6{};
   uint16_t host_port = 0;
-  in_addr guest_addr{};  // 0.0.0.0: QEMU's default, the first DHCP address (dhcpstart)
+  in_addr guest_addr{};    // 0.0.0.0: QEMU's default, the first DHCP address (dhcpstart)
+  in6_addr guest_addr6{};  // always given (no IPv6 default guest)
   uint16_t guest_port = 0;
-  // "tcp:127.0.0.1:8080-10.0.2.15:80", the form the parser accepts.
+  // "tcp:127.0.0.1:8080-10.0.2.15:80" or "tcp:[::1]:8080-[fec0::15]:80", the form the parser
+  // accepts.
   std::string to_string() const;
+  // "127.0.0.1", "::1"; "10.0.2.15" ("" for 0.0.0.0), "fec0::15".
+  std::string host_addr_text() const;
+  std::string guest_addr_text() const;
+  // Both bind the same host socket: protocol, family, address and port.
+  bool same_host_socket(const HostForward& other) const;
+  // The host address is the family's wildcard (0.0.0.0 or ::).
+  bool host_any() const;
 };
 
 struct Lease {

@@ -619,28 +619,64 @@ bool SlirpPort::to_own_socket(const sw::Frame& frame, const GuestPacket& packet)
   return true;
 }
 
+namespace {
+
+// "tcp:127.0.0.1:8080", "udp:[::1]:5353": the host socket of a forward, for messages.
+std::string host_socket_text(const HostForward& f) {
+  const std::string addr = f.host_addr_text();
+  return std::string(f.udp ? "udp:" : "tcp:") + (f.ipv6 ? "[" + addr + "]" : addr) + ":" +
+         std::to_string(f.host_port);
+}
+
+// libslirp's hostxfwd takes socket addresses. An IPv6 host side is IPv6 only (V6ONLY): "[::]"
+// does not also take the IPv4 port, which "0.0.0.0" forwards may hold.
+int hostfwd_flags(const HostForward& f) {
+  return (f.udp ? SLIRP_HOSTFWD_UDP : 0) | (f.ipv6 ? SLIRP_HOSTFWD_V6ONLY : 0);
+}
+
+sockaddr_in6 sockaddr6(const in6_addr& addr, uint16_t port) {
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_addr = addr;
+  sa.sin6_port = htons(port);
+  return sa;
+}
+
+}  // namespace
+
 bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
   HostForward fwd = requested;
-  if (fwd.guest_addr.s_addr == 0) fwd.guest_addr = options_.dhcp_start;  // QEMU's default
+  if (!fwd.ipv6 && fwd.guest_addr.s_addr == 0) fwd.guest_addr = options_.dhcp_start;  // QEMU's
   if (fwd.host_port == 0) {
     // libslirp would pick a port but has no call that tells which, so the forward could be
     // neither listed truthfully nor removed: refuse it.
     error = "cannot forward " + fwd.to_string() + ": host port 0 is not supported, give a port";
     return false;
   }
+  if (fwd.ipv6 && !options_.ipv6) {
+    error = "cannot forward " + fwd.to_string() + ": this slirp port has ipv6=off";
+    return false;
+  }
   for (const HostForward& h : hostfwds_) {
-    if (h.udp == fwd.udp && h.host_addr.s_addr == fwd.host_addr.s_addr &&
-        h.host_port == fwd.host_port) {
-      error = "a forward from " + std::string(fwd.udp ? "udp:" : "tcp:") + ip_text(fwd.host_addr) +
-              ":" + std::to_string(fwd.host_port) + " exists already (" + h.to_string() + ")";
+    if (h.same_host_socket(fwd)) {
+      error = "a forward from " + host_socket_text(fwd) + " exists already (" + h.to_string() + ")";
       return false;
     }
   }
-  if (slirp_add_hostfwd(impl_->slirp, fwd.udp ? 1 : 0, fwd.host_addr, fwd.host_port, fwd.guest_addr,
-                        fwd.guest_port) < 0) {
+  int rc = 0;
+  if (fwd.ipv6) {
+    const sockaddr_in6 host = sockaddr6(fwd.host_addr6, fwd.host_port);
+    const sockaddr_in6 guest = sockaddr6(fwd.guest_addr6, fwd.guest_port);
+    rc = slirp_add_hostxfwd(impl_->slirp, reinterpret_cast<const sockaddr*>(&host), sizeof host,
+                            reinterpret_cast<const sockaddr*>(&guest), sizeof guest,
+                            hostfwd_flags(fwd));
+  } else {
+    rc = slirp_add_hostfwd(impl_->slirp, fwd.udp ? 1 : 0, fwd.host_addr, fwd.host_port,
+                           fwd.guest_addr, fwd.guest_port);
+  }
+  if (rc < 0) {
     const int err = errno;
-    error = "cannot forward " + fwd.to_string() + ": binding " + ip_text(fwd.host_addr) + ":" +
-            std::to_string(fwd.host_port) + " failed" +
+    error = "cannot forward " + fwd.to_string() + ": binding " + host_socket_text(fwd) + " failed" +
             (err != 0 ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
             "; is the port in use?";
     return false;
@@ -653,16 +689,20 @@ bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
 bool SlirpPort::remove_hostfwd(const HostForward& key, std::string& error) {
   for (size_t i = 0; i < hostfwds_.size(); ++i) {
     const HostForward& h = hostfwds_[i];
-    if (h.udp == key.udp && h.host_addr.s_addr == key.host_addr.s_addr &&
-        h.host_port == key.host_port) {
-      slirp_remove_hostfwd(impl_->slirp, h.udp ? 1 : 0, h.host_addr, h.host_port);
+    if (h.same_host_socket(key)) {
+      if (h.ipv6) {
+        const sockaddr_in6 host = sockaddr6(h.host_addr6, h.host_port);
+        slirp_remove_hostxfwd(impl_->slirp, reinterpret_cast<const sockaddr*>(&host), sizeof host,
+                              hostfwd_flags(h));
+      } else {
+        slirp_remove_hostfwd(impl_->slirp, h.udp ? 1 : 0, h.host_addr, h.host_port);
+      }
       hostfwds_.erase(hostfwds_.begin() + static_cast<std::ptrdiff_t>(i));
       impl_->refill = true;
       return true;
     }
   }
-  error = "no forward from " + std::string(key.udp ? "udp:" : "tcp:") + ip_text(key.host_addr) +
-          ":" + std::to_string(key.host_port) + " (see hostfwd list)";
+  error = "no forward from " + host_socket_text(key) + " (see hostfwd list)";
   return false;
 }
 

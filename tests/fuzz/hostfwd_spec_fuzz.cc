@@ -23,8 +23,9 @@ namespace {
 using qswitch::slirp::HostForward;
 
 bool same(const HostForward& a, const HostForward& b) {
-  return a.udp == b.udp && a.host_addr.s_addr == b.host_addr.s_addr && a.host_port == b.host_port &&
-         a.guest_addr.s_addr == b.guest_addr.s_addr && a.guest_port == b.guest_port;
+  return a.same_host_socket(b) && a.host_addr.s_addr == b.host_addr.s_addr &&
+         a.guest_addr.s_addr == b.guest_addr.s_addr &&
+         IN6_ARE_ADDR_EQUAL(&a.guest_addr6, &b.guest_addr6) && a.guest_port == b.guest_port;
 }
 
 HostForward sentinel() {
@@ -55,8 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(same(f, again));
     HostForward key = sentinel();
     FUZZ_CHECK(qswitch::tools::parse_hostfwd_key(text, key, error2));
-    FUZZ_CHECK(key.udp == f.udp && key.host_addr.s_addr == f.host_addr.s_addr &&
-               key.host_port == f.host_port && key.guest_addr.s_addr == 0 && key.guest_port == 0);
+    FUZZ_CHECK(key.same_host_socket(f) && key.guest_addr.s_addr == 0 && key.guest_port == 0);
     std::string why;
     if (!qswitch::tools::check_hostfwd_guest(f, options, why)) FUZZ_CHECK(!why.empty());
   } else {

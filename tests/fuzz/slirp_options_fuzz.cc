@@ -85,13 +85,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(in6_prefix(out.ipv6_host, out.ipv6_prefix, out.ipv6_prefix_len));
     FUZZ_CHECK(in6_prefix(out.ipv6_dns, out.ipv6_prefix, out.ipv6_prefix_len));
   }
-  std::set<std::tuple<bool, uint32_t, uint16_t>> sockets;
+  std::set<std::tuple<bool, std::string, uint16_t>> sockets;  // udp, "[::1]"/"127.0.0.1", port
   for (const auto& f : out.hostfwd) {
     std::string why;
     FUZZ_CHECK(qswitch::tools::check_hostfwd_guest(f, out, why));
     FUZZ_CHECK(f.guest_port >= 1);
     if (f.host_port != 0)
-      FUZZ_CHECK(sockets.insert({f.udp, f.host_addr.s_addr, f.host_port}).second);
+      FUZZ_CHECK(sockets
+                     .insert({f.udp, f.ipv6 ? "[" + f.host_addr_text() + "]" : f.host_addr_text(),
+                              f.host_port})
+                     .second);
   }
   std::set<uint64_t> macs;
   std::set<uint32_t> addrs;

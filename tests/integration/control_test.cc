@@ -65,18 +65,24 @@ int listen_tcp(uint16_t* port) {
   return fd;
 }
 
-// Connects to 127.0.0.1:port within `timeout`: 0 and the connected fd in *fd, or the errno
-// (ETIMEDOUT on timeout).
-int tcp_connect(uint16_t port, Millis timeout, int* fd_out) {
+// Connects to 127.0.0.1:port ([::1]:port with `ipv6`) within `timeout`: 0 and the connected fd
+// in *fd, or the errno (ETIMEDOUT on timeout).
+int tcp_connect(uint16_t port, Millis timeout, int* fd_out, bool ipv6 = false) {
   *fd_out = -1;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return errno;
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   sin.sin_port = htons(port);
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_addr = in6addr_loopback;
+  sin6.sin6_port = htons(port);
+  const int rc = ipv6 ? ::connect(fd, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6)
+                      : ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
   int err = 0;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+  if (rc != 0) {
     if (errno != EINPROGRESS) {
       err = errno;
     } else {
@@ -333,6 +339,73 @@ TEST_F(ControlTest, HostfwdAddListRemove) {
   EXPECT_EQ(result, json::array());
   EXPECT_EQ(tcp_connect(port, 3s, &fd), ECONNREFUSED) << "127.0.0.1:" << p << " after remove";
   if (fd >= 0) ::close(fd);
+}
+
+// An IPv6 forward added and removed at run time: listed with its addresses, bound on [::1]
+// (a connection is accepted, and libslirp asks the switch for the guest's MAC with a neighbour
+// solicitation), and gone after remove (the connection is refused). An IPv4 forward on the
+// same port number lives beside it: the families are separate host sockets.
+TEST_F(ControlTest, HostfwdIpv6AddListRemove) {
+  ASSERT_TRUE(start_with_control());
+  ControlClient c;
+  ASSERT_TRUE(connect_control(&c));
+  std::vector<FrameClient> guest;
+  ASSERT_TRUE(connect_clients(1, &guest));
+
+  const uint16_t port = test_support::free_loopback_tcp_port();
+  ASSERT_NE(port, 0);
+  const std::string p = std::to_string(port);
+  const std::string guest6 = "fec0::5054:ff:fe12:3456";
+  json result;
+  ASSERT_TRUE(call_ok(c, add_request("tcp:[::1]:" + p + "-[" + guest6 + "]:80", 1), &result));
+  EXPECT_EQ(result.value("spec", ""), "tcp:[::1]:" + p + "-[" + guest6 + "]:80") << result.dump();
+  ASSERT_TRUE(call_ok(c, add_request("tcp::" + p + "-:80", 2), &result));
+  // The same IPv6 socket twice: refused, naming it.
+  EXPECT_TRUE(expect_error(c, "twice", add_request("tcp::" + p + "-[fec0::99]:81", 3).dump(),
+                           {"[::1]:" + p, "exists already"}, 3));
+
+  ASSERT_TRUE(call_ok(c, {{"cmd", "hostfwd.list"}, {"id", 4}}, &result));
+  ASSERT_TRUE(result.is_array() && result.size() == 2) << result.dump();
+  const json& f = result[0];
+  EXPECT_EQ(f.value("proto", ""), "tcp") << f.dump();
+  EXPECT_EQ(f.value("host_addr", ""), "::1") << f.dump();
+  EXPECT_EQ(f.value("host_port", 0), port) << f.dump();
+  EXPECT_EQ(f.value("guest_addr", ""), guest6) << f.dump();
+  EXPECT_EQ(f.value("guest_port", 0), 80) << f.dump();
+  EXPECT_EQ(result[1].value("host_addr", ""), "127.0.0.1") << result.dump();
+
+  int fd = -1;
+  ASSERT_EQ(tcp_connect(port, 3s, &fd, /*ipv6=*/true), 0) << "connect to [::1]:" << p;
+  // Ethernet, IPv6 (next header 58, ICMPv6), type 135 (neighbour solicitation) whose target is
+  // the forward's guest address.
+  in6_addr want{};
+  ASSERT_EQ(inet_pton(AF_INET6, guest6.c_str(), &want), 1);
+  RecvResult r = guest[0].recv_frame_matching(
+      [&](const std::vector<uint8_t>& frame) {
+        return frame.size() >= 78 && frame[12] == 0x86 && frame[13] == 0xdd && frame[20] == 58 &&
+               frame[54] == 135 && std::memcmp(frame.data() + 62, want.s6_addr, 16) == 0;
+      },
+      5s);
+  EXPECT_TRUE(r.ok()) << "no neighbour solicitation for " << guest6
+                      << " after a host connection to the forward: " << to_string(r.status);
+  ::close(fd);
+
+  ASSERT_TRUE(call_ok(
+      c, {{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp:[::1]:" + p}}}, {"id", 5}}, &result));
+  EXPECT_EQ(result.value("host_addr", ""), "::1") << result.dump();
+  ASSERT_TRUE(call_ok(c, {{"cmd", "hostfwd.list"}, {"id", 6}}, &result));
+  ASSERT_TRUE(result.is_array() && result.size() == 1) << result.dump();
+  EXPECT_EQ(result[0].value("host_addr", ""), "127.0.0.1") << result.dump();
+  EXPECT_EQ(tcp_connect(port, 3s, &fd, /*ipv6=*/true), ECONNREFUSED)
+      << "[::1]:" << p << " after remove";
+  if (fd >= 0) ::close(fd);
+  EXPECT_EQ(tcp_connect(port, 3s, &fd), 0) << "127.0.0.1:" << p << " is still forwarded";
+  if (fd >= 0) ::close(fd);
+  // Removing it again: refused, naming the IPv6 socket.
+  EXPECT_TRUE(expect_error(
+      c, "gone",
+      json({{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp:[::1]:" + p}}}, {"id", 7}}).dump(),
+      {"no forward on tcp [::1]:" + p}, 7));
 }
 
 TEST_F(ControlTest, BadRequestsGetErrorsAndChangeNothing) {

@@ -727,6 +727,41 @@ net = "10.0.2.0/24"
   EXPECT_EQ(format_lab_file(again), text);
 }
 
+// [[slirp]] hostfwd strings take the bracketed IPv6 forms of --slirp (one parser): they read,
+// write back with --check, and clash per family with another table's forwards.
+TEST_F(LabFileTest, SlirpHostfwdOverIpv6) {
+  const LabFile lab = lab_of(R"([[slirp]]
+vlan = 10
+hostfwd = ["tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80", "tcp::8080-:80", "udp::53-[fec0::15]:53"]
+
+[[slirp]]
+vlan = 20
+hostfwd = "tcp:[::]:8081-[fec0::16]:80"
+)");
+  const Options& o = lab.options;
+  ASSERT_EQ(o.slirp.size(), 2u);
+  ASSERT_EQ(o.slirp[0].hostfwd.size(), 3u);
+  EXPECT_TRUE(o.slirp[0].hostfwd[0].ipv6);
+  EXPECT_EQ(o.slirp[0].hostfwd[0].to_string(), "tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80");
+  EXPECT_FALSE(o.slirp[0].hostfwd[1].ipv6);
+  EXPECT_EQ(o.slirp[0].hostfwd[2].to_string(), "udp:[::1]:53-[fec0::15]:53");
+  const std::string text = format_lab_file(lab);
+  EXPECT_NE(text.find("\"tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80\""), std::string::npos)
+      << text;
+  const LabFile again = lab_of(text);
+  EXPECT_EQ(format_lab_file(again), text);
+  // [::] takes the IPv6 port on every address, [::1]'s too; 0.0.0.0 takes only IPv4's.
+  EXPECT_TRUE(fails_at(
+      "[[slirp]]\nvlan = 10\nhostfwd = [\"tcp:[::1]:8080-[fec0::15]:80\"]\n"
+      "[[slirp]]\nvlan = 20\nhostfwd = [\"tcp:0.0.0.0:8080-:80\", "
+      "\"tcp:[::]:8080-[fec0::16]:22\"]\n",
+      "6:36",
+      {"slirp[1].hostfwd[1]: 'tcp:[::]:8080-[fec0::16]:22' binds tcp port 8080 on the host, as "
+       "slirp[0] (line 1)'s hostfwd 'tcp:[::1]:8080-[fec0::15]:80' does"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nhostfwd = [\"tcp:127.0.0.1:80-[fec0::15]:80\"]\n", "2:12",
+                       {"slirp[0].hostfwd[0]:", "one family"}));
+}
+
 TEST_F(LabFileTest, SlirpTablesForOneVlanOrOneHostSocketAreNamedAtTheirPosition) {
   // The second table for VLAN 10, at its vlan key, naming the first.
   EXPECT_TRUE(fails_at("[[slirp]]\nvlan = 10\n[[slirp]]\nnet = \"10.1.0.0/24\"\nvlan = 10\n", "5:8",

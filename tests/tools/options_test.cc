@@ -112,6 +112,26 @@ TEST(OptionsTest, SlirpPortsMayNotForwardTheSameHostSocket) {
                   .options);
 }
 
+// IPv6 host sides: the same rules within the family; an IPv6 socket never clashes with an
+// IPv4 one (IPv6 forwards bind IPv6 only).
+TEST(OptionsTest, SlirpPortsIpv6ForwardsClashWithinTheirFamilyOnly) {
+  EXPECT_EQ(error_of({"--slirp", "vlan=10,hostfwd=tcp:[::1]:8080-[fec0::15]:80", "--slirp",
+                      "vlan=20,hostfwd=tcp::8080-[fec0::16]:22"}),
+            "--slirp vlan=10 hostfwd 'tcp:[::1]:8080-[fec0::15]:80' and --slirp vlan=20 hostfwd "
+            "'tcp:[::1]:8080-[fec0::16]:22' both bind tcp port 8080 on the host; give one of them "
+            "another host port");
+  EXPECT_NE(error_of({"--slirp", "vlan=10,hostfwd=udp:[::]:53-[fec0::15]:53", "--slirp",
+                      "vlan=20,hostfwd=udp:[::1]:53-[fec0::16]:53"})
+                .find("both bind udp port 53"),
+            std::string::npos);
+  EXPECT_TRUE(parse({"--slirp", "vlan=10,hostfwd=tcp:[::]:8080-[fec0::15]:80", "--slirp",
+                     "vlan=20,hostfwd=tcp:0.0.0.0:8080-:80"})
+                  .options);
+  EXPECT_TRUE(parse({"--slirp", "vlan=10,hostfwd=tcp:[::1]:8080-[fec0::15]:80", "--slirp",
+                     "vlan=20,hostfwd=tcp:[fd00::1]:8080-[fec0::15]:80"})
+                  .options);
+}
+
 TEST(OptionsTest, ZeroConfigurationListensOnTheDefaultSocketWithSlirp) {
   const ParseResult r = parse({});
   ASSERT_TRUE(r.options) << r.error;

@@ -387,6 +387,156 @@ TEST(HostfwdParseTest, GuestAddressMustBeAGuestOfTheSegment) {
   EXPECT_TRUE(check_hostfwd_guest(f, o, error));
 }
 
+TEST(HostfwdParseTest, Ipv6SidesInBrackets) {
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80", f, error)) << error;
+  EXPECT_TRUE(f.ipv6);
+  EXPECT_FALSE(f.udp);
+  EXPECT_EQ(v6(f.host_addr6), "::1");
+  EXPECT_EQ(f.host_port, 8080);
+  EXPECT_EQ(v6(f.guest_addr6), "fec0::5054:ff:fe12:3456");
+  EXPECT_EQ(f.guest_port, 80);
+  EXPECT_EQ(f.host_addr_text(), "::1");
+  EXPECT_EQ(f.guest_addr_text(), "fec0::5054:ff:fe12:3456");
+  EXPECT_EQ(f.to_string(), "tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80");
+  // Every host address form: the wildcard, a global one, and none (loopback of the guest's
+  // family, ::1); udp and the empty protocol.
+  ASSERT_TRUE(parse_hostfwd("udp:[::]:53-[fec0::15]:53", f, error)) << error;
+  EXPECT_TRUE(f.udp && f.ipv6 && f.host_any());
+  EXPECT_EQ(f.to_string(), "udp:[::]:53-[fec0::15]:53");
+  ASSERT_TRUE(parse_hostfwd(":[2001:db8::7]:22-[fd00::15]:22", f, error)) << error;
+  EXPECT_FALSE(f.udp);
+  EXPECT_EQ(f.to_string(), "tcp:[2001:db8::7]:22-[fd00::15]:22");
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-[fec0::15]:80", f, error)) << error;
+  EXPECT_TRUE(f.ipv6);
+  EXPECT_EQ(f.to_string(), "tcp:[::1]:8080-[fec0::15]:80");
+  EXPECT_EQ(f.host_addr.s_addr, 0u);
+  // Round trip.
+  slirp::HostForward g;
+  ASSERT_TRUE(parse_hostfwd(f.to_string(), g, error)) << error;
+  EXPECT_TRUE(g.same_host_socket(f));
+  EXPECT_EQ(g.to_string(), f.to_string());
+  // IPv4 and IPv6 forwards on one port are different host sockets.
+  slirp::HostForward h;
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-:80", h, error)) << error;
+  EXPECT_FALSE(h.same_host_socket(f));
+}
+
+TEST(HostfwdParseTest, Ipv6BadSpecsNameTheBadPart) {
+  const BadCase cases[] = {
+      // One family per forward.
+      {"tcp:[::1]:8080-:80", "one family"},
+      {"tcp:[::1]:8080-10.0.2.15:80", "'10.0.2.15' is not"},
+      {"tcp:127.0.0.1:8080-[fec0::15]:80", "one family"},
+      {"tcp:0.0.0.0:8080-[fec0::15]:80", "host side is IPv4"},
+      // Brackets: IPv6 only, closed, followed by ':'.
+      {"tcp:[127.0.0.1]:8080-[fec0::15]:80", "'[127.0.0.1]' is not a numeric IPv6"},
+      {"tcp:[::1:8080-[fec0::15]:80", "expected"},
+      {"tcp:[::1]8080-[fec0::15]:80", "expected"},
+      {"tcp:[::1]:8080-[fec0::15:80", "guest side"},
+      {"tcp:[::1]:8080-[fec0::15]80", "guest side"},
+      {"tcp:[::1]:8080-[10.0.2.15]:80", "'[10.0.2.15]' is not a numeric IPv6"},
+      {"tcp:[]:8080-[fec0::15]:80", "'[]'"},
+      {"tcp:[::1]:8080-[]:80", "'[]'"},
+      {"tcp:[::1]:80:80-[fec0::15]:80", "expected"},
+      {"tcp:[::1]:8080-[fec0::15]:80]", "guest side"},
+      // Unbracketed IPv6 is a hint, not a guess.
+      {"tcp::8080-fec0::15:80",
+       "guest side 'fec0::15:80' is not [GUESTADDR]:GUESTPORT; an IPv6 "
+       "address goes in brackets"},
+      {"tcp:::1:8080-[fec0::15]:80", "an IPv6 address goes in brackets"},
+      // Host addresses that cannot be bound.
+      {"tcp:[fe80::1]:8080-[fec0::15]:80", "link-local"},
+      {"tcp:[ff02::1]:8080-[fec0::15]:80", "multicast"},
+      {"tcp:[::ffff:127.0.0.1]:8080-[fec0::15]:80", "IPv4-mapped"},
+      {"tcp:[localhost]:8080-[fec0::15]:80", "localhost"},
+      // Ports as before.
+      {"tcp:[::1]:65536-[fec0::15]:80", "65536"},
+      {"tcp:[::1]:8080-[fec0::15]:0", "guest port '0'"},
+  };
+  for (const BadCase& c : cases) {
+    slirp::HostForward f;
+    f.host_port = 4242;
+    std::string error;
+    EXPECT_FALSE(parse_hostfwd(c.text, f, error)) << c.text;
+    EXPECT_EQ(f.host_port, 4242) << c.text;
+    EXPECT_NE(error.find(c.must_mention), std::string::npos) << c.text << " gave: " << error;
+    EXPECT_NE(error.find("expected"), std::string::npos) << c.text << " gave: " << error;
+    EXPECT_NE(error.find(c.text), std::string::npos) << c.text << " gave: " << error;
+  }
+}
+
+TEST(HostfwdParseTest, Ipv6KeyForRemove) {
+  slirp::HostForward k;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd_key("tcp:[::1]:8080", k, error)) << error;
+  EXPECT_TRUE(k.ipv6);
+  EXPECT_EQ(v6(k.host_addr6), "::1");
+  EXPECT_EQ(k.host_port, 8080);
+  ASSERT_TRUE(parse_hostfwd_key("udp:[::]:53", k, error)) << error;
+  EXPECT_TRUE(k.udp && k.ipv6 && k.host_any());
+  // The add spec works too; an empty host with an IPv6 guest is [::1] there as well.
+  ASSERT_TRUE(parse_hostfwd_key("tcp::8080-[fec0::15]:80", k, error)) << error;
+  EXPECT_TRUE(k.ipv6);
+  EXPECT_EQ(v6(k.host_addr6), "::1");
+  EXPECT_EQ(k.guest_port, 0);
+  EXPECT_EQ(v6(k.guest_addr6), "::");
+  // Without a guest side, an empty host address is 127.0.0.1: [::1] is written out.
+  ASSERT_TRUE(parse_hostfwd_key("tcp::8080", k, error)) << error;
+  EXPECT_FALSE(k.ipv6);
+  EXPECT_FALSE(parse_hostfwd_key("tcp:[::1]8080", k, error));
+  EXPECT_NE(error.find("[::1]8080"), std::string::npos) << error;
+  EXPECT_FALSE(parse_hostfwd_key("tcp:::1:8080", k, error));
+  EXPECT_NE(error.find("an IPv6 address goes in brackets, e.g. [::1]:8080"), std::string::npos)
+      << error;
+  EXPECT_FALSE(parse_hostfwd_key("tcp:[fe80::1]:8080", k, error));
+  EXPECT_NE(error.find("link-local"), std::string::npos) << error;
+}
+
+TEST(HostfwdParseTest, Ipv6GuestAddressMustBeAGuestOfTheIpv6Net) {
+  slirp::SlirpOptions o = slirp::default_slirp_options();
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80", f, error));
+  EXPECT_TRUE(check_hostfwd_guest(f, o, error)) << error;
+  const struct {
+    const char* spec;
+    const char* must_mention;
+  } cases[] = {
+      {"tcp:[::1]:8080-[fd00::15]:80", "outside ipv6-net fec0::/64"},
+      {"tcp:[::1]:8080-[fec0::]:80", "network address"},
+      {"tcp:[::1]:8080-[fec0::2]:80", "ipv6-host"},
+      {"tcp:[::1]:8080-[fec0::3]:80", "ipv6-dns"},
+      {"tcp:[::1]:8080-[fec0:0:0:1::15]:80", "outside"},
+  };
+  for (const auto& c : cases) {
+    ASSERT_TRUE(parse_hostfwd(c.spec, f, error)) << c.spec << ": " << error;
+    EXPECT_FALSE(check_hostfwd_guest(f, o, error)) << c.spec;
+    EXPECT_NE(error.find(c.must_mention), std::string::npos) << c.spec << " gave: " << error;
+    EXPECT_NE(error.find("SLAAC"), std::string::npos) << c.spec << " gave: " << error;
+  }
+  o.ipv6 = false;
+  ASSERT_TRUE(parse_hostfwd("tcp:[::1]:8080-[fec0::15]:80", f, error));
+  EXPECT_FALSE(check_hostfwd_guest(f, o, error));
+  EXPECT_NE(error.find("ipv6=off"), std::string::npos) << error;
+  // In --slirp (and so the lab file's [[slirp]] hostfwd strings), with the port's own ipv6-net.
+  const slirp::SlirpOptions p = parse_ok(
+      "ipv6-net=fd00:1::/64,hostfwd=tcp:[::1]:8080-[fd00:1::15]:80,"
+      "hostfwd=tcp::8080-:80,hostfwd=udp::8080-[fd00:1::15]:53");
+  ASSERT_EQ(p.hostfwd.size(), 3u);
+  EXPECT_EQ(p.hostfwd[0].to_string(), "tcp:[::1]:8080-[fd00:1::15]:80");
+  EXPECT_EQ(p.hostfwd[2].to_string(), "udp:[::1]:8080-[fd00:1::15]:53");
+  EXPECT_NE(parse_error("hostfwd=tcp:[::1]:8080-[fec0::15]:80,ipv6-net=fd00:1::/64")
+                .find("outside ipv6-net fd00:1::/64"),
+            std::string::npos);
+  EXPECT_NE(parse_error("hostfwd=tcp:[::1]:8080-[fec0::15]:80,hostfwd=tcp::8080-[fec0::16]:81")
+                .find("tcp [::1]:8080 is already forwarded"),
+            std::string::npos);
+  EXPECT_NE(parse_error("ipv6=off,hostfwd=tcp:[::1]:8080-[fec0::15]:80").find("ipv6=off"),
+            std::string::npos);
+}
+
 // Found by tests/fuzz/hostfwd_spec_fuzz and slirp_options_fuzz: text after a NUL byte was
 // silently ignored (inet_pton and stat stop at it), so "tcp::8080-10.0.2.2\0junk:80" was a
 // forward to 10.0.2.2. Such text can only come from a JSON string on the control socket; it is

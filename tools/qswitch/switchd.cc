@@ -69,7 +69,7 @@ std::string reload_summary(const nlohmann::json& result) {
 }
 
 bool same_key(const slirp::HostForward& a, const slirp::HostForward& b) {
-  return a.udp == b.udp && a.host_addr.s_addr == b.host_addr.s_addr && a.host_port == b.host_port;
+  return a.same_host_socket(b);
 }
 
 bool has_key(const std::vector<slirp::HostForward>& list, const slirp::HostForward& f) {

@@ -67,7 +67,8 @@ const char* usage_text() {
          "                                     ipv6-dns= mtu=\n"
          "                                     hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT "
          "lease=MAC:IP\n"
-         "                                     (hostfwd without HADDR binds 127.0.0.1)\n"
+         "                                     (hostfwd without HADDR binds 127.0.0.1; IPv6 in\n"
+         "                                     brackets: tcp:[::1]:8080-[fec0::15]:80)\n"
          "                                     max-leases-per-port=N (DHCP addresses a port may "
          "hold,\n"
          "                                     default 8, 0: no cap)\n"
@@ -515,9 +516,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
 
 bool hostfwds_clash(const slirp::HostForward& a, const slirp::HostForward& b) {
   // Port 0 asks the kernel for a free port: it never clashes (the slirp port refuses it anyway).
-  if (a.udp != b.udp || a.host_port != b.host_port || a.host_port == 0) return false;
-  return a.host_addr.s_addr == b.host_addr.s_addr || a.host_addr.s_addr == INADDR_ANY ||
-         b.host_addr.s_addr == INADDR_ANY;
+  // IPv6 host sides bind IPv6 only (the slirp port sets IPV6_V6ONLY), so the families never
+  // clash with each other: "[::]" and "0.0.0.0" on one port coexist.
+  if (a.udp != b.udp || a.ipv6 != b.ipv6 || a.host_port != b.host_port || a.host_port == 0) {
+    return false;
+  }
+  return a.same_host_socket(b) || a.host_any() || b.host_any();
 }
 
 std::string check_slirp_ports(const std::vector<slirp::SlirpOptions>& ports) {

@@ -27,10 +27,12 @@ constexpr uint32_t kMaxLeasesPerPortLimit = 65536;
 constexpr uint32_t kMaxHostSocketsLimit = 1u << 20;
 
 constexpr const char* kHostfwdSyntax =
-    "expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT with numeric IPv4 addresses, "
-    "e.g. tcp::8080-:80";
+    "expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT with numeric addresses, IPv6 "
+    "ones in brackets and both sides of one family, e.g. tcp::8080-:80 or "
+    "tcp:[::1]:8080-[fec0::15]:80";
 constexpr const char* kHostfwdKeySyntax =
-    "expected [tcp|udp]:[HOSTADDR]:HOSTPORT with a numeric IPv4 address, e.g. tcp::8080";
+    "expected [tcp|udp]:[HOSTADDR]:HOSTPORT with a numeric address, an IPv6 one in brackets, "
+    "e.g. tcp::8080 or tcp:[::1]:8080";
 
 // The C library reads text only up to a NUL byte (inet_pton, stat): a value with one inside
 // would have its rest silently ignored. Only a JSON string on the control socket can carry one.
@@ -315,30 +317,86 @@ bool parse_proto(std::string_view text, bool& udp) {
   return false;
 }
 
-// "[tcp|udp]:[HOSTADDR]:HOSTPORT" into udp/host_addr/host_port. `what` and `syntax` name the
-// text for errors.
+// "ADDR:PORT" or "[ADDR6]:PORT" split into its address (brackets stripped) and port. False when
+// the text has neither form.
+bool split_addr_port(std::string_view text, std::string_view& addr, bool& bracketed,
+                     std::string_view& port) {
+  bracketed = !text.empty() && text.front() == '[';
+  size_t colon = 0;
+  if (bracketed) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return false;
+    }
+    addr = text.substr(1, close - 1);
+    colon = close + 1;
+  } else {
+    colon = text.find(':');
+    if (colon == std::string_view::npos) return false;
+    addr = text.substr(0, colon);
+  }
+  port = text.substr(colon + 1);
+  return port.find(':') == std::string_view::npos && port.find(']') == std::string_view::npos;
+}
+
+// "ADDR:PORT" text that split_addr_port() refused and that looks like an unbracketed IPv6
+// address with a port ("::1:8080"): a hint, else "".
+std::string bracket_hint(std::string_view text) {
+  if (text.empty() || text.front() == '[' || std::count(text.begin(), text.end(), ':') < 2) {
+    return "";
+  }
+  return "an IPv6 address goes in brackets, e.g. [::1]:8080; ";
+}
+
+// Empty when `text` (a bracketed address) is an IPv6 address a forward's host side can bind,
+// else why not. The address is stored in `out`.
+std::string host_addr6_problem(std::string_view text, in6_addr& out) {
+  const auto a = parse_ipv6(text);
+  if (!a) return "is not a numeric IPv6 address";
+  if (IN6_IS_ADDR_V4MAPPED(&*a))
+    return "is an IPv4-mapped address: write the IPv4 address unbracketed";
+  if (IN6_IS_ADDR_LINKLOCAL(&*a) || IN6_IS_ADDR_MULTICAST(&*a)) {
+    return "is link-local or multicast, which a host forward cannot bind";
+  }
+  out = *a;
+  return "";
+}
+
+// "[tcp|udp]:[HOSTADDR]:HOSTPORT" into udp/ipv6/host_addr(6)/host_port. An empty HOSTADDR is
+// 127.0.0.1 (an add spec's IPv6 guest side makes it ::1 afterwards). `what` and `syntax` name
+// the text for errors.
 bool parse_key_part(std::string_view part, const std::string& what, const char* syntax,
-                    slirp::HostForward& f, std::string& error) {
+                    slirp::HostForward& f, std::string& error, bool* addr_empty = nullptr) {
   const size_t c1 = part.find(':');
-  const size_t c2 = c1 == std::string_view::npos ? c1 : part.find(':', c1 + 1);
-  if (c2 == std::string_view::npos || part.find(':', c2 + 1) != std::string_view::npos) {
-    error = what + ": " + syntax;
+  std::string_view addr, port;
+  bool bracketed = false;
+  if (c1 == std::string_view::npos ||
+      !split_addr_port(part.substr(c1 + 1), addr, bracketed, port)) {
+    error = what + ": " +
+            (c1 == std::string_view::npos ? std::string() : bracket_hint(part.substr(c1 + 1))) +
+            syntax;
     return false;
   }
+  if (addr_empty != nullptr) *addr_empty = addr.empty() && !bracketed;
   const std::string_view proto = part.substr(0, c1);
-  const std::string_view addr = part.substr(c1 + 1, c2 - c1 - 1);
-  const std::string_view port = part.substr(c2 + 1);
   if (!parse_proto(proto, f.udp)) {
     error = what + ": protocol '" + std::string(proto) + "' is not tcp or udp; " + syntax;
     return false;
   }
-  if (addr.empty()) {
+  if (bracketed) {
+    const std::string problem = host_addr6_problem(addr, f.host_addr6);
+    if (!problem.empty()) {
+      error = what + ": host address '[" + std::string(addr) + "]' " + problem + "; " + syntax;
+      return false;
+    }
+    f.ipv6 = true;
+  } else if (addr.empty()) {
     f.host_addr = from_host_order(0x7f000001u);  // qswitch: loopback unless asked otherwise
   } else if (const auto a = parse_ipv4(addr)) {
     f.host_addr = *a;
   } else {
-    error = what + ": host address '" + std::string(addr) + "' is not a numeric IPv4 address; " +
-            syntax;
+    error = what + ": host address '" + std::string(addr) + "' is not a numeric IPv4 address" +
+            (parse_ipv6(addr) ? " (an IPv6 address goes in brackets)" : "") + "; " + syntax;
     return false;
   }
   const auto p = parse_uint(port);
@@ -455,15 +513,19 @@ bool check_ipv4_segment(const ItemMap& items, const slirp::SlirpOptions& o, std:
   return true;
 }
 
+// "127.0.0.1", "[::1]": a forward's host address as written in a spec.
+std::string host_addr_text(const slirp::HostForward& f) {
+  return f.ipv6 ? "[" + f.host_addr_text() + "]" : f.host_addr_text();
+}
+
 // Host forwards: syntax, guest inside the net, no two on the same host socket.
 bool apply_hostfwd(const std::string& spec, slirp::SlirpOptions& o, std::string& error) {
   slirp::HostForward f;
   if (!parse_hostfwd(spec, f, error) || !check_hostfwd_guest(f, o, error)) return false;
   for (const slirp::HostForward& other : o.hostfwd) {
-    if (other.udp == f.udp && other.host_addr.s_addr == f.host_addr.s_addr &&
-        other.host_port == f.host_port && f.host_port != 0) {
-      error = "hostfwd '" + spec + "': " + proto_name(f.udp) + " " + format_ipv4(f.host_addr) +
-              ":" + std::to_string(f.host_port) + " is already forwarded by hostfwd '" +
+    if (other.same_host_socket(f) && f.host_port != 0) {
+      error = "hostfwd '" + spec + "': " + proto_name(f.udp) + " " + host_addr_text(f) + ":" +
+              std::to_string(f.host_port) + " is already forwarded by hostfwd '" +
               other.to_string() + "'";
       return false;
     }
@@ -712,22 +774,51 @@ bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& 
     return false;
   }
   slirp::HostForward f;
-  if (!parse_key_part(spec.substr(0, dash), what, kHostfwdSyntax, f, error)) return false;
-  const std::string_view guest = spec.substr(dash + 1);
-  const size_t colon = guest.find(':');
-  if (colon == std::string_view::npos || guest.find(':', colon + 1) != std::string_view::npos) {
-    error = what + ": the guest side '" + std::string(guest) + "' is not [GUESTADDR]:GUESTPORT; " +
-            kHostfwdSyntax;
+  bool host_empty = false;
+  if (!parse_key_part(spec.substr(0, dash), what, kHostfwdSyntax, f, error, &host_empty)) {
     return false;
   }
-  const std::string_view gaddr = guest.substr(0, colon);
-  const std::string_view gport = guest.substr(colon + 1);
-  if (gaddr.empty()) {
+  const std::string_view guest = spec.substr(dash + 1);
+  std::string_view gaddr, gport;
+  bool gbracketed = false;
+  if (!split_addr_port(guest, gaddr, gbracketed, gport)) {
+    error = what + ": the guest side '" + std::string(guest) + "' is not [GUESTADDR]:GUESTPORT; " +
+            bracket_hint(guest) + kHostfwdSyntax;
+    return false;
+  }
+  if (gbracketed) {
+    const auto a = parse_ipv6(gaddr);
+    if (!a) {
+      error = what + ": guest address '[" + std::string(gaddr) +
+              "]' is not a numeric IPv6 address; " + kHostfwdSyntax;
+      return false;
+    }
+    if (!f.ipv6 && !host_empty) {
+      error = what + ": the host side is IPv4 and the guest side IPv6; libslirp forwards only " +
+              "within one family, so give an IPv6 host address in brackets (e.g. [::1]) or " +
+              "leave it empty for [::1]; " + kHostfwdSyntax;
+      return false;
+    }
+    if (!f.ipv6) {  // no host address: loopback of the guest's family
+      f.ipv6 = true;
+      f.host_addr = in_addr{};
+      f.host_addr6 = in6addr_loopback;
+    }
+    f.guest_addr6 = *a;
+  } else if (f.ipv6) {
+    error = what + ": the host side is IPv6 and the guest side " +
+            (gaddr.empty() ? std::string("has no address (IPv4's first DHCP address)")
+                           : "'" + std::string(gaddr) + "' is not") +
+            "; libslirp forwards only within one family, so give the guest's IPv6 address in " +
+            "brackets, e.g. [fec0::15]; " + kHostfwdSyntax;
+    return false;
+  } else if (gaddr.empty()) {
     f.guest_addr = from_host_order(0);  // QEMU: the first DHCP address
   } else if (const auto a = parse_ipv4(gaddr)) {
     f.guest_addr = *a;
   } else {
-    error = what + ": guest address '" + std::string(gaddr) + "' is not a numeric IPv4 address; " +
+    error = what + ": guest address '" + std::string(gaddr) + "' is not a numeric IPv4 address" +
+            (parse_ipv6(gaddr) ? " (an IPv6 address goes in brackets)" : "") + "; " +
             kHostfwdSyntax;
     return false;
   }
@@ -752,7 +843,9 @@ bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::stri
     if (!parse_hostfwd(spec, full, error)) return false;
     out = slirp::HostForward{};
     out.udp = full.udp;
+    out.ipv6 = full.ipv6;
     out.host_addr = full.host_addr;
+    out.host_addr6 = full.host_addr6;
     out.host_port = full.host_port;
     return true;
   }
@@ -766,6 +859,25 @@ bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::stri
 
 bool check_hostfwd_guest(const slirp::HostForward& fwd, const slirp::SlirpOptions& o,
                          std::string& error) {
+  if (fwd.ipv6) {
+    const std::string net6 = format_ipv6(o.ipv6_prefix) + "/" + std::to_string(o.ipv6_prefix_len);
+    std::string problem;
+    if (!o.ipv6) {
+      problem = "is IPv6, and this slirp port has ipv6=off";
+    } else if (!in6_same_net(fwd.guest_addr6, o.ipv6_prefix, o.ipv6_prefix_len)) {
+      problem = "is outside ipv6-net " + net6;
+    } else if (in6_same_net(fwd.guest_addr6, o.ipv6_prefix, 128)) {
+      problem = "is the network address of ipv6-net " + net6;
+    } else if (IN6_ARE_ADDR_EQUAL(&fwd.guest_addr6, &o.ipv6_host)) {
+      problem = "is the slirp ipv6-host address (the gateway), not a guest";
+    } else if (IN6_ARE_ADDR_EQUAL(&fwd.guest_addr6, &o.ipv6_dns)) {
+      problem = "is the slirp ipv6-dns address, not a guest";
+    }
+    if (problem.empty()) return true;
+    error = "hostfwd '" + fwd.to_string() + "': guest address " + format_ipv6(fwd.guest_addr6) +
+            " " + problem + "; give a guest's address in ipv6-net (its SLAAC address)";
+    return false;
+  }
   if (fwd.guest_addr.s_addr == 0) return true;
   const std::string g = format_ipv4(fwd.guest_addr);
   std::string problem = segment_problem(fwd.guest_addr, o);

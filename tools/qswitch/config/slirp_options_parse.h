@@ -32,15 +32,20 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
 // "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" (QEMU's hostfwd). An empty protocol is
 // tcp, an empty HOSTADDR is 127.0.0.1, an empty GUESTADDR is 0.0.0.0 (the first DHCP address,
 // resolved by the slirp port). HOSTPORT 0..65535 (0: the kernel picks), GUESTPORT 1..65535.
+// IPv6 (qswitch's own, QEMU has none): addresses in brackets, "tcp:[::1]:8080-[fec0::15]:80".
+// Both sides are of one family (libslirp 4.7 forwards only within one); an IPv6 guest address
+// is always given, and with it an empty HOSTADDR is [::1]. A bracketed host address must be
+// bindable: not link-local, multicast or IPv4-mapped.
 bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& error);
 
 // The key of a forward, for removal: "[tcp|udp]:[HOSTADDR]:HOSTPORT" (an empty HOSTADDR is
-// 127.0.0.1, as for add). A full add spec is accepted too, and only its key is used. The guest
-// fields of `out` are left zero.
+// 127.0.0.1; an IPv6 forward's key is written with its address, "tcp:[::1]:8080"). A full add spec
+// is accepted too, and only its key is used. The guest fields of `out` are left zero.
 bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::string& error);
 
 // A forward's guest address, when given (non-zero), must be a usable address of the segment:
-// inside net, not its network or broadcast address, not the host or DNS address.
+// inside net, not its network or broadcast address, not the host or DNS address. An IPv6 one:
+// ipv6=on, inside ipv6-net, not its network address, not ipv6-host or ipv6-dns.
 bool check_hostfwd_guest(const slirp::HostForward& fwd, const slirp::SlirpOptions& options,
                          std::string& error);
 

@@ -70,14 +70,14 @@ slirp::SlirpPort* pick(const SlirpPorts& ports, const json& args, const std::str
 
 // A forward as listed; a guest address left to "the first DHCP address" is shown resolved.
 json hostfwd_json(slirp::HostForward f, const slirp::SlirpOptions& options) {
-  if (f.guest_addr.s_addr == 0) f.guest_addr = options.dhcp_start;
-  return json{{"proto", f.udp ? "udp" : "tcp"}, {"host_addr", format_ipv4(f.host_addr)},
-              {"host_port", f.host_port},       {"guest_addr", format_ipv4(f.guest_addr)},
+  if (!f.ipv6 && f.guest_addr.s_addr == 0) f.guest_addr = options.dhcp_start;
+  return json{{"proto", f.udp ? "udp" : "tcp"}, {"host_addr", f.host_addr_text()},
+              {"host_port", f.host_port},       {"guest_addr", f.guest_addr_text()},
               {"guest_port", f.guest_port},     {"spec", f.to_string()}};
 }
 
 bool same_key(const slirp::HostForward& a, const slirp::HostForward& b) {
-  return a.udp == b.udp && a.host_addr.s_addr == b.host_addr.s_addr && a.host_port == b.host_port;
+  return a.same_host_socket(b);
 }
 
 const char* state_name(slirp::DhcpServer::LeaseState s) {
@@ -147,8 +147,9 @@ Reply hostfwd_remove_command(const SlirpPorts& ports, const json& args) {
     now += f.to_string();
   }
   if (found == nullptr) {
+    const std::string addr = key.ipv6 ? "[" + key.host_addr_text() + "]" : key.host_addr_text();
     return Reply::failure("hostfwd '" + spec + "': no forward on " + (key.udp ? "udp " : "tcp ") +
-                          format_ipv4(key.host_addr) + ":" + std::to_string(key.host_port) +
+                          addr + ":" + std::to_string(key.host_port) +
                           "; forwards now: " + (now.empty() ? "none" : now));
   }
   const slirp::HostForward victim = *found;  // the list changes below
