@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/guest_lab.h"
+#include "tests/e2e/host_side.h"
 #include "tests/support/control_client.h"
 #include "tests/support/loopback_port.h"
 
@@ -28,31 +29,6 @@ namespace {
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-// Connects to 127.0.0.1:port and reads until the peer closes or 3 s pass ("" if it cannot
-// connect).
-std::string read_loopback(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string data;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const auto deadline = Clock::now() + 3s;
-    char buf[256];
-    while (Clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      data.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return data;
-}
 
 class ReloadE2eTest : public GuestLabTest {
  protected:
@@ -118,23 +94,16 @@ TEST_F(ReloadE2eTest, AReloadThatAddsAHostfwdWhileGuestsKeepPinging) {
       a.run("timeout 240 nc -ll -p 8080 -e echo RELOAD-MARKER </dev/null >/dev/null 2>&1 &", 30s);
   ASSERT_TRUE(serve.completed) << a.diagnostics();
   // Nothing forwards to it yet.
-  EXPECT_EQ(read_loopback(host_port), "");
+  EXPECT_EQ(tcp_read_loopback(host_port, 3s).data, "");
 
   // g2 pings g1 100 times, 0.1 s apart, while the switch reloads.
   const std::string token = b.send("ping -c 100 -i 0.1 -w 60 10.0.2.21 2>&1 | tail -2");
   write_lab(
       lab("hostfwd = [\"tcp:127.0.0.1:" + std::to_string(host_port) + "-10.0.2.21:8080\"]\n"));
-  std::string error;
-  std::unique_ptr<Subprocess> ctl =
-      Subprocess::spawn({qswitch_binary(), "ctl", "--sock", qswitch_.control(), "--json", "reload"},
-                        dir_.file("ctl.err"), &error);
-  ASSERT_NE(ctl, nullptr) << error;
-  ctl->wait_for([](const std::string&) { return false; }, 10s);  // until EOF or 10 s
-  const std::optional<int> status = ctl->wait_exit(5s);
-  ASSERT_TRUE(status.has_value()) << "qswitch ctl reload did not exit";
-  EXPECT_EQ(*status, 0) << ctl->output();
-  const json reply = json::parse(ctl->output(), nullptr, false);
-  ASSERT_TRUE(reply.is_object()) << ctl->output();
+  const CtlResult reload = run_ctl(qswitch_.control(), {"--json", "reload"}, dir_.file("ctl.err"));
+  EXPECT_EQ(reload.exit_code, 0) << describe(reload);
+  const json reply = json::parse(reload.out, nullptr, false);
+  ASSERT_TRUE(reply.is_object()) << describe(reload);
   EXPECT_EQ(reply["result"]["changed"], json::array({"slirp vlan=1: hostfwd"})) << reply;
   EXPECT_EQ(reply["result"]["unchanged"].size(), 2u) << reply;
 
@@ -142,7 +111,7 @@ TEST_F(ReloadE2eTest, AReloadThatAddsAHostfwdWhileGuestsKeepPinging) {
   std::string got;
   const auto deadline = Clock::now() + 30s;
   while (got.find("RELOAD-MARKER") == std::string::npos && Clock::now() < deadline) {
-    got = read_loopback(host_port);
+    got = tcp_read_loopback(host_port, 3s).data;
     if (got.find("RELOAD-MARKER") == std::string::npos) std::this_thread::sleep_for(250ms);
   }
   EXPECT_NE(got.find("RELOAD-MARKER"), std::string::npos) << "read '" << got << "'";

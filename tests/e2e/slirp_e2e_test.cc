@@ -43,6 +43,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/guest.h"
+#include "tests/e2e/host_side.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/loopback_port.h"
 #include "tests/support/qswitch_process.h"
@@ -61,46 +62,6 @@ constexpr auto kBootTimeout = 120s;
 constexpr auto kCommandTimeout = 60s;
 // Guest-side servers end by themselves after this many seconds (busybox timeout).
 constexpr int kGuestServerSeconds = 240;
-
-// --- host-side TCP on loopback
-// --------------------------------------------------------------------
-
-struct TcpRead {
-  int connect_errno = 0;  // 0: connected
-  std::string data;       // everything read until EOF or the deadline
-};
-
-// Connects to 127.0.0.1:port and reads until the peer closes or `timeout` passes.
-TcpRead tcp_read_loopback(uint16_t port, std::chrono::milliseconds timeout) {
-  TcpRead result;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    result.connect_errno = errno;
-    return result;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    result.connect_errno = errno;
-    ::close(fd);
-    return result;
-  }
-  const auto deadline = Clock::now() + timeout;
-  char buf[512];
-  while (Clock::now() < deadline && result.data.size() < 4096) {
-    pollfd p{fd, POLLIN, 0};
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1))) <= 0) continue;
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    result.data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return result;
-}
 
 // Reads from 127.0.0.1:port until the data holds `marker`, retrying (the guest's server may not
 // be listening yet; slirp then accepts and closes at once) for up to `timeout`.
@@ -168,37 +129,6 @@ class LoopbackMarkerServer {
   std::atomic<int> accepted_{0};
   std::thread thread_;
 };
-
-// --- qswitch ctl ---------------------------------------------------------------------------------
-
-struct CtlResult {
-  int exit_code = -1;  // -1: did not exit in time
-  std::string out;
-  std::string err;
-};
-
-CtlResult run_ctl(const std::string& ctl_sock, const std::vector<std::string>& args,
-                  const std::string& stderr_path) {
-  std::vector<std::string> argv = {qswitch_binary(), "ctl", "--sock", ctl_sock};
-  argv.insert(argv.end(), args.begin(), args.end());
-  CtlResult result;
-  std::string error;
-  std::unique_ptr<Subprocess> p = Subprocess::spawn(argv, stderr_path, &error);
-  if (!p) {
-    result.err = error;
-    return result;
-  }
-  p->wait_for([](const std::string&) { return false; }, 10s);  // until EOF or 10 s
-  std::optional<int> status = p->wait_exit(5s);
-  if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-  result.out = p->output();
-  result.err = read_text_file(stderr_path);
-  return result;
-}
-
-std::string describe(const CtlResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
 
 // --- DHCP lines
 // ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/guest.h"
+#include "tests/e2e/host_side.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/loopback_port.h"
 #include "tests/support/qswitch_process.h"
@@ -49,48 +50,6 @@ using test_support::TempDir;
 
 constexpr auto kBootTimeout = 120s;
 constexpr auto kCommandTimeout = 60s;
-
-// Connects to [::1]:port and reads until the peer closes or 5 s pass: the data, or "" with
-// *connect_errno set.
-std::string read_ipv6_loopback(uint16_t port, int* connect_errno) {
-  *connect_errno = 0;
-  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *connect_errno = errno;
-    return "";
-  }
-  sockaddr_in6 addr{};
-  addr.sin6_family = AF_INET6;
-  addr.sin6_addr = in6addr_loopback;
-  addr.sin6_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *connect_errno = errno;
-    ::close(fd);
-    return "";
-  }
-  std::string data;
-  const auto deadline = Clock::now() + 5s;
-  char buf[512];
-  while (Clock::now() < deadline && data.size() < 4096) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return data;
-}
-
-struct CtlResult {
-  int exit_code = -1;  // -1: did not exit in time
-  std::string out;
-  std::string err;
-};
-
-std::string describe(const CtlResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
 
 class SlirpIpv6E2eTest : public ::testing::Test {
  protected:
@@ -130,22 +89,7 @@ class SlirpIpv6E2eTest : public ::testing::Test {
   }
 
   CtlResult ctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {qswitch_binary(), "ctl", "--sock", ctl_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const std::string err_path = dir_.file("ctl." + std::to_string(++ctl_runs_) + ".err");
-    CtlResult result;
-    std::string error;
-    std::unique_ptr<Subprocess> p = Subprocess::spawn(argv, err_path, &error);
-    if (!p) {
-      result.err = error;
-      return result;
-    }
-    p->wait_for([](const std::string&) { return false; }, 10s);  // until EOF or 10 s
-    std::optional<int> status = p->wait_exit(5s);
-    if (status && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-    result.out = p->output();
-    result.err = read_text_file(err_path);
-    return result;
+    return run_ctl(ctl_, args, dir_.file("ctl." + std::to_string(++ctl_runs_) + ".err"));
   }
 
   // Waits (20 s at most) for the guest's SLAAC address in fec0::/64 (DAD done; the kernel calls
@@ -236,7 +180,9 @@ TEST_F(SlirpIpv6E2eTest, GuestsGetSlaacPingEachOtherAndHostReachesOneThroughIpv6
   int err = 0;
   for (int attempt = 0; attempt < 40 && data.find(marker) == std::string::npos; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(250ms);
-    data = read_ipv6_loopback(port, &err);
+    const TcpRead r = tcp_read_loopback(port, 5s, /*ipv6=*/true);
+    data = r.data;
+    err = r.connect_errno;
   }
   EXPECT_NE(data.find(marker), std::string::npos)
       << "[::1]:" << port << " -> " << g2_global << ":8000: "
@@ -245,8 +191,8 @@ TEST_F(SlirpIpv6E2eTest, GuestsGetSlaacPingEachOtherAndHostReachesOneThroughIpv6
 
   const CtlResult remove = ctl({"hostfwd", "remove", "tcp:[::1]:" + std::to_string(port)});
   EXPECT_EQ(remove.exit_code, 0) << describe(remove);
-  read_ipv6_loopback(port, &err);
-  EXPECT_EQ(err, ECONNREFUSED) << "[::1]:" << port << " after hostfwd remove";
+  EXPECT_EQ(tcp_read_loopback(port, 5s, /*ipv6=*/true).connect_errno, ECONNREFUSED)
+      << "[::1]:" << port << " after hostfwd remove";
 }
 
 }  // namespace

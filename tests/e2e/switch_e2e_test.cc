@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -31,6 +32,7 @@
 
 #include "tests/e2e/guest.h"
 #include "tests/e2e/guest_lab.h"
+#include "tests/e2e/host_side.h"
 #include "tests/support/qswitch_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -111,24 +113,13 @@ TEST_F(SwitchE2eTest, MixedBackendsReachEachOther) {
   ASSERT_NO_FATAL_FAILURE(expect_stats_show_traffic(3));
 }
 
-// `qswitch ctl ARGS...` against this switch's control socket: its exit status and output.
-struct CtlRun {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-CtlRun run_ctl(const std::string& ctl_sock, const std::vector<std::string>& args) {
-  std::string cmd = "'" + qswitch_binary() + "' ctl --sock '" + ctl_sock + "'";
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  CtlRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+// `qswitch ctl ARGS...` against this switch's control socket (host_side.h), stderr in the
+// test's temp dir.
+CtlResult ctl_run(const TempDir& dir, const std::string& ctl_sock,
+                  const std::vector<std::string>& args,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  static std::atomic<int> runs{0};
+  return run_ctl(ctl_sock, args, dir.file("ctl." + std::to_string(++runs) + ".err"), timeout);
 }
 
 // A guest started with -netdev stream,server=on joins a running switch when told to with
@@ -146,22 +137,22 @@ TEST_F(SwitchE2eTest, PortAddConnectBringsAServerOnGuestOntoARunningSwitch) {
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
   expect_ports_up(2);  // g3 waits for someone to connect to it
 
-  CtlRun add = run_ctl(ctl_sock, {"port", "add", "connect", "unix:" + g3_sock});
-  std::cout << "[ ctl      ] port add connect: " << add.output;
-  ASSERT_EQ(add.status, 0) << add.output;
-  EXPECT_NE(add.output.find("connect-1"), std::string::npos) << add.output;
+  CtlResult add = ctl_run(dir_, ctl_sock, {"port", "add", "connect", "unix:" + g3_sock});
+  std::cout << "[ ctl      ] port add connect: " << describe(add);
+  ASSERT_EQ(add.exit_code, 0) << describe(add);
+  EXPECT_NE(add.out.find("connect-1"), std::string::npos) << describe(add);
   expect_ports_up(3);
   ASSERT_NO_FATAL_FAILURE(expect_every_pair_pings());
-  CtlRun ports = run_ctl(ctl_sock, {"ports"});
-  std::cout << "[ ctl      ] ports:\n" << ports.output;
-  ASSERT_EQ(ports.status, 0) << ports.output;
-  EXPECT_NE(ports.output.find("connect-1"), std::string::npos) << ports.output;
-  EXPECT_NE(ports.output.find(guests_[2]->options().mac), std::string::npos)
+  CtlResult ports = ctl_run(dir_, ctl_sock, {"ports"});
+  std::cout << "[ ctl      ] ports:\n" << describe(ports);
+  ASSERT_EQ(ports.exit_code, 0) << describe(ports);
+  EXPECT_NE(ports.out.find("connect-1"), std::string::npos) << describe(ports);
+  EXPECT_NE(ports.out.find(guests_[2]->options().mac), std::string::npos)
       << "g3's MAC is not listed on its port:\n"
-      << ports.output;
+      << describe(ports);
 
-  CtlRun remove = run_ctl(ctl_sock, {"port", "remove", "connect-1"});
-  ASSERT_EQ(remove.status, 0) << remove.output;
+  CtlResult remove = ctl_run(dir_, ctl_sock, {"port", "remove", "connect-1"});
+  ASSERT_EQ(remove.exit_code, 0) << describe(remove);
   EXPECT_TRUE(qswitch_.wait_for_stderr("removed by control request", 5s).has_value())
       << qswitch_.stderr_text();
   // g3 is off the segment; g1 and g2 still reach each other.
@@ -171,10 +162,10 @@ TEST_F(SwitchE2eTest, PortAddConnectBringsAServerOnGuestOntoARunningSwitch) {
   CommandResult still = guests_[0]->run("ping -c 2 -w 10 " + guests_[1]->ip(), kPingTimeout);
   ASSERT_TRUE(still.completed) << guests_[0]->diagnostics();
   EXPECT_EQ(still.exit_code, 0) << still.output;
-  CtlRun macs = run_ctl(ctl_sock, {"macs"});
-  EXPECT_EQ(macs.output.find(guests_[2]->options().mac), std::string::npos)
+  CtlResult macs = ctl_run(dir_, ctl_sock, {"macs"});
+  EXPECT_EQ(macs.out.find(guests_[2]->options().mac), std::string::npos)
       << "g3's MAC is still in the table:\n"
-      << macs.output;
+      << describe(macs);
 }
 
 // A capture taken with `qswitch ctl capture` while two guests ping holds their ICMP echo
@@ -189,10 +180,12 @@ TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
   ASSERT_NO_FATAL_FAILURE(wait_all_ready());
 
   // The capture runs in the background for a bounded time while the guests ping.
-  CtlRun capture;
+  CtlResult capture;
   std::thread capturer([&] {
-    capture = run_ctl(ctl_sock, {"capture", "--filter", "icmp", "-w", pcap_file, "--count", "8",
-                                 "--duration", "25"});
+    capture = ctl_run(
+        dir_, ctl_sock,
+        {"capture", "--filter", "icmp", "-w", pcap_file, "--count", "8", "--duration", "25"},
+        40s);  // the capture ends by itself within 25 s
   });
   ASSERT_TRUE(qswitch_.wait_for_stderr("capture", 10s).has_value() || wait_for_path(pcap_file, 10s))
       << "the capture did not start:\n"
@@ -202,7 +195,7 @@ TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
   capturer.join();
   ASSERT_TRUE(ping.completed) << guests_[0]->diagnostics();
   ASSERT_EQ(ping.exit_code, 0) << ping.output;
-  ASSERT_EQ(capture.status, 0) << capture.output;
+  ASSERT_EQ(capture.exit_code, 0) << describe(capture);
 
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_t* p = pcap_open_offline(pcap_file.c_str(), errbuf);
@@ -226,8 +219,8 @@ TEST_F(SwitchE2eTest, CaptureWhileGuestsPingHoldsTheirEchoFrames) {
   pcap_close(p);
   std::cout << "[ capture  ] " << requests << " echo requests, " << replies << " replies, " << other
             << " other frames\n";
-  EXPECT_GE(requests, 4) << capture.output;
-  EXPECT_GE(replies, 4) << capture.output;
+  EXPECT_GE(requests, 4) << describe(capture);
+  EXPECT_GE(replies, 4) << describe(capture);
   EXPECT_EQ(other, 0) << "the icmp filter let other frames through";
 }
 
