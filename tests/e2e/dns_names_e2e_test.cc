@@ -1,0 +1,202 @@
+// tests/e2e/dns_names_e2e_test.cc: guests that find each other by name (issue 13): the slirp
+// port's DNS responder answers for the lab's domain (default qswitch.internal) with the names the
+// guests sent in DHCP option 12, over IPv4 and IPv6, forward (A, AAAA) and reverse (PTR); a name
+// that does not exist is NXDOMAIN; a guest that reboots under another name is answered under the
+// new one only; a static record added with `qswitch ctl dns add` resolves at once.
+//
+// Theory of operation: one qswitch (--slirp restrict=on: nothing leaves the host's loopback, and
+// every name the guests look up is the lab's own), three DHCP guests (tools/make-guest-image:
+// /init runs udhcpc with `-x hostname:NAME`, its script writes the DHCP domain and search list
+// into /etc/resolv.conf). Each guest resolves and pings the other two by short name and by full
+// name with busybox nslookup and ping (glibc's resolver in busybox-static), looks up a PTR, a
+// name that does not exist, and an AAAA over the IPv6 DNS address. Then the third guest is
+// stopped and booted again with the same MAC under another hostname. What the guests print is
+// the evidence (and is echoed to stdout for the closing note's transcript).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/guest.h"
+#include "tests/e2e/host_side.h"
+#include "tests/support/qswitch_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace qswitch::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::LaunchOptions;
+using test_support::QswitchProcess;
+using test_support::TempDir;
+
+constexpr auto kBootTimeout = 120s;
+constexpr auto kCommandTimeout = 60s;
+constexpr const char* kDomain = "qswitch.internal";
+
+class DnsNamesE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string missing = missing_e2e_prerequisites();
+    ASSERT_EQ(missing, "") << "end-to-end tests need: " << missing;
+    ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
+    ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
+        << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
+  }
+
+  void start_switch(const std::string& slirp_value) {
+    sock_ = dir_.file("sw.sock");
+    LaunchOptions options;
+    options.binary = qswitch_binary();
+    options.args = {"--listen", "unix:" + sock_, "--slirp=" + slirp_value};
+    options.stderr_path = dir_.file("sw.log");
+    ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
+    for (const std::string& line : qswitch_.stdout_lines()) {
+      if (line.rfind("control unix:", 0) == 0) ctl_ = line.substr(std::strlen("control unix:"));
+    }
+    ASSERT_FALSE(ctl_.empty()) << "no 'control unix:' line:\n" << qswitch_.stdout_text();
+  }
+
+  // Guest `index` (MAC 52:54:00:d5:00:<index>) with hostname `name`, by DHCP.
+  std::unique_ptr<Guest> start_guest(int index, const std::string& name) {
+    char mac[32];
+    std::snprintf(mac, sizeof mac, "52:54:00:d5:00:%02x", index);
+    GuestOptions options;
+    options.name = name;
+    options.ip_cidr = "dhcp";
+    options.mac = mac;
+    options.netdev = "stream,id=n0,server=off,addr.type=unix,addr.path=" + sock_;
+    std::string error;
+    std::unique_ptr<Guest> guest = Guest::start(options, dir_.path(), &error);
+    EXPECT_NE(guest, nullptr) << error;
+    return guest;
+  }
+
+  CtlResult ctl(const std::vector<std::string>& args) {
+    return run_ctl(ctl_, args, dir_.file("ctl." + std::to_string(++ctl_runs_) + ".err"));
+  }
+
+  // Runs `command` on `g`'s console, echoes it and its output (the transcript), returns it.
+  std::string console(Guest& g, const std::string& command) {
+    const CommandResult r = g.run(command + " 2>&1", kCommandTimeout);
+    EXPECT_TRUE(r.completed) << g.options().name << ": " << command << g.diagnostics();
+    std::cout << g.options().name << "# " << command << "\n" << r.output;
+    if (!r.output.empty() && r.output.back() != '\n') std::cout << "\n";
+    return r.output;
+  }
+
+  // Replies to `count` pings from `from` to `target` (a name), -1 when ping printed no counts.
+  int ping_replies(Guest& from, const std::string& target, bool ipv6 = false) {
+    const std::string out =
+        console(from, std::string("ping ") + (ipv6 ? "-6 " : "") + "-c 2 -i 0.2 -w 10 " + target);
+    static const std::regex counts(R"((\d+) packets transmitted, (\d+) packets received)");
+    std::smatch m;
+    if (!std::regex_search(out, m, counts)) return -1;
+    return std::stoi(m[2].str());
+  }
+
+  // Waits (20 s at most) for `g`'s SLAAC address in fec0::/64 and returns it ("" if none).
+  std::string slaac_address(Guest& g) {
+    const CommandResult r = g.run(
+        "n=0; while [ $n -lt 100 ] && ! ip -6 -o addr show dev eth0 | "
+        "grep -v tentative | grep -q 'inet6 fec0:'; do sleep 0.2; n=$((n+1)); done; "
+        "ip -6 -o addr show dev eth0",
+        kCommandTimeout);
+    static const std::regex global(R"(inet6 (fec0:[0-9a-f:]+)/64 scope)");
+    std::smatch m;
+    return std::regex_search(r.output, m, global) ? m[1].str() : std::string();
+  }
+
+  TempDir dir_{"qs-dns-e2e-"};
+  QswitchProcess qswitch_;
+  std::string sock_;
+  std::string ctl_;
+  int ctl_runs_ = 0;
+};
+
+TEST_F(DnsNamesE2eTest,
+       ThreeGuestsResolveAndPingEachOtherByNameAndARenamedGuestIsFoundUnderItsNewName) {
+  ASSERT_NO_FATAL_FAILURE(start_switch("restrict=on"));
+  const std::vector<std::string> names = {"alpha", "bravo", "charlie"};
+  std::vector<std::unique_ptr<Guest>> guests;
+  for (size_t i = 0; i < names.size(); ++i) {
+    guests.push_back(start_guest(static_cast<int>(i + 1), names[i]));
+    ASSERT_NE(guests.back(), nullptr);
+  }
+  for (auto& g : guests) {
+    std::string error;
+    ASSERT_TRUE(g->wait_ready(kBootTimeout, &error)) << error;
+  }
+  std::vector<std::string> v6;
+  for (auto& g : guests) v6.push_back(slaac_address(*g));
+
+  Guest& alpha = *guests[0];
+  console(alpha, "cat /etc/resolv.conf");
+  const CtlResult list = ctl({"dns", "list"});
+  EXPECT_EQ(list.exit_code, 0) << describe(list);
+  std::cout << "$ qswitch ctl dns list\n" << list.out;
+
+  // Every guest resolves and pings the other two by short and by full name.
+  for (size_t a = 0; a < guests.size(); ++a) {
+    for (size_t b = 0; b < guests.size(); ++b) {
+      if (a == b) continue;
+      Guest& from = *guests[a];
+      const std::string& target = names[b];
+      const std::string full = target + "." + kDomain;
+      const std::string out = console(from, "nslookup " + target);
+      EXPECT_NE(out.find(guests[b]->ip()), std::string::npos)
+          << names[a] << ": nslookup " << target << " lacks " << guests[b]->ip();
+      EXPECT_EQ(ping_replies(from, target), 2) << names[a] << " -> " << target;
+      EXPECT_EQ(ping_replies(from, full), 2) << names[a] << " -> " << full;
+    }
+  }
+
+  // PTR: the address of bravo gives bravo's full name.
+  const std::string bravo_full = std::string("bravo.") + kDomain;
+  EXPECT_NE(console(alpha, "nslookup " + guests[1]->ip()).find(bravo_full), std::string::npos)
+      << "PTR for " << guests[1]->ip();
+  // A name in the domain that does not exist.
+  EXPECT_NE(console(alpha, std::string("nslookup nosuch.") + kDomain).find("NXDOMAIN"),
+            std::string::npos);
+  // AAAA, asked over the IPv6 DNS address, and ping -6 by name.
+  if (!v6[1].empty()) {
+    EXPECT_NE(console(alpha, "nslookup -type=AAAA " + bravo_full + " fec0::3").find(v6[1]),
+              std::string::npos)
+        << "AAAA for bravo (" << v6[1] << ") over [fec0::3]:53";
+    EXPECT_EQ(ping_replies(alpha, "bravo", /*ipv6=*/true), 2) << "alpha -> bravo over IPv6";
+  } else {
+    ADD_FAILURE() << "bravo has no SLAAC address" << guests[1]->diagnostics();
+  }
+
+  // A static record added at run time.
+  const CtlResult add = ctl({"dns", "add", "files", "10.0.2.2"});
+  EXPECT_EQ(add.exit_code, 0) << describe(add);
+  EXPECT_NE(console(alpha, "nslookup files").find("10.0.2.2"), std::string::npos);
+
+  // charlie reboots (same MAC) as delta: answered under delta only.
+  const std::string charlie_ip = guests[2]->ip();
+  guests[2].reset();
+  guests[2] = start_guest(3, "delta");
+  ASSERT_NE(guests[2], nullptr);
+  std::string error;
+  ASSERT_TRUE(guests[2]->wait_ready(kBootTimeout, &error)) << error;
+  EXPECT_EQ(guests[2]->ip(), charlie_ip) << "the same MAC keeps its lease";
+  EXPECT_NE(console(alpha, "nslookup delta").find(guests[2]->ip()), std::string::npos);
+  EXPECT_EQ(ping_replies(alpha, "delta"), 2);
+  EXPECT_NE(console(alpha, std::string("nslookup charlie.") + kDomain).find("NXDOMAIN"),
+            std::string::npos)
+      << "the old name is gone";
+  EXPECT_NE(console(*guests[2], "nslookup alpha").find(alpha.ip()), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qswitch::e2e
