@@ -68,19 +68,15 @@ std::string reload_summary(const nlohmann::json& result) {
   return text;
 }
 
-bool same_key(const slirp::HostForward& a, const slirp::HostForward& b) {
-  return a.same_host_socket(b);
-}
-
 bool has_key(const std::vector<slirp::HostForward>& list, const slirp::HostForward& f) {
   return std::any_of(list.begin(), list.end(),
-                     [&](const slirp::HostForward& g) { return same_key(f, g); });
+                     [&](const slirp::HostForward& g) { return f.same_host_socket(g); });
 }
 
 // Removes the live forward on `f`'s host socket (the port may have resolved its port 0).
 bool remove_forward(slirp::SlirpPort& port, const slirp::HostForward& f, std::string& error) {
   for (const slirp::HostForward& live : port.hostfwds()) {
-    if (!same_key(live, f)) continue;
+    if (!live.same_host_socket(f)) continue;
     const slirp::HostForward victim = live;  // the list changes below
     return port.remove_hostfwd(victim, error);
   }
