@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "switch/frame.h"
+
 namespace qswitch::slirp {
 
 inline constexpr uint8_t kIpProtoIcmp = 1;
@@ -37,9 +39,7 @@ struct GuestPacket {
 
 std::optional<GuestPacket> parse_guest_packet(const uint8_t* frame, size_t size);
 
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-inline uint32_t load_be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
+using sw::load_be16;  // switch/frame.h
+using sw::load_be32;
 
 }  // namespace qswitch::slirp

@@ -121,6 +121,14 @@ struct Frame {
 
 static_assert(sizeof(Frame) == 32);
 
+// Big-endian (network order) loads and stores, for every parser of wire bytes.
+inline void store_be16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline uint16_t load_be16(const uint8_t* p) {
+  return static_cast<uint16_t>((uint16_t{p[0]} << 8) | uint16_t{p[1]});
+}
 inline void store_be32(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 24);
   p[1] = static_cast<uint8_t>(v >> 16);

@@ -311,7 +311,7 @@ bool L2Switch::classify(Port& in, const Frame& frame, Ingress& ingress) {
     in.counters_.drop_vlan_not_member += 1;
     return false;
   }
-  const uint16_t tci = static_cast<uint16_t>((d[14] << 8) | d[15]);
+  const uint16_t tci = load_be16(d + 14);
   const uint16_t vid = tci & kVlanIdMask;
   ingress.tci = tci;
   if (vid == 0) {  // a priority tag: the frame is untagged as far as VLANs go

@@ -36,11 +36,6 @@ void store_le16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v);
   p[1] = static_cast<uint8_t>(v >> 8);
 }
-uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
 
 // The IPv4 or IPv6 pseudo-header sum (RFC 793 section 3.1, RFC 8200 section 8.1) for a TCP
 // segment of `tcp_size` bytes; `ip` is the segment's IP header.

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "switch/frame.h"
+
 namespace qswitch::sw {
 
 const char* security_drop_text(SecurityDrop why) {
@@ -41,8 +43,6 @@ constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kAuth = 51, kIcm
                   kDestOptions = 60;
 constexpr uint8_t kNeighborAdvert = 136;
 
-uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-
 IpVerdict drop(SecurityDrop why, const IpAddress& addr = {}) { return {false, why, addr}; }
 
 bool allowed(const IpAddress& addr, const MacAddress& src, uint16_t vlan, const PortSecurity& s,
@@ -58,9 +58,9 @@ IpVerdict check_ipv4(const uint8_t* d, uint32_t n, uint32_t l3, const MacAddress
   const IpAddress from = IpAddress::v4(ip + 12);
   if (from.is_unspecified()) {
     const uint32_t ihl = uint32_t{ip[0] & 0x0fu} * 4;
-    const bool first = (load16(ip + 6) & 0x1fff) == 0;
+    const bool first = (load_be16(ip + 6) & 0x1fff) == 0;
     if (ihl >= 20 && first && ip[9] == kProtoUdp && n >= l3 + ihl + 4 &&
-        load16(ip + ihl) == kDhcpClientPort && load16(ip + ihl + 2) == kDhcpServerPort) {
+        load_be16(ip + ihl) == kDhcpClientPort && load_be16(ip + ihl + 2) == kDhcpServerPort) {
       return {};
     }
     return drop(SecurityDrop::kIpSource, from);
@@ -74,7 +74,7 @@ IpVerdict check_arp(const uint8_t* d, uint32_t n, uint32_t l3, const MacAddress&
                     const PortSecurity& s, const AddressBook& book) {
   if (n < l3 + 28) return drop(SecurityDrop::kIpUnreadable);
   const uint8_t* a = d + l3;
-  if (load16(a) != 1 || load16(a + 2) != kEtherIpv4 || a[4] != 6 || a[5] != 4) {
+  if (load_be16(a) != 1 || load_be16(a + 2) != kEtherIpv4 || a[4] != 6 || a[5] != 4) {
     return drop(SecurityDrop::kIpUnreadable);
   }
   const IpAddress sender = IpAddress::v4(a + 14);
@@ -108,7 +108,7 @@ IpVerdict check_ipv6(const uint8_t* d, uint32_t n, uint32_t l3, const MacAddress
       }
       case kFragment:
         if (headers == kMaxIpv6Headers || n < at + 8) return drop(SecurityDrop::kIpUnreadable);
-        if ((load16(d + at + 2) & 0xfff8) != 0) return {};  // a later fragment: no ICMPv6 header
+        if ((load_be16(d + at + 2) & 0xfff8) != 0) return {};  // a later fragment: no ICMPv6 header
         next = d[at];
         at += 8;
         break;
@@ -132,7 +132,7 @@ IpVerdict check_ipv6(const uint8_t* d, uint32_t n, uint32_t l3, const MacAddress
 IpVerdict check_ip(const uint8_t* d, uint32_t readable, uint32_t l3, const MacAddress& src,
                    uint16_t vlan, const PortSecurity& security, const AddressBook& book) {
   if (readable < l3) return {};  // no EtherType after a tag: classify() has dropped it already
-  switch (load16(d + l3 - 2)) {
+  switch (load_be16(d + l3 - 2)) {
     case kEtherIpv4:
       return check_ipv4(d, readable, l3, src, vlan, security, book);
     case kEtherArp:
