@@ -25,6 +25,7 @@
 // (libslirp's forwarder), and stub resolvers (nslookup, dig) warn when it is clear. Class IN
 // only (others are not ours). EDNS0 (RFC 6891): an OPT in the query gets one in the reply
 // (payload size kMaxUdpSize, version 0, no options); a version other than 0 gets BADVERS.
+// AXFR and IXFR get REFUSED. An address twice in a name's entries is answered once.
 //
 // Verdicts on what is not a plain query: fewer than 12 bytes or anything ldns refuses to parse,
 // and a message with QR set (a response, not a query), are kMalformed; an opcode other than
@@ -309,6 +310,7 @@ void DnsResponder::set_table(DnsTable table) {
       if (node.size() <= index->domain.size()) break;
       index->nodes.emplace(node);
     }
+    if (*key == index->domain) continue;  // the apex is no short name
     std::string first = key->substr(0, 1 + static_cast<uint8_t>((*key)[0]));
     size_t depth = starts.size();
     auto [it, inserted] = first_label_depth.emplace(first, depth);
@@ -434,7 +436,11 @@ DnsResponder::Verdict DnsResponder::answer(const uint8_t* query, size_t size, Tr
   ldns_rr_type qtype = ldns_rr_get_type(question);
   ReplyBuilder builder(q.get(), question);
   bool badvers = ldns_pkt_edns(q.get()) && ldns_pkt_edns_version(q.get()) != 0;
-  ldns_pkt_rcode rcode = found->nxdomain ? LDNS_RCODE_NXDOMAIN : LDNS_RCODE_NOERROR;
+  // Zone transfers are not offered (RFC 5936 section 2.2.1: REFUSED).
+  bool transfer = qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR;
+  ldns_pkt_rcode rcode = transfer          ? LDNS_RCODE_REFUSED
+                         : found->nxdomain ? LDNS_RCODE_NXDOMAIN
+                                           : LDNS_RCODE_NOERROR;
   PktPtr p = builder.start(badvers ? LDNS_RCODE_NOERROR : rcode);
   if (!p) return not_ours();
   uint32_t ttl = table_.ttl_s;
@@ -442,15 +448,17 @@ DnsResponder::Verdict DnsResponder::answer(const uint8_t* query, size_t size, Tr
   size_t answers = 0;
   if (badvers) {
     ldns_pkt_set_edns_extended_rcode(p.get(), kRcodeBadVers >> 4);
-  } else if (!found->nxdomain) {
+  } else if (rcode == LDNS_RCODE_NOERROR) {
     bool want_a = qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_ANY;
     bool want_aaaa = qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY;
+    std::vector<sw::IpAddress> sent;  // RFC 2181 section 5: no record twice in an RRset
     for (size_t i : found->names) {
       for (const sw::IpAddress& a : table_.names[i].addresses) {
-        if ((a.is_v4() && want_a) || (a.is_v6() && want_aaaa)) {
-          ok = ok && push_rr(p.get(), LDNS_SECTION_ANSWER, address_rr(qname, a, ttl));
-          ++answers;
-        }
+        if (!((a.is_v4() && want_a) || (a.is_v6() && want_aaaa))) continue;
+        if (std::find(sent.begin(), sent.end(), a) != sent.end()) continue;
+        sent.push_back(a);
+        ok = ok && push_rr(p.get(), LDNS_SECTION_ANSWER, address_rr(qname, a, ttl));
+        ++answers;
       }
     }
     if (found->ptr_name && (qtype == LDNS_RR_TYPE_PTR || qtype == LDNS_RR_TYPE_ANY)) {
@@ -468,7 +476,7 @@ DnsResponder::Verdict DnsResponder::answer(const uint8_t* query, size_t size, Tr
       ++answers;
     }
   }
-  if (!badvers && answers == 0) {
+  if (!badvers && !transfer && answers == 0) {
     // RFC 2308 sections 2.1 and 2.2: NXDOMAIN and NODATA carry the zone's SOA.
     RdfPtr zone = dname_rdf(found->zone);
     ok = ok && push_rr(p.get(), LDNS_SECTION_AUTHORITY, index_->soa_rr(zone.get(), ttl));
@@ -501,9 +509,9 @@ DnsResponder::Verdict DnsResponder::answer(const uint8_t* query, size_t size, Tr
     ++counters_.truncated;
   }
   ++counters_.answered;
-  if (!badvers && found->nxdomain) {
+  if (!badvers && rcode == LDNS_RCODE_NXDOMAIN) {
     ++counters_.nxdomain;
-  } else if (!badvers && !truncated && answers == 0) {
+  } else if (!badvers && !transfer && !truncated && answers == 0) {
     ++counters_.nodata;
   }
   return Verdict::kAnswered;

@@ -414,6 +414,65 @@ TEST_F(DnsResponderTest, AnEdns0SizeLetsItFitOverUdp) {
   EXPECT_EQ(ldns_pkt_edns_version(p.get()), 0);
 }
 
+TEST_F(DnsResponderTest, AnOptWithSizeZeroStillGetsAnOpt) {
+  Pkt p = ask({.name = "web1.qswitch.internal", .type = kTypeA, .edns_size = 0});
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(ldns_pkt_edns(p.get()));
+  EXPECT_EQ(answers(p).size(), 1U);
+  Pkt many = ask({.name = "many.qswitch.internal", .type = kTypeA, .edns_size = 0});
+  ASSERT_TRUE(many);
+  EXPECT_TRUE(ldns_pkt_tc(many.get()));  // 0 means 512 (RFC 6891 section 6.2.5)
+}
+
+TEST_F(DnsResponderTest, OverSizedEdns0IsCappedAtTheMaximum) {
+  DnsTable t = responder_.table();
+  DnsName huge{"huge.qswitch.internal", {}};
+  for (int i = 0; i < 300; ++i) {  // 300 AAAA records: about 8.4 KB
+    huge.addresses.push_back(ip(("fec0::" + std::to_string(1000 + i)).c_str()));
+  }
+  t.names.push_back(huge);
+  responder_.set_table(t);
+  Pkt udp = ask({.name = "huge.qswitch.internal", .type = kTypeAaaa, .edns_size = 65000});
+  ASSERT_TRUE(udp);
+  EXPECT_TRUE(ldns_pkt_tc(udp.get()));
+  Pkt tcp = ask({.name = "huge.qswitch.internal", .type = kTypeAaaa}, Transport::kTcp);
+  ASSERT_TRUE(tcp);
+  EXPECT_FALSE(ldns_pkt_tc(tcp.get()));
+  EXPECT_EQ(answers(tcp).size(), 300U);
+  EXPECT_GT(last_size_, DnsResponder::kMaxUdpSize);
+}
+
+TEST_F(DnsResponderTest, ZoneTransfersAreRefused) {
+  for (uint16_t type : {uint16_t{252}, uint16_t{251}}) {  // AXFR, IXFR
+    Pkt p = ask({.name = "qswitch.internal", .type = type}, Transport::kTcp);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_REFUSED);
+    EXPECT_TRUE(answers(p).empty());
+    EXPECT_TRUE(authority(p).empty());
+  }
+  EXPECT_EQ(responder_.counters().nodata, 0U);
+}
+
+TEST_F(DnsResponderTest, AnAddressInTwoEntriesOfANameIsAnsweredOnce) {
+  DnsTable t = responder_.table();
+  t.names.push_back({"web1.qswitch.internal", {ip("10.0.2.15"), ip("10.0.2.99")}});
+  responder_.set_table(t);
+  Pkt p = ask({.name = "web1.qswitch.internal", .type = kTypeA});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(answers(p), (std::vector<std::string>{"web1.qswitch.internal. A 10.0.2.15",
+                                                  "web1.qswitch.internal. A 10.0.2.99"}));
+}
+
+TEST_F(DnsResponderTest, TheApexIsNoShortName) {
+  DnsTable t = responder_.table();
+  t.names.push_back({"qswitch.internal", {ip("10.0.2.3")}});
+  responder_.set_table(t);
+  Pkt p = ask({.name = "qswitch.internal", .type = kTypeA});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(answers(p), std::vector<std::string>{"qswitch.internal. A 10.0.2.3"});
+  EXPECT_EQ(refused(wire({.name = "qswitch"})), Verdict::kNotOurs);
+}
+
 TEST_F(DnsResponderTest, AnUnknownEdnsVersionGetsBadvers) {
   Pkt p =
       ask({.name = "web1.qswitch.internal", .type = kTypeA, .edns_size = 1232, .edns_version = 1});
