@@ -7,9 +7,9 @@
 //   or TCP header (TCP: with the options given) + payload, with the transport checksum over the
 //   RFC 768 / RFC 9293 / RFC 8200 pseudo-header.
 // - parse_l4() takes a frame apart and says why it is not well formed: Ethernet type, IP
-//   version and lengths (exact: no padding, no truncation), the IPv4 header checksum, the UDP
-//   length, the UDP or TCP checksum (a UDP checksum of 0 is accepted over IPv4 only), the TCP
-//   data offset. Nothing is read past the frame.
+//   version and lengths (exact: no truncation, no padding unless asked for), the IPv4 header
+//   checksum, the UDP length, the UDP or TCP checksum (a UDP checksum of 0 is accepted over IPv4
+//   only), the TCP data offset. Nothing is read past the frame.
 #pragma once
 
 #include <array>
@@ -116,8 +116,10 @@ inline std::vector<uint8_t> build_l4(const L4Packet& p) {
   return f;
 }
 
-// The packet in `f`, or nullopt with the reason in *why.
-inline std::optional<L4Packet> parse_l4(const uint8_t* f, size_t size, std::string* why) {
+// The packet in `f`, or nullopt with the reason in *why. With `padded`, a frame of 60 bytes may
+// end in Ethernet padding after the IP packet (what a switch port adds to a short frame).
+inline std::optional<L4Packet> parse_l4(const uint8_t* f, size_t size, std::string* why,
+                                        bool padded = false) {
   using namespace l4_detail;
   auto fail = [&](const char* w) -> std::optional<L4Packet> {
     if (why != nullptr) *why = w;
@@ -129,7 +131,11 @@ inline std::optional<L4Packet> parse_l4(const uint8_t* f, size_t size, std::stri
   std::copy(f + 6, f + 12, p.eth_src.begin());
   const uint32_t type = get16(f + 12);
   const uint8_t* ip = f + 14;
-  const size_t avail = size - 14;
+  size_t avail = size - 14;
+  if (padded && size == 60 && get16(f + 12) == 0x0800 && avail >= 20 && get16(ip + 2) >= 20 &&
+      get16(ip + 2) < avail) {
+    avail = get16(ip + 2);
+  }
   size_t l4 = 0;
   const uint8_t* t = nullptr;
   if (type == 0x86dd) {
