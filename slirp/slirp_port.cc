@@ -646,7 +646,10 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   sw::chunk_ref(frame.chunk);
   Impl::Pending p{frame, DhcpServer::is_dhcp_request(frame.data(), frame.size),
                   packet && impl_->dns->is_candidate(*packet), DhcpPort{}, SocketRequest{}};
-  if (packet && !p.dhcp) p.request = socket_request(*packet, options_);
+  // TCP to the DNS address is always the DNS front end's (no host socket, no origin lookup).
+  if (packet && !p.dhcp && !(p.dns && packet->proto == kIpProtoTcp)) {
+    p.request = socket_request(*packet, options_);
+  }
   if (p.dhcp || p.request.kind != SocketRequest::Kind::kNone) p.from = impl_->origin_of(frame);
   impl_->pending.push_back(p);
   impl_->wake = true;
