@@ -120,6 +120,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSin
   io::RateLimit drop_log{1, 10'000};
   io::RateLimit dhcp_log{3, 10'000};
   io::RateLimit cap_log{1, 10'000};
+  io::RateLimit dns_log{1, 10'000};
 
   Impl(SlirpPort& p, backends::SwitchLoop& l, uint32_t max_sockets, uint32_t max_per_port)
       : port(p), loop(l), sockets(max_sockets, max_per_port) {
@@ -252,7 +253,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSin
       port.counters_.tx_frames += 1;
       port.counters_.tx_bytes += f.size;
       if (p.dns) dns_used = true;
-      if (p.dns && dns->guest_frame(f.data(), f.size, now()) == DnsFrontend::Result::kConsumed) {
+      if (p.dns && dns_frame(f)) {
         // answered, or one of the front end's TCP connections
       } else if (p.dhcp) {
         answer_dhcp(f, p.from);
@@ -281,6 +282,24 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSin
           return r;
         },
         this);
+  }
+
+  // The DNS front end's turn at a guest frame: true when it took it. A SYN over the front end's
+  // connection cap is logged at a limited rate.
+  bool dns_frame(const sw::Frame& f) {
+    const uint64_t over_cap = dns->counters().tcp_over_cap;
+    const bool taken = dns->guest_frame(f.data(), f.size, now()) == DnsFrontend::Result::kConsumed;
+    if (dns->counters().tcp_over_cap != over_cap && dns_log.allow(now())) {
+      const uint64_t suppressed = dns_log.take_suppressed();
+      const std::string more =
+          suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
+      io::log_line(
+          "port %u (slirp): DNS over TCP from guest %s refused: %zu connections open, the "
+          "cap%s",
+          port.id(), sw::MacAddress::from_wire(f.src()).to_string().c_str(),
+          dns->open_connections(), more.c_str());
+    }
+    return taken;
   }
 
   PollFd* slot(int fd) {

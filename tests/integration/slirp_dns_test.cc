@@ -338,5 +338,49 @@ TEST_F(SlirpDnsTest, UnacknowledgedSynAckIsSentAgain) {
   EXPECT_EQ(counter("dns_tcp_timeouts"), 0);
 }
 
+// A guest that opens connections and never sends a query holds at most 32 of them; the next SYN
+// is reset and counted, and the connections already open still answer.
+TEST_F(SlirpDnsTest, ConnectionsOverTheCapAreReset) {
+  start();
+  constexpr uint16_t kFirst = 41000;
+  uint32_t server0 = 0;
+  for (uint16_t i = 0; i < 33; ++i) {
+    L4Packet syn = packet(false, 6, static_cast<uint16_t>(kFirst + i));
+    syn.flags = kSyn;
+    syn.seq = 500;
+    syn.window = 65535;
+    ASSERT_TRUE(guest_.send_frame(build_l4(syn)));
+    auto r = receive(false, 6, static_cast<uint16_t>(kFirst + i));
+    ASSERT_TRUE(r.has_value()) << i;
+    if (i < 32) {
+      EXPECT_EQ(r->flags, kSyn | kAck) << i;
+      if (i == 0) server0 = r->seq + 1;
+    } else {
+      EXPECT_EQ(r->flags, 0x04 | kAck) << "the 33rd SYN";
+    }
+  }
+  EXPECT_EQ(counter("dns_tcp_over_cap"), 1);
+  // The first connection still takes its query.
+  L4Packet seg = packet(false, 6, kFirst);
+  seg.flags = kAck;
+  seg.seq = 501;
+  seg.ack = server0;
+  seg.window = 65535;
+  const std::vector<uint8_t> q = dns_query(0x9999, "qswitch.internal", kTypeSoa);
+  seg.payload = {0, static_cast<uint8_t>(q.size())};
+  seg.payload.insert(seg.payload.end(), q.begin(), q.end());
+  ASSERT_TRUE(guest_.send_frame(build_l4(seg)));
+  std::optional<L4Packet> r;
+  for (int i = 0; i < 200; ++i) {  // skip the other connections' SYN-ACK retransmissions
+    r = receive(false, 6, kFirst);
+    if (!r || !r->payload.empty()) break;
+  }
+  ASSERT_TRUE(r.has_value());
+  ASSERT_GT(r->payload.size(), 2u);
+  auto reply = parse_reply(std::vector<uint8_t>(r->payload.begin() + 2, r->payload.end()));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->id, 0x9999);
+}
+
 }  // namespace
 }  // namespace qswitch::integration
