@@ -193,7 +193,7 @@ DnsFrontend::Result DnsFrontend::udp(const uint8_t* frame, const GuestPacket& p,
   std::memcpy(l4 + 2, u, 2);  // the query's source port
   store16(l4 + 4, static_cast<uint16_t>(kUdp + n));
   store16(l4 + 6, 0);
-  finish_frame(p.ipv6, frame + 6, frame, p.dst, p.src, kIpProtoUdp, kUdp + n);
+  finish_frame(p.ipv6, frame + 6, our_mac(p.ipv6), p.dst, p.src, kIpProtoUdp, kUdp + n);
   counters_.udp_answered += 1;
   return Result::kConsumed;
 }
@@ -313,7 +313,6 @@ void DnsFrontend::open(const uint8_t* frame, const GuestPacket& p, const Segment
   c->state = State::kSynReceived;
   c->ipv6 = p.ipv6;
   std::memcpy(c->guest_mac.data(), frame + 6, 6);
-  std::memcpy(c->our_mac.data(), frame, 6);
   c->guest_ip.fill(0);
   std::memcpy(c->guest_ip.data(), p.src, p.ipv6 ? 16 : 4);
   c->guest_port = s.src_port;
@@ -516,7 +515,7 @@ void DnsFrontend::send_segment(Conn& c, uint32_t seq, uint8_t flags, const uint8
   }
   if (size != 0) std::memcpy(t + header, data, size);
   const uint8_t* dns = c.ipv6 ? config_.dns6.data() : config_.dns4.data();
-  finish_frame(c.ipv6, c.guest_mac.data(), c.our_mac.data(), dns, c.guest_ip.data(), kIpProtoTcp,
+  finish_frame(c.ipv6, c.guest_mac.data(), our_mac(c.ipv6), dns, c.guest_ip.data(), kIpProtoTcp,
                header + size);
 }
 
@@ -535,7 +534,7 @@ void DnsFrontend::send_reset(const uint8_t* frame, const GuestPacket& p, const S
   store16(t + 16, 0);
   store16(t + 18, 0);
   counters_.tcp_reset += 1;
-  finish_frame(p.ipv6, frame + 6, frame, p.dst, p.src, kIpProtoTcp, kTcp);
+  finish_frame(p.ipv6, frame + 6, our_mac(p.ipv6), p.dst, p.src, kIpProtoTcp, kTcp);
 }
 
 void DnsFrontend::finish_frame(bool ipv6, const uint8_t* eth_dst, const uint8_t* eth_src,

@@ -13,9 +13,10 @@
 //   libslirp reassembles) to DNS:53 from a unicast Ethernet destination, with a UDP length
 //   inside the IP payload and a valid checksum (IPv4: zero means none, RFC 768; IPv6: always
 //   required, RFC 8200 section 8.1) is asked of the responder (Transport::kUdp). kAnswered:
-//   one reply frame, Ethernet addresses swapped, source the DNS address port 53, destination
-//   the query's source address and port, checksums computed (IPv4 header, UDP). A reply that
-//   would not fit the port's MTU is cut down to its header and question with TC set (RFC 1035
+//   one reply frame, source the DNS address port 53, destination the query's source address
+//   and port, checksums computed (IPv4 header, UDP); the Ethernet
+//   destination is the query's source, the Ethernet source the one libslirp uses (config). A reply
+//   that would not fit the port's MTU is cut down to its header and question with TC set (RFC 1035
 //   section 4.2.1; RFC 7766 section 5: the client asks again over TCP). kNotOurs / kMalformed
 //   and a datagram with a bad length or checksum: kPass (libslirp drops what it finds bad).
 // - TCP: libslirp cannot carry DNS over TCP for us (in restrict=on mode tcp_input resets every
@@ -81,6 +82,12 @@ struct DnsFrontendConfig {
   std::array<uint8_t, 4> dns4{10, 0, 2, 3};
   bool ipv6 = false;  // the IPv6 address counts only when the port has IPv6
   std::array<uint8_t, 16> dns6{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3};
+  // The replies' Ethernet source, as libslirp's own frames have it (slirp.c if_encap): IPv4
+  // from the gateway's MAC (52:55 then the host address), IPv6 from 52:56 then the last four
+  // bytes of the source address (in6_compute_ethaddr). Never the query's destination MAC: a
+  // guest could name any MAC there and have the slirp port send from it.
+  std::array<uint8_t, 6> mac4{0x52, 0x55, 10, 0, 2, 2};
+  std::array<uint8_t, 6> mac6{0x52, 0x56, 0, 0, 0, 3};
   uint32_t mtu = 1500;  // IP packet size the guests take (slirp's if_mtu), 68..65520
   size_t max_connections = 32;
 };
@@ -127,7 +134,6 @@ class DnsFrontend {
     State state = State::kFree;
     bool ipv6 = false;
     std::array<uint8_t, 6> guest_mac{};
-    std::array<uint8_t, 6> our_mac{};
     std::array<uint8_t, 16> guest_ip{};
     uint16_t guest_port = 0;
     uint32_t rcv_nxt = 0;  // next byte we expect from the guest
@@ -168,6 +174,9 @@ class DnsFrontend {
   void finish_frame(bool ipv6, const uint8_t* eth_dst, const uint8_t* eth_src,
                     const uint8_t* ip_src, const uint8_t* ip_dst, uint8_t proto, size_t l4_size);
   uint8_t* l4_area(bool ipv6);
+  const uint8_t* our_mac(bool ipv6) const {
+    return ipv6 ? config_.mac6.data() : config_.mac4.data();
+  }
 
   DnsFrontendConfig config_;
   DnsAnswerer& answerer_;

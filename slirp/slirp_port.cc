@@ -628,6 +628,9 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   dns_config.ipv6 = options.ipv6;
   std::memcpy(dns_config.dns6.data(), options.ipv6_dns.s6_addr, 16);
   dns_config.mtu = options.mtu;
+  dns_config.mac4 = gateway_mac.bytes;
+  dns_config.mac6 = {0x52, 0x56};  // libslirp's in6_compute_ethaddr()
+  std::memcpy(dns_config.mac6.data() + 2, options.ipv6_dns.s6_addr + 12, 4);
   impl.dns = std::make_unique<DnsFrontend>(dns_config, impl, impl);
   uv_timer_init(loop.uv(), impl.dns_timer.get());
   impl.dns_timer.get()->data = &impl;

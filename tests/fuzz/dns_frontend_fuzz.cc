@@ -13,9 +13,10 @@
 //
 // Checked: every frame the front end sends is well formed by the tests' own parser
 // (tests/support/l4_frames.h: lengths, IPv4 header checksum, UDP/TCP checksums), at most 14 + MTU
-// bytes, from the DNS address port 53 to the guest's address; a SYN from us carries the MSS
-// option; the open connections never exceed the cap; with none open there is no deadline; a
-// deadline is never in the past after on_timer(); the counters never go down.
+// bytes, from the DNS address port 53 and the port's own MAC to the guest's address and MAC; a
+// SYN from us carries the MSS option; the open connections never exceed the cap; with none open
+// there is no deadline; a deadline is never in the past after on_timer(); the counters never go
+// down.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <array>
@@ -41,7 +42,9 @@ using qswitch::test_support::L4Packet;
 using qswitch::test_support::parse_l4;
 
 const std::array<uint8_t, 6> kGuestMac = {0x02, 0x71, 0, 0, 0, 0x51};
-const std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};
+const std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};     // what guests ARP
+const std::array<uint8_t, 6> kReplyMac4 = {0x52, 0x55, 0x0a, 0, 0x02, 0x02};  // the gateway's
+const std::array<uint8_t, 6> kReplyMac6 = {0x52, 0x56, 0, 0, 0, 0x03};
 const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
 const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
 const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
@@ -78,7 +81,7 @@ class Sink : public DnsFrameSink {
     if (!p) std::fprintf(stderr, "bad frame: %s\n", why.c_str());
     FUZZ_CHECK(p.has_value());
     FUZZ_CHECK(p->src_port == 53);
-    FUZZ_CHECK(p->eth_dst == kGuestMac && p->eth_src == kDnsMac);
+    FUZZ_CHECK(p->eth_dst == kGuestMac && p->eth_src == (p->ipv6 ? kReplyMac6 : kReplyMac4));
     FUZZ_CHECK(p->src == (p->ipv6 ? kDns6 : kDns4));
     FUZZ_CHECK(p->dst == (p->ipv6 ? kGuest6 : kGuest4));
     if (p->proto == 6) {

@@ -26,7 +26,8 @@ using test_support::L4Packet;
 using test_support::parse_l4;
 using test_support::test_mac;
 
-constexpr Mac kSlirpDnsMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x03};
+constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};     // libslirp's for 10.0.2.2
+constexpr Mac kSlirpDnsMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x03};  // its ARP reply for 10.0.2.3
 const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
 const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
 const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
@@ -160,6 +161,9 @@ class SlirpDnsTest : public SwitchFixture {
     EXPECT_EQ(r->dst, v6 ? kGuest6 : kGuest4);
     EXPECT_EQ(r->src_port, 53);
     EXPECT_EQ(r->eth_dst, test_mac(1));
+    if (!v6) {
+      EXPECT_EQ(r->eth_src, kSlirpMac) << "from the gateway's MAC, as libslirp's frames";
+    }
     return parse_reply(r->payload);
   }
 

@@ -27,7 +27,9 @@ constexpr uint8_t kRst = 0x04;
 constexpr uint8_t kAck = 0x10;
 
 const std::array<uint8_t, 6> kGuestMac = {0x02, 0x71, 0, 0, 0, 0x51};
-const std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};
+const std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};     // what guests ARP
+const std::array<uint8_t, 6> kReplyMac4 = {0x52, 0x55, 0x0a, 0, 0x02, 0x02};  // the gateway's
+const std::array<uint8_t, 6> kReplyMac6 = {0x52, 0x56, 0, 0, 0, 0x03};
 const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
 const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
 const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
@@ -158,7 +160,7 @@ TEST_F(DnsFrontendTest, AnswersUdpIpv4QueryWithSwappedAddressesAndValidChecksums
   ASSERT_EQ(out.size(), 1u);
   const L4Packet& r = out[0];
   EXPECT_EQ(r.eth_dst, kGuestMac);
-  EXPECT_EQ(r.eth_src, kDnsMac);
+  EXPECT_EQ(r.eth_src, kReplyMac4);
   EXPECT_FALSE(r.ipv6);
   EXPECT_EQ(r.src, kDns4);
   EXPECT_EQ(r.dst, kGuest4);
@@ -175,9 +177,29 @@ TEST_F(DnsFrontendTest, AnswersUdpIpv6Query) {
   auto out = take();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].ipv6);
+  EXPECT_EQ(out[0].eth_src, kReplyMac6);
   EXPECT_EQ(out[0].src, kDns6);
   EXPECT_EQ(out[0].dst, kGuest6);
   EXPECT_EQ(out[0].payload, answerer_.expected(query_message()));
+}
+
+// A guest may send to any MAC (an unknown one is flooded to the slirp port too): replies come
+// from the port's own MACs, never from the one the guest named.
+TEST_F(DnsFrontendTest, RepliesNeverComeFromTheMacTheGuestNamed) {
+  L4Packet q = udp_query(false, query_message());
+  q.eth_dst = {0x02, 0x99, 0x99, 0x99, 0x99, 0x99};
+  feed(q);
+  L4Packet syn = tcp(true, kSyn, 1, 0);
+  syn.eth_dst = q.eth_dst;
+  feed(syn);
+  L4Packet ack = tcp(false, kAck, 1, 5);  // no connection: RST
+  ack.eth_dst = q.eth_dst;
+  feed(ack);
+  auto out = take();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].eth_src, kReplyMac4);
+  EXPECT_EQ(out[1].eth_src, kReplyMac6);
+  EXPECT_EQ(out[2].eth_src, kReplyMac4);
 }
 
 TEST_F(DnsFrontendTest, Ipv6AddressIsNotOursWithoutIpv6) {
