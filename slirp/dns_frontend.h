@@ -14,11 +14,12 @@
 //   inside the IP payload and a valid checksum (IPv4: zero means none, RFC 768; IPv6: always
 //   required, RFC 8200 section 8.1) is asked of the responder (Transport::kUdp). kAnswered:
 //   one reply frame, source the DNS address port 53, destination the query's source address
-//   and port, checksums computed (IPv4 header, UDP); the Ethernet
-//   destination is the query's source, the Ethernet source the one libslirp uses (config). A reply
-//   that would not fit the port's MTU is cut down to its header and question with TC set (RFC 1035
-//   section 4.2.1; RFC 7766 section 5: the client asks again over TCP). kNotOurs / kMalformed
-//   and a datagram with a bad length or checksum: kPass (libslirp drops what it finds bad).
+//   and port, checksums computed (IPv4 header, UDP); Ethernet destination the query's source,
+//   Ethernet source the MAC libslirp's own frames use (DnsFrontendConfig::mac4 / mac6). A
+//   reply that would not fit the port's MTU is cut down to its header and question with TC
+//   set (RFC 1035 section 4.2.1; RFC 7766 section 5: the client asks again over TCP).
+//   kNotOurs / kMalformed and a datagram with a bad length or checksum: kPass (libslirp drops
+//   what it finds bad).
 // - TCP: libslirp cannot carry DNS over TCP for us (in restrict=on mode tcp_input resets every
 //   connection that is not a host or guest forward; without it the query would go to the
 //   host's resolver, never to the responder), so every TCP segment to DNS:53 is the front
@@ -31,10 +32,12 @@
 //   kMaxTcpQuery bytes; an out-of-order or duplicate segment is answered with an ACK of what
 //   we have), then the answer (Transport::kTcp) as [length][reply] in MSS-sized segments
 //   within the guest's window, FIN on the last one. A query that is not ours is answered
-//   REFUSED (header and question, RCODE 5): relaying it over UDP to libslirp's forwarder would
-//   need a synthesized datagram and catching its reply in send_packet, which this front end
-//   does not do; a malformed message resets the connection. Data after the first message is
-//   acknowledged and dropped (no pipelining: the connection closes after one answer).
+//   REFUSED (header and question, RCODE 5), not relayed: with restrict=on libslirp forwards
+//   nothing, and without it a relay over UDP (a synthesized datagram into slirp_input, its
+//   reply caught in send_packet) would bring back the same truncated answer that sent the
+//   client to TCP. A malformed message, or the guest's FIN before a complete query, resets the
+//   connection. Data after the first message is acknowledged and dropped (no pipelining: the
+//   connection closes after one answer).
 // - Retransmission: the SYN-ACK and unacknowledged data/FIN are sent again (go-back-N from
 //   the oldest unacknowledged byte) after kInitialRtoMs, doubling, at most kMaxTries times;
 //   then the connection is dropped silently (tcp_timeouts). A connection that waits for the
