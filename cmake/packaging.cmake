@@ -19,6 +19,6 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 # Debian 12's runtime packages of the libraries the binaries link (ldd build/tools/qswitch).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6, libstdc++6, libuv1 (>= 1.44), libslirp0 (>= 4.7), libpcap0.8, libglib2.0-0, libvdeplug2")
+    "libc6, libstdc++6, libuv1 (>= 1.44), libslirp0 (>= 4.7), libpcap0.8, libglib2.0-0, libvdeplug2, libldns3")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "qemu-system-x86")
 include(CPack)

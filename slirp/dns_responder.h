@@ -12,13 +12,24 @@
 //   ip6.arpa) for an address in the table or inside one of `reverse` (the segment's own nets).
 //   For those: A, AAAA (ANY: both), PTR, SOA and NS at the apex; NXDOMAIN with the SOA in the
 //   authority section for a name that does not exist, NOERROR with no answer and the SOA
-//   (NODATA) for a name that exists without that type. AA is set.
-// - Everything else (other names, malformed messages, responses, opcodes other than QUERY,
-//   not exactly one question) is kNotOurs or kMalformed: the caller hands the query on
-//   unchanged (libslirp's forwarder), so what guests saw before still works.
+//   (NODATA) for a name that exists without that type. AXFR/IXFR: REFUSED. Matching ignores
+//   ASCII case (RFC 4343), byte by byte per label; records carry the question's name as sent.
+// - The SOA is the zone's: the domain's for names in it (mname "dns.<domain>", rname
+//   "hostmaster.<domain>", serial the table's generation: 1 for the first set_table(), +1 for
+//   each after; minimum and TTL = ttl_s); for a reverse net's names, its reverse zone (whole
+//   octets or nibbles of the net: 10.0.2.0/24 -> 2.0.10.in-addr.arpa); for a short name, a
+//   static name outside the domain or a reverse name ours only by its address: the name itself.
+// - Flags: QR and AA set, RD copied, RA set (the same address recurses for every other name,
+//   through libslirp; stub resolvers warn when RA is clear).
+// - Everything else is handed on: the caller gives the query unchanged to libslirp's forwarder,
+//   so what guests saw before still works. kMalformed: under 12 bytes, anything ldns cannot
+//   parse, QR set (a response). kNotOurs: other names, opcodes other than QUERY, a question
+//   count other than 1, a class other than IN (and an ldns allocation failure).
 // - Size: over UDP the answer fits 512 bytes, or the query's EDNS0 payload size (at most
-//   kMaxUdpSize; the reply then carries an OPT record too); when it does not, the reply has
-//   the question, no records, and TC set, and the client asks again over TCP (at most 65535).
+//   kMaxUdpSize; the reply then carries an OPT record too, offering kMaxUdpSize; an EDNS
+//   version other than 0 gets BADVERS); when it does not, the reply has the question, no
+//   records, and TC set, and the client asks again over TCP (at most 65535; past that TCP gets
+//   TC too).
 // - Untrusted input: the query is a guest's. ldns parses it into heap objects (a DNS query is
 //   not the switch's data path; at most one parse per query that reaches the slirp port's DNS
 //   address); nothing is read past `size`.
@@ -70,7 +81,7 @@ class DnsResponder {
     uint64_t answered = 0;   // every kAnswered, including the three below
     uint64_t nxdomain = 0;   // answered NXDOMAIN
     uint64_t nodata = 0;     // answered NOERROR without records
-    uint64_t truncated = 0;  // answered with TC set (UDP only)
+    uint64_t truncated = 0;  // answered with TC set (UDP; TCP only past 65535 bytes)
     uint64_t not_ours = 0;
     uint64_t malformed = 0;
   };

@@ -13,6 +13,7 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/uv_handle.h"
 #include "slirp/dhcp_server.h"
+#include "slirp/dns_frontend.h"
 #include "slirp/guest_packet.h"
 #include "slirp/host_sockets.h"
 #include "slirp/loopback_target.h"
@@ -50,7 +51,7 @@ int prefix_len(in_addr mask) { return __builtin_popcount(ntohl(mask.s_addr)); }
 }  // namespace
 
 // Everything that touches libslirp or libuv handles for it.
-struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
+struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSink {
   struct PollFd {
     io::UvHandle<uv_poll_t> poll;
     int fd = -1;
@@ -92,10 +93,18 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
   size_t hook_id = 0;
   bool hooked = false;
 
+  // The DNS responder and its transport (slirp/dns_frontend.h); dns_timer runs the front
+  // end's TCP retransmissions and time-outs at its next deadline.
+  DnsResponder responder;
+  std::unique_ptr<DnsFrontend> dns;
+  io::UvHandle<uv_timer_t> dns_timer;
+  int64_t dns_timer_ms = INT64_MAX;  // when it fires (loop ms); INT64_MAX: stopped
+
   // Frames from the switch waiting for slirp_input, each holding a chunk reference.
   struct Pending {
     sw::Frame frame;
     bool dhcp = false;  // DhcpServer::is_dhcp_request()
+    bool dns = false;   // DnsFrontend::is_candidate()
     DhcpPort from;      // for DHCP and host socket requests: the port it came in on
     SocketRequest request;
   };
@@ -111,6 +120,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
   io::RateLimit drop_log{1, 10'000};
   io::RateLimit dhcp_log{3, 10'000};
   io::RateLimit cap_log{1, 10'000};
+  io::RateLimit dns_log{1, 10'000};
 
   Impl(SlirpPort& p, backends::SwitchLoop& l, uint32_t max_sockets, uint32_t max_per_port)
       : port(p), loop(l), sockets(max_sockets, max_per_port) {
@@ -146,6 +156,35 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
           self->arm_lease_timer();
         },
         delay_ms + 1000, 0);  // a second late: the server's clock counts whole seconds
+  }
+
+  DnsResponder::Verdict answer(const uint8_t* query, size_t size, DnsResponder::Transport transport,
+                               std::vector<uint8_t>& reply) override {
+    return responder.answer(query, size, transport, reply);
+  }
+  void send_frame(const uint8_t* frame, size_t size) override { send_to_guests(frame, size); }
+
+  // The timer for the DNS front end's next deadline (started, moved or stopped).
+  void arm_dns_timer() {
+    const int64_t next = dns->next_deadline_ms();
+    if (next == dns_timer_ms) return;
+    dns_timer_ms = next;
+    if (next == INT64_MAX) {
+      uv_timer_stop(dns_timer.get());
+      return;
+    }
+    const int64_t now_ms = now();
+    uv_timer_start(
+        dns_timer.get(),
+        [](uv_timer_t* h) {
+          auto* self = static_cast<Impl*>(h->data);
+          if (self == nullptr || !self->dns) return;
+          self->dns_timer_ms = INT64_MAX;
+          self->dns->on_timer(self->now());
+          self->arm_dns_timer();
+          self->loop.fabric().flush();
+        },
+        static_cast<uint64_t>(next > now_ms ? next - now_ms : 0), 0);
   }
 
   // Space for one outgoing frame of up to `size` bytes, prefix included; nullptr when every
@@ -208,11 +247,15 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
       slirp_pollfds_poll(
           slirp, 1, [](int, void*) -> int { return 0; }, nullptr);
     }
+    bool dns_used = false;
     for (const Pending& p : pending) {
       const sw::Frame& f = p.frame;
       port.counters_.tx_frames += 1;
       port.counters_.tx_bytes += f.size;
-      if (p.dhcp) {
+      if (p.dns) dns_used = true;
+      if (p.dns && dns_frame(f)) {
+        // answered, or one of the front end's TCP connections
+      } else if (p.dhcp) {
         answer_dhcp(f, p.from);
       } else if (const HostSocketBudget::Verdict v = sockets.admit(p.from.key, p.request);
                  v != HostSocketBudget::Verdict::kAdmit) {
@@ -226,6 +269,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
     }
     pending.clear();
     pending_bytes = 0;
+    if (dns_used) arm_dns_timer();
     slirp_pollfds_poll(
         slirp, 0,
         [](int idx, void* opaque) -> int {
@@ -238,6 +282,24 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
           return r;
         },
         this);
+  }
+
+  // The DNS front end's turn at a guest frame: true when it took it. A SYN over the front end's
+  // connection cap is logged at a limited rate.
+  bool dns_frame(const sw::Frame& f) {
+    const uint64_t over_cap = dns->counters().tcp_over_cap;
+    const bool taken = dns->guest_frame(f.data(), f.size, now()) == DnsFrontend::Result::kConsumed;
+    if (dns->counters().tcp_over_cap != over_cap && dns_log.allow(now())) {
+      const uint64_t suppressed = dns_log.take_suppressed();
+      const std::string more =
+          suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " more suppressed)";
+      io::log_line(
+          "port %u (slirp): DNS over TCP from guest %s refused: %zu connections open, the "
+          "cap%s",
+          port.id(), sw::MacAddress::from_wire(f.src()).to_string().c_str(),
+          dns->open_connections(), more.c_str());
+    }
+    return taken;
   }
 
   PollFd* slot(int fd) {
@@ -404,6 +466,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents {
     serving = false;
     if (port.dhcp_) port.dhcp_->set_lease_events(nullptr);
     lease_timer.close();
+    dns_timer.close();
     for (auto& p : polls) {
       if (!p) continue;
       p->poll.get()->data = nullptr;
@@ -558,6 +621,28 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   uv_timer_init(loop.uv(), impl.lease_timer.get());
   impl.lease_timer.get()->data = &impl;
   port->dhcp_->set_lease_events(&impl);
+  // DNS: the front end at dns= (and ipv6-dns= with IPv6), the default table until
+  // set_dns_table().
+  DnsFrontendConfig dns_config;
+  std::memcpy(dns_config.dns4.data(), &options.dns.s_addr, 4);
+  dns_config.ipv6 = options.ipv6;
+  std::memcpy(dns_config.dns6.data(), options.ipv6_dns.s6_addr, 16);
+  dns_config.mtu = options.mtu;
+  dns_config.mac4 = gateway_mac.bytes;
+  dns_config.mac6 = {0x52, 0x56};  // libslirp's in6_compute_ethaddr()
+  std::memcpy(dns_config.mac6.data() + 2, options.ipv6_dns.s6_addr + 12, 4);
+  impl.dns = std::make_unique<DnsFrontend>(dns_config, impl, impl);
+  uv_timer_init(loop.uv(), impl.dns_timer.get());
+  impl.dns_timer.get()->data = &impl;
+  DnsTable table;
+  table.domain = options.domainname.empty() ? kDefaultDnsDomain : options.domainname;
+  table.reverse.push_back(
+      {Impl::ipv4(options.net), static_cast<uint8_t>(prefix_len(options.netmask))});
+  if (options.ipv6) {
+    table.reverse.push_back(
+        {sw::IpAddress::v6(options.ipv6_prefix.s6_addr), options.ipv6_prefix_len});
+  }
+  impl.responder.set_table(std::move(table));
   sw::IpAddress prefix6;
   if (options.ipv6) prefix6 = sw::IpAddress::v6(options.ipv6_prefix.s6_addr);
   loop.fabric().addresses().serve(options.vlan, prefix6, options.ipv6_prefix_len, port.get());
@@ -581,9 +666,12 @@ void SlirpPort::enqueue(const sw::Frame& frame) {
   }
   if (impl_->pending.capacity() == 0) impl_->pending.reserve(kMaxPendingFrames);
   sw::chunk_ref(frame.chunk);
-  Impl::Pending p{frame, DhcpServer::is_dhcp_request(frame.data(), frame.size), DhcpPort{},
-                  SocketRequest{}};
-  if (packet && !p.dhcp) p.request = socket_request(*packet, options_);
+  Impl::Pending p{frame, DhcpServer::is_dhcp_request(frame.data(), frame.size),
+                  packet && impl_->dns->is_candidate(*packet), DhcpPort{}, SocketRequest{}};
+  // TCP to the DNS address is always the DNS front end's (no host socket, no origin lookup).
+  if (packet && !p.dhcp && !(p.dns && packet->proto == kIpProtoTcp)) {
+    p.request = socket_request(*packet, options_);
+  }
   if (p.dhcp || p.request.kind != SocketRequest::Kind::kNone) p.from = impl_->origin_of(frame);
   impl_->pending.push_back(p);
   impl_->wake = true;
@@ -718,7 +806,36 @@ void SlirpPort::for_each_extra_counter(const ExtraCounterFn& f) const {
   f({"drop_host_socket_cap",
      "Guest packets dropped: they would open a host socket over max-host-sockets(-per-port)."},
     drop_host_socket_cap_);
+  if (!impl_ || !impl_->dns) return;
+  const DnsFrontend::Counters& d = impl_->dns->counters();
+  const DnsResponder::Counters& r = impl_->responder.counters();
+  f({"dns_udp_answered", "DNS queries over UDP answered by the port's own DNS responder."},
+    d.udp_answered);
+  f({"dns_udp_truncated",
+     "DNS replies over UDP cut to the header and question (TC) to fit the MTU."},
+    d.udp_truncated);
+  f({"dns_udp_passed", "DNS queries over UDP handed on to libslirp's forwarder (not ours)."},
+    d.udp_passed);
+  f({"dns_tcp_answered", "DNS queries over TCP answered (REFUSED ones included)."}, d.tcp_answered);
+  f({"dns_tcp_refused", "DNS queries over TCP for names not ours, answered REFUSED."},
+    d.tcp_refused);
+  f({"dns_tcp_reset", "TCP resets the DNS responder sent (unknown connection, bad query)."},
+    d.tcp_reset);
+  f({"dns_tcp_over_cap", "DNS TCP connections refused: the responder's connection table was full."},
+    d.tcp_over_cap);
+  f({"dns_tcp_timeouts", "DNS TCP connections dropped: retransmissions exhausted or idle."},
+    d.tcp_timeouts);
+  f({"dns_bad_frame", "Frames to the DNS address port 53 with a bad length or checksum."},
+    d.bad_frame);
+  f({"dns_nxdomain", "DNS answers NXDOMAIN: a name in the lab's domain that does not exist."},
+    r.nxdomain);
+  f({"dns_malformed", "DNS queries to the port's DNS address that could not be parsed."},
+    r.malformed);
 }
+
+void SlirpPort::set_dns_table(DnsTable table) { impl_->responder.set_table(std::move(table)); }
+
+const DnsTable& SlirpPort::dns_table() const { return impl_->responder.table(); }
 
 size_t SlirpPort::queued_bytes() const { return impl_ ? impl_->pending_bytes : 0; }
 

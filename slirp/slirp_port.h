@@ -14,7 +14,13 @@
 //   is a host socket: a host forward binds a host port for its instance alone.
 // - Guest -> slirp: enqueue() gets frames the switch sends here. DHCP client messages go to
 //   DhcpServer (libslirp's own server has 16 fixed slots and no per-MAC leases, so it is
-//   disabled with SlirpConfig.disable_dhcp); everything else is slirp_input().
+//   disabled with SlirpConfig.disable_dhcp); UDP and TCP to the DNS addresses' port 53 go to
+//   the DNS front end (slirp/dns_frontend.h), which answers the lab's names itself (a
+//   DnsResponder) and hands every other UDP query back; everything else is slirp_input().
+// - DNS: the front end's replies leave like DHCP replies; its TCP retransmission runs on a
+//   uv_timer (dns_timer) set to the front end's next deadline after each call into it. A
+//   query the front end hands back takes the path it took before (own-socket drop in
+//   enqueue(), the host socket caps, libslirp's forwarder).
 // - DHCP needs the switch port a message came in on (its per-port cap, and RELEASE / DECLINE
 //   only from the port that holds the lease; dhcp_server.h, "Ports"). The switch learns a
 //   frame's source MAC on its input port right before it hands the frame here, so enqueue()
@@ -61,6 +67,7 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/switch_loop.h"
+#include "slirp/dns_responder.h"
 #include "slirp/slirp_options.h"
 
 namespace qswitch::slirp {
@@ -101,7 +108,7 @@ class SlirpPort final : public backends::LoopPort {
   // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
   // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint,
-  // drop_host_socket_cap.
+  // drop_host_socket_cap, and the DNS front end's and responder's dns_* counters.
   void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
@@ -116,6 +123,11 @@ class SlirpPort final : public backends::LoopPort {
   sw::PortId live_port(const DhcpPort& holder) const;
   const SlirpOptions& options() const { return options_; }
   HostSocketCounts host_sockets() const;
+  // The names the port's DNS responder answers for (slirp/dns_names.h builds them). Until a
+  // table is set: the domain (domainname=, else kDefaultDnsDomain) and the segment's nets for
+  // PTR, no names.
+  void set_dns_table(DnsTable table);
+  const DnsTable& dns_table() const;
 
  private:
   struct Impl;

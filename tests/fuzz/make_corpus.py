@@ -438,6 +438,80 @@ def guest():
                                                              ("close", 5), ("close", -1)]))
 
 
+# ---- dns_frontend_fuzz ----------------------------------------------------------------------
+DNS_QUERY = bytes.fromhex("123401000001000000000000") + b"\x04web1\x03lab\x00" + b"\x00\x01\x00\x01"
+
+
+def dns_frontend_seed(mtu_index, cap, ipv6, ops):
+    """ops: ("raw", bytes) | ("udp", v6, sport, payload, corrupt) | ("tcp", v6, port 0..3, flags,
+    seq, ack, window, mss or None, body, prefix) | ("answer", verdict, size) | ("time", ms).
+    seq/ack: ("expected",) | ("near", delta) | ("any", value)."""
+    s = Seed().int(0, 3, mtu_index).int(1, 8, cap).bool(ipv6)
+
+    def number(n):
+        if n[0] == "expected":
+            s.int(0, 2, 0)
+        elif n[0] == "near":
+            s.int(0, 2, 1).int(-3000, 3000, n[1])
+        else:
+            s.int(0, 2, 2).int(0, 2**32 - 1, n[1])
+
+    for op in ops:
+        if op[0] == "raw":
+            s.int(0, 4, 0).int(0, 1600, len(op[1])).bytes(op[1])
+        elif op[0] == "udp":
+            _, v6, sport, payload, corrupt = op
+            s.int(0, 4, 1).bool(v6).int(0, 65535, sport).int(0, 600, len(payload)).bytes(payload)
+            s.int(0, 3, corrupt)
+        elif op[0] == "tcp":
+            _, v6, port, flags, seq, ack, window, mss, body, prefix = op
+            s.int(0, 4, 2).bool(v6).int(0, 3, port).int(0, 255, flags)
+            number(seq)
+            number(ack)
+            s.int(0, 65535, window).bool(mss is not None)
+            if mss is not None:
+                s.int(0, 255, mss)
+            s.int(0, 300, len(body)).bytes(body).bool(prefix)
+        elif op[0] == "answer":
+            s.int(0, 4, 3).int(0, 2, op[1]).int(0, 70000, op[2])
+        else:
+            s.int(0, 4, 4).int(0, 20000, op[1])
+    return s.build()
+
+
+def dns_frontend():
+    t = "dns_frontend_fuzz"
+    E = ("expected",)
+    SYN, ACK, FIN, RST = 0x02, 0x10, 0x01, 0x04
+    write(t, "udp_both_families", dns_frontend_seed(2, 4, True, [
+        ("udp", False, 40000, DNS_QUERY, 0), ("udp", True, 40001, DNS_QUERY, 0),
+        ("answer", 1, 0), ("udp", False, 40002, DNS_QUERY, 0), ("udp", False, 40003, DNS_QUERY, 1),
+        ("answer", 0, 3000), ("udp", True, 40004, DNS_QUERY, 0)]))
+    conversation = [
+        ("tcp", False, 0, SYN, ("any", 1000), E, 65535, 200, b"", False),
+        ("tcp", False, 0, ACK, E, E, 65535, None, b"", False),
+        ("tcp", False, 0, ACK, E, E, 65535, None, DNS_QUERY, True),
+        ("tcp", False, 0, ACK | FIN, E, E, 65535, None, b"", False)]
+    write(t, "tcp_one_query", dns_frontend_seed(2, 4, False, conversation))
+    write(t, "tcp_big_reply_small_window_timers", dns_frontend_seed(1, 2, True, [
+        ("answer", 0, 5000),
+        ("tcp", True, 1, SYN, ("any", 7), E, 300, 64, b"", False),
+        ("time", 200), ("tcp", True, 1, ACK, E, E, 300, None, b"", False),
+        ("tcp", True, 1, ACK, E, E, 300, None, DNS_QUERY[:10], True),
+        ("tcp", True, 1, ACK, ("near", 10), E, 300, None, DNS_QUERY[10:], False),
+        ("time", 250), ("tcp", True, 1, ACK, E, ("near", -100), 300, None, b"", False),
+        ("time", 5000), ("time", 20000)]))
+    write(t, "tcp_cap_rst_refused", dns_frontend_seed(3, 1, False, [
+        ("answer", 1, 0),
+        ("tcp", False, 2, SYN, ("any", 5), E, 1000, None, b"", False),
+        ("tcp", False, 3, SYN, ("any", 9), E, 1000, None, b"", False),
+        ("tcp", False, 2, ACK, E, E, 1000, None, b"", False),
+        ("tcp", False, 2, ACK, E, E, 1000, None, DNS_QUERY, True),
+        ("tcp", False, 3, ACK, ("any", 1), ("any", 2), 1000, None, b"x", False),
+        ("tcp", False, 2, RST, E, E, 0, None, b"", False),
+        ("raw", ipv4_frame(6, b"\x00" * 10, dst=b"\x0a\x00\x02\x03"))]))
+
+
 # ---- vhost_user_msg_fuzz ---------------------------------------------------------------------
 
 def vhu(request, payload=b"", flags=0x1):
@@ -861,6 +935,7 @@ if __name__ == "__main__":
     vxlan()
     dhcp()
     guest()
+    dns_frontend()
     vhost_user()
     virtqueue()
     vhost_user_session()
