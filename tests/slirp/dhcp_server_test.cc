@@ -490,8 +490,8 @@ TEST_F(DhcpServerTest, UnusedOfferIsReclaimedOnlyAfterItsHoldWhenThePoolIsExhaus
 TEST_F(DhcpServerTest, PinnedLeaseIsHonouredAndNeverGivenToAnotherMac) {
   DhcpConfig c = test_config();
   const sw::MacAddress pinned_mac{{0x02, 0, 0, 0, 0, 0x99}};
-  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.20")});
-  c.pinned.push_back(Lease{guest_mac(500), ip("10.0.2.9")});  // outside the pool
+  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.20"), ""});
+  c.pinned.push_back(Lease{guest_mac(500), ip("10.0.2.9"), ""});  // outside the pool
   reconfigure(c);
 
   std::set<uint32_t> seen;
@@ -683,7 +683,7 @@ TEST_F(DhcpServerTest, OffersThatRanOutCannotBeRequestedPastTheCap) {
 TEST_F(DhcpServerTest, PinnedLeasesAreNeitherCountedNorRefused) {
   DhcpConfig c = capped(1);
   const sw::MacAddress pinned_mac{{0x02, 0, 0, 0, 0, 0x99}};
-  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.50")});
+  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.50"), ""});
   reconfigure(c);
   ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
   EXPECT_EQ(text(lease(pinned_mac)), "10.0.2.50") << "a pinned MAC on a port at its cap";
@@ -1101,7 +1101,7 @@ TEST_F(DhcpLeaseEventsTest, AnExpiredLeaseEndsWhenTheServerNoticesItBeforeExpire
 
 TEST_F(DhcpLeaseEventsTest, AStaticLeaseCountsOnceBound) {
   DhcpConfig c = test_config();
-  c.pinned.push_back(Lease{guest_mac(7), ip("10.0.2.20")});
+  c.pinned.push_back(Lease{guest_mac(7), ip("10.0.2.20"), ""});
   reconfigure(c);
   EXPECT_TRUE(log_.take().empty());
   ASSERT_EQ(text(lease(guest_mac(7))), "10.0.2.20");
@@ -1118,7 +1118,7 @@ TEST(DhcpConfigTest, FromDerivesThePoolAndOptionsFromSlirpOptions) {
   o.mtu = 1500;
   o.hostname = "h";
   o.dnssearch = {"a.b"};
-  o.leases.push_back(Lease{guest_mac(9), ip("10.0.2.50")});
+  o.leases.push_back(Lease{guest_mac(9), ip("10.0.2.50"), ""});
   DhcpConfig c = DhcpConfig::from(o, kServerMac);
   EXPECT_EQ(c.server_mac, kServerMac);
   EXPECT_EQ(text(c.server), "10.0.2.2");
@@ -1168,7 +1168,7 @@ TEST(DhcpConfigTest, HostAndDnsAddressesInsideThePoolAreSkipped) {
 TEST(DhcpServerFuzzTest, RandomAndMutatedFramesNeverCrashAndRepliesAreWellFormed) {
   DhcpConfig c = configured();
   c.pool_last = ip("10.0.2.40");  // small, so exhaustion and reclaiming are exercised too
-  c.pinned.push_back(Lease{guest_mac(3), ip("10.0.2.30")});
+  c.pinned.push_back(Lease{guest_mac(3), ip("10.0.2.30"), ""});
   c.max_leases_per_port = 2;  // messages come from three ports: the cap is exercised too
   DhcpServer server(c);
   std::mt19937 rng(20240611);
