@@ -193,6 +193,14 @@ bool DnsNames::remove_static(std::string_view name, const std::optional<sw::IpAd
   return true;
 }
 
+bool DnsNames::has_static(std::string_view name, const sw::IpAddress& addr) const {
+  const std::string full = qualify(name);
+  return std::any_of(statics_.begin(), statics_.end(), [&](const Static& s) {
+    return s.name == full &&
+           std::find(s.addresses.begin(), s.addresses.end(), addr) != s.addresses.end();
+  });
+}
+
 void DnsNames::set_guests(NameSource source, const std::vector<Guest>& guests) {
   if (source != NameSource::kLab && source != NameSource::kExec) return;
   for (auto& [key, e] : entries_) {

@@ -110,6 +110,7 @@ class DnsNames {
   bool add_static(std::string_view name, const sw::IpAddress& addr, std::string& error);
   bool remove_static(std::string_view name, const std::optional<sw::IpAddress>& addr,
                      std::string& error);
+  bool has_static(std::string_view name, const sw::IpAddress& addr) const;
 
   // Configured names from the daemon, replacing the previous list of that source (kLab,
   // kExec). Invalid names are skipped and counted.
