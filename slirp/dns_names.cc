@@ -67,8 +67,13 @@ bool dns_name_ok(std::string_view name, std::string& why) {
     const std::string_view label =
         name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (!dns_label_ok(label)) {
-      why = label.empty() ? "has an empty label; " + accepted
-                          : "label '" + std::string(label) + "' is not valid; " + accepted;
+      if (label.empty()) {
+        why = "has an empty label; " + accepted;
+      } else if (label.size() == name.size()) {
+        why = "is not valid; " + accepted;
+      } else {
+        why = "has a label that is not valid ('" + std::string(label) + "'); " + accepted;
+      }
       return false;
     }
     if (dot == std::string_view::npos) break;
