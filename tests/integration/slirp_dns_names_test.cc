@@ -4,6 +4,11 @@
 // with its leased address and source; static records from `--slirp dns-record=`, lease=..:NAME
 // and `ctl dns add|remove`; a lab file's [[guest]] names and a dns-record edit applied by
 // reload. The DNS answers themselves (queries over UDP and TCP) are tested with the responder.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -241,6 +246,32 @@ TEST_F(SlirpDnsNamesTest, StaticRecordsFromTheCommandLineAndCtlRoundTrip) {
   EXPECT_EQ(r.status, std::optional<int>(1)) << r.out << r.err;
   EXPECT_NE(r.err.find("no static record named 'extra.qswitch.internal'"), std::string::npos)
       << r.err;
+}
+
+// An exec port's name (what `qswitch exec --name N` sends in port.attach) names the MAC that
+// gets its lease through that port, over the host name the guest sends.
+TEST_F(SlirpDnsNamesTest, AnAttachedPortsNameNamesItsGuest) {
+  ASSERT_TRUE(start_switch({"--slirp=restrict=on"}));
+  int sv[2] = {-1, -1};
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0) << std::strerror(errno);
+  std::string error;
+  auto control = test_support::ControlClient::connect(sw_.control(), &error);
+  ASSERT_TRUE(control) << error;
+  const json attach = {{"cmd", "port.attach"}, {"args", {{"type", "stream"}, {"name", "ExecBox"}}}};
+  ASSERT_TRUE(control->send_line_with_fd(attach.dump(), sv[0])) << control->last_error();
+  ::close(sv[0]);
+  const test_support::LineResult line = control->read_line();
+  ASSERT_TRUE(line.ok()) << line.error;
+  ASSERT_TRUE(json::parse(line.line, nullptr, false).value("ok", false)) << line.line;
+  FrameClient guest(sv[1]);  // QEMU's end: the switch's port is up while `control` is open
+  uint32_t addr = 0;
+  ASSERT_TRUE(lease(guest, test_mac(5), 0x5001, "fromdhcp", &addr));
+  std::vector<json> box = rows_for("execbox.qswitch.internal");
+  ASSERT_EQ(box.size(), 1u) << control_result(sw_, {{"cmd", "dns.list"}});
+  EXPECT_EQ(box[0]["addresses"], addresses({ipv4_to_string(addr).c_str()})) << box[0];
+  EXPECT_EQ(box[0].value("source", ""), "exec");
+  EXPECT_EQ(box[0].value("mac", ""), mac_to_string(test_mac(5)));
+  EXPECT_TRUE(rows_for("fromdhcp.qswitch.internal").empty());
 }
 
 TEST_F(SlirpDnsNamesTest, BadDnsRecordOnTheCommandLineExitsTwoNamingIt) {
