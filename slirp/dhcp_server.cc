@@ -4,6 +4,8 @@
 // check against `size`, the IPv4 total length or the UDP length, whichever is smallest.
 #include "slirp/dhcp_server.h"
 
+#include "slirp/dns_names.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -175,6 +177,9 @@ struct DhcpServer::Request {
   bool has_server_id = false;
   uint32_t server_id = 0;
   size_t max_message = kMinMaxMessage - kIpMinSize - kUdpSize;  // DHCP message bytes
+  // Option 12 as sent (trailing NULs dropped; at most 255 bytes): points into the frame, valid
+  // during handle() only. Untrusted: DnsNames checks it.
+  std::string_view hostname;
 };
 
 DhcpConfig DhcpConfig::from(const SlirpOptions& options, const sw::MacAddress& server_mac) {
@@ -189,9 +194,12 @@ DhcpConfig DhcpConfig::from(const SlirpOptions& options, const sw::MacAddress& s
   c.pool_last = net_order(broadcast - 1);
   c.mtu = (options.mtu != 1500 && options.mtu <= 0xffff) ? static_cast<uint16_t>(options.mtu) : 0;
   c.hostname = options.hostname;
-  c.domainname = options.domainname;
+  // The DNS domain the slirp port answers for (dns_names.h): short names work in guests when
+  // it is their domain (15) and search list (119).
+  c.domainname = options.domainname.empty() ? std::string(kDefaultDnsDomain) : options.domainname;
   c.bootfile = options.bootfile;
-  c.dnssearch = options.dnssearch;
+  c.dnssearch =
+      options.dnssearch.empty() ? std::vector<std::string>{c.domainname} : options.dnssearch;
   c.tftp = !options.tftp.empty();
   c.pinned = options.leases;
   c.max_leases_per_port = options.max_leases_per_port;
@@ -280,6 +288,12 @@ bool DhcpServer::parse_request(const uint8_t* frame, size_t size, Request& req) 
         req.has_server_id = true;
         req.server_id = load32(v);
         break;
+      case kOptHostname: {
+        size_t k = len;
+        while (k > 0 && v[k - 1] == 0) --k;  // some clients count a C string's NUL
+        req.hostname = std::string_view(reinterpret_cast<const char*>(v), k);
+        break;
+      }
       case kOptMaxSize: {
         if (len != 2) return false;
         const size_t max_ip = std::max<size_t>(kMinMaxMessage, load16(v));
@@ -363,6 +377,7 @@ size_t DhcpServer::answer(const Request& req, const DhcpPort& from, int64_t now_
       r->state = State::bound;
       r->expires_s = now_s + config_.lease_time_s;
       hold_for(*r, from);
+      set_hostname(*r, req.hostname);
       announce(*r);
       const size_t n = build_reply(req, kAck, r->addr, reply, reply_capacity);
       if (n != 0) ++counters_.ack;
@@ -478,6 +493,7 @@ DhcpServer::Record* DhcpServer::choose_for(const sw::MacAddress& mac, int64_t no
   if (best->state != State::declined) by_mac_.erase(best->mac.key());
   unhold(*best);
   best->mac = mac;
+  best->hostname_size = 0;
   best->state = State::offered;
   best->expires_s = 0;
   best->freed_s = 0;
@@ -642,6 +658,18 @@ size_t DhcpServer::build_reply(const Request& req, uint8_t type, uint32_t yiaddr
   return kEthSize + ip_size;
 }
 
+void DhcpServer::set_hostname(Record& r, std::string_view sent) {
+  // Kept: the first label, when it is a host name label (the rest is the guest's business).
+  const std::string_view label = sent.substr(0, sent.find('.'));
+  if (dns_label_ok(label)) {
+    std::memcpy(r.hostname.data(), label.data(), label.size());
+    r.hostname_size = static_cast<uint8_t>(label.size());
+  } else {
+    r.hostname_size = 0;
+  }
+  if (events_ != nullptr) events_->hostname(r.mac, sent);
+}
+
 void DhcpServer::announce(Record& r) {
   next_expiry_s_ = std::min(next_expiry_s_, r.expires_s);
   if (r.announced) return;  // a renewal
@@ -676,6 +704,7 @@ std::vector<DhcpServer::Lease> DhcpServer::leases() const {
     l.mac = r.mac;
     l.addr = net_order(r.addr);
     l.pinned = r.pinned;
+    l.hostname.assign(r.hostname.data(), r.hostname_size);
     l.held = r.held;
     l.port = r.holder;
     switch (r.state) {

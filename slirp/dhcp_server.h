@@ -51,13 +51,22 @@
 //   in the server (a record's expires_s is compared when it is next looked at), so the owner
 //   calls expire() by the time next_expiry_s() says. A renewal (another ACK for the same MAC and
 //   address) is not a new bound().
+// - Host names, for the slirp port's DNS names (slirp/dns_names.h): option 12 of every ACKed
+//   REQUEST goes to LeaseEvents::hostname() as sent (bounded by the option's 255 bytes; trailing
+//   NULs dropped; checked there, not here), before bound(); the latest one wins, so a guest
+//   renamed at reboot is heard. The record keeps its first label when that is a valid host name
+//   label (RFC 1123), in a fixed 63-byte field, for `ctl dhcp leases`.
+// - Domain: replies carry option 15 (domainname=, else kDefaultDnsDomain) and option 119
+//   (dnssearch=, else that domain), so a guest's resolver tries short names in the lab's domain.
 #pragma once
 
 #include <netinet/in.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -81,14 +90,16 @@ struct DhcpConfig {
   uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // addresses one port holds; 0: no cap
   uint16_t mtu = 0;                    // option 26 when non-zero (slirp's mtu when it is not 1500)
   std::string hostname;                // option 12, empty: omitted
-  std::string domainname;              // option 15
+  std::string domainname;              // option 15 (from(): the DNS domain, see from())
   std::string bootfile;                // option 67 and the BOOTP file field
   std::vector<std::string> dnssearch;  // option 119 (RFC 3397, with name compression)
   bool tftp = false;                   // siaddr and option 66 name the server
   std::vector<slirp::Lease> pinned;    // lease=MAC:IP; the options parser rejects bad ones
 
   // Everything derived from the slirp options: server = host, the pool runs from dhcp_start to
-  // the address before the net's broadcast address (never the host or dns address).
+  // the address before the net's broadcast address (never the host or dns address). The domain
+  // (15) is domainname=, else kDefaultDnsDomain (the domain the slirp port's DNS answers for),
+  // and the search list (119) dnssearch=, else that domain: guests resolve short names.
   static DhcpConfig from(const SlirpOptions& options, const sw::MacAddress& server_mac);
 };
 
@@ -108,6 +119,12 @@ class DhcpServer {
     virtual ~LeaseEvents() = default;
     virtual void bound(const sw::MacAddress& mac, in_addr addr) = 0;
     virtual void ended(const sw::MacAddress& mac, in_addr addr) = 0;
+    // Every ACKed REQUEST: the host name it carried (option 12, trailing NULs dropped, at most
+    // 255 bytes of anything: untrusted), "" when it had none. Called before bound().
+    virtual void hostname(const sw::MacAddress& mac, std::string_view sent) {
+      (void)mac;
+      (void)sent;
+    }
   };
 
   explicit DhcpServer(const DhcpConfig& config);
@@ -144,6 +161,7 @@ class DhcpServer {
     sw::MacAddress mac;
     in_addr addr{};
     bool pinned = false;
+    std::string hostname;  // option 12 of the last ACKed REQUEST, when a valid label; else ""
     LeaseState state = LeaseState::offered;
     int64_t expires_s = 0;  // bound: lease end; offered: offer end; otherwise 0
     bool held = false;      // offered or bound through `port` (which may have closed since)
@@ -179,6 +197,8 @@ class DhcpServer {
     bool counted = false;    // in holdings_[holder.key]: counts against that port's cap
     bool announced = false;  // LeaseEvents::bound() said so, ended() not yet
     DhcpPort holder;
+    std::array<char, 63> hostname{};  // Lease::hostname, fixed size: no allocation per message
+    uint8_t hostname_size = 0;
   };
   struct Request;  // a parsed client message (dhcp_server.cc)
   // Everything after is_dhcp_request() said yes; false: malformed.
@@ -202,6 +222,8 @@ class DhcpServer {
   bool may_free(const Record& r, const DhcpPort& from);
   // LeaseEvents: `r` is bound now (ACK) / is no longer its MAC's lease.
   void announce(Record& r);
+  // An ACKed REQUEST's option 12: kept in `r` (when valid), told to the LeaseEvents.
+  void set_hostname(Record& r, std::string_view sent);
   void retract(Record& r);
 
   size_t answer(const Request& req, const DhcpPort& from, int64_t now_s, uint8_t* reply,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "switch/ip_address.h"
 #include "switch/mac_address.h"
 #include "switch/vlan.h"
 
@@ -43,6 +44,13 @@ struct HostForward {
 struct Lease {
   sw::MacAddress mac;
   in_addr addr{};
+  std::string name;  // lease=MAC:IP:NAME: the guest's DNS name (a label), "" for none
+};
+
+// dns-record=NAME=ADDR: a static DNS record of the slirp port's responder (slirp/dns_names.h).
+struct DnsRecord {
+  std::string name;  // as given: a label (NAME.<domain>) or a dotted full name
+  sw::IpAddress addr;
 };
 
 // A switch port may hold this many DHCP addresses at once (offered or bound, pinned ones not
@@ -67,7 +75,7 @@ struct SlirpOptions {
   in_addr dhcp_start{};    // default 10.0.2.15
   in_addr dns{};           // default 10.0.2.3
   std::string hostname;    // DHCP option 12 offered to guests, empty: none
-  std::string domainname;  // DHCP option 15
+  std::string domainname;  // DHCP option 15 and the DNS domain; empty: kDefaultDnsDomain
   std::vector<std::string> dnssearch;  // DHCP option 119
   std::string tftp;                    // directory served over TFTP at the host address, empty: off
   std::string bootfile;                // DHCP boot file name
@@ -80,6 +88,7 @@ struct SlirpOptions {
   uint32_t mtu = 1500;   // slirp's interface MTU (libslirp if_mtu), 68..65520
   std::vector<HostForward> hostfwd;
   std::vector<Lease> leases;                                // lease=MAC:IP, pinned DHCP addresses
+  std::vector<DnsRecord> dns_records;                       // dns-record=NAME=ADDR
   uint32_t max_leases_per_port = kDefaultMaxLeasesPerPort;  // 0: no cap
   // max-host-sockets=; nullopt: the default above (effective_max_host_sockets()); 0: no cap.
   std::optional<uint32_t> max_host_sockets;

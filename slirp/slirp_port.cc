@@ -135,10 +135,21 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSin
   }
   void bound(const sw::MacAddress& mac, in_addr addr) override {
     loop.fabric().addresses().bind(port.options_.vlan, mac, ipv4(addr));
+    port.names_->lease_bound(mac, ipv4(addr));
   }
   void ended(const sw::MacAddress& mac, in_addr addr) override {
     loop.fabric().addresses().unbind(port.options_.vlan, mac, ipv4(addr));
+    port.names_->lease_ended(mac, ipv4(addr));
   }
+  void hostname(const sw::MacAddress& mac, std::string_view sent) override {
+    port.names_->set_dhcp_hostname(mac, sent);
+    // The port it came in on may be one `qswitch exec --name` made: that name is the MAC's.
+    if (port.port_namer_ && dhcp_from.key != 0) {
+      const std::string name = port.port_namer_(dhcp_from.key);
+      if (!name.empty()) port.names_->set_exec_name(mac, name);
+    }
+  }
+  DhcpPort dhcp_from;  // the port of the message handle() is answering
   // The timer for the DHCP server's next lease end, if that is earlier than the one set.
   void arm_lease_timer() {
     const int64_t next = port.dhcp_->next_expiry_s();
@@ -154,6 +165,7 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSin
           self->lease_timer_s = INT64_MAX;
           self->port.dhcp_->expire(self->now() / 1000);
           self->arm_lease_timer();
+          self->port.publish_dns();
         },
         delay_ms + 1000, 0);  // a second late: the server's clock counts whole seconds
   }
@@ -345,9 +357,12 @@ struct SlirpPort::Impl final : DhcpServer::LeaseEvents, DnsAnswerer, DnsFrameSin
     }
     const uint64_t over_cap = port.dhcp_->counters().over_port_cap;
     const uint64_t not_owner = port.dhcp_->counters().not_owner;
+    dhcp_from = from;
     const size_t n =
         port.dhcp_->handle(f.data(), f.size, now() / 1000, wire + sw::kPrefixSize, 1500, from);
+    dhcp_from = DhcpPort{};
     arm_lease_timer();
+    port.publish_dns();
     if (n >= sw::kMinFrameSize) emit(wire, static_cast<uint32_t>(n));
     const bool refused = port.dhcp_->counters().over_port_cap != over_cap;
     if ((refused || port.dhcp_->counters().not_owner != not_owner) && dhcp_log.allow(now())) {
@@ -566,6 +581,7 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   std::memcpy(gateway_mac.bytes.data() + 2, &options.host.s_addr, 4);
   port->gateway_mac_ = gateway_mac;
   port->dhcp_ = std::make_unique<DhcpServer>(DhcpConfig::from(options, gateway_mac));
+  port->names_ = std::make_unique<DnsNames>(options);
 
   std::vector<const char*> dnssearch;
   for (const std::string& d : options.dnssearch) dnssearch.push_back(d.c_str());
@@ -621,8 +637,8 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   uv_timer_init(loop.uv(), impl.lease_timer.get());
   impl.lease_timer.get()->data = &impl;
   port->dhcp_->set_lease_events(&impl);
-  // DNS: the front end at dns= (and ipv6-dns= with IPv6), the default table until
-  // set_dns_table().
+  // DNS: the front end at dns= (and ipv6-dns= with IPv6); its table comes from publish_dns()
+  // below.
   DnsFrontendConfig dns_config;
   std::memcpy(dns_config.dns4.data(), &options.dns.s_addr, 4);
   dns_config.ipv6 = options.ipv6;
@@ -634,20 +650,43 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   impl.dns = std::make_unique<DnsFrontend>(dns_config, impl, impl);
   uv_timer_init(loop.uv(), impl.dns_timer.get());
   impl.dns_timer.get()->data = &impl;
-  DnsTable table;
-  table.domain = options.domainname.empty() ? kDefaultDnsDomain : options.domainname;
-  table.reverse.push_back(
-      {Impl::ipv4(options.net), static_cast<uint8_t>(prefix_len(options.netmask))});
-  if (options.ipv6) {
-    table.reverse.push_back(
-        {sw::IpAddress::v6(options.ipv6_prefix.s6_addr), options.ipv6_prefix_len});
-  }
-  impl.responder.set_table(std::move(table));
   sw::IpAddress prefix6;
   if (options.ipv6) prefix6 = sw::IpAddress::v6(options.ipv6_prefix.s6_addr);
   loop.fabric().addresses().serve(options.vlan, prefix6, options.ipv6_prefix_len, port.get());
   impl.serving = true;
+  port->publish_dns();
   return port;
+}
+
+void SlirpPort::publish_dns() {
+  if (!names_ || names_->generation() == published_generation_) return;
+  published_generation_ = names_->generation();
+  set_dns_table(names_->table());
+}
+
+bool SlirpPort::add_dns_record(std::string_view name, const sw::IpAddress& addr,
+                               std::string& error) {
+  if (!names_->add_static(name, addr, error)) return false;
+  publish_dns();
+  return true;
+}
+
+bool SlirpPort::remove_dns_record(std::string_view name, const std::optional<sw::IpAddress>& addr,
+                                  std::string& error) {
+  if (!names_->remove_static(name, addr, error)) return false;
+  publish_dns();
+  return true;
+}
+
+void SlirpPort::set_guest_names(const std::vector<DnsNames::Guest>& guests) {
+  names_->set_guests(NameSource::kLab, guests);
+  publish_dns();
+}
+
+void SlirpPort::set_ipv6_addresses(const sw::MacAddress& mac,
+                                   const std::vector<sw::IpAddress>& addresses) {
+  names_->set_ipv6(mac, addresses);
+  publish_dns();
 }
 
 std::string SlirpPort::describe() const {
@@ -801,6 +840,12 @@ void SlirpPort::for_each_extra_counter(const ExtraCounterFn& f) const {
   f({"dhcp_not_owner",
      "DHCP RELEASEs, DECLINEs and offer withdrawals ignored: another port holds the address."},
     dhcp_->counters().not_owner);
+  f({"dns_bad_hostname",
+     "DHCP host names (option 12) ignored for DNS: not a host name label (RFC 1123)."},
+    names_->counters().invalid_hostnames);
+  f({"dns_name_conflicts",
+     "DNS names claimed by a guest that another source or guest holds (`ctl dns list`)."},
+    names_->counters().conflicts);
   f({"drop_own_endpoint", "Guest packets dropped: they went to qswitch's own host sockets."},
     drop_own_endpoint_);
   f({"drop_host_socket_cap",

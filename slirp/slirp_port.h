@@ -57,8 +57,15 @@
 //   with the turn libslirp last asked for them). They run only on turns where libslirp can
 //   have changed: a guest frame for it, an event on one of its sockets, one of its timers or a
 //   host forward added or removed. The other ports' traffic does not pay for its sockets.
+// - DNS names (slirp/dns_names.h): the port owns a DnsNames built from its options (domain,
+//   host names, lease=..:NAME, dns-record=) and fed by its DHCP server (host names, bound and
+//   ended leases), the daemon (lab [[guest]] names, set_guest_names; exec port names, asked
+//   through the port namer for the port a DHCP REQUEST came in on), `ctl dns add|remove`
+//   (add_dns_record) and the IPv6 neighbour table (set_ipv6_addresses). Whenever the table
+//   changes, publish_dns() hands it to the DNS responder; dns_table() is the current one.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +74,7 @@
 #include "backends/runtime/io/log.h"
 #include "backends/runtime/io/own_sockets.h"
 #include "backends/runtime/switch_loop.h"
+#include "slirp/dns_names.h"
 #include "slirp/dns_responder.h"
 #include "slirp/slirp_options.h"
 
@@ -107,8 +115,9 @@ class SlirpPort final : public backends::LoopPort {
   size_t queued_bytes() const override;
   // The gateway's MAC (libslirp's 52:55:<host address>): pinned to this port.
   std::optional<sw::MacAddress> own_mac() const override { return gateway_mac_; }
-  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), drop_own_endpoint,
-  // drop_host_socket_cap, and the DNS front end's and responder's dns_* counters.
+  // dhcp_over_port_cap, dhcp_not_owner (DhcpServer::Counters), dns_bad_hostname,
+  // dns_name_conflicts (DnsNames::Counters), drop_own_endpoint, drop_host_socket_cap, and the
+  // DNS front end's and responder's dns_* counters.
   void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
   // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
@@ -123,17 +132,34 @@ class SlirpPort final : public backends::LoopPort {
   sw::PortId live_port(const DhcpPort& holder) const;
   const SlirpOptions& options() const { return options_; }
   HostSocketCounts host_sockets() const;
-  // The names the port's DNS responder answers for (slirp/dns_names.h builds them). Until a
-  // table is set: the domain (domainname=, else kDefaultDnsDomain) and the segment's nets for
-  // PTR, no names.
+  // The names the port's DNS responder answers for: publish_dns() sets names_'s table
+  // (slirp/dns_names.h) whenever it changes; dns_table() is the one the responder holds.
   void set_dns_table(DnsTable table);
   const DnsTable& dns_table() const;
+
+  // DNS names (see the theory above). add/remove: false with `error` naming the value (bad
+  // name or address, a built-in name, a duplicate, no such record); nothing changes then.
+  const DnsNames& dns_names() const { return *names_; }
+  bool add_dns_record(std::string_view name, const sw::IpAddress& addr, std::string& error);
+  bool remove_dns_record(std::string_view name, const std::optional<sw::IpAddress>& addr,
+                         std::string& error);
+  // The lab file's [[guest]] names (replacing the previous list).
+  void set_guest_names(const std::vector<DnsNames::Guest>& guests);
+  // The name of the switch port with this serial (LoopPort::serial()) that `qswitch exec
+  // --name` gave it, "" for none; asked for each ACKed DHCP REQUEST. Null: no exec names.
+  using PortNamer = std::function<std::string(uint64_t serial)>;
+  void set_port_namer(PortNamer namer) { port_namer_ = std::move(namer); }
+  // The IPv6 addresses the port saw `mac` use (its neighbour table); only global ones inside
+  // ipv6-net become names' addresses.
+  void set_ipv6_addresses(const sw::MacAddress& mac, const std::vector<sw::IpAddress>& addresses);
 
  private:
   struct Impl;
   explicit SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options);
   uint64_t shutdown_io() override;
 
+  // Hands the current DnsTable to the DNS responder when it changed since the last time.
+  void publish_dns();
   // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
   bool to_own_socket(const sw::Frame& frame, const GuestPacket& packet);
 
@@ -145,6 +171,9 @@ class SlirpPort final : public backends::LoopPort {
   io::RateLimit own_log_{1, 10'000};
   std::vector<HostForward> hostfwds_;
   std::unique_ptr<DhcpServer> dhcp_;
+  std::unique_ptr<DnsNames> names_;
+  uint64_t published_generation_ = 0;  // of names_ at the last publish_dns()
+  PortNamer port_namer_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -21,6 +21,9 @@
 // address book hears): bound() only for an address and a MAC not bound already, ended() only for
 // a binding heard before, an ACK with an address leaves that address bound to the client's MAC,
 // every binding heard is a bound lease of the table, and after expire(now) an unexpired one.
+// Host names (option 12): hostname() hears at most 255 bytes, only for a REQUEST; each
+// lease's kept hostname is empty or a valid label; and a DnsNames fed every event (as the slirp
+// port feeds its own) holds only valid names in its table, whatever the guests sent.
 #include <arpa/inet.h>
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -31,9 +34,12 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "slirp/dhcp_server.h"
+#include "slirp/dns_names.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -162,17 +168,32 @@ void check_reply(const uint8_t* req, const uint8_t* r, size_t n, size_t capacity
 // The bindings DhcpServer::LeaseEvents announced: address (network order) -> MAC key.
 class Bindings : public DhcpServer::LeaseEvents {
  public:
+  explicit Bindings(qswitch::slirp::DnsNames& names) : names_(names) {}
   void bound(const MacAddress& mac, in_addr a) override {
     FUZZ_CHECK(by_addr.count(a.s_addr) == 0);
     for (const auto& [addr, key] : by_addr) FUZZ_CHECK(key != mac.key());
     by_addr[a.s_addr] = mac.key();
+    names_.lease_bound(mac, ipv4(a));
   }
   void ended(const MacAddress& mac, in_addr a) override {
     const auto it = by_addr.find(a.s_addr);
     FUZZ_CHECK(it != by_addr.end() && it->second == mac.key());
     by_addr.erase(it);
+    names_.lease_ended(mac, ipv4(a));
+  }
+  void hostname(const MacAddress& mac, std::string_view sent) override {
+    FUZZ_CHECK(sent.size() <= 255);
+    ++hostnames;
+    names_.set_dhcp_hostname(mac, sent);
+  }
+  static qswitch::sw::IpAddress ipv4(in_addr a) {
+    return qswitch::sw::IpAddress::v4(reinterpret_cast<const uint8_t*>(&a.s_addr));
   }
   std::map<uint32_t, uint64_t> by_addr;
+  uint64_t hostnames = 0;
+
+ private:
+  qswitch::slirp::DnsNames& names_;
 };
 
 }  // namespace
@@ -219,7 +240,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   c.max_leases_per_port = in.ConsumeIntegralInRange<uint32_t>(0, 4);
   DhcpServer server(c);
-  Bindings bindings;
+  qswitch::slirp::DnsNames names(qswitch::slirp::default_slirp_options());
+  Bindings bindings(names);
   server.set_lease_events(&bindings);
 
   int64_t now = 1000;
@@ -267,6 +289,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool swept = (fix & 8) != 0;
     if (swept) server.expire(now);
 
+    FUZZ_CHECK(bindings.hostnames <= server.counters().request);  // ACKed (the reply may not fit)
+    for (const qswitch::slirp::DnsName& d : names.table().names) {
+      std::string why;
+      FUZZ_CHECK(qswitch::slirp::dns_name_ok(d.name, why));
+      FUZZ_CHECK(!d.addresses.empty());
+    }
+
     const auto& k = server.counters();
     FUZZ_CHECK(k.discover + k.request + k.release + k.decline + k.inform + k.ignored +
                    k.malformed ==
@@ -299,6 +328,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::set<uint64_t> macs;
     std::set<uint32_t> addrs;
     for (const auto& l : leases) {
+      FUZZ_CHECK(l.hostname.empty() || qswitch::slirp::dns_label_ok(l.hostname));
       FUZZ_CHECK(macs.insert(l.mac.key()).second);
       FUZZ_CHECK(addrs.insert(l.addr.s_addr).second);
       FUZZ_CHECK(assignable(p, c, ntohl(l.addr.s_addr)));

@@ -222,6 +222,18 @@ def dhcp():
         (0, 7, dhcp_frame(1, max_size=1500, extra=bytes([12, 3]) + b"abc")),
         (0, 0, dhcp_frame(1, max_size=100))], extras=0x20))
     write(t, "truncated_options", dhcp_seed([(0, 0, dhcp_frame(1)[:290])]))
+    # Option 12: a host name, a rename at reboot, a full name, trailing NULs, garbage, 255 bytes.
+    write(t, "hostname_and_rename", dhcp_seed([
+        (0, 0, dhcp_frame(1, extra=bytes([12, 4]) + b"web1")),
+        (1, 0, dhcp_frame(3, requested=0x0A00020F, server_id=S, extra=bytes([12, 4]) + b"web1")),
+        (5, 0, dhcp_frame(3, requested=0x0A00020F, extra=bytes([12, 17]) + b"web2.corp.example")),
+        (5, 0, dhcp_frame(3, ciaddr=0x0A00020F, extra=bytes([12, 4]) + b"db\x00\x00"))]))
+    write(t, "hostname_garbage", dhcp_seed([
+        (0, 0, dhcp_frame(3, requested=0x0A00020F, extra=bytes([12, 6]) + b"-a b\xff\x00")),
+        (0, 0, dhcp_frame(3, requested=0x0A00020F, extra=bytes([12, 255]) + b"x" * 255)),
+        (0, 0, dhcp_frame(3, requested=0x0A00020F, extra=bytes([12, 0]))),
+        (0, 0, dhcp_frame(3, mac=bytes([0x52, 0x54, 0, 0, 0, 2]), requested=0x0A000210,
+                          extra=bytes([12, 4]) + b"web1"))]))
 
 
 # ---- metrics_http_fuzz -----------------------------------------------------------------------

@@ -490,8 +490,8 @@ TEST_F(DhcpServerTest, UnusedOfferIsReclaimedOnlyAfterItsHoldWhenThePoolIsExhaus
 TEST_F(DhcpServerTest, PinnedLeaseIsHonouredAndNeverGivenToAnotherMac) {
   DhcpConfig c = test_config();
   const sw::MacAddress pinned_mac{{0x02, 0, 0, 0, 0, 0x99}};
-  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.20")});
-  c.pinned.push_back(Lease{guest_mac(500), ip("10.0.2.9")});  // outside the pool
+  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.20"), ""});
+  c.pinned.push_back(Lease{guest_mac(500), ip("10.0.2.9"), ""});  // outside the pool
   reconfigure(c);
 
   std::set<uint32_t> seen;
@@ -683,7 +683,7 @@ TEST_F(DhcpServerTest, OffersThatRanOutCannotBeRequestedPastTheCap) {
 TEST_F(DhcpServerTest, PinnedLeasesAreNeitherCountedNorRefused) {
   DhcpConfig c = capped(1);
   const sw::MacAddress pinned_mac{{0x02, 0, 0, 0, 0, 0x99}};
-  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.50")});
+  c.pinned.push_back(Lease{pinned_mac, ip("10.0.2.50"), ""});
   reconfigure(c);
   ASSERT_EQ(text(lease(guest_mac(1))), "10.0.2.15");
   EXPECT_EQ(text(lease(pinned_mac)), "10.0.2.50") << "a pinned MAC on a port at its cap";
@@ -1016,6 +1016,11 @@ class LeaseLog : public DhcpServer::LeaseEvents {
   void ended(const sw::MacAddress& mac, in_addr addr) override {
     lines.push_back("-" + mac.to_string() + " " + text(addr));
   }
+  void hostname(const sw::MacAddress& mac, std::string_view sent) override {
+    names.push_back(mac.to_string() + " " + std::string(sent));
+  }
+  std::vector<std::string> take_names() { return std::exchange(names, {}); }
+  std::vector<std::string> names;
   std::vector<std::string> take() { return std::exchange(lines, {}); }
   std::vector<std::string> lines;
 };
@@ -1047,6 +1052,84 @@ TEST_F(DhcpLeaseEventsTest, AnAckBindsAndARenewalIsNotANewBinding) {
   ClientMessage inform{.type = 8, .mac = guest_mac(2), .ciaddr = ip("10.0.2.77")};
   ASSERT_TRUE(send(build(inform)).has_value());
   EXPECT_TRUE(log_.take().empty());
+}
+
+TEST_F(DhcpServerTest, DefaultOptionsHandOutTheDnsDomainAndItsSearchList) {
+  reconfigure(DhcpConfig::from(default_slirp_options(), kServerMac));
+  const std::optional<Reply> r = discover(guest_mac(1));
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->options.count(15), 1u);
+  EXPECT_EQ(std::string(r->options.at(15).begin(), r->options.at(15).end()), "qswitch.internal");
+  ASSERT_EQ(r->options.count(119), 1u);
+  EXPECT_EQ(decode_names(r->options.at(119)), std::vector<std::string>{"qswitch.internal"});
+}
+
+// Option 12 bytes: code, length, the name.
+Bytes hostname_option(const std::string& name) {
+  Bytes b(2 + name.size());
+  b[0] = 12;
+  b[1] = static_cast<uint8_t>(name.size());
+  std::memcpy(b.data() + 2, name.data(), name.size());
+  return b;
+}
+
+TEST_F(DhcpLeaseEventsTest, AnAckedRequestTellsItsHostnameAndTheLeaseKeepsIt) {
+  ClientMessage d{.type = 1, .mac = guest_mac(1), .extra_options = hostname_option("web1")};
+  const std::optional<Reply> offer = send(build(d));
+  ASSERT_TRUE(offer.has_value());
+  EXPECT_TRUE(log_.take_names().empty());  // a DISCOVER names nobody
+  ClientMessage r{.type = 3,
+                  .mac = guest_mac(1),
+                  .requested = offer->yiaddr,
+                  .server_id = ip("10.0.2.2"),
+                  .extra_options = hostname_option("web1")};
+  ASSERT_EQ(type_of(send(build(r))), 5);
+  EXPECT_EQ(log_.take_names(), Lines{m1_ + " web1"});
+  EXPECT_EQ(log_.take(), Lines{"+" + m1_ + " 10.0.2.15"});
+  ASSERT_TRUE(lease_of(guest_mac(1)).has_value());
+  EXPECT_EQ(lease_of(guest_mac(1))->hostname, "web1");
+
+  // Rebooted under another name (INIT-REBOOT): the new name is heard, the lease is not new.
+  ClientMessage reboot{.type = 3,
+                       .mac = guest_mac(1),
+                       .requested = ip("10.0.2.15"),
+                       .extra_options = hostname_option("web2.corp.example")};
+  ASSERT_EQ(type_of(send(build(reboot))), 5);
+  EXPECT_EQ(log_.take_names(), Lines{m1_ + " web2.corp.example"});
+  EXPECT_TRUE(log_.take().empty());
+  EXPECT_EQ(lease_of(guest_mac(1))->hostname, "web2");  // its first label
+
+  // A renewal without option 12: the guest has no name now.
+  ASSERT_EQ(type_of(renew(guest_mac(1), ip("10.0.2.15"))), 5);
+  EXPECT_EQ(log_.take_names(), Lines{m1_ + " "});
+  EXPECT_EQ(lease_of(guest_mac(1))->hostname, "");
+}
+
+TEST_F(DhcpLeaseEventsTest, HostnameTrailingNulsAreDroppedAndGarbageIsNotKept) {
+  ClientMessage m{.type = 3,
+                  .mac = guest_mac(2),
+                  .requested = ip("10.0.2.15"),
+                  .server_id = ip("10.0.2.2"),
+                  .extra_options = hostname_option(std::string("db\0\0", 4))};
+  ASSERT_TRUE(discover(guest_mac(2)).has_value());
+  ASSERT_EQ(type_of(send(build(m))), 5);
+  EXPECT_EQ(log_.take_names(), Lines{m2_ + " db"});
+  EXPECT_EQ(lease_of(guest_mac(2))->hostname, "db");
+  // Not a host name label: told as sent (DnsNames judges it), not kept in the lease.
+  const std::string garbage = std::string("bad name\x01\xff") + std::string(200, 'x');
+  m.extra_options = hostname_option(garbage);
+  ASSERT_EQ(type_of(send(build(m))), 5);
+  EXPECT_EQ(log_.take_names(), Lines{m2_ + " " + garbage});
+  EXPECT_EQ(lease_of(guest_mac(2))->hostname, "");
+  m.extra_options = hostname_option(std::string(64, 'a'));  // one byte over a label
+  ASSERT_EQ(type_of(send(build(m))), 5);
+  EXPECT_EQ(lease_of(guest_mac(2))->hostname, "");
+  // An option 12 whose length runs past the message is malformed: no reply.
+  m.extra_options = {12, 200, 'a', 'b'};
+  m.end_option = false;
+  const uint64_t malformed = server_->counters().malformed;
+  EXPECT_FALSE(send(build(m)).has_value());
+  EXPECT_EQ(server_->counters().malformed, malformed + 1);
 }
 
 TEST_F(DhcpLeaseEventsTest, ReleaseAndDeclineEndTheLease) {
@@ -1101,7 +1184,7 @@ TEST_F(DhcpLeaseEventsTest, AnExpiredLeaseEndsWhenTheServerNoticesItBeforeExpire
 
 TEST_F(DhcpLeaseEventsTest, AStaticLeaseCountsOnceBound) {
   DhcpConfig c = test_config();
-  c.pinned.push_back(Lease{guest_mac(7), ip("10.0.2.20")});
+  c.pinned.push_back(Lease{guest_mac(7), ip("10.0.2.20"), ""});
   reconfigure(c);
   EXPECT_TRUE(log_.take().empty());
   ASSERT_EQ(text(lease(guest_mac(7))), "10.0.2.20");
@@ -1118,7 +1201,7 @@ TEST(DhcpConfigTest, FromDerivesThePoolAndOptionsFromSlirpOptions) {
   o.mtu = 1500;
   o.hostname = "h";
   o.dnssearch = {"a.b"};
-  o.leases.push_back(Lease{guest_mac(9), ip("10.0.2.50")});
+  o.leases.push_back(Lease{guest_mac(9), ip("10.0.2.50"), ""});
   DhcpConfig c = DhcpConfig::from(o, kServerMac);
   EXPECT_EQ(c.server_mac, kServerMac);
   EXPECT_EQ(text(c.server), "10.0.2.2");
@@ -1129,7 +1212,15 @@ TEST(DhcpConfigTest, FromDerivesThePoolAndOptionsFromSlirpOptions) {
   EXPECT_EQ(c.mtu, 0);
   EXPECT_FALSE(c.tftp);
   EXPECT_EQ(c.hostname, "h");
+  EXPECT_EQ(c.domainname, "qswitch.internal");  // the DNS domain when domainname= is not given
   EXPECT_EQ(c.dnssearch, std::vector<std::string>{"a.b"});
+  o.dnssearch.clear();
+  EXPECT_EQ(DhcpConfig::from(o, kServerMac).dnssearch,
+            std::vector<std::string>{"qswitch.internal"});
+  o.domainname = "lab.example";
+  EXPECT_EQ(DhcpConfig::from(o, kServerMac).domainname, "lab.example");
+  EXPECT_EQ(DhcpConfig::from(o, kServerMac).dnssearch, std::vector<std::string>{"lab.example"});
+  o.dnssearch = {"a.b"};
   ASSERT_EQ(c.pinned.size(), 1u);
   EXPECT_EQ(text(c.pinned[0].addr), "10.0.2.50");
   EXPECT_EQ(c.max_leases_per_port, 8u);  // SlirpOptions' default
@@ -1168,7 +1259,7 @@ TEST(DhcpConfigTest, HostAndDnsAddressesInsideThePoolAreSkipped) {
 TEST(DhcpServerFuzzTest, RandomAndMutatedFramesNeverCrashAndRepliesAreWellFormed) {
   DhcpConfig c = configured();
   c.pool_last = ip("10.0.2.40");  // small, so exhaustion and reclaiming are exercised too
-  c.pinned.push_back(Lease{guest_mac(3), ip("10.0.2.30")});
+  c.pinned.push_back(Lease{guest_mac(3), ip("10.0.2.30"), ""});
   c.max_leases_per_port = 2;  // messages come from three ports: the cap is exercised too
   DhcpServer server(c);
   std::mt19937 rng(20240611);

@@ -1,6 +1,8 @@
 // tests/support/dhcp_client.cc: see dhcp_client.h.
 #include "tests/support/dhcp_client.h"
 
+#include <algorithm>
+
 #include <chrono>
 
 namespace qswitch::test_support {
@@ -76,6 +78,12 @@ std::vector<uint8_t> make_dhcp_payload(const DhcpClientMessage& m) {
   if (m.server_id) {
     p.insert(p.end(), {54, 4});
     push32(&p, *m.server_id);
+  }
+  if (!m.hostname.empty()) {
+    const size_t n = std::min<size_t>(m.hostname.size(), 255);
+    p.push_back(12);
+    p.push_back(static_cast<uint8_t>(n));
+    p.insert(p.end(), m.hostname.begin(), m.hostname.begin() + static_cast<std::ptrdiff_t>(n));
   }
   p.insert(p.end(), {55, 6, 1, 3, 6, 15, 51, 54});  // mask, router, dns, domain, lease, server
   p.push_back(kOptEnd);
@@ -243,11 +251,13 @@ std::optional<DhcpReply> wait_dhcp_reply(FrameClient& client, const Mac& mac, ui
 
 std::optional<DhcpExchange> run_dhcp_exchange(FrameClient& client, const Mac& mac, uint32_t xid,
                                               bool broadcast_flag, const DhcpExpect& expect,
-                                              Millis timeout, std::string* why) {
+                                              Millis timeout, std::string* why,
+                                              const std::string& hostname) {
   const auto deadline = Clock::now() + timeout;
   DhcpClientMessage m;
   m.mac = mac;
   m.xid = xid;
+  m.hostname = hostname;
   m.broadcast_flag = broadcast_flag;
   m.type = DhcpType::kDiscover;
   if (!client.send_frame(make_dhcp_frame(m), time_left(deadline))) {

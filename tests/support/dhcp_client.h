@@ -5,9 +5,9 @@
 // Theory of operation
 // - make_dhcp_frame() builds what a guest sends before it has an address: Ethernet broadcast,
 //   IPv4 0.0.0.0 -> 255.255.255.255, UDP 68 -> 67, a BOOTREQUEST with the magic cookie and
-//   options 53 (type), 61 (client id), 50 (requested address), 54 (server id), 55 (parameter
-//   request list), 255 (end). The broadcast flag is the caller's choice: a server may answer
-//   either at L2 broadcast or unicast to chaddr.
+//   options 53 (type), 61 (client id), 50 (requested address), 54 (server id), 12 (host name,
+//   when given), 55 (parameter request list), 255 (end). The broadcast flag is the caller's choice:
+//   a server may answer either at L2 broadcast or unicast to chaddr.
 // - parse_dhcp_reply() decodes any IPv4/UDP 67 -> 68 frame as a BOOTREPLY and its options; it
 //   rejects (nullopt + reason) anything malformed rather than guessing. An option whose length
 //   runs past the end, a missing cookie or a missing end option are errors.
@@ -52,6 +52,7 @@ struct DhcpClientMessage {
   uint32_t ciaddr = 0;
   std::optional<uint32_t> requested_ip;  // option 50
   std::optional<uint32_t> server_id;     // option 54
+  std::string hostname;                  // option 12 when not empty (at most 255 bytes)
 };
 
 // The BOOTP payload (what goes after the UDP header), and the whole frame.
@@ -110,8 +111,10 @@ struct DhcpExchange {
 };
 // DISCOVER, OFFER, REQUEST (for the offered address, naming the server), ACK, all checked with
 // check_dhcp_reply(); the ACK must be for the offered address. nullopt and *why otherwise.
+// `hostname`: sent as option 12 in both the DISCOVER and the REQUEST, as dhclient does.
 std::optional<DhcpExchange> run_dhcp_exchange(FrameClient& client, const Mac& mac, uint32_t xid,
                                               bool broadcast_flag, const DhcpExpect& expect,
-                                              Millis timeout, std::string* why);
+                                              Millis timeout, std::string* why,
+                                              const std::string& hostname = "");
 
 }  // namespace qswitch::test_support

@@ -42,6 +42,18 @@ TEST(CtlRequestTest, SlirpCommandsTakeAVlan) {
   EXPECT_EQ(request_for({"hostfwd", "add", "vlan=10", "tcp::8080-:80"}), add);
   EXPECT_EQ(request_for({"hostfwd", "remove", "tcp::8080", "vlan=20"}),
             json({{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::8080"}, {"vlan", "20"}}}}));
+  EXPECT_EQ(request_for({"dns", "add", "files", "10.0.2.100"}),
+            json({{"cmd", "dns.add"}, {"args", {{"name", "files"}, {"addr", "10.0.2.100"}}}}));
+  EXPECT_EQ(request_for({"dns", "add", "vlan=10", "files", "fec0::100"}),
+            json({{"cmd", "dns.add"},
+                  {"args", {{"name", "files"}, {"addr", "fec0::100"}, {"vlan", "10"}}}}));
+  EXPECT_EQ(request_for({"dns", "remove", "files"}),
+            json({{"cmd", "dns.remove"}, {"args", {{"name", "files"}}}}));
+  EXPECT_EQ(request_for({"dns", "remove", "files", "10.0.2.100", "vlan=2"}),
+            json({{"cmd", "dns.remove"},
+                  {"args", {{"name", "files"}, {"addr", "10.0.2.100"}, {"vlan", "2"}}}}));
+  EXPECT_EQ(request_for({"dns", "list", "vlan=10"}),
+            json({{"cmd", "dns.list"}, {"args", {{"vlan", "10"}}}}));
   EXPECT_EQ(request_for({"hostfwd", "list", "vlan=10"}),
             json({{"cmd", "hostfwd.list"}, {"args", {{"vlan", "10"}}}}));
   EXPECT_EQ(request_for({"dhcp", "leases", "vlan=10"}),
@@ -86,6 +98,11 @@ TEST(CtlRequestTest, RawSendsTheLineAsIs) {
 TEST(CtlRequestTest, UsageErrorsSayWhat) {
   std::string line, error;
   EXPECT_FALSE(build_ctl_request({}, line, error));
+  EXPECT_FALSE(build_ctl_request({"dns", "add", "files"}, line, error));
+  EXPECT_NE(error.find("dns add takes a name and an address"), std::string::npos) << error;
+  EXPECT_FALSE(build_ctl_request({"dns", "remove"}, line, error));
+  EXPECT_FALSE(build_ctl_request({"dns", "remove", "a", "b", "c"}, line, error));
+  EXPECT_FALSE(build_ctl_request({"dns", "add", "a", "1.2.3.4", "vlan=1", "vlan=2"}, line, error));
   EXPECT_FALSE(build_ctl_request({"hostfwd", "add"}, line, error));
   EXPECT_NE(error.find("tcp::8080-:80"), std::string::npos) << error;
   EXPECT_FALSE(build_ctl_request({"raw"}, line, error));

@@ -762,6 +762,29 @@ hostfwd = "tcp:[::]:8081-[fec0::16]:80"
                        {"slirp[0].hostfwd[0]:", "one family"}));
 }
 
+TEST_F(LabFileTest, SlirpDnsRecordsAndNamedLeases) {
+  const LabFile lab = lab_of(R"([[slirp]]
+lease = ["52:54:00:00:00:01:10.0.2.20:web1", "52:54:00:00:00:02:10.0.2.21"]
+dns-record = ["files=10.0.2.100", "files=fec0::100", "www.example.test=10.0.2.101"]
+)");
+  ASSERT_EQ(lab.options.slirp.size(), 1u);
+  const slirp::SlirpOptions& s = lab.options.slirp[0];
+  ASSERT_EQ(s.leases.size(), 2u);
+  EXPECT_EQ(s.leases[0].name, "web1");
+  EXPECT_EQ(s.leases[1].name, "");
+  ASSERT_EQ(s.dns_records.size(), 3u);
+  EXPECT_EQ(s.dns_records[1].name, "files");
+  EXPECT_EQ(s.dns_records[1].addr.to_string(), "fec0::100");
+  const std::string text = format_lab_file(lab);
+  EXPECT_NE(text.find("\"52:54:00:00:00:01:10.0.2.20:web1\""), std::string::npos) << text;
+  EXPECT_NE(text.find("dns-record = [\"files=10.0.2.100\""), std::string::npos) << text;
+  EXPECT_EQ(format_lab_file(lab_of(text)), text);
+  EXPECT_TRUE(fails_at("[[slirp]]\ndns-record = [\"files=10.0.2.100\", \"bad_name=10.0.2.1\"]\n",
+                       "2:35", {"slirp[0].dns-record[1]", "bad_name"}));
+  EXPECT_TRUE(fails_at("[[slirp]]\nlease = [\"52:54:00:00:00:01:10.0.2.20:-x\"]\n", "2:10",
+                       {"slirp[0].lease[0]", "'-x'"}));
+}
+
 TEST_F(LabFileTest, SlirpTablesForOneVlanOrOneHostSocketAreNamedAtTheirPosition) {
   // The second table for VLAN 10, at its vlan key, naming the first.
   EXPECT_TRUE(fails_at("[[slirp]]\nvlan = 10\n[[slirp]]\nnet = \"10.1.0.0/24\"\nvlan = 10\n", "5:8",

@@ -157,6 +157,37 @@ hostfwd = ["tcp:127.0.0.1:8080-:8000", "udp:127.0.0.1:5353-:53"]
   EXPECT_TRUE(plan.restarted.empty());
 }
 
+TEST(ReloadPlanTest, SlirpDnsRecordsAreEditedInPlace) {
+  const std::string before = R"(
+[[slirp]]
+dns-record = ["files=10.0.2.100", "old=10.0.2.101"]
+lease = ["52:54:00:00:00:01:10.0.2.20:web1"]
+)";
+  const LabFile next = lab_of(R"(
+[[slirp]]
+dns-record = ["files=10.0.2.100", "files=fec0::100", "new=10.0.2.102"]
+lease = ["52:54:00:00:00:01:10.0.2.20:web1"]
+)");
+  const ReloadPlan plan = plan_reload(lab_of(before), next);
+  ASSERT_EQ(plan.changed.size(), 1u);
+  const ReloadItem& s = plan.changed[0];
+  EXPECT_EQ(s.what, Strings{"dns-record"});
+  Strings removed, added;
+  for (const auto& r : s.dns_record_remove) removed.push_back(r.name + "=" + r.addr.to_string());
+  for (const auto& r : s.dns_record_add) added.push_back(r.name + "=" + r.addr.to_string());
+  EXPECT_EQ(removed, Strings{"old=10.0.2.101"});
+  EXPECT_EQ(added, (Strings{"files=fec0::100", "new=10.0.2.102"}));
+  EXPECT_TRUE(plan.restarted.empty());
+  // A lease's name is a DHCP setting: the port restarts (leases are the DHCP server's).
+  const ReloadPlan renamed = plan_reload(lab_of(before), lab_of(R"(
+[[slirp]]
+dns-record = ["files=10.0.2.100", "old=10.0.2.101"]
+lease = ["52:54:00:00:00:01:10.0.2.20:web2"]
+)"));
+  ASSERT_EQ(renamed.restarted.size(), 1u);
+  EXPECT_EQ(renamed.restarted[0].what, Strings{"settings"});
+}
+
 TEST(ReloadPlanTest, OtherSlirpSettingsRestartThePort) {
   const LabFile next = lab_of(R"(
 [[listen]]

@@ -121,6 +121,29 @@ TEST(SlirpOptionsParseTest, SetsEveryKey) {
   EXPECT_EQ(o.max_leases_per_port, 32u);
 }
 
+TEST(SlirpOptionsParseTest, LeaseTakesAnOptionalName) {
+  const slirp::SlirpOptions o = parse_ok(
+      "lease=52:54:00:00:00:01:10.0.2.20:web1,lease=52:54:00:00:00:02:10.0.2.21,"
+      "lease=52:54:00:00:00:03:10.0.2.22:DB-2");
+  ASSERT_EQ(o.leases.size(), 3u);
+  EXPECT_EQ(o.leases[0].mac.to_string(), "52:54:00:00:00:01");
+  EXPECT_EQ(v4(o.leases[0].addr), "10.0.2.20");
+  EXPECT_EQ(o.leases[0].name, "web1");
+  EXPECT_EQ(o.leases[1].name, "");
+  EXPECT_EQ(o.leases[2].name, "DB-2");
+}
+
+TEST(SlirpOptionsParseTest, DnsRecordsRepeatAndTakeBothFamilies) {
+  const slirp::SlirpOptions o = parse_ok(
+      "dns-record=files=10.0.2.100,dns-record=files=fec0::100,"
+      "dns-record=www.example.test=10.0.2.101");
+  ASSERT_EQ(o.dns_records.size(), 3u);
+  EXPECT_EQ(o.dns_records[0].name, "files");
+  EXPECT_EQ(o.dns_records[0].addr.to_string(), "10.0.2.100");
+  EXPECT_EQ(o.dns_records[1].addr.to_string(), "fec0::100");
+  EXPECT_EQ(o.dns_records[2].name, "www.example.test");
+}
+
 TEST(SlirpOptionsParseTest, NetMovesTheDefaultAddressesAsQemuDoes) {
   const slirp::SlirpOptions o = parse_ok("net=192.168.76.0/24");
   EXPECT_EQ(v4(o.net), "192.168.76.0");
@@ -204,8 +227,8 @@ TEST(SlirpOptionsParseTest, MtuBoundsAreInclusive) {
 }
 
 struct BadCase {
-  const char* text;
-  const char* must_mention;
+  std::string text;
+  std::string must_mention;
 };
 
 TEST(SlirpOptionsParseTest, EveryBadValueIsAnErrorNamingIt) {
@@ -262,6 +285,21 @@ TEST(SlirpOptionsParseTest, EveryBadValueIsAnErrorNamingIt) {
       {"lease=52:54:00:00:00:01:10.0.2.20,lease=52:54:00:00:00:01:10.0.2.21", "52:54:00:00:00:01"},
       {"lease=52:54:00:00:00:01:10.0.2.20,lease=52:54:00:00:00:02:10.0.2.20", "10.0.2.20"},
       {"host=10.0.2.4,host=10.0.2.5", "host"},
+      {"lease=52:54:00:00:00:01:10.0.2.20:bad_name", "bad_name"},
+      {"lease=52:54:00:00:00:01:10.0.2.20:-web", "-web"},
+      {"lease=52:54:00:00:00:01:10.0.2.20:web.lab", "web.lab"},
+      {"lease=52:54:00:00:00:01:10.0.2.20:" + std::string(64, 'a'), std::string(64, 'a')},
+      {"lease=52:54:00:00:00:01:10.0.2.20:web,lease=52:54:00:00:00:02:10.0.2.21:WEB", "'WEB'"},
+      {"dns-record=files", "dns-record=files"},
+      {"dns-record=files=", "dns-record=files="},
+      {"dns-record=files=10.0.2", "10.0.2"},
+      {"dns-record=files=224.0.0.1", "224.0.0.1"},
+      {"dns-record=files=0.0.0.0", "0.0.0.0"},
+      {"dns-record=fi_les=10.0.2.100", "fi_les"},
+      {"dns-record==10.0.2.100", "empty"},
+      {"dns-record=a..b=10.0.2.100", "a..b"},
+      {"dns-record=gateway=10.0.2.100", "built in"},
+      {"dns-record=f=10.0.2.100,dns-record=F=10.0.2.100", "already"},
       {"restrict", "restrict"},
       {"net=10.0.2.0/24,", "empty"},
   };
@@ -280,9 +318,10 @@ TEST(SlirpOptionsParseTest, HostnameOver255BytesIsRejected) {
 TEST(SlirpOptionsParseTest, UnknownKeyIsNamedAndAcceptedKeysListed) {
   const std::string error = parse_error("net=10.0.2.0/24,hostfw=tcp::1-:2");
   EXPECT_NE(error.find("'hostfw'"), std::string::npos) << error;
-  for (const char* key : {"vlan", "net", "host", "dhcpstart", "dns", "hostname", "domainname",
-                          "dnssearch", "tftp", "bootfile", "restrict", "ipv6-net", "ipv6-host",
-                          "ipv6-dns", "mtu", "hostfwd", "lease", "max-leases-per-port"}) {
+  for (const char* key :
+       {"vlan", "net", "host", "dhcpstart", "dns", "hostname", "domainname", "dnssearch", "tftp",
+        "bootfile", "restrict", "ipv6-net", "ipv6-host", "ipv6-dns", "mtu", "hostfwd", "lease",
+        "max-leases-per-port", "dns-record"}) {
     EXPECT_NE(error.find(key), std::string::npos) << key << " missing from: " << error;
   }
 }

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <iterator>
 #include <map>
+#include <optional>
 
 #include "backends/runtime/io/accept_watch.h"
 #include "backends/runtime/io/log.h"
@@ -274,6 +275,11 @@ void Switchd::refresh_slirp_ports() {
   for (const Handle& h : running_[index_of(LabPortKind::kSlirp)]) {
     if (h.slirp != nullptr && port_by_serial(h.serial) != nullptr) slirp_ports_.push_back(h.slirp);
   }
+  // DNS names of guests on ports `qswitch exec --name` made (slirp_port.h).
+  const ExecNames* exec = &exec_names_;
+  for (slirp::SlirpPort* p : slirp_ports_) {
+    p->set_port_namer([exec](uint64_t serial) { return exec->find(serial); });
+  }
 }
 
 void Switchd::publish_names() {
@@ -289,18 +295,28 @@ void Switchd::publish_names() {
     }
   }
   std::map<uint64_t, std::string> guests;
-  for (const LabGuest& g : lab_.guests) guests[g.mac.key()] = g.name;
+  std::vector<slirp::DnsNames::Guest> dns_guests;
+  for (const LabGuest& g : lab_.guests) {
+    guests[g.mac.key()] = g.name;
+    // A static address ("A.B.C.D/LEN") answers too; "dhcp" ones come with their lease.
+    std::optional<sw::IpAddress> ip;
+    if (!g.ip.empty() && g.ip != "dhcp") ip = sw::IpAddress::parse(g.ip.substr(0, g.ip.find('/')));
+    dns_guests.push_back(slirp::DnsNames::Guest{g.mac, g.name, ip});
+  }
   endpoints_->set_names(std::move(by_endpoint), std::move(by_serial), std::move(guests));
+  // Every slirp port answers for the lab's guests by name (slirp/dns_names.h).
+  for (slirp::SlirpPort* p : slirp_ports_) p->set_guest_names(dns_guests);
 }
 
 void Switchd::register_commands() {
   register_switch_commands(api_, *loop_, *endpoints_, &services_);
   register_capture_commands(api_, *capture_);
-  register_attach_commands(api_, *loop_);
+  register_attach_commands(api_, *loop_, &exec_names_);
   register_slirp_commands(api_, slirp_ports_, loop_->uv());
   api_.add("reload",
            "read the lab file (--config) again and apply what changed: ports added, removed, "
-           "restarted or changed in place (VLANs, port security, slirp host forwards, names); "
+           "restarted or changed in place (VLANs, port security, slirp host forwards and DNS "
+           "records, names); "
            "the rest keeps running untouched. An invalid file changes nothing",
            [this](const nlohmann::json& args) {
              std::string error;
@@ -553,6 +569,20 @@ Switchd::Handle Switchd::change_in_place(const ReloadItem& item, const Options& 
     if (security) loop_->fabric().set_security(*p, sec);
   }
   if (h.slirp == nullptr) return h;
+  // Static DNS records: the file's old ones go (one removed with `ctl dns remove` already is
+  // gone), its new ones come (one added with `ctl dns add` already is there).
+  for (const slirp::DnsRecord& r : item.dns_record_remove) {
+    if (h.slirp->dns_names().has_static(r.name, r.addr)) {
+      h.slirp->remove_dns_record(r.name, r.addr, error);
+    }
+  }
+  for (const slirp::DnsRecord& r : item.dns_record_add) {
+    if (h.slirp->dns_names().has_static(r.name, r.addr)) continue;
+    if (!h.slirp->add_dns_record(r.name, r.addr, error)) {
+      failures.push_back(item.label() + ": dns-record '" + r.name + "=" + r.addr.to_string() +
+                         "': " + error);
+    }
+  }
   for (const slirp::HostForward& f : item.hostfwd_remove) {
     if (!remove_forward(*h.slirp, f, error)) {
       failures.push_back(item.label() + ": hostfwd '" + f.to_string() + "': " + error);

@@ -16,7 +16,8 @@
 //   rest of argv on top), the result diffed against the running configuration by identity
 //   (reload_plan.h), and the plan applied: first everything new that binds a socket or opens a
 //   device is made (if one fails, what was made is released and nothing changes), then
-//   removals, restarts, in-place changes (VLANs, port security, slirp host forwards, names), and
+//   removals, restarts, in-place changes (VLANs, port security, slirp host forwards and DNS
+//   records, names), and
 //   the new ports join. An invalid file or a setting that cannot change live changes nothing.
 //   Only what came from the configuration is managed: endpoints added by `port.add` stay.
 //   `running_` ties each configured port to what runs it (an endpoint id, a port serial, a
@@ -34,6 +35,7 @@
 #include "slirp/slirp_port.h"
 #include "tools/qswitch/config/lab_file.h"
 #include "tools/qswitch/config/options.h"
+#include "tools/qswitch/services/attach_commands.h"
 #include "tools/qswitch/services/capture_hub.h"
 #include "tools/qswitch/services/control_api.h"
 #include "tools/qswitch/services/control_server.h"
@@ -111,6 +113,9 @@ class Switchd {
   // it does.
   // Outlives everything that registers in it (listeners, datagram and VXLAN sockets, metrics).
   io::OwnSockets own_sockets_;
+  // The `qswitch exec --name` names of attached ports (their close hooks erase theirs): outlives
+  // the loop; the slirp ports ask it for their DNS names.
+  ExecNames exec_names_;
   // The loop owns every port (tap, VXLAN and slirp ones directly): destroyed after all that
   // refers to it.
   std::unique_ptr<backends::SwitchLoop> loop_;

@@ -40,7 +40,12 @@ const char* ctl_usage() {
          "  hostfwd remove [tcp|udp]:[HOSTADDR]:HOSTPORT [vlan=N]\n"
          "  hostfwd list [vlan=N]\n"
          "  usernet [vlan=N]      libslirp's connection table\n"
-         "  dhcp leases [vlan=N]\n"
+         "  dhcp leases [vlan=N]  every MAC's address, state, port and DHCP host name\n"
+         "  dns add NAME ADDR [vlan=N]   a static DNS record (NAME: short, NAME.<domain>,\n"
+         "                        or full; ADDR: IPv4 or IPv6)\n"
+         "  dns remove NAME [ADDR] [vlan=N]  one record, or every address of NAME\n"
+         "  dns list [vlan=N]     every name the slirp port's DNS answers for, its addresses\n"
+         "                        and source (host, static, lease, lab, exec, dhcp-hostname)\n"
          "  slirp sockets [vlan=N]  host sockets guests hold through NAT, and their caps\n"
          "                        (vlan=N: the slirp port of VLAN N; needed, and only then,\n"
          "                        on a switch with a slirp port on several VLANs)\n"
@@ -188,10 +193,10 @@ std::string cell(const json& v) {
 // Known columns first, in a readable order, then any others alphabetically.
 std::vector<std::string> column_order(const json& rows) {
   static const char* kPreferred[] = {
-      "id",        "name",       "kind",       "endpoint", "proto",        "host_addr",
-      "host_port", "guest_addr", "guest_port", "mac",      "port",         "age_s",
-      "ip",        "pinned",     "state",      "peer",     "vlan",         "macs",
-      "rx_frames", "tx_frames",  "drops",      "uptime_s", "expires_in_s", "summary"};
+      "id",         "name",       "kind",      "endpoint", "proto",     "host_addr",    "host_port",
+      "guest_addr", "guest_port", "mac",       "port",     "age_s",     "ip",           "pinned",
+      "state",      "peer",       "vlan",      "macs",     "addresses", "source",       "hostname",
+      "conflict",   "rx_frames",  "tx_frames", "drops",    "uptime_s",  "expires_in_s", "summary"};
   std::vector<std::string> keys;
   for (const json& row : rows) {
     for (const auto& [k, v] : row.items()) {
@@ -318,6 +323,36 @@ bool build_ctl_request(const std::vector<std::string>& words, std::string& line,
     }
     args["spec"] = specs.front();
     request["cmd"] = "hostfwd." + words[1];
+    request["args"] = std::move(args);
+    line = dump_json(request);
+    return true;
+  }
+  if (words[0] == "dns" && words.size() >= 2 && (words[1] == "add" || words[1] == "remove")) {
+    // NAME ADDR (add), NAME [ADDR] (remove), and vlan=N anywhere after the verb.
+    json args = json::object();
+    std::vector<std::string> rest;
+    for (size_t i = 2; i < words.size(); ++i) {
+      if (words[i].rfind("vlan=", 0) == 0) {
+        if (args.contains("vlan")) {
+          error = "dns " + words[1] + ": vlan= given twice";
+          return false;
+        }
+        args["vlan"] = words[i].substr(5);
+      } else {
+        rest.push_back(words[i]);
+      }
+    }
+    const bool add = words[1] == "add";
+    if (rest.empty() || rest.size() > 2 || (add && rest.size() != 2)) {
+      error = add ? "dns add takes a name and an address (and vlan=N on a switch with several "
+                    "slirp ports), e.g. dns add files 10.0.2.100"
+                  : "dns remove takes a name and, optionally, one of its addresses, e.g. dns "
+                    "remove files or dns remove files 10.0.2.100";
+      return false;
+    }
+    args["name"] = rest[0];
+    if (rest.size() == 2) args["addr"] = rest[1];
+    request["cmd"] = "dns." + words[1];
     request["args"] = std::move(args);
     line = dump_json(request);
     return true;

@@ -125,7 +125,8 @@ constexpr KeySpec kSlirpKeys[] = {
     {"max-host-sockets", Kind::kInteger, "0..1048576 (0: no cap)"},
     {"max-host-sockets-per-port", Kind::kInteger, "0..1048576 (0: no cap)"},
     {"hostfwd", Kind::kStrings, "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT each"},
-    {"lease", Kind::kStrings, "MAC:IP each"},
+    {"lease", Kind::kStrings, "MAC:IP or MAC:IP:NAME each (NAME: the guest's DNS name)"},
+    {"dns-record", Kind::kStrings, "NAME=ADDR each (a static DNS record: IPv4 or IPv6)"},
     {"name", Kind::kString, kNameAccepts},
 };
 
@@ -1127,9 +1128,16 @@ void write_slirp(std::string& out, const slirp::SlirpOptions& s, const std::stri
   for (const slirp::HostForward& f : s.hostfwd) forwards.push_back(f.to_string());
   out += "hostfwd = " + quoted_list(forwards) + "\n";
   std::vector<std::string> leases;
-  for (const slirp::Lease& l : s.leases)
-    leases.push_back(l.mac.to_string() + ":" + format_ipv4(l.addr));
+  for (const slirp::Lease& l : s.leases) {
+    leases.push_back(l.mac.to_string() + ":" + format_ipv4(l.addr) +
+                     (l.name.empty() ? "" : ":" + l.name));
+  }
   out += "lease = " + quoted_list(leases) + "\n";
+  std::vector<std::string> records;
+  for (const slirp::DnsRecord& r : s.dns_records) {
+    records.push_back(r.name + "=" + r.addr.to_string());
+  }
+  if (!records.empty()) out += "dns-record = " + quoted_list(records) + "\n";
 }
 
 // A --dgram text as address and, for its connected and multicast forms, remote or localaddr,

@@ -4,6 +4,7 @@
 #include "tools/qswitch/config/slirp_options_parse.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "slirp/dns_names.h"
 #include "tools/qswitch/config/config_parse.h"
 
 namespace qswitch::tools {
@@ -274,11 +276,32 @@ bool parse_ipv6_net(std::string_view value, slirp::SlirpOptions& o, std::string&
 
 bool parse_lease(std::string_view value, slirp::Lease& lease, std::string& error) {
   const std::string what = item_text("lease", value);
-  const std::string accepted = "expected lease=MAC:IP, e.g. lease=52:54:00:12:34:56:10.0.2.20";
-  const size_t colon = value.rfind(':');
+  const std::string accepted =
+      "expected lease=MAC:IP or lease=MAC:IP:NAME, e.g. lease=52:54:00:12:34:56:10.0.2.20:web1";
+  size_t colon = value.rfind(':');
   if (colon == std::string_view::npos) {
     error = what + ": " + accepted;
     return false;
+  }
+  // MAC:IP:NAME: the last part is a name when it is not an IPv4 address and the part before it
+  // is one (neither has a ':').
+  std::string name;
+  if (!parse_ipv4(value.substr(colon + 1))) {
+    const size_t before = colon == 0 ? std::string_view::npos : value.rfind(':', colon - 1);
+    if (before != std::string_view::npos &&
+        parse_ipv4(value.substr(before + 1, colon - before - 1))) {
+      name = std::string(value.substr(colon + 1));
+      std::string why;
+      if (name.find('.') != std::string::npos || !slirp::dns_name_ok(name, why)) {
+        error = what + ": name '" + name + "' is not a host name label: " +
+                (why.empty() ? "it has a '.'; a guest's name is one label (letters, digits and "
+                               "'-', 1..63), e.g. web1"
+                             : why);
+        return false;
+      }
+      value = value.substr(0, colon);
+      colon = before;
+    }
   }
   const auto mac = sw::MacAddress::parse(value.substr(0, colon));
   if (!mac) {
@@ -300,6 +323,35 @@ bool parse_lease(std::string_view value, slirp::Lease& lease, std::string& error
   }
   lease.mac = *mac;
   lease.addr = *ip;
+  lease.name = name;
+  return true;
+}
+
+// dns-record=NAME=ADDR: a static record of the slirp port's DNS (slirp/dns_names.h).
+bool parse_dns_record(std::string_view value, slirp::DnsRecord& record, std::string& error) {
+  const std::string what = item_text("dns-record", value);
+  const std::string accepted =
+      "expected dns-record=NAME=ADDR, NAME a short name (NAME.<domain>) or a full one, ADDR an "
+      "IPv4 or IPv6 address, e.g. dns-record=files=10.0.2.100";
+  const size_t eq = value.find('=');
+  if (eq == std::string_view::npos) {
+    error = what + ": no '=' between the name and the address; " + accepted;
+    return false;
+  }
+  const std::string_view name = value.substr(0, eq);
+  std::string why;
+  if (!slirp::dns_name_ok(name, why)) {
+    error = what + ": name '" + std::string(name) + "' " + why;
+    return false;
+  }
+  const auto addr = sw::IpAddress::parse(value.substr(eq + 1));
+  if (!addr || addr->is_unspecified() || addr->is_multicast()) {
+    error = what + ": '" + std::string(value.substr(eq + 1)) +
+            "' is not a unicast IPv4 or IPv6 address; " + accepted;
+    return false;
+  }
+  record.name = std::string(name);
+  record.addr = *addr;
   return true;
 }
 
@@ -547,6 +599,12 @@ bool apply_lease(const std::string& spec, slirp::SlirpOptions& o, std::string& e
     return false;
   }
   for (const slirp::Lease& other : o.leases) {
+    if (!l.name.empty() && strcasecmp(other.name.c_str(), l.name.c_str()) == 0) {
+      error = item_text("lease", spec) + ": the name '" + l.name + "' is already " +
+              other.mac.to_string() + "'s (lease=" + other.mac.to_string() + ":" +
+              format_ipv4(other.addr) + ":" + other.name + "); one name per guest";
+      return false;
+    }
     if (other.mac == l.mac) {
       error = item_text("lease", spec) + ": MAC " + l.mac.to_string() + " already has a lease (" +
               format_ipv4(other.addr) + ")";
@@ -710,6 +768,24 @@ const KeySpec kKeySpecs[] = {
      }},
     {"hostfwd", true, apply_hostfwd},
     {"lease", true, apply_lease},
+    {"dns-record", true,
+     [](const std::string& v, slirp::SlirpOptions& o, std::string& e) {
+       slirp::DnsRecord r;
+       if (!parse_dns_record(v, r, e)) return false;
+       // Checked as DnsNames will take it: a built-in name, or the same record twice.
+       slirp::SlirpOptions probe = o;
+       probe.dns_records.clear();
+       slirp::DnsNames names(probe);
+       std::string why;
+       for (const slirp::DnsRecord& earlier : o.dns_records)
+         names.add_static(earlier.name, earlier.addr, why);
+       if (!names.add_static(r.name, r.addr, why)) {
+         e = item_text("dns-record", v) + ": " + why;
+         return false;
+       }
+       o.dns_records.push_back(r);
+       return true;
+     }},
 };
 
 std::string accepted_keys() {
@@ -740,7 +816,8 @@ bool collect_items(const std::vector<Item>& items, ItemMap& out, std::string& er
     std::vector<std::string>& values = out[it.key];
     if (!spec->repeats && !values.empty()) {
       error = "'" + it.key + "' given twice (" + item_text(it.key, values.front()) + " and " +
-              item_text(it.key, it.value) + "); only dnssearch, hostfwd and lease repeat";
+              item_text(it.key, it.value) +
+              "); only dnssearch, hostfwd, lease and dns-record repeat";
       return false;
     }
     values.push_back(it.value);

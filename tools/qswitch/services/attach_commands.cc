@@ -192,7 +192,8 @@ bool name_ok(const std::string& name) {
   return true;
 }
 
-Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& fds) {
+Reply attach(backends::SwitchLoop& loop, ExecNames* names, const json& args,
+             std::vector<io::Fd>& fds) {
   std::string error;
   if (!check_arg_names(
           args,
@@ -253,7 +254,12 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
     }
   }
   auto attachment = std::make_shared<Attachment>(loop.uv(), *port);
-  port->set_close_hook([attachment](backends::LoopPort&) { attachment->on_port_closed(); });
+  const uint64_t serial = port->serial();
+  if (names != nullptr && !name.empty()) names->set(serial, name);
+  port->set_close_hook([attachment, names, serial](backends::LoopPort&) {
+    if (names != nullptr) names->erase(serial);
+    attachment->on_port_closed();
+  });
   Reply reply = Reply::success(json{{"port", port->id()}, {"type", type}, {"peer", peer}});
   auto guard = std::make_shared<AbandonGuard>();
   guard->attachment = std::move(attachment);
@@ -263,7 +269,7 @@ Reply attach(backends::SwitchLoop& loop, const json& args, std::vector<io::Fd>& 
 
 }  // namespace
 
-void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
+void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop, ExecNames* names) {
   api.add_with_fds(
       "port.attach",
       "a port on a socket passed with the request (SCM_RIGHTS), up while this "
@@ -271,7 +277,9 @@ void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop) {
       "VLANs (\"vlan\": N, or \"trunk\": \"10,20\" and \"native\": N), its port security "
       "(\"port-security\": true, \"mac\": MAC, \"max-macs\": N, \"ip\": ADDR or a list); "
       "`qswitch exec` uses it",
-      [&loop](const json& args, std::vector<io::Fd>& fds) { return attach(loop, args, fds); });
+      [&loop, names](const json& args, std::vector<io::Fd>& fds) {
+        return attach(loop, names, args, fds);
+      });
 }
 
 }  // namespace qswitch::tools

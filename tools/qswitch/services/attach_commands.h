@@ -18,13 +18,35 @@
 //   first (port.remove, a protocol error, the switch shutting down) the connection is closed, so
 //   the launcher sees EOF. If the client goes away before the reply could be sent, the port is
 //   closed at once: a port never outlives its launcher.
+// - Names: "name" is kept in `names` (when given) by the port's serial while the port is up; the
+//   slirp ports' DNS names use it for the MACs that get a DHCP lease through that port.
 #pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
 
 #include "backends/runtime/switch_loop.h"
 #include "tools/qswitch/services/control_api.h"
 
 namespace qswitch::tools {
 
-void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop);
+// The "name" of each attached port that is up, by LoopPort::serial().
+class ExecNames {
+ public:
+  void set(uint64_t serial, std::string name) { names_[serial] = std::move(name); }
+  void erase(uint64_t serial) { names_.erase(serial); }
+  std::string find(uint64_t serial) const {
+    const auto it = names_.find(serial);
+    return it == names_.end() ? std::string() : it->second;
+  }
+
+ private:
+  std::map<uint64_t, std::string> names_;
+};
+
+// `names` (may be null) must outlive the loop's ports.
+void register_attach_commands(ControlApi& api, backends::SwitchLoop& loop,
+                              ExecNames* names = nullptr);
 
 }  // namespace qswitch::tools

@@ -16,6 +16,7 @@ struct Without {
   bool vlans = false;
   bool security = false;
   bool hostfwd = false;
+  bool dns_records = false;
 };
 
 // One entry of one kind: how to find it in Options and PortNames, what identifies it, and how it
@@ -94,6 +95,7 @@ const std::vector<KindOps>& kinds() {
        [](const Options& from, size_t i, Options& to, const Without& w) {
          to.slirp.push_back(from.slirp[i]);
          if (w.hostfwd) to.slirp.back().hostfwd.clear();
+         if (w.dns_records) to.slirp.back().dns_records.clear();
        }},
   };
   return all;
@@ -131,6 +133,20 @@ std::vector<slirp::HostForward> forwards_missing(const std::vector<slirp::HostFo
   return out;
 }
 
+// The records of `a` that `b` lacks.
+std::vector<slirp::DnsRecord> records_missing(const std::vector<slirp::DnsRecord>& a,
+                                              const std::vector<slirp::DnsRecord>& b) {
+  std::vector<slirp::DnsRecord> out;
+  for (const slirp::DnsRecord& r : a) {
+    if (std::none_of(b.begin(), b.end(), [&](const slirp::DnsRecord& g) {
+          return g.name == r.name && g.addr == r.addr;
+        })) {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
 // A matched pair: unchanged, changed in place, or restarted.
 void classify(const KindOps& k, const LabFile& running, const LabFile& next, ReloadItem item,
               ReloadPlan& plan) {
@@ -140,7 +156,7 @@ void classify(const KindOps& k, const LabFile& running, const LabFile& next, Rel
   const size_t j = item.new_index;
   const bool renamed = name_of(k, running, i) != name_of(k, next, j);
   if (k.kind == LabPortKind::kSlirp) {
-    const Without no_forwards{.hostfwd = true};
+    const Without no_forwards{.hostfwd = true, .dns_records = true};
     if (entry_text(k, a, i, no_forwards) != entry_text(k, b, j, no_forwards)) {
       item.what.emplace_back("settings");
       plan.restarted.push_back(std::move(item));
@@ -150,6 +166,10 @@ void classify(const KindOps& k, const LabFile& running, const LabFile& next, Rel
     item.hostfwd_add = forwards_missing(b.slirp[j].hostfwd, a.slirp[i].hostfwd);
     if (!item.hostfwd_remove.empty() || !item.hostfwd_add.empty())
       item.what.emplace_back("hostfwd");
+    item.dns_record_remove = records_missing(a.slirp[i].dns_records, b.slirp[j].dns_records);
+    item.dns_record_add = records_missing(b.slirp[j].dns_records, a.slirp[i].dns_records);
+    if (!item.dns_record_remove.empty() || !item.dns_record_add.empty())
+      item.what.emplace_back("dns-record");
     if (renamed) item.what.emplace_back("name");
     (item.what.empty() ? plan.unchanged : plan.changed).push_back(std::move(item));
     return;

@@ -12,8 +12,9 @@
 // - A matched pair is compared as the lab file writes it (format_lab_file(), so every key that
 //   the file can say takes part and a new key needs no code here): equal -> `unchanged`; only the
 //   VLAN keys, port security keys or name differ -> `changed`, applied in place to the endpoint
-//   and its live ports; a slirp port whose only difference is (also) its hostfwd list ->
-//   `changed`, the forwards to remove and add listed; anything else -> `restarted` (stopped and
+//   and its live ports; a slirp port whose only difference is (also) its hostfwd list or its
+//   dns-record list -> `changed`, the forwards and records to remove and add listed (records
+//   added at run time with `ctl dns add` stay); anything else -> `restarted` (stopped and
 //   started again with the new settings; its connections close). A datagram socket has no
 //   in-place VLAN or security change: it restarts (a rename alone is in place).
 // - The switch-wide settings (control socket, metrics, pcap, queue size, MAC table age and
@@ -52,12 +53,16 @@ struct ReloadItem {
   size_t old_index = kNone;  // in the running Options' list of this kind; kNone: added
   size_t new_index = kNone;  // in the new Options' list; kNone: removed
   std::string identity;      // "unix:/run/lab.sock", "qs0", "vni=42 local=...", "vlan=10"
-  // changed: what, among "vlan", "port-security", "name", "hostfwd"; restarted: "settings" too.
+  // changed: what, among "vlan", "port-security", "name", "hostfwd", "dns-record"; restarted:
+  // "settings" too.
   std::vector<std::string> what;
   // slirp, changed: the forwards to stop and to start (a forward whose guest side changed is in
   // both, under the same host socket).
   std::vector<slirp::HostForward> hostfwd_remove;
   std::vector<slirp::HostForward> hostfwd_add;
+  // slirp, changed: the static DNS records to drop and to add.
+  std::vector<slirp::DnsRecord> dns_record_remove;
+  std::vector<slirp::DnsRecord> dns_record_add;
 
   // "listen unix:/run/lab.sock" (the reply's text for this item).
   std::string label() const;

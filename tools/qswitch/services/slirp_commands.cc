@@ -5,6 +5,7 @@
 #include "tools/qswitch/services/slirp_commands.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "slirp/dhcp_server.h"
@@ -213,6 +214,7 @@ Reply dhcp_leases_command(const SlirpPorts& ports, uv_loop_t* loop, const json& 
              {"ip", format_ipv4(l.addr)},
              {"pinned", l.pinned},
              {"state", state_name(l.state)}};
+    if (!l.hostname.empty()) row["hostname"] = l.hostname;
     // The port holding it, while that port is up.
     if (const sw::PortId id = l.held ? p.live_port(l.port) : sw::kNoPort; id != sw::kNoPort) {
       row["port"] = id;
@@ -220,6 +222,85 @@ Reply dhcp_leases_command(const SlirpPorts& ports, uv_loop_t* loop, const json& 
     if (loop != nullptr && l.expires_s != 0) {
       row["expires_in_s"] = l.expires_s > now_s ? l.expires_s - now_s : 0;
     }
+    list.push_back(std::move(row));
+  }
+  return Reply::success(std::move(list));
+}
+
+// "addr": an IPv4 or IPv6 address text; `error` names the value otherwise.
+bool addr_arg(const json& args, const std::string& cmd, sw::IpAddress& out, std::string& error) {
+  std::string text;
+  if (!string_arg(args, "addr", cmd, text, error)) return false;
+  const auto a = sw::IpAddress::parse(text);
+  if (!a) {
+    error = cmd + ": \"addr\" is '" + text +
+            "', not an IPv4 or IPv6 address (e.g. 10.0.2.100 or fec0::100)";
+    return false;
+  }
+  out = *a;
+  return true;
+}
+
+Reply dns_add_command(const SlirpPorts& ports, const json& args) {
+  const std::string cmd = "dns.add";
+  std::string error, name;
+  if (!check_arg_names(args, {"name", "addr", "vlan"}, cmd, error)) return Reply::failure(error);
+  slirp::SlirpPort* port = pick(ports, args, cmd, error);
+  sw::IpAddress addr;
+  if (port == nullptr || !string_arg(args, "name", cmd, name, error) ||
+      !addr_arg(args, cmd, addr, error)) {
+    return Reply::failure(error);
+  }
+  if (!port->add_dns_record(name, addr, error)) return Reply::failure(cmd + ": " + error);
+  return Reply::success(json{
+      {"name", port->dns_names().qualify(name)}, {"addr", addr.to_string()}, {"source", "static"}});
+}
+
+Reply dns_remove_command(const SlirpPorts& ports, const json& args) {
+  const std::string cmd = "dns.remove";
+  std::string error, name;
+  if (!check_arg_names(args, {"name", "addr", "vlan"}, cmd, error)) return Reply::failure(error);
+  slirp::SlirpPort* port = pick(ports, args, cmd, error);
+  if (port == nullptr || !string_arg(args, "name", cmd, name, error)) {
+    return Reply::failure(error);
+  }
+  std::optional<sw::IpAddress> addr;
+  if (args.contains("addr")) {
+    sw::IpAddress a;
+    if (!addr_arg(args, cmd, a, error)) return Reply::failure(error);
+    addr = a;
+  }
+  if (!port->remove_dns_record(name, addr, error)) return Reply::failure(cmd + ": " + error);
+  json result{{"name", port->dns_names().qualify(name)}};
+  if (addr) result["addr"] = addr->to_string();
+  return Reply::success(std::move(result));
+}
+
+Reply dns_list_command(const SlirpPorts& ports, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {"vlan"}, "dns.list", error)) return Reply::failure(error);
+  const slirp::SlirpPort* port = pick(ports, args, "dns.list", error);
+  if (port == nullptr) return Reply::failure(error);
+  const slirp::DnsNames& names = port->dns_names();
+  json list = json::array();
+  for (const slirp::DnsNames::Listed& l : names.list()) {
+    json addrs = json::array();
+    for (const sw::IpAddress& a : l.addresses) addrs.push_back(a.to_string());
+    json row{{"name", l.name},
+             {"addresses", std::move(addrs)},
+             {"source", slirp::name_source_text(l.source)}};
+    if (l.mac) row["mac"] = l.mac->to_string();
+    list.push_back(std::move(row));
+  }
+  // The claims that lost: the name is another's (dns_names.h, "Conflicts").
+  for (const slirp::DnsNames::Conflict& c : names.conflicts()) {
+    json row{{"name", c.name},
+             {"addresses", json::array()},
+             {"source", slirp::name_source_text(c.source)}};
+    if (c.source != slirp::NameSource::kStatic) row["mac"] = c.mac.to_string();
+    std::string holder = slirp::name_source_text(c.holder_source);
+    if (c.holder_mac) holder += " " + c.holder_mac->to_string();
+    row["conflict"] = "held by " + holder;
     list.push_back(std::move(row));
   }
   return Reply::success(std::move(list));
@@ -250,8 +331,25 @@ void register_slirp_commands(ControlApi& api, const std::vector<slirp::SlirpPort
       "the host sockets guests have open through NAT: in all, the caps, per switch port" + which,
       [ports](const json& args) { return slirp_sockets_command(ports, args); });
   api.add("dhcp.leases",
-          "every MAC's DHCP address, pinned or not, its state and the port holding it" + which,
+          "every MAC's DHCP address, pinned or not, its state, the port holding it and the "
+          "host name it sent" +
+              which,
           [ports, loop](const json& args) { return dhcp_leases_command(ports, loop, args); });
+  api.add("dns.add",
+          "a static DNS record: {\"name\": NAME (short: NAME.<domain>, or full), \"addr\": "
+          "IPv4 or IPv6}; several records for one name add addresses" +
+              which,
+          [ports](const json& args) { return dns_add_command(ports, args); });
+  api.add("dns.remove",
+          "remove a static DNS record: {\"name\": NAME, \"addr\": ADDR (optional: every "
+          "address of NAME)}" +
+              which,
+          [ports](const json& args) { return dns_remove_command(ports, args); });
+  api.add("dns.list",
+          "every DNS name the slirp port answers for, its addresses and where it comes from "
+          "(host, static, lease, lab, exec, dhcp-hostname), and the claims that lost a name" +
+              which,
+          [ports](const json& args) { return dns_list_command(ports, args); });
 }
 
 void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t* loop) {

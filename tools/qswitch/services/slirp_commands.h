@@ -1,5 +1,6 @@
 // tools/qswitch/services/slirp_commands.h: the slirp ports' control commands (hostfwd.add,
-// hostfwd.remove, hostfwd.list, usernet, dhcp.leases, slirp.sockets), registered on a ControlApi.
+// hostfwd.remove, hostfwd.list, usernet, dhcp.leases, slirp.sockets, dns.add, dns.remove,
+// dns.list), registered on a ControlApi.
 //
 // A switch has a slirp port per VLAN at most. Every command takes an optional argument "vlan"
 // (a number 1..4094; a string of digits too, as `qswitch ctl ... vlan=N` sends it) that picks
