@@ -49,7 +49,8 @@ bool solicited_node_of(const uint8_t* group, const uint8_t* target) {
 
 Neighbours::Neighbours(const NeighbourConfig& config) : config_(config) {
   if (config_.max_macs == 0) config_.max_macs = 1;
-  records_.reserve(config_.max_macs);
+  // Records grow with the MACs seen (a new MAC may allocate; a known one never does).
+  records_.reserve(std::min<size_t>(config_.max_macs, 64));
   index_.reserve(config_.max_macs);
 }
 

@@ -37,9 +37,10 @@
 // - Bounds: at most max_macs MACs and max_per_mac addresses per MAC. A MAC's addresses sit in a
 //   fixed array in its record; a new address when it is full replaces the one seen least
 //   recently (counted: replaced). A new MAC when the table is full takes the record of the MAC
-//   seen least recently (an intrusive LRU list, O(1); counted: evicted). Records come from a
-//   vector reserved at construction and are reused; the only allocation on the frame path is
-//   the index node of a MAC seen for the first time.
+//   seen least recently (an intrusive LRU list, O(1); counted: evicted). Records live in one
+//   vector, by index, reused once freed; only a MAC seen for the first time allocates (its index
+//   node, and the vector's growth until it holds max_macs records): a known MAC's frames never
+//   do.
 // - Expiry: an address unseen for expiry_ms goes, and a MAC goes with its last address.
 //   observe() sweeps (O(records)) at most once per kSweepMs; expire() sweeps now (the owner
 //   calls it before listing). A DNS query is itself a frame that passes here, so a listing that
@@ -145,7 +146,7 @@ class Neighbours {
                 int64_t now_ms);
 
   NeighbourConfig config_;
-  std::vector<Record> records_;  // reserved to max_macs; never moves
+  std::vector<Record> records_;  // by index (the LRU links and index_ hold indices)
   std::vector<uint32_t> free_;
   std::unordered_map<uint64_t, uint32_t> index_;  // MacAddress::key() -> records_ index
   uint32_t head_ = kNone, tail_ = kNone;

@@ -16,6 +16,7 @@
 #include "slirp/guest_packet.h"
 #include "slirp/host_sockets.h"
 #include "slirp/loopback_target.h"
+#include "slirp/neighbours.h"
 #include "switch/frame.h"
 
 namespace qswitch::slirp {
@@ -477,7 +478,7 @@ const SlirpCb SlirpPort::Impl::kCallbacks = {
 };
 
 SlirpPort::SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options)
-    : LoopPort(loop), options_(options) {}
+    : LoopPort(loop), options_(options), neighbours_(std::make_unique<Neighbours>()) {}
 
 SlirpPort::~SlirpPort() {
   if (impl_) impl_->shutdown();
@@ -572,6 +573,7 @@ std::string SlirpPort::describe() const {
 
 void SlirpPort::enqueue(const sw::Frame& frame) {
   if (closed() || !impl_ || impl_->slirp == nullptr) return;
+  if (options_.ipv6) neighbours_->observe(frame.data(), frame.size, loop_.now());
   const std::optional<GuestPacket> packet = parse_guest_packet(frame.data(), frame.size);
   if (packet && own_ != nullptr && to_own_socket(frame, *packet)) return;
   if (impl_->pending.size() >= kMaxPendingFrames ||
@@ -756,6 +758,16 @@ std::string SlirpPort::connection_info() const {
   std::string s = text != nullptr ? text : "";
   std::free(text);
   return s;
+}
+
+void SlirpPort::expire_neighbours() { neighbours_->expire(loop_.now()); }
+
+void SlirpPort::set_neighbours_changed(std::function<void(const sw::MacAddress&)> fn) {
+  neighbours_->set_on_change(std::move(fn));
+}
+
+sw::PortId SlirpPort::port_of(const sw::MacAddress& mac) const {
+  return loop_.fabric().macs().lookup(mac, vlans().untagged, loop_.now());
 }
 
 uint64_t SlirpPort::shutdown_io() {

@@ -46,6 +46,9 @@
 //   drops it when the switch (max-host-sockets) or that port (max-host-sockets-per-port) is at
 //   its cap, counted (drop_host_socket_cap) and logged at a limited rate; libslirp's
 //   register/unregister_poll_fd keep the counts. host_sockets() reports them.
+// - Neighbours (slirp/neighbours.h): with ipv6=on, enqueue() shows every guest frame to the
+//   port's table of the IPv6 addresses guests use (an EtherType compare for all but IPv6), for
+//   `ctl neighbours`, `dhcp leases` and the DNS names; its change callback is the owner's.
 // - Cost: libslirp's own fill and poll walk every socket, so a turn that runs them is
 //   O(sockets); the port's bookkeeping is no worse (poll handles kept by fd number, stamped
 //   with the turn libslirp last asked for them). They run only on turns where libslirp can
@@ -53,6 +56,7 @@
 //   host forward added or removed. The other ports' traffic does not pay for its sockets.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +70,7 @@
 namespace qswitch::slirp {
 
 class DhcpServer;
+class Neighbours;
 struct DhcpPort;
 struct GuestPacket;
 
@@ -116,6 +121,14 @@ class SlirpPort final : public backends::LoopPort {
   sw::PortId live_port(const DhcpPort& holder) const;
   const SlirpOptions& options() const { return options_; }
   HostSocketCounts host_sockets() const;
+  // The IPv6 addresses guests were seen using, per MAC (empty with ipv6=off).
+  const Neighbours& neighbours() const { return *neighbours_; }
+  // Drops what has been unseen too long now (the table does it itself only as frames come).
+  void expire_neighbours();
+  // Called with a MAC whose set of addresses changed (nullptr: nobody); see neighbours.h.
+  void set_neighbours_changed(std::function<void(const sw::MacAddress&)> fn);
+  // The switch port `mac` is on now in this port's VLAN (the MAC table); kNoPort: not known.
+  sw::PortId port_of(const sw::MacAddress& mac) const;
 
  private:
   struct Impl;
@@ -133,6 +146,7 @@ class SlirpPort final : public backends::LoopPort {
   io::RateLimit own_log_{1, 10'000};
   std::vector<HostForward> hostfwds_;
   std::unique_ptr<DhcpServer> dhcp_;
+  std::unique_ptr<Neighbours> neighbours_;
   std::unique_ptr<Impl> impl_;
 };
 
