@@ -109,8 +109,9 @@ class SlirpPort final : public backends::LoopPort {
   // drop_host_socket_cap.
   void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
-  // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
-  // there to remove.
+  // false and `error` set when the forward cannot be added (port in use, duplicate, a guest by
+  // MAC without an address yet) or is not there to remove. A guest by MAC (HostForward::by_mac)
+  // is resolved once, here: the forward keeps that address if the guest's changes later.
   bool add_hostfwd(const HostForward& fwd, std::string& error);
   bool remove_hostfwd(const HostForward& fwd, std::string& error);
   const std::vector<HostForward>& hostfwds() const { return hostfwds_; }
@@ -135,6 +136,7 @@ class SlirpPort final : public backends::LoopPort {
   explicit SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options);
   uint64_t shutdown_io() override;
 
+  bool resolve_guest(HostForward& fwd, std::string& error) const;
   // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
   bool to_own_socket(const sw::Frame& frame, const GuestPacket& packet);
 

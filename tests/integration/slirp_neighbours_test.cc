@@ -5,8 +5,9 @@
 // The client takes a DHCP lease, then asks libslirp's router (fec0::2) for its MAC with a
 // neighbour solicitation from its SLAAC address, and waits for the advertisement: the slirp port
 // handles a port's frames in order, so once the answer is there the solicitation has been seen.
-// A DAD probe for a second address is then sent, with the same kind of barrier after it. Both
-// slirp ports run with restrict=on: nothing here leaves the switch.
+// A DAD probe for a second address is then sent, with the same kind of barrier after it. Host
+// forwards to a guest by MAC resolve to what the switch knows of it when added. The slirp ports
+// run with restrict=on: nothing here leaves the switch (forwards bind the host's loopback).
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "tests/support/control_client.h"
 #include "tests/support/dhcp_client.h"
 #include "tests/support/ip_frames.h"
+#include "tests/support/loopback_port.h"
 #include "tests/support/netns.h"
 
 namespace qswitch::integration {
@@ -76,7 +78,8 @@ const std::vector<std::string> kBoth = {"fec0::5054:ff:fe12:3456", "fec0::99"};
 
 class SlirpNeighboursTest : public SwitchFixture {
  protected:
-  json result_of(const json& request) {
+  // The reply to `request` (an object with "ok"), or a null json and a failure.
+  json reply_to(const json& request) {
     if (!ctl_) {
       std::string why;
       ctl_ = ControlClient::connect(sw_.control(), &why);
@@ -87,8 +90,17 @@ class SlirpNeighboursTest : public SwitchFixture {
     }
     const test_support::LineResult r = ctl_->request(request.dump());
     const json reply = json::parse(r.line, nullptr, false);
-    if (!r.ok() || !reply.is_object() || !reply.value("ok", false)) {
+    if (!r.ok() || !reply.is_object() || !reply.contains("ok")) {
       ADD_FAILURE() << request.dump() << " -> " << r.line << " " << r.error;
+      return json();
+    }
+    return reply;
+  }
+  // The result of a request that must succeed.
+  json result_of(const json& request) {
+    const json reply = reply_to(request);
+    if (!reply.is_object() || !reply.value("ok", false)) {
+      ADD_FAILURE() << request.dump() << " -> " << reply.dump();
       return json();
     }
     return reply.value("result", json());
@@ -175,6 +187,59 @@ TEST_F(SlirpNeighboursTest, AnIpv6OffSlirpPortLearnsNothing) {
   const json leases = result_of({{"cmd", "dhcp.leases"}});
   ASSERT_EQ(leases.size(), 1u) << leases.dump();
   EXPECT_EQ(leases[0]["ipv6"], json::array()) << leases.dump();
+}
+
+TEST_F(SlirpNeighboursTest, AHostForwardToAGuestByMacGoesToItsAddressOnceItHasOne) {
+  const uint16_t pinned_port = test_support::free_loopback_tcp_port();
+  ASSERT_NE(pinned_port, 0);
+  // A pinned lease resolves at start, before the guest has asked for anything.
+  ASSERT_TRUE(
+      start_switch({"--slirp", "restrict=on,lease=52:54:00:12:34:58:10.0.2.50,hostfwd=tcp::" +
+                                   std::to_string(pinned_port) + "-[52:54:00:12:34:58]:80"}));
+  json list = result_of({{"cmd", "hostfwd.list"}});
+  ASSERT_EQ(list.size(), 1u) << list.dump();
+  EXPECT_EQ(list[0].value("guest_addr", ""), "10.0.2.50") << list.dump();
+  EXPECT_EQ(list[0].value("spec", ""),
+            "tcp:127.0.0.1:" + std::to_string(pinned_port) + "-[52:54:00:12:34:58]:80")
+      << list.dump();
+
+  const uint16_t port4 = test_support::free_loopback_tcp_port();
+  const uint16_t port6 = test_support::free_loopback_tcp_port();
+  ASSERT_TRUE(port4 != 0 && port6 != 0);
+  const std::string spec4 = "tcp::" + std::to_string(port4) + "-[52:54:00:12:34:56]:80";
+  const std::string spec6 = "tcp:[::1]:" + std::to_string(port6) + "-[52:54:00:12:34:56]:80";
+  // Nothing known about the guest yet: refused, saying why.
+  json reply = reply_to({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec4}}}});
+  EXPECT_FALSE(reply.value("ok", true)) << reply.dump();
+  EXPECT_NE(reply.value("error", "").find("has no DHCP address yet"), std::string::npos)
+      << reply.dump();
+  reply = reply_to({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec6}}}});
+  EXPECT_FALSE(reply.value("ok", true)) << reply.dump();
+  EXPECT_NE(reply.value("error", "").find("has not been seen using an address in ipv6-net"),
+            std::string::npos)
+      << reply.dump();
+
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c));
+  std::string why;
+  ASSERT_TRUE(
+      test_support::run_dhcp_exchange(c[0], kGuestMac, 0x6e000004u, false, kExpect, 5s, &why))
+      << why;
+  ASSERT_TRUE(solicit_router(c[0], kGuestSlaac));
+  const json added4 = result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec4}}}});
+  EXPECT_EQ(added4.value("guest_addr", ""), "10.0.2.15") << added4.dump();
+  EXPECT_EQ(added4.value("spec", ""),
+            "tcp:127.0.0.1:" + std::to_string(port4) + "-[52:54:00:12:34:56]:80")
+      << added4.dump();
+  const json added6 = result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec6}}}});
+  EXPECT_EQ(added6.value("guest_addr", ""), "fec0::5054:ff:fe12:3456") << added6.dump();
+  EXPECT_EQ(added6.value("host_addr", ""), "::1") << added6.dump();
+  list = result_of({{"cmd", "hostfwd.list"}});
+  EXPECT_EQ(list.size(), 3u) << list.dump();
+  // Removed by its host socket, as every forward.
+  EXPECT_TRUE(result_of({{"cmd", "hostfwd.remove"},
+                         {"args", {{"spec", "tcp:[::1]:" + std::to_string(port6)}}}})
+                  .is_object());
 }
 
 }  // namespace
