@@ -6,7 +6,8 @@
 // Later slices: `qswitch ctl neighbours` and `dhcp leases` show the addresses the guests hold
 // (as their own `ip -6 addr` prints them); a guest reaches a listener on the host's [::1] through
 // NAT6 (fec0::2, restrict=off: libslirp's restrict=on drops a guest's connections to the host);
-// `ipv6=off` leaves a guest without an IPv6 route or global address.
+// `ipv6=off` leaves a guest without an IPv6 route or global address; host forwards to a guest by
+// its MAC (IPv4 and IPv6) reach its service.
 //
 // Theory of operation: one qswitch (--slirp restrict=on: nothing leaves the host's loopback), two
 // DHCP guests (tools/make-guest-image; the Debian cloud kernel autoconfigures eth0 from router
@@ -284,6 +285,30 @@ TEST_F(SlirpIpv6E2eTest, CtlNeighboursAndDhcpLeasesShowTheAddressesTheGuestsHold
   std::cout << "[ ctl      ] qswitch ctl neighbours:\n" << table.out;
   const CtlResult leases = ctl({"dhcp", "leases"});
   std::cout << "[ ctl      ] qswitch ctl dhcp leases:\n" << leases.out;
+
+  // Host forwards to g2 by its MAC, over IPv4 and IPv6: each reaches g2's service.
+  Guest& g2 = *guests_[1];
+  std::random_device rd;
+  const std::string marker = "QS-BYMAC-" + std::to_string(rd() % 1000000000u);
+  const CommandResult served =
+      g2.run("timeout 120 nc -ll -p 8000 -e echo " + marker + " </dev/null >/dev/null 2>&1 &",
+             kCommandTimeout);
+  ASSERT_TRUE(served.completed && served.exit_code == 0) << served.output << g2.diagnostics();
+  for (const bool v6 : {false, true}) {
+    const uint16_t port = test_support::free_loopback_tcp_port();
+    ASSERT_NE(port, 0);
+    const std::string spec = std::string(v6 ? "tcp:[::1]:" : "tcp::") + std::to_string(port) +
+                             "-[" + g2.options().mac + "]:8000";
+    const CtlResult add = ctl({"hostfwd", "add", spec});
+    ASSERT_EQ(add.exit_code, 0) << "hostfwd add " << spec << ": " << describe(add);
+    std::cout << "[ hostfwd  ] " << spec << ":\n" << add.out;
+    std::string data;
+    for (int attempt = 0; attempt < 40 && data.find(marker) == std::string::npos; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(250ms);
+      data = tcp_read_loopback(port, 5s, v6).data;
+    }
+    EXPECT_NE(data.find(marker), std::string::npos) << spec << ": read '" << data << "'";
+  }
   std::cout << "[ time     ] " << std::chrono::duration<double>(Clock::now() - t0).count()
             << " s\n";
 }
