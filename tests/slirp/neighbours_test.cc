@@ -99,7 +99,7 @@ Packet advert(const char* src_mac, const char* src, const char* target, Bytes op
 // Hands the frame over in an exactly sized heap buffer.
 void feed(Neighbours& n, const Bytes& f, int64_t now_ms) {
   auto copy = std::make_unique<uint8_t[]>(f.size());
-  std::memcpy(copy.get(), f.data(), f.size());
+  if (!f.empty()) std::memcpy(copy.get(), f.data(), f.size());
   n.observe(copy.get(), f.size(), now_ms);
 }
 
