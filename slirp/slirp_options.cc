@@ -90,7 +90,11 @@ std::string HostForward::to_string() const {
   s += ':';
   s += std::to_string(host_port);
   s += '-';
-  s += ipv6 ? "[" + guest_addr_text() + "]" : guest_addr_text();
+  if (by_mac) {
+    s += "[" + guest_mac.to_string() + "]";
+  } else {
+    s += ipv6 ? "[" + guest_addr_text() + "]" : guest_addr_text();
+  }
   s += ':';
   s += std::to_string(guest_port);
   return s;

@@ -29,6 +29,11 @@ struct HostForward {
   in_addr guest_addr{};    // 0.0.0.0: QEMU's default, the first DHCP address (dhcpstart)
   in6_addr guest_addr6{};  // always given (no IPv6 default guest)
   uint16_t guest_port = 0;
+  // The guest side named a guest by MAC ("[52:54:00:12:34:56]:80"): the slirp port resolves it
+  // when the forward is added (SlirpPort::add_hostfwd: the MAC's DHCP address, or for an IPv6
+  // forward the address in ipv6-net it was seen using) and keeps the MAC for to_string().
+  bool by_mac = false;
+  sw::MacAddress guest_mac;
   // "tcp:127.0.0.1:8080-10.0.2.15:80" or "tcp:[::1]:8080-[fec0::15]:80", the form the parser
   // accepts.
   std::string to_string() const;

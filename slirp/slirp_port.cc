@@ -6,6 +6,7 @@
 
 #include <sys/resource.h>
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "slirp/guest_packet.h"
 #include "slirp/host_sockets.h"
 #include "slirp/loopback_target.h"
+#include "slirp/neighbours.h"
 #include "switch/frame.h"
 
 namespace qswitch::slirp {
@@ -555,7 +557,7 @@ const SlirpCb SlirpPort::Impl::kCallbacks = {
 };
 
 SlirpPort::SlirpPort(backends::SwitchLoop& loop, const SlirpOptions& options)
-    : LoopPort(loop), options_(options) {}
+    : LoopPort(loop), options_(options), neighbours_(std::make_unique<Neighbours>()) {}
 
 SlirpPort::~SlirpPort() {
   if (impl_) impl_->shutdown();
@@ -582,6 +584,10 @@ std::unique_ptr<SlirpPort> SlirpPort::create(backends::SwitchLoop& loop,
   port->gateway_mac_ = gateway_mac;
   port->dhcp_ = std::make_unique<DhcpServer>(DhcpConfig::from(options, gateway_mac));
   port->names_ = std::make_unique<DnsNames>(options);
+  // A MAC's IPv6 addresses changed: its DNS name's AAAA records follow.
+  port->neighbours_->set_on_change([p = port.get()](const sw::MacAddress& mac) {
+    p->set_ipv6_addresses(mac, p->neighbours_->addresses(mac));
+  });
 
   std::vector<const char*> dnssearch;
   for (const std::string& d : options.dnssearch) dnssearch.push_back(d.c_str());
@@ -696,6 +702,7 @@ std::string SlirpPort::describe() const {
 
 void SlirpPort::enqueue(const sw::Frame& frame) {
   if (closed() || !impl_ || impl_->slirp == nullptr) return;
+  if (options_.ipv6) neighbours_->observe(frame.data(), frame.size, loop_.now());
   const std::optional<GuestPacket> packet = parse_guest_packet(frame.data(), frame.size);
   if (packet && own_ != nullptr && to_own_socket(frame, *packet)) return;
   if (impl_->pending.size() >= kMaxPendingFrames ||
@@ -771,6 +778,49 @@ sockaddr_in6 sockaddr6(const in6_addr& addr, uint16_t port) {
 
 }  // namespace
 
+// A forward to a guest by MAC gets that guest's address now: its DHCP lease (IPv4; a pinned
+// one too, so that a forward given at start resolves), or the address in ipv6-net it was seen
+// using (IPv6; its SLAAC address when seen, else the first seen). False with `error` when it
+// has none yet.
+bool SlirpPort::resolve_guest(HostForward& fwd, std::string& error) const {
+  const std::string mac = fwd.guest_mac.to_string();
+  if (!fwd.ipv6) {
+    for (const DhcpServer::Lease& l : dhcp_->leases()) {
+      if (l.mac == fwd.guest_mac) {
+        fwd.guest_addr = l.addr;
+        return true;
+      }
+    }
+    error = "cannot forward " + fwd.to_string() + ": guest " + mac +
+            " has no DHCP address yet (it gets one when it asks; lease=" + mac + ":IP pins one)";
+    return false;
+  }
+  std::array<uint8_t, 16> prefix{};
+  std::memcpy(prefix.data(), options_.ipv6_prefix.s6_addr, 16);
+  const sw::IpAddress slaac = sw::IpAddress::eui64(prefix, fwd.guest_mac);
+  const auto in_net = [&](const sw::IpAddress& a) {
+    const int bits = options_.ipv6_prefix_len;
+    for (int i = 0; i < bits; ++i) {
+      const auto bit = [i](const uint8_t* b) { return (b[i / 8] >> (7 - i % 8)) & 1; };
+      if (bit(a.bytes.data()) != bit(prefix.data())) return false;
+    }
+    return true;
+  };
+  std::optional<sw::IpAddress> pick;
+  for (const sw::IpAddress& a : neighbours_->addresses(fwd.guest_mac)) {
+    if (!in_net(a)) continue;
+    if (a == slaac || !pick) pick = a;
+    if (a == slaac) break;
+  }
+  if (!pick) {
+    error = "cannot forward " + fwd.to_string() + ": guest " + mac +
+            " has not been seen using an address in ipv6-net yet (see ctl neighbours)";
+    return false;
+  }
+  std::memcpy(fwd.guest_addr6.s6_addr, pick->bytes.data(), 16);
+  return true;
+}
+
 bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
   HostForward fwd = requested;
   if (!fwd.ipv6 && fwd.guest_addr.s_addr == 0) fwd.guest_addr = options_.dhcp_start;  // QEMU's
@@ -784,6 +834,7 @@ bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
     error = "cannot forward " + fwd.to_string() + ": this slirp port has ipv6=off";
     return false;
   }
+  if (fwd.by_mac && !resolve_guest(fwd, error)) return false;
   for (const HostForward& h : hostfwds_) {
     if (h.same_host_socket(fwd)) {
       error = "a forward from " + host_socket_text(fwd) + " exists already (" + h.to_string() + ")";
@@ -918,6 +969,12 @@ std::string SlirpPort::connection_info() const {
   std::string s = text != nullptr ? text : "";
   std::free(text);
   return s;
+}
+
+void SlirpPort::expire_neighbours() { neighbours_->expire(loop_.now()); }
+
+sw::PortId SlirpPort::port_of(const sw::MacAddress& mac) const {
+  return loop_.fabric().macs().lookup(mac, vlans().untagged, loop_.now());
 }
 
 uint64_t SlirpPort::shutdown_io() {

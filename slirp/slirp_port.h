@@ -52,6 +52,9 @@
 //   drops it when the switch (max-host-sockets) or that port (max-host-sockets-per-port) is at
 //   its cap, counted (drop_host_socket_cap) and logged at a limited rate; libslirp's
 //   register/unregister_poll_fd keep the counts. host_sockets() reports them.
+// - Neighbours (slirp/neighbours.h): with ipv6=on, enqueue() shows every guest frame to the
+//   port's table of the IPv6 addresses guests use (an EtherType compare for all but IPv6), for
+//   `ctl neighbours`, `dhcp leases` and the DNS names; its change callback is the owner's.
 // - Cost: libslirp's own fill and poll walk every socket, so a turn that runs them is
 //   O(sockets); the port's bookkeeping is no worse (poll handles kept by fd number, stamped
 //   with the turn libslirp last asked for them). They run only on turns where libslirp can
@@ -81,6 +84,7 @@
 namespace qswitch::slirp {
 
 class DhcpServer;
+class Neighbours;
 struct DhcpPort;
 struct GuestPacket;
 
@@ -120,8 +124,9 @@ class SlirpPort final : public backends::LoopPort {
   // DNS front end's and responder's dns_* counters.
   void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
-  // false and `error` set when the forward cannot be added (port in use, duplicate) or is not
-  // there to remove.
+  // false and `error` set when the forward cannot be added (port in use, duplicate, a guest by
+  // MAC without an address yet) or is not there to remove. A guest by MAC (HostForward::by_mac)
+  // is resolved once, here: the forward keeps that address if the guest's changes later.
   bool add_hostfwd(const HostForward& fwd, std::string& error);
   bool remove_hostfwd(const HostForward& fwd, std::string& error);
   const std::vector<HostForward>& hostfwds() const { return hostfwds_; }
@@ -152,6 +157,12 @@ class SlirpPort final : public backends::LoopPort {
   // The IPv6 addresses the port saw `mac` use (its neighbour table); only global ones inside
   // ipv6-net become names' addresses.
   void set_ipv6_addresses(const sw::MacAddress& mac, const std::vector<sw::IpAddress>& addresses);
+  // The IPv6 addresses guests were seen using, per MAC (empty with ipv6=off).
+  const Neighbours& neighbours() const { return *neighbours_; }
+  // Drops what has been unseen too long now (the table does it itself only as frames come).
+  void expire_neighbours();
+  // The switch port `mac` is on now in this port's VLAN (the MAC table); kNoPort: not known.
+  sw::PortId port_of(const sw::MacAddress& mac) const;
 
  private:
   struct Impl;
@@ -160,6 +171,7 @@ class SlirpPort final : public backends::LoopPort {
 
   // Hands the current DnsTable to the DNS responder when it changed since the last time.
   void publish_dns();
+  bool resolve_guest(HostForward& fwd, std::string& error) const;
   // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
   bool to_own_socket(const sw::Frame& frame, const GuestPacket& packet);
 
@@ -174,6 +186,7 @@ class SlirpPort final : public backends::LoopPort {
   std::unique_ptr<DnsNames> names_;
   uint64_t published_generation_ = 0;  // of names_ at the last publish_dns()
   PortNamer port_namer_;
+  std::unique_ptr<Neighbours> neighbours_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -25,7 +25,8 @@ using qswitch::slirp::HostForward;
 bool same(const HostForward& a, const HostForward& b) {
   return a.same_host_socket(b) && a.host_addr.s_addr == b.host_addr.s_addr &&
          a.guest_addr.s_addr == b.guest_addr.s_addr &&
-         IN6_ARE_ADDR_EQUAL(&a.guest_addr6, &b.guest_addr6) && a.guest_port == b.guest_port;
+         IN6_ARE_ADDR_EQUAL(&a.guest_addr6, &b.guest_addr6) && a.guest_port == b.guest_port &&
+         a.by_mac == b.by_mac && a.guest_mac == b.guest_mac;
 }
 
 HostForward sentinel() {
@@ -56,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(same(f, again));
     HostForward key = sentinel();
     FUZZ_CHECK(qswitch::tools::parse_hostfwd_key(text, key, error2));
-    FUZZ_CHECK(key.same_host_socket(f) && key.guest_addr.s_addr == 0 && key.guest_port == 0);
+    FUZZ_CHECK(key.same_host_socket(f) && key.guest_addr.s_addr == 0 && key.guest_port == 0 &&
+               !key.by_mac);
     std::string why;
     if (!qswitch::tools::check_hostfwd_guest(f, options, why)) FUZZ_CHECK(!why.empty());
   } else {

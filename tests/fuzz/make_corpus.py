@@ -522,6 +522,59 @@ def dns_frontend():
         ("tcp", False, 3, ACK, ("any", 1), ("any", 2), 1000, None, b"x", False),
         ("tcp", False, 2, RST, E, E, 0, None, b"", False),
         ("raw", ipv4_frame(6, b"\x00" * 10, dst=b"\x0a\x00\x02\x03"))]))
+# ---- neighbours_fuzz -------------------------------------------------------------------------
+def ip6addr(text):
+    import ipaddress
+    return ipaddress.IPv6Address(text).packed
+
+
+def ndp_frame(src_mac, src, dst, icmp, hop=255, ext=b"", nh=58):
+    body = ext + icmp
+    ip = struct.pack(">IHBB", 0x60000000, len(body), nh, hop) + ip6addr(src) + ip6addr(dst)
+    return eth(dst=b"\x33\x33\x00\x00\x00\x01", src=src_mac, payload=b"\x86\xdd" + ip + body)
+
+
+def ndp_message(msg_type, target, flags=0, options=b""):
+    return bytes([msg_type, 0, 0, 0, flags, 0, 0, 0]) + ip6addr(target) + options
+
+
+def neighbours_seed(max_macs, expiry_ms, ops):
+    """ops: ("frame", step_ms, bytes) | ("expire", step_ms)."""
+    s = Seed().int(1, 8, max_macs).int(1, 100000, expiry_ms).int(0, 1000000, 1000)
+    for op in ops:
+        if op[0] == "frame":
+            s.int(0, 7, 1).int(0, 20000, op[1]).bool(False).int(0, 400, len(op[2])).bytes(op[2])
+        else:
+            s.int(0, 7, 0).int(0, 20000, op[1])
+    return s.build()
+
+
+def neighbours():
+    t = "neighbours_fuzz"
+    a = b"\x52\x54\x00\x12\x34\x56"
+    b = b"\x52\x54\x00\x12\x34\x57"
+    slaac = "fec0::5054:ff:fe12:3456"
+    dad = ndp_frame(a, "::", "ff02::1:ff12:3456", ndp_message(135, slaac))
+    na = ndp_frame(a, "fe80::5054:ff:fe12:3456", "ff02::1", ndp_message(136, slaac, 0x20, b"\x02\x01" + a))
+    ns = ndp_frame(a, slaac, "ff02::1:ff00:2", ndp_message(135, "fec0::2", 0, b"\x01\x01" + a))
+    mld = ndp_frame(a, "fe80::5054:ff:fe12:3456", "ff02::16", bytes([143, 0, 0, 0, 0, 0, 0, 0]),
+                    hop=1, ext=bytes([58, 0, 5, 2, 0, 0, 1, 0]), nh=0)
+    udp = ndp_frame(a, slaac, "fec0::2", struct.pack(">HHHH", 5000, 53, 8, 0), hop=64, nh=17)
+    write(t, "dad_then_use", neighbours_seed(4, 60000, [("frame", 0, dad), ("frame", 1000, udp),
+                                                        ("frame", 10, ns), ("frame", 10, mld)]))
+    probe_b = ndp_frame(b, "::", "ff02::1:ff12:3456", ndp_message(135, slaac))
+    write(t, "dad_defended", neighbours_seed(4, 60000, [("frame", 0, udp), ("frame", 100, probe_b),
+                                                        ("frame", 200, na)]))
+    many = [("frame", 1, ndp_frame(bytes([2, 0, 0, 0, 0, i]), "fe80::%x" % i, "fec0::2",
+                                    b"\x00" * 8, hop=64, nh=17)) for i in range(1, 12)]
+    write(t, "more_macs_than_room", neighbours_seed(3, 60000, many))
+    addrs = [("frame", 1, ndp_frame(a, "fec0::%x" % i, "fec0::2", b"\x00" * 8, hop=64, nh=17))
+             for i in range(1, 12)]
+    write(t, "more_addresses_than_room", neighbours_seed(2, 60000, addrs))
+    write(t, "expiry", neighbours_seed(2, 5000, [("frame", 0, udp), ("frame", 4000, na),
+                                                 ("expire", 2000), ("frame", 6000, ns), ("expire", 20000)]))
+    bad_opt = ndp_frame(a, "::", "ff02::1", ndp_message(136, slaac, 0x20, b"\x02\x00" + a))
+    write(t, "malformed_options", neighbours_seed(1, 1000, [("frame", 0, bad_opt), ("frame", 0, na[:70])]))
 
 
 # ---- vhost_user_msg_fuzz ---------------------------------------------------------------------
@@ -948,6 +1001,7 @@ if __name__ == "__main__":
     dhcp()
     guest()
     dns_frontend()
+    neighbours()
     vhost_user()
     virtqueue()
     vhost_user_session()

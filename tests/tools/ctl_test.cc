@@ -136,6 +136,38 @@ TEST(CtlFormatTest, AColumnNullInEveryRowIsLeftOut) {
             "02:00:00:00:00:02  null\n");
 }
 
+TEST(CtlFormatTest, AListOfStringsInACellIsCommaSeparated) {
+  // `dhcp leases`: the IPv6 addresses a MAC was seen using.
+  const json rows = json::array(
+      {json{{"mac", "52:54:00:12:34:56"},
+            {"ip", "10.0.2.15"},
+            {"ipv6", json::array({"fe80::1", "fec0::1"})}},
+       json{{"mac", "52:54:00:12:34:57"}, {"ip", "10.0.2.16"}, {"ipv6", json::array()}}});
+  EXPECT_EQ(format_ctl_result(rows),
+            "mac                ip         ipv6\n"
+            "52:54:00:12:34:56  10.0.2.15  fe80::1,fec0::1\n"
+            "52:54:00:12:34:57  10.0.2.16  []\n");
+}
+
+TEST(CtlFormatTest, NeighbourRowsAreALinePerAddress) {
+  const json rows = json::array({json{
+      {"mac", "52:54:00:12:34:56"},
+      {"vlan", 1},
+      {"port", 3},
+      {"ipv6", json::array({"fe80::1", "fec0::1"})},
+      {"seen",
+       json::array(
+           {json{{"address", "fe80::1"}, {"tentative", false}, {"age_s", 2}, {"first_seen_s", 40}},
+            json{{"address", "fec0::1"},
+                 {"tentative", true},
+                 {"age_s", 39},
+                 {"first_seen_s", 39}}})}}});
+  EXPECT_EQ(format_ctl_result(rows),
+            "mac                port  address  tentative  age_s  first_seen_s\n"
+            "52:54:00:12:34:56  3     fe80::1  false      2      40\n"
+            "52:54:00:12:34:56  3     fec0::1  true       39     39\n");
+}
+
 TEST(CtlFormatTest, TextObjectsStringsAndEmptyLists) {
   EXPECT_EQ(format_ctl_result(json{{"text", "Protocol[State] FD\n"}}), "Protocol[State] FD\n");
   EXPECT_EQ(format_ctl_result("hi"), "hi\n");

@@ -533,6 +533,43 @@ TEST(HostfwdParseTest, Ipv6KeyForRemove) {
   EXPECT_NE(error.find("link-local"), std::string::npos) << error;
 }
 
+TEST(HostfwdParseTest, AGuestByMacTakesTheHostSidesFamily) {
+  slirp::SlirpOptions o = slirp::default_slirp_options();
+  slirp::HostForward f;
+  std::string error;
+  // No host address: IPv4 on 127.0.0.1; the address is the slirp port's to find.
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-[52:54:00:12:34:56]:80", f, error)) << error;
+  EXPECT_TRUE(f.by_mac);
+  EXPECT_FALSE(f.ipv6);
+  EXPECT_EQ(f.guest_mac.to_string(), "52:54:00:12:34:56");
+  EXPECT_EQ(v4(f.host_addr), "127.0.0.1");
+  EXPECT_EQ(f.guest_addr.s_addr, 0u);
+  EXPECT_EQ(f.guest_port, 80);
+  EXPECT_EQ(f.to_string(), "tcp:127.0.0.1:8080-[52:54:00:12:34:56]:80");
+  EXPECT_TRUE(check_hostfwd_guest(f, o, error)) << error;
+  // An IPv6 host side: an IPv6 forward.
+  ASSERT_TRUE(parse_hostfwd("udp:[::1]:5353-[52-54-00-12-34-56]:53", f, error)) << error;
+  EXPECT_TRUE(f.by_mac && f.ipv6 && f.udp);
+  EXPECT_EQ(f.to_string(), "udp:[::1]:5353-[52:54:00:12:34:56]:53");
+  slirp::HostForward g;
+  ASSERT_TRUE(parse_hostfwd(f.to_string(), g, error)) << error;
+  EXPECT_EQ(g.to_string(), f.to_string());
+  EXPECT_TRUE(check_hostfwd_guest(f, o, error)) << error;
+  o.ipv6 = false;
+  EXPECT_FALSE(check_hostfwd_guest(f, o, error));
+  EXPECT_NE(error.find("ipv6=off"), std::string::npos) << error;
+  // Not a guest's MAC.
+  EXPECT_FALSE(parse_hostfwd("tcp::8080-[01:00:5e:00:00:01]:80", f, error));
+  EXPECT_NE(error.find("not a unicast MAC"), std::string::npos) << error;
+  // Neither IPv6 nor a MAC: the message names both.
+  EXPECT_FALSE(parse_hostfwd("tcp::8080-[52:54:00:12:34]:80", f, error));
+  EXPECT_NE(error.find("nor a guest's MAC"), std::string::npos) << error;
+  // The key for remove is the host side's, as ever.
+  ASSERT_TRUE(parse_hostfwd_key("tcp::8080-[52:54:00:12:34:56]:80", f, error)) << error;
+  EXPECT_FALSE(f.by_mac);
+  EXPECT_EQ(f.host_port, 8080);
+}
+
 TEST(HostfwdParseTest, Ipv6GuestAddressMustBeAGuestOfTheIpv6Net) {
   slirp::SlirpOptions o = slirp::default_slirp_options();
   slirp::HostForward f;

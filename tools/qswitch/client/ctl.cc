@@ -36,16 +36,19 @@ const char* ctl_usage() {
          "commands:\n"
          "  hostfwd add [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT [vlan=N]\n"
          "                        forward a host port to a guest (no HOSTADDR: 127.0.0.1;\n"
-         "                        no GUESTADDR: the first DHCP address)\n"
+         "                        no GUESTADDR: the first DHCP address; [MAC]: that guest's\n"
+         "                        address, found now)\n"
          "  hostfwd remove [tcp|udp]:[HOSTADDR]:HOSTPORT [vlan=N]\n"
          "  hostfwd list [vlan=N]\n"
          "  usernet [vlan=N]      libslirp's connection table\n"
-         "  dhcp leases [vlan=N]  every MAC's address, state, port and DHCP host name\n"
+         "  dhcp leases [vlan=N]  every MAC's address, state, port, DHCP host name and the\n"
+         "                        IPv6 addresses it was seen using\n"
          "  dns add NAME ADDR [vlan=N]   a static DNS record (NAME: short, NAME.<domain>,\n"
          "                        or full; ADDR: IPv4 or IPv6)\n"
          "  dns remove NAME [ADDR] [vlan=N]  one record, or every address of NAME\n"
          "  dns list [vlan=N]     every name the slirp port's DNS answers for, its addresses\n"
          "                        and source (host, static, lease, lab, exec, dhcp-hostname)\n"
+         "  neighbours [vlan=N]   every MAC seen using IPv6, its addresses and its port\n"
          "  slirp sockets [vlan=N]  host sockets guests hold through NAT, and their caps\n"
          "                        (vlan=N: the slirp port of VLAN N; needed, and only then,\n"
          "                        on a switch with a slirp port on several VLANs)\n"
@@ -185,18 +188,25 @@ bool exchange(const std::string& given, const std::string& line, std::string& re
   }
 }
 
+// A list of strings (a lease's IPv6 addresses) is comma-separated; anything else is JSON.
 std::string cell(const json& v) {
   if (v.is_string()) return v.get_ref<const std::string&>();
+  if (v.is_array() && !v.empty() &&
+      std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); })) {
+    std::string s;
+    for (const json& e : v) s += (s.empty() ? "" : ",") + e.get_ref<const std::string&>();
+    return s;
+  }
   return dump_json(v);
 }
 
 // Known columns first, in a readable order, then any others alphabetically.
 std::vector<std::string> column_order(const json& rows) {
   static const char* kPreferred[] = {
-      "id",         "name",       "kind",      "endpoint", "proto",     "host_addr",    "host_port",
-      "guest_addr", "guest_port", "mac",       "port",     "age_s",     "ip",           "pinned",
-      "state",      "peer",       "vlan",      "macs",     "addresses", "source",       "hostname",
-      "conflict",   "rx_frames",  "tx_frames", "drops",    "uptime_s",  "expires_in_s", "summary"};
+      "id", "name", "kind", "endpoint", "proto", "host_addr", "host_port", "guest_addr", "guest_port",
+      "mac", "port", "address", "tentative", "age_s", "ip", "pinned", "state", "peer", "vlan", "macs",
+      "addresses", "source", "hostname", "conflict", "rx_frames", "tx_frames", "drops", "uptime_s",
+      "expires_in_s", "summary"};
   std::vector<std::string> keys;
   for (const json& row : rows) {
     for (const auto& [k, v] : row.items()) {
@@ -472,6 +482,29 @@ json without_null_columns(const json& rows) {
   return out;
 }
 
+// `neighbours` rows: one line per address (MAC and port repeated), from the "seen" details.
+bool looks_like_neighbour_rows(const json& rows) {
+  for (const json& r : rows) {
+    if (!r.is_object() || !r.contains("seen") || !r["seen"].is_array()) return false;
+  }
+  return true;
+}
+
+json neighbour_lines(const json& rows) {
+  json out = json::array();
+  for (const json& r : rows) {
+    for (const json& s : r["seen"]) {
+      if (!s.is_object()) continue;
+      json line{{"mac", r.value("mac", json(""))}, {"port", r.value("port", json(nullptr))}};
+      for (const char* k : {"address", "tentative", "age_s", "first_seen_s"}) {
+        if (s.contains(k)) line[k] = s[k];
+      }
+      out.push_back(std::move(line));
+    }
+  }
+  return out;
+}
+
 bool looks_like_port_rows(const json& rows) {
   for (const json& r : rows) {
     if (!r.is_object() || !r.contains("counters") || !r["counters"].is_object()) return false;
@@ -489,6 +522,7 @@ std::string format_ctl_result(const json& result) {
   if (result.is_array()) {
     if (result.empty()) return "(none)\n";
     if (all_objects(result)) {
+      if (looks_like_neighbour_rows(result)) return table(neighbour_lines(result));
       return table(
           without_null_columns(looks_like_port_rows(result) ? compact_port_rows(result) : result));
     }

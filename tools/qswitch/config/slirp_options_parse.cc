@@ -863,11 +863,24 @@ bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& 
             bracket_hint(guest) + kHostfwdSyntax;
     return false;
   }
-  if (gbracketed) {
+  const std::optional<sw::MacAddress> mac =
+      gbracketed && !parse_ipv6(gaddr) ? sw::MacAddress::parse(gaddr) : std::nullopt;
+  if (mac) {
+    // A guest by MAC: the family is the host side's (none: IPv4, 127.0.0.1); the slirp port
+    // resolves the address when it adds the forward.
+    if (mac->is_multicast() || mac->is_zero()) {
+      error = what + ": guest MAC [" + std::string(gaddr) +
+              "] is not a unicast MAC address (a guest's MAC has the group bit clear)";
+      return false;
+    }
+    f.by_mac = true;
+    f.guest_mac = *mac;
+  } else if (gbracketed) {
     const auto a = parse_ipv6(gaddr);
     if (!a) {
       error = what + ": guest address '[" + std::string(gaddr) +
-              "]' is not a numeric IPv6 address; " + kHostfwdSyntax;
+              "]' is not a numeric IPv6 address nor a guest's MAC ([52:54:00:12:34:56]); " +
+              kHostfwdSyntax;
       return false;
     }
     if (!f.ipv6 && !host_empty) {
@@ -936,6 +949,12 @@ bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::stri
 
 bool check_hostfwd_guest(const slirp::HostForward& fwd, const slirp::SlirpOptions& o,
                          std::string& error) {
+  if (fwd.by_mac) {  // resolved by the slirp port when it adds the forward
+    if (!fwd.ipv6 || o.ipv6) return true;
+    error = "hostfwd '" + fwd.to_string() +
+            "': an IPv6 forward to a guest by MAC, and this slirp port has ipv6=off";
+    return false;
+  }
   if (fwd.ipv6) {
     const std::string net6 = format_ipv6(o.ipv6_prefix) + "/" + std::to_string(o.ipv6_prefix_len);
     std::string problem;

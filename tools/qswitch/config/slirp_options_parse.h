@@ -34,8 +34,10 @@ bool parse_slirp_options(std::string_view text, slirp::SlirpOptions& out, std::s
 // resolved by the slirp port). HOSTPORT 0..65535 (0: the kernel picks), GUESTPORT 1..65535.
 // IPv6 (qswitch's own, QEMU has none): addresses in brackets, "tcp:[::1]:8080-[fec0::15]:80".
 // Both sides are of one family (libslirp 4.7 forwards only within one); an IPv6 guest address
-// is always given, and with it an empty HOSTADDR is [::1]. A bracketed host address must be
-// bindable: not link-local, multicast or IPv4-mapped.
+// is always given, and with it an empty HOSTADDR is [::1]. GUESTADDR may be a guest's MAC in
+// brackets ("[52:54:00:12:34:56]": not IPv6 text, which never has six groups without "::"):
+// the forward is then of the host side's family (no HOSTADDR: IPv4, 127.0.0.1) and by_mac. A
+// bracketed host address must be bindable: not link-local, multicast or IPv4-mapped.
 bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& error);
 
 // The key of a forward, for removal: "[tcp|udp]:[HOSTADDR]:HOSTPORT" (an empty HOSTADDR is
@@ -45,7 +47,8 @@ bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::stri
 
 // A forward's guest address, when given (non-zero), must be a usable address of the segment:
 // inside net, not its network or broadcast address, not the host or DNS address. An IPv6 one:
-// ipv6=on, inside ipv6-net, not its network address, not ipv6-host or ipv6-dns.
+// ipv6=on, inside ipv6-net, not its network address, not ipv6-host or ipv6-dns. A guest by MAC
+// is checked when the slirp port resolves it (only ipv6=on for an IPv6 forward here).
 bool check_hostfwd_guest(const slirp::HostForward& fwd, const slirp::SlirpOptions& options,
                          std::string& error);
 

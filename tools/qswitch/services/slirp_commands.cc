@@ -9,6 +9,7 @@
 #include <string>
 
 #include "slirp/dhcp_server.h"
+#include "slirp/neighbours.h"
 #include "switch/vlan.h"
 #include "tools/qswitch/config/options.h"
 #include "tools/qswitch/config/slirp_options_parse.h"
@@ -201,11 +202,19 @@ Reply usernet_command(const SlirpPorts& ports, const json& args) {
   return Reply::success(json{{"text", port->connection_info()}});
 }
 
+// The IPv6 addresses the port saw `mac` use (slirp/neighbours.h), as text.
+json ipv6_json(const slirp::SlirpPort& p, const sw::MacAddress& mac) {
+  json list = json::array();
+  for (const sw::IpAddress& a : p.neighbours().addresses(mac)) list.push_back(a.to_string());
+  return list;
+}
+
 Reply dhcp_leases_command(const SlirpPorts& ports, uv_loop_t* loop, const json& args) {
   std::string error;
   if (!check_arg_names(args, {"vlan"}, "dhcp.leases", error)) return Reply::failure(error);
-  const slirp::SlirpPort* port = pick(ports, args, "dhcp.leases", error);
+  slirp::SlirpPort* port = pick(ports, args, "dhcp.leases", error);
   if (port == nullptr) return Reply::failure(error);
+  port->expire_neighbours();
   const slirp::SlirpPort& p = *port;
   const int64_t now_s = loop != nullptr ? static_cast<int64_t>(uv_now(loop) / 1000) : 0;
   json list = json::array();
@@ -213,7 +222,8 @@ Reply dhcp_leases_command(const SlirpPorts& ports, uv_loop_t* loop, const json& 
     json row{{"mac", l.mac.to_string()},
              {"ip", format_ipv4(l.addr)},
              {"pinned", l.pinned},
-             {"state", state_name(l.state)}};
+             {"state", state_name(l.state)},
+             {"ipv6", ipv6_json(p, l.mac)}};
     if (!l.hostname.empty()) row["hostname"] = l.hostname;
     // The port holding it, while that port is up.
     if (const sw::PortId id = l.held ? p.live_port(l.port) : sw::kNoPort; id != sw::kNoPort) {
@@ -306,6 +316,41 @@ Reply dns_list_command(const SlirpPorts& ports, const json& args) {
   return Reply::success(std::move(list));
 }
 
+// Every MAC the port saw use IPv6, with its addresses and the switch port it is on now.
+Reply neighbours_command(const SlirpPorts& ports, uv_loop_t* loop, const json& args) {
+  std::string error;
+  if (!check_arg_names(args, {"vlan"}, "neighbours", error)) return Reply::failure(error);
+  slirp::SlirpPort* port = pick(ports, args, "neighbours", error);
+  if (port == nullptr) return Reply::failure(error);
+  port->expire_neighbours();
+  const slirp::SlirpPort& p = *port;
+  // The table's clock is the loop's (SwitchLoop::now()).
+  const int64_t now_ms = loop != nullptr ? static_cast<int64_t>(uv_now(loop)) : 0;
+  const auto seconds_since = [now_ms](int64_t ms) {
+    return ms < now_ms ? (now_ms - ms) / 1000 : 0;
+  };
+  json list = json::array();
+  for (const slirp::Neighbours::Entry& e : p.neighbours().entries()) {
+    json ipv6 = json::array();
+    json seen = json::array();
+    for (const slirp::Neighbours::Seen& s : e.addresses) {
+      ipv6.push_back(s.address.to_string());
+      seen.push_back(json{{"address", s.address.to_string()},
+                          {"tentative", s.tentative},
+                          {"age_s", seconds_since(s.last_seen_ms)},
+                          {"first_seen_s", seconds_since(s.first_seen_ms)}});
+    }
+    json row{{"mac", e.mac.to_string()},
+             {"vlan", vlan_of(p)},
+             {"ipv6", std::move(ipv6)},
+             {"seen", std::move(seen)}};
+    const sw::PortId id = p.port_of(e.mac);
+    row["port"] = id != sw::kNoPort ? json(id) : json(nullptr);
+    list.push_back(std::move(row));
+  }
+  return Reply::success(std::move(list));
+}
+
 }  // namespace
 
 void register_slirp_commands(ControlApi& api, const std::vector<slirp::SlirpPort*>& ports,
@@ -332,7 +377,7 @@ void register_slirp_commands(ControlApi& api, const std::vector<slirp::SlirpPort
       [ports](const json& args) { return slirp_sockets_command(ports, args); });
   api.add("dhcp.leases",
           "every MAC's DHCP address, pinned or not, its state, the port holding it and the "
-          "host name it sent" +
+          "host name it sent, and the IPv6 addresses it was seen using" +
               which,
           [ports, loop](const json& args) { return dhcp_leases_command(ports, loop, args); });
   api.add("dns.add",
@@ -350,6 +395,11 @@ void register_slirp_commands(ControlApi& api, const std::vector<slirp::SlirpPort
           "(host, static, lease, lab, exec, dhcp-hostname), and the claims that lost a name" +
               which,
           [ports](const json& args) { return dns_list_command(ports, args); });
+  api.add("neighbours",
+          "every MAC seen using IPv6 on the slirp port's segment: its addresses (tentative: "
+          "only probed for so far), when seen, and the switch port it is on now" +
+              which,
+          [ports, loop](const json& args) { return neighbours_command(ports, loop, args); });
 }
 
 void register_slirp_commands(ControlApi& api, slirp::SlirpPort& port, uv_loop_t* loop) {
