@@ -34,8 +34,6 @@
 // handed on as kNotOurs too.
 #include "slirp/dns_responder.h"
 
-#include <ldns/ldns.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -45,6 +43,8 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+
+#include "slirp/ldns_cxx.h"
 
 namespace qswitch::slirp {
 

@@ -5,13 +5,14 @@
 #include "slirp/dns_responder.h"
 
 #include <gtest/gtest.h>
-#include <ldns/ldns.h>
 
 #include <cctype>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "slirp/ldns_cxx.h"
 
 namespace qswitch::slirp {
 namespace {
