@@ -24,7 +24,8 @@
 // Flags: QR, AA; RD copied; RA set, since the same address recurses for every other name
 // (libslirp's forwarder), and stub resolvers (nslookup, dig) warn when it is clear. Class IN
 // only (others are not ours). EDNS0 (RFC 6891): an OPT in the query gets one in the reply
-// (payload size kMaxUdpSize, version 0, no options); a version other than 0 gets BADVERS.
+// (payload size kMaxUdpSize, version 0, the DO bit copied, no options); a version other than 0
+// gets BADVERS.
 // AXFR and IXFR get REFUSED. An address twice in a name's entries is answered once.
 //
 // Verdicts on what is not a plain query: fewer than 12 bytes or anything ldns refuses to parse,
@@ -77,6 +78,7 @@ char lower(uint8_t c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a'
 // carry (an empty label, a label over 63 bytes, over 255 bytes in all).
 std::optional<std::string> key_of_text(std::string_view name) {
   std::string key;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "name." is "name"
   if (name.empty()) return key;
   size_t start = 0;
   while (true) {
@@ -303,7 +305,7 @@ void DnsResponder::set_table(DnsTable table) {
     for (const sw::IpAddress& a : n.addresses) {
       if (a.is_v4() || a.is_v6()) index->by_address.emplace(address_key(a), i);
     }
-    if (!at_or_below(*key, index->domain)) continue;
+    if (index->domain.empty() || !at_or_below(*key, index->domain)) continue;
     std::vector<size_t> starts = label_starts(*key);
     for (size_t s : starts) {
       std::string_view node = std::string_view(*key).substr(s);
@@ -350,6 +352,7 @@ class ReplyBuilder {
     if (ldns_pkt_edns(query_)) {
       ldns_pkt_set_edns_udp_size(p.get(), static_cast<uint16_t>(DnsResponder::kMaxUdpSize));
       ldns_pkt_set_edns_version(p.get(), 0);
+      ldns_pkt_set_edns_do(p.get(), ldns_pkt_edns_do(query_));  // RFC 3225 section 3
       // ldns writes an OPT when any EDNS field is set; the size is never 0.
     }
     return p;

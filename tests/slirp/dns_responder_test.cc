@@ -43,6 +43,7 @@ struct Query {
   uint16_t qclass = 1;
   std::optional<uint16_t> edns_size = std::nullopt;  // an OPT record with this payload size
   uint8_t edns_version = 0;
+  bool edns_do = false;
   uint8_t opcode = 0;
 };
 
@@ -78,8 +79,8 @@ Bytes wire(const Query& q) {
     put16(b, *q.edns_size);
     b.push_back(0);  // extended rcode
     b.push_back(q.edns_version);
-    put16(b, 0);  // DO and Z
-    put16(b, 0);  // rdlen
+    put16(b, q.edns_do ? 0x8000 : 0);  // DO and Z
+    put16(b, 0);                       // rdlen
   }
   return b;
 }
@@ -423,6 +424,30 @@ TEST_F(DnsResponderTest, AnOptWithSizeZeroStillGetsAnOpt) {
   Pkt many = ask({.name = "many.qswitch.internal", .type = kTypeA, .edns_size = 0});
   ASSERT_TRUE(many);
   EXPECT_TRUE(ldns_pkt_tc(many.get()));  // 0 means 512 (RFC 6891 section 6.2.5)
+}
+
+TEST_F(DnsResponderTest, TheDoBitIsCopied) {
+  Pkt with = ask({.name = "web1.qswitch.internal", .edns_size = 1232, .edns_do = true});
+  ASSERT_TRUE(with);
+  EXPECT_TRUE(ldns_pkt_edns_do(with.get()));
+  Pkt without = ask({.name = "web1.qswitch.internal", .edns_size = 1232});
+  ASSERT_TRUE(without);
+  EXPECT_FALSE(ldns_pkt_edns_do(without.get()));
+}
+
+TEST_F(DnsResponderTest, WithoutAUsableDomainOnlyExactNamesAndAddressesAreOurs) {
+  DnsTable t = responder_.table();
+  t.domain = "";
+  t.names.push_back({"printer.lab.", {ip("10.0.2.40")}});  // a trailing dot is the same name
+  responder_.set_table(t);
+  EXPECT_EQ(refused(wire({.name = "web1"})), Verdict::kNotOurs);
+  EXPECT_EQ(refused(wire({.name = "nosuch.qswitch.internal"})), Verdict::kNotOurs);
+  Pkt exact = ask({.name = "web1.qswitch.internal"});
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(answers(exact), std::vector<std::string>{"web1.qswitch.internal. A 10.0.2.15"});
+  Pkt printer = ask({.name = "printer.lab"});
+  ASSERT_TRUE(printer);
+  EXPECT_EQ(answers(printer), std::vector<std::string>{"printer.lab. A 10.0.2.40"});
 }
 
 TEST_F(DnsResponderTest, OverSizedEdns0IsCappedAtTheMaximum) {
