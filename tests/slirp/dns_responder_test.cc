@@ -257,6 +257,35 @@ TEST_F(DnsResponderTest, MatchesAnyCaseAndEchoesTheCaseAsSent) {
   EXPECT_EQ(answers(p), std::vector<std::string>{"WeB1.QSwitch.INTERNAL. A 10.0.2.15"});
 }
 
+TEST_F(DnsResponderTest, NamesOutsideLdhMatchByteForByte) {
+  DnsTable t = responder_.table();
+  t.names.push_back({"my_host.qswitch.internal", {ip("10.0.2.50")}});
+  t.names.push_back({"caf\xc3\xa9.qswitch.internal", {ip("10.0.2.51")}});  // UTF-8, not IDNA
+  t.names.push_back({"a.b.qswitch.internal", {ip("10.0.2.52")}});
+  responder_.set_table(t);
+  Pkt underscore = ask({.name = "MY_HOST.qswitch.internal"});
+  ASSERT_TRUE(underscore);
+  EXPECT_EQ(answers(underscore).size(), 1U);
+  Pkt utf8 = ask({.name = "caf\xc3\xa9.qswitch.internal"});
+  ASSERT_TRUE(utf8);
+  EXPECT_EQ(answers(utf8).size(), 1U);
+  // Only ASCII letters fold: a byte above 0x7f is compared as it is.
+  Pkt other = ask({.name = "caf\xc3\x89.qswitch.internal"});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(ldns_pkt_get_rcode(other.get()), LDNS_RCODE_NXDOMAIN);
+  // One label "a.b" (a dot inside it) is not the two labels a and b.
+  Bytes q = wire({.name = "x.qswitch.internal"});
+  q[12] = 3;  // the label becomes "a.b": 3 bytes
+  q.erase(q.begin() + 13);
+  q.insert(q.begin() + 13, {'a', '.', 'b'});
+  Pkt dotted = ask_bytes(q);
+  ASSERT_TRUE(dotted);
+  EXPECT_EQ(ldns_pkt_get_rcode(dotted.get()), LDNS_RCODE_NXDOMAIN);
+  Pkt two = ask({.name = "a.b.qswitch.internal"});
+  ASSERT_TRUE(two);
+  EXPECT_EQ(answers(two).size(), 1U);
+}
+
 TEST_F(DnsResponderTest, PtrForAnIpv4AddressGivesItsFirstName) {
   Pkt p = ask({.name = "15.2.0.10.in-addr.arpa", .type = kTypePtr});
   ASSERT_TRUE(p);
