@@ -328,7 +328,7 @@ void DnsResponder::set_table(DnsTable table) {
   index_ = std::move(index);
 }
 
-// Reply building and size limits live here; lookup rules in find().
+// Building the reply; the lookup rules are in Index::find() below.
 namespace {
 
 class ReplyBuilder {
@@ -394,6 +394,18 @@ RrPtr address_rr(const ldns_rdf* owner, const sw::IpAddress& a, uint32_t ttl) {
                         : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, a.bytes.data()));
   if (!push_rdf(rr.get(), std::move(data))) return nullptr;
   return rr;
+}
+
+// The packet's wire form, in `out`; false (`out` empty) if ldns fails.
+bool to_wire(const ldns_pkt* p, std::vector<uint8_t>& out) {
+  uint8_t* wire = nullptr;
+  size_t size = 0;
+  const ldns_status status = ldns_pkt2wire(&wire, p, &size);
+  const std::unique_ptr<uint8_t, void (*)(void*)> owned(wire, &free);  // ldns uses malloc
+  out.clear();
+  if (status != LDNS_STATUS_OK || wire == nullptr) return false;
+  out.assign(wire, wire + size);
+  return true;
 }
 
 }  // namespace
@@ -486,29 +498,19 @@ DnsResponder::Verdict DnsResponder::answer(const uint8_t* query, size_t size, Tr
   }
   if (!ok) return not_ours();
 
-  uint8_t* wire = nullptr;
-  size_t wire_size = 0;
-  if (ldns_pkt2wire(&wire, p.get(), &wire_size) != LDNS_STATUS_OK || wire == nullptr) {
-    free(wire);  // NOLINT(cppcoreguidelines-no-malloc): ldns allocates with malloc
-    return not_ours();
-  }
-  bool truncated = wire_size > limit;
-  if (!truncated) reply.assign(wire, wire + wire_size);
-  free(wire);  // NOLINT(cppcoreguidelines-no-malloc)
+  if (!to_wire(p.get(), reply)) return not_ours();
+  const bool truncated = reply.size() > limit;
   if (truncated) {
     // RFC 2181 section 9 / RFC 1035 section 4.1.1: the question only, TC set; the client asks
     // again over TCP.
+    reply.clear();
     PktPtr t = builder.start(rcode);
     if (!t) return not_ours();
     ldns_pkt_set_tc(t.get(), true);
-    wire = nullptr;
-    if (ldns_pkt2wire(&wire, t.get(), &wire_size) != LDNS_STATUS_OK || wire == nullptr ||
-        wire_size > limit) {
-      free(wire);  // NOLINT(cppcoreguidelines-no-malloc)
+    if (!to_wire(t.get(), reply) || reply.size() > limit) {
+      reply.clear();
       return not_ours();
     }
-    reply.assign(wire, wire + wire_size);
-    free(wire);  // NOLINT(cppcoreguidelines-no-malloc)
     ++counters_.truncated;
   }
   ++counters_.answered;
