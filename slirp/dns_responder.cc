@@ -24,7 +24,8 @@
 // Flags: QR, AA; RD copied; RA set, since the same address recurses for every other name
 // (libslirp's forwarder), and stub resolvers (nslookup, dig) warn when it is clear. Class IN
 // only (others are not ours). EDNS0 (RFC 6891): an OPT in the query gets one in the reply
-// (payload size kMaxUdpSize, version 0, no options); a version other than 0 gets BADVERS.
+// (payload size kMaxUdpSize, version 0, the DO bit copied, no options); a version other than 0
+// gets BADVERS.
 // AXFR and IXFR get REFUSED. An address twice in a name's entries is answered once.
 //
 // Verdicts on what is not a plain query: fewer than 12 bytes or anything ldns refuses to parse,
@@ -33,8 +34,6 @@
 // handed on to libslirp as before). If ldns fails to allocate (not expected) the query is
 // handed on as kNotOurs too.
 #include "slirp/dns_responder.h"
-
-#include <ldns/ldns.h>
 
 #include <algorithm>
 #include <array>
@@ -45,6 +44,8 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+
+#include "slirp/ldns_cxx.h"
 
 namespace qswitch::slirp {
 
@@ -77,6 +78,7 @@ char lower(uint8_t c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a'
 // carry (an empty label, a label over 63 bytes, over 255 bytes in all).
 std::optional<std::string> key_of_text(std::string_view name) {
   std::string key;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "name." is "name"
   if (name.empty()) return key;
   size_t start = 0;
   while (true) {
@@ -303,7 +305,7 @@ void DnsResponder::set_table(DnsTable table) {
     for (const sw::IpAddress& a : n.addresses) {
       if (a.is_v4() || a.is_v6()) index->by_address.emplace(address_key(a), i);
     }
-    if (!at_or_below(*key, index->domain)) continue;
+    if (index->domain.empty() || !at_or_below(*key, index->domain)) continue;
     std::vector<size_t> starts = label_starts(*key);
     for (size_t s : starts) {
       std::string_view node = std::string_view(*key).substr(s);
@@ -326,7 +328,7 @@ void DnsResponder::set_table(DnsTable table) {
   index_ = std::move(index);
 }
 
-// Reply building and size limits live here; lookup rules in find().
+// Building the reply; the lookup rules are in Index::find() below.
 namespace {
 
 class ReplyBuilder {
@@ -350,6 +352,7 @@ class ReplyBuilder {
     if (ldns_pkt_edns(query_)) {
       ldns_pkt_set_edns_udp_size(p.get(), static_cast<uint16_t>(DnsResponder::kMaxUdpSize));
       ldns_pkt_set_edns_version(p.get(), 0);
+      ldns_pkt_set_edns_do(p.get(), ldns_pkt_edns_do(query_));  // RFC 3225 section 3
       // ldns writes an OPT when any EDNS field is set; the size is never 0.
     }
     return p;
@@ -391,6 +394,18 @@ RrPtr address_rr(const ldns_rdf* owner, const sw::IpAddress& a, uint32_t ttl) {
                         : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, a.bytes.data()));
   if (!push_rdf(rr.get(), std::move(data))) return nullptr;
   return rr;
+}
+
+// The packet's wire form, in `out`; false (`out` empty) if ldns fails.
+bool to_wire(const ldns_pkt* p, std::vector<uint8_t>& out) {
+  uint8_t* wire = nullptr;
+  size_t size = 0;
+  const ldns_status status = ldns_pkt2wire(&wire, p, &size);
+  const std::unique_ptr<uint8_t, void (*)(void*)> owned(wire, &free);  // ldns uses malloc
+  out.clear();
+  if (status != LDNS_STATUS_OK || wire == nullptr) return false;
+  out.assign(wire, wire + size);
+  return true;
 }
 
 }  // namespace
@@ -483,29 +498,19 @@ DnsResponder::Verdict DnsResponder::answer(const uint8_t* query, size_t size, Tr
   }
   if (!ok) return not_ours();
 
-  uint8_t* wire = nullptr;
-  size_t wire_size = 0;
-  if (ldns_pkt2wire(&wire, p.get(), &wire_size) != LDNS_STATUS_OK || wire == nullptr) {
-    free(wire);  // NOLINT(cppcoreguidelines-no-malloc): ldns allocates with malloc
-    return not_ours();
-  }
-  bool truncated = wire_size > limit;
-  if (!truncated) reply.assign(wire, wire + wire_size);
-  free(wire);  // NOLINT(cppcoreguidelines-no-malloc)
+  if (!to_wire(p.get(), reply)) return not_ours();
+  const bool truncated = reply.size() > limit;
   if (truncated) {
     // RFC 2181 section 9 / RFC 1035 section 4.1.1: the question only, TC set; the client asks
     // again over TCP.
+    reply.clear();
     PktPtr t = builder.start(rcode);
     if (!t) return not_ours();
     ldns_pkt_set_tc(t.get(), true);
-    wire = nullptr;
-    if (ldns_pkt2wire(&wire, t.get(), &wire_size) != LDNS_STATUS_OK || wire == nullptr ||
-        wire_size > limit) {
-      free(wire);  // NOLINT(cppcoreguidelines-no-malloc)
+    if (!to_wire(t.get(), reply) || reply.size() > limit) {
+      reply.clear();
       return not_ours();
     }
-    reply.assign(wire, wire + wire_size);
-    free(wire);  // NOLINT(cppcoreguidelines-no-malloc)
     ++counters_.truncated;
   }
   ++counters_.answered;

@@ -236,6 +236,54 @@ def dhcp():
                           extra=bytes([12, 4]) + b"web1"))]))
 
 
+# ---- dns_responder_fuzz --------------------------------------------------------------------
+def dns_name(name):
+    out = b""
+    for label in name.split(".") if name else []:
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\x00"
+
+
+def dns_query(name, qtype=1, qid=0xBEEF, flags=0x0100, qdcount=1, edns=None, qclass=1):
+    """A query as a resolver sends it (RFC 1035 section 4.1); edns: the OPT's payload size."""
+    q = struct.pack(">HHHHHH", qid, flags, qdcount, 0, 0, 1 if edns is not None else 0)
+    q += dns_name(name) + struct.pack(">HH", qtype, qclass)
+    if edns is not None:  # RFC 6891 section 6.1.2: root, OPT, size, rcode/version/flags, rdlen
+        q += b"\x00" + struct.pack(">HHIH", 41, edns, 0, 0)
+    return q
+
+
+def dns_seed(query, tcp=False):
+    return Seed().int(0, 255, 1 if tcp else 0).bytes(query).build()
+
+
+def dns():
+    t = "dns_responder_fuzz"
+    write(t, "a", dns_seed(dns_query("web1.qswitch.internal")))
+    write(t, "aaaa_mixed_case", dns_seed(dns_query("WeB1.QSwitch.Internal", qtype=28)))
+    write(t, "any_short_name", dns_seed(dns_query("web1", qtype=255)))
+    write(t, "ptr_v4", dns_seed(dns_query("15.2.0.10.in-addr.arpa", qtype=12)))
+    nibbles = ".".join(reversed("fec0000000000000505400fffe123456")) + ".ip6.arpa"
+    write(t, "ptr_v6", dns_seed(dns_query(nibbles, qtype=12)))
+    write(t, "ptr_no_name", dns_seed(dns_query("99.2.0.10.in-addr.arpa", qtype=12)))
+    write(t, "nxdomain", dns_seed(dns_query("nosuch.qswitch.internal")))
+    write(t, "nodata_mx", dns_seed(dns_query("db.qswitch.internal", qtype=15)))
+    write(t, "soa_apex_tcp", dns_seed(dns_query("qswitch.internal", qtype=6), tcp=True))
+    write(t, "many_truncated", dns_seed(dns_query("many.qswitch.internal")))
+    write(t, "many_edns", dns_seed(dns_query("many.qswitch.internal", edns=1232)))
+    write(t, "huge_tcp", dns_seed(dns_query("huge.qswitch.internal", qtype=28), tcp=True))
+    write(t, "edns_version_1", dns_seed(dns_query("web1.qswitch.internal", edns=4096)[:-5] +
+                                        b"\x00\x01\x00\x00\x00\x00"))
+    write(t, "outside", dns_seed(dns_query("example.org")))
+    write(t, "response_bit", dns_seed(dns_query("web1.qswitch.internal", flags=0x8180)))
+    write(t, "two_questions", dns_seed(dns_query("web1.qswitch.internal", qdcount=2) +
+                                       dns_name("db.qswitch.internal") + b"\x00\x01\x00\x01"))
+    # A compression pointer in the question that points at itself (RFC 1035 section 4.1.4).
+    write(t, "pointer_loop", dns_seed(struct.pack(">HHHHHH", 1, 0x0100, 1, 0, 0, 0) +
+                                      b"\xc0\x0c\x00\x01\x00\x01"))
+    write(t, "garbage", dns_seed(bytes(range(7, 40))))
+
+
 # ---- metrics_http_fuzz -----------------------------------------------------------------------
 def http_seed(text, limit_index=0, cuts=()):
     s = Seed().int(0, 3, limit_index).int(0, 8, len(cuts))
@@ -999,6 +1047,7 @@ if __name__ == "__main__":
     datagrams()
     vxlan()
     dhcp()
+    dns()
     guest()
     dns_frontend()
     neighbours()

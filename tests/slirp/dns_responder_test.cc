@@ -5,13 +5,14 @@
 #include "slirp/dns_responder.h"
 
 #include <gtest/gtest.h>
-#include <ldns/ldns.h>
 
 #include <cctype>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "slirp/ldns_cxx.h"
 
 namespace qswitch::slirp {
 namespace {
@@ -42,6 +43,7 @@ struct Query {
   uint16_t qclass = 1;
   std::optional<uint16_t> edns_size = std::nullopt;  // an OPT record with this payload size
   uint8_t edns_version = 0;
+  bool edns_do = false;
   uint8_t opcode = 0;
 };
 
@@ -77,8 +79,8 @@ Bytes wire(const Query& q) {
     put16(b, *q.edns_size);
     b.push_back(0);  // extended rcode
     b.push_back(q.edns_version);
-    put16(b, 0);  // DO and Z
-    put16(b, 0);  // rdlen
+    put16(b, q.edns_do ? 0x8000 : 0);  // DO and Z
+    put16(b, 0);                       // rdlen
   }
   return b;
 }
@@ -255,6 +257,35 @@ TEST_F(DnsResponderTest, MatchesAnyCaseAndEchoesTheCaseAsSent) {
   EXPECT_EQ(answers(p), std::vector<std::string>{"WeB1.QSwitch.INTERNAL. A 10.0.2.15"});
 }
 
+TEST_F(DnsResponderTest, NamesOutsideLdhMatchByteForByte) {
+  DnsTable t = responder_.table();
+  t.names.push_back({"my_host.qswitch.internal", {ip("10.0.2.50")}});
+  t.names.push_back({"caf\xc3\xa9.qswitch.internal", {ip("10.0.2.51")}});  // UTF-8, not IDNA
+  t.names.push_back({"a.b.qswitch.internal", {ip("10.0.2.52")}});
+  responder_.set_table(t);
+  Pkt underscore = ask({.name = "MY_HOST.qswitch.internal"});
+  ASSERT_TRUE(underscore);
+  EXPECT_EQ(answers(underscore).size(), 1U);
+  Pkt utf8 = ask({.name = "caf\xc3\xa9.qswitch.internal"});
+  ASSERT_TRUE(utf8);
+  EXPECT_EQ(answers(utf8).size(), 1U);
+  // Only ASCII letters fold: a byte above 0x7f is compared as it is.
+  Pkt other = ask({.name = "caf\xc3\x89.qswitch.internal"});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(ldns_pkt_get_rcode(other.get()), LDNS_RCODE_NXDOMAIN);
+  // One label "a.b" (a dot inside it) is not the two labels a and b.
+  Bytes q = wire({.name = "x.qswitch.internal"});
+  q[12] = 3;  // the label becomes "a.b": 3 bytes
+  q.erase(q.begin() + 13);
+  q.insert(q.begin() + 13, {'a', '.', 'b'});
+  Pkt dotted = ask_bytes(q);
+  ASSERT_TRUE(dotted);
+  EXPECT_EQ(ldns_pkt_get_rcode(dotted.get()), LDNS_RCODE_NXDOMAIN);
+  Pkt two = ask({.name = "a.b.qswitch.internal"});
+  ASSERT_TRUE(two);
+  EXPECT_EQ(answers(two).size(), 1U);
+}
+
 TEST_F(DnsResponderTest, PtrForAnIpv4AddressGivesItsFirstName) {
   Pkt p = ask({.name = "15.2.0.10.in-addr.arpa", .type = kTypePtr});
   ASSERT_TRUE(p);
@@ -422,6 +453,30 @@ TEST_F(DnsResponderTest, AnOptWithSizeZeroStillGetsAnOpt) {
   Pkt many = ask({.name = "many.qswitch.internal", .type = kTypeA, .edns_size = 0});
   ASSERT_TRUE(many);
   EXPECT_TRUE(ldns_pkt_tc(many.get()));  // 0 means 512 (RFC 6891 section 6.2.5)
+}
+
+TEST_F(DnsResponderTest, TheDoBitIsCopied) {
+  Pkt with = ask({.name = "web1.qswitch.internal", .edns_size = 1232, .edns_do = true});
+  ASSERT_TRUE(with);
+  EXPECT_TRUE(ldns_pkt_edns_do(with.get()));
+  Pkt without = ask({.name = "web1.qswitch.internal", .edns_size = 1232});
+  ASSERT_TRUE(without);
+  EXPECT_FALSE(ldns_pkt_edns_do(without.get()));
+}
+
+TEST_F(DnsResponderTest, WithoutAUsableDomainOnlyExactNamesAndAddressesAreOurs) {
+  DnsTable t = responder_.table();
+  t.domain = "";
+  t.names.push_back({"printer.lab.", {ip("10.0.2.40")}});  // a trailing dot is the same name
+  responder_.set_table(t);
+  EXPECT_EQ(refused(wire({.name = "web1"})), Verdict::kNotOurs);
+  EXPECT_EQ(refused(wire({.name = "nosuch.qswitch.internal"})), Verdict::kNotOurs);
+  Pkt exact = ask({.name = "web1.qswitch.internal"});
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(answers(exact), std::vector<std::string>{"web1.qswitch.internal. A 10.0.2.15"});
+  Pkt printer = ask({.name = "printer.lab"});
+  ASSERT_TRUE(printer);
+  EXPECT_EQ(answers(printer), std::vector<std::string>{"printer.lab. A 10.0.2.40"});
 }
 
 TEST_F(DnsResponderTest, OverSizedEdns0IsCappedAtTheMaximum) {
