@@ -160,6 +160,8 @@ TEST_F(DnsNamesE2eTest,
     }
   }
 
+  // By name over IPv4 too (plain ping takes the AAAA first).
+  EXPECT_EQ(ping_replies(alpha, "bravo", "-4"), 2) << "alpha -> bravo over IPv4";
   // PTR: the address of bravo gives bravo's full name.
   const std::string bravo_full = std::string("bravo.") + kDomain;
   EXPECT_NE(console(alpha, "nslookup " + guests[1]->ip()).find(bravo_full), std::string::npos)
@@ -172,7 +174,7 @@ TEST_F(DnsNamesE2eTest,
     EXPECT_NE(console(alpha, "nslookup -type=AAAA " + bravo_full + " fec0::3").find(v6[1]),
               std::string::npos)
         << "AAAA for bravo (" << v6[1] << ") over [fec0::3]:53";
-    EXPECT_EQ(ping_replies(alpha, "bravo", /*ipv6=*/true), 2) << "alpha -> bravo over IPv6";
+    EXPECT_EQ(ping_replies(alpha, "bravo", "-6"), 2) << "alpha -> bravo over IPv6";
   } else {
     ADD_FAILURE() << "bravo has no SLAAC address" << guests[1]->diagnostics();
   }
@@ -190,6 +192,9 @@ TEST_F(DnsNamesE2eTest,
   std::string error;
   ASSERT_TRUE(guests[2]->wait_ready(kBootTimeout, &error)) << error;
   EXPECT_EQ(guests[2]->ip(), charlie_ip) << "the same MAC keeps its lease";
+  // Its SLAAC address is answered from its duplicate-address probe on: wait until the guest
+  // has finished that probe (the address is no longer tentative) before pinging it by name.
+  EXPECT_NE(slaac_address(*guests[2]), "");
   EXPECT_NE(console(alpha, "nslookup delta").find(guests[2]->ip()), std::string::npos);
   EXPECT_EQ(ping_replies(alpha, "delta"), 2);
   EXPECT_NE(console(alpha, std::string("nslookup charlie.") + kDomain).find("NXDOMAIN"),

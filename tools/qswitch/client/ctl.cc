@@ -203,10 +203,11 @@ std::string cell(const json& v) {
 // Known columns first, in a readable order, then any others alphabetically.
 std::vector<std::string> column_order(const json& rows) {
   static const char* kPreferred[] = {
-      "id", "name", "kind", "endpoint", "proto", "host_addr", "host_port", "guest_addr", "guest_port",
-      "mac", "port", "address", "tentative", "age_s", "ip", "pinned", "state", "peer", "vlan", "macs",
-      "addresses", "source", "hostname", "conflict", "rx_frames", "tx_frames", "drops", "uptime_s",
-      "expires_in_s", "summary"};
+      "id",        "name",       "kind",       "endpoint", "proto",        "host_addr",
+      "host_port", "guest_addr", "guest_port", "mac",      "port",         "address",
+      "tentative", "age_s",      "ip",         "pinned",   "state",        "peer",
+      "vlan",      "macs",       "addresses",  "source",   "hostname",     "conflict",
+      "rx_frames", "tx_frames",  "drops",      "uptime_s", "expires_in_s", "summary"};
   std::vector<std::string> keys;
   for (const json& row : rows) {
     for (const auto& [k, v] : row.items()) {
