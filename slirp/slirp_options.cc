@@ -92,6 +92,8 @@ std::string HostForward::to_string() const {
   s += '-';
   if (by_mac) {
     s += "[" + guest_mac.to_string() + "]";
+  } else if (!guest_name.empty()) {
+    s += guest_name;
   } else {
     s += ipv6 ? "[" + guest_addr_text() + "]" : guest_addr_text();
   }

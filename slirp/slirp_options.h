@@ -34,6 +34,10 @@ struct HostForward {
   // forward the address in ipv6-net it was seen using) and keeps the MAC for to_string().
   bool by_mac = false;
   sw::MacAddress guest_mac;
+  // The guest side named a guest by its DNS name ("web1:80", "web1.qswitch.internal:80"; lower
+  // case, as given): resolved the same way from the slirp port's DNS names (slirp/dns_names.h:
+  // the name's address of the forward's family) when the forward is added. Empty: not by name.
+  std::string guest_name;
   // "tcp:127.0.0.1:8080-10.0.2.15:80" or "tcp:[::1]:8080-[fec0::15]:80", the form the parser
   // accepts.
   std::string to_string() const;

@@ -783,6 +783,7 @@ sockaddr_in6 sockaddr6(const in6_addr& addr, uint16_t port) {
 // using (IPv6; its SLAAC address when seen, else the first seen). False with `error` when it
 // has none yet.
 bool SlirpPort::resolve_guest(HostForward& fwd, std::string& error) const {
+  if (!fwd.guest_name.empty()) return resolve_guest_name(fwd, error);
   const std::string mac = fwd.guest_mac.to_string();
   if (!fwd.ipv6) {
     for (const DhcpServer::Lease& l : dhcp_->leases()) {
@@ -821,6 +822,33 @@ bool SlirpPort::resolve_guest(HostForward& fwd, std::string& error) const {
   return true;
 }
 
+bool SlirpPort::resolve_guest_name(HostForward& fwd, std::string& error) const {
+  // The name as the DNS answers it: its addresses in the table names_ publishes (a guest's
+  // lease and the IPv6 addresses it was seen using in ipv6-net, a static record's, ...).
+  const std::string full = names_->qualify(fwd.guest_name);
+  const DnsTable& table = names_->table();
+  const auto it = std::find_if(table.names.begin(), table.names.end(),
+                               [&](const DnsName& n) { return n.name == full; });
+  if (it != table.names.end()) {
+    for (const sw::IpAddress& a : it->addresses) {
+      if (fwd.ipv6 && a.is_v6()) {
+        std::memcpy(fwd.guest_addr6.s6_addr, a.bytes.data(), 16);
+        return true;
+      }
+      if (!fwd.ipv6 && a.is_v4()) {
+        std::memcpy(&fwd.guest_addr.s_addr, a.bytes.data(), 4);
+        return true;
+      }
+    }
+  }
+  error = "cannot forward " + fwd.to_string() + ": the name " + full +
+          (it == table.names.end()
+               ? " is not one the slirp port's DNS answers"
+               : std::string(" has no ") + (fwd.ipv6 ? "IPv6" : "IPv4") + " address") +
+          " (yet: see ctl dns list)";
+  return false;
+}
+
 bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
   HostForward fwd = requested;
   if (!fwd.ipv6 && fwd.guest_addr.s_addr == 0) fwd.guest_addr = options_.dhcp_start;  // QEMU's
@@ -834,7 +862,7 @@ bool SlirpPort::add_hostfwd(const HostForward& requested, std::string& error) {
     error = "cannot forward " + fwd.to_string() + ": this slirp port has ipv6=off";
     return false;
   }
-  if (fwd.by_mac && !resolve_guest(fwd, error)) return false;
+  if ((fwd.by_mac || !fwd.guest_name.empty()) && !resolve_guest(fwd, error)) return false;
   for (const HostForward& h : hostfwds_) {
     if (h.same_host_socket(fwd)) {
       error = "a forward from " + host_socket_text(fwd) + " exists already (" + h.to_string() + ")";

@@ -125,8 +125,10 @@ class SlirpPort final : public backends::LoopPort {
   void for_each_extra_counter(const ExtraCounterFn& f) const override;
 
   // false and `error` set when the forward cannot be added (port in use, duplicate, a guest by
-  // MAC without an address yet) or is not there to remove. A guest by MAC (HostForward::by_mac)
-  // is resolved once, here: the forward keeps that address if the guest's changes later.
+  // MAC or name without an address yet) or is not there to remove. A guest by MAC
+  // (HostForward::by_mac) or by DNS name (guest_name: the name's address of the forward's
+  // family in the DNS table) is resolved once, here: the forward keeps that address if the
+  // guest's changes later.
   bool add_hostfwd(const HostForward& fwd, std::string& error);
   bool remove_hostfwd(const HostForward& fwd, std::string& error);
   const std::vector<HostForward>& hostfwds() const { return hostfwds_; }
@@ -172,6 +174,7 @@ class SlirpPort final : public backends::LoopPort {
   // Hands the current DnsTable to the DNS responder when it changed since the last time.
   void publish_dns();
   bool resolve_guest(HostForward& fwd, std::string& error) const;
+  bool resolve_guest_name(HostForward& fwd, std::string& error) const;
   // True (counted, logged) when `frame` is for one of the daemon's own loopback sockets.
   bool to_own_socket(const sw::Frame& frame, const GuestPacket& packet);
 

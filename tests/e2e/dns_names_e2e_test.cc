@@ -2,7 +2,8 @@
 // port's DNS responder answers for the lab's domain (default qswitch.internal) with the names the
 // guests sent in DHCP option 12, over IPv4 and IPv6, forward (A, AAAA) and reverse (PTR); a name
 // that does not exist is NXDOMAIN; a guest that reboots under another name is answered under the
-// new one only; a static record added with `qswitch ctl dns add` resolves at once.
+// new one only; a static record added with `qswitch ctl dns add` resolves at once; host
+// forwards to a guest by name reach it over IPv4 and IPv6.
 //
 // Theory of operation: one qswitch (--slirp restrict=on: nothing leaves the host's loopback, and
 // every name the guests look up is the lab's own), three DHCP guests (tools/make-guest-image:
@@ -21,6 +22,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -28,6 +30,7 @@
 
 #include "tests/e2e/guest.h"
 #include "tests/e2e/host_side.h"
+#include "tests/support/loopback_port.h"
 #include "tests/support/qswitch_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -183,6 +186,28 @@ TEST_F(DnsNamesE2eTest,
   const CtlResult add = ctl({"dns", "add", "files", "10.0.2.2"});
   EXPECT_EQ(add.exit_code, 0) << describe(add);
   EXPECT_NE(console(alpha, "nslookup files").find("10.0.2.2"), std::string::npos);
+
+  // Host forwards to a guest by name, over IPv4 and IPv6 (the name's A and AAAA when added).
+  const std::string marker = "QS-NAMEFWD-" + std::to_string(::getpid());
+  const CommandResult served = guests[1]->run(
+      "timeout 120 nc -ll -p 8000 -e echo " + marker + " </dev/null >/dev/null 2>&1 &",
+      kCommandTimeout);
+  ASSERT_TRUE(served.completed && served.exit_code == 0) << served.output;
+  for (const bool ipv6 : {false, true}) {
+    const uint16_t port = test_support::free_loopback_tcp_port();
+    ASSERT_NE(port, 0);
+    const std::string spec =
+        std::string(ipv6 ? "tcp:[::1]:" : "tcp::") + std::to_string(port) + "-bravo:8000";
+    const CtlResult fwd = ctl({"hostfwd", "add", spec});
+    ASSERT_EQ(fwd.exit_code, 0) << describe(fwd);
+    std::cout << "$ qswitch ctl hostfwd add " << spec << "\n" << fwd.out;
+    std::string data;
+    for (int attempt = 0; attempt < 40 && data.find(marker) == std::string::npos; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(250ms);
+      data = tcp_read_loopback(port, 5s, ipv6).data;
+    }
+    EXPECT_NE(data.find(marker), std::string::npos) << spec << ": read '" << data << "'";
+  }
 
   // charlie reboots (same MAC) as delta: answered under delta only.
   const std::string charlie_ip = guests[2]->ip();

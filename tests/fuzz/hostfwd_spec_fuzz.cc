@@ -26,7 +26,7 @@ bool same(const HostForward& a, const HostForward& b) {
   return a.same_host_socket(b) && a.host_addr.s_addr == b.host_addr.s_addr &&
          a.guest_addr.s_addr == b.guest_addr.s_addr &&
          IN6_ARE_ADDR_EQUAL(&a.guest_addr6, &b.guest_addr6) && a.guest_port == b.guest_port &&
-         a.by_mac == b.by_mac && a.guest_mac == b.guest_mac;
+         a.by_mac == b.by_mac && a.guest_mac == b.guest_mac && a.guest_name == b.guest_name;
 }
 
 HostForward sentinel() {
@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     HostForward key = sentinel();
     FUZZ_CHECK(qswitch::tools::parse_hostfwd_key(text, key, error2));
     FUZZ_CHECK(key.same_host_socket(f) && key.guest_addr.s_addr == 0 && key.guest_port == 0 &&
-               !key.by_mac);
+               !key.by_mac && key.guest_name.empty());
     std::string why;
     if (!qswitch::tools::check_hostfwd_guest(f, options, why)) FUZZ_CHECK(!why.empty());
   } else {

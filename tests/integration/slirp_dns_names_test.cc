@@ -20,6 +20,7 @@
 #include "tests/integration/switch_fixture.h"
 #include "tests/support/dhcp_client.h"
 #include "tests/support/ip_frames.h"
+#include "tests/support/loopback_port.h"
 
 namespace qswitch::integration {
 namespace {
@@ -324,4 +325,50 @@ TEST_F(SlirpDnsNamesTest, LabGuestNamesAndDnsRecordEditsByReload) {
 }
 
 }  // namespace
+// hostfwd to a guest by DNS name: resolved when added, from the names the DNS answers (a
+// guest's DHCP host name and lease, a static record's addresses), in the forward's family.
+TEST_F(SlirpDnsNamesTest, HostForwardsToAGuestByNameTakeTheNamesAddressOfTheirFamily) {
+  ASSERT_TRUE(
+      start_switch({"--slirp=restrict=on,dns-record=files=10.0.2.100,dns-record=files=fec0::100"}));
+  const uint16_t port_a = test_support::free_loopback_tcp_port();
+  const uint16_t port_b = test_support::free_loopback_tcp_port();
+  const uint16_t port_c = test_support::free_loopback_tcp_port();
+  ASSERT_TRUE(port_a != 0 && port_b != 0 && port_c != 0);
+  const auto add = [&](const std::string& spec) {
+    return reply_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec}}}});
+  };
+  // Not a name the DNS answers yet: refused, saying so.
+  const std::string web4 = "tcp::" + std::to_string(port_a) + "-web1:80";
+  json reply = add(web4);
+  EXPECT_FALSE(reply.value("ok", true)) << reply.dump();
+  EXPECT_NE(reply.value("error", "").find("web1.qswitch.internal is not one the slirp port's"),
+            std::string::npos)
+      << reply.dump();
+
+  std::vector<FrameClient> c;
+  ASSERT_TRUE(connect_clients(1, &c));
+  uint32_t addr = 0;
+  ASSERT_TRUE(lease(c[0], test_mac(1), 0x2001, "web1", &addr));
+  reply = add(web4);
+  ASSERT_TRUE(reply.value("ok", false)) << reply.dump();
+  EXPECT_EQ(reply["result"].value("guest_addr", ""), ipv4_to_string(addr)) << reply.dump();
+  EXPECT_EQ(reply["result"].value("spec", ""),
+            "tcp:127.0.0.1:" + std::to_string(port_a) + "-web1:80")
+      << reply.dump();
+  // An IPv6 forward to web1: it has no IPv6 address in the table (no SLAAC seen).
+  reply = add("tcp:[::1]:" + std::to_string(port_b) + "-web1.qswitch.internal:80");
+  EXPECT_FALSE(reply.value("ok", true)) << reply.dump();
+  EXPECT_NE(reply.value("error", "").find("has no IPv6 address"), std::string::npos)
+      << reply.dump();
+  // A static record, by IPv6.
+  reply = add("udp:[::1]:" + std::to_string(port_b) + "-files:53");
+  ASSERT_TRUE(reply.value("ok", false)) << reply.dump();
+  EXPECT_EQ(reply["result"].value("guest_addr", ""), "fec0::100") << reply.dump();
+  reply = add("tcp::" + std::to_string(port_c) + "-FILES.qswitch.internal:22");
+  ASSERT_TRUE(reply.value("ok", false)) << reply.dump();
+  EXPECT_EQ(reply["result"].value("guest_addr", ""), "10.0.2.100") << reply.dump();
+  const json list = control_result(sw_, {{"cmd", "hostfwd.list"}});
+  EXPECT_EQ(list.size(), 3u) << list.dump();
+}
+
 }  // namespace qswitch::integration

@@ -570,6 +570,39 @@ TEST(HostfwdParseTest, AGuestByMacTakesTheHostSidesFamily) {
   EXPECT_EQ(f.host_port, 8080);
 }
 
+TEST(HostfwdParseTest, AGuestByNameTakesTheHostSidesFamily) {
+  slirp::SlirpOptions o = slirp::default_slirp_options();
+  slirp::HostForward f;
+  std::string error;
+  ASSERT_TRUE(parse_hostfwd("tcp::8080-Web1:80", f, error)) << error;
+  EXPECT_EQ(f.guest_name, "web1");
+  EXPECT_FALSE(f.by_mac || f.ipv6);
+  EXPECT_EQ(v4(f.host_addr), "127.0.0.1");
+  EXPECT_EQ(f.guest_addr.s_addr, 0u);
+  EXPECT_EQ(f.to_string(), "tcp:127.0.0.1:8080-web1:80");
+  EXPECT_TRUE(check_hostfwd_guest(f, o, error)) << error;
+  // A full name, and an IPv6 host side: an IPv6 forward to the name's AAAA.
+  ASSERT_TRUE(parse_hostfwd("udp:[::1]:5353-web1.qswitch.internal.:53", f, error)) << error;
+  EXPECT_TRUE(f.ipv6 && f.udp);
+  EXPECT_EQ(f.guest_name, "web1.qswitch.internal");
+  EXPECT_EQ(f.to_string(), "udp:[::1]:5353-web1.qswitch.internal:53");
+  slirp::HostForward g;
+  ASSERT_TRUE(parse_hostfwd(f.to_string(), g, error)) << error;
+  EXPECT_EQ(g.to_string(), f.to_string());
+  o.ipv6 = false;
+  EXPECT_FALSE(check_hostfwd_guest(f, o, error));
+  EXPECT_NE(error.find("by name, and this slirp port has ipv6=off"), std::string::npos) << error;
+  // Not a host name: the message says why; digits and dots stay an address error.
+  EXPECT_FALSE(parse_hostfwd("tcp::8080-web_1:80", f, error));
+  EXPECT_NE(error.find("guest name 'web_1'"), std::string::npos) << error;
+  EXPECT_FALSE(parse_hostfwd("tcp::8080-10.0.2:80", f, error));
+  EXPECT_NE(error.find("not a numeric IPv4 address"), std::string::npos) << error;
+  // The key for remove is the host side's.
+  ASSERT_TRUE(parse_hostfwd_key("tcp::8080-web1:80", f, error)) << error;
+  EXPECT_TRUE(f.guest_name.empty());
+  EXPECT_EQ(f.host_port, 8080);
+}
+
 TEST(HostfwdParseTest, Ipv6GuestAddressMustBeAGuestOfTheIpv6Net) {
   slirp::SlirpOptions o = slirp::default_slirp_options();
   slirp::HostForward f;

@@ -31,7 +31,8 @@ constexpr uint32_t kMaxHostSocketsLimit = 1u << 20;
 constexpr const char* kHostfwdSyntax =
     "expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT with numeric addresses, IPv6 "
     "ones in brackets and both sides of one family, e.g. tcp::8080-:80 or "
-    "tcp:[::1]:8080-[fec0::15]:80";
+    "tcp:[::1]:8080-[fec0::15]:80; a guest by MAC ([52:54:00:12:34:56]:80) or by DNS name "
+    "(web1:80) takes the host side's family";
 constexpr const char* kHostfwdKeySyntax =
     "expected [tcp|udp]:[HOSTADDR]:HOSTPORT with a numeric address, an IPv6 one in brackets, "
     "e.g. tcp::8080 or tcp:[::1]:8080";
@@ -839,6 +840,26 @@ std::string format_ipv6(const in6_addr& addr) {
   return buf;
 }
 
+namespace {
+
+// A guest side that is meant as a DNS name: not an IPv4 address, and letters in it (so that a
+// mistyped address such as 10.0.2 stays an address error).
+bool is_guest_name(std::string_view text) {
+  if (text.empty() || parse_ipv4(text) || parse_ipv6(text)) return false;
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
+}
+
+std::string lower_ascii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
 bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& error) {
   if (std::string nul = nul_problem(spec, "hostfwd"); !nul.empty()) {
     error = nul + "; " + kHostfwdSyntax;
@@ -875,6 +896,16 @@ bool parse_hostfwd(std::string_view spec, slirp::HostForward& out, std::string& 
     }
     f.by_mac = true;
     f.guest_mac = *mac;
+  } else if (!gbracketed && is_guest_name(gaddr)) {
+    // A guest by DNS name: like a MAC, the family is the host side's; the slirp port resolves
+    // the name's address when it adds the forward.
+    std::string why;
+    if (!slirp::dns_name_ok(gaddr, why)) {
+      error = what + ": guest name '" + std::string(gaddr) + "' " + why;
+      return false;
+    }
+    f.guest_name = lower_ascii(gaddr);
+    if (f.guest_name.back() == '.') f.guest_name.pop_back();
   } else if (gbracketed) {
     const auto a = parse_ipv6(gaddr);
     if (!a) {
@@ -949,10 +980,10 @@ bool parse_hostfwd_key(std::string_view spec, slirp::HostForward& out, std::stri
 
 bool check_hostfwd_guest(const slirp::HostForward& fwd, const slirp::SlirpOptions& o,
                          std::string& error) {
-  if (fwd.by_mac) {  // resolved by the slirp port when it adds the forward
+  if (fwd.by_mac || !fwd.guest_name.empty()) {  // resolved by the slirp port when it adds it
     if (!fwd.ipv6 || o.ipv6) return true;
-    error = "hostfwd '" + fwd.to_string() +
-            "': an IPv6 forward to a guest by MAC, and this slirp port has ipv6=off";
+    error = "hostfwd '" + fwd.to_string() + "': an IPv6 forward to a guest by " +
+            (fwd.by_mac ? "MAC" : "name") + ", and this slirp port has ipv6=off";
     return false;
   }
   if (fwd.ipv6) {
