@@ -334,6 +334,10 @@ def specs():
                            "tcp:0.0.0.0:2222-10.0.2.20:22", "tcp::8080", "udp:1.2.3.4:65535-:65535",
                            "tcp::80-10.0.2.2:80", "sctp::1-:1"]):
         write("hostfwd_spec_fuzz", "seed%d" % i, s)
+    write("hostfwd_spec_fuzz", "ipv6-empty-host", "udp::53-[fec0::15]:53")
+    write("hostfwd_spec_fuzz", "ipv6-loopback", "tcp:[::1]:8080-[fec0::5054:ff:fe12:3456]:80")
+    write("hostfwd_spec_fuzz", "guest-by-mac", "tcp::8080-[52:54:00:12:34:56]:80")
+    write("hostfwd_spec_fuzz", "guest-by-name", "tcp:[::1]:8080-Web1.qswitch.internal.:80")
     for i, s in enumerate(["", "net=10.0.3.0/24",
                            "net=192.168.76.0/255.255.255.0,host=192.168.76.1,dns=192.168.76.3,dhcpstart=192.168.76.100",
                            "hostname=guest,domainname=example.internal,dnssearch=a.example,dnssearch=b.example.",
