@@ -4,14 +4,16 @@
 // check against `size`, the IPv4 total length or the UDP length, whichever is smallest.
 #include "slirp/dhcp_server.h"
 
-#include "slirp/dns_names.h"
-
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string_view>
+
+#include "slirp/dns_names.h"
+#include "switch/frame.h"
+#include "switch/offload.h"
 
 namespace qswitch::slirp {
 namespace {
@@ -37,36 +39,11 @@ constexpr uint8_t kOptPad = 0, kOptNetmask = 1, kOptRouter = 3, kOptDns = 6, kOp
                   kOptMessageType = 53, kOptServerId = 54, kOptMaxSize = 57, kOptTftpServer = 66,
                   kOptBootfile = 67, kOptDomainSearch = 119, kOptEnd = 255;
 
-uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-uint32_t load32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-void store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void store32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
 uint32_t host_order(in_addr a) { return ntohl(a.s_addr); }
 in_addr net_order(uint32_t a) {
   in_addr r{};
   r.s_addr = htonl(a);
   return r;
-}
-
-// RFC 1071 one's complement sum, not yet folded or inverted.
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t sum) {
-  for (size_t i = 0; i + 1 < n; i += 2) sum += load16(p + i);
-  if (n % 2 != 0) sum += uint32_t{p[n - 1]} << 8;
-  return sum;
-}
-uint16_t fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
 }
 
 // RFC 1035 section 3.1 names with section 4.1.4 compression, as option 119 wants (RFC 3397
@@ -128,12 +105,12 @@ class OptionWriter {
   bool put8(uint8_t code, uint8_t v) { return put(code, &v, 1); }
   bool put16(uint8_t code, uint16_t v) {
     uint8_t b[2];
-    store16(b, v);
+    sw::store_be16(b, v);
     return put(code, b, 2);
   }
   bool put32(uint8_t code, uint32_t v) {
     uint8_t b[4];
-    store32(b, v);
+    sw::store_be32(b, v);
     return put(code, b, 4);
   }
   bool put_string(uint8_t code, const std::string& s) {
@@ -226,25 +203,26 @@ DhcpServer::DhcpServer(const DhcpConfig& config)
 
 bool DhcpServer::is_dhcp_request(const uint8_t* frame, size_t size) {
   if (size < kEthSize + kIpMinSize + kUdpSize) return false;
-  if (load16(frame + 12) != 0x0800) return false;
+  if (sw::load_be16(frame + 12) != 0x0800) return false;
   const uint8_t* ip = frame + kEthSize;
   if ((ip[0] >> 4) != 4 || ip[9] != 17) return false;
-  if ((load16(ip + 6) & 0x1fff) != 0) return false;  // a later fragment has no UDP header
+  if ((sw::load_be16(ip + 6) & 0x1fff) != 0) return false;  // a later fragment has no UDP header
   const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
   if (ihl < kIpMinSize || kEthSize + ihl + 4 > size) return false;
-  return load16(ip + ihl + 2) == kServerPort;
+  return sw::load_be16(ip + ihl + 2) == kServerPort;
 }
 
 // RFC 2131 section 2 (format) and 3 (cookie), RFC 2132 section 2 (options), RFC 791 (IPv4).
 bool DhcpServer::parse_request(const uint8_t* frame, size_t size, Request& req) {
   const uint8_t* ip = frame + kEthSize;
   const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
-  const size_t total = load16(ip + 2);
+  const size_t total = sw::load_be16(ip + 2);
   if (total < ihl + kUdpSize || total > size - kEthSize) return false;
-  if ((load16(ip + 6) & 0x2000) != 0) return false;  // more fragments: not reassembled
-  if (fold(sum16(ip, ihl, 0)) != 0) return false;    // RFC 791 header checksum
+  if ((sw::load_be16(ip + 6) & 0x2000) != 0) return false;  // more fragments: not reassembled
+  if (static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(0, ip, ihl))) != 0)
+    return false;  // RFC 791 header checksum
   const uint8_t* udp = ip + ihl;
-  const size_t udp_size = load16(udp + 4);
+  const size_t udp_size = sw::load_be16(udp + 4);
   if (udp_size < kUdpSize || udp_size > total - ihl) return false;
   const uint8_t* b = udp + kUdpSize;
   const size_t n = udp_size - kUdpSize;  // BOOTP message bytes; nothing at or past b + n is read
@@ -258,9 +236,9 @@ bool DhcpServer::parse_request(const uint8_t* frame, size_t size, Request& req) 
     return false;
   }
   std::memcpy(req.xid, b + 4, 4);
-  req.flags = load16(b + 10);
-  req.ciaddr = load32(b + 12);
-  req.giaddr = load32(b + 24);
+  req.flags = sw::load_be16(b + 10);
+  req.ciaddr = sw::load_be32(b + 12);
+  req.giaddr = sw::load_be32(b + 24);
   // Options (RFC 2132 section 2). Overload (52) is ignored: sname and file are not parsed.
   for (size_t i = kOptionsOffset; i < n;) {
     const uint8_t code = b[i];
@@ -281,12 +259,12 @@ bool DhcpServer::parse_request(const uint8_t* frame, size_t size, Request& req) 
       case kOptRequestedIp:
         if (len != 4) return false;
         req.has_requested = true;
-        req.requested = load32(v);
+        req.requested = sw::load_be32(v);
         break;
       case kOptServerId:
         if (len != 4) return false;
         req.has_server_id = true;
-        req.server_id = load32(v);
+        req.server_id = sw::load_be32(v);
         break;
       case kOptHostname: {
         size_t k = len;
@@ -296,7 +274,7 @@ bool DhcpServer::parse_request(const uint8_t* frame, size_t size, Request& req) 
       }
       case kOptMaxSize: {
         if (len != 2) return false;
-        const size_t max_ip = std::max<size_t>(kMinMaxMessage, load16(v));
+        const size_t max_ip = std::max<size_t>(kMinMaxMessage, sw::load_be16(v));
         req.max_message = max_ip - kIpMinSize - kUdpSize;
         break;
       }
@@ -590,7 +568,7 @@ size_t DhcpServer::build_reply(const Request& req, uint8_t type, uint32_t yiaddr
   uint8_t* eth = reply;
   std::memcpy(eth, dst_mac.bytes.data(), 6);
   std::memcpy(eth + 6, config_.server_mac.bytes.data(), 6);
-  store16(eth + 12, 0x0800);
+  sw::store_be16(eth + 12, 0x0800);
 
   uint8_t* m = reply + kHeaders;  // the BOOTP message
   std::memset(m, 0, kOptionsOffset);
@@ -598,11 +576,11 @@ size_t DhcpServer::build_reply(const Request& req, uint8_t type, uint32_t yiaddr
   m[1] = 1;  // Ethernet
   m[2] = 6;
   std::memcpy(m + 4, req.xid, 4);
-  store16(m + 10, req.flags);
-  store32(m + 12, ciaddr);
-  store32(m + 16, yiaddr);
-  store32(m + 20, config_.tftp && type != kNak ? server_ : 0);  // siaddr: next server
-  store32(m + 24, req.giaddr);
+  sw::store_be16(m + 10, req.flags);
+  sw::store_be32(m + 12, ciaddr);
+  sw::store_be32(m + 16, yiaddr);
+  sw::store_be32(m + 20, config_.tftp && type != kNak ? server_ : 0);  // siaddr: next server
+  sw::store_be32(m + 24, req.giaddr);
   std::memcpy(m + 28, req.mac.bytes.data(), 6);
   if (type != kNak && !config_.bootfile.empty() && config_.bootfile.size() < 128) {
     std::memcpy(m + 108, config_.bootfile.data(), config_.bootfile.size());
@@ -639,22 +617,23 @@ size_t DhcpServer::build_reply(const Request& req, uint8_t type, uint32_t yiaddr
   std::memset(ip, 0, kIpMinSize);
   ip[0] = 0x45;
   ip[1] = 0x10;  // IPTOS_LOWDELAY, as libslirp's bootp.c
-  store16(ip + 2, static_cast<uint16_t>(ip_size));
+  sw::store_be16(ip + 2, static_cast<uint16_t>(ip_size));
   ip[8] = 64;  // TTL
   ip[9] = 17;  // UDP
-  store32(ip + 12, server_);
-  store32(ip + 16, dst_ip);
-  store16(ip + 10, fold(sum16(ip, kIpMinSize, 0)));
+  sw::store_be32(ip + 12, server_);
+  sw::store_be32(ip + 16, dst_ip);
+  sw::store_be16(ip + 10,
+                 static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(0, ip, kIpMinSize))));
 
   uint8_t* udp = ip + kIpMinSize;
-  store16(udp, kServerPort);
-  store16(udp + 2, kClientPort);
-  store16(udp + 4, static_cast<uint16_t>(udp_size));
-  store16(udp + 6, 0);
+  sw::store_be16(udp, kServerPort);
+  sw::store_be16(udp + 2, kClientPort);
+  sw::store_be16(udp + 4, static_cast<uint16_t>(udp_size));
+  sw::store_be16(udp + 6, 0);
   // RFC 768: pseudo header (source, destination, protocol, UDP length), then the datagram.
-  uint32_t sum = sum16(ip + 12, 8, 0) + 17 + static_cast<uint32_t>(udp_size);
-  uint16_t csum = fold(sum16(udp, udp_size, sum));
-  store16(udp + 6, csum == 0 ? 0xffff : csum);
+  uint64_t sum = sw::checksum_add(0, ip + 12, 8) + 17 + udp_size;
+  uint16_t csum = static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(sum, udp, udp_size)));
+  sw::store_be16(udp + 6, csum == 0 ? 0xffff : csum);
   return kEthSize + ip_size;
 }
 

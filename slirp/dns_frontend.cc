@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "switch/frame.h"
+#include "switch/offload.h"
+
 namespace qswitch::slirp {
 
 namespace {
@@ -22,33 +25,12 @@ constexpr uint8_t kRst = 0x04;
 constexpr uint8_t kPsh = 0x08;
 constexpr uint8_t kAck = 0x10;
 
-void store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void store32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
-
-// RFC 1071: the one's complement sum, not yet folded.
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t sum) {
-  for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>((p[i] << 8) | p[i + 1]);
-  if ((n & 1u) != 0) sum += static_cast<uint32_t>(p[n - 1] << 8);
-  return sum;
-}
-uint16_t fold(uint32_t sum) {
-  while ((sum >> 16) != 0) sum = (sum & 0xffffu) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
 // The pseudo-header (RFC 768, RFC 9293 section 3.1, RFC 8200 section 8.1).
-uint32_t pseudo_sum(bool ipv6, const uint8_t* src, const uint8_t* dst, uint8_t proto,
+uint64_t pseudo_sum(bool ipv6, const uint8_t* src, const uint8_t* dst, uint8_t proto,
                     size_t l4_size) {
   const size_t n = ipv6 ? 16 : 4;
-  uint32_t sum = sum16(src, n, 0);
-  sum = sum16(dst, n, sum);
+  uint64_t sum = sw::checksum_add(0, src, n);
+  sum = sw::checksum_add(sum, dst, n);
   sum += proto;
   sum += static_cast<uint32_t>(l4_size >> 16);
   sum += static_cast<uint32_t>(l4_size & 0xffffu);
@@ -96,10 +78,10 @@ size_t header_and_question(const uint8_t* msg, size_t size, bool refused, uint8_
   } else {
     out[2] = static_cast<uint8_t>(out[2] | 0x02u);  // TC
   }
-  store16(out + 4, end == 0 ? 0 : 1);
-  store16(out + 6, 0);
-  store16(out + 8, 0);
-  store16(out + 10, 0);
+  sw::store_be16(out + 4, end == 0 ? 0 : 1);
+  sw::store_be16(out + 6, 0);
+  sw::store_be16(out + 8, 0);
+  sw::store_be16(out + 10, 0);
   return n;
 }
 
@@ -167,7 +149,8 @@ DnsFrontend::Result DnsFrontend::udp(const uint8_t* frame, const GuestPacket& p,
   const uint16_t csum = load_be16(u + 6);
   if (udp_size < kUdp || udp_size > p.l4_size || (p.ipv6 && csum == 0) ||
       (csum != 0 &&
-       fold(sum16(u, udp_size, pseudo_sum(p.ipv6, p.src, p.dst, kIpProtoUdp, udp_size))) != 0) ||
+       static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(
+           pseudo_sum(p.ipv6, p.src, p.dst, kIpProtoUdp, udp_size), u, udp_size))) != 0) ||
       !unicast(frame)) {
     counters_.bad_frame += 1;
     return Result::kPass;
@@ -189,10 +172,10 @@ DnsFrontend::Result DnsFrontend::udp(const uint8_t* frame, const GuestPacket& p,
     n = header_and_question(reply_.data(), reply_.size(), false, payload, room);
     counters_.udp_truncated += 1;
   }
-  store16(l4, kDnsPort);
+  sw::store_be16(l4, kDnsPort);
   std::memcpy(l4 + 2, u, 2);  // the query's source port
-  store16(l4 + 4, static_cast<uint16_t>(kUdp + n));
-  store16(l4 + 6, 0);
+  sw::store_be16(l4 + 4, static_cast<uint16_t>(kUdp + n));
+  sw::store_be16(l4 + 6, 0);
   finish_frame(p.ipv6, frame + 6, our_mac(p.ipv6), p.dst, p.src, kIpProtoUdp, kUdp + n);
   counters_.udp_answered += 1;
   return Result::kConsumed;
@@ -202,7 +185,8 @@ DnsFrontend::Result DnsFrontend::tcp(const uint8_t* frame, const GuestPacket& p,
   const uint8_t* t = p.l4;
   const size_t offset = p.l4_size >= kTcp ? static_cast<size_t>(t[12] >> 4) * 4 : 0;
   if (p.l4_size < kTcp || offset < kTcp || offset > p.l4_size || !unicast(frame) ||
-      fold(sum16(t, p.l4_size, pseudo_sum(p.ipv6, p.src, p.dst, kIpProtoTcp, p.l4_size))) != 0) {
+      static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(
+          pseudo_sum(p.ipv6, p.src, p.dst, kIpProtoTcp, p.l4_size), t, p.l4_size))) != 0) {
     counters_.bad_frame += 1;
     return Result::kConsumed;  // libslirp would drop it too
   }
@@ -395,7 +379,7 @@ void DnsFrontend::respond(Conn& c, int64_t now_ms) {
   }
   const size_t n = std::min<size_t>(c.reply.size(), 65535);
   c.out.resize(2 + n);
-  store16(c.out.data(), static_cast<uint16_t>(n));
+  sw::store_be16(c.out.data(), static_cast<uint16_t>(n));
   std::memcpy(c.out.data() + 2, c.reply.data(), n);
   counters_.tcp_answered += 1;
   c.state = State::kSending;
@@ -496,22 +480,22 @@ void DnsFrontend::send_segment(Conn& c, uint32_t seq, uint8_t flags, const uint8
                                size_t size, bool mss_option) {
   uint8_t* t = l4_area(c.ipv6);
   const size_t header = kTcp + (mss_option ? 4 : 0);
-  store16(t, kDnsPort);
-  store16(t + 2, c.guest_port);
-  store32(t + 4, seq);
-  store32(t + 8, (flags & kRst) != 0 && (flags & kAck) == 0 ? 0 : c.rcv_nxt);
+  sw::store_be16(t, kDnsPort);
+  sw::store_be16(t + 2, c.guest_port);
+  sw::store_be32(t + 4, seq);
+  sw::store_be32(t + 8, (flags & kRst) != 0 && (flags & kAck) == 0 ? 0 : c.rcv_nxt);
   t[12] = static_cast<uint8_t>((header / 4) << 4);
   t[13] = flags;
   const size_t window = c.state == State::kReceiving || c.state == State::kSynReceived
                             ? kMaxTcpQuery - c.in_size
                             : kMaxTcpQuery;
-  store16(t + 14, static_cast<uint16_t>(window));
-  store16(t + 16, 0);
-  store16(t + 18, 0);
+  sw::store_be16(t + 14, static_cast<uint16_t>(window));
+  sw::store_be16(t + 16, 0);
+  sw::store_be16(t + 18, 0);
   if (mss_option) {
     t[20] = 2;
     t[21] = 4;
-    store16(t + 22, our_mss(c.ipv6));
+    sw::store_be16(t + 22, our_mss(c.ipv6));
   }
   if (size != 0) std::memcpy(t + header, data, size);
   const uint8_t* dns = c.ipv6 ? config_.dns6.data() : config_.dns4.data();
@@ -524,15 +508,15 @@ void DnsFrontend::send_reset(const uint8_t* frame, const GuestPacket& p, const S
   // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
   uint8_t* t = l4_area(p.ipv6);
   const bool has_ack = (s.flags & kAck) != 0;
-  store16(t, kDnsPort);
-  store16(t + 2, s.src_port);
-  store32(t + 4, has_ack ? s.ack : 0);
-  store32(t + 8, has_ack ? 0 : s.seq + s.length());
+  sw::store_be16(t, kDnsPort);
+  sw::store_be16(t + 2, s.src_port);
+  sw::store_be32(t + 4, has_ack ? s.ack : 0);
+  sw::store_be32(t + 8, has_ack ? 0 : s.seq + s.length());
   t[12] = static_cast<uint8_t>((kTcp / 4) << 4);
   t[13] = has_ack ? kRst : static_cast<uint8_t>(kRst | kAck);
-  store16(t + 14, 0);
-  store16(t + 16, 0);
-  store16(t + 18, 0);
+  sw::store_be16(t + 14, 0);
+  sw::store_be16(t + 16, 0);
+  sw::store_be16(t + 18, 0);
   counters_.tcp_reset += 1;
   finish_frame(p.ipv6, frame + 6, our_mac(p.ipv6), p.dst, p.src, kIpProtoTcp, kTcp);
 }
@@ -546,33 +530,34 @@ void DnsFrontend::finish_frame(bool ipv6, const uint8_t* eth_dst, const uint8_t*
   uint8_t* ip = f + kEth;
   uint8_t* l4 = l4_area(ipv6);
   if (ipv6) {
-    store16(f + 12, 0x86dd);
-    store32(ip, 0x60000000u);
-    store16(ip + 4, static_cast<uint16_t>(l4_size));
+    sw::store_be16(f + 12, 0x86dd);
+    sw::store_be32(ip, 0x60000000u);
+    sw::store_be16(ip + 4, static_cast<uint16_t>(l4_size));
     ip[6] = proto;
     ip[7] = 64;
     std::memcpy(ip + 8, ip_src, 16);
     std::memcpy(ip + 24, ip_dst, 16);
   } else {
-    store16(f + 12, 0x0800);
+    sw::store_be16(f + 12, 0x0800);
     ip[0] = 0x45;
     ip[1] = 0;
-    store16(ip + 2, static_cast<uint16_t>(kIp4 + l4_size));
-    store16(ip + 4, ip_id_++);
-    store16(ip + 6, 0x4000);  // DF
+    sw::store_be16(ip + 2, static_cast<uint16_t>(kIp4 + l4_size));
+    sw::store_be16(ip + 4, ip_id_++);
+    sw::store_be16(ip + 6, 0x4000);  // DF
     ip[8] = 64;
     ip[9] = proto;
-    store16(ip + 10, 0);
+    sw::store_be16(ip + 10, 0);
     std::memcpy(ip + 12, ip_src, 4);
     std::memcpy(ip + 16, ip_dst, 4);
-    store16(ip + 10, fold(sum16(ip, kIp4, 0)));
+    sw::store_be16(ip + 10,
+                   static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(0, ip, kIp4))));
   }
   const size_t csum_at = proto == kIpProtoUdp ? 6 : 16;
-  store16(l4 + csum_at, 0);
-  uint16_t csum = fold(sum16(
-      l4, l4_size, pseudo_sum(ipv6, ip + (ipv6 ? 8 : 12), ip + (ipv6 ? 24 : 16), proto, l4_size)));
+  sw::store_be16(l4 + csum_at, 0);
+  uint16_t csum = static_cast<uint16_t>(~sw::checksum_fold(sw::checksum_add(
+      pseudo_sum(ipv6, ip + (ipv6 ? 8 : 12), ip + (ipv6 ? 24 : 16), proto, l4_size), l4, l4_size)));
   if (proto == kIpProtoUdp && csum == 0) csum = 0xffff;  // RFC 768: 0 means no checksum
-  store16(l4 + csum_at, csum);
+  sw::store_be16(l4 + csum_at, csum);
   sink_.send_frame(f, kEth + (ipv6 ? kIp6 : kIp4) + l4_size);
 }
 
