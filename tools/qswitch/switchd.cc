@@ -78,8 +78,8 @@ bool has_key(const std::vector<slirp::HostForward>& list, const slirp::HostForwa
 bool remove_forward(slirp::SlirpPort& port, const slirp::HostForward& f, std::string& error) {
   for (const slirp::HostForward& live : port.hostfwds()) {
     if (!live.same_host_socket(f)) continue;
-    const slirp::HostForward victim = live;  // the list changes below
-    return port.remove_hostfwd(victim, error);
+    // A copy: remove_hostfwd() changes the list `live` is in.
+    return port.remove_hostfwd(slirp::HostForward(live), error);
   }
   return true;  // gone already (hostfwd.remove)
 }
