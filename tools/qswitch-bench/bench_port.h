@@ -98,8 +98,10 @@ struct PortTotals {
 struct PortResult {
   std::array<PortTotals, kPhaseCount> at_phase{};  // totals when the port first saw each phase
   PortTotals final;
-  uint64_t gap_lost = 0;   // sequence numbers skipped (frames still missing may arrive later)
-  uint64_t reordered = 0;  // frames older than one already received
+  // Per sender, summed over senders (SenderSequences): sequence numbers skipped (frames still
+  // missing may arrive later), and frames older than one already received from the same sender.
+  uint64_t gap_lost = 0;
+  uint64_t reordered = 0;
   uint64_t corrupt = 0;
   uint64_t foreign = 0;  // counted from the measure phase on
   uint64_t hellos = 0;
