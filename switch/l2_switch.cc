@@ -391,12 +391,12 @@ void L2Switch::queue(Port& out, const Frame& frame) {
 
 void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis now,
                        PortId& congested) {
-  const MacAddress dst = MacAddress::from_wire(f.dst());
-  if (!dst.is_multicast()) {
+  const uint8_t* dst = f.dst();
+  if ((dst[0] & 0x01) == 0) {  // not multicast (nor broadcast)
     const uint64_t dst_key = mac_key(dst, ingress.vlan);
     PortId out_id;
     if (!memo_.lookup(dst_key, &out_id)) {
-      out_id = macs_.lookup(dst, ingress.vlan, now);
+      out_id = macs_.lookup(dst_key, now);
       memo_.set_lookup(dst_key, out_id);
     }
     if (out_id == in.id_) {
@@ -435,12 +435,12 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     const bool secured = in.security_.enabled;
     bool held = true;
     if (secured && !secure_source(in, f, ingress, src, &held)) continue;
-    const uint64_t src_key = mac_key(src, ingress.vlan);
+    const uint64_t src_key = mac_key(f.src(), ingress.vlan);
     if (memo_.refreshed(src_key, in_id)) {
       forward(in, f, ingress, now, congested);
       continue;
     }
-    const LearnOutcome learned = macs_.learn(src, ingress.vlan, in_id, now);
+    const LearnOutcome learned = macs_.learn(src_key, in_id, now);
     if (learned.result == LearnResult::kRefreshed) {
       memo_.set_refreshed(src_key, in_id);
     } else {

@@ -74,10 +74,14 @@ class MacTable {
   MacTable& operator=(const MacTable&) = delete;
 
   LearnOutcome learn(const MacAddress& mac, uint16_t vlan, PortId port, Millis now);
+  // The same, by key (mac_key()).
+  LearnOutcome learn(uint64_t key, PortId port, Millis now);
   // Puts `mac` on `port` for good (see the theory above), moving it there if it was elsewhere.
   void pin(const MacAddress& mac, uint16_t vlan, PortId port, Millis now);
   // kNoPort when absent or older than age_ms.
   PortId lookup(const MacAddress& mac, uint16_t vlan, Millis now) const;
+  // The same, by key (mac_key()).
+  PortId lookup(uint64_t key, Millis now) const;
   // Removes entries older than age_ms; returns how many.
   size_t expire(Millis now);
   // Removes every entry on `port`; returns how many.
@@ -143,6 +147,10 @@ class MacTable {
 
 inline uint64_t mac_key(const MacAddress& mac, uint16_t vlan) {
   return mac.key() | (uint64_t{vlan & 0x0fffu} << 48);
+}
+// The key of the six MAC bytes at `p` (a frame's destination or source) in `vlan`.
+inline uint64_t mac_key(const uint8_t* p, uint16_t vlan) {
+  return MacAddress::key_at(p) | (uint64_t{vlan & 0x0fffu} << 48);
 }
 
 }  // namespace qswitch::sw
