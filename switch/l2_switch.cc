@@ -389,9 +389,36 @@ void L2Switch::queue(Port& out, const Frame& frame) {
   }
 }
 
+void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis now,
+                       PortId& congested) {
+  const uint8_t* dst = f.dst();
+  if ((dst[0] & 0x01) == 0) {  // not multicast (nor broadcast)
+    const uint64_t dst_key = mac_key(dst, ingress.vlan);
+    PortId out_id;
+    if (!memo_.lookup(dst_key, &out_id)) {
+      out_id = macs_.lookup(dst_key, now);
+      memo_.set_lookup(dst_key, out_id);
+    }
+    if (out_id == in.id_) {
+      in.counters_.drop_same_port += 1;
+      return;
+    }
+    if (out_id != kNoPort) {
+      ++counters_.unicast;
+      Port& out = *ports_[out_id];
+      send(out, f, ingress);
+      if (out.congested(now)) congested = out_id;
+      return;
+    }
+  }
+  ++counters_.flooded;
+  flood(in, f, ingress);
+}
+
 PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
   const PortId in_id = in.id_;
   PortId congested = kNoPort;
+  memo_.clear();
   for (const Frame& f : frames) {
     if (variants_used_) drop_variants();
     ++counters_.frames_in;
@@ -408,17 +435,29 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     const bool secured = in.security_.enabled;
     bool held = true;
     if (secured && !secure_source(in, f, ingress, src, &held)) continue;
-    const LearnOutcome learned = macs_.learn(src, ingress.vlan, in_id, now);
+    const uint64_t src_key = mac_key(f.src(), ingress.vlan);
+    if (memo_.refreshed(src_key, in_id)) {
+      forward(in, f, ingress, now, congested);
+      continue;
+    }
+    const LearnOutcome learned = macs_.learn(src_key, in_id, now);
+    if (learned.result == LearnResult::kRefreshed) {
+      memo_.set_refreshed(src_key, in_id);
+    } else {
+      memo_.clear();  // the table changed: what the memo says may not hold any more
+    }
     if (learned.result == LearnResult::kPinned) {
       in.counters_.drop_mac_spoof += 1;
       ++counters_.mac_spoofs;
       Port* owner = port(learned.previous_port);
       if (events_ != nullptr && owner != nullptr) events_->on_mac_spoof(in, src, *owner);
+      memo_.clear();
       continue;
     }
     if (learned.result == LearnResult::kMoved) {
       ++counters_.mac_moves;
       if (learned.flapping) note_duplicate(src, learned.previous_port, in, now);
+      memo_.clear();
     }
     if (secured) {
       if (!held) in.held_macs_.push_back(src);  // first seen (capacity reserved)
@@ -428,25 +467,9 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     if (!in.has_first_mac_) {
       in.has_first_mac_ = true;
       if (events_ != nullptr) events_->on_first_mac(in, src);
+      memo_.clear();
     }
-
-    const MacAddress dst = MacAddress::from_wire(f.dst());
-    if (!dst.is_multicast()) {
-      const PortId out_id = macs_.lookup(dst, ingress.vlan, now);
-      if (out_id == in_id) {
-        in.counters_.drop_same_port += 1;
-        continue;
-      }
-      if (out_id != kNoPort) {
-        ++counters_.unicast;
-        Port& out = *ports_[out_id];
-        send(out, f, ingress);
-        if (out.congested(now)) congested = out_id;
-        continue;
-      }
-    }
-    ++counters_.flooded;
-    flood(in, f, ingress);
+    forward(in, f, ingress, now, congested);
   }
   if (variants_used_) drop_variants();
   // Segments are queued (each pinned); the next burst's frames may reuse these addresses.

@@ -52,6 +52,12 @@
 //   pinned in the VLANs it uses them. The address book (address_book.h) is what the slirp ports'
 //   DHCP servers and IPv6 prefixes say each VLAN's guests were given; an unsecured port never
 //   reads it.
+// - Burst memo: within one receive() call, a source already refreshed on the input port is not
+//   learned again, and a destination already looked up (8 slots, by the MAC's last byte) is not
+//   looked up again, as long as the table has only been refreshed since: any other learning
+//   outcome forgets the memo. A guest's burst holds one source and few destinations, so most
+//   frames skip both hash lookups; the table ends in exactly the state per-frame calls leave.
+//   Events callbacks may change the table (or ports): the memo is forgotten after each.
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
 //   segment list once for the most segments a frame can make).
 #pragma once
@@ -192,6 +198,8 @@ class L2Switch : public ChunkPressure {
   // Sends `frame` to `out` in the form `out` takes it for the frame's VLAN.
   void send(Port& out, const Frame& frame, const Ingress& ingress);
   void flood(Port& in, const Frame& frame, const Ingress& ingress);
+  // A learned frame to its destination (unicast, or flooded); `congested` as receive() returns.
+  void forward(Port& in, const Frame& frame, const Ingress& ingress, Millis now, PortId& congested);
   // The frame tagged (or untagged) for its VLAN, made once per frame; nullptr when it could not
   // be made (counted).
   const Frame* variant(const Frame& frame, const Ingress& ingress, bool tagged);
@@ -212,6 +220,42 @@ class L2Switch : public ChunkPressure {
   void drop_segments();
   void note_duplicate(const MacAddress& mac, PortId was, Port& now, Millis now_ms);
 
+  // The burst memo (see the theory above), keys as mac_key() makes them.
+  class BurstMemo {
+   public:
+    void clear() {
+      src_ = kNoKey;
+      for (uint64_t& k : dst_key_) k = kNoKey;
+    }
+    // True when `src` was refreshed on `port` in this burst.
+    bool refreshed(uint64_t src, PortId port) const { return src == src_ && port == src_port_; }
+    void set_refreshed(uint64_t src, PortId port) {
+      src_ = src;
+      src_port_ = port;
+    }
+    // True (and *port set) when `dst` was looked up in this burst.
+    bool lookup(uint64_t dst, PortId* port) const {
+      const uint32_t i = slot(dst);
+      if (dst_key_[i] != dst) return false;
+      *port = dst_port_[i];
+      return true;
+    }
+    void set_lookup(uint64_t dst, PortId port) {
+      const uint32_t i = slot(dst);
+      dst_key_[i] = dst;
+      dst_port_[i] = port;
+    }
+
+   private:
+    static constexpr uint32_t kDstSlots = 8;
+    static constexpr uint64_t kNoKey = ~uint64_t{0};  // mac_key() never sets bits 60..63
+    static uint32_t slot(uint64_t key) { return static_cast<uint32_t>(key) & (kDstSlots - 1); }
+    uint64_t src_ = kNoKey;
+    PortId src_port_ = kNoPort;
+    uint64_t dst_key_[kDstSlots] = {kNoKey, kNoKey, kNoKey, kNoKey, kNoKey, kNoKey, kNoKey, kNoKey};
+    PortId dst_port_[kDstSlots] = {};
+  };
+
   SwitchConfig config_;
   MacTable macs_;
   AddressBook addresses_;
@@ -224,6 +268,7 @@ class L2Switch : public ChunkPressure {
   CaptureHook* capture_ = nullptr;
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
+  BurstMemo memo_;
   // Software segmentation (see the theory above).
   PackedFrames seg_memory_;
   std::vector<Frame> segs_;              // the current frame's segments, one reference each

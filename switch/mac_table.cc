@@ -175,9 +175,12 @@ uint32_t MacTable::evict_one() {
 }
 
 LearnOutcome MacTable::learn(const MacAddress& mac, uint16_t vlan, PortId port, Millis now) {
+  return learn(mac_key(mac, vlan), port, now);
+}
+
+LearnOutcome MacTable::learn(uint64_t key, PortId port, Millis now) {
   LearnOutcome out;
   if (port == kNoPort) return out;
-  const uint64_t key = mac_key(mac, vlan);
   const uint64_t h = hash(key);
   const uint64_t pos = find_index(key, h);
 
@@ -254,7 +257,10 @@ void MacTable::pin(const MacAddress& mac, uint16_t vlan, PortId port, Millis now
 }
 
 PortId MacTable::lookup(const MacAddress& mac, uint16_t vlan, Millis now) const {
-  const uint64_t key = mac_key(mac, vlan);
+  return lookup(mac_key(mac, vlan), now);
+}
+
+PortId MacTable::lookup(uint64_t key, Millis now) const {
   const uint64_t pos = find_index(key, hash(key));
   if (pos == kNotFound) return kNoPort;
   const Entry& e = slab_[cell_slot(index_[pos])];

@@ -516,6 +516,60 @@ TEST_F(L2SwitchTest, ReportsCongestionAnywhereInABurst) {
   EXPECT_EQ(c_.tags(), (Tags{3, 5, 6}));
 }
 
+// --- The burst memo: a burst sees what its own earlier frames did to the MAC table -----------
+
+TEST_F(L2SwitchTest, ABurstSeesADestinationItsOwnEarlierFrameLearned) {
+  send(a_, kBroadcast, kA, 100);
+  clear_got();
+  // kUnknown is looked up (flood), then learned on a by the second frame, which makes the third
+  // frame one for its own input port.
+  std::vector<Frame> burst;
+  burst.push_back(frames_.make(kUnknown, kA, 1));
+  burst.push_back(frames_.make(kA, kUnknown, 2));
+  burst.push_back(frames_.make(kUnknown, kA, 3));
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), Tags{1});
+  EXPECT_EQ(c_.tags(), Tags{1});
+  EXPECT_EQ(sw_.counters().flooded, 2u);  // the hello and frame 1
+  EXPECT_EQ(a_.counters().drop_same_port, 2u) << "frame 3 went by a stale lookup";
+}
+
+TEST_F(L2SwitchTest, ABurstSeesADestinationThatMovedToItsInputPort) {
+  send(b_, kBroadcast, kB, 100);
+  clear_got();
+  std::vector<Frame> burst;
+  burst.push_back(frames_.make(kB, kA, 1));  // kB is on b
+  burst.push_back(frames_.make(kA, kB, 2));  // now kB moves to a
+  burst.push_back(frames_.make(kB, kA, 3));  // so this one stays on a
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), Tags{1});
+  EXPECT_EQ(sw_.counters().mac_moves, 1u);
+  EXPECT_EQ(a_.counters().drop_same_port, 2u) << "frame 3 went by a stale lookup";
+}
+
+TEST(L2SwitchBurstMemoTest, ASourceEvictedEarlierInTheBurstIsLearnedAgain) {
+  SwitchConfig config = test_config();
+  config.mac.max_entries = 2;
+  L2Switch sw(config);
+  FakePort a("fake:a");
+  FakePort b("fake:b");
+  sw.attach(a);
+  sw.attach(b);
+  FrameFactory frames;
+  sw.receive(a, frames.make(kBroadcast, kA, 1), 1'000);
+  sw.receive(b, frames.make(kBroadcast, kB, 2), 1'200);  // the table is full
+  // kA refreshes (too soon to move it in a's LRU list); kC evicts the oldest of the tied ports'
+  // entries (kA, put at a's LRU tail at 1000); kA comes back and must be learned again, evicting
+  // another.
+  std::vector<Frame> burst;
+  burst.push_back(frames.make(kBroadcast, kA, 3));
+  burst.push_back(frames.make(kBroadcast, kC, 4));
+  burst.push_back(frames.make(kBroadcast, kA, 5));
+  sw.receive(a, burst, 1'900);
+  EXPECT_EQ(sw.counters().mac_evictions, 2u) << "the returning source was not learned again";
+  EXPECT_EQ(sw.macs().lookup(kA, kDefaultVlan, 1'900), a.id());
+}
+
 TEST(L2SwitchNoEventsTest, WorksWithoutAnEventsSink) {
   L2Switch sw(test_config());
   FakePort a("fake:a");

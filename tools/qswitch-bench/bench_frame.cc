@@ -69,6 +69,8 @@ void fill_frame_data(uint8_t* frame, uint32_t size, uint32_t sender, uint64_t se
   }
 }
 
+void set_frame_destination(uint8_t* frame, const Mac& dst) { std::memcpy(frame, dst.data(), 6); }
+
 FrameCheck classify_frame(const uint8_t* frame, uint32_t size, const ReceiverView& view) {
   FrameCheck out;
   if (size < 14) return out;  // foreign
@@ -85,32 +87,37 @@ FrameCheck classify_frame(const uint8_t* frame, uint32_t size, const ReceiverVie
     }
     return out;  // someone else's frame, flooded to us: foreign
   }
-  // Addressed to this port: only its one sender writes such frames, so anything else is damage,
+  // Addressed to this port: only its senders write such frames, so anything else is damage,
   // including a tag where none belongs, none where one does, or another VID or priority.
   out.verdict = Verdict::kCorrupt;
-  if (!ours || size != view.size) return out;
+  if (!ours) return out;
+  const uint32_t sender = get_be16(frame + t + kSenderAt);
+  if (!view.sends_here(sender)) return out;
+  const SenderView& from = view.from[sender];
+  if (size != from.size) return out;
   if (tagged != (view.vlan != 0) || (tagged && get_be16(frame + 14) != view.vlan)) return out;
-  if (get_be16(frame + t + kSenderAt) != view.expect_from ||
-      get_be16(frame + t + kKindAt) != static_cast<uint16_t>(FrameKind::kData) ||
-      std::memcmp(frame + 6, view.expect_mac.data(), 6) != 0) {
+  const Mac sender_mac = port_mac(sender);
+  if (get_be16(frame + t + kKindAt) != static_cast<uint16_t>(FrameKind::kData) ||
+      std::memcmp(frame + 6, sender_mac.data(), 6) != 0) {
     return out;
   }
   // The sender's untagged frame ends at t + sent_size; a popped frame shorter than 60 bytes
-  // arrives padded, and the padding must be zeros. size == view.size bounds both.
-  const uint32_t end = t + view.sent_size;
-  if (view.sent_size < kBenchHeaderSize || end > size) return out;
+  // arrives padded, and the padding must be zeros. size == from.size bounds both.
+  const uint32_t end = t + from.sent_size;
+  if (from.sent_size < kBenchHeaderSize || end > size) return out;
   uint64_t seq = get_be64(frame + t + kSeqAt);
-  if (get_be32(frame + t + kCheckAt) != frame_check(seq, view.expect_from, view.sent_size)) {
+  if (get_be32(frame + t + kCheckAt) != frame_check(seq, sender, from.sent_size)) {
     return out;
   }
-  if (std::memcmp(frame + t + kBenchHeaderSize, view.pattern->body_for(seq),
-                  view.sent_size - kBenchHeaderSize) != 0) {
+  if (std::memcmp(frame + t + kBenchHeaderSize, from.pattern->body_for(seq),
+                  from.sent_size - kBenchHeaderSize) != 0) {
     return out;
   }
   for (uint32_t i = end; i < size; ++i) {
     if (frame[i] != 0) return out;
   }
   out.verdict = Verdict::kData;
+  out.sender = sender;
   out.seq = seq;
   return out;
 }

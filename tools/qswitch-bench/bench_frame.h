@@ -21,12 +21,20 @@
 // - The body pattern has period 256 and the offset changes with the sequence, so a frame with a
 //   stale or shifted body (a switch mixing up buffers) fails the memcmp, as does a flipped byte.
 //   Building and checking a body are one memcpy / memcmp against the same pattern buffer.
-// - Senders fill frames in place (fill_frame_header once per slot, fill_frame_data per use):
-//   nothing allocates per frame. classify_frame() is the receiver's whole check.
+// - Senders fill frames in place (fill_frame_header once per slot, fill_frame_data per use;
+//   set_frame_destination per use for a sender with several receivers, --mode spread): nothing
+//   allocates per frame. classify_frame() is the receiver's whole check.
+// - Sequences are per sender and receiver: a sender numbers the frames it sends to each of its
+//   receivers 0, 1, 2, ... on its own, so every receiver sees a gapless sequence from each of its
+//   senders, whatever the others do. A receiver may have several senders (--mode spread):
+//   ReceiverView lists them (a bit mask and one SenderView each: what arrives from that sender),
+//   and classify_frame() says which one a frame came from; SenderSequences keeps the next
+//   sequence expected from each and counts gaps and reordering per sender.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace qswitch::tools {
@@ -77,9 +85,12 @@ void fill_frame_header(uint8_t* frame, const Mac& dst, uint32_t sender, FrameKin
 // `pattern` is built for the untagged size, size - tag_size(vlan).
 void fill_frame_data(uint8_t* frame, uint32_t size, uint32_t sender, uint64_t seq,
                      const BodyPattern& pattern, uint16_t vlan);
+// Rewrites the destination MAC of a frame fill_frame_header built (the first 6 bytes, tagged or
+// not): for a sender whose slots do not each keep one receiver.
+void set_frame_destination(uint8_t* frame, const Mac& dst);
 
 enum class Verdict {
-  kData,     // a valid data frame from the expected sender; `seq` is set
+  kData,     // a valid data frame from one of the expected senders; `sender` and `seq` are set
   kHello,    // a bench broadcast hello
   kForeign,  // not for this port, or not a bench frame
   kCorrupt,  // addressed to this port but not what any bench sender wrote
@@ -87,21 +98,66 @@ enum class Verdict {
 
 struct FrameCheck {
   Verdict verdict = Verdict::kForeign;
+  uint32_t sender = 0;
   uint64_t seq = 0;
+};
+
+// What one receiving port expects from one of its senders.
+struct SenderView {
+  uint32_t size = 0;       // data frame bytes on the receiver's wire, tag and padding included
+  uint32_t sent_size = 0;  // the sender's frame without its tag: what check and body cover
+  const BodyPattern* pattern = nullptr;  // built for sent_size
 };
 
 // What one receiving port expects.
 struct ReceiverView {
   Mac own;
-  uint32_t expect_from = 0;
-  Mac expect_mac;
-  uint16_t vlan = 0;       // the VID of the tag every data frame carries here; 0: untagged
-  uint32_t size = 0;       // data frame bytes on this port's wire, tag and padding included
-  uint32_t sent_size = 0;  // the sender's frame without its tag: what check and body cover
-  const BodyPattern* pattern = nullptr;  // built for sent_size
+  uint16_t vlan = 0;     // the VID of the tag every data frame carries here; 0: untagged
+  uint64_t senders = 0;  // bit j: port j sends data frames here (ports 0..63); 0: none does
+  std::span<const SenderView> from;  // indexed by sender port; entries not in `senders` unread
+
+  bool sends_here(uint32_t sender) const {
+    return sender < from.size() && sender < 64 && ((senders >> sender) & 1) != 0;
+  }
 };
 
 FrameCheck classify_frame(const uint8_t* frame, uint32_t size, const ReceiverView& view);
+
+// The receiver's side of the per-sender sequences: the next sequence number expected from each
+// sender, and what arrived out of line. Sized once for the run's ports; on_data() does not
+// allocate. A frame from sender j is compared with the last one seen from j only:
+//   seq == next[j]: in order; seq > next[j]: the frames between are missing (gap_lost, which
+//   counts frames that may still arrive later); seq < next[j]: reordered (it arrived after a
+//   later one), and next[j] does not move back.
+class SenderSequences {
+ public:
+  explicit SenderSequences(uint32_t port_count) : next_(port_count, 0), received_(port_count, 0) {}
+
+  void on_data(uint32_t sender, uint64_t seq) {
+    ++received_[sender];
+    uint64_t& next = next_[sender];
+    if (seq == next) {
+      ++next;
+    } else if (seq > next) {
+      gap_lost_ += seq - next;
+      next = seq + 1;
+    } else {
+      ++reordered_;
+    }
+  }
+
+  uint64_t next(uint32_t sender) const { return next_[sender]; }
+  uint64_t received(uint32_t sender) const { return received_[sender]; }
+  const std::vector<uint64_t>& received() const { return received_; }
+  uint64_t gap_lost() const { return gap_lost_; }
+  uint64_t reordered() const { return reordered_; }
+
+ private:
+  std::vector<uint64_t> next_;      // per sender
+  std::vector<uint64_t> received_;  // valid data frames per sender
+  uint64_t gap_lost_ = 0;
+  uint64_t reordered_ = 0;
+};
 
 inline void put_be16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);

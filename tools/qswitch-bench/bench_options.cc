@@ -67,6 +67,8 @@ bool parse_mode(std::string_view text, BenchMode& mode) {
     mode = BenchMode::kBidir;
   } else if (text == "mesh") {
     mode = BenchMode::kMesh;
+  } else if (text == "spread") {
+    mode = BenchMode::kSpread;
   } else {
     return false;
   }
@@ -101,6 +103,8 @@ std::string_view mode_name(BenchMode mode) {
       return "bidir";
     case BenchMode::kMesh:
       return "mesh";
+    case BenchMode::kSpread:
+      return "spread";
   }
   return "?";
 }
@@ -224,6 +228,9 @@ std::string bench_usage() {
          "  --mode M         pair:  port 0 sends to port 1 (default)\n"
          "                   bidir: ports 0 and 1 send to each other\n"
          "                   mesh:  every port i sends to port (i+1)%P\n"
+         "                   spread: every port sends to each of the others in turn (frame k\n"
+         "                          of port i to the k-th of the other P-1 ports, round robin)\n"
+         "                          and receives from all of them; sequences are per sender\n"
          "  --size S         Ethernet frame bytes without FCS, 60..65549 (vde: ..9234,\n"
          "                   udp: ..65507; default 64)\n"
          "  --time T         measured seconds, fractions allowed, 0.01..3600 (default 3)\n"
@@ -237,6 +244,9 @@ std::string bench_usage() {
          "arrives\n"
          "                   4 bytes shorter on an untagged port (padded with zeros to 60) and 4\n"
          "                   bytes longer on a tagged one. --direct: every port or none\n"
+         "  --cpu-pid PID    the switch's process: report its CPU time (user + system, from\n"
+         "                   /proc/PID/stat) over the measured window, in seconds and in ns per\n"
+         "                   frame received (exit 2 when /proc/PID/stat cannot be read)\n"
          "  --json           print one JSON object instead of the human line\n"
          "  --help           this text\n"
          "\n"
@@ -246,16 +256,20 @@ std::string bench_usage() {
          "Receivers check every frame (destination, sender, sequence, checksum, payload pattern).\n"
          "Report: rx frames/s and Gbit/s of Ethernet bytes received while measuring; loss =\n"
          "frames sent minus frames received over the whole run (after a drain of up to 2 s);\n"
-         "reorder = frames that arrived after a later one; corrupt = frames addressed to a port\n"
-         "whose bytes are not what was sent; foreign = frames a port did not expect (flooded\n"
-         "unicast, other traffic) while measuring.\n"
+         "reorder = frames that arrived after a later one from the same sender; corrupt = frames\n"
+         "addressed to a port whose bytes are not what was sent; foreign = frames a port did not\n"
+         "expect (flooded unicast, other traffic) while measuring; switch_cpu (--cpu-pid) = the\n"
+         "switch's CPU seconds in the window and per frame received in it.\n"
          "Datagram ports send and receive up to 64 frames per sendmmsg()/recvmmsg() call. Over "
          "UDP\n"
          "a sender is not held back by a slow receiver, so a switch that cannot keep up shows\n"
          "loss; over unix datagrams the sender waits instead.\n"
          "JSON fields: target mode size ports vlan tagged_ports seconds rx_frames tx_frames fps\n"
-         "gbps loss_frames loss_pct reordered corrupt foreign completed (and error when it did\n"
-         "not complete); vlan is null without --vlan, tagged_ports the indexes of tagged ports.\n"
+         "gbps loss_frames loss_pct reordered corrupt foreign switch_cpu_s "
+         "switch_cpu_ns_per_frame\n"
+         "completed (and error when it did not complete); vlan is null without --vlan,\n"
+         "tagged_ports the indexes of tagged ports; the switch_cpu fields are null without\n"
+         "--cpu-pid (ns_per_frame also when no frame arrived).\n"
          "Exit: 0 when the run completed, 1 when a connection failed or corrupt > 0,\n"
          "2 on bad usage.\n";
 }
@@ -264,7 +278,7 @@ namespace {
 
 bool takes_value(std::string_view name) {
   return name == "--ports" || name == "--mode" || name == "--size" || name == "--time" ||
-         name == "--warmup" || name == "--vlan";
+         name == "--warmup" || name == "--vlan" || name == "--cpu-pid";
 }
 
 // One option that takes a value (takes_value()); false with `error` when the value is bad.
@@ -277,7 +291,7 @@ bool apply_value_option(std::string_view name, std::string_view v, BenchOptions&
     }
   } else if (name == "--mode") {
     if (!parse_mode(v, opt.mode)) {
-      error = "bad --mode " + quote(v) + ": expected pair, bidir or mesh";
+      error = "bad --mode " + quote(v) + ": expected pair, bidir, mesh or spread";
       return false;
     }
   } else if (name == "--size") {
@@ -300,6 +314,11 @@ bool apply_value_option(std::string_view name, std::string_view v, BenchOptions&
     }
   } else if (name == "--vlan") {
     return parse_vlan(v, opt, error);
+  } else if (name == "--cpu-pid") {
+    if (!parse_number(v, opt.cpu_pid) || opt.cpu_pid < 1 || opt.cpu_pid > kBenchMaxPid) {
+      error = "bad --cpu-pid " + quote(v) + ": expected a process id, an integer 1..4194304";
+      return false;
+    }
   }
   return true;
 }

@@ -17,6 +17,12 @@
 //   from an untagged port arrives 4 bytes longer on a tagged one: with some ports tagged and
 //   others not, --size leaves room for that under the transport's limit. --direct has no switch
 //   to push or pop a tag, so there --vlan tags both ports or none.
+// - --mode spread: every port sends to each of the others in turn (frame k of port i to the k-th
+//   of the other P-1 ports, round robin), so every port receives from all the others and every
+//   port pair carries traffic both ways (bench_run.h).
+// - --cpu-pid PID names the switch's process: its CPU time over the measured window is reported
+//   per frame received (bench_cpu.h). Only the value's form is checked here; main() checks that
+//   /proc/PID/stat can be read before the run (exit 2 when it cannot).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +33,7 @@
 
 namespace qswitch::tools {
 
-enum class BenchMode { kPair, kBidir, kMesh };
+enum class BenchMode { kPair, kBidir, kMesh, kSpread };
 enum class AddrKind { kUnix, kTcp, kVde, kUnixgram, kUdp };
 
 struct PortAddr {
@@ -55,6 +61,7 @@ inline constexpr uint32_t kVdeMaxFrameSize = 9216 + 14 + 4;
 inline constexpr uint32_t kUdpMaxFrameSize = 65507;
 inline constexpr uint32_t kBenchMaxPorts = 64;
 inline constexpr uint16_t kBenchMaxVlan = 4094;  // IEEE 802.1Q: 0 and 4095 are reserved
+inline constexpr int kBenchMaxPid = 4194304;     // Linux PID_MAX_LIMIT on 64-bit
 
 struct BenchOptions {
   bool direct = false;
@@ -69,6 +76,7 @@ struct BenchOptions {
   bool json = false;
   uint16_t vlan = 0;        // --vlan VID: 1..4094; 0: every port untagged
   uint64_t vlan_ports = 0;  // bit i set: port i tags (every port when --vlan names none)
+  int cpu_pid = 0;          // --cpu-pid: the switch's process, 0: none
 
   // The VID port `index` tags its frames with, 0 when it sends and expects them untagged.
   uint16_t vlan_of(uint32_t index) const {

@@ -50,42 +50,67 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
       link_(std::move(link)),
       shared_(shared),
       tx_pattern_(plan.size - tag_size(plan.vlan)),
-      rx_pattern_(plan.rx_sent_size),
+      rx_seq_(static_cast<uint32_t>(plan.rx_from.size())),
       wire_size_(4 + plan.size) {
+  // What arrives from each sender: one body pattern per distinct untagged size first, then the
+  // views that point into them (rx_patterns_ does not change after this).
+  const uint32_t port_count = static_cast<uint32_t>(plan_.rx_from.size());
+  auto sends_here = [&](uint32_t j) { return j < 64 && ((plan_.senders >> j) & 1) != 0; };
+  std::vector<uint32_t> pattern_sizes;  // rx_patterns_[i] is built for pattern_sizes[i]
+  uint32_t max_rx_size = 0;
+  for (uint32_t j = 0; j < port_count; ++j) {
+    if (!sends_here(j)) continue;
+    const RxFrom& from = plan_.rx_from[j];
+    max_rx_size = std::max(max_rx_size, from.size);
+    if (std::find(pattern_sizes.begin(), pattern_sizes.end(), from.sent_size) ==
+        pattern_sizes.end()) {
+      pattern_sizes.push_back(from.sent_size);
+    }
+  }
+  rx_patterns_.reserve(pattern_sizes.size());
+  for (uint32_t sent_size : pattern_sizes) rx_patterns_.emplace_back(sent_size);
+  rx_views_.assign(port_count, SenderView{});
+  for (uint32_t j = 0; j < port_count; ++j) {
+    if (!sends_here(j)) continue;
+    const RxFrom& from = plan_.rx_from[j];
+    size_t p = std::find(pattern_sizes.begin(), pattern_sizes.end(), from.sent_size) -
+               pattern_sizes.begin();
+    rx_views_[j] = SenderView{from.size, from.sent_size, &rx_patterns_[p]};
+  }
   view_.own = port_mac(plan_.index);
-  view_.expect_from = plan_.expect_from;
-  view_.expect_mac = port_mac(plan_.expect_from);
   view_.vlan = plan_.vlan;
-  view_.size = plan_.rx_size;
-  view_.sent_size = plan_.rx_sent_size;
-  view_.pattern = &rx_pattern_;
+  view_.senders = plan_.senders;
+  view_.from = rx_views_;
+
+  for (uint32_t to : plan_.send_to) tx_macs_.push_back(port_mac(to));
+  next_tx_seq_.assign(plan_.send_to.size(), 0);
+  const Mac first_dst = tx_macs_.empty() ? kBroadcastMac : tx_macs_[0];
 
   if (link_.kind() == BenchLink::Kind::kStream) {
     size_t slots = std::max<size_t>(4, kTxChunkSize / wire_size_);
-    if (plan_.sends) {
+    if (plan_.sends()) {
       tx_buf_.assign(slots * wire_size_, 0);
       for (size_t i = 0; i < slots; ++i) {
         uint8_t* w = tx_buf_.data() + i * wire_size_;
         put_be32(w, plan_.size);
-        fill_frame_header(w + 4, port_mac(plan_.send_to), plan_.index, FrameKind::kData,
-                          plan_.vlan);
+        fill_frame_header(w + 4, first_dst, plan_.index, FrameKind::kData, plan_.vlan);
       }
     }
     rx_buf_.assign(kRxReadSize + kMaxWireSize, 0);
   } else if (link_.kind() == BenchLink::Kind::kDgram) {
-    if (plan_.sends) {
+    if (plan_.sends()) {
       tx_buf_.assign(size_t{kDgramBurst} * plan_.size, 0);
       tx_msgs_.assign(kDgramBurst, mmsghdr{});
       tx_iov_.assign(kDgramBurst, iovec{});
       for (unsigned i = 0; i < kDgramBurst; ++i) {
         uint8_t* f = tx_buf_.data() + size_t{i} * plan_.size;
-        fill_frame_header(f, port_mac(plan_.send_to), plan_.index, FrameKind::kData, plan_.vlan);
+        fill_frame_header(f, first_dst, plan_.index, FrameKind::kData, plan_.vlan);
         tx_iov_[i] = iovec{f, plan_.size};
         tx_msgs_[i].msg_hdr.msg_iov = &tx_iov_[i];
         tx_msgs_[i].msg_hdr.msg_iovlen = 1;
       }
     }
-    rx_slot_size_ = std::max({plan_.size, plan_.rx_size, kBenchMinFrameSize}) + 64;
+    rx_slot_size_ = std::max({plan_.size, max_rx_size, kBenchMinFrameSize}) + 64;
     rx_buf_.assign(size_t{kDgramBurst} * rx_slot_size_, 0);
     rx_msgs_.assign(kDgramBurst, mmsghdr{});
     rx_iov_.assign(kDgramBurst, iovec{});
@@ -95,10 +120,9 @@ BenchPort::BenchPort(const PortPlan& plan, BenchLink link, RunShared& shared)
       rx_msgs_[i].msg_hdr.msg_iovlen = 1;
     }
   } else {
-    if (plan_.sends) {
+    if (plan_.sends()) {
       tx_buf_.assign(plan_.size, 0);
-      fill_frame_header(tx_buf_.data(), port_mac(plan_.send_to), plan_.index, FrameKind::kData,
-                        plan_.vlan);
+      fill_frame_header(tx_buf_.data(), first_dst, plan_.index, FrameKind::kData, plan_.vlan);
     }
     rx_buf_.assign(kMaxWireSize, 0);
   }
@@ -132,15 +156,22 @@ void BenchPort::run() {
   // A port that failed early never saw the later phases: nothing happened on it since.
   note_phase(Phase::kStop);
   result_.final = totals_;
+  result_.gap_lost = rx_seq_.gap_lost();
+  result_.reordered = rx_seq_.reordered();
+  result_.rx_by_sender = rx_seq_.received();
   tx_done_.store(true, std::memory_order_release);
+}
+
+void BenchPort::fill_next_frame(uint8_t* frame) {
+  const size_t d = tx_turn_;
+  if (tx_macs_.size() > 1) set_frame_destination(frame, tx_macs_[d]);
+  fill_frame_data(frame, plan_.size, plan_.index, next_tx_seq_[d]++, tx_pattern_, plan_.vlan);
+  tx_turn_ = d + 1 == tx_macs_.size() ? 0 : d + 1;
 }
 
 void BenchPort::refill_tx() {
   size_t slots = tx_buf_.size() / wire_size_;
-  for (size_t i = 0; i < slots; ++i) {
-    fill_frame_data(tx_buf_.data() + i * wire_size_ + 4, plan_.size, plan_.index, next_tx_seq_++,
-                    tx_pattern_, plan_.vlan);
-  }
+  for (size_t i = 0; i < slots; ++i) fill_next_frame(tx_buf_.data() + i * wire_size_ + 4);
   tx_len_ = tx_buf_.size();
   tx_off_ = 0;
 }
@@ -149,20 +180,9 @@ void BenchPort::on_frame(const uint8_t* frame, uint32_t size) {
   FrameCheck check = classify_frame(frame, size, view_);
   switch (check.verdict) {
     case Verdict::kData:
-      if (!plan_.receives) {
-        ++result_.corrupt;  // view_ expects a sender, but this port has none: cannot happen
-        return;
-      }
       ++totals_.rx_frames;
       totals_.rx_bytes += size;
-      if (check.seq == next_rx_seq_) {
-        ++next_rx_seq_;
-      } else if (check.seq > next_rx_seq_) {
-        result_.gap_lost += check.seq - next_rx_seq_;
-        next_rx_seq_ = check.seq + 1;
-      } else {
-        ++result_.reordered;
-      }
+      rx_seq_.on_data(check.sender, check.seq);
       return;
     case Verdict::kHello:
       ++result_.hellos;
@@ -241,7 +261,7 @@ void BenchPort::run_stream() {
 
     bool progress = false;
     short events = POLLIN;
-    if (plan_.sends) {
+    if (plan_.sends()) {
       bool pending = tx_off_ < tx_len_;
       bool sending =
           ph == Phase::kWarmup || ph == Phase::kMeasure || (ph == Phase::kDrain && pending);
@@ -333,8 +353,7 @@ bool BenchPort::send_hello_dgram() {
 
 void BenchPort::refill_dgram() {
   for (unsigned i = 0; i < kDgramBurst; ++i) {
-    fill_frame_data(tx_buf_.data() + size_t{i} * plan_.size, plan_.size, plan_.index,
-                    next_tx_seq_++, tx_pattern_, plan_.vlan);
+    fill_next_frame(tx_buf_.data() + size_t{i} * plan_.size);
   }
   tx_ready_ = kDgramBurst;
   tx_sent_ = 0;
@@ -380,7 +399,7 @@ void BenchPort::run_dgram() {
     bool progress = false;
     bool nap = false;  // ENOBUFS: poll() would say writable at once, so wait a little instead
     short events = POLLIN;
-    if (plan_.sends && (ph == Phase::kWarmup || ph == Phase::kMeasure)) {
+    if (plan_.sends() && (ph == Phase::kWarmup || ph == Phase::kMeasure)) {
       if (tx_sent_ == tx_ready_) refill_dgram();
       int n = sendmmsg(fd, tx_msgs_.data() + tx_sent_, tx_ready_ - tx_sent_,
                        MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -396,7 +415,7 @@ void BenchPort::run_dgram() {
         fail(dgram_error("sendmmsg", errno));
         break;
       }
-    } else if (plan_.sends && ph == Phase::kDrain) {
+    } else if (plan_.sends() && ph == Phase::kDrain) {
       tx_done_.store(true, std::memory_order_release);
     }
 
@@ -424,7 +443,7 @@ void BenchPort::run_vde() {
   if (!send_hello_vde()) return;
   hello_sent_.store(true, std::memory_order_release);
   VDECONN* conn = link_.vde();
-  bool frame_ready = false;  // tx_buf_ holds frame next_tx_seq_, not yet sent
+  bool frame_ready = false;  // tx_buf_ holds the next frame, filled, not yet sent
   while (true) {
     Phase ph;
     if (!next_phase(ph)) break;
@@ -432,16 +451,14 @@ void BenchPort::run_vde() {
     bool progress = false;
     bool nap = false;  // ENOBUFS: poll() would say writable at once, so wait a little instead
     short events = POLLIN;
-    if (plan_.sends && (ph == Phase::kWarmup || ph == Phase::kMeasure)) {
+    if (plan_.sends() && (ph == Phase::kWarmup || ph == Phase::kMeasure)) {
       for (int k = 0; k < kVdeBurst; ++k) {
         if (!frame_ready) {
-          fill_frame_data(tx_buf_.data(), plan_.size, plan_.index, next_tx_seq_, tx_pattern_,
-                          plan_.vlan);
+          fill_next_frame(tx_buf_.data());
           frame_ready = true;
         }
         ssize_t n = vde_send(conn, tx_buf_.data(), plan_.size, 0);
         if (n >= 0) {
-          ++next_tx_seq_;
           ++totals_.tx_frames;
           frame_ready = false;
           progress = true;
@@ -458,7 +475,7 @@ void BenchPort::run_vde() {
         }
         break;
       }
-    } else if (plan_.sends && ph == Phase::kDrain) {
+    } else if (plan_.sends() && ph == Phase::kDrain) {
       tx_done_.store(true, std::memory_order_release);
     }
 

@@ -2,10 +2,18 @@
 //
 // Theory of operation
 // - A BenchPort owns its link and does everything for its port on one thread: it sends its hello
-//   broadcast, then (when it is a sender) streams data frames to its receiver and (always) reads
+//   broadcast, then (when it is a sender) streams data frames to its receivers and (always) reads
 //   and checks what arrives. One thread per port keeps a pair's sender and receiver on different
-//   cores; a port that both sends and receives (bidir, mesh) alternates a write and a read and
-//   sleeps in poll() only when neither made progress.
+//   cores; a port that both sends and receives (bidir, mesh, spread) alternates a write and a
+//   read and sleeps in poll() only when neither made progress.
+// - Senders and receivers (PortPlan): a sender sends to its receivers in turn, frame k to
+//   send_to[k % n], and numbers its frames per receiver, so each receiver sees a gapless
+//   sequence from each sender (bench_frame.h). With one receiver (pair, bidir, mesh) every slot
+//   keeps the destination fill_frame_header wrote; with several (spread) the destination MAC is
+//   rewritten per frame. A receiver checks each frame against what its sender sends it
+//   (ReceiverView, one SenderView per port) and its sequence against that sender's last one
+//   (SenderSequences); it also counts the valid frames from each sender, for the loss per
+//   sender and receiver.
 // - Stream links: frames are built in place in a buffer of whole frames (>= 256 KiB) and written
 //   with one send() per turn, resuming after partial writes. Each turn first reads until the
 //   socket is empty (up to 8 reads of up to 1 MiB), so a port that also sends never lets its input
@@ -14,7 +22,7 @@
 //   is a protocol error.
 // - With --vlan the port's frames carry an 802.1Q tag (PortPlan::vlan): headers, hellos included,
 //   are built tagged once per slot, so the loops below do not know about tags; what it receives
-//   may be longer or shorter than what its sender sent (PortPlan::rx_size, bench_frame.h).
+//   may be longer or shorter than what its sender sent (PortPlan::rx_from, bench_frame.h).
 // - VDE links: one vde_send()/vde_recv() per frame (VDE is a datagram per frame), up to 64 of each
 //   per turn.
 // - Datagram links (unixgram, udp, --direct=dgram): one frame per datagram, no length prefix.
@@ -57,18 +65,28 @@ struct RunShared {
   std::atomic<bool> failed{false};
 };
 
+// What a port receives from one sender (see PortPlan::rx_from).
+struct RxFrom {
+  // Bytes on this port's wire (tag and padding included), and the sender's frame without its
+  // tag (what the check word and the body cover).
+  uint32_t size = 0;
+  uint32_t sent_size = 0;
+};
+
 struct PortPlan {
   uint32_t index = 0;
   uint32_t size = 0;  // Ethernet frame bytes of every data frame it sends, its tag included
   uint16_t vlan = 0;  // the VID of the 802.1Q tag on every frame it sends and receives; 0: none
-  bool sends = false;
-  uint32_t send_to = 0;
-  bool receives = false;
-  uint32_t expect_from = 0;
-  // What arrives from expect_from: bytes on this port's wire (tag and padding included), and
-  // the sender's frame without its tag (what the check word and the body cover).
-  uint32_t rx_size = 0;
-  uint32_t rx_sent_size = 0;
+  // Its receivers in turn: data frame k goes to send_to[k % send_to.size()], numbered per
+  // receiver (the receiver's (k / send_to.size())-th). Empty: it sends no data. One receiver
+  // in pair, bidir and mesh; every other port in spread.
+  std::vector<uint32_t> send_to;
+  uint64_t senders = 0;  // bit j: port j sends to it; 0: it receives no data
+  // Indexed by port (one per port of the run): what arrives from that port if it sends here.
+  std::vector<RxFrom> rx_from;
+
+  bool sends() const { return !send_to.empty(); }
+  bool receives() const { return senders != 0; }
 };
 
 struct PortTotals {
@@ -80,12 +98,15 @@ struct PortTotals {
 struct PortResult {
   std::array<PortTotals, kPhaseCount> at_phase{};  // totals when the port first saw each phase
   PortTotals final;
-  uint64_t gap_lost = 0;   // sequence numbers skipped (frames still missing may arrive later)
-  uint64_t reordered = 0;  // frames older than one already received
+  // Per sender, summed over senders (SenderSequences): sequence numbers skipped (frames still
+  // missing may arrive later), and frames older than one already received from the same sender.
+  uint64_t gap_lost = 0;
+  uint64_t reordered = 0;
   uint64_t corrupt = 0;
   uint64_t foreign = 0;  // counted from the measure phase on
   uint64_t hellos = 0;
-  std::string error;  // why this port failed; empty when it did not
+  std::vector<uint64_t> rx_by_sender;  // valid data frames from each port, whole run
+  std::string error;                   // why this port failed; empty when it did not
 };
 
 class BenchPort {
@@ -114,6 +135,9 @@ class BenchPort {
   void refill_dgram();
   int receive_dgram();  // datagrams read, or -1 when the port failed
   void refill_tx();
+  // Fills the data part of the next frame for the next receiver in turn into `frame` (its
+  // header was built by fill_frame_header; with several receivers the destination is rewritten).
+  void fill_next_frame(uint8_t* frame);
   bool parse_stream();  // false on a protocol error
   void on_frame(const uint8_t* frame, uint32_t size);
   void note_phase(Phase to);  // records totals_ for every phase up to `to` not yet recorded
@@ -126,15 +150,25 @@ class BenchPort {
   BenchLink link_;
   RunShared& shared_;
   BodyPattern tx_pattern_;  // for the frames it sends, untagged
-  BodyPattern rx_pattern_;  // for the frames it receives, as their sender built them
+  // One pattern per distinct untagged size among its senders' frames (at most two: with --vlan
+  // on some ports a sender's untagged frame is 4 bytes shorter), and what it expects from each
+  // port (rx_views_[j].pattern points into rx_patterns_, which never changes after
+  // construction).
+  std::vector<BodyPattern> rx_patterns_;
+  std::vector<SenderView> rx_views_;
   ReceiverView view_;
+  SenderSequences rx_seq_;
   uint32_t wire_size_;  // stream: 4 + size
 
   std::vector<uint8_t> tx_buf_;  // stream: whole wire frames; vde: one frame; dgram: 64 frames
   size_t tx_len_ = 0;
   size_t tx_off_ = 0;
   uint64_t tx_bytes_ = 0;
-  uint64_t next_tx_seq_ = 0;
+  // Sending in turn: tx_macs_[d] is send_to[d]'s MAC, next_tx_seq_[d] the sequence of the next
+  // frame to it; tx_turn_ is the index d of the next frame's receiver.
+  std::vector<Mac> tx_macs_;
+  std::vector<uint64_t> next_tx_seq_;
+  size_t tx_turn_ = 0;
 
   // Datagram links: tx_buf_ holds kDgramBurst frames, one per tx_msgs_ entry; entries
   // [tx_sent_, tx_ready_) are prepared and not yet taken by the socket. rx_buf_ holds
@@ -149,7 +183,6 @@ class BenchPort {
 
   std::vector<uint8_t> rx_buf_;
   size_t rx_fill_ = 0;
-  uint64_t next_rx_seq_ = 0;
   bool count_foreign_ = false;
   int noted_ = 0;  // at_phase[0..noted_] are recorded
 

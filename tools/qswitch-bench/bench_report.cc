@@ -52,6 +52,14 @@ std::string format_human(const BenchReport& r) {
       static_cast<unsigned long long>(r.loss_frames), static_cast<unsigned long long>(r.reordered),
       static_cast<unsigned long long>(r.corrupt), static_cast<unsigned long long>(r.foreign));
   line += buf;
+  if (r.cpu_measured) {
+    std::snprintf(buf, sizeof buf, " switch_cpu=%.3fs", r.cpu_seconds);
+    line += buf;
+    if (r.cpu_ns_per_frame() >= 0) {
+      std::snprintf(buf, sizeof buf, " (%.1f ns/frame)", r.cpu_ns_per_frame());
+      line += buf;
+    }
+  }
   if (!r.completed) line += " FAILED: " + r.error;
   return line;
 }
@@ -79,6 +87,18 @@ std::string format_json(const BenchReport& r) {
                 static_cast<unsigned long long>(r.corrupt),
                 static_cast<unsigned long long>(r.foreign));
   out += buf;
+  if (r.cpu_measured) {
+    std::snprintf(buf, sizeof buf, ",\"switch_cpu_s\":%.6f", r.cpu_seconds);
+    out += buf;
+  } else {
+    out += ",\"switch_cpu_s\":null";
+  }
+  if (r.cpu_ns_per_frame() >= 0) {
+    std::snprintf(buf, sizeof buf, ",\"switch_cpu_ns_per_frame\":%.1f", r.cpu_ns_per_frame());
+    out += buf;
+  } else {
+    out += ",\"switch_cpu_ns_per_frame\":null";
+  }
   out += r.completed ? std::string(",\"completed\":true")
                      : ",\"completed\":false,\"error\":" + json_string(r.error);
   return out + "}";

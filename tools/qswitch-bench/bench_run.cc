@@ -5,6 +5,8 @@
 #include <memory>
 #include <thread>
 
+#include "tools/qswitch-bench/bench_cpu.h"
+
 namespace qswitch::tools {
 
 namespace {
@@ -28,17 +30,16 @@ bool sleep_until(int64_t deadline_ns, const RunShared& shared) {
 }  // namespace
 
 std::vector<PortPlan> plan_ports(const BenchOptions& options) {
-  std::vector<PortPlan> plans(options.ports);
-  for (uint32_t i = 0; i < options.ports; ++i) {
+  const uint32_t n = options.ports;
+  std::vector<PortPlan> plans(n);
+  for (uint32_t i = 0; i < n; ++i) {
     plans[i].index = i;
     plans[i].size = options.size;
     plans[i].vlan = options.vlan_of(i);
   }
   auto link = [&](uint32_t from, uint32_t to) {
-    plans[from].sends = true;
-    plans[from].send_to = to;
-    plans[to].receives = true;
-    plans[to].expect_from = from;
+    plans[from].send_to.push_back(to);
+    plans[to].senders |= uint64_t{1} << from;
   };
   switch (options.mode) {
     case BenchMode::kPair:
@@ -49,20 +50,35 @@ std::vector<PortPlan> plan_ports(const BenchOptions& options) {
       link(1, 0);
       break;
     case BenchMode::kMesh:
-      for (uint32_t i = 0; i < options.ports; ++i) link(i, (i + 1) % options.ports);
+      for (uint32_t i = 0; i < n; ++i) link(i, (i + 1) % n);
+      break;
+    case BenchMode::kSpread:
+      for (uint32_t i = 0; i < n; ++i) {
+        for (uint32_t k = 1; k < n; ++k) link(i, (i + k) % n);
+      }
       break;
   }
-  // A port with no sender still needs an expected sender that never writes to it: use itself
-  // (no port sends to its own MAC), so anything addressed to it is flagged.
+  // What each port receives from each port that may send to it: the sender's untagged frame,
+  // tagged again or padded to 60 (received_frame_size).
   for (PortPlan& p : plans) {
-    if (!p.receives) p.expect_from = p.index;
-  }
-  for (PortPlan& p : plans) {
-    const PortPlan& from = plans[p.expect_from];
-    p.rx_size = received_frame_size(from.size, from.vlan, p.vlan);
-    p.rx_sent_size = from.size - tag_size(from.vlan);
+    p.rx_from.resize(n);
+    for (uint32_t j = 0; j < n; ++j) {
+      const PortPlan& from = plans[j];
+      p.rx_from[j].size = received_frame_size(from.size, from.vlan, p.vlan);
+      p.rx_from[j].sent_size = from.size - tag_size(from.vlan);
+    }
   }
   return plans;
+}
+
+uint64_t frames_sent_to(const PortPlan& sender, uint64_t tx_frames, uint32_t receiver) {
+  const uint64_t turns = sender.send_to.size();
+  uint64_t sent = 0;
+  for (uint64_t d = 0; d < turns; ++d) {
+    // Frames d, d + turns, d + 2 * turns, ... below tx_frames went to send_to[d].
+    if (sender.send_to[d] == receiver && d < tx_frames) sent += (tx_frames - d - 1) / turns + 1;
+  }
+  return sent;
 }
 
 BenchReport run_bench(const BenchOptions& options) {
@@ -124,12 +140,23 @@ BenchReport run_bench(const BenchOptions& options) {
     shared.phase.store(Phase::kWarmup, std::memory_order_release);
     ok = sleep_until(monotonic_ns() + static_cast<int64_t>(options.warmup * 1e9), shared);
   }
+  // --cpu-pid: the switch's CPU time when the window opens and when it closes.
+  uint64_t cpu_start_ns = 0;
+  uint64_t cpu_end_ns = 0;
+  std::string cpu_error;
+  auto read_cpu = [&](uint64_t& ns) {
+    if (options.cpu_pid != 0 && cpu_error.empty()) {
+      read_process_cpu_ns(options.cpu_pid, ns, cpu_error);
+    }
+  };
   if (ok) {
     t_measure = monotonic_ns();
     shared.phase.store(Phase::kMeasure, std::memory_order_release);
+    read_cpu(cpu_start_ns);
     ok = sleep_until(t_measure + static_cast<int64_t>(options.seconds * 1e9), shared);
     t_drain = monotonic_ns();
     shared.phase.store(Phase::kDrain, std::memory_order_release);
+    read_cpu(cpu_end_ns);
   }
   if (ok) {
     int64_t drain_deadline = t_drain + kDrainMaxNs;
@@ -137,8 +164,8 @@ BenchReport run_bench(const BenchOptions& options) {
       int64_t now = monotonic_ns();
       bool quiet = true;
       for (auto& port : ports) {
-        if (port->plan().sends && !port->tx_done()) quiet = false;
-        if (port->plan().receives && now - port->last_rx_ns() < kDrainQuietNs) quiet = false;
+        if (port->plan().sends() && !port->tx_done()) quiet = false;
+        if (port->plan().receives() && now - port->last_rx_ns() < kDrainQuietNs) quiet = false;
       }
       if (quiet) break;
       std::this_thread::sleep_for(kSlice);
@@ -165,12 +192,26 @@ BenchReport run_bench(const BenchOptions& options) {
     report.reordered += r.reordered;
     report.corrupt += r.corrupt;
     report.foreign += r.foreign;
-    if (port->plan().receives) {
-      uint64_t sent = ports[port->plan().expect_from]->result().final.tx_frames;
-      if (sent > r.final.rx_frames) report.loss_frames += sent - r.final.rx_frames;
+    // Per sender: what it sent here against what arrived here from it.
+    const PortPlan& plan = port->plan();
+    for (auto& sender : ports) {
+      const uint32_t j = sender->plan().index;
+      if (j >= 64 || ((plan.senders >> j) & 1) == 0) continue;
+      uint64_t sent = frames_sent_to(sender->plan(), sender->result().final.tx_frames, plan.index);
+      uint64_t got = j < r.rx_by_sender.size() ? r.rx_by_sender[j] : 0;
+      if (sent > got) report.loss_frames += sent - got;
     }
   }
   report.seconds = t_drain > t_measure ? static_cast<double>(t_drain - t_measure) / 1e9 : 0;
+  if (ok && options.cpu_pid != 0) {
+    if (cpu_error.empty()) {
+      report.cpu_measured = true;
+      report.cpu_seconds =
+          cpu_end_ns > cpu_start_ns ? static_cast<double>(cpu_end_ns - cpu_start_ns) / 1e9 : 0;
+    } else if (report.error.empty()) {
+      report.error = "--cpu-pid " + std::to_string(options.cpu_pid) + ": " + cpu_error;
+    }
+  }
   report.completed = ok && report.error.empty();
   return report;
 }

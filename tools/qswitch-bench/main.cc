@@ -1,9 +1,13 @@
 // tools/qswitch-bench/main.cc: qswitch-bench, a frame-rate benchmark for any virtual switch.
 // Parses the command line, runs one measurement, prints one line (or one JSON object).
-// Exit: 0 run completed, 1 a connection failed or frames arrived corrupt, 2 bad usage.
+// Exit: 0 run completed, 1 a connection failed or frames arrived corrupt, 2 bad usage (a
+// --cpu-pid whose /proc/PID/stat cannot be read included: checked before any connection).
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <string>
 
+#include "tools/qswitch-bench/bench_cpu.h"
 #include "tools/qswitch-bench/bench_options.h"
 #include "tools/qswitch-bench/bench_report.h"
 #include "tools/qswitch-bench/bench_run.h"
@@ -18,6 +22,15 @@ int main(int argc, char** argv) {
   if (!parsed.options) {
     std::fprintf(stderr, "qswitch-bench: %s\n", parsed.error.c_str());
     return 2;
+  }
+  if (parsed.options->cpu_pid != 0) {
+    uint64_t ns = 0;
+    std::string error;
+    if (!read_process_cpu_ns(parsed.options->cpu_pid, ns, error)) {
+      std::fprintf(stderr, "qswitch-bench: bad --cpu-pid %d: %s\n", parsed.options->cpu_pid,
+                   error.c_str());
+      return 2;
+    }
   }
   std::signal(SIGPIPE, SIG_IGN);  // a closed peer is an error return, not a signal
 
