@@ -13,8 +13,7 @@ void free_chunk(RxChunk* c) {
 }
 }  // namespace
 
-void chunk_unref(RxChunk* c) {
-  if (c == nullptr || --c->refs != 0) return;
+void chunk_release(RxChunk* c) {
   if (c->pool != nullptr) {
     c->pool->recycle(c);
   } else {

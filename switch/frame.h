@@ -82,7 +82,12 @@ class ChunkOwner {
 inline void chunk_ref(RxChunk* c) {
   if (c != nullptr) ++c->refs;
 }
-void chunk_unref(RxChunk* c);
+// A chunk whose last reference went: back to its pool, or freed when orphaned.
+void chunk_release(RxChunk* c);
+// Inline: every queued frame drops one reference when it leaves; only the last one calls out.
+inline void chunk_unref(RxChunk* c) {
+  if (c != nullptr && --c->refs == 0) chunk_release(c);
+}
 
 // What a frame still needs done before it is an ordinary frame: a TCP segment larger than the
 // MTU that a guest left to "hardware" segmentation (virtio-net's HOST_TSO4/6; switch/offload.h

@@ -174,8 +174,10 @@ PortId L2Switch::attach(Port& port) {
   port.flush_pending_ = false;
   port.has_first_mac_ = false;
   ++attached_count_;
-  // Every attached port can be on the flush list once per turn: reserve now, not per frame.
+  // Every attached port can be on the flush list once per turn (and on the burst's unicast
+  // list): reserve now, not per frame.
   flush_list_.reserve(attached_count_);
+  unicast_outs_.reserve(attached_count_);
   return id;
 }
 
@@ -183,13 +185,16 @@ void L2Switch::detach(Port& port) {
   const PortId id = port.id_;
   if (id >= ports_.size() || ports_[id] != &port) return;
   macs_.flush_port(id);
-  for (size_t i = 0; i < flush_list_.size(); ++i) {
-    if (flush_list_[i] == &port) {
-      flush_list_[i] = flush_list_.back();
-      flush_list_.pop_back();
-      break;
+  for (std::vector<Port*>* list : {&flush_list_, &unicast_outs_}) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i] == &port) {
+        (*list)[i] = list->back();
+        list->pop_back();
+        break;
+      }
     }
   }
+  port.unicast_pending_ = false;
   ports_[id] = nullptr;
   free_ids_.push_back(id);
   port.id_ = kNoPort;
@@ -389,8 +394,7 @@ void L2Switch::queue(Port& out, const Frame& frame) {
   }
 }
 
-void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis now,
-                       PortId& congested) {
+void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis now) {
   const uint8_t* dst = f.dst();
   if ((dst[0] & 0x01) == 0) {  // not multicast (nor broadcast)
     const uint64_t dst_key = mac_key(dst, ingress.vlan);
@@ -407,7 +411,10 @@ void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis 
       ++counters_.unicast;
       Port& out = *ports_[out_id];
       send(out, f, ingress);
-      if (out.congested(now)) congested = out_id;
+      if (!out.unicast_pending_) {
+        out.unicast_pending_ = true;
+        unicast_outs_.push_back(&out);
+      }
       return;
     }
   }
@@ -437,7 +444,7 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     if (secured && !secure_source(in, f, ingress, src, &held)) continue;
     const uint64_t src_key = mac_key(f.src(), ingress.vlan);
     if (memo_.refreshed(src_key, in_id)) {
-      forward(in, f, ingress, now, congested);
+      forward(in, f, ingress, now);
       continue;
     }
     const LearnOutcome learned = macs_.learn(src_key, in_id, now);
@@ -469,8 +476,13 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       if (events_ != nullptr) events_->on_first_mac(in, src);
       memo_.clear();
     }
-    forward(in, f, ingress, now, congested);
+    forward(in, f, ingress, now);
   }
+  for (Port* out : unicast_outs_) {
+    out->unicast_pending_ = false;
+    if (out->congested(now)) congested = out->id_;
+  }
+  unicast_outs_.clear();
   if (variants_used_) drop_variants();
   // Segments are queued (each pinned); the next burst's frames may reuse these addresses.
   if (seg_source_ != nullptr) drop_segments();

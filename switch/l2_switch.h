@@ -58,6 +58,9 @@
 //   outcome forgets the memo. A guest's burst holds one source and few destinations, so most
 //   frames skip both hash lookups; the table ends in exactly the state per-frame calls leave.
 //   Events callbacks may change the table (or ports): the memo is forgotten after each.
+// - Congestion is asked once per burst of each known-unicast destination, after the burst (a
+//   queue only grows within a burst, and `now` does not move: what a port answers after the
+//   last frame it took is what it would have answered after any).
 // - Single-threaded; no allocation per frame (the flush list is reserved per attached port, the
 //   segment list once for the most segments a frame can make).
 #pragma once
@@ -198,8 +201,8 @@ class L2Switch : public ChunkPressure {
   // Sends `frame` to `out` in the form `out` takes it for the frame's VLAN.
   void send(Port& out, const Frame& frame, const Ingress& ingress);
   void flood(Port& in, const Frame& frame, const Ingress& ingress);
-  // A learned frame to its destination (unicast, or flooded); `congested` as receive() returns.
-  void forward(Port& in, const Frame& frame, const Ingress& ingress, Millis now, PortId& congested);
+  // A learned frame to its destination (unicast, or flooded).
+  void forward(Port& in, const Frame& frame, const Ingress& ingress, Millis now);
   // The frame tagged (or untagged) for its VLAN, made once per frame; nullptr when it could not
   // be made (counted).
   const Frame* variant(const Frame& frame, const Ingress& ingress, bool tagged);
@@ -262,6 +265,7 @@ class L2Switch : public ChunkPressure {
   std::vector<Port*> ports_;  // indexed by PortId, nullptr for free ids
   std::vector<PortId> free_ids_;
   std::vector<Port*> flush_list_;
+  std::vector<Port*> unicast_outs_;  // known-unicast destinations of the current burst
   size_t attached_count_ = 0;
   SwitchCounters counters_;
   Events* events_ = nullptr;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -43,13 +44,22 @@ struct MacAddress {
     }
     return true;
   }
-  // The six bytes as a big-endian 48-bit number. Spelled out, not a loop, so the compiler makes
-  // it two loads and byte swaps: the switch keys every frame's source and destination with it.
+  // The six bytes as a big-endian 48-bit number: the switch keys every frame's source and
+  // destination with it, so it is two loads, not a loop.
   uint64_t key() const { return key_at(bytes.data()); }
   // key() of the six bytes at `p`, read in place (a frame's address).
   static uint64_t key_at(const uint8_t* p) {
-    return (uint64_t{p[0]} << 40) | (uint64_t{p[1]} << 32) | (uint64_t{p[2]} << 24) |
-           (uint64_t{p[3]} << 16) | (uint64_t{p[4]} << 8) | uint64_t{p[5]};
+    if constexpr (std::endian::native == std::endian::little) {
+      // Two loads and two byte swaps (GCC does not merge the six byte loads below into these).
+      uint16_t hi;
+      uint32_t lo;
+      std::memcpy(&hi, p, sizeof hi);
+      std::memcpy(&lo, p + 2, sizeof lo);
+      return (uint64_t{__builtin_bswap16(hi)} << 32) | __builtin_bswap32(lo);
+    } else {
+      return (uint64_t{p[0]} << 40) | (uint64_t{p[1]} << 32) | (uint64_t{p[2]} << 24) |
+             (uint64_t{p[3]} << 16) | (uint64_t{p[4]} << 8) | uint64_t{p[5]};
+    }
   }
   friend bool operator==(const MacAddress&, const MacAddress&) = default;
 };

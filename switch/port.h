@@ -77,6 +77,7 @@ class Port {
   friend class L2Switch;
   PortId id_ = kNoPort;
   bool flush_pending_ = false;
+  bool unicast_pending_ = false;  // on L2Switch::unicast_outs_ (this burst's unicast outputs)
   bool has_first_mac_ = false;
   VlanMembership vlans_;
   PortSecurity security_;

@@ -61,6 +61,8 @@ class FakePort : public Port {
   std::string describe() const override { return name_; }
   bool congested(Millis now) override {
     congested_asked_at = now;
+    ++congested_calls;
+    got_when_asked = got.size();
     return is_congested;
   }
   void release_chunks(const ChunkOwner& pool) override { released.push_back(&pool); }
@@ -76,6 +78,8 @@ class FakePort : public Port {
   bool is_congested = false;
   std::vector<const ChunkOwner*> released;
   mutable Millis congested_asked_at = -1;
+  int congested_calls = 0;
+  size_t got_when_asked = 0;  // frames it had been given when congested() was last asked
 
  private:
   std::string name_;
@@ -514,6 +518,23 @@ TEST_F(L2SwitchTest, ReportsCongestionAnywhereInABurst) {
   EXPECT_EQ(sw_.receive(a_, burst, now_), b_.id());
   EXPECT_EQ(b_.tags(), (Tags{4, 6}));
   EXPECT_EQ(c_.tags(), (Tags{3, 5, 6}));
+}
+
+TEST_F(L2SwitchTest, AsksEachUnicastDestinationOnceABurstAfterItsFramesAreQueued) {
+  send(b_, kBroadcast, kB, 1);
+  send(c_, kBroadcast, kC, 2);
+  clear_got();
+  b_.congested_calls = 0;
+  c_.congested_calls = 0;
+  std::vector<Frame> burst;
+  for (uint32_t i = 0; i < 6; ++i) burst.push_back(frames_.make(i % 3 == 2 ? kC : kB, kA, i));
+  c_.is_congested = true;
+  EXPECT_EQ(sw_.receive(a_, burst, now_), c_.id());
+  EXPECT_EQ(b_.congested_calls, 1);
+  EXPECT_EQ(c_.congested_calls, 1);
+  EXPECT_EQ(b_.got_when_asked, 4u) << "asked before the burst's last frame for it was queued";
+  EXPECT_EQ(c_.got_when_asked, 2u);
+  EXPECT_EQ(a_.congested_calls, 0) << "flooding to a port never asks it";
 }
 
 // --- The burst memo: a burst sees what its own earlier frames did to the MAC table -----------
