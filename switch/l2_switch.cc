@@ -463,8 +463,10 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     }
     if (learned.result == LearnResult::kMoved) {
       ++counters_.mac_moves;
-      if (learned.flapping) note_duplicate(src, learned.previous_port, in, now);
-      memo_.clear();
+      if (learned.flapping) {
+        note_duplicate(src, learned.previous_port, in, now);
+        memo_.clear();  // its Events callback may have changed the ports
+      }
     }
     if (secured) {
       if (!held) in.held_macs_.push_back(src);  // first seen (capacity reserved)

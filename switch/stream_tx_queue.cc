@@ -16,9 +16,10 @@ uint32_t wire_size(const OutputRing::Entry& e) {
 }
 }  // namespace
 
-int StreamTxQueue::fill_iov(iovec* iov, int max) {
+int StreamTxQueue::fill_iov(iovec* iov, int max, size_t& bytes) {
   int n = 0;
   size_t skip = head_offset_;
+  size_t described = 0;
   auto add = [&](const uint8_t* p, size_t len) -> bool {
     if (skip >= len) {
       skip -= len;
@@ -27,6 +28,7 @@ int StreamTxQueue::fill_iov(iovec* iov, int max) {
     p += skip;
     len -= skip;
     skip = 0;
+    described += len;
     if (n > 0 && static_cast<const uint8_t*>(iov[n - 1].iov_base) + iov[n - 1].iov_len == p) {
       iov[n - 1].iov_len += len;  // adjacent in memory: one iovec for the run
       return true;
@@ -36,9 +38,10 @@ int StreamTxQueue::fill_iov(iovec* iov, int max) {
     return true;
   };
   const size_t count = ring_.count();
-  for (size_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < count && described < kMaxDescribe; ++i) {
     const OutputRing::Entry& e = ring_.at(i);
     const int before = n;
+    const size_t described_before = described;
     bool ok;
     if (e.head != 0) {
       // A split frame (frame.h, never shorter than its head): prefix and head, then the tail.
@@ -52,10 +55,14 @@ int StreamTxQueue::fill_iov(iovec* iov, int max) {
     if (!ok) {
       // Out of iovecs mid-frame: describe only whole frames beyond the first (simpler for
       // consume), unless this is the first one.
-      if (i > 0) n = before;
+      if (i > 0) {
+        n = before;
+        described = described_before;
+      }
       break;
     }
   }
+  bytes = described;
   return n;
 }
 

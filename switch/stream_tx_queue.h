@@ -4,11 +4,12 @@
 // - The frames wait in an OutputRing (output_ring.h): bounded by max_bytes (push() refuses a
 //   frame beyond that; the port counts drop_queue_full), each pinning its chunk until it leaves
 //   or unpin() copies it out.
-// - fill_iov() describes the unsent bytes in QEMU stream framing. A frame of at least 60 bytes
-//   is sent straight from its chunk, prefix included, and consecutive frames that are adjacent
-//   in memory (they were adjacent on input, or were copied out together) share one iovec. A
-//   shorter frame is padded to 60 bytes (IEEE 802.3 minimum; QEMU pads only for its own slirp
-//   and tap backends) with a constant prefix (60) and zero bytes.
+// - fill_iov() describes the unsent bytes in QEMU stream framing, up to kMaxDescribe bytes. A
+//   frame of at least 60 bytes is sent straight from its chunk, prefix included, and
+//   consecutive frames that are adjacent in memory (they were adjacent on input, or were copied
+//   out together) share one iovec. A shorter frame is padded to 60 bytes (IEEE 802.3 minimum;
+//   QEMU pads only for its own slirp and tap backends) with a constant prefix (60) and zero
+//   bytes.
 // - consume(n) accounts a (possibly partial) write; frames completely written release their
 //   chunk reference. A partial write leaves the rest of that frame first in line.
 #pragma once
@@ -32,8 +33,17 @@ class StreamTxQueue {
   // Queues the frame and takes a chunk reference; false when it would exceed max_bytes (or the
   // entry cap: max_bytes / 64 entries, at most 65536).
   bool push(const Frame& frame) { return ring_.push(frame); }
-  // Up to `max` iovecs covering the unsent bytes, in order. Returns how many were filled.
-  int fill_iov(iovec* iov, int max);
+  // Up to `max` iovecs covering the unsent bytes, in order, but no more frames once
+  // kMaxDescribe bytes are described (the first frame always is). Returns how many iovecs were
+  // filled; `bytes` is what they add up to.
+  int fill_iov(iovec* iov, int max, size_t& bytes);
+  int fill_iov(iovec* iov, int max) {
+    size_t bytes = 0;
+    return fill_iov(iov, max, bytes);
+  }
+  // More than a socket's send buffer takes in one call (unix: 208 KiB by default), so one write
+  // still fills it; a deep queue is not walked whole for every write.
+  static constexpr size_t kMaxDescribe = size_t{512} * 1024;
   using Written = OutputRing::Written;
   // `n` bytes of what fill_iov() described were written.
   Written consume(size_t n);

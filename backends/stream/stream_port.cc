@@ -122,7 +122,8 @@ void StreamPort::flush() {
   if (closed()) return;
   iovec iov[kMaxIov];
   while (!tx_.empty()) {
-    const int n = tx_.fill_iov(iov, kMaxIov);
+    size_t described = 0;
+    const int n = tx_.fill_iov(iov, kMaxIov, described);
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<size_t>(n);
@@ -136,6 +137,8 @@ void StreamPort::flush() {
     const sw::StreamTxQueue::Written w = tx_.consume(static_cast<size_t>(written));
     counters_.tx_frames += w.frames;
     counters_.tx_bytes += w.bytes;
+    // A short write: the socket's buffer is full, so another sendmsg now would only meet EAGAIN.
+    if (static_cast<size_t>(written) < described) break;
   }
   set_want_write(!tx_.empty());
 }

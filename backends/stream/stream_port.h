@@ -14,8 +14,9 @@
 //   rate-limited port log) and counts drop_control_request. Only the first bytes of a port are
 //   looked at; frames are never inspected.
 // - Output is a StreamTxQueue bounded in bytes (--queue-size). flush() writes it with one sendmsg
-//   (MSG_NOSIGNAL) of up to IOV_MAX iovecs per call until the socket would block; then the port
-//   waits for POLLOUT. A peer that stops reading only fills its own queue: further frames for it
+//   (MSG_NOSIGNAL) of up to IOV_MAX iovecs (and StreamTxQueue::kMaxDescribe bytes) per call until
+//   the socket takes less than that (its buffer is full) or would block; then the port waits for
+//   POLLOUT. A peer that stops reading only fills its own queue: further frames for it
 //   are dropped (drop_queue_full) and the rest of the switch goes on.
 // - Flow control: while the queue is over half full and the peer took bytes within the last
 //   kStuckMs, the port is congested(): a port sending unicast to it stops reading (rx_throttled)

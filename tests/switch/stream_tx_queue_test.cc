@@ -122,6 +122,38 @@ TEST_F(StreamTxQueueTest, CoalescesAdjacentFramesIntoOneIovec) {
   EXPECT_EQ(iov[0].iov_len, size_t{64 + 104 + 1518 + 65 - 10});
 }
 
+TEST_F(StreamTxQueueTest, DescribesAtMostKMaxDescribeBytesAndGoesOnWhereItStopped) {
+  // 2 MiB of back-to-back 1514-byte frames: four times what one call may describe.
+  std::vector<uint8_t> mem(2 << 20);
+  const std::vector<uint32_t> sizes((mem.size() - 4096) / (kPrefixSize + 1514), 1514);
+  const std::vector<Frame> frames = lay_out(mem.data(), mem.size(), sizes, {}, nullptr);
+  StreamTxQueue q(4 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  std::vector<uint8_t> got;
+  iovec iov[kMaxIov];
+  int calls = 0;
+  while (!q.empty() && calls < 100) {
+    ++calls;
+    size_t bytes = 0;
+    const int n = q.fill_iov(iov, kMaxIov, bytes);
+    ASSERT_GT(n, 0);
+    size_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+      got.insert(got.end(), p, p + iov[i].iov_len);
+      sum += iov[i].iov_len;
+    }
+    EXPECT_EQ(bytes, sum);
+    // Whole frames, and no more than one frame beyond the limit.
+    EXPECT_LT(bytes, StreamTxQueue::kMaxDescribe + kPrefixSize + 1514);
+    EXPECT_EQ(bytes % (kPrefixSize + 1514), 0u);
+    q.consume(bytes);
+  }
+  EXPECT_GE(calls, 4);
+  EXPECT_TRUE(got == expected_stream(frames))
+      << "the bytes of successive calls differ from the stream";
+}
+
 TEST_F(StreamTxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
   const std::vector<Frame> frames =
       lay_out(mem_.data(), mem_.size(), {60, 100, 200}, {0, 1, 8}, nullptr);
