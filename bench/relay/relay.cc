@@ -39,8 +39,9 @@
 //   ENOENT forgets that peer; a datagram from a third address makes the relay check the two it
 //   knows, at most every 100 ms, by connect()ing a scratch socket to each (ECONNREFUSED or
 //   ENOENT: gone; connect() sends nothing), and learn the newcomer into a freed slot.
-// - Both sockets get 4 MiB SO_RCVBUF and SO_SNDBUF (capped by net.core.[rw]mem_max), as
-//   qswitch's datagram sockets ask.
+// - The datagram socket gets 4 MiB SO_RCVBUF and SO_SNDBUF (capped by net.core.[rw]mem_max), as
+//   qswitch's datagram sockets ask; the stream sockets keep the kernel's defaults, as qswitch's
+//   stream ports do.
 // - Signals: SIGTERM and SIGINT set a flag and write a byte to a self-pipe that every poll()
 //   watches, so they are never missed; they also interrupt a blocked send (no SA_RESTART). The
 //   relay then unlinks the paths it bound, prints its counters on stderr and exits 0. Every wait
