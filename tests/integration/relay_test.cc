@@ -119,8 +119,6 @@ TEST_F(RelayTest, StreamModeCarriesBenchFramesBothWaysIntactAndInOrder) {
   const std::string b = tmp_.file("b.sock");
   ASSERT_TRUE(start_relay({"stream", a, b}));
   run_twice_and_stop("unix:" + a + ",unix:" + b, {a, b});
-  EXPECT_NE(relay_.stderr_text().find("stream sessions=2 "), std::string::npos)
-      << relay_.stderr_text();
 }
 
 TEST_F(RelayTest, DgramModeCarriesBenchFramesBothWaysIntactAndInOrder) {
