@@ -25,13 +25,13 @@ using test_support::build_l4;
 using test_support::L4Packet;
 using test_support::parse_l4;
 using test_support::test_mac;
+using test_support::slirp_dns::kDns4;
+using test_support::slirp_dns::kDns6;
+using test_support::slirp_dns::kGuest4;
+using test_support::slirp_dns::kGuest6;
+using test_support::slirp_dns::query_packet;
 
-constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};     // libslirp's for 10.0.2.2
-constexpr Mac kSlirpDnsMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x03};  // its ARP reply for 10.0.2.3
-const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
-const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
-const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
-const std::array<uint8_t, 16> kDns6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03};
+constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};  // libslirp's for 10.0.2.2
 
 constexpr uint16_t kTypeA = 1;
 constexpr uint16_t kTypeSoa = 6;
@@ -121,17 +121,9 @@ class SlirpDnsTest : public SwitchFixture {
     guest_ = std::move(c[0]);
   }
 
-  L4Packet packet(bool v6, uint8_t proto, uint16_t sport) const {
-    L4Packet p;
-    p.eth_dst = kSlirpDnsMac;
-    p.eth_src = test_mac(1);
-    p.ipv6 = v6;
-    p.src = v6 ? kGuest6 : kGuest4;
-    p.dst = v6 ? kDns6 : kDns4;
-    p.proto = proto;
-    p.src_port = sport;
-    p.dst_port = 53;
-    return p;
+  // A UDP or TCP packet from the client (MAC test_mac(1)) and `sport` to the DNS address.
+  static L4Packet packet(bool v6, uint8_t proto, uint16_t sport) {
+    return query_packet(v6, proto, sport, test_mac(1));
   }
 
   // The next UDP or TCP frame from the DNS address to `sport`, parsed and checked.
