@@ -1,7 +1,11 @@
-// tests/e2e/guest_lab.h: the fixture every end-to-end test shares: a temp dir, one qswitch
-// process (test_support::QswitchProcess) and real QEMU guests (Guest) on it, with the checks the
-// tests make again and again: every guest pings every other, stats show traffic both ways, the
-// switch exits cleanly once the guests are gone.
+// tests/e2e/guest_lab.h: the fixtures the end-to-end tests share.
+// E2eTest, the base of every one: the prerequisites (QEMU, the guest image), a per-test temp
+// dir, and qswitch processes started from this build's binary, as they are (launch_switch) or
+// with a slirp port (start_slirp_switch: --listen on a unix socket, the control socket read from
+// the "control unix:PATH" line).
+// GuestLabTest: one qswitch process (test_support::QswitchProcess) and real QEMU guests (Guest)
+// on it, with the checks the tests make again and again: every guest pings every other, stats
+// show traffic both ways, the switch exits cleanly once the guests are gone.
 // Guests: g<i> at 10.0.0.<10+i>/24, MAC 52:54:00:e2:00:<i> (guest_options), on a switch started
 // with --no-slirp (an isolated segment).
 #pragma once
@@ -12,6 +16,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -77,7 +82,7 @@ inline bool ping_counts(const std::string& output, int* transmitted, int* receiv
   return true;
 }
 
-class GuestLabTest : public ::testing::Test {
+class E2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string missing = missing_e2e_prerequisites();
@@ -85,6 +90,42 @@ class GuestLabTest : public ::testing::Test {
     ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
   }
 
+  // Starts `process` from the qswitch binary with `args` as they are, its stderr in `log_name`
+  // under the temp dir; a fatal failure (check with ASSERT_NO_FATAL_FAILURE) when the binary is
+  // missing or qswitch does not come up.
+  void launch_switch(QswitchProcess& process, const std::vector<std::string>& args,
+                     const std::string& log_name) {
+    ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
+        << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
+    LaunchOptions options;
+    options.binary = qswitch_binary();
+    options.args = args;
+    options.stderr_path = dir_.file(log_name);
+    ASSERT_TRUE(process.start(options, 10s)) << process.error();
+  }
+
+  // Starts `process` as `qswitch --listen unix:DIR/NAME.sock --slirp=SLIRP_VALUE` (a bare
+  // --slirp when the value is empty), its stderr in DIR/NAME.log. *sock is the listener's path,
+  // *ctl the control socket's path from the "control unix:PATH" line; a fatal failure when
+  // qswitch does not come up or prints no such line.
+  void start_slirp_switch(QswitchProcess& process, const std::string& name,
+                          const std::string& slirp_value, std::string* sock, std::string* ctl) {
+    *sock = dir_.file(name + ".sock");
+    const std::string slirp = slirp_value.empty() ? "--slirp" : "--slirp=" + slirp_value;
+    ASSERT_NO_FATAL_FAILURE(
+        launch_switch(process, {"--listen", "unix:" + *sock, slirp}, name + ".log"));
+    ctl->clear();
+    for (const std::string& line : process.stdout_lines()) {
+      if (line.rfind("control unix:", 0) == 0) *ctl = line.substr(std::strlen("control unix:"));
+    }
+    ASSERT_FALSE(ctl->empty()) << "no 'control unix:' line:\n" << process.stdout_text();
+  }
+
+  TempDir dir_{"qs-e2e-"};
+};
+
+class GuestLabTest : public E2eTest {
+ protected:
   // Starts qswitch with `args` and --no-slirp (an isolated segment: only the guests' ports); a
   // fatal failure (check with ASSERT_NO_FATAL_FAILURE) when it does not come up.
   void start_switch(const std::vector<std::string>& args) {
@@ -94,14 +135,9 @@ class GuestLabTest : public ::testing::Test {
   // gone), its stderr in `log_name` under the temp dir.
   void start_switch_as(QswitchProcess& process, const std::vector<std::string>& args,
                        const std::string& log_name) {
-    ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
-        << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
-    LaunchOptions options;
-    options.binary = qswitch_binary();
-    options.args = args;
-    options.args.push_back("--no-slirp");
-    options.stderr_path = dir_.file(log_name);
-    ASSERT_TRUE(process.start(options, 10s)) << process.error();
+    std::vector<std::string> isolated = args;
+    isolated.push_back("--no-slirp");
+    ASSERT_NO_FATAL_FAILURE(launch_switch(process, isolated, log_name));
   }
 
   // Starts one guest (no waiting). Fatal failure if QEMU cannot be started.
@@ -221,7 +257,6 @@ class GuestLabTest : public ::testing::Test {
     EXPECT_EQ(qswitch_.count_stderr_lines(" up: "), count) << qswitch_.stderr_text();
   }
 
-  TempDir dir_{"qs-e2e-"};
   QswitchProcess qswitch_;
   Guests guests_;  // declared after qswitch_: guests stop first
 };

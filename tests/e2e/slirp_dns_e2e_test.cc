@@ -23,19 +23,12 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/guest.h"
+#include "tests/e2e/guest_lab.h"
 #include "tests/e2e/host_side.h"
-#include "tests/support/qswitch_process.h"
-#include "tests/support/temp_dir.h"
 
 namespace qswitch::e2e {
 namespace {
 
-using namespace std::chrono_literals;
-using test_support::LaunchOptions;
-using test_support::QswitchProcess;
-using test_support::TempDir;
-
-constexpr auto kBootTimeout = 120s;
 constexpr auto kCommandTimeout = 60s;
 
 // [length][query]: id 0xabcd, RD, one question "qswitch.internal" SOA IN, as printf octal escapes.
@@ -57,27 +50,16 @@ std::string tcp_query_printf() {
   return out;
 }
 
-class SlirpDnsE2eTest : public ::testing::Test {
+class SlirpDnsE2eTest : public E2eTest {
  protected:
   void SetUp() override {
-    const std::string missing = missing_e2e_prerequisites();
-    ASSERT_EQ(missing, "") << "end-to-end tests need: " << missing;
-    ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
-    sock_ = dir_.file("sw.sock");
-    LaunchOptions options;
-    options.binary = qswitch_binary();
-    options.args = {"--listen", "unix:" + sock_, "--slirp=restrict=on"};
-    options.stderr_path = dir_.file("sw.log");
-    ASSERT_TRUE(sw_.start(options, 10s)) << sw_.error();
-    for (const std::string& line : sw_.stdout_lines()) {
-      if (line.rfind("control unix:", 0) == 0) ctl_ = line.substr(std::strlen("control unix:"));
-    }
-    ASSERT_NE(ctl_, "") << sw_.stdout_text();
+    ASSERT_NO_FATAL_FAILURE(E2eTest::SetUp());
+    ASSERT_NO_FATAL_FAILURE(start_slirp_switch(sw_, "sw", "restrict=on", &sock_, &ctl_));
     GuestOptions g;
     g.name = "g1";
     g.ip_cidr = "dhcp";
     g.mac = "52:54:00:5e:00:31";
-    g.netdev = "stream,id=n0,server=off,addr.type=unix,addr.path=" + sock_;
+    g.netdev = unix_netdev(sock_, false);
     std::string error;
     guest_ = Guest::start(g, dir_.path(), &error);
     ASSERT_NE(guest_, nullptr) << error;
@@ -95,7 +77,6 @@ class SlirpDnsE2eTest : public ::testing::Test {
     return -1;
   }
 
-  TempDir dir_{"qs-dns-e2e-"};
   QswitchProcess sw_;
   std::string sock_;
   std::string ctl_;

@@ -43,22 +43,16 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/guest.h"
+#include "tests/e2e/guest_lab.h"
 #include "tests/e2e/host_side.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/loopback_port.h"
-#include "tests/support/qswitch_process.h"
-#include "tests/support/temp_dir.h"
 
 namespace qswitch::e2e {
 namespace {
 
-using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using test_support::LaunchOptions;
-using test_support::QswitchProcess;
-using test_support::TempDir;
 
-constexpr auto kBootTimeout = 120s;
 constexpr auto kCommandTimeout = 60s;
 // Guest-side servers end by themselves after this many seconds (busybox timeout).
 constexpr int kGuestServerSeconds = 240;
@@ -154,16 +148,8 @@ std::string fresh_marker(const std::string& what) {
 // --- the fixture
 // -------------------------------------------------------------------------------------
 
-class SlirpE2eTest : public ::testing::Test {
+class SlirpE2eTest : public E2eTest {
  protected:
-  void SetUp() override {
-    std::string missing = missing_e2e_prerequisites();
-    ASSERT_EQ(missing, "") << "end-to-end tests need: " << missing;
-    ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
-    ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
-        << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
-  }
-
   struct Switch {
     std::string sock;  // DIR/NAME.sock
     std::string ctl;   // from the "control unix:PATH" line
@@ -174,18 +160,8 @@ class SlirpE2eTest : public ::testing::Test {
   // not come up or prints no control socket) and returns its index in switches_.
   void start_switch(const std::string& name, const std::string& slirp_value, size_t* index) {
     Switch sw;
-    sw.sock = dir_.file(name + ".sock");
     sw.process = std::make_unique<QswitchProcess>();
-    LaunchOptions options;
-    options.binary = qswitch_binary();
-    options.args = {"--listen", "unix:" + sw.sock,
-                    slirp_value.empty() ? std::string("--slirp") : "--slirp=" + slirp_value};
-    options.stderr_path = dir_.file(name + ".log");
-    ASSERT_TRUE(sw.process->start(options, 10s))
-        << "qswitch " << options.args[2] << ": " << sw.process->error();
-    for (const std::string& line : sw.process->stdout_lines()) {
-      if (line.rfind("control unix:", 0) == 0) sw.ctl = line.substr(std::strlen("control unix:"));
-    }
+    ASSERT_NO_FATAL_FAILURE(start_slirp_switch(*sw.process, name, slirp_value, &sw.sock, &sw.ctl));
     ASSERT_EQ(sw.ctl, dir_.file(name + ".ctl"))
         << "expected 'control unix:" << dir_.file(name + ".ctl") << "' on stdout:\n"
         << sw.process->stdout_text();
@@ -201,7 +177,7 @@ class SlirpE2eTest : public ::testing::Test {
     options.name = "g" + std::to_string(index);
     options.ip_cidr = "dhcp";
     options.mac = mac;
-    options.netdev = "stream,id=n0,server=off,addr.type=unix,addr.path=" + switches_[sw].sock;
+    options.netdev = unix_netdev(switches_[sw].sock, false);
     std::string error;
     std::unique_ptr<Guest> guest = Guest::start(options, dir_.path(), &error);
     ASSERT_NE(guest, nullptr) << error;
@@ -266,7 +242,6 @@ class SlirpE2eTest : public ::testing::Test {
     return ports;
   }
 
-  TempDir dir_{"qs-slirp-e2e-"};
   std::vector<Switch> switches_;
   std::vector<std::unique_ptr<Guest>> guests_;  // after switches_: guests stop first
   int ctl_runs_ = 0;

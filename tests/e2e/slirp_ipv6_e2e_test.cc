@@ -40,45 +40,22 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/guest.h"
+#include "tests/e2e/guest_lab.h"
 #include "tests/e2e/host_side.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/loopback_port.h"
-#include "tests/support/qswitch_process.h"
-#include "tests/support/temp_dir.h"
 
 namespace qswitch::e2e {
 namespace {
 
-using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using test_support::LaunchOptions;
-using test_support::QswitchProcess;
-using test_support::TempDir;
 
-constexpr auto kBootTimeout = 120s;
 constexpr auto kCommandTimeout = 60s;
 
-class SlirpIpv6E2eTest : public ::testing::Test {
+class SlirpIpv6E2eTest : public E2eTest {
  protected:
-  void SetUp() override {
-    std::string missing = missing_e2e_prerequisites();
-    ASSERT_EQ(missing, "") << "end-to-end tests need: " << missing;
-    ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir under /tmp";
-    ASSERT_EQ(::access(qswitch_binary().c_str(), X_OK), 0)
-        << "qswitch binary " << qswitch_binary() << " is missing (build target qswitch)";
-  }
-
   void start_switch(const std::string& slirp_value) {
-    sock_ = dir_.file("sw.sock");
-    LaunchOptions options;
-    options.binary = qswitch_binary();
-    options.args = {"--listen", "unix:" + sock_, "--slirp=" + slirp_value};
-    options.stderr_path = dir_.file("sw.log");
-    ASSERT_TRUE(qswitch_.start(options, 10s)) << qswitch_.error();
-    for (const std::string& line : qswitch_.stdout_lines()) {
-      if (line.rfind("control unix:", 0) == 0) ctl_ = line.substr(std::strlen("control unix:"));
-    }
-    ASSERT_FALSE(ctl_.empty()) << "no 'control unix:' line:\n" << qswitch_.stdout_text();
+    start_slirp_switch(qswitch_, "sw", slirp_value, &sock_, &ctl_);
   }
 
   void start_guest(int index) {
@@ -88,7 +65,7 @@ class SlirpIpv6E2eTest : public ::testing::Test {
     options.name = "g" + std::to_string(index);
     options.ip_cidr = "dhcp";
     options.mac = mac;
-    options.netdev = "stream,id=n0,server=off,addr.type=unix,addr.path=" + sock_;
+    options.netdev = unix_netdev(sock_, false);
     std::string error;
     std::unique_ptr<Guest> guest = Guest::start(options, dir_.path(), &error);
     ASSERT_NE(guest, nullptr) << error;
@@ -176,7 +153,6 @@ class SlirpIpv6E2eTest : public ::testing::Test {
     return nlohmann::json();
   }
 
-  TempDir dir_{"qs-slirp6-e2e-"};
   QswitchProcess qswitch_;
   std::string sock_;
   std::string ctl_;

@@ -40,15 +40,14 @@ using qswitch::slirp::DnsResponder;
 using qswitch::test_support::build_l4;
 using qswitch::test_support::L4Packet;
 using qswitch::test_support::parse_l4;
-
-const std::array<uint8_t, 6> kGuestMac = {0x02, 0x71, 0, 0, 0, 0x51};
-const std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};     // what guests ARP
-const std::array<uint8_t, 6> kReplyMac4 = {0x52, 0x55, 0x0a, 0, 0x02, 0x02};  // the gateway's
-const std::array<uint8_t, 6> kReplyMac6 = {0x52, 0x56, 0, 0, 0, 0x03};
-const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
-const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
-const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
-const std::array<uint8_t, 16> kDns6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03};
+using qswitch::test_support::slirp_dns::kDns4;
+using qswitch::test_support::slirp_dns::kDns6;
+using qswitch::test_support::slirp_dns::kGuest4;
+using qswitch::test_support::slirp_dns::kGuest6;
+using qswitch::test_support::slirp_dns::kGuestMac;
+using qswitch::test_support::slirp_dns::kReplyMac4;
+using qswitch::test_support::slirp_dns::kReplyMac6;
+using qswitch::test_support::slirp_dns::query_packet;
 
 class Answerer : public DnsAnswerer {
  public:
@@ -99,19 +98,6 @@ uint64_t counter_sum(const DnsFrontend::Counters& c) {
          c.tcp_reset + c.tcp_over_cap + c.tcp_timeouts + c.bad_frame;
 }
 
-L4Packet base(bool v6, uint8_t proto, uint16_t sport) {
-  L4Packet p;
-  p.eth_dst = kDnsMac;
-  p.eth_src = kGuestMac;
-  p.ipv6 = v6;
-  p.src = v6 ? kGuest6 : kGuest4;
-  p.dst = v6 ? kDns6 : kDns4;
-  p.proto = proto;
-  p.src_port = sport;
-  p.dst_port = 53;
-  return p;
-}
-
 uint32_t pick_number(FuzzedDataProvider& in, uint32_t expected) {
   switch (in.ConsumeIntegralInRange<int>(0, 2)) {
     case 0:
@@ -151,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 1: {
         const bool v6 = in.ConsumeBool();
-        L4Packet p = base(v6, 17, in.ConsumeIntegral<uint16_t>());
+        L4Packet p = query_packet(v6, 17, in.ConsumeIntegral<uint16_t>());
         p.payload = in.ConsumeBytes<uint8_t>(in.ConsumeIntegralInRange(0, 600));
         std::vector<uint8_t> f = build_l4(p);
         const int corrupt = in.ConsumeIntegralInRange(0, 3);
@@ -163,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 2: {
         const bool v6 = in.ConsumeBool();
         const uint16_t sport = static_cast<uint16_t>(41000 + in.ConsumeIntegralInRange(0, 3));
-        L4Packet p = base(v6, 6, sport);
+        L4Packet p = query_packet(v6, 6, sport);
         const Track t = track[{v6, sport}];
         p.flags = in.ConsumeIntegral<uint8_t>();
         p.seq = pick_number(in, t.our_next);

@@ -3,11 +3,14 @@
 //
 // Each call opens a control connection to the switch's printed "control unix:PATH", sends one
 // request and parses the reply; failures are reported as gtest failures and give a null json.
+// ControlSession does the same over one connection that it keeps, for tests that send many
+// requests (and look at the refusals too).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 
 #include "tests/support/control_client.h"
@@ -72,5 +75,45 @@ inline uint64_t port_counter(const nlohmann::json& row, const std::string& name)
   }
   return row["counters"][name].get<uint64_t>();
 }
+
+// One control connection to `sw`, opened at the first request and kept for the next ones.
+class ControlSession {
+ public:
+  explicit ControlSession(const test_support::QswitchProcess& sw) : sw_(sw) {}
+
+  // The reply to `request` (an object with "ok", true or false), or a null json and a failure.
+  nlohmann::json reply_to(const nlohmann::json& request) {
+    if (!ctl_) {
+      std::string why;
+      ctl_ = test_support::ControlClient::connect(sw_.control(), &why);
+      if (!ctl_) {
+        ADD_FAILURE() << "control connect to '" << sw_.control() << "': " << why;
+        return nlohmann::json();
+      }
+    }
+    const test_support::LineResult r = ctl_->request(request.dump());
+    const nlohmann::json reply = nlohmann::json::parse(r.line, nullptr, false);
+    if (!r.ok() || !reply.is_object() || !reply.contains("ok")) {
+      ADD_FAILURE() << request.dump() << ": " << to_string(r.status) << " " << r.error << " "
+                    << r.line;
+      return nlohmann::json();
+    }
+    return reply;
+  }
+
+  // The result of a request that must succeed; a null json (and a failure) otherwise.
+  nlohmann::json result_of(const nlohmann::json& request) {
+    const nlohmann::json reply = reply_to(request);
+    if (!reply.is_object() || !reply.value("ok", false)) {
+      ADD_FAILURE() << request.dump() << " -> " << reply.dump();
+      return nlohmann::json();
+    }
+    return reply.value("result", nlohmann::json());
+  }
+
+ private:
+  const test_support::QswitchProcess& sw_;
+  std::optional<test_support::ControlClient> ctl_;
+};
 
 }  // namespace qswitch::integration

@@ -7,6 +7,7 @@
 // Network safety: only names of the lab's own domain (qswitch.internal), the segment's reverse
 // zone and the reserved .invalid top-level domain are asked; restrict=on keeps libslirp from
 // forwarding anything to the host's resolver.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string>
@@ -25,13 +26,13 @@ using test_support::build_l4;
 using test_support::L4Packet;
 using test_support::parse_l4;
 using test_support::test_mac;
+using test_support::slirp_dns::kDns4;
+using test_support::slirp_dns::kDns6;
+using test_support::slirp_dns::kGuest4;
+using test_support::slirp_dns::kGuest6;
+using test_support::slirp_dns::query_packet;
 
-constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};     // libslirp's for 10.0.2.2
-constexpr Mac kSlirpDnsMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x03};  // its ARP reply for 10.0.2.3
-const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
-const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
-const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
-const std::array<uint8_t, 16> kDns6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03};
+constexpr Mac kSlirpMac = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};  // libslirp's for 10.0.2.2
 
 constexpr uint16_t kTypeA = 1;
 constexpr uint16_t kTypeSoa = 6;
@@ -121,16 +122,17 @@ class SlirpDnsTest : public SwitchFixture {
     guest_ = std::move(c[0]);
   }
 
-  L4Packet packet(bool v6, uint8_t proto, uint16_t sport) const {
-    L4Packet p;
-    p.eth_dst = kSlirpDnsMac;
-    p.eth_src = test_mac(1);
-    p.ipv6 = v6;
-    p.src = v6 ? kGuest6 : kGuest4;
-    p.dst = v6 ? kDns6 : kDns4;
-    p.proto = proto;
-    p.src_port = sport;
-    p.dst_port = 53;
+  // A UDP or TCP packet from the client (MAC test_mac(1)) and `sport` to the DNS address.
+  static L4Packet packet(bool v6, uint8_t proto, uint16_t sport) {
+    return query_packet(v6, proto, sport, test_mac(1));
+  }
+  // A TCP segment from `sport` to the DNS address, window 65535.
+  static L4Packet segment(bool v6, uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack) {
+    L4Packet p = packet(v6, 6, sport);
+    p.flags = flags;
+    p.seq = seq;
+    p.ack = ack;
+    p.window = 65535;
     return p;
   }
 
@@ -167,28 +169,39 @@ class SlirpDnsTest : public SwitchFixture {
     return parse_reply(r->payload);
   }
 
+  // Sends a SYN from `sport` with sequence number `isn` (and TCP `options`): the reply to it
+  // (a SYN-ACK, or an RST), or nullopt with a failure.
+  std::optional<L4Packet> send_syn(bool v6, uint16_t sport, uint32_t isn,
+                                   std::vector<uint8_t> options = {}) {
+    L4Packet syn = segment(v6, sport, kSyn, isn, 0);
+    syn.options = std::move(options);
+    if (!guest_.send_frame(build_l4(syn))) {
+      ADD_FAILURE() << "could not send the SYN from port " << sport;
+      return std::nullopt;
+    }
+    return receive(v6, 6, sport);
+  }
+  // Sends [length][query] (RFC 1035 4.2.2) from `sport` in one segment with sequence number
+  // `seq`, acknowledging `ack`; false when it could not be sent.
+  bool send_query(bool v6, uint16_t sport, uint32_t seq, uint32_t ack,
+                  const std::vector<uint8_t>& query) {
+    L4Packet seg = segment(v6, sport, kAck, seq, ack);
+    seg.payload.resize(2 + query.size());
+    seg.payload[0] = static_cast<uint8_t>(query.size() >> 8);
+    seg.payload[1] = static_cast<uint8_t>(query.size());
+    std::copy(query.begin(), query.end(), seg.payload.begin() + 2);
+    return guest_.send_frame(build_l4(seg));
+  }
+
   // One query over TCP: handshake, [len][query], the reply segments up to the FIN, the guest's
   // FIN; the reply message.
   std::optional<DnsReply> ask_tcp(bool v6, uint16_t sport, const std::vector<uint8_t>& query) {
-    L4Packet syn = packet(v6, 6, sport);
-    syn.flags = kSyn;
-    syn.seq = 1000;
-    syn.window = 65535;
-    syn.options = {2, 4, 0x05, 0xb4};
-    EXPECT_TRUE(guest_.send_frame(build_l4(syn)));
-    std::optional<L4Packet> r = receive(v6, 6, sport);
+    std::optional<L4Packet> r = send_syn(v6, sport, 1000, {2, 4, 0x05, 0xb4});
     if (!r) return std::nullopt;
     EXPECT_EQ(r->flags, kSyn | kAck);
     EXPECT_EQ(r->ack, 1001u);
     const uint32_t server = r->seq + 1;
-    L4Packet seg = packet(v6, 6, sport);
-    seg.flags = kAck;
-    seg.seq = 1001;
-    seg.ack = server;
-    seg.window = 65535;
-    seg.payload = {static_cast<uint8_t>(query.size() >> 8), static_cast<uint8_t>(query.size())};
-    seg.payload.insert(seg.payload.end(), query.begin(), query.end());
-    EXPECT_TRUE(guest_.send_frame(build_l4(seg)));
+    EXPECT_TRUE(send_query(v6, sport, 1001, server, query));
     std::vector<uint8_t> stream;
     uint32_t next = server;
     bool fin = false;
@@ -201,14 +214,12 @@ class SlirpDnsTest : public SwitchFixture {
       fin = (r->flags & kFin) != 0;
     }
     EXPECT_TRUE(fin);
-    seg.payload.clear();
-    seg.seq = 1001 + 2 + static_cast<uint32_t>(query.size());
-    seg.ack = next + 1;
-    seg.flags = kAck | kFin;
-    EXPECT_TRUE(guest_.send_frame(build_l4(seg)));
+    const L4Packet our_fin =
+        segment(v6, sport, kAck | kFin, 1001 + 2 + static_cast<uint32_t>(query.size()), next + 1);
+    EXPECT_TRUE(guest_.send_frame(build_l4(our_fin)));
     r = receive(v6, 6, sport);  // the ACK of our FIN
     if (r) {
-      EXPECT_EQ(r->ack, seg.seq + 1);
+      EXPECT_EQ(r->ack, our_fin.seq + 1);
     }
     if (stream.size() < 2 ||
         ((stream[0] << 8) | stream[1]) != static_cast<int>(stream.size() - 2)) {
@@ -319,12 +330,7 @@ TEST_F(SlirpDnsTest, SegmentForNoConnectionIsReset) {
 // acknowledge comes again (after 200 ms, then 400 ms).
 TEST_F(SlirpDnsTest, UnacknowledgedSynAckIsSentAgain) {
   start();
-  L4Packet syn = packet(false, 6, 40010);
-  syn.flags = kSyn;
-  syn.seq = 77;
-  syn.window = 65535;
-  ASSERT_TRUE(guest_.send_frame(build_l4(syn)));
-  auto first = receive(false, 6, 40010);
+  auto first = send_syn(false, 40010, 77);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->flags, kSyn | kAck);
   const auto sent = std::chrono::steady_clock::now();
@@ -349,12 +355,7 @@ TEST_F(SlirpDnsTest, ConnectionsOverTheCapAreReset) {
   constexpr uint16_t kFirst = 41000;
   uint32_t server0 = 0;
   for (uint16_t i = 0; i < 33; ++i) {
-    L4Packet syn = packet(false, 6, static_cast<uint16_t>(kFirst + i));
-    syn.flags = kSyn;
-    syn.seq = 500;
-    syn.window = 65535;
-    ASSERT_TRUE(guest_.send_frame(build_l4(syn)));
-    auto r = receive(false, 6, static_cast<uint16_t>(kFirst + i));
+    auto r = send_syn(false, static_cast<uint16_t>(kFirst + i), 500);
     ASSERT_TRUE(r.has_value()) << i;
     if (i < 32) {
       EXPECT_EQ(r->flags, kSyn | kAck) << i;
@@ -365,15 +366,8 @@ TEST_F(SlirpDnsTest, ConnectionsOverTheCapAreReset) {
   }
   EXPECT_EQ(counter("dns_tcp_over_cap"), 1);
   // The first connection still takes its query.
-  L4Packet seg = packet(false, 6, kFirst);
-  seg.flags = kAck;
-  seg.seq = 501;
-  seg.ack = server0;
-  seg.window = 65535;
-  const std::vector<uint8_t> q = dns_query(0x9999, "qswitch.internal", kTypeSoa);
-  seg.payload = {0, static_cast<uint8_t>(q.size())};
-  seg.payload.insert(seg.payload.end(), q.begin(), q.end());
-  ASSERT_TRUE(guest_.send_frame(build_l4(seg)));
+  ASSERT_TRUE(
+      send_query(false, kFirst, 501, server0, dns_query(0x9999, "qswitch.internal", kTypeSoa)));
   std::optional<L4Packet> r;
   for (int i = 0; i < 200; ++i) {  // skip the other connections' SYN-ACK retransmissions
     r = receive(false, 6, kFirst);

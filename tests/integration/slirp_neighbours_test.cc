@@ -9,14 +9,13 @@
 // forwards to a guest by MAC resolve to what the switch knows of it when added. The slirp ports
 // run with restrict=on: nothing here leaves the switch (forwards bind the host's loopback).
 #include <algorithm>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/control_json.h"
 #include "tests/integration/switch_fixture.h"
-#include "tests/support/control_client.h"
 #include "tests/support/dhcp_client.h"
 #include "tests/support/ip_frames.h"
 #include "tests/support/loopback_port.h"
@@ -26,7 +25,6 @@ namespace qswitch::integration {
 namespace {
 
 using nlohmann::json;
-using test_support::ControlClient;
 using test_support::DhcpExpect;
 using test_support::ipv4;
 using test_support::Ipv6;
@@ -78,34 +76,6 @@ const std::vector<std::string> kBoth = {"fec0::5054:ff:fe12:3456", "fec0::99"};
 
 class SlirpNeighboursTest : public SwitchFixture {
  protected:
-  // The reply to `request` (an object with "ok"), or a null json and a failure.
-  json reply_to(const json& request) {
-    if (!ctl_) {
-      std::string why;
-      ctl_ = ControlClient::connect(sw_.control(), &why);
-      if (!ctl_) {
-        ADD_FAILURE() << "control connect to '" << sw_.control() << "': " << why;
-        return json();
-      }
-    }
-    const test_support::LineResult r = ctl_->request(request.dump());
-    const json reply = json::parse(r.line, nullptr, false);
-    if (!r.ok() || !reply.is_object() || !reply.contains("ok")) {
-      ADD_FAILURE() << request.dump() << " -> " << r.line << " " << r.error;
-      return json();
-    }
-    return reply;
-  }
-  // The result of a request that must succeed.
-  json result_of(const json& request) {
-    const json reply = reply_to(request);
-    if (!reply.is_object() || !reply.value("ok", false)) {
-      ADD_FAILURE() << request.dump() << " -> " << reply.dump();
-      return json();
-    }
-    return reply.value("result", json());
-  }
-
   // libslirp answers a solicitation for fec0::2 from `from` (the barrier; see the top).
   ::testing::AssertionResult solicit_router(FrameClient& c, const Ipv6& from) {
     if (!c.send_frame(test_support::make_neighbor_solicitation(kGuestMac, from, kRouter))) {
@@ -124,7 +94,7 @@ class SlirpNeighboursTest : public SwitchFixture {
     return ::testing::AssertionSuccess();
   }
 
-  std::optional<ControlClient> ctl_;
+  ControlSession control_{sw_};
 };
 
 TEST_F(SlirpNeighboursTest, ListsTheAddressesAGuestUsedAndTheLeaseShowsThem) {
@@ -136,7 +106,7 @@ TEST_F(SlirpNeighboursTest, ListsTheAddressesAGuestUsedAndTheLeaseShowsThem) {
       test_support::run_dhcp_exchange(c[0], kGuestMac, 0x6e000001u, false, kExpect, 5s, &why))
       << why;
   // Nothing IPv6 yet.
-  json rows = result_of({{"cmd", "neighbours"}});
+  json rows = control_.result_of({{"cmd", "neighbours"}});
   ASSERT_TRUE(rows.is_array()) << rows.dump();
   EXPECT_TRUE(rows.empty()) << rows.dump();
 
@@ -144,7 +114,7 @@ TEST_F(SlirpNeighboursTest, ListsTheAddressesAGuestUsedAndTheLeaseShowsThem) {
   ASSERT_TRUE(c[0].send_frame(dad_probe(kGuestMac, kProbed)));
   ASSERT_TRUE(solicit_router(c[0], kGuestSlaac));  // the probe has been seen too
 
-  rows = result_of({{"cmd", "neighbours"}});
+  rows = control_.result_of({{"cmd", "neighbours"}});
   ASSERT_EQ(rows.size(), 1u) << rows.dump();
   const json& row = rows[0];
   EXPECT_EQ(row.value("mac", ""), mac_to_string(kGuestMac)) << row.dump();
@@ -160,7 +130,7 @@ TEST_F(SlirpNeighboursTest, ListsTheAddressesAGuestUsedAndTheLeaseShowsThem) {
   ASSERT_TRUE(port_id(kGuestMac, &port));
   EXPECT_EQ(row["port"], port) << row.dump();
 
-  const json leases = result_of({{"cmd", "dhcp.leases"}});
+  const json leases = control_.result_of({{"cmd", "dhcp.leases"}});
   ASSERT_EQ(leases.size(), 1u) << leases.dump();
   EXPECT_EQ(leases[0].value("ip", ""), "10.0.2.15") << leases.dump();
   EXPECT_EQ(sorted(leases[0]["ipv6"]), kBoth) << leases.dump();
@@ -181,10 +151,10 @@ TEST_F(SlirpNeighboursTest, AnIpv6OffSlirpPortLearnsNothing) {
   ASSERT_TRUE(
       test_support::run_dhcp_exchange(c[0], kGuestMac, 0x6e000003u, false, kExpect, 5s, &why))
       << why;
-  const json rows = result_of({{"cmd", "neighbours"}});
+  const json rows = control_.result_of({{"cmd", "neighbours"}});
   ASSERT_TRUE(rows.is_array()) << rows.dump();
   EXPECT_TRUE(rows.empty()) << rows.dump();
-  const json leases = result_of({{"cmd", "dhcp.leases"}});
+  const json leases = control_.result_of({{"cmd", "dhcp.leases"}});
   ASSERT_EQ(leases.size(), 1u) << leases.dump();
   EXPECT_EQ(leases[0]["ipv6"], json::array()) << leases.dump();
 }
@@ -196,7 +166,7 @@ TEST_F(SlirpNeighboursTest, AHostForwardToAGuestByMacGoesToItsAddressOnceItHasOn
   ASSERT_TRUE(
       start_switch({"--slirp", "restrict=on,lease=52:54:00:12:34:58:10.0.2.50,hostfwd=tcp::" +
                                    std::to_string(pinned_port) + "-[52:54:00:12:34:58]:80"}));
-  json list = result_of({{"cmd", "hostfwd.list"}});
+  json list = control_.result_of({{"cmd", "hostfwd.list"}});
   ASSERT_EQ(list.size(), 1u) << list.dump();
   EXPECT_EQ(list[0].value("guest_addr", ""), "10.0.2.50") << list.dump();
   EXPECT_EQ(list[0].value("spec", ""),
@@ -209,11 +179,11 @@ TEST_F(SlirpNeighboursTest, AHostForwardToAGuestByMacGoesToItsAddressOnceItHasOn
   const std::string spec4 = "tcp::" + std::to_string(port4) + "-[52:54:00:12:34:56]:80";
   const std::string spec6 = "tcp:[::1]:" + std::to_string(port6) + "-[52:54:00:12:34:56]:80";
   // Nothing known about the guest yet: refused, saying why.
-  json reply = reply_to({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec4}}}});
+  json reply = control_.reply_to({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec4}}}});
   EXPECT_FALSE(reply.value("ok", true)) << reply.dump();
   EXPECT_NE(reply.value("error", "").find("has no DHCP address yet"), std::string::npos)
       << reply.dump();
-  reply = reply_to({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec6}}}});
+  reply = control_.reply_to({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec6}}}});
   EXPECT_FALSE(reply.value("ok", true)) << reply.dump();
   EXPECT_NE(reply.value("error", "").find("has not been seen using an address in ipv6-net"),
             std::string::npos)
@@ -226,19 +196,20 @@ TEST_F(SlirpNeighboursTest, AHostForwardToAGuestByMacGoesToItsAddressOnceItHasOn
       test_support::run_dhcp_exchange(c[0], kGuestMac, 0x6e000004u, false, kExpect, 5s, &why))
       << why;
   ASSERT_TRUE(solicit_router(c[0], kGuestSlaac));
-  const json added4 = result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec4}}}});
+  const json added4 = control_.result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec4}}}});
   EXPECT_EQ(added4.value("guest_addr", ""), "10.0.2.15") << added4.dump();
   EXPECT_EQ(added4.value("spec", ""),
             "tcp:127.0.0.1:" + std::to_string(port4) + "-[52:54:00:12:34:56]:80")
       << added4.dump();
-  const json added6 = result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec6}}}});
+  const json added6 = control_.result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", spec6}}}});
   EXPECT_EQ(added6.value("guest_addr", ""), "fec0::5054:ff:fe12:3456") << added6.dump();
   EXPECT_EQ(added6.value("host_addr", ""), "::1") << added6.dump();
-  list = result_of({{"cmd", "hostfwd.list"}});
+  list = control_.result_of({{"cmd", "hostfwd.list"}});
   EXPECT_EQ(list.size(), 3u) << list.dump();
   // Removed by its host socket, as every forward.
-  EXPECT_TRUE(result_of({{"cmd", "hostfwd.remove"},
-                         {"args", {{"spec", "tcp:[::1]:" + std::to_string(port6)}}}})
+  EXPECT_TRUE(control_
+                  .result_of({{"cmd", "hostfwd.remove"},
+                              {"args", {{"spec", "tcp:[::1]:" + std::to_string(port6)}}}})
                   .is_object());
 }
 

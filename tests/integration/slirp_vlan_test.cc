@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/control_json.h"
 #include "tests/integration/switch_fixture.h"
-#include "tests/support/control_client.h"
 #include "tests/support/dhcp_client.h"
 #include "tests/support/ip_frames.h"
 #include "tests/support/loopback_port.h"
@@ -34,7 +34,6 @@ namespace qswitch::integration {
 namespace {
 
 using nlohmann::json;
-using test_support::ControlClient;
 using test_support::DhcpExpect;
 using test_support::ipv4;
 using test_support::ipv4_to_string;
@@ -92,37 +91,9 @@ class SlirpVlanTest : public SwitchFixture {
     return ::testing::AssertionSuccess();
   }
 
-  // The control reply to `request` (a json object with "ok").
-  json reply_to(const json& request) {
-    if (!ctl_) {
-      std::string why;
-      ctl_ = ControlClient::connect(sw_.control(), &why);
-      if (!ctl_) {
-        ADD_FAILURE() << "control connect to '" << sw_.control() << "': " << why;
-        return json();
-      }
-    }
-    const test_support::LineResult r = ctl_->request(request.dump());
-    json reply = json::parse(r.line, nullptr, false);
-    if (!r.ok() || !reply.is_object() || !reply.contains("ok")) {
-      ADD_FAILURE() << request.dump() << ": " << to_string(r.status) << " " << r.error << " "
-                    << r.line;
-      return json();
-    }
-    return reply;
-  }
-  // The result of a request that must succeed; null json (and a failure) otherwise.
-  json result_of(const json& request) {
-    const json reply = reply_to(request);
-    if (!reply.is_object() || !reply.value("ok", false)) {
-      ADD_FAILURE() << request.dump() << " -> " << reply.dump();
-      return json();
-    }
-    return reply.value("result", json());
-  }
   // The error of a request that must fail; "" (and a failure) otherwise.
   std::string error_of(const json& request) {
-    const json reply = reply_to(request);
+    const json reply = control_.reply_to(request);
     if (!reply.is_object() || reply.value("ok", true) || !reply.contains("error")) {
       ADD_FAILURE() << request.dump() << " should fail: " << reply.dump();
       return "";
@@ -179,7 +150,7 @@ class SlirpVlanTest : public SwitchFixture {
   std::string a_;
   std::string b_;
   int ctl_runs_ = 0;
-  std::optional<ControlClient> ctl_;
+  ControlSession control_{sw_};
 };
 
 TEST_F(SlirpVlanTest, EachSlirpPortIsAnAccessPortOfItsVlanAndSaysSo) {
@@ -192,7 +163,7 @@ TEST_F(SlirpVlanTest, EachSlirpPortIsAnAccessPortOfItsVlanAndSaysSo) {
             std::string::npos)
       << out;
   // `ports`: two slirp ports, each an access port of its VLAN with its own gateway MAC.
-  const json rows = result_of({{"cmd", "ports"}});
+  const json rows = control_.result_of({{"cmd", "ports"}});
   std::vector<std::pair<uint16_t, std::string>> slirps;
   for (const json& row : rows) {
     if (row.value("kind", "") != "slirp") continue;
@@ -234,12 +205,12 @@ TEST_F(SlirpVlanTest, GuestsGetAddressesFromTheirOwnVlansPoolAndLeasesAreListedP
 
   // dhcp.leases per VLAN: each lists only its own guest. "vlan" as a number (JSON) or a string
   // (what `qswitch ctl dhcp leases vlan=10` sends).
-  const json leases10 = result_of({{"cmd", "dhcp.leases"}, {"args", {{"vlan", 10}}}});
+  const json leases10 = control_.result_of({{"cmd", "dhcp.leases"}, {"args", {{"vlan", 10}}}});
   ASSERT_EQ(leases10.size(), 1u) << leases10.dump();
   EXPECT_EQ(leases10[0].value("mac", ""), mac_to_string(kGuestMac10));
   EXPECT_EQ(leases10[0].value("ip", ""), "10.0.10.15");
   EXPECT_EQ(leases10[0].value("state", ""), "bound");
-  const json leases20 = result_of({{"cmd", "dhcp.leases"}, {"args", {{"vlan", "20"}}}});
+  const json leases20 = control_.result_of({{"cmd", "dhcp.leases"}, {"args", {{"vlan", "20"}}}});
   ASSERT_EQ(leases20.size(), 1u) << leases20.dump();
   EXPECT_EQ(leases20[0].value("mac", ""), mac_to_string(kGuestMac20));
   EXPECT_EQ(leases20[0].value("ip", ""), "10.0.20.15");
@@ -264,11 +235,11 @@ TEST_F(SlirpVlanTest, AHostForwardReachesOnlyItsVlansGuest) {
   const uint16_t port = test_support::free_loopback_tcp_port();
   ASSERT_NE(port, 0);
   const std::string p = std::to_string(port);
-  const json added =
-      result_of({{"cmd", "hostfwd.add"}, {"args", {{"spec", "tcp::" + p + "-:80"}, {"vlan", 20}}}});
+  const json added = control_.result_of(
+      {{"cmd", "hostfwd.add"}, {"args", {{"spec", "tcp::" + p + "-:80"}, {"vlan", 20}}}});
   EXPECT_EQ(added.value("spec", ""), "tcp:127.0.0.1:" + p + "-10.0.20.15:80") << added.dump();
-  EXPECT_EQ(result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 10}}}}), json::array());
-  const json list20 = result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 20}}}});
+  EXPECT_EQ(control_.result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 10}}}}), json::array());
+  const json list20 = control_.result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 20}}}});
   ASSERT_EQ(list20.size(), 1u) << list20.dump();
   // The same host port on the other VLAN's slirp port: refused, naming the VLAN that has it.
   const std::string clash =
@@ -313,8 +284,9 @@ TEST_F(SlirpVlanTest, AHostForwardReachesOnlyItsVlansGuest) {
   }
 
   // Removed from VLAN 20's port: the list is empty again.
-  result_of({{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::" + p}, {"vlan", "20"}}}});
-  EXPECT_EQ(result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 20}}}}), json::array());
+  control_.result_of(
+      {{"cmd", "hostfwd.remove"}, {"args", {{"spec", "tcp::" + p}, {"vlan", "20"}}}});
+  EXPECT_EQ(control_.result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 20}}}}), json::array());
 }
 
 // Without a VLAN, a command on a switch with two slirp ports cannot know which: an error naming
@@ -339,7 +311,7 @@ TEST_F(SlirpVlanTest, ACommandWithoutAVlanNamesTheVlansThatHaveASlirpPort) {
             std::string::npos);
   // With the VLAN, each command answers.
   for (const char* cmd : {"hostfwd.list", "dhcp.leases", "usernet", "slirp.sockets"}) {
-    result_of({{"cmd", cmd}, {"args", {{"vlan", 10}}}});
+    control_.result_of({{"cmd", cmd}, {"args", {{"vlan", 10}}}});
   }
 
   // The same through `qswitch ctl`: vlan=N after the command, or beside a hostfwd spec.
@@ -359,7 +331,7 @@ TEST_F(SlirpVlanTest, ACommandWithoutAVlanNamesTheVlansThatHaveASlirpPort) {
   EXPECT_NE(c.out.find("tcp:127.0.0.1:" + p + "-10.0.10.15:80"), std::string::npos) << c.out;
   c = run_ctl({"hostfwd", "remove", "vlan=10", "tcp::" + p});
   EXPECT_EQ(c.status, std::optional<int>(0)) << c.err;
-  EXPECT_EQ(result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 10}}}}), json::array());
+  EXPECT_EQ(control_.result_of({{"cmd", "hostfwd.list"}, {"args", {{"vlan", 10}}}}), json::array());
 }
 
 // Two --slirp for one VLAN: nothing starts, and the error names both.

@@ -18,6 +18,14 @@ namespace {
 using test_support::build_l4;
 using test_support::L4Packet;
 using test_support::parse_l4;
+using test_support::slirp_dns::kDns4;
+using test_support::slirp_dns::kDns6;
+using test_support::slirp_dns::kGuest4;
+using test_support::slirp_dns::kGuest6;
+using test_support::slirp_dns::kGuestMac;
+using test_support::slirp_dns::kReplyMac4;
+using test_support::slirp_dns::kReplyMac6;
+using test_support::slirp_dns::query_packet;
 using Verdict = DnsResponder::Verdict;
 using Transport = DnsResponder::Transport;
 
@@ -25,15 +33,6 @@ constexpr uint8_t kFin = 0x01;
 constexpr uint8_t kSyn = 0x02;
 constexpr uint8_t kRst = 0x04;
 constexpr uint8_t kAck = 0x10;
-
-const std::array<uint8_t, 6> kGuestMac = {0x02, 0x71, 0, 0, 0, 0x51};
-const std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};     // what guests ARP
-const std::array<uint8_t, 6> kReplyMac4 = {0x52, 0x55, 0x0a, 0, 0x02, 0x02};  // the gateway's
-const std::array<uint8_t, 6> kReplyMac6 = {0x52, 0x56, 0, 0, 0, 0x03};
-const std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
-const std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
-const std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
-const std::array<uint8_t, 16> kDns6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03};
 
 // A DNS query for "web1.lab" A, id 0x1234, RD set.
 std::vector<uint8_t> query_message() {
@@ -87,23 +86,15 @@ class DnsFrontendTest : public ::testing::Test {
   }
 
   static L4Packet udp_query(bool v6, std::vector<uint8_t> payload, uint16_t dport = 53) {
-    L4Packet p;
-    p.eth_dst = kDnsMac;
-    p.eth_src = kGuestMac;
-    p.ipv6 = v6;
-    p.src = v6 ? kGuest6 : kGuest4;
-    p.dst = v6 ? kDns6 : kDns4;
-    p.proto = 17;
-    p.src_port = 40000;
+    L4Packet p = query_packet(v6, 17, 40000);
     p.dst_port = dport;
     p.payload = std::move(payload);
     return p;
   }
   static L4Packet tcp(bool v6, uint8_t flags, uint32_t seq, uint32_t ack,
                       std::vector<uint8_t> payload = {}, uint16_t window = 65535) {
-    L4Packet p = udp_query(v6, std::move(payload));
-    p.proto = 6;
-    p.src_port = 41000;
+    L4Packet p = query_packet(v6, 6, 41000);
+    p.payload = std::move(payload);
     p.flags = flags;
     p.seq = seq;
     p.ack = ack;

@@ -10,6 +10,8 @@
 //   version and lengths (exact: no truncation, no padding unless asked for), the IPv4 header
 //   checksum, the UDP length, the UDP or TCP checksum (a UDP checksum of 0 is accepted over IPv4
 //   only), the TCP data offset. Nothing is read past the frame.
+// - slirp_dns: the addresses of a guest's DNS query to the slirp port and of its reply, and
+//   query_packet(), the UDP or TCP packet such a query travels in.
 #pragma once
 
 #include <array>
@@ -186,5 +188,40 @@ inline std::optional<L4Packet> parse_l4(const uint8_t* f, size_t size, std::stri
   p.dst_port = static_cast<uint16_t>(get16(t + 2));
   return p;
 }
+
+// A guest's DNS query to the slirp port on libslirp's default segment (10.0.2.0/24 and
+// fec0::/64): from the guest (.15, fec0::15) to the DNS address (.3, fec0::3) port 53, sent to
+// kDnsMac, the MAC libslirp answers ARP for 10.0.2.3 with. The reply comes from kReplyMac4 (the
+// gateway's) over IPv4 and from kReplyMac6 over IPv6.
+namespace slirp_dns {
+
+inline constexpr std::array<uint8_t, 6> kGuestMac = {0x02, 0x71, 0, 0, 0, 0x51};
+inline constexpr std::array<uint8_t, 6> kDnsMac = {0x52, 0x55, 0x0a, 0, 0x02, 0x03};
+inline constexpr std::array<uint8_t, 6> kReplyMac4 = {0x52, 0x55, 0x0a, 0, 0x02, 0x02};
+inline constexpr std::array<uint8_t, 6> kReplyMac6 = {0x52, 0x56, 0, 0, 0, 0x03};
+inline constexpr std::array<uint8_t, 16> kGuest4 = {10, 0, 2, 15};
+inline constexpr std::array<uint8_t, 16> kDns4 = {10, 0, 2, 3};
+inline constexpr std::array<uint8_t, 16> kGuest6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0,
+                                                    0,    0,    0, 0, 0, 0, 0, 0x15};
+inline constexpr std::array<uint8_t, 16> kDns6 = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0,
+                                                  0,    0,    0, 0, 0, 0, 0, 0x03};
+
+// A UDP (`proto` 17) or TCP (6) packet from `guest_mac` and the guest's `src_port` to the DNS
+// address port 53, over IPv6 with `v6`; the payload and the TCP fields are the caller's.
+inline L4Packet query_packet(bool v6, uint8_t proto, uint16_t src_port,
+                             const std::array<uint8_t, 6>& guest_mac = kGuestMac) {
+  L4Packet p;
+  p.eth_dst = kDnsMac;
+  p.eth_src = guest_mac;
+  p.ipv6 = v6;
+  p.src = v6 ? kGuest6 : kGuest4;
+  p.dst = v6 ? kDns6 : kDns4;
+  p.proto = proto;
+  p.src_port = src_port;
+  p.dst_port = 53;
+  return p;
+}
+
+}  // namespace slirp_dns
 
 }  // namespace qswitch::test_support
