@@ -72,10 +72,11 @@ class DnsNamesE2eTest : public E2eTest {
     return r.output;
   }
 
-  // Replies to `count` pings from `from` to `target` (a name), -1 when ping printed no counts.
-  int ping_replies(Guest& from, const std::string& target, bool ipv6 = false) {
-    const std::string out =
-        console(from, std::string("ping ") + (ipv6 ? "-6 " : "") + "-c 2 -i 0.2 -w 10 " + target);
+  // Replies to two pings from `from` to `target` (a name), -1 when ping printed no counts.
+  // `family` is "" (ping's choice: the AAAA first), "-4" or "-6".
+  int ping_replies(Guest& from, const std::string& target, const std::string& family = "") {
+    const std::string out = console(
+        from, "ping " + (family.empty() ? "" : family + " ") + "-c 2 -i 0.2 -w 10 " + target);
     static const std::regex counts(R"((\d+) packets transmitted, (\d+) packets received)");
     std::smatch m;
     if (!std::regex_search(out, m, counts)) return -1;
