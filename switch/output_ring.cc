@@ -18,9 +18,10 @@ size_t entry_cap(size_t max_bytes) {
 }
 }  // namespace
 
-OutputRing::OutputRing(size_t max_bytes)
+OutputRing::OutputRing(size_t max_bytes, bool merge_runs)
     : max_bytes_(max_bytes),
       max_entries_(entry_cap(max_bytes)),
+      merge_runs_(merge_runs),
       // Every queued frame copied with its prefix.
       copies_(max_bytes + max_entries_ * kPrefixSize) {}
 
@@ -31,16 +32,36 @@ bool OutputRing::grow() {
   std::vector<Entry> next(new_size);
   for (size_t i = 0; i < count_; ++i) next[i] = at(i);
   ring_.swap(next);
+  mask_ = new_size - 1;
   head_ = 0;
   return true;
 }
 
+bool OutputRing::join_run(const Frame& frame) {
+  Entry& last = slot(count_ - 1);
+  if (last.chunk != frame.chunk || frame.wire != last.wire + last.wire_bytes()) return false;
+  if (frame.head != 0 || last.head != 0 || frame.offload.any() || last.offload.any()) {
+    return false;
+  }
+  if (frame.size < kPadFrameSize || last.size < kPadFrameSize) return false;
+  if (last.wire_bytes() + kPrefixSize + frame.size > kMaxWireSize) return false;
+  last.size += frame.size;
+  ++last.frames;
+  return true;
+}
+
 bool OutputRing::push(const Frame& frame) {
-  if (queued_bytes_ + frame.size > max_bytes_) return false;
-  if (count_ == ring_.size() && !grow()) return false;
-  slot(count_) = Entry{frame.wire, frame.size, frame.head, frame.chunk, frame.offload};
-  chunk_ref(frame.chunk);
-  ++count_;
+  if (queued_bytes_ + frame.size > max_bytes_ || frames_ == max_entries_) return false;
+  if (frame.head > UINT16_MAX) return false;
+  // A chunk-less frame (static storage) never joins: copies have no chunk either.
+  if (!merge_runs_ || count_ == copied_count_ || frame.chunk == nullptr || !join_run(frame)) {
+    if (count_ == ring_.size() && !grow()) return false;
+    slot(count_) = Entry{frame.wire, frame.size,  static_cast<uint16_t>(frame.head),
+                         1,          frame.chunk, frame.offload};
+    chunk_ref(frame.chunk);
+    ++count_;
+  }
+  ++frames_;
   queued_bytes_ += frame.size;
   return true;
 }
@@ -50,24 +71,46 @@ OutputRing::Written OutputRing::pop(size_t n) {
   n = std::min(n, count_);
   for (size_t i = 0; i < n; ++i) {
     Entry& e = ring_[head_];
-    w.frames += 1;
-    w.bytes += std::max(e.size, kPadFrameSize);
+    w.frames += e.frames;
+    w.bytes += std::max(e.size, kPadFrameSize);  // a run's frames are all at least that
     queued_bytes_ -= e.size;
+    frames_ -= e.frames;
     if (copied_count_ > 0) {
-      copies_.pop(e.wire, kPrefixSize + e.size);
+      copies_.pop(e.wire, e.wire_bytes());
       --copied_count_;
     } else {
       chunk_unref(e.chunk);
     }
     e.chunk = nullptr;
-    head_ = (head_ + 1) & (ring_.size() - 1);
+    head_ = (head_ + 1) & mask_;
     --count_;
   }
   return w;
 }
 
+OutputRing::Written OutputRing::trim_front(size_t& bytes) {
+  Written w;
+  if (count_ == 0) return w;
+  Entry& e = ring_[head_];
+  while (e.frames > 1) {
+    const uint32_t size = load_be32(e.wire);  // the run's first frame (plain: its own prefix)
+    const size_t wire = kPrefixSize + size;
+    if (bytes < wire) break;
+    if (copied_count_ > 0) copies_.pop(e.wire, wire);  // the copy's front, in order
+    bytes -= wire;
+    e.wire += wire;
+    e.size -= size;
+    --e.frames;
+    frames_ -= 1;
+    queued_bytes_ -= size;
+    w.frames += 1;
+    w.bytes += size;
+  }
+  return w;
+}
+
 uint64_t OutputRing::clear() {
-  const uint64_t dropped = count_;
+  const uint64_t dropped = frames_;
   pop(count_);
   return dropped;
 }
@@ -86,7 +129,7 @@ size_t OutputRing::unpin(const ChunkOwner& pool) {
   while (copied_count_ <= last) {
     Entry& e = slot(copied_count_);
     const uint8_t* copy =
-        e.head == 0 ? copies_.push(e.wire, kPrefixSize + e.size)
+        e.head == 0 ? copies_.push(e.wire, e.wire_bytes())
                     : copies_.push(e.wire, kPrefixSize + e.head, e.tail(), e.size - e.head);
     if (copy == nullptr) break;
     e.wire = copy;
@@ -94,7 +137,7 @@ size_t OutputRing::unpin(const ChunkOwner& pool) {
     chunk_unref(e.chunk);
     e.chunk = nullptr;
     ++copied_count_;
-    ++copied;
+    copied += e.frames;
   }
   return copied;
 }

@@ -11,8 +11,8 @@ constexpr uint8_t kZeros[kPadFrameSize] = {};
 constexpr uint8_t kPadPrefix[kPrefixSize] = {0, 0, 0, kPadFrameSize};
 
 // The bytes of `e` on the wire: prefix and frame, padded to kPadFrameSize.
-uint32_t wire_size(const OutputRing::Entry& e) {
-  return kPrefixSize + std::max(e.size, kPadFrameSize);
+size_t wire_size(const OutputRing::Entry& e) {
+  return e.size >= kPadFrameSize ? e.wire_bytes() : kPrefixSize + kPadFrameSize;
 }
 }  // namespace
 
@@ -47,7 +47,7 @@ int StreamTxQueue::fill_iov(iovec* iov, int max, size_t& bytes) {
       // A split frame (frame.h, never shorter than its head): prefix and head, then the tail.
       ok = add(e.wire, kPrefixSize + e.head) && add(e.tail(), e.size - e.head);
     } else if (e.size >= kPadFrameSize) {
-      ok = add(e.wire, kPrefixSize + e.size);
+      ok = add(e.wire, e.wire_bytes());  // one frame, or a run of them
     } else {
       ok = add(kPadPrefix, kPrefixSize) && add(e.wire + kPrefixSize, e.size) &&
            add(kZeros, kPadFrameSize - e.size);
@@ -72,14 +72,19 @@ StreamTxQueue::Written StreamTxQueue::consume(size_t n) {
   size_t whole = 0;
   const size_t count = ring_.count();
   for (; whole < count; ++whole) {
-    const uint32_t ws = wire_size(ring_.at(whole));
-    if (n < ws) {
-      head_offset_ = n;
-      break;
-    }
+    const size_t ws = wire_size(ring_.at(whole));
+    if (n < ws) break;
     n -= ws;
   }
-  return ring_.pop(whole);
+  Written w = ring_.pop(whole);
+  if (n > 0) {
+    // Part of the next entry: the frames of a run it covers leave now.
+    const Written more = ring_.trim_front(n);
+    w.frames += more.frames;
+    w.bytes += more.bytes;
+    head_offset_ = n;
+  }
+  return w;
 }
 
 }  // namespace qswitch::sw

@@ -10,8 +10,11 @@
 //   out together) share one iovec. A shorter frame is padded to 60 bytes (IEEE 802.3 minimum;
 //   QEMU pads only for its own slirp and tap backends) with a constant prefix (60) and zero
 //   bytes.
+// - Frames adjacent in one chunk share one entry of the ring (a run, output_ring.h), so the
+//   usual burst to one output is one entry, one chunk reference and one iovec.
 // - consume(n) accounts a (possibly partial) write; frames completely written release their
-//   chunk reference. A partial write leaves the rest of that frame first in line.
+//   chunk reference (a run's, when its last frame is written). A partial write leaves the rest
+//   of that frame first in line.
 #pragma once
 
 #include <sys/uio.h>
@@ -26,7 +29,7 @@ namespace qswitch::sw {
 
 class StreamTxQueue {
  public:
-  explicit StreamTxQueue(size_t max_bytes) : ring_(max_bytes) {}
+  explicit StreamTxQueue(size_t max_bytes) : ring_(max_bytes, /*merge_runs=*/true) {}
   StreamTxQueue(const StreamTxQueue&) = delete;
   StreamTxQueue& operator=(const StreamTxQueue&) = delete;
 
@@ -57,7 +60,7 @@ class StreamTxQueue {
   size_t unpin(const ChunkOwner& pool) { return ring_.unpin(pool); }
 
   bool empty() const { return ring_.empty(); }
-  size_t count() const { return ring_.count(); }
+  size_t count() const { return ring_.frames(); }
   size_t queued_bytes() const { return ring_.queued_bytes(); }
   size_t max_bytes() const { return ring_.max_bytes(); }
 

@@ -263,8 +263,9 @@ TEST_F(StreamTxQueueTest, RefusesFramesBeyondMaxBytesAndAcceptsAgainAfterConsume
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames =
-      lay_out(chunk->data, chunk->capacity, {1000, 1000, 1000, 1000}, {}, chunk);
-  // 2500 holds two 1000-byte frames however the prefix is accounted, never three.
+      lay_out(chunk->data, chunk->capacity, {1000, 1000, 1000, 1000}, {0, 1, 1, 1}, chunk);
+  // 2500 holds two 1000-byte frames however the prefix is accounted, never three. (Gaps keep
+  // each frame an entry of its own, with its own chunk reference: no runs here.)
   StreamTxQueue q(2500);
   EXPECT_TRUE(q.push(frames[0]));
   EXPECT_TRUE(q.push(frames[1]));
@@ -296,7 +297,7 @@ TEST_F(StreamTxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames =
-      lay_out(chunk->data, chunk->capacity, {100, 20, 1514, 60}, {}, chunk);
+      lay_out(chunk->data, chunk->capacity, {100, 20, 1514, 60}, {0, 1, 1, 1}, chunk);
   StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   EXPECT_EQ(chunk->refs, 5u);
@@ -435,6 +436,43 @@ TEST_F(StreamTxQueueTest, UnpinKeepsTheStreamExactAtEveryPartialWriteOffset) {
   EXPECT_EQ(o.chunk->refs, 1u);
 }
 
+TEST_F(StreamTxQueueTest, AdjacentFramesOfOneChunkShareAnEntryAndLeaveOneByOne) {
+  ChunkPool pool(16 * 1024, 1);
+  RxChunk* chunk = pool.acquire();
+  ASSERT_NE(chunk, nullptr);
+  // 0..2 adjacent (one run), 3 after a gap, 4 short (padded: never in a run), 5 adjacent to 4.
+  const std::vector<Frame> frames =
+      lay_out(chunk->data, chunk->capacity, {64, 100, 1514, 64, 20, 64}, {0, 0, 0, 8, 0, 0}, chunk);
+  StreamTxQueue q(1 << 20);
+  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  EXPECT_EQ(q.count(), frames.size());
+  // Entries {0,1,2}, {3}, {4}, {5} (the short frame 4 joins nothing, and 5 cannot join it):
+  // four references.
+  EXPECT_EQ(chunk->refs, 1u + 4u);
+  iovec iov[16];
+  size_t bytes = 0;
+  const int n = q.fill_iov(iov, 16, bytes);
+  EXPECT_EQ(iov[0].iov_base, frames[0].wire);
+  EXPECT_EQ(iov[0].iov_len, size_t{68 + 104 + 1518}) << "the run leaves in one iovec";
+  EXPECT_EQ(n, 6);  // the run, frame 3, frame 4 (prefix, bytes, padding), frame 5
+  const std::vector<uint8_t> stream = expected_stream(frames);
+  EXPECT_TRUE(gather(q) == stream);
+  // Written in pieces: frames are counted as each one completes, inside the run too.
+  StreamTxQueue::Written w = q.consume(68 + 50);  // frame 0, half of frame 1
+  EXPECT_EQ(w.frames, 1u);
+  EXPECT_EQ(w.bytes, 64u);
+  EXPECT_EQ(q.count(), frames.size() - 1);
+  EXPECT_EQ(chunk->refs, 1u + 4u) << "the run keeps its reference while frames of it are queued";
+  EXPECT_TRUE(gather(q) == std::vector<uint8_t>(stream.begin() + 68 + 50, stream.end()));
+  w = q.consume(54 + 1518);  // the rest of frame 1 and all of frame 2: the run is done
+  EXPECT_EQ(w.frames, 2u);
+  EXPECT_EQ(w.bytes, 100u + 1514u);
+  EXPECT_EQ(chunk->refs, 1u + 3u);
+  EXPECT_EQ(q.clear(), 3u);
+  EXPECT_EQ(chunk->refs, 1u);
+  chunk_unref(chunk);
+}
+
 TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   constexpr size_t kPools = 3;
   constexpr size_t kFramesPerPool = 48;
@@ -460,6 +498,12 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   // above check that copies do not read their chunk. This one checks order, counts and refs.
   StreamTxQueue q(24 * 1024);  // entry cap 512
   std::deque<test::QueuedModel> model;
+  // The ring entry of each model frame: frames adjacent in one chunk (both at least 60 bytes,
+  // the last not copied, the run within kMaxWireSize) share one, and one chunk reference.
+  std::deque<size_t> entry_of;
+  size_t next_entry = 0;
+  uint64_t runs_seen = 0;   // pushes that joined the last entry
+  size_t run_wire = 0;      // wire bytes of the last entry
   size_t head_written = 0;  // bytes of the model's first frame already written
   auto wire_of = [&](size_t frame) { return kPrefixSize + ethernet_bytes(frames[frame]); };
   auto expected = [&] {
@@ -480,11 +524,31 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     if (!filling && o < 55) o = 70 + o % 27;
     if (filling && o >= 70 && o < 97 && o % 3 != 0) o = o % 55;
     if (o < 55) {
-      const size_t i = std::uniform_int_distribution<size_t>(0, frames.size() - 1)(rng);
+      // Mostly the frame after the last one pushed, so runs form (and are cut, copied and
+      // written in parts); sometimes any frame.
+      size_t i = std::uniform_int_distribution<size_t>(0, frames.size() - 1)(rng);
+      if (!model.empty() && model.back().frame + 1 < frames.size() && o % 4 != 0) {
+        i = model.back().frame + 1;
+      }
       size_t queued = 0;
       for (const test::QueuedModel& m : model) queued += frames[m.frame].size;
-      if (q.push(frames[i])) {
+      const Frame& f = frames[i];
+      const bool joins =
+          !model.empty() && !model.back().copied && frames[model.back().frame].chunk == f.chunk &&
+          frames[model.back().frame].wire + kPrefixSize + frames[model.back().frame].size ==
+              f.wire &&
+          frames[model.back().frame].size >= kPadFrameSize && f.size >= kPadFrameSize &&
+          run_wire + kPrefixSize + f.size <= kMaxWireSize;
+      if (q.push(f)) {
         model.push_back({i, frame_pool[i], false});
+        if (joins) {
+          ++runs_seen;
+          run_wire += kPrefixSize + f.size;
+        } else {
+          ++next_entry;
+          run_wire = kPrefixSize + f.size;
+        }
+        entry_of.push_back(next_entry);
       } else {
         ++refused;
         ASSERT_TRUE(queued + frames[i].size > q.max_bytes() || model.size() == 512)
@@ -508,6 +572,7 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
         ++want_frames;
         want_bytes += ethernet_bytes(frames[model.front().frame]);
         model.pop_front();
+        entry_of.pop_front();
       }
       head_written = model.empty() ? 0 : left;
       ASSERT_EQ(w.frames, want_frames) << "step " << step;
@@ -515,16 +580,22 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     } else {
       ASSERT_EQ(q.clear(), model.size()) << "step " << step;
       model.clear();
+      entry_of.clear();
       head_written = 0;
     }
     ASSERT_EQ(q.count(), model.size()) << "step " << step;
     for (size_t k = 0; k < kPools; ++k) {
-      uint32_t pins = 0;
-      for (const test::QueuedModel& m : model) pins += (m.pool == k && !m.copied) ? 1 : 0;
+      uint32_t pins = 0;  // one per entry
+      for (size_t j = 0; j < model.size(); ++j) {
+        const test::QueuedModel& m = model[j];
+        const bool first_of_entry = j == 0 || entry_of[j] != entry_of[j - 1];
+        pins += (m.pool == k && !m.copied && first_of_entry) ? 1 : 0;
+      }
       ASSERT_EQ(chunks[k]->chunk->refs, 1 + pins) << "pool " << k << ", step " << step;
     }
     ASSERT_TRUE(gather(q) == expected()) << "step " << step;
   }
+  EXPECT_GT(runs_seen, 100u) << "the model never made runs";
   EXPECT_GT(copied_total, 1000u);
   EXPECT_GT(refused, 0u) << "the queue never filled";
   q.clear();
