@@ -32,7 +32,6 @@ bool OutputRing::grow() {
   std::vector<Entry> next(new_size);
   for (size_t i = 0; i < count_; ++i) next[i] = at(i);
   ring_.swap(next);
-  mask_ = new_size - 1;
   head_ = 0;
   return true;
 }
@@ -82,7 +81,7 @@ OutputRing::Written OutputRing::pop(size_t n) {
       chunk_unref(e.chunk);
     }
     e.chunk = nullptr;
-    head_ = (head_ + 1) & mask_;
+    head_ = (head_ + 1) & (ring_.size() - 1);
     --count_;
   }
   return w;

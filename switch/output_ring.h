@@ -77,7 +77,7 @@ class OutputRing {
   // entry cap), or for a split frame whose head exceeds 65535 bytes (none does: kSplitHead).
   bool push(const Frame& frame);
   // The i-th queued frame (i < count()), 0 being the oldest.
-  const Entry& at(size_t i) const { return ring_[(head_ + i) & mask_]; }
+  const Entry& at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   // Releases the first n entries (sent, or given up on).
   Written pop(size_t n);
   // Releases the leading frames of the first entry (a run) that lie wholly within its first
@@ -99,7 +99,7 @@ class OutputRing {
   size_t max_bytes() const { return max_bytes_; }
 
  private:
-  Entry& slot(size_t i) { return ring_[(head_ + i) & mask_]; }
+  Entry& slot(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   bool grow();
   // Appends `frame` to the last entry if it continues that run (see above).
   bool join_run(const Frame& frame);
@@ -108,7 +108,6 @@ class OutputRing {
   size_t max_entries_;  // also the most frames queued
   bool merge_runs_;
   std::vector<Entry> ring_;  // power-of-two size
-  size_t mask_ = 0;          // ring_.size() - 1
   size_t head_ = 0;
   size_t count_ = 0;
   size_t frames_ = 0;
