@@ -234,7 +234,9 @@ void L2Switch::security_drop(Port& in, const MacAddress& src, SecurityDrop why,
     in.counters_.drop_mac_spoof += 1;
     ++counters_.mac_spoofs;
   }
-  if (events_ != nullptr) events_->on_port_security(in, src, why, addr);
+  if (events_ == nullptr) return;
+  emit_group();  // the callback may change the ports
+  events_->on_port_security(in, src, why, addr);
 }
 
 bool L2Switch::checks_ip(const Port& port) const {
@@ -394,6 +396,22 @@ void L2Switch::queue(Port& out, const Frame& frame) {
   }
 }
 
+void L2Switch::emit_group() {
+  if (group_out_ == nullptr) return;
+  Port& out = *group_out_;
+  group_out_ = nullptr;
+  // One frame (frames of a burst taking turns between ports): the plain call is cheaper.
+  if (group_end_ - group_begin_ == 1) {
+    out.enqueue(*group_begin_);
+  } else {
+    out.enqueue_burst({group_begin_, group_end_});
+  }
+  if (!out.flush_pending_) {
+    out.flush_pending_ = true;
+    flush_list_.push_back(&out);
+  }
+}
+
 void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis now) {
   const uint8_t* dst = f.dst();
   if ((dst[0] & 0x01) == 0) {  // not multicast (nor broadcast)
@@ -410,15 +428,31 @@ void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis 
     if (out_id != kNoPort) {
       ++counters_.unicast;
       Port& out = *ports_[out_id];
-      send(out, f, ingress);
       if (!out.unicast_pending_) {
         out.unicast_pending_ = true;
         unicast_outs_.push_back(&out);
       }
+      // Leaving as it is (send()'s first case, output()'s last): it joins the group.
+      const bool tagged = out.vlans_.tags(ingress.vlan);
+      if (capture_ == nullptr && !f.offload.any() && !f.split() &&
+          ingress.form == (tagged ? Form::kTagged : Form::kUntagged)) {
+        if (group_out_ == &out && group_end_ == &f) {
+          ++group_end_;
+          return;
+        }
+        emit_group();
+        group_out_ = &out;
+        group_begin_ = &f;
+        group_end_ = &f + 1;
+        return;
+      }
+      emit_group();
+      send(out, f, ingress);
       return;
     }
   }
   ++counters_.flooded;
+  emit_group();
   flood(in, f, ingress);
 }
 
@@ -457,7 +491,10 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
       in.counters_.drop_mac_spoof += 1;
       ++counters_.mac_spoofs;
       Port* owner = port(learned.previous_port);
-      if (events_ != nullptr && owner != nullptr) events_->on_mac_spoof(in, src, *owner);
+      if (events_ != nullptr && owner != nullptr) {
+        emit_group();
+        events_->on_mac_spoof(in, src, *owner);
+      }
       memo_.clear();
       continue;
     }
@@ -475,11 +512,15 @@ PortId L2Switch::receive(Port& in, std::span<const Frame> frames, Millis now) {
     }
     if (!in.has_first_mac_) {
       in.has_first_mac_ = true;
-      if (events_ != nullptr) events_->on_first_mac(in, src);
+      if (events_ != nullptr) {
+        emit_group();
+        events_->on_first_mac(in, src);
+      }
       memo_.clear();
     }
     forward(in, f, ingress, now);
   }
+  emit_group();
   for (Port* out : unicast_outs_) {
     out->unicast_pending_ = false;
     if (out->congested(now)) congested = out->id_;
@@ -519,6 +560,7 @@ void L2Switch::note_duplicate(const MacAddress& mac, PortId was, Port& now_port,
   last_dup_report_ = now;
   ++counters_.dup_mac_warnings;
   if (events_ != nullptr && was_port != nullptr) {
+    emit_group();
     events_->on_duplicate_mac(mac, *was_port, now_port, dup_since_report_);
   }
   dup_since_report_ = 0;

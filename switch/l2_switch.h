@@ -58,6 +58,12 @@
 //   outcome forgets the memo. A guest's burst holds one source and few destinations, so most
 //   frames skip both hash lookups; the table ends in exactly the state per-frame calls leave.
 //   Events callbacks may change the table (or ports): the memo is forgotten after each.
+// - Unicast groups: consecutive frames of a burst for one known-unicast destination that leave as
+//   they came (no VLAN change, no offload to cut, not split, no capture) are handed to it
+//   together (Port::enqueue_burst(); a lone frame through enqueue()), when the next frame goes
+//   elsewhere, before anything else is output or an Events callback runs, and at the end of the
+//   burst; a guest's burst to one peer then costs one call, and the stream queue joins it into runs
+//   with a few compares per frame. Each port still gets its frames in the order they came.
 // - Congestion is asked once per burst of each known-unicast destination, after the burst (a
 //   queue only grows within a burst, and `now` does not move: what a port answers after the
 //   last frame it took is what it would have answered after any).
@@ -212,6 +218,8 @@ class L2Switch : public ChunkPressure {
   uint8_t* reserve_frame(uint32_t size, Frame* frame);
   void output(Port& out, const Frame& frame);
   void queue(Port& out, const Frame& frame);
+  // Hands the unicast group (see the theory above) to its port, if there is one.
+  void emit_group();
   // Cuts `frame` into segs_ (once per frame); false when it could not.
   bool cut(const Frame& frame);
   // Room for a `size`-byte frame at the end of segs_, in segment memory (the new frame already
@@ -273,6 +281,11 @@ class L2Switch : public ChunkPressure {
   Millis last_dup_report_ = -1;
   uint64_t dup_since_report_ = 0;
   BurstMemo memo_;
+  // The unicast group: frames [group_begin_, group_end_) of the current burst, all for
+  // group_out_, leaving as they came (nullptr: none).
+  Port* group_out_ = nullptr;
+  const Frame* group_begin_ = nullptr;
+  const Frame* group_end_ = nullptr;
   // Software segmentation (see the theory above).
   PackedFrames seg_memory_;
   std::vector<Frame> segs_;              // the current frame's segments, one reference each

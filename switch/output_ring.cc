@@ -65,6 +65,48 @@ bool OutputRing::push(const Frame& frame) {
   return true;
 }
 
+size_t OutputRing::push_burst(std::span<const Frame> frames) {
+  size_t i = 0;
+  while (i < frames.size()) {
+    if (!push(frames[i])) return i;
+    ++i;
+    if (!merge_runs_ || count_ == copied_count_) continue;
+    // Extend the last entry while the frames continue its run: join_run()'s and push()'s checks,
+    // with the entry's fields in registers.
+    Entry& last = slot(count_ - 1);
+    if (last.chunk == nullptr || last.head != 0 || last.offload.any() ||
+        last.size < kPadFrameSize) {
+      continue;
+    }
+    const uint8_t* end = last.wire + last.wire_bytes();
+    size_t wire = last.wire_bytes();
+    uint32_t size = last.size;
+    size_t runs = last.frames;
+    size_t queued = queued_bytes_;
+    size_t count = frames_;
+    for (; i < frames.size(); ++i) {
+      const Frame& f = frames[i];
+      if (f.wire != end || f.chunk != last.chunk || f.head != 0 || f.offload.any() ||
+          f.size < kPadFrameSize) {
+        break;
+      }
+      const size_t w = kPrefixSize + f.size;
+      if (wire + w > kMaxWireSize || queued + f.size > max_bytes_ || count == max_entries_) break;
+      wire += w;
+      end += w;
+      size += f.size;
+      ++runs;
+      queued += f.size;
+      ++count;
+    }
+    last.size = size;
+    last.frames = static_cast<uint16_t>(runs);
+    queued_bytes_ = queued;
+    frames_ = count;
+  }
+  return i;
+}
+
 OutputRing::Written OutputRing::pop(size_t n) {
   Written w;
   n = std::min(n, count_);

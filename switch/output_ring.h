@@ -37,6 +37,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "switch/frame.h"
@@ -76,6 +77,11 @@ class OutputRing {
   // Queues the frame and takes a chunk reference; false when it would exceed max_bytes (or the
   // entry cap), or for a split frame whose head exceeds 65535 bytes (none does: kSplitHead).
   bool push(const Frame& frame);
+  // Queues frames from the front of `frames` as push() would, one at a time, and returns how
+  // many it took: all of them, or those before the first push() refused. A frame that continues
+  // the run of the one before it (runs: adjacent plain frames of one chunk) costs a few compares,
+  // no call: one input burst to one output, the common case, is mostly that.
+  size_t push_burst(std::span<const Frame> frames);
   // The i-th queued frame (i < count()), 0 being the oldest.
   const Entry& at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   // Releases the first n entries (sent, or given up on).

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ class Port {
   // Queue `frame` for output (see the ownership note above). Never blocks, never fails loudly:
   // a full queue drops the frame and counts drop_queue_full.
   virtual void enqueue(const Frame& frame) = 0;
+  // enqueue() each of `frames`, in order: frames of one input burst that all go to this port,
+  // whole (not split) and without offload. A port whose queue takes a burst at once overrides it.
+  virtual void enqueue_burst(std::span<const Frame> frames) {
+    for (const Frame& f : frames) enqueue(f);
+  }
   // Write what is queued without blocking. Called by L2Switch::flush() once per loop turn for
   // every port that got frames since the last call.
   virtual void flush() = 0;

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "switch/frame.h"
 #include "switch/output_ring.h"
@@ -36,6 +37,9 @@ class StreamTxQueue {
   // Queues the frame and takes a chunk reference; false when it would exceed max_bytes (or the
   // entry cap: max_bytes / 64 entries, at most 65536).
   bool push(const Frame& frame) { return ring_.push(frame); }
+  // push() for each frame from the front, stopping at the first it refuses; returns how many it
+  // took (OutputRing::push_burst()).
+  size_t push_burst(std::span<const Frame> frames) { return ring_.push_burst(frames); }
   // Up to `max` iovecs covering the unsent bytes, in order, but no more frames once
   // kMaxDescribe bytes are described (the first frame always is). Returns how many iovecs were
   // filled; `bytes` is what they add up to.

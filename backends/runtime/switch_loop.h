@@ -105,6 +105,9 @@ class LoopPort : public sw::Port {
   // release_chunks() of the port interface for that queue.
   template <typename Queue>
   void queue_output(Queue& queue, const sw::Frame& frame);
+  // queue_output() for each of `frames`, in order, through Queue::push_burst().
+  template <typename Queue>
+  void queue_output_burst(Queue& queue, std::span<const sw::Frame> frames);
   template <typename Queue>
   bool output_congested(const Queue& queue, sw::Millis now) {
     return congested_for(queue.queued_bytes(), queue.max_bytes(), now);
@@ -234,6 +237,18 @@ void LoopPort::queue_output(Queue& queue, const sw::Frame& frame) {
   if (queue.push(frame)) return;
   counters_.drop_queue_full += 1;
   log_queue_full(queue.queued_bytes());
+}
+
+template <typename Queue>
+void LoopPort::queue_output_burst(Queue& queue, std::span<const sw::Frame> frames) {
+  if (frames.empty()) return;
+  if (queue.empty()) {
+    output_progressed();
+    congestion_timed_out_ = false;
+  }
+  const size_t taken = queue.push_burst(frames);
+  // The rest one by one: a smaller frame after a refused one may still fit.
+  for (size_t i = taken; i < frames.size(); ++i) queue_output(queue, frames[i]);
 }
 
 }  // namespace qswitch::backends

@@ -118,6 +118,11 @@ void StreamPort::enqueue(const sw::Frame& frame) {
   queue_output(tx_, frame);
 }
 
+void StreamPort::enqueue_burst(std::span<const sw::Frame> frames) {
+  if (closed()) return;
+  queue_output_burst(tx_, frames);
+}
+
 void StreamPort::flush() {
   if (closed()) return;
   iovec iov[kMaxIov];

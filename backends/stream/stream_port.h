@@ -45,6 +45,7 @@ class StreamPort final : public PolledPort {
   ~StreamPort() override;
 
   void enqueue(const sw::Frame& frame) override;
+  void enqueue_burst(std::span<const sw::Frame> frames) override;
   void flush() override;
   std::string describe() const override { return peer_; }
   const char* kind() const override { return "stream"; }

@@ -20,7 +20,9 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "switch/stream_tx_queue.h"
@@ -57,6 +59,10 @@ class FakePort : public Port {
     got.push_back(Got{MacAddress::from_wire(frame.dst()), MacAddress::from_wire(frame.src()),
                       load_be32(tag), frame.wire});
   }
+  void enqueue_burst(std::span<const Frame> frames) override {
+    bursts.push_back(frames.size());
+    Port::enqueue_burst(frames);  // enqueue() each, in order
+  }
   void flush() override { ++flush_count; }
   std::string describe() const override { return name_; }
   bool congested(Millis now) override {
@@ -74,6 +80,7 @@ class FakePort : public Port {
   }
 
   std::vector<Got> got;
+  std::vector<size_t> bursts;  // the size of each enqueue_burst() call
   int flush_count = 0;
   bool is_congested = false;
   std::vector<const ChunkOwner*> released;
@@ -131,10 +138,13 @@ class RecordingEvents : public L2Switch::Events {
   }
   void on_mac_spoof(Port& in, const MacAddress& m, Port& owner) override {
     spoofs.push_back({in.id(), m, owner.id(), sw->counters().mac_spoofs});
+    if (watch != nullptr) watched_got.push_back(watch->got.size());
   }
 
   const Millis* clock = nullptr;
   const L2Switch* sw = nullptr;
+  const FakePort* watch = nullptr;  // frames it had been given at each on_mac_spoof()
+  std::vector<size_t> watched_got;
   std::vector<FirstMac> first_macs;
   std::vector<DupReport> dups;
   std::vector<Spoof> spoofs;
@@ -230,6 +240,94 @@ TEST_F(L2SwitchTest, LearnsSourceAndSendsKnownUnicastToThatPortOnly) {
   EXPECT_EQ(c_.tags(), Tags{3});
   EXPECT_EQ(b_.tags(), Tags{});
   EXPECT_EQ(sw_.counters().unicast, 2u);
+}
+
+// Unicast groups (l2_switch.h): consecutive frames for one port go in one enqueue_burst() call
+// (a lone one through enqueue()); a frame elsewhere or a flood ends the group, and every port
+// still sees its frames in order.
+TEST_F(L2SwitchTest, ConsecutiveUnicastFramesOfABurstReachTheirPortTogetherInOrder) {
+  send(b_, kBroadcast, kB, 100);
+  send(c_, kBroadcast, kC, 101);
+  clear_got();
+  std::vector<Frame> burst;
+  for (uint32_t t : {1, 2, 3}) burst.push_back(frames_.make(kB, kA, t));
+  for (uint32_t t : {4, 5}) burst.push_back(frames_.make(kC, kA, t));
+  burst.push_back(frames_.make(kB, kA, 6));
+  burst.push_back(frames_.make(kBroadcast, kA, 7));
+  for (uint32_t t : {8, 9}) burst.push_back(frames_.make(kB, kA, t));
+  b_.bursts.clear();
+  c_.bursts.clear();
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), (Tags{1, 2, 3, 6, 7, 8, 9}));
+  EXPECT_EQ(c_.tags(), (Tags{4, 5, 7}));
+  // The lone 6 and the flooded 7 came through enqueue().
+  EXPECT_EQ(b_.bursts, (std::vector<size_t>{3, 2}));
+  EXPECT_EQ(c_.bursts, (std::vector<size_t>{2}));
+  EXPECT_EQ(sw_.counters().unicast, 8u);
+  EXPECT_EQ(sw_.counters().flooded, 3u);
+  // The frames still travel as views of the received ones.
+  ASSERT_EQ(b_.got.size(), 7u);
+  EXPECT_EQ(b_.got[0].wire, burst[0].wire);
+  EXPECT_EQ(b_.got[6].wire, burst[8].wire);
+}
+
+// A dropped frame between two for the same port ends the group (the group is a stretch of the
+// burst); nothing dropped is handed on.
+TEST_F(L2SwitchTest, ADroppedFrameEndsAUnicastGroup) {
+  send(b_, kBroadcast, kB, 100);
+  clear_got();
+  b_.bursts.clear();
+  std::vector<Frame> burst;
+  burst.push_back(frames_.make(kB, kA, 1));
+  burst.push_back(frames_.make(kB, kMulticast, 2));  // a multicast source: drop_bad_source
+  burst.push_back(frames_.make(kB, kA, 3));
+  burst.push_back(frames_.make(kB, kA, 4));
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), (Tags{1, 3, 4}));
+  EXPECT_EQ(b_.bursts, (std::vector<size_t>{2}));  // 1 alone, through enqueue()
+  EXPECT_EQ(a_.counters().drop_bad_source, 1u);
+}
+
+// An Events callback may change the ports: before it runs, every frame the burst forwarded
+// so far has reached its port.
+TEST_F(L2SwitchTest, AnEventsCallbackRunsAfterTheEarlierFramesOfItsBurstReachedTheirPort) {
+  send(b_, kBroadcast, kB, 100);
+  sw_.pin_mac(c_, kC, now_);
+  clear_got();
+  events_.watch = &b_;
+  std::vector<Frame> burst;
+  burst.push_back(frames_.make(kB, kA, 1));
+  burst.push_back(frames_.make(kB, kA, 2));
+  burst.push_back(frames_.make(kB, kC, 3));  // c's pinned MAC from a: dropped, reported
+  burst.push_back(frames_.make(kB, kA, 4));
+  sw_.receive(a_, burst, now_);
+  ASSERT_EQ(events_.spoofs.size(), 1u);
+  EXPECT_EQ(events_.watched_got, (std::vector<size_t>{2}));
+  EXPECT_EQ(b_.tags(), (Tags{1, 2, 4}));
+}
+
+// With capture on, every frame is queued through queue() (one egress() each), not grouped.
+TEST_F(L2SwitchTest, WithCaptureEveryUnicastFrameIsSeenAndQueuedOnItsOwn) {
+  struct Egress : L2Switch::CaptureHook {
+    void ingress(const Port&, const Frame&) override {}
+    void egress(const Port& out, const Frame& f) override { seen.push_back({out.id(), f.wire}); }
+    std::vector<std::pair<PortId, const uint8_t*>> seen;
+  } hook;
+  send(b_, kBroadcast, kB, 100);
+  clear_got();
+  b_.bursts.clear();
+  sw_.set_capture_hook(&hook);
+  std::vector<Frame> burst;
+  for (uint32_t t : {1, 2, 3}) burst.push_back(frames_.make(kB, kA, t));
+  sw_.receive(a_, burst, now_);
+  sw_.set_capture_hook(nullptr);
+  EXPECT_EQ(b_.tags(), (Tags{1, 2, 3}));
+  EXPECT_TRUE(b_.bursts.empty());
+  ASSERT_EQ(hook.seen.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(hook.seen[i].first, b_.id());
+    EXPECT_EQ(hook.seen[i].second, burst[i].wire);
+  }
 }
 
 TEST_F(L2SwitchTest, HandsPortsTheReceivedFrameWithoutCopying) {

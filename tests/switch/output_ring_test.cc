@@ -782,5 +782,88 @@ TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
   for (const auto& c : chunks) EXPECT_EQ(c->chunk->refs, 1u);
 }
 
+// push_burst() is push() frame by frame up to the first refusal: the same entries (runs
+// included), counts, bytes and chunk references, for bursts of runs broken by gaps, other chunks,
+// static frames, short frames and split frames, into rings that fill up (byte bound and entry
+// cap) and are popped and unpinned in between.
+TEST(OutputRingTest, PushBurstIsPushFrameByFrameUpToTheFirstRefusal) {
+  std::mt19937 rng(7);
+  TestChunk c1, c2;
+  std::vector<uint8_t> static_mem(64 * 1024);
+  std::vector<uint8_t> tails(kMaxFrameSize, 0x5a);  // what unpin() copies of a split frame's tail
+  c1.chunk->tail = tails.data();
+  c2.chunk->tail = tails.data();
+  std::uniform_int_distribution<uint32_t> size_dist(kMinFrameSize, 300);
+  auto lay = [&](uint8_t* mem, size_t mem_size, RxChunk* chunk, uint32_t salt) {
+    std::vector<uint32_t> sizes, gaps;
+    for (int i = 0; i < 400; ++i) {
+      sizes.push_back(i % 9 == 0 ? kMinFrameSize + static_cast<uint32_t>(i % 40) : size_dist(rng));
+      gaps.push_back(i % 23 == 0 ? 3 : 0);
+    }
+    return lay_out(mem, mem_size, chunk, sizes, gaps, salt);
+  };
+  const std::vector<Frame> pool[3] = {lay(c1.chunk->data, c1.chunk->capacity, c1.chunk, 1),
+                                      lay(c2.chunk->data, c2.chunk->capacity, c2.chunk, 2),
+                                      lay(static_mem.data(), static_mem.size(), nullptr, 3)};
+  OutputRing one(16 * 1024, /*merge_runs=*/true);  // entry cap 256
+  OutputRing burst(16 * 1024, /*merge_runs=*/true);
+  size_t refusals = 0;
+  size_t joined = 0;
+  for (int step = 0; step < 3000; ++step) {
+    // A burst: mostly a stretch of consecutive frames of one source, sometimes mixed.
+    std::vector<Frame> frames;
+    const size_t n = std::uniform_int_distribution<size_t>(1, 40)(rng);
+    const size_t src = std::uniform_int_distribution<size_t>(0, 2)(rng);
+    size_t at = std::uniform_int_distribution<size_t>(0, 399)(rng);
+    for (size_t i = 0; i < n; ++i) {
+      if (rng() % 8 == 0) {
+        frames.push_back(pool[rng() % 3][rng() % 400]);
+      } else {
+        frames.push_back(pool[src][at]);
+        at = (at + 1) % 400;
+      }
+      if (rng() % 50 == 0 && frames.back().chunk != nullptr && frames.back().size > kSplitHead) {
+        frames.back().head = kSplitHead;  // as if split (its tail is never read here)
+      }
+    }
+    size_t want = 0;
+    while (want < frames.size() && one.push(frames[want])) ++want;
+    const size_t got = burst.push_burst(frames);
+    ASSERT_EQ(got, want) << "step " << step;
+    if (want < frames.size()) ++refusals;
+    ASSERT_EQ(burst.count(), one.count()) << "step " << step;
+    ASSERT_EQ(burst.frames(), one.frames()) << "step " << step;
+    ASSERT_EQ(burst.queued_bytes(), one.queued_bytes()) << "step " << step;
+    for (size_t i = 0; i < one.count(); ++i) {
+      const OutputRing::Entry& a = one.at(i);
+      const OutputRing::Entry& b = burst.at(i);
+      ASSERT_EQ(b.size, a.size) << "entry " << i << ", step " << step;
+      ASSERT_EQ(b.frames, a.frames) << "entry " << i << ", step " << step;
+      ASSERT_EQ(b.head, a.head) << "entry " << i << ", step " << step;
+      ASSERT_EQ(b.chunk, a.chunk) << "entry " << i << ", step " << step;
+      if (a.chunk != nullptr || b.chunk != nullptr) {
+        ASSERT_EQ(b.wire, a.wire) << "entry " << i << ", step " << step;
+      }
+      joined += a.frames > 1 ? 1 : 0;
+    }
+    const size_t pops = std::uniform_int_distribution<size_t>(0, 6)(rng);
+    const OutputRing::Written wa = one.pop(pops);
+    const OutputRing::Written wb = burst.pop(pops);
+    ASSERT_EQ(wb.frames, wa.frames) << "step " << step;
+    ASSERT_EQ(wb.bytes, wa.bytes) << "step " << step;
+    if (step % 97 == 0) {
+      ASSERT_EQ(burst.unpin(c1.pool), one.unpin(c1.pool)) << "step " << step;
+    }
+  }
+  EXPECT_GT(refusals, 100u) << "the rings never filled";
+  EXPECT_GT(joined, 1000u) << "few runs were made";
+  // Each ring holds one reference per entry of its own, so both hold the same number.
+  const uint32_t held = c1.chunk->refs + c2.chunk->refs;
+  one.clear();
+  burst.clear();
+  EXPECT_EQ(c1.chunk->refs + c2.chunk->refs, 2u);
+  EXPECT_GT(held, 2u);
+}
+
 }  // namespace
 }  // namespace qswitch::sw
