@@ -294,7 +294,7 @@ struct BadChain {
 };
 
 TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
-  const uint64_t t = kGpaA + 0x5000;  // an indirect table
+  constexpr uint64_t t = kGpaA + 0x5000;  // an indirect table
   const std::vector<BadChain> cases = {
       {"head past the table", [](Driver& d) { d.offer(8); }, RingError::kHeadOutOfRange},
       {"next past the table",
@@ -324,7 +324,7 @@ TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
        },
        RingError::kChainTooLong},
       {"loop inside an indirect table",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.table_desc(t, 0, kGpaA, 4, kN, 1);
          d.table_desc(t, 1, kGpaA, 4, kN, 0);
          d.desc(0, t, 32, kI);
@@ -332,7 +332,7 @@ TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
        },
        RingError::kChainTooLong},
       {"next past an indirect table",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.table_desc(t, 0, kGpaA, 4, kN, 2);
          d.desc(0, t, 32, kI);
          d.offer(0);
@@ -364,7 +364,7 @@ TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
        },
        RingError::kReadableAfterWritable},
       {"readable after writable in an indirect table",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.table_desc(t, 0, kGpaA, 4, kN | kW, 1);
          d.table_desc(t, 1, kGpaA, 4, 0);
          d.desc(0, t, 32, kI);
@@ -386,7 +386,7 @@ TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
        },
        RingError::kTooManyPieces, 4},
       {"indirect with NEXT",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.table_desc(t, 0, kGpaA, 4, 0);
          d.desc(0, t, 16, kI | kN, 1);
          d.desc(1, kGpaA, 4, 0);
@@ -394,19 +394,19 @@ TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
        },
        RingError::kIndirectWithNext},
       {"indirect table of length 0",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.desc(0, t, 0, kI);
          d.offer(0);
        },
        RingError::kIndirectBadLength},
       {"indirect table length not a multiple of 16",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.desc(0, t, 24, kI);
          d.offer(0);
        },
        RingError::kIndirectBadLength},
       {"indirect table longer than the queue",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.desc(0, t, 9 * 16, kI);
          d.offer(0);
        },
@@ -418,7 +418,7 @@ TEST(VirtqueueTest, RefusesEachKindOfBrokenChainForGood) {
        },
        RingError::kIndirectOutsideMemory},
       {"nested indirect",
-       [t](Driver& d) {
+       [](Driver& d) {
          d.table_desc(t, 0, t + 0x100, 16, kI);
          d.desc(0, t, 16, kI);
          d.offer(0);
