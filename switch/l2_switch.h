@@ -64,6 +64,12 @@
 //   elsewhere, before anything else is output or an Events callback runs, and at the end of the
 //   burst; a guest's burst to one peer then costs one call, and the stream queue joins it into runs
 //   with a few compares per frame. Each port still gets its frames in the order they came.
+// - Same-head path: a frame of an unsecured port whose first 16 bytes (destination, source, then
+//   EtherType or tag) are those of the frame just before it in the burst, when that one joined
+//   the unicast group and its source was already refreshed (the memo says so), would take every
+//   decision that frame took: it is counted and joins the group without being classified,
+//   learned or looked up (the memo would have skipped both lookups: the table ends the same).
+//   A stream of frames between two guests is mostly that.
 // - Congestion is asked once per burst of each known-unicast destination, after the burst (a
 //   queue only grows within a burst, and `now` does not move: what a port answers after the
 //   last frame it took is what it would have answered after any).

@@ -458,6 +458,24 @@ def vlan_switch():
           b"".join(rec(4, frame(bc, mac(1), et, p, tag=10)) for et, p in frames))
     write(t, "secured_ip_vlan20", bytes([0b00000001]) +
           b"".join(rec(4, frame(bc, mac(1), et, p)) for et, p in frames))
+    # Runs of frames with one head from one port (the replay's bursts take the switch's unicast
+    # groups and same-head path, for frames that leave as they came): every port a trunk of 10
+    # and 20 with native VLAN 1; port 1 makes mac 2 known in VLAN 10; port 0 sends to it in VLAN
+    # 10, then the same addresses in VLAN 20 (unknown there: flooded), then untagged (native VLAN
+    # 1: unknown), then VLAN 10 again.
+    to2 = lambda tag, n: b"".join(rec(0, frame(mac(2), mac(1), 0x0800, bytes([i]) * 46, tag=tag))
+                                  for i in range(n))
+    write(t, "burst_same_head", bytes([0b10101010]) +
+          rec(1, frame(bc, mac(2), 0x0800, bytes(46), tag=10)) +
+          to2(10, 4) + to2(20, 3) + to2(None, 2) + to2(10, 3))
+    # The secured port (a trunk of 10 and 30, as in secured_ip_vlan10; port 1 a trunk of 10 and
+    # 20) sends a run with one head to mac 2, known in VLAN 10 on port 1: its lease, its lease,
+    # another address (dropped), its lease.
+    write(t, "burst_secured_same_head", bytes([0b00001011]) +
+          rec(1, frame(bc, mac(2), 0x0800, bytes(46), tag=10)) +
+          b"".join(rec(4, frame(mac(2), mac(1), 0x0800, ip4(src), tag=10))
+                   for src in [b"\x0a\x00\x02\x0f", b"\x0a\x00\x02\x0f", b"\x0a\x00\x02\x63",
+                               b"\x0a\x00\x02\x0f"]))
 
 
 def ipv4_frame(proto, l4, src=b"\x0a\x00\x02\x0f", dst=b"\x0a\x00\x02\x02", frag=0):

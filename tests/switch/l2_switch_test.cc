@@ -330,6 +330,62 @@ TEST_F(L2SwitchTest, WithCaptureEveryUnicastFrameIsSeenAndQueuedOnItsOwn) {
   }
 }
 
+// The same-head path (l2_switch.h): frames with the head of the one before them are counted and
+// delivered exactly as the per-frame path would.
+TEST_F(L2SwitchTest, FramesWithTheHeadOfTheOneBeforeAreCountedAndDeliveredAsEveryOther) {
+  send(b_, kBroadcast, kB, 100);
+  send(c_, kBroadcast, kC, 101);
+  clear_got();
+  b_.bursts.clear();
+  const uint64_t unicast = sw_.counters().unicast;
+  const uint64_t frames_in = sw_.counters().frames_in;
+  std::vector<Frame> burst;
+  uint64_t bytes = 0;
+  for (uint32_t t = 1; t <= 6; ++t) {
+    burst.push_back(frames_.make(t == 4 ? kC : kB, kA, t, 60 + t));
+    bytes += 60 + t;
+  }
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), (Tags{1, 2, 3, 5, 6}));
+  EXPECT_EQ(c_.tags(), (Tags{4}));
+  EXPECT_EQ(b_.bursts, (std::vector<size_t>{3, 2}));
+  EXPECT_EQ(sw_.counters().unicast - unicast, 6u);
+  EXPECT_EQ(sw_.counters().frames_in - frames_in, 6u);
+  EXPECT_EQ(a_.counters().rx_frames, 6u);
+  EXPECT_EQ(a_.counters().rx_bytes, bytes);
+  EXPECT_EQ(sw_.macs().lookup(kA, kDefaultVlan, now_), a_.id());
+}
+
+// The head that must match includes the VLAN tag: the same addresses in another VLAN are a
+// different destination (here unknown, so flooded in that VLAN).
+TEST_F(L2SwitchTest, TheSameAddressesInAnotherVlanAreNotTheSameHead) {
+  VlanSet both;
+  both.add(10);
+  both.add(20);
+  VlanSet twenty;
+  twenty.add(20);
+  sw_.set_vlans(a_, VlanMembership::make_trunk(both), now_);
+  sw_.set_vlans(b_, VlanMembership::make_trunk(both), now_);
+  sw_.set_vlans(c_, VlanMembership::make_trunk(twenty), now_);
+  // Tagged frames: the tag where FrameFactory's EtherType was; FakePort then reads
+  // (vid << 16) | tag as the tag.
+  auto tagged = [&](const MacAddress& dst, const MacAddress& src, uint16_t vid, uint32_t t) {
+    Frame f = frames_.make(dst, src, t);
+    uint8_t* d = const_cast<uint8_t*>(f.data());
+    d[12] = 0x81;
+    d[13] = 0x00;
+    store_be16(d + 14, vid);
+    return f;
+  };
+  sw_.receive(b_, tagged(kBroadcast, kB, 10, 100), now_);  // kB learned in VLAN 10 only
+  clear_got();
+  std::vector<Frame> burst = {tagged(kB, kA, 10, 1), tagged(kB, kA, 10, 2), tagged(kB, kA, 20, 3)};
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(b_.tags(), (Tags{(10u << 16) | 1, (10u << 16) | 2, (20u << 16) | 3}));
+  EXPECT_EQ(c_.tags(), (Tags{(20u << 16) | 3}));
+  EXPECT_EQ(sw_.counters().flooded, 2u);  // 100 and 3
+}
+
 TEST_F(L2SwitchTest, HandsPortsTheReceivedFrameWithoutCopying) {
   const Frame f = frames_.make(kBroadcast, kA, 1);
   sw_.receive(a_, f, now_);

@@ -395,6 +395,31 @@ TEST_F(PortIpSecurityTest, IPv4FromItsLeaseCrossesAndFromAnyOtherAddressIsDroppe
   EXPECT_TRUE(crosses(ipv4_from(mac(1), ip4("10.0.2.15"))));
 }
 
+// A secured port's frames are each checked, even in one burst with the same addresses (they never
+// take the switch's same-head path, l2_switch.h): the IP source is past the head.
+TEST_F(PortIpSecurityTest, EveryFrameOfABurstIsCheckedEvenWithTheSameAddresses) {
+  serve_vlan();
+  sw_.set_security(a_, secured());
+  sw_.addresses().bind(kDefaultVlan, mac(1), ip("10.0.2.15"));
+  send(b_, frame_from(mac(2)));  // b_ learned: a_'s frames to mac(2) are known unicast
+  const size_t before = crossed();
+  auto to_b = [&](Bytes b) {
+    std::memcpy(b.data(), mac(2).bytes.data(), 6);
+    Bytes& w = storage_.emplace_back(kPrefixSize + b.size());
+    store_be32(w.data(), static_cast<uint32_t>(b.size()));
+    std::memcpy(w.data() + kPrefixSize, b.data(), b.size());
+    return Frame{w.data(), static_cast<uint32_t>(b.size()), 0, nullptr, {}};
+  };
+  const std::vector<Frame> burst = {
+      to_b(ipv4_from(mac(1), ip4("10.0.2.15"))), to_b(ipv4_from(mac(1), ip4("10.0.2.15"))),
+      to_b(ipv4_from(mac(1), ip4("10.0.2.16"))), to_b(ipv4_from(mac(1), ip4("10.0.2.15")))};
+  sw_.receive(a_, burst, now_);
+  EXPECT_EQ(crossed() - before, 3u);
+  EXPECT_EQ(ip_drops(), 1u);
+  ASSERT_EQ(reports_.drops.size(), 1u);
+  EXPECT_EQ(reports_.drops[0].addr, ip("10.0.2.16"));
+}
+
 TEST_F(PortIpSecurityTest, TheUnspecifiedSourceIsForDhcpOnly) {
   serve_vlan();
   sw_.set_security(a_, secured());
