@@ -81,7 +81,7 @@ size_t OutputRing::push_burst(std::span<const Frame> frames) {
     const uint8_t* end = last.wire + last.wire_bytes();
     size_t wire = last.wire_bytes();
     uint32_t size = last.size;
-    size_t runs = last.frames;
+    size_t in_run = last.frames;
     size_t queued = queued_bytes_;
     size_t count = frames_;
     for (; i < frames.size(); ++i) {
@@ -95,12 +95,12 @@ size_t OutputRing::push_burst(std::span<const Frame> frames) {
       wire += w;
       end += w;
       size += f.size;
-      ++runs;
+      ++in_run;
       queued += f.size;
       ++count;
     }
     last.size = size;
-    last.frames = static_cast<uint16_t>(runs);
+    last.frames = static_cast<uint16_t>(in_run);  // at most kMaxWireSize / 64
     queued_bytes_ = queued;
     frames_ = count;
   }
