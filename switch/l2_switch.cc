@@ -390,6 +390,10 @@ void L2Switch::output(Port& out, const Frame& frame) {
 void L2Switch::queue(Port& out, const Frame& frame) {
   if (capture_ != nullptr) capture_->egress(out, frame);
   out.enqueue(frame);
+  to_flush(out);
+}
+
+void L2Switch::to_flush(Port& out) {
   if (!out.flush_pending_) {
     out.flush_pending_ = true;
     flush_list_.push_back(&out);
@@ -406,10 +410,7 @@ void L2Switch::emit_group() {
   } else {
     out.enqueue_burst({group_begin_, group_end_});
   }
-  if (!out.flush_pending_) {
-    out.flush_pending_ = true;
-    flush_list_.push_back(&out);
-  }
+  to_flush(out);
 }
 
 void L2Switch::forward(Port& in, const Frame& f, const Ingress& ingress, Millis now) {

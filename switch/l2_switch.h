@@ -224,6 +224,8 @@ class L2Switch : public ChunkPressure {
   uint8_t* reserve_frame(uint32_t size, Frame* frame);
   void output(Port& out, const Frame& frame);
   void queue(Port& out, const Frame& frame);
+  // Puts `out` on the flush list (once per turn).
+  void to_flush(Port& out);
   // Hands the unicast group (see the theory above) to its port, if there is one.
   void emit_group();
   // Cuts `frame` into segs_ (once per frame); false when it could not.
