@@ -117,6 +117,11 @@ class LoopPort : public sw::Port {
     counters_.tx_copied += queue.unpin(pool);
   }
   void output_progressed() { last_progress_ = now(); }
+  // An empty queue takes a frame: it drained, so hold senders back again when it backs up.
+  void output_restarts() {
+    output_progressed();
+    congestion_timed_out_ = false;
+  }
   // For retry_paused_read() of a port that stopped reading because unicast destination `by` was
   // congested: true while it still is; otherwise resets `by` to kNoPort.
   bool still_throttled(sw::PortId& by) const;
@@ -230,10 +235,7 @@ class SwitchLoop : private sw::L2Switch::Events {
 
 template <typename Queue>
 void LoopPort::queue_output(Queue& queue, const sw::Frame& frame) {
-  if (queue.empty()) {
-    output_progressed();
-    congestion_timed_out_ = false;  // it drained: hold senders back again when it backs up
-  }
+  if (queue.empty()) output_restarts();
   if (queue.push(frame)) return;
   counters_.drop_queue_full += 1;
   log_queue_full(queue.queued_bytes());
@@ -242,10 +244,7 @@ void LoopPort::queue_output(Queue& queue, const sw::Frame& frame) {
 template <typename Queue>
 void LoopPort::queue_output_burst(Queue& queue, std::span<const sw::Frame> frames) {
   if (frames.empty()) return;
-  if (queue.empty()) {
-    output_progressed();
-    congestion_timed_out_ = false;
-  }
+  if (queue.empty()) output_restarts();
   const size_t taken = queue.push_burst(frames);
   // The rest one by one: a smaller frame after a refused one may still fit.
   for (size_t i = taken; i < frames.size(); ++i) queue_output(queue, frames[i]);
