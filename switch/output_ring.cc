@@ -36,13 +36,24 @@ bool OutputRing::grow() {
   return true;
 }
 
+namespace {
+// The run rules (see Runs in the header), for join_run() and push_burst(): an entry frames may
+// join is plain (not split, no offload, at least kPadFrameSize bytes) and pins a chunk ...
+bool extendable(const OutputRing::Entry& e) {
+  return e.chunk != nullptr && e.head == 0 && !e.offload.any() && e.size >= kPadFrameSize;
+}
+// ... and a frame joins one that ends at `end` in `chunk` when it is plain too and starts there.
+bool continues_run(const Frame& f, const uint8_t* end, const RxChunk* chunk) {
+  return f.wire == end && f.chunk == chunk && f.head == 0 && !f.offload.any() &&
+         f.size >= kPadFrameSize;
+}
+}  // namespace
+
 bool OutputRing::join_run(const Frame& frame) {
   Entry& last = slot(count_ - 1);
-  if (last.chunk != frame.chunk || frame.wire != last.wire + last.wire_bytes()) return false;
-  if (frame.head != 0 || last.head != 0 || frame.offload.any() || last.offload.any()) {
+  if (!extendable(last) || !continues_run(frame, last.wire + last.wire_bytes(), last.chunk)) {
     return false;
   }
-  if (frame.size < kPadFrameSize || last.size < kPadFrameSize) return false;
   if (last.wire_bytes() + kPrefixSize + frame.size > kMaxWireSize) return false;
   last.size += frame.size;
   ++last.frames;
@@ -74,10 +85,7 @@ size_t OutputRing::push_burst(std::span<const Frame> frames) {
     // Extend the last entry while the frames continue its run: join_run()'s and push()'s checks,
     // with the entry's fields in registers.
     Entry& last = slot(count_ - 1);
-    if (last.chunk == nullptr || last.head != 0 || last.offload.any() ||
-        last.size < kPadFrameSize) {
-      continue;
-    }
+    if (!extendable(last)) continue;
     const uint8_t* end = last.wire + last.wire_bytes();
     size_t wire = last.wire_bytes();
     uint32_t size = last.size;
@@ -86,10 +94,7 @@ size_t OutputRing::push_burst(std::span<const Frame> frames) {
     size_t count = frames_;
     for (; i < frames.size(); ++i) {
       const Frame& f = frames[i];
-      if (f.wire != end || f.chunk != last.chunk || f.head != 0 || f.offload.any() ||
-          f.size < kPadFrameSize) {
-        break;
-      }
+      if (!continues_run(f, end, last.chunk)) break;
       const size_t w = kPrefixSize + f.size;
       if (wire + w > kMaxWireSize || queued + f.size > max_bytes_ || count == max_entries_) break;
       wire += w;
