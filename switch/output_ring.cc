@@ -37,7 +37,7 @@ bool OutputRing::grow() {
 }
 
 namespace {
-// The run rules (see Runs in the header), for join_run() and push_burst(): an entry frames may
+// The run rules (see Runs in the header), for joins_last() and push_burst(): an entry frames may
 // join is plain (not split, no offload, at least kPadFrameSize bytes) and pins a chunk ...
 bool extendable(const OutputRing::Entry& e) {
   return e.chunk != nullptr && e.head == 0 && !e.offload.any() && e.size >= kPadFrameSize;
@@ -49,22 +49,21 @@ bool continues_run(const Frame& f, const uint8_t* end, const RxChunk* chunk) {
 }
 }  // namespace
 
-bool OutputRing::join_run(const Frame& frame) {
-  Entry& last = slot(count_ - 1);
-  if (!extendable(last) || !continues_run(frame, last.wire + last.wire_bytes(), last.chunk)) {
-    return false;
-  }
-  if (last.wire_bytes() + kPrefixSize + frame.size > kMaxWireSize) return false;
-  last.size += frame.size;
-  ++last.frames;
-  return true;
+bool OutputRing::joins_last(const Frame& frame) const {
+  if (!merge_runs_ || count_ == copied_count_ || frame.chunk == nullptr) return false;
+  const Entry& last = at(count_ - 1);
+  return extendable(last) && continues_run(frame, last.wire + last.wire_bytes(), last.chunk) &&
+         last.wire_bytes() + kPrefixSize + frame.size <= kMaxWireSize;
 }
 
 bool OutputRing::push(const Frame& frame) {
   if (queued_bytes_ + frame.size > max_bytes_ || frames_ == max_entries_) return false;
   if (frame.head > UINT16_MAX) return false;
-  // A chunk-less frame (static storage) never joins: copies have no chunk either.
-  if (!merge_runs_ || count_ == copied_count_ || frame.chunk == nullptr || !join_run(frame)) {
+  if (joins_last(frame)) {
+    Entry& last = slot(count_ - 1);
+    last.size += frame.size;
+    ++last.frames;
+  } else {
     if (count_ == ring_.size() && !grow()) return false;
     slot(count_) = Entry{frame.wire, frame.size,  static_cast<uint16_t>(frame.head),
                          1,          frame.chunk, frame.offload};
@@ -82,7 +81,7 @@ size_t OutputRing::push_burst(std::span<const Frame> frames) {
     if (!push(frames[i])) return i;
     ++i;
     if (!merge_runs_ || count_ == copied_count_) continue;
-    // Extend the last entry while the frames continue its run: join_run()'s and push()'s checks,
+    // Extend the last entry while the frames continue its run: joins_last()'s and push()'s checks,
     // with the entry's fields in registers.
     Entry& last = slot(count_ - 1);
     if (!extendable(last)) continue;

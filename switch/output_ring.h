@@ -82,6 +82,9 @@ class OutputRing {
   // the run of the one before it (runs: adjacent plain frames of one chunk) costs a few compares,
   // no call: one input burst to one output, the common case, is mostly that.
   size_t push_burst(std::span<const Frame> frames);
+  // Whether push(frame) would append `frame` to the last entry, continuing its run (see Runs
+  // above; a chunk-less frame never does, and copies made by unpin() have no chunk either).
+  bool joins_last(const Frame& frame) const;
   // The i-th queued frame (i < count()), 0 being the oldest.
   const Entry& at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   // Releases the first n entries (sent, or given up on).
@@ -107,8 +110,6 @@ class OutputRing {
  private:
   Entry& slot(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   bool grow();
-  // Appends `frame` to the last entry if it continues that run (see above).
-  bool join_run(const Frame& frame);
 
   size_t max_bytes_;
   size_t max_entries_;  // also the most frames queued

@@ -2,6 +2,7 @@
 #include "switch/stream_tx_queue.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace qswitch::sw {
 
@@ -15,6 +16,72 @@ size_t wire_size(const OutputRing::Entry& e) {
   return e.size >= kPadFrameSize ? e.wire_bytes() : kPrefixSize + kPadFrameSize;
 }
 }  // namespace
+
+namespace {
+// Enough staging chunks for max_bytes of copies: a frame of at least kPadFrameSize bytes takes
+// at most 64/60 of its size with its prefix, and a chunk leaves less than one copy unused at
+// its end; plus the chunk being filled.
+uint32_t staging_cap(size_t max_bytes) {
+  constexpr size_t kUsable =
+      StreamTxQueue::kStagingChunkSize - kPrefixSize - StreamTxQueue::kCopyMaxSize;
+  const size_t copies = max_bytes / kPadFrameSize * (kPadFrameSize + kPrefixSize);
+  return static_cast<uint32_t>((copies + kUsable - 1) / kUsable + 1);
+}
+}  // namespace
+
+StreamTxQueue::StreamTxQueue(size_t max_bytes)
+    : staging_(kStagingChunkSize, staging_cap(max_bytes)), ring_(max_bytes, /*merge_runs=*/true) {}
+
+StreamTxQueue::~StreamTxQueue() {
+  ring_.clear();
+  chunk_unref(stage_);
+}
+
+Frame StreamTxQueue::stage(const Frame& frame) {
+  const size_t need = kPrefixSize + frame.size;
+  if (stage_ == nullptr || stage_->capacity - staging_used_ < need) {
+    if (stage_ != nullptr && stage_->refs == 1) {
+      staging_used_ = 0;  // nothing queued is in it: start again at its front
+    } else {
+      chunk_unref(stage_);  // its queued copies keep it until they leave
+      stage_ = staging_.acquire();
+      staging_used_ = 0;
+      if (stage_ == nullptr) return Frame{};
+    }
+  }
+  uint8_t* wire = stage_->data + staging_used_;
+  store_be32(wire, frame.size);
+  std::memcpy(wire + kPrefixSize, frame.data(), frame.size);
+  return Frame{wire, frame.size, 0, stage_, {}};
+}
+
+bool StreamTxQueue::push(const Frame& frame) {
+  if (frame.size <= kCopyMaxSize && frame.size >= kPadFrameSize && frame.head == 0 &&
+      !frame.offload.any() && !ring_.joins_last(frame)) {
+    const Frame copy = stage(frame);
+    if (copy.chunk != nullptr) {
+      if (!ring_.push(copy)) return false;
+      staging_used_ += kPrefixSize + copy.size;
+      return true;
+    }
+  }
+  return ring_.push(frame);
+}
+
+void StreamTxQueue::restart_staging() {
+  if (stage_ == nullptr) return;
+  if (stage_->refs == 1) staging_used_ = 0;
+  // The chunk being filled and one spare: a queue that spans two chunks between writes does
+  // not allocate one per write.
+  if (staging_.allocated_count() > 2) staging_.trim(1);
+}
+
+uint64_t StreamTxQueue::clear() {
+  head_offset_ = 0;
+  const uint64_t dropped = ring_.clear();
+  restart_staging();
+  return dropped;
+}
 
 int StreamTxQueue::fill_iov(iovec* iov, int max, size_t& bytes) {
   int n = 0;
@@ -84,6 +151,7 @@ StreamTxQueue::Written StreamTxQueue::consume(size_t n) {
     w.bytes += more.bytes;
     head_offset_ = n;
   }
+  if (ring_.empty()) restart_staging();
   return w;
 }
 

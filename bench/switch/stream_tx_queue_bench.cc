@@ -1,11 +1,17 @@
 // bench/switch/stream_tx_queue_bench.cc: the stream port's output queue, per frame.
 //
-// Theory of operation: one iteration is a burst of 32 frames (libuv's read budget) pushed into
-// the queue, described with fill_iov() (64 iovecs, as the stream port's flush) and consumed as
-// one complete write, so the numbers are the queue's own cost per frame: chunk reference on push,
-// iovec coalescing, release on consume. Frames sit back to back in one receive chunk (as they
-// arrive from a stream peer), so a burst of full-size frames leaves in one iovec; 14-byte frames
-// are padded to 60 and take three iovecs each. Items are frames, bytes their Ethernet lengths.
+// Theory of operation: one iteration is a burst of 32 frames (libuv's read budget) queued, then
+// described with fill_iov() (64 iovecs, as the stream port's flush) and consumed as one complete
+// write, so the numbers are the queue's own cost per frame. Two cases:
+// - BM_StreamQueueBurst: frames back to back in one receive chunk (as they arrive from a stream
+//   peer), handed over with push_burst() as the switch hands a unicast group: a run, so a burst
+//   of frames of at least 60 bytes is one entry and leaves in one iovec; 14-byte frames are
+//   padded to 60 and take an entry and three iovecs each.
+// - BM_StreamQueueLoneFrames: frames that are not adjacent (one in eight of a chunk, as an
+//   output gets them when eight ports each send to all others), pushed one at a time: up to
+//   StreamTxQueue::kCopyMaxSize bytes they are copied into the queue's staging chunk and join
+//   one run; larger ones are an entry and an iovec each.
+// Items are frames, bytes their Ethernet lengths.
 #include <benchmark/benchmark.h>
 #include <sys/uio.h>
 
@@ -22,6 +28,18 @@ namespace {
 constexpr size_t kBurst = 32;
 constexpr int kIov = 64;
 
+// Describes and consumes everything queued, as complete writes; returns the frames written.
+size_t drain(StreamTxQueue& q, iovec* iov) {
+  size_t total = 0;
+  while (!q.empty()) {
+    const int n = q.fill_iov(iov, kIov);
+    size_t bytes = 0;
+    for (int i = 0; i < n; ++i) bytes += iov[i].iov_len;
+    total += q.consume(bytes).frames;
+  }
+  return total;
+}
+
 void BM_StreamQueueBurst(benchmark::State& state) {
   const auto frame_size = static_cast<uint32_t>(state.range(0));
   ChunkPool pool(kBurst * (kPrefixSize + frame_size), 1);
@@ -35,21 +53,37 @@ void BM_StreamQueueBurst(benchmark::State& state) {
   StreamTxQueue q(1 << 20);
   iovec iov[kIov];
   for (auto _ : state) {
-    for (const Frame& f : frames) q.push(f);
-    size_t total = 0;
-    while (!q.empty()) {
-      const int n = q.fill_iov(iov, kIov);
-      size_t bytes = 0;
-      for (int i = 0; i < n; ++i) bytes += iov[i].iov_len;
-      total += q.consume(bytes).frames;
-    }
-    benchmark::DoNotOptimize(total);
+    q.push_burst(frames);
+    benchmark::DoNotOptimize(drain(q, iov));
   }
   chunk_unref(chunk);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBurst * frame_size));
 }
 BENCHMARK(BM_StreamQueueBurst)->Arg(14)->Arg(60)->Arg(1514);
+
+void BM_StreamQueueLoneFrames(benchmark::State& state) {
+  constexpr size_t kApart = 8;
+  const auto frame_size = static_cast<uint32_t>(state.range(0));
+  ChunkPool pool(kApart * kBurst * (kPrefixSize + frame_size), 1);
+  RxChunk* chunk = pool.acquire();
+  std::vector<Frame> frames;
+  for (size_t i = 0; i < kBurst; ++i) {
+    uint8_t* wire = chunk->data + kApart * i * (kPrefixSize + frame_size);
+    store_be32(wire, frame_size);
+    frames.push_back(Frame{wire, frame_size, 0, chunk, {}});
+  }
+  StreamTxQueue q(1 << 20);
+  iovec iov[kIov];
+  for (auto _ : state) {
+    for (const Frame& f : frames) q.push(f);
+    benchmark::DoNotOptimize(drain(q, iov));
+  }
+  chunk_unref(chunk);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBurst * frame_size));
+}
+BENCHMARK(BM_StreamQueueLoneFrames)->Arg(60)->Arg(256)->Arg(1514);
 
 }  // namespace
 }  // namespace qswitch::sw

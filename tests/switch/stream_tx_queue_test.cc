@@ -27,6 +27,7 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "tests/switch/queue_test_support.h"
@@ -108,18 +109,18 @@ TEST_F(StreamTxQueueTest, DescribesFramesInStreamFramingWithShortFramesPaddedTo6
 
 TEST_F(StreamTxQueueTest, CoalescesAdjacentFramesIntoOneIovec) {
   const std::vector<Frame> frames =
-      lay_out(mem_.data(), mem_.size(), {60, 100, 1514, 61}, {}, nullptr);
+      lay_out(mem_.data(), mem_.size(), {300, 400, 1514, 261}, {}, nullptr);
   StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   iovec iov[8];
   ASSERT_EQ(q.fill_iov(iov, 8), 1);
   EXPECT_EQ(iov[0].iov_base, frames[0].wire);
-  EXPECT_EQ(iov[0].iov_len, size_t{64 + 104 + 1518 + 65});
+  EXPECT_EQ(iov[0].iov_len, size_t{304 + 404 + 1518 + 265});
   // Still one iovec after part of the first frame was written.
   q.consume(10);
   ASSERT_EQ(q.fill_iov(iov, 8), 1);
   EXPECT_EQ(iov[0].iov_base, frames[0].wire + 10);
-  EXPECT_EQ(iov[0].iov_len, size_t{64 + 104 + 1518 + 65 - 10});
+  EXPECT_EQ(iov[0].iov_len, size_t{304 + 404 + 1518 + 265 - 10});
 }
 
 TEST_F(StreamTxQueueTest, DescribesAtMostKMaxDescribeBytesAndGoesOnWhereItStopped) {
@@ -156,7 +157,7 @@ TEST_F(StreamTxQueueTest, DescribesAtMostKMaxDescribeBytesAndGoesOnWhereItStoppe
 
 TEST_F(StreamTxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
   const std::vector<Frame> frames =
-      lay_out(mem_.data(), mem_.size(), {60, 100, 200}, {0, 1, 8}, nullptr);
+      lay_out(mem_.data(), mem_.size(), {300, 400, 500}, {0, 1, 8}, nullptr);
   StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   iovec iov[8];
@@ -168,7 +169,7 @@ TEST_F(StreamTxQueueTest, KeepsNonAdjacentFramesInSeparateIovecs) {
   // With room for only two, the first two frames are described exactly.
   ASSERT_EQ(q.fill_iov(iov, 2), 2);
   EXPECT_EQ(iov[1].iov_base, frames[1].wire);
-  EXPECT_EQ(iov[1].iov_len, size_t{104});
+  EXPECT_EQ(iov[1].iov_len, size_t{404});
 }
 
 TEST_F(StreamTxQueueTest, SameFramePushedTwiceIsNotTreatedAsAdjacentToItself) {
@@ -297,7 +298,7 @@ TEST_F(StreamTxQueueTest, ClearDropsEverythingAndReleasesChunkReferences) {
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   const std::vector<Frame> frames =
-      lay_out(chunk->data, chunk->capacity, {100, 20, 1514, 60}, {0, 1, 1, 1}, chunk);
+      lay_out(chunk->data, chunk->capacity, {300, 20, 1514, 260}, {0, 1, 1, 1}, chunk);
   StreamTxQueue q(1 << 20);
   for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
   EXPECT_EQ(chunk->refs, 5u);
@@ -366,7 +367,7 @@ std::vector<iovec> iovs(StreamTxQueue& q) {
 TEST_F(StreamTxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
   TestChunk p;
   const std::vector<Frame> fp =
-      lay_out(p.chunk->data, p.chunk->capacity, {60, 1514, 100, 61}, {0, 9, 3, 1}, p.chunk);
+      lay_out(p.chunk->data, p.chunk->capacity, {260, 1514, 300, 261}, {0, 9, 3, 1}, p.chunk);
   StreamTxQueue q(1 << 20);
   for (const Frame& f : fp) ASSERT_TRUE(q.push(f));
   const std::vector<uint8_t> want = expected_stream(fp);
@@ -375,7 +376,7 @@ TEST_F(StreamTxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk)
   std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
   const std::vector<iovec> iov = iovs(q);
   ASSERT_EQ(iov.size(), 1u);
-  EXPECT_EQ(iov[0].iov_len, size_t{64 + 1518 + 104 + 65});
+  EXPECT_EQ(iov[0].iov_len, size_t{264 + 1518 + 304 + 265});
   EXPECT_TRUE(gather(q) == want);
 }
 
@@ -441,10 +442,11 @@ TEST_F(StreamTxQueueTest, AdjacentFramesOfOneChunkShareAnEntryAndLeaveOneByOne) 
   RxChunk* chunk = pool.acquire();
   ASSERT_NE(chunk, nullptr);
   // 0..2 adjacent (one run), 3 after a gap, 4 short (padded: never in a run), 5 adjacent to 4.
+  // Pushed as a burst: adjacent frames of one input to one output are never copied.
   const std::vector<Frame> frames =
       lay_out(chunk->data, chunk->capacity, {64, 100, 1514, 64, 20, 64}, {0, 0, 0, 8, 0, 0}, chunk);
   StreamTxQueue q(1 << 20);
-  for (const Frame& f : frames) ASSERT_TRUE(q.push(f));
+  ASSERT_EQ(q.push_burst(frames), frames.size());
   EXPECT_EQ(q.count(), frames.size());
   // Entries {0,1,2}, {3}, {4}, {5} (the short frame 4 joins nothing, and 5 cannot join it):
   // four references.
@@ -473,6 +475,110 @@ TEST_F(StreamTxQueueTest, AdjacentFramesOfOneChunkShareAnEntryAndLeaveOneByOne) 
   chunk_unref(chunk);
 }
 
+// --- copies of short lone frames (staging)
+// ---------------------------------------------------------
+
+TEST_F(StreamTxQueueTest, LoneShortFramesAreCopiedIntoOneRunThatPinsNoSenderChunk) {
+  // Frames of 60..256 bytes from two senders' chunks, each apart from the one before, as an
+  // output gets them when several ports send to several others in turn.
+  TestChunk a;
+  TestChunk b;
+  const std::vector<Frame> fa =
+      lay_out(a.chunk->data, a.chunk->capacity, {60, 64, 256}, {3, 9, 1}, a.chunk);
+  const std::vector<Frame> fb =
+      lay_out(b.chunk->data, b.chunk->capacity, {128, 61, 200}, {5, 2, 7}, b.chunk);
+  const std::vector<Frame> order = {fa[0], fb[0], fa[1], fb[1], fa[2], fb[2]};
+  const std::vector<uint8_t> want = expected_stream(order);
+  StreamTxQueue q(1 << 20);
+  for (const Frame& f : order) ASSERT_TRUE(q.push(f));
+  EXPECT_EQ(q.count(), order.size());
+  EXPECT_EQ(a.chunk->refs, 1u) << "a copied frame does not pin its sender's chunk";
+  EXPECT_EQ(b.chunk->refs, 1u);
+  EXPECT_EQ(q.staging_chunks(), 1u);
+  // The senders reuse their chunks: what leaves is the copies.
+  std::memset(a.chunk->data, 0xcc, a.chunk->capacity);
+  std::memset(b.chunk->data, 0xdd, b.chunk->capacity);
+  const std::vector<iovec> iov = iovs(q);
+  ASSERT_EQ(iov.size(), 1u) << "consecutive copies are one run";
+  EXPECT_EQ(iov[0].iov_len, want.size());
+  EXPECT_TRUE(gather(q) == want);
+  // Written in pieces, each frame is counted as it completes.
+  StreamTxQueue::Written w = q.consume(64 + 132 + 10);
+  EXPECT_EQ(w.frames, 2u);
+  EXPECT_EQ(w.bytes, 60u + 128u);
+  EXPECT_TRUE(gather(q) == std::vector<uint8_t>(want.begin() + 64 + 132 + 10, want.end()));
+  w = q.consume(want.size() - (64 + 132 + 10));
+  EXPECT_EQ(w.frames, 4u);
+  EXPECT_EQ(w.bytes, 64u + 61u + 256u + 200u);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST_F(StreamTxQueueTest, FramesOutsideTheCopyRangeAndFramesThatContinueARunAreNotCopied) {
+  TestChunk p;
+  // 0: short (padded), 1: one byte over the copy range, 2 and 3: adjacent, 60 bytes each.
+  const std::vector<Frame> f =
+      lay_out(p.chunk->data, p.chunk->capacity, {59, StreamTxQueue::kCopyMaxSize + 1, 60, 60},
+              {1, 1, 1, 0}, p.chunk);
+  StreamTxQueue q(1 << 20);
+  ASSERT_TRUE(q.push(f[0]));
+  ASSERT_TRUE(q.push(f[1]));
+  EXPECT_EQ(p.chunk->refs, 1u + 2u);
+  EXPECT_EQ(q.staging_chunks(), 0u);
+  // 2 and 3 reach the queue as a burst (one input's adjacent frames to one output): a run in
+  // their chunk. A frame pushed on its own after them that continues that run joins it too.
+  ASSERT_EQ(q.push_burst(std::span<const Frame>(f).subspan(2, 1)), 1u);
+  ASSERT_TRUE(q.push(f[3]));
+  EXPECT_EQ(p.chunk->refs, 1u + 3u);
+  EXPECT_EQ(q.staging_chunks(), 0u);
+  const std::vector<iovec> iov = iovs(q);
+  ASSERT_EQ(iov.size(), 5u);  // prefix 60, frame 0, its padding; frame 1; the run 2-3
+  EXPECT_EQ(iov[3].iov_base, f[1].wire);
+  EXPECT_EQ(iov[4].iov_base, f[2].wire);
+  EXPECT_EQ(iov[4].iov_len, size_t{64 + 64});
+  EXPECT_TRUE(gather(q) == expected_stream(f));
+  q.clear();
+  EXPECT_EQ(p.chunk->refs, 1u);
+}
+
+TEST_F(StreamTxQueueTest, StagingHoldsAFullQueueOfCopiesAndShrinksToTwoChunksWhenItDrains) {
+  // 64 KiB of 64-byte frames, each apart from the one before: every one is copied, until the
+  // queue's byte bound (not the staging pool) refuses one.
+  TestChunk p(512 * 1024);
+  const std::vector<uint32_t> sizes(2000, 64);
+  const std::vector<Frame> f =
+      lay_out(p.chunk->data, p.chunk->capacity, sizes, std::vector<uint32_t>(2000, 1), p.chunk);
+  constexpr size_t kMaxBytes = 64 * 1024;
+  StreamTxQueue q(kMaxBytes);
+  size_t pushed = 0;
+  while (pushed < f.size() && q.push(f[pushed])) ++pushed;
+  EXPECT_EQ(pushed, kMaxBytes / 64);
+  EXPECT_EQ(p.chunk->refs, 1u) << "every frame was copied";
+  EXPECT_GE(q.staging_chunks(), 3u);
+  EXPECT_LE(q.staging_chunks(), kMaxBytes * 64 / 60 / StreamTxQueue::kStagingChunkSize + 2);
+  const std::vector<uint8_t> want =
+      expected_stream(std::vector<Frame>(f.begin(), f.begin() + static_cast<ptrdiff_t>(pushed)));
+  std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
+  EXPECT_TRUE(gather(q) == want);
+  // A run per staging chunk.
+  EXPECT_EQ(iovs(q).size(), q.staging_chunks());
+  // Drained in writes of a few frames, it keeps the chunk it fills and one spare.
+  size_t left = want.size();
+  while (left > 0) {
+    const size_t n = std::min<size_t>(left, 1000);
+    q.consume(n);
+    left -= n;
+  }
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.staging_chunks(), 2u);
+  // And copies start again at its front.
+  const std::vector<Frame> again =
+      lay_out(p.chunk->data, p.chunk->capacity, {100, 100}, {1, 1}, p.chunk);
+  ASSERT_TRUE(q.push(again[0]));
+  ASSERT_TRUE(q.push(again[1]));
+  EXPECT_TRUE(gather(q) == expected_stream(again));
+  EXPECT_EQ(iovs(q).size(), 1u);
+}
+
 TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   constexpr size_t kPools = 3;
   constexpr size_t kFramesPerPool = 48;
@@ -484,8 +590,12 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     chunks.push_back(std::make_unique<TestChunk>());
     std::vector<uint32_t> sizes, gaps;
     std::uniform_int_distribution<uint32_t> size_dist(kMinFrameSize, 1514);
+    // Short (padded), within the copy range (push() stages them) and any size.
+    std::uniform_int_distribution<uint32_t> small_dist(kPadFrameSize, StreamTxQueue::kCopyMaxSize);
     for (size_t i = 0; i < kFramesPerPool; ++i) {
-      sizes.push_back(i % 5 == 0 ? kMinFrameSize + static_cast<uint32_t>(i % 46) : size_dist(rng));
+      sizes.push_back(i % 5 == 0   ? kMinFrameSize + static_cast<uint32_t>(i % 46)
+                      : i % 5 == 2 ? small_dist(rng)
+                                   : size_dist(rng));
       gaps.push_back(i % 7 == 0 ? 5 : 0);
     }
     RxChunk* c = chunks.back()->chunk;
@@ -514,6 +624,7 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     return s;
   };
   uint64_t copied_total = 0;
+  uint64_t staged_total = 0;
   uint64_t refused = 0;
   std::uniform_int_distribution<int> op(0, 99);
   for (int step = 0; step < 6000; ++step) {
@@ -533,14 +644,20 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
       size_t queued = 0;
       for (const test::QueuedModel& m : model) queued += frames[m.frame].size;
       const Frame& f = frames[i];
+      // A staged frame (copied by push(), see the header) is modelled as one of pool kPools:
+      // it pins none of the test's chunks, and a frame from a chunk never joins its entry.
       const bool joins =
-          !model.empty() && !model.back().copied && frames[model.back().frame].chunk == f.chunk &&
+          !model.empty() && !model.back().copied && model.back().pool != kPools &&
+          frames[model.back().frame].chunk == f.chunk &&
           frames[model.back().frame].wire + kPrefixSize + frames[model.back().frame].size ==
               f.wire &&
           frames[model.back().frame].size >= kPadFrameSize && f.size >= kPadFrameSize &&
           run_wire + kPrefixSize + f.size <= kMaxWireSize;
+      const bool staged =
+          !joins && f.size >= kPadFrameSize && f.size <= StreamTxQueue::kCopyMaxSize;
       if (q.push(f)) {
-        model.push_back({i, frame_pool[i], false});
+        model.push_back({i, staged ? kPools : frame_pool[i], false});
+        staged_total += staged ? 1 : 0;
         if (joins) {
           ++runs_seen;
           run_wire += kPrefixSize + f.size;
@@ -596,10 +713,12 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
     ASSERT_TRUE(gather(q) == expected()) << "step " << step;
   }
   EXPECT_GT(runs_seen, 100u) << "the model never made runs";
+  EXPECT_GT(staged_total, 300u) << "the model never staged frames";
   EXPECT_GT(copied_total, 1000u);
   EXPECT_GT(refused, 0u) << "the queue never filled";
   q.clear();
   for (const auto& c : chunks) EXPECT_EQ(c->chunk->refs, 1u);
+  EXPECT_EQ(q.staging_chunks(), 1u);
 }
 
 }  // namespace
