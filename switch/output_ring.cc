@@ -75,6 +75,17 @@ bool OutputRing::push(const Frame& frame) {
   return true;
 }
 
+bool OutputRing::push_continuing(const Frame& frame) {
+  if (queued_bytes_ + frame.size > max_bytes_ || frames_ == max_entries_) return false;
+  Entry& last = slot(count_ - 1);
+  if (last.wire_bytes() + kPrefixSize + frame.size > kMaxWireSize) return push(frame);
+  last.size += frame.size;
+  ++last.frames;
+  ++frames_;
+  queued_bytes_ += frame.size;
+  return true;
+}
+
 size_t OutputRing::push_burst(std::span<const Frame> frames) {
   size_t i = 0;
   while (i < frames.size()) {

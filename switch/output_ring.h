@@ -85,6 +85,10 @@ class OutputRing {
   // Whether push(frame) would append `frame` to the last entry, continuing its run (see Runs
   // above; a chunk-less frame never does, and copies made by unpin() have no chunk either).
   bool joins_last(const Frame& frame) const;
+  // push() for a frame its caller knows to continue the last entry's run (it starts where that
+  // ends, in the same chunk, and both are plain): it joins the run without joins_last()'s
+  // checks, or takes an entry of its own when the run is at its longest.
+  bool push_continuing(const Frame& frame);
   // The i-th queued frame (i < count()), 0 being the oldest.
   const Entry& at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   // Releases the first n entries (sent, or given up on).

@@ -40,6 +40,7 @@ StreamTxQueue::~StreamTxQueue() {
 Frame StreamTxQueue::stage(const Frame& frame) {
   const size_t need = kPrefixSize + frame.size;
   if (stage_ == nullptr || stage_->capacity - staging_used_ < need) {
+    staged_end_ = nullptr;  // this copy starts a run of its own
     if (stage_ != nullptr && stage_->refs == 1) {
       staging_used_ = 0;  // nothing queued is in it: start again at its front
     } else {
@@ -56,19 +57,25 @@ Frame StreamTxQueue::stage(const Frame& frame) {
 }
 
 bool StreamTxQueue::push(const Frame& frame) {
+  // After a copy, the last entry is in stage_, which no frame from elsewhere continues.
   if (frame.size <= kCopyMaxSize && frame.size >= kPadFrameSize && frame.head == 0 &&
-      !frame.offload.any() && !ring_.joins_last(frame)) {
+      !frame.offload.any() && (staged_end_ != nullptr || !ring_.joins_last(frame))) {
     const Frame copy = stage(frame);
     if (copy.chunk != nullptr) {
-      if (!ring_.push(copy)) return false;
+      if (!(copy.wire == staged_end_ ? ring_.push_continuing(copy) : ring_.push(copy))) {
+        return false;
+      }
       staging_used_ += kPrefixSize + copy.size;
+      staged_end_ = copy.wire + kPrefixSize + copy.size;
       return true;
     }
   }
+  staged_end_ = nullptr;
   return ring_.push(frame);
 }
 
 void StreamTxQueue::restart_staging() {
+  staged_end_ = nullptr;
   if (stage_ == nullptr) return;
   if (stage_->refs == 1) staging_used_ = 0;
   // The chunk being filled and one spare: a queue that spans two chunks between writes does

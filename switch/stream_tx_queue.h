@@ -58,7 +58,10 @@ class StreamTxQueue {
   bool push(const Frame& frame);
   // push() for each frame from the front, stopping at the first it refuses; returns how many it
   // took (OutputRing::push_burst()).
-  size_t push_burst(std::span<const Frame> frames) { return ring_.push_burst(frames); }
+  size_t push_burst(std::span<const Frame> frames) {
+    staged_end_ = nullptr;
+    return ring_.push_burst(frames);
+  }
   // Up to `max` iovecs covering the unsent bytes, in order, but no more frames once
   // kMaxDescribe bytes are described (the first frame always is). Returns how many iovecs were
   // filled; `bytes` is what they add up to.
@@ -77,7 +80,10 @@ class StreamTxQueue {
   uint64_t clear();
   // Copies out the queued frames that pin chunks of `pool` (OutputRing::unpin()); returns how
   // many frames were copied.
-  size_t unpin(const ChunkOwner& pool) { return ring_.unpin(pool); }
+  size_t unpin(const ChunkOwner& pool) {
+    staged_end_ = nullptr;  // the last entry may be a copy now
+    return ring_.unpin(pool);
+  }
 
   bool empty() const { return ring_.empty(); }
   size_t count() const { return ring_.frames(); }
@@ -97,6 +103,9 @@ class StreamTxQueue {
   OutputRing ring_;
   RxChunk* stage_ = nullptr;  // where copies go; one reference is the queue's own
   uint32_t staging_used_ = 0;
+  // Where the last entry ends when it is a run of copies in stage_ (the next copy continues it);
+  // nullptr when it is not known to be.
+  const uint8_t* staged_end_ = nullptr;
   size_t head_offset_ = 0;  // bytes of the first frame already written
 };
 

@@ -786,6 +786,35 @@ TEST(OutputRingTest, RandomPushUnpinPopAndClearMatchADequeModel) {
 // included), counts, bytes and chunk references, for bursts of runs broken by gaps, other chunks,
 // static frames, short frames and split frames, into rings that fill up (byte bound and entry
 // cap) and are popped and unpinned in between.
+TEST(OutputRingTest, PushContinuingJoinsTheLastRunUpToItsLongestAndKeepsTheBounds) {
+  // 1000-byte frames back to back: 65 of them (65 * 1004 wire bytes) fit one run of at most
+  // kMaxWireSize, the 66th starts an entry of its own.
+  TestChunk c(128 * 1024);
+  const std::vector<Frame> f = lay_out(c, std::vector<uint32_t>(70, 1000));
+  OutputRing ring(100 * 1000, /*merge_runs=*/true);
+  ASSERT_TRUE(ring.push(f[0]));
+  for (size_t i = 1; i < 66; ++i) ASSERT_TRUE(ring.push_continuing(f[i])) << i;
+  EXPECT_EQ(ring.count(), 2u);
+  EXPECT_EQ(ring.at(0).frames, 65u);
+  EXPECT_EQ(ring.at(1).wire, f[65].wire);
+  EXPECT_EQ(ring.frames(), 66u);
+  EXPECT_EQ(ring.queued_bytes(), 66u * 1000u);
+  EXPECT_EQ(c.chunk->refs, 1u + 2u);
+  // The byte bound holds as in push(): 100 frames' worth, then a refusal that changes nothing.
+  for (size_t i = 66; i < 70; ++i) ASSERT_TRUE(ring.push_continuing(f[i]));
+  OutputRing small(3 * 1000, /*merge_runs=*/true);
+  ASSERT_TRUE(small.push(f[0]));
+  ASSERT_TRUE(small.push_continuing(f[1]));
+  ASSERT_TRUE(small.push_continuing(f[2]));
+  EXPECT_FALSE(small.push_continuing(f[3]));
+  EXPECT_EQ(small.frames(), 3u);
+  EXPECT_EQ(small.at(0).frames, 3u);
+  EXPECT_EQ(small.queued_bytes(), 3000u);
+  const OutputRing::Written w = small.pop(1);
+  EXPECT_EQ(w.frames, 3u);
+  EXPECT_EQ(w.bytes, 3000u);
+}
+
 TEST(OutputRingTest, PushBurstIsPushFrameByFrameUpToTheFirstRefusal) {
   std::mt19937 rng(7);
   TestChunk c1, c2;

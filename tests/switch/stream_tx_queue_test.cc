@@ -540,6 +540,30 @@ TEST_F(StreamTxQueueTest, FramesOutsideTheCopyRangeAndFramesThatContinueARunAreN
   EXPECT_EQ(p.chunk->refs, 1u);
 }
 
+TEST_F(StreamTxQueueTest, ACopyAfterFramesQueuedFromTheirChunkStartsAnEntryOfItsOwn) {
+  // Copies continue the run of copies before them, but not once something else was queued
+  // after it: a burst (a run in its chunk), or a frame too large to copy.
+  TestChunk p;
+  // 0, 3 and 5: short lone frames (copied); 1-2: a run, pushed as a burst; 4: too large.
+  const std::vector<Frame> f = lay_out(p.chunk->data, p.chunk->capacity,
+                                       {64, 100, 100, 80, 1000, 70}, {0, 8, 0, 8, 8, 8}, p.chunk);
+  StreamTxQueue q(1 << 20);
+  ASSERT_TRUE(q.push(f[0]));
+  ASSERT_EQ(q.push_burst(std::span<const Frame>(f).subspan(1, 2)), 2u);
+  ASSERT_TRUE(q.push(f[3]));
+  ASSERT_TRUE(q.push(f[4]));
+  ASSERT_TRUE(q.push(f[5]));
+  EXPECT_EQ(p.chunk->refs, 1u + 2u) << "the run 1-2 and frame 4 pin the chunk";
+  EXPECT_TRUE(gather(q) == expected_stream(f));
+  // Copy, run, copy, large frame, copy: five iovecs (the copies are adjacent in the staging
+  // chunk but separate entries).
+  EXPECT_EQ(iovs(q).size(), 5u);
+  size_t left = expected_stream(f).size();
+  const StreamTxQueue::Written w = q.consume(left);
+  EXPECT_EQ(w.frames, f.size());
+  EXPECT_TRUE(q.empty());
+}
+
 TEST_F(StreamTxQueueTest, StagingHoldsAFullQueueOfCopiesAndShrinksToTwoChunksWhenItDrains) {
   // 64 KiB of 64-byte frames, each apart from the one before: every one is copied, until the
   // queue's byte bound (not the staging pool) refuses one.
