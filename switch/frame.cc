@@ -65,18 +65,6 @@ RxChunk* ChunkPool::acquire() {
   return c;
 }
 
-void ChunkPool::trim(uint32_t keep) {
-  // free_ is a stack: the chunks at its bottom are the ones used longest ago.
-  if (free_.size() <= keep) return;
-  const size_t extra = free_.size() - keep;
-  for (size_t i = 0; i < extra; ++i) {
-    RxChunk* c = free_[i];
-    all_.erase(std::find(all_.begin(), all_.end(), c));
-    free_chunk(c);
-  }
-  free_.erase(free_.begin(), free_.begin() + static_cast<ptrdiff_t>(extra));
-}
-
 }  // namespace qswitch::sw
 
 namespace qswitch::sw {

@@ -166,9 +166,6 @@ class ChunkPool final : public ChunkOwner {
   uint32_t free_count() const { return static_cast<uint32_t>(free_.size()); }
   // Chunks acquire() can still hand out without relief.
   uint32_t available_count() const { return free_count() + max_chunks_ - allocated_count(); }
-  // Frees the free chunks beyond the `keep` most recently used (a queue that drained gives back
-  // the memory a burst made it take). Not per frame: its cost grows with the chunks allocated.
-  void trim(uint32_t keep);
 
  private:
   void recycle(RxChunk* c) override { free_.push_back(c); }

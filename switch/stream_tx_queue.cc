@@ -17,38 +17,32 @@ size_t wire_size(const OutputRing::Entry& e) {
 }
 }  // namespace
 
-namespace {
-// Enough staging chunks for max_bytes of copies: a frame of at least kPadFrameSize bytes takes
-// at most 64/60 of its size with its prefix, and a chunk leaves less than one copy unused at
-// its end; plus the chunk being filled.
-uint32_t staging_cap(size_t max_bytes) {
-  constexpr size_t kUsable =
-      StreamTxQueue::kStagingChunkSize - kPrefixSize - StreamTxQueue::kCopyMaxSize;
-  const size_t copies = max_bytes / kPadFrameSize * (kPadFrameSize + kPrefixSize);
-  return static_cast<uint32_t>((copies + kUsable - 1) / kUsable + 1);
-}
-}  // namespace
-
-StreamTxQueue::StreamTxQueue(size_t max_bytes)
-    : staging_(kStagingChunkSize, staging_cap(max_bytes)), ring_(max_bytes, /*merge_runs=*/true) {}
+StreamTxQueue::StreamTxQueue(size_t max_bytes, ChunkPool* staging)
+    : staging_(staging), ring_(max_bytes, /*merge_runs=*/true) {}
 
 StreamTxQueue::~StreamTxQueue() {
   ring_.clear();
-  chunk_unref(stage_);
+  restart_staging();
 }
 
 Frame StreamTxQueue::stage(const Frame& frame) {
   const size_t need = kPrefixSize + frame.size;
   if (stage_ == nullptr || stage_->capacity - staging_used_ < need) {
     staged_end_ = nullptr;  // this copy starts a run of its own
-    if (stage_ != nullptr && stage_->refs == 1) {
-      staging_used_ = 0;  // nothing queued is in it: start again at its front
-    } else {
-      chunk_unref(stage_);  // its queued copies keep it until they leave
-      stage_ = staging_.acquire();
-      staging_used_ = 0;
-      if (stage_ == nullptr) return Frame{};
+    // A chunk of ours that nothing queued is in any more (the one just filled, when its copies
+    // were written), else a new one.
+    RxChunk* next = nullptr;
+    for (uint32_t i = 0; i < held_count_ && next == nullptr; ++i) {
+      if (held_[i]->refs == 1) next = held_[i];
     }
+    if (next == nullptr) {
+      if (held_count_ == kMaxStagingChunks) return Frame{};
+      next = staging_->acquire();
+      if (next == nullptr) return Frame{};
+      held_[held_count_++] = next;
+    }
+    stage_ = next;
+    staging_used_ = 0;
   }
   uint8_t* wire = stage_->data + staging_used_;
   store_be32(wire, frame.size);
@@ -58,8 +52,9 @@ Frame StreamTxQueue::stage(const Frame& frame) {
 
 bool StreamTxQueue::push(const Frame& frame) {
   // After a copy, the last entry is in stage_, which no frame from elsewhere continues.
-  if (frame.size <= kCopyMaxSize && frame.size >= kPadFrameSize && frame.head == 0 &&
-      !frame.offload.any() && (staged_end_ != nullptr || !ring_.joins_last(frame))) {
+  if (staging_ != nullptr && frame.size <= kCopyMaxSize && frame.size >= kPadFrameSize &&
+      frame.head == 0 && !frame.offload.any() &&
+      (staged_end_ != nullptr || !ring_.joins_last(frame))) {
     const Frame copy = stage(frame);
     if (copy.chunk != nullptr) {
       if (!(copy.wire == staged_end_ ? ring_.push_continuing(copy) : ring_.push(copy))) {
@@ -76,11 +71,9 @@ bool StreamTxQueue::push(const Frame& frame) {
 
 void StreamTxQueue::restart_staging() {
   staged_end_ = nullptr;
-  if (stage_ == nullptr) return;
-  if (stage_->refs == 1) staging_used_ = 0;
-  // The chunk being filled and one spare: a queue that spans two chunks between writes does
-  // not allocate one per write.
-  if (staging_.allocated_count() > 2) staging_.trim(1);
+  for (uint32_t i = 0; i < held_count_; ++i) chunk_unref(held_[i]);  // nothing queued is in them
+  held_count_ = 0;
+  stage_ = nullptr;
 }
 
 uint64_t StreamTxQueue::clear() {

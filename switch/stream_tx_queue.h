@@ -22,10 +22,12 @@
 //   copy here). The sender's chunk is not pinned by such a frame. Frames pushed as a burst
 //   (push_burst(): adjacent frames of one input to one output, already a run) are never copied,
 //   nor are larger, short, split or offloaded frames. Staging chunks (kStagingChunkSize bytes)
-//   come from a pool of the queue's own, bounded to what max_bytes of copies need; when it is
-//   used up, a frame is queued from its chunk as before. Copies start again at the front of the
-//   staging chunk when nothing queued uses it, so a queue that keeps up stays in a few warm
-//   kilobytes, and a queue that empties frees all staging chunks but two.
+//   come from a pool the queues of a loop share (given to the constructor; none: no copies),
+//   and a queue gives its chunks back whenever it empties, so an idle port holds no staging
+//   memory and the next queue to copy takes a chunk still warm in cache. A queue holds at most
+//   kMaxStagingChunks (a peer that stops reading cannot take them all), and starts again at the
+//   front of one of them that nothing queued uses any more; when all it holds are in use, or the
+//   pool has none left, a frame is queued from its chunk as before.
 // - consume(n) accounts a (possibly partial) write; frames completely written release their
 //   chunk reference (a run's, when its last frame is written). A partial write leaves the rest
 //   of that frame first in line.
@@ -44,7 +46,9 @@ namespace qswitch::sw {
 
 class StreamTxQueue {
  public:
-  explicit StreamTxQueue(size_t max_bytes);
+  // `staging`: where copies go (see above; it outlives the queue's frames: a ChunkPool that goes
+  // first orphans the chunks still held), or nullptr for no copies.
+  explicit StreamTxQueue(size_t max_bytes, ChunkPool* staging = nullptr);
   ~StreamTxQueue();
   StreamTxQueue(const StreamTxQueue&) = delete;
   StreamTxQueue& operator=(const StreamTxQueue&) = delete;
@@ -52,6 +56,7 @@ class StreamTxQueue {
   // The largest frame push() copies (see above), and the staging chunks' size.
   static constexpr uint32_t kCopyMaxSize = 256;
   static constexpr uint32_t kStagingChunkSize = 32 * 1024;
+  static constexpr uint32_t kMaxStagingChunks = 16;
 
   // Queues the frame (or its copy, see above) and takes a chunk reference; false when it would
   // exceed max_bytes (or the entry cap: max_bytes / 64 entries, at most 65536).
@@ -89,19 +94,21 @@ class StreamTxQueue {
   size_t count() const { return ring_.frames(); }
   size_t queued_bytes() const { return ring_.queued_bytes(); }
   size_t max_bytes() const { return ring_.max_bytes(); }
-  // Staging chunks allocated (see above): at least one once a frame was copied.
-  uint32_t staging_chunks() const { return staging_.allocated_count(); }
+  // Staging chunks the queue holds (see above).
+  uint32_t staging_chunks() const { return held_count_; }
 
  private:
   // `frame` copied to the back of the staging chunk, or a frame without chunk when no staging
   // chunk is free. staging_used_ moves on only once the copy is queued.
   Frame stage(const Frame& frame);
-  // After the ring emptied: copies start at the front again, and staging chunks beyond two go.
+  // After the ring emptied: the staging chunks go back to the pool.
   void restart_staging();
 
-  ChunkPool staging_;  // before ring_, whose entries it outlives
+  ChunkPool* staging_;
   OutputRing ring_;
-  RxChunk* stage_ = nullptr;  // where copies go; one reference is the queue's own
+  RxChunk* held_[kMaxStagingChunks] = {};  // one reference each is the queue's own
+  uint32_t held_count_ = 0;
+  RxChunk* stage_ = nullptr;  // the one of held_ copies go to
   uint32_t staging_used_ = 0;
   // Where the last entry ends when it is a run of copies in stage_ (the next copy continues it);
   // nullptr when it is not known to be.

@@ -5,6 +5,8 @@
 #include <csignal>
 #include <string>
 
+#include "switch/stream_tx_queue.h"
+
 namespace qswitch::backends {
 
 namespace {
@@ -96,7 +98,10 @@ bool LoopPort::still_throttled(sw::PortId& by) const {
   return false;
 }
 
-SwitchLoop::SwitchLoop(const LoopConfig& config) : config_(config), fabric_(config.fabric) {
+SwitchLoop::SwitchLoop(const LoopConfig& config)
+    : config_(config),
+      fabric_(config.fabric),
+      staging_(sw::StreamTxQueue::kStagingChunkSize, kStagingChunks) {
   uv_loop_init(&loop_);
   fabric_.set_events(this);
   burst_.resize(kBurstFrames);

@@ -37,6 +37,7 @@
 #include "backends/runtime/io/uv_handle.h"
 #include "backends/runtime/switch_snapshot.h"
 #include "switch/counters.h"
+#include "switch/frame.h"
 #include "switch/l2_switch.h"
 
 namespace qswitch::backends {
@@ -155,6 +156,11 @@ class SwitchLoop : private sw::L2Switch::Events {
 
   uv_loop_t* uv() { return &loop_; }
   sw::L2Switch& fabric() { return fabric_; }
+  // The staging chunks the stream ports' queues copy short lone frames into
+  // (switch/stream_tx_queue.h): kStagingChunks of them at most, 4 MiB, shared, so an idle port
+  // holds none and a few warm ones serve the busy ports.
+  sw::ChunkPool& staging() { return staging_; }
+  static constexpr uint32_t kStagingChunks = 128;
   const LoopConfig& config() const { return config_; }
   sw::Millis now() { return static_cast<sw::Millis>(uv_now(&loop_)); }
 
@@ -209,6 +215,7 @@ class SwitchLoop : private sw::L2Switch::Events {
   LoopConfig config_;
   uv_loop_t loop_;
   sw::L2Switch fabric_;
+  sw::ChunkPool staging_;  // before ports_: their queues give its chunks back as they go
   std::vector<std::unique_ptr<LoopPort>> ports_;  // the registry: indexed by id, null: free
   std::vector<std::unique_ptr<LoopPort>> retired_;
   std::vector<LoopPort*> paused_;

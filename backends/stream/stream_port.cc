@@ -19,7 +19,7 @@ constexpr int kMaxIov = IOV_MAX;
 StreamPort::StreamPort(SwitchLoop& loop, io::Fd fd, std::string peer)
     : PolledPort(loop, std::move(fd), FdKind::kSocket),
       peer_(std::move(peer)),
-      tx_(loop.config().queue_size) {
+      tx_(loop.config().queue_size, &loop.staging()) {
   rx_.set_pressure(&loop.fabric());
   set_takes_split(true);  // written with writev (StreamTxQueue)
 }

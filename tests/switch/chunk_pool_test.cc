@@ -55,38 +55,6 @@ TEST(ChunkPoolTest, HandsOutUpToMaxChunksThenNothingAndRecyclesReleasedOnes) {
   EXPECT_EQ(pool.free_count(), 3u);
 }
 
-TEST(ChunkPoolTest, TrimFreesTheFreeChunksUsedLongestAgoAndLeavesHeldOnesAlone) {
-  ChunkPool pool(256, 5);
-  std::vector<RxChunk*> c;
-  for (int i = 0; i < 5; ++i) c.push_back(pool.acquire());
-  // Released in the order 0, 1, 2, 3: chunk 3 is the one used last; chunk 4 stays held.
-  for (int i = 0; i < 4; ++i) chunk_unref(c[static_cast<size_t>(i)]);
-  pool.trim(5);
-  EXPECT_EQ(pool.allocated_count(), 5u) << "fewer free chunks than kept: nothing to free";
-  pool.trim(1);
-  EXPECT_EQ(pool.allocated_count(), 2u);
-  EXPECT_EQ(pool.free_count(), 1u);
-  EXPECT_EQ(c[4]->refs, 1u);
-  EXPECT_EQ(c[4]->pool, &pool);
-  EXPECT_EQ(pool.acquire(), c[3]) << "the chunk kept is the one used last";
-  // The freed chunks' places can be allocated again, up to max_chunks.
-  EXPECT_EQ(pool.available_count(), 3u);
-  std::vector<RxChunk*> more;
-  for (int i = 0; i < 3; ++i) {
-    more.push_back(pool.acquire());
-    ASSERT_NE(more.back(), nullptr);
-  }
-  EXPECT_EQ(pool.acquire(), nullptr);
-  pool.trim(0);  // nothing free: nothing happens
-  EXPECT_EQ(pool.allocated_count(), 5u);
-  for (RxChunk* m : more) chunk_unref(m);
-  chunk_unref(c[3]);
-  chunk_unref(c[4]);
-  pool.trim(0);
-  EXPECT_EQ(pool.allocated_count(), 0u);
-  EXPECT_EQ(pool.free_count(), 0u);
-}
-
 TEST(ChunkPoolTest, AsksForReliefOnceAQuarterOfItsChunksIsLeftAndNotBefore) {
   ChunkPool pool(64, 8);
   RecordingPressure pressure;

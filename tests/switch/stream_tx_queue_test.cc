@@ -71,6 +71,22 @@ std::vector<uint8_t> gather(StreamTxQueue& q, int* iov_count = nullptr) {
   return out;
 }
 
+// Everything queued, written out as fill_iov() describes it (the queue is empty after).
+std::vector<uint8_t> write_all(StreamTxQueue& q) {
+  std::vector<uint8_t> out;
+  std::vector<iovec> iov(kMaxIov);
+  for (int calls = 0; !q.empty() && calls < 10000; ++calls) {
+    size_t bytes = 0;
+    const int n = q.fill_iov(iov.data(), kMaxIov, bytes);
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+      out.insert(out.end(), p, p + iov[i].iov_len);
+    }
+    q.consume(bytes);
+  }
+  return out;
+}
+
 class StreamTxQueueTest : public testing::Test {
  protected:
   // Memory standing in for a receive chunk; frames laid here carry no chunk reference.
@@ -489,7 +505,8 @@ TEST_F(StreamTxQueueTest, LoneShortFramesAreCopiedIntoOneRunThatPinsNoSenderChun
       lay_out(b.chunk->data, b.chunk->capacity, {128, 61, 200}, {5, 2, 7}, b.chunk);
   const std::vector<Frame> order = {fa[0], fb[0], fa[1], fb[1], fa[2], fb[2]};
   const std::vector<uint8_t> want = expected_stream(order);
-  StreamTxQueue q(1 << 20);
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
+  StreamTxQueue q(1 << 20, &staging);
   for (const Frame& f : order) ASSERT_TRUE(q.push(f));
   EXPECT_EQ(q.count(), order.size());
   EXPECT_EQ(a.chunk->refs, 1u) << "a copied frame does not pin its sender's chunk";
@@ -519,7 +536,8 @@ TEST_F(StreamTxQueueTest, FramesOutsideTheCopyRangeAndFramesThatContinueARunAreN
   const std::vector<Frame> f =
       lay_out(p.chunk->data, p.chunk->capacity, {59, StreamTxQueue::kCopyMaxSize + 1, 60, 60},
               {1, 1, 1, 0}, p.chunk);
-  StreamTxQueue q(1 << 20);
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
+  StreamTxQueue q(1 << 20, &staging);
   ASSERT_TRUE(q.push(f[0]));
   ASSERT_TRUE(q.push(f[1]));
   EXPECT_EQ(p.chunk->refs, 1u + 2u);
@@ -547,7 +565,8 @@ TEST_F(StreamTxQueueTest, ACopyAfterFramesQueuedFromTheirChunkStartsAnEntryOfIts
   // 0, 3 and 5: short lone frames (copied); 1-2: a run, pushed as a burst; 4: too large.
   const std::vector<Frame> f = lay_out(p.chunk->data, p.chunk->capacity,
                                        {64, 100, 100, 80, 1000, 70}, {0, 8, 0, 8, 8, 8}, p.chunk);
-  StreamTxQueue q(1 << 20);
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
+  StreamTxQueue q(1 << 20, &staging);
   ASSERT_TRUE(q.push(f[0]));
   ASSERT_EQ(q.push_burst(std::span<const Frame>(f).subspan(1, 2)), 2u);
   ASSERT_TRUE(q.push(f[3]));
@@ -564,28 +583,29 @@ TEST_F(StreamTxQueueTest, ACopyAfterFramesQueuedFromTheirChunkStartsAnEntryOfIts
   EXPECT_TRUE(q.empty());
 }
 
-TEST_F(StreamTxQueueTest, StagingHoldsAFullQueueOfCopiesAndShrinksToTwoChunksWhenItDrains) {
-  // 64 KiB of 64-byte frames, each apart from the one before: every one is copied, until the
-  // queue's byte bound (not the staging pool) refuses one.
+TEST_F(StreamTxQueueTest, StagingHoldsAQueueOfCopiesAndGivesItsChunksBackWhenItDrains) {
+  // 64 KiB of 64-byte frames, each apart from the one before: every one is copied (three
+  // staging chunks), until the queue's byte bound refuses one.
   TestChunk p(512 * 1024);
-  const std::vector<uint32_t> sizes(2000, 64);
   const std::vector<Frame> f =
-      lay_out(p.chunk->data, p.chunk->capacity, sizes, std::vector<uint32_t>(2000, 1), p.chunk);
+      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(2000, 64),
+              std::vector<uint32_t>(2000, 1), p.chunk);
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
   constexpr size_t kMaxBytes = 64 * 1024;
-  StreamTxQueue q(kMaxBytes);
+  StreamTxQueue q(kMaxBytes, &staging);
   size_t pushed = 0;
   while (pushed < f.size() && q.push(f[pushed])) ++pushed;
   EXPECT_EQ(pushed, kMaxBytes / 64);
   EXPECT_EQ(p.chunk->refs, 1u) << "every frame was copied";
-  EXPECT_GE(q.staging_chunks(), 3u);
-  EXPECT_LE(q.staging_chunks(), kMaxBytes * 64 / 60 / StreamTxQueue::kStagingChunkSize + 2);
+  EXPECT_EQ(q.staging_chunks(), 3u);
+  EXPECT_EQ(staging.available_count(), 8u - 3u);
   const std::vector<uint8_t> want =
       expected_stream(std::vector<Frame>(f.begin(), f.begin() + static_cast<ptrdiff_t>(pushed)));
   std::memset(p.chunk->data, 0xcc, p.chunk->capacity);
   EXPECT_TRUE(gather(q) == want);
-  // A run per staging chunk.
-  EXPECT_EQ(iovs(q).size(), q.staging_chunks());
-  // Drained in writes of a few frames, it keeps the chunk it fills and one spare.
+  EXPECT_EQ(iovs(q).size(), 3u) << "a run per staging chunk";
+  // Drained in writes of a few frames: each chunk goes back to the pool once its last copy
+  // is written, the one being filled when the queue is empty.
   size_t left = want.size();
   while (left > 0) {
     const size_t n = std::min<size_t>(left, 1000);
@@ -593,14 +613,88 @@ TEST_F(StreamTxQueueTest, StagingHoldsAFullQueueOfCopiesAndShrinksToTwoChunksWhe
     left -= n;
   }
   EXPECT_TRUE(q.empty());
-  EXPECT_EQ(q.staging_chunks(), 2u);
-  // And copies start again at its front.
+  EXPECT_EQ(q.staging_chunks(), 0u);
+  EXPECT_EQ(staging.free_count(), staging.allocated_count()) << "an empty queue holds none";
+  // And copies start again in a chunk from the pool, at its front.
   const std::vector<Frame> again =
       lay_out(p.chunk->data, p.chunk->capacity, {100, 100}, {1, 1}, p.chunk);
   ASSERT_TRUE(q.push(again[0]));
   ASSERT_TRUE(q.push(again[1]));
   EXPECT_TRUE(gather(q) == expected_stream(again));
   EXPECT_EQ(iovs(q).size(), 1u);
+  EXPECT_EQ(p.chunk->refs, 1u);
+}
+
+TEST_F(StreamTxQueueTest, AQueueThatNeverEmptiesReusesTheStagingChunksItHolds) {
+  // Lone 64-byte frames, written as they come but for the last one's final byte: the queue is
+  // never empty, yet every frame is copied, into the chunks it already holds.
+  TestChunk p(64 * 1024);
+  const std::vector<Frame> f =
+      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(800, 64),
+              std::vector<uint32_t>(800, 1), p.chunk);
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
+  StreamTxQueue q(1 << 20, &staging);
+  std::vector<uint8_t> written;
+  std::vector<Frame> all;
+  for (int round = 0; round < 10; ++round) {
+    for (const Frame& frame : f) {
+      ASSERT_TRUE(q.push(frame));
+      all.push_back(frame);
+    }
+    ASSERT_EQ(p.chunk->refs, 1u) << "round " << round;
+    // Everything queued is described at once (a few runs); all of it but one byte is written.
+    std::vector<iovec> iov(kMaxIov);
+    size_t bytes = 0;
+    const int n = q.fill_iov(iov.data(), kMaxIov, bytes);
+    const size_t before = written.size();
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* b = static_cast<const uint8_t*>(iov[i].iov_base);
+      written.insert(written.end(), b, b + iov[i].iov_len);
+    }
+    ASSERT_GT(bytes, 1u);
+    written.resize(before + bytes - 1);
+    q.consume(bytes - 1);
+    ASSERT_FALSE(q.empty());
+    // 1.7 chunks of copies a round: the one still holding the unwritten byte, and two that
+    // take turns; never more, round after round.
+    EXPECT_LE(q.staging_chunks(), 3u) << "round " << round;
+  }
+  const std::vector<uint8_t> want = expected_stream(all);
+  ASSERT_EQ(written.size(), want.size() - 1);
+  EXPECT_TRUE(std::equal(written.begin(), written.end(), want.begin()));
+}
+
+TEST_F(StreamTxQueueTest, BeyondItsShareOfStagingOrAnEmptyPoolAFrameIsQueuedFromItsChunk) {
+  // A queue that never empties takes at most kMaxStagingChunks; then, and when the shared
+  // pool has none left, frames are queued from their chunks (zero copy, as without staging).
+  TestChunk p(2 * 1024 * 1024);
+  const size_t kFrames = 12000;  // 6000 a queue: more than kMaxStagingChunks hold
+  const std::vector<Frame> f =
+      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(kFrames, 100),
+              std::vector<uint32_t>(kFrames, 1), p.chunk);
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, StreamTxQueue::kMaxStagingChunks + 1);
+  StreamTxQueue a(1 << 20, &staging);
+  for (size_t i = 0; i < kFrames / 2; ++i) ASSERT_TRUE(a.push(f[i]));
+  EXPECT_EQ(a.staging_chunks(), StreamTxQueue::kMaxStagingChunks);
+  // 104 bytes a copy: 315 in a 32 KiB chunk.
+  static_assert(StreamTxQueue::kMaxStagingChunks * (StreamTxQueue::kStagingChunkSize / 104) < 6000);
+  const size_t copied = StreamTxQueue::kMaxStagingChunks * (StreamTxQueue::kStagingChunkSize / 104);
+  EXPECT_EQ(p.chunk->refs, 1u + (kFrames / 2 - copied)) << "one reference per frame not copied";
+  // Another queue gets the one chunk left, then none.
+  StreamTxQueue b(1 << 20, &staging);
+  for (size_t i = kFrames / 2; i < kFrames; ++i) ASSERT_TRUE(b.push(f[i]));
+  EXPECT_EQ(b.staging_chunks(), 1u);
+  EXPECT_EQ(staging.available_count(), 0u);
+  const size_t refs_b = kFrames / 2 - StreamTxQueue::kStagingChunkSize / 104;
+  EXPECT_EQ(p.chunk->refs, 1u + (kFrames / 2 - copied) + refs_b);
+  const std::vector<uint8_t> want_a =
+      expected_stream(std::vector<Frame>(f.begin(), f.begin() + kFrames / 2));
+  const std::vector<uint8_t> want_b =
+      expected_stream(std::vector<Frame>(f.begin() + kFrames / 2, f.end()));
+  EXPECT_TRUE(write_all(a) == want_a);
+  EXPECT_TRUE(write_all(b) == want_b);
+  EXPECT_EQ(p.chunk->refs, 1u);
+  EXPECT_EQ(staging.free_count(), staging.allocated_count());
 }
 
 TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
@@ -630,7 +724,8 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   }
   // Frames are pushed repeatedly, so chunks are never overwritten here: the deterministic tests
   // above check that copies do not read their chunk. This one checks order, counts and refs.
-  StreamTxQueue q(24 * 1024);  // entry cap 512
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
+  StreamTxQueue q(24 * 1024, &staging);  // entry cap 512
   std::deque<test::QueuedModel> model;
   // The ring entry of each model frame: frames adjacent in one chunk (both at least 60 bytes,
   // the last not copied, the run within kMaxWireSize) share one, and one chunk reference.
@@ -742,7 +837,8 @@ TEST_F(StreamTxQueueTest, RandomPushUnpinConsumeAndClearMatchADequeModel) {
   EXPECT_GT(refused, 0u) << "the queue never filled";
   q.clear();
   for (const auto& c : chunks) EXPECT_EQ(c->chunk->refs, 1u);
-  EXPECT_EQ(q.staging_chunks(), 1u);
+  EXPECT_EQ(q.staging_chunks(), 0u);
+  EXPECT_EQ(staging.free_count(), staging.allocated_count());
 }
 
 }  // namespace
