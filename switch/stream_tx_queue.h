@@ -14,7 +14,7 @@
 //   usual burst to one output is one entry, one chunk reference and one iovec.
 // - Copies of short lone frames: a frame of kPadFrameSize..kCopyMaxSize bytes pushed on its own
 //   that does not continue the last entry's run is copied (prefix and frame) to the back of a
-//   staging chunk the queue owns, and queued from there. Consecutive copies are adjacent in that
+//   staging chunk the queue holds, and queued from there. Consecutive copies are adjacent in that
 //   chunk, so they join one run: one entry, one iovec, one chunk reference, where frames that
 //   take turns between outputs (many ports, each sending to all others) would otherwise be an
 //   entry and an iovec each, and the kernel copies a long list of small iovecs far slower than
