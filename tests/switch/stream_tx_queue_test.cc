@@ -380,6 +380,13 @@ std::vector<iovec> iovs(StreamTxQueue& q) {
   return iov;
 }
 
+// `n` frames of `size` bytes in `c`'s chunk, each one byte apart from the one before: lone
+// frames, none continuing another's run.
+std::vector<Frame> lone_frames(TestChunk& c, size_t n, uint32_t size) {
+  return lay_out(c.chunk->data, c.chunk->capacity, std::vector<uint32_t>(n, size),
+                 std::vector<uint32_t>(n, 1), c.chunk);
+}
+
 TEST_F(StreamTxQueueTest, UnpinCoalescesCopiesOfFramesThatWereApartInTheirChunk) {
   TestChunk p;
   const std::vector<Frame> fp =
@@ -587,9 +594,7 @@ TEST_F(StreamTxQueueTest, StagingHoldsAQueueOfCopiesAndGivesItsChunksBackWhenItD
   // 64 KiB of 64-byte frames, each apart from the one before: every one is copied (three
   // staging chunks), until the queue's byte bound refuses one.
   TestChunk p(512 * 1024);
-  const std::vector<Frame> f =
-      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(2000, 64),
-              std::vector<uint32_t>(2000, 1), p.chunk);
+  const std::vector<Frame> f = lone_frames(p, 2000, 64);
   ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
   constexpr size_t kMaxBytes = 64 * 1024;
   StreamTxQueue q(kMaxBytes, &staging);
@@ -629,9 +634,7 @@ TEST_F(StreamTxQueueTest, AQueueThatNeverEmptiesReusesTheStagingChunksItHolds) {
   // Lone 64-byte frames, written as they come but for the last one's final byte: the queue is
   // never empty, yet every frame is copied, into the chunks it already holds.
   TestChunk p(64 * 1024);
-  const std::vector<Frame> f =
-      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(800, 64),
-              std::vector<uint32_t>(800, 1), p.chunk);
+  const std::vector<Frame> f = lone_frames(p, 800, 64);
   ChunkPool staging(StreamTxQueue::kStagingChunkSize, 8);
   StreamTxQueue q(1 << 20, &staging);
   std::vector<uint8_t> written;
@@ -669,9 +672,7 @@ TEST_F(StreamTxQueueTest, BeyondItsShareOfStagingOrAnEmptyPoolAFrameIsQueuedFrom
   // pool has none left, frames are queued from their chunks (zero copy, as without staging).
   TestChunk p(2 * 1024 * 1024);
   const size_t kFrames = 12000;  // 6000 a queue: more than kMaxStagingChunks hold
-  const std::vector<Frame> f =
-      lay_out(p.chunk->data, p.chunk->capacity, std::vector<uint32_t>(kFrames, 100),
-              std::vector<uint32_t>(kFrames, 1), p.chunk);
+  const std::vector<Frame> f = lone_frames(p, kFrames, 100);
   ChunkPool staging(StreamTxQueue::kStagingChunkSize, StreamTxQueue::kMaxStagingChunks + 1);
   StreamTxQueue a(1 << 20, &staging);
   for (size_t i = 0; i < kFrames / 2; ++i) ASSERT_TRUE(a.push(f[i]));
