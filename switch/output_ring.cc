@@ -57,7 +57,7 @@ bool OutputRing::joins_last(const Frame& frame) const {
 }
 
 bool OutputRing::push(const Frame& frame) {
-  if (queued_bytes_ + frame.size > max_bytes_ || frames_ == max_entries_) return false;
+  if (!has_room(frame.size)) return false;
   if (frame.head > UINT16_MAX) return false;
   if (joins_last(frame)) {
     Entry& last = slot(count_ - 1);
@@ -76,7 +76,7 @@ bool OutputRing::push(const Frame& frame) {
 }
 
 bool OutputRing::push_continuing(const Frame& frame) {
-  if (queued_bytes_ + frame.size > max_bytes_ || frames_ == max_entries_) return false;
+  if (!has_room(frame.size)) return false;
   Entry& last = slot(count_ - 1);
   if (last.wire_bytes() + kPrefixSize + frame.size > kMaxWireSize) return push(frame);
   last.size += frame.size;

@@ -113,6 +113,11 @@ class OutputRing {
 
  private:
   Entry& slot(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  // One more frame of `size` bytes stays within max_bytes and the frame cap (push_burst() makes
+  // the same check on its own copies of the counts).
+  bool has_room(uint32_t size) const {
+    return queued_bytes_ + size <= max_bytes_ && frames_ != max_entries_;
+  }
   bool grow();
 
   size_t max_bytes_;
