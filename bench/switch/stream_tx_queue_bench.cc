@@ -9,8 +9,8 @@
 //   padded to 60 and take an entry and three iovecs each.
 // - BM_StreamQueueLoneFrames: frames that are not adjacent (one in eight of a chunk, as an
 //   output gets them when eight ports each send to all others), pushed one at a time: up to
-//   StreamTxQueue::kCopyMaxSize bytes they are copied into the queue's staging chunk and join
-//   one run; larger ones are an entry and an iovec each.
+//   StreamTxQueue::kCopyMaxSize bytes they are copied into a staging chunk (from a pool, as the
+//   switch gives its queues one) and join one run; larger ones are an entry and an iovec each.
 // Items are frames, bytes their Ethernet lengths.
 #include <benchmark/benchmark.h>
 #include <sys/uio.h>
@@ -40,16 +40,22 @@ size_t drain(StreamTxQueue& q, iovec* iov) {
   return total;
 }
 
+// kBurst frames of `size` bytes in `chunk`, one every `apart` frames' room (1: back to back).
+std::vector<Frame> lay_out(RxChunk* chunk, uint32_t size, size_t apart) {
+  std::vector<Frame> frames;
+  for (size_t i = 0; i < kBurst; ++i) {
+    uint8_t* wire = chunk->data + apart * i * (kPrefixSize + size);
+    store_be32(wire, size);
+    frames.push_back(Frame{wire, size, 0, chunk, {}});
+  }
+  return frames;
+}
+
 void BM_StreamQueueBurst(benchmark::State& state) {
   const auto frame_size = static_cast<uint32_t>(state.range(0));
   ChunkPool pool(kBurst * (kPrefixSize + frame_size), 1);
   RxChunk* chunk = pool.acquire();
-  std::vector<Frame> frames;
-  for (size_t i = 0; i < kBurst; ++i) {
-    uint8_t* wire = chunk->data + i * (kPrefixSize + frame_size);
-    store_be32(wire, frame_size);
-    frames.push_back(Frame{wire, frame_size, 0, chunk, {}});
-  }
+  const std::vector<Frame> frames = lay_out(chunk, frame_size, 1);
   StreamTxQueue q(1 << 20);
   iovec iov[kIov];
   for (auto _ : state) {
@@ -67,13 +73,10 @@ void BM_StreamQueueLoneFrames(benchmark::State& state) {
   const auto frame_size = static_cast<uint32_t>(state.range(0));
   ChunkPool pool(kApart * kBurst * (kPrefixSize + frame_size), 1);
   RxChunk* chunk = pool.acquire();
-  std::vector<Frame> frames;
-  for (size_t i = 0; i < kBurst; ++i) {
-    uint8_t* wire = chunk->data + kApart * i * (kPrefixSize + frame_size);
-    store_be32(wire, frame_size);
-    frames.push_back(Frame{wire, frame_size, 0, chunk, {}});
-  }
-  StreamTxQueue q(1 << 20);
+  const std::vector<Frame> frames = lay_out(chunk, frame_size, kApart);
+  // The staging pool a switch gives its stream queues (SwitchLoop::staging()).
+  ChunkPool staging(StreamTxQueue::kStagingChunkSize, StreamTxQueue::kMaxStagingChunks);
+  StreamTxQueue q(1 << 20, &staging);
   iovec iov[kIov];
   for (auto _ : state) {
     for (const Frame& f : frames) q.push(f);
